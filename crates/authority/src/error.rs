@@ -1,0 +1,53 @@
+use time::OffsetDateTime;
+
+/// What the registration authority refuses, in kinds that are safe to show to the caller.
+/// The server maps each kind to an HTTP status exactly once.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The request is well-formed but a value breaks a rule (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// The request cannot be understood (400).
+    #[error("{0}")]
+    Malformed(String),
+    /// No valid credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The account is locked after too many failed logins (401).
+    #[error("account is locked after {attempts} failed logins; try again after {}", crate::rfc3339(*.until))]
+    Locked {
+        /// How many failures locked it.
+        attempts: u32,
+        /// When logins are accepted again.
+        until: OffsetDateTime,
+    },
+    /// Valid credentials without the right to do this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// It clashes with what exists (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database is down (503).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A fault of ours; details are logged, not shown (500).
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Conflict => Self::Conflict("already exists".into()),
+            store::Error::Unavailable(m) => Self::Unavailable(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Result with this crate's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

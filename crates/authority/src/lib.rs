@@ -1,0 +1,127 @@
+//! certmint's registration authority: who may do what, and the record of what was done.
+//!
+//! Trust boundary: front doors hand this crate an authenticated [`Principal`] (or credentials to
+//! authenticate) and parsed input; this crate decides whether the action is allowed, checks the
+//! input against policy, and commits the change together with its audit record. It never
+//! trusts a front door's idea of permissions beyond the route check it was asked to make.
+#![forbid(unsafe_code)]
+
+mod accounts;
+mod api_keys;
+mod audit;
+mod clock;
+mod error;
+pub mod password;
+mod principal;
+pub mod rbac;
+mod sessions;
+pub mod token;
+mod validate;
+pub mod vault;
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+
+pub use accounts::{NewUserInput, UserUpdateInput};
+pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
+pub use audit::{ChainFault, Verification, parse_time};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{Error, Result};
+pub use principal::{Credential, Origin, Principal};
+pub use rbac::Role;
+pub use sessions::LoginOutcome;
+pub use store;
+pub use store::{
+    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, Page, PageRequest, PoolStats, SessionRow,
+    Store, UserFilter, UserRow,
+};
+pub use vault::{MasterKey, Vault};
+
+/// Account and session rules. Every field has an operator-facing setting of the same name.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Shortest password accepted.
+    pub password_min_length: usize,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a lockout lasts.
+    pub lockout_minutes: u32,
+    /// A session ends after this long without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this long after login, whatever its activity.
+    pub session_absolute_minutes: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            password_min_length: 12,
+            lockout_threshold: 10,
+            lockout_minutes: 15,
+            session_idle_minutes: 30,
+            session_absolute_minutes: 12 * 60,
+        }
+    }
+}
+
+/// The registration authority: the store, the vault, the clock and the policy, and the
+/// operations over them.
+#[derive(Debug)]
+pub struct Authority {
+    store: Store,
+    vault: Vault,
+    clock: Arc<dyn Clock>,
+    policy: Policy,
+}
+
+impl Authority {
+    /// Assembles an authority over an opened, migrated store.
+    pub fn new(store: Store, vault: Vault, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+        Self {
+            store,
+            vault,
+            clock,
+            policy,
+        }
+    }
+
+    /// The vault that seals secrets at rest.
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The current time by the injected clock.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Checks that the database answers (readiness).
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when it does not.
+    pub async fn ping(&self) -> Result<()> {
+        self.store.ping().await.map_err(|e| Error::Unavailable(e.to_string()))
+    }
+
+    /// Database pool figures.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.store.pool_stats()
+    }
+
+    /// Closes the database pool (at shutdown).
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+}
+
+/// Formats a time as RFC 3339, the form used in JSON and messages.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}

@@ -1,0 +1,102 @@
+use crate::rbac::{self, Role};
+use crate::{Error, Result, UserRow};
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    /// Client address.
+    pub ip: Option<String>,
+    /// Client User-Agent.
+    pub user_agent: Option<String>,
+}
+
+/// How a principal proved who it is.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A login session (cookie).
+    Session {
+        /// Session id.
+        id: i64,
+        /// The token state-changing requests must echo.
+        csrf_token: String,
+    },
+    /// An API key, limited to its own permissions.
+    ApiKey {
+        /// Key id.
+        id: i64,
+        /// The key's permissions (a subset of the owner's).
+        permissions: Vec<String>,
+    },
+    /// The local command line, acting with the operating system user's authority.
+    Local,
+}
+
+/// An authenticated caller: a user, the role it holds now, and the credential it used.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user, or `None` for the local command line.
+    pub user: Option<UserRow>,
+    /// Name for the audit log.
+    pub username: String,
+    /// The role held now.
+    pub role: Role,
+    /// How it authenticated.
+    pub credential: Credential,
+    /// Where the request came from.
+    pub origin: Origin,
+}
+
+impl Principal {
+    /// The local command line: full authority, audited as `cli`.
+    pub fn local() -> Self {
+        Self {
+            user: None,
+            username: "cli".into(),
+            role: Role::Admin,
+            credential: Credential::Local,
+            origin: Origin::default(),
+        }
+    }
+
+    /// Whether the principal may do what `permission` names: the role must grant it and, for an
+    /// API key, the key must too.
+    pub fn can(&self, permission: &str) -> bool {
+        rbac::grants(self.role.permissions(), permission)
+            && match &self.credential {
+                Credential::ApiKey { permissions, .. } => rbac::grants(permissions, permission),
+                Credential::Session { .. } | Credential::Local => true,
+            }
+    }
+
+    /// The permission strings in force: the role's, narrowed to the key's for an API key.
+    pub fn permissions(&self) -> Vec<String> {
+        match &self.credential {
+            Credential::ApiKey { permissions, .. } => permissions
+                .iter()
+                .filter(|p| rbac::grants(self.role.permissions(), p))
+                .cloned()
+                .collect(),
+            Credential::Session { .. } | Credential::Local => {
+                self.role.permissions().iter().map(|p| (*p).to_owned()).collect()
+            }
+        }
+    }
+
+    /// The user behind the principal, for operations on one's own account.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for the local command line, which has no account.
+    pub fn account(&self) -> Result<&UserRow> {
+        self.user
+            .as_ref()
+            .ok_or_else(|| Error::Forbidden("this operation needs a user account".into()))
+    }
+
+    /// The current session's id, if the principal logged in with one.
+    pub fn session_id(&self) -> Option<i64> {
+        match self.credential {
+            Credential::Session { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! Logging in and out, and authenticating each request by session cookie or API key.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::audit::Event;
+use crate::principal::{Credential, Origin, Principal};
+use crate::rbac::Role;
+use crate::token::{digest_hex, new_token};
+use crate::{Authority, Error, Result, SessionRow, UserRow, password};
+
+/// Bookkeeping writes (last seen, last used) happen at most this often per session or key.
+const TOUCH_INTERVAL: Duration = Duration::minutes(1);
+
+const BAD_LOGIN: &str = "invalid username or password";
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    /// Who logged in.
+    pub user: UserRow,
+    /// The role held.
+    pub role: Role,
+    /// The session's secret, for the cookie; shown once, stored only as a digest.
+    pub token: String,
+    /// The token state-changing requests must send as `X-CSRF-Token`.
+    pub csrf_token: String,
+    /// The session id.
+    pub session_id: i64,
+    /// The absolute end of the session.
+    pub expires_at: OffsetDateTime,
+}
+
+impl Authority {
+    /// Checks a username and password and opens a session. Every attempt is audited; ten
+    /// consecutive failures (by policy) lock the account.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for bad credentials or a disabled account, [`Error::Locked`] for a
+    /// locked one.
+    pub async fn login(&self, username: &str, password: &str, origin: &Origin) -> Result<LoginOutcome> {
+        let now = self.now();
+        let attempted: String = username.chars().take(64).collect();
+        let user = self.store.user_by_name(username).await?;
+        let Some(user) = user else {
+            password::verify(password, None).await?;
+            self.record_failure(None, &attempted, origin, "unknown user").await?;
+            return Err(Error::Unauthorized(BAD_LOGIN.into()));
+        };
+        if let Some(until) = user.locked_until.filter(|t| *t > now) {
+            self.record_failure(None, &attempted, origin, "account locked").await?;
+            return Err(Error::Locked {
+                attempts: self.policy.lockout_threshold,
+                until,
+            });
+        }
+        if !password::verify(password, Some(&user.password_hash)).await? {
+            let failures = u32::try_from(user.failed_logins).unwrap_or(u32::MAX).saturating_add(1);
+            if failures >= self.policy.lockout_threshold {
+                let until = now + Duration::minutes(i64::from(self.policy.lockout_minutes));
+                self.record_failure(Some((&user, Some(until))), &attempted, origin, "wrong password; account locked")
+                    .await?;
+                return Err(Error::Locked { attempts: failures, until });
+            }
+            self.record_failure(Some((&user, None)), &attempted, origin, "wrong password").await?;
+            return Err(Error::Unauthorized(BAD_LOGIN.into()));
+        }
+        if !user.enabled {
+            self.record_failure(None, &attempted, origin, "account disabled").await?;
+            return Err(Error::Unauthorized("account is disabled".into()));
+        }
+        let role = Role::parse(&user.role)?;
+        let token = new_token("")?;
+        let csrf_token = new_token("")?;
+        let expires_at = now + Duration::minutes(i64::from(self.policy.session_absolute_minutes));
+        let mut tx = self.store.begin_write().await?;
+        tx.record_login_success(user.id, now).await?;
+        let session_id = tx
+            .insert_session(
+                &store::NewSession {
+                    user_id: user.id,
+                    token_hash: digest_hex(&token),
+                    csrf_token: csrf_token.clone(),
+                    auth_method: "password".into(),
+                    ip_address: origin.ip.clone(),
+                    user_agent: origin.user_agent.clone(),
+                    expires_at,
+                },
+                now,
+            )
+            .await?;
+        tx.audit(&self.entry(
+            Some(&user.username),
+            origin,
+            Event::new("login_success", "user", user.id, "password login"),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(LoginOutcome {
+            user,
+            role,
+            token,
+            csrf_token,
+            session_id,
+            expires_at,
+        })
+    }
+
+    async fn record_failure(
+        &self,
+        user: Option<(&UserRow, Option<OffsetDateTime>)>,
+        attempted: &str,
+        origin: &Origin,
+        reason: &str,
+    ) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let mut event = Event::new("login_failed", "user", attempted, reason).failed();
+        if let Some((user, lock_until)) = user {
+            tx.record_login_failure(user.id, lock_until).await?;
+            if lock_until.is_some() {
+                event = Event::new("account_locked", "user", user.id, reason).failed();
+            }
+        }
+        tx.audit(&self.entry(Some(attempted), origin, event)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends the principal's session.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] or [`Error::Internal`] when the write fails.
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        let (Some(user), Some(session)) = (&principal.user, principal.session_id()) else {
+            return Ok(());
+        };
+        let mut tx = self.store.begin_write().await?;
+        tx.revoke_session(user.id, session, self.now()).await?;
+        tx.audit(&self.entry(
+            Some(&principal.username),
+            &principal.origin,
+            Event::new("logout", "session", session, "logged out"),
+        ))
+        .await?;
+        tx.commit().await
+            .map_err(Error::from)
+    }
+
+    /// Authenticates a session cookie.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for an unknown, revoked, idle or expired session, or a user who is
+    /// disabled or locked.
+    pub async fn authenticate_session(&self, token: &str, origin: Origin) -> Result<Principal> {
+        let now = self.now();
+        let session = self
+            .store
+            .session_by_token(&digest_hex(token))
+            .await?
+            .ok_or_else(|| Error::Unauthorized("session not found; log in again".into()))?;
+        self.check_session(&session, now)?;
+        let (user, role) = self.active_user(session.user_id, now).await?;
+        if now - session.last_seen_at > TOUCH_INTERVAL {
+            self.store.touch_session(session.id, now).await?;
+        }
+        Ok(Principal {
+            username: user.username.clone(),
+            user: Some(user),
+            role,
+            credential: Credential::Session {
+                id: session.id,
+                csrf_token: session.csrf_token,
+            },
+            origin,
+        })
+    }
+
+    fn check_session(&self, session: &SessionRow, now: OffsetDateTime) -> Result<()> {
+        let idle = Duration::minutes(i64::from(self.policy.session_idle_minutes));
+        if session.revoked_at.is_some() {
+            Err(Error::Unauthorized("session was ended; log in again".into()))
+        } else if now >= session.expires_at {
+            Err(Error::Unauthorized("session expired; log in again".into()))
+        } else if now - session.last_seen_at > idle {
+            Err(Error::Unauthorized("session expired after inactivity; log in again".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Authenticates an API key.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for an unknown, disabled or expired key, or an owner who is
+    /// disabled or locked.
+    pub async fn authenticate_api_key(&self, secret: &str, origin: Origin) -> Result<Principal> {
+        let now = self.now();
+        let key = self
+            .store
+            .api_key_by_hash(&digest_hex(secret))
+            .await?
+            .ok_or_else(|| Error::Unauthorized("invalid API key".into()))?;
+        if !key.enabled {
+            return Err(Error::Unauthorized("API key is disabled".into()));
+        }
+        if key.expires_at.is_some_and(|t| now >= t) {
+            return Err(Error::Unauthorized("API key has expired".into()));
+        }
+        let (user, role) = self.active_user(key.user_id, now).await?;
+        if key.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
+            self.store.touch_api_key(key.id, now).await?;
+        }
+        Ok(Principal {
+            username: user.username.clone(),
+            user: Some(user),
+            role,
+            credential: Credential::ApiKey {
+                id: key.id,
+                permissions: key.permissions,
+            },
+            origin,
+        })
+    }
+
+    async fn active_user(&self, id: i64, now: OffsetDateTime) -> Result<(UserRow, Role)> {
+        let user = self
+            .store
+            .user(id)
+            .await?
+            .ok_or_else(|| Error::Unauthorized("account no longer exists".into()))?;
+        if !user.enabled {
+            return Err(Error::Unauthorized("account is disabled".into()));
+        }
+        if let Some(until) = user.locked_until.filter(|t| *t > now) {
+            return Err(Error::Locked {
+                attempts: self.policy.lockout_threshold,
+                until,
+            });
+        }
+        let role = Role::parse(&user.role)?;
+        Ok((user, role))
+    }
+
+    /// The principal's live sessions, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without an account; store errors.
+    pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionRow>> {
+        let user = principal.account()?;
+        let now = self.now();
+        let idle = Duration::minutes(i64::from(self.policy.session_idle_minutes));
+        Ok(self
+            .store
+            .live_sessions(user.id, now)
+            .await?
+            .into_iter()
+            .filter(|s| now - s.last_seen_at <= idle)
+            .collect())
+    }
+
+    /// Ends one of the principal's sessions.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the principal has no such live session.
+    pub async fn revoke_session(&self, principal: &Principal, id: i64) -> Result<()> {
+        let user = principal.account()?;
+        let mut tx = self.store.begin_write().await?;
+        if !tx.revoke_session(user.id, id, self.now()).await? {
+            return Err(Error::NotFound(format!("no active session {id}")));
+        }
+        tx.audit(&self.entry(
+            Some(&principal.username),
+            &principal.origin,
+            Event::new("session_revoked", "session", id, "session revoked"),
+        ))
+        .await?;
+        Ok(tx.commit().await?)
+    }
+
+    /// Ends all of the principal's sessions but the current one. Returns how many ended.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without an account; store errors.
+    pub async fn revoke_other_sessions(&self, principal: &Principal) -> Result<u64> {
+        let user = principal.account()?;
+        let mut tx = self.store.begin_write().await?;
+        let n = tx
+            .revoke_sessions(user.id, principal.session_id(), self.now())
+            .await?;
+        tx.audit(&self.entry(
+            Some(&principal.username),
+            &principal.origin,
+            Event::new("sessions_revoked", "user", user.id, format!("{n} other sessions revoked")),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+}

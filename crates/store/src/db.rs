@@ -1,0 +1,342 @@
+use std::time::Duration;
+
+use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
+use sqlx::migrate::Migrator;
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
+
+use crate::{Error, PageRequest};
+use crate::audit::{self, AuditEntry};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database engine a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (the default).
+    Sqlite,
+    /// PostgreSQL, for several nodes sharing one database.
+    Postgres,
+}
+
+impl Backend {
+    /// Picks the backend from a database URL.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the URL names neither `sqlite:` nor `postgres://`.
+    pub fn from_url(url: &str) -> Result<Self, Error> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(Error::Config(
+                "database_url must start with sqlite: or postgres://".into(),
+            ))
+        }
+    }
+}
+
+/// Connection pool figures, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections not in use.
+    pub idle: u32,
+    /// The most connections the pool will open.
+    pub max: u32,
+}
+
+/// The storage authority: a connection pool and the queries over it.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: AnyPool,
+    backend: Backend,
+    max_connections: u32,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens a pool on `url` (`sqlite:…` or `postgres://…`). SQLite connections run with foreign
+    /// keys on, a busy timeout, and the database in WAL mode.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unsupported URL, [`Error::Unavailable`] when the database cannot
+    /// be reached.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let mut options = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5));
+        if backend == Backend::Sqlite {
+            options = options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = options.connect(url).await.map_err(Error::from)?;
+        if backend == Backend::Sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await?;
+        }
+        Ok(Self {
+            pool,
+            backend,
+            max_connections,
+        })
+    }
+
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations this build knows and the database lacks.
+    ///
+    /// # Errors
+    /// [`Error::Migration`] when a migration fails or the database holds one this build does not
+    /// know.
+    pub async fn migrate(&self) -> Result<(), Error> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| Error::Migration(e.to_string()))
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when it does not.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(Error::from)
+    }
+
+    /// Pool figures for the metrics endpoint.
+    pub fn pool_stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        PoolStats {
+            size,
+            idle,
+            max: self.max_connections,
+        }
+    }
+
+    /// Closes every connection; later queries fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Starts a write transaction. It first takes the audit chain's head row, which serialises
+    /// audited writes across connections and nodes (SQLite takes its write lock, PostgreSQL a row
+    /// lock) so that each audit record links to the one committed before it.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the database cannot be reached or stays locked.
+    pub async fn begin_write(&self) -> Result<WriteTx, Error> {
+        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let head = sqlx::query(
+            "UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        Ok(WriteTx {
+            last_id: head.try_get("last_id")?,
+            last_hash: head.try_get("last_hash")?,
+            appended: false,
+            tx,
+        })
+    }
+}
+
+/// A write transaction that carries the audit chain's tip. Dropping it without
+/// [`WriteTx::commit`] rolls everything back, audit records included.
+pub struct WriteTx {
+    pub(crate) tx: sqlx::Transaction<'static, Any>,
+    last_id: i64,
+    last_hash: String,
+    appended: bool,
+}
+
+impl WriteTx {
+    /// Appends an audit record to the chain, inside this transaction. Returns the record's id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the insert fails.
+    pub async fn audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
+        let id = self.last_id + 1;
+        let hash = audit::insert(&mut self.tx, id, &self.last_hash, entry).await?;
+        self.last_id = id;
+        self.last_hash = hash;
+        self.appended = true;
+        Ok(id)
+    }
+
+    /// Commits the change and the audit records together.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`] when the commit fails; nothing is written.
+    pub async fn commit(mut self) -> Result<(), Error> {
+        if self.appended {
+            sqlx::query("UPDATE audit_head SET last_id = $1, last_hash = $2 WHERE id = 1")
+                .bind(self.last_id)
+                .bind(self.last_hash.clone())
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A bind value for queries whose WHERE clause is assembled from optional filters.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Int(i64),
+    Text(String),
+}
+
+/// Assembles `WHERE` clauses with `$n` placeholders numbered in order, and binds their values.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    args: Vec<Arg>,
+}
+
+impl Filter {
+    /// Adds a clause; each `?` in it becomes the next `$n` and takes the next value of `args`.
+    pub(crate) fn and(&mut self, clause: &str, args: impl IntoIterator<Item = Arg>) {
+        let mut args = args.into_iter().peekable();
+        let mut sql = String::with_capacity(clause.len() + 4);
+        for c in clause.chars() {
+            match (c, args.next_if(|_| c == '?')) {
+                (_, Some(arg)) => {
+                    self.args.push(arg);
+                    sql.push_str(&format!("${}", self.args.len()));
+                }
+                (c, None) => sql.push(c),
+            }
+        }
+        debug_assert!(args.next().is_none(), "more values than placeholders");
+        self.clauses.push(sql);
+    }
+
+    /// The next placeholder, for values bound after the filter (LIMIT, OFFSET).
+    pub(crate) fn placeholder(&self) -> String {
+        format!("${}", self.args.len() + 1)
+    }
+
+    pub(crate) fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// Builds a query from `sql` (which must come from this crate's constant fragments and
+    /// [`Filter::where_sql`]; user input only ever travels as bound values) and binds the values.
+    pub(crate) fn query(&self, sql: String) -> Query<'static, Any, AnyArguments> {
+        self.args
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, arg| match arg {
+                Arg::Int(v) => q.bind(*v),
+                Arg::Text(v) => q.bind(v.clone()),
+            })
+    }
+
+    /// Runs the filtered count and one page of `SELECT {columns} FROM {from} … ORDER BY {order}`.
+    pub(crate) async fn fetch_page(
+        &self,
+        store: &Store,
+        columns: &str,
+        from: &str,
+        order: &str,
+        page: PageRequest,
+    ) -> Result<(Vec<AnyRow>, i64), Error> {
+        let where_sql = self.where_sql();
+        let count: AnyRow = self
+            .query(format!("SELECT COUNT(*) AS n FROM {from}{where_sql}"))
+            .fetch_one(&store.pool)
+            .await?;
+        let n = self.args.len();
+        let rows = self
+            .query(format!(
+                "SELECT {columns} FROM {from}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+                n + 1,
+                n + 2
+            ))
+            .bind(page.limit())
+            .bind(page.offset())
+            .fetch_all(&store.pool)
+            .await?;
+        Ok((rows, count.try_get("n")?))
+    }
+}
+
+/// Escapes `%`, `_` and `\` so that user text matches literally inside `LIKE … ESCAPE '\'`.
+pub(crate) fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+pub(crate) fn flag(v: bool) -> i64 {
+    i64::from(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_numbers_placeholders_in_order() {
+        let mut f = Filter::default();
+        f.and("a = ?", [Arg::Text("x".into())]);
+        f.and("(b LIKE ? OR c LIKE ?)", [Arg::Int(1), Arg::Int(2)]);
+        assert_eq!(f.where_sql(), " WHERE a = $1 AND (b LIKE $2 OR c LIKE $3)");
+        assert_eq!(f.placeholder(), "$4");
+    }
+
+    #[test]
+    fn like_pattern_escapes_wildcards() {
+        assert_eq!(like_pattern("A_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn backend_from_url() {
+        assert_eq!(Backend::from_url("sqlite://x.db").ok(), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::from_url("postgres://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! certmint's storage authority: the schema, its migrations and every SQL query.
+//!
+//! Trust boundary: this crate trusts its callers to have authorised what they ask for; it
+//! guarantees only that what belongs together is written in one transaction, and that every
+//! audited change extends the hash chain inside that same transaction ([`WriteTx`]).
+//!
+//! One set of queries serves SQLite and PostgreSQL through sqlx's `Any` driver: placeholders are
+//! `$n` (both accept them), timestamps are unix microseconds, flags are 0/1 integers.
+#![forbid(unsafe_code)]
+
+mod api_keys;
+mod audit;
+mod db;
+mod error;
+mod sessions;
+mod users;
+
+pub use api_keys::{ApiKeyRow, NewApiKey};
+pub use audit::{
+    AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, GENESIS_HASH, chain_hash,
+};
+pub use db::{Backend, PoolStats, Store, WriteTx};
+pub use error::Error;
+pub use sessions::{NewSession, SessionRow};
+pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
+
+/// A page of a list query: 1-based page number and page size, already clamped by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 1-based page number.
+    pub page: u32,
+    /// Rows per page.
+    pub per_page: u32,
+}
+
+impl PageRequest {
+    fn limit(self) -> i64 {
+        i64::from(self.per_page)
+    }
+
+    fn offset(self) -> i64 {
+        i64::from(self.page.saturating_sub(1)) * i64::from(self.per_page)
+    }
+}
+
+/// One page of rows and the total number of rows that matched.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The rows of this page.
+    pub items: Vec<T>,
+    /// How many rows matched the filter in all.
+    pub total: i64,
+}
+
+/// Converts a timestamp to the stored form (unix microseconds).
+pub fn to_micros(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
+}
+
+/// Converts the stored form (unix microseconds) back to a timestamp.
+pub fn from_micros(us: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
