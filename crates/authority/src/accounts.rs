@@ -63,6 +63,17 @@ impl Authority {
             .ok_or_else(|| Error::NotFound(format!("no user {id}")))
     }
 
+    /// One user by login name.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is no such user.
+    pub async fn user_by_name(&self, username: &str) -> Result<UserRow> {
+        self.store
+            .user_by_name(username)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no user '{username}'")))
+    }
+
     /// Whether any user exists (first start creates the admin when none does).
     ///
     /// # Errors

@@ -1,1 +1,283 @@
-fn main() {}
+//! The `certmint` binary: `serve`, local administration (`user`), and `version`.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use authority::{NewUserInput, Principal, UserFilter};
+use clap::{Args, Parser, Subcommand};
+use server::{Secrets, Settings};
+
+#[derive(Parser)]
+#[command(name = "certmint", version, about = "Self-hosted certificate authority and certificate lifecycle manager")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (HTTPS API and plain-HTTP endpoints). Works with no configuration at all.
+    Serve(ServeArgs),
+    /// Manage users directly in the database (works while the server is stopped or running).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print the version.
+    Version,
+}
+
+/// Where the settings come from; flags win over the environment, which wins over the file.
+#[derive(Args, Clone)]
+struct Common {
+    /// A TOML settings file.
+    #[arg(long, env = "CERTMINT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (database, master key, TLS material).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`.
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: Common,
+    /// HTTPS listen address.
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    /// Plain-HTTP listen address ("" disables it).
+    #[arg(long)]
+    http_listen: Option<String>,
+    /// `text` or `json`.
+    #[arg(long)]
+    log_format: Option<String>,
+    /// A tracing filter such as `info` or `debug`.
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; prints the generated password unless --password-stdin is given.
+    Create {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// admin, operator, auditor or viewer.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        full_name: Option<String>,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Set a new password (and clear any lockout); prints it unless --password-stdin is given.
+    ResetPassword {
+        #[command(flatten)]
+        common: Common,
+        /// Login name.
+        username: String,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn settings(common: &Common) -> Result<Settings, String> {
+    let mut s = Settings::load(common.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    if let Some(dir) = &common.data_dir {
+        s.data_dir.clone_from(dir);
+    }
+    if let Some(url) = &common.database_url {
+        s.database_url.clone_from(url);
+    }
+    Ok(s)
+}
+
+fn init_logging(settings: &Settings) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .map_err(|e| format!("log_level: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log_format.as_str() {
+        "json" => builder.json().init(),
+        "text" => builder.init(),
+        other => return Err(format!("log_format: '{other}' is neither text nor json")),
+    }
+    Ok(())
+}
+
+fn secret_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut s = settings(&args.common)?;
+    if let Some(addr) = args.listen {
+        s.listen = addr;
+    }
+    if let Some(addr) = args.http_listen {
+        s.http_listen = addr;
+    }
+    if let Some(f) = args.log_format {
+        s.log_format = f;
+    }
+    if let Some(l) = args.log_level {
+        s.log_level = l;
+    }
+    init_logging(&s)?;
+    let secrets = Secrets {
+        master_key: secret_env("CERTMINT_MASTER_KEY"),
+        admin_password: secret_env("CERTMINT_ADMIN_PASSWORD"),
+    };
+    let instance = server::bootstrap::open(s, secrets).await.map_err(|e| e.to_string())?;
+    if let Some(password) = &instance.generated_admin_password {
+        println!("Created the admin user. Its password, shown only this once:\n\n    {}\n", password.as_str());
+    }
+    let running = server::start(instance).await.map_err(|e| e.to_string())?;
+    println!(
+        "certmint is serving HTTPS on https://{} and HTTP on {}",
+        running.https_addr,
+        running.http_addr.map_or_else(|| "(disabled)".to_owned(), |a| format!("http://{a}"))
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn read_password() -> Result<zeroize::Zeroizing<String>, String> {
+    let mut text = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    Ok(zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+}
+
+async fn user(command: UserCommand) -> Result<(), String> {
+    let common = match &command {
+        UserCommand::Create { common, .. }
+        | UserCommand::List { common }
+        | UserCommand::ResetPassword { common, .. } => common.clone(),
+    };
+    let s = settings(&common)?;
+    let authority = server::bootstrap::open_authority(&s, secret_env("CERTMINT_MASTER_KEY").as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = run_user(&authority, command).await;
+    authority.close().await;
+    result
+}
+
+async fn run_user(authority: &authority::Authority, command: UserCommand) -> Result<(), String> {
+    let local = Principal::local();
+    match command {
+        UserCommand::Create { username, role, email, full_name, password_stdin, .. } => {
+            let password = if password_stdin { Some(read_password()?.to_string()) } else { None };
+            let input = NewUserInput { username, role, email, full_name, password };
+            let (user, generated) = authority.create_user(&local, input).await.map_err(|e| e.to_string())?;
+            println!("created user {} (id {}, role {})", user.username, user.id, user.role);
+            if let Some(p) = generated {
+                println!("password (shown once): {}", p.as_str());
+            }
+        }
+        UserCommand::List { .. } => {
+            println!("{:>6}  {:<24} {:<10} {:<8} email", "id", "username", "role", "active");
+            let mut page = 1;
+            loop {
+                let request = authority::PageRequest { page, per_page: 100 };
+                let result = authority
+                    .users(&UserFilter::default(), request)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                for u in &result.items {
+                    println!(
+                        "{:>6}  {:<24} {:<10} {:<8} {}",
+                        u.id,
+                        u.username,
+                        u.role,
+                        if u.enabled { "yes" } else { "no" },
+                        u.email.as_deref().unwrap_or("")
+                    );
+                }
+                if i64::from(page) * 100 >= result.total {
+                    break;
+                }
+                page += 1;
+            }
+        }
+        UserCommand::ResetPassword { username, password_stdin, .. } => {
+            let user = authority
+                .user_by_name(&username)
+                .await
+                .map_err(|e| e.to_string())?;
+            let password = if password_stdin { Some(read_password()?) } else { None };
+            let generated = authority
+                .reset_password(&local, user.id, password.as_deref().map(String::as_str))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("password of {} reset; its sessions were ended", user.username);
+            if let Some(p) = generated {
+                println!("new password (shown once): {}", p.as_str());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::User { command } => user(command).await,
+        Command::Version => {
+            println!("certmint {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("certmint: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,186 @@
+//! certmint's front doors over HTTP: the `/api/v2` REST API, health, metrics and the OpenAPI
+//! document, on an HTTPS listener and a plain-HTTP one.
+//!
+//! Trust boundary: everything arriving here is untrusted. The access guard authenticates and
+//! checks each route's declared permission before any handler runs; handlers only parse, make
+//! one call into the authority, and render.
+#![forbid(unsafe_code)]
 
+pub mod access;
+mod api;
+pub mod bootstrap;
+mod envelope;
+mod error;
+mod extract;
+pub mod listen;
+mod metrics;
+mod openapi;
+mod rate_limit;
+pub mod settings;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authority::Authority;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, StatusCode};
+use axum::response::IntoResponse;
+use metrics_exporter_prometheus::PrometheusHandle;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use access::{Access, AccessTable};
+pub use bootstrap::{BootError, Instance, Secrets};
+pub use error::ApiError;
+pub use settings::Settings;
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct Shared {
+    /// The registration authority.
+    pub authority: Arc<Authority>,
+    /// The settings in force.
+    pub settings: Settings,
+    /// Each route's access rule, read from the OpenAPI document.
+    pub access: AccessTable,
+    /// The login rate limiter.
+    pub limiter: rate_limit::RateLimiter,
+    /// The Prometheus recorder.
+    pub metrics: PrometheusHandle,
+    /// When this process started serving.
+    pub started_at: OffsetDateTime,
+    /// The OpenAPI document as served.
+    pub openapi: serde_json::Value,
+}
+
+/// Shared state, cheap to clone.
+pub type App = Arc<Shared>;
+
+/// Builds the router and its state.
+///
+/// # Errors
+/// [`BootError::Settings`] when a route lacks an access declaration or metrics cannot start.
+pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, App), BootError> {
+    let (router, doc) = api::routes().split_for_parts();
+    let openapi = serde_json::to_value(&doc).map_err(|e| BootError::Settings(e.to_string()))?;
+    let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
+    let app = Arc::new(Shared {
+        limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
+        metrics: metrics::handle().map_err(BootError::Settings)?,
+        started_at: OffsetDateTime::now_utc(),
+        authority,
+        settings,
+        access,
+        openapi,
+    });
+    let max_body = app.settings.max_body_bytes;
+    let router = router
+        .fallback(unrouted)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), access::guard))
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(app.clone());
+    Ok((router, app))
+}
+
+/// Marks 404s that no route produced, so clients (and tests) can tell them from a missing
+/// resource.
+pub const UNROUTED_HEADER: &str = "x-certmint-unrouted";
+
+async fn unrouted(uri: axum::http::Uri) -> impl IntoResponse {
+    let mut response = ApiError::not_found(format!("no route for {}", uri.path())).into_response();
+    response
+        .headers_mut()
+        .insert(UNROUTED_HEADER, axum::http::HeaderValue::from_static("1"));
+    response
+}
+
+async fn wrong_method() -> impl IntoResponse {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+}
+
+/// A server that is listening.
+#[derive(Debug)]
+pub struct Running {
+    /// Where HTTPS is served.
+    pub https_addr: SocketAddr,
+    /// Where plain HTTP is served, if enabled.
+    pub http_addr: Option<SocketAddr>,
+    /// The state behind both listeners.
+    pub app: App,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops accepting, waits for requests in flight (up to the grace period), and closes the
+    /// database.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.app.authority.close().await;
+    }
+}
+
+/// Binds the listeners and starts serving.
+///
+/// # Errors
+/// [`BootError::Io`] when an address cannot be bound.
+pub async fn start(instance: Instance) -> Result<Running, BootError> {
+    let http_listen = instance.settings.http_listen().map_err(|e| BootError::Settings(e.to_string()))?;
+    let grace = Duration::from_secs(instance.settings.shutdown_grace_seconds);
+    let (router, app) = build(instance.authority, instance.settings)?;
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|e| BootError::Io(format!("cannot listen on {addr}: {e}")))
+    };
+    let https = bind(app.settings.listen).await?;
+    let https_addr = https.local_addr().map_err(|e| BootError::Io(e.to_string()))?;
+    let (stop, stopped) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(listen::serve(
+        https,
+        router.clone(),
+        Some(instance.tls),
+        stopped.clone(),
+        grace,
+    ))];
+    let mut http_addr = None;
+    if let Some(addr) = http_listen {
+        let http = bind(addr).await?;
+        http_addr = Some(http.local_addr().map_err(|e| BootError::Io(e.to_string()))?);
+        tasks.push(tokio::spawn(listen::serve(http, router, None, stopped, grace)));
+    }
+    tracing::info!(%https_addr, http_addr = ?http_addr, "certmint is listening");
+    Ok(Running {
+        https_addr,
+        http_addr,
+        app,
+        stop,
+        tasks,
+    })
+}

@@ -1,0 +1,255 @@
+//! Who may call what. Each route declares its access in its OpenAPI `security` requirement,
+//! and this module enforces exactly what the document says: the declaration is the rule.
+//!
+//! * `security(())` — public;
+//! * `security(("session" = []), ("api_key" = []))` — any authenticated caller;
+//! * `security(("session" = ["read:users"]), ("api_key" = ["read:users"]))` — that permission.
+//!
+//! A route without a declaration is refused for everyone, and a test fails on it.
+
+use std::collections::HashMap;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::App;
+use crate::error::ApiError;
+use crate::listen::Conn;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "certmint_session";
+/// The header cookie-authenticated state-changing requests must carry.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What a route requires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone.
+    Public,
+    /// Any authenticated caller.
+    Authenticated,
+    /// A caller holding this permission.
+    Permission(String),
+}
+
+/// The access rule of every documented operation, keyed by method and path template.
+#[derive(Debug, Default)]
+pub struct AccessTable(HashMap<(Method, String), Access>);
+
+const METHODS: [(&str, Method); 5] = [
+    ("get", Method::GET),
+    ("post", Method::POST),
+    ("put", Method::PUT),
+    ("patch", Method::PATCH),
+    ("delete", Method::DELETE),
+];
+
+impl AccessTable {
+    /// Reads the rules out of the OpenAPI document.
+    ///
+    /// # Errors
+    /// A message naming the first operation without a usable declaration.
+    pub fn from_openapi(doc: &serde_json::Value) -> Result<Self, String> {
+        let mut table = HashMap::new();
+        let paths = doc
+            .get("paths")
+            .and_then(serde_json::Value::as_object)
+            .ok_or("the OpenAPI document has no paths")?;
+        for (path, item) in paths {
+            for (name, method) in &METHODS {
+                let Some(op) = item.get(*name) else { continue };
+                let access = declared(op).map_err(|e| format!("{} {path}: {e}", name.to_uppercase()))?;
+                table.insert((method.clone(), path.clone()), access);
+            }
+        }
+        Ok(Self(table))
+    }
+
+    /// The rule for a method and a matched path template.
+    pub fn get(&self, method: &Method, path: &str) -> Option<&Access> {
+        self.0.get(&(method.clone(), path.to_owned()))
+    }
+
+    /// Every (method, path, rule), for tests and for listing.
+    pub fn iter(&self) -> impl Iterator<Item = (&Method, &str, &Access)> {
+        self.0.iter().map(|((m, p), a)| (m, p.as_str(), a))
+    }
+}
+
+fn declared(op: &serde_json::Value) -> Result<Access, String> {
+    let requirements = op
+        .get("security")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("no security declaration")?;
+    let mut scopes = Vec::new();
+    for requirement in requirements {
+        let schemes = requirement.as_object().ok_or("malformed security requirement")?;
+        if schemes.is_empty() {
+            return Ok(Access::Public);
+        }
+        for granted in schemes.values() {
+            let list: Vec<String> = granted
+                .as_array()
+                .ok_or("malformed scopes")?
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect();
+            scopes.push(list);
+        }
+    }
+    let first = scopes.first().ok_or("empty security declaration")?;
+    if scopes.iter().any(|s| s != first) {
+        return Err("the session and api_key requirements name different permissions".into());
+    }
+    match first.as_slice() {
+        [] => Ok(Access::Authenticated),
+        [p] => Ok(Access::Permission(p.clone())),
+        _ => Err("a route names at most one permission".into()),
+    }
+}
+
+/// Paths whose callers are rate-limited per client address (the login endpoints).
+pub const RATE_LIMITED: &[&str] = &["/api/v2/auth/login/password", "/api/v2/auth/methods"];
+
+/// Authenticates and authorises every routed request before its handler runs.
+pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let Some(path) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()) else {
+        return next.run(req).await;
+    };
+    let conn = req.extensions().get::<Conn>().copied();
+    let origin = authority::Origin {
+        ip: conn.map(|c| c.remote.ip().to_string()),
+        user_agent: req
+            .headers()
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+    };
+    req.extensions_mut().insert(origin.clone());
+    if app.settings.api_https_only && !conn.is_some_and(|c| c.tls) && path.starts_with("/api/") {
+        return ApiError::forbidden("the REST API is served over HTTPS only").into_response();
+    }
+    if RATE_LIMITED.contains(&path.as_str())
+        && let Some(c) = conn
+        && let Err(retry_after) = app.limiter.check(c.remote.ip())
+    {
+        return ApiError::rate_limited(retry_after).into_response();
+    }
+    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+    let Some(access) = app.access.get(&method, &path) else {
+        tracing::error!(%method, %path, "route has no declared access; refusing it");
+        return ApiError::forbidden("this route declares no access rule").into_response();
+    };
+    if *access == Access::Public {
+        return next.run(req).await;
+    }
+    let principal = match authenticate(&app, req.method(), req.headers(), origin).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    if let Access::Permission(p) = access
+        && !principal.can(p)
+    {
+        return ApiError::forbidden(format!("this requires the permission '{p}'")).into_response();
+    }
+    req.extensions_mut().insert(principal);
+    next.run(req).await
+}
+
+async fn authenticate(
+    app: &App,
+    method: &Method,
+    headers: &HeaderMap,
+    origin: authority::Origin,
+) -> Result<authority::Principal, ApiError> {
+    if let Some(key) = api_key(headers) {
+        return Ok(app.authority.authenticate_api_key(key, origin).await?);
+    }
+    if let Some(token) = cookie(headers, SESSION_COOKIE) {
+        let principal = app.authority.authenticate_session(token, origin).await?;
+        if !method.is_safe() {
+            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let expected = match &principal.credential {
+                authority::Credential::Session { csrf_token, .. } => csrf_token.as_str(),
+                _ => "",
+            };
+            if expected.is_empty() || !authority::token::constant_time_eq(sent, expected) {
+                return Err(ApiError::forbidden(
+                    "missing or wrong X-CSRF-Token header (send the csrf_token from login)",
+                ));
+            }
+        }
+        return Ok(principal);
+    }
+    Err(ApiError::unauthorized(
+        "authentication required: log in for a session cookie, or send an API key",
+    ))
+}
+
+fn api_key(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+    bearer
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use serde_json::json;
+
+    #[test]
+    fn reads_declarations() -> Result<(), String> {
+        let doc = json!({"paths": {
+            "/a": {"get": {"security": [{}]}},
+            "/b": {"get": {"security": [{"session": []}, {"api_key": []}]}},
+            "/c": {"post": {"security": [{"session": ["write:x"]}, {"api_key": ["write:x"]}]}}
+        }});
+        let t = AccessTable::from_openapi(&doc)?;
+        assert_eq!(t.get(&Method::GET, "/a"), Some(&Access::Public));
+        assert_eq!(t.get(&Method::GET, "/b"), Some(&Access::Authenticated));
+        assert_eq!(t.get(&Method::POST, "/c"), Some(&Access::Permission("write:x".into())));
+        assert_eq!(t.get(&Method::GET, "/c"), None);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_undeclared_or_inconsistent_routes() {
+        let missing = json!({"paths": {"/a": {"get": {}}}});
+        assert!(AccessTable::from_openapi(&missing).is_err());
+        let mixed = json!({"paths": {"/a": {"get": {"security": [{"session": ["a:b"]}, {"api_key": ["c:d"]}]}}}});
+        assert!(AccessTable::from_openapi(&mixed).is_err());
+    }
+
+    #[test]
+    fn finds_cookies_and_keys() {
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; certmint_session=tok; b=2"));
+        assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
+        assert_eq!(cookie(&h, "c"), None);
+        h.insert("x-api-key", HeaderValue::from_static("cm_abc"));
+        assert_eq!(api_key(&h), Some("cm_abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer cm_xyz"));
+        assert_eq!(api_key(&h), Some("cm_xyz"));
+    }
+}

@@ -1,0 +1,365 @@
+//! `/audit`: the hash-chained audit log — list, stats, export, verify, cleanup.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::App;
+use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(logs))
+        .routes(routes!(log))
+        .routes(routes!(stats))
+        .routes(routes!(actions))
+        .routes(routes!(export))
+        .routes(routes!(verify))
+        .routes(routes!(cleanup))
+}
+
+/// An audit record.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub timestamp: OffsetDateTime,
+    pub username: Option<String>,
+    pub action: String,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub details: Option<String>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub success: bool,
+    /// The previous record's hash.
+    pub prev_hash: String,
+    /// SHA-256 over this record's content and `prev_hash`.
+    pub hash: String,
+}
+
+impl From<authority::AuditRecord> for AuditView {
+    fn from(r: authority::AuditRecord) -> Self {
+        Self {
+            id: r.id,
+            timestamp: r.entry.at,
+            username: r.entry.username,
+            action: r.entry.action,
+            resource_type: r.entry.resource_type,
+            resource_id: r.entry.resource_id,
+            details: r.entry.details,
+            ip_address: r.entry.ip_address,
+            user_agent: r.entry.user_agent,
+            success: r.entry.success,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    pub username: Option<String>,
+    pub action: Option<String>,
+    pub success: Option<bool>,
+    /// A date (YYYY-MM-DD) or an RFC 3339 time; records at or after it.
+    pub date_from: Option<String>,
+    /// A date (YYYY-MM-DD, the whole day included) or an RFC 3339 time; records before it.
+    pub date_to: Option<String>,
+    /// Text in details, resource id or action.
+    pub search: Option<String>,
+}
+
+impl AuditQuery {
+    fn filter(self) -> ApiResult<authority::AuditFilter> {
+        let to = match &self.date_to {
+            Some(v) if v.len() == 10 => Some(authority::parse_time("date_to", v)? + time::Duration::days(1)),
+            Some(v) => Some(authority::parse_time("date_to", v)?),
+            None => None,
+        };
+        Ok(authority::AuditFilter {
+            from: self.date_from.as_deref().map(|v| authority::parse_time("date_from", v)).transpose()?,
+            to,
+            username: self.username.filter(|s| !s.is_empty()),
+            action: self.action.filter(|s| !s.is_empty()),
+            success: self.success,
+            search: self.search.filter(|s| !s.is_empty()),
+        })
+    }
+}
+
+/// Audit records, newest first.
+#[utoipa::path(get, path = "/audit/logs", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    params(AuditQuery, Pagination),
+    responses((status = 200, description = "Records", body = Envelope<Vec<AuditView>>),
+              (status = 400, description = "A bad filter", body = ErrorBody)))]
+async fn logs(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Response> {
+    let request = p.request()?;
+    let result = app.authority.audit_logs(&q.filter()?, request).await?;
+    Ok(page(result.items.into_iter().map(AuditView::from).collect(), request, result.total))
+}
+
+/// One audit record.
+#[utoipa::path(get, path = "/audit/logs/{log_id}", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    params(("log_id" = i64, Path)),
+    responses((status = 200, description = "Record", body = Envelope<AuditView>),
+              (status = 404, description = "No such record", body = ErrorBody)))]
+async fn log(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
+    Ok(ok(AuditView::from(app.authority.audit_log(id).await?)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct StatsQuery {
+    /// The period, in days (default 30).
+    pub days: i64,
+}
+
+impl Default for StatsQuery {
+    fn default() -> Self {
+        Self { days: 30 }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Count {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    pub count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsData {
+    pub total_logs: i64,
+    pub success_count: i64,
+    pub failure_count: i64,
+    pub success_rate: f64,
+    pub top_actions: Vec<Count>,
+    pub top_users: Vec<Count>,
+    pub recent_failures: Vec<AuditView>,
+}
+
+/// Totals, top actions and users, and recent failures over a period.
+#[utoipa::path(get, path = "/audit/stats", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    params(StatsQuery),
+    responses((status = 200, description = "Statistics", body = Envelope<StatsData>)))]
+async fn stats(State(app): State<App>, ApiQuery(q): ApiQuery<StatsQuery>) -> ApiResult<Response> {
+    let s = app.authority.audit_stats(q.days).await?;
+    let rate = if s.total == 0 {
+        100.0
+    } else {
+        (s.successes as f64 * 1000.0 / s.total as f64).round() / 10.0
+    };
+    Ok(ok(StatsData {
+        total_logs: s.total,
+        success_count: s.successes,
+        failure_count: s.total - s.successes,
+        success_rate: rate,
+        top_actions: s
+            .top_actions
+            .into_iter()
+            .map(|(action, count)| Count { action: Some(action), username: None, count })
+            .collect(),
+        top_users: s
+            .top_users
+            .into_iter()
+            .map(|(username, count)| Count { action: None, username: Some(username), count })
+            .collect(),
+        recent_failures: s.recent_failures.into_iter().map(AuditView::from).collect(),
+    }))
+}
+
+/// Every action name that occurs in the log.
+#[utoipa::path(get, path = "/audit/actions", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    responses((status = 200, description = "Action names", body = Envelope<Vec<String>>)))]
+async fn actions(State(app): State<App>) -> ApiResult<Response> {
+    Ok(ok(app.authority.audit_actions().await?))
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    #[default]
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    pub format: ExportFormat,
+    /// At most this many records, oldest first (default 10000, at most 100000).
+    pub limit: i64,
+}
+
+impl Default for ExportQuery {
+    fn default() -> Self {
+        Self {
+            format: ExportFormat::Json,
+            limit: 10_000,
+        }
+    }
+}
+
+/// Download records as JSON or CSV (filters as for the list). The export is itself audited.
+#[utoipa::path(get, path = "/audit/export", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    params(ExportQuery, AuditQuery),
+    responses((status = 200, description = "The records as a file"),
+              (status = 400, description = "Unknown format or a bad filter", body = ErrorBody)))]
+async fn export(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiQuery(e): ApiQuery<ExportQuery>,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Response> {
+    let name = match e.format {
+        ExportFormat::Json => "json",
+        ExportFormat::Csv => "csv",
+    };
+    let records = app
+        .authority
+        .audit_export(&principal, &q.filter()?, e.limit, name)
+        .await?;
+    let views: Vec<AuditView> = records.into_iter().map(AuditView::from).collect();
+    let (content_type, body) = match e.format {
+        ExportFormat::Json => (
+            "application/json",
+            serde_json::to_vec_pretty(&views).map_err(|e| ApiError::from(authority::Error::Internal(e.to_string())))?,
+        ),
+        ExportFormat::Csv => ("text/csv", csv_bytes(&views)?),
+    };
+    let disposition = format!("attachment; filename=\"certmint-audit.{name}\"");
+    Ok((
+        [(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        body,
+    )
+        .into_response())
+}
+
+fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {
+    let internal = |e: csv::Error| ApiError::from(authority::Error::Internal(e.to_string()));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record([
+            "id", "timestamp", "username", "action", "resource_type", "resource_id", "details",
+            "ip_address", "user_agent", "success", "prev_hash", "hash",
+        ])
+        .map_err(internal)?;
+    for v in views {
+        writer
+            .write_record([
+                v.id.to_string(),
+                authority::rfc3339(v.timestamp),
+                v.username.clone().unwrap_or_default(),
+                v.action.clone(),
+                v.resource_type.clone().unwrap_or_default(),
+                v.resource_id.clone().unwrap_or_default(),
+                v.details.clone().unwrap_or_default(),
+                v.ip_address.clone().unwrap_or_default(),
+                v.user_agent.clone().unwrap_or_default(),
+                v.success.to_string(),
+                v.prev_hash.clone(),
+                v.hash.clone(),
+            ])
+            .map_err(internal)?;
+    }
+    writer
+        .into_inner()
+        .map_err(|e| ApiError::from(authority::Error::Internal(e.to_string())))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct VerifyQuery {
+    pub start_id: Option<i64>,
+    pub end_id: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Fault {
+    pub id: i64,
+    /// `altered`, `missing` or `broken_link`.
+    pub kind: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyData {
+    pub valid: bool,
+    pub checked: i64,
+    pub start_id: i64,
+    pub end_id: i64,
+    pub errors: Vec<Fault>,
+}
+
+/// Recompute the hash chain and report exactly where it breaks.
+#[utoipa::path(get, path = "/audit/verify", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    params(VerifyQuery),
+    responses((status = 200, description = "Verification report", body = Envelope<VerifyData>)))]
+async fn verify(State(app): State<App>, ApiQuery(q): ApiQuery<VerifyQuery>) -> ApiResult<Response> {
+    let v = app.authority.audit_verify(q.start_id, q.end_id).await?;
+    Ok(ok(VerifyData {
+        valid: v.valid,
+        checked: v.checked,
+        start_id: v.start_id,
+        end_id: v.end_id,
+        errors: v
+            .faults
+            .into_iter()
+            .map(|f| Fault { id: f.id, kind: f.kind.to_owned(), message: f.message })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupRequest {
+    /// Keep records of the last this many days (at least 1).
+    pub retention_days: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CleanupData {
+    pub deleted: i64,
+}
+
+/// Remove records older than the retention period; the rest of the chain stays verifiable.
+#[utoipa::path(post, path = "/audit/cleanup", tag = "audit",
+    security(("session" = ["delete:audit"]), ("api_key" = ["delete:audit"])),
+    request_body = CleanupRequest,
+    responses((status = 200, description = "Removed", body = Envelope<CleanupData>),
+              (status = 422, description = "Bad retention period", body = ErrorBody)))]
+async fn cleanup(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<CleanupRequest>,
+) -> ApiResult<Response> {
+    let deleted = app.authority.audit_cleanup(&principal, body.retention_days).await?;
+    Ok(ok_with(CleanupData { deleted }, format!("{deleted} audit records removed")))
+}

@@ -1,0 +1,57 @@
+//! The JSON shapes of accounts, keys and sessions, shared by the modules that return them.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// A user, as the API shows it (never the password hash).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub role: String,
+    /// Whether the account may log in.
+    pub active: bool,
+    /// Whether the account is locked after failed logins.
+    pub locked: bool,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub locked_until: Option<OffsetDateTime>,
+    pub failed_logins: i64,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_login: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl UserView {
+    pub fn new(u: authority::UserRow, now: OffsetDateTime) -> Self {
+        let locked_until = u.locked_until.filter(|t| *t > now);
+        Self {
+            id: u.id,
+            username: u.username,
+            email: u.email,
+            full_name: u.full_name,
+            role: u.role,
+            active: u.enabled,
+            locked: locked_until.is_some(),
+            locked_until,
+            failed_logins: u.failed_logins,
+            last_login: u.last_login_at,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+        }
+    }
+}
+
+/// Deserialises a field that may be absent (leave it), `null` (clear it) or a value (set it).
+pub fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

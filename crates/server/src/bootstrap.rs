@@ -1,0 +1,185 @@
+//! First start and every start: the data directory, the master key, the database and its
+//! migrations, the first admin, and the HTTPS listener's certificate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use authority::{Authority, MasterKey, NewUserInput, Principal, SystemClock, Vault};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use zeroize::Zeroizing;
+
+use crate::settings::Settings;
+
+/// Secrets that come from the environment, never from the settings file.
+#[derive(Default)]
+pub struct Secrets {
+    /// `CERTMINT_MASTER_KEY`: the master key as base64 or hex, instead of the key file.
+    pub master_key: Option<String>,
+    /// `CERTMINT_ADMIN_PASSWORD`: the first admin's password, instead of a generated one.
+    pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secrets(<redacted>)")
+    }
+}
+
+/// Why certmint could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BootError {
+    /// A setting is unusable.
+    #[error("{0}")]
+    Settings(String),
+    /// A file or directory could not be used.
+    #[error("{0}")]
+    Io(String),
+    /// The database, the vault or an account step failed.
+    #[error(transparent)]
+    Authority(#[from] authority::Error),
+    /// The TLS certificate could not be made or loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl From<authority::store::Error> for BootError {
+    fn from(e: authority::store::Error) -> Self {
+        Self::Authority(e.into())
+    }
+}
+
+/// A started instance's parts, before it listens.
+#[derive(Debug)]
+pub struct Instance {
+    /// The settings in force.
+    pub settings: Settings,
+    /// The registration authority.
+    pub authority: Arc<Authority>,
+    /// The HTTPS listener's configuration.
+    pub tls: Arc<rustls::ServerConfig>,
+    /// The first admin's password when this start generated it, to print once.
+    pub generated_admin_password: Option<Zeroizing<String>>,
+}
+
+/// Opens the data directory, master key and database (creating and migrating what is missing).
+///
+/// # Errors
+/// [`BootError`] saying which step failed.
+pub async fn open_authority(settings: &Settings, master_key: Option<&str>) -> Result<Authority, BootError> {
+    create_private_dir(&settings.data_dir)?;
+    let master = match master_key {
+        Some(text) => MasterKey::parse(text)
+            .map_err(|e| BootError::Settings(format!("CERTMINT_MASTER_KEY: {e}")))?,
+        None => {
+            let path = settings.data_dir.join("master.key");
+            let (key, created) = MasterKey::load_or_create(&path)?;
+            if created {
+                tracing::info!(path = %path.display(), "created the master key file; back it up");
+            }
+            key
+        }
+    };
+    let store =
+        authority::Store::connect(&settings.database_url(), settings.database_max_connections).await?;
+    store.migrate().await?;
+    Ok(Authority::new(
+        store,
+        Vault::new(&master)?,
+        Arc::new(SystemClock),
+        settings.policy(),
+    ))
+}
+
+/// Everything [`open_authority`] does, then the first admin and the TLS certificate.
+///
+/// # Errors
+/// [`BootError`] saying which step failed.
+pub async fn open(settings: Settings, secrets: Secrets) -> Result<Instance, BootError> {
+    let authority = open_authority(&settings, secrets.master_key.as_deref()).await?;
+    let generated_admin_password = if authority.has_users().await? {
+        None
+    } else {
+        let (_, generated) = authority
+            .create_user(
+                &Principal::local(),
+                NewUserInput {
+                    username: "admin".into(),
+                    role: "admin".into(),
+                    full_name: Some("Administrator".into()),
+                    password: secrets.admin_password.clone(),
+                    ..NewUserInput::default()
+                },
+            )
+            .await
+            .map_err(|e| match e {
+                authority::Error::Invalid(m) => BootError::Settings(format!("CERTMINT_ADMIN_PASSWORD: {m}")),
+                other => other.into(),
+            })?;
+        generated
+    };
+    let tls = tls_config(&settings, &authority)?;
+    Ok(Instance {
+        settings,
+        authority: Arc::new(authority),
+        tls,
+        generated_admin_password,
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), BootError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| BootError::Io(format!("cannot create {}: {e}", dir.display())))
+}
+
+/// Loads the listener's certificate and sealed key, making them at first start.
+fn tls_config(settings: &Settings, authority: &Authority) -> Result<Arc<rustls::ServerConfig>, BootError> {
+    const KEY_CONTEXT: &str = "https-listener-key";
+    let dir = settings.data_dir.join("tls");
+    create_private_dir(&dir)?;
+    let cert_path = dir.join("server.crt");
+    let key_path = dir.join("server.key.sealed");
+    if !cert_path.exists() || !key_path.exists() {
+        let identity = pki::self_signed_tls(
+            &settings.tls_names,
+            authority.now(),
+            825,
+            authority::token::random_bytes::<16>()?,
+        )
+        .map_err(|e| BootError::Tls(e.to_string()))?;
+        let sealed = authority.vault().seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;
+        let _ = std::fs::remove_file(&key_path);
+        let _ = std::fs::remove_file(&cert_path);
+        authority::vault::write_private(&key_path, &sealed)?;
+        std::fs::write(&cert_path, identity.cert_pem.as_bytes())
+            .map_err(|e| BootError::Io(format!("cannot write {}: {e}", cert_path.display())))?;
+        tracing::info!(path = %cert_path.display(), "created the HTTPS listener certificate");
+    }
+    let pem = std::fs::read(&cert_path)
+        .map_err(|e| BootError::Io(format!("cannot read {}: {e}", cert_path.display())))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BootError::Tls(format!("{}: {e}", cert_path.display())))?;
+    let sealed = std::fs::read(&key_path)
+        .map_err(|e| BootError::Io(format!("cannot read {}: {e}", key_path.display())))?;
+    let key = authority.vault().open(&sealed, KEY_CONTEXT)?;
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| BootError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| BootError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

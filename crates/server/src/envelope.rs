@@ -1,0 +1,130 @@
+//! The success envelope `{"data", "message", "meta": {"page", "per_page", "total"}}` and the
+//! pagination parameters every list takes.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Default page size.
+pub const DEFAULT_PER_PAGE: u32 = 50;
+/// Largest page size.
+pub const MAX_PER_PAGE: u32 = 100;
+
+/// A successful response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// The payload.
+    pub data: T,
+    /// A note for a person, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Pagination, on lists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta: Option<Meta>,
+}
+
+/// Where a page sits in a list.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+pub struct Meta {
+    /// 1-based page number.
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+    /// Items in the whole list.
+    pub total: i64,
+}
+
+/// `?page=&per_page=` (defaults 1 and 50; `per_page` at most 100).
+#[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page, 1 to 100.
+    pub per_page: u32,
+}
+
+impl Default for Pagination {
+    fn default() -> Self {
+        Self {
+            page: 1,
+            per_page: DEFAULT_PER_PAGE,
+        }
+    }
+}
+
+impl Pagination {
+    /// The request for the store, after checking the bounds.
+    ///
+    /// # Errors
+    /// 400 when `page` is 0 or `per_page` is outside 1 to 100.
+    pub fn request(self) -> Result<authority::PageRequest, crate::error::ApiError> {
+        if self.page == 0 {
+            return Err(crate::error::ApiError::bad_request("page must be 1 or more"));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
+            return Err(crate::error::ApiError::bad_request(format!(
+                "per_page must be between 1 and {MAX_PER_PAGE}"
+            )));
+        }
+        Ok(authority::PageRequest {
+            page: self.page,
+            per_page: self.per_page,
+        })
+    }
+}
+
+/// 200 with `data`.
+pub fn ok<T: Serialize>(data: T) -> Response {
+    Json(Envelope {
+        data,
+        message: None,
+        meta: None,
+    })
+    .into_response()
+}
+
+/// 200 with `data` and a message.
+pub fn ok_with<T: Serialize>(data: T, message: impl Into<String>) -> Response {
+    Json(Envelope {
+        data,
+        message: Some(message.into()),
+        meta: None,
+    })
+    .into_response()
+}
+
+/// 201 with `data` and a message.
+pub fn created<T: Serialize>(data: T, message: impl Into<String>) -> Response {
+    (
+        StatusCode::CREATED,
+        Json(Envelope {
+            data,
+            message: Some(message.into()),
+            meta: None,
+        }),
+    )
+        .into_response()
+}
+
+/// 200 with one page of a list.
+pub fn page<T: Serialize>(items: Vec<T>, page: authority::PageRequest, total: i64) -> Response {
+    Json(Envelope {
+        data: items,
+        message: None,
+        meta: Some(Meta {
+            page: page.page,
+            per_page: page.per_page,
+            total,
+        }),
+    })
+    .into_response()
+}
+
+/// 200 with only a message.
+pub fn done(message: impl Into<String>) -> Response {
+    ok_with(serde_json::Value::Null, message)
+}

@@ -1,0 +1,64 @@
+//! Prometheus metrics: requests by route and status, a latency histogram, the database pool and
+//! build information.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide recorder (metrics are global to the process; every server in it shares them).
+///
+/// # Errors
+/// A message when the recorder cannot be installed.
+pub fn handle() -> Result<PrometheusHandle, String> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full("certmint_http_request_duration_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .map_err(|e| e.to_string())?
+                .install_recorder()
+                .map_err(|e| e.to_string())?;
+            metrics::gauge!("certmint_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            Ok(handle)
+        })
+        .clone()
+}
+
+/// Counts each request and times it, labelled by route template (never the raw path, so ids do
+/// not explode the label set).
+pub async fn track(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("certmint_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("certmint_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Sets the pool gauges and renders the exposition text.
+pub fn render(handle: &PrometheusHandle, pool: authority::PoolStats) -> String {
+    metrics::gauge!("certmint_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
+    metrics::gauge!("certmint_db_pool_connections", "state" => "in_use")
+        .set(f64::from(pool.size.saturating_sub(pool.idle)));
+    metrics::gauge!("certmint_db_pool_max_connections").set(f64::from(pool.max));
+    handle.render()
+}

@@ -1,0 +1,225 @@
+//! Settings: defaults, then a TOML file, then `CERTMINT_*` environment variables (the command
+//! line applies its flags last).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Environment variables that carry secrets or client settings rather than server settings.
+const NOT_SETTINGS: &[&str] = &["MASTER_KEY", "ADMIN_PASSWORD", "URL", "API_KEY", "CONFIG"];
+
+/// Everything an operator can set. Every key can be given in the TOML file, or as
+/// `CERTMINT_<KEY>` in the environment (lists comma-separated).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Where the database, master key and TLS material live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// Most database connections to open.
+    pub database_max_connections: u32,
+    /// HTTPS listener.
+    pub listen: SocketAddr,
+    /// Plain-HTTP listener (health now; OCSP, CRL and CA downloads later); empty disables it.
+    pub http_listen: String,
+    /// Serve `/api/v2` over HTTPS only; the plain-HTTP listener then refuses it with 403.
+    pub api_https_only: bool,
+    /// Names (DNS or IP) in the HTTPS listener's certificate when it is first made.
+    pub tls_names: Vec<String>,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// A tracing filter such as `info` or `certmint_server=debug,info`.
+    pub log_level: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Shortest password accepted.
+    pub password_min_length: usize,
+    /// Consecutive failed logins that lock an account.
+    pub lockout_threshold: u32,
+    /// How long a lockout lasts.
+    pub lockout_minutes: u32,
+    /// A session ends after this long without a request.
+    pub session_idle_minutes: u32,
+    /// A session ends this long after login.
+    pub session_absolute_minutes: u32,
+    /// Requests per minute per client address to the login endpoints.
+    pub auth_rate_limit_per_minute: u32,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let policy = authority::Policy::default();
+        Self {
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            database_max_connections: 16,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            http_listen: "127.0.0.1:8080".into(),
+            api_https_only: false,
+            tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            log_format: "text".into(),
+            log_level: "info".into(),
+            max_body_bytes: 1024 * 1024,
+            password_min_length: policy.password_min_length,
+            lockout_threshold: policy.lockout_threshold,
+            lockout_minutes: policy.lockout_minutes,
+            session_idle_minutes: policy.session_idle_minutes,
+            session_absolute_minutes: policy.session_absolute_minutes,
+            auth_rate_limit_per_minute: 10,
+            shutdown_grace_seconds: 30,
+        }
+    }
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(String);
+
+impl Settings {
+    /// Layers the defaults, the TOML file at `file` (if any) and the `CERTMINT_*` variables in
+    /// `env`.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the file or variable and what is wrong with it.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let defaults = toml::Table::try_from(Self::default())
+            .map_err(|e| SettingsError(format!("default settings: {e}")))?;
+        let mut table = match file {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| SettingsError(format!("cannot read {}: {e}", path.display())))?
+                .parse::<toml::Table>()
+                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?,
+            None => toml::Table::new(),
+        };
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("CERTMINT_") else { continue };
+            if NOT_SETTINGS.contains(&key) || key.starts_with("TEST_") {
+                continue;
+            }
+            let key = key.to_ascii_lowercase();
+            let parsed = match defaults.get(&key) {
+                Some(default) => env_value(default, &value)
+                    .ok_or_else(|| SettingsError(format!("{name}: '{value}' is not a valid {}", default.type_str())))?,
+                None => return Err(SettingsError(format!("{name} is not a setting certmint knows"))),
+            };
+            table.insert(key, parsed);
+        }
+        let mut merged = defaults;
+        merged.extend(table);
+        merged
+            .try_into()
+            .map_err(|e: toml::de::Error| SettingsError(format!("settings: {}", e.message())))
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}?mode=rwc", self.data_dir.join("certmint.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The plain-HTTP listener address, if enabled.
+    ///
+    /// # Errors
+    /// [`SettingsError`] when `http_listen` is neither empty nor an address.
+    pub fn http_listen(&self) -> Result<Option<SocketAddr>, SettingsError> {
+        if self.http_listen.is_empty() {
+            return Ok(None);
+        }
+        self.http_listen
+            .parse()
+            .map(Some)
+            .map_err(|_| SettingsError(format!("http_listen: '{}' is not an address", self.http_listen)))
+    }
+
+    /// The account policy these settings describe.
+    pub fn policy(&self) -> authority::Policy {
+        authority::Policy {
+            password_min_length: self.password_min_length,
+            lockout_threshold: self.lockout_threshold,
+            lockout_minutes: self.lockout_minutes,
+            session_idle_minutes: self.session_idle_minutes,
+            session_absolute_minutes: self.session_absolute_minutes,
+        }
+    }
+}
+
+/// Reads an environment value as the type of the setting's default.
+fn env_value(default: &toml::Value, raw: &str) -> Option<toml::Value> {
+    Some(match default {
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(match raw.trim() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" => false,
+            _ => return None,
+        }),
+        toml::Value::Array(_) => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| toml::Value::String(s.to_owned()))
+                .collect(),
+        ),
+        _ => toml::Value::String(raw.to_owned()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    #[test]
+    fn layers_file_then_environment() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("certmint.toml");
+        std::fs::write(&file, "password_min_length = 16\nlog_format = \"json\"\n")?;
+        let s = Settings::load(
+            Some(&file),
+            env(&[
+                ("CERTMINT_LOG_FORMAT", "text"),
+                ("CERTMINT_API_HTTPS_ONLY", "true"),
+                ("CERTMINT_TLS_NAMES", "a.example, 10.0.0.1"),
+                ("CERTMINT_MASTER_KEY", "ignored"),
+                ("PATH", "/bin"),
+            ]),
+        )?;
+        assert_eq!(s.password_min_length, 16);
+        assert_eq!(s.log_format, "text");
+        assert!(s.api_https_only);
+        assert_eq!(s.tls_names, vec!["a.example", "10.0.0.1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_unknown_keys_and_bad_values() -> Result<(), Box<dyn std::error::Error>> {
+        assert!(Settings::load(None, env(&[("CERTMINT_NOPE", "1")])).is_err());
+        assert!(Settings::load(None, env(&[("CERTMINT_LOCKOUT_THRESHOLD", "many")])).is_err());
+        assert!(Settings::load(None, env(&[("CERTMINT_LISTEN", "not-an-address")])).is_err());
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "no_such_key = 1\n")?;
+        assert!(Settings::load(Some(&file), env(&[])).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn default_database_is_sqlite_in_the_data_dir() {
+        let s = Settings::default();
+        assert_eq!(s.database_url(), "sqlite://./data/certmint.db?mode=rwc");
+        assert!(s.http_listen().ok().flatten().is_some());
+    }
+}
