@@ -198,8 +198,12 @@ async fn user(command: UserCommand) -> Result<(), String> {
         | UserCommand::ResetPassword { common, .. } => common.clone(),
     };
     let s = settings(&common)?;
-    let authority = server::bootstrap::open_authority(&s, secret_env("CERTMINT_MASTER_KEY").as_deref())
-        .await
+    let authority = server::bootstrap::open_authority(
+        &s,
+        secret_env("CERTMINT_MASTER_KEY").as_deref(),
+        std::sync::Arc::new(authority::SystemClock),
+    )
+    .await
         .map_err(|e| e.to_string())?;
     let result = run_user(&authority, command).await;
     authority.close().await;

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use authority::{Authority, MasterKey, NewUserInput, Principal, SystemClock, Vault};
+use authority::{Authority, Clock, MasterKey, NewUserInput, Principal, SystemClock, Vault};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
@@ -67,7 +67,11 @@ pub struct Instance {
 ///
 /// # Errors
 /// [`BootError`] saying which step failed.
-pub async fn open_authority(settings: &Settings, master_key: Option<&str>) -> Result<Authority, BootError> {
+pub async fn open_authority(
+    settings: &Settings,
+    master_key: Option<&str>,
+    clock: Arc<dyn Clock>,
+) -> Result<Authority, BootError> {
     create_private_dir(&settings.data_dir)?;
     let master = match master_key {
         Some(text) => MasterKey::parse(text)
@@ -87,7 +91,7 @@ pub async fn open_authority(settings: &Settings, master_key: Option<&str>) -> Re
     Ok(Authority::new(
         store,
         Vault::new(&master)?,
-        Arc::new(SystemClock),
+        clock,
         settings.policy(),
     ))
 }
@@ -97,7 +101,19 @@ pub async fn open_authority(settings: &Settings, master_key: Option<&str>) -> Re
 /// # Errors
 /// [`BootError`] saying which step failed.
 pub async fn open(settings: Settings, secrets: Secrets) -> Result<Instance, BootError> {
-    let authority = open_authority(&settings, secrets.master_key.as_deref()).await?;
+    open_with_clock(settings, secrets, Arc::new(SystemClock)).await
+}
+
+/// [`open`] with an injected clock, so tests can move time.
+///
+/// # Errors
+/// [`BootError`] saying which step failed.
+pub async fn open_with_clock(
+    settings: Settings,
+    secrets: Secrets,
+    clock: Arc<dyn Clock>,
+) -> Result<Instance, BootError> {
+    let authority = open_authority(&settings, secrets.master_key.as_deref(), clock).await?;
     let generated_admin_password = if authority.has_users().await? {
         None
     } else {

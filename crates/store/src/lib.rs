@@ -13,6 +13,8 @@ mod audit;
 mod db;
 mod error;
 mod sessions;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod users;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
