@@ -1,4 +1,5 @@
 //! Integration tests: the real server on ephemeral ports, driven over HTTPS and HTTP.
 
+mod access_walk;
 mod common;
 mod smoke;
