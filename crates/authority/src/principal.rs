@@ -47,11 +47,12 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The local command line: full authority, audited as `cli`.
-    pub fn local() -> Self {
+    /// The local process (the command line, or first start): full authority, audited under
+    /// `name`.
+    pub fn local(name: &str) -> Self {
         Self {
             user: None,
-            username: "cli".into(),
+            username: name.into(),
             role: Role::Admin,
             credential: Credential::Local,
             origin: Origin::default(),

@@ -211,7 +211,7 @@ async fn user(command: UserCommand) -> Result<(), String> {
 }
 
 async fn run_user(authority: &authority::Authority, command: UserCommand) -> Result<(), String> {
-    let local = Principal::local();
+    let local = Principal::local("cli");
     match command {
         UserCommand::Create { username, role, email, full_name, password_stdin, .. } => {
             let password = if password_stdin { Some(read_password()?.to_string()) } else { None };

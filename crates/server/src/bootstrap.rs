@@ -119,7 +119,7 @@ pub async fn open_with_clock(
     } else {
         let (_, generated) = authority
             .create_user(
-                &Principal::local(),
+                &Principal::local("system"),
                 NewUserInput {
                     username: "admin".into(),
                     role: "admin".into(),

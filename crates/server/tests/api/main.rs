@@ -1,5 +1,6 @@
 //! Integration tests: the real server on ephemeral ports, driven over HTTPS and HTTP.
 
 mod access_walk;
+mod audit_chain;
 mod common;
 mod smoke;
