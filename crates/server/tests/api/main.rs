@@ -2,5 +2,6 @@
 
 mod access_walk;
 mod audit_chain;
+mod auth;
 mod common;
 mod smoke;
