@@ -1,6 +1,7 @@
 //! Integration tests: the real server on ephemeral ports, driven over HTTPS and HTTP.
 
 mod access_walk;
+mod account;
 mod audit_chain;
 mod auth;
 mod common;
