@@ -6,3 +6,4 @@ mod audit_chain;
 mod auth;
 mod common;
 mod smoke;
+mod user_admin;
