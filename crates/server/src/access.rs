@@ -72,6 +72,11 @@ impl AccessTable {
         self.0.get(&(method.clone(), path.to_owned()))
     }
 
+    /// Whether any method of `path` is documented.
+    pub fn knows_path(&self, path: &str) -> bool {
+        self.0.keys().any(|(_, p)| p == path)
+    }
+
     /// Every (method, path, rule), for tests and for listing.
     pub fn iter(&self) -> impl Iterator<Item = (&Method, &str, &Access)> {
         self.0.iter().map(|((m, p), a)| (m, p.as_str(), a))
@@ -139,6 +144,10 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     }
     let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
     let Some(access) = app.access.get(&method, &path) else {
+        if app.access.knows_path(&path) {
+            // Another method of a documented path: the router answers 405.
+            return next.run(req).await;
+        }
         tracing::error!(%method, %path, "route has no declared access; refusing it");
         return ApiError::forbidden("this route declares no access rule").into_response();
     };

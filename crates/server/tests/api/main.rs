@@ -4,6 +4,7 @@ mod access_walk;
 mod account;
 mod audit_chain;
 mod auth;
+mod bad_input;
 mod common;
 mod smoke;
 mod user_admin;
