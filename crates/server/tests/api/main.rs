@@ -6,5 +6,6 @@ mod audit_chain;
 mod auth;
 mod bad_input;
 mod common;
+mod ops;
 mod smoke;
 mod user_admin;
