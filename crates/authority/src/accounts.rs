@@ -123,7 +123,9 @@ impl Authority {
         let mut prepared = Vec::with_capacity(inputs.len());
         for (i, input) in inputs.into_iter().enumerate() {
             self.checked_new_user(&input).map_err(|e| match e {
-                Error::Invalid(m) if many => Error::Invalid(format!("users[{i}] ({}): {m}", input.username)),
+                Error::Invalid(m) if many => {
+                    Error::Invalid(format!("users[{i}] ({}): {m}", input.username))
+                }
                 other => other,
             })?;
             let generated = match &input.password {
@@ -184,7 +186,12 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`], [`Error::Invalid`], or [`Error::Conflict`] for the last admin.
-    pub async fn update_user(&self, principal: &Principal, id: i64, input: UserUpdateInput) -> Result<UserRow> {
+    pub async fn update_user(
+        &self,
+        principal: &Principal,
+        id: i64,
+        input: UserUpdateInput,
+    ) -> Result<UserRow> {
         check_profile(
             input.email.clone().flatten().as_deref(),
             input.full_name.clone().flatten().as_deref(),
@@ -194,7 +201,11 @@ impl Authority {
         }
         let before = self.user(id).await?;
         let mut tx = self.store.begin_write().await?;
-        if input.role.as_deref().is_some_and(|r| r != Role::Admin.as_str()) {
+        if input
+            .role
+            .as_deref()
+            .is_some_and(|r| r != Role::Admin.as_str())
+        {
             self.keep_an_admin(&mut tx, &before).await?;
         }
         tx.update_user(
@@ -246,7 +257,9 @@ impl Authority {
 
     fn not_self(principal: &Principal, id: i64, what: &str) -> Result<()> {
         if principal.user.as_ref().is_some_and(|u| u.id == id) {
-            return Err(Error::Conflict(format!("you cannot {what} your own account")));
+            return Err(Error::Conflict(format!(
+                "you cannot {what} your own account"
+            )));
         }
         Ok(())
     }
@@ -276,7 +289,12 @@ impl Authority {
         };
         tx.audit(&self.entry_by(
             principal,
-            Event::new(action, "user", id, format!("user '{}' {done}", before.username)),
+            Event::new(
+                action,
+                "user",
+                id,
+                format!("user '{}' {done}", before.username),
+            ),
         ))
         .await?;
         tx.commit().await?;
@@ -337,7 +355,12 @@ impl Authority {
         tx.delete_user(id).await?;
         tx.audit(&self.entry_by(
             principal,
-            Event::new("user_deleted", "user", id, format!("user '{}' deleted", user.username)),
+            Event::new(
+                "user_deleted",
+                "user",
+                id,
+                format!("user '{}' deleted", user.username),
+            ),
         ))
         .await?;
         Ok(tx.commit().await?)
@@ -354,7 +377,10 @@ impl Authority {
         full_name: Option<Option<String>>,
     ) -> Result<UserRow> {
         let id = principal.account()?.id;
-        check_profile(email.clone().flatten().as_deref(), full_name.clone().flatten().as_deref())?;
+        check_profile(
+            email.clone().flatten().as_deref(),
+            full_name.clone().flatten().as_deref(),
+        )?;
         let mut tx = self.store.begin_write().await?;
         let update = store::UserUpdate {
             email,
@@ -362,8 +388,11 @@ impl Authority {
             ..store::UserUpdate::default()
         };
         tx.update_user(id, &update, self.now()).await?;
-        tx.audit(&self.entry_by(principal, Event::new("profile_updated", "user", id, "profile updated")))
-            .await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new("profile_updated", "user", id, "profile updated"),
+        ))
+        .await?;
         tx.commit().await?;
         self.user(id).await
     }
@@ -374,22 +403,37 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] when the current password is wrong, [`Error::Invalid`] when the new
     /// one breaks the policy.
-    pub async fn change_password(&self, principal: &Principal, current: &str, new: &str) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: &str,
+    ) -> Result<()> {
         let id = principal.account()?.id;
         let user = self.user(id).await?;
         if !password::verify(current, Some(&user.password_hash)).await? {
             let mut tx = self.store.begin_write().await?;
-            tx.audit(&self.entry_by(
-                principal,
-                Event::new("password_change_failed", "user", id, "current password was wrong").failed(),
-            ))
+            tx.audit(
+                &self.entry_by(
+                    principal,
+                    Event::new(
+                        "password_change_failed",
+                        "user",
+                        id,
+                        "current password was wrong",
+                    )
+                    .failed(),
+                ),
+            )
             .await?;
             tx.commit().await?;
             return Err(Error::Forbidden("the current password is wrong".into()));
         }
         password::check_policy(new, self.policy.password_min_length)?;
         if current == new {
-            return Err(Error::Invalid("the new password must differ from the current one".into()));
+            return Err(Error::Invalid(
+                "the new password must differ from the current one".into(),
+            ));
         }
         let hash = password::hash(new).await?;
         let now = self.now();
@@ -398,7 +442,12 @@ impl Authority {
         tx.revoke_sessions(id, principal.session_id(), now).await?;
         tx.audit(&self.entry_by(
             principal,
-            Event::new("password_changed", "user", id, "password changed; other sessions ended"),
+            Event::new(
+                "password_changed",
+                "user",
+                id,
+                "password changed; other sessions ended",
+            ),
         ))
         .await?;
         Ok(tx.commit().await?)

@@ -77,17 +77,25 @@ impl Authority {
     /// # Errors
     /// [`Error::Invalid`] for a bad name, lifetime or permission; [`Error::Forbidden`] for a
     /// permission the principal does not hold.
-    pub async fn create_api_key(&self, principal: &Principal, input: ApiKeyInput) -> Result<IssuedApiKey> {
+    pub async fn create_api_key(
+        &self,
+        principal: &Principal,
+        input: ApiKeyInput,
+    ) -> Result<IssuedApiKey> {
         let user_id = principal.account()?.id;
         validate::text("name", &input.name, 1, 100)?;
         if input.permissions.is_empty() {
-            return Err(Error::Invalid("permissions must name at least one permission".into()));
+            return Err(Error::Invalid(
+                "permissions must name at least one permission".into(),
+            ));
         }
         rbac::check_subset(&principal.permissions(), &input.permissions)?;
         let expires_at = match input.expires_days {
             Some(days) if (1..=MAX_DAYS).contains(&days) => Some(self.now() + Duration::days(days)),
             Some(_) => {
-                return Err(Error::Invalid(format!("expires_days must be between 1 and {MAX_DAYS}")));
+                return Err(Error::Invalid(format!(
+                    "expires_days must be between 1 and {MAX_DAYS}"
+                )));
             }
             None => None,
         };
@@ -112,7 +120,11 @@ impl Authority {
                 "api_key_created",
                 "api_key",
                 id,
-                format!("API key '{}' created with {}", input.name, input.permissions.join(" ")),
+                format!(
+                    "API key '{}' created with {}",
+                    input.name,
+                    input.permissions.join(" ")
+                ),
             ),
         ))
         .await?;
@@ -127,14 +139,25 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`] or [`Error::Invalid`].
-    pub async fn update_api_key(&self, principal: &Principal, id: i64, update: ApiKeyUpdate) -> Result<ApiKeyRow> {
+    pub async fn update_api_key(
+        &self,
+        principal: &Principal,
+        id: i64,
+        update: ApiKeyUpdate,
+    ) -> Result<ApiKeyRow> {
         let user_id = principal.account()?.id;
         if let Some(name) = &update.name {
             validate::text("name", name, 1, 100)?;
         }
         let mut tx = self.store.begin_write().await?;
         if !tx
-            .update_api_key(user_id, id, update.name.as_deref(), update.enabled, self.now())
+            .update_api_key(
+                user_id,
+                id,
+                update.name.as_deref(),
+                update.enabled,
+                self.now(),
+            )
             .await?
         {
             return Err(Error::NotFound(format!("no API key {id}")));
@@ -144,8 +167,11 @@ impl Authority {
             Some(false) => "API key updated and disabled",
             None => "API key updated",
         };
-        tx.audit(&self.entry_by(principal, Event::new("api_key_updated", "api_key", id, details)))
-            .await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new("api_key_updated", "api_key", id, details),
+        ))
+        .await?;
         tx.commit().await?;
         self.api_key(principal, id).await
     }
@@ -164,8 +190,16 @@ impl Authority {
         {
             return Err(Error::NotFound(format!("no API key {id}")));
         }
-        tx.audit(&self.entry_by(principal, Event::new("api_key_regenerated", "api_key", id, "API key secret replaced")))
-            .await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "api_key_regenerated",
+                "api_key",
+                id,
+                "API key secret replaced",
+            ),
+        ))
+        .await?;
         tx.commit().await?;
         Ok(IssuedApiKey {
             key: self.api_key(principal, id).await?,
@@ -183,8 +217,11 @@ impl Authority {
         if !tx.delete_api_key(user_id, id).await? {
             return Err(Error::NotFound(format!("no API key {id}")));
         }
-        tx.audit(&self.entry_by(principal, Event::new("api_key_deleted", "api_key", id, "API key deleted")))
-            .await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new("api_key_deleted", "api_key", id, "API key deleted"),
+        ))
+        .await?;
         Ok(tx.commit().await?)
     }
 }

@@ -70,7 +70,12 @@ pub struct Verification {
 }
 
 impl Authority {
-    pub(crate) fn entry(&self, username: Option<&str>, origin: &Origin, event: Event) -> AuditEntry {
+    pub(crate) fn entry(
+        &self,
+        username: Option<&str>,
+        origin: &Origin,
+        event: Event,
+    ) -> AuditEntry {
         AuditEntry {
             at: self.now(),
             username: username.map(str::to_owned),
@@ -92,7 +97,11 @@ impl Authority {
     ///
     /// # Errors
     /// Store errors.
-    pub async fn audit_logs(&self, filter: &AuditFilter, page: PageRequest) -> Result<Page<AuditRecord>> {
+    pub async fn audit_logs(
+        &self,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditRecord>> {
         Ok(self.store.audit_list(filter, page).await?)
     }
 
@@ -115,7 +124,10 @@ impl Authority {
         if !(1..=3650).contains(&days) {
             return Err(Error::Invalid("days must be between 1 and 3650".into()));
         }
-        Ok(self.store.audit_stats(self.now() - Duration::days(days)).await?)
+        Ok(self
+            .store
+            .audit_stats(self.now() - Duration::days(days))
+            .await?)
     }
 
     /// Every action name in the log.
@@ -144,7 +156,12 @@ impl Authority {
         let mut tx = self.store.begin_write().await?;
         tx.audit(&self.entry_by(
             principal,
-            Event::new("audit_exported", "audit", format, format!("{} records exported as {format}", records.len())),
+            Event::new(
+                "audit_exported",
+                "audit",
+                format,
+                format!("{} records exported as {format}", records.len()),
+            ),
         ))
         .await?;
         tx.commit().await?;
@@ -163,7 +180,10 @@ impl Authority {
             username: Some(principal.username.clone()),
             ..AuditFilter::default()
         };
-        let page = PageRequest { page: 1, per_page: limit };
+        let page = PageRequest {
+            page: 1,
+            per_page: limit,
+        };
         Ok(self.store.audit_list(&filter, page).await?.items)
     }
 
@@ -174,7 +194,9 @@ impl Authority {
     /// [`Error::Invalid`] for fewer than 1 day; store errors.
     pub async fn audit_cleanup(&self, principal: &Principal, retention_days: i64) -> Result<i64> {
         if !(1..=36_500).contains(&retention_days) {
-            return Err(Error::Invalid("retention_days must be between 1 and 36500".into()));
+            return Err(Error::Invalid(
+                "retention_days must be between 1 and 36500".into(),
+            ));
         }
         let cutoff = self.now() - Duration::days(retention_days);
         let mut tx = self.store.begin_write().await?;
@@ -198,7 +220,11 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::Invalid`] when `start_id` is after `end_id`; store errors.
-    pub async fn audit_verify(&self, start_id: Option<i64>, end_id: Option<i64>) -> Result<Verification> {
+    pub async fn audit_verify(
+        &self,
+        start_id: Option<i64>,
+        end_id: Option<i64>,
+    ) -> Result<Verification> {
         let anchor = self.store.audit_anchor().await?;
         let start = start_id.unwrap_or(anchor.first_id).max(anchor.first_id);
         let end = end_id.unwrap_or(anchor.last_id).min(anchor.last_id);
@@ -215,7 +241,10 @@ impl Authority {
         let mut checked = 0;
         let mut last_hash = None;
         while expected_id <= end {
-            let batch = self.store.audit_chain_batch(expected_id - 1, end, VERIFY_BATCH).await?;
+            let batch = self
+                .store
+                .audit_chain_batch(expected_id - 1, end, VERIFY_BATCH)
+                .await?;
             let Some(last) = batch.last() else { break };
             let next_after_batch = last.id + 1;
             for record in &batch {
@@ -238,7 +267,10 @@ impl Authority {
                     faults.push(ChainFault {
                         id: record.id,
                         kind: "altered",
-                        message: format!("record {} was altered: its content no longer matches its hash", record.id),
+                        message: format!(
+                            "record {} was altered: its content no longer matches its hash",
+                            record.id
+                        ),
                     });
                 }
                 expected_prev = Some(record.hash.clone());
@@ -254,7 +286,10 @@ impl Authority {
         if faults.len() < MAX_FAULTS {
             if expected_id <= end {
                 faults.push(missing(expected_id, end));
-            } else if end == anchor.last_id && end >= start && last_hash.as_deref() != Some(anchor.last_hash.as_str()) {
+            } else if end == anchor.last_id
+                && end >= start
+                && last_hash.as_deref() != Some(anchor.last_hash.as_str())
+            {
                 faults.push(ChainFault {
                     id: end,
                     kind: "altered",
@@ -298,5 +333,9 @@ pub fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(value, &format)
         .map(|d| d.midnight().assume_utc())
-        .map_err(|_| Error::Malformed(format!("{field} must be a date (YYYY-MM-DD) or an RFC 3339 time")))
+        .map_err(|_| {
+            Error::Malformed(format!(
+                "{field} must be a date (YYYY-MM-DD) or an RFC 3339 time"
+            ))
+        })
 }

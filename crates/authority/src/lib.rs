@@ -106,7 +106,10 @@ impl Authority {
     /// # Errors
     /// [`Error::Unavailable`] when it does not.
     pub async fn ping(&self) -> Result<()> {
-        self.store.ping().await.map_err(|e| Error::Unavailable(e.to_string()))
+        self.store
+            .ping()
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))
     }
 
     /// Database pool figures.

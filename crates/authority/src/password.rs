@@ -2,8 +2,8 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use zeroize::Zeroizing;
@@ -30,7 +30,10 @@ pub fn check_policy(password: &str, min_length: usize) -> Result<()> {
             "password must be at most {MAX_LENGTH} bytes long"
         )));
     }
-    if password.chars().all(|c| c == password.chars().next().unwrap_or(c)) {
+    if password
+        .chars()
+        .all(|c| c == password.chars().next().unwrap_or(c))
+    {
         return Err(Error::Invalid(
             "password must not be one character repeated".into(),
         ));
@@ -43,7 +46,9 @@ pub fn check_policy(password: &str, min_length: usize) -> Result<()> {
 /// # Errors
 /// [`Error::Internal`] when the CSPRNG fails.
 pub fn generate() -> Result<Zeroizing<String>> {
-    Ok(Zeroizing::new(URL_SAFE_NO_PAD.encode(random_bytes::<24>()?)))
+    Ok(Zeroizing::new(
+        URL_SAFE_NO_PAD.encode(random_bytes::<24>()?),
+    ))
 }
 
 /// Hashes a password with Argon2id (default parameters: 19 MiB, 2 passes) on a blocking thread.

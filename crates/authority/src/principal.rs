@@ -77,9 +77,12 @@ impl Principal {
                 .filter(|p| rbac::grants(self.role.permissions(), p))
                 .cloned()
                 .collect(),
-            Credential::Session { .. } | Credential::Local => {
-                self.role.permissions().iter().map(|p| (*p).to_owned()).collect()
-            }
+            Credential::Session { .. } | Credential::Local => self
+                .role
+                .permissions()
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
         }
     }
 

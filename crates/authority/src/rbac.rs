@@ -7,7 +7,10 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("*", "Full access"),
     ("read:*", "Read access to all resources"),
     ("read:certificates", "Read certificates"),
-    ("write:certificates", "Create, renew and update certificates"),
+    (
+        "write:certificates",
+        "Create, renew and update certificates",
+    ),
     ("delete:certificates", "Delete and revoke certificates"),
     ("read:cas", "Read certificate authorities"),
     ("write:cas", "Create and update certificate authorities"),
@@ -101,9 +104,13 @@ impl Role {
     pub fn description(self) -> &'static str {
         match self {
             Role::Admin => "Full access to everything",
-            Role::Operator => "Reads everything; manages certificates, CAs, CSRs, templates and the trust store",
+            Role::Operator => {
+                "Reads everything; manages certificates, CAs, CSRs, templates and the trust store"
+            }
             Role::Auditor => "Reads everything, including the audit log and users; changes nothing",
-            Role::Viewer => "Reads the certificate inventory, CAs, CSRs, templates and the trust store",
+            Role::Viewer => {
+                "Reads the certificate inventory, CAs, CSRs, templates and the trust store"
+            }
         }
     }
 }
@@ -112,11 +119,9 @@ impl Role {
 /// otherwise only the same string does.
 pub fn grants<S: AsRef<str>>(held: &[S], wanted: &str) -> bool {
     let verb = wanted.split_once(':').map(|(v, _)| v);
-    held.iter().map(AsRef::as_ref).any(|h| {
-        h == "*"
-            || h == wanted
-            || verb.is_some_and(|v| h.strip_suffix(":*") == Some(v))
-    })
+    held.iter()
+        .map(AsRef::as_ref)
+        .any(|h| h == "*" || h == wanted || verb.is_some_and(|v| h.strip_suffix(":*") == Some(v)))
 }
 
 /// Checks that every string in `wanted` is a known permission that `held` grants, as API key

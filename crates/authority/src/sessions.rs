@@ -37,35 +37,54 @@ impl Authority {
     /// # Errors
     /// [`Error::Unauthorized`] for bad credentials or a disabled account, [`Error::Locked`] for a
     /// locked one.
-    pub async fn login(&self, username: &str, password: &str, origin: &Origin) -> Result<LoginOutcome> {
+    pub async fn login(
+        &self,
+        username: &str,
+        password: &str,
+        origin: &Origin,
+    ) -> Result<LoginOutcome> {
         let now = self.now();
         let attempted: String = username.chars().take(64).collect();
         let user = self.store.user_by_name(username).await?;
         let Some(user) = user else {
             password::verify(password, None).await?;
-            self.record_failure(None, &attempted, origin, "unknown user").await?;
+            self.record_failure(None, &attempted, origin, "unknown user")
+                .await?;
             return Err(Error::Unauthorized(BAD_LOGIN.into()));
         };
         if let Some(until) = user.locked_until.filter(|t| *t > now) {
-            self.record_failure(None, &attempted, origin, "account locked").await?;
+            self.record_failure(None, &attempted, origin, "account locked")
+                .await?;
             return Err(Error::Locked {
                 attempts: self.policy.lockout_threshold,
                 until,
             });
         }
         if !password::verify(password, Some(&user.password_hash)).await? {
-            let failures = u32::try_from(user.failed_logins).unwrap_or(u32::MAX).saturating_add(1);
+            let failures = u32::try_from(user.failed_logins)
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
             if failures >= self.policy.lockout_threshold {
                 let until = now + Duration::minutes(i64::from(self.policy.lockout_minutes));
-                self.record_failure(Some((&user, Some(until))), &attempted, origin, "wrong password; account locked")
-                    .await?;
-                return Err(Error::Locked { attempts: failures, until });
+                self.record_failure(
+                    Some((&user, Some(until))),
+                    &attempted,
+                    origin,
+                    "wrong password; account locked",
+                )
+                .await?;
+                return Err(Error::Locked {
+                    attempts: failures,
+                    until,
+                });
             }
-            self.record_failure(Some((&user, None)), &attempted, origin, "wrong password").await?;
+            self.record_failure(Some((&user, None)), &attempted, origin, "wrong password")
+                .await?;
             return Err(Error::Unauthorized(BAD_LOGIN.into()));
         }
         if !user.enabled {
-            self.record_failure(None, &attempted, origin, "account disabled").await?;
+            self.record_failure(None, &attempted, origin, "account disabled")
+                .await?;
             return Err(Error::Unauthorized("account is disabled".into()));
         }
         let role = Role::parse(&user.role)?;
@@ -120,7 +139,8 @@ impl Authority {
                 event = Event::new("account_locked", "user", user.id, reason).failed();
             }
         }
-        tx.audit(&self.entry(Some(attempted), origin, event)).await?;
+        tx.audit(&self.entry(Some(attempted), origin, event))
+            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -141,8 +161,7 @@ impl Authority {
             Event::new("logout", "session", session, "logged out"),
         ))
         .await?;
-        tx.commit().await
-            .map_err(Error::from)
+        tx.commit().await.map_err(Error::from)
     }
 
     /// Authenticates a session cookie.
@@ -177,11 +196,15 @@ impl Authority {
     fn check_session(&self, session: &SessionRow, now: OffsetDateTime) -> Result<()> {
         let idle = Duration::minutes(i64::from(self.policy.session_idle_minutes));
         if session.revoked_at.is_some() {
-            Err(Error::Unauthorized("session was ended; log in again".into()))
+            Err(Error::Unauthorized(
+                "session was ended; log in again".into(),
+            ))
         } else if now >= session.expires_at {
             Err(Error::Unauthorized("session expired; log in again".into()))
         } else if now - session.last_seen_at > idle {
-            Err(Error::Unauthorized("session expired after inactivity; log in again".into()))
+            Err(Error::Unauthorized(
+                "session expired after inactivity; log in again".into(),
+            ))
         } else {
             Ok(())
         }
@@ -289,7 +312,12 @@ impl Authority {
         tx.audit(&self.entry(
             Some(&principal.username),
             &principal.origin,
-            Event::new("sessions_revoked", "user", user.id, format!("{n} other sessions revoked")),
+            Event::new(
+                "sessions_revoked",
+                "user",
+                user.id,
+                format!("{n} other sessions revoked"),
+            ),
         ))
         .await?;
         tx.commit().await?;

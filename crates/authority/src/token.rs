@@ -24,7 +24,10 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
 /// # Errors
 /// [`Error::Internal`] when the CSPRNG fails.
 pub fn new_token(prefix: &str) -> Result<String> {
-    Ok(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+    Ok(format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)
+    ))
 }
 
 /// The form a bearer secret is stored and looked up in: SHA-256, hex. A fast digest is enough

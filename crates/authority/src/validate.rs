@@ -27,7 +27,10 @@ pub fn email(address: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Invalid(format!("'{}' is not a valid e-mail address", truncate(address))))
+        Err(Error::Invalid(format!(
+            "'{}' is not a valid e-mail address",
+            truncate(address)
+        )))
     }
 }
 
@@ -40,7 +43,9 @@ pub fn text(field: &str, value: &str, min: usize, max: usize) -> Result<()> {
         )));
     }
     if value.chars().any(char::is_control) {
-        return Err(Error::Invalid(format!("{field} must not contain control characters")));
+        return Err(Error::Invalid(format!(
+            "{field} must not contain control characters"
+        )));
     }
     Ok(())
 }

@@ -9,7 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use server::{Secrets, Settings};
 
 #[derive(Parser)]
-#[command(name = "certmint", version, about = "Self-hosted certificate authority and certificate lifecycle manager")]
+#[command(
+    name = "certmint",
+    version,
+    about = "Self-hosted certificate authority and certificate lifecycle manager"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -100,7 +104,8 @@ enum UserCommand {
 }
 
 fn settings(common: &Common) -> Result<Settings, String> {
-    let mut s = Settings::load(common.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
+    let mut s =
+        Settings::load(common.config.as_deref(), std::env::vars()).map_err(|e| e.to_string())?;
     if let Some(dir) = &common.data_dir {
         s.data_dir.clone_from(dir);
     }
@@ -113,7 +118,9 @@ fn settings(common: &Common) -> Result<Settings, String> {
 fn init_logging(settings: &Settings) -> Result<(), String> {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .map_err(|e| format!("log_level: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match settings.log_format.as_str() {
         "json" => builder.json().init(),
         "text" => builder.init(),
@@ -145,15 +152,22 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         master_key: secret_env("CERTMINT_MASTER_KEY"),
         admin_password: secret_env("CERTMINT_ADMIN_PASSWORD"),
     };
-    let instance = server::bootstrap::open(s, secrets).await.map_err(|e| e.to_string())?;
+    let instance = server::bootstrap::open(s, secrets)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(password) = &instance.generated_admin_password {
-        println!("Created the admin user. Its password, shown only this once:\n\n    {}\n", password.as_str());
+        println!(
+            "Created the admin user. Its password, shown only this once:\n\n    {}\n",
+            password.as_str()
+        );
     }
     let running = server::start(instance).await.map_err(|e| e.to_string())?;
     println!(
         "certmint is serving HTTPS on https://{} and HTTP on {}",
         running.https_addr,
-        running.http_addr.map_or_else(|| "(disabled)".to_owned(), |a| format!("http://{a}"))
+        running
+            .http_addr
+            .map_or_else(|| "(disabled)".to_owned(), |a| format!("http://{a}"))
     );
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -188,7 +202,9 @@ fn read_password() -> Result<zeroize::Zeroizing<String>, String> {
     std::io::stdin()
         .read_to_string(&mut text)
         .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
-    Ok(zeroize::Zeroizing::new(text.trim_end_matches(['\r', '\n']).to_owned()))
+    Ok(zeroize::Zeroizing::new(
+        text.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
 }
 
 async fn user(command: UserCommand) -> Result<(), String> {
@@ -204,7 +220,7 @@ async fn user(command: UserCommand) -> Result<(), String> {
         std::sync::Arc::new(authority::SystemClock),
     )
     .await
-        .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?;
     let result = run_user(&authority, command).await;
     authority.close().await;
     result
@@ -213,20 +229,49 @@ async fn user(command: UserCommand) -> Result<(), String> {
 async fn run_user(authority: &authority::Authority, command: UserCommand) -> Result<(), String> {
     let local = Principal::local("cli");
     match command {
-        UserCommand::Create { username, role, email, full_name, password_stdin, .. } => {
-            let password = if password_stdin { Some(read_password()?.to_string()) } else { None };
-            let input = NewUserInput { username, role, email, full_name, password };
-            let (user, generated) = authority.create_user(&local, input).await.map_err(|e| e.to_string())?;
-            println!("created user {} (id {}, role {})", user.username, user.id, user.role);
+        UserCommand::Create {
+            username,
+            role,
+            email,
+            full_name,
+            password_stdin,
+            ..
+        } => {
+            let password = if password_stdin {
+                Some(read_password()?.to_string())
+            } else {
+                None
+            };
+            let input = NewUserInput {
+                username,
+                role,
+                email,
+                full_name,
+                password,
+            };
+            let (user, generated) = authority
+                .create_user(&local, input)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "created user {} (id {}, role {})",
+                user.username, user.id, user.role
+            );
             if let Some(p) = generated {
                 println!("password (shown once): {}", p.as_str());
             }
         }
         UserCommand::List { .. } => {
-            println!("{:>6}  {:<24} {:<10} {:<8} email", "id", "username", "role", "active");
+            println!(
+                "{:>6}  {:<24} {:<10} {:<8} email",
+                "id", "username", "role", "active"
+            );
             let mut page = 1;
             loop {
-                let request = authority::PageRequest { page, per_page: 100 };
+                let request = authority::PageRequest {
+                    page,
+                    per_page: 100,
+                };
                 let result = authority
                     .users(&UserFilter::default(), request)
                     .await
@@ -247,17 +292,28 @@ async fn run_user(authority: &authority::Authority, command: UserCommand) -> Res
                 page += 1;
             }
         }
-        UserCommand::ResetPassword { username, password_stdin, .. } => {
+        UserCommand::ResetPassword {
+            username,
+            password_stdin,
+            ..
+        } => {
             let user = authority
                 .user_by_name(&username)
                 .await
                 .map_err(|e| e.to_string())?;
-            let password = if password_stdin { Some(read_password()?) } else { None };
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
             let generated = authority
                 .reset_password(&local, user.id, password.as_deref().map(String::as_str))
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("password of {} reset; its sessions were ended", user.username);
+            println!(
+                "password of {} reset; its sessions were ended",
+                user.username
+            );
             if let Some(p) = generated {
                 println!("new password (shown once): {}", p.as_str());
             }

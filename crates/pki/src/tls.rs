@@ -1,6 +1,8 @@
 //! The HTTPS listener's own certificate, made at first start before any CA exists.
 
-use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber};
+use rcgen::{
+    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber,
+};
 use time::{Duration, OffsetDateTime};
 
 use crate::Error;
@@ -38,8 +40,12 @@ pub fn self_signed_tls(
         .ok_or_else(|| Error::Invalid("the TLS certificate needs at least one name".into()))?;
     let mut params = CertificateParams::new(names.to_vec())
         .map_err(|e| Error::Invalid(format!("bad TLS certificate name: {e}")))?;
-    params.distinguished_name.push(DnType::CommonName, first.clone());
-    params.distinguished_name.push(DnType::OrganizationName, "certmint");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, first.clone());
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "certmint");
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(days);
     let mut serial = serial;

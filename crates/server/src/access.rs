@@ -60,7 +60,8 @@ impl AccessTable {
         for (path, item) in paths {
             for (name, method) in &METHODS {
                 let Some(op) = item.get(*name) else { continue };
-                let access = declared(op).map_err(|e| format!("{} {path}: {e}", name.to_uppercase()))?;
+                let access =
+                    declared(op).map_err(|e| format!("{} {path}: {e}", name.to_uppercase()))?;
                 table.insert((method.clone(), path.clone()), access);
             }
         }
@@ -90,7 +91,9 @@ fn declared(op: &serde_json::Value) -> Result<Access, String> {
         .ok_or("no security declaration")?;
     let mut scopes = Vec::new();
     for requirement in requirements {
-        let schemes = requirement.as_object().ok_or("malformed security requirement")?;
+        let schemes = requirement
+            .as_object()
+            .ok_or("malformed security requirement")?;
         if schemes.is_empty() {
             return Ok(Access::Public);
         }
@@ -120,7 +123,11 @@ pub const RATE_LIMITED: &[&str] = &["/api/v2/auth/login/password", "/api/v2/auth
 
 /// Authenticates and authorises every routed request before its handler runs.
 pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    let Some(path) = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()) else {
+    let Some(path) = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_owned())
+    else {
         return next.run(req).await;
     };
     let conn = req.extensions().get::<Conn>().copied();
@@ -142,7 +149,11 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     {
         return ApiError::rate_limited(retry_after).into_response();
     }
-    let method = if req.method() == Method::HEAD { Method::GET } else { req.method().clone() };
+    let method = if req.method() == Method::HEAD {
+        Method::GET
+    } else {
+        req.method().clone()
+    };
     let Some(access) = app.access.get(&method, &path) else {
         if app.access.knows_path(&path) {
             // Another method of a documented path: the router answers 405.
@@ -179,7 +190,10 @@ async fn authenticate(
     if let Some(token) = cookie(headers, SESSION_COOKIE) {
         let principal = app.authority.authenticate_session(token, origin).await?;
         if !method.is_safe() {
-            let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let sent = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let expected = match &principal.credential {
                 authority::Credential::Session { csrf_token, .. } => csrf_token.as_str(),
                 _ => "",
@@ -201,7 +215,10 @@ fn api_key(headers: &HeaderMap) -> Option<&str> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        });
     bearer
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
@@ -237,7 +254,10 @@ mod tests {
         let t = AccessTable::from_openapi(&doc)?;
         assert_eq!(t.get(&Method::GET, "/a"), Some(&Access::Public));
         assert_eq!(t.get(&Method::GET, "/b"), Some(&Access::Authenticated));
-        assert_eq!(t.get(&Method::POST, "/c"), Some(&Access::Permission("write:x".into())));
+        assert_eq!(
+            t.get(&Method::POST, "/c"),
+            Some(&Access::Permission("write:x".into()))
+        );
         assert_eq!(t.get(&Method::GET, "/c"), None);
         Ok(())
     }
@@ -253,12 +273,18 @@ mod tests {
     #[test]
     fn finds_cookies_and_keys() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; certmint_session=tok; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; certmint_session=tok; b=2"),
+        );
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("tok"));
         assert_eq!(cookie(&h, "c"), None);
         h.insert("x-api-key", HeaderValue::from_static("cm_abc"));
         assert_eq!(api_key(&h), Some("cm_abc"));
-        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer cm_xyz"));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer cm_xyz"),
+        );
         assert_eq!(api_key(&h), Some("cm_xyz"));
     }
 }

@@ -86,7 +86,8 @@ pub async fn open_authority(
         }
     };
     let store =
-        authority::Store::connect(&settings.database_url(), settings.database_max_connections).await?;
+        authority::Store::connect(&settings.database_url(), settings.database_max_connections)
+            .await?;
     store.migrate().await?;
     Ok(Authority::new(
         store,
@@ -130,7 +131,9 @@ pub async fn open_with_clock(
             )
             .await
             .map_err(|e| match e {
-                authority::Error::Invalid(m) => BootError::Settings(format!("CERTMINT_ADMIN_PASSWORD: {m}")),
+                authority::Error::Invalid(m) => {
+                    BootError::Settings(format!("CERTMINT_ADMIN_PASSWORD: {m}"))
+                }
                 other => other.into(),
             })?;
         generated
@@ -158,7 +161,10 @@ fn create_private_dir(dir: &Path) -> Result<(), BootError> {
 }
 
 /// Loads the listener's certificate and sealed key, making them at first start.
-fn tls_config(settings: &Settings, authority: &Authority) -> Result<Arc<rustls::ServerConfig>, BootError> {
+fn tls_config(
+    settings: &Settings,
+    authority: &Authority,
+) -> Result<Arc<rustls::ServerConfig>, BootError> {
     const KEY_CONTEXT: &str = "https-listener-key";
     let dir = settings.data_dir.join("tls");
     create_private_dir(&dir)?;
@@ -172,7 +178,9 @@ fn tls_config(settings: &Settings, authority: &Authority) -> Result<Arc<rustls::
             authority::token::random_bytes::<16>()?,
         )
         .map_err(|e| BootError::Tls(e.to_string()))?;
-        let sealed = authority.vault().seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;
+        let sealed = authority
+            .vault()
+            .seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;
         let _ = std::fs::remove_file(&key_path);
         let _ = std::fs::remove_file(&cert_path);
         authority::vault::write_private(&key_path, &sealed)?;

@@ -63,7 +63,9 @@ impl Pagination {
     /// 400 when `page` is 0 or `per_page` is outside 1 to 100.
     pub fn request(self) -> Result<authority::PageRequest, crate::error::ApiError> {
         if self.page == 0 {
-            return Err(crate::error::ApiError::bad_request("page must be 1 or more"));
+            return Err(crate::error::ApiError::bad_request(
+                "page must be 1 or more",
+            ));
         }
         if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
             return Err(crate::error::ApiError::bad_request(format!(

@@ -36,7 +36,9 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             "expected a request body with Content-Type: application/json".to_owned()
         }
-        JsonRejection::BytesRejection(_) => "request body is too large or could not be read".to_owned(),
+        JsonRejection::BytesRejection(_) => {
+            "request body is too large or could not be read".to_owned()
+        }
         other => other.body_text(),
     };
     ApiError::new(rejection.status(), message)
@@ -98,9 +100,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e| ApiError::bad_request(e.body_text()))?;
         raw.parse::<i64>()
             .ok()
             .filter(|n| *n > 0)

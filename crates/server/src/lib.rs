@@ -118,7 +118,10 @@ async fn unrouted(uri: axum::http::Uri) -> impl IntoResponse {
 }
 
 async fn wrong_method() -> impl IntoResponse {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed on this route")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method not allowed on this route",
+    )
 }
 
 /// A server that is listening.
@@ -151,7 +154,10 @@ impl Running {
 /// # Errors
 /// [`BootError::Io`] when an address cannot be bound.
 pub async fn start(instance: Instance) -> Result<Running, BootError> {
-    let http_listen = instance.settings.http_listen().map_err(|e| BootError::Settings(e.to_string()))?;
+    let http_listen = instance
+        .settings
+        .http_listen()
+        .map_err(|e| BootError::Settings(e.to_string()))?;
     let grace = Duration::from_secs(instance.settings.shutdown_grace_seconds);
     let (router, app) = build(instance.authority, instance.settings)?;
     let bind = |addr: SocketAddr| async move {
@@ -160,7 +166,9 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
             .map_err(|e| BootError::Io(format!("cannot listen on {addr}: {e}")))
     };
     let https = bind(app.settings.listen).await?;
-    let https_addr = https.local_addr().map_err(|e| BootError::Io(e.to_string()))?;
+    let https_addr = https
+        .local_addr()
+        .map_err(|e| BootError::Io(e.to_string()))?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(listen::serve(
         https,
@@ -172,8 +180,13 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
     let mut http_addr = None;
     if let Some(addr) = http_listen {
         let http = bind(addr).await?;
-        http_addr = Some(http.local_addr().map_err(|e| BootError::Io(e.to_string()))?);
-        tasks.push(tokio::spawn(listen::serve(http, router, None, stopped, grace)));
+        http_addr = Some(
+            http.local_addr()
+                .map_err(|e| BootError::Io(e.to_string()))?,
+        );
+        tasks.push(tokio::spawn(listen::serve(
+            http, router, None, stopped, grace,
+        )));
     }
     tracing::info!(%https_addr, http_addr = ?http_addr, "certmint is listening");
     Ok(Running {

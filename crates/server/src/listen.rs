@@ -51,27 +51,36 @@ pub async fn serve(
             _ = stop.changed() => break,
         };
         let _ = tcp.set_nodelay(true);
-        let conn = Conn { remote, tls: acceptor.is_some() };
-        let service = TowerToHyperService::new(router.clone().map_request(move |mut req: Request<Incoming>| {
-            req.extensions_mut().insert(conn);
-            req.extensions_mut().insert(ConnectInfo(remote));
-            req
-        }));
+        let conn = Conn {
+            remote,
+            tls: acceptor.is_some(),
+        };
+        let service = TowerToHyperService::new(router.clone().map_request(
+            move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(conn);
+                req.extensions_mut().insert(ConnectInfo(remote));
+                req
+            },
+        ));
         let builder = Builder::new(TokioExecutor::new());
         match &acceptor {
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%remote, error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let stream =
+                        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => return,
+                        };
+                    let connection =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(connection.into_owned()).await {
                         tracing::debug!(%remote, error = %e, "connection ended with an error");
                     }
@@ -91,7 +100,10 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown grace period ended with requests still in flight");
     }
 }

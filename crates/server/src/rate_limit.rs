@@ -38,7 +38,10 @@ impl RateLimiter {
         if self.per_minute == 0 {
             return Ok(());
         }
-        let mut windows = self.windows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if windows.len() >= SWEEP_AT {
             windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
         }

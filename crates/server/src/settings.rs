@@ -100,15 +100,25 @@ impl Settings {
             None => toml::Table::new(),
         };
         for (name, value) in env {
-            let Some(key) = name.strip_prefix("CERTMINT_") else { continue };
+            let Some(key) = name.strip_prefix("CERTMINT_") else {
+                continue;
+            };
             if NOT_SETTINGS.contains(&key) || key.starts_with("TEST_") {
                 continue;
             }
             let key = key.to_ascii_lowercase();
             let parsed = match defaults.get(&key) {
-                Some(default) => env_value(default, &value)
-                    .ok_or_else(|| SettingsError(format!("{name}: '{value}' is not a valid {}", default.type_str())))?,
-                None => return Err(SettingsError(format!("{name} is not a setting certmint knows"))),
+                Some(default) => env_value(default, &value).ok_or_else(|| {
+                    SettingsError(format!(
+                        "{name}: '{value}' is not a valid {}",
+                        default.type_str()
+                    ))
+                })?,
+                None => {
+                    return Err(SettingsError(format!(
+                        "{name} is not a setting certmint knows"
+                    )));
+                }
             };
             table.insert(key, parsed);
         }
@@ -122,7 +132,10 @@ impl Settings {
     /// The database URL in force: the configured one, or SQLite in the data directory.
     pub fn database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}?mode=rwc", self.data_dir.join("certmint.db").display())
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("certmint.db").display()
+            )
         } else {
             self.database_url.clone()
         }
@@ -136,10 +149,12 @@ impl Settings {
         if self.http_listen.is_empty() {
             return Ok(None);
         }
-        self.http_listen
-            .parse()
-            .map(Some)
-            .map_err(|_| SettingsError(format!("http_listen: '{}' is not an address", self.http_listen)))
+        self.http_listen.parse().map(Some).map_err(|_| {
+            SettingsError(format!(
+                "http_listen: '{}' is not an address",
+                self.http_listen
+            ))
+        })
     }
 
     /// The account policy these settings describe.
@@ -179,7 +194,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]

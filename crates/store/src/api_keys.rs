@@ -59,8 +59,12 @@ fn api_key(row: &AnyRow) -> Result<ApiKeyRow, Error> {
         key_prefix: row.try_get("key_prefix")?,
         permissions: serde_json::from_str(&permissions)?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
-        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(from_micros),
-        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(from_micros),
+        expires_at: row
+            .try_get::<Option<i64>, _>("expires_at")?
+            .map(from_micros),
+        last_used_at: row
+            .try_get::<Option<i64>, _>("last_used_at")?
+            .map(from_micros),
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
     })
@@ -126,7 +130,11 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn insert_api_key(&mut self, k: &NewApiKey, now: OffsetDateTime) -> Result<i64, Error> {
+    pub async fn insert_api_key(
+        &mut self,
+        k: &NewApiKey,
+        now: OffsetDateTime,
+    ) -> Result<i64, Error> {
         let now = to_micros(now);
         let row = sqlx::query(
             "INSERT INTO api_keys (user_id, name, key_prefix, key_hash, permissions, enabled, \

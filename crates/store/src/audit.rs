@@ -306,7 +306,7 @@ impl Store {
     pub async fn audit_stats(&self, since: OffsetDateTime) -> Result<AuditStats, Error> {
         let since = to_micros(since);
         let totals = sqlx::query(
-            "SELECT COUNT(*) AS total, COALESCE(SUM(success), 0) AS successes \
+            "SELECT COUNT(*) AS total, CAST(COALESCE(SUM(success), 0) AS BIGINT) AS successes \
              FROM audit_log WHERE created_at >= $1",
         )
         .bind(since)

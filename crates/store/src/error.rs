@@ -29,9 +29,7 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_) => {
-                Self::Unavailable(e.to_string())
-            }
+            | sqlx::Error::Tls(_) => Self::Unavailable(e.to_string()),
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
                 Self::Corrupt(e.to_string())
             }

@@ -62,7 +62,9 @@ fn session(row: &AnyRow) -> Result<SessionRow, Error> {
         created_at: from_micros(row.try_get("created_at")?),
         last_seen_at: from_micros(row.try_get("last_seen_at")?),
         expires_at: from_micros(row.try_get("expires_at")?),
-        revoked_at: row.try_get::<Option<i64>, _>("revoked_at")?.map(from_micros),
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(from_micros),
     })
 }
 
@@ -120,7 +122,11 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn insert_session(&mut self, s: &NewSession, now: OffsetDateTime) -> Result<i64, Error> {
+    pub async fn insert_session(
+        &mut self,
+        s: &NewSession,
+        now: OffsetDateTime,
+    ) -> Result<i64, Error> {
         let now = to_micros(now);
         let row = sqlx::query(
             "INSERT INTO sessions (user_id, token_hash, csrf_token, auth_method, ip_address, \

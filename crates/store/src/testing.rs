@@ -29,7 +29,9 @@ pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, Error> {
         .execute(&mut conn)
         .await?;
     conn.close().await?;
-    let (base, query) = admin_url.split_once('?').map_or((admin_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = admin_url
+        .split_once('?')
+        .map_or((admin_url, None), |(b, q)| (b, Some(q)));
     let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
     Ok(match query {
         Some(q) => format!("{server}/{name}?{q}"),

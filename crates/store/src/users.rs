@@ -89,7 +89,9 @@ fn user(row: &AnyRow) -> Result<UserRow, Error> {
         password_hash: row.try_get("password_hash")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         failed_logins: row.try_get("failed_logins")?,
-        locked_until: row.try_get::<Option<i64>, _>("locked_until")?.map(from_micros),
+        locked_until: row
+            .try_get::<Option<i64>, _>("locked_until")?
+            .map(from_micros),
         last_login_at: row
             .try_get::<Option<i64>, _>("last_login_at")?
             .map(from_micros),
@@ -130,7 +132,11 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn users(&self, filter: &UserFilter, page: PageRequest) -> Result<Page<UserRow>, Error> {
+    pub async fn users(
+        &self,
+        filter: &UserFilter,
+        page: PageRequest,
+    ) -> Result<Page<UserRow>, Error> {
         let mut q = Filter::default();
         if let Some(role) = &filter.role {
             q.and("role = ?", [Arg::Text(role.clone())]);
@@ -245,7 +251,11 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn record_login_success(&mut self, id: i64, now: OffsetDateTime) -> Result<(), Error> {
+    pub async fn record_login_success(
+        &mut self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), Error> {
         sqlx::query(
             "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2",
         )

@@ -17,7 +17,8 @@ fn concrete(path: &str) -> String {
 }
 
 fn body_for(method: &Method) -> Option<Value> {
-    (*method == Method::POST || *method == Method::PUT || *method == Method::PATCH).then(|| json!({}))
+    (*method == Method::POST || *method == Method::PUT || *method == Method::PATCH)
+        .then(|| json!({}))
 }
 
 #[tokio::test]
@@ -32,51 +33,81 @@ async fn every_route_enforces_its_declared_permission() -> TestResult {
         .iter()
         .map(|(m, p, a)| (m.clone(), p.to_owned(), a.clone()))
         .collect();
-    assert!(routes.len() >= 40, "only {} routes in the access table", routes.len());
+    assert!(
+        routes.len() >= 40,
+        "only {} routes in the access table",
+        routes.len()
+    );
     let mut failures = Vec::new();
     for (method, template, access) in &routes {
         // A fresh session each time: some routes (logout, revoke-all) end the sessions in use.
         let admin = server.admin().await;
         let path = concrete(template);
         let body = body_for(method);
-        let (anonymous, _) = server.call(method.clone(), &path, &Auth::None, body.clone()).await;
+        let (anonymous, _) = server
+            .call(method.clone(), &path, &Auth::None, body.clone())
+            .await;
         match access {
             certmint_server::Access::Public => {
                 if anonymous == StatusCode::UNAUTHORIZED {
-                    failures.push(format!("{method} {template}: public but 401 without credentials"));
+                    failures.push(format!(
+                        "{method} {template}: public but 401 without credentials"
+                    ));
                 }
                 continue;
             }
             _ if anonymous != StatusCode::UNAUTHORIZED => {
-                failures.push(format!("{method} {template}: {anonymous} without credentials, expected 401"));
+                failures.push(format!(
+                    "{method} {template}: {anonymous} without credentials, expected 401"
+                ));
             }
             _ => {}
         }
         let (right, wrong) = match access {
             certmint_server::Access::Permission(p) => {
-                let other = if p == "read:certificates" { "read:cas" } else { "read:certificates" };
+                let other = if p == "read:certificates" {
+                    "read:cas"
+                } else {
+                    "read:certificates"
+                };
                 (p.clone(), Some(other))
             }
             _ => ("read:cas".to_owned(), None),
         };
         if let Some(wrong) = wrong {
             let (_, key) = server.api_key(&admin, &[wrong]).await;
-            let (status, _) = server.call(method.clone(), &path, &Auth::Bearer(&key), body.clone()).await;
+            let (status, _) = server
+                .call(method.clone(), &path, &Auth::Bearer(&key), body.clone())
+                .await;
             if status != StatusCode::FORBIDDEN {
-                failures.push(format!("{method} {template}: {status} with only {wrong}, expected 403"));
+                failures.push(format!(
+                    "{method} {template}: {status} with only {wrong}, expected 403"
+                ));
             }
         }
-        let (status, _) = server.call(method.clone(), &path, &Auth::Session(&admin), body.clone()).await;
+        let (status, _) = server
+            .call(method.clone(), &path, &Auth::Session(&admin), body.clone())
+            .await;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            failures.push(format!("{method} {template}: {status} for an admin session"));
+            failures.push(format!(
+                "{method} {template}: {status} for an admin session"
+            ));
         }
         let (_, key) = server.api_key(&server.admin().await, &[&right]).await;
-        let (status, answer) = server.call(method.clone(), &path, &Auth::Bearer(&key), body).await;
+        let (status, answer) = server
+            .call(method.clone(), &path, &Auth::Bearer(&key), body)
+            .await;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-            failures.push(format!("{method} {template}: {status} with {right}: {answer}"));
+            failures.push(format!(
+                "{method} {template}: {status} with {right}: {answer}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "access failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "access failures:\n{}",
+        failures.join("\n")
+    );
     server.stop().await;
     Ok(())
 }
@@ -84,34 +115,73 @@ async fn every_route_enforces_its_declared_permission() -> TestResult {
 #[tokio::test]
 async fn documented_routes_are_registered_and_unknown_ones_are_not() -> TestResult {
     let server = TestServer::start().await;
-    let (status, doc) = server.call(Method::GET, "/api/v2/openapi.json", &Auth::None, None).await;
+    let (status, doc) = server
+        .call(Method::GET, "/api/v2/openapi.json", &Auth::None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
-    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")));
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("3.1"))
+    );
     assert!(doc["components"]["securitySchemes"]["session"].is_object());
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
-    assert_eq!(doc["paths"]["/api/v2/users"]["get"]["security"][1]["api_key"][0], "read:users");
+    assert_eq!(
+        doc["paths"]["/api/v2/users"]["get"]["security"][1]["api_key"][0],
+        "read:users"
+    );
     let paths = doc["paths"].as_object().ok_or("no paths")?;
     let mut operations = 0;
     for (template, item) in paths {
-        for (name, method) in [("get", Method::GET), ("post", Method::POST), ("put", Method::PUT), ("patch", Method::PATCH), ("delete", Method::DELETE)] {
+        for (name, method) in [
+            ("get", Method::GET),
+            ("post", Method::POST),
+            ("put", Method::PUT),
+            ("patch", Method::PATCH),
+            ("delete", Method::DELETE),
+        ] {
             if item.get(name).is_none() {
                 continue;
             }
             operations += 1;
-            let response = server.request(method.clone(), &concrete(template), &Auth::None, body_for(&method)).await;
+            let response = server
+                .request(
+                    method.clone(),
+                    &concrete(template),
+                    &Auth::None,
+                    body_for(&method),
+                )
+                .await;
             assert!(
-                response.headers().get(certmint_server::UNROUTED_HEADER).is_none(),
+                response
+                    .headers()
+                    .get(certmint_server::UNROUTED_HEADER)
+                    .is_none(),
                 "{name} {template} is documented but not registered"
             );
-            assert_ne!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{name} {template}");
+            assert_ne!(
+                response.status(),
+                StatusCode::METHOD_NOT_ALLOWED,
+                "{name} {template}"
+            );
         }
     }
     assert!(operations >= 40);
-    let response = server.request(Method::GET, "/api/v2/no/such/route", &Auth::None, None).await;
+    let response = server
+        .request(Method::GET, "/api/v2/no/such/route", &Auth::None, None)
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(response.headers().get(certmint_server::UNROUTED_HEADER).is_some());
+    assert!(
+        response
+            .headers()
+            .get(certmint_server::UNROUTED_HEADER)
+            .is_some()
+    );
     let body: Value = response.json().await?;
-    assert_eq!(body, json!({"error": true, "code": 404, "message": "no route for /api/v2/no/such/route"}));
+    assert_eq!(
+        body,
+        json!({"error": true, "code": 404, "message": "no route for /api/v2/no/such/route"})
+    );
     server.stop().await;
     Ok(())
 }
@@ -119,7 +189,13 @@ async fn documented_routes_are_registered_and_unknown_ones_are_not() -> TestResu
 /// Routes are registered only through `utoipa_axum::routes!`, which documents them in the same
 /// act; a plain axum registration would be served without documentation or an access rule.
 fn plain_registrations(source: &str) -> Vec<String> {
-    const FORBIDDEN: [&str; 5] = [".route(", ".route_service(", ".nest_service(", "Router::new(", "MethodRouter::new("];
+    const FORBIDDEN: [&str; 5] = [
+        ".route(",
+        ".route_service(",
+        ".nest_service(",
+        "Router::new(",
+        "MethodRouter::new(",
+    ];
     let plain = |line: &str, pattern: &str| {
         line.match_indices(pattern).any(|(at, _)| {
             !pattern.starts_with(char::is_alphabetic)
@@ -157,7 +233,11 @@ fn routes_are_only_registered_with_their_documentation() -> TestResult {
         }
     }
     assert!(files > 10);
-    assert!(found.is_empty(), "routes registered without documentation:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "routes registered without documentation:\n{}",
+        found.join("\n")
+    );
     Ok(())
 }
 
@@ -170,10 +250,19 @@ async fn disabled_locked_expired_and_revoked_credentials_get_401() -> TestResult
     let id = server.user(&admin, "dora", "operator").await;
     let dora = server.login("dora", crate::common::ADMIN_PASSWORD).await;
     let (_, dora_key) = server.api_key(&dora, &["read:users"]).await;
-    let (status, _) = server.call(Method::PATCH, &format!("/api/v2/users/{id}/toggle"), &Auth::Session(&admin), None).await;
+    let (status, _) = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v2/users/{id}/toggle"),
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
     for auth in [Auth::Session(&dora), Auth::Bearer(&dora_key)] {
-        let (status, body) = server.call(Method::GET, "/api/v2/auth/verify", &auth, None).await;
+        let (status, body) = server
+            .call(Method::GET, "/api/v2/auth/verify", &auth, None)
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["message"], "account is disabled");
     }
@@ -184,42 +273,78 @@ async fn disabled_locked_expired_and_revoked_credentials_get_401() -> TestResult
     let (_, lou_key) = server.api_key(&lou, &["read:users"]).await;
     for _ in 0..3 {
         let (status, _) = server
-            .call(Method::POST, "/api/v2/auth/login/password", &Auth::None, Some(json!({"username": "lou", "password": "wrong password!!"})))
+            .call(
+                Method::POST,
+                "/api/v2/auth/login/password",
+                &Auth::None,
+                Some(json!({"username": "lou", "password": "wrong password!!"})),
+            )
             .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
     for auth in [Auth::Session(&lou), Auth::Bearer(&lou_key)] {
         let (status, body) = server.call(Method::GET, "/api/v2/users", &auth, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert!(body["message"].as_str().is_some_and(|m| m.contains("locked")), "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("locked")),
+            "{body}"
+        );
     }
 
     // An expired key.
     let (status, body) = server
-        .call(Method::POST, "/api/v2/account/apikeys", &Auth::Session(&admin), Some(json!({"name": "short", "expires_days": 1, "permissions": ["read:users"]})))
+        .call(
+            Method::POST,
+            "/api/v2/account/apikeys",
+            &Auth::Session(&admin),
+            Some(json!({"name": "short", "expires_days": 1, "permissions": ["read:users"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let expiring = body["data"]["key"].as_str().ok_or("key")?.to_owned();
-    let (status, _) = server.call(Method::GET, "/api/v2/users", &Auth::Bearer(&expiring), None).await;
+    let (status, _) = server
+        .call(Method::GET, "/api/v2/users", &Auth::Bearer(&expiring), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
 
     // A disabled key and a deleted key.
     let (disabled_id, disabled) = server.api_key(&admin, &["read:users"]).await;
     let (deleted_id, deleted) = server.api_key(&admin, &["read:users"]).await;
     let (status, _) = server
-        .call(Method::PATCH, &format!("/api/v2/account/apikeys/{disabled_id}"), &Auth::Session(&admin), Some(json!({"enabled": false})))
+        .call(
+            Method::PATCH,
+            &format!("/api/v2/account/apikeys/{disabled_id}"),
+            &Auth::Session(&admin),
+            Some(json!({"enabled": false})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = server.call(Method::DELETE, &format!("/api/v2/account/apikeys/{deleted_id}"), &Auth::Session(&admin), None).await;
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/account/apikeys/{deleted_id}"),
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::OK);
-    for (key, message) in [(&disabled, "API key is disabled"), (&deleted, "invalid API key")] {
-        let (status, body) = server.call(Method::GET, "/api/v2/users", &Auth::Bearer(key), None).await;
+    for (key, message) in [
+        (&disabled, "API key is disabled"),
+        (&deleted, "invalid API key"),
+    ] {
+        let (status, body) = server
+            .call(Method::GET, "/api/v2/users", &Auth::Bearer(key), None)
+            .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(body["message"], message);
     }
 
     server.clock.advance(time::Duration::days(2));
-    let (status, body) = server.call(Method::GET, "/api/v2/users", &Auth::Bearer(&expiring), None).await;
+    let (status, body) = server
+        .call(Method::GET, "/api/v2/users", &Auth::Bearer(&expiring), None)
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["message"], "API key has expired");
     server.stop().await;
@@ -232,22 +357,42 @@ async fn keys_never_exceed_their_permissions_or_their_owners() -> TestResult {
     let admin = server.admin().await;
     let (_, reader) = server.api_key(&admin, &["read:users"]).await;
     let (status, _) = server
-        .call(Method::POST, "/api/v2/users", &Auth::Bearer(&reader), Some(json!({"username": "x", "role": "viewer"})))
+        .call(
+            Method::POST,
+            "/api/v2/users",
+            &Auth::Bearer(&reader),
+            Some(json!({"username": "x", "role": "viewer"})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     // A key cannot mint a key wider than itself.
     let (status, _) = server
-        .call(Method::POST, "/api/v2/account/apikeys", &Auth::Bearer(&reader), Some(json!({"name": "wider", "permissions": ["write:users"]})))
+        .call(
+            Method::POST,
+            "/api/v2/account/apikeys",
+            &Auth::Bearer(&reader),
+            Some(json!({"name": "wider", "permissions": ["write:users"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     server.user(&admin, "opal", "operator").await;
     let opal = server.login("opal", crate::common::ADMIN_PASSWORD).await;
     let (status, body) = server
-        .call(Method::POST, "/api/v2/account/apikeys", &Auth::Session(&opal), Some(json!({"name": "k", "permissions": ["write:users"]})))
+        .call(
+            Method::POST,
+            "/api/v2/account/apikeys",
+            &Auth::Session(&opal),
+            Some(json!({"name": "k", "permissions": ["write:users"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, _) = server
-        .call(Method::POST, "/api/v2/account/apikeys", &Auth::Session(&opal), Some(json!({"name": "k", "permissions": ["fly:kites"]})))
+        .call(
+            Method::POST,
+            "/api/v2/account/apikeys",
+            &Auth::Session(&opal),
+            Some(json!({"name": "k", "permissions": ["fly:kites"]})),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     server.stop().await;

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use authority::ManualClock;
+use certmint_server::{Running, Secrets, Settings};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use certmint_server::{Running, Secrets, Settings};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
@@ -19,7 +19,7 @@ pub struct TestServer {
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
     pub database_url: String,
-    pub data_dir: tempfile::TempDir,
+    pub _data_dir: tempfile::TempDir,
 }
 
 /// The database URL for a new test server: a fresh PostgreSQL database, or empty for SQLite.
@@ -55,9 +55,10 @@ impl TestServer {
             master_key: None,
             admin_password: Some(ADMIN_PASSWORD.into()),
         };
-        let instance = certmint_server::bootstrap::open_with_clock(settings, secrets, clock.clone())
-            .await
-            .expect("bootstrap");
+        let instance =
+            certmint_server::bootstrap::open_with_clock(settings, secrets, clock.clone())
+                .await
+                .expect("bootstrap");
         let running = certmint_server::start(instance).await.expect("start");
         let cert = std::fs::read(data_dir.path().join("tls/server.crt")).expect("TLS certificate");
         let client = reqwest::Client::builder()
@@ -66,12 +67,15 @@ impl TestServer {
             .expect("client");
         Self {
             https: format!("https://{}", running.https_addr),
-            http: running.http_addr.map(|a| format!("http://{a}")).unwrap_or_default(),
+            http: running
+                .http_addr
+                .map(|a| format!("http://{a}"))
+                .unwrap_or_default(),
             running: Some(running),
             client,
             clock,
             database_url,
-            data_dir,
+            _data_dir: data_dir,
         }
     }
 
@@ -81,7 +85,9 @@ impl TestServer {
 
     /// A raw handle on the database, for tests that damage rows on purpose.
     pub async fn raw_store(&self) -> store::Store {
-        store::Store::connect(&self.database_url, 1).await.expect("raw store")
+        store::Store::connect(&self.database_url, 1)
+            .await
+            .expect("raw store")
     }
 
     /// Logs in and returns a cookie-and-CSRF session.
@@ -104,7 +110,10 @@ impl TestServer {
         let body: Value = response.json().await.expect("login body");
         Session {
             cookie,
-            csrf: body["data"]["csrf_token"].as_str().expect("csrf token").to_owned(),
+            csrf: body["data"]["csrf_token"]
+                .as_str()
+                .expect("csrf token")
+                .to_owned(),
         }
     }
 
@@ -144,18 +153,32 @@ impl TestServer {
     }
 
     /// Sends a request and returns the status and the JSON body (Null when there is none).
-    pub async fn call(&self, method: Method, path: &str, auth: &Auth<'_>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth<'_>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let response = self.request(method, path, auth, body).await;
         let status = response.status();
         let text = response.text().await.expect("body");
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    pub async fn request(&self, method: Method, path: &str, auth: &Auth<'_>, body: Option<Value>) -> reqwest::Response {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        auth: &Auth<'_>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
         let mut request = self.client.request(method, self.url(path));
         request = match auth {
             Auth::None => request,
-            Auth::Session(s) => request.header("cookie", &s.cookie).header("x-csrf-token", &s.csrf),
+            Auth::Session(s) => request
+                .header("cookie", &s.cookie)
+                .header("x-csrf-token", &s.csrf),
             Auth::CookieOnly(s) => request.header("cookie", &s.cookie),
             Auth::Bearer(k) => request.bearer_auth(k),
             Auth::ApiKeyHeader(k) => request.header("x-api-key", *k),

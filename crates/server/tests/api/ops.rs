@@ -11,7 +11,11 @@ async fn health_on_both_listeners_and_readiness_follows_the_database() -> TestRe
     let plain = reqwest::Client::new();
     for path in ["/api/v2/health", "/health", "/api/health"] {
         for base in [&server.https, &server.http] {
-            let client = if base.starts_with("https") { &server.client } else { &plain };
+            let client = if base.starts_with("https") {
+                &server.client
+            } else {
+                &plain
+            };
             let response = client.get(format!("{base}{path}")).send().await?;
             assert_eq!(response.status(), StatusCode::OK, "{base}{path}");
             let body: Value = response.json().await?;
@@ -19,20 +23,45 @@ async fn health_on_both_listeners_and_readiness_follows_the_database() -> TestRe
             assert_eq!(body["service"], "certmint");
         }
     }
-    let (status, live) = server.call(Method::GET, "/api/v2/health/live", &Auth::None, None).await;
-    assert_eq!((status, live["status"].as_str()), (StatusCode::OK, Some("alive")));
-    let (status, ready) = server.call(Method::GET, "/api/v2/health/ready", &Auth::None, None).await;
+    let (status, live) = server
+        .call(Method::GET, "/api/v2/health/live", &Auth::None, None)
+        .await;
+    assert_eq!(
+        (status, live["status"].as_str()),
+        (StatusCode::OK, Some("alive"))
+    );
+    let (status, ready) = server
+        .call(Method::GET, "/api/v2/health/ready", &Auth::None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ready["checks"]["database"]["status"], "ok");
 
-    server.running.as_ref().ok_or("not running")?.app.authority.close().await;
-    let (status, ready) = server.call(Method::GET, "/api/v2/health/ready", &Auth::None, None).await;
+    server
+        .running
+        .as_ref()
+        .ok_or("not running")?
+        .app
+        .authority
+        .close()
+        .await;
+    let (status, ready) = server
+        .call(Method::GET, "/api/v2/health/ready", &Auth::None, None)
+        .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready["checks"]["database"]["status"], "error");
-    let (status, _) = server.call(Method::GET, "/api/v2/health/live", &Auth::None, None).await;
+    let (status, _) = server
+        .call(Method::GET, "/api/v2/health/live", &Auth::None, None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     // With the database gone, an authenticated request is a clear 503, not a 500.
-    let (status, body) = server.call(Method::GET, "/api/v2/users", &Auth::Bearer("cm_whatever"), None).await;
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/users",
+            &Auth::Bearer("cm_whatever"),
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     server.stop().await;
     Ok(())
@@ -44,12 +73,32 @@ async fn metrics_need_their_permission_and_label_routes_by_template() -> TestRes
     let admin = server.admin().await;
     let (_, without) = server.api_key(&admin, &["read:users"]).await;
     let (_, with) = server.api_key(&admin, &["read:metrics"]).await;
-    assert_eq!(server.request(Method::GET, "/metrics", &Auth::None, None).await.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(server.request(Method::GET, "/metrics", &Auth::Bearer(&without), None).await.status(), StatusCode::FORBIDDEN);
-    server.call(Method::GET, "/api/v2/users/1", &Auth::Session(&admin), None).await;
-    let response = server.request(Method::GET, "/metrics", &Auth::Bearer(&with), None).await;
+    assert_eq!(
+        server
+            .request(Method::GET, "/metrics", &Auth::None, None)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        server
+            .request(Method::GET, "/metrics", &Auth::Bearer(&without), None)
+            .await
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    server
+        .call(Method::GET, "/api/v2/users/1", &Auth::Session(&admin), None)
+        .await;
+    let response = server
+        .request(Method::GET, "/metrics", &Auth::Bearer(&with), None)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str()?.starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()?
+            .starts_with("text/plain")
+    );
     let text = response.text().await?;
     for needle in [
         "certmint_http_requests_total",
@@ -61,7 +110,10 @@ async fn metrics_need_their_permission_and_label_routes_by_template() -> TestRes
     ] {
         assert!(text.contains(needle), "{needle} missing from metrics");
     }
-    assert!(!text.contains("route=\"/api/v2/users/1\""), "raw paths must not become labels");
+    assert!(
+        !text.contains("route=\"/api/v2/users/1\""),
+        "raw paths must not become labels"
+    );
     server.stop().await;
     Ok(())
 }
@@ -69,10 +121,17 @@ async fn metrics_need_their_permission_and_label_routes_by_template() -> TestRes
 #[tokio::test]
 async fn every_response_carries_a_request_id() -> TestResult {
     let server = TestServer::start().await;
-    let response = server.request(Method::GET, "/api/v2/health", &Auth::None, None).await;
+    let response = server
+        .request(Method::GET, "/api/v2/health", &Auth::None, None)
+        .await;
     let id = response.headers()["x-request-id"].to_str()?;
     assert_eq!(id.len(), 36, "a UUID: {id}");
-    let echoed = server.client.get(server.url("/api/v2/nope")).header("x-request-id", "trace-me-42").send().await?;
+    let echoed = server
+        .client
+        .get(server.url("/api/v2/nope"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await?;
     assert_eq!(echoed.headers()["x-request-id"], "trace-me-42");
     server.stop().await;
     Ok(())
@@ -82,19 +141,31 @@ async fn every_response_carries_a_request_id() -> TestResult {
 async fn the_api_can_be_restricted_to_https() -> TestResult {
     let open = TestServer::start().await;
     let plain = reqwest::Client::new();
-    let response = plain.get(format!("{}/api/v2/users", open.http)).send().await?;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "the API answers on plain HTTP by default");
+    let response = plain
+        .get(format!("{}/api/v2/users", open.http))
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the API answers on plain HTTP by default"
+    );
     open.stop().await;
 
     let server = TestServer::start_with(|s| s.api_https_only = true).await;
-    let response = plain.get(format!("{}/api/v2/users", server.http)).send().await?;
+    let response = plain
+        .get(format!("{}/api/v2/users", server.http))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let body: Value = response.json().await?;
     assert_eq!(body["message"], "the REST API is served over HTTPS only");
     let response = plain.get(format!("{}/health", server.http)).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
     let admin = server.admin().await;
-    let (status, _) = server.call(Method::GET, "/api/v2/users", &Auth::Session(&admin), None).await;
+    let (status, _) = server
+        .call(Method::GET, "/api/v2/users", &Auth::Session(&admin), None)
+        .await;
     assert_eq!(status, StatusCode::OK);
     server.stop().await;
     Ok(())

@@ -37,7 +37,10 @@ pub fn routes() -> OpenApiRouter<App> {
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "Profile", body = Envelope<UserView>)))]
 async fn profile(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
-    Ok(ok(UserView::new(principal.account()?.clone(), app.authority.now())))
+    Ok(ok(UserView::new(
+        principal.account()?.clone(),
+        app.authority.now(),
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -60,8 +63,14 @@ async fn update_profile(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<ProfileUpdate>,
 ) -> ApiResult<Response> {
-    let user = app.authority.update_profile(&principal, body.email, body.full_name).await?;
-    Ok(ok_with(UserView::new(user, app.authority.now()), "Profile updated"))
+    let user = app
+        .authority
+        .update_profile(&principal, body.email, body.full_name)
+        .await?;
+    Ok(ok_with(
+        UserView::new(user, app.authority.now()),
+        "Profile updated",
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -148,7 +157,10 @@ impl IssuedKeyView {
 async fn list_keys(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let now = app.authority.now();
     let keys = app.authority.api_keys(&principal).await?;
-    Ok(ok(keys.into_iter().map(|k| ApiKeyView::new(k, now)).collect::<Vec<_>>()))
+    Ok(ok(keys
+        .into_iter()
+        .map(|k| ApiKeyView::new(k, now))
+        .collect::<Vec<_>>()))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -196,7 +208,11 @@ async fn create_key(
     params(("key_id" = i64, Path)),
     responses((status = 200, description = "Key", body = Envelope<ApiKeyView>),
               (status = 404, description = "No such key", body = ErrorBody)))]
-async fn get_key(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn get_key(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     let key = app.authority.api_key(&principal, id).await?;
     Ok(ok(ApiKeyView::new(key, app.authority.now())))
 }
@@ -226,7 +242,10 @@ async fn update_key(
         enabled: body.enabled,
     };
     let key = app.authority.update_api_key(&principal, id, update).await?;
-    Ok(ok_with(ApiKeyView::new(key, app.authority.now()), "API key updated"))
+    Ok(ok_with(
+        ApiKeyView::new(key, app.authority.now()),
+        "API key updated",
+    ))
 }
 
 /// Delete one of the caller's API keys.
@@ -235,7 +254,11 @@ async fn update_key(
     params(("key_id" = i64, Path)),
     responses((status = 200, description = "Deleted"),
               (status = 404, description = "No such key", body = ErrorBody)))]
-async fn delete_key(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn delete_key(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     app.authority.delete_api_key(&principal, id).await?;
     Ok(done("API key deleted"))
 }
@@ -246,7 +269,11 @@ async fn delete_key(State(app): State<App>, Caller(principal): Caller, Id(id): I
     params(("key_id" = i64, Path)),
     responses((status = 200, description = "Regenerated", body = Envelope<IssuedKeyView>),
               (status = 404, description = "No such key", body = ErrorBody)))]
-async fn regenerate_key(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn regenerate_key(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     let issued = app.authority.regenerate_api_key(&principal, id).await?;
     Ok(ok_with(
         IssuedKeyView::new(issued, app.authority.now()),
@@ -298,7 +325,11 @@ async fn list_sessions(State(app): State<App>, Caller(principal): Caller) -> Api
     params(("session_id" = i64, Path)),
     responses((status = 200, description = "Revoked"),
               (status = 404, description = "No such active session", body = ErrorBody)))]
-async fn revoke_session(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn revoke_session(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     app.authority.revoke_session(&principal, id).await?;
     Ok(done("Session revoked"))
 }
@@ -312,7 +343,10 @@ pub struct RevokedCount {
 #[utoipa::path(post, path = "/account/sessions/revoke-all", tag = "account",
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "Revoked", body = Envelope<RevokedCount>)))]
-async fn revoke_all_sessions(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+async fn revoke_all_sessions(
+    State(app): State<App>,
+    Caller(principal): Caller,
+) -> ApiResult<Response> {
     let revoked = app.authority.revoke_other_sessions(&principal).await?;
     Ok(ok_with(RevokedCount { revoked }, "Other sessions revoked"))
 }
@@ -342,5 +376,8 @@ async fn activity(
     ApiQuery(q): ApiQuery<ActivityQuery>,
 ) -> ApiResult<Response> {
     let records = app.authority.activity(&principal, q.limit).await?;
-    Ok(ok(records.into_iter().map(AuditView::from).collect::<Vec<_>>()))
+    Ok(ok(records
+        .into_iter()
+        .map(AuditView::from)
+        .collect::<Vec<_>>()))
 }

@@ -82,12 +82,18 @@ pub struct AuditQuery {
 impl AuditQuery {
     fn filter(self) -> ApiResult<authority::AuditFilter> {
         let to = match &self.date_to {
-            Some(v) if v.len() == 10 => Some(authority::parse_time("date_to", v)? + time::Duration::days(1)),
+            Some(v) if v.len() == 10 => {
+                Some(authority::parse_time("date_to", v)? + time::Duration::days(1))
+            }
             Some(v) => Some(authority::parse_time("date_to", v)?),
             None => None,
         };
         Ok(authority::AuditFilter {
-            from: self.date_from.as_deref().map(|v| authority::parse_time("date_from", v)).transpose()?,
+            from: self
+                .date_from
+                .as_deref()
+                .map(|v| authority::parse_time("date_from", v))
+                .transpose()?,
             to,
             username: self.username.filter(|s| !s.is_empty()),
             action: self.action.filter(|s| !s.is_empty()),
@@ -110,7 +116,11 @@ async fn logs(
 ) -> ApiResult<Response> {
     let request = p.request()?;
     let result = app.authority.audit_logs(&q.filter()?, request).await?;
-    Ok(page(result.items.into_iter().map(AuditView::from).collect(), request, result.total))
+    Ok(page(
+        result.items.into_iter().map(AuditView::from).collect(),
+        request,
+        result.total,
+    ))
 }
 
 /// One audit record.
@@ -177,12 +187,20 @@ async fn stats(State(app): State<App>, ApiQuery(q): ApiQuery<StatsQuery>) -> Api
         top_actions: s
             .top_actions
             .into_iter()
-            .map(|(action, count)| Count { action: Some(action), username: None, count })
+            .map(|(action, count)| Count {
+                action: Some(action),
+                username: None,
+                count,
+            })
             .collect(),
         top_users: s
             .top_users
             .into_iter()
-            .map(|(username, count)| Count { action: None, username: Some(username), count })
+            .map(|(username, count)| Count {
+                action: None,
+                username: Some(username),
+                count,
+            })
             .collect(),
         recent_failures: s.recent_failures.into_iter().map(AuditView::from).collect(),
     }))
@@ -248,13 +266,17 @@ async fn export(
     let (content_type, body) = match e.format {
         ExportFormat::Json => (
             "application/json",
-            serde_json::to_vec_pretty(&views).map_err(|e| ApiError::from(authority::Error::Internal(e.to_string())))?,
+            serde_json::to_vec_pretty(&views)
+                .map_err(|e| ApiError::from(authority::Error::Internal(e.to_string())))?,
         ),
         ExportFormat::Csv => ("text/csv", csv_bytes(&views)?),
     };
     let disposition = format!("attachment; filename=\"certmint-audit.{name}\"");
     Ok((
-        [(header::CONTENT_TYPE, content_type.to_owned()), (header::CONTENT_DISPOSITION, disposition)],
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
         body,
     )
         .into_response())
@@ -265,8 +287,18 @@ fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     writer
         .write_record([
-            "id", "timestamp", "username", "action", "resource_type", "resource_id", "details",
-            "ip_address", "user_agent", "success", "prev_hash", "hash",
+            "id",
+            "timestamp",
+            "username",
+            "action",
+            "resource_type",
+            "resource_id",
+            "details",
+            "ip_address",
+            "user_agent",
+            "success",
+            "prev_hash",
+            "hash",
         ])
         .map_err(internal)?;
     for v in views {
@@ -332,7 +364,11 @@ async fn verify(State(app): State<App>, ApiQuery(q): ApiQuery<VerifyQuery>) -> A
         errors: v
             .faults
             .into_iter()
-            .map(|f| Fault { id: f.id, kind: f.kind.to_owned(), message: f.message })
+            .map(|f| Fault {
+                id: f.id,
+                kind: f.kind.to_owned(),
+                message: f.message,
+            })
             .collect(),
     }))
 }
@@ -360,6 +396,12 @@ async fn cleanup(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<CleanupRequest>,
 ) -> ApiResult<Response> {
-    let deleted = app.authority.audit_cleanup(&principal, body.retention_days).await?;
-    Ok(ok_with(CleanupData { deleted }, format!("{deleted} audit records removed")))
+    let deleted = app
+        .authority
+        .audit_cleanup(&principal, body.retention_days)
+        .await?;
+    Ok(ok_with(
+        CleanupData { deleted },
+        format!("{deleted} audit records removed"),
+    ))
 }

@@ -10,12 +10,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::views::UserView;
+use crate::App;
 use crate::access::SESSION_COOKIE;
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller};
 use crate::listen::Conn;
-use crate::App;
 use axum::extract::State;
 
 pub fn routes() -> OpenApiRouter<App> {
@@ -68,11 +68,19 @@ async fn login_password(
     conn: Option<Extension<Conn>>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let outcome = app.authority.login(&body.username, &body.password, &origin).await?;
+    let outcome = app
+        .authority
+        .login(&body.username, &body.password, &origin)
+        .await?;
     let now = app.authority.now();
     let max_age = (outcome.expires_at - now).whole_seconds().max(0);
     let data = LoginData {
-        permissions: outcome.role.permissions().iter().map(|p| (*p).to_owned()).collect(),
+        permissions: outcome
+            .role
+            .permissions()
+            .iter()
+            .map(|p| (*p).to_owned())
+            .collect(),
         role: outcome.role.as_str().to_owned(),
         user: UserView::new(outcome.user, now),
         auth_method: "password".into(),
@@ -149,7 +157,9 @@ pub struct MethodsData {
               (status = 422, description = "Empty username", body = ErrorBody)))]
 async fn methods(ApiJson(body): ApiJson<MethodsRequest>) -> ApiResult<Response> {
     if body.username.trim().is_empty() {
-        return Err(crate::error::ApiError::invalid("username must not be empty"));
+        return Err(crate::error::ApiError::invalid(
+            "username must not be empty",
+        ));
     }
     Ok(ok(MethodsData {
         password: true,

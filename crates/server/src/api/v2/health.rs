@@ -69,7 +69,11 @@ async fn ready(State(app): State<App>) -> Response {
             "filesystem": ok(filesystem.is_ok_and(|f| f)),
         }
     });
-    let code = if fine { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if fine {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body)).into_response()
 }
 

@@ -58,7 +58,11 @@ async fn list(
     };
     let result = app.authority.users(&filter, request).await?;
     let now = app.authority.now();
-    let items = result.items.into_iter().map(|u| UserView::new(u, now)).collect();
+    let items = result
+        .items
+        .into_iter()
+        .map(|u| UserView::new(u, now))
+        .collect();
     Ok(page(items, request, result.total))
 }
 
@@ -156,7 +160,10 @@ async fn update(
         role: body.role,
     };
     let user = app.authority.update_user(&principal, id, input).await?;
-    Ok(ok_with(UserView::new(user, app.authority.now()), "User updated"))
+    Ok(ok_with(
+        UserView::new(user, app.authority.now()),
+        "User updated",
+    ))
 }
 
 /// Delete a user with its sessions and API keys.
@@ -166,7 +173,11 @@ async fn update(
     responses((status = 200, description = "Deleted"),
               (status = 404, description = "No such user", body = ErrorBody),
               (status = 409, description = "Oneself or the last active admin", body = ErrorBody)))]
-async fn delete(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn delete(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     app.authority.delete_user(&principal, id).await?;
     Ok(done("User deleted"))
 }
@@ -177,9 +188,17 @@ async fn delete(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -
     params(("user_id" = i64, Path)),
     responses((status = 200, description = "Toggled", body = Envelope<UserView>),
               (status = 409, description = "Oneself or the last active admin", body = ErrorBody)))]
-async fn toggle(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn toggle(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     let user = app.authority.toggle_user(&principal, id).await?;
-    let message = if user.enabled { "User activated" } else { "User deactivated" };
+    let message = if user.enabled {
+        "User activated"
+    } else {
+        "User deactivated"
+    };
     Ok(ok_with(UserView::new(user, app.authority.now()), message))
 }
 
