@@ -78,6 +78,15 @@ pub async fn open_authority(
             .map_err(|e| BootError::Settings(format!("CERTMINT_MASTER_KEY: {e}")))?,
         None => {
             let path = settings.data_dir.join("master.key");
+            if !path.exists() && settings.data_dir.join(SEALED_TLS_KEY).exists() {
+                // A new key could never open what the old one sealed.
+                return Err(BootError::Settings(format!(
+                    "{} is missing but {} holds keys sealed under a master key: restore the \
+                     file or set CERTMINT_MASTER_KEY",
+                    path.display(),
+                    settings.data_dir.display()
+                )));
+            }
             let (key, created) = MasterKey::load_or_create(&path)?;
             if created {
                 tracing::info!(path = %path.display(), "created the master key file; back it up");
@@ -114,6 +123,9 @@ pub async fn open_with_clock(
     secrets: Secrets,
     clock: Arc<dyn Clock>,
 ) -> Result<Instance, BootError> {
+    settings
+        .http_listen()
+        .map_err(|e| BootError::Settings(e.to_string()))?;
     let authority = open_authority(&settings, secrets.master_key.as_deref(), clock).await?;
     let generated_admin_password = if authority.has_users().await? {
         None
@@ -160,6 +172,9 @@ fn create_private_dir(dir: &Path) -> Result<(), BootError> {
         .map_err(|e| BootError::Io(format!("cannot create {}: {e}", dir.display())))
 }
 
+/// Where the HTTPS listener's sealed private key lives, under the data directory.
+const SEALED_TLS_KEY: &str = "tls/server.key.sealed";
+
 /// Loads the listener's certificate and sealed key, making them at first start.
 fn tls_config(
     settings: &Settings,
@@ -169,7 +184,7 @@ fn tls_config(
     let dir = settings.data_dir.join("tls");
     create_private_dir(&dir)?;
     let cert_path = dir.join("server.crt");
-    let key_path = dir.join("server.key.sealed");
+    let key_path = settings.data_dir.join(SEALED_TLS_KEY);
     if !cert_path.exists() || !key_path.exists() {
         let identity = pki::self_signed_tls(
             &settings.tls_names,

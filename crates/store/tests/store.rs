@@ -1,203 +1,628 @@
-//! The storage authority on every backend available: SQLite always, PostgreSQL when
-//! `CERTMINT_TEST_DATABASE_URL` names a server (and then it must be reachable).
+//! The storage authority on every backend available: SQLite (a temporary file) always, and a
+//! fresh PostgreSQL database as well when `CERTMINT_TEST_DATABASE_URL` names a server, which
+//! must then be reachable: an unreachable server fails the tests instead of skipping them.
+//!
+//! Each test is written once as an `async fn(Store)` and run on every backend by
+//! [`on_every_backend`].
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
 
 use certmint_store::{
-    AuditEntry, Error, GENESIS_HASH, NewUser, PageRequest, Store, UserFilter, UserUpdate,
-    chain_hash,
+    AuditEntry, AuditRecord, Backend, Error, GENESIS_HASH, NewApiKey, NewSession, NewUser,
+    PageRequest, Store, UserFilter, UserRow, UserUpdate, chain_hash, from_micros, to_micros,
 };
-use time::OffsetDateTime;
+use time::{Duration, OffsetDateTime};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-async fn backends() -> Vec<(Store, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let mut stores = vec![(Store::connect(&url, 8).await.expect("sqlite"), Some(dir))];
-    if let Ok(admin) = std::env::var("CERTMINT_TEST_DATABASE_URL") {
-        let url = certmint_store::testing::fresh_postgres_database(&admin)
-            .await
-            .expect("CERTMINT_TEST_DATABASE_URL is set, so PostgreSQL must be reachable");
-        stores.push((Store::connect(&url, 8).await.expect("postgres"), None));
-    }
-    for (store, _) in &stores {
-        store.migrate().await.expect("migrations");
-        store.migrate().await.expect("migrations run twice");
-        store.ping().await.expect("ping");
-    }
-    stores
+/// The PostgreSQL server to test on, if any.
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("CERTMINT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
 }
 
-fn entry(action: &str) -> AuditEntry {
+/// Opens and migrates a store on `url`.
+async fn open(url: &str) -> Store {
+    let store = Store::connect(url, 8)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+    store.migrate().await.expect("migrations");
+    store
+}
+
+/// Runs `test` on a migrated store of each backend: SQLite, then PostgreSQL when configured.
+async fn on_every_backend<F, Fut>(test: F) -> TestResult
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = TestResult>,
+{
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    eprintln!("== on SQLite");
+    let store = open(&url).await;
+    assert_eq!(store.backend(), Backend::Sqlite);
+    test(store.clone())
+        .await
+        .map_err(|e| format!("on SQLite: {e}"))?;
+    store.close().await;
+
+    if let Some(admin) = postgres_admin_url() {
+        let url = certmint_store::testing::fresh_postgres_database(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("CERTMINT_TEST_DATABASE_URL is set, but PostgreSQL is unusable: {e}")
+            });
+        eprintln!("== on PostgreSQL");
+        let store = open(&url).await;
+        assert_eq!(store.backend(), Backend::Postgres);
+        test(store.clone())
+            .await
+            .map_err(|e| format!("on PostgreSQL: {e}"))?;
+        store.close().await;
+        drop_database(&admin, &url).await;
+    }
+    Ok(())
+}
+
+/// Drops a test database after a passing test (a failing one keeps it, to look at).
+async fn drop_database(admin: &str, url: &str) {
+    let name = url
+        .split('?')
+        .next()
+        .and_then(|base| base.rsplit('/').next())
+        .unwrap_or_default();
+    if !name.starts_with("certmint_test_") {
+        return;
+    }
+    if let Ok(server) = Store::connect(admin, 1).await {
+        let _ = server
+            .execute_raw(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await;
+        server.close().await;
+    }
+}
+
+/// Now, to the microsecond (what the store keeps).
+fn now() -> OffsetDateTime {
+    from_micros(to_micros(OffsetDateTime::now_utc()))
+}
+
+fn entry(action: &str, at: OffsetDateTime) -> AuditEntry {
     AuditEntry {
-        at: OffsetDateTime::now_utc(),
+        at,
         username: Some("tester".into()),
         action: action.into(),
         resource_type: Some("user".into()),
         resource_id: Some("1".into()),
-        details: Some("details".into()),
-        ip_address: None,
+        details: Some(format!("details of {action}")),
+        ip_address: Some("192.0.2.1".into()),
         user_agent: None,
         success: true,
     }
 }
 
-fn user(name: &str) -> NewUser {
+fn new_user(name: &str, role: &str) -> NewUser {
     NewUser {
         username: name.into(),
         email: Some(format!("{name}@example.test")),
-        full_name: None,
-        role: "viewer".into(),
-        password_hash: "$argon2id$…".into(),
+        full_name: Some(format!("{name} Example")),
+        role: role.into(),
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
     }
 }
 
-#[tokio::test]
-async fn users_are_unique_filterable_and_updatable() -> TestResult {
-    for (store, _dir) in backends().await {
-        let now = OffsetDateTime::now_utc();
-        let mut tx = store.begin_write().await?;
-        tx.insert_user(&user("ann"), now).await?;
-        tx.insert_user(&user("ben"), now).await?;
-        assert!(matches!(
-            tx.insert_user(&user("ann"), now).await,
-            Err(Error::Conflict)
-        ));
-        drop(tx);
-        assert_eq!(
-            store.user_count().await?,
-            0,
-            "a dropped transaction writes nothing"
-        );
-
-        let mut tx = store.begin_write().await?;
-        let id2 = tx.insert_user(&user("ann"), now).await?;
-        tx.insert_user(&user("ben"), now).await?;
-        let update = UserUpdate {
-            email: Some(None),
-            role: Some("admin".into()),
-            ..UserUpdate::default()
-        };
-        assert!(tx.update_user(id2, &update, now).await?);
-        tx.commit().await?;
-        let ann = store.user_by_name("ann").await?.ok_or("ann")?;
-        assert_eq!((ann.email, ann.role.as_str()), (None, "admin"));
-        let filter = UserFilter {
-            search: Some("BEN@".into()),
-            ..UserFilter::default()
-        };
-        let page = store
-            .users(
-                &filter,
-                PageRequest {
-                    page: 1,
-                    per_page: 10,
-                },
-            )
-            .await?;
-        assert_eq!((page.total, page.items[0].username.as_str()), (1, "ben"));
-        let page = store
-            .users(
-                &UserFilter::default(),
-                PageRequest {
-                    page: 2,
-                    per_page: 1,
-                },
-            )
-            .await?;
-        assert_eq!((page.total, page.items.len()), (2, 1));
+fn session(user_id: i64, token: &str, at: OffsetDateTime) -> NewSession {
+    NewSession {
+        user_id,
+        token_hash: format!("token-hash-{token}"),
+        csrf_token: format!("csrf-{token}"),
+        auth_method: "password".into(),
+        ip_address: None,
+        user_agent: None,
+        expires_at: at + Duration::hours(1),
     }
+}
+
+fn api_key(user_id: i64, name: &str) -> NewApiKey {
+    NewApiKey {
+        user_id,
+        name: name.into(),
+        key_prefix: "cm_abcd".into(),
+        key_hash: format!("key-hash-{name}"),
+        permissions: vec!["read:users".into()],
+        expires_at: None,
+    }
+}
+
+fn page(page: u32, per_page: u32) -> PageRequest {
+    PageRequest { page, per_page }
+}
+
+/// Every record of the chain, oldest first.
+async fn chain(store: &Store) -> Result<Vec<AuditRecord>, Error> {
+    store.audit_chain_batch(0, i64::MAX, 10_000).await
+}
+
+/// Asserts that `records` have contiguous ids, start from `first_prev_hash`, link each to the
+/// one before, and carry the hash of their own content.
+fn assert_linked(records: &[AuditRecord], first_prev_hash: &str) {
+    let mut prev = first_prev_hash.to_owned();
+    for (i, r) in records.iter().enumerate() {
+        if i > 0 {
+            assert_eq!(r.id, records[i - 1].id + 1, "no gap before record {}", r.id);
+        }
+        assert_eq!(
+            r.prev_hash, prev,
+            "record {} links to its predecessor",
+            r.id
+        );
+        assert_eq!(
+            r.hash,
+            chain_hash(r.id, &r.entry, &r.prev_hash),
+            "record {} carries its own hash",
+            r.id
+        );
+        prev = r.hash.clone();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Migrations
+
+async fn migrations_are_idempotent(store: Store) -> TestResult {
+    // `on_every_backend` migrated once already; twice more, on this pool and on another one.
+    store.migrate().await?;
+    store.migrate().await?;
+    store.ping().await?;
+    let anchor = store.audit_anchor().await?;
+    assert_eq!(
+        (anchor.first_id, anchor.last_id),
+        (1, 0),
+        "the chain head is seeded once"
+    );
+    assert_eq!(anchor.first_prev_hash, GENESIS_HASH);
+    assert_eq!(anchor.last_hash, GENESIS_HASH);
+    assert_eq!(store.user_count().await?, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn migrations_run_twice_and_ping_answers() -> TestResult {
+    on_every_backend(migrations_are_idempotent).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+async fn user_rows(store: Store) -> TestResult {
+    let t0 = now();
+    let mut tx = store.begin_write().await?;
+    let ann = tx.insert_user(&new_user("ann", "viewer"), t0).await?;
+    tx.commit().await?;
+
+    let row = store.user(ann).await?.ok_or("ann by id")?;
+    assert_eq!(row.id, ann);
+    assert_eq!(row.username, "ann");
+    assert_eq!(row.email.as_deref(), Some("ann@example.test"));
+    assert_eq!(row.full_name.as_deref(), Some("ann Example"));
+    assert_eq!(row.role, "viewer");
+    assert_eq!(row.password_hash, new_user("ann", "viewer").password_hash);
+    assert!(row.enabled);
+    assert_eq!(row.failed_logins, 0);
+    assert_eq!((row.locked_until, row.last_login_at), (None, None));
+    assert_eq!(
+        (row.created_at, row.updated_at, row.password_changed_at),
+        (t0, t0, t0)
+    );
+    assert_eq!(store.user_by_name("ann").await?, Some(row.clone()));
+    assert_eq!(store.user_by_name("ANN").await?, None, "names are exact");
+    assert_eq!(store.user(ann + 1000).await?, None);
+    assert_eq!(store.user_by_name("nobody").await?, None);
+
+    // Some(None) clears, Some(Some(..)) sets, None leaves a field alone.
+    let t1 = t0 + Duration::seconds(5);
+    let mut tx = store.begin_write().await?;
+    let update = UserUpdate {
+        email: Some(None),
+        full_name: Some(Some("Ann Other".into())),
+        role: Some("operator".into()),
+        enabled: Some(false),
+    };
+    assert!(tx.update_user(ann, &update, t1).await?);
+    assert!(
+        !tx.update_user(ann + 1000, &update, t1).await?,
+        "no such user"
+    );
+    tx.commit().await?;
+    let updated = store.user(ann).await?.ok_or("ann")?;
+    assert_eq!(updated.email, None);
+    assert_eq!(updated.full_name.as_deref(), Some("Ann Other"));
+    assert_eq!(updated.role, "operator");
+    assert!(!updated.enabled);
+    assert_eq!(
+        (updated.created_at, updated.updated_at),
+        (t0, t1),
+        "created_at stays, updated_at moves"
+    );
+
+    let t2 = t1 + Duration::seconds(5);
+    let mut tx = store.begin_write().await?;
+    assert!(tx.update_user(ann, &UserUpdate::default(), t2).await?);
+    tx.commit().await?;
+    let same = store.user(ann).await?.ok_or("ann")?;
+    assert_eq!(
+        same,
+        UserRow {
+            updated_at: t2,
+            ..updated
+        },
+        "an empty update changes nothing else"
+    );
+
+    // A taken username is a conflict, and the failed transaction writes nothing.
+    let mut tx = store.begin_write().await?;
+    assert!(matches!(
+        tx.insert_user(&new_user("ann", "admin"), t2).await,
+        Err(Error::Conflict)
+    ));
+    drop(tx);
+    assert_eq!(store.user_count().await?, 1);
+
+    // A dropped transaction writes nothing.
+    let mut tx = store.begin_write().await?;
+    tx.insert_user(&new_user("ghost", "viewer"), t2).await?;
+    drop(tx);
+    assert_eq!(store.user_by_name("ghost").await?, None);
+    assert_eq!(store.user_count().await?, 1);
+    Ok(())
+}
+
+#[tokio::test]
+async fn users_insert_get_update_and_conflict() -> TestResult {
+    on_every_backend(user_rows).await
+}
+
+async fn user_lists(store: Store) -> TestResult {
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let mut ids = Vec::new();
+    for (name, role) in [
+        ("ann", "viewer"),
+        ("ben", "operator"),
+        ("cat", "operator"),
+        ("dan", "admin"),
+        ("e_f", "auditor"),
+    ] {
+        ids.push(tx.insert_user(&new_user(name, role), t).await?);
+    }
+    let cat = ids[2];
+    let disable = UserUpdate {
+        enabled: Some(false),
+        full_name: Some(Some("Catherine Percent%".into())),
+        ..UserUpdate::default()
+    };
+    assert!(tx.update_user(cat, &disable, t).await?);
+    let backslash = UserUpdate {
+        full_name: Some(Some("Dan Back\\slash".into())),
+        ..UserUpdate::default()
+    };
+    assert!(tx.update_user(ids[3], &backslash, t).await?);
+    tx.commit().await?;
+
+    let names = |p: &certmint_store::Page<UserRow>| {
+        p.items
+            .iter()
+            .map(|u| u.username.clone())
+            .collect::<Vec<_>>()
+    };
+    let all = store.users(&UserFilter::default(), page(1, 100)).await?;
+    assert_eq!(all.total, 5);
+    assert_eq!(names(&all), ["ann", "ben", "cat", "dan", "e_f"], "by id");
+
+    let filter = |role: Option<&str>, enabled: Option<bool>, search: Option<&str>| UserFilter {
+        role: role.map(str::to_owned),
+        enabled,
+        search: search.map(str::to_owned),
+    };
+    for (f, expected) in [
+        (filter(Some("operator"), None, None), &["ben", "cat"][..]),
+        (filter(None, Some(false), None), &["cat"]),
+        (
+            filter(None, Some(true), None),
+            &["ann", "ben", "dan", "e_f"],
+        ),
+        (filter(Some("operator"), Some(true), None), &["ben"]),
+        (filter(None, None, Some("BEN@EXAMPLE")), &["ben"]),
+        (filter(None, None, Some("catherine")), &["cat"]),
+        (
+            filter(None, None, Some("example")),
+            &["ann", "ben", "cat", "dan", "e_f"],
+        ),
+        // LIKE wildcards in the search text match only themselves.
+        (filter(None, None, Some("_")), &["e_f"]),
+        (filter(None, None, Some("%")), &["cat"]),
+        (filter(None, None, Some("\\")), &["dan"]),
+        (filter(None, None, Some("nobody")), &[]),
+        (filter(Some("admin"), None, Some("ann")), &[]),
+    ] {
+        let found = store.users(&f, page(1, 100)).await?;
+        assert_eq!(names(&found), expected, "{f:?}");
+        assert_eq!(found.total, i64::try_from(expected.len())?, "{f:?}");
+    }
+
+    // Pages: the total is the whole match, the items one page of it.
+    let everyone = UserFilter::default();
+    let per_two = |n| store.users(&everyone, page(n, 2));
+    let first = per_two(1).await?;
+    assert_eq!(
+        (first.total, names(&first)),
+        (5, vec!["ann".into(), "ben".into()])
+    );
+    let last = per_two(3).await?;
+    assert_eq!((last.total, names(&last)), (5, vec!["e_f".to_owned()]));
+    let beyond = per_two(4).await?;
+    assert_eq!((beyond.total, beyond.items.len()), (5, 0));
+    let operators = store
+        .users(&filter(Some("operator"), None, None), page(2, 1))
+        .await?;
+    assert_eq!(
+        (operators.total, names(&operators)),
+        (2, vec!["cat".into()])
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn users_list_with_filters_and_page_totals() -> TestResult {
+    on_every_backend(user_lists).await
+}
+
+async fn user_deletion(store: Store) -> TestResult {
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let ann = tx.insert_user(&new_user("ann", "viewer"), t).await?;
+    let ben = tx.insert_user(&new_user("ben", "viewer"), t).await?;
+    tx.insert_session(&session(ann, "ann-1", t), t).await?;
+    tx.insert_session(&session(ann, "ann-2", t), t).await?;
+    tx.insert_session(&session(ben, "ben-1", t), t).await?;
+    tx.insert_api_key(&api_key(ann, "ann-key"), t).await?;
+    tx.insert_api_key(&api_key(ben, "ben-key"), t).await?;
+    tx.commit().await?;
+    assert_eq!(store.live_sessions(ann, t).await?.len(), 2);
+    assert_eq!(store.api_keys(ann).await?.len(), 1);
+
+    let mut tx = store.begin_write().await?;
+    assert!(tx.delete_user(ann).await?);
+    assert!(!tx.delete_user(ann).await?, "already gone");
+    tx.commit().await?;
+
+    assert_eq!(store.user(ann).await?, None);
+    assert_eq!(store.session_by_token("token-hash-ann-1").await?, None);
+    assert_eq!(store.session_by_token("token-hash-ann-2").await?, None);
+    assert!(store.live_sessions(ann, t).await?.is_empty());
+    assert_eq!(store.api_key_by_hash("key-hash-ann-key").await?, None);
+    assert!(store.api_keys(ann).await?.is_empty());
+    // Another user's rows are untouched.
+    assert!(store.session_by_token("token-hash-ben-1").await?.is_some());
+    assert!(store.api_key_by_hash("key-hash-ben-key").await?.is_some());
+
+    // Foreign keys are enforced (on SQLite too): no session for a user that does not exist.
+    let mut tx = store.begin_write().await?;
+    assert!(matches!(
+        tx.insert_session(&session(ann, "orphan", t), t).await,
+        Err(Error::Database(_))
+    ));
+    drop(tx);
+    let mut tx = store.begin_write().await?;
+    assert!(tx.insert_api_key(&api_key(ann, "orphan"), t).await.is_err());
+    drop(tx);
+    assert_eq!(store.session_by_token("token-hash-orphan").await?, None);
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_a_user_cascades_to_sessions_and_api_keys() -> TestResult {
+    on_every_backend(user_deletion).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The audit chain
+
+async fn audit_chain(store: Store) -> TestResult {
+    let t = now();
+    let first = entry("first", t);
+    let second = AuditEntry {
+        username: None,
+        resource_type: None,
+        resource_id: None,
+        details: None,
+        ip_address: None,
+        user_agent: Some("agent/1".into()),
+        success: false,
+        ..entry("second", t + Duration::microseconds(1))
+    };
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit(&first).await?, 1);
+    assert_eq!(tx.audit(&second).await?, 2);
+    tx.commit().await?;
+
+    // Dropping a transaction rolls back its change and its audit record together.
+    let mut tx = store.begin_write().await?;
+    tx.insert_user(&new_user("ghost", "viewer"), t).await?;
+    assert_eq!(tx.audit(&entry("rolled back", t)).await?, 3);
+    drop(tx);
+    assert_eq!(store.user_by_name("ghost").await?, None);
+    assert_eq!(store.audit_get(3).await?, None);
+    assert_eq!(store.audit_anchor().await?.last_id, 2);
+
+    // A transaction without audit records leaves the chain alone.
+    let mut tx = store.begin_write().await?;
+    tx.insert_user(&new_user("quiet", "viewer"), t).await?;
+    tx.commit().await?;
+    assert_eq!(store.audit_anchor().await?.last_id, 2);
+
+    // The next committed record takes the rolled-back id: no gap.
+    let third = entry("third", t + Duration::seconds(1));
+    let mut tx = store.begin_write().await?;
+    tx.insert_user(&new_user("ann", "viewer"), t).await?;
+    assert_eq!(tx.audit(&third).await?, 3);
+    tx.commit().await?;
+    assert!(store.user_by_name("ann").await?.is_some());
+
+    let records = chain(&store).await?;
+    assert_eq!(records.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(
+        records.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(),
+        [first, second, third],
+        "entries read back as written"
+    );
+    assert_eq!(records[0].prev_hash, GENESIS_HASH);
+    assert_linked(&records, GENESIS_HASH);
+    assert_eq!(store.audit_get(2).await?.as_ref(), Some(&records[1]));
+
+    let anchor = store.audit_anchor().await?;
+    assert_eq!((anchor.first_id, anchor.last_id), (1, 3));
+    assert_eq!(anchor.first_prev_hash, GENESIS_HASH);
+    assert_eq!(anchor.last_hash, records[2].hash);
     Ok(())
 }
 
 #[tokio::test]
 async fn audit_records_chain_without_gaps_and_roll_back_with_their_change() -> TestResult {
-    for (store, _dir) in backends().await {
-        let mut tx = store.begin_write().await?;
-        assert_eq!(tx.audit(&entry("first")).await?, 1);
-        assert_eq!(tx.audit(&entry("second")).await?, 2);
-        tx.commit().await?;
-        let mut tx = store.begin_write().await?;
-        assert_eq!(tx.audit(&entry("rolled back")).await?, 3);
-        drop(tx);
-        let mut tx = store.begin_write().await?;
-        assert_eq!(
-            tx.audit(&entry("third")).await?,
-            3,
-            "the rolled-back id is reused: no gap"
-        );
-        tx.commit().await?;
-        let records = store.audit_chain_batch(0, 100, 100).await?;
-        assert_eq!(
-            records
-                .iter()
-                .map(|r| r.entry.action.as_str())
-                .collect::<Vec<_>>(),
-            ["first", "second", "third"]
-        );
-        let mut prev = GENESIS_HASH.to_owned();
-        for r in &records {
-            assert_eq!(r.prev_hash, prev);
-            assert_eq!(r.hash, chain_hash(r.id, &r.entry, &r.prev_hash));
-            prev = r.hash.clone();
-        }
-        assert_eq!(store.audit_anchor().await?.last_hash, prev);
-    }
-    Ok(())
+    on_every_backend(audit_chain).await
 }
 
-#[tokio::test]
-async fn concurrent_writers_extend_one_chain() -> TestResult {
-    for (store, _dir) in backends().await {
-        let tasks: Vec<_> = (0..20)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let mut tx = store.begin_write().await?;
-                    tx.insert_user(&user(&format!("u{i}")), OffsetDateTime::now_utc())
-                        .await?;
-                    tx.audit(&entry("user_created")).await?;
-                    tx.commit().await
-                })
+async fn concurrent_writers(store: Store) -> TestResult {
+    const WRITERS: usize = 20;
+    let start = Arc::new(tokio::sync::Barrier::new(WRITERS));
+    let tasks: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let store = store.clone();
+            let start = start.clone();
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut tx = store.begin_write().await?;
+                let at = now();
+                let id = tx
+                    .insert_user(&new_user(&format!("u{i}"), "viewer"), at)
+                    .await?;
+                // Give the others every chance to interleave, were they not held back.
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                let audited = AuditEntry {
+                    resource_id: Some(id.to_string()),
+                    ..entry("user_created", at)
+                };
+                let record = tx.audit(&audited).await?;
+                tx.commit().await?;
+                Ok::<_, Error>((id, record))
             })
-            .collect();
-        for task in tasks {
-            task.await??;
-        }
-        let records = store.audit_chain_batch(0, 1000, 1000).await?;
-        assert_eq!(
-            records.iter().map(|r| r.id).collect::<Vec<_>>(),
-            (1..=20).collect::<Vec<_>>()
-        );
-        for pair in records.windows(2) {
-            assert_eq!(pair[1].prev_hash, pair[0].hash);
-        }
-        assert_eq!(store.user_count().await?, 20);
+        })
+        .collect();
+    let mut record_ids = BTreeSet::new();
+    let mut user_ids = BTreeSet::new();
+    for task in tasks {
+        let (user, record) = task.await??;
+        user_ids.insert(user.to_string());
+        record_ids.insert(record);
     }
+    let expected: BTreeSet<i64> = (1..=i64::try_from(WRITERS)?).collect();
+    assert_eq!(record_ids, expected, "each writer got its own record id");
+
+    let records = chain(&store).await?;
+    assert_eq!(
+        records.iter().map(|r| r.id).collect::<BTreeSet<_>>(),
+        expected
+    );
+    assert_linked(&records, GENESIS_HASH);
+    assert_eq!(
+        records
+            .iter()
+            .filter_map(|r| r.entry.resource_id.clone())
+            .collect::<BTreeSet<_>>(),
+        user_ids,
+        "each record belongs to its writer's user"
+    );
+    let anchor = store.audit_anchor().await?;
+    assert_eq!(anchor.last_id, i64::try_from(WRITERS)?);
+    assert_eq!(Some(&anchor.last_hash), records.last().map(|r| &r.hash));
+    assert_eq!(store.user_count().await?, i64::try_from(WRITERS)?);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writers_extend_one_chain() -> TestResult {
+    on_every_backend(concurrent_writers).await
+}
+
+async fn retention(store: Store) -> TestResult {
+    let base = now() - Duration::days(10);
+    let at = |day: i64| base + Duration::days(day);
+    let mut tx = store.begin_write().await?;
+    for day in 1..=5 {
+        tx.audit(&entry(&format!("day {day}"), at(day))).await?;
+    }
+    tx.commit().await?;
+    let before = chain(&store).await?;
+    assert_eq!(before.len(), 5);
+
+    // A removal that is rolled back changes nothing.
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit_remove_before(at(4)).await?, 3);
+    drop(tx);
+    assert_eq!(chain(&store).await?, before);
+    assert_eq!(store.audit_anchor().await?.first_id, 1);
+
+    // Nothing is older than the cutoff: nothing moves.
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit_remove_before(at(0)).await?, 0);
+    tx.commit().await?;
+    assert_eq!(store.audit_anchor().await?.first_prev_hash, GENESIS_HASH);
+
+    // Records of days 1-3 go; the anchor moves to record 3's hash, and 4 and 5 link from it.
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit_remove_before(at(4)).await?, 3);
+    tx.commit().await?;
+    let anchor = store.audit_anchor().await?;
+    assert_eq!((anchor.first_id, anchor.last_id), (4, 5));
+    assert_eq!(anchor.first_prev_hash, before[2].hash);
+    assert_eq!(anchor.last_hash, before[4].hash);
+    let remaining = chain(&store).await?;
+    assert_eq!(remaining, before[3..]);
+    assert_linked(&remaining, &anchor.first_prev_hash);
+
+    // The chain goes on from its tip.
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit(&entry("day 6", at(6))).await?, 6);
+    tx.commit().await?;
+    let remaining = chain(&store).await?;
+    assert_eq!(
+        remaining.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [4, 5, 6]
+    );
+    assert_linked(&remaining, &anchor.first_prev_hash);
+
+    // Removing everything, with a new record in the same transaction: the anchor is the last
+    // removed record's hash, and the new record links from it.
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit_remove_before(now()).await?, 3);
+    assert_eq!(tx.audit(&entry("retention", now())).await?, 7);
+    tx.commit().await?;
+    let anchor = store.audit_anchor().await?;
+    let remaining = chain(&store).await?;
+    assert_eq!(remaining.len(), 1);
+    assert_eq!(
+        (anchor.first_id, anchor.last_id, remaining[0].id),
+        (7, 7, 7)
+    );
+    assert_linked(&remaining, &anchor.first_prev_hash);
+    assert_eq!(anchor.last_hash, remaining[0].hash);
     Ok(())
 }
 
 #[tokio::test]
-async fn retention_moves_the_anchor_past_removed_records() -> TestResult {
-    for (store, _dir) in backends().await {
-        let mut tx = store.begin_write().await?;
-        for action in ["a", "b", "c"] {
-            tx.audit(&entry(action)).await?;
-        }
-        tx.commit().await?;
-        let later = OffsetDateTime::now_utc() + time::Duration::seconds(1);
-        let mut tx = store.begin_write().await?;
-        assert_eq!(tx.audit_remove_before(later).await?, 3);
-        tx.audit(&AuditEntry {
-            at: later,
-            ..entry("cleanup")
-        })
-        .await?;
-        tx.commit().await?;
-        let anchor = store.audit_anchor().await?;
-        let records = store.audit_chain_batch(0, 100, 100).await?;
-        assert_eq!(records.len(), 1);
-        assert_eq!((anchor.first_id, records[0].id), (4, 4));
-        assert_eq!(records[0].prev_hash, anchor.first_prev_hash);
-    }
-    Ok(())
+async fn retention_moves_the_anchor_and_the_rest_still_links() -> TestResult {
+    on_every_backend(retention).await
 }
