@@ -4,7 +4,11 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod keys;
+pub mod pem;
+pub mod random;
 mod tls;
 
 pub use error::Error;
+pub use keys::{KeyType, PrivateKey};
 pub use tls::{TlsIdentity, self_signed_tls};
