@@ -3,12 +3,18 @@
 //! generation, which draws from the operating system's CSPRNG through aws-lc-rs).
 #![forbid(unsafe_code)]
 
+pub mod cert;
+pub mod csr;
 mod error;
+pub mod inspect;
 pub mod keys;
+pub mod name;
 pub mod pem;
 pub mod random;
 mod tls;
 
+pub use cert::{CertSpec, ExtendedKeyUsage, Issuer, KeyUsage, Signer};
 pub use error::Error;
 pub use keys::{KeyType, PrivateKey};
+pub use name::{DistinguishedName, NameAttribute, SubjectAltName};
 pub use tls::{TlsIdentity, self_signed_tls};

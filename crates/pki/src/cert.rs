@@ -1,0 +1,651 @@
+//! Building and signing certificates from a [`CertSpec`], conforming to RFC 5280.
+
+use std::net::IpAddr;
+
+use const_oid::ObjectIdentifier;
+use der::Encode;
+use der::asn1::Ia5String;
+use time::OffsetDateTime;
+use x509_cert::ext::pkix::certpolicy::PolicyInformation;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CertificatePolicies};
+
+use crate::keys::{KeyType, spki_key_type};
+use crate::name::{DistinguishedName, SubjectAltName, check_dns_name};
+use crate::{Error, PrivateKey};
+
+const ID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
+const ID_CE_CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
+const ID_PKIX_OCSP_NOCHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
+const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+const ID_AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
+
+/// Something that signs with a private key: a software key, or later an HSM. Certificates,
+/// CRLs and OCSP responses are all signed through this.
+pub trait Signer: Send + Sync {
+    /// The key's type, which fixes the signature algorithm.
+    fn key_type(&self) -> KeyType;
+    /// The public key as DER SubjectPublicKeyInfo.
+    fn public_key_der(&self) -> Vec<u8>;
+    /// Signs `message` (DER-encoded ECDSA signatures; PKCS#1 v1.5 SHA-256 for RSA).
+    ///
+    /// # Errors
+    /// [`Error::Crypto`] when signing fails.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+}
+
+impl Signer for PrivateKey {
+    fn key_type(&self) -> KeyType {
+        PrivateKey::key_type(self)
+    }
+
+    fn public_key_der(&self) -> Vec<u8> {
+        PrivateKey::public_key_der(self)
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        rcgen::SigningKey::sign(self.rcgen(), message).map_err(Error::from)
+    }
+}
+
+/// A key usage bit (RFC 5280 §4.2.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyUsage {
+    /// `digitalSignature`
+    DigitalSignature,
+    /// `nonRepudiation` / `contentCommitment`
+    ContentCommitment,
+    /// `keyEncipherment`
+    KeyEncipherment,
+    /// `dataEncipherment`
+    DataEncipherment,
+    /// `keyAgreement`
+    KeyAgreement,
+    /// `keyCertSign`
+    KeyCertSign,
+    /// `cRLSign`
+    CrlSign,
+    /// `encipherOnly`
+    EncipherOnly,
+    /// `decipherOnly`
+    DecipherOnly,
+}
+
+impl KeyUsage {
+    /// Every key usage, in bit order.
+    pub const ALL: [KeyUsage; 9] = [
+        Self::DigitalSignature,
+        Self::ContentCommitment,
+        Self::KeyEncipherment,
+        Self::DataEncipherment,
+        Self::KeyAgreement,
+        Self::KeyCertSign,
+        Self::CrlSign,
+        Self::EncipherOnly,
+        Self::DecipherOnly,
+    ];
+
+    /// The RFC 5280 name, as the API writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DigitalSignature => "digitalSignature",
+            Self::ContentCommitment => "nonRepudiation",
+            Self::KeyEncipherment => "keyEncipherment",
+            Self::DataEncipherment => "dataEncipherment",
+            Self::KeyAgreement => "keyAgreement",
+            Self::KeyCertSign => "keyCertSign",
+            Self::CrlSign => "cRLSign",
+            Self::EncipherOnly => "encipherOnly",
+            Self::DecipherOnly => "decipherOnly",
+        }
+    }
+
+    /// Reads a name in camelCase or snake_case, case-insensitively.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the unknown usage and the accepted ones.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        let key = name.replace(['_', '-', ' '], "").to_ascii_lowercase();
+        if key == "contentcommitment" {
+            return Ok(Self::ContentCommitment);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|u| u.as_str().to_ascii_lowercase() == key)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown key usage '{name}'; expected one of {}",
+                    Self::ALL.map(Self::as_str).join(", ")
+                ))
+            })
+    }
+
+    /// Whether a key of this type can perform this usage (RFC 5480 §3 for EC, RFC 8410 §5 for
+    /// Ed25519: neither encrypts).
+    pub fn fits(self, key_type: KeyType) -> bool {
+        match key_type {
+            KeyType::Rsa { .. } => !matches!(
+                self,
+                Self::KeyAgreement | Self::EncipherOnly | Self::DecipherOnly
+            ),
+            KeyType::EcP256 | KeyType::EcP384 => {
+                !matches!(self, Self::KeyEncipherment | Self::DataEncipherment)
+            }
+            KeyType::Ed25519 => matches!(
+                self,
+                Self::DigitalSignature
+                    | Self::ContentCommitment
+                    | Self::KeyCertSign
+                    | Self::CrlSign
+            ),
+        }
+    }
+
+    fn to_rcgen(self) -> rcgen::KeyUsagePurpose {
+        use rcgen::KeyUsagePurpose as K;
+        match self {
+            Self::DigitalSignature => K::DigitalSignature,
+            Self::ContentCommitment => K::ContentCommitment,
+            Self::KeyEncipherment => K::KeyEncipherment,
+            Self::DataEncipherment => K::DataEncipherment,
+            Self::KeyAgreement => K::KeyAgreement,
+            Self::KeyCertSign => K::KeyCertSign,
+            Self::CrlSign => K::CrlSign,
+            Self::EncipherOnly => K::EncipherOnly,
+            Self::DecipherOnly => K::DecipherOnly,
+        }
+    }
+}
+
+/// An extended key usage (RFC 5280 §4.2.1.12).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ExtendedKeyUsage {
+    /// `serverAuth`
+    ServerAuth,
+    /// `clientAuth`
+    ClientAuth,
+    /// `codeSigning`
+    CodeSigning,
+    /// `emailProtection`
+    EmailProtection,
+    /// `timeStamping`
+    TimeStamping,
+    /// `OCSPSigning`
+    OcspSigning,
+    /// `anyExtendedKeyUsage`
+    Any,
+    /// Any other purpose, by OID.
+    Other(ObjectIdentifier),
+}
+
+impl ExtendedKeyUsage {
+    const NAMED: [ExtendedKeyUsage; 7] = [
+        Self::ServerAuth,
+        Self::ClientAuth,
+        Self::CodeSigning,
+        Self::EmailProtection,
+        Self::TimeStamping,
+        Self::OcspSigning,
+        Self::Any,
+    ];
+
+    /// The name the API writes (`serverAuth`, …), or the dotted OID.
+    pub fn as_string(&self) -> String {
+        match self {
+            Self::ServerAuth => "serverAuth".into(),
+            Self::ClientAuth => "clientAuth".into(),
+            Self::CodeSigning => "codeSigning".into(),
+            Self::EmailProtection => "emailProtection".into(),
+            Self::TimeStamping => "timeStamping".into(),
+            Self::OcspSigning => "OCSPSigning".into(),
+            Self::Any => "anyExtendedKeyUsage".into(),
+            Self::Other(oid) => oid.to_string(),
+        }
+    }
+
+    /// The purpose's OID.
+    pub fn oid(&self) -> ObjectIdentifier {
+        match self {
+            Self::ServerAuth => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1"),
+            Self::ClientAuth => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2"),
+            Self::CodeSigning => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3"),
+            Self::EmailProtection => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4"),
+            Self::TimeStamping => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8"),
+            Self::OcspSigning => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9"),
+            Self::Any => ObjectIdentifier::new_unwrap("2.5.29.37.0"),
+            Self::Other(oid) => *oid,
+        }
+    }
+
+    /// The purpose with this OID.
+    pub fn from_oid(oid: ObjectIdentifier) -> Self {
+        Self::NAMED
+            .into_iter()
+            .find(|e| e.oid() == oid)
+            .unwrap_or(Self::Other(oid))
+    }
+
+    /// Reads a name (camelCase or snake_case, case-insensitive) or a dotted OID.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the unknown purpose and the accepted ones.
+    pub fn parse(name: &str) -> Result<Self, Error> {
+        let key = name.replace(['_', '-', ' '], "").to_ascii_lowercase();
+        let aliases = [
+            ("ocspsigning", Self::OcspSigning),
+            ("any", Self::Any),
+            ("email", Self::EmailProtection),
+        ];
+        if let Some((_, e)) = aliases.into_iter().find(|(a, _)| *a == key) {
+            return Ok(e);
+        }
+        if let Some(e) = Self::NAMED
+            .into_iter()
+            .find(|e| e.as_string().to_ascii_lowercase() == key)
+        {
+            return Ok(e);
+        }
+        ObjectIdentifier::new(name).map(Self::Other).map_err(|_| {
+            Error::Invalid(format!(
+                "unknown extended key usage '{name}'; expected one of {} or a dotted OID",
+                Self::NAMED.map(|e| e.as_string()).join(", ")
+            ))
+        })
+    }
+
+    fn to_rcgen(&self) -> rcgen::ExtendedKeyUsagePurpose {
+        use rcgen::ExtendedKeyUsagePurpose as E;
+        match self {
+            Self::ServerAuth => E::ServerAuth,
+            Self::ClientAuth => E::ClientAuth,
+            Self::CodeSigning => E::CodeSigning,
+            Self::EmailProtection => E::EmailProtection,
+            Self::TimeStamping => E::TimeStamping,
+            Self::OcspSigning => E::OcspSigning,
+            Self::Any => E::Any,
+            Self::Other(oid) => E::Other(oid.arcs().map(u64::from).collect()),
+        }
+    }
+}
+
+/// A name constraint subtree (RFC 5280 §4.2.1.10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subtree {
+    /// A DNS domain and its subdomains.
+    Dns(String),
+    /// An email domain, mailbox or `.domain`.
+    Email(String),
+    /// An IP network.
+    Ip {
+        /// The network address.
+        address: IpAddr,
+        /// Prefix length.
+        prefix: u8,
+    },
+}
+
+impl Subtree {
+    /// Reads `dns:example.com`, `email:example.com` or `ip:10.0.0.0/8`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the bad value.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let bad = || {
+            Error::Invalid(format!(
+                "name constraint '{text}' is not dns:, email: or ip:<net>/<len>"
+            ))
+        };
+        let (kind, value) = text.split_once(':').ok_or_else(bad)?;
+        match kind.trim().to_ascii_lowercase().as_str() {
+            "dns" => {
+                let domain = value.trim().trim_start_matches('.');
+                Ok(Self::Dns(check_dns_name(domain, false)?))
+            }
+            "email" => {
+                let value = value.trim();
+                if value.is_empty() || !value.is_ascii() || value.contains(' ') {
+                    return Err(bad());
+                }
+                Ok(Self::Email(value.to_owned()))
+            }
+            "ip" => {
+                let (address, prefix) = value.trim().split_once('/').ok_or_else(bad)?;
+                let address: IpAddr = address.parse().map_err(|_| bad())?;
+                let prefix: u8 = prefix.parse().map_err(|_| bad())?;
+                let max = if address.is_ipv4() { 32 } else { 128 };
+                if prefix > max {
+                    return Err(bad());
+                }
+                Ok(Self::Ip { address, prefix })
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    /// The `kind:value` form.
+    pub fn to_api_string(&self) -> String {
+        match self {
+            Self::Dns(d) => format!("dns:{d}"),
+            Self::Email(e) => format!("email:{e}"),
+            Self::Ip { address, prefix } => format!("ip:{address}/{prefix}"),
+        }
+    }
+
+    fn to_rcgen(&self) -> rcgen::GeneralSubtree {
+        match self {
+            Self::Dns(d) => rcgen::GeneralSubtree::DnsName(d.clone()),
+            Self::Email(e) => rcgen::GeneralSubtree::Rfc822Name(e.clone()),
+            Self::Ip { address, prefix } => rcgen::GeneralSubtree::IpAddress(
+                rcgen::CidrSubnet::from_addr_prefix(*address, *prefix),
+            ),
+        }
+    }
+}
+
+/// Name constraints for a CA certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NameConstraints {
+    /// Names the CA may certify.
+    pub permitted: Vec<Subtree>,
+    /// Names the CA may not certify.
+    pub excluded: Vec<Subtree>,
+}
+
+/// Everything that goes into a certificate apart from the issuer.
+#[derive(Debug, Clone)]
+pub struct CertSpec {
+    /// Subject name; may be empty when there are SANs.
+    pub subject: DistinguishedName,
+    /// Subject alternative names.
+    pub sans: Vec<SubjectAltName>,
+    /// The subject's public key, DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+    /// Serial number (see [`crate::random::serial`]).
+    pub serial: [u8; 16],
+    /// Start of validity.
+    pub not_before: OffsetDateTime,
+    /// End of validity.
+    pub not_after: OffsetDateTime,
+    /// `Some` for a CA certificate, with its path length constraint.
+    pub ca: Option<Option<u8>>,
+    /// Key usages; usages the subject's key cannot perform are left out.
+    pub key_usage: Vec<KeyUsage>,
+    /// Extended key usages (none: the extension is left out).
+    pub extended_key_usage: Vec<ExtendedKeyUsage>,
+    /// CRL distribution point URLs.
+    pub crl_urls: Vec<String>,
+    /// OCSP responder URLs (AIA).
+    pub ocsp_urls: Vec<String>,
+    /// Issuer certificate URLs (AIA caIssuers).
+    pub ca_issuer_urls: Vec<String>,
+    /// Certificate policy OIDs.
+    pub policies: Vec<ObjectIdentifier>,
+    /// Name constraints (CA certificates only).
+    pub name_constraints: Option<NameConstraints>,
+    /// Adds id-pkix-ocsp-nocheck, for OCSP responder certificates (RFC 6960 §4.2.2.2.1).
+    pub ocsp_no_check: bool,
+}
+
+/// The certificate a new one is issued under.
+pub enum Issuer<'a> {
+    /// The certificate signs itself with `signer`, whose public key must be the subject's.
+    SelfSigned,
+    /// Issued by the CA with this certificate (DER).
+    Ca(&'a [u8]),
+}
+
+/// Builds the certificate `spec` describes and signs it with `signer` on behalf of `issuer`.
+///
+/// Checks what RFC 5280 and sound CA practice require: a subject or SANs; validity that ends
+/// after it starts and not after the issuer's; an issuer that is a CA allowed to sign
+/// certificates (and, for a CA certificate, whose path length allows one more level); name
+/// constraints only on CA certificates. Adds SKI, AKI (from the issuer's SKI) and the
+/// extensions the spec asks for.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the rule broken; [`Error::Crypto`] when signing fails.
+pub fn build(spec: &CertSpec, issuer: Issuer<'_>, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
+    let subject_key = spki_key_type(&spec.public_key)?;
+    if spec.subject.is_empty() && spec.sans.is_empty() {
+        return Err(Error::Invalid(
+            "a certificate needs a subject name or at least one SAN".into(),
+        ));
+    }
+    if spec.not_after <= spec.not_before {
+        return Err(Error::Invalid(
+            "the validity must end after it starts".into(),
+        ));
+    }
+    if spec.name_constraints.is_some() && spec.ca.is_none() {
+        return Err(Error::Invalid(
+            "name constraints belong on CA certificates only".into(),
+        ));
+    }
+    if spec.ca.is_none() && spec.key_usage.contains(&KeyUsage::KeyCertSign) {
+        return Err(Error::Invalid(
+            "keyCertSign is for CA certificates only".into(),
+        ));
+    }
+
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name = spec.subject.to_rcgen()?;
+    params.subject_alt_names = spec
+        .sans
+        .iter()
+        .map(SubjectAltName::to_rcgen)
+        .collect::<Result<_, _>>()?;
+    params.serial_number = Some(rcgen::SerialNumber::from_slice(&spec.serial));
+    params.not_before = spec.not_before;
+    params.not_after = spec.not_after;
+    params.is_ca = match spec.ca {
+        Some(None) => rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained),
+        Some(Some(n)) => rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(n)),
+        None => rcgen::IsCa::ExplicitNoCa,
+    };
+    let mut usages: Vec<KeyUsage> = spec.key_usage.clone();
+    if spec.ca.is_some() && usages.is_empty() {
+        usages = vec![
+            KeyUsage::DigitalSignature,
+            KeyUsage::KeyCertSign,
+            KeyUsage::CrlSign,
+        ];
+    }
+    usages.retain(|u| u.fits(subject_key));
+    usages.dedup();
+    params.key_usages = usages.into_iter().map(KeyUsage::to_rcgen).collect();
+    params.extended_key_usages = spec
+        .extended_key_usage
+        .iter()
+        .map(ExtendedKeyUsage::to_rcgen)
+        .collect();
+    params.name_constraints = spec
+        .name_constraints
+        .as_ref()
+        .map(|nc| rcgen::NameConstraints {
+            permitted_subtrees: nc.permitted.iter().map(Subtree::to_rcgen).collect(),
+            excluded_subtrees: nc.excluded.iter().map(Subtree::to_rcgen).collect(),
+        });
+    if !spec.crl_urls.is_empty() {
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: spec.crl_urls.clone(),
+        }];
+    }
+    if let Some(aia) = authority_info_access(&spec.ocsp_urls, &spec.ca_issuer_urls)? {
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                ID_PE_AUTHORITY_INFO_ACCESS,
+                aia,
+            ));
+    }
+    if !spec.policies.is_empty() {
+        let policies = CertificatePolicies(
+            spec.policies
+                .iter()
+                .map(|oid| PolicyInformation {
+                    policy_identifier: *oid,
+                    policy_qualifiers: None,
+                })
+                .collect(),
+        );
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                ID_CE_CERTIFICATE_POLICIES,
+                policies
+                    .to_der()
+                    .map_err(|e| Error::Invalid(format!("certificate policies: {e}")))?,
+            ));
+    }
+    if spec.ocsp_no_check {
+        params
+            .custom_extensions
+            .push(rcgen::CustomExtension::from_oid_content(
+                ID_PKIX_OCSP_NOCHECK,
+                vec![0x05, 0x00],
+            ));
+    }
+
+    let signing = SigningAdapter::new(signer)?;
+    let subject = SubjectKey::new(&spec.public_key, subject_key)?;
+    let cert = match issuer {
+        Issuer::SelfSigned => {
+            if signer.public_key_der() != spec.public_key {
+                return Err(Error::Invalid(
+                    "a self-signed certificate must be signed by its own key".into(),
+                ));
+            }
+            params.self_signed(&signing)?
+        }
+        Issuer::Ca(issuer_der) => {
+            check_issuer(issuer_der, spec, signer)?;
+            params.use_authority_key_identifier_extension = true;
+            let issuer = rcgen::Issuer::from_ca_cert_der(&issuer_der.to_vec().into(), signing)
+                .map_err(|e| Error::Invalid(format!("unusable issuer certificate: {e}")))?;
+            params.signed_by(&subject, &issuer)?
+        }
+    };
+    Ok(cert.der().to_vec())
+}
+
+/// Checks that the issuer may sign `spec`.
+fn check_issuer(issuer_der: &[u8], spec: &CertSpec, signer: &dyn Signer) -> Result<(), Error> {
+    let info = crate::inspect::Certificate::parse(issuer_der)?;
+    if !info.is_ca {
+        return Err(Error::Invalid("the issuer is not a CA certificate".into()));
+    }
+    if info.public_key_der != signer.public_key_der() {
+        return Err(Error::Invalid(
+            "the signing key does not belong to the issuer certificate".into(),
+        ));
+    }
+    if !info.key_usage.is_empty() && !info.key_usage.contains(&KeyUsage::KeyCertSign) {
+        return Err(Error::Invalid(
+            "the issuer's key usage does not allow signing certificates".into(),
+        ));
+    }
+    if spec.ca.is_some() && info.path_len == Some(0) {
+        return Err(Error::Invalid(
+            "the issuer's path length constraint allows no further CA below it".into(),
+        ));
+    }
+    if spec.not_after > info.not_after {
+        return Err(Error::Invalid(format!(
+            "the validity ends after the issuer's ({})",
+            crate::inspect::rfc3339(info.not_after)
+        )));
+    }
+    Ok(())
+}
+
+fn authority_info_access(ocsp: &[String], ca_issuers: &[String]) -> Result<Option<Vec<u8>>, Error> {
+    let described = |method: ObjectIdentifier, url: &String| {
+        Ia5String::new(url)
+            .map(|u| AccessDescription {
+                access_method: method,
+                access_location: GeneralName::UniformResourceIdentifier(u),
+            })
+            .map_err(|_| Error::Invalid(format!("URL '{url}' must be ASCII")))
+    };
+    let entries = ocsp
+        .iter()
+        .map(|u| described(ID_AD_OCSP, u))
+        .chain(ca_issuers.iter().map(|u| described(ID_AD_CA_ISSUERS, u)))
+        .collect::<Result<Vec<_>, _>>()?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    AuthorityInfoAccessSyntax(entries)
+        .to_der()
+        .map(Some)
+        .map_err(|e| Error::Invalid(format!("authority information access: {e}")))
+}
+
+/// The raw subjectPublicKey bits and algorithm of a SubjectPublicKeyInfo, as rcgen wants them.
+fn raw_public_key(spki_der: &[u8]) -> Result<Vec<u8>, Error> {
+    use der::Decode;
+    let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)
+        .map_err(|e| Error::Invalid(format!("malformed public key: {e}")))?;
+    spki.subject_public_key
+        .as_bytes()
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| Error::Invalid("malformed public key bit string".into()))
+}
+
+/// The subject's public key in the form rcgen writes into the certificate.
+struct SubjectKey {
+    raw: Vec<u8>,
+    algorithm: &'static rcgen::SignatureAlgorithm,
+}
+
+impl SubjectKey {
+    fn new(spki_der: &[u8], key_type: KeyType) -> Result<Self, Error> {
+        Ok(Self {
+            raw: raw_public_key(spki_der)?,
+            algorithm: key_type.signature_algorithm(),
+        })
+    }
+}
+
+impl rcgen::PublicKeyData for SubjectKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.raw
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+/// Lets rcgen sign through any [`Signer`].
+struct SigningAdapter<'a> {
+    signer: &'a dyn Signer,
+    key: SubjectKey,
+}
+
+impl<'a> SigningAdapter<'a> {
+    fn new(signer: &'a dyn Signer) -> Result<Self, Error> {
+        Ok(Self {
+            key: SubjectKey::new(&signer.public_key_der(), signer.key_type())?,
+            signer,
+        })
+    }
+}
+
+impl rcgen::PublicKeyData for SigningAdapter<'_> {
+    fn der_bytes(&self) -> &[u8] {
+        &self.key.raw
+    }
+
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.key.algorithm
+    }
+}
+
+impl rcgen::SigningKey for SigningAdapter<'_> {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        self.signer
+            .sign(msg)
+            .map_err(|_| rcgen::Error::RemoteKeyError)
+    }
+}
