@@ -10,8 +10,13 @@
 
 mod api_keys;
 mod audit;
+mod cas;
+mod cert_fields;
+mod certificates;
 mod db;
 mod error;
+mod keys;
+mod outbox;
 mod sessions;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -21,8 +26,13 @@ pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use audit::{
     AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, GENESIS_HASH, chain_hash,
 };
+pub use cas::{CaRow, NewCa};
+pub use cert_fields::CertFields;
+pub use certificates::{CertificateFilter, CertificateRow, CertificateState, NewCertificate};
 pub use db::{Backend, PoolStats, Store, WriteTx};
 pub use error::Error;
+pub use keys::{KeyRow, NewKey};
+pub use outbox::NewEvent;
 pub use sessions::{NewSession, SessionRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
 

@@ -1,0 +1,173 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
+use crate::db::{Arg, Filter, flag};
+use crate::{Error, Store, WriteTx, from_micros, to_micros};
+
+/// A certificate authority as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaRow {
+    /// Integer id.
+    pub id: i64,
+    /// Public identifier, used in `/ca/{refid}.cer`.
+    pub refid: String,
+    /// Display name, unique.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `root` or `intermediate`.
+    pub ca_type: String,
+    /// The CA that issued this one, when certmint holds it.
+    pub parent_id: Option<i64>,
+    /// The CA's private key, when certmint holds it.
+    pub key_id: Option<i64>,
+    /// Path length constraint.
+    pub path_len: Option<i64>,
+    /// Inactive CAs issue nothing.
+    pub is_active: bool,
+    /// The CA that issues when a request names none.
+    pub is_default: bool,
+    /// `created` or `imported`.
+    pub source: String,
+    /// The CA certificate.
+    pub cert: CertFields,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A CA to store.
+#[derive(Debug, Clone)]
+pub struct NewCa {
+    /// Public identifier.
+    pub refid: String,
+    /// Display name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// `root` or `intermediate`.
+    pub ca_type: String,
+    /// Issuing CA.
+    pub parent_id: Option<i64>,
+    /// Private key.
+    pub key_id: Option<i64>,
+    /// Path length constraint.
+    pub path_len: Option<i64>,
+    /// Whether it is the default issuing CA.
+    pub is_default: bool,
+    /// `created` or `imported`.
+    pub source: String,
+    /// The CA certificate.
+    pub cert: CertFields,
+}
+
+const CA_COLUMNS: &str = "id, refid, name, description, ca_type, parent_id, key_id, path_len, \
+    is_active, is_default, source, created_at, updated_at";
+
+fn ca(row: &AnyRow) -> Result<CaRow, Error> {
+    Ok(CaRow {
+        id: row.try_get("id")?,
+        refid: row.try_get("refid")?,
+        name: row.try_get("name")?,
+        description: row.try_get("description")?,
+        ca_type: row.try_get("ca_type")?,
+        parent_id: row.try_get("parent_id")?,
+        key_id: row.try_get("key_id")?,
+        path_len: row.try_get("path_len")?,
+        is_active: row.try_get::<i64, _>("is_active")? != 0,
+        is_default: row.try_get::<i64, _>("is_default")? != 0,
+        source: row.try_get("source")?,
+        cert: CertFields::read(row)?,
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+impl Store {
+    async fn cas_matching(&self, filter: &Filter, tail: &str) -> Result<Vec<CaRow>, Error> {
+        let sql = format!(
+            "SELECT {CA_COLUMNS}, {CERT_COLUMNS} FROM cas{} {tail}",
+            filter.where_sql()
+        );
+        let rows = filter.query(sql).fetch_all(&self.pool).await?;
+        rows.iter().map(ca).collect()
+    }
+
+    /// The CA with this id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn ca(&self, id: i64) -> Result<Option<CaRow>, Error> {
+        let mut filter = Filter::default();
+        filter.and("id = ?", [Arg::Int(id)]);
+        Ok(self.cas_matching(&filter, "").await?.into_iter().next())
+    }
+
+    /// The CA with this public identifier.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn ca_by_refid(&self, refid: &str) -> Result<Option<CaRow>, Error> {
+        let mut filter = Filter::default();
+        filter.and("refid = ?", [Arg::Text(refid.to_owned())]);
+        Ok(self.cas_matching(&filter, "").await?.into_iter().next())
+    }
+
+    /// The default issuing CA, if one is set.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn default_ca(&self) -> Result<Option<CaRow>, Error> {
+        let mut filter = Filter::default();
+        filter.and("is_default = 1", []);
+        Ok(self
+            .cas_matching(&filter, "ORDER BY id LIMIT 1")
+            .await?
+            .into_iter()
+            .next())
+    }
+
+    /// Every CA, by id. CAs are few (tens, not millions), so they are listed whole.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn cas(&self) -> Result<Vec<CaRow>, Error> {
+        self.cas_matching(&Filter::default(), "ORDER BY id").await
+    }
+}
+
+impl WriteTx {
+    /// Stores a CA and returns its id. A new default CA takes over from the old one.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the name or certificate exists already.
+    pub async fn insert_ca(&mut self, c: &NewCa, now: OffsetDateTime) -> Result<i64, Error> {
+        if c.is_default {
+            sqlx::query("UPDATE cas SET is_default = 0 WHERE is_default = 1")
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let sql = format!(
+            "INSERT INTO cas (refid, name, description, ca_type, parent_id, key_id, path_len, \
+             is_active, is_default, source, created_at, updated_at, {CERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $10, {}) RETURNING id",
+            placeholders(11)
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(c.refid.clone())
+            .bind(c.name.clone())
+            .bind(c.description.clone())
+            .bind(c.ca_type.clone())
+            .bind(c.parent_id)
+            .bind(c.key_id)
+            .bind(c.path_len)
+            .bind(flag(c.is_default))
+            .bind(c.source.clone())
+            .bind(to_micros(now));
+        let row = c.cert.bind(q).fetch_one(&mut *self.tx).await?;
+        Ok(row.try_get("id")?)
+    }
+}

@@ -1,0 +1,287 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
+use crate::db::{Arg, Filter, like_pattern};
+use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+
+/// A certificate as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateRow {
+    /// Integer id.
+    pub id: i64,
+    /// Public identifier.
+    pub refid: String,
+    /// Issuing CA, when certmint holds it.
+    pub ca_id: Option<i64>,
+    /// Private key, when certmint holds it.
+    pub key_id: Option<i64>,
+    /// Template it was issued from.
+    pub template_id: Option<i64>,
+    /// Who asked for it.
+    pub owner_id: Option<i64>,
+    /// The certificate this one renewed.
+    pub renewed_from: Option<i64>,
+    /// Free text.
+    pub description: Option<String>,
+    /// SANs as `kind:value`.
+    pub sans: Vec<String>,
+    /// `valid` or `revoked`.
+    pub status: String,
+    /// When it was revoked.
+    pub revoked_at: Option<OffsetDateTime>,
+    /// RFC 5280 reason name.
+    pub revocation_reason: Option<String>,
+    /// Why, in words.
+    pub revocation_comment: Option<String>,
+    /// Whether it is a CA certificate.
+    pub is_ca: bool,
+    /// Where it came from: api, acme, est, scep, import, discovery.
+    pub source: String,
+    /// The certificate.
+    pub cert: CertFields,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A certificate to store.
+#[derive(Debug, Clone)]
+pub struct NewCertificate {
+    /// Public identifier.
+    pub refid: String,
+    /// Issuing CA.
+    pub ca_id: Option<i64>,
+    /// Private key.
+    pub key_id: Option<i64>,
+    /// Template.
+    pub template_id: Option<i64>,
+    /// Owner.
+    pub owner_id: Option<i64>,
+    /// Renewed certificate.
+    pub renewed_from: Option<i64>,
+    /// Free text.
+    pub description: Option<String>,
+    /// SANs as `kind:value`.
+    pub sans: Vec<String>,
+    /// Whether it is a CA certificate.
+    pub is_ca: bool,
+    /// Origin.
+    pub source: String,
+    /// The certificate.
+    pub cert: CertFields,
+}
+
+/// Which certificates a list shows, by state at `now`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateState {
+    /// Not revoked and not expired.
+    Active,
+    /// Not revoked, past its notAfter.
+    Expired,
+    /// Revoked (including on hold).
+    Revoked,
+    /// Active and expiring before the given time.
+    ExpiringBefore(OffsetDateTime),
+}
+
+/// Filters for the certificate list.
+#[derive(Debug, Clone, Default)]
+pub struct CertificateFilter {
+    /// By state.
+    pub state: Option<CertificateState>,
+    /// By issuing CA.
+    pub ca_id: Option<i64>,
+    /// Text in the common name or a SAN.
+    pub search: Option<String>,
+}
+
+const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, renewed_from, \
+    description, sans, status, revoked_at, revocation_reason, revocation_comment, is_ca, source, \
+    created_at, updated_at";
+
+fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
+    let sans: String = row.try_get("sans")?;
+    Ok(CertificateRow {
+        id: row.try_get("id")?,
+        refid: row.try_get("refid")?,
+        ca_id: row.try_get("ca_id")?,
+        key_id: row.try_get("key_id")?,
+        template_id: row.try_get("template_id")?,
+        owner_id: row.try_get("owner_id")?,
+        renewed_from: row.try_get("renewed_from")?,
+        description: row.try_get("description")?,
+        sans: sans.split_whitespace().map(str::to_owned).collect(),
+        status: row.try_get("status")?,
+        revoked_at: row
+            .try_get::<Option<i64>, _>("revoked_at")?
+            .map(from_micros),
+        revocation_reason: row.try_get("revocation_reason")?,
+        revocation_comment: row.try_get("revocation_comment")?,
+        is_ca: row.try_get::<i64, _>("is_ca")? != 0,
+        source: row.try_get("source")?,
+        cert: CertFields::read(row)?,
+        created_at: from_micros(row.try_get("created_at")?),
+        updated_at: from_micros(row.try_get("updated_at")?),
+    })
+}
+
+impl CertificateFilter {
+    fn to_sql(&self, now: OffsetDateTime) -> Filter {
+        let mut f = Filter::default();
+        let now = to_micros(now);
+        match self.state {
+            Some(CertificateState::Active) => {
+                f.and("status = 'valid' AND not_after > ?", [Arg::Int(now)]);
+            }
+            Some(CertificateState::Expired) => {
+                f.and("status = 'valid' AND not_after <= ?", [Arg::Int(now)]);
+            }
+            Some(CertificateState::Revoked) => f.and("status = 'revoked'", []),
+            Some(CertificateState::ExpiringBefore(until)) => f.and(
+                "status = 'valid' AND not_after > ? AND not_after <= ?",
+                [Arg::Int(now), Arg::Int(to_micros(until))],
+            ),
+            None => {}
+        }
+        if let Some(ca_id) = self.ca_id {
+            f.and("ca_id = ?", [Arg::Int(ca_id)]);
+        }
+        if let Some(text) = self.search.as_deref().filter(|t| !t.trim().is_empty()) {
+            let pattern = like_pattern(text.trim());
+            f.and(
+                "(LOWER(common_name) LIKE ? ESCAPE '\\' OR LOWER(sans) LIKE ? ESCAPE '\\')",
+                [Arg::Text(pattern.clone()), Arg::Text(pattern)],
+            );
+        }
+        f
+    }
+}
+
+impl Store {
+    /// The certificate with this id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn certificate(&self, id: i64) -> Result<Option<CertificateRow>, Error> {
+        let sql = format!("SELECT {COLUMNS}, {CERT_COLUMNS} FROM certificates WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(certificate).transpose()
+    }
+
+    /// One page of certificates matching `filter` at `now`, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn certificates(
+        &self,
+        filter: &CertificateFilter,
+        now: OffsetDateTime,
+        page: PageRequest,
+    ) -> Result<Page<CertificateRow>, Error> {
+        let (rows, total) = filter
+            .to_sql(now)
+            .fetch_page(
+                self,
+                &format!("{COLUMNS}, {CERT_COLUMNS}"),
+                "certificates",
+                "id DESC",
+                page,
+            )
+            .await?;
+        Ok(Page {
+            items: rows.iter().map(certificate).collect::<Result<_, _>>()?,
+            total,
+        })
+    }
+
+    /// The plan the database chooses for the list query, for tests that check it uses an index.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn explain_certificates(
+        &self,
+        filter: &CertificateFilter,
+        now: OffsetDateTime,
+        page: PageRequest,
+    ) -> Result<String, Error> {
+        let f = filter.to_sql(now);
+        let explain = match self.backend() {
+            crate::Backend::Sqlite => "EXPLAIN QUERY PLAN",
+            crate::Backend::Postgres => "EXPLAIN",
+        };
+        let sql = format!(
+            "{explain} SELECT {COLUMNS} FROM certificates{} ORDER BY id DESC LIMIT {} OFFSET 0",
+            f.where_sql(),
+            page.per_page
+        );
+        let rows = f.query(sql).fetch_all(&self.pool).await?;
+        let column = match self.backend() {
+            crate::Backend::Sqlite => "detail",
+            crate::Backend::Postgres => "QUERY PLAN",
+        };
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(column).map_err(Error::from))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|lines| lines.join("\n"))
+    }
+
+    /// How many unexpired, unrevoked certificates CA `ca_id` has issued, its sub-CAs included.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn live_certificates_of(
+        &self,
+        ca_id: i64,
+        now: OffsetDateTime,
+    ) -> Result<i64, Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM certificates \
+                     WHERE ca_id = $1 AND status = 'valid' AND not_after > $2) \
+                  + (SELECT COUNT(*) FROM cas WHERE parent_id = $1 AND not_after > $2) AS n",
+        )
+        .bind(ca_id)
+        .bind(to_micros(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+}
+
+impl WriteTx {
+    /// Stores a certificate and returns its id.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the same certificate is stored already.
+    pub async fn insert_certificate(
+        &mut self,
+        c: &NewCertificate,
+        now: OffsetDateTime,
+    ) -> Result<i64, Error> {
+        let sql = format!(
+            "INSERT INTO certificates (refid, ca_id, key_id, template_id, owner_id, renewed_from, \
+             description, sans, status, is_ca, source, created_at, updated_at, {CERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'valid', $9, $10, $11, $11, {}) RETURNING id",
+            placeholders(12)
+        );
+        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(c.refid.clone())
+            .bind(c.ca_id)
+            .bind(c.key_id)
+            .bind(c.template_id)
+            .bind(c.owner_id)
+            .bind(c.renewed_from)
+            .bind(c.description.clone())
+            .bind(c.sans.join(" "))
+            .bind(crate::db::flag(c.is_ca))
+            .bind(c.source.clone())
+            .bind(to_micros(now));
+        let row = c.cert.bind(q).fetch_one(&mut *self.tx).await?;
+        Ok(row.try_get("id")?)
+    }
+}

@@ -1,0 +1,90 @@
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::{Error, Store, WriteTx, from_micros, to_micros};
+
+/// A private key as stored: sealed by the vault (software keys) or a reference into an HSM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    /// Integer id.
+    pub id: i64,
+    /// Public identifier.
+    pub refid: String,
+    /// Algorithm and size, e.g. `EC P-256`.
+    pub key_type: String,
+    /// `software` (sealed here) or the name of an HSM backend.
+    pub backend: String,
+    /// The vault-sealed PKCS#8 of a software key.
+    pub sealed: Option<Vec<u8>>,
+    /// Public key, DER SubjectPublicKeyInfo.
+    pub public_key: Vec<u8>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A key to store.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    /// Public identifier.
+    pub refid: String,
+    /// Algorithm and size.
+    pub key_type: String,
+    /// Backend name.
+    pub backend: String,
+    /// Sealed PKCS#8.
+    pub sealed: Option<Vec<u8>>,
+    /// Public key.
+    pub public_key: Vec<u8>,
+}
+
+fn key(row: &AnyRow) -> Result<KeyRow, Error> {
+    Ok(KeyRow {
+        id: row.try_get("id")?,
+        refid: row.try_get("refid")?,
+        key_type: row.try_get("key_type")?,
+        backend: row.try_get("backend")?,
+        sealed: row.try_get("sealed")?,
+        public_key: row.try_get("public_key")?,
+        created_at: from_micros(row.try_get("created_at")?),
+    })
+}
+
+impl Store {
+    /// The key with this id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn key(&self, id: i64) -> Result<Option<KeyRow>, Error> {
+        let row = sqlx::query(
+            "SELECT id, refid, key_type, backend, sealed, public_key, created_at \
+             FROM keys WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(key).transpose()
+    }
+}
+
+impl WriteTx {
+    /// Stores a key and returns its id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn insert_key(&mut self, k: &NewKey, now: OffsetDateTime) -> Result<i64, Error> {
+        let row = sqlx::query(
+            "INSERT INTO keys (refid, key_type, backend, sealed, public_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(k.refid.clone())
+        .bind(k.key_type.clone())
+        .bind(k.backend.clone())
+        .bind(k.sealed.clone())
+        .bind(k.public_key.clone())
+        .bind(to_micros(now))
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+}
