@@ -9,8 +9,11 @@
 mod accounts;
 mod api_keys;
 mod audit;
+mod ca;
 mod clock;
 mod error;
+mod issue;
+mod keystore;
 pub mod password;
 mod principal;
 pub mod rbac;
@@ -26,15 +29,18 @@ use time::OffsetDateTime;
 pub use accounts::{NewUserInput, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Verification, parse_time};
+pub use ca::{CaKind, NewCaInput};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use issue::{IssueRequest, Issued, KeySource};
+pub use pki;
 pub use principal::{Credential, Origin, Principal};
 pub use rbac::Role;
 pub use sessions::LoginOutcome;
 pub use store;
 pub use store::{
-    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, Page, PageRequest, PoolStats, SessionRow,
-    Store, UserFilter, UserRow,
+    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CertificateFilter, CertificateRow,
+    CertificateState, Page, PageRequest, PoolStats, SessionRow, Store, UserFilter, UserRow,
 };
 pub use vault::{MasterKey, Vault};
 
@@ -84,6 +90,11 @@ impl Authority {
             clock,
             policy,
         }
+    }
+
+    /// The storage authority, for reads that need no policy (lists, lookups).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The vault that seals secrets at rest.

@@ -1,0 +1,359 @@
+//! Certificate authorities: creating roots and intermediates, and the default hierarchy made at
+//! first start.
+
+use pki::cert::{self, NameConstraints};
+use pki::inspect;
+use pki::{CertSpec, DistinguishedName, Issuer, KeyType, NameAttribute, PrivateKey};
+use store::{CaRow, CertFields, NewCa, NewEvent};
+use time::Duration;
+
+use crate::audit::Event;
+use crate::{Authority, Error, Principal, Result};
+
+/// Longest CA validity accepted: 30 years.
+const MAX_CA_DAYS: i64 = 30 * 365;
+
+/// What kind of CA to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaKind {
+    /// Self-signed.
+    Root,
+    /// Signed by a parent CA that certmint holds.
+    Intermediate,
+}
+
+impl CaKind {
+    /// `root` or `intermediate`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Root => "root",
+            Self::Intermediate => "intermediate",
+        }
+    }
+
+    /// Reads `root` or `intermediate` (`sub`, `subordinate` too).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the accepted values.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "root" => Ok(Self::Root),
+            "intermediate" | "sub" | "subordinate" => Ok(Self::Intermediate),
+            other => Err(Error::Invalid(format!(
+                "ca_type '{other}' is not supported; use root or intermediate"
+            ))),
+        }
+    }
+}
+
+/// A CA to create.
+#[derive(Debug, Clone)]
+pub struct NewCaInput {
+    /// Display name; the common name when absent.
+    pub name: Option<String>,
+    /// Free text.
+    pub description: Option<String>,
+    /// Subject; must have a common name.
+    pub subject: DistinguishedName,
+    /// Root or intermediate.
+    pub kind: CaKind,
+    /// The issuing CA, for an intermediate.
+    pub parent_id: Option<i64>,
+    /// The new CA's key.
+    pub key_type: KeyType,
+    /// Validity in days.
+    pub validity_days: i64,
+    /// Path length constraint.
+    pub path_len: Option<u8>,
+    /// Name constraints.
+    pub name_constraints: Option<NameConstraints>,
+    /// Whether it becomes the default issuing CA.
+    pub make_default: bool,
+}
+
+/// The stored columns of a parsed certificate.
+pub(crate) fn cert_fields(info: &inspect::Certificate) -> CertFields {
+    CertFields {
+        subject: info.subject.clone(),
+        common_name: info.common_name.clone(),
+        issuer: info.issuer.clone(),
+        serial: info.serial.clone(),
+        not_before: info.not_before,
+        not_after: info.not_after,
+        key_type: info
+            .key_type
+            .map_or_else(|| "unsupported".to_owned(), KeyType::label),
+        signature_algorithm: info.signature_algorithm.clone(),
+        subject_key_id: info.subject_key_id.as_deref().map(hex::encode),
+        authority_key_id: info.authority_key_id.as_deref().map(hex::encode),
+        fingerprint_sha256: info.fingerprint_sha256.clone(),
+        der: info.der.clone(),
+    }
+}
+
+impl From<pki::Error> for Error {
+    fn from(e: pki::Error) -> Self {
+        match e {
+            pki::Error::Invalid(m) => Self::Invalid(m),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl Authority {
+    /// Every CA, by id.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn cas(&self) -> Result<Vec<CaRow>> {
+        Ok(self.store.cas().await?)
+    }
+
+    /// One CA.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none with this id.
+    pub async fn ca(&self, id: i64) -> Result<CaRow> {
+        self.store
+            .ca(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("CA {id} not found")))
+    }
+
+    /// The CA that issues when a request names none.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when no default CA is set.
+    pub async fn default_ca(&self) -> Result<CaRow> {
+        self.store.default_ca().await?.ok_or_else(|| {
+            Error::Invalid("no CA was named and no default issuing CA is set".into())
+        })
+    }
+
+    /// Creates a root or an intermediate CA with a new key, audited, in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:cas`; [`Error::Invalid`] for a subject without a
+    /// common name, a validity out of range, an intermediate without a usable parent;
+    /// [`Error::Conflict`] for a name in use.
+    pub async fn create_ca(&self, principal: &Principal, input: NewCaInput) -> Result<CaRow> {
+        if !principal.can("write:cas") {
+            return Err(Error::Forbidden("creating a CA needs write:cas".into()));
+        }
+        let common_name = input
+            .subject
+            .get(NameAttribute::CommonName)
+            .ok_or_else(|| Error::Invalid("a CA needs a common_name".into()))?
+            .to_owned();
+        if !(1..=MAX_CA_DAYS).contains(&input.validity_days) {
+            return Err(Error::Invalid(format!(
+                "validity_days must be between 1 and {MAX_CA_DAYS}"
+            )));
+        }
+        let name = input
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| common_name.clone());
+        let parent = match (input.kind, input.parent_id) {
+            (CaKind::Root, None) => None,
+            (CaKind::Root, Some(_)) => {
+                return Err(Error::Invalid("a root CA has no parent_id".into()));
+            }
+            (CaKind::Intermediate, None) => {
+                return Err(Error::Invalid(
+                    "an intermediate CA needs a parent_id".into(),
+                ));
+            }
+            (CaKind::Intermediate, Some(id)) => Some(self.usable_issuer(id).await?),
+        };
+
+        let now = self.now();
+        let key = PrivateKey::generate(input.key_type)?;
+        let spec = CertSpec {
+            subject: input.subject.clone(),
+            sans: Vec::new(),
+            public_key: key.public_key_der(),
+            serial: pki::random::serial()?,
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(input.validity_days),
+            ca: Some(input.path_len),
+            key_usage: Vec::new(),
+            extended_key_usage: Vec::new(),
+            crl_urls: Vec::new(),
+            ocsp_urls: Vec::new(),
+            ca_issuer_urls: Vec::new(),
+            policies: Vec::new(),
+            name_constraints: input.name_constraints.clone(),
+            ocsp_no_check: false,
+        };
+        let der = match &parent {
+            None => cert::build(&spec, Issuer::SelfSigned, &key)?,
+            Some((ca, signer)) => cert::build(&spec, Issuer::Ca(&ca.cert.der), signer.as_ref())?,
+        };
+        let info = inspect::Certificate::parse(&der)?;
+
+        let mut tx = self.store.begin_write().await?;
+        let key_id = self.store_key(&mut tx, &key, now).await?;
+        let id = tx
+            .insert_ca(
+                &NewCa {
+                    refid: uuid::Uuid::new_v4().to_string(),
+                    name: name.clone(),
+                    description: input.description.clone(),
+                    ca_type: input.kind.as_str().into(),
+                    parent_id: parent.as_ref().map(|(ca, _)| ca.id),
+                    key_id: Some(key_id),
+                    path_len: input.path_len.map(i64::from),
+                    is_default: input.make_default,
+                    source: "created".into(),
+                    cert: cert_fields(&info),
+                },
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                store::Error::Conflict => Error::Conflict(format!("a CA named '{name}' exists")),
+                other => other.into(),
+            })?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "ca_created",
+                "ca",
+                id,
+                format!(
+                    "{} CA '{name}' ({}, {} days, serial {})",
+                    input.kind.as_str(),
+                    input.key_type,
+                    input.validity_days,
+                    info.serial
+                ),
+            ),
+        ))
+        .await?;
+        tx.queue_event(
+            &NewEvent {
+                event_type: "ca.created".into(),
+                resource_type: "ca".into(),
+                resource_id: id.to_string(),
+                payload: serde_json::json!({"name": name, "subject": info.subject}),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.ca(id).await
+    }
+
+    /// A CA that may issue now, with its signer.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for no such CA; [`Error::Invalid`] when it is inactive, expired, not
+    /// yet valid, or has no private key here.
+    pub(crate) async fn usable_issuer(&self, id: i64) -> Result<(CaRow, Box<dyn pki::Signer>)> {
+        let ca = self
+            .store
+            .ca(id)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("CA {id} does not exist")))?;
+        let now = self.now();
+        if !ca.is_active {
+            return Err(Error::Invalid(format!("CA '{}' is inactive", ca.name)));
+        }
+        if ca.cert.not_after <= now {
+            return Err(Error::Invalid(format!(
+                "CA '{}' expired on {}",
+                ca.name,
+                crate::rfc3339(ca.cert.not_after)
+            )));
+        }
+        if ca.cert.not_before > now {
+            return Err(Error::Invalid(format!(
+                "CA '{}' is not valid before {}",
+                ca.name,
+                crate::rfc3339(ca.cert.not_before)
+            )));
+        }
+        let key_id = ca.key_id.ok_or_else(|| {
+            Error::Invalid(format!(
+                "CA '{}' has no private key here, so it cannot issue",
+                ca.name
+            ))
+        })?;
+        let signer = self.signer(key_id).await?;
+        Ok((ca, signer))
+    }
+
+    /// At first start, when there is no CA at all, creates a root (ECDSA P-384, 10 years) and an
+    /// issuing intermediate (ECDSA P-256, 5 years) that becomes the default CA. Returns whether
+    /// it did.
+    ///
+    /// # Errors
+    /// As [`Authority::create_ca`].
+    pub async fn ensure_default_hierarchy(&self) -> Result<bool> {
+        if !self.store.cas().await?.is_empty() {
+            return Ok(false);
+        }
+        let system = Principal::local("system");
+        let subject = |cn: &str| -> Result<DistinguishedName> {
+            let mut dn = DistinguishedName::new();
+            dn.set(NameAttribute::Organization, "certmint")?;
+            dn.set(NameAttribute::CommonName, cn)?;
+            Ok(dn)
+        };
+        let root = self
+            .create_ca(
+                &system,
+                NewCaInput {
+                    name: Some("certmint Root CA".into()),
+                    description: Some("Created at first start".into()),
+                    subject: subject("certmint Root CA")?,
+                    kind: CaKind::Root,
+                    parent_id: None,
+                    key_type: KeyType::EcP384,
+                    validity_days: 3650,
+                    path_len: None,
+                    name_constraints: None,
+                    make_default: false,
+                },
+            )
+            .await?;
+        self.create_ca(
+            &system,
+            NewCaInput {
+                name: Some("certmint Issuing CA".into()),
+                description: Some("Created at first start; the default issuing CA".into()),
+                subject: subject("certmint Issuing CA")?,
+                kind: CaKind::Intermediate,
+                parent_id: Some(root.id),
+                key_type: KeyType::EcP256,
+                validity_days: 1825,
+                path_len: Some(0),
+                name_constraints: None,
+                make_default: true,
+            },
+        )
+        .await?;
+        Ok(true)
+    }
+
+    /// The chain above CA `id`, starting with its own certificate and ending at the root (or at
+    /// the highest CA certmint holds), DER.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for no such CA.
+    pub async fn ca_chain(&self, id: i64) -> Result<Vec<Vec<u8>>> {
+        let mut chain = Vec::new();
+        let mut next = Some(id);
+        while let Some(id) = next {
+            let ca = self.ca(id).await?;
+            if chain.len() > 16 {
+                return Err(Error::Internal(format!("CA {id} has a parent loop")));
+            }
+            chain.push(ca.cert.der);
+            next = ca.parent_id;
+        }
+        Ok(chain)
+    }
+}

@@ -1,0 +1,230 @@
+//! The one issuance pipeline: every certificate, from whichever front door, is checked, built,
+//! signed and stored here, with its audit record and outbox event in the same transaction.
+
+use pki::cert::{self, ExtendedKeyUsage, KeyUsage};
+use pki::csr::Csr;
+use pki::inspect;
+use pki::{CertSpec, DistinguishedName, Issuer, KeyType, PrivateKey, SubjectAltName};
+use store::{CertificateRow, NewCertificate, NewEvent};
+use time::Duration;
+
+use crate::audit::Event;
+use crate::ca::cert_fields;
+use crate::{Authority, Error, Principal, Result};
+
+/// Longest end-entity validity accepted, whatever a template says: 10 years.
+const MAX_LEAF_DAYS: i64 = 3650;
+/// Validity when neither the request nor a template gives one.
+const DEFAULT_LEAF_DAYS: i64 = 365;
+
+/// Where the certificate's key comes from.
+#[derive(Debug)]
+pub enum KeySource {
+    /// certmint generates the key and keeps it (sealed).
+    Generate(KeyType),
+    /// The requester holds the key; the CSR proves it.
+    Csr(Box<Csr>),
+}
+
+/// What to issue. Front doors translate their wire formats into this.
+#[derive(Debug)]
+pub struct IssueRequest {
+    /// The issuing CA; the default CA when absent.
+    pub ca_id: Option<i64>,
+    /// Subject name.
+    pub subject: DistinguishedName,
+    /// Subject alternative names.
+    pub sans: Vec<SubjectAltName>,
+    /// The key.
+    pub key: KeySource,
+    /// Validity in days.
+    pub validity_days: Option<i64>,
+    /// Key usages; a TLS server/client default when absent.
+    pub key_usage: Option<Vec<KeyUsage>>,
+    /// Extended key usages; serverAuth when absent.
+    pub extended_key_usage: Option<Vec<ExtendedKeyUsage>>,
+    /// Free text.
+    pub description: Option<String>,
+    /// The front door: api, acme, est, scep, system.
+    pub source: &'static str,
+}
+
+/// A certificate just issued.
+#[derive(Debug)]
+pub struct Issued {
+    /// The stored certificate.
+    pub certificate: CertificateRow,
+}
+
+impl Authority {
+    /// Issues a certificate: checks the request against the CA, builds and signs it, and
+    /// stores it with its audit record and an outbox event in one transaction.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:certificates`; [`Error::Invalid`] for an unusable
+    /// CA, a validity out of range or beyond the CA's, a request without names; store errors.
+    pub async fn issue(&self, principal: &Principal, request: IssueRequest) -> Result<Issued> {
+        if !principal.can("write:certificates") {
+            return Err(Error::Forbidden(
+                "issuing certificates needs write:certificates".into(),
+            ));
+        }
+        let ca_id = match request.ca_id {
+            Some(id) => id,
+            None => self.default_ca().await?.id,
+        };
+        let (ca, signer) = self.usable_issuer(ca_id).await?;
+        let days = request.validity_days.unwrap_or(DEFAULT_LEAF_DAYS);
+        if !(1..=MAX_LEAF_DAYS).contains(&days) {
+            return Err(Error::Invalid(format!(
+                "validity_days must be between 1 and {MAX_LEAF_DAYS}"
+            )));
+        }
+        let now = self.now();
+        let not_after = now + Duration::days(days);
+        if not_after > ca.cert.not_after {
+            return Err(Error::Invalid(format!(
+                "a validity of {days} days would end after CA '{}' expires ({}); ask for at most {} days",
+                ca.name,
+                crate::rfc3339(ca.cert.not_after),
+                (ca.cert.not_after - now).whole_days()
+            )));
+        }
+        let (generated, public_key) = match &request.key {
+            KeySource::Generate(key_type) => {
+                let key = PrivateKey::generate(*key_type)?;
+                let public = key.public_key_der();
+                (Some(key), public)
+            }
+            KeySource::Csr(csr) => (None, csr.public_key_der.clone()),
+        };
+        let spec = CertSpec {
+            subject: request.subject.clone(),
+            sans: request.sans.clone(),
+            public_key,
+            serial: pki::random::serial()?,
+            not_before: now - Duration::minutes(5),
+            not_after,
+            ca: None,
+            key_usage: request
+                .key_usage
+                .clone()
+                .unwrap_or_else(|| vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]),
+            extended_key_usage: request
+                .extended_key_usage
+                .clone()
+                .unwrap_or_else(|| vec![ExtendedKeyUsage::ServerAuth]),
+            crl_urls: Vec::new(),
+            ocsp_urls: Vec::new(),
+            ca_issuer_urls: Vec::new(),
+            policies: Vec::new(),
+            name_constraints: None,
+            ocsp_no_check: false,
+        };
+        let der = cert::build(&spec, Issuer::Ca(&ca.cert.der), signer.as_ref())?;
+        let info = inspect::Certificate::parse(&der)?;
+
+        let mut tx = self.store.begin_write().await?;
+        let key_id = match &generated {
+            Some(key) => Some(self.store_key(&mut tx, key, now).await?),
+            None => None,
+        };
+        let id = tx
+            .insert_certificate(
+                &NewCertificate {
+                    refid: uuid::Uuid::new_v4().to_string(),
+                    ca_id: Some(ca.id),
+                    key_id,
+                    template_id: None,
+                    owner_id: principal.user.as_ref().map(|u| u.id),
+                    renewed_from: None,
+                    description: request.description.clone(),
+                    sans: info.sans.clone(),
+                    is_ca: false,
+                    source: request.source.into(),
+                    cert: cert_fields(&info),
+                },
+                now,
+            )
+            .await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "certificate_issued",
+                "certificate",
+                id,
+                format!(
+                    "'{}' by CA '{}', serial {}, {days} days, via {}",
+                    info.subject, ca.name, info.serial, request.source
+                ),
+            ),
+        ))
+        .await?;
+        tx.queue_event(
+            &NewEvent {
+                event_type: "certificate.issued".into(),
+                resource_type: "certificate".into(),
+                resource_id: id.to_string(),
+                payload: serde_json::json!({
+                    "serial": info.serial,
+                    "subject": info.subject,
+                    "ca_id": ca.id,
+                    "not_after": crate::rfc3339(info.not_after),
+                }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Issued {
+            certificate: self.certificate(id).await?,
+        })
+    }
+
+    /// One certificate.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none with this id.
+    pub async fn certificate(&self, id: i64) -> Result<CertificateRow> {
+        self.store
+            .certificate(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("certificate {id} not found")))
+    }
+
+    /// The private key of a certificate; needs `export:keys`, and every export is audited.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `export:keys`; [`Error::NotFound`] when certmint
+    /// does not hold the key.
+    pub async fn certificate_key(&self, principal: &Principal, id: i64) -> Result<PrivateKey> {
+        if !principal.can("export:keys") {
+            return Err(Error::Forbidden(
+                "exporting a private key needs export:keys".into(),
+            ));
+        }
+        let cert = self.certificate(id).await?;
+        let key_id = cert.key_id.ok_or_else(|| {
+            Error::NotFound(format!(
+                "certmint does not hold the key of certificate {id}"
+            ))
+        })?;
+        let key = self.open_key(key_id).await?;
+        let mut tx = self.store.begin_write().await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "private_key_exported",
+                "certificate",
+                id,
+                format!(
+                    "key of '{}' (serial {})",
+                    cert.cert.subject, cert.cert.serial
+                ),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+}

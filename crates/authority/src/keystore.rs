@@ -1,0 +1,77 @@
+//! The key vault's front: private keys are sealed before they reach the store and opened only to
+//! sign (or to be exported by someone allowed to).
+
+use pki::{PrivateKey, Signer};
+use store::{NewKey, WriteTx};
+use time::OffsetDateTime;
+
+use crate::{Authority, Error, Result};
+
+/// The backend name of keys sealed by the vault and kept in the database.
+const SOFTWARE: &str = "software";
+
+/// The sealing context binds a sealed key to its own row, so a blob cannot be swapped.
+fn context(refid: &str) -> String {
+    format!("private-key:{refid}")
+}
+
+impl Authority {
+    /// Seals `key` and stores it in `tx`; returns its id.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when sealing fails; store errors.
+    pub(crate) async fn store_key(
+        &self,
+        tx: &mut WriteTx,
+        key: &PrivateKey,
+        now: OffsetDateTime,
+    ) -> Result<i64> {
+        let refid = uuid::Uuid::new_v4().to_string();
+        let sealed = self.vault().seal(key.pkcs8_der(), &context(&refid))?;
+        Ok(tx
+            .insert_key(
+                &NewKey {
+                    refid,
+                    key_type: key.key_type().label(),
+                    backend: SOFTWARE.into(),
+                    sealed: Some(sealed),
+                    public_key: key.public_key_der(),
+                },
+                now,
+            )
+            .await?)
+    }
+
+    /// The signer for stored key `key_id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for no such key; [`Error::Internal`] when it cannot be opened.
+    pub(crate) async fn signer(&self, key_id: i64) -> Result<Box<dyn Signer>> {
+        Ok(Box::new(self.open_key(key_id).await?))
+    }
+
+    /// Opens stored software key `key_id`.
+    ///
+    /// # Errors
+    /// As [`Authority::signer`].
+    pub(crate) async fn open_key(&self, key_id: i64) -> Result<PrivateKey> {
+        let row = self
+            .store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("key {key_id} not found")))?;
+        let sealed = match (row.backend.as_str(), row.sealed) {
+            (SOFTWARE, Some(sealed)) => sealed,
+            (backend, _) => {
+                return Err(Error::Internal(format!(
+                    "key {key_id} lives in backend '{backend}', which this build cannot use"
+                )));
+            }
+        };
+        let pkcs8 = self
+            .vault()
+            .open(&sealed, &context(&row.refid))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| Error::Internal(e.to_string()))
+    }
+}

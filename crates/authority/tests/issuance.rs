@@ -1,0 +1,444 @@
+//! The issuance pipeline against a real database (SQLite, or PostgreSQL when
+//! CERTMINT_TEST_DATABASE_URL is set), checked with the `openssl` command line tool.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use certmint_authority::pki::DistinguishedName;
+use certmint_authority::pki::csr::Csr;
+use certmint_authority::pki::{KeyType, NameAttribute, SubjectAltName, pem};
+use certmint_authority::{
+    Authority, CaKind, CertificateFilter, CertificateState, Error, IssueRequest, KeySource,
+    MasterKey, NewCaInput, PageRequest, Policy, Principal, Role, Store, SystemClock, Vault,
+};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn authority(dir: &Path) -> Authority {
+    let url = match std::env::var("CERTMINT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        Some(admin) => certmint_authority::store::testing::fresh_postgres_database(&admin)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("CERTMINT_TEST_DATABASE_URL is set, but PostgreSQL is unusable: {e}")
+            }),
+        None => format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
+    };
+    let store = Store::connect(&url, 4).await.expect("database");
+    store.migrate().await.expect("migrations");
+    let vault = Vault::new(&MasterKey::generate().expect("key")).expect("vault");
+    Authority::new(store, vault, Arc::new(SystemClock), Policy::default())
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("the openssl command is required for this test: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn subject(cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.set(NameAttribute::CommonName, cn).expect("cn");
+    dn
+}
+
+fn request(cn: &str, key: KeySource) -> IssueRequest {
+    IssueRequest {
+        ca_id: None,
+        subject: subject(cn),
+        sans: vec![SubjectAltName::parse(&format!("dns:{cn}")).expect("san")],
+        key,
+        validity_days: Some(90),
+        key_usage: None,
+        extended_key_usage: None,
+        description: None,
+        source: "api",
+    }
+}
+
+fn viewer() -> Principal {
+    let mut p = Principal::local("viewer-test");
+    p.role = Role::Viewer;
+    p
+}
+
+async fn certificate_count(authority: &Authority) -> i64 {
+    authority
+        .store()
+        .certificates(
+            &CertificateFilter::default(),
+            authority.now(),
+            PageRequest {
+                page: 1,
+                per_page: 1,
+            },
+        )
+        .await
+        .expect("list")
+        .total
+}
+
+#[tokio::test]
+async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    assert!(authority.ensure_default_hierarchy().await?);
+    assert!(
+        !authority.ensure_default_hierarchy().await?,
+        "made only once"
+    );
+    let cas = authority.cas().await?;
+    assert_eq!(cas.len(), 2);
+    let (root, sub) = (&cas[0], &cas[1]);
+    assert_eq!(
+        (root.ca_type.as_str(), root.cert.key_type.as_str()),
+        ("root", "EC P-384")
+    );
+    assert_eq!(
+        (sub.ca_type.as_str(), sub.cert.key_type.as_str()),
+        ("intermediate", "EC P-256")
+    );
+    assert_eq!(sub.parent_id, Some(root.id));
+    assert!(sub.is_default && !root.is_default);
+    assert_eq!(
+        (root.cert.not_after - root.cert.not_before).whole_days(),
+        3650
+    );
+    assert_eq!(
+        (sub.cert.not_after - sub.cert.not_before).whole_days(),
+        1825
+    );
+    std::fs::write(
+        dir.path().join("root.pem"),
+        pem::encode("CERTIFICATE", &root.cert.der),
+    )?;
+    std::fs::write(
+        dir.path().join("sub.pem"),
+        pem::encode("CERTIFICATE", &sub.cert.der),
+    )?;
+
+    let admin = Principal::local("admin-test");
+    for key_type in [
+        KeyType::EcP256,
+        KeyType::EcP384,
+        KeyType::Ed25519,
+        KeyType::Rsa { bits: 2048 },
+    ] {
+        let issued = authority
+            .issue(
+                &admin,
+                request("svc.example.test", KeySource::Generate(key_type)),
+            )
+            .await?
+            .certificate;
+        assert_eq!(issued.ca_id, Some(sub.id));
+        assert_eq!(issued.cert.key_type, key_type.label());
+        assert_eq!(issued.sans, ["dns:svc.example.test"]);
+        assert_eq!(issued.status, "valid");
+        std::fs::write(
+            dir.path().join("leaf.pem"),
+            pem::encode("CERTIFICATE", &issued.cert.der),
+        )?;
+        let out = openssl(
+            dir.path(),
+            &[
+                "verify",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "sub.pem",
+                "-purpose",
+                "sslserver",
+                "leaf.pem",
+            ],
+        );
+        assert!(out.contains("leaf.pem: OK"), "{key_type}: {out}");
+
+        // The server-side key is sealed at rest, and only export:keys may take it out.
+        let denied = authority
+            .certificate_key(&viewer(), issued.id)
+            .await
+            .unwrap_err();
+        assert!(matches!(denied, Error::Forbidden(_)), "{denied:?}");
+        let key = authority.certificate_key(&admin, issued.id).await?;
+        std::fs::write(dir.path().join("key.pem"), key.to_pkcs8_pem().as_bytes())?;
+        let cert_key = openssl(
+            dir.path(),
+            &["x509", "-in", "leaf.pem", "-noout", "-pubkey"],
+        );
+        let own_key = openssl(dir.path(), &["pkey", "-in", "key.pem", "-pubout"]);
+        assert_eq!(cert_key, own_key, "{key_type}");
+    }
+
+    // Each issuance and each key export left an audit record, and the chain holds.
+    let issued = authority
+        .audit_logs(
+            &certmint_authority::AuditFilter {
+                action: Some("certificate_issued".into()),
+                ..Default::default()
+            },
+            PageRequest {
+                page: 1,
+                per_page: 50,
+            },
+        )
+        .await?;
+    assert_eq!(issued.total, 4);
+    let exported = authority
+        .audit_logs(
+            &certmint_authority::AuditFilter {
+                action: Some("private_key_exported".into()),
+                ..Default::default()
+            },
+            PageRequest {
+                page: 1,
+                per_page: 50,
+            },
+        )
+        .await?;
+    assert_eq!(exported.total, 4);
+    assert!(authority.audit_verify(None, None).await?.valid);
+    // And an outbox event per certificate, written with it.
+    assert_eq!(
+        authority
+            .store()
+            .pending_events("certificate.issued", 100)
+            .await?
+            .len(),
+        4
+    );
+    // No private key is stored in clear.
+    let leaf = authority.certificate(1).await?;
+    let key = authority.certificate_key(&admin, leaf.id).await?;
+    let sealed = authority
+        .store()
+        .key(leaf.key_id.expect("key id"))
+        .await?
+        .expect("row");
+    let stored = sealed.sealed.expect("sealed");
+    assert!(
+        !stored
+            .windows(32)
+            .any(|w| key.pkcs8_der().windows(32).any(|k| k == w))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    authority.ensure_default_hierarchy().await?;
+    let admin = Principal::local("admin-test");
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            "k.pem",
+            "-out",
+            "r.csr",
+            "-subj",
+            "/CN=csr.example.test",
+        ],
+    );
+    let csr = Csr::parse(&std::fs::read(dir.path().join("r.csr"))?)?;
+    let issued = authority
+        .issue(
+            &admin,
+            request("csr.example.test", KeySource::Csr(Box::new(csr))),
+        )
+        .await?
+        .certificate;
+    assert_eq!(issued.key_id, None, "the requester keeps the key");
+    assert_eq!(issued.cert.key_type, "RSA 2048");
+    let before = certificate_count(&authority).await;
+
+    let mut too_long = request("long.example.test", KeySource::Generate(KeyType::EcP256));
+    too_long.validity_days = Some(2000);
+    let err = authority.issue(&admin, too_long).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("would end after CA")),
+        "{err:?}"
+    );
+
+    let err = authority
+        .issue(
+            &viewer(),
+            request("v.example.test", KeySource::Generate(KeyType::EcP256)),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
+
+    let mut unknown_ca = request("x.example.test", KeySource::Generate(KeyType::EcP256));
+    unknown_ca.ca_id = Some(999);
+    let err = authority.issue(&admin, unknown_ca).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("does not exist")),
+        "{err:?}"
+    );
+
+    authority
+        .store()
+        .execute_raw("UPDATE cas SET is_active = 0")
+        .await?;
+    let err = authority
+        .issue(
+            &admin,
+            request("i.example.test", KeySource::Generate(KeyType::EcP256)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("inactive")),
+        "{err:?}"
+    );
+    authority
+        .store()
+        .execute_raw("UPDATE cas SET is_active = 1, not_after = 1")
+        .await?;
+    let err = authority
+        .issue(
+            &admin,
+            request("e.example.test", KeySource::Generate(KeyType::EcP256)),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Invalid(m) if m.contains("expired")),
+        "{err:?}"
+    );
+
+    assert_eq!(
+        certificate_count(&authority).await,
+        before,
+        "nothing was written"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    let admin = Principal::local("admin-test");
+    let root = authority
+        .create_ca(
+            &admin,
+            NewCaInput {
+                name: None,
+                description: None,
+                subject: subject("Lab Root"),
+                kind: CaKind::Root,
+                parent_id: None,
+                key_type: KeyType::Rsa { bits: 3072 },
+                validity_days: 3650,
+                path_len: Some(1),
+                name_constraints: None,
+                make_default: false,
+            },
+        )
+        .await?;
+    assert_eq!(root.name, "Lab Root");
+    let input = NewCaInput {
+        name: Some("Lab Issuing".into()),
+        description: None,
+        subject: subject("Lab Issuing"),
+        kind: CaKind::Intermediate,
+        parent_id: Some(root.id),
+        key_type: KeyType::Ed25519,
+        validity_days: 365,
+        path_len: Some(0),
+        name_constraints: None,
+        make_default: true,
+    };
+    let sub = authority.create_ca(&admin, input.clone()).await?;
+    assert_eq!(
+        authority.ca_chain(sub.id).await?,
+        [sub.cert.der.clone(), root.cert.der.clone()]
+    );
+    let err = authority.create_ca(&admin, input).await.unwrap_err();
+    assert!(matches!(err, Error::Conflict(_)), "{err:?}");
+
+    let leaf = authority
+        .issue(
+            &admin,
+            request("ed.example.test", KeySource::Generate(KeyType::EcP256)),
+        )
+        .await?
+        .certificate;
+    std::fs::write(
+        dir.path().join("root.pem"),
+        pem::encode("CERTIFICATE", &root.cert.der),
+    )?;
+    std::fs::write(
+        dir.path().join("sub.pem"),
+        pem::encode("CERTIFICATE", &sub.cert.der),
+    )?;
+    std::fs::write(
+        dir.path().join("leaf.pem"),
+        pem::encode("CERTIFICATE", &leaf.cert.der),
+    )?;
+    let out = openssl(
+        dir.path(),
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "sub.pem",
+            "leaf.pem",
+        ],
+    );
+    assert!(out.contains("OK"), "{out}");
+
+    let active = authority
+        .store()
+        .certificates(
+            &CertificateFilter {
+                state: Some(CertificateState::Active),
+                ca_id: Some(sub.id),
+                search: Some("ED.EXAMPLE".into()),
+            },
+            authority.now(),
+            PageRequest {
+                page: 1,
+                per_page: 10,
+            },
+        )
+        .await?;
+    assert_eq!(active.total, 1);
+    let revoked = authority
+        .store()
+        .certificates(
+            &CertificateFilter {
+                state: Some(CertificateState::Revoked),
+                ..Default::default()
+            },
+            authority.now(),
+            PageRequest {
+                page: 1,
+                per_page: 10,
+            },
+        )
+        .await?;
+    assert_eq!(revoked.total, 0);
+    Ok(())
+}
