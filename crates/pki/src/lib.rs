@@ -3,6 +3,7 @@
 //! generation, which draws from the operating system's CSPRNG through aws-lc-rs).
 #![forbid(unsafe_code)]
 
+pub mod bundle;
 pub mod cert;
 pub mod csr;
 mod error;

@@ -26,7 +26,10 @@ pub fn find_blocks(input: &[u8]) -> Result<Vec<Block>, Error> {
     }
     let blocks =
         ::pem::parse_many(input).map_err(|e| Error::Invalid(format!("malformed PEM: {e}")))?;
-    if blocks.is_empty() {
+    // The parser skips a last block that has no END line; a file cut short must not pass for a
+    // shorter one.
+    let begins = input.windows(11).filter(|w| w == b"-----BEGIN ").count();
+    if blocks.len() < begins {
         return Err(Error::Invalid(
             "malformed PEM: a BEGIN line without a matching END line".into(),
         ));
@@ -79,6 +82,9 @@ mod tests {
     fn truncated_and_legacy_encrypted_blocks_are_refused() {
         let truncated = "-----BEGIN CERTIFICATE-----\nAQID\n";
         let err = find_blocks(truncated.as_bytes()).err().unwrap();
+        assert!(err.to_string().contains("END"), "{err}");
+        let cut_chain = format!("{}{truncated}", encode("CERTIFICATE", &[1, 2, 3]));
+        let err = find_blocks(cut_chain.as_bytes()).err().unwrap();
         assert!(err.to_string().contains("END"), "{err}");
         let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAQID\n-----END RSA PRIVATE KEY-----\n";
         let err = find_blocks(legacy.as_bytes()).err().unwrap();
