@@ -54,7 +54,13 @@ pub struct IssueRequest {
 pub struct Issued {
     /// The stored certificate.
     pub certificate: CertificateRow,
+    /// The key certmint generated for it (also stored, sealed), for a caller that must hand
+    /// it over once.
+    pub key: Option<PrivateKey>,
 }
+
+/// Days of validity of the HTTPS listener's certificate (the CA/Browser Forum's 397-day cap).
+const LISTENER_DAYS: i64 = 397;
 
 impl Authority {
     /// Issues a certificate: checks the request against the CA, builds and signs it, and
@@ -178,7 +184,59 @@ impl Authority {
         tx.commit().await?;
         Ok(Issued {
             certificate: self.certificate(id).await?,
+            key: generated,
         })
+    }
+
+    /// Issues the HTTPS listener's own certificate from the default CA, through the same
+    /// pipeline as every other certificate. Returns the chain (leaf first, root left out) and
+    /// the key.
+    ///
+    /// # Errors
+    /// As [`Authority::issue`]; [`Error::Invalid`] for a name that is neither a DNS name nor an
+    /// IP address.
+    pub async fn issue_listener_identity(
+        &self,
+        names: &[String],
+    ) -> Result<(Vec<Vec<u8>>, PrivateKey)> {
+        let sans = names
+            .iter()
+            .map(|n| SubjectAltName::parse(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut subject = DistinguishedName::new();
+        subject.set(
+            pki::NameAttribute::CommonName,
+            names.first().map_or("certmint", String::as_str),
+        )?;
+        let ca = self.default_ca().await?;
+        let days = LISTENER_DAYS.min((ca.cert.not_after - self.now()).whole_days());
+        let issued = self
+            .issue(
+                &Principal::local("system"),
+                IssueRequest {
+                    ca_id: Some(ca.id),
+                    subject,
+                    sans,
+                    key: KeySource::Generate(KeyType::EcP256),
+                    validity_days: Some(days),
+                    key_usage: Some(vec![KeyUsage::DigitalSignature]),
+                    extended_key_usage: Some(vec![ExtendedKeyUsage::ServerAuth]),
+                    description: Some("certmint HTTPS listener".into()),
+                    source: "system",
+                },
+            )
+            .await?;
+        let key = issued
+            .key
+            .ok_or_else(|| Error::Internal("the listener key was not generated".into()))?;
+        let mut chain = vec![issued.certificate.cert.der];
+        let above = self.ca_chain(ca.id).await?;
+        chain.extend(
+            above
+                .into_iter()
+                .filter(|der| inspect::Certificate::parse(der).is_ok_and(|c| !c.self_signed)),
+        );
+        Ok((chain, key))
     }
 
     /// One certificate.

@@ -480,7 +480,23 @@ fn first_start_restart_and_graceful_shutdown() -> TestResult {
     }
     let cert = std::fs::read(&cert_path)?;
     let key = std::fs::read(&key_path)?;
-    assert!(String::from_utf8_lossy(&cert).contains("BEGIN CERTIFICATE"));
+    // The listener's certificate comes from the default hierarchy made at first start: the
+    // file holds it and the issuing intermediate.
+    assert_eq!(
+        String::from_utf8_lossy(&cert)
+            .matches("BEGIN CERTIFICATE")
+            .count(),
+        2
+    );
+    let issuer = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-issuer", "-in"])
+        .arg(&cert_path)
+        .output()
+        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
+    assert!(
+        String::from_utf8_lossy(&issuer.stdout).contains("certmint Issuing CA"),
+        "{issuer:?}"
+    );
 
     let port = server.http.ok_or("HTTP listener")?.port();
     assert_eq!(http.health(port), Some(200));

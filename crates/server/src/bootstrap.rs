@@ -150,7 +150,12 @@ pub async fn open_with_clock(
             })?;
         generated
     };
-    let tls = tls_config(&settings, &authority)?;
+    if authority.ensure_default_hierarchy().await? {
+        tracing::info!(
+            "created the default CA hierarchy: certmint Root CA and certmint Issuing CA"
+        );
+    }
+    let tls = tls_config(&settings, &authority).await?;
     Ok(Instance {
         settings,
         authority: Arc::new(authority),
@@ -175,8 +180,9 @@ fn create_private_dir(dir: &Path) -> Result<(), BootError> {
 /// Where the HTTPS listener's sealed private key lives, under the data directory.
 const SEALED_TLS_KEY: &str = "tls/server.key.sealed";
 
-/// Loads the listener's certificate and sealed key, making them at first start.
-fn tls_config(
+/// Loads the listener's certificate and sealed key, making them at first start: issued by the
+/// default CA, or self-signed when no CA can issue (say, the default CA was deactivated).
+async fn tls_config(
     settings: &Settings,
     authority: &Authority,
 ) -> Result<Arc<rustls::ServerConfig>, BootError> {
@@ -186,13 +192,24 @@ fn tls_config(
     let cert_path = dir.join("server.crt");
     let key_path = settings.data_dir.join(SEALED_TLS_KEY);
     if !cert_path.exists() || !key_path.exists() {
-        let identity = pki::self_signed_tls(
-            &settings.tls_names,
-            authority.now(),
-            825,
-            authority::token::random_bytes::<16>()?,
-        )
-        .map_err(|e| BootError::Tls(e.to_string()))?;
+        let identity = match authority.issue_listener_identity(&settings.tls_names).await {
+            Ok((chain, key)) => pki::TlsIdentity {
+                cert_pem: pki::bundle::certificates_pem(
+                    &chain.iter().map(Vec::as_slice).collect::<Vec<_>>(),
+                ),
+                key_pkcs8_der: key.pkcs8_der().to_vec(),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "no CA can issue the HTTPS certificate; using a self-signed one");
+                pki::self_signed_tls(
+                    &settings.tls_names,
+                    authority.now(),
+                    397,
+                    authority::token::random_bytes::<16>()?,
+                )
+                .map_err(|e| BootError::Tls(e.to_string()))?
+            }
+        };
         let sealed = authority
             .vault()
             .seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;
