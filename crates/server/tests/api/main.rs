@@ -5,6 +5,7 @@ mod account;
 mod audit_chain;
 mod auth;
 mod bad_input;
+mod cas;
 mod common;
 mod ops;
 mod smoke;

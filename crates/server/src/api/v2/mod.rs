@@ -3,6 +3,7 @@
 mod account;
 mod audit;
 mod auth;
+mod cas;
 pub mod health;
 mod openapi;
 mod rbac;
@@ -19,6 +20,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(account::routes())
         .merge(users::routes())
         .merge(rbac::routes())
+        .merge(cas::routes())
         .merge(audit::routes())
         .merge(health::routes())
         .merge(openapi::routes())

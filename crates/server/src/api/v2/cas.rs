@@ -1,0 +1,151 @@
+//! `/cas`: certificate authorities.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::App;
+use crate::envelope::{Envelope, Pagination, ok, page};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiQuery, Id};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(tree))
+        .routes(routes!(get))
+}
+
+/// A CA, as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaView {
+    pub id: i64,
+    /// Public identifier: the CA certificate downloads at `/ca/{refid}.cer`.
+    pub refid: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub common_name: Option<String>,
+    pub subject: String,
+    pub issuer: String,
+    /// root or intermediate.
+    pub ca_type: String,
+    pub parent_id: Option<i64>,
+    /// Hex.
+    pub serial_number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_until: OffsetDateTime,
+    /// RSA, EC or Ed25519 with size, e.g. `EC P-256`.
+    pub key_type: String,
+    pub signature_algorithm: String,
+    pub path_length: Option<i64>,
+    pub fingerprint_sha256: String,
+    pub is_active: bool,
+    /// The CA that issues when a request names none.
+    pub is_default: bool,
+    /// Whether certmint holds the CA's private key (and so can issue).
+    pub has_private_key: bool,
+    /// created or imported.
+    pub source: String,
+}
+
+impl From<authority::CaRow> for CaView {
+    fn from(c: authority::CaRow) -> Self {
+        Self {
+            id: c.id,
+            refid: c.refid,
+            name: c.name,
+            description: c.description,
+            common_name: c.cert.common_name,
+            subject: c.cert.subject,
+            issuer: c.cert.issuer,
+            ca_type: c.ca_type,
+            parent_id: c.parent_id,
+            serial_number: c.cert.serial,
+            valid_from: c.cert.not_before,
+            valid_until: c.cert.not_after,
+            key_type: c.cert.key_type,
+            signature_algorithm: c.cert.signature_algorithm,
+            path_length: c.path_len,
+            fingerprint_sha256: c.cert.fingerprint_sha256,
+            is_active: c.is_active,
+            is_default: c.is_default,
+            has_private_key: c.key_id.is_some(),
+            source: c.source,
+        }
+    }
+}
+
+/// CAs, by id.
+#[utoipa::path(get, path = "/cas", tag = "cas",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    params(Pagination),
+    responses((status = 200, description = "CAs", body = Envelope<Vec<CaView>>)))]
+async fn list(State(app): State<App>, ApiQuery(p): ApiQuery<Pagination>) -> ApiResult<Response> {
+    let request = p.request()?;
+    let all = app.authority.cas().await?;
+    let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
+    let skip =
+        usize::try_from(u64::from(request.page.saturating_sub(1)) * u64::from(request.per_page))
+            .unwrap_or(usize::MAX);
+    let items = all
+        .into_iter()
+        .skip(skip)
+        .take(usize::try_from(request.per_page).unwrap_or(usize::MAX))
+        .map(CaView::from)
+        .collect();
+    Ok(page(items, request, total))
+}
+
+/// A CA and the CAs below it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaNode {
+    pub id: i64,
+    pub name: String,
+    pub ca_type: String,
+    pub parent_id: Option<i64>,
+    #[schema(no_recursion)]
+    pub children: Vec<CaNode>,
+}
+
+fn subtree(all: &[authority::CaRow], parent: Option<i64>) -> Vec<CaNode> {
+    let known = |id: i64| all.iter().any(|c| c.id == id);
+    all.iter()
+        // A CA whose parent certmint does not hold is shown as a top-level node.
+        .filter(|c| match parent {
+            Some(p) => c.parent_id == Some(p),
+            None => c.parent_id.is_none_or(|p| !known(p)),
+        })
+        .map(|c| CaNode {
+            id: c.id,
+            name: c.name.clone(),
+            ca_type: c.ca_type.clone(),
+            parent_id: c.parent_id,
+            children: subtree(all, Some(c.id)),
+        })
+        .collect()
+}
+
+/// The CA hierarchy as a tree.
+#[utoipa::path(get, path = "/cas/tree", tag = "cas",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    responses((status = 200, description = "CA tree", body = Envelope<Vec<CaNode>>)))]
+async fn tree(State(app): State<App>) -> ApiResult<Response> {
+    let all = app.authority.cas().await?;
+    Ok(ok(subtree(&all, None)))
+}
+
+/// One CA.
+#[utoipa::path(get, path = "/cas/{id}", tag = "cas",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    params(("id" = i64, Path, description = "CA id")),
+    responses((status = 200, description = "CA", body = Envelope<CaView>),
+              (status = 404, description = "No such CA", body = ErrorBody)))]
+async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
+    Ok(ok(CaView::from(app.authority.ca(id).await?)))
+}
