@@ -192,6 +192,13 @@ impl DistinguishedName {
             return Ok(());
         }
         let name = attribute.short_name();
+        if attribute == NameAttribute::Country
+            && !(value.len() == 2 && value.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            return Err(Error::Invalid(format!(
+                "subject C must be a two-letter country code, not '{value}'"
+            )));
+        }
         if value.chars().count() > attribute.max_len() {
             return Err(Error::Invalid(format!(
                 "subject {name} is longer than {} characters",
@@ -213,13 +220,6 @@ impl DistinguishedName {
                 return Err(Error::Invalid(format!("subject {name} must be ASCII")));
             }
             _ => {}
-        }
-        if attribute == NameAttribute::Country
-            && !(value.len() == 2 && value.chars().all(|c| c.is_ascii_alphabetic()))
-        {
-            return Err(Error::Invalid(format!(
-                "subject C must be a two-letter country code, not '{value}'"
-            )));
         }
         let value = if attribute == NameAttribute::Country {
             value.to_ascii_uppercase()

@@ -6,6 +6,7 @@ mod audit_chain;
 mod auth;
 mod bad_input;
 mod cas;
+mod certificates;
 mod common;
 mod ops;
 mod smoke;

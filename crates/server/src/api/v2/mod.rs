@@ -4,6 +4,7 @@ mod account;
 mod audit;
 mod auth;
 mod cas;
+mod certificates;
 pub mod health;
 mod openapi;
 mod rbac;
@@ -21,6 +22,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(users::routes())
         .merge(rbac::routes())
         .merge(cas::routes())
+        .merge(certificates::routes())
         .merge(audit::routes())
         .merge(health::routes())
         .merge(openapi::routes())

@@ -55,3 +55,39 @@ where
 {
     <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
 }
+
+/// The subject fields a request may carry, named as in the UCM reference.
+#[derive(Debug, Default, serde::Deserialize, ToSchema)]
+pub struct SubjectFields {
+    pub common_name: Option<String>,
+    pub organization: Option<String>,
+    pub organizational_unit: Option<String>,
+    /// Two-letter country code.
+    pub country: Option<String>,
+    pub state: Option<String>,
+    pub locality: Option<String>,
+    /// The PKCS#9 emailAddress attribute (prefer an `email:` SAN).
+    pub email: Option<String>,
+}
+
+impl SubjectFields {
+    /// The distinguished name, each value checked against RFC 5280's rules.
+    pub fn to_name(&self) -> Result<authority::pki::DistinguishedName, authority::Error> {
+        use authority::pki::NameAttribute as A;
+        let mut dn = authority::pki::DistinguishedName::new();
+        for (attribute, value) in [
+            (A::Country, &self.country),
+            (A::State, &self.state),
+            (A::Locality, &self.locality),
+            (A::Organization, &self.organization),
+            (A::OrganizationalUnit, &self.organizational_unit),
+            (A::CommonName, &self.common_name),
+            (A::EmailAddress, &self.email),
+        ] {
+            if let Some(value) = value {
+                dn.set(attribute, value)?;
+            }
+        }
+        Ok(dn)
+    }
+}

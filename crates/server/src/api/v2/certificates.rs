@@ -1,0 +1,374 @@
+//! `/certificates`: the inventory, issuance with a server-side key, and export.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::views::SubjectFields;
+use crate::App;
+use crate::envelope::{Envelope, Pagination, created, ok, page};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id};
+use authority::pki::bundle::{self, Pkcs12Cipher};
+use authority::pki::{ExtendedKeyUsage, KeyType, KeyUsage, SubjectAltName, pem};
+use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource};
+
+/// Certificates within this many days of expiry count as expiring.
+const EXPIRING_DAYS: i64 = 30;
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(get))
+        .routes(routes!(export))
+}
+
+/// A certificate, as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateView {
+    pub id: i64,
+    pub refid: String,
+    pub common_name: Option<String>,
+    pub subject: String,
+    pub issuer: String,
+    pub ca_id: Option<i64>,
+    /// Hex.
+    pub serial_number: String,
+    /// `kind:value`.
+    pub san: Vec<String>,
+    /// active, expired or revoked.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_until: OffsetDateTime,
+    pub days_remaining: i64,
+    pub key_type: String,
+    pub signature_algorithm: String,
+    pub fingerprint_sha256: String,
+    /// Whether certmint holds the private key.
+    pub private_key_available: bool,
+    pub source: String,
+    pub description: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub revocation_reason: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl CertificateView {
+    fn new(c: authority::CertificateRow, now: OffsetDateTime) -> Self {
+        let status = if c.status == "revoked" {
+            "revoked"
+        } else if c.cert.not_after <= now {
+            "expired"
+        } else {
+            "active"
+        };
+        Self {
+            id: c.id,
+            refid: c.refid,
+            common_name: c.cert.common_name,
+            subject: c.cert.subject,
+            issuer: c.cert.issuer,
+            ca_id: c.ca_id,
+            serial_number: c.cert.serial,
+            san: c.sans,
+            status: status.into(),
+            valid_from: c.cert.not_before,
+            valid_until: c.cert.not_after,
+            days_remaining: (c.cert.not_after - now).whole_days().max(0),
+            key_type: c.cert.key_type,
+            signature_algorithm: c.cert.signature_algorithm,
+            fingerprint_sha256: c.cert.fingerprint_sha256,
+            private_key_available: c.key_id.is_some(),
+            source: c.source,
+            description: c.description,
+            revoked_at: c.revoked_at,
+            revocation_reason: c.revocation_reason,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct CertificateQuery {
+    /// active, expired, revoked or expiring (active, ending within 30 days).
+    pub status: Option<String>,
+    /// Only certificates issued by this CA.
+    pub ca_id: Option<i64>,
+    /// Text in the common name or a SAN.
+    pub search: Option<String>,
+}
+
+/// Certificates, newest first.
+#[utoipa::path(get, path = "/certificates", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    params(CertificateQuery, Pagination),
+    responses((status = 200, description = "Certificates", body = Envelope<Vec<CertificateView>>),
+              (status = 400, description = "Unknown status", body = ErrorBody)))]
+async fn list(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<CertificateQuery>,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Response> {
+    let request = p.request()?;
+    let now = app.authority.now();
+    let state = match q.status.as_deref() {
+        None | Some("" | "all") => None,
+        Some("active" | "valid") => Some(CertificateState::Active),
+        Some("expired") => Some(CertificateState::Expired),
+        Some("revoked") => Some(CertificateState::Revoked),
+        Some("expiring") => Some(CertificateState::ExpiringBefore(
+            now + Duration::days(EXPIRING_DAYS),
+        )),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown status '{other}'; expected active, expired, revoked or expiring"
+            )));
+        }
+    };
+    let filter = CertificateFilter {
+        state,
+        ca_id: q.ca_id,
+        search: q.search,
+    };
+    let result = app
+        .authority
+        .store()
+        .certificates(&filter, now, request)
+        .await
+        .map_err(authority::Error::from)?;
+    let items = result
+        .items
+        .into_iter()
+        .map(|c| CertificateView::new(c, now))
+        .collect();
+    Ok(page(items, request, result.total))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateCreate {
+    #[serde(flatten)]
+    pub subject: SubjectFields,
+    /// The issuing CA; the default CA when omitted.
+    pub ca_id: Option<i64>,
+    pub template_id: Option<i64>,
+    /// Days; 365 when omitted.
+    pub validity_days: Option<i64>,
+    /// RSA, EC or Ed25519; EC when omitted.
+    pub key_algorithm: Option<String>,
+    /// RSA bits (2048, 3072, 4096) or EC size (256, 384).
+    pub key_size: Option<u32>,
+    /// EC curve: P-256 or P-384.
+    pub curve: Option<String>,
+    /// `dns:…`, `ip:…`, `email:…`, `uri:…`.
+    #[serde(default)]
+    pub san: Vec<String>,
+    pub key_usage: Option<Vec<String>>,
+    pub extended_key_usage: Option<Vec<String>>,
+    pub description: Option<String>,
+}
+
+/// Issue a certificate with a key generated and kept (sealed) by certmint.
+#[utoipa::path(post, path = "/certificates", tag = "certificates",
+    security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
+    request_body = CertificateCreate,
+    responses((status = 201, description = "Issued", body = Envelope<CertificateView>),
+              (status = 422, description = "A field breaks a rule", body = ErrorBody)))]
+async fn create(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<CertificateCreate>,
+) -> ApiResult<Response> {
+    if let Some(id) = body.template_id {
+        return Err(ApiError::invalid(format!("template {id} does not exist")));
+    }
+    let key_type = match (&body.key_algorithm, body.key_size, &body.curve) {
+        (None, Some(bits), None) if bits >= 2048 => KeyType::parse("RSA", Some(bits), None),
+        (None, size, curve) => KeyType::parse("EC", size, curve.as_deref()),
+        (Some(alg), size, curve) => KeyType::parse(alg, size, curve.as_deref()),
+    }
+    .map_err(authority::Error::from)?;
+    let sans = body
+        .san
+        .iter()
+        .map(|s| SubjectAltName::parse(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(authority::Error::from)?;
+    let key_usage = body
+        .key_usage
+        .map(|v| {
+            v.iter()
+                .map(|u| KeyUsage::parse(u))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(authority::Error::from)?;
+    let extended_key_usage = body
+        .extended_key_usage
+        .map(|v| {
+            v.iter()
+                .map(|u| ExtendedKeyUsage::parse(u))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(authority::Error::from)?;
+    let issued = app
+        .authority
+        .issue(
+            &principal,
+            IssueRequest {
+                ca_id: body.ca_id,
+                subject: body.subject.to_name()?,
+                sans,
+                key: KeySource::Generate(key_type),
+                validity_days: body.validity_days,
+                key_usage,
+                extended_key_usage,
+                description: body.description,
+                source: "api",
+            },
+        )
+        .await?;
+    Ok(created(
+        CertificateView::new(issued.certificate, app.authority.now()),
+        "Certificate issued successfully",
+    ))
+}
+
+/// One certificate.
+#[utoipa::path(get, path = "/certificates/{id}", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    params(("id" = i64, Path, description = "Certificate id")),
+    responses((status = 200, description = "Certificate", body = Envelope<CertificateView>),
+              (status = 404, description = "No such certificate", body = ErrorBody)))]
+async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
+    let cert = app.authority.certificate(id).await?;
+    Ok(ok(CertificateView::new(cert, app.authority.now())))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// pem (default), der, chain, pkcs7, pkcs12.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// With `format=pem`: add the private key (needs export:keys).
+    #[serde(default)]
+    pub include_key: bool,
+    /// For `format=pkcs12`: at least 8 characters.
+    pub password: Option<String>,
+    /// For `format=pkcs12`: `legacy` for 3DES/SHA-1 (old Windows and Java); AES-256 otherwise.
+    pub encryption: Option<String>,
+}
+
+/// Download a certificate: PEM (optionally with its key), DER, the PEM chain, PKCS#7 or
+/// PKCS#12. Exporting the key needs `export:keys` and is audited.
+#[utoipa::path(get, path = "/certificates/{id}/export", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    params(("id" = i64, Path, description = "Certificate id"), ExportQuery),
+    responses((status = 200, description = "The file"),
+              (status = 403, description = "The key was asked for without export:keys", body = ErrorBody),
+              (status = 404, description = "No such certificate", body = ErrorBody),
+              (status = 422, description = "Unknown format or a missing password", body = ErrorBody)))]
+async fn export(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    let cert = app.authority.certificate(id).await?;
+    let name = cert
+        .cert
+        .common_name
+        .clone()
+        .unwrap_or_else(|| cert.refid.clone())
+        .replace(
+            |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
+            "_",
+        );
+    let chain = match cert.ca_id {
+        Some(ca) => app.authority.ca_chain(ca).await?,
+        None => Vec::new(),
+    };
+    let mut all: Vec<&[u8]> = vec![&cert.cert.der];
+    all.extend(chain.iter().map(Vec::as_slice));
+    let format = q.format.as_deref().unwrap_or("pem");
+    let (content_type, ext, body) = match format {
+        "pem" | "crt" => {
+            let mut text = pem::encode("CERTIFICATE", &cert.cert.der);
+            if q.include_key {
+                let key = app.authority.certificate_key(&principal, id).await?;
+                text.push_str(&key.to_pkcs8_pem());
+            }
+            ("application/x-pem-file", "pem", text.into_bytes())
+        }
+        "der" | "cer" => ("application/pkix-cert", "cer", cert.cert.der.clone()),
+        "chain" => (
+            "application/x-pem-file",
+            "chain.pem",
+            bundle::certificates_pem(&all).into_bytes(),
+        ),
+        "pkcs7" | "p7b" => (
+            "application/pkcs7-mime",
+            "p7b",
+            bundle::pkcs7_certs_only(&all).map_err(authority::Error::from)?,
+        ),
+        "pkcs12" | "p12" | "pfx" => {
+            let password = q
+                .password
+                .as_deref()
+                .filter(|p| p.chars().count() >= 8)
+                .ok_or_else(|| {
+                    ApiError::invalid("format=pkcs12 needs a password of at least 8 characters")
+                })?;
+            let cipher = match q.encryption.as_deref() {
+                None | Some("aes256" | "aes") => Pkcs12Cipher::Aes256,
+                Some("legacy" | "3des") => Pkcs12Cipher::Legacy3Des,
+                Some(other) => {
+                    return Err(ApiError::invalid(format!(
+                        "unknown encryption '{other}'; expected aes256 or legacy"
+                    )));
+                }
+            };
+            let key = app.authority.certificate_key(&principal, id).await?;
+            let p12 = bundle::pkcs12(
+                Some(key.pkcs8_der()),
+                &cert.cert.der,
+                &all[1..],
+                password,
+                &name,
+                cipher,
+            )
+            .map_err(authority::Error::from)?;
+            ("application/x-pkcs12", "p12", p12)
+        }
+        other => {
+            return Err(ApiError::invalid(format!(
+                "unknown format '{other}'; expected pem, der, chain, pkcs7 or pkcs12"
+            )));
+        }
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.{ext}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}

@@ -1,0 +1,457 @@
+//! Certificates over REST: issuance with a server-side key, the inventory, and every export
+//! format, opened by the real `openssl`.
+
+use std::ffi::OsStr;
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer};
+
+fn openssl(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("openssl")
+        .args(args.iter().map(OsStr::new))
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+async fn issue(server: &TestServer, admin: &Session, body: Value) -> (StatusCode, Value) {
+    server
+        .call(
+            Method::POST,
+            "/api/v2/certificates",
+            &Auth::Session(admin),
+            Some(body),
+        )
+        .await
+}
+
+async fn download(server: &TestServer, auth: &Auth<'_>, path: &str) -> (StatusCode, Vec<u8>) {
+    let response = server.request(Method::GET, path, auth, None).await;
+    let status = response.status();
+    (
+        status,
+        response
+            .bytes()
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+    )
+}
+
+/// Writes the root CA's PEM into `dir` as root.pem.
+async fn save_root(server: &TestServer, admin: &Session, dir: &Path) -> TestResult {
+    let (_, cas) = server
+        .call(Method::GET, "/api/v2/cas", &Auth::Session(admin), None)
+        .await;
+    let refid = cas["data"][0]["refid"].as_str().ok_or("root refid")?;
+    let pem = reqwest::get(format!("{}/ca/{refid}.pem", server.http))
+        .await?
+        .text()
+        .await?;
+    std::fs::write(dir.join("root.pem"), pem)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn issue_list_and_export_in_every_format() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let dir = tempfile::tempdir()?;
+    save_root(&server, &admin, dir.path()).await?;
+
+    let (status, body) = issue(
+        &server,
+        &admin,
+        json!({
+            "common_name": "web.example.test",
+            "organization": "Example",
+            "country": "DE",
+            "validity_days": 90,
+            "san": ["dns:web.example.test", "dns:www.example.test", "ip:192.0.2.10"],
+            "key_usage": ["digitalSignature"],
+            "extended_key_usage": ["serverAuth", "clientAuth"]
+        }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["message"], "Certificate issued successfully");
+    let cert = &body["data"];
+    assert_eq!(cert["common_name"], "web.example.test");
+    assert_eq!(cert["status"], "active");
+    assert_eq!(cert["key_type"], "EC P-256");
+    assert_eq!(cert["private_key_available"], true);
+    assert_eq!(cert["days_remaining"], 89);
+    assert_eq!(
+        cert["san"],
+        json!([
+            "dns:web.example.test",
+            "dns:www.example.test",
+            "ip:192.0.2.10"
+        ])
+    );
+    assert_eq!(cert["serial_number"].as_str().map(str::len), Some(32));
+    let id = cert["id"].as_i64().ok_or("id")?;
+
+    let (status, body) = issue(
+        &server,
+        &admin,
+        json!({"common_name": "rsa.example.test", "key_algorithm": "RSA", "key_size": 3072,
+               "san": ["dns:rsa.example.test"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["key_type"], "RSA 3072");
+
+    // The inventory: search, status and CA filters (the listener's own certificate is in it).
+    let (_, all) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(all["meta"]["total"], 3, "{all}");
+    assert_eq!(
+        all["data"][0]["common_name"], "rsa.example.test",
+        "newest first"
+    );
+    let (_, found) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?search=WWW.example&status=active&per_page=10",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(found["meta"]["total"], 1, "{found}");
+    assert_eq!(found["data"][0]["id"], id);
+    for (query, total) in [
+        ("status=revoked", 0),
+        ("status=expired", 0),
+        ("status=expiring", 0),
+    ] {
+        let (_, body) = server
+            .call(
+                Method::GET,
+                &format!("/api/v2/certificates?{query}"),
+                &Auth::Session(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["meta"]["total"], total, "{query}: {body}");
+    }
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?status=bogus",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    let (status, one) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/certificates/{id}"),
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one["data"]["subject"], "CN=web.example.test,O=Example,C=DE");
+
+    let export = |format: &str| format!("/api/v2/certificates/{id}/export?{format}");
+    let auth = Auth::Session(&admin);
+
+    let (status, chain) = download(&server, &auth, &export("format=chain")).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(dir.path().join("chain.pem"), &chain)?;
+    let (_, leaf) = download(&server, &auth, &export("format=pem")).await;
+    std::fs::write(dir.path().join("leaf.pem"), &leaf)?;
+    let out = openssl(
+        dir.path(),
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "chain.pem",
+            "-purpose",
+            "sslserver",
+            "leaf.pem",
+        ],
+    )?;
+    assert!(out.contains("leaf.pem: OK"), "{out}");
+    let text = openssl(dir.path(), &["x509", "-in", "leaf.pem", "-noout", "-text"])?;
+    for expected in [
+        "DNS:web.example.test",
+        "IP Address:192.0.2.10",
+        "TLS Web Server Authentication, TLS Web Client Authentication",
+        "Digital Signature",
+    ] {
+        assert!(text.contains(expected), "{expected} missing:\n{text}");
+    }
+
+    let (status, der) = download(&server, &auth, &export("format=der")).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(dir.path().join("leaf.der"), &der)?;
+    openssl(
+        dir.path(),
+        &["x509", "-inform", "DER", "-in", "leaf.der", "-noout"],
+    )?;
+
+    let (status, p7b) = download(&server, &auth, &export("format=pkcs7")).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(dir.path().join("leaf.p7b"), &p7b)?;
+    let printed = openssl(
+        dir.path(),
+        &[
+            "pkcs7",
+            "-inform",
+            "DER",
+            "-in",
+            "leaf.p7b",
+            "-print_certs",
+            "-noout",
+        ],
+    )?;
+    for subject in [
+        "web.example.test",
+        "certmint Issuing CA",
+        "certmint Root CA",
+    ] {
+        assert!(printed.contains(subject), "{subject} missing:\n{printed}");
+    }
+
+    let (status, with_key) = download(&server, &auth, &export("format=pem&include_key=true")).await;
+    assert_eq!(status, StatusCode::OK);
+    std::fs::write(dir.path().join("both.pem"), &with_key)?;
+    let cert_key = openssl(
+        dir.path(),
+        &["x509", "-in", "both.pem", "-noout", "-pubkey"],
+    )?;
+    let own_key = openssl(dir.path(), &["pkey", "-in", "both.pem", "-pubout"])?;
+    assert_eq!(cert_key, own_key);
+
+    for (encryption, mac) in [("", "sha256"), ("&encryption=legacy", "sha1")] {
+        let (status, p12) = download(
+            &server,
+            &auth,
+            &export(&format!("format=pkcs12&password=correct-horse{encryption}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{encryption}");
+        std::fs::write(dir.path().join("leaf.p12"), &p12)?;
+        let info = openssl(
+            dir.path(),
+            &[
+                "pkcs12",
+                "-in",
+                "leaf.p12",
+                "-info",
+                "-nodes",
+                "-passin",
+                "pass:correct-horse",
+            ],
+        )
+        .or_else(|_| {
+            openssl(
+                dir.path(),
+                &[
+                    "pkcs12",
+                    "-legacy",
+                    "-in",
+                    "leaf.p12",
+                    "-info",
+                    "-nodes",
+                    "-passin",
+                    "pass:correct-horse",
+                ],
+            )
+        })?;
+        assert!(info.contains("BEGIN PRIVATE KEY"), "{info}");
+        assert!(info.contains("web.example.test"), "{info}");
+        // openssl reports the MAC algorithm on stderr.
+        let mac_report = std::process::Command::new("openssl")
+            .args([
+                "pkcs12",
+                "-in",
+                "leaf.p12",
+                "-info",
+                "-noout",
+                "-passin",
+                "pass:correct-horse",
+            ])
+            .current_dir(dir.path())
+            .output()?;
+        let report = String::from_utf8_lossy(&mac_report.stderr).into_owned()
+            + &String::from_utf8_lossy(&mac_report.stdout);
+        assert!(
+            report.contains(&format!("MAC: {mac}")),
+            "{encryption}: {report}"
+        );
+    }
+    // Every key export was audited.
+    let (_, audited) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=private_key_exported",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(audited["meta"]["total"], 3, "{audited}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn keys_leave_only_with_export_keys_and_bad_requests_write_nothing() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (status, body) = issue(&server, &admin, json!({"common_name": "k.example.test"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_i64().ok_or("id")?;
+
+    server.user(&admin, "vera", "viewer").await;
+    let viewer = server.login("vera", ADMIN_PASSWORD).await;
+    let auth = Auth::Session(&viewer);
+    let (status, _) = download(
+        &server,
+        &auth,
+        &format!("/api/v2/certificates/{id}/export?format=pem"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a viewer may download the certificate"
+    );
+    for query in [
+        "format=pem&include_key=true",
+        "format=pkcs12&password=long-enough",
+    ] {
+        let (status, body) = download(
+            &server,
+            &auth,
+            &format!("/api/v2/certificates/{id}/export?{query}"),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{query}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let (status, _) = issue(&server, &viewer, json!({"common_name": "v.example.test"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, before) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    for (body, needle) in [
+        (
+            json!({"common_name": "x.test", "validity_days": 5000}),
+            "validity_days",
+        ),
+        (
+            json!({"common_name": "x.test", "validity_days": 3000}),
+            "would end after CA",
+        ),
+        (
+            json!({"common_name": "x.test", "template_id": 7}),
+            "template 7 does not exist",
+        ),
+        (
+            json!({"common_name": "x.test", "san": ["dns:bad_name.test"]}),
+            "bad_name.test",
+        ),
+        (
+            json!({"common_name": "x.test", "san": ["dns:a.*.test"]}),
+            "wildcard",
+        ),
+        (
+            json!({"common_name": "x.test", "key_algorithm": "RSA", "key_size": 1024}),
+            "1024",
+        ),
+        (
+            json!({"common_name": "x.test", "key_usage": ["signEverything"]}),
+            "signEverything",
+        ),
+        (json!({"common_name": "x.test", "ca_id": 999}), "999"),
+        (
+            json!({"common_name": "x.test", "country": "Germany"}),
+            "two-letter",
+        ),
+        (json!({}), "subject name or at least one SAN"),
+    ] {
+        let (status, answer) = issue(&server, &admin, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(message.contains(needle), "{body}: {message}");
+    }
+    let (status, _) = issue(
+        &server,
+        &admin,
+        json!({"common_name": "x.test", "colour": "red"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown fields are refused"
+    );
+    let (_, after) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        after["meta"]["total"], before["meta"]["total"],
+        "nothing was written"
+    );
+
+    let auth = Auth::Session(&admin);
+    for (query, needle) in [
+        ("format=zip", "unknown format"),
+        ("format=pkcs12", "password"),
+        ("format=pkcs12&password=short", "password"),
+        (
+            "format=pkcs12&password=long-enough&encryption=rot13",
+            "rot13",
+        ),
+    ] {
+        let (status, body) = download(
+            &server,
+            &auth,
+            &format!("/api/v2/certificates/{id}/export?{query}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}");
+        assert!(String::from_utf8_lossy(&body).contains(needle), "{query}");
+    }
+    let (status, _) = download(&server, &auth, "/api/v2/certificates/424242/export").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    Ok(())
+}
