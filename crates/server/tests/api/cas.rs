@@ -139,3 +139,174 @@ fn openssl(args: &[&std::ffi::OsStr]) -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn roots_and_intermediates_are_created_exported_and_issue() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (status, root) = server
+        .call(
+            Method::POST,
+            "/api/v2/cas",
+            &auth,
+            Some(serde_json::json!({
+                "common_name": "Lab Root", "organization": "Lab", "country": "NL",
+                "key_algorithm": "RSA", "key_size": 3072, "validity_days": 3650, "ca_type": "root"
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{root}");
+    assert_eq!(root["data"]["name"], "Lab Root");
+    assert_eq!(root["data"]["key_type"], "RSA 3072");
+    assert_eq!(root["data"]["subject"], "CN=Lab Root,O=Lab,C=NL");
+    let root_id = root["data"]["id"].as_i64().ok_or("id")?;
+
+    let (status, sub) = server
+        .call(
+            Method::POST,
+            "/api/v2/cas",
+            &auth,
+            Some(serde_json::json!({
+                "common_name": "Lab Issuing", "name": "lab-issuing", "ca_type": "intermediate",
+                "parent_id": root_id, "key_algorithm": "Ed25519", "validity_days": 730,
+                "path_length": 0
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sub}");
+    assert_eq!(sub["data"]["parent_id"], root_id);
+    assert_eq!(
+        sub["data"]["signature_algorithm"],
+        "sha256WithRSAEncryption"
+    );
+    let sub_id = sub["data"]["id"].as_i64().ok_or("id")?;
+
+    let (status, leaf) = server
+        .call(
+            Method::POST,
+            "/api/v2/certificates",
+            &auth,
+            Some(
+                serde_json::json!({"common_name": "lab.example.test", "ca_id": sub_id,
+                                    "san": ["dns:lab.example.test"]}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{leaf}");
+    assert_eq!(leaf["data"]["signature_algorithm"], "ED25519");
+    let leaf_id = leaf["data"]["id"].as_i64().ok_or("id")?;
+
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("root.pem"),
+        fetch(&server, &auth, format!("/api/v2/cas/{root_id}/export")).await?,
+    )?;
+    std::fs::write(
+        dir.path().join("chain.pem"),
+        fetch(
+            &server,
+            &auth,
+            format!("/api/v2/cas/{sub_id}/export?format=chain"),
+        )
+        .await?,
+    )?;
+    std::fs::write(
+        dir.path().join("leaf.pem"),
+        fetch(
+            &server,
+            &auth,
+            format!("/api/v2/certificates/{leaf_id}/export"),
+        )
+        .await?,
+    )?;
+    let der = fetch(
+        &server,
+        &auth,
+        format!("/api/v2/cas/{root_id}/export?format=der"),
+    )
+    .await?;
+    assert_eq!(der.first(), Some(&0x30), "DER starts with a SEQUENCE");
+    let path = |f: &str| dir.path().join(f).into_os_string();
+    openssl(&[
+        "verify".as_ref(),
+        "-CAfile".as_ref(),
+        &path("root.pem"),
+        "-untrusted".as_ref(),
+        &path("chain.pem"),
+        &path("leaf.pem"),
+    ])?;
+
+    // Conflicts, rules and permissions.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v2/cas",
+            &auth,
+            Some(serde_json::json!({"common_name": "Lab Root"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    for (body, needle) in [
+        (
+            serde_json::json!({"common_name": "X", "ca_type": "intermediate"}),
+            "parent_id",
+        ),
+        (
+            serde_json::json!({"common_name": "X", "key_size": 1024}),
+            "1024",
+        ),
+        (
+            serde_json::json!({"common_name": "X", "ca_type": "leaf"}),
+            "leaf",
+        ),
+        (serde_json::json!({"organization": "no CN"}), "common_name"),
+        (
+            serde_json::json!({"common_name": "X", "validity_days": 0}),
+            "validity_days",
+        ),
+        (
+            serde_json::json!({"common_name": "X", "ca_type": "intermediate", "parent_id": sub_id}),
+            "path length",
+        ),
+    ] {
+        let (status, answer) = server
+            .call(Method::POST, "/api/v2/cas", &auth, Some(body.clone()))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{body}: {answer}"
+        );
+    }
+    let (status, _) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/cas/{root_id}/export?format=p12"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=ca_created",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(
+        audit["meta"]["total"], 4,
+        "two at first start, two here: {audit}"
+    );
+    Ok(())
+}
+
+async fn fetch(server: &TestServer, auth: &Auth<'_>, path: String) -> reqwest::Result<Vec<u8>> {
+    let response = server.request(Method::GET, &path, auth, None).await;
+    response.bytes().await.map(|b| b.to_vec())
+}

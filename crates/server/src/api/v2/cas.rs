@@ -1,23 +1,28 @@
 //! `/cas`: certificate authorities.
 
 use axum::extract::State;
-use axum::response::Response;
-use serde::Serialize;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, ok, page};
-use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiQuery, Id};
+use crate::envelope::{Envelope, Pagination, created, ok, page};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id};
+use authority::pki::{bundle, pem};
+use authority::{CaKind, NewCaInput};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
-        .routes(routes!(list))
+        .routes(routes!(list, create))
         .routes(routes!(tree))
         .routes(routes!(get))
+        .routes(routes!(export))
 }
 
 /// A CA, as the API shows it.
@@ -148,4 +153,118 @@ async fn tree(State(app): State<App>) -> ApiResult<Response> {
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
     Ok(ok(CaView::from(app.authority.ca(id).await?)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaCreate {
+    #[serde(flatten)]
+    pub subject: SubjectFields,
+    /// Display name; the common name when omitted.
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// root (default) or intermediate.
+    pub ca_type: Option<String>,
+    /// The issuing CA of an intermediate.
+    pub parent_id: Option<i64>,
+    /// RSA, EC or Ed25519; EC when omitted.
+    pub key_algorithm: Option<String>,
+    /// RSA bits (2048, 3072, 4096) or EC size (256, 384).
+    pub key_size: Option<u32>,
+    /// EC curve: P-256 or P-384.
+    pub curve: Option<String>,
+    /// Days; 3650 for a root and 1825 for an intermediate when omitted.
+    pub validity_days: Option<i64>,
+    /// Path length constraint.
+    pub path_length: Option<u8>,
+    /// Make it the CA that issues when a request names none.
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// Create a root or an intermediate CA with a new key.
+#[utoipa::path(post, path = "/cas", tag = "cas",
+    security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
+    request_body = CaCreate,
+    responses((status = 201, description = "Created", body = Envelope<CaView>),
+              (status = 409, description = "The name is taken", body = ErrorBody),
+              (status = 422, description = "A field breaks a rule", body = ErrorBody)))]
+async fn create(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<CaCreate>,
+) -> ApiResult<Response> {
+    let kind = CaKind::parse(body.ca_type.as_deref().unwrap_or("root"))?;
+    let key_type = requested_key_type(
+        body.key_algorithm.as_deref(),
+        body.key_size,
+        body.curve.as_deref(),
+    )?;
+    let ca = app
+        .authority
+        .create_ca(
+            &principal,
+            NewCaInput {
+                name: body.name,
+                description: body.description,
+                subject: body.subject.to_name()?,
+                kind,
+                parent_id: body.parent_id,
+                key_type,
+                validity_days: body.validity_days.unwrap_or(match kind {
+                    CaKind::Root => 3650,
+                    CaKind::Intermediate => 1825,
+                }),
+                path_len: body.path_length,
+                name_constraints: None,
+                make_default: body.is_default,
+            },
+        )
+        .await?;
+    let message = format!("CA '{}' created", ca.name);
+    Ok(created(CaView::from(ca), message))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CaExportQuery {
+    /// pem (default), der, or chain (this CA and those above it, PEM).
+    pub format: Option<String>,
+}
+
+/// Download a CA certificate.
+#[utoipa::path(get, path = "/cas/{id}/export", tag = "cas",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    params(("id" = i64, Path, description = "CA id"), CaExportQuery),
+    responses((status = 200, description = "The certificate"),
+              (status = 404, description = "No such CA", body = ErrorBody),
+              (status = 422, description = "Unknown format", body = ErrorBody)))]
+async fn export(
+    State(app): State<App>,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<CaExportQuery>,
+) -> ApiResult<Response> {
+    let ca = app.authority.ca(id).await?;
+    let (content_type, body) = match q.format.as_deref().unwrap_or("pem") {
+        "pem" => (
+            "application/x-pem-file",
+            pem::encode("CERTIFICATE", &ca.cert.der).into_bytes(),
+        ),
+        "der" | "cer" => ("application/pkix-cert", ca.cert.der),
+        "chain" => {
+            let chain = app.authority.ca_chain(id).await?;
+            let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+            (
+                "application/x-pem-file",
+                bundle::certificates_pem(&chain).into_bytes(),
+            )
+        }
+        other => {
+            return Err(ApiError::invalid(format!(
+                "unknown format '{other}'; expected pem, der or chain"
+            )));
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }

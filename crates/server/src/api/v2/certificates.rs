@@ -9,13 +9,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::views::SubjectFields;
+use super::views::{SubjectFields, requested_key_type};
 use crate::App;
 use crate::envelope::{Envelope, Pagination, created, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 use authority::pki::bundle::{self, Pkcs12Cipher};
-use authority::pki::{ExtendedKeyUsage, KeyType, KeyUsage, SubjectAltName, pem};
+use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource};
 
 /// Certificates within this many days of expiry count as expiring.
@@ -193,12 +193,11 @@ async fn create(
     if let Some(id) = body.template_id {
         return Err(ApiError::invalid(format!("template {id} does not exist")));
     }
-    let key_type = match (&body.key_algorithm, body.key_size, &body.curve) {
-        (None, Some(bits), None) if bits >= 2048 => KeyType::parse("RSA", Some(bits), None),
-        (None, size, curve) => KeyType::parse("EC", size, curve.as_deref()),
-        (Some(alg), size, curve) => KeyType::parse(alg, size, curve.as_deref()),
-    }
-    .map_err(authority::Error::from)?;
+    let key_type = requested_key_type(
+        body.key_algorithm.as_deref(),
+        body.key_size,
+        body.curve.as_deref(),
+    )?;
     let sans = body
         .san
         .iter()

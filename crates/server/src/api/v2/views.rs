@@ -91,3 +91,18 @@ impl SubjectFields {
         Ok(dn)
     }
 }
+
+/// The key type a request asks for with `key_algorithm`, `key_size` and `curve`: EC P-256 when
+/// none is given, RSA when only an RSA-sized `key_size` is.
+pub fn requested_key_type(
+    algorithm: Option<&str>,
+    size: Option<u32>,
+    curve: Option<&str>,
+) -> Result<authority::pki::KeyType, authority::Error> {
+    use authority::pki::KeyType;
+    Ok(match (algorithm, size, curve) {
+        (None, Some(bits), None) if bits >= 1024 => KeyType::parse("RSA", Some(bits), None),
+        (None, size, curve) => KeyType::parse("EC", size, curve),
+        (Some(alg), size, curve) => KeyType::parse(alg, size, curve),
+    }?)
+}
