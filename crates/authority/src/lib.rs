@@ -17,6 +17,7 @@ mod keystore;
 pub mod password;
 mod principal;
 pub mod rbac;
+mod revoke;
 mod sessions;
 pub mod token;
 mod validate;
@@ -36,6 +37,7 @@ pub use issue::{IssueRequest, Issued, KeySource};
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
 pub use rbac::Role;
+pub use revoke::RevocationReason;
 pub use sessions::LoginOutcome;
 pub use store;
 pub use store::{

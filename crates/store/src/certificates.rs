@@ -285,3 +285,41 @@ impl WriteTx {
         Ok(row.try_get("id")?)
     }
 }
+
+impl WriteTx {
+    /// Sets a certificate's revocation state: `status` `revoked` with its time, reason and
+    /// comment, or `valid` with all three cleared. Returns false when there is no such
+    /// certificate.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn set_revocation(
+        &mut self,
+        id: i64,
+        revocation: Option<(OffsetDateTime, &str, Option<&str>)>,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error> {
+        let (status, at, reason, comment) = match revocation {
+            Some((at, reason, comment)) => (
+                "revoked",
+                Some(to_micros(at)),
+                Some(reason.to_owned()),
+                comment.map(str::to_owned),
+            ),
+            None => ("valid", None, None, None),
+        };
+        let done = sqlx::query(
+            "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, \
+             revocation_comment = $4, updated_at = $5 WHERE id = $6",
+        )
+        .bind(status)
+        .bind(at)
+        .bind(reason)
+        .bind(comment)
+        .bind(to_micros(now))
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}

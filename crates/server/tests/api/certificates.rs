@@ -455,3 +455,103 @@ async fn keys_leave_only_with_export_keys_and_bad_requests_write_nothing() -> Te
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }
+
+#[tokio::test]
+async fn revocation_with_reasons_holds_and_releases() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let mut ids = Vec::new();
+    for cn in ["a.example.test", "b.example.test"] {
+        let (status, body) = issue(&server, &admin, json!({"common_name": cn})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["data"]["id"].as_i64().ok_or("id")?);
+    }
+    let revoke = |id: i64, body: Value| {
+        let path = format!("/api/v2/certificates/{id}/revoke");
+        let (server, auth) = (&server, &auth);
+        async move { server.call(Method::POST, &path, auth, Some(body)).await }
+    };
+
+    let (status, body) = revoke(
+        ids[0],
+        json!({"reason": "keyCompromise", "comments": "key left on a laptop"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], "Certificate revoked successfully");
+    assert_eq!(body["data"]["status"], "revoked");
+    assert_eq!(body["data"]["revocation_reason"], "keyCompromise");
+    assert!(body["data"]["revoked_at"].is_string());
+    let (status, body) = revoke(ids[0], json!({"reason": "superseded"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // A hold is released with removeFromCRL, and can be made permanent.
+    let (status, body) = revoke(ids[1], json!({"reason": "certificate_hold"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["revocation_reason"], "certificateHold");
+    let (status, body) = revoke(ids[1], json!({"reason": "removeFromCRL"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["message"], "Certificate released from hold");
+    assert_eq!(body["data"]["status"], "active");
+    assert_eq!(body["data"]["revocation_reason"], Value::Null);
+    let (status, _) = revoke(ids[1], json!({"reason": "removeFromCRL"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "nothing to release");
+    revoke(ids[1], json!({"reason": "certificateHold"})).await;
+    let (status, body) = revoke(ids[1], json!({"reason": "cessationOfOperation"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["revocation_reason"], "cessationOfOperation");
+
+    let (_, revoked) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?status=revoked",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(revoked["meta"]["total"], 2, "{revoked}");
+
+    let (status, body) = revoke(ids[0], json!({"reason": "forgotten"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("keyCompromise")
+    );
+    let (status, _) = revoke(424242, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    server.user(&admin, "vic", "viewer").await;
+    let viewer = server.login("vic", ADMIN_PASSWORD).await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/api/v2/certificates/{}/revoke", ids[0]),
+            &Auth::Session(&viewer),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=certificate_revoked",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 4, "{audit}");
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=certificate_released",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 1, "{audit}");
+    Ok(())
+}

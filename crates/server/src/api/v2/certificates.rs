@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 use authority::pki::bundle::{self, Pkcs12Cipher};
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
-use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource};
+use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource, RevocationReason};
 
 /// Certificates within this many days of expiry count as expiring.
 const EXPIRING_DAYS: i64 = 30;
@@ -26,6 +26,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(list, create))
         .routes(routes!(get))
         .routes(routes!(export))
+        .routes(routes!(revoke))
 }
 
 /// A certificate, as the API shows it.
@@ -370,4 +371,53 @@ async fn export(
         body,
     )
         .into_response())
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RevokeBody {
+    /// RFC 5280 reason: unspecified (default), keyCompromise, cACompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise;
+    /// removeFromCRL releases a hold.
+    pub reason: Option<String>,
+    pub comments: Option<String>,
+}
+
+/// Revoke a certificate, put it on hold (`certificateHold`), or release a hold
+/// (`removeFromCRL`).
+#[utoipa::path(post, path = "/certificates/{id}/revoke", tag = "certificates",
+    security(("session" = ["delete:certificates"]), ("api_key" = ["delete:certificates"])),
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = RevokeBody,
+    responses((status = 200, description = "Revoked or released", body = Envelope<CertificateView>),
+              (status = 404, description = "No such certificate", body = ErrorBody),
+              (status = 409, description = "Already revoked, or not on hold", body = ErrorBody),
+              (status = 422, description = "Unknown reason", body = ErrorBody)))]
+async fn revoke(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiJson(body): ApiJson<RevokeBody>,
+) -> ApiResult<Response> {
+    let reason = RevocationReason::parse(body.reason.as_deref().unwrap_or("unspecified"))?;
+    if body
+        .comments
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 1000)
+    {
+        return Err(ApiError::invalid("comments may be at most 1000 characters"));
+    }
+    let cert = app
+        .authority
+        .revoke(&principal, id, reason, body.comments.as_deref())
+        .await?;
+    let message = if reason == RevocationReason::RemoveFromCrl {
+        "Certificate released from hold"
+    } else {
+        "Certificate revoked successfully"
+    };
+    Ok(crate::envelope::ok_with(
+        CertificateView::new(cert, app.authority.now()),
+        message,
+    ))
 }

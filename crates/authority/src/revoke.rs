@@ -1,0 +1,195 @@
+//! Revocation: the one entry point that takes a certificate out of service (RFC 5280 §5.3.1
+//! reasons), puts it on hold, or releases a hold.
+
+use store::{CertificateRow, NewEvent};
+
+use crate::audit::Event;
+use crate::{Authority, Error, Principal, Result};
+
+/// An RFC 5280 CRLReason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationReason {
+    /// 0
+    Unspecified,
+    /// 1
+    KeyCompromise,
+    /// 2
+    CaCompromise,
+    /// 3
+    AffiliationChanged,
+    /// 4
+    Superseded,
+    /// 5
+    CessationOfOperation,
+    /// 6: temporary; can be released.
+    CertificateHold,
+    /// 8: releases a hold.
+    RemoveFromCrl,
+    /// 9
+    PrivilegeWithdrawn,
+    /// 10
+    AaCompromise,
+}
+
+impl RevocationReason {
+    const ALL: [RevocationReason; 10] = [
+        Self::Unspecified,
+        Self::KeyCompromise,
+        Self::CaCompromise,
+        Self::AffiliationChanged,
+        Self::Superseded,
+        Self::CessationOfOperation,
+        Self::CertificateHold,
+        Self::RemoveFromCrl,
+        Self::PrivilegeWithdrawn,
+        Self::AaCompromise,
+    ];
+
+    /// The RFC 5280 name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unspecified => "unspecified",
+            Self::KeyCompromise => "keyCompromise",
+            Self::CaCompromise => "cACompromise",
+            Self::AffiliationChanged => "affiliationChanged",
+            Self::Superseded => "superseded",
+            Self::CessationOfOperation => "cessationOfOperation",
+            Self::CertificateHold => "certificateHold",
+            Self::RemoveFromCrl => "removeFromCRL",
+            Self::PrivilegeWithdrawn => "privilegeWithdrawn",
+            Self::AaCompromise => "aACompromise",
+        }
+    }
+
+    /// The CRLReason code.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Unspecified => 0,
+            Self::KeyCompromise => 1,
+            Self::CaCompromise => 2,
+            Self::AffiliationChanged => 3,
+            Self::Superseded => 4,
+            Self::CessationOfOperation => 5,
+            Self::CertificateHold => 6,
+            Self::RemoveFromCrl => 8,
+            Self::PrivilegeWithdrawn => 9,
+            Self::AaCompromise => 10,
+        }
+    }
+
+    /// Reads a reason in camelCase (`keyCompromise`) or snake_case (`key_compromise`).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the accepted reasons.
+    pub fn parse(text: &str) -> Result<Self> {
+        let key = text.replace(['_', '-', ' '], "").to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|r| r.as_str().to_ascii_lowercase() == key)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "unknown revocation reason '{text}'; expected one of {}",
+                    Self::ALL.map(Self::as_str).join(", ")
+                ))
+            })
+    }
+}
+
+impl Authority {
+    /// Revokes certificate `id`, or with [`RevocationReason::RemoveFromCrl`] releases it from
+    /// hold. A held certificate may be revoked again for a permanent reason; a permanently
+    /// revoked one stays revoked.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `delete:certificates`; [`Error::NotFound`];
+    /// [`Error::Conflict`] when the certificate is already revoked for good, or is not on hold
+    /// when a release is asked for.
+    pub async fn revoke(
+        &self,
+        principal: &Principal,
+        id: i64,
+        reason: RevocationReason,
+        comment: Option<&str>,
+    ) -> Result<CertificateRow> {
+        if !principal.can("delete:certificates") {
+            return Err(Error::Forbidden(
+                "revoking certificates needs delete:certificates".into(),
+            ));
+        }
+        let cert = self.certificate(id).await?;
+        let held =
+            cert.revocation_reason.as_deref() == Some(RevocationReason::CertificateHold.as_str());
+        let revoked = cert.status == "revoked";
+        let now = self.now();
+        let (change, action, event) = match reason {
+            RevocationReason::RemoveFromCrl if held => {
+                (None, "certificate_released", "certificate.released")
+            }
+            RevocationReason::RemoveFromCrl => {
+                return Err(Error::Conflict(format!(
+                    "certificate {id} is not on hold, so there is nothing to release"
+                )));
+            }
+            _ if revoked && !held => {
+                return Err(Error::Conflict(format!(
+                    "certificate {id} is already revoked ({})",
+                    cert.revocation_reason.as_deref().unwrap_or("unspecified")
+                )));
+            }
+            RevocationReason::CertificateHold if held => {
+                return Err(Error::Conflict(format!(
+                    "certificate {id} is already on hold"
+                )));
+            }
+            _ => {
+                // A hold made permanent keeps the time it was first taken out of service.
+                let at = if held {
+                    cert.revoked_at.unwrap_or(now)
+                } else {
+                    now
+                };
+                (
+                    Some((at, reason.as_str(), comment)),
+                    "certificate_revoked",
+                    "certificate.revoked",
+                )
+            }
+        };
+        let mut tx = self.store.begin_write().await?;
+        if !tx.set_revocation(id, change, now).await? {
+            return Err(Error::NotFound(format!("certificate {id} not found")));
+        }
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                action,
+                "certificate",
+                id,
+                format!(
+                    "'{}' serial {}, reason {}{}",
+                    cert.cert.subject,
+                    cert.cert.serial,
+                    reason.as_str(),
+                    comment.map(|c| format!(": {c}")).unwrap_or_default()
+                ),
+            ),
+        ))
+        .await?;
+        tx.queue_event(
+            &NewEvent {
+                event_type: event.into(),
+                resource_type: "certificate".into(),
+                resource_id: id.to_string(),
+                payload: serde_json::json!({
+                    "serial": cert.cert.serial,
+                    "ca_id": cert.ca_id,
+                    "reason": reason.as_str(),
+                }),
+            },
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        self.certificate(id).await
+    }
+}
