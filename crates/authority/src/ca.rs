@@ -4,7 +4,7 @@
 use pki::cert::{self, NameConstraints};
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, Issuer, KeyType, NameAttribute, PrivateKey};
-use store::{CaRow, CertFields, NewCa, NewEvent};
+use store::{CaRow, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
 use crate::audit::Event;
@@ -244,6 +244,100 @@ impl Authority {
         .await?;
         tx.commit().await?;
         self.ca(id).await
+    }
+
+    /// Renames, describes, activates or deactivates CA `id`, or makes it the default.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:cas`; [`Error::NotFound`]; [`Error::Invalid`] for an
+    /// empty name or for making a CA without a key the default; [`Error::Conflict`] for a name
+    /// in use.
+    pub async fn update_ca(
+        &self,
+        principal: &Principal,
+        id: i64,
+        update: CaUpdate,
+    ) -> Result<CaRow> {
+        if !principal.can("write:cas") {
+            return Err(Error::Forbidden("changing a CA needs write:cas".into()));
+        }
+        let before = self.ca(id).await?;
+        if update.name.as_ref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(Error::Invalid("name must not be empty".into()));
+        }
+        if update.is_default == Some(true) && before.key_id.is_none() {
+            return Err(Error::Invalid(format!(
+                "CA '{}' has no private key here, so it cannot be the default issuing CA",
+                before.name
+            )));
+        }
+        let mut changes = Vec::new();
+        if let Some(name) = &update.name {
+            changes.push(format!("name '{}' -> '{name}'", before.name));
+        }
+        if let Some(active) = update.is_active {
+            changes.push(format!("active {} -> {active}", before.is_active));
+        }
+        if let Some(default) = update.is_default {
+            changes.push(format!("default {} -> {default}", before.is_default));
+        }
+        if update.description.is_some() {
+            changes.push("description".into());
+        }
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        tx.update_ca(id, &update, now).await.map_err(|e| match e {
+            store::Error::Conflict => Error::Conflict("a CA with that name exists".into()),
+            other => other.into(),
+        })?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "ca_updated",
+                "ca",
+                id,
+                format!("'{}': {}", before.name, changes.join(", ")),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.ca(id).await
+    }
+
+    /// Deletes CA `id` and its key. While it has issued certificates that are still valid (or
+    /// CAs below it), only with `force`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `delete:cas`; [`Error::NotFound`]; [`Error::Conflict`] when
+    /// live certificates depend on it and `force` is not set.
+    pub async fn delete_ca(&self, principal: &Principal, id: i64, force: bool) -> Result<()> {
+        if !principal.can("delete:cas") {
+            return Err(Error::Forbidden("deleting a CA needs delete:cas".into()));
+        }
+        let ca = self.ca(id).await?;
+        let now = self.now();
+        let live = self.store.live_certificates_of(id, now).await?;
+        if live > 0 && !force {
+            return Err(Error::Conflict(format!(
+                "CA '{}' has issued {live} certificate(s) or CA(s) that are still valid; \
+                 revoke them or delete with force=true",
+                ca.name
+            )));
+        }
+        let mut tx = self.store.begin_write().await?;
+        tx.delete_ca(id).await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "ca_deleted",
+                "ca",
+                id,
+                format!("'{}' ({live} live certificate(s) left unlinked)", ca.name),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// A CA that may issue now, with its signer.

@@ -12,6 +12,7 @@ mod audit;
 mod ca;
 mod clock;
 mod error;
+mod inventory;
 mod issue;
 mod keystore;
 pub mod password;
@@ -41,8 +42,9 @@ pub use revoke::RevocationReason;
 pub use sessions::LoginOutcome;
 pub use store;
 pub use store::{
-    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CertificateFilter, CertificateRow,
-    CertificateState, Page, PageRequest, PoolStats, SessionRow, Store, UserFilter, UserRow,
+    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaUpdate, CertificateFilter,
+    CertificateRow, CertificateState, Page, PageRequest, PoolStats, SessionRow, Store, UserFilter,
+    UserRow,
 };
 pub use vault::{MasterKey, Vault};
 

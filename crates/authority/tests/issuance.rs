@@ -233,6 +233,13 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
             .windows(32)
             .any(|w| key.pkcs8_der().windows(32).any(|k| k == w))
     );
+    // Deleting the certificate destroys the sealed key with it.
+    authority.delete_certificate(&admin, leaf.id).await?;
+    assert!(authority.store().key(sealed.id).await?.is_none());
+    assert!(matches!(
+        authority.certificate(leaf.id).await,
+        Err(Error::NotFound(_))
+    ));
     Ok(())
 }
 

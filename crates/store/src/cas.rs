@@ -171,3 +171,72 @@ impl WriteTx {
         Ok(row.try_get("id")?)
     }
 }
+
+/// Changes to a CA; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CaUpdate {
+    /// New display name.
+    pub name: Option<String>,
+    /// New description (`Some(None)` clears it).
+    pub description: Option<Option<String>>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// Make it the default issuing CA (`Some(false)` only clears the flag).
+    pub is_default: Option<bool>,
+}
+
+impl WriteTx {
+    /// Applies `update` to CA `id`. Returns false when there is no such CA.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when the new name is taken.
+    pub async fn update_ca(
+        &mut self,
+        id: i64,
+        update: &CaUpdate,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error> {
+        if update.is_default == Some(true) {
+            sqlx::query("UPDATE cas SET is_default = 0 WHERE is_default = 1 AND id <> $1")
+                .bind(id)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        let done = sqlx::query(
+            "UPDATE cas SET \
+               name = COALESCE($1, name), \
+               description = CASE WHEN $2 = 1 THEN $3 ELSE description END, \
+               is_active = COALESCE($4, is_active), \
+               is_default = COALESCE($5, is_default), \
+               updated_at = $6 \
+             WHERE id = $7",
+        )
+        .bind(update.name.clone())
+        .bind(flag(update.description.is_some()))
+        .bind(update.description.clone().flatten())
+        .bind(update.is_active.map(flag))
+        .bind(update.is_default.map(flag))
+        .bind(to_micros(now))
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes CA `id` and its private key. Certificates it issued and CAs below it stay, no
+    /// longer linked to it. Returns false when there is no such CA.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn delete_ca(&mut self, id: i64) -> Result<bool, Error> {
+        let row = sqlx::query("DELETE FROM cas WHERE id = $1 RETURNING key_id")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        if let Some(key_id) = row.try_get::<Option<i64>, _>("key_id")? {
+            self.delete_key(key_id).await?;
+        }
+        Ok(true)
+    }
+}

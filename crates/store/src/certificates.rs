@@ -323,3 +323,22 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 }
+
+impl WriteTx {
+    /// Deletes certificate `id` and the private key certmint held for it. Returns false when
+    /// there is no such certificate.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn delete_certificate(&mut self, id: i64) -> Result<bool, Error> {
+        let row = sqlx::query("DELETE FROM certificates WHERE id = $1 RETURNING key_id")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        if let Some(key_id) = row.try_get::<Option<i64>, _>("key_id")? {
+            self.delete_key(key_id).await?;
+        }
+        Ok(true)
+    }
+}

@@ -88,3 +88,17 @@ impl WriteTx {
         Ok(row.try_get("id")?)
     }
 }
+
+impl WriteTx {
+    /// Deletes key `id` (its sealed material goes with it).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn delete_key(&mut self, id: i64) -> Result<(), Error> {
+        sqlx::query("DELETE FROM keys WHERE id = $1")
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}

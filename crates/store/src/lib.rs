@@ -26,7 +26,7 @@ pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use audit::{
     AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, GENESIS_HASH, chain_hash,
 };
-pub use cas::{CaRow, NewCa};
+pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;
 pub use certificates::{CertificateFilter, CertificateRow, CertificateState, NewCertificate};
 pub use db::{Backend, PoolStats, Store, WriteTx};

@@ -310,3 +310,178 @@ async fn fetch(server: &TestServer, auth: &Auth<'_>, path: String) -> reqwest::R
     let response = server.request(Method::GET, &path, auth, None).await;
     response.bytes().await.map(|b| b.to_vec())
 }
+
+#[tokio::test]
+async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_them() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (_, cas) = server.call(Method::GET, "/api/v2/cas", &auth, None).await;
+    let root_id = cas["data"][0]["id"].as_i64().ok_or("root id")?;
+    let sub_id = cas["data"][1]["id"].as_i64().ok_or("sub id")?;
+    let (status, leaf) = server
+        .call(
+            Method::POST,
+            "/api/v2/certificates",
+            &auth,
+            Some(serde_json::json!({"common_name": "dep.example.test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{leaf}");
+    let leaf_id = leaf["data"]["id"].as_i64().ok_or("id")?;
+
+    let patch = |body: serde_json::Value| {
+        let path = format!("/api/v2/cas/{sub_id}");
+        let (server, auth) = (&server, &auth);
+        async move { server.call(Method::PATCH, &path, auth, Some(body)).await }
+    };
+    let (status, body) = patch(
+        serde_json::json!({"name": "Renamed Issuing", "description": "ops", "is_active": false}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["name"], "Renamed Issuing");
+    assert_eq!(body["data"]["description"], "ops");
+    assert_eq!(body["data"]["is_active"], false);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/certificates",
+            &auth,
+            Some(serde_json::json!({"common_name": "off.example.test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("inactive")
+    );
+    let (status, _) = patch(serde_json::json!({"is_active": true, "description": null})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = patch(serde_json::json!({"name": "certmint Root CA"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, _) = patch(serde_json::json!({"name": "  "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = patch(serde_json::json!({"colour": "red"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The root made the default instead; the intermediate is no longer it.
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            &format!("/api/v2/cas/{root_id}"),
+            &auth,
+            Some(serde_json::json!({"is_default": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, sub) = server
+        .call(Method::GET, &format!("/api/v2/cas/{sub_id}"), &auth, None)
+        .await;
+    assert_eq!(sub["data"]["is_default"], false);
+
+    // An operator runs CAs but does not delete them.
+    server.user(&admin, "olga", "operator").await;
+    let operator = server.login("olga", crate::common::ADMIN_PASSWORD).await;
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/cas/{sub_id}"),
+            &Auth::Session(&operator),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/cas/{sub_id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("force=true")
+    );
+    let (status, body) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/cas/{sub_id}?force=true"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = server
+        .call(Method::GET, &format!("/api/v2/cas/{sub_id}"), &auth, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, leaf) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/certificates/{leaf_id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(
+        leaf["data"]["ca_id"],
+        serde_json::Value::Null,
+        "kept, unlinked"
+    );
+
+    // A certificate is deleted with its key.
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/certificates/{leaf_id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/certificates/{leaf_id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = server
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/certificates/{leaf_id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=ca_deleted",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 1);
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=certificate_deleted",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 1);
+    Ok(())
+}

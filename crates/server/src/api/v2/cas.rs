@@ -9,9 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::views::{SubjectFields, requested_key_type};
+use super::views::{SubjectFields, nullable, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, ok, page};
+use crate::envelope::{Envelope, Pagination, created, done, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 use authority::pki::{bundle, pem};
@@ -21,7 +21,7 @@ pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
         .routes(routes!(tree))
-        .routes(routes!(get))
+        .routes(routes!(get, update, delete))
         .routes(routes!(export))
 }
 
@@ -267,4 +267,72 @@ async fn export(
         }
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaPatch {
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub description: Option<Option<String>>,
+    /// Inactive CAs issue nothing.
+    pub is_active: Option<bool>,
+    /// Make it the CA that issues when a request names none.
+    pub is_default: Option<bool>,
+}
+
+/// Rename, describe, activate or deactivate a CA, or make it the default.
+#[utoipa::path(patch, path = "/cas/{id}", tag = "cas",
+    security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
+    params(("id" = i64, Path, description = "CA id")),
+    request_body = CaPatch,
+    responses((status = 200, description = "Updated", body = Envelope<CaView>),
+              (status = 404, description = "No such CA", body = ErrorBody),
+              (status = 409, description = "The name is taken", body = ErrorBody)))]
+async fn update(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiJson(body): ApiJson<CaPatch>,
+) -> ApiResult<Response> {
+    let ca = app
+        .authority
+        .update_ca(
+            &principal,
+            id,
+            authority::CaUpdate {
+                name: body.name.map(|n| n.trim().to_owned()),
+                description: body.description,
+                is_active: body.is_active,
+                is_default: body.is_default,
+            },
+        )
+        .await?;
+    Ok(ok_with(CaView::from(ca), "CA updated"))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// Delete even while certificates it issued are still valid.
+    pub force: bool,
+}
+
+/// Delete a CA and its key: 409 while certificates it issued are still valid, unless
+/// `force=true`.
+#[utoipa::path(delete, path = "/cas/{id}", tag = "cas",
+    security(("session" = ["delete:cas"]), ("api_key" = ["delete:cas"])),
+    params(("id" = i64, Path, description = "CA id"), DeleteQuery),
+    responses((status = 200, description = "Deleted"),
+              (status = 404, description = "No such CA", body = ErrorBody),
+              (status = 409, description = "It has valid certificates", body = ErrorBody)))]
+async fn delete(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
+) -> ApiResult<Response> {
+    app.authority.delete_ca(&principal, id, q.force).await?;
+    Ok(done("CA deleted"))
 }

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, ok, page};
+use crate::envelope::{Envelope, Pagination, created, done, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 use authority::pki::bundle::{self, Pkcs12Cipher};
@@ -24,7 +24,7 @@ const EXPIRING_DAYS: i64 = 30;
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
-        .routes(routes!(get))
+        .routes(routes!(get, delete))
         .routes(routes!(export))
         .routes(routes!(revoke))
 }
@@ -420,4 +420,20 @@ async fn revoke(
         CertificateView::new(cert, app.authority.now()),
         message,
     ))
+}
+
+/// Delete a certificate from the inventory, with the key certmint held for it. It is not
+/// revoked.
+#[utoipa::path(delete, path = "/certificates/{id}", tag = "certificates",
+    security(("session" = ["delete:certificates"]), ("api_key" = ["delete:certificates"])),
+    params(("id" = i64, Path, description = "Certificate id")),
+    responses((status = 200, description = "Deleted"),
+              (status = 404, description = "No such certificate", body = ErrorBody)))]
+async fn delete(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    app.authority.delete_certificate(&principal, id).await?;
+    Ok(done("Certificate deleted"))
 }
