@@ -24,6 +24,13 @@ pub enum KeySource {
     Generate(KeyType),
     /// The requester holds the key; the CSR proves it.
     Csr(Box<Csr>),
+    /// The key of the certificate being renewed (stored row, when certmint holds it).
+    Reuse {
+        /// Public key, DER SubjectPublicKeyInfo.
+        public_key: Vec<u8>,
+        /// The stored private key.
+        key_id: Option<i64>,
+    },
 }
 
 /// What to issue. Front doors translate their wire formats into this.
@@ -47,6 +54,8 @@ pub struct IssueRequest {
     pub description: Option<String>,
     /// The front door: api, acme, est, scep, system.
     pub source: &'static str,
+    /// The certificate this one renews.
+    pub renewed_from: Option<i64>,
 }
 
 /// A certificate just issued.
@@ -96,13 +105,14 @@ impl Authority {
                 (ca.cert.not_after - now).whole_days()
             )));
         }
-        let (generated, public_key) = match &request.key {
+        let (generated, public_key, reused_key) = match &request.key {
             KeySource::Generate(key_type) => {
                 let key = PrivateKey::generate(*key_type)?;
                 let public = key.public_key_der();
-                (Some(key), public)
+                (Some(key), public, None)
             }
-            KeySource::Csr(csr) => (None, csr.public_key_der.clone()),
+            KeySource::Csr(csr) => (None, csr.public_key_der.clone(), None),
+            KeySource::Reuse { public_key, key_id } => (None, public_key.clone(), *key_id),
         };
         let spec = CertSpec {
             subject: request.subject.clone(),
@@ -133,7 +143,7 @@ impl Authority {
         let mut tx = self.store.begin_write().await?;
         let key_id = match &generated {
             Some(key) => Some(self.store_key(&mut tx, key, now).await?),
-            None => None,
+            None => reused_key,
         };
         let id = tx
             .insert_certificate(
@@ -143,7 +153,7 @@ impl Authority {
                     key_id,
                     template_id: None,
                     owner_id: principal.user.as_ref().map(|u| u.id),
-                    renewed_from: None,
+                    renewed_from: request.renewed_from,
                     description: request.description.clone(),
                     sans: info.sans.clone(),
                     is_ca: false,
@@ -153,14 +163,21 @@ impl Authority {
                 now,
             )
             .await?;
+        let (action, renewal) = match request.renewed_from {
+            Some(old) => (
+                "certificate_renewed",
+                format!(", renewing certificate {old}"),
+            ),
+            None => ("certificate_issued", String::new()),
+        };
         tx.audit(&self.entry_by(
             principal,
             Event::new(
-                "certificate_issued",
+                action,
                 "certificate",
                 id,
                 format!(
-                    "'{}' by CA '{}', serial {}, {days} days, via {}",
+                    "'{}' by CA '{}', serial {}, {days} days, via {}{renewal}",
                     info.subject, ca.name, info.serial, request.source
                 ),
             ),
@@ -223,6 +240,7 @@ impl Authority {
                     extended_key_usage: Some(vec![ExtendedKeyUsage::ServerAuth]),
                     description: Some("certmint HTTPS listener".into()),
                     source: "system",
+                    renewed_from: None,
                 },
             )
             .await?;
@@ -237,5 +255,74 @@ impl Authority {
                 .filter(|der| inspect::Certificate::parse(der).is_ok_and(|c| !c.self_signed)),
         );
         Ok((chain, key))
+    }
+
+    /// Renews certificate `id`: a new certificate with the same subject, SANs and usages, a
+    /// new serial and validity, from the same CA unless `ca_id` names another. With `new_key`
+    /// it is a rekey: certmint generates a key of that type; otherwise the public key (and the
+    /// stored private key, if any) carries over.
+    ///
+    /// # Errors
+    /// As [`Authority::issue`]; [`Error::Invalid`] when the original's names cannot be issued
+    /// again or its CA is gone and none is named.
+    pub async fn renew(
+        &self,
+        principal: &Principal,
+        id: i64,
+        validity_days: Option<i64>,
+        ca_id: Option<i64>,
+        new_key: Option<KeyType>,
+    ) -> Result<Issued> {
+        let old = self.certificate(id).await?;
+        let info = inspect::Certificate::parse(&old.cert.der)?;
+        if info.is_ca {
+            return Err(Error::Invalid(
+                "CA certificates are renewed as CAs, not here".into(),
+            ));
+        }
+        if info.subject_name.is_empty() && !info.subject.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the subject '{}' of certificate {id} cannot be issued again as it is",
+                info.subject
+            )));
+        }
+        let sans = info
+            .sans
+            .iter()
+            .map(|s| SubjectAltName::parse(s))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ca_id = ca_id.or(old.ca_id).ok_or_else(|| {
+            Error::Invalid(format!(
+                "the CA that issued certificate {id} is gone; name a ca_id to renew it"
+            ))
+        })?;
+        let key = match new_key {
+            Some(key_type) => KeySource::Generate(key_type),
+            None => KeySource::Reuse {
+                public_key: info.public_key_der.clone(),
+                key_id: old.key_id,
+            },
+        };
+        let days = validity_days.unwrap_or_else(|| {
+            (info.not_after - info.not_before)
+                .whole_days()
+                .clamp(1, MAX_LEAF_DAYS)
+        });
+        self.issue(
+            principal,
+            IssueRequest {
+                ca_id: Some(ca_id),
+                subject: info.subject_name.clone(),
+                sans,
+                key,
+                validity_days: Some(days),
+                key_usage: Some(info.key_usage.clone()),
+                extended_key_usage: Some(info.extended_key_usage.clone()),
+                description: old.description.clone(),
+                source: "api",
+                renewed_from: Some(id),
+            },
+        )
+        .await
     }
 }

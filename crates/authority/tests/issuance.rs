@@ -65,6 +65,7 @@ fn request(cn: &str, key: KeySource) -> IssueRequest {
         extended_key_usage: None,
         description: None,
         source: "api",
+        renewed_from: None,
     }
 }
 

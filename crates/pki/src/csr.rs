@@ -7,7 +7,7 @@ use x509_parser::prelude::FromDer;
 
 use crate::cert::{ExtendedKeyUsage, KeyUsage};
 use crate::keys::{KeyType, spki_key_type};
-use crate::name::{DistinguishedName, NameAttribute, SubjectAltName};
+use crate::name::{DistinguishedName, SubjectAltName};
 use crate::{Error, PrivateKey};
 
 /// What a CSR asks for. Certmint builds certificates from policy and takes only the subject,
@@ -78,19 +78,7 @@ impl Csr {
                 "the CSR signature does not verify: it was not signed by the key it carries".into(),
             )
         })?;
-        let mut subject = DistinguishedName::new();
-        for rdn in info.subject.iter() {
-            for atv in rdn.iter() {
-                let Ok(oid) = const_oid::ObjectIdentifier::new(&atv.attr_type().to_id_string())
-                else {
-                    continue;
-                };
-                if let (Some(attribute), Ok(value)) = (NameAttribute::from_oid(&oid), atv.as_str())
-                {
-                    subject.set(attribute, value)?;
-                }
-            }
-        }
+        let subject = DistinguishedName::from_x509(&info.subject)?;
         let mut parsed = Self {
             der: der.to_vec(),
             subject_text: subject.to_string(),

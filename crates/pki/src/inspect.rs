@@ -22,6 +22,8 @@ pub struct Certificate {
     pub subject: String,
     /// The subject's common name.
     pub common_name: Option<String>,
+    /// The subject's attributes that certmint can write again (for renewal).
+    pub subject_name: crate::DistinguishedName,
     /// Issuer, RFC 4514.
     pub issuer: String,
     /// The issuer's common name.
@@ -92,6 +94,7 @@ impl Certificate {
             der: der.to_vec(),
             subject: rfc4514(tbs.subject()),
             common_name: common_name(tbs.subject()),
+            subject_name: crate::DistinguishedName::from_x509(tbs.subject()).unwrap_or_default(),
             issuer: rfc4514(tbs.issuer()),
             issuer_common_name: common_name(tbs.issuer()),
             serial: hex::encode(x509.raw_serial()),

@@ -253,6 +253,23 @@ impl DistinguishedName {
         self.entries.is_empty()
     }
 
+    /// The attributes certmint knows from a parsed X.509 name (others are left out).
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when a known attribute's value breaks the rules of [`Self::set`].
+    pub fn from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Self, Error> {
+        let mut dn = Self::new();
+        for atv in name.iter().flat_map(|rdn| rdn.iter()) {
+            let Ok(oid) = ObjectIdentifier::new(&atv.attr_type().to_id_string()) else {
+                continue;
+            };
+            if let (Some(attribute), Ok(value)) = (NameAttribute::from_oid(&oid), atv.as_str()) {
+                dn.set(attribute, value)?;
+            }
+        }
+        Ok(dn)
+    }
+
     pub(crate) fn to_rcgen(&self) -> Result<rcgen::DistinguishedName, Error> {
         let mut dn = rcgen::DistinguishedName::new();
         for (attribute, value) in self.entries() {

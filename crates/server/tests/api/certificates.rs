@@ -555,3 +555,141 @@ async fn revocation_with_reasons_holds_and_releases() -> TestResult {
     assert_eq!(audit["meta"]["total"], 1, "{audit}");
     Ok(())
 }
+
+#[tokio::test]
+async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let dir = tempfile::tempdir()?;
+    save_root(&server, &admin, dir.path()).await?;
+    let (status, body) = issue(
+        &server,
+        &admin,
+        json!({"common_name": "renew.example.test", "organization": "Example",
+               "san": ["dns:renew.example.test", "ip:10.9.8.7"], "validity_days": 30,
+               "extended_key_usage": ["clientAuth"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_i64().ok_or("id")?;
+    let pubkey = |id: i64, file: &'static str| {
+        let (server, auth, dir) = (&server, &auth, dir.path().to_owned());
+        async move {
+            let (_, pem) =
+                download(server, auth, &format!("/api/v2/certificates/{id}/export")).await;
+            std::fs::write(dir.join(file), &pem).map_err(|e| e.to_string())?;
+            openssl(&dir, &["x509", "-in", file, "-noout", "-pubkey"])
+        }
+    };
+    let original_key = pubkey(id, "old.pem").await?;
+
+    let path = format!("/api/v2/certificates/{id}/renew");
+    let (status, renewed) = server
+        .call(
+            Method::POST,
+            &path,
+            &auth,
+            Some(json!({"validity_days": 60})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{renewed}");
+    let new = &renewed["data"];
+    assert_eq!(new["renewed_from"], id);
+    assert_eq!(new["subject"], "CN=renew.example.test,O=Example");
+    assert_eq!(new["san"], json!(["dns:renew.example.test", "ip:10.9.8.7"]));
+    assert_eq!(new["days_remaining"], 59);
+    assert_eq!(
+        new["private_key_available"], true,
+        "the stored key carries over"
+    );
+    assert_ne!(new["serial_number"], body["data"]["serial_number"]);
+    let new_id = new["id"].as_i64().ok_or("id")?;
+    assert_eq!(pubkey(new_id, "new.pem").await?, original_key, "same key");
+    let text = openssl(dir.path(), &["x509", "-in", "new.pem", "-noout", "-text"])?;
+    assert!(text.contains("TLS Web Client Authentication"), "{text}");
+    let (_, chain) = download(
+        &server,
+        &auth,
+        &format!("/api/v2/certificates/{new_id}/export?format=chain"),
+    )
+    .await;
+    std::fs::write(dir.path().join("chain.pem"), &chain)?;
+    let out = openssl(
+        dir.path(),
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "chain.pem",
+            "new.pem",
+        ],
+    )?;
+    assert!(out.contains("OK"), "{out}");
+    // The original stays valid.
+    let (_, old) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/certificates/{id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(old["data"]["status"], "active");
+
+    let (status, rekeyed) = server
+        .call(
+            Method::POST,
+            &path,
+            &auth,
+            Some(json!({"new_key": true, "key_algorithm": "RSA", "key_size": 2048})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{rekeyed}");
+    assert_eq!(rekeyed["data"]["key_type"], "RSA 2048");
+    assert_eq!(
+        rekeyed["data"]["days_remaining"], 29,
+        "the original's validity"
+    );
+    let rekeyed_id = rekeyed["data"]["id"].as_i64().ok_or("id")?;
+    assert_ne!(
+        pubkey(rekeyed_id, "rekeyed.pem").await?,
+        original_key,
+        "a new key"
+    );
+
+    for (body, status) in [
+        (
+            json!({"validity_days": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"ca_id": 999}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"key_size": 1024}), StatusCode::UNPROCESSABLE_ENTITY),
+        (json!({"reason": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (got, answer) = server
+            .call(Method::POST, &path, &auth, Some(body.clone()))
+            .await;
+        assert_eq!(got, status, "{body}: {answer}");
+    }
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v2/certificates/424242/renew",
+            &auth,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=certificate_renewed",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 2, "{audit}");
+    Ok(())
+}

@@ -27,6 +27,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get, delete))
         .routes(routes!(export))
         .routes(routes!(revoke))
+        .routes(routes!(renew))
 }
 
 /// A certificate, as the API shows it.
@@ -56,6 +57,8 @@ pub struct CertificateView {
     pub private_key_available: bool,
     pub source: String,
     pub description: Option<String>,
+    /// The certificate this one renewed.
+    pub renewed_from: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
     pub revocation_reason: Option<String>,
@@ -91,6 +94,7 @@ impl CertificateView {
             private_key_available: c.key_id.is_some(),
             source: c.source,
             description: c.description,
+            renewed_from: c.renewed_from,
             revoked_at: c.revoked_at,
             revocation_reason: c.revocation_reason,
             created_at: c.created_at,
@@ -237,6 +241,7 @@ async fn create(
                 extended_key_usage,
                 description: body.description,
                 source: "api",
+                renewed_from: None,
             },
         )
         .await?;
@@ -436,4 +441,57 @@ async fn delete(
 ) -> ApiResult<Response> {
     app.authority.delete_certificate(&principal, id).await?;
     Ok(done("Certificate deleted"))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenewBody {
+    /// Days; the original's validity when omitted.
+    pub validity_days: Option<i64>,
+    /// Issue from this CA instead of the original one.
+    pub ca_id: Option<i64>,
+    /// Rekey: generate a new key (EC P-256 unless `key_algorithm`, `key_size` or `curve`
+    /// say otherwise) instead of carrying the old one over.
+    pub new_key: bool,
+    pub key_algorithm: Option<String>,
+    pub key_size: Option<u32>,
+    pub curve: Option<String>,
+}
+
+/// Renew a certificate (same subject, SANs and usages; a new serial and validity), keeping its
+/// key or, with `new_key`, rekeying it. The original stays valid until it expires or is revoked.
+#[utoipa::path(post, path = "/certificates/{id}/renew", tag = "certificates",
+    security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = RenewBody,
+    responses((status = 201, description = "The new certificate", body = Envelope<CertificateView>),
+              (status = 404, description = "No such certificate", body = ErrorBody),
+              (status = 422, description = "It cannot be renewed as asked", body = ErrorBody)))]
+async fn renew(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiJson(body): ApiJson<RenewBody>,
+) -> ApiResult<Response> {
+    let rekey = body.new_key
+        || body.key_algorithm.is_some()
+        || body.key_size.is_some()
+        || body.curve.is_some();
+    let new_key = rekey
+        .then(|| {
+            requested_key_type(
+                body.key_algorithm.as_deref(),
+                body.key_size,
+                body.curve.as_deref(),
+            )
+        })
+        .transpose()?;
+    let issued = app
+        .authority
+        .renew(&principal, id, body.validity_days, body.ca_id, new_key)
+        .await?;
+    Ok(created(
+        CertificateView::new(issued.certificate, app.authority.now()),
+        "Certificate renewed successfully",
+    ))
 }
