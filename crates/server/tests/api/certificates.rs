@@ -693,3 +693,79 @@ async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
     assert_eq!(audit["meta"]["total"], 2, "{audit}");
     Ok(())
 }
+
+#[tokio::test]
+async fn stats_and_a_cas_own_certificates() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (_, cas) = server.call(Method::GET, "/api/v2/cas", &auth, None).await;
+    let root_id = cas["data"][0]["id"].as_i64().ok_or("root id")?;
+    let sub_id = cas["data"][1]["id"].as_i64().ok_or("sub id")?;
+    let mut ids = Vec::new();
+    for (cn, days) in [
+        ("s1.example.test", 10),
+        ("s2.example.test", 200),
+        ("s3.example.test", 300),
+    ] {
+        let (status, body) = issue(
+            &server,
+            &admin,
+            json!({"common_name": cn, "validity_days": days}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["data"]["id"].as_i64().ok_or("id")?);
+    }
+    server
+        .call(
+            Method::POST,
+            &format!("/api/v2/certificates/{}/revoke", ids[2]),
+            &auth,
+            Some(json!({"reason": "superseded"})),
+        )
+        .await;
+    let (status, stats) = server
+        .call(Method::GET, "/api/v2/certificates/stats", &auth, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    // Three issued here plus the HTTPS listener's own certificate.
+    assert_eq!(
+        stats["data"],
+        json!({"total": 4, "active": 3, "expired": 0, "revoked": 1, "expiring": 1})
+    );
+    // Time passes: the 10-day certificate expires.
+    server.clock.advance(time::Duration::days(11));
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (_, stats) = server
+        .call(Method::GET, "/api/v2/certificates/stats", &auth, None)
+        .await;
+    assert_eq!(stats["data"]["expired"], 1, "{stats}");
+    assert_eq!(stats["data"]["active"], 2, "{stats}");
+
+    let (status, issued) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/cas/{sub_id}/certificates?status=active"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{issued}");
+    assert_eq!(issued["meta"]["total"], 2, "{issued}");
+    let (_, none) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/cas/{root_id}/certificates"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(none["meta"]["total"], 0, "{none}");
+    let (status, _) = server
+        .call(Method::GET, "/api/v2/cas/424242/certificates", &auth, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    Ok(())
+}

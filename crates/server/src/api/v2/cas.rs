@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(tree))
         .routes(routes!(get, update, delete))
         .routes(routes!(export))
+        .routes(routes!(certificates))
 }
 
 /// A CA, as the API shows it.
@@ -335,4 +336,24 @@ async fn delete(
 ) -> ApiResult<Response> {
     app.authority.delete_ca(&principal, id, q.force).await?;
     Ok(done("CA deleted"))
+}
+
+/// The certificates a CA issued, with the inventory's filters.
+#[utoipa::path(get, path = "/cas/{id}/certificates", tag = "cas",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    params(("id" = i64, Path, description = "CA id"), super::certificates::CertificateQuery, Pagination),
+    responses((status = 200, description = "Certificates", body = Envelope<Vec<super::certificates::CertificateView>>),
+              (status = 404, description = "No such CA", body = ErrorBody)))]
+async fn certificates(
+    State(app): State<App>,
+    Id(id): Id,
+    ApiQuery(q): ApiQuery<super::certificates::CertificateQuery>,
+    ApiQuery(p): ApiQuery<Pagination>,
+) -> ApiResult<Response> {
+    app.authority.ca(id).await?;
+    let q = super::certificates::CertificateQuery {
+        ca_id: Some(id),
+        ..q
+    };
+    super::certificates::list_page(&app, q, p).await
 }

@@ -24,6 +24,7 @@ const EXPIRING_DAYS: i64 = 30;
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(list, create))
+        .routes(routes!(stats))
         .routes(routes!(get, delete))
         .routes(routes!(export))
         .routes(routes!(revoke))
@@ -125,6 +126,11 @@ async fn list(
     ApiQuery(q): ApiQuery<CertificateQuery>,
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
+    list_page(&app, q, p).await
+}
+
+/// One page of the inventory for a query; `/cas/{id}/certificates` serves it too.
+pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResult<Response> {
     let request = p.request()?;
     let now = app.authority.now();
     let state = match q.status.as_deref() {
@@ -158,6 +164,54 @@ async fn list(
         .map(|c| CertificateView::new(c, now))
         .collect();
     Ok(page(items, request, result.total))
+}
+
+/// How many certificates are in each state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CertificateStats {
+    pub total: i64,
+    pub active: i64,
+    pub expired: i64,
+    pub revoked: i64,
+    /// Active and ending within 30 days.
+    pub expiring: i64,
+}
+
+/// Counts of the inventory by state.
+#[utoipa::path(get, path = "/certificates/stats", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    responses((status = 200, description = "Counts", body = Envelope<CertificateStats>)))]
+async fn stats(State(app): State<App>) -> ApiResult<Response> {
+    let now = app.authority.now();
+    let one = authority::PageRequest {
+        page: 1,
+        per_page: 1,
+    };
+    let count = |state: Option<CertificateState>| {
+        let app = app.clone();
+        async move {
+            let filter = CertificateFilter {
+                state,
+                ..Default::default()
+            };
+            app.authority
+                .store()
+                .certificates(&filter, now, one)
+                .await
+                .map(|p| p.total)
+                .map_err(authority::Error::from)
+        }
+    };
+    Ok(ok(CertificateStats {
+        total: count(None).await?,
+        active: count(Some(CertificateState::Active)).await?,
+        expired: count(Some(CertificateState::Expired)).await?,
+        revoked: count(Some(CertificateState::Revoked)).await?,
+        expiring: count(Some(CertificateState::ExpiringBefore(
+            now + Duration::days(EXPIRING_DAYS),
+        )))
+        .await?,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
