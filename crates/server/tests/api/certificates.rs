@@ -769,3 +769,108 @@ async fn stats_and_a_cas_own_certificates() -> TestResult {
     assert_eq!(status, StatusCode::NOT_FOUND);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_private_key_comes_out_only_with_export_keys_optionally_encrypted() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let dir = tempfile::tempdir()?;
+    let (_, body) = issue(&server, &admin, json!({"common_name": "key.example.test"})).await;
+    let id = body["data"]["id"].as_i64().ok_or("id")?;
+    let path = format!("/api/v2/certificates/{id}/key");
+    let (_, pem) = download(&server, &auth, &format!("/api/v2/certificates/{id}/export")).await;
+    std::fs::write(dir.path().join("cert.pem"), &pem)?;
+    let cert_key = openssl(
+        dir.path(),
+        &["x509", "-in", "cert.pem", "-noout", "-pubkey"],
+    )?;
+
+    let (status, plain) = server
+        .call(Method::POST, &path, &auth, Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    assert_eq!(plain["data"]["encrypted"], false);
+    assert_eq!(plain["data"]["key_type"], "EC P-256");
+    std::fs::write(
+        dir.path().join("plain.pem"),
+        plain["data"]["private_key"].as_str().ok_or("pem")?,
+    )?;
+    assert_eq!(
+        openssl(dir.path(), &["pkey", "-in", "plain.pem", "-pubout"])?,
+        cert_key
+    );
+
+    let (status, sealed) = server
+        .call(
+            Method::POST,
+            &path,
+            &auth,
+            Some(json!({"passphrase": "open sesame"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{sealed}");
+    let text = sealed["data"]["private_key"].as_str().ok_or("pem")?;
+    assert!(
+        text.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{text}"
+    );
+    std::fs::write(dir.path().join("sealed.pem"), text)?;
+    let opened = openssl(
+        dir.path(),
+        &[
+            "pkey",
+            "-in",
+            "sealed.pem",
+            "-passin",
+            "pass:open sesame",
+            "-pubout",
+        ],
+    )?;
+    assert_eq!(opened, cert_key);
+    assert!(
+        openssl(
+            dir.path(),
+            &[
+                "pkey",
+                "-in",
+                "sealed.pem",
+                "-passin",
+                "pass:wrong",
+                "-pubout"
+            ]
+        )
+        .is_err()
+    );
+
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &path,
+            &auth,
+            Some(json!({"passphrase": "short"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    server.user(&admin, "ana", "auditor").await;
+    let auditor = server.login("ana", ADMIN_PASSWORD).await;
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &path,
+            &Auth::Session(&auditor),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, audit) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=private_key_exported",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(audit["meta"]["total"], 2, "{audit}");
+    Ok(())
+}

@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(export))
         .routes(routes!(revoke))
         .routes(routes!(renew))
+        .routes(routes!(private_key))
 }
 
 /// A certificate, as the API shows it.
@@ -548,4 +549,51 @@ async fn renew(
         CertificateView::new(issued.certificate, app.authority.now()),
         "Certificate renewed successfully",
     ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct KeyRequest {
+    /// Encrypt the key (PKCS#8, PBKDF2-SHA256 + AES-256-CBC) with this passphrase.
+    pub passphrase: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyView {
+    /// `PRIVATE KEY` or, with a passphrase, `ENCRYPTED PRIVATE KEY` PEM.
+    pub private_key: String,
+    pub encrypted: bool,
+    pub key_type: String,
+}
+
+/// The private key certmint holds for a certificate; audited.
+#[utoipa::path(post, path = "/certificates/{id}/key", tag = "certificates",
+    security(("session" = ["export:keys"]), ("api_key" = ["export:keys"])),
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = KeyRequest,
+    responses((status = 200, description = "The key", body = Envelope<KeyView>),
+              (status = 404, description = "No such certificate, or certmint does not hold its key", body = ErrorBody),
+              (status = 422, description = "A passphrase shorter than 8 characters", body = ErrorBody)))]
+async fn private_key(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiJson(body): ApiJson<KeyRequest>,
+) -> ApiResult<Response> {
+    let passphrase = body.passphrase.filter(|p| !p.is_empty());
+    if passphrase.as_ref().is_some_and(|p| p.chars().count() < 8) {
+        return Err(ApiError::invalid(
+            "the passphrase must have at least 8 characters",
+        ));
+    }
+    let key = app.authority.certificate_key(&principal, id).await?;
+    let private_key = match &passphrase {
+        Some(p) => key.to_encrypted_pem(p).map_err(authority::Error::from)?,
+        None => key.to_pkcs8_pem().to_string(),
+    };
+    Ok(ok(KeyView {
+        private_key,
+        encrypted: passphrase.is_some(),
+        key_type: key.key_type().label(),
+    }))
 }
