@@ -10,4 +10,5 @@ mod certificates;
 mod common;
 mod ops;
 mod smoke;
+mod tools;
 mod user_admin;

@@ -8,6 +8,7 @@ mod certificates;
 pub mod health;
 mod openapi;
 mod rbac;
+mod tools;
 mod users;
 mod views;
 
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(rbac::routes())
         .merge(cas::routes())
         .merge(certificates::routes())
+        .merge(tools::routes())
         .merge(audit::routes())
         .merge(health::routes())
         .merge(openapi::routes())
