@@ -100,72 +100,24 @@ impl Csr {
     }
 
     fn read_extension(&mut self, ext: &ParsedExtension<'_>) -> Result<(), Error> {
-        use x509_parser::extensions::GeneralName;
         match ext {
             ParsedExtension::SubjectAlternativeName(san) => {
                 for name in &san.general_names {
-                    let text = match name {
-                        GeneralName::DNSName(v) => format!("dns:{v}"),
-                        GeneralName::RFC822Name(v) => format!("email:{v}"),
-                        GeneralName::URI(v) => format!("uri:{v}"),
-                        GeneralName::IPAddress(b) => match b.len() {
-                            4 | 16 => {
-                                let addr = if b.len() == 4 {
-                                    <[u8; 4]>::try_from(*b).map(std::net::IpAddr::from).ok()
-                                } else {
-                                    <[u8; 16]>::try_from(*b).map(std::net::IpAddr::from).ok()
-                                };
-                                match addr {
-                                    Some(a) => format!("ip:{a}"),
-                                    None => continue,
-                                }
-                            }
-                            _ => {
-                                return Err(Error::Invalid(
-                                    "the CSR has a malformed IP address SAN".into(),
-                                ));
-                            }
-                        },
-                        other => {
-                            return Err(Error::Invalid(format!(
-                                "the CSR asks for a SAN of a kind certmint does not issue: {other:?}"
-                            )));
-                        }
-                    };
+                    let text = crate::inspect::general_name(name);
+                    if text.starts_with("dirname:")
+                        || text.starts_with("other:")
+                        || text.starts_with("ip:#")
+                    {
+                        return Err(Error::Invalid(format!(
+                            "the CSR asks for a SAN certmint does not issue: {text}"
+                        )));
+                    }
                     self.sans.push(SubjectAltName::parse(&text)?);
                 }
             }
-            ParsedExtension::KeyUsage(ku) => {
-                let bits = [
-                    ku.digital_signature(),
-                    ku.non_repudiation(),
-                    ku.key_encipherment(),
-                    ku.data_encipherment(),
-                    ku.key_agreement(),
-                    ku.key_cert_sign(),
-                    ku.crl_sign(),
-                    ku.encipher_only(),
-                    ku.decipher_only(),
-                ];
-                self.key_usage = KeyUsage::ALL
-                    .into_iter()
-                    .zip(bits)
-                    .filter_map(|(u, set)| set.then_some(u))
-                    .collect();
-            }
+            ParsedExtension::KeyUsage(ku) => self.key_usage = crate::inspect::key_usages(ku),
             ParsedExtension::ExtendedKeyUsage(eku) => {
-                let named = [
-                    (eku.server_auth, ExtendedKeyUsage::ServerAuth),
-                    (eku.client_auth, ExtendedKeyUsage::ClientAuth),
-                    (eku.code_signing, ExtendedKeyUsage::CodeSigning),
-                    (eku.email_protection, ExtendedKeyUsage::EmailProtection),
-                    (eku.time_stamping, ExtendedKeyUsage::TimeStamping),
-                    (eku.ocsp_signing, ExtendedKeyUsage::OcspSigning),
-                ];
-                self.extended_key_usage = named
-                    .into_iter()
-                    .filter_map(|(set, e)| set.then_some(e))
-                    .collect();
+                self.extended_key_usage = crate::inspect::extended_key_usages(eku);
             }
             ParsedExtension::BasicConstraints(bc) => self.requests_ca = bc.ca,
             ParsedExtension::ParseError { error } => {

@@ -133,43 +133,9 @@ impl Certificate {
                 self.is_ca = bc.ca;
                 self.path_len = bc.path_len_constraint;
             }
-            ParsedExtension::KeyUsage(ku) => {
-                let bits = [
-                    ku.digital_signature(),
-                    ku.non_repudiation(),
-                    ku.key_encipherment(),
-                    ku.data_encipherment(),
-                    ku.key_agreement(),
-                    ku.key_cert_sign(),
-                    ku.crl_sign(),
-                    ku.encipher_only(),
-                    ku.decipher_only(),
-                ];
-                self.key_usage = KeyUsage::ALL
-                    .into_iter()
-                    .zip(bits)
-                    .filter_map(|(u, set)| set.then_some(u))
-                    .collect();
-            }
+            ParsedExtension::KeyUsage(ku) => self.key_usage = key_usages(ku),
             ParsedExtension::ExtendedKeyUsage(eku) => {
-                let named = [
-                    (eku.server_auth, ExtendedKeyUsage::ServerAuth),
-                    (eku.client_auth, ExtendedKeyUsage::ClientAuth),
-                    (eku.code_signing, ExtendedKeyUsage::CodeSigning),
-                    (eku.email_protection, ExtendedKeyUsage::EmailProtection),
-                    (eku.time_stamping, ExtendedKeyUsage::TimeStamping),
-                    (eku.ocsp_signing, ExtendedKeyUsage::OcspSigning),
-                    (eku.any, ExtendedKeyUsage::Any),
-                ];
-                self.extended_key_usage = named
-                    .into_iter()
-                    .filter_map(|(set, e)| set.then_some(e))
-                    .collect();
-                for oid in &eku.other {
-                    if let Ok(oid) = const_oid::ObjectIdentifier::new(&oid.to_id_string()) {
-                        self.extended_key_usage.push(ExtendedKeyUsage::Other(oid));
-                    }
-                }
+                self.extended_key_usage = extended_key_usages(eku);
             }
             ParsedExtension::SubjectAlternativeName(san) => {
                 self.sans = san.general_names.iter().map(general_name).collect();
@@ -242,7 +208,54 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_else(|_| t.unix_timestamp().to_string())
 }
 
-fn general_name(name: &GeneralName<'_>) -> String {
+/// The usages set in a parsed keyUsage extension.
+pub(crate) fn key_usages(ku: &x509_parser::extensions::KeyUsage) -> Vec<KeyUsage> {
+    let bits = [
+        ku.digital_signature(),
+        ku.non_repudiation(),
+        ku.key_encipherment(),
+        ku.data_encipherment(),
+        ku.key_agreement(),
+        ku.key_cert_sign(),
+        ku.crl_sign(),
+        ku.encipher_only(),
+        ku.decipher_only(),
+    ];
+    KeyUsage::ALL
+        .into_iter()
+        .zip(bits)
+        .filter_map(|(u, set)| set.then_some(u))
+        .collect()
+}
+
+/// The purposes in a parsed extendedKeyUsage extension, named ones first.
+pub(crate) fn extended_key_usages(
+    eku: &x509_parser::extensions::ExtendedKeyUsage<'_>,
+) -> Vec<ExtendedKeyUsage> {
+    let named = [
+        (eku.server_auth, ExtendedKeyUsage::ServerAuth),
+        (eku.client_auth, ExtendedKeyUsage::ClientAuth),
+        (eku.code_signing, ExtendedKeyUsage::CodeSigning),
+        (eku.email_protection, ExtendedKeyUsage::EmailProtection),
+        (eku.time_stamping, ExtendedKeyUsage::TimeStamping),
+        (eku.ocsp_signing, ExtendedKeyUsage::OcspSigning),
+        (eku.any, ExtendedKeyUsage::Any),
+    ];
+    let others = eku
+        .other
+        .iter()
+        .filter_map(|oid| const_oid::ObjectIdentifier::new(&oid.to_id_string()).ok())
+        .map(ExtendedKeyUsage::Other);
+    named
+        .into_iter()
+        .filter_map(|(set, e)| set.then_some(e))
+        .chain(others)
+        .collect()
+}
+
+/// A general name as `kind:value`; kinds certmint does not issue come out as `dirname:…`,
+/// `other:…` or `ip:#hex` (a malformed address).
+pub(crate) fn general_name(name: &GeneralName<'_>) -> String {
     match name {
         GeneralName::DNSName(v) => format!("dns:{v}"),
         GeneralName::RFC822Name(v) => format!("email:{v}"),
