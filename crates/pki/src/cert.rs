@@ -3,6 +3,10 @@
 use std::net::IpAddr;
 
 use const_oid::ObjectIdentifier;
+use const_oid::db::rfc5280::{
+    ANY_EXTENDED_KEY_USAGE, ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING,
+    ID_KP_EMAIL_PROTECTION, ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING,
+};
 use der::Encode;
 use der::asn1::Ia5String;
 use time::OffsetDateTime;
@@ -17,8 +21,6 @@ use crate::{Error, PrivateKey};
 const ID_PE_AUTHORITY_INFO_ACCESS: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 1, 1];
 const ID_CE_CERTIFICATE_POLICIES: &[u64] = &[2, 5, 29, 32];
 const ID_PKIX_OCSP_NOCHECK: &[u64] = &[1, 3, 6, 1, 5, 5, 7, 48, 1, 5];
-const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
-const ID_AD_CA_ISSUERS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.2");
 
 /// Something that signs with a private key: a software key, or later an HSM. Certificates,
 /// CRLs and OCSP responses are all signed through this.
@@ -206,13 +208,13 @@ impl ExtendedKeyUsage {
     /// The purpose's OID.
     pub fn oid(&self) -> ObjectIdentifier {
         match self {
-            Self::ServerAuth => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1"),
-            Self::ClientAuth => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2"),
-            Self::CodeSigning => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3"),
-            Self::EmailProtection => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.4"),
-            Self::TimeStamping => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8"),
-            Self::OcspSigning => ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9"),
-            Self::Any => ObjectIdentifier::new_unwrap("2.5.29.37.0"),
+            Self::ServerAuth => ID_KP_SERVER_AUTH,
+            Self::ClientAuth => ID_KP_CLIENT_AUTH,
+            Self::CodeSigning => ID_KP_CODE_SIGNING,
+            Self::EmailProtection => ID_KP_EMAIL_PROTECTION,
+            Self::TimeStamping => ID_KP_TIME_STAMPING,
+            Self::OcspSigning => ID_KP_OCSP_SIGNING,
+            Self::Any => ANY_EXTENDED_KEY_USAGE,
             Self::Other(oid) => *oid,
         }
     }

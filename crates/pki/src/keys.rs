@@ -8,17 +8,16 @@ use aws_lc_rs::signature::{
     EcdsaSigningAlgorithm, Ed25519KeyPair, RsaKeyPair,
 };
 use const_oid::ObjectIdentifier;
-use const_oid::db::rfc5912::{SECP_256_R_1, SECP_384_R_1};
+use const_oid::db::rfc5912::{
+    ID_EC_PUBLIC_KEY as EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP_256_R_1, SECP_384_R_1,
+};
+use const_oid::db::rfc8410::ID_ED_25519 as ED25519;
 use der::Decode;
 use pkcs8::{EncryptedPrivateKeyInfo, PrivateKeyInfo};
 use rcgen::{PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256};
 use zeroize::Zeroizing;
 
 use crate::Error;
-
-const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// The smallest RSA modulus certmint accepts anywhere.
 pub const MIN_RSA_BITS: u32 = 2048;

@@ -93,23 +93,24 @@ impl NameAttribute {
 
     /// The attribute's object identifier.
     pub fn oid(self) -> ObjectIdentifier {
-        ObjectIdentifier::new_unwrap(match self {
-            Self::CommonName => "2.5.4.3",
-            Self::Surname => "2.5.4.4",
-            Self::SerialNumber => "2.5.4.5",
-            Self::Country => "2.5.4.6",
-            Self::Locality => "2.5.4.7",
-            Self::State => "2.5.4.8",
-            Self::Street => "2.5.4.9",
-            Self::Organization => "2.5.4.10",
-            Self::OrganizationalUnit => "2.5.4.11",
-            Self::Title => "2.5.4.12",
-            Self::PostalCode => "2.5.4.17",
-            Self::GivenName => "2.5.4.42",
-            Self::EmailAddress => "1.2.840.113549.1.9.1",
-            Self::DomainComponent => "0.9.2342.19200300.100.1.25",
-            Self::UserId => "0.9.2342.19200300.100.1.1",
-        })
+        use const_oid::db::{rfc3280, rfc4519};
+        match self {
+            Self::CommonName => rfc4519::CN,
+            Self::Surname => rfc4519::SN,
+            Self::SerialNumber => rfc4519::SERIAL_NUMBER,
+            Self::Country => rfc4519::C,
+            Self::Locality => rfc4519::L,
+            Self::State => rfc4519::ST,
+            Self::Street => rfc4519::STREET,
+            Self::Organization => rfc4519::O,
+            Self::OrganizationalUnit => rfc4519::OU,
+            Self::Title => rfc4519::TITLE,
+            Self::PostalCode => rfc4519::POSTAL_CODE,
+            Self::GivenName => rfc4519::GIVEN_NAME,
+            Self::EmailAddress => rfc3280::EMAIL_ADDRESS,
+            Self::DomainComponent => rfc4519::DOMAIN_COMPONENT,
+            Self::UserId => rfc4519::UID,
+        }
     }
 
     /// The attribute with this object identifier, if certmint knows it.
