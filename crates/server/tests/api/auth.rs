@@ -36,20 +36,6 @@ async fn verify(server: &TestServer, session: &Session) -> (StatusCode, Value) {
         .await
 }
 
-/// How many audit records match `query` (e.g. `action=login_failed&username=lena`).
-async fn audit_total(server: &TestServer, admin: &Session, query: &str) -> i64 {
-    let (status, body) = server
-        .call(
-            Method::GET,
-            &format!("/api/v2/audit/logs?{query}"),
-            &Auth::Session(admin),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["meta"]["total"].as_i64().expect("total")
-}
-
 #[tokio::test]
 async fn login_sets_a_hardened_cookie_and_returns_the_csrf_token() -> TestResult {
     let server = TestServer::start().await;
@@ -425,15 +411,24 @@ async fn failed_logins_lock_the_account_for_a_while() -> TestResult {
 
     // Every attempt is in the audit log: two wrong passwords, the lock, the refused login.
     assert_eq!(
-        audit_total(&server, &admin, "action=login_failed&username=lena").await,
+        server
+            .audit_total(&Auth::Session(&admin), "action=login_failed&username=lena")
+            .await,
         3
     );
     assert_eq!(
-        audit_total(&server, &admin, "action=account_locked&username=lena").await,
+        server
+            .audit_total(
+                &Auth::Session(&admin),
+                "action=account_locked&username=lena"
+            )
+            .await,
         1
     );
     assert_eq!(
-        audit_total(&server, &admin, "action=login_success&username=lena").await,
+        server
+            .audit_total(&Auth::Session(&admin), "action=login_success&username=lena")
+            .await,
         0
     );
     // Locking lena locks nobody else.
@@ -450,7 +445,9 @@ async fn failed_logins_lock_the_account_for_a_while() -> TestResult {
     let (status, _) = verify(&server, &lena).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
-        audit_total(&server, &admin, "action=login_success&username=lena").await,
+        server
+            .audit_total(&Auth::Session(&admin), "action=login_success&username=lena")
+            .await,
         1
     );
     // The count starts again from zero: the next wrong password does not re-lock.

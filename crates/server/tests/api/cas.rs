@@ -291,18 +291,7 @@ async fn roots_and_intermediates_are_created_exported_and_issue() -> TestResult 
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=ca_created",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(
-        audit["meta"]["total"], 4,
-        "two at first start, two here: {audit}"
-    );
+    assert_eq!(server.audit_total(&auth, "action=ca_created").await, 4);
     Ok(())
 }
 
@@ -465,23 +454,12 @@ async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_th
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=ca_deleted",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 1);
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=certificate_deleted",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 1);
+    assert_eq!(server.audit_total(&auth, "action=ca_deleted").await, 1);
+    assert_eq!(
+        server
+            .audit_total(&auth, "action=certificate_deleted")
+            .await,
+        1
+    );
     Ok(())
 }

@@ -305,15 +305,12 @@ async fn issue_list_and_export_in_every_format() -> TestResult {
         );
     }
     // Every key export was audited.
-    let (_, audited) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=private_key_exported",
-            &Auth::Session(&admin),
-            None,
-        )
-        .await;
-    assert_eq!(audited["meta"]["total"], 3, "{audited}");
+    assert_eq!(
+        server
+            .audit_total(&Auth::Session(&admin), "action=private_key_exported")
+            .await,
+        3
+    );
     Ok(())
 }
 
@@ -535,24 +532,18 @@ async fn revocation_with_reasons_holds_and_releases() -> TestResult {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=certificate_revoked",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 4, "{audit}");
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=certificate_released",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 1, "{audit}");
+    assert_eq!(
+        server
+            .audit_total(&auth, "action=certificate_revoked")
+            .await,
+        4
+    );
+    assert_eq!(
+        server
+            .audit_total(&auth, "action=certificate_released")
+            .await,
+        1
+    );
     Ok(())
 }
 
@@ -682,15 +673,12 @@ async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=certificate_renewed",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 2, "{audit}");
+    assert_eq!(
+        server
+            .audit_total(&auth, "action=certificate_renewed")
+            .await,
+        2
+    );
     Ok(())
 }
 
@@ -863,14 +851,11 @@ async fn the_private_key_comes_out_only_with_export_keys_optionally_encrypted() 
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, audit) = server
-        .call(
-            Method::GET,
-            "/api/v2/audit/logs?action=private_key_exported",
-            &auth,
-            None,
-        )
-        .await;
-    assert_eq!(audit["meta"]["total"], 2, "{audit}");
+    assert_eq!(
+        server
+            .audit_total(&auth, "action=private_key_exported")
+            .await,
+        2
+    );
     Ok(())
 }

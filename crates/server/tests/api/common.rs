@@ -152,6 +152,20 @@ impl TestServer {
         body["data"]["id"].as_i64().expect("user id")
     }
 
+    /// How many audit records match `query` (e.g. `action=login_failed&username=lena`).
+    pub async fn audit_total(&self, auth: &Auth<'_>, query: &str) -> i64 {
+        let (status, body) = self
+            .call(
+                Method::GET,
+                &format!("/api/v2/audit/logs?{query}"),
+                auth,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["meta"]["total"].as_i64().expect("total")
+    }
+
     /// Sends a request and returns the status and the JSON body (Null when there is none).
     pub async fn call(
         &self,
