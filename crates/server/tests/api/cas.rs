@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::common::{Auth, TestResult, TestServer};
+use crate::common::{Auth, TestResult, TestServer, openssl};
 
 #[tokio::test]
 async fn first_start_hierarchy_is_listed_and_its_certificates_download_without_credentials()
@@ -103,40 +103,29 @@ async fn first_start_hierarchy_is_listed_and_its_certificates_download_without_c
     let dir = tempfile::tempdir()?;
     std::fs::write(dir.path().join("root.cer"), &der)?;
     std::fs::write(dir.path().join("sub.pem"), &sub_pem)?;
-    let listener = server._data_dir.path().join("tls/server.crt");
-    openssl(&[
-        "x509".as_ref(),
-        "-inform".as_ref(),
-        "DER".as_ref(),
-        "-in".as_ref(),
-        dir.path().join("root.cer").as_os_str(),
-        "-out".as_ref(),
-        dir.path().join("root.pem").as_os_str(),
-    ])?;
-    openssl(&[
-        "verify".as_ref(),
-        "-CAfile".as_ref(),
-        dir.path().join("root.pem").as_os_str(),
-        "-untrusted".as_ref(),
-        dir.path().join("sub.pem").as_os_str(),
-        "-purpose".as_ref(),
-        "sslserver".as_ref(),
-        listener.as_os_str(),
-    ])?;
-    Ok(())
-}
-
-fn openssl(args: &[&std::ffi::OsStr]) -> TestResult {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .output()
-        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::copy(
+        server._data_dir.path().join("tls/server.crt"),
+        dir.path().join("listener.pem"),
+    )?;
+    openssl(
+        dir.path(),
+        &[
+            "x509", "-inform", "DER", "-in", "root.cer", "-out", "root.pem",
+        ],
+    )?;
+    openssl(
+        dir.path(),
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "sub.pem",
+            "-purpose",
+            "sslserver",
+            "listener.pem",
+        ],
+    )?;
     Ok(())
 }
 
@@ -227,15 +216,17 @@ async fn roots_and_intermediates_are_created_exported_and_issue() -> TestResult 
     )
     .await?;
     assert_eq!(der.first(), Some(&0x30), "DER starts with a SEQUENCE");
-    let path = |f: &str| dir.path().join(f).into_os_string();
-    openssl(&[
-        "verify".as_ref(),
-        "-CAfile".as_ref(),
-        &path("root.pem"),
-        "-untrusted".as_ref(),
-        &path("chain.pem"),
-        &path("leaf.pem"),
-    ])?;
+    openssl(
+        dir.path(),
+        &[
+            "verify",
+            "-CAfile",
+            "root.pem",
+            "-untrusted",
+            "chain.pem",
+            "leaf.pem",
+        ],
+    )?;
 
     // Conflicts, rules and permissions.
     let (status, _) = server

@@ -1,29 +1,12 @@
 //! Certificates over REST: issuance with a server-side key, the inventory, and every export
 //! format, opened by the real `openssl`.
 
-use std::ffi::OsStr;
 use std::path::Path;
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer};
-
-fn openssl(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = std::process::Command::new("openssl")
-        .args(args.iter().map(OsStr::new))
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "openssl {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
+use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer, openssl};
 
 async fn issue(server: &TestServer, admin: &Session, body: Value) -> (StatusCode, Value) {
     server

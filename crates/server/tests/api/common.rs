@@ -223,3 +223,21 @@ pub enum Auth<'a> {
     Bearer(&'a str),
     ApiKeyHeader(&'a str),
 }
+
+/// Runs openssl in `dir` and returns its stdout. A missing openssl fails the test (it is
+/// installed by scripts/test); it never skips.
+pub fn openssl(dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
+    let out = std::process::Command::new("openssl")
+        .args(args.iter().map(std::ffi::OsStr::new))
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

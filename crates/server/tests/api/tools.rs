@@ -3,21 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::common::{Auth, TestResult, TestServer};
-
-fn openssl(dir: &std::path::Path, args: &[&str]) -> TestResult {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
+use crate::common::{Auth, TestResult, TestServer, openssl};
 
 #[tokio::test]
 async fn certificates_and_csrs_made_by_openssl_are_decoded() -> TestResult {
