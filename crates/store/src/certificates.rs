@@ -200,6 +200,26 @@ impl Store {
         })
     }
 
+    /// How many certificates match `filter` at `now`.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn count_certificates(
+        &self,
+        filter: &CertificateFilter,
+        now: OffsetDateTime,
+    ) -> Result<i64, Error> {
+        let f = filter.to_sql(now);
+        let row = f
+            .query(format!(
+                "SELECT COUNT(*) AS n FROM certificates{}",
+                f.where_sql()
+            ))
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
     /// The plan the database chooses for the list query, for tests that check it uses an index.
     ///
     /// # Errors
