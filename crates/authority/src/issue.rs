@@ -10,20 +10,27 @@ use time::Duration;
 
 use crate::audit::Event;
 use crate::ca::cert_fields;
+use crate::templates::{Asked, MAX_DAYS};
 use crate::{Authority, Error, Principal, Result};
-
-/// Longest end-entity validity accepted, whatever a template says: 10 years.
-const MAX_LEAF_DAYS: i64 = 3650;
-/// Validity when neither the request nor a template gives one.
-const DEFAULT_LEAF_DAYS: i64 = 365;
 
 /// Where the certificate's key comes from.
 #[derive(Debug)]
 pub enum KeySource {
-    /// certmint generates the key and keeps it (sealed).
-    Generate(KeyType),
+    /// certmint generates the key and keeps it (sealed): of this type, or the template's
+    /// default (EC P-256 without a template).
+    Generate(Option<KeyType>),
     /// The requester holds the key; the CSR proves it.
     Csr(Box<Csr>),
+    /// A CSR kept in the inventory (`/csrs`): marked signed in the same transaction, so it is
+    /// signed once; its private key, when certmint holds it, becomes the certificate's.
+    StoredCsr {
+        /// The stored CSR's id.
+        id: i64,
+        /// The CSR, read again and verified.
+        csr: Box<Csr>,
+        /// Its private key, when certmint holds it.
+        key_id: Option<i64>,
+    },
     /// The key of the certificate being renewed (stored row, when certmint holds it).
     Reuse {
         /// Public key, DER SubjectPublicKeyInfo.
@@ -44,11 +51,13 @@ pub struct IssueRequest {
     pub sans: Vec<SubjectAltName>,
     /// The key.
     pub key: KeySource,
-    /// Validity in days.
+    /// The template the request is checked against and takes its defaults from.
+    pub template_id: Option<i64>,
+    /// Validity in days; the template's (365 without one) when absent.
     pub validity_days: Option<i64>,
-    /// Key usages; a TLS server/client default when absent.
+    /// Key usages; the template's (a TLS server's without one) when absent.
     pub key_usage: Option<Vec<KeyUsage>>,
-    /// Extended key usages; serverAuth when absent.
+    /// Extended key usages; the template's (serverAuth without one) when absent.
     pub extended_key_usage: Option<Vec<ExtendedKeyUsage>>,
     /// Free text.
     pub description: Option<String>,
@@ -72,12 +81,13 @@ pub struct Issued {
 const LISTENER_DAYS: i64 = 397;
 
 impl Authority {
-    /// Issues a certificate: checks the request against the CA, builds and signs it, and
-    /// stores it with its audit record and an outbox event in one transaction.
+    /// Issues a certificate: checks the request against its template and the CA, builds and
+    /// signs it, and stores it with its audit record and an outbox event in one transaction.
     ///
     /// # Errors
-    /// [`Error::Forbidden`] without `write:certificates`; [`Error::Invalid`] for an unusable
-    /// CA, a validity out of range or beyond the CA's, a request without names; store errors.
+    /// [`Error::Forbidden`] without `write:certificates`; [`Error::Invalid`] for an unknown
+    /// template or anything it does not allow, an unusable CA, a validity out of range or
+    /// beyond the CA's, a request without names; store errors.
     pub async fn issue(&self, principal: &Principal, request: IssueRequest) -> Result<Issued> {
         if !principal.can("write:certificates") {
             return Err(Error::Forbidden(
@@ -88,13 +98,26 @@ impl Authority {
             Some(id) => id,
             None => self.default_ca().await?.id,
         };
+        let rules = self.rules(request.template_id).await?;
         let (ca, signer) = self.usable_issuer(ca_id).await?;
-        let days = request.validity_days.unwrap_or(DEFAULT_LEAF_DAYS);
-        if !(1..=MAX_LEAF_DAYS).contains(&days) {
-            return Err(Error::Invalid(format!(
-                "validity_days must be between 1 and {MAX_LEAF_DAYS}"
-            )));
-        }
+        let (generated, public_key, reused_key) = match &request.key {
+            KeySource::Generate(key_type) => {
+                let key = PrivateKey::generate(key_type.unwrap_or(rules.default_key()))?;
+                let public = key.public_key_der();
+                (Some(key), public, None)
+            }
+            KeySource::Csr(csr) => (None, csr.public_key_der.clone(), None),
+            KeySource::StoredCsr { csr, key_id, .. } => (None, csr.public_key_der.clone(), *key_id),
+            KeySource::Reuse { public_key, key_id } => (None, public_key.clone(), *key_id),
+        };
+        let applied = rules.apply(&Asked {
+            validity_days: request.validity_days,
+            key_type: pki::keys::spki_key_type(&public_key)?,
+            key_usage: request.key_usage.as_deref(),
+            extended_key_usage: request.extended_key_usage.as_deref(),
+            sans: &request.sans,
+        })?;
+        let days = applied.validity_days;
         let now = self.now();
         let not_after = now + Duration::days(days);
         if not_after > ca.cert.not_after {
@@ -105,15 +128,6 @@ impl Authority {
                 (ca.cert.not_after - now).whole_days()
             )));
         }
-        let (generated, public_key, reused_key) = match &request.key {
-            KeySource::Generate(key_type) => {
-                let key = PrivateKey::generate(*key_type)?;
-                let public = key.public_key_der();
-                (Some(key), public, None)
-            }
-            KeySource::Csr(csr) => (None, csr.public_key_der.clone(), None),
-            KeySource::Reuse { public_key, key_id } => (None, public_key.clone(), *key_id),
-        };
         let spec = CertSpec {
             subject: request.subject.clone(),
             sans: request.sans.clone(),
@@ -121,21 +135,15 @@ impl Authority {
             serial: pki::random::serial()?,
             not_before: now - Duration::minutes(5),
             not_after,
-            ca: None,
-            key_usage: request
-                .key_usage
-                .clone()
-                .unwrap_or_else(|| vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]),
-            extended_key_usage: request
-                .extended_key_usage
-                .clone()
-                .unwrap_or_else(|| vec![ExtendedKeyUsage::ServerAuth]),
+            ca: applied.ca,
+            key_usage: applied.key_usage,
+            extended_key_usage: applied.extended_key_usage,
             crl_urls: Vec::new(),
             ocsp_urls: Vec::new(),
             ca_issuer_urls: Vec::new(),
             policies: Vec::new(),
             name_constraints: None,
-            ocsp_no_check: false,
+            ocsp_no_check: applied.ocsp_no_check,
         };
         let der = cert::build(&spec, Issuer::Ca(&ca.cert.der), signer.as_ref())?;
         let info = inspect::Certificate::parse(&der)?;
@@ -151,18 +159,30 @@ impl Authority {
                     refid: uuid::Uuid::new_v4().to_string(),
                     ca_id: Some(ca.id),
                     key_id,
-                    template_id: None,
+                    template_id: rules.template.as_ref().map(|(id, _)| *id),
                     owner_id: principal.user.as_ref().map(|u| u.id),
                     renewed_from: request.renewed_from,
                     description: request.description.clone(),
                     sans: info.sans.clone(),
-                    is_ca: false,
+                    is_ca: info.is_ca,
                     source: request.source.into(),
                     cert: cert_fields(&info),
                 },
                 now,
             )
             .await?;
+        if let KeySource::StoredCsr { id: csr_id, .. } = &request.key
+            && !tx.mark_csr_signed(*csr_id, id, now).await?
+        {
+            return Err(Error::Conflict(format!(
+                "CSR {csr_id} is signed already (or gone)"
+            )));
+        }
+        let template = rules
+            .template
+            .as_ref()
+            .map(|(_, name)| format!(", template '{name}'"))
+            .unwrap_or_default();
         let (action, renewal) = match request.renewed_from {
             Some(old) => (
                 "certificate_renewed",
@@ -177,7 +197,7 @@ impl Authority {
                 "certificate",
                 id,
                 format!(
-                    "'{}' by CA '{}', serial {}, {days} days, via {}{renewal}",
+                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}",
                     info.subject, ca.name, info.serial, request.source
                 ),
             ),
@@ -234,7 +254,8 @@ impl Authority {
                     ca_id: Some(ca.id),
                     subject,
                     sans,
-                    key: KeySource::Generate(KeyType::EcP256),
+                    key: KeySource::Generate(Some(KeyType::EcP256)),
+                    template_id: None,
                     validity_days: Some(days),
                     key_usage: Some(vec![KeyUsage::DigitalSignature]),
                     extended_key_usage: Some(vec![ExtendedKeyUsage::ServerAuth]),
@@ -297,7 +318,7 @@ impl Authority {
             ))
         })?;
         let key = match new_key {
-            Some(key_type) => KeySource::Generate(key_type),
+            Some(key_type) => KeySource::Generate(Some(key_type)),
             None => KeySource::Reuse {
                 public_key: info.public_key_der.clone(),
                 key_id: old.key_id,
@@ -306,7 +327,7 @@ impl Authority {
         let days = validity_days.unwrap_or_else(|| {
             (info.not_after - info.not_before)
                 .whole_days()
-                .clamp(1, MAX_LEAF_DAYS)
+                .clamp(1, MAX_DAYS)
         });
         self.issue(
             principal,
@@ -315,6 +336,7 @@ impl Authority {
                 subject: info.subject_name.clone(),
                 sans,
                 key,
+                template_id: old.template_id,
                 validity_days: Some(days),
                 key_usage: Some(info.key_usage.clone()),
                 extended_key_usage: Some(info.extended_key_usage.clone()),

@@ -11,7 +11,9 @@ mod api_keys;
 mod audit;
 mod ca;
 mod clock;
+mod csrs;
 mod error;
+mod import;
 mod inventory;
 mod issue;
 mod keystore;
@@ -20,7 +22,9 @@ mod principal;
 pub mod rbac;
 mod revoke;
 mod sessions;
+mod templates;
 pub mod token;
+mod truststore;
 mod validate;
 pub mod vault;
 
@@ -33,7 +37,9 @@ pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use csrs::SignCsr;
 pub use error::{Error, Result};
+pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
@@ -43,9 +49,11 @@ pub use sessions::LoginOutcome;
 pub use store;
 pub use store::{
     ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaUpdate, CertificateFilter,
-    CertificateRow, CertificateState, Page, PageRequest, PoolStats, SessionRow, Store, UserFilter,
-    UserRow,
+    CertificateRow, CertificateState, CsrRow, Page, PageRequest, PoolStats, SessionRow, Store,
+    TrustStats, TrustedRow, UserFilter, UserRow,
 };
+pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
+pub use truststore::TrustReport;
 pub use vault::{MasterKey, Vault};
 
 /// Account and session rules. Every field has an operator-facing setting of the same name.

@@ -69,6 +69,18 @@ impl Principal {
             }
     }
 
+    /// [`Principal::can`], as an error saying what `doing` needs.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] when the principal may not.
+    pub fn require(&self, permission: &str, doing: &str) -> Result<()> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("{doing} needs {permission}")))
+        }
+    }
+
     /// The permission strings in force: the role's, narrowed to the key's for an API key.
     pub fn permissions(&self) -> Vec<String> {
         match &self.credential {

@@ -60,6 +60,7 @@ fn request(cn: &str, key: KeySource) -> IssueRequest {
         subject: subject(cn),
         sans: vec![SubjectAltName::parse(&format!("dns:{cn}")).expect("san")],
         key,
+        template_id: None,
         validity_days: Some(90),
         key_usage: None,
         extended_key_usage: None,
@@ -140,7 +141,7 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
         let issued = authority
             .issue(
                 &admin,
-                request("svc.example.test", KeySource::Generate(key_type)),
+                request("svc.example.test", KeySource::Generate(Some(key_type))),
             )
             .await?
             .certificate;
@@ -278,7 +279,10 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
     assert_eq!(issued.cert.key_type, "RSA 2048");
     let before = certificate_count(&authority).await;
 
-    let mut too_long = request("long.example.test", KeySource::Generate(KeyType::EcP256));
+    let mut too_long = request(
+        "long.example.test",
+        KeySource::Generate(Some(KeyType::EcP256)),
+    );
     too_long.validity_days = Some(2000);
     let err = authority.issue(&admin, too_long).await.unwrap_err();
     assert!(
@@ -289,13 +293,13 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
     let err = authority
         .issue(
             &viewer(),
-            request("v.example.test", KeySource::Generate(KeyType::EcP256)),
+            request("v.example.test", KeySource::Generate(Some(KeyType::EcP256))),
         )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
 
-    let mut unknown_ca = request("x.example.test", KeySource::Generate(KeyType::EcP256));
+    let mut unknown_ca = request("x.example.test", KeySource::Generate(Some(KeyType::EcP256)));
     unknown_ca.ca_id = Some(999);
     let err = authority.issue(&admin, unknown_ca).await.unwrap_err();
     assert!(
@@ -310,7 +314,7 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
     let err = authority
         .issue(
             &admin,
-            request("i.example.test", KeySource::Generate(KeyType::EcP256)),
+            request("i.example.test", KeySource::Generate(Some(KeyType::EcP256))),
         )
         .await
         .unwrap_err();
@@ -325,7 +329,7 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
     let err = authority
         .issue(
             &admin,
-            request("e.example.test", KeySource::Generate(KeyType::EcP256)),
+            request("e.example.test", KeySource::Generate(Some(KeyType::EcP256))),
         )
         .await
         .unwrap_err();
@@ -388,7 +392,10 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
     let leaf = authority
         .issue(
             &admin,
-            request("ed.example.test", KeySource::Generate(KeyType::EcP256)),
+            request(
+                "ed.example.test",
+                KeySource::Generate(Some(KeyType::EcP256)),
+            ),
         )
         .await?
         .certificate;

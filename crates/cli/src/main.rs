@@ -1,4 +1,11 @@
-//! The `certmint` binary: `serve`, local administration (`user`), and `version`.
+//! The `certmint` binary: `serve`, local administration (`user`), client commands that call a
+//! running server's REST API with an API key (`ca`, `cert`), and `version`.
+
+mod ca_cmd;
+mod cert_cmd;
+mod client;
+mod output;
+mod request_args;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -27,6 +34,16 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Certificate authorities on a running server (client; needs an API key).
+    Ca {
+        #[command(subcommand)]
+        command: ca_cmd::CaCommand,
+    },
+    /// Certificates on a running server (client; needs an API key).
+    Cert {
+        #[command(subcommand)]
+        command: cert_cmd::CertCommand,
     },
     /// Print the version.
     Version,
@@ -328,6 +345,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::User { command } => user(command).await,
+        Command::Ca { command } => ca_cmd::run(command).await.map_err(|e| e.to_string()),
+        Command::Cert { command } => cert_cmd::run(command).await.map_err(|e| e.to_string()),
         Command::Version => {
             println!("certmint {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -6,79 +6,18 @@
 //! temporary data directory, and ephemeral ports. The user-administration test runs on a fresh
 //! PostgreSQL database when `CERTMINT_TEST_DATABASE_URL` names a server, else on SQLite.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
 
-type TestResult = Result<(), Box<dyn std::error::Error>>;
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use common::{EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, out, run, serve};
 
 /// Two different master keys (32 bytes each, base64).
 const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 const KEY_B: &str = "ZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXp7fH1+f4CBgoM=";
-
-/// How long a server may take to say it is serving, and to exit after SIGTERM.
-const START_LIMIT: Duration = Duration::from_secs(30);
-const STOP_LIMIT: Duration = Duration::from_secs(5);
-
-/// The binary, with no `CERTMINT_*` variable inherited from whoever runs the tests.
-fn certmint() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_certmint"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("CERTMINT_") {
-            command.env_remove(name);
-        }
-    }
-    command.stdin(Stdio::null());
-    command
-}
-
-/// `certmint serve` on `data` with an ephemeral HTTPS port; `http` is the `--http-listen` flag,
-/// if any.
-fn serve(data: &Path, http: Option<&str>) -> Command {
-    let mut command = certmint();
-    command
-        .args(["serve", "--log-level", "warn", "--data-dir"])
-        .arg(data)
-        .args(["--listen", "127.0.0.1:0"]);
-    if let Some(http) = http {
-        command.args(["--http-listen", http]);
-    }
-    command
-}
-
-const EPHEMERAL: Option<&str> = Some("127.0.0.1:0");
-
-fn run(command: &mut Command) -> Output {
-    command.output().expect("certmint runs")
-}
-
-fn out(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn err(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// Asserts that a command failed with a message on stderr containing every one of `needles`.
-fn assert_fails(output: &Output, needles: &[&str]) {
-    assert!(
-        !output.status.success(),
-        "expected a failure; stdout: {}; stderr: {}",
-        out(output),
-        err(output)
-    );
-    let stderr = err(output);
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "stderr does not mention {needle:?}: {stderr}"
-        );
-    }
-}
 
 /// A port that was free a moment ago.
 fn free_port() -> u16 {
@@ -109,296 +48,6 @@ fn run_with_stdin(command: &mut Command, input: &str) -> Result<Output, std::io:
     child.wait_with_output()
 }
 
-/// A running `certmint serve`. Dropping it kills the process if it is still running.
-struct Server {
-    child: Child,
-    data: PathBuf,
-    https: SocketAddr,
-    http: Option<SocketAddr>,
-    /// Standard output up to and including the "serving" line.
-    stdout: Vec<String>,
-    /// Standard error, in a file so that the server can never block on a full pipe.
-    stderr: tempfile::NamedTempFile,
-}
-
-impl Server {
-    /// Spawns `command` (made by [`serve`] on `data`) and waits until it says it is serving.
-    fn start(command: &mut Command, data: &Path) -> Result<Self, String> {
-        let stderr = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
-        let log = stderr.reopen().map_err(|e| e.to_string())?;
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        // A thread reads standard output for as long as the process lives, so the wait below
-        // can time out, and later output never finds a closed pipe.
-        let (lines_tx, lines_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // After the wait below, nobody listens: keep draining all the same.
-                let _ = lines_tx.send(line);
-            }
-        });
-        let started = Instant::now();
-        let mut lines = Vec::new();
-        let fail = |mut child: Child, lines: &[String], log: &Path, why: &str| {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(log).unwrap_or_default();
-            Err(format!(
-                "certmint serve {why}; stdout: {lines:?}; stderr: {log}"
-            ))
-        };
-        loop {
-            let left = START_LIMIT.saturating_sub(started.elapsed());
-            match lines_rx.recv_timeout(left) {
-                Ok(line) => {
-                    let serving = line.starts_with("certmint is serving");
-                    // "certmint is serving HTTPS on https://A and HTTP on http://B" (or "(disabled)")
-                    let addresses = line
-                        .strip_prefix("certmint is serving HTTPS on https://")
-                        .and_then(|rest| rest.split_once(" and HTTP on "))
-                        .and_then(|(https, http)| {
-                            let http = http.strip_prefix("http://").and_then(|a| a.parse().ok());
-                            Some((https.parse().ok()?, http))
-                        });
-                    lines.push(line);
-                    match addresses {
-                        Some((https, http)) => {
-                            return Ok(Self {
-                                child,
-                                data: data.to_owned(),
-                                https,
-                                http,
-                                stdout: lines,
-                                stderr,
-                            });
-                        }
-                        None if serving => {
-                            return fail(child, &lines, stderr.path(), "printed no addresses");
-                        }
-                        None => {}
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {
-                    return fail(
-                        child,
-                        &lines,
-                        stderr.path(),
-                        "did not start serving in time",
-                    );
-                }
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return fail(child, &lines, stderr.path(), "stopped before serving");
-                }
-            }
-        }
-    }
-
-    /// The admin password printed at first start (the line after the announcement, indented).
-    fn admin_password(&self) -> Option<String> {
-        let at = self
-            .stdout
-            .iter()
-            .position(|l| l.contains("shown only this once"))?;
-        self.stdout
-            .get(at + 1..)?
-            .iter()
-            .map(|l| l.trim())
-            .find(|l| !l.is_empty())
-            .map(str::to_owned)
-    }
-
-    fn https_url(&self, path: &str) -> String {
-        format!("https://{}{path}", self.https)
-    }
-
-    /// Sends `signal` (`TERM`, `INT`) and waits (up to [`STOP_LIMIT`]) for the process to exit;
-    /// returns its status and how long it took.
-    fn terminate(mut self, signal: &str) -> Result<(ExitStatus, Duration), String> {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args([&format!("-{signal}"), &pid])
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !sent.success() {
-            return Err(format!("kill -TERM {pid} failed"));
-        }
-        let started = Instant::now();
-        while started.elapsed() < STOP_LIMIT {
-            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
-                return Ok((status, started.elapsed()));
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        let log = std::fs::read_to_string(self.stderr.path()).unwrap_or_default();
-        Err(format!(
-            "certmint did not exit within {STOP_LIMIT:?} of SIG{signal}; stderr: {log}"
-        ))
-    }
-
-    /// Stops with SIGTERM, asserting a clean exit.
-    fn stop(self) -> TestResult {
-        self.stop_with("TERM")
-    }
-
-    /// [`Server::terminate`] with `signal`, asserting a clean exit.
-    fn stop_with(self, signal: &str) -> TestResult {
-        let (status, took) = self.terminate(signal)?;
-        assert!(status.success(), "SIG{signal} ends certmint with {status}");
-        assert!(took < STOP_LIMIT);
-        Ok(())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct Login<'a> {
-    username: &'a str,
-    password: &'a str,
-}
-
-/// A blocking façade over reqwest, for these synchronous tests.
-struct Http {
-    rt: tokio::runtime::Runtime,
-}
-
-impl Http {
-    fn new() -> Self {
-        Self {
-            rt: tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("tokio runtime"),
-        }
-    }
-
-    /// `GET http://127.0.0.1:{port}/health`: the status, or `None` when nothing answers.
-    fn health(&self, port: u16) -> Option<u16> {
-        self.rt.block_on(async {
-            let client = reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .ok()?;
-            let response = client
-                .get(format!("http://127.0.0.1:{port}/health"))
-                .send()
-                .await
-                .ok()?;
-            Some(response.status().as_u16())
-        })
-    }
-
-    /// A client that trusts only the server's own certificate, with a cookie jar.
-    fn client(server: &Server) -> Result<reqwest::Client, Box<dyn std::error::Error>> {
-        let pem = std::fs::read(server.data.join("tls/server.crt"))?;
-        Ok(reqwest::Client::builder()
-            .tls_certs_only([reqwest::Certificate::from_pem(&pem)?])
-            .cookie_store(true)
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()?)
-    }
-
-    /// Logs in over HTTPS on `client`; returns the status.
-    fn login_on(
-        &self,
-        client: &reqwest::Client,
-        server: &Server,
-        username: &str,
-        password: &str,
-    ) -> Result<u16, Box<dyn std::error::Error>> {
-        self.rt.block_on(async {
-            let response = client
-                .post(server.https_url("/api/v2/auth/login/password"))
-                .json(&Login { username, password })
-                .send()
-                .await?;
-            Ok(response.status().as_u16())
-        })
-    }
-
-    /// Logs in over HTTPS with a fresh client; returns the status.
-    fn login(
-        &self,
-        server: &Server,
-        username: &str,
-        password: &str,
-    ) -> Result<u16, Box<dyn std::error::Error>> {
-        self.login_on(&Self::client(server)?, server, username, password)
-    }
-
-    /// `GET /api/v2/auth/verify` with `client`'s session cookie; returns the status.
-    fn verify(
-        &self,
-        client: &reqwest::Client,
-        server: &Server,
-    ) -> Result<u16, Box<dyn std::error::Error>> {
-        self.rt.block_on(async {
-            let response = client
-                .get(server.https_url("/api/v2/auth/verify"))
-                .send()
-                .await?;
-            Ok(response.status().as_u16())
-        })
-    }
-
-    /// `--database-url` arguments for a fresh PostgreSQL database when
-    /// `CERTMINT_TEST_DATABASE_URL` is set (it must then be reachable); none for SQLite.
-    fn database_args(&self) -> Vec<String> {
-        match std::env::var("CERTMINT_TEST_DATABASE_URL") {
-            Ok(admin) if !admin.is_empty() => {
-                let url = self
-                    .rt
-                    .block_on(store::testing::fresh_postgres_database(&admin))
-                    .unwrap_or_else(|e| {
-                        panic!("CERTMINT_TEST_DATABASE_URL is set but unusable: {e}")
-                    });
-                vec!["--database-url".into(), url]
-            }
-            _ => Vec::new(),
-        }
-    }
-}
-
-impl Http {
-    /// Drops the PostgreSQL database [`Http::database_args`] made, after a passing test.
-    fn drop_database(&self, args: &[String]) {
-        let (Some(url), Ok(admin)) = (args.get(1), std::env::var("CERTMINT_TEST_DATABASE_URL"))
-        else {
-            return;
-        };
-        let name = url
-            .split('?')
-            .next()
-            .and_then(|base| base.rsplit('/').next())
-            .unwrap_or_default();
-        if !name.starts_with("certmint_test_") {
-            return;
-        }
-        self.rt.block_on(async {
-            if let Ok(server) = store::Store::connect(&admin, 1).await {
-                let _ = server
-                    .execute_raw(&format!("DROP DATABASE IF EXISTS {name}"))
-                    .await;
-                server.close().await;
-            }
-        });
-    }
-}
-
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -418,7 +67,10 @@ fn version_and_help_for_every_command() {
     assert_eq!(out(&output).trim(), version);
 
     for (args, mentions) in [
-        (&["--help"][..], &["serve", "user", "version"][..]),
+        (
+            &["--help"][..],
+            &["serve", "user", "ca", "cert", "version"][..],
+        ),
         (
             &["serve", "--help"],
             &["--data-dir", "--listen", "--http-listen"],
@@ -432,6 +84,50 @@ fn version_and_help_for_every_command() {
         (
             &["user", "reset-password", "--help"],
             &["<USERNAME>", "--password-stdin"],
+        ),
+        (&["ca", "--help"], &["list", "create"]),
+        (
+            &["ca", "list", "--help"],
+            &[
+                "--url",
+                "--api-key",
+                "--ca-cert",
+                "CERTMINT_API_KEY",
+                "--json",
+            ],
+        ),
+        (
+            &["ca", "create", "--help"],
+            &[
+                "--common-name",
+                "--type",
+                "--parent",
+                "--key-algorithm",
+                "--validity-days",
+            ],
+        ),
+        (&["cert", "--help"], &["issue", "list", "revoke", "export"]),
+        (
+            &["cert", "issue", "--help"],
+            &[
+                "--san",
+                "--ca-id",
+                "--cert-out",
+                "--key-out",
+                "CERTMINT_URL",
+            ],
+        ),
+        (
+            &["cert", "list", "--help"],
+            &["--status", "--search", "--page", "--per-page"],
+        ),
+        (
+            &["cert", "revoke", "--help"],
+            &["<ID>", "--reason", "keyCompromise"],
+        ),
+        (
+            &["cert", "export", "--help"],
+            &["--format", "pkcs12", "--password", "--include-key", "--out"],
         ),
         (&["version", "--help"], &[]),
     ] {

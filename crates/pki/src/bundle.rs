@@ -8,11 +8,11 @@ use cms::signed_data::{CertificateSet, EncapsulatedContentInfo, SignedData, Sign
 use const_oid::db::rfc5911::{ID_DATA, ID_SIGNED_DATA};
 use der::asn1::SetOfVec;
 use der::{Decode, DerOrd, Encode, Header, Reader, SliceReader, Tag};
-use p12_keystore::{EncryptionAlgorithm, KeyStore, KeyStoreEntry, MacAlgorithm, PrivateKeyChain};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 
+use crate::pkcs12::TrustedCert;
 use crate::{Error, PrivateKey};
 
 /// Cipher suite for PKCS#12 files we write.
@@ -27,9 +27,8 @@ pub enum Pkcs12Cipher {
 /// What an imported file holds.
 #[derive(Debug, Default)]
 pub struct Bundle {
-    /// Certificates, DER, in file order. From PKCS#12: each key's certificate and the chain
-    /// p12-keystore builds for it by issuer name, then the certificates marked as trusted;
-    /// certificates that are neither are not returned.
+    /// Certificates, DER, in file order (from PKCS#12: every certificate bag, whether or not a
+    /// key goes with it).
     pub certificates: Vec<Vec<u8>>,
     /// Private keys.
     pub private_keys: Vec<PrivateKey>,
@@ -106,11 +105,13 @@ pub fn pkcs7_certs_only(certs: &[&[u8]]) -> Result<Vec<u8>, Error> {
 /// certificates, protected by `password`. The key bag carries `friendly_name` (Java and Windows
 /// show it as the alias) and a localKeyId (the certificate's SHA-1, as OpenSSL makes it) that
 /// links key and certificate. Without a key, the certificates are written as trusted
-/// certificates (a Java truststore); the first one is named `friendly_name`.
+/// certificates (a Java truststore); the first one is named `friendly_name`, the others by
+/// their subject.
 ///
 /// # Errors
 /// [`Error::Invalid`] for an empty password, a certificate that does not parse, an unusable key,
-/// or a key that does not belong to the certificate.
+/// a key that does not belong to the certificate, or a name a BMPString cannot hold;
+/// [`Error::Crypto`] when encryption fails.
 pub fn pkcs12(
     key_pkcs8_der: Option<&[u8]>,
     cert_der: &[u8],
@@ -123,68 +124,45 @@ pub fn pkcs12(
         return Err(invalid("the PKCS#12 password must not be empty"));
     }
     let leaf = certificate(cert_der).map_err(|e| context("the certificate", e))?;
+    let mut chain_certs = Vec::with_capacity(chain.len());
     for (i, der) in chain.iter().enumerate() {
-        certificate(der).map_err(|e| context(&format!("chain certificate {}", i + 1), e))?;
+        let cert =
+            certificate(der).map_err(|e| context(&format!("chain certificate {}", i + 1), e))?;
+        chain_certs.push(cert);
     }
-    let p12_cert = |der: &[u8]| {
-        p12_keystore::Certificate::from_der(der)
-            .map_err(|e| invalid(format!("unusable certificate: {e}")))
+    let Some(key_der) = key_pkcs8_der else {
+        let aliases = trusted_aliases(friendly_name, &chain_certs);
+        let certs: Vec<_> = std::iter::once(cert_der)
+            .chain(chain.iter().copied())
+            .zip(aliases)
+            .map(|(der, alias)| TrustedCert { der, alias })
+            .collect();
+        return crate::pkcs12::write_trusted(&certs, password, cipher);
     };
-    let mut store = KeyStore::new();
-    if let Some(key_der) = key_pkcs8_der {
-        let key = PrivateKey::from_pkcs8_der(key_der)?;
-        if key.public_key_der() != leaf.public_key().raw {
-            return Err(invalid(
-                "the private key does not belong to the certificate",
-            ));
-        }
-        let local_key_id =
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, cert_der);
-        let mut certs = vec![p12_cert(cert_der)?];
-        for der in chain {
-            certs.push(p12_cert(der)?);
-        }
-        store.add_entry(
-            friendly_name,
-            KeyStoreEntry::PrivateKeyChain(PrivateKeyChain::new(
-                key.pkcs8_der(),
-                local_key_id.as_ref(),
-                certs,
-            )),
-        );
-    } else {
-        store.add_entry(
-            friendly_name,
-            KeyStoreEntry::Certificate(p12_cert(cert_der)?),
-        );
-        for der in chain {
-            let cert = p12_cert(der)?;
-            // Entries are keyed by alias: a repeated subject would silently replace a certificate.
-            let mut alias = cert.subject().to_owned();
-            let mut n = 1;
-            while store.entry(&alias).is_some() {
-                n += 1;
-                alias = format!("{} #{n}", cert.subject());
-            }
-            store.add_entry(&alias, KeyStoreEntry::Certificate(cert));
-        }
+    let key = PrivateKey::from_pkcs8_der(key_der)?;
+    if key.public_key_der() != leaf.public_key().raw {
+        return Err(invalid(
+            "the private key does not belong to the certificate",
+        ));
     }
-    let (encryption, mac) = match cipher {
-        Pkcs12Cipher::Aes256 => (
-            EncryptionAlgorithm::PbeWithHmacSha256AndAes256,
-            MacAlgorithm::HmacSha256,
-        ),
-        Pkcs12Cipher::Legacy3Des => (
-            EncryptionAlgorithm::PbeWithShaAnd3KeyTripleDesCbc,
-            MacAlgorithm::HmacSha1,
-        ),
-    };
-    store
-        .writer(password)
-        .encryption_algorithm(encryption)
-        .mac_algorithm(mac)
-        .write()
-        .map_err(|e| invalid(format!("cannot write the PKCS#12 file: {e}")))
+    crate::pkcs12::write_key(&key, cert_der, chain, friendly_name, password, cipher)
+}
+
+/// Java lists a truststore's certificates by alias, one certificate each: `first` for the
+/// first, the subject for the others, numbered where subjects repeat.
+fn trusted_aliases(first: &str, chain: &[X509Certificate]) -> Vec<String> {
+    let mut aliases = vec![first.to_owned()];
+    for cert in chain {
+        let subject = cert.subject().to_string();
+        let mut alias = subject.clone();
+        let mut n = 1;
+        while aliases.contains(&alias) {
+            n += 1;
+            alias = format!("{subject} #{n}");
+        }
+        aliases.push(alias);
+    }
+    aliases
 }
 
 /// Reads whatever `input` is: PEM (any number of `CERTIFICATE`, `TRUSTED CERTIFICATE`,
@@ -193,10 +171,8 @@ pub fn pkcs12(
 /// skipped), a DER certificate, DER PKCS#7 certs-only, PKCS#12, or a DER CSR. `password` opens
 /// PKCS#12 files and encrypted PEM private keys.
 ///
-/// PKCS#12 is read by p12-keystore 0.2.1, which loops, allocating until the process runs out of
-/// memory, when a key's certificate chain has an issuer-name cycle (two certificates naming each
-/// other as issuer, neither self-issued). Such a file needs the password, so this is a risk only
-/// where the person importing is not trusted with the server.
+/// From PKCS#12, every certificate and private key comes back in file order; the password
+/// checks the MAC and decrypts, and a file with neither MAC nor encryption needs none.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the problem: not a recognised format, truncated DER, malformed PEM,
@@ -263,8 +239,7 @@ fn read_der(input: &[u8], password: Option<&str>) -> Result<Bundle, Error> {
         bundle.certificates = signed_data_certificates(&info)?;
     } else if csr(input).is_ok() {
         bundle.csrs.push(input.to_vec());
-    } else if PfxHead::from_der(input).is_ok_and(|pfx| pfx.version == 3) {
-        let password = password.ok_or_else(|| invalid("a PKCS#12 file needs a password"))?;
+    } else if crate::pkcs12::is_pfx(input) {
         bundle = read_pkcs12(input, password)?;
     } else {
         return Err(invalid(NOT_KNOWN));
@@ -393,50 +368,16 @@ struct SignedDataInFileOrder {
     _signer_infos: der::Any,
 }
 
-/// Just enough of a PFX (RFC 7292) to recognise one before asking for its password.
-#[derive(der::Sequence)]
-struct PfxHead {
-    version: u8,
-    _auth_safe: ContentInfo,
-    _mac_data: Option<der::Any>,
-}
-
-fn read_pkcs12(input: &[u8], password: &str) -> Result<Bundle, Error> {
-    use p12_keystore::error::Error as P12;
-    let store = KeyStore::from_pkcs12(input, password).map_err(|e| match e {
-        P12::MacError(_) => invalid("wrong PKCS#12 password"),
-        // Without a MAC, a wrong password shows up as undecryptable content.
-        P12::UnpadError | P12::Pkcs5Error(_) => {
-            invalid("cannot decrypt the PKCS#12 file: wrong PKCS#12 password")
-        }
-        P12::UnsupportedEncryptionScheme | P12::UnsupportedMacAlgorithm => invalid(format!(
-            "the PKCS#12 file is protected by an unsupported algorithm ({e})"
-        )),
-        other => invalid(format!("malformed PKCS#12: {other}")),
-    })?;
-    let mut bundle = Bundle::default();
-    for (_, entry) in store.entries() {
-        let certs = match entry {
-            KeyStoreEntry::PrivateKeyChain(chain) => {
-                let key = PrivateKey::from_pkcs8_der(chain.key())
-                    .map_err(|e| context("PKCS#12 private key", e))?;
-                bundle.private_keys.push(key);
-                chain.chain()
-            }
-            KeyStoreEntry::Certificate(cert) => std::slice::from_ref(cert),
-            // Java secret-key entries are neither certificates nor private keys.
-            KeyStoreEntry::Secret(_) => &[],
-        };
-        for cert in certs {
-            let der = cert.as_der();
-            certificate(der).map_err(|e| context("PKCS#12 certificate", e))?;
-            // Several keys' chains share their CA certificates.
-            if !bundle.certificates.iter().any(|c| c == der) {
-                bundle.certificates.push(der.to_vec());
-            }
-        }
+fn read_pkcs12(input: &[u8], password: Option<&str>) -> Result<Bundle, Error> {
+    let contents = crate::pkcs12::read(input, password)?;
+    for (i, der) in contents.certificates.iter().enumerate() {
+        certificate(der).map_err(|e| context(&format!("PKCS#12 certificate {}", i + 1), e))?;
     }
-    Ok(bundle)
+    Ok(Bundle {
+        certificates: contents.certificates,
+        private_keys: contents.private_keys,
+        csrs: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -531,11 +472,9 @@ mod tests {
             Pkcs12Cipher::Aes256,
         )
         .unwrap();
-        let mut certs = read(&p12, Some("pw")).unwrap().certificates;
-        certs.sort();
-        let mut expected = vec![leaf.cert, ca.cert];
-        expected.sort();
-        assert_eq!(certs, expected);
+        let bundle = read(&p12, Some("pw")).unwrap();
+        assert_eq!(bundle.certificates, [leaf.cert, ca.cert]);
+        assert!(bundle.private_keys.is_empty());
     }
 
     #[test]

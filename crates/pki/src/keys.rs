@@ -117,6 +117,35 @@ impl KeyType {
         }
     }
 
+    /// Every supported key type.
+    pub const ALL: [KeyType; 6] = [
+        Self::EcP256,
+        Self::EcP384,
+        Self::Rsa { bits: 2048 },
+        Self::Rsa { bits: 3072 },
+        Self::Rsa { bits: 4096 },
+        Self::Ed25519,
+    ];
+
+    /// Reads a label as [`KeyType::label`] writes it (`RSA 3072`, `EC P-256`, `Ed25519`),
+    /// ignoring case and spacing.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a label that names no supported key type.
+    pub fn from_label(label: &str) -> Result<Self, Error> {
+        let squash = |s: &str| s.replace(' ', "").to_ascii_lowercase();
+        let wanted = squash(label);
+        Self::ALL
+            .into_iter()
+            .find(|t| squash(&t.label()) == wanted)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "key type '{label}' is not supported; use one of {}",
+                    Self::ALL.map(Self::label).join(", ")
+                ))
+            })
+    }
+
     /// The signature algorithm certmint signs with for this key.
     pub(crate) fn signature_algorithm(self) -> &'static rcgen::SignatureAlgorithm {
         match self {

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod keys;
 pub mod name;
 pub mod pem;
+mod pkcs12;
 pub mod random;
 mod tls;
 

@@ -380,14 +380,22 @@ impl SubjectAltName {
         }
     }
 
+    /// Every kind, as [`SubjectAltName::kind`] names them.
+    pub const KINDS: [&'static str; 4] = ["dns", "ip", "email", "uri"];
+
+    /// `dns`, `ip`, `email` or `uri`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Dns(_) => "dns",
+            Self::Ip(_) => "ip",
+            Self::Email(_) => "email",
+            Self::Uri(_) => "uri",
+        }
+    }
+
     /// The `kind:value` form the API uses.
     pub fn to_api_string(&self) -> String {
-        match self {
-            Self::Dns(v) => format!("dns:{v}"),
-            Self::Ip(v) => format!("ip:{v}"),
-            Self::Email(v) => format!("email:{v}"),
-            Self::Uri(v) => format!("uri:{v}"),
-        }
+        format!("{}:{}", self.kind(), self.value())
     }
 
     /// The value without its kind.

@@ -222,24 +222,160 @@ fn our_certificate_only_pkcs12_opens_in_openssl() {
         Pkcs12Cipher::Aes256,
     )
     .unwrap();
-    std::fs::write(f.path("certs.p12"), p12).unwrap();
+    std::fs::write(f.path("certs.p12"), &p12).unwrap();
     let pass = format!("pass:{PASSWORD}");
     let out = f.openssl(&["pkcs12", "-in", "certs.p12", "-nodes", "-passin", &pass]);
-    let mut certs = bundle::read(&out.stdout, None).unwrap().certificates;
-    certs.sort();
-    let mut expected = f.chain();
-    expected.sort();
-    assert_eq!(certs, expected);
+    assert_eq!(
+        bundle::read(&out.stdout, None).unwrap().certificates,
+        f.chain()
+    );
+    // Java takes each certificate as a trusted entry named by its friendlyName.
+    let pem = text(&out.stdout);
+    assert!(pem.contains("friendlyName: leaf"), "{pem}");
+    assert!(pem.contains("friendlyName: CN=Test CA"), "{pem}");
+    assert_eq!(
+        pem.matches("2.16.840.1.113894.746875.1.1").count(),
+        2,
+        "{pem}"
+    );
+    assert_eq!(
+        bundle::read(&p12, Some(PASSWORD)).unwrap().certificates,
+        f.chain()
+    );
+}
+
+/// `openssl pkcs12 -export` options, with what `openssl pkcs12 -info` then reports, so that each
+/// case is known to exercise the algorithm it names.
+const OPENSSL_EXPORTS: [(&[&str], &[&str]); 7] = [
+    (
+        &[],
+        &[
+            "MAC: sha256",
+            "PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC",
+            "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC",
+        ],
+    ),
+    (
+        &["-legacy"],
+        &[
+            "MAC: sha1",
+            "PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC",
+            "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC",
+        ],
+    ),
+    (
+        &["-legacy", "-certpbe", "PBE-SHA1-RC2-128"],
+        &["PKCS7 Encrypted data: pbeWithSHA1And128BitRC2-CBC"],
+    ),
+    (&["-macalg", "sha384"], &["MAC: sha384"]),
+    (&["-macalg", "sha512"], &["MAC: sha512"]),
+    (
+        &[
+            "-macalg",
+            "sha1",
+            "-keypbe",
+            "AES-128-CBC",
+            "-certpbe",
+            "AES-192-CBC",
+        ],
+        &[
+            "MAC: sha1",
+            "PKCS7 Encrypted data: PBES2, PBKDF2, AES-192-CBC",
+            "Shrouded Keybag: PBES2, PBKDF2, AES-128-CBC",
+        ],
+    ),
+    (
+        &["-nomac"],
+        &[
+            "MAC is absent",
+            "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC",
+        ],
+    ),
+];
+
+impl Fixture {
+    /// Runs `openssl pkcs12 -export` with `args` and the password, into `out`, checks that
+    /// `-info` reports each of `reported`, and returns the file.
+    fn export_pkcs12(&self, args: &[&str], out: &str, reported: &[&str]) -> Vec<u8> {
+        let pass = format!("pass:{PASSWORD}");
+        let mut export = vec!["pkcs12", "-export", "-passout", &pass, "-out", out];
+        export.extend_from_slice(args);
+        self.openssl(&export);
+        let info = self.openssl(&[
+            "pkcs12", "-legacy", "-in", out, "-info", "-noout", "-passin", &pass,
+        ]);
+        let info = text(&info.stderr) + &text(&info.stdout);
+        for expected in reported {
+            assert!(
+                info.contains(expected),
+                "{args:?}: {expected:?} not in {info}"
+            );
+        }
+        std::fs::read(self.path(out)).unwrap()
+    }
+
+    /// An intermediate CA under the fixture's CA and a leaf it issued: `sub.key`, `sub.pem` and
+    /// `cas.pem` (intermediate, then CA). Returns leaf, intermediate and CA, DER, and the leaf's
+    /// public key.
+    fn two_level_chain(&self) -> ([Vec<u8>; 3], Vec<u8>) {
+        std::fs::write(
+            self.path("ca.ext"),
+            "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n",
+        )
+        .unwrap();
+        let issue = |name: &str, issuer: &str, extra: &[&str]| {
+            let (key, csr, pem) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+            );
+            let mut req = vec!["req", "-nodes", "-subj"];
+            let subject = format!("/CN={name}");
+            req.push(&subject);
+            req.extend_from_slice(self.kind.newkey());
+            req.extend_from_slice(&["-keyout", &key, "-out", &csr]);
+            self.openssl(&req);
+            let (ca_pem, ca_key) = (format!("{issuer}.pem"), format!("{issuer}.key"));
+            let mut sign = vec![
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca_pem,
+                "-CAkey",
+                &ca_key,
+                "-CAcreateserial",
+                "-days",
+                "30",
+                "-out",
+                &pem,
+            ];
+            sign.extend_from_slice(extra);
+            self.openssl(&sign);
+            self.openssl(&["x509", "-in", &pem, "-outform", "DER"])
+                .stdout
+        };
+        let intermediate = issue("int", "ca", &["-extfile", "ca.ext"]);
+        let leaf = issue("sub", "int", &[]);
+        let cas = [
+            std::fs::read(self.path("int.pem")).unwrap(),
+            std::fs::read(self.path("ca.pem")).unwrap(),
+        ]
+        .concat();
+        std::fs::write(self.path("cas.pem"), cas).unwrap();
+        let public = self
+            .openssl(&["pkey", "-in", "sub.key", "-pubout", "-outform", "DER"])
+            .stdout;
+        ([leaf, intermediate, self.ca_der.clone()], public)
+    }
 }
 
 #[test]
 fn openssl_pkcs12_files_read_back() {
     for f in fixtures() {
-        let pass = format!("pass:{PASSWORD}");
-        for (name, legacy) in [("modern.p12", false), ("legacy.p12", true)] {
+        for (i, (options, reported)) in OPENSSL_EXPORTS.iter().enumerate() {
             let mut args = vec![
-                "pkcs12",
-                "-export",
                 "-inkey",
                 "leaf.key",
                 "-in",
@@ -248,27 +384,94 @@ fn openssl_pkcs12_files_read_back() {
                 "ca.pem",
                 "-name",
                 "exported",
-                "-passout",
-                &pass,
-                "-out",
-                name,
             ];
-            if legacy {
-                args.push("-legacy");
-            }
-            f.openssl(&args);
-            let p12 = std::fs::read(f.path(name)).unwrap();
+            args.extend_from_slice(options);
+            let p12 = f.export_pkcs12(&args, &format!("export{i}.p12"), reported);
             f.assert_reads(&p12, Some(PASSWORD), true);
 
             let err = bundle::read(&p12, Some("not the password")).unwrap_err();
-            assert!(err.to_string().contains("wrong PKCS#12 password"), "{err}");
+            assert!(
+                err.to_string().contains("wrong PKCS#12 password"),
+                "{options:?}: {err}"
+            );
             let err = bundle::read(&p12, None).unwrap_err();
             assert!(
-                err.to_string().contains("a PKCS#12 file needs a password"),
-                "{err}"
+                err.to_string()
+                    .contains("this PKCS#12 file needs a password"),
+                "{options:?}: {err}"
             );
         }
     }
+}
+
+#[test]
+fn openssl_pkcs12_with_a_two_certificate_chain_reads_back() {
+    for f in fixtures() {
+        let (certs, leaf_public_der) = f.two_level_chain();
+        for (name, legacy) in [("chain.p12", &[][..]), ("chain-legacy.p12", &["-legacy"])] {
+            let mut args = vec![
+                "-inkey",
+                "sub.key",
+                "-in",
+                "sub.pem",
+                "-certfile",
+                "cas.pem",
+            ];
+            args.extend_from_slice(legacy);
+            let p12 = f.export_pkcs12(&args, name, &[]);
+            let bundle = bundle::read(&p12, Some(PASSWORD)).unwrap();
+            assert_eq!(bundle.certificates, certs, "{:?} {legacy:?}", f.kind);
+            assert_eq!(bundle.private_keys.len(), 1);
+            assert_eq!(bundle.private_keys[0].public_key_der(), leaf_public_der);
+        }
+    }
+}
+
+#[test]
+fn openssl_certificate_only_pkcs12_reads_every_certificate() {
+    let f = Fixture::new(Kind::Ec);
+    let (certs, _) = f.two_level_chain();
+    let all = [
+        std::fs::read(f.path("sub.pem")).unwrap(),
+        std::fs::read(f.path("cas.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(f.path("all.pem"), all).unwrap();
+    for (options, reported) in [
+        (&[][..], "PKCS7 Encrypted data: PBES2, PBKDF2, AES-256-CBC"),
+        (
+            &["-legacy"],
+            "PKCS7 Encrypted data: pbeWithSHA1And40BitRC2-CBC",
+        ),
+    ] {
+        let mut args = vec!["-nokeys", "-in", "all.pem"];
+        args.extend_from_slice(options);
+        let p12 = f.export_pkcs12(&args, "certs.p12", &[reported]);
+        let bundle = bundle::read(&p12, Some(PASSWORD)).unwrap();
+        assert_eq!(bundle.certificates, certs, "{options:?}");
+        assert!(bundle.private_keys.is_empty());
+    }
+}
+
+#[test]
+fn openssl_unprotected_pkcs12_reads_without_a_password() {
+    let f = Fixture::new(Kind::Rsa);
+    let args = [
+        "-inkey",
+        "leaf.key",
+        "-in",
+        "leaf.pem",
+        "-certfile",
+        "ca.pem",
+        "-keypbe",
+        "NONE",
+        "-certpbe",
+        "NONE",
+        "-nomac",
+    ];
+    let p12 = f.export_pkcs12(&args, "open.p12", &["MAC is absent", "Key bag"]);
+    f.assert_reads(&p12, None, true);
+    f.assert_reads(&p12, Some("any password"), true);
 }
 
 #[test]
@@ -398,5 +601,50 @@ fn bad_input_gets_named_errors() {
     for (input, expected) in cases {
         let err = bundle::read(&input, None).unwrap_err().to_string();
         assert!(err.contains(expected), "expected {expected:?}, got {err:?}");
+    }
+}
+
+/// The PKCS#12 KDF takes the password as UTF-16 and PBES2 as UTF-8: both must agree with
+/// OpenSSL for a password beyond ASCII, both ways.
+#[test]
+fn non_ascii_passwords_agree_with_openssl() {
+    let f = Fixture::new(Kind::Ec);
+    let password = "pässwörd ✓ 😀";
+    let pass = format!("pass:{password}");
+    for (cipher, legacy) in [
+        (Pkcs12Cipher::Aes256, &[][..]),
+        (Pkcs12Cipher::Legacy3Des, &["-legacy"]),
+    ] {
+        let ours = bundle::pkcs12(
+            Some(f.leaf_key().pkcs8_der()),
+            &f.leaf_der,
+            &[&f.ca_der],
+            password,
+            "leaf",
+            cipher,
+        )
+        .unwrap();
+        std::fs::write(f.path("ours.p12"), ours).unwrap();
+        let out = f.openssl(&["pkcs12", "-in", "ours.p12", "-nodes", "-passin", &pass]);
+        f.assert_reads(&out.stdout, None, true);
+
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "leaf.key",
+            "-in",
+            "leaf.pem",
+            "-certfile",
+            "ca.pem",
+            "-passout",
+            &pass,
+            "-out",
+            "theirs.p12",
+        ];
+        args.extend_from_slice(legacy);
+        f.openssl(&args);
+        let theirs = std::fs::read(f.path("theirs.p12")).unwrap();
+        f.assert_reads(&theirs, Some(password), true);
     }
 }

@@ -155,6 +155,7 @@ pub async fn open_with_clock(
             "created the default CA hierarchy: certmint Root CA and certmint Issuing CA"
         );
     }
+    authority.ensure_builtin_templates().await?;
     let tls = tls_config(&settings, &authority).await?;
     Ok(Instance {
         settings,

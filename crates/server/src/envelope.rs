@@ -130,3 +130,28 @@ pub fn page<T: Serialize>(items: Vec<T>, page: authority::PageRequest, total: i6
 pub fn done(message: impl Into<String>) -> Response {
     ok_with(serde_json::Value::Null, message)
 }
+
+/// 200 with a file to save: its type, and a name made safe for `Content-Disposition` (anything
+/// but letters, digits, `.` and `-` becomes `_`).
+pub fn attachment(content_type: &str, file_name: &str, body: Vec<u8>) -> Response {
+    let safe = safe_file_name(file_name);
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}\""),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `name` with anything but letters, digits, `.` and `-` replaced by `_`.
+pub fn safe_file_name(name: &str) -> String {
+    name.replace(
+        |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
+        "_",
+    )
+}

@@ -111,3 +111,62 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             .ok_or_else(|| ApiError::bad_request(format!("'{raw}' is not a valid id")))
     }
 }
+
+/// An uploaded file with its fields: `multipart/form-data` with the file in the part named
+/// `file` and each other field a text part, or a JSON body of the fields (the file's text then
+/// travels in a field the handler names). Text parts are read as a form, so `true` and `12`
+/// fill bool and number fields.
+#[derive(Debug)]
+pub struct Upload<T> {
+    /// The fields.
+    pub fields: T,
+    /// The `file` part's bytes, from a multipart body.
+    pub file: Option<Vec<u8>>,
+}
+
+impl<S, T> FromRequest<S> for Upload<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let multipart = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if !multipart {
+            let ApiJson(fields) = ApiJson::<T>::from_request(req, state).await?;
+            return Ok(Self { fields, file: None });
+        }
+        let mut form = axum::extract::Multipart::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let unreadable = |e: axum::extract::multipart::MultipartError| {
+            ApiError::bad_request(format!("unreadable multipart body: {}", e.body_text()))
+        };
+        let mut pairs = Vec::new();
+        let mut file = None;
+        while let Some(part) = form.next_field().await.map_err(unreadable)? {
+            let name = part.name().unwrap_or_default().to_owned();
+            if name == "file" {
+                if file.is_some() {
+                    return Err(ApiError::bad_request(
+                        "send one part named 'file', not several",
+                    ));
+                }
+                file = Some(part.bytes().await.map_err(unreadable)?.to_vec());
+            } else {
+                let text = part.text().await.map_err(unreadable)?;
+                pairs.push((name, text));
+            }
+        }
+        let encoded = serde_urlencoded::to_string(&pairs)
+            .map_err(|e| ApiError::bad_request(format!("unusable form fields: {e}")))?;
+        let fields = serde_urlencoded::from_str(&encoded)
+            .map_err(|e| ApiError::invalid(format!("invalid form field: {e}")))?;
+        Ok(Self { fields, file })
+    }
+}

@@ -8,6 +8,7 @@
 
 pub mod access;
 mod api;
+mod archive;
 pub mod bootstrap;
 mod envelope;
 mod error;

@@ -48,6 +48,8 @@ pub struct Settings {
     pub auth_rate_limit_per_minute: u32,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_seconds: u64,
+    /// The operating system's CA bundle, read by `POST /api/v2/truststore/sync`.
+    pub system_trust_bundle: PathBuf,
 }
 
 impl Default for Settings {
@@ -71,6 +73,7 @@ impl Default for Settings {
             session_absolute_minutes: policy.session_absolute_minutes,
             auth_rate_limit_per_minute: 10,
             shutdown_grace_seconds: 30,
+            system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
         }
     }
 }

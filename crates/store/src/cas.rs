@@ -240,3 +240,62 @@ impl WriteTx {
         Ok(true)
     }
 }
+
+impl WriteTx {
+    /// CAs that may have issued a certificate: those whose subject key identifier is its
+    /// authority key identifier (hex), or, without one, whose subject is its issuer. The caller
+    /// checks the signature.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn issuer_candidates(
+        &mut self,
+        authority_key_id: Option<&str>,
+        issuer: &str,
+    ) -> Result<Vec<(i64, Vec<u8>)>, Error> {
+        let rows = match authority_key_id {
+            Some(aki) => {
+                sqlx::query("SELECT id, der FROM cas WHERE subject_key_id = $1 ORDER BY id")
+                    .bind(aki.to_owned())
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT id, der FROM cas WHERE subject = $1 ORDER BY id")
+                    .bind(issuer.to_owned())
+                    .fetch_all(&mut *self.tx)
+                    .await?
+            }
+        };
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("der")?)))
+            .collect()
+    }
+
+    /// Whether a CA or certificate with this SHA-256 fingerprint is stored.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn fingerprint_known(&mut self, fingerprint: &str) -> Result<bool, Error> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM cas WHERE fingerprint_sha256 = $1) \
+                  + (SELECT COUNT(*) FROM certificates WHERE fingerprint_sha256 = $1) AS n",
+        )
+        .bind(fingerprint.to_owned())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    /// Whether a CA has this name.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn ca_name_taken(&mut self, name: &str) -> Result<bool, Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM cas WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}

@@ -90,15 +90,21 @@ impl WriteTx {
 }
 
 impl WriteTx {
-    /// Deletes key `id` (its sealed material goes with it).
+    /// Deletes key `id`, its sealed material with it, unless a certificate, CA or CSR still
+    /// uses it: a renewal that kept its key, or a CSR signed into a certificate, shares it.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn delete_key(&mut self, id: i64) -> Result<(), Error> {
-        sqlx::query("DELETE FROM keys WHERE id = $1")
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM keys WHERE id = $1 \
+               AND NOT EXISTS (SELECT 1 FROM certificates WHERE key_id = $1) \
+               AND NOT EXISTS (SELECT 1 FROM cas WHERE key_id = $1) \
+               AND NOT EXISTS (SELECT 1 FROM csrs WHERE key_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 }

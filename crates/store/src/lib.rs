@@ -13,13 +13,17 @@ mod audit;
 mod cas;
 mod cert_fields;
 mod certificates;
+mod csrs;
+mod dashboard;
 mod db;
 mod error;
 mod keys;
 mod outbox;
 mod sessions;
+mod templates;
 #[cfg(feature = "test-support")]
 pub mod testing;
+mod truststore;
 mod users;
 
 pub use api_keys::{ApiKeyRow, NewApiKey};
@@ -29,11 +33,17 @@ pub use audit::{
 pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;
 pub use certificates::{CertificateFilter, CertificateRow, CertificateState, NewCertificate};
+pub use csrs::{CsrRow, NewCsr};
+pub use dashboard::{
+    CaSummary, CertificateStates, CertificateSummary, DayCount, TemplateSummary, Totals,
+};
 pub use db::{Backend, PoolStats, Store, WriteTx};
 pub use error::Error;
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
 pub use sessions::{NewSession, SessionRow};
+pub use templates::{NewTemplate, TemplateRow};
+pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
 
 /// A page of a list query: 1-based page number and page size, already clamped by the caller.

@@ -357,8 +357,8 @@ async fn keys_leave_only_with_export_keys_and_bad_requests_write_nothing() -> Te
             "would end after CA",
         ),
         (
-            json!({"common_name": "x.test", "template_id": 7}),
-            "template 7 does not exist",
+            json!({"common_name": "x.test", "template_id": 77}),
+            "template 77 does not exist",
         ),
         (
             json!({"common_name": "x.test", "san": ["dns:bad_name.test"]}),

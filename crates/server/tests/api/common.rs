@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
-pub type TestResult = Result<(), Box<dyn std::error::Error>>;
+pub type TestResult<T = ()> = Result<T, Box<dyn std::error::Error>>;
 
 pub struct TestServer {
     pub running: Option<Running>,
@@ -187,20 +187,33 @@ impl TestServer {
         auth: &Auth<'_>,
         body: Option<Value>,
     ) -> reqwest::Response {
-        let mut request = self.client.request(method, self.url(path));
-        request = match auth {
-            Auth::None => request,
-            Auth::Session(s) => request
-                .header("cookie", &s.cookie)
-                .header("x-csrf-token", &s.csrf),
-            Auth::CookieOnly(s) => request.header("cookie", &s.cookie),
-            Auth::Bearer(k) => request.bearer_auth(k),
-            Auth::ApiKeyHeader(k) => request.header("x-api-key", *k),
-        };
+        let mut request = auth.apply(self.client.request(method, self.url(path)));
         if let Some(body) = body {
             request = request.json(&body);
         }
         request.send().await.expect("request")
+    }
+
+    /// Sends `file` as the multipart part `file`, with `fields` as text parts.
+    pub async fn upload(
+        &self,
+        path: &str,
+        auth: &Auth<'_>,
+        file: Vec<u8>,
+        fields: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(file).file_name("upload"),
+        );
+        for (name, value) in fields {
+            form = form.text((*name).to_owned(), (*value).to_owned());
+        }
+        let request = auth.apply(self.client.post(self.url(path)).multipart(form));
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     pub async fn stop(mut self) {
@@ -222,6 +235,20 @@ pub enum Auth<'a> {
     CookieOnly(&'a Session),
     Bearer(&'a str),
     ApiKeyHeader(&'a str),
+}
+
+impl Auth<'_> {
+    fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::None => request,
+            Auth::Session(s) => request
+                .header("cookie", &s.cookie)
+                .header("x-csrf-token", &s.csrf),
+            Auth::CookieOnly(s) => request.header("cookie", &s.cookie),
+            Auth::Bearer(k) => request.bearer_auth(k),
+            Auth::ApiKeyHeader(k) => request.header("x-api-key", *k),
+        }
+    }
 }
 
 /// Runs openssl in `dir` and returns its stdout. A missing openssl fails the test (it is

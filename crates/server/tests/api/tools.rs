@@ -127,3 +127,388 @@ async fn certificates_and_csrs_made_by_openssl_are_decoded() -> TestResult {
     }
     Ok(())
 }
+
+/// Makes, in `dir`, an EC key k1.pem with a self-signed certificate c1.pem and a CSR r1.csr, an
+/// RSA key k2.pem with its own certificate c2.pem, and k1 encrypted as k1-enc.pem.
+fn keys_and_certificates(dir: &std::path::Path) -> Result<(), String> {
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k1.pem",
+        ],
+    )?;
+    openssl(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "k2.pem",
+        ],
+    )?;
+    for (key, cert, cn) in [
+        ("k1.pem", "c1.pem", "/CN=one.tools.test"),
+        ("k2.pem", "c2.pem", "/CN=two.tools.test"),
+    ] {
+        openssl(
+            dir,
+            &[
+                "req", "-x509", "-key", key, "-out", cert, "-days", "30", "-subj", cn,
+            ],
+        )?;
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            "k1.pem",
+            "-out",
+            "r1.csr",
+            "-subj",
+            "/CN=one.tools.test",
+        ],
+    )?;
+    openssl(
+        dir,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "k1.pem",
+            "-out",
+            "k1-enc.pem",
+            "-passout",
+            "pass:key secret",
+        ],
+    )?;
+    Ok(())
+}
+
+fn read(dir: &std::path::Path, name: &str) -> std::io::Result<String> {
+    std::fs::read_to_string(dir.join(name))
+}
+
+#[tokio::test]
+async fn match_keys_tells_pairs_that_belong_together() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let dir = tempfile::tempdir()?;
+    keys_and_certificates(dir.path())?;
+    let (c1, k1, r1, c2, k2, k1_enc) = (
+        read(dir.path(), "c1.pem")?,
+        read(dir.path(), "k1.pem")?,
+        read(dir.path(), "r1.csr")?,
+        read(dir.path(), "c2.pem")?,
+        read(dir.path(), "k2.pem")?,
+        read(dir.path(), "k1-enc.pem")?,
+    );
+    let compare = |body: serde_json::Value| {
+        let server = &server;
+        let auth = &auth;
+        async move {
+            server
+                .call(Method::POST, "/api/v2/tools/match-keys", auth, Some(body))
+                .await
+        }
+    };
+
+    let (status, body) = compare(json!({"certificate": c1, "private_key": k1})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["data"],
+        json!({"matches": true, "certificate_matches_key": true,
+               "certificate_matches_csr": null, "key_matches_csr": null})
+    );
+    let (_, body) = compare(json!({"certificate": c1, "private_key": k2})).await;
+    assert_eq!(body["data"]["matches"], false, "{body}");
+    assert_eq!(body["data"]["certificate_matches_key"], false);
+    let (_, body) = compare(json!({"certificate": c2, "private_key": k2, "csr": ""})).await;
+    assert_eq!(
+        body["data"]["matches"], true,
+        "RSA, and a blank field is absent: {body}"
+    );
+    let (_, body) = compare(json!({"certificate": c1, "private_key": k1, "csr": r1})).await;
+    assert_eq!(
+        body["data"],
+        json!({"matches": true, "certificate_matches_key": true,
+               "certificate_matches_csr": true, "key_matches_csr": true})
+    );
+    let (_, body) = compare(json!({"certificate": c2, "csr": r1})).await;
+    assert_eq!(body["data"]["certificate_matches_csr"], false, "{body}");
+    let (status, body) =
+        compare(json!({"certificate": c1, "private_key": k1_enc, "password": "key secret"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["matches"], true);
+
+    for (request, needle) in [
+        (json!({"certificate": c1}), "at least two"),
+        (json!({"certificate": c1, "csr": "  "}), "at least two"),
+        (
+            json!({"certificate": c1, "private_key": k1_enc}),
+            "private_key: the private key is encrypted",
+        ),
+        (
+            json!({"certificate": c1, "private_key": k1_enc, "password": "wrong"}),
+            "private_key: cannot decrypt",
+        ),
+        (
+            json!({"certificate": "garbage", "private_key": k1}),
+            "no CERTIFICATE PEM block",
+        ),
+        (
+            json!({"certificate": c1, "csr": c2}),
+            "csr: no CERTIFICATE REQUEST",
+        ),
+    ] {
+        let (status, body) = compare(request.clone()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{request}: {body}"
+        );
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(needle)),
+            "{needle}: {body}"
+        );
+    }
+    let (status, _) = compare(json!({"certificate": c1, "key": k1})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "unknown field");
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn convert_between_pem_der_pkcs7_and_pkcs12_as_openssl_reads_them() -> TestResult {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD as BASE64;
+
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let dir = tempfile::tempdir()?;
+    let path = dir.path();
+    keys_and_certificates(path)?;
+    let (c1, k1, c2) = (
+        read(path, "c1.pem")?,
+        read(path, "k1.pem")?,
+        read(path, "c2.pem")?,
+    );
+    let convert = |query: &'static str, body: serde_json::Value| {
+        let server = &server;
+        let auth = &auth;
+        async move {
+            server
+                .request(
+                    Method::POST,
+                    &format!("/api/v2/tools/convert{query}"),
+                    auth,
+                    Some(body),
+                )
+                .await
+        }
+    };
+    let json_of = |response: reqwest::Response| async move {
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (status, body)
+    };
+
+    // PEM → DER → PEM.
+    let (status, der) =
+        json_of(convert("", json!({"pem": c1, "output_format": "der"})).await).await;
+    assert_eq!(status, StatusCode::OK, "{der}");
+    assert_eq!(der["data"]["encoding"], "base64");
+    let der_bytes = BASE64.decode(der["data"]["data"].as_str().ok_or("data")?)?;
+    openssl(
+        path,
+        &["x509", "-in", "c1.pem", "-outform", "DER", "-out", "c1.der"],
+    )?;
+    assert_eq!(der_bytes, std::fs::read(path.join("c1.der"))?);
+    let (status, pem) = json_of(
+        convert(
+            "",
+            json!({"pem": der["data"]["data"], "input_type": "der", "output_format": "pem"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pem}");
+    assert_eq!(pem["data"]["encoding"], "text");
+    assert_eq!(pem["data"]["data"], c1.as_str());
+
+    // PEM certificate and key → PKCS#12, opened by openssl.
+    let response = convert(
+        "?download=true",
+        json!({"pem": c1, "private_key": k1, "chain": c2, "output_format": "pkcs12",
+               "password": "p12 secret"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok()),
+        Some("attachment; filename=\"converted.p12\"")
+    );
+    std::fs::write(path.join("out.p12"), response.bytes().await?)?;
+    let info = openssl(
+        path,
+        &[
+            "pkcs12",
+            "-info",
+            "-in",
+            "out.p12",
+            "-passin",
+            "pass:p12 secret",
+            "-nodes",
+        ],
+    )?;
+    assert!(info.contains("BEGIN PRIVATE KEY"), "{info}");
+    assert!(info.contains("friendlyName: one.tools.test"), "{info}");
+    assert_eq!(info.matches("BEGIN CERTIFICATE").count(), 2, "{info}");
+    assert!(info.contains("two.tools.test"), "the chain: {info}");
+
+    // PKCS#12 made by openssl → PEM holds its certificate and key.
+    openssl(
+        path,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "c1.pem",
+            "-inkey",
+            "k1.pem",
+            "-out",
+            "in.p12",
+            "-passout",
+            "pass:export pw",
+        ],
+    )?;
+    let p12 = BASE64.encode(std::fs::read(path.join("in.p12"))?);
+    let (status, pem) = json_of(
+        convert(
+            "",
+            json!({"pem": p12, "input_type": "pkcs12", "pkcs12_password": "export pw",
+                   "output_format": "pem"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{pem}");
+    let text = pem["data"]["data"].as_str().ok_or("PEM")?;
+    assert!(text.starts_with(&c1), "{text}");
+    let key = &text[c1.len()..];
+    assert!(key.starts_with("-----BEGIN PRIVATE KEY-----"), "{text}");
+    let (_, matched) = server
+        .call(
+            Method::POST,
+            "/api/v2/tools/match-keys",
+            &auth,
+            Some(json!({"certificate": c1, "private_key": key})),
+        )
+        .await;
+    assert_eq!(matched["data"]["matches"], true, "{matched}");
+
+    // A PEM chain → PKCS#7, read by openssl; the key it cannot hold is left out, and said so.
+    let response = convert(
+        "?download=true",
+        json!({"pem": format!("{c1}{c2}"), "output_format": "p7b"}),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    std::fs::write(path.join("out.p7b"), response.bytes().await?)?;
+    let printed = openssl(
+        path,
+        &["pkcs7", "-inform", "DER", "-in", "out.p7b", "-print_certs"],
+    )?;
+    assert_eq!(printed.matches("BEGIN CERTIFICATE").count(), 2, "{printed}");
+    for name in ["one.tools.test", "two.tools.test"] {
+        assert!(printed.contains(name), "{printed}");
+    }
+    let (status, p7) = json_of(
+        convert(
+            "",
+            json!({"pem": format!("{c1}{k1}"), "output_format": "pkcs7"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{p7}");
+    assert_eq!(
+        p7["message"],
+        "left out 1 private key: pkcs7 does not hold them"
+    );
+
+    let p12_body = |password: Option<&str>| {
+        let mut body = json!({"pem": p12, "output_format": "pem"});
+        if let Some(p) = password {
+            body["pkcs12_password"] = json!(p);
+        }
+        body
+    };
+    for (body, needle) in [
+        (p12_body(Some("not it")), "wrong PKCS#12 password"),
+        (p12_body(None), "needs a password"),
+        (
+            json!({"pem": c1, "output_format": "jks"}),
+            "unknown output_format 'jks'",
+        ),
+        (
+            json!({"pem": c1, "input_type": "xml", "output_format": "der"}),
+            "unknown input_type 'xml'",
+        ),
+        (json!({"pem": c1}), "missing field `output_format`"),
+        (
+            json!({"pem": "hello!", "output_format": "pem"}),
+            "pem: not valid base64",
+        ),
+        (
+            json!({"pem": "aGVsbG8gd29ybGQ=", "output_format": "pem"}),
+            "pem: not a certificate, PKCS#7, PKCS#12 or CSR",
+        ),
+        (
+            json!({"pem": c1, "input_type": "der", "output_format": "pem"}),
+            "pem: not valid base64",
+        ),
+        (
+            json!({"pem": c1, "private_key": k1, "output_format": "pkcs12"}),
+            "pkcs12 needs a password",
+        ),
+        (
+            json!({"pem": c2, "private_key": k1, "output_format": "pkcs12", "password": "pw"}),
+            "belongs to none of the certificates",
+        ),
+        (
+            json!({"pem": format!("{c1}{c2}"), "output_format": "der"}),
+            "der holds one certificate or one CSR, and the input has 2 certificates",
+        ),
+        (
+            json!({"pem": c1, "chain": "not PEM", "output_format": "pem"}),
+            "chain:",
+        ),
+    ] {
+        let (status, answer) = json_of(convert("", body.clone()).await).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(needle)),
+            "{needle}: {answer}"
+        );
+    }
+    server.stop().await;
+    Ok(())
+}

@@ -1,8 +1,7 @@
 //! `/audit`: the hash-chained audit log — list, stats, export, verify, cleanup.
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -10,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::App;
-use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, attachment, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 
@@ -271,15 +270,11 @@ async fn export(
         ),
         ExportFormat::Csv => ("text/csv", csv_bytes(&views)?),
     };
-    let disposition = format!("attachment; filename=\"certmint-audit.{name}\"");
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
+    Ok(attachment(
+        content_type,
+        &format!("certmint-audit.{name}"),
         body,
-    )
-        .into_response())
+    ))
 }
 
 fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {

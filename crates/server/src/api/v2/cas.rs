@@ -9,11 +9,14 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::views::{SubjectFields, nullable, requested_key_type};
+use super::import::{ImportBody, ImportView};
+use super::views::{
+    BulkIds, BulkResult, SubjectFields, bulk, bulk_ids, nullable, requested_key_type,
+};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, done, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Id};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::{bundle, pem};
 use authority::{CaKind, NewCaInput};
 
@@ -24,6 +27,10 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get, update, delete))
         .routes(routes!(export))
         .routes(routes!(certificates))
+        .routes(routes!(import))
+        .routes(routes!(export_all))
+        .routes(routes!(bulk_delete))
+        .routes(routes!(bulk_export))
 }
 
 /// A CA, as the API shows it.
@@ -356,4 +363,88 @@ async fn certificates(
         ..q
     };
     super::certificates::list_page(&app, q, p).await
+}
+
+/// Import CA certificates (PEM, DER, PKCS#7, PKCS#12), with their keys if given: with its key
+/// a CA can issue here. Each is linked to its parent when certmint has it.
+#[utoipa::path(post, path = "/cas/import", tag = "cas",
+    security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
+    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`"),
+    responses((status = 201, description = "Imported", body = Envelope<ImportView>),
+              (status = 422, description = "Unreadable file, wrong password, not a CA", body = ErrorBody)))]
+async fn import(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    upload: Upload<ImportBody>,
+) -> ApiResult<Response> {
+    super::import::run(&app, &principal, upload, true).await
+}
+
+/// Download every CA certificate as one PEM file.
+#[utoipa::path(get, path = "/cas/export", tag = "cas",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    responses((status = 200, description = "The PEM file")))]
+async fn export_all(State(app): State<App>) -> ApiResult<Response> {
+    let cas = app.authority.cas().await?;
+    let ders: Vec<&[u8]> = cas.iter().map(|c| c.cert.der.as_slice()).collect();
+    Ok(attachment(
+        "application/x-pem-file",
+        "cas.pem",
+        bundle::certificates_pem(&ders).into_bytes(),
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaBulkDelete {
+    pub ids: Vec<i64>,
+    /// Delete even CAs whose certificates are still valid.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Delete several CAs and their keys; without `force`, those with valid certificates fail.
+#[utoipa::path(post, path = "/cas/bulk/delete", tag = "cas",
+    security(("session" = ["delete:cas"]), ("api_key" = ["delete:cas"])),
+    request_body = CaBulkDelete,
+    responses((status = 200, description = "What was deleted", body = Envelope<BulkResult>),
+              (status = 422, description = "Bad ids", body = ErrorBody)))]
+async fn bulk_delete(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<CaBulkDelete>,
+) -> ApiResult<Response> {
+    let result = bulk(&body.ids, |id| {
+        let (app, principal) = (app.clone(), principal.clone());
+        async move { app.authority.delete_ca(&principal, id, body.force).await }
+    })
+    .await?;
+    Ok(ok(result))
+}
+
+/// Download several CA certificates as a ZIP of PEM files (`{id}-{name}.pem`).
+#[utoipa::path(post, path = "/cas/bulk/export", tag = "cas",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    request_body = BulkIds,
+    responses((status = 200, description = "The ZIP file"),
+              (status = 404, description = "An id names no CA", body = ErrorBody),
+              (status = 422, description = "Bad ids", body = ErrorBody)))]
+async fn bulk_export(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<BulkIds>,
+) -> ApiResult<Response> {
+    bulk_ids(&body.ids)?;
+    let mut files = Vec::with_capacity(body.ids.len());
+    for id in &body.ids {
+        let ca = app.authority.ca(*id).await?;
+        files.push((
+            format!("{}-{}.pem", ca.id, ca.name),
+            pem::encode("CERTIFICATE", &ca.cert.der).into_bytes(),
+        ));
+    }
+    Ok(attachment(
+        "application/zip",
+        "cas.zip",
+        crate::archive::zip(&files)?,
+    ))
 }

@@ -1,19 +1,19 @@
 //! `/certificates`: the inventory, issuance with a server-side key, and export.
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::import::{ImportBody, ImportView};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, done, ok, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Id};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource, RevocationReason};
@@ -30,6 +30,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(revoke))
         .routes(routes!(renew))
         .routes(routes!(private_key))
+        .routes(routes!(import))
 }
 
 /// A certificate, as the API shows it.
@@ -69,7 +70,7 @@ pub struct CertificateView {
 }
 
 impl CertificateView {
-    fn new(c: authority::CertificateRow, now: OffsetDateTime) -> Self {
+    pub fn new(c: authority::CertificateRow, now: OffsetDateTime) -> Self {
         let status = if c.status == "revoked" {
             "revoked"
         } else if c.cert.not_after <= now {
@@ -134,6 +135,26 @@ async fn list(
 pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResult<Response> {
     let request = p.request()?;
     let now = app.authority.now();
+    let filter = certificate_filter(q, now)?;
+    let result = app
+        .authority
+        .store()
+        .certificates(&filter, now, request)
+        .await
+        .map_err(authority::Error::from)?;
+    let items = result
+        .items
+        .into_iter()
+        .map(|c| CertificateView::new(c, now))
+        .collect();
+    Ok(page(items, request, result.total))
+}
+
+/// The store's filter for a list query.
+pub fn certificate_filter(
+    q: CertificateQuery,
+    now: OffsetDateTime,
+) -> ApiResult<CertificateFilter> {
     let state = match q.status.as_deref() {
         None | Some("" | "all") => None,
         Some("active" | "valid") => Some(CertificateState::Active),
@@ -148,23 +169,11 @@ pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResu
             )));
         }
     };
-    let filter = CertificateFilter {
+    Ok(CertificateFilter {
         state,
         ca_id: q.ca_id,
         search: q.search,
-    };
-    let result = app
-        .authority
-        .store()
-        .certificates(&filter, now, request)
-        .await
-        .map_err(authority::Error::from)?;
-    let items = result
-        .items
-        .into_iter()
-        .map(|c| CertificateView::new(c, now))
-        .collect();
-    Ok(page(items, request, result.total))
+    })
 }
 
 /// How many certificates are in each state.
@@ -217,10 +226,11 @@ pub struct CertificateCreate {
     pub subject: SubjectFields,
     /// The issuing CA; the default CA when omitted.
     pub ca_id: Option<i64>,
+    /// Checks the request and fills in what it leaves out (validity, key, usages).
     pub template_id: Option<i64>,
-    /// Days; 365 when omitted.
+    /// Days; the template's, or 365, when omitted.
     pub validity_days: Option<i64>,
-    /// RSA, EC or Ed25519; EC when omitted.
+    /// RSA, EC or Ed25519; the template's default, or EC P-256, when omitted.
     pub key_algorithm: Option<String>,
     /// RSA bits (2048, 3072, 4096) or EC size (256, 384).
     pub key_size: Option<u32>,
@@ -245,14 +255,14 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<CertificateCreate>,
 ) -> ApiResult<Response> {
-    if let Some(id) = body.template_id {
-        return Err(ApiError::invalid(format!("template {id} does not exist")));
-    }
-    let key_type = requested_key_type(
-        body.key_algorithm.as_deref(),
-        body.key_size,
-        body.curve.as_deref(),
-    )?;
+    let key_type = match (&body.key_algorithm, body.key_size, &body.curve) {
+        (None, None, None) => None,
+        (algorithm, size, curve) => Some(requested_key_type(
+            algorithm.as_deref(),
+            size,
+            curve.as_deref(),
+        )?),
+    };
     let sans = body
         .san
         .iter()
@@ -286,6 +296,7 @@ async fn create(
                 subject: body.subject.to_name()?,
                 sans,
                 key: KeySource::Generate(key_type),
+                template_id: body.template_id,
                 validity_days: body.validity_days,
                 key_usage,
                 extended_key_usage,
@@ -348,11 +359,7 @@ async fn export(
         .cert
         .common_name
         .clone()
-        .unwrap_or_else(|| cert.refid.clone())
-        .replace(
-            |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
-            "_",
-        );
+        .unwrap_or_else(|| cert.refid.clone());
     let chain = match cert.ca_id {
         Some(ca) => app.authority.ca_chain(ca).await?,
         None => Vec::new(),
@@ -415,17 +422,19 @@ async fn export(
             )));
         }
     };
-    Ok((
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{name}.{ext}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(attachment(content_type, &format!("{name}.{ext}"), body))
+}
+
+/// The reason a revocation request names (unspecified when none), after checking its
+/// comments' length.
+pub fn revocation_reason(
+    reason: Option<&str>,
+    comments: Option<&str>,
+) -> ApiResult<RevocationReason> {
+    if comments.is_some_and(|c| c.chars().count() > 1000) {
+        return Err(ApiError::invalid("comments may be at most 1000 characters"));
+    }
+    Ok(RevocationReason::parse(reason.unwrap_or("unspecified"))?)
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -454,14 +463,7 @@ async fn revoke(
     Id(id): Id,
     ApiJson(body): ApiJson<RevokeBody>,
 ) -> ApiResult<Response> {
-    let reason = RevocationReason::parse(body.reason.as_deref().unwrap_or("unspecified"))?;
-    if body
-        .comments
-        .as_ref()
-        .is_some_and(|c| c.chars().count() > 1000)
-    {
-        return Err(ApiError::invalid("comments may be at most 1000 characters"));
-    }
+    let reason = revocation_reason(body.reason.as_deref(), body.comments.as_deref())?;
     let cert = app
         .authority
         .revoke(&principal, id, reason, body.comments.as_deref())
@@ -591,4 +593,20 @@ async fn private_key(
         encrypted: passphrase.is_some(),
         key_type: key.key_type().label(),
     }))
+}
+
+/// Import certificates made elsewhere (PEM, DER, PKCS#7, PKCS#12), with their keys if given.
+/// CA certificates in the file become CAs; each certificate is linked to its issuing CA.
+#[utoipa::path(post, path = "/certificates/import", tag = "certificates",
+    security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
+    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`"),
+    responses((status = 201, description = "Imported", body = Envelope<ImportView>),
+              (status = 403, description = "A CA certificate without write:cas", body = ErrorBody),
+              (status = 422, description = "Unreadable file, wrong password, stray key", body = ErrorBody)))]
+async fn import(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    upload: Upload<ImportBody>,
+) -> ApiResult<Response> {
+    super::import::run(&app, &principal, upload, false).await
 }

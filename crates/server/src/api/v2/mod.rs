@@ -4,11 +4,19 @@ mod account;
 mod audit;
 mod auth;
 mod cas;
+mod certificate_bulk;
 mod certificates;
+mod csrs;
+mod dashboard;
 pub mod health;
+mod import;
 mod openapi;
 mod rbac;
+mod search;
+mod stats;
+mod templates;
 mod tools;
+mod truststore;
 mod users;
 mod views;
 
@@ -24,7 +32,14 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(rbac::routes())
         .merge(cas::routes())
         .merge(certificates::routes())
+        .merge(certificate_bulk::routes())
+        .merge(csrs::routes())
+        .merge(templates::routes())
         .merge(tools::routes())
+        .merge(truststore::routes())
+        .merge(dashboard::routes())
+        .merge(stats::routes())
+        .merge(search::routes())
         .merge(audit::routes())
         .merge(health::routes())
         .merge(openapi::routes())

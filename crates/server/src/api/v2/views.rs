@@ -106,3 +106,75 @@ pub fn requested_key_type(
         (Some(alg), size, curve) => KeyType::parse(alg, size, curve),
     }?)
 }
+
+/// Most ids one bulk request may name.
+pub const MAX_BULK: usize = 1000;
+
+/// The ids a bulk operation works on.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkIds {
+    pub ids: Vec<i64>,
+}
+
+/// Which ids a bulk operation did, which it did not, and why not.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct BulkResult {
+    pub success: Vec<i64>,
+    pub failed: Vec<i64>,
+    /// One entry per failed id.
+    pub errors: Vec<BulkError>,
+}
+
+/// Why one id of a bulk operation failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkError {
+    pub id: i64,
+    pub error: String,
+}
+
+/// Checks that a bulk request names 1 to [`MAX_BULK`] ids, each once.
+///
+/// # Errors
+/// 422 naming the problem.
+pub fn bulk_ids(ids: &[i64]) -> Result<(), crate::error::ApiError> {
+    if ids.is_empty() || ids.len() > MAX_BULK {
+        return Err(crate::error::ApiError::invalid(format!(
+            "ids must name 1 to {MAX_BULK} items"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(crate::error::ApiError::invalid(format!(
+            "id {dup} is named twice"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `each` for every id in turn and reports what happened to each. One failing id does not
+/// stop the others.
+///
+/// # Errors
+/// 422 for an empty, oversized or repeating id list.
+pub async fn bulk<F, Fut>(ids: &[i64], mut each: F) -> Result<BulkResult, crate::error::ApiError>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<(), authority::Error>>,
+{
+    bulk_ids(ids)?;
+    let mut result = BulkResult::default();
+    for &id in ids {
+        match each(id).await {
+            Ok(()) => result.success.push(id),
+            Err(e) => {
+                result.failed.push(id);
+                result.errors.push(BulkError {
+                    id,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+    Ok(result)
+}

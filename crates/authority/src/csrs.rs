@@ -1,0 +1,251 @@
+//! Certificate signing requests kept for later: uploaded ones, ones made here with a
+//! server-side key, their private keys, and signing them through the issuance pipeline.
+
+use pki::csr::{self, Csr};
+use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
+use store::{CsrRow, NewCsr, Page, PageRequest};
+
+use crate::audit::Event;
+use crate::issue::{IssueRequest, Issued, KeySource};
+use crate::{Authority, Error, Principal, Result};
+
+/// How a stored CSR is signed.
+#[derive(Debug, Clone, Default)]
+pub struct SignCsr {
+    /// The issuing CA; the default CA when absent.
+    pub ca_id: Option<i64>,
+    /// Validity; the template's (or 365) when absent.
+    pub validity_days: Option<i64>,
+    /// The template the request is held to.
+    pub template_id: Option<i64>,
+}
+
+fn csr_name(name: Option<String>, csr: &Csr) -> Result<String> {
+    let name = name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            csr.subject
+                .get(pki::NameAttribute::CommonName)
+                .map(str::to_owned)
+        })
+        .or_else(|| csr.sans.first().map(SubjectAltName::value))
+        .unwrap_or_else(|| "CSR".to_owned());
+    if name.chars().count() > 200 {
+        return Err(Error::Invalid("name must be at most 200 characters".into()));
+    }
+    Ok(name)
+}
+
+impl Authority {
+    /// A page of stored CSRs, newest first; `pending` or `signed` only when `status` says so.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn csrs(&self, status: Option<&str>, page: PageRequest) -> Result<Page<CsrRow>> {
+        Ok(self.store.csrs(status, page).await?)
+    }
+
+    /// Stored CSR `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`].
+    pub async fn csr(&self, id: i64) -> Result<CsrRow> {
+        self.store
+            .csr(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("CSR {id} does not exist")))
+    }
+
+    /// Stores an uploaded CSR (PEM or DER) after checking its signature.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:csrs`; [`Error::Invalid`] for a CSR that does not
+    /// parse, has a bad signature or an unsupported key.
+    pub async fn upload_csr(
+        &self,
+        principal: &Principal,
+        name: Option<String>,
+        input: &[u8],
+    ) -> Result<CsrRow> {
+        principal.require("write:csrs", "adding CSRs")?;
+        let csr = Csr::parse(input)?;
+        let name = csr_name(name, &csr)?;
+        self.store_csr(principal, name, &csr, None, "uploaded")
+            .await
+    }
+
+    /// Makes a key and a CSR for it here; the key is kept sealed for the certificate.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:csrs`; [`Error::Invalid`] for a request without a
+    /// subject or SAN, or a bad name.
+    pub async fn generate_csr(
+        &self,
+        principal: &Principal,
+        name: Option<String>,
+        subject: &DistinguishedName,
+        sans: &[SubjectAltName],
+        key_type: KeyType,
+    ) -> Result<CsrRow> {
+        principal.require("write:csrs", "creating CSRs")?;
+        let key = PrivateKey::generate(key_type)?;
+        let csr = csr::make(&key, subject, sans)?;
+        let name = csr_name(name, &csr)?;
+        self.store_csr(principal, name, &csr, Some(&key), "generated")
+            .await
+    }
+
+    async fn store_csr(
+        &self,
+        principal: &Principal,
+        name: String,
+        csr: &Csr,
+        key: Option<&PrivateKey>,
+        source: &str,
+    ) -> Result<CsrRow> {
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let key_id = match key {
+            Some(key) => Some(self.store_key(&mut tx, key, now).await?),
+            None => None,
+        };
+        let id = tx
+            .insert_csr(
+                &NewCsr {
+                    refid: uuid::Uuid::new_v4().to_string(),
+                    name: name.clone(),
+                    subject: csr.subject_text.clone(),
+                    common_name: csr
+                        .subject
+                        .get(pki::NameAttribute::CommonName)
+                        .map(str::to_owned),
+                    sans: csr.sans.iter().map(SubjectAltName::to_api_string).collect(),
+                    key_type: csr.key_type.label(),
+                    signature_algorithm: csr.signature_algorithm.clone(),
+                    public_key: csr.public_key_der.clone(),
+                    key_id,
+                    source: source.into(),
+                    der: csr.der.clone(),
+                    owner_id: principal.user.as_ref().map(|u| u.id),
+                },
+                now,
+            )
+            .await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "csr_created",
+                "csr",
+                id,
+                format!("'{name}' ({source}), subject '{}'", csr.subject_text),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.csr(id).await
+    }
+
+    /// Signs pending CSR `id` through the issuance pipeline: the subject and SANs are the
+    /// CSR's, held to the template's rules; the CSR is marked signed in the same transaction.
+    ///
+    /// # Errors
+    /// As [`Authority::issue`]; [`Error::NotFound`]; [`Error::Conflict`] when it is signed
+    /// already.
+    pub async fn sign_csr(&self, principal: &Principal, id: i64, how: SignCsr) -> Result<Issued> {
+        let row = self.csr(id).await?;
+        if row.status != "pending" {
+            return Err(Error::Conflict(format!(
+                "CSR {id} is signed already (certificate {})",
+                row.certificate_id
+                    .map_or_else(|| "deleted".to_owned(), |c| c.to_string())
+            )));
+        }
+        let csr = Csr::from_der(&row.der)?;
+        self.issue(
+            principal,
+            IssueRequest {
+                ca_id: how.ca_id,
+                subject: csr.subject.clone(),
+                sans: csr.sans.clone(),
+                key: KeySource::StoredCsr {
+                    id,
+                    csr: Box::new(csr),
+                    key_id: row.key_id,
+                },
+                template_id: how.template_id,
+                validity_days: how.validity_days,
+                key_usage: None,
+                extended_key_usage: None,
+                description: Some(format!("from CSR '{}'", row.name)),
+                source: "csr",
+                renewed_from: None,
+            },
+        )
+        .await
+    }
+
+    /// Gives certmint the private key of CSR `id` (and of the certificate it was signed into,
+    /// if that has none), so that the certificate can be exported with it.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:csrs`; [`Error::NotFound`]; [`Error::Invalid`] for
+    /// a key that does not parse, needs another passphrase, or does not belong to the CSR;
+    /// [`Error::Conflict`] when certmint holds its key already.
+    pub async fn set_csr_key(
+        &self,
+        principal: &Principal,
+        id: i64,
+        input: &[u8],
+        passphrase: Option<&str>,
+    ) -> Result<CsrRow> {
+        principal.require("write:csrs", "adding a CSR's key")?;
+        let row = self.csr(id).await?;
+        if row.key_id.is_some() {
+            return Err(Error::Conflict(format!(
+                "certmint holds the key of CSR {id} already"
+            )));
+        }
+        let key = PrivateKey::parse(input, passphrase)?;
+        if key.public_key_der() != row.public_key {
+            return Err(Error::Invalid(format!(
+                "the private key does not belong to CSR {id}"
+            )));
+        }
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let key_id = self.store_key(&mut tx, &key, now).await?;
+        tx.set_csr_key(id, key_id, now).await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "csr_key_added",
+                "csr",
+                id,
+                format!("'{}': {} key", row.name, key.key_type().label()),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        self.csr(id).await
+    }
+
+    /// Deletes CSR `id`, and its key unless a certificate uses it.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `delete:csrs`; [`Error::NotFound`].
+    pub async fn delete_csr(&self, principal: &Principal, id: i64) -> Result<()> {
+        principal.require("delete:csrs", "deleting CSRs")?;
+        let row = self.csr(id).await?;
+        let mut tx = self.store.begin_write().await?;
+        if !tx.delete_csr(id).await? {
+            return Err(Error::NotFound(format!("CSR {id} does not exist")));
+        }
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new("csr_deleted", "csr", id, format!("'{}'", row.name)),
+        ))
+        .await?;
+        Ok(tx.commit().await?)
+    }
+}

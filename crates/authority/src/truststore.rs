@@ -1,0 +1,147 @@
+//! The trust store: certificates of other CAs that certmint trusts, added by hand, imported
+//! from a file, or synced from the operating system's bundle.
+
+use pki::{bundle, inspect};
+use store::{NewTrusted, Page, PageRequest, TrustStats, TrustedRow};
+
+use crate::audit::Event;
+use crate::{Authority, Error, Principal, Result};
+
+/// What adding to the trust store did.
+#[derive(Debug, Default)]
+pub struct TrustReport {
+    /// Ids of the certificates added.
+    pub added: Vec<i64>,
+    /// Certificates that were trusted already.
+    pub skipped: usize,
+}
+
+impl Authority {
+    /// One page of the trust store.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn trusted_certificates(&self, page: PageRequest) -> Result<Page<TrustedRow>> {
+        Ok(self.store.trusted_certificates(page).await?)
+    }
+
+    /// Trusted certificate `id`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`].
+    pub async fn trusted_certificate(&self, id: i64) -> Result<TrustedRow> {
+        self.store
+            .trusted_certificate(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("trusted certificate {id} does not exist")))
+    }
+
+    /// Counts of the trust store.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn trust_stats(&self) -> Result<TrustStats> {
+        Ok(self.store.trust_stats(self.now()).await?)
+    }
+
+    /// Trusts every certificate of `data` (PEM, DER, PKCS#7, PKCS#12 with `password`), in one
+    /// transaction. Each must be a CA certificate or self-signed (old roots have no basic
+    /// constraints). `name` names a file's only certificate; otherwise each is named by its
+    /// common name.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `write:truststore`; [`Error::Invalid`] for a file that
+    /// does not read or an end-entity certificate.
+    pub async fn trust(
+        &self,
+        principal: &Principal,
+        data: &[u8],
+        password: Option<&str>,
+        name: Option<&str>,
+        description: Option<&str>,
+        source: &str,
+    ) -> Result<TrustReport> {
+        principal.require("write:truststore", "adding to the trust store")?;
+        let certificates = bundle::read(data, password)?.certificates;
+        if certificates.is_empty() {
+            return Err(Error::Invalid("the file holds no certificate".into()));
+        }
+        let single = certificates.len() == 1;
+        let mut rows = Vec::with_capacity(certificates.len());
+        for der in &certificates {
+            let info = inspect::Certificate::parse(der)?;
+            if !info.is_ca && !info.self_signed {
+                return Err(Error::Invalid(format!(
+                    "'{}' is not a CA certificate; the trust store holds CAs",
+                    info.subject
+                )));
+            }
+            let name = name
+                .filter(|n| single && !n.trim().is_empty())
+                .map(str::to_owned)
+                .or_else(|| info.common_name.clone())
+                .unwrap_or_else(|| info.subject.clone());
+            rows.push(NewTrusted {
+                name,
+                description: description.map(str::to_owned),
+                subject: info.subject,
+                issuer: info.issuer,
+                serial: info.serial,
+                not_before: info.not_before,
+                not_after: info.not_after,
+                is_root: info.self_signed,
+                fingerprint_sha256: info.fingerprint_sha256,
+                der: info.der,
+                source: source.into(),
+            });
+        }
+        let now = self.now();
+        let mut report = TrustReport::default();
+        let mut tx = self.store.begin_write().await?;
+        for row in &rows {
+            let Some(id) = tx.insert_trusted(row, now).await? else {
+                report.skipped += 1;
+                continue;
+            };
+            tx.audit(&self.entry_by(
+                principal,
+                Event::new(
+                    "trusted_certificate_added",
+                    "truststore",
+                    id,
+                    format!("'{}' ({}, {source})", row.name, row.subject),
+                ),
+            ))
+            .await?;
+            report.added.push(id);
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+
+    /// Stops trusting certificate `id`.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `delete:truststore`; [`Error::NotFound`].
+    pub async fn untrust(&self, principal: &Principal, id: i64) -> Result<()> {
+        principal.require("delete:truststore", "removing from the trust store")?;
+        let row = self.trusted_certificate(id).await?;
+        let mut tx = self.store.begin_write().await?;
+        if !tx.delete_trusted(id).await? {
+            return Err(Error::NotFound(format!(
+                "trusted certificate {id} does not exist"
+            )));
+        }
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "trusted_certificate_removed",
+                "truststore",
+                id,
+                format!("'{}' ({})", row.name, row.subject),
+            ),
+        ))
+        .await?;
+        Ok(tx.commit().await?)
+    }
+}

@@ -1,0 +1,198 @@
+//! `/certificates/bulk/*` and `/certificates/export`: the inventory several at a time.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::certificates::{CertificateQuery, certificate_filter, revocation_reason};
+use super::views::{BulkIds, BulkResult, bulk, bulk_ids};
+use crate::App;
+use crate::archive;
+use crate::envelope::{Envelope, attachment, ok};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller};
+use authority::pki::{bundle, pem};
+use authority::{CertificateRow, PageRequest};
+
+/// Most certificates one `/certificates/export` returns; narrow the filter for more.
+const MAX_EXPORT: i64 = 10_000;
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(bulk_revoke))
+        .routes(routes!(bulk_renew))
+        .routes(routes!(bulk_delete))
+        .routes(routes!(bulk_export))
+        .routes(routes!(export_all))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRevoke {
+    pub ids: Vec<i64>,
+    /// RFC 5280 reason, as for one certificate; unspecified when omitted.
+    pub reason: Option<String>,
+    pub comments: Option<String>,
+}
+
+/// Revoke several certificates with one reason.
+#[utoipa::path(post, path = "/certificates/bulk/revoke", tag = "certificates",
+    security(("session" = ["delete:certificates"]), ("api_key" = ["delete:certificates"])),
+    request_body = BulkRevoke,
+    responses((status = 200, description = "What was revoked", body = Envelope<BulkResult>),
+              (status = 422, description = "Bad ids or reason", body = ErrorBody)))]
+async fn bulk_revoke(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<BulkRevoke>,
+) -> ApiResult<Response> {
+    let reason = revocation_reason(body.reason.as_deref(), body.comments.as_deref())?;
+    let result = bulk(&body.ids, |id| {
+        let (app, principal, comments) = (app.clone(), principal.clone(), body.comments.clone());
+        async move {
+            app.authority
+                .revoke(&principal, id, reason, comments.as_deref())
+                .await
+                .map(drop)
+        }
+    })
+    .await?;
+    Ok(ok(result))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRenew {
+    pub ids: Vec<i64>,
+    /// Issue from this CA instead of each original's.
+    pub ca_id: Option<i64>,
+    /// Days; each original's validity when omitted.
+    pub validity_days: Option<i64>,
+}
+
+/// Renew several certificates, each keeping its key, names and usages.
+#[utoipa::path(post, path = "/certificates/bulk/renew", tag = "certificates",
+    security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
+    request_body = BulkRenew,
+    responses((status = 200, description = "Which were renewed (ids of the originals)", body = Envelope<BulkResult>),
+              (status = 422, description = "Bad ids", body = ErrorBody)))]
+async fn bulk_renew(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<BulkRenew>,
+) -> ApiResult<Response> {
+    let result = bulk(&body.ids, |id| {
+        let (app, principal) = (app.clone(), principal.clone());
+        async move {
+            app.authority
+                .renew(&principal, id, body.validity_days, body.ca_id, None)
+                .await
+                .map(drop)
+        }
+    })
+    .await?;
+    Ok(ok(result))
+}
+
+/// Delete several certificates from the inventory (they are not revoked).
+#[utoipa::path(post, path = "/certificates/bulk/delete", tag = "certificates",
+    security(("session" = ["delete:certificates"]), ("api_key" = ["delete:certificates"])),
+    request_body = BulkIds,
+    responses((status = 200, description = "What was deleted", body = Envelope<BulkResult>),
+              (status = 422, description = "Bad ids", body = ErrorBody)))]
+async fn bulk_delete(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<BulkIds>,
+) -> ApiResult<Response> {
+    let result = bulk(&body.ids, |id| {
+        let (app, principal) = (app.clone(), principal.clone());
+        async move { app.authority.delete_certificate(&principal, id).await }
+    })
+    .await?;
+    Ok(ok(result))
+}
+
+fn pem_file(cert: &CertificateRow) -> (String, Vec<u8>) {
+    let name = cert
+        .cert
+        .common_name
+        .clone()
+        .unwrap_or_else(|| cert.refid.clone());
+    (
+        format!("{}-{name}.pem", cert.id),
+        pem::encode("CERTIFICATE", &cert.cert.der).into_bytes(),
+    )
+}
+
+/// Download several certificates as a ZIP of PEM files (`{id}-{common name}.pem`).
+#[utoipa::path(post, path = "/certificates/bulk/export", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    request_body = BulkIds,
+    responses((status = 200, description = "The ZIP file"),
+              (status = 404, description = "An id names no certificate", body = ErrorBody),
+              (status = 422, description = "Bad ids", body = ErrorBody)))]
+async fn bulk_export(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<BulkIds>,
+) -> ApiResult<Response> {
+    bulk_ids(&body.ids)?;
+    let mut files = Vec::with_capacity(body.ids.len());
+    for id in &body.ids {
+        files.push(pem_file(&app.authority.certificate(*id).await?));
+    }
+    Ok(attachment(
+        "application/zip",
+        "certificates.zip",
+        archive::zip(&files)?,
+    ))
+}
+
+/// Download every certificate a list query matches (same filters) as one PEM file.
+#[utoipa::path(get, path = "/certificates/export", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    params(CertificateQuery),
+    responses((status = 200, description = "The PEM file"),
+              (status = 422, description = "More than 10,000 match", body = ErrorBody)))]
+async fn export_all(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<CertificateQuery>,
+) -> ApiResult<Response> {
+    let now = app.authority.now();
+    let filter = certificate_filter(q, now)?;
+    let store = app.authority.store();
+    let mut ders = Vec::new();
+    for page in 1.. {
+        let result = store
+            .certificates(
+                &filter,
+                now,
+                PageRequest {
+                    page,
+                    per_page: 100,
+                },
+            )
+            .await
+            .map_err(authority::Error::from)?;
+        if result.total > MAX_EXPORT {
+            return Err(ApiError::invalid(format!(
+                "{} certificates match; export at most {MAX_EXPORT} at a time (filter by status, ca_id or search)",
+                result.total
+            )));
+        }
+        let last = result.items.len() < 100;
+        ders.extend(result.items.into_iter().map(|c| c.cert.der));
+        if last {
+            break;
+        }
+    }
+    let ders: Vec<&[u8]> = ders.iter().map(Vec::as_slice).collect();
+    Ok(attachment(
+        "application/x-pem-file",
+        "certificates.pem",
+        bundle::certificates_pem(&ders).into_bytes(),
+    ))
+}

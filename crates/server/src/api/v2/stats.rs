@@ -1,0 +1,47 @@
+//! `/stats`: the instance in four numbers.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::App;
+use crate::envelope::{Envelope, ok};
+use crate::error::ApiResult;
+use crate::extract::Caller;
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(overview))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Overview {
+    pub total_cas: i64,
+    pub total_certs: i64,
+    /// Always 0: certmint has no ACME accounts yet; the field is kept for the reference's
+    /// clients.
+    pub acme_accounts: i64,
+    /// Accounts that may log in; null without `read:users`.
+    pub active_users: Option<i64>,
+}
+
+/// How many CAs, certificates, ACME accounts and active users there are.
+#[utoipa::path(get, path = "/stats/overview", tag = "stats",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    responses((status = 200, description = "Counts", body = Envelope<Overview>)))]
+async fn overview(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+    let totals = app
+        .authority
+        .store()
+        .totals()
+        .await
+        .map_err(authority::Error::from)?;
+    Ok(ok(Overview {
+        total_cas: totals.cas,
+        total_certs: totals.certificates,
+        acme_accounts: 0,
+        active_users: principal.can("read:users").then_some(totals.active_users),
+    }))
+}

@@ -1,0 +1,270 @@
+//! `/truststore`: certificates of other CAs that certmint trusts.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::App;
+use crate::envelope::{Envelope, Pagination, created, done, ok, page};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
+use authority::{TrustReport, TrustedRow};
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(stats))
+        .routes(routes!(import))
+        .routes(routes!(sync))
+        .routes(routes!(get, delete))
+}
+
+/// A trusted certificate, as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustedView {
+    pub id: i64,
+    pub name: String,
+    pub description: Option<String>,
+    pub subject: String,
+    pub issuer: String,
+    pub serial_number: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub valid_until: OffsetDateTime,
+    /// root_ca or intermediate_ca.
+    pub cert_type: String,
+    pub fingerprint_sha256: String,
+    /// manual, import or system.
+    pub source: String,
+    /// The certificate, PEM.
+    pub pem: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl From<TrustedRow> for TrustedView {
+    fn from(t: TrustedRow) -> Self {
+        Self {
+            id: t.id,
+            name: t.name,
+            description: t.description,
+            subject: t.subject,
+            issuer: t.issuer,
+            serial_number: t.serial,
+            valid_from: t.not_before,
+            valid_until: t.not_after,
+            cert_type: if t.is_root {
+                "root_ca"
+            } else {
+                "intermediate_ca"
+            }
+            .into(),
+            fingerprint_sha256: t.fingerprint_sha256,
+            source: t.source,
+            pem: authority::pki::pem::encode("CERTIFICATE", &t.der),
+            created_at: t.created_at,
+        }
+    }
+}
+
+/// What an import or sync added.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustReportView {
+    pub added: usize,
+    pub skipped: usize,
+    pub ids: Vec<i64>,
+}
+
+impl From<TrustReport> for TrustReportView {
+    fn from(r: TrustReport) -> Self {
+        Self {
+            added: r.added.len(),
+            skipped: r.skipped,
+            ids: r.added,
+        }
+    }
+}
+
+/// The trust store, by name.
+#[utoipa::path(get, path = "/truststore", tag = "truststore",
+    security(("session" = ["read:truststore"]), ("api_key" = ["read:truststore"])),
+    params(Pagination),
+    responses((status = 200, description = "Trusted certificates", body = Envelope<Vec<TrustedView>>)))]
+async fn list(State(app): State<App>, ApiQuery(p): ApiQuery<Pagination>) -> ApiResult<Response> {
+    let request = p.request()?;
+    let result = app.authority.trusted_certificates(request).await?;
+    let items = result.items.into_iter().map(TrustedView::from).collect();
+    Ok(page(items, request, result.total))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustCreate {
+    /// The CA certificate, PEM.
+    pub certificate: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Trust one CA certificate.
+#[utoipa::path(post, path = "/truststore", tag = "truststore",
+    security(("session" = ["write:truststore"]), ("api_key" = ["write:truststore"])),
+    request_body = TrustCreate,
+    responses((status = 201, description = "Trusted", body = Envelope<TrustedView>),
+              (status = 409, description = "Trusted already", body = ErrorBody),
+              (status = 422, description = "Not a CA certificate", body = ErrorBody)))]
+async fn create(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<TrustCreate>,
+) -> ApiResult<Response> {
+    let report = app
+        .authority
+        .trust(
+            &principal,
+            body.certificate.as_bytes(),
+            None,
+            body.name.as_deref(),
+            body.description.as_deref(),
+            "manual",
+        )
+        .await?;
+    let id = match report.added.as_slice() {
+        [id] => *id,
+        [] => {
+            return Err(
+                authority::Error::Conflict("the certificate is trusted already".into()).into(),
+            );
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "send one certificate here; several go to /truststore/import",
+            ));
+        }
+    };
+    Ok(created(
+        TrustedView::from(app.authority.trusted_certificate(id).await?),
+        "Certificate added to the trust store",
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrustImport {
+    /// Certificates, PEM (JSON bodies; a multipart body sends the file as `file`).
+    pub pem_content: Option<String>,
+    /// Opens a PKCS#12 file.
+    pub password: Option<String>,
+    pub description: Option<String>,
+}
+
+/// Trust every CA certificate of a file (PEM bundle, DER, PKCS#7, PKCS#12): all or none.
+#[utoipa::path(post, path = "/truststore/import", tag = "truststore",
+    security(("session" = ["write:truststore"]), ("api_key" = ["write:truststore"])),
+    request_body(content = TrustImport, description = "JSON, or multipart/form-data with `file`"),
+    responses((status = 200, description = "What was added", body = Envelope<TrustReportView>),
+              (status = 422, description = "Unreadable, or not all CA certificates", body = ErrorBody)))]
+async fn import(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    upload: Upload<TrustImport>,
+) -> ApiResult<Response> {
+    let data = match (upload.file, upload.fields.pem_content) {
+        (Some(file), _) => file,
+        (None, Some(text)) => text.into_bytes(),
+        (None, None) => {
+            return Err(ApiError::invalid(
+                "send the certificates as pem_content, or as a multipart part named file",
+            ));
+        }
+    };
+    let report = app
+        .authority
+        .trust(
+            &principal,
+            &data,
+            upload.fields.password.as_deref(),
+            None,
+            upload.fields.description.as_deref(),
+            "import",
+        )
+        .await?;
+    Ok(ok(TrustReportView::from(report)))
+}
+
+/// Add the operating system's CA bundle (setting `system_trust_bundle`) to the trust store.
+#[utoipa::path(post, path = "/truststore/sync", tag = "truststore",
+    security(("session" = ["write:truststore"]), ("api_key" = ["write:truststore"])),
+    responses((status = 200, description = "What was added", body = Envelope<TrustReportView>),
+              (status = 422, description = "The bundle cannot be read", body = ErrorBody)))]
+async fn sync(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+    let path = &app.settings.system_trust_bundle;
+    let data = tokio::fs::read(path).await.map_err(|e| {
+        ApiError::invalid(format!(
+            "cannot read the system CA bundle {}: {e}",
+            path.display()
+        ))
+    })?;
+    let report = app
+        .authority
+        .trust(&principal, &data, None, None, None, "system")
+        .await?;
+    Ok(ok(TrustReportView::from(report)))
+}
+
+/// Counts of the trust store.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TrustStatsView {
+    pub total: i64,
+    pub root_ca: i64,
+    pub intermediate_ca: i64,
+    pub expired: i64,
+    pub valid: i64,
+}
+
+/// How many certificates are trusted, of which kind, and how many have expired.
+#[utoipa::path(get, path = "/truststore/stats", tag = "truststore",
+    security(("session" = ["read:truststore"]), ("api_key" = ["read:truststore"])),
+    responses((status = 200, description = "Counts", body = Envelope<TrustStatsView>)))]
+async fn stats(State(app): State<App>) -> ApiResult<Response> {
+    let s = app.authority.trust_stats().await?;
+    Ok(ok(TrustStatsView {
+        total: s.total,
+        root_ca: s.root_ca,
+        intermediate_ca: s.intermediate_ca,
+        expired: s.expired,
+        valid: s.valid,
+    }))
+}
+
+/// One trusted certificate.
+#[utoipa::path(get, path = "/truststore/{id}", tag = "truststore",
+    security(("session" = ["read:truststore"]), ("api_key" = ["read:truststore"])),
+    params(("id" = i64, Path, description = "Trusted certificate id")),
+    responses((status = 200, description = "The certificate", body = Envelope<TrustedView>),
+              (status = 404, description = "No such certificate", body = ErrorBody)))]
+async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
+    Ok(ok(TrustedView::from(
+        app.authority.trusted_certificate(id).await?,
+    )))
+}
+
+/// Stop trusting a certificate.
+#[utoipa::path(delete, path = "/truststore/{id}", tag = "truststore",
+    security(("session" = ["delete:truststore"]), ("api_key" = ["delete:truststore"])),
+    params(("id" = i64, Path, description = "Trusted certificate id")),
+    responses((status = 200, description = "Removed", body = Envelope<Object>),
+              (status = 404, description = "No such certificate", body = ErrorBody)))]
+async fn delete(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
+    app.authority.untrust(&principal, id).await?;
+    Ok(done("Certificate removed from the trust store"))
+}
