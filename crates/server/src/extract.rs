@@ -170,3 +170,21 @@ where
         Ok(Self { fields, file })
     }
 }
+
+/// The uploaded file, or else the text a JSON body sent in field `field`.
+///
+/// # Errors
+/// 422 when there is neither.
+pub fn file_or_text(
+    file: Option<Vec<u8>>,
+    text: Option<String>,
+    field: &str,
+) -> Result<Vec<u8>, ApiError> {
+    match (file, text) {
+        (Some(file), _) => Ok(file),
+        (None, Some(text)) => Ok(text.into_bytes()),
+        (None, None) => Err(ApiError::invalid(format!(
+            "send the file as the multipart part 'file', or its text as '{field}'"
+        ))),
+    }
+}

@@ -4,20 +4,9 @@
 use std::io::Read;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Auth, Session, TestResult, TestServer, openssl};
-
-async fn post(
-    server: &TestServer,
-    admin: &Session,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    server
-        .call(Method::POST, path, &Auth::Session(admin), Some(body))
-        .await
-}
+use crate::common::{Auth, Session, TestResult, TestServer, openssl, post};
 
 async fn issue(
     server: &TestServer,

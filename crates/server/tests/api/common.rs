@@ -268,3 +268,24 @@ pub fn openssl(dir: &std::path::Path, args: &[&str]) -> Result<String, String> {
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// POSTs `body` as `session`; the status and the JSON answer.
+pub async fn post(
+    server: &TestServer,
+    session: &Session,
+    path: &str,
+    body: Value,
+) -> (StatusCode, Value) {
+    server
+        .call(Method::POST, path, &Auth::Session(session), Some(body))
+        .await
+}
+
+/// GETs a file as `session`, which must answer 200.
+pub async fn fetch(server: &TestServer, session: &Session, path: &str) -> TestResult<Vec<u8>> {
+    let response = server
+        .request(Method::GET, path, &Auth::Session(session), None)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    Ok(response.bytes().await?.to_vec())
+}

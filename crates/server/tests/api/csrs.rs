@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Auth, Session, TestResult, TestServer, openssl};
+use crate::common::{Auth, Session, TestResult, TestServer, fetch, openssl, post};
 
 /// Makes `name.key` and `name.csr` (PEM) with openssl; returns the CSR text.
 fn openssl_csr(dir: &Path, name: &str, key_args: &[&str], cn: &str) -> TestResult<String> {
@@ -33,25 +33,6 @@ async fn total(server: &TestServer, admin: &Session, query: &str) -> i64 {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["meta"]["total"].as_i64().unwrap_or(-1)
-}
-
-async fn post(
-    server: &TestServer,
-    admin: &Session,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    server
-        .call(Method::POST, path, &Auth::Session(admin), Some(body))
-        .await
-}
-
-async fn fetch(server: &TestServer, admin: &Session, path: &str) -> TestResult<Vec<u8>> {
-    let response = server
-        .request(Method::GET, path, &Auth::Session(admin), None)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    Ok(response.bytes().await?.to_vec())
 }
 
 #[tokio::test]

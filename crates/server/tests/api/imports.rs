@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Auth, Session, TestResult, TestServer, openssl};
+use crate::common::{Auth, Session, TestResult, TestServer, openssl, post};
 
 /// A root CA (`{name}-ca.pem`/`.key`) and a server certificate it issued
 /// (`{name}-leaf.pem`/`.key`), made by openssl in `dir`.
@@ -97,17 +97,6 @@ async fn counts(server: &TestServer, admin: &Session) -> (usize, i64) {
         cas["data"].as_array().map_or(0, Vec::len),
         certs["data"]["total"].as_i64().unwrap_or(-1),
     )
-}
-
-async fn post(
-    server: &TestServer,
-    admin: &Session,
-    path: &str,
-    body: Value,
-) -> (StatusCode, Value) {
-    server
-        .call(Method::POST, path, &Auth::Session(admin), Some(body))
-        .await
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Auth, Session, TestResult, TestServer, openssl};
+use crate::common::{Auth, Session, TestResult, TestServer, fetch, openssl};
 
 async fn template_ids(server: &TestServer, admin: &Session) -> Vec<(String, i64, bool)> {
     let (status, body) = server
@@ -51,14 +51,6 @@ async fn issue(server: &TestServer, admin: &Session, body: Value) -> (StatusCode
             Some(body),
         )
         .await
-}
-
-async fn fetch(server: &TestServer, admin: &Session, path: &str) -> TestResult<Vec<u8>> {
-    let response = server
-        .request(Method::GET, path, &Auth::Session(admin), None)
-        .await;
-    assert_eq!(response.status(), StatusCode::OK, "{path}");
-    Ok(response.bytes().await?.to_vec())
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use super::views::{BulkIds, BulkResult, SubjectFields, bulk, requested_key_type}
 use crate::App;
 use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::pki::{SubjectAltName, pem};
 use authority::{CsrRow, SignCsr};
 
@@ -236,15 +236,7 @@ async fn import(
     Caller(principal): Caller,
     upload: Upload<CsrImport>,
 ) -> ApiResult<Response> {
-    let bytes = match (upload.file, upload.fields.pem_content) {
-        (Some(file), _) => file,
-        (None, Some(text)) => text.into_bytes(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "send the CSR as pem_content, or as a multipart part named file",
-            ));
-        }
-    };
+    let bytes = file_or_text(upload.file, upload.fields.pem_content, "pem_content")?;
     let row = app
         .authority
         .upload_csr(&principal, upload.fields.name, &bytes)

@@ -9,8 +9,8 @@ use super::cas::CaView;
 use super::certificates::CertificateView;
 use crate::App;
 use crate::envelope::created;
-use crate::error::{ApiError, ApiResult};
-use crate::extract::Upload;
+use crate::error::ApiResult;
+use crate::extract::{Upload, file_or_text};
 use authority::{ImportInput, Principal};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -45,15 +45,7 @@ pub async fn run(
     only_cas: bool,
 ) -> ApiResult<Response> {
     let fields = upload.fields;
-    let data = match (upload.file, fields.certificate) {
-        (Some(file), _) => file,
-        (None, Some(text)) => text.into_bytes(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "send the file as the multipart part 'file', or PEM text as 'certificate'",
-            ));
-        }
-    };
+    let data = file_or_text(upload.file, fields.certificate, "certificate")?;
     let report = app
         .authority
         .import(

@@ -1,4 +1,4 @@
-//! `/stats`: the instance in four numbers.
+//! `/stats`: the instance in a few numbers.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -20,14 +20,11 @@ pub fn routes() -> OpenApiRouter<App> {
 pub struct Overview {
     pub total_cas: i64,
     pub total_certs: i64,
-    /// Always 0: certmint has no ACME accounts yet; the field is kept for the reference's
-    /// clients.
-    pub acme_accounts: i64,
     /// Accounts that may log in; null without `read:users`.
     pub active_users: Option<i64>,
 }
 
-/// How many CAs, certificates, ACME accounts and active users there are.
+/// How many CAs, certificates and active users there are.
 #[utoipa::path(get, path = "/stats/overview", tag = "stats",
     security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
     responses((status = 200, description = "Counts", body = Envelope<Overview>)))]
@@ -41,7 +38,6 @@ async fn overview(State(app): State<App>, Caller(principal): Caller) -> ApiResul
     Ok(ok(Overview {
         total_cas: totals.cas,
         total_certs: totals.certificates,
-        acme_accounts: 0,
         active_users: principal.can("read:users").then_some(totals.active_users),
     }))
 }

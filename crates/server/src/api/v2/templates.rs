@@ -12,7 +12,7 @@ use super::views::{BulkIds, BulkResult, bulk};
 use crate::App;
 use crate::envelope::{Envelope, attachment, created, done, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Caller, Id, Upload};
+use crate::extract::{ApiJson, Caller, Id, Upload, file_or_text};
 use authority::{ImportCounts, Template, TemplateSpec};
 
 pub fn routes() -> OpenApiRouter<App> {
@@ -212,15 +212,7 @@ async fn import(
     Caller(principal): Caller,
     upload: Upload<TemplateImport>,
 ) -> ApiResult<Response> {
-    let text = match (upload.file, upload.fields.json_content) {
-        (Some(file), _) => file,
-        (None, Some(text)) => text.into_bytes(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "send the templates as json_content, or as a multipart part named file",
-            ));
-        }
-    };
+    let text = file_or_text(upload.file, upload.fields.json_content, "json_content")?;
     let value: serde_json::Value = serde_json::from_slice(&text)
         .map_err(|e| ApiError::invalid(format!("the file is not JSON: {e}")))?;
     let items = match value {

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use crate::App;
 use crate::envelope::{Envelope, Pagination, created, done, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
+use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::{TrustReport, TrustedRow};
 
 pub fn routes() -> OpenApiRouter<App> {
@@ -174,15 +174,7 @@ async fn import(
     Caller(principal): Caller,
     upload: Upload<TrustImport>,
 ) -> ApiResult<Response> {
-    let data = match (upload.file, upload.fields.pem_content) {
-        (Some(file), _) => file,
-        (None, Some(text)) => text.into_bytes(),
-        (None, None) => {
-            return Err(ApiError::invalid(
-                "send the certificates as pem_content, or as a multipart part named file",
-            ));
-        }
-    };
+    let data = file_or_text(upload.file, upload.fields.pem_content, "pem_content")?;
     let report = app
         .authority
         .trust(
