@@ -280,19 +280,19 @@ impl Authority {
 
     /// Renews certificate `id`: a new certificate with the same subject, SANs and usages, a
     /// new serial and validity, from the same CA unless `ca_id` names another. With `new_key`
-    /// it is a rekey: certmint generates a key of that type; otherwise the public key (and the
-    /// stored private key, if any) carries over.
+    /// it is a rekey: a key certmint generates, or the key of a CSR; otherwise the public key
+    /// (and the stored private key, if any) carries over.
     ///
     /// # Errors
     /// As [`Authority::issue`]; [`Error::Invalid`] when the original's names cannot be issued
-    /// again or its CA is gone and none is named.
+    /// again, its CA is gone and none is named, or `new_key` is a stored CSR or reused key.
     pub async fn renew(
         &self,
         principal: &Principal,
         id: i64,
         validity_days: Option<i64>,
         ca_id: Option<i64>,
-        new_key: Option<KeyType>,
+        new_key: Option<KeySource>,
     ) -> Result<Issued> {
         let old = self.certificate(id).await?;
         let info = inspect::Certificate::parse(&old.cert.der)?;
@@ -318,7 +318,12 @@ impl Authority {
             ))
         })?;
         let key = match new_key {
-            Some(key_type) => KeySource::Generate(Some(key_type)),
+            Some(new @ (KeySource::Generate(_) | KeySource::Csr(_))) => new,
+            Some(_) => {
+                return Err(Error::Invalid(
+                    "a rekey takes a key to generate or a CSR".into(),
+                ));
+            }
             None => KeySource::Reuse {
                 public_key: info.public_key_der.clone(),
                 key_id: old.key_id,

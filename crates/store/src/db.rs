@@ -82,6 +82,8 @@ impl Store {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
+                    // A commit is acknowledged only once it is on disk.
+                    conn.execute("PRAGMA synchronous = FULL").await?;
                     conn.execute("PRAGMA busy_timeout = 10000").await?;
                     Ok(())
                 })

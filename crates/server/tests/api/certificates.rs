@@ -633,6 +633,40 @@ async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
         "a new key"
     );
 
+    // A rekey to the key of a CSR made by openssl: the names stay the original's.
+    openssl(
+        dir.path(),
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-384",
+            "-nodes",
+            "-keyout",
+            "rekey.key",
+            "-out",
+            "rekey.csr",
+            "-subj",
+            "/CN=ignored.example.test",
+        ],
+    )?;
+    let csr = std::fs::read_to_string(dir.path().join("rekey.csr"))?;
+    let (status, from_csr) = server
+        .call(Method::POST, &path, &auth, Some(json!({"csr": csr})))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{from_csr}");
+    assert_eq!(from_csr["data"]["key_type"], "EC P-384");
+    assert_eq!(
+        from_csr["data"]["common_name"],
+        rekeyed["data"]["common_name"]
+    );
+    assert_eq!(from_csr["data"]["private_key_available"], false);
+    let csr_key = openssl(dir.path(), &["pkey", "-in", "rekey.key", "-pubout"])?;
+    let from_csr_id = from_csr["data"]["id"].as_i64().ok_or("id")?;
+    assert_eq!(pubkey(from_csr_id, "from-csr.pem").await?, csr_key);
+
     for (body, status) in [
         (
             json!({"validity_days": 0}),
@@ -641,6 +675,14 @@ async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
         (json!({"ca_id": 999}), StatusCode::UNPROCESSABLE_ENTITY),
         (json!({"key_size": 1024}), StatusCode::UNPROCESSABLE_ENTITY),
         (json!({"reason": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"csr": "not a CSR"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"csr": csr, "new_key": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
     ] {
         let (got, answer) = server
             .call(Method::POST, &path, &auth, Some(body.clone()))
@@ -660,7 +702,7 @@ async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
         server
             .audit_total(&auth, "action=certificate_renewed")
             .await,
-        2
+        3
     );
     Ok(())
 }

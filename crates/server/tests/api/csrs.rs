@@ -306,6 +306,28 @@ async fn csrs_made_here_keep_their_key_and_bad_ones_leave_no_trace() -> TestResu
     }
     assert_eq!(total(&server, &admin, "").await, 1);
 
+    // A CSR can also be signed straight away, without being kept; its names are the CSR's.
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/certificates",
+        json!({"csr": good, "validity_days": 7}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["common_name"], "good.example.test");
+    assert_eq!(body["data"]["key_type"], "EC P-384");
+    assert_eq!(body["data"]["private_key_available"], false);
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/certificates",
+        json!({"csr": good, "san": ["dns:other.example.test"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(total(&server, &admin, "").await, 1);
+
     // Signing carries the key over; deleting the CSR afterwards leaves the key with the
     // certificate.
     let (status, body) = post(

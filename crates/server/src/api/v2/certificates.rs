@@ -15,6 +15,7 @@ use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page}
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
+use authority::pki::csr::Csr;
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource, RevocationReason};
 
@@ -242,9 +243,12 @@ pub struct CertificateCreate {
     pub key_usage: Option<Vec<String>>,
     pub extended_key_usage: Option<Vec<String>>,
     pub description: Option<String>,
+    /// A CSR (PEM) to sign instead: subject, SANs and key come from it.
+    pub csr: Option<String>,
 }
 
-/// Issue a certificate with a key generated and kept (sealed) by certmint.
+/// Issue a certificate: with a key generated and kept (sealed) by certmint, or for the key of
+/// a CSR given as `csr`.
 #[utoipa::path(post, path = "/certificates", tag = "certificates",
     security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
     request_body = CertificateCreate,
@@ -269,6 +273,24 @@ async fn create(
         .map(|s| SubjectAltName::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(authority::Error::from)?;
+    let subject = body.subject.to_name()?;
+    let (subject, sans, key) = match &body.csr {
+        None => (subject, sans, KeySource::Generate(key_type)),
+        Some(_) if !subject.is_empty() || !sans.is_empty() || key_type.is_some() => {
+            return Err(ApiError::invalid(
+                "with csr, the subject, SANs and key come from the CSR; leave out the subject \
+                 fields, san and key parameters",
+            ));
+        }
+        Some(pem) => {
+            let csr = Csr::parse(pem.as_bytes()).map_err(authority::Error::from)?;
+            (
+                csr.subject.clone(),
+                csr.sans.clone(),
+                KeySource::Csr(Box::new(csr)),
+            )
+        }
+    };
     let key_usage = body
         .key_usage
         .map(|v| {
@@ -293,9 +315,9 @@ async fn create(
             &principal,
             IssueRequest {
                 ca_id: body.ca_id,
-                subject: body.subject.to_name()?,
+                subject,
                 sans,
-                key: KeySource::Generate(key_type),
+                key,
                 template_id: body.template_id,
                 validity_days: body.validity_days,
                 key_usage,
@@ -508,6 +530,8 @@ pub struct RenewBody {
     pub key_algorithm: Option<String>,
     pub key_size: Option<u32>,
     pub curve: Option<String>,
+    /// Rekey to the key of this CSR (PEM) instead; the names stay the original's.
+    pub csr: Option<String>,
 }
 
 /// Renew a certificate (same subject, SANs and usages; a new serial and validity), keeping its
@@ -525,19 +549,23 @@ async fn renew(
     Id(id): Id,
     ApiJson(body): ApiJson<RenewBody>,
 ) -> ApiResult<Response> {
-    let rekey = body.new_key
-        || body.key_algorithm.is_some()
-        || body.key_size.is_some()
-        || body.curve.is_some();
-    let new_key = rekey
-        .then(|| {
-            requested_key_type(
-                body.key_algorithm.as_deref(),
-                body.key_size,
-                body.curve.as_deref(),
-            )
-        })
-        .transpose()?;
+    let key_given = body.key_algorithm.is_some() || body.key_size.is_some() || body.curve.is_some();
+    let new_key = match &body.csr {
+        Some(_) if key_given || body.new_key => {
+            return Err(ApiError::invalid(
+                "a rekey takes either csr or new_key/key_algorithm/key_size/curve, not both",
+            ));
+        }
+        Some(pem) => Some(KeySource::Csr(Box::new(
+            Csr::parse(pem.as_bytes()).map_err(authority::Error::from)?,
+        ))),
+        None if key_given || body.new_key => Some(KeySource::Generate(Some(requested_key_type(
+            body.key_algorithm.as_deref(),
+            body.key_size,
+            body.curve.as_deref(),
+        )?))),
+        None => None,
+    };
     let issued = app
         .authority
         .renew(&principal, id, body.validity_days, body.ca_id, new_key)
