@@ -10,6 +10,7 @@ use time::Duration;
 
 use crate::audit::Event;
 use crate::ca::cert_fields;
+use crate::committer::IssueWrite;
 use crate::templates::{Asked, MAX_DAYS};
 use crate::{Authority, Error, Principal, Result};
 
@@ -148,36 +149,6 @@ impl Authority {
         let der = cert::build(&spec, Issuer::Ca(&ca.cert.der), signer.as_ref())?;
         let info = inspect::Certificate::parse(&der)?;
 
-        let mut tx = self.store.begin_write().await?;
-        let key_id = match &generated {
-            Some(key) => Some(self.store_key(&mut tx, key, now).await?),
-            None => reused_key,
-        };
-        let id = tx
-            .insert_certificate(
-                &NewCertificate {
-                    refid: uuid::Uuid::new_v4().to_string(),
-                    ca_id: Some(ca.id),
-                    key_id,
-                    template_id: rules.template.as_ref().map(|(id, _)| *id),
-                    owner_id: principal.user.as_ref().map(|u| u.id),
-                    renewed_from: request.renewed_from,
-                    description: request.description.clone(),
-                    sans: info.sans.clone(),
-                    is_ca: info.is_ca,
-                    source: request.source.into(),
-                    cert: cert_fields(&info),
-                },
-                now,
-            )
-            .await?;
-        if let KeySource::StoredCsr { id: csr_id, .. } = &request.key
-            && !tx.mark_csr_signed(*csr_id, id, now).await?
-        {
-            return Err(Error::Conflict(format!(
-                "CSR {csr_id} is signed already (or gone)"
-            )));
-        }
         let template = rules
             .template
             .as_ref()
@@ -190,24 +161,41 @@ impl Authority {
             ),
             None => ("certificate_issued", String::new()),
         };
-        tx.audit(&self.entry_by(
-            principal,
-            Event::new(
-                action,
-                "certificate",
-                id,
-                format!(
-                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}",
-                    info.subject, ca.name, info.serial, request.source
+        let write = IssueWrite {
+            new_key: generated.as_ref().map(|k| self.sealed_key(k)).transpose()?,
+            certificate: NewCertificate {
+                refid: uuid::Uuid::new_v4().to_string(),
+                ca_id: Some(ca.id),
+                key_id: reused_key,
+                template_id: rules.template.as_ref().map(|(id, _)| *id),
+                owner_id: principal.user.as_ref().map(|u| u.id),
+                renewed_from: request.renewed_from,
+                description: request.description.clone(),
+                sans: info.sans.clone(),
+                is_ca: info.is_ca,
+                source: request.source.into(),
+                cert: cert_fields(&info),
+            },
+            csr_id: match &request.key {
+                KeySource::StoredCsr { id, .. } => Some(*id),
+                _ => None,
+            },
+            audit: self.entry_by(
+                principal,
+                Event::new(
+                    action,
+                    "certificate",
+                    "",
+                    format!(
+                        "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}",
+                        info.subject, ca.name, info.serial, request.source
+                    ),
                 ),
             ),
-        ))
-        .await?;
-        tx.queue_event(
-            &NewEvent {
+            event: NewEvent {
                 event_type: "certificate.issued".into(),
                 resource_type: "certificate".into(),
-                resource_id: id.to_string(),
+                resource_id: String::new(),
                 payload: serde_json::json!({
                     "serial": info.serial,
                     "subject": info.subject,
@@ -216,9 +204,8 @@ impl Authority {
                 }),
             },
             now,
-        )
-        .await?;
-        tx.commit().await?;
+        };
+        let id = self.committer().submit(write).await?;
         Ok(Issued {
             certificate: self.certificate(id).await?,
             key: generated,

@@ -26,20 +26,23 @@ impl Authority {
         key: &PrivateKey,
         now: OffsetDateTime,
     ) -> Result<i64> {
+        Ok(tx.insert_key(&self.sealed_key(key)?, now).await?)
+    }
+
+    /// `key` sealed, ready to store.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when sealing fails.
+    pub(crate) fn sealed_key(&self, key: &PrivateKey) -> Result<NewKey> {
         let refid = uuid::Uuid::new_v4().to_string();
         let sealed = self.vault().seal(key.pkcs8_der(), &context(&refid))?;
-        Ok(tx
-            .insert_key(
-                &NewKey {
-                    refid,
-                    key_type: key.key_type().label(),
-                    backend: SOFTWARE.into(),
-                    sealed: Some(sealed),
-                    public_key: key.public_key_der(),
-                },
-                now,
-            )
-            .await?)
+        Ok(NewKey {
+            refid,
+            key_type: key.key_type().label(),
+            backend: SOFTWARE.into(),
+            sealed: Some(sealed),
+            public_key: key.public_key_der(),
+        })
     }
 
     /// The signer for stored key `key_id`.

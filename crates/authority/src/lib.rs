@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod ca;
 mod clock;
+mod committer;
 mod csrs;
 mod error;
 mod import;
@@ -91,6 +92,8 @@ pub struct Authority {
     vault: Vault,
     clock: Arc<dyn Clock>,
     policy: Policy,
+    /// Started by the first issuance, on the runtime that runs it.
+    committer: std::sync::OnceLock<committer::Committer>,
 }
 
 impl Authority {
@@ -101,7 +104,14 @@ impl Authority {
             vault,
             clock,
             policy,
+            committer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The group-commit writer of issued certificates.
+    fn committer(&self) -> &committer::Committer {
+        self.committer
+            .get_or_init(|| committer::Committer::start(self.store.clone()))
     }
 
     /// The storage authority, for reads that need no policy (lists, lookups).

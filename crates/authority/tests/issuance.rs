@@ -457,3 +457,81 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
     assert_eq!(revoked.total, 0);
     Ok(())
 }
+
+/// Concurrent issuances share transactions (group commit): every one is stored with its audit
+/// record, a stored CSR signed twice at once is signed once, the failing write does not undo
+/// the others in its batch, and the audit chain stays whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_issuances_commit_together_and_fail_alone() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = Arc::new(authority(dir.path()).await);
+    authority.ensure_default_hierarchy().await?;
+    let admin = Principal::local("admin");
+    let key = certmint_authority::pki::PrivateKey::generate(KeyType::EcP256)?;
+    let csr = certmint_authority::pki::csr::make(
+        &key,
+        &subject("twice.example.test"),
+        &[SubjectAltName::parse("dns:twice.example.test")?],
+    )?;
+    let stored = authority
+        .upload_csr(&admin, None, csr.der.as_slice())
+        .await?;
+    let before = authority
+        .store()
+        .count_certificates(&CertificateFilter::default(), authority.now())
+        .await?;
+
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let authority = authority.clone();
+        tasks.push(tokio::spawn(async move {
+            let cn = format!("batch{i}.example.test");
+            authority
+                .issue(
+                    &Principal::local("admin"),
+                    request(&cn, KeySource::Generate(Some(KeyType::EcP256))),
+                )
+                .await
+                .map(|_| ())
+        }));
+    }
+    let signs: Vec<_> = (0..2)
+        .map(|_| {
+            let authority = authority.clone();
+            tokio::spawn(async move {
+                authority
+                    .sign_csr(&Principal::local("admin"), stored.id, Default::default())
+                    .await
+                    .map(|_| ())
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await??;
+    }
+    let mut outcomes = Vec::new();
+    for sign in signs {
+        outcomes.push(sign.await?);
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Err(Error::Conflict(_)))),
+        "{outcomes:?}"
+    );
+    let after = authority
+        .store()
+        .count_certificates(&CertificateFilter::default(), authority.now())
+        .await?;
+    assert_eq!(after, before + 41);
+    let signed = authority.csr(stored.id).await?;
+    assert_eq!(signed.status, "signed");
+    let verification = authority.audit_verify(None, None).await?;
+    assert!(verification.valid, "{:?}", verification.faults);
+    Ok(())
+}
