@@ -337,6 +337,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
+        self.signers.forget(&ca.cert.fingerprint_sha256);
         Ok(())
     }
 
@@ -345,7 +346,10 @@ impl Authority {
     /// # Errors
     /// [`Error::NotFound`] for no such CA; [`Error::Invalid`] when it is inactive, expired, not
     /// yet valid, or has no private key here.
-    pub(crate) async fn usable_issuer(&self, id: i64) -> Result<(CaRow, Box<dyn pki::Signer>)> {
+    pub(crate) async fn usable_issuer(
+        &self,
+        id: i64,
+    ) -> Result<(CaRow, std::sync::Arc<dyn pki::Signer>)> {
         let ca = self
             .store
             .ca(id)
@@ -375,7 +379,7 @@ impl Authority {
                 ca.name
             ))
         })?;
-        let signer = self.signer(key_id).await?;
+        let signer = self.signer(key_id, &ca.cert.fingerprint_sha256).await?;
         Ok((ca, signer))
     }
 

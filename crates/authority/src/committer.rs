@@ -1,9 +1,12 @@
 //! Group commit for issuance. Every issued certificate is written with its key, audit record
 //! and outbox event; one transaction (and one fsync) each caps a single-writer database at a
 //! few hundred certificates a second. One writer task instead takes every issuance waiting,
-//! writes each inside a savepoint of one transaction (so that one failing write does not undo
-//! the others), commits once, and only then answers each caller: an acknowledged certificate
-//! is on disk.
+//! writes them all in one transaction, commits once, and only then answers each caller: an
+//! acknowledged certificate is on disk.
+//!
+//! The one way a single write can be refused, a stored CSR that is no longer pending, is
+//! checked before that write touches anything, inside the transaction (which holds the write
+//! lock, so the answer stays true). Any other failure is the database's, and fails the batch.
 
 use store::{AuditEntry, NewCertificate, NewEvent, NewKey, Store, WriteTx};
 use time::OffsetDateTime;
@@ -33,9 +36,16 @@ pub(crate) struct IssueWrite {
     pub now: OffsetDateTime,
 }
 
+/// What an issuance wrote: the certificate's id and its key's, if it has one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Written {
+    pub id: i64,
+    pub key_id: Option<i64>,
+}
+
 struct Job {
     write: IssueWrite,
-    done: oneshot::Sender<Result<i64>>,
+    done: oneshot::Sender<Result<Written>>,
 }
 
 /// The handle callers submit their writes through.
@@ -53,12 +63,12 @@ impl Committer {
         Self { jobs }
     }
 
-    /// Writes one issuance; returns the certificate's id once it is committed.
+    /// Writes one issuance; returns what it wrote once it is committed.
     ///
     /// # Errors
     /// The write's own error (a CSR signed meanwhile, a store error), or
     /// [`Error::Unavailable`] when the batch could not be committed.
-    pub async fn submit(&self, write: IssueWrite) -> Result<i64> {
+    pub async fn submit(&self, write: IssueWrite) -> Result<Written> {
         let (done, answer) = oneshot::channel();
         self.jobs
             .send(Job { write, done })
@@ -109,27 +119,24 @@ async fn write_batch(store: &Store, batch: Vec<Job>) {
     }
 }
 
-/// Applies each write inside its own savepoint; the outer error is for the transaction as a
-/// whole (a savepoint that cannot be taken), the inner ones for single writes.
-async fn apply_all(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Result<i64>>> {
+/// Applies each write in turn. The outer error fails the whole batch; an inner one refuses a
+/// single write that wrote nothing.
+async fn apply_all(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Result<Written>>> {
     let mut results = Vec::with_capacity(writes.len());
     for write in writes {
-        let point = tx.savepoint().await?;
-        match apply(tx, write).await {
-            Ok(id) => {
-                tx.release().await?;
-                results.push(Ok(id));
-            }
-            Err(e) => {
-                tx.rollback_to(point).await?;
-                results.push(Err(e));
-            }
-        }
+        results.push(apply(tx, write).await?);
     }
     Ok(results)
 }
 
-async fn apply(tx: &mut WriteTx, write: &IssueWrite) -> Result<i64> {
+async fn apply(tx: &mut WriteTx, write: &IssueWrite) -> Result<Result<Written>> {
+    if let Some(csr_id) = write.csr_id
+        && !tx.csr_pending(csr_id).await?
+    {
+        return Ok(Err(Error::Conflict(format!(
+            "CSR {csr_id} is signed already (or gone)"
+        ))));
+    }
     let mut certificate = write.certificate.clone();
     if let Some(key) = &write.new_key {
         certificate.key_id = Some(tx.insert_key(key, write.now).await?);
@@ -138,8 +145,8 @@ async fn apply(tx: &mut WriteTx, write: &IssueWrite) -> Result<i64> {
     if let Some(csr_id) = write.csr_id
         && !tx.mark_csr_signed(csr_id, id, write.now).await?
     {
-        return Err(Error::Conflict(format!(
-            "CSR {csr_id} is signed already (or gone)"
+        return Err(Error::Internal(format!(
+            "CSR {csr_id} stopped being pending inside the transaction"
         )));
     }
     let mut audit = write.audit.clone();
@@ -148,5 +155,8 @@ async fn apply(tx: &mut WriteTx, write: &IssueWrite) -> Result<i64> {
     let mut event = write.event.clone();
     event.resource_id = id.to_string();
     tx.queue_event(&event, write.now).await?;
-    Ok(id)
+    Ok(Ok(Written {
+        id,
+        key_id: certificate.key_id,
+    }))
 }

@@ -205,9 +205,11 @@ impl Authority {
             },
             now,
         };
-        let id = self.committer().submit(write).await?;
+        let mut stored = write.certificate.clone();
+        let written = self.committer().submit(write).await?;
+        stored.key_id = written.key_id;
         Ok(Issued {
-            certificate: self.certificate(id).await?,
+            certificate: stored.stored_as(written.id, now),
             key: generated,
         })
     }

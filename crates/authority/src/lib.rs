@@ -94,6 +94,8 @@ pub struct Authority {
     policy: Policy,
     /// Started by the first issuance, on the runtime that runs it.
     committer: std::sync::OnceLock<committer::Committer>,
+    /// CA keys opened for signing.
+    signers: keystore::SignerCache,
 }
 
 impl Authority {
@@ -105,6 +107,7 @@ impl Authority {
             clock,
             policy,
             committer: std::sync::OnceLock::new(),
+            signers: keystore::SignerCache::default(),
         }
     }
 

@@ -145,6 +145,12 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
             )
             .await?
             .certificate;
+        assert_eq!(
+            issued,
+            authority.certificate(issued.id).await?,
+            "the returned row is the stored row"
+        );
+        assert!(issued.key_id.is_some(), "the generated key is stored");
         assert_eq!(issued.ca_id, Some(sub.id));
         assert_eq!(issued.cert.key_type, key_type.label());
         assert_eq!(issued.sans, ["dns:svc.example.test"]);
@@ -276,6 +282,7 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
         .await?
         .certificate;
     assert_eq!(issued.key_id, None, "the requester keeps the key");
+    assert_eq!(issued, authority.certificate(issued.id).await?);
     assert_eq!(issued.cert.key_type, "RSA 2048");
     let before = certificate_count(&authority).await;
 

@@ -98,6 +98,42 @@ pub struct CertificateFilter {
     pub search: Option<String>,
 }
 
+impl NewCertificate {
+    /// The row this becomes once stored as `id` at `now`: what reading it back would give
+    /// (times kept to the microsecond, as stored), without the read.
+    pub fn stored_as(&self, id: i64, now: OffsetDateTime) -> CertificateRow {
+        let stored = |t: OffsetDateTime| from_micros(to_micros(t));
+        let mut cert = self.cert.clone();
+        cert.not_before = stored(cert.not_before);
+        cert.not_after = stored(cert.not_after);
+        CertificateRow {
+            id,
+            refid: self.refid.clone(),
+            ca_id: self.ca_id,
+            key_id: self.key_id,
+            template_id: self.template_id,
+            owner_id: self.owner_id,
+            renewed_from: self.renewed_from,
+            description: self.description.clone(),
+            sans: self
+                .sans
+                .join(" ")
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            status: "valid".into(),
+            revoked_at: None,
+            revocation_reason: None,
+            revocation_comment: None,
+            is_ca: self.is_ca,
+            source: self.source.clone(),
+            cert,
+            created_at: stored(now),
+            updated_at: stored(now),
+        }
+    }
+}
+
 const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, renewed_from, \
     description, sans, status, revoked_at, revocation_reason, revocation_comment, is_ca, source, \
     created_at, updated_at";

@@ -174,6 +174,19 @@ impl WriteTx {
         Ok(row.try_get("id")?)
     }
 
+    /// Whether CSR `id` exists and waits to be signed.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn csr_pending(&mut self, id: i64) -> Result<bool, Error> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM csrs WHERE id = $1 AND status = 'pending'")
+                .bind(id)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
     /// Marks pending CSR `id` signed into `certificate_id`. Returns false when it is not
     /// pending (signed meanwhile, or gone), so that one CSR is never signed twice.
     ///

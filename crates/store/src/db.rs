@@ -194,48 +194,6 @@ impl WriteTx {
         Ok(id)
     }
 
-    /// Marks a point that [`WriteTx::rollback_to`] can return to, so that one part of a batch
-    /// can fail without the rest (the audit chain's tip goes back with it).
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn savepoint(&mut self) -> Result<Savepoint, Error> {
-        sqlx::query("SAVEPOINT batch_item")
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(Savepoint {
-            last_id: self.last_id,
-            last_hash: self.last_hash.clone(),
-            appended: self.appended,
-        })
-    }
-
-    /// Undoes everything since `point`.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn rollback_to(&mut self, point: Savepoint) -> Result<(), Error> {
-        sqlx::query("ROLLBACK TO SAVEPOINT batch_item")
-            .execute(&mut *self.tx)
-            .await?;
-        self.release().await?;
-        self.last_id = point.last_id;
-        self.last_hash = point.last_hash;
-        self.appended = point.appended;
-        Ok(())
-    }
-
-    /// Keeps what was done since the last savepoint and forgets the savepoint.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn release(&mut self) -> Result<(), Error> {
-        sqlx::query("RELEASE SAVEPOINT batch_item")
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// Commits the change and the audit records together.
     ///
     /// # Errors
@@ -251,14 +209,6 @@ impl WriteTx {
         self.tx.commit().await?;
         Ok(())
     }
-}
-
-/// Where a [`WriteTx`] stood at a savepoint.
-#[derive(Debug)]
-pub struct Savepoint {
-    last_id: i64,
-    last_hash: String,
-    appended: bool,
 }
 
 /// A bind value for queries whose WHERE clause is assembled from optional filters.
