@@ -165,7 +165,7 @@ impl Authority {
                     "an intermediate CA needs a parent_id".into(),
                 ));
             }
-            (CaKind::Intermediate, Some(id)) => Some(self.usable_issuer(id).await?),
+            (CaKind::Intermediate, Some(id)) => Some(self.usable_issuer(Some(id)).await?),
         };
 
         let now = self.now();
@@ -341,20 +341,23 @@ impl Authority {
         Ok(())
     }
 
-    /// A CA that may issue now, with its signer.
+    /// CA `id` (the default CA when `None`) if it may issue now, with its signer.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for no such CA; [`Error::Invalid`] when it is inactive, expired, not
-    /// yet valid, or has no private key here.
+    /// [`Error::Invalid`] for no such CA or no default one, or one that is inactive, expired,
+    /// not yet valid, or has no private key here.
     pub(crate) async fn usable_issuer(
         &self,
-        id: i64,
+        id: Option<i64>,
     ) -> Result<(CaRow, std::sync::Arc<dyn pki::Signer>)> {
-        let ca = self
-            .store
-            .ca(id)
-            .await?
-            .ok_or_else(|| Error::Invalid(format!("CA {id} does not exist")))?;
+        let ca = match id {
+            Some(id) => self
+                .store
+                .ca(id)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("CA {id} does not exist")))?,
+            None => self.default_ca().await?,
+        };
         let now = self.now();
         if !ca.is_active {
             return Err(Error::Invalid(format!("CA '{}' is inactive", ca.name)));

@@ -95,12 +95,8 @@ impl Authority {
                 "issuing certificates needs write:certificates".into(),
             ));
         }
-        let ca_id = match request.ca_id {
-            Some(id) => id,
-            None => self.default_ca().await?.id,
-        };
         let rules = self.rules(request.template_id).await?;
-        let (ca, signer) = self.usable_issuer(ca_id).await?;
+        let (ca, signer) = self.usable_issuer(request.ca_id).await?;
         let (generated, public_key, reused_key) = match &request.key {
             KeySource::Generate(key_type) => {
                 let key = PrivateKey::generate(key_type.unwrap_or(rules.default_key()))?;
