@@ -188,8 +188,8 @@ impl Authority {
             ocsp_no_check: false,
         };
         let der = match &parent {
-            None => cert::build(&spec, Issuer::SelfSigned, &key)?,
-            Some((ca, signer)) => cert::build(&spec, Issuer::Ca(&ca.cert.der), signer.as_ref())?,
+            None => cert::build(&spec, Issuer::SelfSigned(&key))?,
+            Some((_, signer)) => cert::build(&spec, Issuer::Ca(signer))?,
         };
         let info = inspect::Certificate::parse(&der)?;
 
@@ -243,6 +243,7 @@ impl Authority {
         )
         .await?;
         tx.commit().await?;
+        self.issuers.changed();
         self.ca(id).await
     }
 
@@ -301,6 +302,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
+        self.issuers.changed();
         self.ca(id).await
     }
 
@@ -337,7 +339,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
-        self.signers.forget(&ca.cert.fingerprint_sha256);
+        self.issuers.forget(&ca.cert.fingerprint_sha256);
         Ok(())
     }
 
@@ -349,15 +351,8 @@ impl Authority {
     pub(crate) async fn usable_issuer(
         &self,
         id: Option<i64>,
-    ) -> Result<(CaRow, std::sync::Arc<dyn pki::Signer>)> {
-        let ca = match id {
-            Some(id) => self
-                .store
-                .ca(id)
-                .await?
-                .ok_or_else(|| Error::Invalid(format!("CA {id} does not exist")))?,
-            None => self.default_ca().await?,
-        };
+    ) -> Result<(CaRow, std::sync::Arc<pki::CaSigner>)> {
+        let ca = self.issuing_ca(id).await?;
         let now = self.now();
         if !ca.is_active {
             return Err(Error::Invalid(format!("CA '{}' is inactive", ca.name)));
@@ -382,7 +377,7 @@ impl Authority {
                 ca.name
             ))
         })?;
-        let signer = self.signer(key_id, &ca.cert.fingerprint_sha256).await?;
+        let signer = self.ca_signer(&ca, key_id).await?;
         Ok((ca, signer))
     }
 

@@ -4,9 +4,11 @@
 //! writes them all in one transaction, commits once, and only then answers each caller: an
 //! acknowledged certificate is on disk.
 //!
-//! The one way a single write can be refused, a stored CSR that is no longer pending, is
-//! checked before that write touches anything, inside the transaction (which holds the write
-//! lock, so the answer stays true). Any other failure is the database's, and fails the batch.
+//! The batch is written with one multi-row statement per table, not statements per
+//! certificate. The ways a single write can be refused, a CA deactivated or deleted meanwhile
+//! or a stored CSR no longer pending, are checked before anything is written, inside the
+//! transaction (which holds the write lock, so the answers stay true). Any other failure is the
+//! database's, and fails the batch.
 
 use store::{AuditEntry, NewCertificate, NewEvent, NewKey, Store, WriteTx};
 use time::OffsetDateTime;
@@ -55,11 +57,25 @@ pub(crate) struct Committer {
 }
 
 impl Committer {
-    /// Starts the writer task on the current tokio runtime. It ends when the handle is
+    /// Starts the writer on a thread of its own, with its own runtime: on the shared runtime
+    /// it would wait behind every task that is building and signing certificates, once for
+    /// each statement, and the whole pipeline would wait for it. It ends when the handle is
     /// dropped.
     pub fn start(store: Store) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, queue));
+        let writer = move || match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(run(store, queue)),
+            Err(e) => tracing::error!("the certificate writer cannot start: {e}"),
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("certmint-writer".into())
+            .spawn(writer)
+        {
+            tracing::error!("the certificate writer cannot start: {e}");
+        }
         Self { jobs }
     }
 
@@ -119,44 +135,93 @@ async fn write_batch(store: &Store, batch: Vec<Job>) {
     }
 }
 
-/// Applies each write in turn. The outer error fails the whole batch; an inner one refuses a
-/// single write that wrote nothing.
+/// Writes the batch. The outer error fails the whole batch; an inner one refuses a single
+/// write, which wrote nothing.
 async fn apply_all(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Result<Written>>> {
-    let mut results = Vec::with_capacity(writes.len());
-    for write in writes {
-        results.push(apply(tx, write).await?);
+    let refusals = refusals(tx, writes).await?;
+    let accepted: Vec<&IssueWrite> = writes
+        .iter()
+        .zip(&refusals)
+        .filter(|(_, refusal)| refusal.is_none())
+        .map(|(write, _)| write)
+        .collect();
+
+    let new_keys: Vec<_> = accepted
+        .iter()
+        .filter_map(|w| w.new_key.as_ref().map(|k| (k, w.now)))
+        .collect();
+    let mut key_ids = tx.insert_keys(&new_keys).await?.into_iter();
+    let mut certificates = Vec::with_capacity(accepted.len());
+    for write in &accepted {
+        let mut certificate = write.certificate.clone();
+        if write.new_key.is_some() {
+            certificate.key_id = key_ids.next();
+        }
+        certificates.push(certificate);
     }
-    Ok(results)
+    let rows: Vec<_> = certificates
+        .iter()
+        .zip(&accepted)
+        .map(|(c, w)| (c, w.now))
+        .collect();
+    let ids = tx.insert_certificates(&rows).await?;
+
+    let mut audits = Vec::with_capacity(accepted.len());
+    let mut events = Vec::with_capacity(accepted.len());
+    for (write, id) in accepted.iter().zip(&ids) {
+        if let Some(csr_id) = write.csr_id
+            && !tx.mark_csr_signed(csr_id, *id, write.now).await?
+        {
+            return Err(Error::Internal(format!(
+                "CSR {csr_id} stopped being pending inside the transaction"
+            )));
+        }
+        let mut audit = write.audit.clone();
+        audit.resource_id = Some(id.to_string());
+        audits.push(audit);
+        let mut event = write.event.clone();
+        event.resource_id = id.to_string();
+        events.push((event, write.now));
+    }
+    tx.audit_many(&audits).await?;
+    let events: Vec<_> = events.iter().map(|(e, now)| (e, *now)).collect();
+    tx.queue_events(&events).await?;
+
+    let mut written = certificates.iter().zip(ids).map(|(c, id)| Written {
+        id,
+        key_id: c.key_id,
+    });
+    Ok(refusals
+        .into_iter()
+        .map(|refusal| match refusal {
+            Some(e) => Err(e),
+            None => written
+                .next()
+                .ok_or_else(|| Error::Internal("a written certificate went missing".into())),
+        })
+        .collect())
 }
 
-async fn apply(tx: &mut WriteTx, write: &IssueWrite) -> Result<Result<Written>> {
-    if let Some(csr_id) = write.csr_id
-        && !tx.csr_pending(csr_id).await?
-    {
-        return Ok(Err(Error::Conflict(format!(
-            "CSR {csr_id} is signed already (or gone)"
-        ))));
+/// Why each write must be refused, if it must: its CA is no longer active, or its stored CSR
+/// is no longer pending (signed meanwhile, or earlier in this same batch).
+async fn refusals(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Option<Error>>> {
+    let mut cas: Vec<i64> = writes.iter().filter_map(|w| w.certificate.ca_id).collect();
+    cas.sort_unstable();
+    cas.dedup();
+    let active = tx.active_cas(&cas).await?;
+    let mut signing = std::collections::HashSet::new();
+    let mut refusals = Vec::with_capacity(writes.len());
+    for write in writes {
+        let refusal = match (write.certificate.ca_id, write.csr_id) {
+            (Some(ca), _) if !active.contains(&ca) => Some(Error::Invalid(format!(
+                "CA {ca} is inactive or gone: it changed while the certificate was being issued"
+            ))),
+            (_, Some(csr)) if !signing.insert(csr) || !tx.csr_pending(csr).await? => Some(
+                Error::Conflict(format!("CSR {csr} is signed already (or gone)")),
+            ),
+            _ => None,
+        };
+        refusals.push(refusal);
     }
-    let mut certificate = write.certificate.clone();
-    if let Some(key) = &write.new_key {
-        certificate.key_id = Some(tx.insert_key(key, write.now).await?);
-    }
-    let id = tx.insert_certificate(&certificate, write.now).await?;
-    if let Some(csr_id) = write.csr_id
-        && !tx.mark_csr_signed(csr_id, id, write.now).await?
-    {
-        return Err(Error::Internal(format!(
-            "CSR {csr_id} stopped being pending inside the transaction"
-        )));
-    }
-    let mut audit = write.audit.clone();
-    audit.resource_id = Some(id.to_string());
-    tx.audit(&audit).await?;
-    let mut event = write.event.clone();
-    event.resource_id = id.to_string();
-    tx.queue_event(&event, write.now).await?;
-    Ok(Ok(Written {
-        id,
-        key_id: certificate.key_id,
-    }))
+    Ok(refusals)
 }

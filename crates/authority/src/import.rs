@@ -211,6 +211,7 @@ impl Authority {
             }
         }
         tx.commit().await?;
+        self.issuers.changed();
         Ok(report)
     }
 }

@@ -142,7 +142,7 @@ impl Authority {
             name_constraints: None,
             ocsp_no_check: applied.ocsp_no_check,
         };
-        let der = cert::build(&spec, Issuer::Ca(&ca.cert.der), signer.as_ref())?;
+        let der = cert::build(&spec, Issuer::Ca(&signer))?;
         let info = inspect::Certificate::parse(&der)?;
 
         let template = rules
@@ -202,7 +202,7 @@ impl Authority {
             now,
         };
         let mut stored = write.certificate.clone();
-        let written = self.committer().submit(write).await?;
+        let written = self.committer.submit(write).await?;
         stored.key_id = written.key_id;
         Ok(Issued {
             certificate: stored.stored_as(written.id, now),

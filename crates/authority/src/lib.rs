@@ -17,6 +17,7 @@ mod error;
 mod import;
 mod inventory;
 mod issue;
+mod issuers;
 mod keystore;
 pub mod password;
 mod principal;
@@ -92,29 +93,23 @@ pub struct Authority {
     vault: Vault,
     clock: Arc<dyn Clock>,
     policy: Policy,
-    /// Started by the first issuance, on the runtime that runs it.
-    committer: std::sync::OnceLock<committer::Committer>,
-    /// CA keys opened for signing.
-    signers: keystore::SignerCache,
+    /// The group-commit writer of issued certificates.
+    committer: committer::Committer,
+    /// Issuing CAs and their opened keys.
+    issuers: issuers::Issuers,
 }
 
 impl Authority {
     /// Assembles an authority over an opened, migrated store.
     pub fn new(store: Store, vault: Vault, clock: Arc<dyn Clock>, policy: Policy) -> Self {
         Self {
+            committer: committer::Committer::start(store.clone()),
             store,
             vault,
             clock,
             policy,
-            committer: std::sync::OnceLock::new(),
-            signers: keystore::SignerCache::default(),
+            issuers: issuers::Issuers::default(),
         }
-    }
-
-    /// The group-commit writer of issued certificates.
-    fn committer(&self) -> &committer::Committer {
-        self.committer
-            .get_or_init(|| committer::Committer::start(self.store.clone()))
     }
 
     /// The storage authority, for reads that need no policy (lists, lookups).

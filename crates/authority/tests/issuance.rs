@@ -333,6 +333,8 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
         .store()
         .execute_raw("UPDATE cas SET is_active = 1, not_after = 1")
         .await?;
+    // Changed behind the authority's back: its CA rows are read again after a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let err = authority
         .issue(
             &admin,
@@ -538,6 +540,56 @@ async fn concurrent_issuances_commit_together_and_fail_alone() -> TestResult {
     assert_eq!(after, before + 41);
     let signed = authority.csr(stored.id).await?;
     assert_eq!(signed.status, "signed");
+    let verification = authority.audit_verify(None, None).await?;
+    assert!(verification.valid, "{:?}", verification.faults);
+    Ok(())
+}
+
+/// Issuing CAs are kept in memory, but whether one is still active is checked in the
+/// transaction that stores the certificate: a CA deactivated elsewhere (another node, here the
+/// store directly) issues nothing more, at once.
+#[tokio::test]
+async fn a_ca_deactivated_behind_the_cache_issues_nothing() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    authority.ensure_default_hierarchy().await?;
+    let admin = Principal::local("admin");
+    let first = authority
+        .issue(
+            &admin,
+            request("before.example.test", KeySource::Generate(None)),
+        )
+        .await?;
+    let ca_id = first.certificate.ca_id.ok_or("no issuing CA")?;
+
+    let mut tx = authority.store().begin_write().await?;
+    tx.update_ca(
+        ca_id,
+        &certmint_authority::store::CaUpdate {
+            is_active: Some(false),
+            ..Default::default()
+        },
+        authority.now(),
+    )
+    .await?;
+    tx.commit().await?;
+
+    let before = certificate_count(&authority).await;
+    let refused = authority
+        .issue(
+            &admin,
+            request("after.example.test", KeySource::Generate(None)),
+        )
+        .await;
+    match refused {
+        Err(Error::Invalid(message)) => assert!(message.contains("inactive"), "{message}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        certificate_count(&authority).await,
+        before,
+        "nothing written"
+    );
     let verification = authority.audit_verify(None, None).await?;
     assert!(verification.valid, "{:?}", verification.faults);
     Ok(())

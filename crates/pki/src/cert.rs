@@ -1,6 +1,7 @@
 //! Building and signing certificates from a [`CertSpec`], conforming to RFC 5280.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5280::{
@@ -388,12 +389,61 @@ pub struct CertSpec {
     pub ocsp_no_check: bool,
 }
 
-/// The certificate a new one is issued under.
+/// Who signs a new certificate.
 pub enum Issuer<'a> {
-    /// The certificate signs itself with `signer`, whose public key must be the subject's.
-    SelfSigned,
-    /// Issued by the CA with this certificate (DER).
-    Ca(&'a [u8]),
+    /// The certificate signs itself with this key, which must be the subject's.
+    SelfSigned(&'a dyn Signer),
+    /// Issued by this CA.
+    Ca(&'a CaSigner),
+}
+
+/// A CA certificate with the key that signs under it, read once: a CA signs many
+/// certificates, and reading its certificate again for each costs about as much as building
+/// the new one.
+pub struct CaSigner {
+    info: crate::inspect::Certificate,
+    issuer: rcgen::Issuer<'static, SigningAdapter<Arc<dyn Signer>>>,
+}
+
+impl CaSigner {
+    /// Pairs CA certificate `der` with `signer`, its key.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a certificate that cannot be read or is not a CA's, or a key that
+    /// is not the certificate's.
+    pub fn new(der: &[u8], signer: Arc<dyn Signer>) -> Result<Self, Error> {
+        let info = crate::inspect::Certificate::parse(der)?;
+        if !info.is_ca {
+            return Err(Error::Invalid("the issuer is not a CA certificate".into()));
+        }
+        if info.public_key_der != signer.public_key_der() {
+            return Err(Error::Invalid(
+                "the signing key does not belong to the issuer certificate".into(),
+            ));
+        }
+        let issuer =
+            rcgen::Issuer::from_ca_cert_der(&der.to_vec().into(), SigningAdapter::new(signer)?)
+                .map_err(|e| Error::Invalid(format!("unusable issuer certificate: {e}")))?;
+        Ok(Self { info, issuer })
+    }
+
+    /// What the CA certificate says.
+    pub fn info(&self) -> &crate::inspect::Certificate {
+        &self.info
+    }
+
+    /// The CA's key.
+    pub fn signer(&self) -> &dyn Signer {
+        self.issuer.key().signer.as_ref()
+    }
+}
+
+impl std::fmt::Debug for CaSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaSigner")
+            .field("subject", &self.info.subject)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Builds the certificate `spec` describes and signs it with `signer` on behalf of `issuer`.
@@ -406,7 +456,7 @@ pub enum Issuer<'a> {
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the rule broken; [`Error::Crypto`] when signing fails.
-pub fn build(spec: &CertSpec, issuer: Issuer<'_>, signer: &dyn Signer) -> Result<Vec<u8>, Error> {
+pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Vec<u8>, Error> {
     let subject_key = spki_key_type(&spec.public_key)?;
     if spec.subject.is_empty() && spec.sans.is_empty() {
         return Err(Error::Invalid(
@@ -508,39 +558,27 @@ pub fn build(spec: &CertSpec, issuer: Issuer<'_>, signer: &dyn Signer) -> Result
             ));
     }
 
-    let signing = SigningAdapter::new(signer)?;
     let subject = SubjectKey::new(&spec.public_key, subject_key)?;
     let cert = match issuer {
-        Issuer::SelfSigned => {
+        Issuer::SelfSigned(signer) => {
             if signer.public_key_der() != spec.public_key {
                 return Err(Error::Invalid(
                     "a self-signed certificate must be signed by its own key".into(),
                 ));
             }
-            params.self_signed(&signing)?
+            params.self_signed(&SigningAdapter::new(signer)?)?
         }
-        Issuer::Ca(issuer_der) => {
-            check_issuer(issuer_der, spec, signer)?;
+        Issuer::Ca(ca) => {
+            check_issuer(&ca.info, spec)?;
             params.use_authority_key_identifier_extension = true;
-            let issuer = rcgen::Issuer::from_ca_cert_der(&issuer_der.to_vec().into(), signing)
-                .map_err(|e| Error::Invalid(format!("unusable issuer certificate: {e}")))?;
-            params.signed_by(&subject, &issuer)?
+            params.signed_by(&subject, &ca.issuer)?
         }
     };
     Ok(cert.der().to_vec())
 }
 
 /// Checks that the issuer may sign `spec`.
-fn check_issuer(issuer_der: &[u8], spec: &CertSpec, signer: &dyn Signer) -> Result<(), Error> {
-    let info = crate::inspect::Certificate::parse(issuer_der)?;
-    if !info.is_ca {
-        return Err(Error::Invalid("the issuer is not a CA certificate".into()));
-    }
-    if info.public_key_der != signer.public_key_der() {
-        return Err(Error::Invalid(
-            "the signing key does not belong to the issuer certificate".into(),
-        ));
-    }
+fn check_issuer(info: &crate::inspect::Certificate, spec: &CertSpec) -> Result<(), Error> {
     if !info.key_usage.is_empty() && !info.key_usage.contains(&KeyUsage::KeyCertSign) {
         return Err(Error::Invalid(
             "the issuer's key usage does not allow signing certificates".into(),
@@ -619,14 +657,14 @@ impl rcgen::PublicKeyData for SubjectKey {
     }
 }
 
-/// Lets rcgen sign through any [`Signer`].
-struct SigningAdapter<'a> {
-    signer: &'a dyn Signer,
+/// Lets rcgen sign through any [`Signer`], borrowed or shared.
+struct SigningAdapter<S> {
+    signer: S,
     key: SubjectKey,
 }
 
-impl<'a> SigningAdapter<'a> {
-    fn new(signer: &'a dyn Signer) -> Result<Self, Error> {
+impl<'a, S: std::ops::Deref<Target = dyn Signer + 'a>> SigningAdapter<S> {
+    fn new(signer: S) -> Result<Self, Error> {
         Ok(Self {
             key: SubjectKey::new(&signer.public_key_der(), signer.key_type())?,
             signer,
@@ -634,7 +672,7 @@ impl<'a> SigningAdapter<'a> {
     }
 }
 
-impl rcgen::PublicKeyData for SigningAdapter<'_> {
+impl<'a, S: std::ops::Deref<Target = dyn Signer + 'a>> rcgen::PublicKeyData for SigningAdapter<S> {
     fn der_bytes(&self) -> &[u8] {
         &self.key.raw
     }
@@ -644,7 +682,7 @@ impl rcgen::PublicKeyData for SigningAdapter<'_> {
     }
 }
 
-impl rcgen::SigningKey for SigningAdapter<'_> {
+impl<'a, S: std::ops::Deref<Target = dyn Signer + 'a>> rcgen::SigningKey for SigningAdapter<S> {
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
         self.signer
             .sign(msg)

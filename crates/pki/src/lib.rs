@@ -15,7 +15,7 @@ mod pkcs12;
 pub mod random;
 mod tls;
 
-pub use cert::{CertSpec, ExtendedKeyUsage, Issuer, KeyUsage, Signer};
+pub use cert::{CaSigner, CertSpec, ExtendedKeyUsage, Issuer, KeyUsage, Signer};
 pub use error::Error;
 pub use keys::{KeyType, PrivateKey};
 pub use name::{DistinguishedName, NameAttribute, SubjectAltName};

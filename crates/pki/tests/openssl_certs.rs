@@ -2,8 +2,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 
-use certmint_pki::cert::{self, NameConstraints, Subtree};
+use certmint_pki::cert::{self, CaSigner, NameConstraints, Subtree};
 use certmint_pki::csr::{self, Csr};
 use certmint_pki::inspect::Certificate;
 use certmint_pki::{
@@ -72,17 +73,18 @@ fn spec(subject: DistinguishedName, public_key: Vec<u8>, days: i64) -> CertSpec 
 }
 
 struct Hierarchy {
-    root_key: PrivateKey,
+    root_key: Arc<PrivateKey>,
     root: Vec<u8>,
-    sub_key: PrivateKey,
     sub: Vec<u8>,
+    /// The issuing CA, signing with its key.
+    sub_ca: CaSigner,
 }
 
 fn hierarchy() -> Hierarchy {
-    let root_key = PrivateKey::generate(KeyType::EcP384).unwrap();
+    let root_key = Arc::new(PrivateKey::generate(KeyType::EcP384).unwrap());
     let mut root_spec = spec(name("Test Root"), root_key.public_key_der(), 3650);
     root_spec.ca = Some(None);
-    let root = cert::build(&root_spec, Issuer::SelfSigned, &root_key).unwrap();
+    let root = cert::build(&root_spec, Issuer::SelfSigned(root_key.as_ref())).unwrap();
 
     let sub_key = PrivateKey::generate(KeyType::EcP256).unwrap();
     let mut sub_spec = spec(name("Test Issuing CA"), sub_key.public_key_der(), 1825);
@@ -97,11 +99,12 @@ fn hierarchy() -> Hierarchy {
         ],
         excluded: vec![Subtree::parse("dns:secret.example.test").unwrap()],
     });
-    let sub = cert::build(&sub_spec, Issuer::Ca(&root), &root_key).unwrap();
+    let root_ca = CaSigner::new(&root, root_key.clone()).unwrap();
+    let sub = cert::build(&sub_spec, Issuer::Ca(&root_ca)).unwrap();
     Hierarchy {
         root_key,
         root,
-        sub_key,
+        sub_ca: CaSigner::new(&sub, Arc::new(sub_key)).unwrap(),
         sub,
     }
 }
@@ -153,7 +156,7 @@ fn leaves_of_every_key_type_verify_with_openssl_and_show_their_extensions() {
         leaf.ocsp_urls = vec!["http://pki.example.test/ocsp".into()];
         leaf.ca_issuer_urls = vec!["http://pki.example.test/ca/sub.cer".into()];
         leaf.policies = vec![const_oid::ObjectIdentifier::new_unwrap("2.23.140.1.2.2")];
-        let der = cert::build(&leaf, Issuer::Ca(&h.sub), &h.sub_key).unwrap();
+        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap();
         write_pem(dir.path(), "leaf.pem", &der);
 
         let verified = openssl(
@@ -232,7 +235,7 @@ fn leaves_of_every_key_type_verify_with_openssl_and_show_their_extensions() {
     let key = PrivateKey::generate(KeyType::EcP256).unwrap();
     let mut outside = spec(name("intruder"), key.public_key_der(), 30);
     outside.sans = vec![SubjectAltName::parse("dns:secret.example.test").unwrap()];
-    let der = cert::build(&outside, Issuer::Ca(&h.sub), &h.sub_key).unwrap();
+    let der = cert::build(&outside, Issuer::Ca(&h.sub_ca)).unwrap();
     write_pem(dir.path(), "outside.pem", &der);
     let err = openssl_fails(
         dir.path(),
@@ -267,40 +270,29 @@ fn issuance_rules_are_enforced() {
 
     let mut too_long = spec(name("long"), key.public_key_der(), 2000);
     too_long.not_after = OffsetDateTime::now_utc() + Duration::days(6000);
-    let err = cert::build(&too_long, Issuer::Ca(&h.sub), &h.sub_key).unwrap_err();
+    let err = cert::build(&too_long, Issuer::Ca(&h.sub_ca)).unwrap_err();
     assert!(err.to_string().contains("ends after the issuer's"), "{err}");
 
     let mut sub_ca = spec(name("deeper CA"), key.public_key_der(), 30);
     sub_ca.ca = Some(None);
-    let err = cert::build(&sub_ca, Issuer::Ca(&h.sub), &h.sub_key).unwrap_err();
+    let err = cert::build(&sub_ca, Issuer::Ca(&h.sub_ca)).unwrap_err();
     assert!(err.to_string().contains("path length"), "{err}");
 
     let leaf = cert::build(
         &spec(name("leaf"), key.public_key_der(), 30),
-        Issuer::Ca(&h.sub),
-        &h.sub_key,
+        Issuer::Ca(&h.sub_ca),
     )
     .unwrap();
-    let err = cert::build(
-        &spec(name("x"), key.public_key_der(), 10),
-        Issuer::Ca(&leaf),
-        &key,
-    )
-    .unwrap_err();
+    let key = Arc::new(key);
+    let err = CaSigner::new(&leaf, key.clone()).unwrap_err();
     assert!(err.to_string().contains("not a CA"), "{err}");
 
-    let err = cert::build(
-        &spec(name("x"), key.public_key_der(), 10),
-        Issuer::Ca(&h.sub),
-        &h.root_key,
-    )
-    .unwrap_err();
+    let err = CaSigner::new(&h.sub, h.root_key.clone()).unwrap_err();
     assert!(err.to_string().contains("does not belong"), "{err}");
 
     let err = cert::build(
         &spec(DistinguishedName::new(), key.public_key_der(), 10),
-        Issuer::Ca(&h.sub),
-        &h.sub_key,
+        Issuer::Ca(&h.sub_ca),
     )
     .unwrap_err();
     assert!(
@@ -310,12 +302,11 @@ fn issuance_rules_are_enforced() {
 
     let mut nc_on_leaf = spec(name("x"), key.public_key_der(), 10);
     nc_on_leaf.name_constraints = Some(NameConstraints::default());
-    assert!(cert::build(&nc_on_leaf, Issuer::Ca(&h.sub), &h.sub_key).is_err());
+    assert!(cert::build(&nc_on_leaf, Issuer::Ca(&h.sub_ca)).is_err());
 
     let err = cert::build(
         &spec(name("x"), key.public_key_der(), 10),
-        Issuer::SelfSigned,
-        &h.sub_key,
+        Issuer::SelfSigned(h.sub_ca.signer()),
     )
     .unwrap_err();
     assert!(err.to_string().contains("its own key"), "{err}");
@@ -384,7 +375,7 @@ fn csrs_made_by_openssl_are_read_verified_and_signed() {
         let mut leaf = spec(csr.subject.clone(), csr.public_key_der.clone(), 90);
         leaf.sans = csr.sans.clone();
         leaf.key_usage = vec![KeyUsage::DigitalSignature];
-        let der = cert::build(&leaf, Issuer::Ca(&h.sub), &h.sub_key).unwrap();
+        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap();
         write_pem(dir.path(), "leaf.pem", &der);
         let verified = openssl(
             dir.path(),

@@ -1,7 +1,7 @@
 use aws_lc_rs::digest;
 use serde::Serialize;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, like_pattern};
@@ -127,33 +127,43 @@ pub fn chain_hash(id: i64, entry: &AuditEntry, prev_hash: &str) -> String {
     hex::encode(digest::digest(&digest::SHA256, &bytes))
 }
 
+/// Appends `entries` to the chain after record `last_id`, whose hash is `last_hash`: they get
+/// the ids that follow, each hashed over its predecessor. Returns the new tip's hash.
 pub(crate) async fn insert(
-    tx: &mut Transaction<'static, Any>,
-    id: i64,
-    prev_hash: &str,
-    entry: &AuditEntry,
+    tx: &mut WriteTx,
+    last_id: i64,
+    last_hash: &str,
+    entries: &[AuditEntry],
 ) -> Result<String, Error> {
-    let hash = chain_hash(id, entry, prev_hash);
-    sqlx::query(
+    let mut tip = last_hash.to_owned();
+    let mut chained = Vec::with_capacity(entries.len());
+    for (id, entry) in (last_id + 1..).zip(entries) {
+        let hash = chain_hash(id, entry, &tip);
+        chained.push((id, entry, std::mem::replace(&mut tip, hash.clone()), hash));
+    }
+    tx.insert_rows(
         "INSERT INTO audit_log (id, created_at, username, action, resource_type, resource_id, \
-         details, ip_address, user_agent, success, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         details, ip_address, user_agent, success, prev_hash, hash)",
+        12,
+        "",
+        &chained,
+        |q, (id, entry, prev_hash, hash)| {
+            q.bind(*id)
+                .bind(to_micros(entry.at))
+                .bind(entry.username.clone())
+                .bind(entry.action.clone())
+                .bind(entry.resource_type.clone())
+                .bind(entry.resource_id.clone())
+                .bind(entry.details.clone())
+                .bind(entry.ip_address.clone())
+                .bind(entry.user_agent.clone())
+                .bind(i64::from(entry.success))
+                .bind(prev_hash.clone())
+                .bind(hash.clone())
+        },
     )
-    .bind(id)
-    .bind(to_micros(entry.at))
-    .bind(entry.username.clone())
-    .bind(entry.action.clone())
-    .bind(entry.resource_type.clone())
-    .bind(entry.resource_id.clone())
-    .bind(entry.details.clone())
-    .bind(entry.ip_address.clone())
-    .bind(entry.user_agent.clone())
-    .bind(i64::from(entry.success))
-    .bind(prev_hash.to_owned())
-    .bind(hash.clone())
-    .execute(&mut **tx)
     .await?;
-    Ok(hash)
+    Ok(tip)
 }
 
 const COLUMNS: &str = "id, created_at, username, action, resource_type, resource_id, details, \

@@ -223,6 +223,28 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Which of CAs `ids` exist and are active, as this transaction sees them.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn active_cas(&mut self, ids: &[i64]) -> Result<Vec<i64>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut filter = Filter::default();
+        filter.and("is_active = 1", []);
+        let marks = vec!["?"; ids.len()].join(", ");
+        filter.and(
+            &format!("id IN ({marks})"),
+            ids.iter().map(|id| Arg::Int(*id)),
+        );
+        let rows = filter
+            .query(format!("SELECT id FROM cas{}", filter.where_sql()))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
     /// Deletes CA `id` and its private key. Certificates it issued and CAs below it stay, no
     /// longer linked to it. Returns false when there is no such CA.
     ///

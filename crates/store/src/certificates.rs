@@ -2,8 +2,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
-use crate::db::{Arg, Filter, like_pattern};
+use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
+use crate::db::{Arg, Filter, first, ids_by_refid, like_pattern};
 use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
 
 /// A certificate as stored.
@@ -319,26 +319,50 @@ impl WriteTx {
         c: &NewCertificate,
         now: OffsetDateTime,
     ) -> Result<i64, Error> {
-        let sql = format!(
-            "INSERT INTO certificates (refid, ca_id, key_id, template_id, owner_id, renewed_from, \
-             description, sans, status, is_ca, source, created_at, updated_at, {CERT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'valid', $9, $10, $11, $11, {}) RETURNING id",
-            placeholders(12)
-        );
-        let q = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(c.refid.clone())
-            .bind(c.ca_id)
-            .bind(c.key_id)
-            .bind(c.template_id)
-            .bind(c.owner_id)
-            .bind(c.renewed_from)
-            .bind(c.description.clone())
-            .bind(c.sans.join(" "))
-            .bind(crate::db::flag(c.is_ca))
-            .bind(c.source.clone())
-            .bind(to_micros(now));
-        let row = c.cert.bind(q).fetch_one(&mut *self.tx).await?;
-        Ok(row.try_get("id")?)
+        first(self.insert_certificates(&[(c, now)]).await?)
+    }
+
+    /// Stores certificates, each created at its time; returns their ids in the same order.
+    ///
+    /// # Errors
+    /// [`Error::Conflict`] when one of them is stored already.
+    pub async fn insert_certificates(
+        &mut self,
+        certificates: &[(&NewCertificate, OffsetDateTime)],
+    ) -> Result<Vec<i64>, Error> {
+        let returned = self
+            .insert_rows(
+                &format!(
+                    "INSERT INTO certificates (refid, ca_id, key_id, template_id, owner_id, \
+                 renewed_from, description, sans, status, is_ca, source, created_at, updated_at, \
+                 {CERT_COLUMNS})"
+                ),
+                13 + CERT_COLUMN_COUNT,
+                " RETURNING id, refid",
+                certificates,
+                |q, (c, now)| {
+                    let q = q
+                        .bind(c.refid.clone())
+                        .bind(c.ca_id)
+                        .bind(c.key_id)
+                        .bind(c.template_id)
+                        .bind(c.owner_id)
+                        .bind(c.renewed_from)
+                        .bind(c.description.clone())
+                        .bind(c.sans.join(" "))
+                        .bind("valid")
+                        .bind(crate::db::flag(c.is_ca))
+                        .bind(c.source.clone())
+                        .bind(to_micros(*now))
+                        .bind(to_micros(*now));
+                    c.cert.bind(q)
+                },
+            )
+            .await?;
+        ids_by_refid(
+            &returned,
+            certificates.iter().map(|(c, _)| c.refid.as_str()),
+        )
     }
 }
 

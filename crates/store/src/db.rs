@@ -77,7 +77,10 @@ impl Store {
         let backend = Backend::from_url(url)?;
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5));
+            .acquire_timeout(Duration::from_secs(5))
+            // A connection to a local file cannot drop the way a network connection can, so
+            // SQLite's are not pinged each time one is taken from the pool.
+            .test_before_acquire(backend != Backend::Sqlite);
         if backend == Backend::Sqlite {
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -163,6 +166,7 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         Ok(WriteTx {
+            backend: self.backend,
             last_id: head.try_get("last_id")?,
             last_hash: head.try_get("last_hash")?,
             appended: false,
@@ -175,6 +179,7 @@ impl Store {
 /// [`WriteTx::commit`] rolls everything back, audit records included.
 pub struct WriteTx {
     pub(crate) tx: sqlx::Transaction<'static, Any>,
+    backend: Backend,
     last_id: i64,
     last_hash: String,
     appended: bool,
@@ -186,12 +191,65 @@ impl WriteTx {
     /// # Errors
     /// [`Error::Database`] when the insert fails.
     pub async fn audit(&mut self, entry: &AuditEntry) -> Result<i64, Error> {
-        let id = self.last_id + 1;
-        let hash = audit::insert(&mut self.tx, id, &self.last_hash, entry).await?;
-        self.last_id = id;
-        self.last_hash = hash;
+        self.audit_many(std::slice::from_ref(entry)).await?;
+        Ok(self.last_id)
+    }
+
+    /// Appends audit records to the chain in order, inside this transaction.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the insert fails.
+    pub async fn audit_many(&mut self, entries: &[AuditEntry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let (last_id, last_hash) = (self.last_id, self.last_hash.clone());
+        self.last_hash = audit::insert(self, last_id, &last_hash, entries).await?;
+        self.last_id += i64::try_from(entries.len()).unwrap_or(i64::MAX);
         self.appended = true;
-        Ok(id)
+        Ok(())
+    }
+
+    /// Writes `rows` with `{insert} VALUES (…), (…){tail}` in as few statements as the bind
+    /// limit allows: one statement for many rows costs little more than one for a single row.
+    /// `bind` binds one row's `width` values in column order. Returns what `tail` (a
+    /// `RETURNING` clause, or nothing) gives back, in no particular order.
+    pub(crate) async fn insert_rows<T>(
+        &mut self,
+        insert: &str,
+        width: usize,
+        tail: &str,
+        rows: &[T],
+        bind: impl Fn(Query<'static, Any, AnyArguments>, &T) -> Query<'static, Any, AnyArguments>,
+    ) -> Result<Vec<AnyRow>, Error> {
+        let mut returned = Vec::new();
+        for chunk in rows.chunks((MAX_BINDS / width).max(1)) {
+            let values = (0..chunk.len())
+                .map(|row| {
+                    let first = row * width + 1;
+                    let marks: Vec<String> = (first..first + width)
+                        .map(|n| match self.backend {
+                            // SQLite looks each numbered parameter up in a list, which makes a
+                            // statement with thousands of them slow to prepare and bind;
+                            // anonymous ones are numbered in order at no cost.
+                            Backend::Sqlite => "?".to_owned(),
+                            Backend::Postgres => format!("${n}"),
+                        })
+                        .collect();
+                    format!("({})", marks.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            // Statements for one row are prepared once and kept; a statement per batch size
+            // would only crowd them out of the cache.
+            let query = chunk.iter().fold(
+                sqlx::query(AssertSqlSafe(format!("{insert} VALUES {values}{tail}")))
+                    .persistent(chunk.len() == 1),
+                &bind,
+            );
+            returned.extend(query.fetch_all(&mut *self.tx).await?);
+        }
+        Ok(returned)
     }
 
     /// Commits the change and the audit records together.
@@ -294,6 +352,41 @@ impl Filter {
             .await?;
         Ok((rows, count.try_get("n")?))
     }
+}
+
+/// The most values one statement binds: under SQLite's limit (32,766) and PostgreSQL's
+/// (65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// The one value of a one-row write.
+pub(crate) fn first<T>(values: Vec<T>) -> Result<T, Error> {
+    values
+        .into_iter()
+        .next()
+        .ok_or_else(|| Error::Corrupt("a write returned nothing".into()))
+}
+
+/// The ids `RETURNING id, refid` gave back, in the order of `refids`.
+pub(crate) fn ids_by_refid<'a>(
+    returned: &[AnyRow],
+    refids: impl Iterator<Item = &'a str>,
+) -> Result<Vec<i64>, Error> {
+    let ids = returned
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<String, _>("refid")?,
+                row.try_get::<i64, _>("id")?,
+            ))
+        })
+        .collect::<Result<std::collections::HashMap<_, _>, Error>>()?;
+    refids
+        .map(|refid| {
+            ids.get(refid)
+                .copied()
+                .ok_or_else(|| Error::Corrupt(format!("no id came back for row {refid}")))
+        })
+        .collect()
 }
 
 /// Escapes `%`, `_` and `\` so that user text matches literally inside `LIKE … ESCAPE '\'`.

@@ -2,6 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::db::{first, ids_by_refid};
 use crate::{Error, Store, WriteTx, from_micros, to_micros};
 
 /// A private key as stored: sealed by the vault (software keys) or a reference into an HSM.
@@ -73,19 +74,34 @@ impl WriteTx {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn insert_key(&mut self, k: &NewKey, now: OffsetDateTime) -> Result<i64, Error> {
-        let row = sqlx::query(
-            "INSERT INTO keys (refid, key_type, backend, sealed, public_key, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(k.refid.clone())
-        .bind(k.key_type.clone())
-        .bind(k.backend.clone())
-        .bind(k.sealed.clone())
-        .bind(k.public_key.clone())
-        .bind(to_micros(now))
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(row.try_get("id")?)
+        first(self.insert_keys(&[(k, now)]).await?)
+    }
+
+    /// Stores keys, each created at its time; returns their ids in the same order.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn insert_keys(
+        &mut self,
+        keys: &[(&NewKey, OffsetDateTime)],
+    ) -> Result<Vec<i64>, Error> {
+        let returned = self
+            .insert_rows(
+                "INSERT INTO keys (refid, key_type, backend, sealed, public_key, created_at)",
+                6,
+                " RETURNING id, refid",
+                keys,
+                |q, (k, now)| {
+                    q.bind(k.refid.clone())
+                        .bind(k.key_type.clone())
+                        .bind(k.backend.clone())
+                        .bind(k.sealed.clone())
+                        .bind(k.public_key.clone())
+                        .bind(to_micros(*now))
+                },
+            )
+            .await?;
+        ids_by_refid(&returned, keys.iter().map(|(k, _)| k.refid.as_str()))
     }
 }
 

@@ -21,19 +21,33 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn queue_event(&mut self, e: &NewEvent, now: OffsetDateTime) -> Result<i64, Error> {
-        let row = sqlx::query(
-            "INSERT INTO outbox (event_type, resource_type, resource_id, payload, created_at) \
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    pub async fn queue_event(&mut self, e: &NewEvent, now: OffsetDateTime) -> Result<(), Error> {
+        self.queue_events(&[(e, now)]).await
+    }
+
+    /// Queues events, each raised at its time, in this transaction.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn queue_events(
+        &mut self,
+        events: &[(&NewEvent, OffsetDateTime)],
+    ) -> Result<(), Error> {
+        self.insert_rows(
+            "INSERT INTO outbox (event_type, resource_type, resource_id, payload, created_at)",
+            5,
+            "",
+            events,
+            |q, (e, now)| {
+                q.bind(e.event_type.clone())
+                    .bind(e.resource_type.clone())
+                    .bind(e.resource_id.clone())
+                    .bind(e.payload.to_string())
+                    .bind(to_micros(*now))
+            },
         )
-        .bind(e.event_type.clone())
-        .bind(e.resource_type.clone())
-        .bind(e.resource_id.clone())
-        .bind(e.payload.to_string())
-        .bind(to_micros(now))
-        .fetch_one(&mut *self.tx)
         .await?;
-        Ok(row.try_get("id")?)
+        Ok(())
     }
 }
 

@@ -626,3 +626,119 @@ async fn retention(store: Store) -> TestResult {
 async fn retention_moves_the_anchor_and_the_rest_still_links() -> TestResult {
     on_every_backend(retention).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Batch writes
+
+/// A certificate row to store; its refid tells it apart.
+fn new_certificate(i: usize, at: OffsetDateTime) -> certmint_store::NewCertificate {
+    certmint_store::NewCertificate {
+        refid: format!("cert-{i}"),
+        ca_id: None,
+        key_id: None,
+        template_id: None,
+        owner_id: None,
+        renewed_from: None,
+        description: Some(format!("certificate {i}")),
+        sans: vec![format!("dns:host{i}.example.test")],
+        is_ca: false,
+        source: "api".into(),
+        cert: certmint_store::CertFields {
+            subject: format!("CN=host{i}.example.test"),
+            common_name: Some(format!("host{i}.example.test")),
+            issuer: "CN=Test CA".into(),
+            serial: format!("{i:032x}"),
+            not_before: at,
+            not_after: at + Duration::days(90),
+            key_type: "EC P-256".into(),
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            subject_key_id: None,
+            authority_key_id: None,
+            fingerprint_sha256: format!("fp-{i}"),
+            der: vec![0x30, 0x03, 0x02, 0x01, u8::try_from(i % 128).unwrap_or(0)],
+        },
+    }
+}
+
+async fn batch_writes(store: Store) -> TestResult {
+    // More rows than one statement may bind, so that the writes are split.
+    const ROWS: usize = 2_600;
+    let t = now();
+    let keys: Vec<certmint_store::NewKey> = (0..3)
+        .map(|i| certmint_store::NewKey {
+            refid: format!("key-{i}"),
+            key_type: "EC P-256".into(),
+            backend: "software".into(),
+            sealed: Some(vec![u8::try_from(i).unwrap_or(0); 8]),
+            public_key: vec![0x30, u8::try_from(i).unwrap_or(0)],
+        })
+        .collect();
+    let mut certificates: Vec<_> = (0..ROWS).map(|i| new_certificate(i, t)).collect();
+    let entries: Vec<AuditEntry> = (0..ROWS).map(|i| entry(&format!("a{i}"), t)).collect();
+    let events: Vec<certmint_store::NewEvent> = (0..ROWS)
+        .map(|i| certmint_store::NewEvent {
+            event_type: "certificate.issued".into(),
+            resource_type: "certificate".into(),
+            resource_id: i.to_string(),
+            payload: serde_json::json!({ "n": i }),
+        })
+        .collect();
+
+    let mut tx = store.begin_write().await?;
+    let key_rows: Vec<_> = keys.iter().map(|k| (k, t)).collect();
+    let key_ids = tx.insert_keys(&key_rows).await?;
+    for (c, key_id) in certificates.iter_mut().zip(&key_ids) {
+        c.key_id = Some(*key_id);
+    }
+    let rows: Vec<_> = certificates.iter().map(|c| (c, t)).collect();
+    let ids = tx.insert_certificates(&rows).await?;
+    tx.audit_many(&entries).await?;
+    let queued: Vec<_> = events.iter().map(|e| (e, t)).collect();
+    tx.queue_events(&queued).await?;
+    tx.commit().await?;
+
+    // Every id given back is the row written in that place.
+    for (key, id) in keys.iter().zip(&key_ids) {
+        assert_eq!(
+            store.key(*id).await?.map(|k| k.refid),
+            Some(key.refid.clone())
+        );
+    }
+    assert_eq!(ids.len(), ROWS);
+    assert_eq!(
+        ids.iter().collect::<BTreeSet<_>>().len(),
+        ROWS,
+        "ids are distinct"
+    );
+    for (i, (c, id)) in certificates.iter().zip(&ids).enumerate() {
+        if i % 97 == 0 || i < 3 || i == ROWS - 1 {
+            let row = store
+                .certificate(*id)
+                .await?
+                .ok_or("a certificate is missing")?;
+            assert_eq!(
+                row,
+                c.stored_as(*id, t),
+                "certificate {i} reads back as written"
+            );
+        }
+    }
+    let records = chain(&store).await?;
+    assert_eq!(records.len(), ROWS);
+    assert_linked(&records, GENESIS_HASH);
+    assert_eq!(
+        records.iter().map(|r| r.entry.clone()).collect::<Vec<_>>(),
+        entries,
+        "audit records in order"
+    );
+    let pending = store
+        .pending_events("certificate.issued", i64::try_from(2 * ROWS)?)
+        .await?;
+    assert_eq!(pending.len(), ROWS);
+    Ok(())
+}
+
+#[tokio::test]
+async fn batches_of_certificates_audit_records_and_events_are_written_in_order() -> TestResult {
+    on_every_backend(batch_writes).await
+}

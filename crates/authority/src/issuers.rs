@@ -1,0 +1,124 @@
+//! The CAs that issue, kept in memory: reading a CA's row, opening its key and reading its
+//! certificate for every issuance would cost more than building and signing the certificate.
+//!
+//! A CA's row is kept for at most [`ROW_TTL`], and forgotten at once when this node changes a
+//! CA, so that a rename or a new default CA made on another node shows within that time. That a
+//! CA is still active is not left to the cache: the certificate writer checks it inside the
+//! transaction that stores the certificate.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use pki::CaSigner;
+use store::CaRow;
+
+use crate::{Authority, Error, Result};
+
+/// How long a CA's row is used without reading it again.
+const ROW_TTL: Duration = Duration::from_secs(1);
+
+/// Issuing CAs' rows (by id, `None` for the default CA) and their signers (by key id and
+/// certificate fingerprint).
+#[derive(Default)]
+pub(crate) struct Issuers {
+    rows: Mutex<HashMap<Option<i64>, (Instant, CaRow)>>,
+    signers: Mutex<HashMap<(i64, String), Arc<CaSigner>>>,
+}
+
+impl Issuers {
+    fn row(&self, which: Option<i64>) -> Option<CaRow> {
+        let rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
+        rows.get(&which)
+            .filter(|(read, _)| read.elapsed() < ROW_TTL)
+            .map(|(_, row)| row.clone())
+    }
+
+    fn put_row(&self, which: Option<i64>, row: CaRow) {
+        self.rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(which, (Instant::now(), row));
+    }
+
+    fn signer(&self, slot: &(i64, String)) -> Option<Arc<CaSigner>> {
+        self.signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(slot)
+            .cloned()
+    }
+
+    fn put_signer(&self, slot: (i64, String), signer: Arc<CaSigner>) {
+        self.signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(slot, signer);
+    }
+
+    /// Forgets every CA row: a CA was created, changed or deleted here.
+    pub(crate) fn changed(&self) {
+        self.rows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Forgets a deleted CA, its opened key included.
+    pub(crate) fn forget(&self, ca_fingerprint: &str) {
+        self.changed();
+        self.signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(_, fingerprint), _| fingerprint != ca_fingerprint);
+    }
+}
+
+impl std::fmt::Debug for Issuers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Issuers")
+    }
+}
+
+impl Authority {
+    /// CA `which` (the default CA when `None`), as read at most [`ROW_TTL`] ago.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for no such CA or no default one; store errors.
+    pub(crate) async fn issuing_ca(&self, which: Option<i64>) -> Result<CaRow> {
+        if let Some(row) = self.issuers.row(which) {
+            return Ok(row);
+        }
+        let row = match which {
+            Some(id) => self
+                .store
+                .ca(id)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("CA {id} does not exist")))?,
+            None => self.default_ca().await?,
+        };
+        self.issuers.put_row(which, row.clone());
+        Ok(row)
+    }
+
+    /// The signer of CA `ca`, whose key is `key_id`. The certificate's fingerprint is part of
+    /// the cache key because SQLite may give a deleted key's id to a new key, while a
+    /// certificate binds exactly one key.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for no such key; [`Error::Internal`] when it cannot be opened or
+    /// does not fit the certificate.
+    pub(crate) async fn ca_signer(&self, ca: &CaRow, key_id: i64) -> Result<Arc<CaSigner>> {
+        let slot = (key_id, ca.cert.fingerprint_sha256.clone());
+        if let Some(signer) = self.issuers.signer(&slot) {
+            return Ok(signer);
+        }
+        let key = self.open_key(key_id).await?;
+        let signer = Arc::new(
+            CaSigner::new(&ca.cert.der, Arc::new(key))
+                .map_err(|e| Error::Internal(format!("CA '{}': {e}", ca.name)))?,
+        );
+        self.issuers.put_signer(slot, signer.clone());
+        Ok(signer)
+    }
+}
