@@ -742,3 +742,38 @@ async fn batch_writes(store: Store) -> TestResult {
 async fn batches_of_certificates_audit_records_and_events_are_written_in_order() -> TestResult {
     on_every_backend(batch_writes).await
 }
+
+/// SQLite's write-ahead log is copied into the database file in the background: commits do
+/// not run checkpoints themselves, yet the data reaches the main file within seconds.
+#[tokio::test]
+async fn sqlite_checkpoints_run_in_the_background() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("t.db");
+    let store = open(&format!("sqlite://{}?mode=rwc", file.display())).await;
+    let t = now();
+    // Give the checkpoints that follow the migrations time to finish.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let before = std::fs::metadata(&file)?.len();
+    let certificates: Vec<_> = (0..2_000).map(|i| new_certificate(i, t)).collect();
+    let rows: Vec<_> = certificates.iter().map(|c| (c, t)).collect();
+    let mut tx = store.begin_write().await?;
+    tx.insert_certificates(&rows).await?;
+    tx.commit().await?;
+    let wal = std::fs::metadata(dir.path().join("t.db-wal"))?.len();
+    assert!(wal > 100_000, "the commit went to the log ({wal} bytes)");
+
+    let mut grown = before;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        grown = std::fs::metadata(&file)?.len();
+        if grown > before + 100_000 {
+            break;
+        }
+    }
+    assert!(
+        grown > before + 100_000,
+        "the log reached the database file ({before} -> {grown} bytes)"
+    );
+    store.close().await;
+    Ok(())
+}
