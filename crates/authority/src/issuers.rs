@@ -1,22 +1,19 @@
 //! The CAs that issue, kept in memory: reading a CA's row, opening its key and reading its
 //! certificate for every issuance would cost more than building and signing the certificate.
 //!
-//! A CA's row is kept for at most [`ROW_TTL`], and forgotten at once when this node changes a
+//! A CA's row is kept for at most [`STALE_AFTER`], and forgotten at once when this node changes a
 //! CA, so that a rename or a new default CA made on another node shows within that time. That a
 //! CA is still active is not left to the cache: the certificate writer checks it inside the
 //! transaction that stores the certificate.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use pki::CaSigner;
 use store::CaRow;
 
-use crate::{Authority, Error, Result};
-
-/// How long a CA's row is used without reading it again.
-const ROW_TTL: Duration = Duration::from_secs(1);
+use crate::{Authority, Error, Result, STALE_AFTER};
 
 /// Issuing CAs' rows (by id, `None` for the default CA) and their signers (by key id and
 /// certificate fingerprint).
@@ -30,7 +27,7 @@ impl Issuers {
     fn row(&self, which: Option<i64>) -> Option<CaRow> {
         let rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
         rows.get(&which)
-            .filter(|(read, _)| read.elapsed() < ROW_TTL)
+            .filter(|(read, _)| read.elapsed() < STALE_AFTER)
             .map(|(_, row)| row.clone())
     }
 
@@ -81,7 +78,7 @@ impl std::fmt::Debug for Issuers {
 }
 
 impl Authority {
-    /// CA `which` (the default CA when `None`), as read at most [`ROW_TTL`] ago.
+    /// CA `which` (the default CA when `None`), as read at most [`STALE_AFTER`] ago.
     ///
     /// # Errors
     /// [`Error::Invalid`] for no such CA or no default one; store errors.

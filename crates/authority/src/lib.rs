@@ -12,6 +12,7 @@ mod audit;
 mod ca;
 mod clock;
 mod committer;
+mod credentials;
 mod csrs;
 mod error;
 mod import;
@@ -58,6 +59,11 @@ pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, buil
 pub use truststore::TrustReport;
 pub use vault::{MasterKey, Vault};
 
+/// How long a row kept in memory (an issuing CA, a session, an API key and its user) is used
+/// before it is read again: what another node changes shows here within this time. This node's
+/// own changes show at once.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Account and session rules. Every field has an operator-facing setting of the same name.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -97,6 +103,8 @@ pub struct Authority {
     committer: committer::Committer,
     /// Issuing CAs and their opened keys.
     issuers: issuers::Issuers,
+    /// Sessions and API keys recently presented, with their users.
+    credentials: credentials::Credentials,
 }
 
 impl Authority {
@@ -109,6 +117,7 @@ impl Authority {
             clock,
             policy,
             issuers: issuers::Issuers::default(),
+            credentials: credentials::Credentials::default(),
         }
     }
 

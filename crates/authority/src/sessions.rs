@@ -3,10 +3,18 @@
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::Event;
+use crate::credentials;
 use crate::principal::{Credential, Origin, Principal};
 use crate::rbac::Role;
 use crate::token::{digest_hex, new_token};
 use crate::{Authority, Error, Result, SessionRow, UserRow, password};
+
+/// Which kind of secret a request presented.
+#[derive(Debug, Clone, Copy)]
+enum CredentialKind {
+    Session,
+    ApiKey,
+}
 
 /// Bookkeeping writes (last seen, last used) happen at most this often per session or key.
 const TOUCH_INTERVAL: Duration = Duration::minutes(1);
@@ -171,15 +179,25 @@ impl Authority {
     /// disabled or locked.
     pub async fn authenticate_session(&self, token: &str, origin: Origin) -> Result<Principal> {
         let now = self.now();
-        let session = self
-            .store
-            .session_by_token(&digest_hex(token))
-            .await?
-            .ok_or_else(|| Error::Unauthorized("session not found; log in again".into()))?;
+        let digest = digest_hex(token);
+        let (credential, user, generation) =
+            self.credential(&digest, CredentialKind::Session).await?;
+        let credentials::Credential::Session(mut session) = credential else {
+            return Err(Error::Unauthorized(
+                "session not found; log in again".into(),
+            ));
+        };
         self.check_session(&session, now)?;
-        let (user, role) = self.active_user(session.user_id, now).await?;
+        let role = self.check_user(&user, now)?;
         if now - session.last_seen_at > TOUCH_INTERVAL {
             self.store.touch_session(session.id, now).await?;
+            session.last_seen_at = now;
+            self.credentials.put(
+                digest,
+                generation,
+                credentials::Credential::Session(session.clone()),
+                user.clone(),
+            );
         }
         Ok(Principal {
             username: user.username.clone(),
@@ -217,20 +235,28 @@ impl Authority {
     /// disabled or locked.
     pub async fn authenticate_api_key(&self, secret: &str, origin: Origin) -> Result<Principal> {
         let now = self.now();
-        let key = self
-            .store
-            .api_key_by_hash(&digest_hex(secret))
-            .await?
-            .ok_or_else(|| Error::Unauthorized("invalid API key".into()))?;
+        let digest = digest_hex(secret);
+        let (credential, user, generation) =
+            self.credential(&digest, CredentialKind::ApiKey).await?;
+        let credentials::Credential::ApiKey(mut key) = credential else {
+            return Err(Error::Unauthorized("invalid API key".into()));
+        };
         if !key.enabled {
             return Err(Error::Unauthorized("API key is disabled".into()));
         }
         if key.expires_at.is_some_and(|t| now >= t) {
             return Err(Error::Unauthorized("API key has expired".into()));
         }
-        let (user, role) = self.active_user(key.user_id, now).await?;
+        let role = self.check_user(&user, now)?;
         if key.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
             self.store.touch_api_key(key.id, now).await?;
+            key.last_used_at = Some(now);
+            self.credentials.put(
+                digest,
+                generation,
+                credentials::Credential::ApiKey(key.clone()),
+                user.clone(),
+            );
         }
         Ok(Principal {
             username: user.username.clone(),
@@ -244,12 +270,52 @@ impl Authority {
         })
     }
 
-    async fn active_user(&self, id: i64, now: OffsetDateTime) -> Result<(UserRow, Role)> {
+    /// The session or API key whose secret has SHA-256 `digest`, and its user, as recently
+    /// read (see [`credentials`]); also the store's credentials generation they were read at.
+    async fn credential(
+        &self,
+        digest: &str,
+        kind: CredentialKind,
+    ) -> Result<(credentials::Credential, UserRow, u64)> {
+        let generation = self.store.credentials_generation();
+        if let Some((credential, user)) = self.credentials.get(digest, generation) {
+            return Ok((credential, user, generation));
+        }
+        let (credential, user_id) = match kind {
+            CredentialKind::Session => {
+                let session =
+                    self.store.session_by_token(digest).await?.ok_or_else(|| {
+                        Error::Unauthorized("session not found; log in again".into())
+                    })?;
+                let user_id = session.user_id;
+                (credentials::Credential::Session(session), user_id)
+            }
+            CredentialKind::ApiKey => {
+                let key = self
+                    .store
+                    .api_key_by_hash(digest)
+                    .await?
+                    .ok_or_else(|| Error::Unauthorized("invalid API key".into()))?;
+                let user_id = key.user_id;
+                (credentials::Credential::ApiKey(key), user_id)
+            }
+        };
         let user = self
             .store
-            .user(id)
+            .user(user_id)
             .await?
             .ok_or_else(|| Error::Unauthorized("account no longer exists".into()))?;
+        self.credentials.put(
+            digest.to_owned(),
+            generation,
+            credential.clone(),
+            user.clone(),
+        );
+        Ok((credential, user, generation))
+    }
+
+    /// The role of `user`, who must be enabled and not locked out.
+    fn check_user(&self, user: &UserRow, now: OffsetDateTime) -> Result<Role> {
         if !user.enabled {
             return Err(Error::Unauthorized("account is disabled".into()));
         }
@@ -259,8 +325,7 @@ impl Authority {
                 until,
             });
         }
-        let role = Role::parse(&user.role)?;
-        Ok((user, role))
+        Role::parse(&user.role)
     }
 
     /// The principal's live sessions, newest first.

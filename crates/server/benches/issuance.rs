@@ -41,19 +41,29 @@ fn main() -> Result<()> {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    runtime.block_on(run(n, &paths))
+    let seconds = match std::env::var("CERTMINT_BENCH_SECONDS") {
+        Ok(v) => v.parse()?,
+        Err(_) if full => 10,
+        Err(_) => 1,
+    };
+    runtime.block_on(run(n, seconds, &paths))
 }
 
 fn rate(count: usize, took: Duration) -> f64 {
     count as f64 / took.as_secs_f64()
 }
 
-/// CPU time (user + system) this process has used so far, where Linux tells it.
+/// CPU time (user + system) this process and its children that ended (wrk) have used so far,
+/// where Linux tells it.
 fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The fields after the command name, which is in parentheses and may hold spaces.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let ticks = fields
+        .get(11..15)?
+        .iter()
+        .map(|f| f.parse::<u64>().ok())
+        .sum::<Option<u64>>()?;
     // The kernel reports in USER_HZ, which is 100 on every Linux this runs on.
     Some(Duration::from_millis(ticks * 10))
 }
@@ -193,9 +203,8 @@ async fn issue_direct(
     .await
 }
 
-/// Logs in as the admin over HTTPS; returns a client that trusts the listener, the session
-/// cookie and the CSRF token.
-async fn log_in(base: &str, data: &std::path::Path) -> Result<(reqwest::Client, String, String)> {
+/// Logs in as the admin over HTTPS; returns the session cookie and the CSRF token.
+async fn log_in(base: &str, data: &std::path::Path) -> Result<(String, String)> {
     let cert = std::fs::read(data.join("tls/server.crt"))?;
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&cert)?])
@@ -217,42 +226,106 @@ async fn log_in(base: &str, data: &std::path::Path) -> Result<(reqwest::Client, 
         .as_str()
         .ok_or("no CSRF token")?
         .to_owned();
-    Ok((client, cookie, csrf))
+    Ok((cookie, csrf))
 }
 
+/// The wrk script: each request posts the next CSR of the file named by the first argument,
+/// with the session cookie and CSRF token given as the next two; any answer but 201 Created is
+/// counted and the first one printed.
+const WRK_SCRIPT: &str = r#"
+local bodies, headers, sent, refused = {}, {}, 0, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  headers["Cookie"] = args[2]
+  headers["X-CSRF-Token"] = args[3]
+  headers["Content-Type"] = "application/json"
+end
+function request()
+  sent = sent + 1
+  return wrk.format("POST", "/api/v2/certificates", headers, bodies[(sent - 1) % #bodies + 1])
+end
+function response(status, _, body)
+  if status ~= 201 then
+    refused = refused + 1
+    if refused == 1 then io.stderr:write("refused: " .. status .. " " .. body .. "\n") end
+  end
+end
+"#;
+
+/// What one wrk run reported.
+struct WrkRun {
+    completed: usize,
+    wall: Duration,
+}
+
+/// Posts `pems` as CSRs to `POST /api/v2/certificates` for `seconds` with `CONCURRENCY`
+/// connections from wrk, a second process, as real clients would; the measured CPU is this
+/// process's and wrk's together. Fails when wrk is missing, refused a request or had an error.
 async fn issue_rest(
     running: &certmint_server::Running,
     data: &std::path::Path,
-    pems: Arc<Vec<String>>,
-    n: usize,
-) -> Result<Duration> {
+    pems: &[String],
+    seconds: u64,
+) -> Result<WrkRun> {
     let base = format!("https://{}", running.https_addr);
-    let (client, cookie, csrf) = log_in(&base, data).await?;
-    drive(n, CONCURRENCY, move |i| {
-        let (client, pems) = (client.clone(), pems.clone());
-        let (url, cookie, csrf) = (
-            format!("{base}/api/v2/certificates"),
-            cookie.clone(),
-            csrf.clone(),
-        );
-        async move {
-            let response = client
-                .post(url)
-                .header("cookie", cookie)
-                .header("x-csrf-token", csrf)
-                .json(&serde_json::json!({"csr": pems[i], "validity_days": 90}))
-                .send()
-                .await?;
-            if response.status() != reqwest::StatusCode::CREATED {
-                return Err(format!("{}: {}", response.status(), response.text().await?).into());
-            }
-            Ok(())
-        }
-    })
-    .await
+    let (cookie, csrf) = log_in(&base, data).await?;
+    let bodies = data.join("bench-csrs.jsonl");
+    let lines: Vec<String> = pems
+        .iter()
+        .map(|pem| serde_json::json!({"csr": pem, "validity_days": 90}).to_string())
+        .collect();
+    std::fs::write(&bodies, lines.join("\n"))?;
+    let script = data.join("bench-issue.lua");
+    std::fs::write(&script, WRK_SCRIPT)?;
+    let connections = CONCURRENCY.min(pems.len()).to_string();
+    let output = tokio::process::Command::new("wrk")
+        .args([
+            "-t",
+            "1",
+            "-c",
+            &connections,
+            "-d",
+            &format!("{seconds}s"),
+            "--timeout",
+            "10s",
+        ])
+        .arg("-s")
+        .arg(&script)
+        .arg(&base)
+        .arg("--")
+        .arg(&bodies)
+        .args([&cookie, &csrf])
+        .output()
+        .await
+        .map_err(|e| format!("wrk could not be run (scripts/test installs it): {e}"))?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    let problems = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() || report.contains("Non-2xx") || report.contains("Socket errors") {
+        return Err(format!("wrk: {report}{problems}").into());
+    }
+    // "12345 requests in 8.00s, 1.23MB read"
+    let (completed, wall) = report
+        .lines()
+        .find_map(|line| {
+            let (count, rest) = line.trim().split_once(" requests in ")?;
+            let secs = rest.split_once('s')?.0;
+            Some((
+                count.parse().ok()?,
+                Duration::from_secs_f64(secs.parse().ok()?),
+            ))
+        })
+        .ok_or_else(|| format!("wrk printed no count: {report}"))?;
+    Ok(WrkRun { completed, wall })
 }
 
-async fn run(n: usize, paths: &[String]) -> Result<()> {
+async fn stored(authority: &Authority) -> Result<i64> {
+    Ok(authority
+        .store()
+        .count_certificates(&Default::default(), authority.now())
+        .await?)
+}
+
+async fn run(n: usize, seconds: u64, paths: &[String]) -> Result<()> {
     let wanted = |path: &str| paths.is_empty() || paths.iter().any(|p| p == path);
     let data = tempfile::tempdir()?;
     let settings = Settings {
@@ -310,24 +383,37 @@ async fn run(n: usize, paths: &[String]) -> Result<()> {
         issued += n;
     }
     if wanted("rest") {
-        let pems = make_csrs(n)?
+        let pems: Vec<String> = make_csrs(n)?
             .iter()
             .map(|der| authority::pki::pem::encode("CERTIFICATE REQUEST", der))
             .collect();
-        let took = measure(issue_rest(&running, data.path(), Arc::new(pems), n)).await?;
+        let before = stored(&authority).await?;
+        let mut run = None;
+        let took = measure(async {
+            let done = issue_rest(&running, data.path(), &pems, seconds).await?;
+            let wall = done.wall;
+            run = Some(done);
+            Ok(wall)
+        })
+        .await?;
+        let completed = run.map_or(0, |r| r.completed);
         report(
-            &format!("REST POST /api/v2/certificates with a CSR, {CONCURRENCY} concurrent"),
-            n,
+            &format!("REST POST /api/v2/certificates with a CSR, {CONCURRENCY} connections (wrk)"),
+            completed,
             &took,
         );
-        issued += n;
+        // Requests still in flight when wrk stopped may have been stored too.
+        let written = usize::try_from(stored(&authority).await? - before)?;
+        if written < completed {
+            return Err(
+                format!("wrk saw {completed} certificates issued, {written} stored").into(),
+            );
+        }
+        issued += written;
     }
 
-    let stored = authority
-        .store()
-        .count_certificates(&Default::default(), authority.now())
-        .await?;
     let expected = i64::try_from(issued + 1)?;
+    let stored = stored(&authority).await?;
     if stored != expected {
         return Err(format!("{stored} certificates stored, expected {expected}").into());
     }

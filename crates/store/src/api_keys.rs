@@ -165,6 +165,7 @@ impl WriteTx {
         enabled: Option<bool>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
+        self.credentials_change();
         let done = sqlx::query(
             "UPDATE api_keys SET name = COALESCE($1, name), enabled = COALESCE($2, enabled), \
              updated_at = $3 WHERE id = $4 AND user_id = $5",
@@ -191,6 +192,7 @@ impl WriteTx {
         key_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
+        self.credentials_change();
         let done = sqlx::query(
             "UPDATE api_keys SET key_prefix = $1, key_hash = $2, updated_at = $3 \
              WHERE id = $4 AND user_id = $5",
@@ -210,6 +212,7 @@ impl WriteTx {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn delete_api_key(&mut self, user_id: i64, id: i64) -> Result<bool, Error> {
+        self.credentials_change();
         let done = sqlx::query("DELETE FROM api_keys WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(user_id)

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyArguments, AnyPoolOptions, AnyRow};
@@ -55,6 +57,8 @@ pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
     max_connections: u32,
+    /// Counts committed changes to users, sessions and API keys made through this store.
+    credentials: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -105,6 +109,7 @@ impl Store {
             pool,
             backend,
             max_connections,
+            credentials: Arc::default(),
         })
     }
 
@@ -141,6 +146,13 @@ impl Store {
             .map_err(Error::from)
     }
 
+    /// A number that changes whenever a change to users, sessions or API keys made through
+    /// this store commits, so that what was read about them before can be known to be stale.
+    /// Changes made by another node or outside certmint do not count.
+    pub fn credentials_generation(&self) -> u64 {
+        self.credentials.load(Ordering::Acquire)
+    }
+
     /// Pool figures for the metrics endpoint.
     pub fn pool_stats(&self) -> PoolStats {
         let size = self.pool.size();
@@ -172,6 +184,8 @@ impl Store {
         .await?;
         Ok(WriteTx {
             backend: self.backend,
+            credentials: self.credentials.clone(),
+            credentials_changed: false,
             last_id: head.try_get("last_id")?,
             last_hash: head.try_get("last_hash")?,
             appended: false,
@@ -206,6 +220,8 @@ fn checkpoint_in_background(pool: AnyPool) {
 pub struct WriteTx {
     pub(crate) tx: sqlx::Transaction<'static, Any>,
     backend: Backend,
+    credentials: Arc<AtomicU64>,
+    credentials_changed: bool,
     last_id: i64,
     last_hash: String,
     appended: bool,
@@ -291,7 +307,15 @@ impl WriteTx {
                 .await?;
         }
         self.tx.commit().await?;
+        if self.credentials_changed {
+            self.credentials.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(())
+    }
+
+    /// Marks this transaction as changing users, sessions or API keys.
+    pub(crate) fn credentials_change(&mut self) {
+        self.credentials_changed = true;
     }
 }
 

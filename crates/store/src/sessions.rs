@@ -156,6 +156,7 @@ impl WriteTx {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
+        self.credentials_change();
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL",
         )
@@ -177,6 +178,7 @@ impl WriteTx {
         keep: Option<i64>,
         now: OffsetDateTime,
     ) -> Result<u64, Error> {
+        self.credentials_change();
         let done = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 \
              WHERE user_id = $2 AND revoked_at IS NULL AND id <> $3",

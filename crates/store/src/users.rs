@@ -202,6 +202,7 @@ impl WriteTx {
         update: &UserUpdate,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
+        self.credentials_change();
         let done = sqlx::query(
             "UPDATE users SET \
                email = CASE WHEN $1 = 1 THEN $2 ELSE email END, \
@@ -234,6 +235,7 @@ impl WriteTx {
         password_hash: &str,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
+        self.credentials_change();
         let now = to_micros(now);
         let done = sqlx::query(
             "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2, \
@@ -256,6 +258,7 @@ impl WriteTx {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
+        self.credentials_change();
         sqlx::query(
             "UPDATE users SET failed_logins = 0, locked_until = NULL, last_login_at = $1 WHERE id = $2",
         )
@@ -276,6 +279,7 @@ impl WriteTx {
         id: i64,
         lock_until: Option<OffsetDateTime>,
     ) -> Result<i64, Error> {
+        self.credentials_change();
         let row = sqlx::query(
             "UPDATE users SET failed_logins = CASE WHEN $1 IS NULL THEN failed_logins + 1 ELSE 0 END, \
              locked_until = COALESCE($1, locked_until) WHERE id = $2 RETURNING failed_logins",
@@ -292,6 +296,7 @@ impl WriteTx {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn delete_user(&mut self, id: i64) -> Result<bool, Error> {
+        self.credentials_change();
         let done = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
             .execute(&mut *self.tx)

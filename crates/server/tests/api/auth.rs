@@ -612,3 +612,38 @@ async fn a_deactivated_account_cannot_log_in() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn credentials_changed_behind_this_node_stop_working_within_a_second() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (_, key) = server.api_key(&admin, &["read:users"]).await;
+    // Both are now known to this node.
+    let (status, _) = verify(&server, &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = server
+        .call(Method::GET, VERIFY, &Auth::Bearer(&key), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Another node (or an operator in the database) ends the session and disables the key.
+    let other_node = server.raw_store().await;
+    other_node
+        .execute_raw("UPDATE sessions SET revoked_at = 1")
+        .await?;
+    other_node
+        .execute_raw("UPDATE api_keys SET enabled = 0")
+        .await?;
+    tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
+
+    let (status, body) = verify(&server, &admin).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(message(&body), "session was ended; log in again");
+    let (status, body) = server
+        .call(Method::GET, VERIFY, &Auth::Bearer(&key), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(message(&body), "API key is disabled");
+    server.stop().await;
+    Ok(())
+}
