@@ -16,7 +16,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{Error, Result};
 
-/// Most issuances written in one transaction.
+/// Most issuances written in one transaction. Under heavy load a bound well below the number
+/// of callers in flight lets the rest build and sign the next batch while this one commits;
+/// with no bound every caller would wait on the same commit and the cores would idle.
 const MAX_BATCH: usize = 512;
 /// Issuances that may wait for the writer before callers wait to hand theirs over.
 const QUEUE: usize = 4096;

@@ -22,8 +22,9 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 
 /// Requests in flight at once, for the concurrent paths. A durable commit takes 10–20 ms on
 /// the disks this runs on, so by Little's law 10,000 certificates a second need at least 200
-/// in flight; fewer callers measure the disk's latency, not the pipeline.
-const CONCURRENCY: usize = 512;
+/// in flight; fewer callers measure the disk's latency, not the pipeline. Twice the writer's
+/// largest batch keeps both cores building and signing the next batch while one commits.
+const CONCURRENCY: usize = 1024;
 const PASSWORD: &str = "benchmark password 1234";
 
 fn main() -> Result<()> {
