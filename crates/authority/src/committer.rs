@@ -40,11 +40,12 @@ pub(crate) struct IssueWrite {
     pub now: OffsetDateTime,
 }
 
-/// What an issuance wrote: the certificate's id and its key's, if it has one.
-#[derive(Debug, Clone, Copy)]
+/// What an issuance wrote: the certificate as stored (its `key_id` the new key's, when there
+/// is one) and its id.
+#[derive(Debug)]
 pub(crate) struct Written {
     pub id: i64,
-    pub key_id: Option<i64>,
+    pub certificate: NewCertificate,
 }
 
 struct Job {
@@ -115,7 +116,7 @@ async fn write_batch(store: &Store, batch: Vec<Job>) {
     let (writes, answers): (Vec<IssueWrite>, Vec<_>) =
         batch.into_iter().map(|j| (j.write, j.done)).unzip();
     let outcome = match store.begin_write().await {
-        Ok(mut tx) => match apply_all(&mut tx, &writes).await {
+        Ok(mut tx) => match apply_all(&mut tx, writes).await {
             Ok(results) => tx.commit().await.map(|()| results).map_err(Error::from),
             Err(e) => Err(e),
         },
@@ -137,12 +138,13 @@ async fn write_batch(store: &Store, batch: Vec<Job>) {
     }
 }
 
-/// Writes the batch. The outer error fails the whole batch; an inner one refuses a single
-/// write, which wrote nothing.
-async fn apply_all(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Result<Written>>> {
-    let refusals = refusals(tx, writes).await?;
-    let accepted: Vec<&IssueWrite> = writes
-        .iter()
+/// Writes the batch, which it takes apart rather than copies: a certificate's DER and fields
+/// go to the database and then back to its caller. The outer error fails the whole batch; an
+/// inner one refuses a single write, which wrote nothing.
+async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Result<Written>>> {
+    let refusals = refusals(tx, &writes).await?;
+    let accepted: Vec<IssueWrite> = writes
+        .into_iter()
         .zip(&refusals)
         .filter(|(_, refusal)| refusal.is_none())
         .map(|(write, _)| write)
@@ -152,47 +154,46 @@ async fn apply_all(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Result
         .iter()
         .filter_map(|w| w.new_key.as_ref().map(|k| (k, w.now)))
         .collect();
-    let mut key_ids = tx.insert_keys(&new_keys).await?.into_iter();
+    let key_ids = tx.insert_keys(&new_keys).await?;
+    let mut key_ids = key_ids.into_iter();
     let mut certificates = Vec::with_capacity(accepted.len());
-    for write in &accepted {
-        let mut certificate = write.certificate.clone();
+    let mut audits = Vec::with_capacity(accepted.len());
+    let mut events = Vec::with_capacity(accepted.len());
+    let mut csrs = Vec::with_capacity(accepted.len());
+    for write in accepted {
+        let mut certificate = write.certificate;
         if write.new_key.is_some() {
             certificate.key_id = key_ids.next();
         }
-        certificates.push(certificate);
+        certificates.push((certificate, write.now));
+        audits.push(write.audit);
+        events.push((write.event, write.now));
+        csrs.push(write.csr_id);
     }
-    let rows: Vec<_> = certificates
-        .iter()
-        .zip(&accepted)
-        .map(|(c, w)| (c, w.now))
-        .collect();
+    let rows: Vec<_> = certificates.iter().map(|(c, now)| (c, *now)).collect();
     let ids = tx.insert_certificates(&rows).await?;
 
-    let mut audits = Vec::with_capacity(accepted.len());
-    let mut events = Vec::with_capacity(accepted.len());
-    for (write, id) in accepted.iter().zip(&ids) {
-        if let Some(csr_id) = write.csr_id
-            && !tx.mark_csr_signed(csr_id, *id, write.now).await?
+    for (((audit, (event, now)), csr_id), id) in
+        audits.iter_mut().zip(&mut events).zip(&csrs).zip(&ids)
+    {
+        if let Some(csr_id) = csr_id
+            && !tx.mark_csr_signed(*csr_id, *id, *now).await?
         {
             return Err(Error::Internal(format!(
                 "CSR {csr_id} stopped being pending inside the transaction"
             )));
         }
-        let mut audit = write.audit.clone();
         audit.resource_id = Some(id.to_string());
-        audits.push(audit);
-        let mut event = write.event.clone();
         event.resource_id = id.to_string();
-        events.push((event, write.now));
     }
     tx.audit_many(&audits).await?;
     let events: Vec<_> = events.iter().map(|(e, now)| (e, *now)).collect();
     tx.queue_events(&events).await?;
 
-    let mut written = certificates.iter().zip(ids).map(|(c, id)| Written {
-        id,
-        key_id: c.key_id,
-    });
+    let mut written = certificates
+        .into_iter()
+        .zip(ids)
+        .map(|((certificate, _), id)| Written { id, certificate });
     Ok(refusals
         .into_iter()
         .map(|refusal| match refusal {

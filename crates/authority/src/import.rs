@@ -112,7 +112,10 @@ impl Authority {
         let mut report = ImportReport::default();
         let mut tx = self.store.begin_write().await?;
         for item in items {
-            if tx.fingerprint_known(&item.info.fingerprint_sha256).await? {
+            if tx
+                .certificate_known(&item.info.fingerprint_sha256, &item.info.serial)
+                .await?
+            {
                 report.skipped.push(item.info.subject.clone());
                 continue;
             }

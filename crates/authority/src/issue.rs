@@ -203,11 +203,9 @@ impl Authority {
             },
             now,
         };
-        let mut stored = write.certificate.clone();
         let written = self.committer.submit(write).await?;
-        stored.key_id = written.key_id;
         Ok(Issued {
-            certificate: stored.stored_as(written.id, now),
+            certificate: written.certificate.stored_as(written.id, now),
             key: generated,
         })
     }

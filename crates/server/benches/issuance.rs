@@ -3,7 +3,7 @@
 //! rate, all measured in one run on one machine so that the ratios mean something.
 //!
 //! `cargo bench -p certmint-server --bench issuance` runs it in full (20,000 certificates per
-//! path; `CERTMINT_BENCH_N` changes that); `-- direct` (or `signing`, `serial`, `rest`) runs only
+//! path; `CERTMINT_BENCH_N` changes that); `-- direct` (or `signing`, `verify`, `serial`, `rest`) runs only
 //! the paths named, for profiling one. Under `cargo test` it issues a few per path, so that it
 //! keeps working.
 
@@ -37,7 +37,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // Any other argument names a path to run alone: signing, serial, direct, rest.
+    // Any other argument names a path to run alone: signing, verify, serial, direct, rest.
     let paths: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -124,6 +124,16 @@ fn raw_signing(n: usize, threads: usize) -> Result<Duration> {
                 .map_err(|e| e.to_string())
         })
     })?;
+    Ok(start.elapsed())
+}
+
+/// Parses and verifies (proof of possession) every CSR on one thread: the part of each
+/// issuance no pipeline can avoid, beside signing.
+fn csr_checks(csrs: &[Vec<u8>]) -> Result<Duration> {
+    let start = Instant::now();
+    for der in csrs {
+        Csr::from_der(der)?;
+    }
     Ok(start.elapsed())
 }
 
@@ -359,6 +369,15 @@ async fn run(n: usize, seconds: u64, paths: &[String]) -> Result<()> {
             &format!("raw ECDSA P-256 signatures, {cores} threads"),
             n / cores * cores,
             &measure(async { raw_signing(n, cores) }).await?,
+        );
+    }
+
+    if wanted("verify") {
+        let csrs = make_csrs(n)?;
+        report(
+            "CSR parse + signature check, 1 thread",
+            n,
+            &measure(async { csr_checks(&csrs) }).await?,
         );
     }
 

@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Backend, Error, Store, WriteTx, from_micros, to_micros};
 
 /// A certificate authority as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,18 +294,21 @@ impl WriteTx {
             .collect()
     }
 
-    /// Whether a CA or certificate with this SHA-256 fingerprint is stored.
+    /// Whether a CA or certificate with this SHA-256 fingerprint and serial (hex) is stored.
+    /// Certificates are found through their serial, the one of the two that is indexed.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn fingerprint_known(&mut self, fingerprint: &str) -> Result<bool, Error> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM cas WHERE fingerprint_sha256 = $1) \
-                  + (SELECT COUNT(*) FROM certificates WHERE fingerprint_sha256 = $1) AS n",
-        )
-        .bind(fingerprint.to_owned())
-        .fetch_one(&mut *self.tx)
-        .await?;
+    pub async fn certificate_known(
+        &mut self,
+        fingerprint: &str,
+        serial: &str,
+    ) -> Result<bool, Error> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(known_sql(self.backend)))
+            .bind(fingerprint.to_owned())
+            .bind(serial.to_owned())
+            .fetch_one(&mut *self.tx)
+            .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
@@ -320,4 +323,16 @@ impl WriteTx {
             .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
+}
+
+/// How many CAs have fingerprint `$1`, plus how many certificates have fingerprint `$1` and
+/// serial `$2`.
+pub(crate) fn known_sql(backend: Backend) -> String {
+    format!(
+        "SELECT (SELECT COUNT(*) FROM cas WHERE fingerprint_sha256 = $1) \
+              + (SELECT COUNT(*) FROM certificates \
+                 WHERE {} = {} AND fingerprint_sha256 = $1) AS n",
+        backend.serial_tail("serial"),
+        backend.serial_tail("$2"),
+    )
 }

@@ -101,20 +101,20 @@ pub struct CertificateFilter {
 impl NewCertificate {
     /// The row this becomes once stored as `id` at `now`: what reading it back would give
     /// (times kept to the microsecond, as stored), without the read.
-    pub fn stored_as(&self, id: i64, now: OffsetDateTime) -> CertificateRow {
+    pub fn stored_as(self, id: i64, now: OffsetDateTime) -> CertificateRow {
         let stored = |t: OffsetDateTime| from_micros(to_micros(t));
-        let mut cert = self.cert.clone();
+        let mut cert = self.cert;
         cert.not_before = stored(cert.not_before);
         cert.not_after = stored(cert.not_after);
         CertificateRow {
             id,
-            refid: self.refid.clone(),
+            refid: self.refid,
             ca_id: self.ca_id,
             key_id: self.key_id,
             template_id: self.template_id,
             owner_id: self.owner_id,
             renewed_from: self.renewed_from,
-            description: self.description.clone(),
+            description: self.description,
             sans: self
                 .sans
                 .join(" ")
@@ -126,7 +126,7 @@ impl NewCertificate {
             revocation_reason: None,
             revocation_comment: None,
             is_ca: self.is_ca,
-            source: self.source.clone(),
+            source: self.source,
             cert,
             created_at: stored(now),
             updated_at: stored(now),
@@ -267,24 +267,36 @@ impl Store {
         page: PageRequest,
     ) -> Result<String, Error> {
         let f = filter.to_sql(now);
-        let explain = match self.backend() {
-            crate::Backend::Sqlite => "EXPLAIN QUERY PLAN",
-            crate::Backend::Postgres => "EXPLAIN",
-        };
         let sql = format!(
-            "{explain} SELECT {COLUMNS} FROM certificates{} ORDER BY id DESC LIMIT {} OFFSET 0",
+            "{} SELECT {COLUMNS} FROM certificates{} ORDER BY id DESC LIMIT {} OFFSET 0",
+            explain(self.backend()),
             f.where_sql(),
             page.per_page
         );
-        let rows = f.query(sql).fetch_all(&self.pool).await?;
-        let column = match self.backend() {
-            crate::Backend::Sqlite => "detail",
-            crate::Backend::Postgres => "QUERY PLAN",
-        };
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(column).map_err(Error::from))
-            .collect::<Result<Vec<_>, _>>()
-            .map(|lines| lines.join("\n"))
+        plan(self.backend(), &f.query(sql).fetch_all(&self.pool).await?)
+    }
+
+    /// The plan the database chooses for [`WriteTx::certificate_known`], for tests that check
+    /// it finds certificates through an index.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn explain_certificate_known(
+        &self,
+        fingerprint: &str,
+        serial: &str,
+    ) -> Result<String, Error> {
+        let sql = format!(
+            "{} {}",
+            explain(self.backend()),
+            crate::cas::known_sql(self.backend())
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(fingerprint.to_owned())
+            .bind(serial.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        plan(self.backend(), &rows)
     }
 
     /// How many unexpired, unrevoked certificates CA `ca_id` has issued, its sub-CAs included.
@@ -313,7 +325,8 @@ impl WriteTx {
     /// Stores a certificate and returns its id.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when the same certificate is stored already.
+    /// [`Error::Conflict`] when its refid is taken. Nothing stops the same certificate from being
+    /// stored twice: an import checks [`WriteTx::certificate_known`] first.
     pub async fn insert_certificate(
         &mut self,
         c: &NewCertificate,
@@ -325,7 +338,8 @@ impl WriteTx {
     /// Stores certificates, each created at its time; returns their ids in the same order.
     ///
     /// # Errors
-    /// [`Error::Conflict`] when one of them is stored already.
+    /// [`Error::Conflict`] when a refid is taken. Nothing stops the same certificate from being
+    /// stored twice: an import checks [`WriteTx::certificate_known`] first.
     pub async fn insert_certificates(
         &mut self,
         certificates: &[(&NewCertificate, OffsetDateTime)],
@@ -421,4 +435,23 @@ impl WriteTx {
         }
         Ok(true)
     }
+}
+
+fn explain(backend: crate::Backend) -> &'static str {
+    match backend {
+        crate::Backend::Sqlite => "EXPLAIN QUERY PLAN",
+        crate::Backend::Postgres => "EXPLAIN",
+    }
+}
+
+/// The lines of a plan, as [`explain`] returns them.
+fn plan(backend: crate::Backend, rows: &[AnyRow]) -> Result<String, Error> {
+    let column = match backend {
+        crate::Backend::Sqlite => "detail",
+        crate::Backend::Postgres => "QUERY PLAN",
+    };
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(column).map_err(Error::from))
+        .collect::<Result<Vec<_>, _>>()
+        .map(|lines| lines.join("\n"))
 }

@@ -38,6 +38,15 @@ impl Backend {
             ))
         }
     }
+
+    /// The last 16 hex digits of a serial (`column` or a placeholder), spelled as the
+    /// `certificates_serial_tail` index is (migration 0004), so that a lookup can use it.
+    pub(crate) fn serial_tail(self, serial: &str) -> String {
+        match self {
+            Self::Sqlite => format!("substr({serial}, -16)"),
+            Self::Postgres => format!("right({serial}, 16)"),
+        }
+    }
 }
 
 /// Connection pool figures, for metrics.
@@ -124,14 +133,17 @@ impl Store {
     /// [`Error::Migration`] when a migration fails or the database holds one this build does not
     /// know.
     pub async fn migrate(&self) -> Result<(), Error> {
-        let migrator = match self.backend {
-            Backend::Sqlite => &SQLITE_MIGRATIONS,
-            Backend::Postgres => &POSTGRES_MIGRATIONS,
-        };
-        migrator
+        self.migrator()
             .run(&self.pool)
             .await
             .map_err(|e| Error::Migration(e.to_string()))
+    }
+
+    pub(crate) fn migrator(&self) -> &'static Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
     }
 
     /// Checks that the database answers.
@@ -219,7 +231,7 @@ fn checkpoint_in_background(pool: AnyPool) {
 /// [`WriteTx::commit`] rolls everything back, audit records included.
 pub struct WriteTx {
     pub(crate) tx: sqlx::Transaction<'static, Any>,
-    backend: Backend,
+    pub(crate) backend: Backend,
     credentials: Arc<AtomicU64>,
     credentials_changed: bool,
     last_id: i64,

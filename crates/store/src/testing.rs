@@ -51,3 +51,16 @@ impl Store {
             .rows_affected())
     }
 }
+
+/// Applies the migrations up to `version` only, so that a test can write data the way an older
+/// release did and then check what a later migration makes of it.
+///
+/// # Errors
+/// [`Error::Migration`] when a migration fails.
+pub async fn migrate_to(store: &Store, version: i64) -> Result<(), Error> {
+    store
+        .migrator()
+        .run_to(version, &store.pool)
+        .await
+        .map_err(|e| Error::Migration(e.to_string()))
+}

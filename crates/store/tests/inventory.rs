@@ -1,5 +1,6 @@
 //! The certificate inventory at scale: with 100,000 rows, the filtered, paginated list query
-//! is answered through an index, not by scanning the table (SQLite, and PostgreSQL when
+//! and the import's check for a stored certificate are answered through an index, not by
+//! scanning the table (SQLite, and PostgreSQL when
 //! CERTMINT_TEST_DATABASE_URL is set).
 
 use certmint_store::{
@@ -150,6 +151,20 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
             "{label}: no index in the plan:\n{plan}"
         );
     }
+
+    // An import's "stored already?" check finds certificates through the serial index.
+    let plan = store
+        .explain_certificate_known("fp4242", "serial4242")
+        .await?;
+    assert!(
+        plan.contains("certificates_serial_tail"),
+        "the known-certificate check does not use the serial index:\n{plan}"
+    );
+    let mut tx = store.begin_write().await?;
+    assert!(tx.certificate_known("fp4242", "serial4242").await?);
+    assert!(!tx.certificate_known("fp4242", "serial4243").await?);
+    assert!(!tx.certificate_known("fp4243", "serial4242").await?);
+    drop(tx);
 
     // And the pages are right: counts match the fill pattern.
     let revoked = store.certificates(&filters[2].1, now, page).await?;

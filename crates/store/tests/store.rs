@@ -194,6 +194,83 @@ async fn migrations_run_twice_and_ping_answers() -> TestResult {
     on_every_backend(migrations_are_idempotent).await
 }
 
+/// Migration 0004 rebuilds `certificates` (and `csrs`, which refers to it) on SQLite to drop the
+/// UNIQUE fingerprint: rows, ids and the link from a CSR to its certificate survive, the link
+/// is still a foreign key, and certificates are then found by fingerprint through their serial.
+async fn certificate_lookup_migration(url: &str) -> TestResult {
+    let store = Store::connect(url, 2).await?;
+    certmint_store::testing::migrate_to(&store, 3).await?;
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let ids = tx
+        .insert_certificates(&[(&new_certificate(1, t), t), (&new_certificate(2, t), t)])
+        .await?;
+    let csr = tx
+        .insert_csr(
+            &certmint_store::NewCsr {
+                refid: "csr-1".into(),
+                name: "one".into(),
+                subject: "CN=host1.example.test".into(),
+                common_name: Some("host1.example.test".into()),
+                sans: vec!["dns:host1.example.test".into()],
+                key_type: "EC P-256".into(),
+                signature_algorithm: "ecdsa-with-SHA256".into(),
+                public_key: vec![0x30, 0x00],
+                key_id: None,
+                source: "uploaded".into(),
+                der: vec![0x30, 0x00],
+                owner_id: None,
+            },
+            t,
+        )
+        .await?;
+    assert!(tx.mark_csr_signed(csr, ids[0], t).await?);
+    tx.commit().await?;
+
+    store.migrate().await?;
+    for (i, id) in (1..=2).zip(&ids) {
+        let row = store
+            .certificate(*id)
+            .await?
+            .ok_or("a certificate is gone")?;
+        assert_eq!(row.cert.serial, format!("{i:032x}"));
+        assert_eq!(row.cert.fingerprint_sha256, format!("fp-{i}"));
+    }
+    let signed = store.csr(csr).await?.ok_or("the CSR is gone")?;
+    assert_eq!(signed.certificate_id, Some(ids[0]));
+
+    let mut tx = store.begin_write().await?;
+    assert!(tx.certificate_known("fp-1", &format!("{:032x}", 1)).await?);
+    assert!(!tx.certificate_known("fp-1", &format!("{:032x}", 2)).await?);
+    assert!(!tx.certificate_known("fp-3", &format!("{:032x}", 3)).await?);
+    // The link still follows its certificate: deleting it clears the CSR's link.
+    assert!(tx.delete_certificate(ids[0]).await?);
+    tx.commit().await?;
+    let unlinked = store
+        .csr(csr)
+        .await?
+        .ok_or("the CSR went with its certificate")?;
+    assert_eq!(unlinked.certificate_id, None);
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn certificates_keep_their_rows_and_links_through_the_lookup_migration() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    certificate_lookup_migration(&url)
+        .await
+        .map_err(|e| format!("on SQLite: {e}"))?;
+    if let Some(admin) = postgres_admin_url() {
+        let url = certmint_store::testing::fresh_postgres_database(&admin).await?;
+        certificate_lookup_migration(&url)
+            .await
+            .map_err(|e| format!("on PostgreSQL: {e}"))?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Users
 
@@ -718,7 +795,7 @@ async fn batch_writes(store: Store) -> TestResult {
                 .ok_or("a certificate is missing")?;
             assert_eq!(
                 row,
-                c.stored_as(*id, t),
+                c.clone().stored_as(*id, t),
                 "certificate {i} reads back as written"
             );
         }
