@@ -72,6 +72,25 @@ pub struct NewCaInput {
 }
 
 /// The stored columns of a parsed certificate.
+/// The stored fields of a certificate certmint just built.
+pub(crate) fn built_fields(built: cert::Built) -> CertFields {
+    CertFields {
+        subject: built.subject,
+        common_name: built.common_name,
+        issuer: built.issuer,
+        serial: built.serial,
+        not_before: built.not_before,
+        not_after: built.not_after,
+        key_type: built.key_type.label(),
+        signature_algorithm: built.signature_algorithm,
+        subject_key_id: Some(hex::encode(built.subject_key_id)),
+        authority_key_id: built.authority_key_id.map(hex::encode),
+        fingerprint_sha256: built.fingerprint_sha256,
+        der: built.der,
+    }
+}
+
+/// The stored fields of a certificate read from elsewhere.
 pub(crate) fn cert_fields(info: &inspect::Certificate) -> CertFields {
     CertFields {
         subject: info.subject.clone(),
@@ -187,11 +206,11 @@ impl Authority {
             name_constraints: input.name_constraints.clone(),
             ocsp_no_check: false,
         };
-        let der = match &parent {
+        let built = match &parent {
             None => cert::build(&spec, Issuer::SelfSigned(&key))?,
             Some((_, signer)) => cert::build(&spec, Issuer::Ca(signer))?,
         };
-        let info = inspect::Certificate::parse(&der)?;
+        let (serial, subject) = (built.serial.clone(), built.subject.clone());
 
         let mut tx = self.store.begin_write().await?;
         let key_id = self.store_key(&mut tx, &key, now).await?;
@@ -207,7 +226,7 @@ impl Authority {
                     path_len: input.path_len.map(i64::from),
                     is_default: input.make_default,
                     source: "created".into(),
-                    cert: cert_fields(&info),
+                    cert: built_fields(built),
                 },
                 now,
             )
@@ -227,7 +246,7 @@ impl Authority {
                     input.kind.as_str(),
                     input.key_type,
                     input.validity_days,
-                    info.serial
+                    serial
                 ),
             ),
         ))
@@ -237,7 +256,7 @@ impl Authority {
                 event_type: "ca.created".into(),
                 resource_type: "ca".into(),
                 resource_id: id.to_string(),
-                payload: serde_json::json!({"name": name, "subject": info.subject}),
+                payload: serde_json::json!({"name": name, "subject": subject}),
             },
             now,
         )

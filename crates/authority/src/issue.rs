@@ -9,7 +9,7 @@ use store::{CertificateRow, NewCertificate, NewEvent};
 use time::Duration;
 
 use crate::audit::Event;
-use crate::ca::cert_fields;
+use crate::ca::built_fields;
 use crate::committer::IssueWrite;
 use crate::templates::{Asked, MAX_DAYS};
 use crate::{Authority, Error, Principal, Result};
@@ -142,8 +142,7 @@ impl Authority {
             name_constraints: None,
             ocsp_no_check: applied.ocsp_no_check,
         };
-        let der = cert::build(&spec, Issuer::Ca(&signer))?;
-        let info = inspect::Certificate::parse(&der)?;
+        let built = cert::build(&spec, Issuer::Ca(&signer))?;
 
         let template = rules
             .template
@@ -157,6 +156,29 @@ impl Authority {
             ),
             None => ("certificate_issued", String::new()),
         };
+        let audit = self.entry_by(
+            principal,
+            Event::new(
+                action,
+                "certificate",
+                "",
+                format!(
+                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}",
+                    built.subject, ca.name, built.serial, request.source
+                ),
+            ),
+        );
+        let event = NewEvent {
+            event_type: "certificate.issued".into(),
+            resource_type: "certificate".into(),
+            resource_id: String::new(),
+            payload: serde_json::json!({
+                "serial": built.serial,
+                "subject": built.subject,
+                "ca_id": ca.id,
+                "not_after": crate::rfc3339(built.not_after),
+            }),
+        };
         let write = IssueWrite {
             new_key: generated.as_ref().map(|k| self.sealed_key(k)).transpose()?,
             certificate: NewCertificate {
@@ -169,38 +191,17 @@ impl Authority {
                 owner_id: principal.user.as_ref().map(|u| u.id),
                 renewed_from: request.renewed_from,
                 description: request.description.clone(),
-                sans: info.sans.clone(),
-                is_ca: info.is_ca,
+                sans: built.sans.clone(),
+                is_ca: built.is_ca,
                 source: request.source.into(),
-                cert: cert_fields(&info),
+                cert: built_fields(built),
             },
             csr_id: match &request.key {
                 KeySource::StoredCsr { id, .. } => Some(*id),
                 _ => None,
             },
-            audit: self.entry_by(
-                principal,
-                Event::new(
-                    action,
-                    "certificate",
-                    "",
-                    format!(
-                        "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}",
-                        info.subject, ca.name, info.serial, request.source
-                    ),
-                ),
-            ),
-            event: NewEvent {
-                event_type: "certificate.issued".into(),
-                resource_type: "certificate".into(),
-                resource_id: String::new(),
-                payload: serde_json::json!({
-                    "serial": info.serial,
-                    "subject": info.subject,
-                    "ca_id": ca.id,
-                    "not_after": crate::rfc3339(info.not_after),
-                }),
-            },
+            audit,
+            event,
             now,
         };
         let written = self.committer.submit(write).await?;

@@ -403,6 +403,9 @@ pub enum Issuer<'a> {
 pub struct CaSigner {
     info: crate::inspect::Certificate,
     issuer: rcgen::Issuer<'static, SigningAdapter<Arc<dyn Signer>>>,
+    /// The authority key identifier of every certificate it signs: its SKI, or, for a CA
+    /// certificate without one, what rcgen derives from its key.
+    key_id: Vec<u8>,
 }
 
 impl CaSigner {
@@ -421,10 +424,18 @@ impl CaSigner {
                 "the signing key does not belong to the issuer certificate".into(),
             ));
         }
-        let issuer =
-            rcgen::Issuer::from_ca_cert_der(&der.to_vec().into(), SigningAdapter::new(signer)?)
-                .map_err(|e| Error::Invalid(format!("unusable issuer certificate: {e}")))?;
-        Ok(Self { info, issuer })
+        let adapter = SigningAdapter::new(signer)?;
+        let key_id = info
+            .subject_key_id
+            .clone()
+            .unwrap_or_else(|| rcgen::CertificateParams::default().key_identifier(&adapter.key));
+        let issuer = rcgen::Issuer::from_ca_cert_der(&der.to_vec().into(), adapter)
+            .map_err(|e| Error::Invalid(format!("unusable issuer certificate: {e}")))?;
+        Ok(Self {
+            info,
+            issuer,
+            key_id,
+        })
     }
 
     /// What the CA certificate says.
@@ -446,17 +457,53 @@ impl std::fmt::Debug for CaSigner {
     }
 }
 
+/// A certificate just built, with the fields certmint stores of it. They are known from the
+/// spec, the issuer and rcgen's encoding rules, so issuance does not parse its own output back;
+/// each equals what [`crate::inspect::Certificate::parse`] reads from `der` (the tests hold
+/// the two to that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Built {
+    /// The certificate, DER.
+    pub der: Vec<u8>,
+    /// Subject, RFC 4514.
+    pub subject: String,
+    /// The subject's common name.
+    pub common_name: Option<String>,
+    /// Issuer, RFC 4514.
+    pub issuer: String,
+    /// Serial number, lower-case hex of its DER value.
+    pub serial: String,
+    /// Start of validity, to the second as encoded.
+    pub not_before: OffsetDateTime,
+    /// End of validity, to the second as encoded.
+    pub not_after: OffsetDateTime,
+    /// SANs as `kind:value`.
+    pub sans: Vec<String>,
+    /// Whether it is a CA certificate.
+    pub is_ca: bool,
+    /// The subject key's type.
+    pub key_type: KeyType,
+    /// Signature algorithm, as OpenSSL names it.
+    pub signature_algorithm: String,
+    /// Subject key identifier.
+    pub subject_key_id: Vec<u8>,
+    /// Authority key identifier (none on a self-signed certificate).
+    pub authority_key_id: Option<Vec<u8>>,
+    /// SHA-256 fingerprint of the DER, lower-case hex.
+    pub fingerprint_sha256: String,
+}
+
 /// Builds the certificate `spec` describes and signs it with `signer` on behalf of `issuer`.
 ///
 /// Checks what RFC 5280 and sound CA practice require: a subject or SANs; validity that ends
 /// after it starts and not after the issuer's; an issuer that is a CA allowed to sign
 /// certificates (and, for a CA certificate, whose path length allows one more level); name
 /// constraints only on CA certificates. Adds SKI, AKI (from the issuer's SKI) and the
-/// extensions the spec asks for.
+/// extensions the spec asks for. Returns the DER with the fields certmint stores of it.
 ///
 /// # Errors
 /// [`Error::Invalid`] naming the rule broken; [`Error::Crypto`] when signing fails.
-pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Vec<u8>, Error> {
+pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Built, Error> {
     let subject_key = spki_key_type(&spec.public_key)?;
     if spec.subject.is_empty() && spec.sans.is_empty() {
         return Err(Error::Invalid(
@@ -559,22 +606,72 @@ pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Vec<u8>, Error> {
     }
 
     let subject = SubjectKey::new(&spec.public_key, subject_key)?;
-    let cert = match issuer {
+    let subject_name = spec.subject.to_string();
+    let (cert, issuer_name, signing_key, authority_key_id) = match issuer {
         Issuer::SelfSigned(signer) => {
             if signer.public_key_der() != spec.public_key {
                 return Err(Error::Invalid(
                     "a self-signed certificate must be signed by its own key".into(),
                 ));
             }
-            params.self_signed(&SigningAdapter::new(signer)?)?
+            let cert = params.self_signed(&SigningAdapter::new(signer)?)?;
+            (cert, subject_name.clone(), signer.key_type(), None)
         }
         Issuer::Ca(ca) => {
             check_issuer(&ca.info, spec)?;
             params.use_authority_key_identifier_extension = true;
-            params.signed_by(&subject, &ca.issuer)?
+            let cert = params.signed_by(&subject, &ca.issuer)?;
+            let key_type = ca.signer().key_type();
+            (
+                cert,
+                ca.info.subject.clone(),
+                key_type,
+                Some(ca.key_id.clone()),
+            )
         }
     };
-    Ok(cert.der().to_vec())
+    let der = cert.der().to_vec();
+    let to_second = |t: OffsetDateTime| t - time::Duration::nanoseconds(i64::from(t.nanosecond()));
+    Ok(Built {
+        fingerprint_sha256: hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &der,
+        )),
+        der,
+        subject: subject_name,
+        common_name: spec
+            .subject
+            .get(crate::NameAttribute::CommonName)
+            .map(str::to_owned),
+        issuer: issuer_name,
+        serial: serial_hex(&spec.serial),
+        not_before: to_second(spec.not_before),
+        not_after: to_second(spec.not_after),
+        sans: spec
+            .sans
+            .iter()
+            .map(SubjectAltName::to_api_string)
+            .collect(),
+        is_ca: spec.ca.is_some(),
+        key_type: subject_key,
+        signature_algorithm: signing_key.signature_algorithm_name().to_owned(),
+        subject_key_id: params.key_identifier(&subject),
+        authority_key_id,
+    })
+}
+
+/// The hex of `serial` as a positive DER INTEGER holds it, which is how rcgen writes it:
+/// without leading zero bytes, with one where the top bit is set.
+fn serial_hex(serial: &[u8]) -> String {
+    let start = serial
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(serial.len().saturating_sub(1));
+    let digits = &serial[start..];
+    match digits.first() {
+        Some(b) if b & 0x80 != 0 => format!("00{}", hex::encode(digits)),
+        _ => hex::encode(digits),
+    }
 }
 
 /// Checks that the issuer may sign `spec`.

@@ -84,7 +84,9 @@ fn hierarchy() -> Hierarchy {
     let root_key = Arc::new(PrivateKey::generate(KeyType::EcP384).unwrap());
     let mut root_spec = spec(name("Test Root"), root_key.public_key_der(), 3650);
     root_spec.ca = Some(None);
-    let root = cert::build(&root_spec, Issuer::SelfSigned(root_key.as_ref())).unwrap();
+    let root = cert::build(&root_spec, Issuer::SelfSigned(root_key.as_ref()))
+        .unwrap()
+        .der;
 
     let sub_key = PrivateKey::generate(KeyType::EcP256).unwrap();
     let mut sub_spec = spec(name("Test Issuing CA"), sub_key.public_key_der(), 1825);
@@ -100,7 +102,7 @@ fn hierarchy() -> Hierarchy {
         excluded: vec![Subtree::parse("dns:secret.example.test").unwrap()],
     });
     let root_ca = CaSigner::new(&root, root_key.clone()).unwrap();
-    let sub = cert::build(&sub_spec, Issuer::Ca(&root_ca)).unwrap();
+    let sub = cert::build(&sub_spec, Issuer::Ca(&root_ca)).unwrap().der;
     Hierarchy {
         root_key,
         root,
@@ -156,7 +158,7 @@ fn leaves_of_every_key_type_verify_with_openssl_and_show_their_extensions() {
         leaf.ocsp_urls = vec!["http://pki.example.test/ocsp".into()];
         leaf.ca_issuer_urls = vec!["http://pki.example.test/ca/sub.cer".into()];
         leaf.policies = vec![const_oid::ObjectIdentifier::new_unwrap("2.23.140.1.2.2")];
-        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap();
+        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap().der;
         write_pem(dir.path(), "leaf.pem", &der);
 
         let verified = openssl(
@@ -235,7 +237,7 @@ fn leaves_of_every_key_type_verify_with_openssl_and_show_their_extensions() {
     let key = PrivateKey::generate(KeyType::EcP256).unwrap();
     let mut outside = spec(name("intruder"), key.public_key_der(), 30);
     outside.sans = vec![SubjectAltName::parse("dns:secret.example.test").unwrap()];
-    let der = cert::build(&outside, Issuer::Ca(&h.sub_ca)).unwrap();
+    let der = cert::build(&outside, Issuer::Ca(&h.sub_ca)).unwrap().der;
     write_pem(dir.path(), "outside.pem", &der);
     let err = openssl_fails(
         dir.path(),
@@ -282,7 +284,8 @@ fn issuance_rules_are_enforced() {
         &spec(name("leaf"), key.public_key_der(), 30),
         Issuer::Ca(&h.sub_ca),
     )
-    .unwrap();
+    .unwrap()
+    .der;
     let key = Arc::new(key);
     let err = CaSigner::new(&leaf, key.clone()).unwrap_err();
     assert!(err.to_string().contains("not a CA"), "{err}");
@@ -375,7 +378,7 @@ fn csrs_made_by_openssl_are_read_verified_and_signed() {
         let mut leaf = spec(csr.subject.clone(), csr.public_key_der.clone(), 90);
         leaf.sans = csr.sans.clone();
         leaf.key_usage = vec![KeyUsage::DigitalSignature];
-        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap();
+        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap().der;
         write_pem(dir.path(), "leaf.pem", &der);
         let verified = openssl(
             dir.path(),
