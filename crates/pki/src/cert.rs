@@ -443,6 +443,11 @@ impl CaSigner {
         &self.info
     }
 
+    /// The key identifier the CA's certificates and CRLs carry as their AKI.
+    pub(crate) fn key_id(&self) -> &[u8] {
+        &self.key_id
+    }
+
     /// The CA's key.
     pub fn signer(&self) -> &dyn Signer {
         self.issuer.key().signer.as_ref()

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod cert;
+pub mod crl;
 pub mod csr;
 mod error;
 pub mod inspect;

@@ -1,4 +1,4 @@
-//! Certificates and CSRs checked by the real `openssl` command line tool.
+//! Certificates, CSRs and CRLs checked by the real `openssl` command line tool.
 
 use std::path::Path;
 use std::process::Command;
@@ -504,4 +504,329 @@ fn server_side_csrs_are_valid_for_openssl() {
         "{text}"
     );
     assert!(text.contains("DNS:made.example.test"), "{text}");
+}
+
+/// A leaf of the test hierarchy, written as `file`; returns its serial (DER content octets).
+fn leaf_file(h: &Hierarchy, dir: &Path, cn: &str, file: &str) -> Vec<u8> {
+    let key = PrivateKey::generate(KeyType::EcP256).unwrap();
+    let built = cert::build(
+        &spec(name(cn), key.public_key_der(), 30),
+        Issuer::Ca(&h.sub_ca),
+    )
+    .unwrap();
+    write_pem(dir, file, &built.der);
+    hex::decode(built.serial).unwrap()
+}
+
+fn write_crl(dir: &Path, file: &str, der: &[u8]) {
+    std::fs::write(dir.join(file), der).unwrap();
+    openssl(
+        dir,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            file,
+            "-out",
+            &format!("{file}.pem"),
+        ],
+    );
+}
+
+#[test]
+fn crls_and_deltas_are_read_and_enforced_by_openssl() {
+    use certmint_pki::crl::{self, CrlSpec, Revoked};
+
+    let dir = tempfile::tempdir().unwrap();
+    let h = hierarchy();
+    write_pem(dir.path(), "root.pem", &h.root);
+    write_pem(dir.path(), "sub.pem", &h.sub);
+    let compromised = leaf_file(
+        &h,
+        dir.path(),
+        "compromised.example.test",
+        "compromised.pem",
+    );
+    let held = leaf_file(&h, dir.path(), "held.example.test", "held.pem");
+    leaf_file(&h, dir.path(), "good.example.test", "good.pem");
+
+    let now = OffsetDateTime::now_utc();
+    let full = CrlSpec {
+        number: 7,
+        this_update: now,
+        next_update: now + Duration::days(7),
+        delta_of: None,
+        freshest_crl_urls: vec!["http://pki.example.test/crl/sub-delta.crl".into()],
+    };
+    let entries = [
+        Revoked {
+            serial: compromised.clone(),
+            revoked_at: now - Duration::hours(1),
+            reason: Some(1),
+            invalidity_date: Some(now - Duration::days(2)),
+        },
+        Revoked {
+            serial: held.clone(),
+            revoked_at: now - Duration::minutes(30),
+            reason: Some(6),
+            invalidity_date: None,
+        },
+    ];
+    write_crl(
+        dir.path(),
+        "full.crl",
+        &crl::build(&full, &entries, &h.sub_ca).unwrap(),
+    );
+    let text = openssl(
+        dir.path(),
+        &[
+            "crl", "-inform", "DER", "-in", "full.crl", "-noout", "-text",
+        ],
+    );
+    for expected in [
+        "Version 2 (0x1)",
+        "Issuer: C = DE, O = certmint tests, CN = Test Issuing CA",
+        "X509v3 CRL Number: \n                7",
+        "X509v3 Authority Key Identifier",
+        "X509v3 Freshest CRL",
+        "URI:http://pki.example.test/crl/sub-delta.crl",
+        &hex::encode_upper(&compromised),
+        "Key Compromise",
+        "Invalidity Date",
+        &hex::encode_upper(&held),
+        "Certificate Hold",
+    ] {
+        assert!(text.contains(expected), "'{expected}' missing from\n{text}");
+    }
+    // The CRL's AKI is the CA's SKI, as on the certificates it issues.
+    let ski = Certificate::parse(&h.sub).unwrap().subject_key_id.unwrap();
+    let ski_text = ski
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":");
+    assert!(
+        text.contains(&ski_text),
+        "AKI {ski_text} missing from\n{text}"
+    );
+
+    // openssl checks the CRL's signature against the CA and refuses what it lists.
+    let verify = |leaf: &str, crl: &str| {
+        Command::new("openssl")
+            .args([
+                "verify",
+                "-crl_check",
+                "-CAfile",
+                "root.pem",
+                "-untrusted",
+                "sub.pem",
+                "-CRLfile",
+                crl,
+                leaf,
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("the openssl command is required for this test: {e}"))
+    };
+    let good = verify("good.pem", "full.crl.pem");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+    for revoked in ["compromised.pem", "held.pem"] {
+        let out = verify(revoked, "full.crl.pem");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.status.success() && said.contains("certificate revoked"),
+            "{revoked}: {said}"
+        );
+    }
+
+    // The hold is released: the delta says removeFromCRL; the next full CRL drops it.
+    let delta = CrlSpec {
+        number: 8,
+        this_update: now,
+        next_update: now + Duration::days(1),
+        delta_of: Some(7),
+        freshest_crl_urls: Vec::new(),
+    };
+    let released = [Revoked {
+        serial: held.clone(),
+        revoked_at: now - Duration::minutes(30),
+        reason: Some(8),
+        invalidity_date: None,
+    }];
+    write_crl(
+        dir.path(),
+        "delta.crl",
+        &crl::build(&delta, &released, &h.sub_ca).unwrap(),
+    );
+    let text = openssl(
+        dir.path(),
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "delta.crl",
+            "-noout",
+            "-text",
+        ],
+    );
+    for expected in [
+        "X509v3 Delta CRL Indicator: critical",
+        "Remove From CRL",
+        &hex::encode_upper(&held),
+    ] {
+        assert!(text.contains(expected), "'{expected}' missing from\n{text}");
+    }
+    let next = CrlSpec {
+        number: 9,
+        freshest_crl_urls: Vec::new(),
+        ..full.clone()
+    };
+    write_crl(
+        dir.path(),
+        "next.crl",
+        &crl::build(&next, &entries[..1], &h.sub_ca).unwrap(),
+    );
+    let released = verify("held.pem", "next.crl.pem");
+    assert!(
+        released.status.success(),
+        "{}",
+        String::from_utf8_lossy(&released.stderr)
+    );
+
+    // An empty CRL has no list at all, and a CRL running past 2049 uses GeneralizedTime.
+    let empty = CrlSpec {
+        number: 10,
+        next_update: OffsetDateTime::from_unix_timestamp(2_600_000_000).unwrap(),
+        ..next
+    };
+    write_crl(
+        dir.path(),
+        "empty.crl",
+        &crl::build(&empty, &[], &h.sub_ca).unwrap(),
+    );
+    let text = openssl(
+        dir.path(),
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            "empty.crl",
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(text.contains("No Revoked Certificates."), "{text}");
+    assert!(
+        text.contains("Next Update: May 22 14:13:20 2052 GMT"),
+        "{text}"
+    );
+    let list = <x509_cert::crl::CertificateList as der::Decode>::from_der(
+        &std::fs::read(dir.path().join("empty.crl")).unwrap(),
+    )
+    .unwrap();
+    assert!(matches!(
+        list.tbs_cert_list.this_update,
+        x509_cert::time::Time::UtcTime(_)
+    ));
+    assert!(matches!(
+        list.tbs_cert_list.next_update,
+        Some(x509_cert::time::Time::GeneralTime(_))
+    ));
+    assert_eq!(list.tbs_cert_list.revoked_certificates, None);
+    let good = verify("good.pem", "empty.crl.pem");
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
+}
+
+#[test]
+fn bad_crl_requests_are_refused_with_the_reason() {
+    use certmint_pki::crl::{self, CrlSpec, Revoked};
+
+    let h = hierarchy();
+    let now = OffsetDateTime::now_utc();
+    let valid = CrlSpec {
+        number: 2,
+        this_update: now,
+        next_update: now + Duration::days(1),
+        delta_of: None,
+        freshest_crl_urls: Vec::new(),
+    };
+    let entry = |serial: Vec<u8>, reason| Revoked {
+        serial,
+        revoked_at: now,
+        reason,
+        invalidity_date: None,
+    };
+    for (crl_spec, entries, expected) in [
+        (
+            CrlSpec {
+                next_update: now,
+                ..valid.clone()
+            },
+            vec![],
+            "after its thisUpdate",
+        ),
+        (
+            CrlSpec {
+                delta_of: Some(2),
+                ..valid.clone()
+            },
+            vec![],
+            "must be higher",
+        ),
+        (
+            CrlSpec {
+                delta_of: Some(1),
+                freshest_crl_urls: vec!["http://x.test/d.crl".into()],
+                ..valid.clone()
+            },
+            vec![],
+            "fresher",
+        ),
+        (
+            valid.clone(),
+            vec![entry(vec![1], Some(7))],
+            "not an RFC 5280 CRLReason",
+        ),
+        (
+            valid.clone(),
+            vec![entry(Vec::new(), None)],
+            "needs a serial",
+        ),
+        (
+            valid.clone(),
+            vec![entry(vec![0x7f; 21], None)],
+            "20 octets",
+        ),
+    ] {
+        let err = crl::build(&crl_spec, &entries, &h.sub_ca).unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+    // A CA whose key usage leaves out cRLSign cannot sign CRLs.
+    let key = Arc::new(PrivateKey::generate(KeyType::EcP256).unwrap());
+    let mut no_crl = spec(name("No CRL CA"), key.public_key_der(), 30);
+    no_crl.ca = Some(Some(0));
+    no_crl.key_usage = vec![KeyUsage::KeyCertSign, KeyUsage::DigitalSignature];
+    let root = CaSigner::new(&h.root, h.root_key.clone()).unwrap();
+    let no_crl = cert::build(&no_crl, Issuer::Ca(&root)).unwrap();
+    let no_crl = CaSigner::new(&no_crl.der, key).unwrap();
+    let err = crl::build(&valid, &[], &no_crl).unwrap_err();
+    assert!(
+        err.to_string().contains("does not allow signing CRLs"),
+        "{err}"
+    );
 }
