@@ -35,8 +35,8 @@ pub struct Revoked {
     pub serial: Vec<u8>,
     /// When it was revoked.
     pub revoked_at: OffsetDateTime,
-    /// The RFC 5280 §5.3.1 CRLReason code; none for `unspecified`, which RFC 5280 says not
-    /// to write.
+    /// The RFC 5280 §5.3.1 CRLReason code; for none or `unspecified` (0) the entry carries
+    /// no reason, as RFC 5280 asks.
     pub reason: Option<u8>,
     /// When the key is known or suspected to have been compromised (RFC 5280 §5.3.2).
     pub invalidity_date: Option<OffsetDateTime>,
@@ -207,7 +207,8 @@ fn entry_der(entry: &Revoked) -> Result<RevokedCert, Error> {
         ))
     })?;
     let mut extensions = Vec::new();
-    if let Some(code) = entry.reason {
+    // RFC 5280 §5.3.1: the extension is left out rather than saying unspecified (0).
+    if let Some(code) = entry.reason.filter(|code| *code != 0) {
         extensions.push(extension(ID_CE_CRL_REASONS, false, &reason(code)?)?);
     }
     if let Some(at) = entry.invalidity_date {
@@ -227,7 +228,6 @@ fn entry_der(entry: &Revoked) -> Result<RevokedCert, Error> {
 
 fn reason(code: u8) -> Result<CrlReason, Error> {
     Ok(match code {
-        0 => CrlReason::Unspecified,
         1 => CrlReason::KeyCompromise,
         2 => CrlReason::CaCompromise,
         3 => CrlReason::AffiliationChanged,

@@ -816,6 +816,13 @@ fn bad_crl_requests_are_refused_with_the_reason() {
         let err = crl::build(&crl_spec, &entries, &h.sub_ca).unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");
     }
+    // An unspecified reason is left out, not written.
+    let der = crl::build(&valid, &[entry(vec![1], Some(0))], &h.sub_ca).unwrap();
+    let list = <x509_cert::crl::CertificateList as der::Decode>::from_der(&der).unwrap();
+    let entries = list.tbs_cert_list.revoked_certificates.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].crl_entry_extensions, None);
+
     // A CA whose key usage leaves out cRLSign cannot sign CRLs.
     let key = Arc::new(PrivateKey::generate(KeyType::EcP256).unwrap());
     let mut no_crl = spec(name("No CRL CA"), key.public_key_der(), 30);
