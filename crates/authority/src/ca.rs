@@ -190,21 +190,15 @@ impl Authority {
         let now = self.now();
         let key = PrivateKey::generate(input.key_type)?;
         let spec = CertSpec {
-            subject: input.subject.clone(),
-            sans: Vec::new(),
-            public_key: key.public_key_der(),
-            serial: pki::random::serial()?,
-            not_before: now - Duration::minutes(5),
-            not_after: now + Duration::days(input.validity_days),
             ca: Some(input.path_len),
-            key_usage: Vec::new(),
-            extended_key_usage: Vec::new(),
-            crl_urls: Vec::new(),
-            ocsp_urls: Vec::new(),
-            ca_issuer_urls: Vec::new(),
-            policies: Vec::new(),
             name_constraints: input.name_constraints.clone(),
-            ocsp_no_check: false,
+            ..CertSpec::new(
+                input.subject.clone(),
+                key.public_key_der(),
+                pki::random::serial()?,
+                now - Duration::minutes(5),
+                now + Duration::days(input.validity_days),
+            )
         };
         let built = match &parent {
             None => cert::build(&spec, Issuer::SelfSigned(&key))?,

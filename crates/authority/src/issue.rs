@@ -126,21 +126,18 @@ impl Authority {
             )));
         }
         let spec = CertSpec {
-            subject: request.subject.clone(),
             sans: request.sans.clone(),
-            public_key,
-            serial: pki::random::serial()?,
-            not_before: now - Duration::minutes(5),
-            not_after,
             ca: applied.ca,
             key_usage: applied.key_usage,
             extended_key_usage: applied.extended_key_usage,
-            crl_urls: Vec::new(),
-            ocsp_urls: Vec::new(),
-            ca_issuer_urls: Vec::new(),
-            policies: Vec::new(),
-            name_constraints: None,
             ocsp_no_check: applied.ocsp_no_check,
+            ..CertSpec::new(
+                request.subject.clone(),
+                public_key,
+                pki::random::serial()?,
+                now - Duration::minutes(5),
+                not_after,
+            )
         };
         let built = cert::build(&spec, Issuer::Ca(&signer))?;
 

@@ -42,21 +42,14 @@ fn ca(dir: &Path) -> Result<CaSigner> {
     subject.set(NameAttribute::CommonName, "CRL benchmark CA")?;
     let now = OffsetDateTime::now_utc();
     let spec = CertSpec {
-        subject,
-        sans: Vec::new(),
-        public_key: key.public_key_der(),
-        serial: random::serial()?,
-        not_before: now - Duration::minutes(5),
-        not_after: now + Duration::days(365),
         ca: Some(None),
-        key_usage: Vec::new(),
-        extended_key_usage: Vec::new(),
-        crl_urls: Vec::new(),
-        ocsp_urls: Vec::new(),
-        ca_issuer_urls: Vec::new(),
-        policies: Vec::new(),
-        name_constraints: None,
-        ocsp_no_check: false,
+        ..CertSpec::new(
+            subject,
+            key.public_key_der(),
+            random::serial()?,
+            now - Duration::minutes(5),
+            now + Duration::days(365),
+        )
     };
     let built = cert::build(&spec, Issuer::SelfSigned(key.as_ref()))?;
     std::fs::write(dir.join("ca.pem"), pem::encode("CERTIFICATE", &built.der))?;

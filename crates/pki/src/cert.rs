@@ -389,6 +389,36 @@ pub struct CertSpec {
     pub ocsp_no_check: bool,
 }
 
+impl CertSpec {
+    /// A certificate for `public_key` named `subject`, valid from `not_before` to `not_after`,
+    /// with nothing else: no SANs, usages, URLs, policies or constraints, and not a CA.
+    pub fn new(
+        subject: DistinguishedName,
+        public_key: Vec<u8>,
+        serial: [u8; 16],
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Self {
+        Self {
+            subject,
+            sans: Vec::new(),
+            public_key,
+            serial,
+            not_before,
+            not_after,
+            ca: None,
+            key_usage: Vec::new(),
+            extended_key_usage: Vec::new(),
+            crl_urls: Vec::new(),
+            ocsp_urls: Vec::new(),
+            ca_issuer_urls: Vec::new(),
+            policies: Vec::new(),
+            name_constraints: None,
+            ocsp_no_check: false,
+        }
+    }
+}
+
 /// Who signs a new certificate.
 pub enum Issuer<'a> {
     /// The certificate signs itself with this key, which must be the subject's.

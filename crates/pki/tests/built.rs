@@ -14,23 +14,13 @@ use time::{Duration, OffsetDateTime};
 
 fn spec(subject: DistinguishedName, key: &PrivateKey, serial: [u8; 16]) -> CertSpec {
     let now = OffsetDateTime::now_utc();
-    CertSpec {
+    CertSpec::new(
         subject,
-        sans: Vec::new(),
-        public_key: key.public_key_der(),
+        key.public_key_der(),
         serial,
-        not_before: now - Duration::minutes(5),
-        not_after: now + Duration::days(10),
-        ca: None,
-        key_usage: Vec::new(),
-        extended_key_usage: Vec::new(),
-        crl_urls: Vec::new(),
-        ocsp_urls: Vec::new(),
-        ca_issuer_urls: Vec::new(),
-        policies: Vec::new(),
-        name_constraints: None,
-        ocsp_no_check: false,
-    }
+        now - Duration::minutes(5),
+        now + Duration::days(10),
+    )
 }
 
 fn cn(name: &str) -> DistinguishedName {
