@@ -189,7 +189,7 @@ impl Authority {
 
         let now = self.now();
         let key = PrivateKey::generate(input.key_type)?;
-        let spec = CertSpec {
+        let mut spec = CertSpec {
             ca: Some(input.path_len),
             name_constraints: input.name_constraints.clone(),
             ..CertSpec::new(
@@ -200,6 +200,9 @@ impl Authority {
                 now + Duration::days(input.validity_days),
             )
         };
+        if let Some((parent, _)) = &parent {
+            self.publishing().point_to(&mut spec, parent);
+        }
         let built = match &parent {
             None => cert::build(&spec, Issuer::SelfSigned(&key))?,
             Some((_, signer)) => cert::build(&spec, Issuer::Ca(signer))?,
@@ -297,6 +300,13 @@ impl Authority {
         }
         if update.description.is_some() {
             changes.push("description".into());
+        }
+        if let Some(r) = &update.revocation {
+            check_revocation_settings(r)?;
+            changes.push(format!(
+                "revocation settings {:?} -> {r:?}",
+                before.revocation
+            ));
         }
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
@@ -465,4 +475,42 @@ impl Authority {
         }
         Ok(chain)
     }
+}
+
+/// Checks revocation settings: validities of an hour to a year (a week for OCSP), a full CRL
+/// refreshed before it expires, a delta that does not outlive it, and a known OCSP signer.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the setting.
+fn check_revocation_settings(s: &store::RevocationSettings) -> Result<()> {
+    const YEAR: i64 = 24 * 366;
+    if !(1..=YEAR).contains(&s.crl_validity_hours) {
+        return Err(Error::Invalid(format!(
+            "crl_validity_hours must be 1 to {YEAR}"
+        )));
+    }
+    if !(1..s.crl_validity_hours).contains(&s.crl_refresh_hours) {
+        return Err(Error::Invalid(
+            "crl_refresh_hours must be at least 1 and less than crl_validity_hours, so a new \
+             CRL is out before the last expires"
+                .into(),
+        ));
+    }
+    if !(1..=s.crl_validity_hours).contains(&s.delta_crl_validity_hours) {
+        return Err(Error::Invalid(
+            "delta_crl_validity_hours must be 1 to crl_validity_hours".into(),
+        ));
+    }
+    if !(1..=168).contains(&s.ocsp_validity_hours) {
+        return Err(Error::Invalid(
+            "ocsp_validity_hours must be 1 to 168".into(),
+        ));
+    }
+    if !["delegated", "ca"].contains(&s.ocsp_signer.as_str()) {
+        return Err(Error::Invalid(format!(
+            "unknown ocsp_signer '{}'; expected delegated or ca",
+            s.ocsp_signer
+        )));
+    }
+    Ok(())
 }

@@ -125,7 +125,7 @@ impl Authority {
                 (ca.cert.not_after - now).whole_days()
             )));
         }
-        let spec = CertSpec {
+        let mut spec = CertSpec {
             sans: request.sans.clone(),
             ca: applied.ca,
             key_usage: applied.key_usage,
@@ -139,6 +139,7 @@ impl Authority {
                 not_after,
             )
         };
+        self.publishing().point_to(&mut spec, &ca);
         let built = cert::build(&spec, Issuer::Ca(&signer))?;
 
         let template = rules

@@ -13,6 +13,7 @@ mod ca;
 mod clock;
 mod committer;
 mod credentials;
+mod crl;
 mod csrs;
 mod error;
 mod import;
@@ -20,8 +21,11 @@ mod inventory;
 mod issue;
 mod issuers;
 mod keystore;
+mod ocsp;
 pub mod password;
 mod principal;
+mod publisher;
+mod publishing;
 pub mod rbac;
 mod revoke;
 mod sessions;
@@ -40,12 +44,15 @@ pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use crl::CrlKind;
 pub use csrs::SignCsr;
 pub use error::{Error, Result};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
+pub use ocsp::{Freshness, OcspAnswer, OcspStats};
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
+pub use publishing::Publishing;
 pub use rbac::Role;
 pub use revoke::RevocationReason;
 pub use sessions::LoginOutcome;
@@ -105,11 +112,25 @@ pub struct Authority {
     issuers: issuers::Issuers,
     /// Sessions and API keys recently presented, with their users.
     credentials: credentials::Credentials,
+    /// Where certificates say revocation and issuers are published.
+    publishing: std::sync::RwLock<Publishing>,
+    /// Raised by every revocation change committed here.
+    revocations: publishing::RevocationSignal,
+    /// The OCSP responder's CAs, responses and counters.
+    ocsp: ocsp::OcspState,
+    /// Held while a CRL is built and stored.
+    crl_publishing: tokio::sync::Mutex<()>,
 }
 
 impl Authority {
-    /// Assembles an authority over an opened, migrated store.
-    pub fn new(store: Store, vault: Vault, clock: Arc<dyn Clock>, policy: Policy) -> Self {
+    /// Assembles an authority over an opened, migrated store, publishing under `publishing`.
+    pub fn new(
+        store: Store,
+        vault: Vault,
+        clock: Arc<dyn Clock>,
+        policy: Policy,
+        publishing: Publishing,
+    ) -> Self {
         Self {
             committer: committer::Committer::start(store.clone()),
             store,
@@ -118,6 +139,10 @@ impl Authority {
             policy,
             issuers: issuers::Issuers::default(),
             credentials: credentials::Credentials::default(),
+            publishing: std::sync::RwLock::new(publishing),
+            revocations: publishing::RevocationSignal::default(),
+            ocsp: ocsp::OcspState::default(),
+            crl_publishing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -134,6 +159,32 @@ impl Authority {
     /// The policy in force.
     pub fn policy(&self) -> &Policy {
         &self.policy
+    }
+
+    /// Where revocation and issuer certificates are published.
+    pub fn publishing(&self) -> Publishing {
+        self.publishing
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Publishes under `publishing` from now on: the listeners' real addresses are known only
+    /// once they are bound.
+    pub fn publish_at(&self, publishing: Publishing) {
+        *self
+            .publishing
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = publishing;
+    }
+
+    /// After a revocation change to the certificate with `serial` (hex) has committed: its
+    /// OCSP responses here are forgotten at once, and this node's publisher woken.
+    pub(crate) fn revocation_changed(&self, serial: &str) {
+        if let Ok(bytes) = hex::decode(serial) {
+            self.ocsp.evict(&bytes);
+        }
+        self.revocations.raise();
     }
 
     /// The current time by the injected clock.

@@ -1,7 +1,8 @@
 //! Revocation: the one entry point that takes a certificate out of service (RFC 5280 §5.3.1
 //! reasons), puts it on hold, or releases a hold.
 
-use store::{CertificateRow, NewEvent};
+use store::{CertificateRow, NewEvent, Revocation};
+use time::OffsetDateTime;
 
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
@@ -98,29 +99,43 @@ impl RevocationReason {
 impl Authority {
     /// Revokes certificate `id`, or with [`RevocationReason::RemoveFromCrl`] releases it from
     /// hold. A held certificate may be revoked again for a permanent reason; a permanently
-    /// revoked one stays revoked.
+    /// revoked one stays revoked. `invalidity_date` is when the key is known or suspected to
+    /// have been compromised, if the revoker knows. The CA's CRL is rebuilt shortly after, and
+    /// OCSP answers change within a second.
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `delete:certificates`; [`Error::NotFound`];
     /// [`Error::Conflict`] when the certificate is already revoked for good, or is not on hold
-    /// when a release is asked for.
+    /// when a release is asked for; [`Error::Invalid`] for an invalidity date in the future or
+    /// given with a release.
     pub async fn revoke(
         &self,
         principal: &Principal,
         id: i64,
         reason: RevocationReason,
         comment: Option<&str>,
+        invalidity_date: Option<OffsetDateTime>,
     ) -> Result<CertificateRow> {
         if !principal.can("delete:certificates") {
             return Err(Error::Forbidden(
                 "revoking certificates needs delete:certificates".into(),
             ));
         }
+        let now = self.now();
+        if invalidity_date.is_some_and(|d| d > now) {
+            return Err(Error::Invalid(
+                "the invalidity date cannot be in the future".into(),
+            ));
+        }
+        if invalidity_date.is_some() && reason == RevocationReason::RemoveFromCrl {
+            return Err(Error::Invalid(
+                "a release from hold takes no invalidity date".into(),
+            ));
+        }
         let cert = self.certificate(id).await?;
         let held =
             cert.revocation_reason.as_deref() == Some(RevocationReason::CertificateHold.as_str());
         let revoked = cert.status == "revoked";
-        let now = self.now();
         let (change, action, event) = match reason {
             RevocationReason::RemoveFromCrl if held => {
                 (None, "certificate_released", "certificate.released")
@@ -149,14 +164,19 @@ impl Authority {
                     now
                 };
                 (
-                    Some((at, reason.as_str(), comment)),
+                    Some(Revocation {
+                        at,
+                        reason: reason.as_str(),
+                        comment,
+                        invalidity_date,
+                    }),
                     "certificate_revoked",
                     "certificate.revoked",
                 )
             }
         };
         let mut tx = self.store.begin_write().await?;
-        if !tx.set_revocation(id, change, now).await? {
+        if !tx.set_revocation(id, change.as_ref(), now).await? {
             return Err(Error::NotFound(format!("certificate {id} not found")));
         }
         tx.audit(&self.entry_by(
@@ -190,6 +210,7 @@ impl Authority {
         )
         .await?;
         tx.commit().await?;
+        self.revocation_changed(&cert.cert.serial);
         self.certificate(id).await
     }
 }

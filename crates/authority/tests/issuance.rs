@@ -30,7 +30,13 @@ async fn authority(dir: &Path) -> Authority {
     let store = Store::connect(&url, 4).await.expect("database");
     store.migrate().await.expect("migrations");
     let vault = Vault::new(&MasterKey::generate().expect("key")).expect("vault");
-    Authority::new(store, vault, Arc::new(SystemClock), Policy::default())
+    Authority::new(
+        store,
+        vault,
+        Arc::new(SystemClock),
+        Policy::default(),
+        certmint_authority::Publishing::default(),
+    )
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {

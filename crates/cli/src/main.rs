@@ -73,6 +73,13 @@ struct ServeArgs {
     /// Plain-HTTP listen address ("" disables it).
     #[arg(long)]
     http_listen: Option<String>,
+    /// Serve only these parts, comma-separated: api, ocsp, crl (say `ocsp,crl` for a node
+    /// that only answers relying parties).
+    #[arg(long, value_delimiter = ',')]
+    only: Option<Vec<String>>,
+    /// The base URL certificates point to for OCSP, CRLs and CA certificates.
+    #[arg(long)]
+    public_url: Option<String>,
     /// `text` or `json`.
     #[arg(long)]
     log_format: Option<String>,
@@ -157,6 +164,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     if let Some(addr) = args.http_listen {
         s.http_listen = addr;
+    }
+    if let Some(parts) = args.only {
+        s.serve_only = parts;
+    }
+    if let Some(url) = args.public_url {
+        s.public_url = url;
     }
     if let Some(f) = args.log_format {
         s.log_format = f;

@@ -179,7 +179,7 @@ fn header(tag: Tag, len: usize) -> Result<Vec<u8>, Error> {
 
 /// The AlgorithmIdentifier of the signatures `key_type` makes, parameters included where
 /// RFC 4055 requires them (NULL for RSA) and absent where RFC 5758 and RFC 8410 forbid them.
-fn signature_algorithm(key_type: KeyType) -> Result<AlgorithmIdentifierOwned, Error> {
+pub(crate) fn signature_algorithm(key_type: KeyType) -> Result<AlgorithmIdentifierOwned, Error> {
     let (oid, null) = match key_type {
         KeyType::Rsa { .. } => (SHA_256_WITH_RSA_ENCRYPTION, true),
         KeyType::EcP256 => (ECDSA_WITH_SHA_256, false),
@@ -226,7 +226,7 @@ fn entry_der(entry: &Revoked) -> Result<RevokedCert, Error> {
     })
 }
 
-fn reason(code: u8) -> Result<CrlReason, Error> {
+pub(crate) fn reason(code: u8) -> Result<CrlReason, Error> {
     Ok(match code {
         1 => CrlReason::KeyCompromise,
         2 => CrlReason::CaCompromise,
@@ -312,8 +312,8 @@ fn time(t: OffsetDateTime) -> Result<Time, Error> {
     }
 }
 
-/// Whole seconds since the epoch: CRL times carry no fractions.
-fn unix(t: OffsetDateTime) -> Result<std::time::Duration, Error> {
+/// Whole seconds since the epoch: CRL and OCSP times carry no fractions.
+pub(crate) fn unix(t: OffsetDateTime) -> Result<std::time::Duration, Error> {
     u64::try_from(t.unix_timestamp())
         .map(std::time::Duration::from_secs)
         .map_err(|_| Error::Invalid(format!("{t} is before 1970")))

@@ -11,6 +11,7 @@ mod error;
 pub mod inspect;
 pub mod keys;
 pub mod name;
+pub mod ocsp;
 pub mod pem;
 mod pkcs12;
 pub mod random;

@@ -50,9 +50,13 @@ impl From<authority::store::Error> for BootError {
     }
 }
 
-/// A started instance's parts, before it listens.
+/// A started instance's parts: its sockets are bound, but nothing is served yet.
 #[derive(Debug)]
 pub struct Instance {
+    /// The HTTPS listener's socket.
+    pub https: tokio::net::TcpListener,
+    /// The plain-HTTP listener's socket, if enabled.
+    pub http: Option<tokio::net::TcpListener>,
     /// The settings in force.
     pub settings: Settings,
     /// The registration authority.
@@ -94,6 +98,14 @@ pub async fn open_authority(
             key
         }
     };
+    let publishing = authority::Publishing::new(
+        &settings
+            .public_url()
+            .map_err(|e| BootError::Settings(e.to_string()))?,
+    );
+    settings
+        .check_serve_only()
+        .map_err(|e| BootError::Settings(e.to_string()))?;
     let store =
         authority::Store::connect(&settings.database_url(), settings.database_max_connections)
             .await?;
@@ -103,6 +115,7 @@ pub async fn open_authority(
         Vault::new(&master)?,
         clock,
         settings.policy(),
+        publishing,
     ))
 }
 
@@ -123,10 +136,24 @@ pub async fn open_with_clock(
     secrets: Secrets,
     clock: Arc<dyn Clock>,
 ) -> Result<Instance, BootError> {
-    settings
+    let http_listen = settings
         .http_listen()
         .map_err(|e| BootError::Settings(e.to_string()))?;
     let authority = open_authority(&settings, secrets.master_key.as_deref(), clock).await?;
+    // Bound before any certificate is made: with port 0 configured, the URLs certificates
+    // carry (AIA, CDP) can name the real port only once it is known.
+    let https = bind(settings.listen).await?;
+    let http = match http_listen {
+        Some(addr) => Some(bind(addr).await?),
+        None => None,
+    };
+    if settings.public_url.is_empty() {
+        let base = match &http {
+            Some(http) => format!("http://{}", local_addr(http)?),
+            None => format!("https://{}", local_addr(&https)?),
+        };
+        authority.publish_at(authority::Publishing::new(&base));
+    }
     let generated_admin_password = if authority.has_users().await? {
         None
     } else {
@@ -158,11 +185,29 @@ pub async fn open_with_clock(
     authority.ensure_builtin_templates().await?;
     let tls = tls_config(&settings, &authority).await?;
     Ok(Instance {
+        https,
+        http,
         settings,
         authority: Arc::new(authority),
         tls,
         generated_admin_password,
     })
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<tokio::net::TcpListener, BootError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| BootError::Io(format!("cannot listen on {addr}: {e}")))
+}
+
+/// The address a listener is bound to.
+///
+/// # Errors
+/// [`BootError::Io`] when the socket cannot say.
+pub fn local_addr(listener: &tokio::net::TcpListener) -> Result<std::net::SocketAddr, BootError> {
+    listener
+        .local_addr()
+        .map_err(|e| BootError::Io(e.to_string()))
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), BootError> {

@@ -13,6 +13,7 @@ pub mod bootstrap;
 mod envelope;
 mod error;
 mod extract;
+mod http_cache;
 pub mod listen;
 mod metrics;
 mod openapi;
@@ -35,7 +36,6 @@ use axum::http::{Request, StatusCode};
 use axum::response::IntoResponse;
 use metrics_exporter_prometheus::PrometheusHandle;
 use time::OffsetDateTime;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -74,7 +74,9 @@ pub type App = Arc<Shared>;
 /// # Errors
 /// [`BootError::Settings`] when a route lacks an access declaration or metrics cannot start.
 pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, App), BootError> {
-    let (router, doc) = api::routes().split_for_parts();
+    let (router, mut doc) = api::routes(&settings).split_for_parts();
+    let (responder, responder_doc) = api::responder_routes(&settings).split_for_parts();
+    doc.merge(responder_doc);
     let openapi = serde_json::to_value(&doc).map_err(|e| BootError::Settings(e.to_string()))?;
     let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
     let app = Arc::new(Shared {
@@ -108,6 +110,7 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(app.clone());
+    let router = responder.with_state(app.clone()).merge(router);
     Ok((router, app))
 }
 
@@ -158,38 +161,29 @@ impl Running {
 /// Binds the listeners and starts serving.
 ///
 /// # Errors
-/// [`BootError::Io`] when an address cannot be bound.
+/// [`BootError::Io`] when a socket cannot tell its address; [`BootError::Settings`] as for
+/// [`build`].
 pub async fn start(instance: Instance) -> Result<Running, BootError> {
-    let http_listen = instance
-        .settings
-        .http_listen()
-        .map_err(|e| BootError::Settings(e.to_string()))?;
     let grace = Duration::from_secs(instance.settings.shutdown_grace_seconds);
+    let https_addr = bootstrap::local_addr(&instance.https)?;
+    let http_addr = instance
+        .http
+        .as_ref()
+        .map(bootstrap::local_addr)
+        .transpose()?;
     let (router, app) = build(instance.authority, instance.settings)?;
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|e| BootError::Io(format!("cannot listen on {addr}: {e}")))
-    };
-    let https = bind(app.settings.listen).await?;
-    let https_addr = https
-        .local_addr()
-        .map_err(|e| BootError::Io(e.to_string()))?;
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(listen::serve(
-        https,
+    let mut tasks = vec![tokio::spawn(
+        app.authority.clone().run_publisher(stopped.clone()),
+    )];
+    tasks.push(tokio::spawn(listen::serve(
+        instance.https,
         router.clone(),
         Some(instance.tls),
         stopped.clone(),
         grace,
-    ))];
-    let mut http_addr = None;
-    if let Some(addr) = http_listen {
-        let http = bind(addr).await?;
-        http_addr = Some(
-            http.local_addr()
-                .map_err(|e| BootError::Io(e.to_string()))?,
-        );
+    )));
+    if let Some(http) = instance.http {
         tasks.push(tokio::spawn(listen::serve(
             http, router, None, stopped, grace,
         )));

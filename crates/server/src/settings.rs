@@ -22,8 +22,18 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// HTTPS listener.
     pub listen: SocketAddr,
-    /// Plain-HTTP listener (health now; OCSP, CRL and CA downloads later); empty disables it.
+    /// Plain-HTTP listener (health, OCSP, CRLs, CA certificates; the API unless
+    /// `api_https_only`); empty disables it.
     pub http_listen: String,
+    /// The base URL certificates point to for OCSP, CRLs and issuer certificates (AIA, CDP);
+    /// empty means `http://` and the plain-HTTP listener's address (HTTPS's without one).
+    pub public_url: String,
+    /// Serve only these parts: `api` (the REST API, OpenAPI document and metrics), `ocsp`,
+    /// `crl` (CRLs and CA certificates). Empty serves everything; health is always served.
+    pub serve_only: Vec<String>,
+    /// How long caches may keep the latest CRL (`Cache-Control: max-age`), at most until its
+    /// nextUpdate. CRLs fetched by number never change and are cached until their nextUpdate.
+    pub crl_max_age_seconds: u64,
     /// Serve `/api/v2` over HTTPS only; the plain-HTTP listener then refuses it with 403.
     pub api_https_only: bool,
     /// Names (DNS or IP) in the HTTPS listener's certificate when it is first made.
@@ -61,6 +71,9 @@ impl Default for Settings {
             database_max_connections: 16,
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http_listen: "127.0.0.1:8080".into(),
+            public_url: String::new(),
+            serve_only: Vec::new(),
+            crl_max_age_seconds: 300,
             api_https_only: false,
             tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             log_format: "text".into(),
@@ -160,6 +173,55 @@ impl Settings {
         })
     }
 
+    /// The public base URL in force: `public_url`, or the plain-HTTP listener's address (the
+    /// HTTPS listener's when plain HTTP is off).
+    ///
+    /// # Errors
+    /// [`SettingsError`] for a `public_url` that is not an absolute http(s) URL, or a bad
+    /// `http_listen`.
+    pub fn public_url(&self) -> Result<String, SettingsError> {
+        if !self.public_url.is_empty() {
+            let url = self.public_url.trim_end_matches('/');
+            let rest = url
+                .strip_prefix("http://")
+                .or_else(|| url.strip_prefix("https://"))
+                .filter(|rest| !rest.is_empty() && rest.is_ascii() && !rest.contains(' '));
+            return match rest {
+                Some(_) => Ok(url.to_owned()),
+                None => Err(SettingsError(format!(
+                    "public_url: '{}' is not an http:// or https:// URL",
+                    self.public_url
+                ))),
+            };
+        }
+        Ok(match self.http_listen()? {
+            Some(addr) => format!("http://{addr}"),
+            None => format!("https://{}", self.listen),
+        })
+    }
+
+    /// Whether this node serves `part` (`api`, `ocsp` or `crl`).
+    pub fn serves(&self, part: &str) -> bool {
+        self.serve_only.is_empty() || self.serve_only.iter().any(|p| p == part)
+    }
+
+    /// Checks `serve_only` names only parts certmint has.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the unknown part.
+    pub fn check_serve_only(&self) -> Result<(), SettingsError> {
+        match self
+            .serve_only
+            .iter()
+            .find(|p| !["api", "ocsp", "crl"].contains(&p.as_str()))
+        {
+            Some(p) => Err(SettingsError(format!(
+                "serve_only: unknown part '{p}'; expected api, ocsp or crl"
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// The account policy these settings describe.
     pub fn policy(&self) -> authority::Policy {
         authority::Policy {
@@ -242,5 +304,31 @@ mod tests {
         let s = Settings::default();
         assert_eq!(s.database_url(), "sqlite://./data/certmint.db?mode=rwc");
         assert!(s.http_listen().ok().flatten().is_some());
+    }
+
+    #[test]
+    fn public_url_defaults_to_the_http_listener() -> Result<(), SettingsError> {
+        let mut s = Settings::default();
+        assert_eq!(s.public_url()?, "http://127.0.0.1:8080");
+        s.http_listen = String::new();
+        assert_eq!(s.public_url()?, "https://127.0.0.1:8443");
+        s.public_url = "http://pki.example.com/".into();
+        assert_eq!(s.public_url()?, "http://pki.example.com");
+        for bad in ["pki.example.com", "ftp://x", "http://", "http://a b"] {
+            s.public_url = bad.into();
+            assert!(s.public_url().is_err(), "{bad}");
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn serve_only_names_known_parts() {
+        let mut s = Settings::default();
+        assert!(s.serves("api") && s.serves("ocsp"));
+        s.serve_only = vec!["ocsp".into(), "crl".into()];
+        assert!(s.check_serve_only().is_ok());
+        assert!(!s.serves("api") && s.serves("crl"));
+        s.serve_only.push("ui".into());
+        assert!(s.check_serve_only().is_err());
     }
 }

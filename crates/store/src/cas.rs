@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
 use crate::db::{Arg, Filter, flag};
+use crate::revocation::{PendingChanges, RevocationSettings, SETTINGS_COLUMNS, pending};
 use crate::{Backend, Error, Store, WriteTx, from_micros, to_micros};
 
 /// A certificate authority as stored.
@@ -33,6 +34,12 @@ pub struct CaRow {
     pub source: String,
     /// The CA certificate.
     pub cert: CertFields,
+    /// How it publishes revocation.
+    pub revocation: RevocationSettings,
+    /// Its delegated OCSP responder certificate, once issued.
+    pub ocsp_responder_id: Option<i64>,
+    /// Revocation changes not yet in a CRL.
+    pub pending_changes: Option<PendingChanges>,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -81,6 +88,9 @@ fn ca(row: &AnyRow) -> Result<CaRow, Error> {
         is_default: row.try_get::<i64, _>("is_default")? != 0,
         source: row.try_get("source")?,
         cert: CertFields::read(row)?,
+        revocation: RevocationSettings::read(row)?,
+        ocsp_responder_id: row.try_get("ocsp_responder_id")?,
+        pending_changes: pending(row)?,
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
     })
@@ -89,7 +99,7 @@ fn ca(row: &AnyRow) -> Result<CaRow, Error> {
 impl Store {
     async fn cas_matching(&self, filter: &Filter, tail: &str) -> Result<Vec<CaRow>, Error> {
         let sql = format!(
-            "SELECT {CA_COLUMNS}, {CERT_COLUMNS} FROM cas{} {tail}",
+            "SELECT {CA_COLUMNS}, {CERT_COLUMNS}, {SETTINGS_COLUMNS} FROM cas{} {tail}",
             filter.where_sql()
         );
         let rows = filter.query(sql).fetch_all(&self.pool).await?;
@@ -183,6 +193,8 @@ pub struct CaUpdate {
     pub is_active: Option<bool>,
     /// Make it the default issuing CA (`Some(false)` only clears the flag).
     pub is_default: Option<bool>,
+    /// New revocation settings, whole.
+    pub revocation: Option<RevocationSettings>,
 }
 
 impl WriteTx {
@@ -220,6 +232,9 @@ impl WriteTx {
         .bind(id)
         .execute(&mut *self.tx)
         .await?;
+        if let Some(settings) = &update.revocation {
+            self.set_revocation_settings(id, settings, now).await?;
+        }
         Ok(done.rows_affected() == 1)
     }
 

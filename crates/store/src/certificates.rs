@@ -35,6 +35,8 @@ pub struct CertificateRow {
     pub revocation_reason: Option<String>,
     /// Why, in words.
     pub revocation_comment: Option<String>,
+    /// When its key is known or suspected to have been compromised.
+    pub invalidity_date: Option<OffsetDateTime>,
     /// Whether it is a CA certificate.
     pub is_ca: bool,
     /// Where it came from: api, acme, est, scep, import, discovery.
@@ -125,6 +127,7 @@ impl NewCertificate {
             revoked_at: None,
             revocation_reason: None,
             revocation_comment: None,
+            invalidity_date: None,
             is_ca: self.is_ca,
             source: self.source,
             cert,
@@ -135,7 +138,7 @@ impl NewCertificate {
 }
 
 const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, renewed_from, \
-    description, sans, status, revoked_at, revocation_reason, revocation_comment, is_ca, source, \
+    description, sans, status, revoked_at, revocation_reason, revocation_comment, invalidity_date, is_ca, source, \
     created_at, updated_at";
 
 fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
@@ -156,6 +159,9 @@ fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
             .map(from_micros),
         revocation_reason: row.try_get("revocation_reason")?,
         revocation_comment: row.try_get("revocation_comment")?,
+        invalidity_date: row
+            .try_get::<Option<i64>, _>("invalidity_date")?
+            .map(from_micros),
         is_ca: row.try_get::<i64, _>("is_ca")? != 0,
         source: row.try_get("source")?,
         cert: CertFields::read(row)?,
@@ -381,8 +387,9 @@ impl WriteTx {
 }
 
 impl WriteTx {
-    /// Sets a certificate's revocation state: `status` `revoked` with its time, reason and
-    /// comment, or `valid` with all three cleared. Returns false when there is no such
+    /// Sets a certificate's revocation state: `status` `revoked` with its time, reason,
+    /// comment and invalidity date, or `valid` with all four cleared. Either way the change is
+    /// stamped, and the issuing CA's next CRL is due. Returns false when there is no such
     /// certificate.
     ///
     /// # Errors
@@ -390,32 +397,59 @@ impl WriteTx {
     pub async fn set_revocation(
         &mut self,
         id: i64,
-        revocation: Option<(OffsetDateTime, &str, Option<&str>)>,
+        revocation: Option<&Revocation<'_>>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
-        let (status, at, reason, comment) = match revocation {
-            Some((at, reason, comment)) => (
+        let (status, at, reason, comment, invalidity) = match revocation {
+            Some(r) => (
                 "revoked",
-                Some(to_micros(at)),
-                Some(reason.to_owned()),
-                comment.map(str::to_owned),
+                Some(to_micros(r.at)),
+                Some(r.reason.to_owned()),
+                r.comment.map(str::to_owned),
+                r.invalidity_date.map(to_micros),
             ),
-            None => ("valid", None, None, None),
+            None => ("valid", None, None, None, None),
         };
-        let done = sqlx::query(
+        let row = sqlx::query(
             "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, \
-             revocation_comment = $4, updated_at = $5 WHERE id = $6",
+             revocation_comment = $4, invalidity_date = $5, revocation_changed_at = $6, \
+             updated_at = $6 WHERE id = $7 RETURNING ca_id",
         )
         .bind(status)
         .bind(at)
         .bind(reason)
         .bind(comment)
+        .bind(invalidity)
         .bind(to_micros(now))
         .bind(id)
-        .execute(&mut *self.tx)
+        .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let Some(row) = row else { return Ok(false) };
+        if let Some(ca_id) = row.try_get::<Option<i64>, _>("ca_id")? {
+            sqlx::query(
+                "UPDATE cas SET crl_dirty_since = COALESCE(crl_dirty_since, $1), \
+                 crl_dirty_at = $1 WHERE id = $2",
+            )
+            .bind(to_micros(now))
+            .bind(ca_id)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(true)
     }
+}
+
+/// A revocation to record.
+#[derive(Debug, Clone, Copy)]
+pub struct Revocation<'a> {
+    /// When the certificate was taken out of service.
+    pub at: OffsetDateTime,
+    /// RFC 5280 reason name.
+    pub reason: &'a str,
+    /// Why, in words.
+    pub comment: Option<&'a str>,
+    /// When the key is known or suspected to have been compromised (RFC 5280 §5.3.2).
+    pub invalidity_date: Option<OffsetDateTime>,
 }
 
 impl WriteTx {

@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod keys;
 mod outbox;
+mod revocation;
 mod sessions;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -32,7 +33,9 @@ pub use audit::{
 };
 pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;
-pub use certificates::{CertificateFilter, CertificateRow, CertificateState, NewCertificate};
+pub use certificates::{
+    CertificateFilter, CertificateRow, CertificateState, NewCertificate, Revocation,
+};
 pub use csrs::{CsrRow, NewCsr};
 pub use dashboard::{
     CaSummary, CertificateStates, CertificateSummary, DayCount, TemplateSummary, Totals,
@@ -41,6 +44,7 @@ pub use db::{Backend, PoolStats, Store, WriteTx};
 pub use error::Error;
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
+pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};
 pub use sessions::{NewSession, SessionRow};
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};

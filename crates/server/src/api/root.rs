@@ -9,11 +9,16 @@ use utoipa_axum::routes;
 use super::v2::health;
 use crate::App;
 
-pub fn routes() -> OpenApiRouter<App> {
+/// The health aliases, served by every node.
+pub fn health() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(health_alias))
         .routes(routes!(api_health_alias))
-        .routes(routes!(metrics))
+}
+
+/// The Prometheus endpoint, served with the API.
+pub fn metrics_routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new().routes(routes!(metrics))
 }
 
 /// Alias of `/api/v2/health`.

@@ -18,6 +18,7 @@ use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, ok_wi
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::{bundle, pem};
+use authority::store::RevocationSettings;
 use authority::{CaKind, NewCaInput};
 
 pub fn routes() -> OpenApiRouter<App> {
@@ -65,11 +66,48 @@ pub struct CaView {
     pub has_private_key: bool,
     /// created or imported.
     pub source: String,
+    /// Certificates it issues carry its CRL distribution point, and it publishes CRLs.
+    pub cdp_enabled: bool,
+    /// Where its latest full CRL downloads.
+    pub crl_url: String,
+    /// Certificates it issues carry the OCSP responder's URL, which answers for it.
+    pub ocsp_enabled: bool,
+    pub ocsp_url: String,
+    /// Certificates it issues carry the caIssuers URL (AIA).
+    pub aia_ca_issuers_enabled: bool,
+    pub aia_ca_issuers_url: String,
+    /// A full CRL's validity (nextUpdate after thisUpdate), in hours.
+    pub crl_validity_hours: i64,
+    /// A new full CRL is published this many hours after the last.
+    pub crl_refresh_hours: i64,
+    /// Publishes delta CRLs; full CRLs then point to them (Freshest CRL).
+    pub delta_crl_enabled: bool,
+    pub delta_crl_url: String,
+    /// A delta CRL's validity, in hours; it is republished at half of that.
+    pub delta_crl_validity_hours: i64,
+    /// `delegated` (a responder certificate issued for the purpose) or `ca` (the CA's key).
+    pub ocsp_signer: String,
+    /// An OCSP response's validity, in hours; responses are signed again at half of that.
+    pub ocsp_validity_hours: i64,
 }
 
-impl From<authority::CaRow> for CaView {
-    fn from(c: authority::CaRow) -> Self {
+impl CaView {
+    pub fn new(c: authority::CaRow, publishing: &authority::Publishing) -> Self {
+        let s = c.revocation;
         Self {
+            crl_url: publishing.crl_url(&c.refid),
+            delta_crl_url: publishing.delta_crl_url(&c.refid),
+            ocsp_url: publishing.ocsp_url(),
+            aia_ca_issuers_url: publishing.ca_issuers_url(&c.refid),
+            cdp_enabled: s.cdp_enabled,
+            ocsp_enabled: s.ocsp_enabled,
+            aia_ca_issuers_enabled: s.aia_ca_issuers_enabled,
+            crl_validity_hours: s.crl_validity_hours,
+            crl_refresh_hours: s.crl_refresh_hours,
+            delta_crl_enabled: s.delta_crl_enabled,
+            delta_crl_validity_hours: s.delta_crl_validity_hours,
+            ocsp_signer: s.ocsp_signer,
+            ocsp_validity_hours: s.ocsp_validity_hours,
             id: c.id,
             refid: c.refid,
             name: c.name,
@@ -110,7 +148,7 @@ async fn list(State(app): State<App>, ApiQuery(p): ApiQuery<Pagination>) -> ApiR
         .into_iter()
         .skip(skip)
         .take(usize::try_from(request.per_page).unwrap_or(usize::MAX))
-        .map(CaView::from)
+        .map(|c| CaView::new(c, &app.authority.publishing()))
         .collect();
     Ok(page(items, request, total))
 }
@@ -160,7 +198,10 @@ async fn tree(State(app): State<App>) -> ApiResult<Response> {
     responses((status = 200, description = "CA", body = Envelope<CaView>),
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    Ok(ok(CaView::from(app.authority.ca(id).await?)))
+    Ok(ok(CaView::new(
+        app.authority.ca(id).await?,
+        &app.authority.publishing(),
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -230,7 +271,10 @@ async fn create(
         )
         .await?;
     let message = format!("CA '{}' created", ca.name);
-    Ok(created(CaView::from(ca), message))
+    Ok(created(
+        CaView::new(ca, &app.authority.publishing()),
+        message,
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -287,10 +331,60 @@ pub struct CaPatch {
     pub is_active: Option<bool>,
     /// Make it the CA that issues when a request names none.
     pub is_default: Option<bool>,
+    pub cdp_enabled: Option<bool>,
+    pub ocsp_enabled: Option<bool>,
+    pub aia_ca_issuers_enabled: Option<bool>,
+    /// Hours, 1 to 8760 (a year); more than `crl_refresh_hours`.
+    pub crl_validity_hours: Option<i64>,
+    /// Hours, at least 1.
+    pub crl_refresh_hours: Option<i64>,
+    pub delta_crl_enabled: Option<bool>,
+    /// Hours, 1 to `crl_validity_hours`.
+    pub delta_crl_validity_hours: Option<i64>,
+    /// `delegated` or `ca`.
+    pub ocsp_signer: Option<String>,
+    /// Hours, 1 to 168 (a week).
+    pub ocsp_validity_hours: Option<i64>,
 }
 
-/// Rename, describe, activate or deactivate a CA, or make it the default.
-#[utoipa::path(patch, path = "/cas/{id}", tag = "cas",
+impl CaPatch {
+    /// The CA's revocation settings with this patch applied, or `None` when it changes none.
+    fn revocation(&self, before: &RevocationSettings) -> Option<RevocationSettings> {
+        let unchanged = self.cdp_enabled.is_none()
+            && self.ocsp_enabled.is_none()
+            && self.aia_ca_issuers_enabled.is_none()
+            && self.crl_validity_hours.is_none()
+            && self.crl_refresh_hours.is_none()
+            && self.delta_crl_enabled.is_none()
+            && self.delta_crl_validity_hours.is_none()
+            && self.ocsp_signer.is_none()
+            && self.ocsp_validity_hours.is_none();
+        (!unchanged).then(|| RevocationSettings {
+            cdp_enabled: self.cdp_enabled.unwrap_or(before.cdp_enabled),
+            ocsp_enabled: self.ocsp_enabled.unwrap_or(before.ocsp_enabled),
+            aia_ca_issuers_enabled: self
+                .aia_ca_issuers_enabled
+                .unwrap_or(before.aia_ca_issuers_enabled),
+            crl_validity_hours: self.crl_validity_hours.unwrap_or(before.crl_validity_hours),
+            crl_refresh_hours: self.crl_refresh_hours.unwrap_or(before.crl_refresh_hours),
+            delta_crl_enabled: self.delta_crl_enabled.unwrap_or(before.delta_crl_enabled),
+            delta_crl_validity_hours: self
+                .delta_crl_validity_hours
+                .unwrap_or(before.delta_crl_validity_hours),
+            ocsp_signer: self
+                .ocsp_signer
+                .clone()
+                .unwrap_or_else(|| before.ocsp_signer.clone()),
+            ocsp_validity_hours: self
+                .ocsp_validity_hours
+                .unwrap_or(before.ocsp_validity_hours),
+        })
+    }
+}
+
+/// Rename, describe, activate or deactivate a CA, make it the default, or change how it
+/// publishes revocation (CRL and OCSP settings, AIA and CDP toggles).
+#[utoipa::path(method(patch, put), path = "/cas/{id}", tag = "cas",
     security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
     params(("id" = i64, Path, description = "CA id")),
     request_body = CaPatch,
@@ -303,6 +397,8 @@ async fn update(
     Id(id): Id,
     ApiJson(body): ApiJson<CaPatch>,
 ) -> ApiResult<Response> {
+    let before = app.authority.ca(id).await?;
+    let revocation = body.revocation(&before.revocation);
     let ca = app
         .authority
         .update_ca(
@@ -313,10 +409,14 @@ async fn update(
                 description: body.description,
                 is_active: body.is_active,
                 is_default: body.is_default,
+                revocation,
             },
         )
         .await?;
-    Ok(ok_with(CaView::from(ca), "CA updated"))
+    Ok(ok_with(
+        CaView::new(ca, &app.authority.publishing()),
+        "CA updated",
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]

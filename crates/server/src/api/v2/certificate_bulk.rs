@@ -54,7 +54,7 @@ async fn bulk_revoke(
         let (app, principal, comments) = (app.clone(), principal.clone(), body.comments.clone());
         async move {
             app.authority
-                .revoke(&principal, id, reason, comments.as_deref())
+                .revoke(&principal, id, reason, comments.as_deref(), None)
                 .await
                 .map(drop)
         }

@@ -467,6 +467,10 @@ pub struct RevokeBody {
     /// removeFromCRL releases a hold.
     pub reason: Option<String>,
     pub comments: Option<String>,
+    /// When the key is known or suspected to have been compromised (RFC 3339; RFC 5280
+    /// §5.3.2): CRLs carry it as the entry's invalidity date.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub invalidity_date: Option<OffsetDateTime>,
 }
 
 /// Revoke a certificate, put it on hold (`certificateHold`), or release a hold
@@ -488,7 +492,13 @@ async fn revoke(
     let reason = revocation_reason(body.reason.as_deref(), body.comments.as_deref())?;
     let cert = app
         .authority
-        .revoke(&principal, id, reason, body.comments.as_deref())
+        .revoke(
+            &principal,
+            id,
+            reason,
+            body.comments.as_deref(),
+            body.invalidity_date,
+        )
         .await?;
     let message = if reason == RevocationReason::RemoveFromCrl {
         "Certificate released from hold"

@@ -63,7 +63,10 @@ pub async fn run(
     let now = app.authority.now();
     let mut cas = Vec::new();
     for id in report.cas {
-        cas.push(CaView::from(app.authority.ca(id).await?));
+        cas.push(CaView::new(
+            app.authority.ca(id).await?,
+            &app.authority.publishing(),
+        ));
     }
     let mut certificates = Vec::new();
     for id in report.certificates {

@@ -6,10 +6,12 @@ mod auth;
 mod cas;
 mod certificate_bulk;
 mod certificates;
+mod crl;
 mod csrs;
 mod dashboard;
 pub mod health;
 mod import;
+mod ocsp;
 mod openapi;
 mod rbac;
 mod search;
@@ -34,6 +36,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(certificates::routes())
         .merge(certificate_bulk::routes())
         .merge(csrs::routes())
+        .merge(crl::routes())
+        .merge(ocsp::routes())
         .merge(templates::routes())
         .merge(tools::routes())
         .merge(truststore::routes())

@@ -1,0 +1,677 @@
+//! The OCSP responder (RFC 6960, with the RFC 5019 lightweight profile): which CA a request
+//! names, each certificate's status, and responses signed ahead of need.
+//!
+//! A response for one certificate without a nonce is the same for every client until it is
+//! due for refresh, so it is signed once, kept in memory and in the database, and served from
+//! there; a revocation evicts it at once on this node, and within a publisher tick on the
+//! others. Requests with a nonce or several certificates are signed for the asker.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Instant;
+
+use bytes::Bytes;
+use pki::ocsp::{
+    self, CertId, CertStatus, IssuerKeyHashes, Request, Responder, ResponseData, ResponseStatus,
+    SingleResponse,
+};
+use pki::{ExtendedKeyUsage, KeyType, KeyUsage, NameAttribute};
+use sha2::{Digest, Sha256};
+use store::{CaRow, OcspResponseRow, RevokedEntry};
+use time::{Duration, OffsetDateTime};
+
+use crate::audit::Event;
+use crate::{Authority, Error, IssueRequest, KeySource, Principal, Result, RevocationReason};
+
+/// Days a delegated responder certificate is valid.
+const RESPONDER_DAYS: i64 = 30;
+/// A responder certificate is replaced when it has less than this left: more than any
+/// response it signs stays valid.
+const ROLLOVER: Duration = Duration::days(10);
+/// The most responses kept in memory; past it the cache starts again (the database still has
+/// them).
+const MAX_CACHED: usize = 1_000_000;
+/// Revocation changes are looked for this far back, for commits that landed after a poll
+/// that had already passed their time.
+const WATCH_OVERLAP: Duration = Duration::seconds(2);
+/// The most revocation changes taken, and stored responses refreshed, per publisher round.
+const BATCH: i64 = 10_000;
+/// The name of the built-in template responder certificates are issued from.
+const RESPONDER_TEMPLATE: &str = "OCSP Signing";
+
+/// Where the revocation watch has got to: the latest change seen, and the changes seen in the
+/// overlap before it, so that each is handled once.
+#[derive(Debug)]
+pub(crate) struct OcspWatch {
+    since: OffsetDateTime,
+    seen: HashMap<(i64, String), OffsetDateTime>,
+}
+
+impl OcspWatch {
+    pub(crate) fn from(since: OffsetDateTime) -> Self {
+        Self {
+            since,
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// A response to send: the OCSPResponse DER, and for a successful response that any client
+/// may be given, what HTTP caches need.
+#[derive(Debug, Clone)]
+pub struct OcspAnswer {
+    /// The OCSPResponse, DER.
+    pub der: Bytes,
+    /// For a shareable response: its validator and times.
+    pub cache: Option<Freshness>,
+}
+
+/// What caches need to know of a shareable response (RFC 5019 §6.2).
+#[derive(Debug, Clone)]
+pub struct Freshness {
+    /// A strong validator: a hash of the response.
+    pub etag: Arc<str>,
+    /// The response's thisUpdate.
+    pub this_update: OffsetDateTime,
+    /// The response's nextUpdate.
+    pub next_update: OffsetDateTime,
+}
+
+/// Counters of what the responder answered.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    requests: AtomicU64,
+    good: AtomicU64,
+    revoked: AtomicU64,
+    unknown: AtomicU64,
+    malformed: AtomicU64,
+    unauthorized: AtomicU64,
+    internal_error: AtomicU64,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    stored_hits: AtomicU64,
+    signed: AtomicU64,
+}
+
+/// The counters as numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspStats {
+    /// Requests answered, errors included.
+    pub requests: u64,
+    /// Certificates reported good.
+    pub good: u64,
+    /// Certificates reported revoked.
+    pub revoked: u64,
+    /// Certificates reported unknown.
+    pub unknown: u64,
+    /// `malformedRequest` answers.
+    pub malformed: u64,
+    /// `unauthorized` answers.
+    pub unauthorized: u64,
+    /// `internalError` answers.
+    pub internal_error: u64,
+    /// Answers served from memory.
+    pub cache_hits: u64,
+    /// Cacheable requests memory could not answer.
+    pub cache_misses: u64,
+    /// Of those, answers found signed in the database.
+    pub stored_hits: u64,
+    /// Responses signed.
+    pub signed: u64,
+}
+
+/// A CA the responder answers for, with the key that signs its responses.
+struct ResponderCa {
+    ca_id: i64,
+    hashes: IssuerKeyHashes,
+    responder: Arc<Responder>,
+    validity: Duration,
+    /// No response may outlive the responder's certificate (or the CA's).
+    valid_until: OffsetDateTime,
+    /// A digest of what the responder was built from (CA, signing certificate, validity): it is
+    /// built again only when that changes, and responses another one signed are not served.
+    source: String,
+}
+
+/// A response kept in memory.
+struct Entry {
+    cert_id: CertId,
+    answer: OcspAnswer,
+    refresh_at: OffsetDateTime,
+    status: CertStatus,
+    signer: String,
+}
+
+/// The CAs the responder answers for, and when they were read.
+type Responders = Option<(Instant, Arc<Vec<Arc<ResponderCa>>>)>;
+
+/// The responder's memory: the CAs it answers for, and responses by serial (each serial
+/// has one entry per CertID form asked for, usually one).
+#[derive(Default)]
+pub(crate) struct OcspState {
+    cas: RwLock<Responders>,
+    loading: tokio::sync::Mutex<()>,
+    cache: RwLock<HashMap<Vec<u8>, Vec<Arc<Entry>>>>,
+    pub(crate) stats: Stats,
+}
+
+impl std::fmt::Debug for OcspState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OcspState")
+    }
+}
+
+impl OcspState {
+    fn cached(&self, cert_id: &CertId) -> Option<Arc<Entry>> {
+        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
+        cache
+            .get(cert_id.serial())?
+            .iter()
+            .find(|e| e.cert_id == *cert_id)
+            .cloned()
+    }
+
+    fn keep(&self, entry: Entry) {
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= MAX_CACHED {
+            cache.clear();
+        }
+        let list = cache.entry(entry.cert_id.serial().to_vec()).or_default();
+        list.retain(|e| e.cert_id != entry.cert_id);
+        list.push(Arc::new(entry));
+    }
+
+    /// Forgets every response for `serial`.
+    pub(crate) fn evict(&self, serial: &[u8]) {
+        self.cache
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(serial);
+    }
+
+    fn count(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn count_status(&self, status: &CertStatus) {
+        let stats = &self.stats;
+        self.count(match status {
+            CertStatus::Good => &stats.good,
+            CertStatus::Revoked { .. } => &stats.revoked,
+            CertStatus::Unknown => &stats.unknown,
+        });
+    }
+}
+
+fn error(status: ResponseStatus) -> OcspAnswer {
+    OcspAnswer {
+        der: Bytes::from_static(ocsp::error_response(status)),
+        cache: None,
+    }
+}
+
+/// `good`, `unknown` or `revoked:{reason}`: what a stored response says, to tell whether it
+/// still holds.
+fn status_tag(status: &CertStatus) -> String {
+    match status {
+        CertStatus::Good => "good".into(),
+        CertStatus::Unknown => "unknown".into(),
+        CertStatus::Revoked { revoked_at, reason } => {
+            format!(
+                "revoked:{}:{}",
+                revoked_at.unix_timestamp(),
+                reason.unwrap_or(0)
+            )
+        }
+    }
+}
+
+/// A certificate's status from its stored revocation state; `None` for a serial the CA
+/// never issued.
+fn cert_status(entry: Option<&RevokedEntry>) -> Result<CertStatus> {
+    Ok(match entry {
+        None => CertStatus::Unknown,
+        Some(e) if e.status == "revoked" => CertStatus::Revoked {
+            revoked_at: e.revoked_at,
+            reason: Some(
+                RevocationReason::parse(e.reason.as_deref().unwrap_or("unspecified"))?.code(),
+            )
+            .filter(|code| *code != 0),
+        },
+        Some(_) => CertStatus::Good,
+    })
+}
+
+impl Authority {
+    /// Answers an OCSP request (DER): a successful response signed for the request's CA, or
+    /// the error status RFC 6960 names: `malformedRequest` for what cannot be read,
+    /// `unauthorized` for certificates of CAs this responder does not answer for (or of two
+    /// CAs in one request, which no one key can answer), `internalError` when the database
+    /// fails.
+    pub async fn ocsp_respond(&self, der: &[u8]) -> OcspAnswer {
+        let stats = &self.ocsp.stats;
+        self.ocsp.count(&stats.requests);
+        let Ok(request) = Request::parse(der) else {
+            self.ocsp.count(&stats.malformed);
+            return error(ResponseStatus::MalformedRequest);
+        };
+        match self.ocsp_answer(&request).await {
+            Ok(Some(answer)) => answer,
+            Ok(None) => {
+                self.ocsp.count(&stats.unauthorized);
+                error(ResponseStatus::Unauthorized)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "OCSP responder failed");
+                self.ocsp.count(&stats.internal_error);
+                error(ResponseStatus::InternalError)
+            }
+        }
+    }
+
+    async fn ocsp_answer(&self, request: &Request) -> Result<Option<OcspAnswer>> {
+        let cas = self.ocsp_cas().await?;
+        let mut ca: Option<&Arc<ResponderCa>> = None;
+        for id in request.cert_ids() {
+            match (cas.iter().find(|c| c.hashes.matches(id)), ca) {
+                (None, _) => return Ok(None),
+                (Some(found), Some(seen)) if found.ca_id != seen.ca_id => return Ok(None),
+                (Some(found), _) => ca = Some(found),
+            }
+        }
+        let Some(ca) = ca else { return Ok(None) };
+        if let ([id], None) = (request.cert_ids(), request.nonce()) {
+            return self.shared_answer(ca, id).await.map(Some);
+        }
+        let now = self.now();
+        let next_update = (now + ca.validity).min(ca.valid_until);
+        let mut singles = Vec::with_capacity(request.cert_ids().len());
+        for id in request.cert_ids() {
+            let status = self.ocsp_status(ca.ca_id, id).await?;
+            self.ocsp.count_status(&status);
+            singles.push(SingleResponse {
+                cert_id: id,
+                status,
+                this_update: now,
+                next_update,
+            });
+        }
+        let der = self.ocsp_sign(ca, &singles, request.nonce(), now)?;
+        Ok(Some(OcspAnswer {
+            der: der.into(),
+            cache: None,
+        }))
+    }
+
+    /// The status of the certificate `id` names, as the store holds it.
+    async fn ocsp_status(&self, ca_id: i64, id: &CertId) -> Result<CertStatus> {
+        let entry = self
+            .store
+            .revocation_of(ca_id, &hex::encode(id.serial()))
+            .await?;
+        cert_status(entry.as_ref())
+    }
+
+    fn ocsp_sign(
+        &self,
+        ca: &ResponderCa,
+        singles: &[SingleResponse<'_>],
+        nonce: Option<&[u8]>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<u8>> {
+        self.ocsp.count(&self.ocsp.stats.signed);
+        Ok(ocsp::sign(
+            &ResponseData {
+                produced_at: now,
+                responses: singles,
+                nonce,
+            },
+            &ca.responder,
+        )?)
+    }
+
+    /// The shareable response for `id`: from memory while it is not due for refresh, else the
+    /// stored one if it still says what the store says, else signed now and kept.
+    async fn shared_answer(&self, ca: &ResponderCa, id: &CertId) -> Result<OcspAnswer> {
+        let now = self.now();
+        let stats = &self.ocsp.stats;
+        if let Some(entry) = self
+            .ocsp
+            .cached(id)
+            .filter(|e| now < e.refresh_at && e.signer == ca.source)
+        {
+            self.ocsp.count(&stats.cache_hits);
+            self.ocsp.count_status(&entry.status);
+            return Ok(entry.answer.clone());
+        }
+        self.ocsp.count(&stats.cache_misses);
+        let status = self.ocsp_status(ca.ca_id, id).await?;
+        self.ocsp.count_status(&status);
+        let tag = status_tag(&status);
+        let serial = hex::encode(id.serial());
+        let key = hex::encode(id.der());
+        // Responses for serials never issued are not stored: anyone could fill the table.
+        if status != CertStatus::Unknown {
+            let stored = self.store.ocsp_response(ca.ca_id, &serial, &key).await?;
+            if let Some(row) =
+                stored.filter(|r| r.status == tag && r.signer == ca.source && now < r.refresh_at)
+            {
+                self.ocsp.count(&stats.stored_hits);
+                return Ok(self.remember(id.clone(), status, &row));
+            }
+        }
+        let row = self.presign(ca, id, status, now)?;
+        if status != CertStatus::Unknown {
+            self.store
+                .put_ocsp_responses(std::slice::from_ref(&row))
+                .await?;
+        }
+        Ok(self.remember(id.clone(), status, &row))
+    }
+
+    /// Signs the shareable response for `id` with `status` as of `now`.
+    fn presign(
+        &self,
+        ca: &ResponderCa,
+        id: &CertId,
+        status: CertStatus,
+        now: OffsetDateTime,
+    ) -> Result<OcspResponseRow> {
+        let next_update = (now + ca.validity).min(ca.valid_until);
+        let der = self.ocsp_sign(
+            ca,
+            &[SingleResponse {
+                cert_id: id,
+                status,
+                this_update: now,
+                next_update,
+            }],
+            None,
+            now,
+        )?;
+        Ok(OcspResponseRow {
+            ca_id: ca.ca_id,
+            serial: hex::encode(id.serial()),
+            cert_id: hex::encode(id.der()),
+            status: status_tag(&status),
+            signer: ca.source.clone(),
+            this_update: now,
+            // Half way, as RFC 5019 §6 suggests, so that caches never hold a stale one.
+            refresh_at: now + (next_update - now) / 2,
+            next_update,
+            der,
+        })
+    }
+
+    fn remember(&self, cert_id: CertId, status: CertStatus, row: &OcspResponseRow) -> OcspAnswer {
+        let etag: String = hex::encode(&Sha256::digest(&row.der)[..16]);
+        let answer = OcspAnswer {
+            der: Bytes::from(row.der.clone()),
+            cache: Some(Freshness {
+                etag: etag.into(),
+                this_update: row.this_update,
+                next_update: row.next_update,
+            }),
+        };
+        self.ocsp.keep(Entry {
+            cert_id,
+            answer: answer.clone(),
+            refresh_at: row.refresh_at,
+            status,
+            signer: row.signer.clone(),
+        });
+        answer
+    }
+
+    /// The CAs the responder answers for, read at most [`crate::STALE_AFTER`] ago.
+    async fn ocsp_cas(&self) -> Result<Arc<Vec<Arc<ResponderCa>>>> {
+        let fresh = |state: &OcspState| {
+            state
+                .cas
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .filter(|(read, _)| read.elapsed() < crate::STALE_AFTER)
+                .map(|(_, cas)| cas.clone())
+        };
+        if let Some(cas) = fresh(&self.ocsp) {
+            return Ok(cas);
+        }
+        let _one_at_a_time = self.ocsp.loading.lock().await;
+        if let Some(cas) = fresh(&self.ocsp) {
+            return Ok(cas);
+        }
+        let before: HashMap<i64, Arc<ResponderCa>> = self
+            .ocsp
+            .cas
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|(_, cas)| cas.iter().map(|c| (c.ca_id, c.clone())).collect())
+            .unwrap_or_default();
+        let mut cas = Vec::new();
+        for ca in self.store.cas().await? {
+            if !ca.revocation.ocsp_enabled || ca.key_id.is_none() {
+                continue;
+            }
+            match self.responder_for(&ca, before.get(&ca.id)).await {
+                Ok(responder) => cas.push(responder),
+                Err(e) => {
+                    tracing::warn!(ca = %ca.name, error = %e, "no OCSP responder for this CA");
+                }
+            }
+        }
+        let cas = Arc::new(cas);
+        *self
+            .ocsp
+            .cas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), cas.clone()));
+        Ok(cas)
+    }
+
+    /// CA `ca`'s responder: its own key, or its delegated responder certificate, issued (or
+    /// replaced, near its end) here when it has none.
+    async fn responder_for(
+        &self,
+        ca: &CaRow,
+        before: Option<&Arc<ResponderCa>>,
+    ) -> Result<Arc<ResponderCa>> {
+        let now = self.now();
+        let delegated = ca.revocation.ocsp_signer == "delegated";
+        let mut responder_cert = None;
+        if delegated {
+            if let Some(id) = ca.ocsp_responder_id {
+                responder_cert = self
+                    .store
+                    .certificate(id)
+                    .await?
+                    .filter(|c| c.status == "valid" && c.cert.not_after - now > ROLLOVER);
+            }
+            if responder_cert.is_none() {
+                responder_cert = Some(self.issue_responder(ca).await?);
+            }
+        }
+        let source = hex::encode(
+            &Sha256::digest(format!(
+                "{}|{}|{}",
+                ca.cert.fingerprint_sha256,
+                ca.revocation.ocsp_validity_hours,
+                responder_cert
+                    .as_ref()
+                    .map_or("ca", |c| c.cert.fingerprint_sha256.as_str())
+            ))[..16],
+        );
+        if let Some(before) = before.filter(|b| b.source == source) {
+            return Ok(before.clone());
+        }
+        let (key_id, certificate, valid_until) = match &responder_cert {
+            Some(c) => (
+                c.key_id.ok_or_else(|| {
+                    Error::Internal(format!("responder certificate {} has no key", c.id))
+                })?,
+                Some(c.cert.der.clone()),
+                c.cert.not_after.min(ca.cert.not_after),
+            ),
+            None => (
+                ca.key_id
+                    .ok_or_else(|| Error::Internal(format!("CA '{}' has no key", ca.name)))?,
+                None,
+                ca.cert.not_after,
+            ),
+        };
+        let key = Arc::new(self.open_key(key_id).await?);
+        let info = pki::inspect::Certificate::parse(&ca.cert.der)?;
+        Ok(Arc::new(ResponderCa {
+            ca_id: ca.id,
+            hashes: IssuerKeyHashes::new(&info)?,
+            responder: Arc::new(Responder::new(key, certificate)?),
+            validity: Duration::hours(ca.revocation.ocsp_validity_hours),
+            valid_until,
+            source,
+        }))
+    }
+
+    /// Issues CA `ca` a delegated responder certificate (id-kp-OCSPSigning,
+    /// id-pkix-ocsp-nocheck, [`RESPONDER_DAYS`]) through the issuance pipeline, and makes it
+    /// the CA's responder.
+    async fn issue_responder(&self, ca: &CaRow) -> Result<store::CertificateRow> {
+        let template = self
+            .templates()
+            .await?
+            .into_iter()
+            .find(|t| t.builtin && t.spec.name == RESPONDER_TEMPLATE)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "the built-in '{RESPONDER_TEMPLATE}' template is gone"
+                ))
+            })?;
+        let mut subject = pki::DistinguishedName::new();
+        subject.set(
+            NameAttribute::CommonName,
+            &format!("{} OCSP Responder", ca.name),
+        )?;
+        let system = Principal::local("system");
+        let issued = self
+            .issue(
+                &system,
+                IssueRequest {
+                    ca_id: Some(ca.id),
+                    subject,
+                    sans: Vec::new(),
+                    key: KeySource::Generate(Some(KeyType::EcP256)),
+                    template_id: Some(template.id),
+                    validity_days: Some(RESPONDER_DAYS),
+                    key_usage: Some(vec![KeyUsage::DigitalSignature]),
+                    extended_key_usage: Some(vec![ExtendedKeyUsage::OcspSigning]),
+                    description: Some(format!("OCSP responder of CA '{}'", ca.name)),
+                    source: "system",
+                    renewed_from: ca.ocsp_responder_id,
+                },
+            )
+            .await?;
+        let mut tx = self.store.begin_write().await?;
+        tx.set_ocsp_responder(ca.id, issued.certificate.id).await?;
+        tx.audit(&self.entry_by(
+            &system,
+            Event::new(
+                "ocsp_responder_issued",
+                "ca",
+                ca.id,
+                format!(
+                    "'{}': responder certificate {} (serial {})",
+                    ca.name, issued.certificate.id, issued.certificate.cert.serial
+                ),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(issued.certificate)
+    }
+
+    /// Evicts the responses of certificates whose revocation changed (here or on another
+    /// node) since the last look, and on the publishing node signs their stored responses
+    /// again.
+    pub(crate) async fn ocsp_watch(&self, watch: &mut OcspWatch, publishing: bool) -> Result<()> {
+        let changes = self
+            .store
+            .revocations_since(watch.since - WATCH_OVERLAP, BATCH)
+            .await?;
+        for (ca_id, serial, at) in changes {
+            watch.since = watch.since.max(at);
+            if watch.seen.insert((ca_id, serial.clone()), at) == Some(at) {
+                continue;
+            }
+            let Ok(bytes) = hex::decode(&serial) else {
+                continue;
+            };
+            self.ocsp.evict(&bytes);
+            if publishing {
+                let stored = self.store.ocsp_responses_for(ca_id, &serial).await?;
+                self.resign(&stored).await?;
+            }
+        }
+        let horizon = watch.since - WATCH_OVERLAP;
+        watch.seen.retain(|_, at| *at >= horizon);
+        Ok(())
+    }
+
+    /// Signs stored responses due for refresh again (on the publishing node).
+    pub(crate) async fn ocsp_refresh(&self) -> Result<()> {
+        let due = self.store.ocsp_responses_due(self.now(), BATCH).await?;
+        self.resign(&due).await
+    }
+
+    async fn resign(&self, rows: &[OcspResponseRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let cas = self.ocsp_cas().await?;
+        let now = self.now();
+        let mut fresh = Vec::with_capacity(rows.len());
+        for row in rows {
+            let Some(ca) = cas.iter().find(|c| c.ca_id == row.ca_id) else {
+                continue;
+            };
+            let id = hex::decode(&row.cert_id)
+                .ok()
+                .and_then(|der| CertId::from_der(&der).ok())
+                .ok_or_else(|| Error::Internal(format!("stored CertID '{}'", row.cert_id)))?;
+            let status = self.ocsp_status(ca.ca_id, &id).await?;
+            fresh.push(self.presign(ca, &id, status, now)?);
+        }
+        self.store.put_ocsp_responses(&fresh).await?;
+        Ok(())
+    }
+
+    /// What the responder answered since this process started.
+    pub fn ocsp_stats(&self) -> OcspStats {
+        let s = &self.ocsp.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        OcspStats {
+            requests: get(&s.requests),
+            good: get(&s.good),
+            revoked: get(&s.revoked),
+            unknown: get(&s.unknown),
+            malformed: get(&s.malformed),
+            unauthorized: get(&s.unauthorized),
+            internal_error: get(&s.internal_error),
+            cache_hits: get(&s.cache_hits),
+            cache_misses: get(&s.cache_misses),
+            stored_hits: get(&s.stored_hits),
+            signed: get(&s.signed),
+        }
+    }
+
+    /// How many responses this process keeps in memory.
+    pub fn ocsp_cached(&self) -> usize {
+        self.ocsp
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .map(Vec::len)
+            .sum()
+    }
+}

@@ -1,0 +1,67 @@
+//! The background publisher: CRLs (and the OCSP responder's upkeep) on whichever node holds
+//! the publishing lease, so that several nodes sharing a database publish each CRL once.
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use time::Duration;
+use tokio::sync::watch;
+
+use crate::Authority;
+use crate::crl::CrlWatch;
+use crate::ocsp::OcspWatch;
+
+/// How often the publisher looks for work when nothing wakes it.
+const TICK: StdDuration = StdDuration::from_millis(250);
+/// How long a lease lasts, and how often its holder renews it.
+const LEASE: Duration = Duration::seconds(15);
+const RENEW_EVERY: StdDuration = StdDuration::from_secs(5);
+const LEASE_NAME: &str = "revocation-publisher";
+
+impl Authority {
+    /// Publishes until `stop` turns true: woken by each revocation on this node, and every
+    /// [`TICK`] for changes made elsewhere and for refreshes that fall due.
+    pub async fn run_publisher(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let mut watch = CrlWatch::default();
+        let mut revocations = OcspWatch::from(self.now());
+        let mut asked: Option<Instant> = None;
+        let mut held = false;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = self.revocations.raised() => {}
+                () = tokio::time::sleep(TICK) => {}
+            }
+            if asked.is_none_or(|at| at.elapsed() >= RENEW_EVERY) {
+                asked = Some(Instant::now());
+                let now = self.now();
+                held = self
+                    .store
+                    .take_lease(LEASE_NAME, &holder, now, now + LEASE)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "could not take the publishing lease");
+                        false
+                    });
+            }
+            // Every node forgets the OCSP responses that revocations made wrong; the lease
+            // holder also signs the stored ones again and publishes CRLs.
+            if let Err(e) = self.ocsp_watch(&mut revocations, held).await {
+                tracing::warn!(error = %e, "OCSP revocation watch failed");
+            }
+            if !held {
+                continue;
+            }
+            if let Err(e) = self.crl_round(&mut watch).await {
+                tracing::warn!(error = %e, "CRL publishing failed");
+            }
+            if let Err(e) = self.ocsp_refresh().await {
+                tracing::warn!(error = %e, "OCSP refresh failed");
+            }
+        }
+    }
+}

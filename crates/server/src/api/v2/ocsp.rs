@@ -1,0 +1,141 @@
+//! `/ocsp`: the responder's state per CA and what it has answered. The responder itself is
+//! at `/ocsp`, outside `/api/v2`.
+
+use axum::extract::State;
+use axum::response::Response;
+use serde::Serialize;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::App;
+use crate::envelope::{Envelope, ok};
+use crate::error::ApiResult;
+
+pub fn routes() -> OpenApiRouter<App> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(stats))
+}
+
+/// How the responder answers for one CA.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaOcspView {
+    pub ca_id: i64,
+    pub ca_name: String,
+    /// Whether the responder answers for it (and its certificates carry the OCSP URL).
+    pub ocsp_enabled: bool,
+    /// `delegated` or `ca`.
+    pub signer: String,
+    /// The delegated responder certificate in use, once issued.
+    pub responder_certificate_id: Option<i64>,
+    pub responder_serial: Option<String>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub responder_valid_until: Option<OffsetDateTime>,
+    /// A response's validity, in hours.
+    pub validity_hours: i64,
+    /// Responses signed ahead and stored.
+    pub stored_responses: i64,
+}
+
+/// The responder's status.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OcspStatusView {
+    /// Where relying parties ask.
+    pub url: String,
+    /// Responses this node keeps in memory.
+    pub cached_responses: usize,
+    pub cas: Vec<CaOcspView>,
+}
+
+/// The OCSP responder per CA: signer, responder certificate, stored responses.
+#[utoipa::path(get, path = "/ocsp/status", tag = "ocsp",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    responses((status = 200, description = "Responder status", body = Envelope<OcspStatusView>)))]
+async fn status(State(app): State<App>) -> ApiResult<Response> {
+    let store = app.authority.store();
+    let mut cas = Vec::new();
+    for ca in app.authority.cas().await? {
+        let responder = match ca.ocsp_responder_id {
+            Some(id) => store
+                .certificate(id)
+                .await
+                .map_err(authority::Error::from)?,
+            None => None,
+        };
+        let delegated = ca.revocation.ocsp_signer == "delegated";
+        let responder = responder.filter(|_| delegated);
+        cas.push(CaOcspView {
+            ca_id: ca.id,
+            ocsp_enabled: ca.revocation.ocsp_enabled,
+            signer: ca.revocation.ocsp_signer.clone(),
+            responder_certificate_id: responder.as_ref().map(|c| c.id),
+            responder_serial: responder.as_ref().map(|c| c.cert.serial.clone()),
+            responder_valid_until: responder.as_ref().map(|c| c.cert.not_after),
+            validity_hours: ca.revocation.ocsp_validity_hours,
+            stored_responses: store
+                .count_ocsp_responses(ca.id)
+                .await
+                .map_err(authority::Error::from)?,
+            ca_name: ca.name,
+        });
+    }
+    Ok(ok(OcspStatusView {
+        url: app.authority.publishing().ocsp_url(),
+        cached_responses: app.authority.ocsp_cached(),
+        cas,
+    }))
+}
+
+/// What this node's responder answered since it started.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OcspStatsView {
+    /// Requests, errors included.
+    pub requests: u64,
+    /// Certificates reported, by status.
+    pub good: u64,
+    pub revoked: u64,
+    pub unknown: u64,
+    /// Error answers, by OCSP status.
+    pub malformed_request: u64,
+    pub unauthorized: u64,
+    pub internal_error: u64,
+    /// Shareable requests answered from memory, and not.
+    pub cache_hits: u64,
+    pub cache_misses: u64,
+    /// hits / (hits + misses); 0 before any.
+    pub cache_hit_rate: f64,
+    /// Misses answered from the responses stored in the database.
+    pub stored_hits: u64,
+    /// Responses signed.
+    pub signed: u64,
+}
+
+/// The responder's counters on this node: requests, answers by status, cache hit rate.
+#[utoipa::path(get, path = "/ocsp/stats", tag = "ocsp",
+    security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
+    responses((status = 200, description = "Counters", body = Envelope<OcspStatsView>)))]
+async fn stats(State(app): State<App>) -> ApiResult<Response> {
+    let s = app.authority.ocsp_stats();
+    let asked = s.cache_hits + s.cache_misses;
+    let rate = if asked == 0 {
+        0.0
+    } else {
+        s.cache_hits as f64 / asked as f64
+    };
+    Ok(ok(OcspStatsView {
+        requests: s.requests,
+        good: s.good,
+        revoked: s.revoked,
+        unknown: s.unknown,
+        malformed_request: s.malformed,
+        unauthorized: s.unauthorized,
+        internal_error: s.internal_error,
+        cache_hits: s.cache_hits,
+        cache_misses: s.cache_misses,
+        cache_hit_rate: rate,
+        stored_hits: s.stored_hits,
+        signed: s.signed,
+    }))
+}
