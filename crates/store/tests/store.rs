@@ -854,3 +854,48 @@ async fn sqlite_checkpoints_run_in_the_background() -> TestResult {
     store.close().await;
     Ok(())
 }
+
+async fn leases(store: Store) -> TestResult {
+    let now = OffsetDateTime::now_utc();
+    let until = now + Duration::seconds(15);
+    assert!(store.take_lease("job", "node-a", now, until).await?);
+    assert!(
+        !store.take_lease("job", "node-b", now, until).await?,
+        "another node's lease holds until it expires"
+    );
+    assert!(
+        store
+            .take_lease(
+                "job",
+                "node-a",
+                now + Duration::seconds(5),
+                until + Duration::seconds(5)
+            )
+            .await?,
+        "its holder renews it"
+    );
+    assert!(
+        !store
+            .take_lease("job", "node-b", until, until + Duration::seconds(15))
+            .await?,
+        "renewed: still held at the old expiry"
+    );
+    let later = until + Duration::seconds(6);
+    assert!(
+        store
+            .take_lease("job", "node-b", later, later + Duration::seconds(15))
+            .await?,
+        "once it has expired, another node takes it"
+    );
+    assert!(!store.take_lease("job", "node-a", later, later).await?);
+    assert!(
+        store.take_lease("other", "node-a", later, later).await?,
+        "leases are by name"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lease_has_one_holder_until_it_expires() -> TestResult {
+    on_every_backend(leases).await
+}
