@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+pub mod acme;
 mod api_keys;
 mod audit;
 mod ca;
@@ -120,6 +121,8 @@ pub struct Authority {
     ocsp: ocsp::OcspState,
     /// Held while a CRL is built and stored.
     crl_publishing: tokio::sync::Mutex<()>,
+    /// ACME's nonces, validator and profiles.
+    acme: acme::AcmeCore,
 }
 
 impl Authority {
@@ -143,6 +146,7 @@ impl Authority {
             revocations: publishing::RevocationSignal::default(),
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
+            acme: acme::AcmeCore::default(),
         }
     }
 

@@ -29,7 +29,16 @@ pub enum Credential {
     },
     /// The local command line, acting with the operating system user's authority.
     Local,
+    /// An ACME account, which proved control of its names (or holds the certificate's key)
+    /// before the registration authority acts for it.
+    Acme {
+        /// The account's id.
+        account_id: i64,
+    },
 }
+
+/// What an ACME account may ask of the pipeline once ACME's own checks have passed.
+const ACME_PERMISSIONS: &[&str] = &["write:certificates", "delete:certificates"];
 
 /// An authenticated caller: a user, the role it holds now, and the credential it used.
 #[derive(Debug, Clone)]
@@ -65,8 +74,20 @@ impl Principal {
         rbac::grants(self.role.permissions(), permission)
             && match &self.credential {
                 Credential::ApiKey { permissions, .. } => rbac::grants(permissions, permission),
+                Credential::Acme { .. } => ACME_PERMISSIONS.contains(&permission),
                 Credential::Session { .. } | Credential::Local => true,
             }
+    }
+
+    /// ACME account `account_id` (whose URL names `refid`), calling from `origin`.
+    pub fn acme(account_id: i64, refid: &str, origin: Origin) -> Self {
+        Self {
+            user: None,
+            username: format!("acme:{refid}"),
+            role: Role::Operator,
+            credential: Credential::Acme { account_id },
+            origin,
+        }
     }
 
     /// [`Principal::can`], as an error saying what `doing` needs.
@@ -89,6 +110,7 @@ impl Principal {
                 .filter(|p| rbac::grants(self.role.permissions(), p))
                 .cloned()
                 .collect(),
+            Credential::Acme { .. } => ACME_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
             Credential::Session { .. } | Credential::Local => self
                 .role
                 .permissions()

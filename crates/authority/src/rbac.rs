@@ -25,6 +25,18 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
     ("read:truststore", "Read the trust store"),
     ("write:truststore", "Add to and sync the trust store"),
     ("delete:truststore", "Remove from the trust store"),
+    (
+        "read:acme",
+        "Read ACME settings, profiles, accounts, orders and key lists",
+    ),
+    (
+        "write:acme",
+        "Change ACME settings and profiles, make and revoke EAB keys, deactivate accounts",
+    ),
+    (
+        "delete:acme",
+        "Delete ACME profiles with their accounts and orders",
+    ),
     ("read:users", "Read users and roles"),
     ("write:users", "Create and update users"),
     ("delete:users", "Delete users"),
@@ -39,7 +51,7 @@ pub const PERMISSIONS: &[(&str, &str)] = &[
 pub enum Role {
     /// Everything.
     Admin,
-    /// Reads everything; runs the PKI (certificates, CAs, CSRs, templates, trust store).
+    /// Reads everything; runs the PKI (certificates, CAs, CSRs, templates, trust store, ACME).
     Operator,
     /// Reads everything, the audit log and users included; changes nothing.
     Auditor,
@@ -90,6 +102,7 @@ impl Role {
                 "delete:csrs",
                 "write:templates",
                 "write:truststore",
+                "write:acme",
             ],
             Role::Auditor => &["read:*"],
             Role::Viewer => &[
@@ -98,6 +111,7 @@ impl Role {
                 "read:csrs",
                 "read:templates",
                 "read:truststore",
+                "read:acme",
             ],
         }
     }
@@ -107,11 +121,12 @@ impl Role {
         match self {
             Role::Admin => "Full access to everything",
             Role::Operator => {
-                "Reads everything; manages certificates, CAs, CSRs, templates and the trust store"
+                "Reads everything; manages certificates, CAs, CSRs, templates, the trust store \
+                 and ACME"
             }
             Role::Auditor => "Reads everything, including the audit log and users; changes nothing",
             Role::Viewer => {
-                "Reads the certificate inventory, CAs, CSRs, templates and the trust store"
+                "Reads the certificate inventory, CAs, CSRs, templates, the trust store and ACME"
             }
         }
     }

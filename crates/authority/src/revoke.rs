@@ -78,6 +78,11 @@ impl RevocationReason {
         }
     }
 
+    /// The reason with RFC 5280 code `code`.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// Reads a reason in camelCase (`keyCompromise`) or snake_case (`key_compromise`).
     ///
     /// # Errors

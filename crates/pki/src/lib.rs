@@ -3,12 +3,14 @@
 //! generation, which draws from the operating system's CSPRNG through aws-lc-rs).
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod bundle;
 pub mod cert;
 pub mod crl;
 pub mod csr;
 mod error;
 pub mod inspect;
+pub mod jose;
 pub mod keys;
 pub mod name;
 pub mod ocsp;

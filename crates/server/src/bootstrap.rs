@@ -183,6 +183,18 @@ pub async fn open_with_clock(
         );
     }
     authority.ensure_builtin_templates().await?;
+    if authority.ensure_default_acme_profile().await? {
+        tracing::info!("created the default ACME profile, at /acme/directory");
+    }
+    authority
+        .configure_acme_validation(
+            settings
+                .acme
+                .validation
+                .config()
+                .map_err(|e| BootError::Settings(e.to_string()))?,
+        )
+        .map_err(|e| BootError::Settings(e.to_string()))?;
     let tls = tls_config(&settings, &authority).await?;
     Ok(Instance {
         https,

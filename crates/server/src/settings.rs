@@ -28,8 +28,8 @@ pub struct Settings {
     /// The base URL certificates point to for OCSP, CRLs and issuer certificates (AIA, CDP);
     /// empty means `http://` and the plain-HTTP listener's address (HTTPS's without one).
     pub public_url: String,
-    /// Serve only these parts: `api` (the REST API, OpenAPI document and metrics), `ocsp`,
-    /// `crl` (CRLs and CA certificates). Empty serves everything; health is always served.
+    /// Serve only these parts: `api` (the REST API, OpenAPI document and metrics), `acme`,
+    /// `ocsp`, `crl` (CRLs and CA certificates). Empty serves everything; health is always served.
     pub serve_only: Vec<String>,
     /// How long caches may keep the latest CRL (`Cache-Control: max-age`), at most until its
     /// nextUpdate. CRLs fetched by number never change and are cached until their nextUpdate.
@@ -60,6 +60,79 @@ pub struct Settings {
     pub shutdown_grace_seconds: u64,
     /// The operating system's CA bundle, read by `POST /api/v2/truststore/sync`.
     pub system_trust_bundle: PathBuf,
+    /// The ACME server (`[acme]` in TOML).
+    pub acme: AcmeSettings,
+}
+
+/// `[acme]`: how the ACME server reaches clients to validate their challenges.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AcmeSettings {
+    /// `[acme.validation]`.
+    pub validation: ValidationSettings,
+}
+
+/// `[acme.validation]`: where challenges are checked. For tests and private networks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ValidationSettings {
+    /// Port of http-01 validations.
+    pub http_port: u16,
+    /// Port of tls-alpn-01 validations.
+    pub tls_port: u16,
+    /// `system` (the resolvers of /etc/resolv.conf) or a resolver's `address:port`.
+    pub dns_resolver: String,
+    /// Static name → address map, consulted before DNS.
+    pub hosts: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for ValidationSettings {
+    fn default() -> Self {
+        Self {
+            http_port: 80,
+            tls_port: 443,
+            dns_resolver: "system".into(),
+            hosts: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl ValidationSettings {
+    /// The validator's configuration.
+    ///
+    /// # Errors
+    /// [`SettingsError`] for a resolver that is neither `system` nor an address, or a host
+    /// mapped to something that is not an IP address.
+    pub fn config(&self) -> Result<authority::acme::validation::ValidationConfig, SettingsError> {
+        let dns_resolver = match self.dns_resolver.as_str() {
+            "" | "system" => None,
+            addr => Some(addr.parse().map_err(|_| {
+                SettingsError(format!(
+                    "acme.validation.dns_resolver: '{addr}' is neither system nor address:port"
+                ))
+            })?),
+        };
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|(name, ip)| {
+                ip.parse()
+                    .map(|ip| (name.trim_end_matches('.').to_ascii_lowercase(), ip))
+                    .map_err(|_| {
+                        SettingsError(format!(
+                            "acme.validation.hosts: '{name}' maps to '{ip}', which is not an IP address"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(authority::acme::validation::ValidationConfig {
+            http_port: self.http_port,
+            tls_port: self.tls_port,
+            dns_resolver,
+            hosts,
+            ..authority::acme::validation::ValidationConfig::default()
+        })
+    }
 }
 
 impl Default for Settings {
@@ -87,6 +160,7 @@ impl Default for Settings {
             auth_rate_limit_per_minute: 10,
             shutdown_grace_seconds: 30,
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
+            acme: AcmeSettings::default(),
         }
     }
 }
@@ -213,10 +287,10 @@ impl Settings {
         match self
             .serve_only
             .iter()
-            .find(|p| !["api", "ocsp", "crl"].contains(&p.as_str()))
+            .find(|p| !["api", "acme", "ocsp", "crl"].contains(&p.as_str()))
         {
             Some(p) => Err(SettingsError(format!(
-                "serve_only: unknown part '{p}'; expected api, ocsp or crl"
+                "serve_only: unknown part '{p}'; expected api, acme, ocsp or crl"
             ))),
             None => Ok(()),
         }

@@ -216,6 +216,27 @@ impl Store {
         row.as_ref().map(certificate).transpose()
     }
 
+    /// The certificates with serial number `serial` (lower-case hex), of whichever CA: a
+    /// random 128-bit serial repeats only across imported certificates.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn certificates_with_serial(
+        &self,
+        serial: &str,
+    ) -> Result<Vec<CertificateRow>, Error> {
+        let sql = format!(
+            "SELECT {COLUMNS}, {CERT_COLUMNS} FROM certificates WHERE {} = {} AND serial = $1",
+            self.backend().serial_tail("serial"),
+            self.backend().serial_tail("$1"),
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(serial.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(certificate).collect()
+    }
+
     /// One page of certificates matching `filter` at `now`, newest first.
     ///
     /// # Errors

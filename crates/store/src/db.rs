@@ -336,6 +336,20 @@ impl WriteTx {
 pub(crate) enum Arg {
     Int(i64),
     Text(String),
+    Null,
+}
+
+impl Arg {
+    pub(crate) fn bind(
+        &self,
+        query: Query<'static, Any, AnyArguments>,
+    ) -> Query<'static, Any, AnyArguments> {
+        match self {
+            Self::Int(v) => query.bind(*v),
+            Self::Text(v) => query.bind(v.clone()),
+            Self::Null => query.bind(None::<i64>),
+        }
+    }
 }
 
 /// Assembles `WHERE` clauses with `$n` placeholders numbered in order, and binds their values.
@@ -381,10 +395,7 @@ impl Filter {
     pub(crate) fn query(&self, sql: String) -> Query<'static, Any, AnyArguments> {
         self.args
             .iter()
-            .fold(sqlx::query(AssertSqlSafe(sql)), |q, arg| match arg {
-                Arg::Int(v) => q.bind(*v),
-                Arg::Text(v) => q.bind(v.clone()),
-            })
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, arg| arg.bind(q))
     }
 
     /// Runs the filtered count and one page of `SELECT {columns} FROM {from} … ORDER BY {order}`.

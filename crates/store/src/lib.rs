@@ -8,6 +8,7 @@
 //! `$n` (both accept them), timestamps are unix microseconds, flags are 0/1 integers.
 #![forbid(unsafe_code)]
 
+mod acme;
 mod api_keys;
 mod audit;
 mod cas;
@@ -27,6 +28,10 @@ pub mod testing;
 mod truststore;
 mod users;
 
+pub use acme::{
+    AcmeAccountRow, AcmeCounts, AcmeEabKeyRow, AcmeFilter, AcmeOrderChange, AcmeOrderRow,
+    AcmeProfileFields, AcmeProfileRow, AcmeState, NewAcmeAccount, NewAcmeOrder,
+};
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use audit::{
     AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, GENESIS_HASH, chain_hash,

@@ -899,3 +899,44 @@ async fn leases(store: Store) -> TestResult {
 async fn a_lease_has_one_holder_until_it_expires() -> TestResult {
     on_every_backend(leases).await
 }
+
+async fn acme_shared_state(store: Store) -> TestResult {
+    let now = OffsetDateTime::now_utc();
+    let later = now + Duration::minutes(30);
+    // A batch of nonces: each is fresh once; again, or twice in one batch, it is not.
+    let batch = vec![
+        ("n1".to_owned(), later),
+        ("n2".to_owned(), later),
+        ("n2".to_owned(), later),
+    ];
+    let fresh: BTreeSet<String> = store.use_nonces(&batch).await?.into_iter().collect();
+    assert_eq!(fresh, BTreeSet::from(["n1".to_owned(), "n2".to_owned()]));
+    let again = store
+        .use_nonces(&[("n1".to_owned(), later), ("n3".to_owned(), now)])
+        .await?;
+    assert_eq!(again, ["n3".to_owned()], "n1 was used before");
+    assert_eq!(
+        store.purge_used_nonces(now + Duration::seconds(1)).await?,
+        1,
+        "only n3 had expired"
+    );
+    // The first node to store a nonce key sets it for every node.
+    let first = store.acme_nonce_key(b"first".to_vec()).await?;
+    let second = store.acme_nonce_key(b"second".to_vec()).await?;
+    assert_eq!((first.as_slice(), second.as_slice()), (&b"first"[..], &b"first"[..]));
+    // Rate counters count per key and window, and old windows go.
+    let window = from_micros(to_micros(now) / 1_000_000 * 1_000_000);
+    assert_eq!(store.count_rate("orders:1", window).await?, 1);
+    assert_eq!(store.count_rate("orders:1", window).await?, 2);
+    assert_eq!(store.count_rate("orders:2", window).await?, 1);
+    let next = window + Duration::HOUR;
+    assert_eq!(store.count_rate("orders:1", next).await?, 1);
+    assert_eq!(store.purge_rate_counters(next).await?, 2);
+    assert_eq!(store.count_rate("orders:1", next).await?, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn acme_nonces_keys_and_rate_counters_are_shared_state() -> TestResult {
+    on_every_backend(acme_shared_state).await
+}

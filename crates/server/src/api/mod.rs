@@ -1,5 +1,6 @@
 //! Every route, registered and documented in one act through `utoipa_axum::routes!`.
 
+mod acme;
 mod ca_download;
 mod crl_download;
 mod ocsp;
@@ -21,6 +22,9 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<App> {
         routes = routes
             .nest("/api/v2", v2::routes())
             .merge(root::metrics_routes());
+    }
+    if settings.serves("acme") {
+        routes = routes.merge(acme::routes());
     }
     if settings.serves("crl") {
         routes = routes

@@ -2,6 +2,11 @@
 
 mod access_walk;
 mod account;
+mod acme;
+mod acme_admin;
+mod acme_clients;
+mod acme_jws;
+mod acme_peers;
 mod audit_chain;
 mod auth;
 mod bad_input;

@@ -1,6 +1,7 @@
 //! `/api/v2`, one module per resource group of the UCM reference.
 
 mod account;
+mod acme;
 mod audit;
 mod auth;
 mod cas;
@@ -37,6 +38,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(certificate_bulk::routes())
         .merge(csrs::routes())
         .merge(crl::routes())
+        .merge(acme::routes())
         .merge(ocsp::routes())
         .merge(templates::routes())
         .merge(tools::routes())

@@ -1,0 +1,250 @@
+//! Finalization (RFC 8555 §7.4), certificate download (§7.4.2) and revocation (§7.6).
+
+use std::sync::Arc;
+
+use pki::csr::Csr;
+use pki::jose::Jwk;
+use pki::{DistinguishedName, NameAttribute, SubjectAltName};
+use store::{AcmeAccountRow, AcmeProfileRow};
+
+use super::identifiers::check_csr;
+use super::orders::no_such_order;
+use super::{Identifier, IssuedChain, Order, Problem, ProblemType, Status};
+use crate::issue::{IssueRequest, KeySource};
+use crate::{Authority, Error, Origin, Principal, RevocationReason};
+
+/// Who asks for a revocation.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeBy<'a> {
+    /// The account the certificate was issued to.
+    Account(&'a AcmeAccountRow),
+    /// Whoever holds the certificate's key (the JWS was signed with it).
+    CertificateKey(&'a Jwk),
+}
+
+/// Reasons a subscriber may give (RFC 8555 §7.6 allows the server to refuse others): the
+/// ones a CA or a hold would use are the operator's to give.
+const SUBSCRIBER_REASONS: [RevocationReason; 6] = [
+    RevocationReason::Unspecified,
+    RevocationReason::KeyCompromise,
+    RevocationReason::AffiliationChanged,
+    RevocationReason::Superseded,
+    RevocationReason::CessationOfOperation,
+    RevocationReason::PrivilegeWithdrawn,
+];
+
+fn bad_csr(detail: impl Into<String>) -> Problem {
+    Problem::new(ProblemType::BadCsr, detail)
+}
+
+impl Authority {
+    /// Finalizes order `refid` with `csr_der` (DER PKCS#10): checks the CSR names exactly the
+    /// order's identifiers, then issues through [`Authority::issue`] under `profile`.
+    ///
+    /// # Errors
+    /// `orderNotReady` unless the order is ready; `badCSR` for a CSR that does not parse,
+    /// verify or match, or that the CA's key rules refuse (the order is then invalid).
+    pub async fn acme_finalize(
+        self: &Arc<Self>,
+        profile: &AcmeProfileRow,
+        account: &AcmeAccountRow,
+        refid: &str,
+        csr_der: &[u8],
+        origin: &Origin,
+    ) -> Result<Order, Problem> {
+        let order = self.acme_order(account, refid).await?;
+        if order.status != Status::Ready {
+            return Err(not_ready(&order));
+        }
+        let csr = Csr::parse(csr_der).map_err(|e| bad_csr(e.to_string()))?;
+        check_csr(&csr, &order.identifiers)?;
+
+        let mut tx = self.store.begin_write().await?;
+        let (id, mut order) = self.acme_order_locked(&mut tx, account.id, refid).await?;
+        if order.status != Status::Ready {
+            return Err(not_ready(&order));
+        }
+        order.status = Status::Processing;
+        tx.update_acme_order(id, &order.change()?, self.now())
+            .await?;
+        tx.commit().await?;
+
+        // Checked when the order was placed; here only the link is wanted.
+        let renewed_from = match &order.replaces {
+            Some(ari) => self.certificate_by_ari(ari).await.ok().map(|c| c.id),
+            None => None,
+        };
+        let issued = self
+            .issue(
+                &Principal::acme(account.id, &account.refid, origin.clone()),
+                IssueRequest {
+                    ca_id: profile.ca_id,
+                    subject: subject(&csr, &order.identifiers),
+                    sans: order.identifiers.iter().map(san).collect(),
+                    key: KeySource::Csr(Box::new(csr)),
+                    template_id: profile.template_id,
+                    validity_days: Some(profile.validity_days),
+                    key_usage: None,
+                    extended_key_usage: None,
+                    description: Some(format!("ACME order {refid}")),
+                    source: "acme",
+                    renewed_from,
+                },
+            )
+            .await;
+        let outcome = match issued {
+            Ok(issued) => {
+                order.status = Status::Valid;
+                order.certificate_id = Some(issued.certificate.id);
+                Ok(())
+            }
+            Err(e) => {
+                let problem = match e {
+                    Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
+                    other => Problem::from(other),
+                };
+                order.status = Status::Invalid;
+                order.error = Some(problem.clone());
+                Err(problem)
+            }
+        };
+        let mut tx = self.store.begin_write().await?;
+        tx.update_acme_order(id, &order.change()?, self.now())
+            .await?;
+        tx.commit().await?;
+        outcome.map(|()| order)
+    }
+
+    /// The certificate of valid order `refid`, with the chain above it.
+    ///
+    /// # Errors
+    /// A 404 problem when the order has no certificate.
+    pub async fn acme_certificate(
+        &self,
+        account: &AcmeAccountRow,
+        refid: &str,
+    ) -> Result<IssuedChain, Problem> {
+        let order = self.acme_order(account, refid).await?;
+        let cert_id = order
+            .certificate_id
+            .filter(|_| order.status == Status::Valid)
+            .ok_or_else(|| no_such_order(refid))?;
+        let cert = self.certificate(cert_id).await?;
+        let mut chain = vec![cert.cert.der];
+        if let Some(ca_id) = cert.ca_id {
+            chain.extend(self.ca_chain(ca_id).await?);
+        }
+        Ok(IssuedChain { chain })
+    }
+
+    /// Revokes the certificate `cert_der` (RFC 8555 §7.6) for the account it was issued to,
+    /// or for whoever holds its key.
+    ///
+    /// # Errors
+    /// `malformed` for something that is not a certificate; 404 for one this server did not
+    /// issue; `unauthorized` for anyone else; `badRevocationReason`; `alreadyRevoked`.
+    pub async fn acme_revoke(
+        &self,
+        profile: &AcmeProfileRow,
+        by: RevokeBy<'_>,
+        cert_der: &[u8],
+        reason: Option<u8>,
+        origin: &Origin,
+    ) -> Result<(), Problem> {
+        let reason = match reason {
+            None => RevocationReason::Unspecified,
+            Some(code) => RevocationReason::from_code(code)
+                .filter(|r| SUBSCRIBER_REASONS.contains(r))
+                .ok_or_else(|| {
+                    Problem::new(
+                        ProblemType::BadRevocationReason,
+                        format!(
+                            "reason {code} is not one a subscriber may give; use one of {}",
+                            SUBSCRIBER_REASONS.map(|r| r.code().to_string()).join(", ")
+                        ),
+                    )
+                })?,
+        };
+        let info = pki::inspect::Certificate::parse(cert_der)
+            .map_err(|e| Problem::new(ProblemType::Malformed, e.to_string()))?;
+        let row = self
+            .store
+            .certificates_with_serial(&info.serial)
+            .await?
+            .into_iter()
+            .find(|r| r.cert.der == cert_der)
+            .ok_or_else(|| Problem {
+                status: Some(404),
+                ..Problem::new(
+                    ProblemType::Malformed,
+                    "this server did not issue that certificate",
+                )
+            })?;
+        let principal = match by {
+            RevokeBy::Account(account) => {
+                let order = self.store.acme_order_of_certificate(row.id).await?;
+                if order.is_none_or(|o| o.account_id != account.id)
+                    || account.profile_id != profile.id
+                {
+                    return Err(Problem::new(
+                        ProblemType::Unauthorized,
+                        "the certificate was not issued to this account",
+                    ));
+                }
+                Principal::acme(account.id, &account.refid, origin.clone())
+            }
+            RevokeBy::CertificateKey(jwk) => {
+                if jwk.spki_der() != info.public_key_der {
+                    return Err(Problem::new(
+                        ProblemType::Unauthorized,
+                        "the request is signed neither by the account nor by the certificate's key",
+                    ));
+                }
+                Principal::acme(0, &format!("key-of-{}", info.serial), origin.clone())
+            }
+        };
+        match self
+            .revoke(&principal, row.id, reason, Some("via ACME"), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(Error::Conflict(m)) => Err(Problem::new(ProblemType::AlreadyRevoked, m)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn not_ready(order: &Order) -> Problem {
+    Problem::new(
+        ProblemType::OrderNotReady,
+        format!("the order is {}, not ready", order.status.as_str()),
+    )
+}
+
+fn san(id: &Identifier) -> SubjectAltName {
+    match id {
+        Identifier::Dns(name) => SubjectAltName::Dns(name.clone()),
+        Identifier::Ip(ip) => SubjectAltName::Ip(*ip),
+    }
+}
+
+/// The subject: the CSR's common name when it has one (it names an identifier, checked),
+/// otherwise the first DNS identifier short enough for one (RFC 5280's 64 characters).
+fn subject(csr: &Csr, identifiers: &[Identifier]) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    let cn = csr
+        .subject
+        .get(NameAttribute::CommonName)
+        .map(str::to_owned)
+        .or_else(|| {
+            identifiers.iter().find_map(|id| match id {
+                Identifier::Dns(n) if n.len() <= 64 => Some(n.clone()),
+                _ => None,
+            })
+        });
+    if let Some(cn) = cn {
+        // A common name the checks above let through is always a valid value.
+        let _ = name.set(NameAttribute::CommonName, &cn);
+    }
+    name
+}

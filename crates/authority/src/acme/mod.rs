@@ -1,0 +1,195 @@
+//! The ACME registration authority (RFC 8555): accounts, orders, authorizations, challenges and
+//! their validation. The wire format (JWS, URLs, problem documents over HTTP) is the server's;
+//! this module keeps the state machine and issues through [`crate::Authority::issue`].
+
+mod accounts;
+mod admin;
+mod certificates;
+mod challenges;
+mod identifiers;
+mod nonces;
+mod orders;
+mod problem;
+mod profiles;
+mod renewal;
+pub mod validation;
+
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use accounts::{AccountRequest, ExternalBinding};
+pub use admin::{
+    AcmeOrderDetails, AcmeProfileInput, AcmeSettings, AcmeSettingsChange, AcmeStats, IssuedEabKey,
+    RESERVED_PROFILE_NAMES,
+};
+pub use certificates::RevokeBy;
+pub use orders::OrderRequest;
+pub use problem::{ChallengeType, Identifier, Problem, ProblemType};
+pub use profiles::DEFAULT_PROFILE;
+pub use renewal::{RENEWAL_INFO_RETRY, RenewalWindow};
+pub use store::{AcmeAccountRow, AcmeProfileRow};
+
+use crate::Error;
+
+/// The state of an order, authorization or challenge (RFC 8555 §7.1.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Waiting for the client.
+    Pending,
+    /// Every authorization is valid; the order can be finalized.
+    Ready,
+    /// Being validated (challenge) or issued (order).
+    Processing,
+    /// Done.
+    Valid,
+    /// Failed, or expired before it was done.
+    Invalid,
+    /// Given up by the client.
+    Deactivated,
+    /// Its time ran out.
+    Expired,
+    /// Revoked by the server.
+    Revoked,
+}
+
+impl Status {
+    /// The name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Ready => "ready",
+            Self::Processing => "processing",
+            Self::Valid => "valid",
+            Self::Invalid => "invalid",
+            Self::Deactivated => "deactivated",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+        }
+    }
+
+    fn parse(text: &str) -> Result<Self, Error> {
+        serde_json::from_value(serde_json::Value::String(text.to_owned()))
+            .map_err(|_| Error::Internal(format!("unknown ACME status '{text}' in the database")))
+    }
+}
+
+/// A challenge of an authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Challenge {
+    /// http-01, dns-01 or tls-alpn-01.
+    #[serde(rename = "type")]
+    pub kind: ChallengeType,
+    /// The token the client builds its response from.
+    pub token: String,
+    /// pending, processing, valid or invalid.
+    pub status: Status,
+    /// When it was validated.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub validated: Option<OffsetDateTime>,
+    /// Why validation failed.
+    #[serde(default)]
+    pub error: Option<Problem>,
+}
+
+/// An authorization: proof of control over one identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Authorization {
+    /// The identifier (for a wildcard, the base name).
+    pub identifier: Identifier,
+    /// Whether the order asked for `*.` the identifier.
+    pub wildcard: bool,
+    /// pending, valid, invalid, deactivated, expired.
+    pub status: Status,
+    /// When it expires.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// The challenges offered.
+    pub challenges: Vec<Challenge>,
+}
+
+/// An order, with its authorizations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Its id in URLs.
+    pub refid: String,
+    /// The account that placed it.
+    pub account_id: i64,
+    /// pending, ready, processing, valid or invalid.
+    pub status: Status,
+    /// When it expires.
+    pub expires: OffsetDateTime,
+    /// The identifiers asked for, as asked.
+    pub identifiers: Vec<Identifier>,
+    /// One per identifier.
+    pub authorizations: Vec<Authorization>,
+    /// Requested notBefore.
+    pub not_before: Option<OffsetDateTime>,
+    /// Requested notAfter.
+    pub not_after: Option<OffsetDateTime>,
+    /// Why it is invalid.
+    pub error: Option<Problem>,
+    /// The certificate issued for it.
+    pub certificate_id: Option<i64>,
+    /// The ARI identifier of the certificate it replaces.
+    pub replaces: Option<String>,
+}
+
+/// The certificate of a valid order, as the client downloads it.
+#[derive(Debug, Clone)]
+pub struct IssuedChain {
+    /// Leaf first, then the CAs above it up to the root, DER.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// ACME's share of the authority's state.
+#[derive(Debug, Default)]
+pub(crate) struct AcmeCore {
+    nonces: nonces::Nonces,
+    validator: OnceLock<Arc<validation::Validator>>,
+    profiles: profiles::ProfileCache,
+}
+
+impl From<Error> for Problem {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Invalid(m) | Error::Malformed(m) => Problem::new(ProblemType::Malformed, m),
+            Error::Unauthorized(m) | Error::Forbidden(m) => {
+                Problem::new(ProblemType::Unauthorized, m)
+            }
+            Error::NotFound(m) => Problem {
+                status: Some(404),
+                ..Problem::new(ProblemType::Malformed, m)
+            },
+            Error::Conflict(m) => Problem {
+                status: Some(409),
+                ..Problem::new(ProblemType::Malformed, m)
+            },
+            Error::Unavailable(m) => Problem {
+                status: Some(503),
+                ..Problem::new(
+                    ProblemType::ServerInternal,
+                    format!("service unavailable: {m}"),
+                )
+            },
+            other => {
+                tracing::error!("ACME request failed: {other:?}");
+                Problem::new(ProblemType::ServerInternal, "internal error")
+            }
+        }
+    }
+}
+
+impl From<pki::Error> for Problem {
+    fn from(e: pki::Error) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<store::Error> for Problem {
+    fn from(e: store::Error) -> Self {
+        Error::from(e).into()
+    }
+}

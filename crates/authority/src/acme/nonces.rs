@@ -1,0 +1,149 @@
+//! Replay nonces (RFC 8555 §6.5). A nonce carries its own expiry and a MAC under a key every
+//! node shares (kept sealed in the database), so issuing one writes nothing; using one records
+//! it as used, in batches, so that it is accepted once across all nodes.
+
+use std::sync::OnceLock;
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::{OnceCell, mpsc, oneshot};
+
+use super::{Problem, ProblemType};
+use crate::{Authority, Error, Result};
+
+/// How long a nonce is good for.
+const LIFETIME: Duration = Duration::minutes(30);
+/// Most nonces recorded in one statement.
+const BATCH: usize = 512;
+const EXPIRY_LEN: usize = 8;
+const RANDOM_LEN: usize = 8;
+const TAG_LEN: usize = 16;
+const NONCE_LEN: usize = EXPIRY_LEN + RANDOM_LEN + TAG_LEN;
+
+type Redemption = (String, OffsetDateTime, oneshot::Sender<Result<bool>>);
+
+#[derive(Debug, Default)]
+pub(crate) struct Nonces {
+    key: OnceCell<hmac::Key>,
+    redeemer: OnceLock<mpsc::Sender<Redemption>>,
+}
+
+impl Authority {
+    async fn nonce_key(&self) -> Result<&hmac::Key> {
+        self.acme
+            .nonces
+            .key
+            .get_or_try_init(|| async {
+                let mut fresh = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut fresh)
+                    .map_err(|_| Error::Internal("no randomness for the nonce key".into()))?;
+                let sealed = self.vault.seal(&fresh, "acme-nonce-key")?;
+                let stored = self.store.acme_nonce_key(sealed).await?;
+                let key = self.vault.open(&stored, "acme-nonce-key")?;
+                Ok(hmac::Key::new(hmac::HMAC_SHA256, &key))
+            })
+            .await
+    }
+
+    /// A fresh nonce for `Replay-Nonce`.
+    ///
+    /// # Errors
+    /// Store or vault errors while the shared key is first read.
+    pub async fn acme_nonce(&self) -> Result<String> {
+        let key = self.nonce_key().await?;
+        let expires = (self.now() + LIFETIME).unix_timestamp();
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce[..EXPIRY_LEN].copy_from_slice(&expires.to_be_bytes());
+        aws_lc_rs::rand::fill(&mut nonce[EXPIRY_LEN..EXPIRY_LEN + RANDOM_LEN])
+            .map_err(|_| Error::Internal("no randomness for a nonce".into()))?;
+        let tag = hmac::sign(key, &nonce[..EXPIRY_LEN + RANDOM_LEN]);
+        nonce[EXPIRY_LEN + RANDOM_LEN..].copy_from_slice(&tag.as_ref()[..TAG_LEN]);
+        Ok(URL_SAFE_NO_PAD.encode(nonce))
+    }
+
+    /// Uses `nonce`: it must be one this server issued, unexpired and not used before.
+    ///
+    /// # Errors
+    /// A `badNonce` problem otherwise; `serverInternal` when the database fails.
+    pub async fn acme_use_nonce(&self, nonce: &str) -> Result<(), Problem> {
+        let bad = |why: &str| Problem::new(ProblemType::BadNonce, format!("the nonce {why}"));
+        let key = self.nonce_key().await?;
+        let raw = URL_SAFE_NO_PAD
+            .decode(nonce)
+            .ok()
+            .filter(|raw| raw.len() == NONCE_LEN)
+            .ok_or_else(|| bad("is not one this server issued"))?;
+        let (signed, tag) = raw.split_at(EXPIRY_LEN + RANDOM_LEN);
+        let full = hmac::sign(key, signed);
+        // The tag is compared in constant time: it is a MAC.
+        if aws_lc_rs::constant_time::verify_slices_are_equal(&full.as_ref()[..TAG_LEN], tag)
+            .is_err()
+        {
+            return Err(bad("is not one this server issued"));
+        }
+        let mut expiry = [0u8; EXPIRY_LEN];
+        expiry.copy_from_slice(&signed[..EXPIRY_LEN]);
+        let expires = OffsetDateTime::from_unix_timestamp(i64::from_be_bytes(expiry))
+            .map_err(|_| bad("is not one this server issued"))?;
+        if expires <= self.now() {
+            return Err(bad("has expired"));
+        }
+        let (done, answer) = oneshot::channel();
+        self.nonce_redeemer()
+            .send((nonce.to_owned(), expires, done))
+            .await
+            .map_err(|_| Error::Internal("the nonce recorder stopped".into()))?;
+        let fresh = answer
+            .await
+            .map_err(|_| Error::Internal("the nonce recorder stopped".into()))??;
+        if fresh {
+            Ok(())
+        } else {
+            Err(bad("was used before"))
+        }
+    }
+
+    /// The task that records used nonces: whatever arrives while one batch is written goes
+    /// into the next, so a burst of requests costs a few statements, not one each.
+    fn nonce_redeemer(&self) -> &mpsc::Sender<Redemption> {
+        self.acme.nonces.redeemer.get_or_init(|| {
+            let (send, mut receive) = mpsc::channel::<Redemption>(4 * BATCH);
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(BATCH);
+                while receive.recv_many(&mut batch, BATCH).await > 0 {
+                    let nonces: Vec<(String, OffsetDateTime)> =
+                        batch.iter().map(|(n, e, _)| (n.clone(), *e)).collect();
+                    match store.use_nonces(&nonces).await {
+                        Ok(fresh) => {
+                            // Removed as claimed: the same nonce twice in one batch is a
+                            // replay too.
+                            let mut fresh: std::collections::HashSet<String> =
+                                fresh.into_iter().collect();
+                            for (nonce, _, done) in batch.drain(..) {
+                                let _ = done.send(Ok(fresh.remove(&nonce)));
+                            }
+                        }
+                        Err(e) => {
+                            let e = Error::from(e);
+                            for (_, _, done) in batch.drain(..) {
+                                let _ = done.send(Err(Error::Unavailable(e.to_string())));
+                            }
+                        }
+                    }
+                }
+            });
+            send
+        })
+    }
+
+    /// Forgets used nonces that have expired anyway.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn purge_acme_nonces(&self) -> Result<u64> {
+        Ok(self.store.purge_used_nonces(self.now()).await?)
+    }
+}

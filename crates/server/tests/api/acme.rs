@@ -1,0 +1,692 @@
+//! The ACME server driven by a Rust ACME client (instant-acme), with real challenge
+//! responders: accounts, orders for DNS names and IP addresses, http-01, dns-01 and
+//! tls-alpn-01, certificates that openssl verifies.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use instant_acme::{
+    Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
+    RetryPolicy,
+};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use serde_json::json;
+
+use crate::acme_jws::{RawClient, jws};
+use crate::acme_peers::{HttpResponder, TlsAlpnResponder};
+use authority::Clock;
+
+use crate::common::{TestResult, TestServer, openssl};
+
+/// A test server whose validator reaches the given ports on 127.0.0.1 for every name.
+pub struct AcmeServer {
+    pub server: TestServer,
+    pub dir: tempfile::TempDir,
+    /// The root CA, PEM file.
+    pub root: PathBuf,
+}
+
+impl AcmeServer {
+    pub async fn start(
+        http_port: u16,
+        tls_port: u16,
+        dns: Option<std::net::SocketAddr>,
+        names: &[&str],
+    ) -> Self {
+        let hosts = names
+            .iter()
+            .map(|n| ((*n).to_owned(), "127.0.0.1".to_owned()))
+            .collect();
+        let server = TestServer::start_with(|s| {
+            s.acme.validation.http_port = http_port;
+            s.acme.validation.tls_port = tls_port;
+            s.acme.validation.hosts = hosts;
+            if let Some(dns) = dns {
+                s.acme.validation.dns_resolver = dns.to_string();
+            }
+        })
+        .await;
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let authority = &server.running.as_ref().expect("running").app.authority;
+        let ca = authority.default_ca().await.expect("default CA");
+        let chain = authority.ca_chain(ca.id).await.expect("chain");
+        let root = dir.path().join("root.pem");
+        std::fs::write(
+            &root,
+            pki::pem::encode("CERTIFICATE", chain.last().expect("a root")),
+        )
+        .expect("root PEM");
+        Self { server, dir, root }
+    }
+
+    pub fn directory(&self) -> String {
+        self.server.url("/acme/directory")
+    }
+
+    pub async fn account(&self) -> Account {
+        let (account, _) = Account::builder_with_root(&self.root)
+            .expect("client")
+            .create(
+                &NewAccount {
+                    contact: &["mailto:admin@example.test"],
+                    terms_of_service_agreed: true,
+                    only_return_existing: false,
+                },
+                self.directory(),
+                None,
+            )
+            .await
+            .expect("account");
+        account
+    }
+
+    /// Verifies a PEM chain (leaf first) against the root with openssl.
+    pub fn verify(&self, chain_pem: &str) -> Result<String, String> {
+        let path = self.dir.path().join("chain.pem");
+        std::fs::write(&path, chain_pem).map_err(|e| e.to_string())?;
+        openssl(
+            self.dir.path(),
+            &[
+                "verify",
+                "-CAfile",
+                &self.root.display().to_string(),
+                "-untrusted",
+                &path.display().to_string(),
+                &path.display().to_string(),
+            ],
+        )
+    }
+}
+
+pub fn retries() -> RetryPolicy {
+    RetryPolicy::default()
+        .initial_delay(Duration::from_millis(50))
+        .backoff(1.5)
+        .timeout(Duration::from_secs(30))
+}
+
+/// Orders `identifiers`, answers each authorization's `kind` challenge with `answer`,
+/// finalizes, and returns the certificate chain.
+pub async fn obtain(
+    account: &Account,
+    identifiers: &[Identifier],
+    kind: ChallengeType,
+    answer: impl Fn(&Identifier, &str, &str),
+) -> TestResult<String> {
+    let mut order = account.new_order(&NewOrder::new(identifiers)).await?;
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz?;
+        if authz.status != AuthorizationStatus::Pending {
+            continue;
+        }
+        let mut challenge = authz
+            .challenge(kind.clone())
+            .ok_or("challenge not offered")?;
+        let identifier = challenge.identifier().identifier.clone();
+        let key_authorization = challenge.key_authorization();
+        answer(&identifier, &challenge.token, key_authorization.as_str());
+        challenge.set_ready().await?;
+    }
+    let status = order.poll_ready(&retries()).await?;
+    if status != OrderStatus::Ready {
+        return Err(format!("order is {status:?}: {:?}", order.state().error).into());
+    }
+    order.finalize().await?;
+    Ok(order.poll_certificate(&retries()).await?)
+}
+
+fn dns(name: &str) -> Identifier {
+    Identifier::Dns(name.into())
+}
+
+#[tokio::test]
+async fn http01_for_two_names_gives_a_certificate_openssl_verifies() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(
+        http.port(),
+        1,
+        None,
+        &["www.example.test", "api.example.test"],
+    )
+    .await;
+    let account = acme.account().await;
+    let chain = obtain(
+        &account,
+        &[dns("www.example.test"), dns("api.example.test")],
+        ChallengeType::Http01,
+        |_, token, key_authorization| http.set(token, key_authorization),
+    )
+    .await?;
+    let verified = acme.verify(&chain)?;
+    assert!(verified.contains(": OK"), "{verified}");
+    let text = openssl(
+        acme.dir.path(),
+        &[
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            &acme.dir.path().join("chain.pem").display().to_string(),
+        ],
+    )?;
+    assert!(
+        text.contains("DNS:www.example.test") && text.contains("DNS:api.example.test"),
+        "{text}"
+    );
+    // The validator really fetched each token from the responder.
+    assert_eq!(http.requests().len(), 2, "{:?}", http.requests());
+    Ok(())
+}
+
+#[tokio::test]
+async fn tls_alpn01_and_ip_identifiers() -> TestResult {
+    let tls = TlsAlpnResponder::start();
+    let acme = AcmeServer::start(1, tls.port(), None, &["alpn.example.test"]).await;
+    let account = acme.account().await;
+    let ip: IpAddr = "127.0.0.1".parse()?;
+    let chain = obtain(
+        &account,
+        &[dns("alpn.example.test"), Identifier::Ip(ip)],
+        ChallengeType::TlsAlpn01,
+        |identifier, _, key_authorization| match identifier {
+            Identifier::Dns(name) => tls.set(name, key_authorization),
+            Identifier::Ip(ip) => tls.set_ip(*ip, key_authorization),
+            _ => {}
+        },
+    )
+    .await?;
+    let verified = acme.verify(&chain)?;
+    assert!(verified.contains(": OK"), "{verified}");
+    let text = openssl(
+        acme.dir.path(),
+        &[
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            &acme.dir.path().join("chain.pem").display().to_string(),
+        ],
+    )?;
+    assert!(
+        text.contains("DNS:alpn.example.test") && text.contains("IP Address:127.0.0.1"),
+        "{text}"
+    );
+    assert_eq!(tls.hellos().len(), 2, "{:?}", tls.hellos());
+    Ok(())
+}
+
+#[tokio::test]
+async fn dns01_with_a_wildcard() -> TestResult {
+    let dns_server = crate::acme_peers::DnsServer::start();
+    let acme = AcmeServer::start(1, 1, Some(dns_server.addr()), &[]).await;
+    let account = acme.account().await;
+    let records = std::sync::Mutex::new(std::collections::HashMap::<String, Vec<String>>::new());
+    let chain = obtain(
+        &account,
+        &[dns("*.wild.example.test"), dns("wild.example.test")],
+        ChallengeType::Dns01,
+        |identifier, _, key_authorization| {
+            if let Identifier::Dns(name) = identifier {
+                let record = format!("_acme-challenge.{name}");
+                let mut records = records
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let values = records.entry(record.clone()).or_default();
+                values.push(pki::jose::dns01_txt_value(key_authorization));
+                let values: Vec<&str> = values.iter().map(String::as_str).collect();
+                dns_server.set_txt(&record, &values);
+            }
+        },
+    )
+    .await?;
+    assert!(acme.verify(&chain)?.contains(": OK"));
+    let text = openssl(
+        acme.dir.path(),
+        &[
+            "x509",
+            "-noout",
+            "-ext",
+            "subjectAltName",
+            "-in",
+            &acme.dir.path().join("chain.pem").display().to_string(),
+        ],
+    )?;
+    assert!(
+        text.contains("DNS:*.wild.example.test") && text.contains("DNS:wild.example.test"),
+        "{text}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn fifty_concurrent_orders_on_one_account_all_complete() -> TestResult {
+    let http = std::sync::Arc::new(HttpResponder::start());
+    let names: Vec<String> = (0..50).map(|i| format!("n{i}.example.test")).collect();
+    let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let acme = AcmeServer::start(http.port(), 1, None, &name_refs).await;
+    let account = acme.account().await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for name in names.clone() {
+        let (account, http) = (account.clone(), http.clone());
+        tasks.spawn(async move {
+            obtain(
+                &account,
+                &[dns(&name)],
+                ChallengeType::Http01,
+                |_, token, ka| http.set(token, ka),
+            )
+            .await
+            .map_err(|e| format!("{name}: {e}"))
+        });
+    }
+    let mut chains = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        chains.push(done??);
+    }
+    assert_eq!(chains.len(), 50);
+    for chain in &chains {
+        assert!(acme.verify(chain)?.contains(": OK"));
+    }
+    let stored = acme
+        .server
+        .raw_store()
+        .await
+        .certificates(
+            &Default::default(),
+            acme.server.clock.now(),
+            store::PageRequest {
+                page: 1,
+                per_page: 100,
+            },
+        )
+        .await?;
+    assert_eq!(
+        stored.items.iter().filter(|c| c.source == "acme").count(),
+        50
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn key_rollover_and_deactivation() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(http.port(), 1, None, &["roll.example.test"]).await;
+    let (key, der) = instant_acme::Key::generate_pkcs8()?;
+    let (mut account, _) = Account::builder_with_root(&acme.root)?
+        .create_from_key((key, der.clone_key().into()), acme.directory())
+        .await?;
+    let _credentials = account.update_key().await?;
+    // The old key no longer finds the account; the new one still orders.
+    let old = Account::builder_with_root(&acme.root)?
+        .from_key(
+            (
+                instant_acme::Key::from_pkcs8_der(der.clone_key())?,
+                der.into(),
+            ),
+            acme.directory(),
+        )
+        .await;
+    let message = format!("{:?}", old.err());
+    assert!(message.contains("accountDoesNotExist"), "{message}");
+    let chain = obtain(
+        &account,
+        &[dns("roll.example.test")],
+        ChallengeType::Http01,
+        |_, t, ka| http.set(t, ka),
+    )
+    .await?;
+    assert!(acme.verify(&chain)?.contains(": OK"));
+    account.clone().deactivate().await?;
+    let refused = account
+        .new_order(&NewOrder::new(&[dns("roll.example.test")]))
+        .await;
+    let message = format!("{:?}", refused.err());
+    assert!(
+        message.contains("unauthorized") && message.contains("deactivated"),
+        "{message}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn renewal_information_and_replacement_orders() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(http.port(), 1, None, &["ari.example.test"]).await;
+    let account = acme.account().await;
+    let chain = obtain(
+        &account,
+        &[dns("ari.example.test")],
+        ChallengeType::Http01,
+        |_, t, ka| http.set(t, ka),
+    )
+    .await?;
+    let leaf_pem: Vec<Vec<u8>> = pki::pem::find_blocks(chain.as_bytes())?
+        .into_iter()
+        .map(|b| b.der)
+        .collect();
+    let leaf = rustls::pki_types::CertificateDer::from(leaf_pem[0].clone());
+    let id = instant_acme::CertificateIdentifier::try_from(&leaf)?;
+    let (info, retry) = account.renewal_info(&id).await?;
+    let parsed = pki::inspect::Certificate::parse(&leaf_pem[0])?;
+    let (start, end) = (info.suggested_window.start, info.suggested_window.end);
+    assert!(
+        parsed.not_before < start && start < end && end < parsed.not_after,
+        "{start} {end}"
+    );
+    assert!(retry > Duration::from_secs(3600), "{retry:?}");
+
+    let identifiers = [dns("ari.example.test")];
+    let mut order = account
+        .new_order(&NewOrder::new(&identifiers).replaces(id.clone()))
+        .await?;
+    assert_eq!(order.state().status, OrderStatus::Pending);
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz?;
+        let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
+        http.set(&challenge.token, challenge.key_authorization().as_str());
+        challenge.set_ready().await?;
+    }
+    order.poll_ready(&retries()).await?;
+    order.finalize().await?;
+    let renewed = order.poll_certificate(&retries()).await?;
+    assert!(acme.verify(&renewed)?.contains(": OK"));
+    // Replaced once by a finalized order, the certificate cannot be replaced again.
+    let again = account
+        .new_order(&NewOrder::new(&identifiers).replaces(id))
+        .await;
+    let message = format!("{:?}", again.err());
+    assert!(message.contains("alreadyReplaced"), "{message}");
+    // The inventory links the new certificate to the one it renews.
+    let store = acme.server.raw_store().await;
+    let page = store
+        .certificates(
+            &Default::default(),
+            acme.server.clock.now(),
+            store::PageRequest {
+                page: 1,
+                per_page: 10,
+            },
+        )
+        .await?;
+    assert!(
+        page.items.iter().any(|c| c.renewed_from.is_some()),
+        "no certificate records what it renews"
+    );
+    Ok(())
+}
+
+/// Every JWS algorithm the server accepts registers an account and places an order.
+#[tokio::test]
+async fn each_jws_algorithm_registers_and_orders() -> TestResult {
+    let acme = AcmeServer::start(1, 1, None, &[]).await;
+    for alg in ["RS256", "ES256", "ES384", "EdDSA"] {
+        let mut client = RawClient::new(acme.server.client.clone(), &acme.directory(), alg).await;
+        let created = client.register().await;
+        assert_eq!(created.status, 201, "{alg}: {}", created.body);
+        assert!(
+            client
+                .kid
+                .as_deref()
+                .is_some_and(|k| k.contains("/acme/default/acct/")),
+            "{alg}"
+        );
+        // The same key again finds the same account.
+        client.kid = None;
+        let again = client.register().await;
+        assert_eq!(again.status, 200, "{alg}: {}", again.body);
+        let order = client
+            .post(
+                &client.url("newOrder"),
+                Some(&json!({"identifiers": [{"type": "dns", "value": "alg.example.test"}]})),
+            )
+            .await;
+        assert_eq!(order.status, 201, "{alg}: {}", order.body);
+        assert_eq!(order.body["status"], "pending");
+        assert!(!order.header("replay-nonce").is_empty());
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_rfc_error_types() -> TestResult {
+    let acme = AcmeServer::start(1, 1, None, &[]).await;
+    let mut client = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    client.register().await;
+    let new_order = client.url("newOrder");
+    let order_payload = json!({"identifiers": [{"type": "dns", "value": "bad.example.test"}]});
+
+    // A signature that does not verify.
+    let header = client.header(&new_order).await;
+    let mut body = jws(&client.key, &header, Some(&order_payload));
+    let mut signature = body["signature"].as_str().unwrap_or_default().to_owned();
+    let flipped = if signature.starts_with('A') { "B" } else { "A" };
+    signature.replace_range(0..1, flipped);
+    body["signature"] = json!(signature);
+    let reply = client.send(&new_order, &body).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.problem_type()),
+        (400, "urn:ietf:params:acme:error:malformed"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.header("content-type"), "application/problem+json");
+
+    // A nonce used twice: badNonce, with a fresh nonce to retry with.
+    let header = client.header(&new_order).await;
+    let body = jws(&client.key, &header, Some(&order_payload));
+    assert_eq!(client.send(&new_order, &body).await.status, 201);
+    let replayed = client.send(&new_order, &body).await;
+    assert_eq!(
+        replayed.problem_type(),
+        "urn:ietf:params:acme:error:badNonce",
+        "{}",
+        replayed.body
+    );
+    assert!(!replayed.header("replay-nonce").is_empty());
+    // A nonce this server never issued.
+    let mut header = client.header(&new_order).await;
+    header["nonce"] = json!("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    let made_up = client
+        .send(&new_order, &jws(&client.key, &header, Some(&order_payload)))
+        .await;
+    assert_eq!(
+        made_up.problem_type(),
+        "urn:ietf:params:acme:error:badNonce"
+    );
+
+    // The JWS names another URL than the one it was sent to.
+    let mut header = client.header(&new_order).await;
+    header["url"] = json!(client.url("revokeCert"));
+    let wrong_url = client
+        .send(&new_order, &jws(&client.key, &header, Some(&order_payload)))
+        .await;
+    assert_eq!(
+        wrong_url.problem_type(),
+        "urn:ietf:params:acme:error:unauthorized",
+        "{}",
+        wrong_url.body
+    );
+
+    // An account that does not exist.
+    let mut header = client.header(&new_order).await;
+    header["kid"] = json!(
+        acme.server
+            .url("/acme/default/acct/0190000000007000800000000000dead")
+    );
+    let unknown = client
+        .send(&new_order, &jws(&client.key, &header, Some(&order_payload)))
+        .await;
+    assert_eq!(
+        unknown.problem_type(),
+        "urn:ietf:params:acme:error:accountDoesNotExist",
+        "{}",
+        unknown.body
+    );
+
+    // Algorithms the server refuses, listed in the problem.
+    for alg in ["none", "HS256"] {
+        let mut header = client.header(&new_order).await;
+        header["alg"] = json!(alg);
+        let refused = client
+            .send(&new_order, &jws(&client.key, &header, Some(&order_payload)))
+            .await;
+        assert_eq!(
+            refused.problem_type(),
+            "urn:ietf:params:acme:error:badSignatureAlgorithm",
+            "{alg}"
+        );
+        assert!(
+            refused.body["algorithms"]
+                .as_array()
+                .is_some_and(|a| a.contains(&json!("ES256"))),
+            "{}",
+            refused.body
+        );
+    }
+
+    // Not application/jose+json.
+    let header = client.header(&new_order).await;
+    let body = jws(&client.key, &header, Some(&order_payload));
+    let plain = acme
+        .server
+        .client
+        .post(&new_order)
+        .json(&body)
+        .send()
+        .await?;
+    assert_eq!(plain.status(), 415);
+
+    // Identifiers: an unknown type, and a DNS name that is not one.
+    let email = client
+        .post(
+            &new_order,
+            Some(&json!({"identifiers": [{"type": "email", "value": "a@b.test"}]})),
+        )
+        .await;
+    assert_eq!(
+        email.problem_type(),
+        "urn:ietf:params:acme:error:unsupportedIdentifier",
+        "{}",
+        email.body
+    );
+    let junk = client
+        .post(
+            &new_order,
+            Some(&json!({"identifiers": [{"type": "dns", "value": "a..b"}]})),
+        )
+        .await;
+    assert_eq!(
+        junk.problem_type(),
+        "urn:ietf:params:acme:error:rejectedIdentifier",
+        "{}",
+        junk.body
+    );
+
+    // Finalize before the order is ready.
+    let order = client.post(&new_order, Some(&order_payload)).await;
+    let finalize = order.body["finalize"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let csr = rcgen::CertificateParams::new(vec!["bad.example.test".to_owned()])?
+        .serialize_request(&rcgen::KeyPair::generate()?)?;
+    let early = client
+        .post(&finalize, Some(&json!({"csr": B64.encode(csr.der())})))
+        .await;
+    assert_eq!(
+        (early.status.as_u16(), early.problem_type()),
+        (403, "urn:ietf:params:acme:error:orderNotReady"),
+        "{}",
+        early.body
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_csr_with_names_the_order_lacks_is_refused() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(http.port(), 1, None, &["csr.example.test"]).await;
+    let account = acme.account().await;
+    let identifiers = [dns("csr.example.test")];
+    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz?;
+        let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
+        http.set(&challenge.token, challenge.key_authorization().as_str());
+        challenge.set_ready().await?;
+    }
+    assert_eq!(order.poll_ready(&retries()).await?, OrderStatus::Ready);
+    let csr = |names: &[&str]| -> TestResult<rcgen::CertificateSigningRequest> {
+        let mut params = rcgen::CertificateParams::new(
+            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
+        )?;
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        Ok(params.serialize_request(&rcgen::KeyPair::generate()?)?)
+    };
+    let extra = csr(&["csr.example.test", "other.example.test"])?;
+    let refused = order.finalize_csr(extra.der()).await;
+    let message = format!("{:?}", refused.err());
+    assert!(
+        message.contains("badCSR") && message.contains("other.example.test"),
+        "{message}"
+    );
+    // The order is still ready: a correct CSR finalizes it.
+    let good = csr(&["csr.example.test"])?;
+    order.finalize_csr(good.der()).await?;
+    let chain = order.poll_certificate(&retries()).await?;
+    assert!(acme.verify(&chain)?.contains(": OK"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn processing_orders_say_when_to_look_again_and_limits_answer_429() -> TestResult {
+    let acme = AcmeServer::start(1, 1, None, &[]).await;
+    let mut client = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    client.register().await;
+    let new_order = client.url("newOrder");
+    let payload = json!({"identifiers": [{"type": "dns", "value": "slow.example.test"}]});
+    let order = client.post(&new_order, Some(&payload)).await;
+    let url = order.header("location").to_owned();
+    let raw = acme.server.raw_store().await;
+    let refid = url.rsplit('/').next().unwrap_or_default();
+    raw.execute_raw(&format!(
+        "UPDATE acme_orders SET status = 'processing' WHERE refid = '{refid}'"
+    ))
+    .await?;
+    let polled = client.post(&url, None).await;
+    assert_eq!(polled.body["status"], "processing", "{}", polled.body);
+    assert_eq!(polled.header("retry-after"), "1");
+
+    raw.execute_raw("UPDATE acme_state SET orders_per_account_hour = 2")
+        .await?;
+    // The settings are read at most a second stale.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(client.post(&new_order, Some(&payload)).await);
+    }
+    let limited = statuses.last().ok_or("no reply")?;
+    assert_eq!(
+        (limited.status.as_u16(), limited.problem_type()),
+        (429, "urn:ietf:params:acme:error:rateLimited"),
+        "{}",
+        limited.body
+    );
+    assert!(
+        limited
+            .header("retry-after")
+            .parse::<u64>()
+            .is_ok_and(|s| s > 0 && s <= 3600),
+        "{}",
+        limited.header("retry-after")
+    );
+    Ok(())
+}
