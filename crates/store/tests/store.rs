@@ -923,7 +923,10 @@ async fn acme_shared_state(store: Store) -> TestResult {
     // The first node to store a nonce key sets it for every node.
     let first = store.acme_nonce_key(b"first".to_vec()).await?;
     let second = store.acme_nonce_key(b"second".to_vec()).await?;
-    assert_eq!((first.as_slice(), second.as_slice()), (&b"first"[..], &b"first"[..]));
+    assert_eq!(
+        (first.as_slice(), second.as_slice()),
+        (&b"first"[..], &b"first"[..])
+    );
     // Rate counters count per key and window, and old windows go.
     let window = from_micros(to_micros(now) / 1_000_000 * 1_000_000);
     assert_eq!(store.count_rate("orders:1", window).await?, 1);

@@ -13,7 +13,7 @@ use instant_acme::{
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::acme_jws::{RawClient, jws};
 use crate::acme_peers::{HttpResponder, TlsAlpnResponder};
@@ -688,5 +688,200 @@ async fn processing_orders_say_when_to_look_again_and_limits_answer_429() -> Tes
         "{}",
         limited.header("retry-after")
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn revocation_by_the_certificates_own_key() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(http.port(), 1, None, &["revoke.example.test"]).await;
+    let account = acme.account().await;
+    let identifiers = [dns("revoke.example.test")];
+    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut authorizations = order.authorizations();
+    while let Some(authz) = authorizations.next().await {
+        let mut authz = authz?;
+        let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
+        http.set(&challenge.token, challenge.key_authorization().as_str());
+        challenge.set_ready().await?;
+    }
+    order.poll_ready(&retries()).await?;
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(vec!["revoke.example.test".to_owned()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    order
+        .finalize_csr(params.serialize_request(&key)?.der())
+        .await?;
+    let chain = order.poll_certificate(&retries()).await?;
+    let leaf = pki::pem::find_blocks(chain.as_bytes())?
+        .into_iter()
+        .next()
+        .ok_or("no certificate")?
+        .der;
+    let payload = json!({"certificate": B64.encode(&leaf), "reason": 1});
+
+    // Someone else's key may not revoke it.
+    let stranger = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    let refused = stranger
+        .post(&stranger.url("revokeCert"), Some(&payload))
+        .await;
+    assert_eq!(
+        refused.problem_type(),
+        "urn:ietf:params:acme:error:unauthorized",
+        "{}",
+        refused.body
+    );
+    // A reason a subscriber may not give.
+    let mut holder = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    holder.key = crate::acme_jws::SigningKey::p256_from_pkcs8(&key.serialize_der());
+    let bad_reason = holder
+        .post(
+            &holder.url("revokeCert"),
+            Some(&json!({"certificate": B64.encode(&leaf), "reason": 6})),
+        )
+        .await;
+    assert_eq!(
+        bad_reason.problem_type(),
+        "urn:ietf:params:acme:error:badRevocationReason",
+        "{}",
+        bad_reason.body
+    );
+    // The certificate's own key, in the JWS header as a jwk, may.
+    let revoked = holder.post(&holder.url("revokeCert"), Some(&payload)).await;
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let again = holder.post(&holder.url("revokeCert"), Some(&payload)).await;
+    assert_eq!(
+        again.problem_type(),
+        "urn:ietf:params:acme:error:alreadyRevoked",
+        "{}",
+        again.body
+    );
+    let serial = pki::inspect::Certificate::parse(&leaf)?.serial;
+    let stored = acme
+        .server
+        .raw_store()
+        .await
+        .certificates_with_serial(&serial)
+        .await?;
+    assert_eq!(
+        stored
+            .first()
+            .map(|c| (c.status.as_str(), c.revocation_reason.as_deref())),
+        Some(("revoked", Some("keyCompromise")))
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn order_lists_expiry_and_per_address_account_limits() -> TestResult {
+    let acme = AcmeServer::start(1, 1, None, &[]).await;
+    let mut client = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    let account = client.register().await;
+    let new_order = client.url("newOrder");
+    let payload = json!({"identifiers": [{"type": "dns", "value": "list.example.test"}, {"type": "ip", "value": "192.0.2.1"}]});
+    let first = client.post(&new_order, Some(&payload)).await;
+    let second = client.post(&new_order, Some(&payload)).await;
+    let orders_url = account.body["orders"].as_str().ok_or("no orders URL")?;
+    let listed = client.post(orders_url, None).await;
+    let urls = listed.body["orders"].as_array().ok_or("no orders")?;
+    assert_eq!(urls.len(), 2, "{}", listed.body);
+    for order in [&first, &second] {
+        assert!(
+            urls.contains(&json!(order.header("location"))),
+            "{}",
+            listed.body
+        );
+    }
+    // An IP identifier is offered http-01 and tls-alpn-01, never dns-01 (RFC 8738 §7).
+    let authz_urls = first.body["authorizations"]
+        .as_array()
+        .ok_or("no authorizations")?
+        .clone();
+    let ip_authz = client
+        .post(authz_urls[1].as_str().unwrap_or_default(), None)
+        .await;
+    let kinds: Vec<&str> = ip_authz.body["challenges"]
+        .as_array()
+        .ok_or("no challenges")?
+        .iter()
+        .filter_map(|c| c["type"].as_str())
+        .collect();
+    assert_eq!(kinds, ["http-01", "tls-alpn-01"], "{}", ip_authz.body);
+
+    // Unfinished, an order expires after seven days, and its authorizations with it.
+    acme.server.clock.advance(time::Duration::days(8));
+    let expired = client.post(first.header("location"), None).await;
+    assert_eq!(expired.body["status"], "invalid", "{}", expired.body);
+    let authz = client
+        .post(authz_urls[0].as_str().unwrap_or_default(), None)
+        .await;
+    assert_eq!(authz.body["status"], "expired", "{}", authz.body);
+
+    // New accounts per client address and hour.
+    acme.server
+        .raw_store()
+        .await
+        .execute_raw("UPDATE acme_state SET accounts_per_address_hour = 1")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The clock moved on: the window is new, so one more account is let in, and no more.
+    let mut newcomer = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    assert_eq!(newcomer.register().await.status, 201);
+    let mut another = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    let limited = another.register().await;
+    assert_eq!(
+        (limited.status.as_u16(), limited.problem_type()),
+        (429, "urn:ietf:params:acme:error:rateLimited"),
+        "{}",
+        limited.body
+    );
+    assert!(!limited.header("retry-after").is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn identifiers_outside_a_profile_are_refused_one_by_one() -> TestResult {
+    let acme = AcmeServer::start(1, 1, None, &[]).await;
+    acme.server
+        .raw_store()
+        .await
+        .execute_raw("UPDATE acme_profiles SET allowed_identifiers = 'example.test 10.0.0.0/8' WHERE is_default = 1")
+        .await?;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut client = RawClient::new(acme.server.client.clone(), &acme.directory(), "EdDSA").await;
+    client.register().await;
+    let refused = client
+        .post(
+            &client.url("newOrder"),
+            Some(&json!({"identifiers": [
+                {"type": "dns", "value": "ok.example.test"},
+                {"type": "dns", "value": "evil.test"},
+                {"type": "ip", "value": "192.0.2.9"},
+            ]})),
+        )
+        .await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.problem_type()),
+        (403, "urn:ietf:params:acme:error:rejectedIdentifier"),
+        "{}",
+        refused.body
+    );
+    let subproblems = refused.body["subproblems"]
+        .as_array()
+        .ok_or("no subproblems")?;
+    let refused_ids: Vec<&Value> = subproblems.iter().map(|p| &p["identifier"]).collect();
+    assert_eq!(
+        refused_ids,
+        [
+            &json!({"type": "dns", "value": "evil.test"}),
+            &json!({"type": "ip", "value": "192.0.2.9"})
+        ],
+        "{}",
+        refused.body
+    );
+    let allowed = client
+        .post(&client.url("newOrder"), Some(&json!({"identifiers": [{"type": "dns", "value": "ok.example.test"}, {"type": "ip", "value": "10.1.2.3"}]})))
+        .await;
+    assert_eq!(allowed.status, 201, "{}", allowed.body);
     Ok(())
 }

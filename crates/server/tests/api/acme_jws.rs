@@ -33,6 +33,14 @@ impl SigningKey {
         }
     }
 
+    /// A P-256 key from its PKCS#8 DER (a certificate's key, for revocation by that key).
+    pub fn p256_from_pkcs8(der: &[u8]) -> Self {
+        Self::P256(
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .expect("P-256 PKCS#8"),
+        )
+    }
+
     pub fn alg(&self) -> &'static str {
         match self {
             Self::Rsa(_) => "RS256",
