@@ -464,6 +464,7 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn purge_used_nonces(&self, now: OffsetDateTime) -> Result<u64, Error> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM acme_used_nonces WHERE expires_at < $1")
             .bind(to_micros(now))
             .execute(&self.pool)
@@ -478,6 +479,8 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn count_rate(&self, key: &str, window_start: OffsetDateTime) -> Result<i64, Error> {
+        let _turn = self.write_turn().await;
+        let mut tx = self.begin_relaxed().await?;
         let row = sqlx::query(
             "INSERT INTO acme_rate_counters (key, window_start, count) VALUES ($1, $2, 1) \
              ON CONFLICT (key, window_start) DO UPDATE SET count = acme_rate_counters.count + 1 \
@@ -485,8 +488,9 @@ impl Store {
         )
         .bind(key.to_owned())
         .bind(to_micros(window_start))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(row.try_get("count")?)
     }
 
@@ -495,6 +499,7 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn purge_rate_counters(&self, before: OffsetDateTime) -> Result<u64, Error> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM acme_rate_counters WHERE window_start < $1")
             .bind(to_micros(before))
             .execute(&self.pool)

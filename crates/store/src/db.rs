@@ -68,6 +68,12 @@ pub struct Store {
     max_connections: u32,
     /// Counts committed changes to users, sessions and API keys made through this store.
     credentials: Arc<AtomicU64>,
+    /// SQLite has one writer at a time. This process's writers queue here instead of in
+    /// SQLite's busy handler, which sleeps a millisecond and more between tries.
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite connections whose commits do not wait for the disk (`synchronous = NORMAL`),
+    /// for [`Store::begin_relaxed_write`].
+    relaxed: Option<AnyPool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,16 +116,60 @@ impl Store {
             });
         }
         let pool = options.connect(url).await.map_err(Error::from)?;
+        let (mut gate, mut relaxed) = (None, None);
         if backend == Backend::Sqlite {
             pool.execute("PRAGMA journal_mode = WAL").await?;
             checkpoint_in_background(pool.clone());
+            gate = Some(Arc::default());
+            relaxed = Some(
+                AnyPoolOptions::new()
+                    .max_connections(2)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .test_before_acquire(false)
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // In WAL mode a commit is then durable against a crash of the
+                            // process, and against power loss once the next FULL commit or
+                            // checkpoint syncs the log.
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA wal_autocheckpoint = 16384").await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_lazy(url)
+                    .map_err(Error::from)?,
+            );
         }
         Ok(Self {
             pool,
             backend,
             max_connections,
             credentials: Arc::default(),
+            gate,
+            relaxed,
         })
+    }
+
+    /// Waits for this process's turn to write (SQLite only).
+    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
+
+    /// A transaction on the connections whose commits do not wait for the disk. Taken after
+    /// [`Store::write_turn`].
+    pub(crate) async fn begin_relaxed(&self) -> Result<sqlx::Transaction<'static, Any>, Error> {
+        let mut tx = self.relaxed.as_ref().unwrap_or(&self.pool).begin().await?;
+        if self.backend == Backend::Postgres {
+            // The commit returns before the WAL is flushed; a crash loses at most the last
+            // moments of such commits, and never corrupts anything.
+            tx.execute("SET LOCAL synchronous_commit = off").await?;
+        }
+        Ok(tx)
     }
 
     /// The engine behind this store.
@@ -178,6 +228,9 @@ impl Store {
 
     /// Closes every connection; later queries fail.
     pub async fn close(&self) {
+        if let Some(relaxed) = &self.relaxed {
+            relaxed.close().await;
+        }
         self.pool.close().await;
     }
 
@@ -188,7 +241,29 @@ impl Store {
     /// # Errors
     /// [`Error::Unavailable`] when the database cannot be reached or stays locked.
     pub async fn begin_write(&self) -> Result<WriteTx, Error> {
-        let mut tx = self.pool.begin().await.map_err(Error::from)?;
+        let turn = self.write_turn().await;
+        let tx = self.pool.begin().await.map_err(Error::from)?;
+        self.write_tx(tx, turn).await
+    }
+
+    /// [`Store::begin_write`] for bookkeeping that a client redoes if it is lost (ACME order
+    /// progress, used nonces): its commit does not wait for the disk, so a crash of the machine
+    /// (not of the process) may lose it and what followed it, never what was committed
+    /// durably before. Certificates, keys and audited changes never use it.
+    ///
+    /// # Errors
+    /// As [`Store::begin_write`].
+    pub async fn begin_relaxed_write(&self) -> Result<WriteTx, Error> {
+        let turn = self.write_turn().await;
+        let tx = self.begin_relaxed().await?;
+        self.write_tx(tx, turn).await
+    }
+
+    async fn write_tx(
+        &self,
+        mut tx: sqlx::Transaction<'static, Any>,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Result<WriteTx, Error> {
         let head = sqlx::query(
             "UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash",
         )
@@ -202,6 +277,7 @@ impl Store {
             last_hash: head.try_get("last_hash")?,
             appended: false,
             tx,
+            _turn: turn,
         })
     }
 }
@@ -237,6 +313,8 @@ pub struct WriteTx {
     last_id: i64,
     last_hash: String,
     appended: bool,
+    /// Held until the transaction ends (SQLite).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl WriteTx {

@@ -253,10 +253,17 @@ impl Authority {
         profile: &AcmeProfileRow,
         refid: &str,
     ) -> Result<AcmeAccountRow, Problem> {
-        let account = self
-            .store
-            .acme_account(refid)
-            .await?
+        let account = match self.acme.accounts.get(refid) {
+            Some(account) => Some(account),
+            None => {
+                let found = self.store.acme_account(refid).await?;
+                if let Some(account) = &found {
+                    self.acme.accounts.put(account);
+                }
+                found
+            }
+        };
+        let account = account
             .filter(|a| a.profile_id == profile.id)
             .ok_or_else(|| {
                 Problem::new(
@@ -309,6 +316,7 @@ impl Authority {
             .await?;
         }
         tx.commit().await?;
+        self.acme.accounts.forget(&account.refid);
         Ok(AcmeAccountRow {
             contact,
             status: status.into(),
@@ -379,6 +387,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
+        self.acme.accounts.forget(&account.refid);
         Ok(AcmeAccountRow {
             thumbprint,
             jwk,
@@ -449,6 +458,51 @@ impl Authority {
             let _ = self.store.purge_rate_counters(start - window).await;
         }
         Ok(())
+    }
+}
+
+/// Accounts recently used, by refid: every request of an account reads it. What another node
+/// changes shows here within [`crate::STALE_AFTER`]; this node's own changes at once.
+#[derive(Debug, Default)]
+pub(crate) struct AccountCache {
+    accounts:
+        std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, AcmeAccountRow)>>,
+}
+
+/// Accounts kept at most; past this the cache starts again empty.
+const CACHED_ACCOUNTS: usize = 10_000;
+
+impl AccountCache {
+    fn get(&self, refid: &str) -> Option<AcmeAccountRow> {
+        let accounts = self
+            .accounts
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        accounts
+            .get(refid)
+            .filter(|(read_at, _)| read_at.elapsed() < crate::STALE_AFTER)
+            .map(|(_, account)| account.clone())
+    }
+
+    fn put(&self, account: &AcmeAccountRow) {
+        let mut accounts = self
+            .accounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if accounts.len() >= CACHED_ACCOUNTS {
+            accounts.clear();
+        }
+        accounts.insert(
+            account.refid.clone(),
+            (std::time::Instant::now(), account.clone()),
+        );
+    }
+
+    pub(crate) fn forget(&self, refid: &str) {
+        self.accounts
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(refid);
     }
 }
 

@@ -545,6 +545,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
+        self.acme.accounts.forget(&account.refid);
         self.acme_account_row(id).await
     }
 

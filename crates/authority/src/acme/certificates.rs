@@ -59,15 +59,16 @@ impl Authority {
         let csr = Csr::parse(csr_der).map_err(|e| bad_csr(e.to_string()))?;
         check_csr(&csr, &order.identifiers)?;
 
-        let mut tx = self.store.begin_write().await?;
-        let (id, mut order) = self.acme_order_locked(&mut tx, account.id, refid).await?;
-        if order.status != Status::Ready {
-            return Err(not_ready(&order));
-        }
-        order.status = Status::Processing;
-        tx.update_acme_order(id, &order.change()?, self.now())
+        let start = |order: &mut Order| {
+            if order.status != Status::Ready {
+                return Err(not_ready(order));
+            }
+            order.status = Status::Processing;
+            Ok(true)
+        };
+        let (order, _) = self
+            .acme_change_order(account.id, refid, Box::new(start))
             .await?;
-        tx.commit().await?;
 
         // Checked when the order was placed; here only the link is wanted.
         let renewed_from = match &order.replaces {
@@ -92,27 +93,30 @@ impl Authority {
                 },
             )
             .await;
-        let outcome = match issued {
-            Ok(issued) => {
-                order.status = Status::Valid;
-                order.certificate_id = Some(issued.certificate.id);
-                Ok(())
-            }
+        let (status, certificate_id, error) = match issued {
+            Ok(issued) => (Status::Valid, Some(issued.certificate.id), None),
             Err(e) => {
                 let problem = match e {
                     Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
                     other => Problem::from(other),
                 };
-                order.status = Status::Invalid;
-                order.error = Some(problem.clone());
-                Err(problem)
+                (Status::Invalid, None, Some(problem))
             }
         };
-        let mut tx = self.store.begin_write().await?;
-        tx.update_acme_order(id, &order.change()?, self.now())
+        let failed = error.clone();
+        let finish = move |order: &mut Order| {
+            order.status = status;
+            order.certificate_id = certificate_id;
+            order.error = error;
+            Ok(true)
+        };
+        let (order, _) = self
+            .acme_change_order(account.id, refid, Box::new(finish))
             .await?;
-        tx.commit().await?;
-        outcome.map(|()| order)
+        match failed {
+            Some(problem) => Err(problem),
+            None => Ok(order),
+        }
     }
 
     /// The certificate of valid order `refid`, with the chain above it.

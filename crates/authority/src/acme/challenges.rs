@@ -45,38 +45,44 @@ impl Authority {
         index: usize,
         kind: ChallengeType,
     ) -> Result<Order, Problem> {
-        let mut tx = self.store.begin_write().await?;
-        let (id, mut order) = self.acme_order_locked(&mut tx, account.id, refid).await?;
         let missing = || Problem {
             status: Some(404),
             ..Problem::new(ProblemType::Malformed, "there is no such challenge")
         };
-        let authz = order.authorizations.get_mut(index).ok_or_else(missing)?;
-        let identifier = authz.identifier.clone();
-        let authz_status = authz.status;
-        let challenge = authz
-            .challenges
-            .iter_mut()
-            .find(|c| c.kind == kind)
-            .ok_or_else(missing)?;
-        if challenge.status != Status::Pending {
-            return Ok(order);
-        }
-        if authz_status != Status::Pending {
-            return Err(Problem::new(
-                ProblemType::Malformed,
-                format!(
-                    "the authorization is {}, so its challenges are closed",
-                    authz_status.as_str()
-                ),
-            ));
-        }
-        challenge.status = Status::Processing;
-        let token = challenge.token.clone();
-        tx.update_acme_order(id, &order.change()?, self.now())
+        let change = move |order: &mut Order| {
+            let authz = order.authorizations.get_mut(index).ok_or_else(missing)?;
+            let authz_status = authz.status;
+            let challenge = authz
+                .challenges
+                .iter_mut()
+                .find(|c| c.kind == kind)
+                .ok_or_else(missing)?;
+            if challenge.status != Status::Pending {
+                return Ok(false);
+            }
+            if authz_status != Status::Pending {
+                return Err(Problem::new(
+                    ProblemType::Malformed,
+                    format!(
+                        "the authorization is {}, so its challenges are closed",
+                        authz_status.as_str()
+                    ),
+                ));
+            }
+            challenge.status = Status::Processing;
+            Ok(true)
+        };
+        let (order, started) = self
+            .acme_change_order(account.id, refid, Box::new(change))
             .await?;
-        tx.commit().await?;
-
+        let authz = order.authorizations.get(index);
+        let token = authz
+            .and_then(|a| a.challenges.iter().find(|c| c.kind == kind))
+            .map(|c| c.token.clone());
+        let (Some(authz), Some(token), true) = (authz, token, started) else {
+            return Ok(order);
+        };
+        let identifier = authz.identifier.clone();
         let validator = self.validator()?;
         let authority = self.clone();
         let key_authorization = pki::jose::key_authorization(&token, &account.thumbprint);
@@ -106,34 +112,35 @@ impl Authority {
         outcome: Result<(), Problem>,
     ) -> Result<(), Problem> {
         let now = self.now();
-        let mut tx = self.store.begin_write().await?;
-        let (id, mut order) = self.acme_order_locked(&mut tx, account_id, refid).await?;
-        let Some(authz) = order.authorizations.get_mut(index) else {
-            return Ok(());
-        };
-        let identifier = authz.identifier.clone();
-        let Some(challenge) = authz.challenges.iter_mut().find(|c| c.kind == kind) else {
-            return Ok(());
-        };
-        if challenge.status != Status::Processing || authz.status != Status::Pending {
-            // Deactivated or expired meanwhile: the outcome no longer matters.
-            return Ok(());
-        }
-        match outcome {
-            Ok(()) => {
-                challenge.status = Status::Valid;
-                challenge.validated = Some(now);
-                authz.status = Status::Valid;
+        let change = move |order: &mut Order| {
+            let Some(authz) = order.authorizations.get_mut(index) else {
+                return Ok(false);
+            };
+            let identifier = authz.identifier.clone();
+            let Some(challenge) = authz.challenges.iter_mut().find(|c| c.kind == kind) else {
+                return Ok(false);
+            };
+            if challenge.status != Status::Processing || authz.status != Status::Pending {
+                // Deactivated or expired meanwhile: the outcome no longer matters.
+                return Ok(false);
             }
-            Err(problem) => {
-                challenge.status = Status::Invalid;
-                challenge.error = Some(problem.about(identifier));
-                authz.status = Status::Invalid;
+            match outcome {
+                Ok(()) => {
+                    challenge.status = Status::Valid;
+                    challenge.validated = Some(now);
+                    authz.status = Status::Valid;
+                }
+                Err(problem) => {
+                    challenge.status = Status::Invalid;
+                    challenge.error = Some(problem.about(identifier));
+                    authz.status = Status::Invalid;
+                }
             }
-        }
-        order.settle();
-        tx.update_acme_order(id, &order.change()?, now).await?;
-        tx.commit().await?;
+            order.settle();
+            Ok(true)
+        };
+        self.acme_change_order(account_id, refid, Box::new(change))
+            .await?;
         Ok(())
     }
 }

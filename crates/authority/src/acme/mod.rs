@@ -1,6 +1,12 @@
 //! The ACME registration authority (RFC 8555): accounts, orders, authorizations, challenges and
 //! their validation. The wire format (JWS, URLs, problem documents over HTTP) is the server's;
 //! this module keeps the state machine and issues through [`crate::Authority::issue`].
+//!
+//! Order progress (new orders, challenge states, finalization) and used nonces are committed
+//! with [`store::Store::begin_relaxed_write`]: a crash of the machine may lose the last moments
+//! of it, which the client redoes, while certificates, accounts and audit records are always
+//! committed durably. That keeps a busy ACME server from waiting on a disk flush for every
+//! step of every order.
 
 mod accounts;
 mod admin;
@@ -13,6 +19,7 @@ mod problem;
 mod profiles;
 mod renewal;
 pub mod validation;
+mod writer;
 
 use std::sync::{Arc, OnceLock};
 
@@ -150,6 +157,8 @@ pub(crate) struct AcmeCore {
     nonces: nonces::Nonces,
     validator: OnceLock<Arc<validation::Validator>>,
     profiles: profiles::ProfileCache,
+    writer: writer::OrderWriter,
+    accounts: accounts::AccountCache,
 }
 
 impl From<Error> for Problem {

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use store::{AcmeAccountRow, AcmeOrderChange, AcmeOrderRow, AcmeProfileRow, NewAcmeOrder, WriteTx};
+use store::{AcmeAccountRow, AcmeOrderChange, AcmeOrderRow, AcmeProfileRow, NewAcmeOrder};
 use time::{Duration, OffsetDateTime};
 
 use super::identifiers::{self, MAX_IDENTIFIERS};
@@ -218,26 +218,19 @@ impl Authority {
             certificate_id: None,
             replaces: request.replaces.clone(),
         };
-        let mut tx = self.store.begin_write().await?;
-        let inserted = tx
-            .insert_acme_order(
-                &NewAcmeOrder {
-                    refid: order.refid.clone(),
-                    account_id: account.id,
-                    status: order.status.as_str().into(),
-                    identifiers: serde_json::to_string(&order.identifiers)
-                        .map_err(|e| Error::Internal(e.to_string()))?,
-                    authorizations: order.change()?.authorizations,
-                    not_before: None,
-                    not_after: None,
-                    expires_at: expires,
-                    replaces: order.replaces.clone(),
-                },
-                now,
-            )
-            .await;
-        inserted?;
-        tx.commit().await?;
+        self.acme_insert_order(NewAcmeOrder {
+            refid: order.refid.clone(),
+            account_id: account.id,
+            status: order.status.as_str().into(),
+            identifiers: serde_json::to_string(&order.identifiers)
+                .map_err(|e| Error::Internal(e.to_string()))?,
+            authorizations: order.change()?.authorizations,
+            not_before: None,
+            not_after: None,
+            expires_at: expires,
+            replaces: order.replaces.clone(),
+        })
+        .await?;
         Ok(order)
     }
 
@@ -254,22 +247,6 @@ impl Authority {
         owned(row, account, refid).map(|o| o.at(self.now()))
     }
 
-    /// Order `refid` of `account` inside `tx`, which holds the write lock.
-    pub(crate) async fn acme_order_locked(
-        &self,
-        tx: &mut WriteTx,
-        account_id: i64,
-        refid: &str,
-    ) -> Result<(i64, Order), Problem> {
-        let row = tx.acme_order(refid).await?;
-        let id = row.as_ref().map_or(0, |r| r.id);
-        let order = match row {
-            Some(row) if row.account_id == account_id => Order::from_row(&row)?,
-            _ => return Err(no_such_order(refid)),
-        };
-        Ok((id, order.at(self.now())))
-    }
-
     /// Deactivates authorization `index` of order `refid` (RFC 8555 §7.5.2); the order becomes
     /// invalid.
     ///
@@ -282,29 +259,28 @@ impl Authority {
         refid: &str,
         index: usize,
     ) -> Result<Order, Problem> {
-        let mut tx = self.store.begin_write().await?;
-        let (id, mut order) = self.acme_order_locked(&mut tx, account.id, refid).await?;
-        let authz = order
-            .authorizations
-            .get_mut(index)
-            .ok_or_else(|| no_such_order(refid))?;
-        if !matches!(authz.status, Status::Pending | Status::Valid) {
-            return Err(Problem::new(
-                ProblemType::Malformed,
-                format!(
-                    "the authorization is {}, so it cannot be deactivated",
-                    authz.status.as_str()
-                ),
-            ));
-        }
-        authz.status = Status::Deactivated;
-        if matches!(order.status, Status::Pending | Status::Ready) {
-            order.status = Status::Pending;
-            order.settle();
-        }
-        tx.update_acme_order(id, &order.change()?, self.now())
+        let missing = no_such_order(refid);
+        let change = move |order: &mut Order| {
+            let authz = order.authorizations.get_mut(index).ok_or(missing)?;
+            if !matches!(authz.status, Status::Pending | Status::Valid) {
+                return Err(Problem::new(
+                    ProblemType::Malformed,
+                    format!(
+                        "the authorization is {}, so it cannot be deactivated",
+                        authz.status.as_str()
+                    ),
+                ));
+            }
+            authz.status = Status::Deactivated;
+            if matches!(order.status, Status::Pending | Status::Ready) {
+                order.status = Status::Pending;
+                order.settle();
+            }
+            Ok(true)
+        };
+        let (order, _) = self
+            .acme_change_order(account.id, refid, Box::new(change))
             .await?;
-        tx.commit().await?;
         Ok(order)
     }
 }
