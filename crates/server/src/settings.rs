@@ -374,6 +374,36 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_acme_validation_table() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("certmint.toml");
+        std::fs::write(
+            &file,
+            "[acme.validation]\nhttp_port = 5002\ndns_resolver = \"127.0.0.1:5353\"\n\n\
+             [acme.validation.hosts]\n\"WWW.Example.test.\" = \"127.0.0.1\"\n",
+        )?;
+        let s = Settings::load(Some(&file), env(&[]))?;
+        let config = s.acme.validation.config()?;
+        assert_eq!((config.http_port, config.tls_port), (5002, 443));
+        assert_eq!(config.dns_resolver, Some("127.0.0.1:5353".parse()?));
+        assert_eq!(
+            config.hosts.get("www.example.test"),
+            Some(&"127.0.0.1".parse()?)
+        );
+        let mut bad = s.acme.validation.clone();
+        bad.dns_resolver = "somewhere".into();
+        assert!(bad.config().is_err());
+        bad.dns_resolver = "system".into();
+        bad.hosts.insert("x.test".into(), "not an address".into());
+        assert!(bad.config().is_err());
+        assert_eq!(
+            Settings::default().acme.validation.config()?.dns_resolver,
+            None
+        );
+        Ok(())
+    }
+
+    #[test]
     fn default_database_is_sqlite_in_the_data_dir() {
         let s = Settings::default();
         assert_eq!(s.database_url(), "sqlite://./data/certmint.db?mode=rwc");

@@ -885,3 +885,137 @@ async fn identifiers_outside_a_profile_are_refused_one_by_one() -> TestResult {
     assert_eq!(allowed.status, 201, "{}", allowed.body);
     Ok(())
 }
+
+#[tokio::test]
+async fn nonces_contacts_and_the_chain_download_follow_the_rfc() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(http.port(), 1, None, &["dl.example.test"]).await;
+    let client = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    // newNonce: HEAD 200, GET 204, both with a nonce, never cached, linking the directory.
+    let head = acme
+        .server
+        .client
+        .head(client.url("newNonce"))
+        .send()
+        .await?;
+    let get = acme
+        .server
+        .client
+        .get(client.url("newNonce"))
+        .send()
+        .await?;
+    assert_eq!((head.status().as_u16(), get.status().as_u16()), (200, 204));
+    for response in [&head, &get] {
+        assert!(response.headers().contains_key("replay-nonce"));
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert!(
+            response.headers()["link"]
+                .to_str()?
+                .contains("rel=\"index\"")
+        );
+    }
+    // ACME is not served over plain HTTP.
+    let plain = acme
+        .server
+        .client
+        .get(format!("{}/acme/directory", acme.server.http))
+        .send()
+        .await?;
+    assert_eq!(plain.status(), 403);
+
+    // Contacts change; a contact that is not mailto: is refused.
+    let mut client = client;
+    let account = client.register().await;
+    let kid = client.kid.clone().ok_or("no kid")?;
+    let updated = client
+        .post(&kid, Some(&json!({"contact": ["mailto:new@example.test"]})))
+        .await;
+    assert_eq!(
+        updated.body["contact"],
+        json!(["mailto:new@example.test"]),
+        "{}",
+        updated.body
+    );
+    let refused = client
+        .post(&kid, Some(&json!({"contact": ["tel:+1555"]})))
+        .await;
+    assert_eq!(
+        refused.problem_type(),
+        "urn:ietf:params:acme:error:unsupportedContact",
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        client.post(&kid, None).await.body["contact"],
+        json!(["mailto:new@example.test"])
+    );
+    assert_eq!(account.status, 201);
+
+    // The certificate comes as a PEM chain, leaf first.
+    let order = client
+        .post(
+            &client.url("newOrder"),
+            Some(&json!({"identifiers": [{"type": "dns", "value": "dl.example.test"}]})),
+        )
+        .await;
+    let authz_url = order.body["authorizations"][0]
+        .as_str()
+        .ok_or("no authorization")?
+        .to_owned();
+    let authz = client.post(&authz_url, None).await;
+    let challenge = authz.body["challenges"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "http-01"))
+        .ok_or("no http-01")?
+        .clone();
+    let thumbprint = pki::jose::Jwk::from_json(&client.key.jwk())?.thumbprint();
+    let token = challenge["token"].as_str().unwrap_or_default();
+    http.set(token, &pki::jose::key_authorization(token, &thumbprint));
+    client
+        .post(
+            challenge["url"].as_str().unwrap_or_default(),
+            Some(&json!({})),
+        )
+        .await;
+    let order_url = order.header("location").to_owned();
+    for _ in 0..100 {
+        if client.post(&order_url, None).await.body["status"] == "ready" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let key = rcgen::KeyPair::generate()?;
+    let mut params = rcgen::CertificateParams::new(vec!["dl.example.test".to_owned()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let finalized = client
+        .post(
+            order.body["finalize"].as_str().unwrap_or_default(),
+            Some(&json!({"csr": B64.encode(params.serialize_request(&key)?.der())})),
+        )
+        .await;
+    assert_eq!(finalized.body["status"], "valid", "{}", finalized.body);
+    let certificate_url = finalized.body["certificate"]
+        .as_str()
+        .ok_or("no certificate URL")?;
+    let header = client.header(certificate_url).await;
+    let download = acme
+        .server
+        .client
+        .post(certificate_url)
+        .header("content-type", "application/jose+json")
+        .body(jws(&client.key, &header, None).to_string())
+        .send()
+        .await?;
+    assert_eq!(
+        download.headers()["content-type"],
+        "application/pem-certificate-chain"
+    );
+    let pem = download.text().await?;
+    assert_eq!(
+        pem.matches("-----BEGIN CERTIFICATE-----").count(),
+        3,
+        "leaf, issuing CA, root"
+    );
+    assert!(acme.verify(&pem)?.contains(": OK"));
+    Ok(())
+}
