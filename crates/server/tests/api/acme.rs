@@ -108,15 +108,13 @@ pub fn retries() -> RetryPolicy {
         .timeout(Duration::from_secs(30))
 }
 
-/// Orders `identifiers`, answers each authorization's `kind` challenge with `answer`,
-/// finalizes, and returns the certificate chain.
-pub async fn obtain(
-    account: &Account,
-    identifiers: &[Identifier],
+/// Answers each pending authorization's `kind` challenge of `order` with `answer`, and waits
+/// until the order is ready.
+pub async fn make_ready(
+    mut order: instant_acme::Order,
     kind: ChallengeType,
     answer: impl Fn(&Identifier, &str, &str),
-) -> TestResult<String> {
-    let mut order = account.new_order(&NewOrder::new(identifiers)).await?;
+) -> TestResult<instant_acme::Order> {
     let mut authorizations = order.authorizations();
     while let Some(authz) = authorizations.next().await {
         let mut authz = authz?;
@@ -135,8 +133,32 @@ pub async fn obtain(
     if status != OrderStatus::Ready {
         return Err(format!("order is {status:?}: {:?}", order.state().error).into());
     }
+    Ok(order)
+}
+
+/// Orders `identifiers`, answers each authorization's `kind` challenge with `answer`,
+/// finalizes, and returns the certificate chain.
+pub async fn obtain(
+    account: &Account,
+    identifiers: &[Identifier],
+    kind: ChallengeType,
+    answer: impl Fn(&Identifier, &str, &str),
+) -> TestResult<String> {
+    let order = account.new_order(&NewOrder::new(identifiers)).await?;
+    let mut order = make_ready(order, kind, answer).await?;
     order.finalize().await?;
     Ok(order.poll_certificate(&retries()).await?)
+}
+
+/// A CSR for `names` with an empty subject (rcgen's default common name names no identifier),
+/// and its key.
+pub fn csr(names: &[&str]) -> TestResult<(rcgen::KeyPair, rcgen::CertificateSigningRequest)> {
+    let key = rcgen::KeyPair::generate()?;
+    let mut params =
+        rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    let csr = params.serialize_request(&key)?;
+    Ok((key, csr))
 }
 
 fn dns(name: &str) -> Identifier {
@@ -386,14 +408,7 @@ async fn renewal_information_and_replacement_orders() -> TestResult {
         .new_order(&NewOrder::new(&identifiers).replaces(id.clone()))
         .await?;
     assert_eq!(order.state().status, OrderStatus::Pending);
-    let mut authorizations = order.authorizations();
-    while let Some(authz) = authorizations.next().await {
-        let mut authz = authz?;
-        let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
-        http.set(&challenge.token, challenge.key_authorization().as_str());
-        challenge.set_ready().await?;
-    }
-    order.poll_ready(&retries()).await?;
+    let mut order = make_ready(order, ChallengeType::Http01, |_, t, ka| http.set(t, ka)).await?;
     order.finalize().await?;
     let renewed = order.poll_certificate(&retries()).await?;
     assert!(acme.verify(&renewed)?.contains(": OK"));
@@ -615,23 +630,9 @@ async fn a_csr_with_names_the_order_lacks_is_refused() -> TestResult {
     let acme = AcmeServer::start(http.port(), 1, None, &["csr.example.test"]).await;
     let account = acme.account().await;
     let identifiers = [dns("csr.example.test")];
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
-    let mut authorizations = order.authorizations();
-    while let Some(authz) = authorizations.next().await {
-        let mut authz = authz?;
-        let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
-        http.set(&challenge.token, challenge.key_authorization().as_str());
-        challenge.set_ready().await?;
-    }
-    assert_eq!(order.poll_ready(&retries()).await?, OrderStatus::Ready);
-    let csr = |names: &[&str]| -> TestResult<rcgen::CertificateSigningRequest> {
-        let mut params = rcgen::CertificateParams::new(
-            names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>(),
-        )?;
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        Ok(params.serialize_request(&rcgen::KeyPair::generate()?)?)
-    };
-    let extra = csr(&["csr.example.test", "other.example.test"])?;
+    let order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut order = make_ready(order, ChallengeType::Http01, |_, t, ka| http.set(t, ka)).await?;
+    let (_, extra) = csr(&["csr.example.test", "other.example.test"])?;
     let refused = order.finalize_csr(extra.der()).await;
     let message = format!("{:?}", refused.err());
     assert!(
@@ -639,7 +640,7 @@ async fn a_csr_with_names_the_order_lacks_is_refused() -> TestResult {
         "{message}"
     );
     // The order is still ready: a correct CSR finalizes it.
-    let good = csr(&["csr.example.test"])?;
+    let (_, good) = csr(&["csr.example.test"])?;
     order.finalize_csr(good.der()).await?;
     let chain = order.poll_certificate(&retries()).await?;
     assert!(acme.verify(&chain)?.contains(": OK"));
@@ -697,21 +698,10 @@ async fn revocation_by_the_certificates_own_key() -> TestResult {
     let acme = AcmeServer::start(http.port(), 1, None, &["revoke.example.test"]).await;
     let account = acme.account().await;
     let identifiers = [dns("revoke.example.test")];
-    let mut order = account.new_order(&NewOrder::new(&identifiers)).await?;
-    let mut authorizations = order.authorizations();
-    while let Some(authz) = authorizations.next().await {
-        let mut authz = authz?;
-        let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
-        http.set(&challenge.token, challenge.key_authorization().as_str());
-        challenge.set_ready().await?;
-    }
-    order.poll_ready(&retries()).await?;
-    let key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(vec!["revoke.example.test".to_owned()])?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
-    order
-        .finalize_csr(params.serialize_request(&key)?.der())
-        .await?;
+    let order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut order = make_ready(order, ChallengeType::Http01, |_, t, ka| http.set(t, ka)).await?;
+    let (key, request) = csr(&["revoke.example.test"])?;
+    order.finalize_csr(request.der()).await?;
     let chain = order.poll_certificate(&retries()).await?;
     let leaf = pki::pem::find_blocks(chain.as_bytes())?
         .into_iter()
@@ -984,13 +974,11 @@ async fn nonces_contacts_and_the_chain_download_follow_the_rfc() -> TestResult {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let key = rcgen::KeyPair::generate()?;
-    let mut params = rcgen::CertificateParams::new(vec!["dl.example.test".to_owned()])?;
-    params.distinguished_name = rcgen::DistinguishedName::new();
+    let (_, request) = csr(&["dl.example.test"])?;
     let finalized = client
         .post(
             order.body["finalize"].as_str().unwrap_or_default(),
-            Some(&json!({"csr": B64.encode(params.serialize_request(&key)?.der())})),
+            Some(&json!({"csr": B64.encode(request.der())})),
         )
         .await;
     assert_eq!(finalized.body["status"], "valid", "{}", finalized.body);
