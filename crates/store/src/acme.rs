@@ -427,38 +427,6 @@ impl Store {
             .ok_or_else(|| Error::Corrupt("the ACME nonce key was not stored".into()))
     }
 
-    /// Marks nonces used. Returns those that were not used before, in no particular order: one
-    /// statement for a whole batch.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn use_nonces(
-        &self,
-        nonces: &[(String, OffsetDateTime)],
-    ) -> Result<Vec<String>, Error> {
-        let mut tx = self.pool.begin().await?;
-        let mut fresh = Vec::with_capacity(nonces.len());
-        for chunk in nonces.chunks(1000) {
-            let marks: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
-                .collect();
-            let sql = format!(
-                "INSERT INTO acme_used_nonces (nonce, expires_at) VALUES {} \
-                 ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
-                marks.join(", ")
-            );
-            let query = chunk.iter().fold(
-                sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1),
-                |q, (nonce, expires)| q.bind(nonce.clone()).bind(to_micros(*expires)),
-            );
-            for row in query.fetch_all(&mut *tx).await? {
-                fresh.push(row.try_get("nonce")?);
-            }
-        }
-        tx.commit().await?;
-        Ok(fresh)
-    }
-
     /// Forgets used nonces that have expired (they are refused for their age anyway).
     ///
     /// # Errors
@@ -917,6 +885,29 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(())
+    }
+
+    /// Marks nonces used. Returns those that were not used before, in no particular order
+    /// (a nonce twice in `nonces` comes back once): one statement for a whole batch.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn use_nonces(
+        &mut self,
+        nonces: &[(String, OffsetDateTime)],
+    ) -> Result<Vec<String>, Error> {
+        let rows = self
+            .insert_rows(
+                "INSERT INTO acme_used_nonces (nonce, expires_at)",
+                2,
+                " ON CONFLICT (nonce) DO NOTHING RETURNING nonce",
+                nonces,
+                |q, (nonce, expires)| q.bind(nonce.clone()).bind(to_micros(*expires)),
+            )
+            .await?;
+        rows.iter()
+            .map(|row| row.try_get("nonce").map_err(Error::from))
+            .collect()
     }
 
     /// Stores an order and returns its id.

@@ -909,12 +909,23 @@ async fn acme_shared_state(store: Store) -> TestResult {
         ("n2".to_owned(), later),
         ("n2".to_owned(), later),
     ];
-    let fresh: BTreeSet<String> = store.use_nonces(&batch).await?.into_iter().collect();
+    let mut tx = store.begin_relaxed_write().await?;
+    let fresh: BTreeSet<String> = tx.use_nonces(&batch).await?.into_iter().collect();
+    tx.commit().await?;
     assert_eq!(fresh, BTreeSet::from(["n1".to_owned(), "n2".to_owned()]));
-    let again = store
+    let mut tx = store.begin_relaxed_write().await?;
+    let again = tx
         .use_nonces(&[("n1".to_owned(), later), ("n3".to_owned(), now)])
         .await?;
+    tx.commit().await?;
     assert_eq!(again, ["n3".to_owned()], "n1 was used before");
+    // Rolled back, a use is forgotten.
+    let mut tx = store.begin_relaxed_write().await?;
+    assert_eq!(tx.use_nonces(&[("n4".to_owned(), later)]).await?, ["n4"]);
+    drop(tx);
+    let mut tx = store.begin_relaxed_write().await?;
+    assert_eq!(tx.use_nonces(&[("n4".to_owned(), later)]).await?, ["n4"]);
+    tx.commit().await?;
     assert_eq!(
         store.purge_used_nonces(now + Duration::seconds(1)).await?,
         1,

@@ -1,33 +1,26 @@
 //! Replay nonces (RFC 8555 §6.5). A nonce carries its own expiry and a MAC under a key every
 //! node shares (kept sealed in the database), so issuing one writes nothing; using one records
-//! it as used, in batches, so that it is accepted once across all nodes.
-
-use std::sync::OnceLock;
+//! it as used (by the ACME writer, in batches), so that it is accepted once across all nodes.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
-use tokio::sync::{OnceCell, mpsc, oneshot};
+use tokio::sync::OnceCell;
 
 use super::{Problem, ProblemType};
 use crate::{Authority, Error, Result};
 
 /// How long a nonce is good for.
 const LIFETIME: Duration = Duration::minutes(30);
-/// Most nonces recorded in one statement.
-const BATCH: usize = 512;
 const EXPIRY_LEN: usize = 8;
 const RANDOM_LEN: usize = 8;
 const TAG_LEN: usize = 16;
 const NONCE_LEN: usize = EXPIRY_LEN + RANDOM_LEN + TAG_LEN;
 
-type Redemption = (String, OffsetDateTime, oneshot::Sender<Result<bool>>);
-
 #[derive(Debug, Default)]
 pub(crate) struct Nonces {
     key: OnceCell<hmac::Key>,
-    redeemer: OnceLock<mpsc::Sender<Redemption>>,
 }
 
 impl Authority {
@@ -90,53 +83,12 @@ impl Authority {
         if expires <= self.now() {
             return Err(bad("has expired"));
         }
-        let (done, answer) = oneshot::channel();
-        self.nonce_redeemer()
-            .send((nonce.to_owned(), expires, done))
-            .await
-            .map_err(|_| Error::Internal("the nonce recorder stopped".into()))?;
-        let fresh = answer
-            .await
-            .map_err(|_| Error::Internal("the nonce recorder stopped".into()))??;
+        let fresh = self.acme_spend_nonce(nonce.to_owned(), expires).await?;
         if fresh {
             Ok(())
         } else {
             Err(bad("was used before"))
         }
-    }
-
-    /// The task that records used nonces: whatever arrives while one batch is written goes
-    /// into the next, so a burst of requests costs a few statements, not one each.
-    fn nonce_redeemer(&self) -> &mpsc::Sender<Redemption> {
-        self.acme.nonces.redeemer.get_or_init(|| {
-            let (send, mut receive) = mpsc::channel::<Redemption>(4 * BATCH);
-            let store = self.store.clone();
-            tokio::spawn(async move {
-                let mut batch = Vec::with_capacity(BATCH);
-                while receive.recv_many(&mut batch, BATCH).await > 0 {
-                    let nonces: Vec<(String, OffsetDateTime)> =
-                        batch.iter().map(|(n, e, _)| (n.clone(), *e)).collect();
-                    match store.use_nonces(&nonces).await {
-                        Ok(fresh) => {
-                            // Removed as claimed: the same nonce twice in one batch is a
-                            // replay too.
-                            let mut fresh: std::collections::HashSet<String> =
-                                fresh.into_iter().collect();
-                            for (nonce, _, done) in batch.drain(..) {
-                                let _ = done.send(Ok(fresh.remove(&nonce)));
-                            }
-                        }
-                        Err(e) => {
-                            let e = Error::from(e);
-                            for (_, _, done) in batch.drain(..) {
-                                let _ = done.send(Err(Error::Unavailable(e.to_string())));
-                            }
-                        }
-                    }
-                }
-            });
-            send
-        })
     }
 
     /// Forgets used nonces that have expired anyway.
