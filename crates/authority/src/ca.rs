@@ -463,6 +463,9 @@ impl Authority {
     /// # Errors
     /// [`Error::NotFound`] for no such CA.
     pub async fn ca_chain(&self, id: i64) -> Result<Vec<Vec<u8>>> {
+        if let Some(chain) = self.issuers.chain(id) {
+            return Ok(chain.to_vec());
+        }
         let mut chain = Vec::new();
         let mut next = Some(id);
         while let Some(id) = next {
@@ -473,6 +476,7 @@ impl Authority {
             chain.push(ca.cert.der);
             next = ca.parent_id;
         }
+        self.issuers.put_chain(id, chain.clone().into());
         Ok(chain)
     }
 }

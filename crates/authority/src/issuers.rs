@@ -15,12 +15,15 @@ use store::CaRow;
 
 use crate::{Authority, Error, Result, STALE_AFTER};
 
-/// Issuing CAs' rows (by id, `None` for the default CA) and their signers (by key id and
-/// certificate fingerprint).
+/// Issuing CAs' rows (by id, `None` for the default CA), their signers (by key id and
+/// certificate fingerprint) and the chains above CAs (by id). A CA's certificate and parent
+/// never change, so a chain stays true until the CA is deleted (SQLite may then give its id to
+/// the next CA; PostgreSQL never does).
 #[derive(Default)]
 pub(crate) struct Issuers {
     rows: Mutex<HashMap<Option<i64>, (Instant, CaRow)>>,
     signers: Mutex<HashMap<(i64, String), Arc<CaSigner>>>,
+    chains: Mutex<HashMap<i64, Arc<[Vec<u8>]>>>,
 }
 
 impl Issuers {
@@ -53,6 +56,21 @@ impl Issuers {
             .insert(slot, signer);
     }
 
+    pub(crate) fn chain(&self, id: i64) -> Option<Arc<[Vec<u8>]>> {
+        self.chains
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    pub(crate) fn put_chain(&self, id: i64, chain: Arc<[Vec<u8>]>) {
+        self.chains
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, chain);
+    }
+
     /// Forgets every CA row: a CA was created, changed or deleted here.
     pub(crate) fn changed(&self) {
         self.rows
@@ -61,9 +79,13 @@ impl Issuers {
             .clear();
     }
 
-    /// Forgets a deleted CA, its opened key included.
+    /// Forgets a deleted CA, its opened key and every chain included.
     pub(crate) fn forget(&self, ca_fingerprint: &str) {
         self.changed();
+        self.chains
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         self.signers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

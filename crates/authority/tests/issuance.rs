@@ -473,6 +473,38 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
     Ok(())
 }
 
+/// Chains are kept in memory once read; deleting a CA forgets them, so the deleted CA's chain
+/// is gone and a CA that gets its id (SQLite reuses the highest) shows its own.
+#[tokio::test]
+async fn a_deleted_cas_chain_is_forgotten() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    let admin = Principal::local("admin-test");
+    let root = |name: &str| NewCaInput {
+        name: None,
+        description: None,
+        subject: subject(name),
+        kind: CaKind::Root,
+        parent_id: None,
+        key_type: KeyType::EcP256,
+        validity_days: 365,
+        path_len: None,
+        name_constraints: None,
+        make_default: false,
+    };
+    let first = authority.create_ca(&admin, root("First Root")).await?;
+    assert_eq!(
+        authority.ca_chain(first.id).await?,
+        std::slice::from_ref(&first.cert.der)
+    );
+    authority.delete_ca(&admin, first.id, false).await?;
+    let gone = authority.ca_chain(first.id).await.unwrap_err();
+    assert!(matches!(gone, Error::NotFound(_)), "{gone:?}");
+    let second = authority.create_ca(&admin, root("Second Root")).await?;
+    assert_eq!(authority.ca_chain(second.id).await?, [second.cert.der]);
+    Ok(())
+}
+
 /// Concurrent issuances share transactions (group commit): every one is stored with its audit
 /// record, a stored CSR signed twice at once is signed once, the failing write does not undo
 /// the others in its batch, and the audit chain stays whole.

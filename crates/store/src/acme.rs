@@ -910,70 +910,89 @@ impl WriteTx {
             .collect()
     }
 
-    /// Stores an order and returns its id.
+    /// Stores new orders (each with the time it was placed), in as few statements as the
+    /// bind limit allows.
     ///
     /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn insert_acme_order(
+    /// [`Error::Conflict`] for a refid in use; [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn insert_acme_orders(
         &mut self,
-        o: &NewAcmeOrder,
-        now: OffsetDateTime,
-    ) -> Result<i64, Error> {
-        let row = sqlx::query(
-            "INSERT INTO acme_orders (refid, account_id, status, identifiers, authorizations, \
-             not_before, not_after, expires_at, replaces, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-        )
-        .bind(o.refid.clone())
-        .bind(o.account_id)
-        .bind(o.status.clone())
-        .bind(o.identifiers.clone())
-        .bind(o.authorizations.clone())
-        .bind(o.not_before.map(to_micros))
-        .bind(o.not_after.map(to_micros))
-        .bind(to_micros(o.expires_at))
-        .bind(o.replaces.clone())
-        .bind(to_micros(now))
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(row.try_get("id")?)
-    }
-
-    /// Order `refid` as it stands inside this transaction, which holds the write lock: no
-    /// other writer changes it before this transaction ends.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn acme_order(&mut self, refid: &str) -> Result<Option<AcmeOrderRow>, Error> {
-        let sql = format!("SELECT {ORDER_COLUMNS} FROM acme_orders WHERE refid = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(refid.to_owned())
-            .fetch_optional(&mut *self.tx)
-            .await?;
-        row.as_ref().map(order).transpose()
-    }
-
-    /// Applies `change` to order `id`.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn update_acme_order(
-        &mut self,
-        id: i64,
-        change: &AcmeOrderChange,
-        now: OffsetDateTime,
+        orders: &[(&NewAcmeOrder, OffsetDateTime)],
     ) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE acme_orders SET status = $1, authorizations = $2, error = $3, \
-             certificate_id = $4, updated_at = $5 WHERE id = $6",
+        self.insert_rows(
+            "INSERT INTO acme_orders (refid, account_id, status, identifiers, authorizations, \
+             not_before, not_after, expires_at, replaces, created_at, updated_at)",
+            11,
+            "",
+            orders,
+            |q, (o, now)| {
+                q.bind(o.refid.clone())
+                    .bind(o.account_id)
+                    .bind(o.status.clone())
+                    .bind(o.identifiers.clone())
+                    .bind(o.authorizations.clone())
+                    .bind(o.not_before.map(to_micros))
+                    .bind(o.not_after.map(to_micros))
+                    .bind(to_micros(o.expires_at))
+                    .bind(o.replaces.clone())
+                    .bind(to_micros(*now))
+                    .bind(to_micros(*now))
+            },
         )
-        .bind(change.status.clone())
-        .bind(change.authorizations.clone())
-        .bind(change.error.clone())
-        .bind(change.certificate_id)
-        .bind(to_micros(now))
-        .bind(id)
-        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// The orders among `refids` as they stand inside this transaction, which holds the write
+    /// lock: no other writer changes them before this transaction ends.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn acme_orders_named(&mut self, refids: &[&str]) -> Result<Vec<AcmeOrderRow>, Error> {
+        let mut found = Vec::with_capacity(refids.len());
+        for chunk in refids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT {ORDER_COLUMNS} FROM acme_orders WHERE refid IN ({})",
+                marks.join(", ")
+            );
+            let query = chunk.iter().fold(
+                sqlx::query(sqlx::AssertSqlSafe(sql)).persistent(chunk.len() == 1),
+                |q, refid| q.bind((*refid).to_owned()),
+            );
+            for row in query.fetch_all(&mut *self.tx).await? {
+                found.push(order(&row)?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Applies changes to orders, each `(id, change, when)`, in as few statements as the bind
+    /// limit allows. An order appears at most once.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn update_acme_orders(
+        &mut self,
+        changes: &[(i64, AcmeOrderChange, OffsetDateTime)],
+    ) -> Result<(), Error> {
+        self.insert_rows(
+            "WITH changed (id, status, authorizations, error, certificate_id, updated_at) AS (",
+            6,
+            ") UPDATE acme_orders SET status = changed.status, \
+             authorizations = changed.authorizations, error = changed.error, \
+             certificate_id = changed.certificate_id, updated_at = changed.updated_at \
+             FROM changed WHERE acme_orders.id = changed.id",
+            changes,
+            |q, (id, change, now)| {
+                q.bind(*id)
+                    .bind(change.status.clone())
+                    .bind(change.authorizations.clone())
+                    .bind(change.error.clone())
+                    .bind(change.certificate_id)
+                    .bind(to_micros(*now))
+            },
+        )
         .await?;
         Ok(())
     }

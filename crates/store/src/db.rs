@@ -344,6 +344,8 @@ impl WriteTx {
 
     /// Writes `rows` with `{insert} VALUES (…), (…){tail}` in as few statements as the bind
     /// limit allows: one statement for many rows costs little more than one for a single row.
+    /// (An update from a list of values is written the same way, with a `WITH … AS (` before
+    /// and the `) UPDATE` after.)
     /// `bind` binds one row's `width` values in column order. Returns what `tail` (a
     /// `RETURNING` clause, or nothing) gives back, in no particular order.
     pub(crate) async fn insert_rows<T>(

@@ -10,8 +10,9 @@ use std::future::Future;
 use std::sync::Arc;
 
 use certmint_store::{
-    AuditEntry, AuditRecord, Backend, Error, GENESIS_HASH, NewApiKey, NewSession, NewUser,
-    PageRequest, Store, UserFilter, UserRow, UserUpdate, chain_hash, from_micros, to_micros,
+    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, Error, GENESIS_HASH,
+    NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter,
+    UserRow, UserUpdate, chain_hash, from_micros, to_micros,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -953,4 +954,94 @@ async fn acme_shared_state(store: Store) -> TestResult {
 #[tokio::test]
 async fn acme_nonces_keys_and_rate_counters_are_shared_state() -> TestResult {
     on_every_backend(acme_shared_state).await
+}
+
+async fn acme_order_batches(store: Store) -> TestResult {
+    let now = from_micros(to_micros(OffsetDateTime::now_utc()));
+    let mut tx = store.begin_write().await?;
+    let profile = tx
+        .insert_acme_profile("batch", false, &AcmeProfileFields::default(), now)
+        .await?;
+    let account = tx
+        .insert_acme_account(
+            &NewAcmeAccount {
+                refid: "acct".into(),
+                profile_id: profile,
+                thumbprint: "thumb".into(),
+                jwk: "{}".into(),
+                contact: Vec::new(),
+                tos_agreed: true,
+                eab_key_id: None,
+                origin_ip: None,
+            },
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    let new = |refid: &str| NewAcmeOrder {
+        refid: refid.into(),
+        account_id: account,
+        status: "pending".into(),
+        identifiers: "[]".into(),
+        authorizations: format!("[\"{refid}\"]"),
+        not_before: None,
+        not_after: None,
+        expires_at: now + Duration::days(7),
+        replaces: None,
+    };
+    let (a, b, c) = (new("a"), new("b"), new("c"));
+    // Three orders in one statement, two of them changed in one more.
+    let mut tx = store.begin_relaxed_write().await?;
+    tx.insert_acme_orders(&[(&a, now), (&b, now), (&c, now)])
+        .await?;
+    let mut named = tx.acme_orders_named(&["a", "c", "missing"]).await?;
+    named.sort_by(|x, y| x.refid.cmp(&y.refid));
+    assert_eq!(
+        named.iter().map(|o| o.refid.as_str()).collect::<Vec<_>>(),
+        ["a", "c"]
+    );
+    let later = now + Duration::seconds(5);
+    let change = |status: &str, error: Option<&str>| AcmeOrderChange {
+        status: status.into(),
+        authorizations: format!("[\"{status}\"]"),
+        error: error.map(str::to_owned),
+        certificate_id: None,
+    };
+    tx.update_acme_orders(&[
+        (named[0].id, change("ready", None), later),
+        (named[1].id, change("invalid", Some("{}")), later),
+    ])
+    .await?;
+    tx.commit().await?;
+    let (Some(a), Some(b), Some(c)) = (
+        store.acme_order("a").await?,
+        store.acme_order("b").await?,
+        store.acme_order("c").await?,
+    ) else {
+        return Err("an order is gone".into());
+    };
+    assert_eq!(
+        (
+            a.status.as_str(),
+            a.authorizations.as_str(),
+            a.error,
+            a.updated_at
+        ),
+        ("ready", "[\"ready\"]", None, later)
+    );
+    assert_eq!(
+        (c.status.as_str(), c.error.as_deref(), c.updated_at),
+        ("invalid", Some("{}"), later)
+    );
+    assert_eq!(
+        (b.status.as_str(), b.authorizations.as_str(), b.updated_at),
+        ("pending", "[\"b\"]", now),
+        "b was not changed"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn acme_orders_are_inserted_read_and_changed_in_batches() -> TestResult {
+    on_every_backend(acme_order_batches).await
 }

@@ -243,35 +243,36 @@ impl Authority {
         Ok(stored.id)
     }
 
-    /// The account at `refid` on `profile`, if it is valid.
+    /// The account at `refid` on `profile`, if it is valid, with its key.
     ///
     /// # Errors
     /// `accountDoesNotExist` for an unknown account; `unauthorized` for a deactivated or
-    /// revoked one.
+    /// revoked one; `serverInternal` for a stored key that does not parse.
     pub async fn acme_account(
         &self,
         profile: &AcmeProfileRow,
         refid: &str,
-    ) -> Result<AcmeAccountRow, Problem> {
-        let account = match self.acme.accounts.get(refid) {
-            Some(account) => Some(account),
-            None => {
-                let found = self.store.acme_account(refid).await?;
-                if let Some(account) = &found {
-                    self.acme.accounts.put(account);
+    ) -> Result<(AcmeAccountRow, Jwk), Problem> {
+        let found = match self.acme.accounts.get(refid) {
+            Some(cached) => Some(cached),
+            None => match self.store.acme_account(refid).await? {
+                Some(account) => {
+                    let key = stored_key(&account)?;
+                    self.acme.accounts.put(&account, &key);
+                    Some((account, key))
                 }
-                found
-            }
+                None => None,
+            },
         };
-        let account = account
-            .filter(|a| a.profile_id == profile.id)
+        let (account, key) = found
+            .filter(|(a, _)| a.profile_id == profile.id)
             .ok_or_else(|| {
                 Problem::new(
                     ProblemType::AccountDoesNotExist,
                     format!("there is no account {refid} on this directory"),
                 )
             })?;
-        live(account)
+        Ok((live(account)?, key))
     }
 
     /// Changes an account's contacts, or deactivates it (RFC 8555 §7.3.2, §7.3.6).
@@ -461,30 +462,32 @@ impl Authority {
     }
 }
 
-/// Accounts recently used, by refid: every request of an account reads it. What another node
-/// changes shows here within [`crate::STALE_AFTER`]; this node's own changes at once.
+/// Accounts recently used, by refid, with their keys parsed: every request of an account
+/// reads it and verifies with its key. What another node changes shows here within
+/// [`crate::STALE_AFTER`]; this node's own changes at once.
 #[derive(Debug, Default)]
 pub(crate) struct AccountCache {
-    accounts:
-        std::sync::RwLock<std::collections::HashMap<String, (std::time::Instant, AcmeAccountRow)>>,
+    accounts: std::sync::RwLock<
+        std::collections::HashMap<String, (std::time::Instant, AcmeAccountRow, Jwk)>,
+    >,
 }
 
 /// Accounts kept at most; past this the cache starts again empty.
 const CACHED_ACCOUNTS: usize = 10_000;
 
 impl AccountCache {
-    fn get(&self, refid: &str) -> Option<AcmeAccountRow> {
+    fn get(&self, refid: &str) -> Option<(AcmeAccountRow, Jwk)> {
         let accounts = self
             .accounts
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         accounts
             .get(refid)
-            .filter(|(read_at, _)| read_at.elapsed() < crate::STALE_AFTER)
-            .map(|(_, account)| account.clone())
+            .filter(|(read_at, _, _)| read_at.elapsed() < crate::STALE_AFTER)
+            .map(|(_, account, key)| (account.clone(), key.clone()))
     }
 
-    fn put(&self, account: &AcmeAccountRow) {
+    fn put(&self, account: &AcmeAccountRow, key: &Jwk) {
         let mut accounts = self
             .accounts
             .write()
@@ -494,7 +497,7 @@ impl AccountCache {
         }
         accounts.insert(
             account.refid.clone(),
-            (std::time::Instant::now(), account.clone()),
+            (std::time::Instant::now(), account.clone(), key.clone()),
         );
     }
 
@@ -504,6 +507,20 @@ impl AccountCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(refid);
     }
+}
+
+/// The account's key, as stored.
+fn stored_key(account: &AcmeAccountRow) -> Result<Jwk, Problem> {
+    serde_json::from_str(&account.jwk)
+        .ok()
+        .and_then(|v| Jwk::from_json(&v).ok())
+        .ok_or_else(|| {
+            tracing::error!(account = %account.refid, "stored ACME account key does not parse");
+            Problem::new(
+                ProblemType::ServerInternal,
+                "the account's key cannot be read",
+            )
+        })
 }
 
 /// The account, unless it is deactivated or revoked.

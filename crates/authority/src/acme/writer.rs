@@ -4,10 +4,10 @@
 //! orders cost a few commits a second instead of queueing one by one for the database's single
 //! writer (and on PostgreSQL, for the lock every write transaction takes).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use store::{NewAcmeOrder, Store, WriteTx};
+use store::{NewAcmeOrder, Store};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -142,7 +142,9 @@ async fn write_all(store: Store, mut receive: mpsc::Receiver<Write>) {
     }
 }
 
-/// One transaction for a batch, the nonces first. A change refused by its own rules (or for an
+/// One transaction for a batch, each kind of write in as few statements as it takes: the
+/// nonces, then the new orders, then the changes (the orders they change read at once, changed
+/// in turn in memory, and each written once). A change refused by its own rules (or for an
 /// order that does not exist) answers alone; a database failure fails the whole batch, which is
 /// rolled back.
 async fn apply(
@@ -150,53 +152,214 @@ async fn apply(
     batch: Vec<(Work, OffsetDateTime)>,
 ) -> Result<Vec<Result<Outcome, Problem>>, Problem> {
     let mut tx = store.begin_relaxed_write().await?;
-    let nonces: Vec<(String, OffsetDateTime)> = batch
-        .iter()
-        .filter_map(|(work, _)| match work {
-            Work::Nonce { nonce, expires } => Some((nonce.clone(), *expires)),
-            _ => None,
-        })
-        .collect();
+    let (mut nonces, mut inserts, mut named) = (Vec::new(), Vec::new(), Vec::new());
+    for (work, at) in &batch {
+        match work {
+            Work::Nonce { nonce, expires } => nonces.push((nonce.clone(), *expires)),
+            Work::Insert(order) => inserts.push((order, *at)),
+            Work::Change { refid, .. } => named.push(refid.as_str()),
+        }
+    }
     // Taken out as claimed: the same nonce twice in one batch is a replay too.
     let mut fresh: HashSet<String> = tx.use_nonces(&nonces).await?.into_iter().collect();
+    tx.insert_acme_orders(&inserts).await?;
+    named.sort_unstable();
+    named.dedup();
+    let mut orders: HashMap<String, Stored> = HashMap::with_capacity(named.len());
+    for row in tx.acme_orders_named(&named).await? {
+        let order = Order::from_row(&row).map_err(Problem::from);
+        orders.insert(
+            row.refid.clone(),
+            Stored {
+                id: row.id,
+                account_id: row.account_id,
+                order,
+                changed: None,
+            },
+        );
+    }
     let mut outcomes = Vec::with_capacity(batch.len());
     for (work, at) in batch {
         outcomes.push(match work {
             Work::Nonce { nonce, .. } => Ok(Outcome::Nonce(fresh.remove(&nonce))),
-            Work::Insert(order) => {
-                tx.insert_acme_order(&order, at).await?;
-                Ok(Outcome::Inserted)
-            }
+            Work::Insert(_) => Ok(Outcome::Inserted),
             Work::Change {
                 account_id,
                 refid,
                 change,
-            } => change_order(&mut tx, account_id, &refid, change, at).await?,
+            } => match orders.get_mut(&refid) {
+                Some(stored) if stored.account_id == account_id => stored.apply(change, at),
+                _ => Err(no_such_order(&refid)),
+            },
         });
     }
+    let mut changes = Vec::new();
+    for stored in orders.into_values() {
+        if let (Ok(order), Some(at)) = (stored.order, stored.changed) {
+            changes.push((stored.id, order.change()?, at));
+        }
+    }
+    tx.update_acme_orders(&changes).await?;
     tx.commit().await?;
     Ok(outcomes)
 }
 
-/// Applies one change inside the batch's transaction. The outer error fails the batch.
-async fn change_order(
-    tx: &mut WriteTx,
+/// An order the batch changes, as it stands after the changes so far.
+struct Stored {
+    id: i64,
     account_id: i64,
-    refid: &str,
-    change: Change,
-    at: OffsetDateTime,
-) -> Result<Result<Outcome, Problem>, Problem> {
-    let row = match tx.acme_order(refid).await? {
-        Some(row) if row.account_id == account_id => row,
-        _ => return Ok(Err(no_such_order(refid))),
-    };
-    let mut order = Order::from_row(&row)?.at(at);
-    Ok(match change(&mut order) {
-        Ok(true) => {
-            tx.update_acme_order(row.id, &order.change()?, at).await?;
+    /// The order, or why its row cannot be read.
+    order: Result<Order, Problem>,
+    /// When it was last changed, if it was.
+    changed: Option<OffsetDateTime>,
+}
+
+impl Stored {
+    fn apply(&mut self, change: Change, at: OffsetDateTime) -> Result<Outcome, Problem> {
+        let current = self.order.as_ref().map_err(Clone::clone)?;
+        let mut order = current.clone().at(at);
+        if change(&mut order)? {
+            self.order = Ok(order.clone());
+            self.changed = Some(at);
             Ok(Outcome::Changed(Box::new(order), true))
+        } else {
+            Ok(Outcome::Changed(Box::new(order), false))
         }
-        Ok(false) => Ok(Outcome::Changed(Box::new(order), false)),
-        Err(problem) => Err(problem),
-    })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use store::{AcmeProfileFields, NewAcmeAccount};
+    use time::Duration;
+
+    use super::*;
+    use crate::acme::{ProblemType, Status};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    async fn store_with_accounts(dir: &std::path::Path) -> Result<(Store, i64, i64), store::Error> {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
+        let store = Store::connect(&url, 2).await?;
+        store.migrate().await?;
+        let now = OffsetDateTime::now_utc();
+        let mut tx = store.begin_write().await?;
+        let profile = tx
+            .insert_acme_profile("p", false, &AcmeProfileFields::default(), now)
+            .await?;
+        let mut ids = Vec::new();
+        for refid in ["one", "two"] {
+            let account = NewAcmeAccount {
+                refid: refid.into(),
+                profile_id: profile,
+                thumbprint: refid.into(),
+                jwk: "{}".into(),
+                contact: Vec::new(),
+                tos_agreed: true,
+                eab_key_id: None,
+                origin_ip: None,
+            };
+            ids.push(tx.insert_acme_account(&account, now).await?);
+        }
+        tx.commit().await?;
+        Ok((store, ids[0], ids[1]))
+    }
+
+    fn new_order(refid: &str, account_id: i64, now: OffsetDateTime) -> NewAcmeOrder {
+        NewAcmeOrder {
+            refid: refid.into(),
+            account_id,
+            status: "pending".into(),
+            identifiers: "[]".into(),
+            authorizations: "[]".into(),
+            not_before: None,
+            not_after: None,
+            expires_at: now + Duration::days(7),
+            replaces: None,
+        }
+    }
+
+    /// A change by `account_id` of order "o" to `status`.
+    fn to(account_id: i64, status: Status) -> Work {
+        Work::Change {
+            account_id,
+            refid: "o".into(),
+            change: Box::new(move |order: &mut Order| {
+                order.status = status;
+                Ok(true)
+            }),
+        }
+    }
+
+    /// Changes to one order in one batch apply in turn, each seeing the one before; a change
+    /// by another account, a change its rule refuses and a nonce spent twice answer alone.
+    #[tokio::test]
+    async fn a_batch_applies_its_writes_in_turn_and_refusals_alone() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let (store, one, two) = store_with_accounts(dir.path()).await?;
+        let now = OffsetDateTime::now_utc();
+        let expires = now + Duration::minutes(30);
+        let nonce = |n: &str| Work::Nonce {
+            nonce: n.into(),
+            expires,
+        };
+        let refuse = Work::Change {
+            account_id: one,
+            refid: "o".into(),
+            change: Box::new(|order: &mut Order| {
+                if order.status == Status::Ready {
+                    Err(Problem::new(ProblemType::OrderNotReady, "no"))
+                } else {
+                    Ok(true)
+                }
+            }),
+        };
+        let batch = vec![
+            (nonce("n1"), now),
+            (Work::Insert(new_order("o", one, now)), now),
+            (nonce("n1"), now),
+            (to(one, Status::Ready), now),
+            (to(two, Status::Invalid), now),
+            (refuse, now),
+            (to(one, Status::Processing), now),
+        ];
+        let outcomes = apply(&store, batch).await.map_err(|p| p.detail)?;
+        let summary: Vec<String> = outcomes
+            .into_iter()
+            .map(|outcome| match outcome {
+                Ok(Outcome::Nonce(fresh)) => format!("nonce {fresh}"),
+                Ok(Outcome::Inserted) => "inserted".into(),
+                Ok(Outcome::Changed(order, written)) => {
+                    format!("{} {written}", order.status.as_str())
+                }
+                Err(problem) => format!(
+                    "refused {}",
+                    problem.status.unwrap_or(problem.kind.status())
+                ),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "nonce true",
+                "inserted",
+                "nonce false",
+                "ready true",
+                "refused 404",
+                "refused 403",
+                "processing true"
+            ]
+        );
+        let stored = store.acme_order("o").await?.ok_or("the order is gone")?;
+        assert_eq!(stored.status, "processing", "the last change is written");
+        // In a later batch the nonce is still spent.
+        let again = apply(&store, vec![(nonce("n1"), now), (nonce("n2"), now)])
+            .await
+            .map_err(|p| p.detail)?;
+        assert!(matches!(
+            again.as_slice(),
+            [Ok(Outcome::Nonce(false)), Ok(Outcome::Nonce(true))]
+        ));
+        Ok(())
+    }
 }

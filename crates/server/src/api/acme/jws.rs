@@ -114,7 +114,7 @@ pub async fn verify(
         .nonce
         .clone()
         .ok_or_else(|| Problem::new(ProblemType::BadNonce, "the JWS has no nonce"))?;
-    let signer = match (&jws.header.jwk, &jws.header.kid, rule) {
+    let (signer, key) = match (&jws.header.jwk, &jws.header.kid, rule) {
         (Some(_), Some(_), _) => {
             return Err(malformed("the JWS may carry a jwk or a kid, not both"));
         }
@@ -129,20 +129,19 @@ pub async fn verify(
                 "this request must carry its key (jwk), not a kid",
             ));
         }
-        (Some(jwk), None, _) => Signer::Key(jwk.clone()),
-        (None, Some(kid), _) => Signer::Account(account_of(ctx, kid).await?),
-    };
-    let key = match &signer {
-        Signer::Key(jwk) => jwk.clone(),
-        Signer::Account(account) => stored_key(account)?,
+        (Some(jwk), None, _) => (Signer::Key(jwk.clone()), jwk.clone()),
+        (None, Some(kid), _) => {
+            let (account, key) = account_of(ctx, kid).await?;
+            (Signer::Account(account), key)
+        }
     };
     jws.verify(&key).map_err(jose_problem)?;
     ctx.app.authority.acme_use_nonce(&nonce).await?;
     Ok(Verified { jws, signer })
 }
 
-/// The account a `kid` names: it must be an account URL of this profile.
-async fn account_of(ctx: &Ctx, kid: &str) -> Result<AcmeAccountRow, Problem> {
+/// The account a `kid` names, with its key: it must be an account URL of this profile.
+async fn account_of(ctx: &Ctx, kid: &str) -> Result<(AcmeAccountRow, Jwk), Problem> {
     let prefix = ctx.account_url("");
     let refid = kid
         .strip_prefix(&prefix)
@@ -154,20 +153,6 @@ async fn account_of(ctx: &Ctx, kid: &str) -> Result<AcmeAccountRow, Problem> {
             )
         })?;
     ctx.app.authority.acme_account(&ctx.profile, refid).await
-}
-
-/// The account's key, as stored.
-pub fn stored_key(account: &AcmeAccountRow) -> Result<Jwk, Problem> {
-    serde_json::from_str(&account.jwk)
-        .ok()
-        .and_then(|v| Jwk::from_json(&v).ok())
-        .ok_or_else(|| {
-            tracing::error!(account = %account.refid, "stored ACME account key does not parse");
-            Problem::new(
-                ProblemType::ServerInternal,
-                "the account's key cannot be read",
-            )
-        })
 }
 
 /// The algorithms a JWS may use.
