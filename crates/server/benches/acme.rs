@@ -58,12 +58,12 @@ const ACCOUNTS: usize = 4;
 const CSRS: usize = 1024;
 /// Workers in flight against certmint by default: the most orders in `-- sweep` on the
 /// 2-core machine of BENCHMARKS.md.
-const CERTMINT_WORKERS: usize = 64;
+const CERTMINT_WORKERS: usize = 128;
 /// Workers in flight against Pebble by default: the most orders in `-- sweep` (more only
 /// lengthen its queue: it is CPU-bound from here).
 const PEBBLE_WORKERS: usize = 16;
 /// Worker counts tried by `-- sweep`.
-const SWEEP_CERTMINT: &[usize] = &[16, 32, 64, 128, 256];
+const SWEEP_CERTMINT: &[usize] = &[16, 32, 64, 128, 192, 256];
 const SWEEP_PEBBLE: &[usize] = &[4, 8, 16, 32, 64];
 
 /// A run in which no order completes for this long is a stall: reported, and run again on a

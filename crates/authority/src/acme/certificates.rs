@@ -52,23 +52,22 @@ impl Authority {
         csr_der: &[u8],
         origin: &Origin,
     ) -> Result<Order, Problem> {
-        let order = self.acme_order(account, refid).await?;
-        if order.status != Status::Ready {
-            return Err(not_ready(&order));
-        }
-        let csr = Csr::parse(csr_der).map_err(|e| bad_csr(e.to_string()))?;
-        check_csr(&csr, &order.identifiers)?;
-
-        let start = |order: &mut Order| {
+        // Whether the CSR is any good is said only once the order is known to be ready: an
+        // order that is not says so, whatever the CSR.
+        let csr = Csr::parse(csr_der).map_err(|e| bad_csr(e.to_string()));
+        let checked = csr.clone();
+        let start = move |order: &mut Order| {
             if order.status != Status::Ready {
                 return Err(not_ready(order));
             }
+            check_csr(&checked?, &order.identifiers)?;
             order.status = Status::Processing;
             Ok(true)
         };
         let (order, _) = self
             .acme_change_order(account.id, refid, Box::new(start))
             .await?;
+        let csr = csr?;
 
         // Checked when the order was placed; here only the link is wanted.
         let renewed_from = match &order.replaces {
