@@ -258,7 +258,9 @@ impl Authority {
             None => match self.store.acme_account(refid).await? {
                 Some(account) => {
                     let key = stored_key(&account)?;
-                    self.acme.accounts.put(&account, &key);
+                    self.acme
+                        .accounts
+                        .put(&account.refid, (account.clone(), key.clone()));
                     Some((account, key))
                 }
                 None => None,
@@ -459,53 +461,6 @@ impl Authority {
             let _ = self.store.purge_rate_counters(start - window).await;
         }
         Ok(())
-    }
-}
-
-/// Accounts recently used, by refid, with their keys parsed: every request of an account
-/// reads it and verifies with its key. What another node changes shows here within
-/// [`crate::STALE_AFTER`]; this node's own changes at once.
-#[derive(Debug, Default)]
-pub(crate) struct AccountCache {
-    accounts: std::sync::RwLock<
-        std::collections::HashMap<String, (std::time::Instant, AcmeAccountRow, Jwk)>,
-    >,
-}
-
-/// Accounts kept at most; past this the cache starts again empty.
-const CACHED_ACCOUNTS: usize = 10_000;
-
-impl AccountCache {
-    fn get(&self, refid: &str) -> Option<(AcmeAccountRow, Jwk)> {
-        let accounts = self
-            .accounts
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        accounts
-            .get(refid)
-            .filter(|(read_at, _, _)| read_at.elapsed() < crate::STALE_AFTER)
-            .map(|(_, account, key)| (account.clone(), key.clone()))
-    }
-
-    fn put(&self, account: &AcmeAccountRow, key: &Jwk) {
-        let mut accounts = self
-            .accounts
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if accounts.len() >= CACHED_ACCOUNTS {
-            accounts.clear();
-        }
-        accounts.insert(
-            account.refid.clone(),
-            (std::time::Instant::now(), account.clone(), key.clone()),
-        );
-    }
-
-    pub(crate) fn forget(&self, refid: &str) {
-        self.accounts
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(refid);
     }
 }
 

@@ -92,14 +92,19 @@ impl Authority {
                 },
             )
             .await;
-        let (status, certificate_id, error) = match issued {
-            Ok(issued) => (Status::Valid, Some(issued.certificate.id), None),
+        let (status, certificate_id, error, issued) = match issued {
+            Ok(issued) => (
+                Status::Valid,
+                Some(issued.certificate.id),
+                None,
+                Some(issued.certificate),
+            ),
             Err(e) => {
                 let problem = match e {
                     Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
                     other => Problem::from(other),
                 };
-                (Status::Invalid, None, Some(problem))
+                (Status::Invalid, None, Some(problem), None)
             }
         };
         let failed = error.clone();
@@ -112,10 +117,24 @@ impl Authority {
         let (order, _) = self
             .acme_change_order(account.id, refid, Box::new(finish))
             .await?;
-        match failed {
-            Some(problem) => Err(problem),
-            None => Ok(order),
+        if let Some(problem) = failed {
+            return Err(problem);
         }
+        // Clients download the certificate right after this answer.
+        if let Some(issued) = &issued {
+            let mut chain = vec![issued.cert.der.clone()];
+            let above = match issued.ca_id {
+                Some(ca_id) => self.ca_chain(ca_id).await.ok(),
+                None => Some(Vec::new()),
+            };
+            if let Some(above) = above {
+                chain.extend(above);
+                self.acme
+                    .issued
+                    .put(refid, (account.id, IssuedChain { chain }));
+            }
+        }
+        Ok(order)
     }
 
     /// The certificate of valid order `refid`, with the chain above it.
@@ -127,6 +146,11 @@ impl Authority {
         account: &AcmeAccountRow,
         refid: &str,
     ) -> Result<IssuedChain, Problem> {
+        if let Some((owner, issued)) = self.acme.issued.get(refid)
+            && owner == account.id
+        {
+            return Ok(issued);
+        }
         let order = self.acme_order(account, refid).await?;
         let cert_id = order
             .certificate_id

@@ -17,6 +17,7 @@ mod nonces;
 mod orders;
 mod problem;
 mod profiles;
+mod recent;
 mod renewal;
 pub mod validation;
 mod writer;
@@ -158,7 +159,10 @@ pub(crate) struct AcmeCore {
     validator: OnceLock<Arc<validation::Validator>>,
     profiles: profiles::ProfileCache,
     writer: writer::OrderWriter,
-    accounts: accounts::AccountCache,
+    /// Accounts recently used, by refid, with their keys parsed.
+    accounts: recent::Recent<(AcmeAccountRow, pki::jose::Jwk)>,
+    /// Certificates of orders finalized here, by order refid, with the account's id.
+    issued: recent::Recent<(i64, IssuedChain)>,
 }
 
 impl From<Error> for Problem {

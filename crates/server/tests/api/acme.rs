@@ -1005,5 +1005,13 @@ async fn nonces_contacts_and_the_chain_download_follow_the_rfc() -> TestResult {
         "leaf, issuing CA, root"
     );
     assert!(acme.verify(&pem)?.contains(": OK"));
+    // Another account may not download it, straight after finalization or later.
+    let mut stranger = RawClient::new(acme.server.client.clone(), &acme.directory(), "ES256").await;
+    stranger.register().await;
+    for _ in 0..2 {
+        let refused = stranger.post(certificate_url, None).await;
+        assert_eq!(refused.status, 404, "{}", refused.body);
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
     Ok(())
 }
