@@ -172,48 +172,35 @@ async fn run(plan: Plan) -> Result<()> {
     } else {
         let mut rows = Vec::new();
         for round in 1..=plan.runs {
-            let mut row = (None, None);
-            if plan.certmint {
-                let run = measure_retrying(
-                    &format!("run {round} certmint"),
-                    "certmint",
-                    work.path(),
-                    &responder,
-                    &csrs,
-                    plan.certmint_workers,
-                    &plan,
-                )
-                .await?;
+            let mut row = [None, None];
+            let sides = [
+                (plan.certmint, "certmint", plan.certmint_workers),
+                (plan.pebble, "pebble", plan.pebble_workers),
+            ];
+            for (rate, (wanted, side, workers)) in row.iter_mut().zip(sides) {
+                if !wanted {
+                    continue;
+                }
+                let label = format!("run {round} {side}");
+                let run =
+                    measure_retrying(&label, side, work.path(), &responder, &csrs, workers, &plan)
+                        .await?;
                 failed += run.errors;
-                row.0 = Some(run.rate());
-            }
-            if plan.pebble {
-                let run = measure_retrying(
-                    &format!("run {round} pebble"),
-                    "pebble",
-                    work.path(),
-                    &responder,
-                    &csrs,
-                    plan.pebble_workers,
-                    &plan,
-                )
-                .await?;
-                failed += run.errors;
-                row.1 = Some(run.rate());
+                *rate = Some(run.rate());
             }
             rows.push(row);
         }
         println!();
         for (i, row) in rows.iter().enumerate() {
             match row {
-                (Some(c), Some(p)) => println!(
+                [Some(c), Some(p)] => println!(
                     "run {}: certmint {c:>7.1}/s, Pebble {p:>7.1}/s, ratio {:.2}",
                     i + 1,
                     c / p
                 ),
-                (Some(c), None) => println!("run {}: certmint {c:>7.1}/s", i + 1),
-                (None, Some(p)) => println!("run {}: Pebble {p:>7.1}/s", i + 1),
-                (None, None) => {}
+                [Some(c), None] => println!("run {}: certmint {c:>7.1}/s", i + 1),
+                [None, Some(p)] => println!("run {}: Pebble {p:>7.1}/s", i + 1),
+                [None, None] => {}
             }
         }
         let median = |mut v: Vec<f64>| -> Option<f64> {
@@ -223,9 +210,9 @@ async fn run(plan: Plan) -> Result<()> {
             v.sort_by(f64::total_cmp);
             Some(v[v.len() / 2])
         };
-        let certmint = median(rows.iter().filter_map(|r| r.0).collect());
-        let pebble = median(rows.iter().filter_map(|r| r.1).collect());
-        let ratios = median(rows.iter().filter_map(|r| Some(r.0? / r.1?)).collect());
+        let certmint = median(rows.iter().filter_map(|r| r[0]).collect());
+        let pebble = median(rows.iter().filter_map(|r| r[1]).collect());
+        let ratios = median(rows.iter().filter_map(|r| Some(r[0]? / r[1]?)).collect());
         if let (Some(c), Some(p), Some(r)) = (certmint, pebble, ratios) {
             println!("median: certmint {c:.1}/s, Pebble {p:.1}/s, ratio {r:.2}");
         }

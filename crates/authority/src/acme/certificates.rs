@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pki::csr::Csr;
 use pki::jose::Jwk;
 use pki::{DistinguishedName, NameAttribute, SubjectAltName};
-use store::{AcmeAccountRow, AcmeProfileRow};
+use store::{AcmeAccountRow, AcmeProfileRow, CertificateRow};
 
 use super::identifiers::check_csr;
 use super::orders::no_such_order;
@@ -121,18 +121,10 @@ impl Authority {
             return Err(problem);
         }
         // Clients download the certificate right after this answer.
-        if let Some(issued) = &issued {
-            let mut chain = vec![issued.cert.der.clone()];
-            let above = match issued.ca_id {
-                Some(ca_id) => self.ca_chain(ca_id).await.ok(),
-                None => Some(Vec::new()),
-            };
-            if let Some(above) = above {
-                chain.extend(above);
-                self.acme
-                    .issued
-                    .put(refid, (account.id, IssuedChain { chain }));
-            }
+        if let Some(issued) = issued
+            && let Ok(chain) = self.chain_of(issued).await
+        {
+            self.acme.issued.put(refid, (account.id, chain));
         }
         Ok(order)
     }
@@ -157,6 +149,11 @@ impl Authority {
             .filter(|_| order.status == Status::Valid)
             .ok_or_else(|| no_such_order(refid))?;
         let cert = self.certificate(cert_id).await?;
+        Ok(self.chain_of(cert).await?)
+    }
+
+    /// `cert` with the chain above it.
+    async fn chain_of(&self, cert: CertificateRow) -> crate::Result<IssuedChain> {
         let mut chain = vec![cert.cert.der];
         if let Some(ca_id) = cert.ca_id {
             chain.extend(self.ca_chain(ca_id).await?);
