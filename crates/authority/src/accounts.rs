@@ -5,7 +5,17 @@ use zeroize::Zeroizing;
 use crate::audit::Event;
 use crate::principal::Principal;
 use crate::rbac::Role;
+use crate::sessions::Guess;
 use crate::{Authority, Error, Page, PageRequest, Result, UserFilter, UserRow, password, validate};
+
+/// What a password change did to the account's other credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PasswordChanged {
+    /// Other login sessions ended.
+    pub sessions_ended: u64,
+    /// API keys, which keep working (revoke them separately if the password leaked).
+    pub api_keys_kept: usize,
+}
 
 /// A user to create.
 #[derive(Debug, Clone, Default)]
@@ -398,36 +408,61 @@ impl Authority {
     }
 
     /// Changes the principal's own password after checking the current one, and ends the
-    /// principal's other sessions.
+    /// principal's other sessions. API keys are separate credentials and keep working; the
+    /// outcome counts them so the caller can say so. A wrong current password counts towards
+    /// the lockout like a failed login.
     ///
     /// # Errors
-    /// [`Error::Forbidden`] when the current password is wrong, [`Error::Invalid`] when the new
-    /// one breaks the policy.
+    /// [`Error::Forbidden`] when the current password is wrong or the principal is not a login
+    /// session (a key cannot change the password that makes more keys); [`Error::Locked`] when
+    /// the account is or becomes locked; [`Error::Invalid`] when the new one breaks the policy.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current: &str,
         new: &str,
-    ) -> Result<()> {
+    ) -> Result<PasswordChanged> {
+        principal.require_session("changing the password")?;
         let id = principal.account()?.id;
         let user = self.user(id).await?;
-        if !password::verify(current, Some(&user.password_hash)).await? {
-            let mut tx = self.store.begin_write().await?;
-            tx.audit(
-                &self.entry_by(
-                    principal,
-                    Event::new(
-                        "password_change_failed",
-                        "user",
-                        id,
-                        "current password was wrong",
-                    )
-                    .failed(),
-                ),
+        let failed = |reason: &str| {
+            self.entry_by(
+                principal,
+                Event::new("password_change_failed", "user", id, reason).failed(),
             )
-            .await?;
-            tx.commit().await?;
-            return Err(Error::Forbidden("the current password is wrong".into()));
+        };
+        match self.check_password(&user, current).await? {
+            Guess::Right => {}
+            Guess::Wrong => {
+                let mut tx = self.store.begin_write().await?;
+                tx.audit(&failed("current password was wrong")).await?;
+                tx.commit().await?;
+                return Err(Error::Forbidden("the current password is wrong".into()));
+            }
+            Guess::Locked {
+                attempts,
+                until,
+                now,
+            } => {
+                let mut tx = self.store.begin_write().await?;
+                let entry = if now {
+                    self.entry_by(
+                        principal,
+                        Event::new(
+                            "account_locked",
+                            "user",
+                            id,
+                            "current password was wrong; account locked",
+                        )
+                        .failed(),
+                    )
+                } else {
+                    failed("account locked")
+                };
+                tx.audit(&entry).await?;
+                tx.commit().await?;
+                return Err(Error::Locked { attempts, until });
+            }
         }
         password::check_policy(new, self.policy.password_min_length)?;
         if current == new {
@@ -437,19 +472,33 @@ impl Authority {
         }
         let hash = password::hash(new).await?;
         let now = self.now();
+        let api_keys_kept = self
+            .store
+            .api_keys(id)
+            .await?
+            .iter()
+            .filter(|k| k.enabled && k.expires_at.is_none_or(|t| t > now))
+            .count();
         let mut tx = self.store.begin_write().await?;
         tx.set_password(id, &hash, now).await?;
-        tx.revoke_sessions(id, principal.session_id(), now).await?;
+        let sessions_ended = tx.revoke_sessions(id, principal.session_id(), now).await?;
         tx.audit(&self.entry_by(
             principal,
             Event::new(
                 "password_changed",
                 "user",
                 id,
-                "password changed; other sessions ended",
+                format!(
+                    "password changed; {sessions_ended} other sessions ended, \
+                     {api_keys_kept} API keys kept"
+                ),
             ),
         ))
         .await?;
-        Ok(tx.commit().await?)
+        tx.commit().await?;
+        Ok(PasswordChanged {
+            sessions_ended,
+            api_keys_kept,
+        })
     }
 }

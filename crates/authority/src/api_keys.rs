@@ -4,7 +4,7 @@ use time::Duration;
 use zeroize::Zeroizing;
 
 use crate::audit::Event;
-use crate::principal::Principal;
+use crate::principal::{Credential, Principal};
 use crate::token::{digest_hex, new_token};
 use crate::{ApiKeyRow, Authority, Error, Result, rbac, validate};
 
@@ -69,6 +69,29 @@ impl Authority {
             .api_key(principal.account()?.id, id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("no API key {id}")))
+    }
+
+    /// One of the principal's keys, to change: a principal using an API key may manage only
+    /// keys no broader than that key, so a narrow key cannot take over (regenerate), widen the
+    /// use of (enable) or remove a broad one; a login session manages all of its user's keys.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the principal has no such key; [`Error::Forbidden`] when the key
+    /// holds a permission the principal's key does not.
+    async fn manageable_api_key(&self, principal: &Principal, id: i64) -> Result<ApiKeyRow> {
+        let key = self.api_key(principal, id).await?;
+        if let Credential::ApiKey { permissions, .. } = &principal.credential
+            && let Some(p) = key
+                .permissions
+                .iter()
+                .find(|p| !rbac::grants(permissions, p))
+        {
+            return Err(Error::Forbidden(format!(
+                "API key {id} holds '{p}', which the key you are using does not; manage it \
+                 from a login session or with a key that holds all its permissions"
+            )));
+        }
+        Ok(key)
     }
 
     /// Creates a key for the principal. Its permissions must be ones the principal holds now
@@ -138,7 +161,8 @@ impl Authority {
     /// Renames, enables or disables one of the principal's keys.
     ///
     /// # Errors
-    /// [`Error::NotFound`] or [`Error::Invalid`].
+    /// [`Error::NotFound`] or [`Error::Invalid`]; [`Error::Forbidden`] when the key is broader
+    /// than the API key the principal is using.
     pub async fn update_api_key(
         &self,
         principal: &Principal,
@@ -146,6 +170,7 @@ impl Authority {
         update: ApiKeyUpdate,
     ) -> Result<ApiKeyRow> {
         let user_id = principal.account()?.id;
+        self.manageable_api_key(principal, id).await?;
         if let Some(name) = &update.name {
             validate::text("name", name, 1, 100)?;
         }
@@ -179,9 +204,11 @@ impl Authority {
     /// Replaces the secret of one of the principal's keys; the old secret stops working at once.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the principal has no such key.
+    /// [`Error::NotFound`] when the principal has no such key; [`Error::Forbidden`] when the
+    /// key is broader than the API key the principal is using.
     pub async fn regenerate_api_key(&self, principal: &Principal, id: i64) -> Result<IssuedApiKey> {
         let user_id = principal.account()?.id;
+        self.manageable_api_key(principal, id).await?;
         let (secret, key_prefix, key_hash) = new_secret()?;
         let mut tx = self.store.begin_write().await?;
         if !tx
@@ -210,9 +237,11 @@ impl Authority {
     /// Deletes one of the principal's keys.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the principal has no such key.
+    /// [`Error::NotFound`] when the principal has no such key; [`Error::Forbidden`] when the
+    /// key is broader than the API key the principal is using.
     pub async fn delete_api_key(&self, principal: &Principal, id: i64) -> Result<()> {
         let user_id = principal.account()?.id;
+        self.manageable_api_key(principal, id).await?;
         let mut tx = self.store.begin_write().await?;
         if !tx.delete_api_key(user_id, id).await? {
             return Err(Error::NotFound(format!("no API key {id}")));

@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-pub use accounts::{NewUserInput, UserUpdateInput};
+pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput};

@@ -120,6 +120,20 @@ impl Principal {
         }
     }
 
+    /// Refuses anything but a login session, for changes to the credentials that stand above
+    /// API keys (the password, the sessions).
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] for an API key or any other credential.
+    pub fn require_session(&self, doing: &str) -> Result<()> {
+        match self.credential {
+            Credential::Session { .. } => Ok(()),
+            _ => Err(Error::Forbidden(format!(
+                "{doing} needs a login session; API keys cannot do it"
+            ))),
+        }
+    }
+
     /// The user behind the principal, for operations on one's own account.
     ///
     /// # Errors

@@ -181,8 +181,16 @@ impl Authority {
             }
         };
         let mut tx = self.store.begin_write().await?;
-        if !tx.set_revocation(id, change.as_ref(), now).await? {
-            return Err(Error::NotFound(format!("certificate {id} not found")));
+        let read = (cert.status.as_str(), cert.revocation_reason.as_deref());
+        if !tx.set_revocation(id, read, change.as_ref(), now).await? {
+            drop(tx);
+            return Err(match self.store.certificate(id).await? {
+                Some(_) => Error::Conflict(format!(
+                    "certificate {id} changed while this request was handled; read it again \
+                     and retry"
+                )),
+                None => Error::NotFound(format!("certificate {id} not found")),
+            });
         }
         tx.audit(&self.entry_by(
             principal,

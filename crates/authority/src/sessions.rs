@@ -21,6 +21,24 @@ const TOUCH_INTERVAL: Duration = Duration::minutes(1);
 
 const BAD_LOGIN: &str = "invalid username or password";
 
+/// What a password check found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Guess {
+    /// The password is right; the caller clears the failure count.
+    Right,
+    /// Wrong, and counted.
+    Wrong,
+    /// The account is locked: by this attempt (`now`) or before it.
+    Locked {
+        /// How many failures locked it.
+        attempts: u32,
+        /// When passwords are accepted again.
+        until: OffsetDateTime,
+        /// Whether this attempt locked it.
+        now: bool,
+    },
+}
+
 /// A successful login.
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
@@ -60,35 +78,27 @@ impl Authority {
                 .await?;
             return Err(Error::Unauthorized(BAD_LOGIN.into()));
         };
-        if let Some(until) = user.locked_until.filter(|t| *t > now) {
-            self.record_failure(None, &attempted, origin, "account locked")
-                .await?;
-            return Err(Error::Locked {
-                attempts: self.policy.lockout_threshold,
-                until,
-            });
-        }
-        if !password::verify(password, Some(&user.password_hash)).await? {
-            let failures = u32::try_from(user.failed_logins)
-                .unwrap_or(u32::MAX)
-                .saturating_add(1);
-            if failures >= self.policy.lockout_threshold {
-                let until = now + Duration::minutes(i64::from(self.policy.lockout_minutes));
-                self.record_failure(
-                    Some((&user, Some(until))),
-                    &attempted,
-                    origin,
-                    "wrong password; account locked",
-                )
-                .await?;
-                return Err(Error::Locked {
-                    attempts: failures,
-                    until,
-                });
+        match self.check_password(&user, password).await? {
+            Guess::Right => {}
+            Guess::Wrong => {
+                self.record_failure(None, &attempted, origin, "wrong password")
+                    .await?;
+                return Err(Error::Unauthorized(BAD_LOGIN.into()));
             }
-            self.record_failure(Some((&user, None)), &attempted, origin, "wrong password")
-                .await?;
-            return Err(Error::Unauthorized(BAD_LOGIN.into()));
+            Guess::Locked {
+                attempts,
+                until,
+                now: locked_now,
+            } => {
+                let (reason, locked) = if locked_now {
+                    ("wrong password; account locked", Some(user.id))
+                } else {
+                    ("account locked", None)
+                };
+                self.record_failure(locked, &attempted, origin, reason)
+                    .await?;
+                return Err(Error::Locked { attempts, until });
+            }
         }
         if !user.enabled {
             self.record_failure(None, &attempted, origin, "account disabled")
@@ -132,25 +142,66 @@ impl Authority {
         })
     }
 
+    /// Audits a failed login; `locked` names the user whose account this attempt locked.
     async fn record_failure(
         &self,
-        user: Option<(&UserRow, Option<OffsetDateTime>)>,
+        locked: Option<i64>,
         attempted: &str,
         origin: &Origin,
         reason: &str,
     ) -> Result<()> {
+        let event = match locked {
+            Some(id) => Event::new("account_locked", "user", id, reason),
+            None => Event::new("login_failed", "user", attempted, reason),
+        };
         let mut tx = self.store.begin_write().await?;
-        let mut event = Event::new("login_failed", "user", attempted, reason).failed();
-        if let Some((user, lock_until)) = user {
-            tx.record_login_failure(user.id, lock_until).await?;
-            if lock_until.is_some() {
-                event = Event::new("account_locked", "user", user.id, reason).failed();
-            }
-        }
-        tx.audit(&self.entry(Some(attempted), origin, event))
+        tx.audit(&self.entry(Some(attempted), origin, event.failed()))
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Checks `password` against `user`'s for a login or a password change. The attempt is
+    /// counted before the (slow) check runs, so a burst of parallel guesses gets no more checks
+    /// than the lockout threshold allows; the attempt that reaches the threshold with a wrong
+    /// password, and any beyond it, lock the account.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::Internal`] when hashing fails.
+    pub(crate) async fn check_password(&self, user: &UserRow, password: &str) -> Result<Guess> {
+        let now = self.now();
+        let threshold = i64::from(self.policy.lockout_threshold.max(1));
+        let mut tx = self.store.begin_write().await?;
+        let counted = tx.count_password_attempt(user.id, now).await?;
+        tx.commit().await?;
+        let Some(attempt) = counted else {
+            let until = self
+                .store
+                .user(user.id)
+                .await?
+                .and_then(|u| u.locked_until)
+                .unwrap_or(now);
+            return Ok(Guess::Locked {
+                attempts: self.policy.lockout_threshold,
+                until,
+                now: false,
+            });
+        };
+        if attempt <= threshold && password::verify(password, Some(&user.password_hash)).await? {
+            return Ok(Guess::Right);
+        }
+        if attempt < threshold {
+            return Ok(Guess::Wrong);
+        }
+        let until = now + Duration::minutes(i64::from(self.policy.lockout_minutes));
+        let mut tx = self.store.begin_write().await?;
+        tx.lock_user(user.id, until).await?;
+        tx.commit().await?;
+        Ok(Guess::Locked {
+            attempts: u32::try_from(attempt).unwrap_or(u32::MAX),
+            until,
+            now: true,
+        })
     }
 
     /// Ends the principal's session.
@@ -348,8 +399,10 @@ impl Authority {
     /// Ends one of the principal's sessions.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the principal has no such live session.
+    /// [`Error::Forbidden`] for a principal that is not a login session; [`Error::NotFound`]
+    /// when the principal has no such live session.
     pub async fn revoke_session(&self, principal: &Principal, id: i64) -> Result<()> {
+        principal.require_session("ending sessions")?;
         let user = principal.account()?;
         let mut tx = self.store.begin_write().await?;
         if !tx.revoke_session(user.id, id, self.now()).await? {
@@ -367,8 +420,9 @@ impl Authority {
     /// Ends all of the principal's sessions but the current one. Returns how many ended.
     ///
     /// # Errors
-    /// [`Error::Forbidden`] without an account; store errors.
+    /// [`Error::Forbidden`] for a principal that is not a login session; store errors.
     pub async fn revoke_other_sessions(&self, principal: &Principal) -> Result<u64> {
+        principal.require_session("ending sessions")?;
         let user = principal.account()?;
         let mut tx = self.store.begin_write().await?;
         let n = tx

@@ -3,6 +3,8 @@
 //!
 //! * `security(())` — public;
 //! * `security(("session" = []), ("api_key" = []))` — any authenticated caller;
+//! * `security(("session" = []))` — a login session only, never an API key (the credentials
+//!   that stand above keys: the password, the sessions);
 //! * `security(("session" = ["read:users"]), ("api_key" = ["read:users"]))` — that permission.
 //!
 //! A route without a declaration is refused for everyone, and a test fails on it.
@@ -30,6 +32,8 @@ pub enum Access {
     Public,
     /// Any authenticated caller.
     Authenticated,
+    /// A login session; API keys are refused.
+    Session,
     /// A caller holding this permission.
     Permission(String),
 }
@@ -90,6 +94,7 @@ fn declared(op: &serde_json::Value) -> Result<Access, String> {
         .and_then(serde_json::Value::as_array)
         .ok_or("no security declaration")?;
     let mut scopes = Vec::new();
+    let mut api_keys = false;
     for requirement in requirements {
         let schemes = requirement
             .as_object()
@@ -97,7 +102,8 @@ fn declared(op: &serde_json::Value) -> Result<Access, String> {
         if schemes.is_empty() {
             return Ok(Access::Public);
         }
-        for granted in schemes.values() {
+        for (scheme, granted) in schemes {
+            api_keys |= scheme == "api_key";
             let list: Vec<String> = granted
                 .as_array()
                 .ok_or("malformed scopes")?
@@ -112,14 +118,29 @@ fn declared(op: &serde_json::Value) -> Result<Access, String> {
         return Err("the session and api_key requirements name different permissions".into());
     }
     match first.as_slice() {
-        [] => Ok(Access::Authenticated),
+        [] if api_keys => Ok(Access::Authenticated),
+        [] => Ok(Access::Session),
+        [_] if !api_keys => Err("a session-only route names no permission".into()),
         [p] => Ok(Access::Permission(p.clone())),
         _ => Err("a route names at most one permission".into()),
     }
 }
 
-/// Paths whose callers are rate-limited per client address (the login endpoints).
-pub const RATE_LIMITED: &[&str] = &["/api/v2/auth/login/password", "/api/v2/auth/methods"];
+/// The health checks, which load balancers probe over plain HTTP too: they carry no secret.
+const HEALTH: &[&str] = &[
+    "/api/health",
+    "/api/v2/health",
+    "/api/v2/health/live",
+    "/api/v2/health/ready",
+];
+
+/// Paths whose callers are rate-limited per client address: the endpoints that check a
+/// password.
+pub const RATE_LIMITED: &[&str] = &[
+    "/api/v2/auth/login/password",
+    "/api/v2/auth/methods",
+    "/api/v2/account/password",
+];
 
 /// Authenticates and authorises every routed request before its handler runs.
 pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response {
@@ -140,7 +161,11 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
             .map(|v| v.chars().take(256).collect()),
     };
     req.extensions_mut().insert(origin.clone());
-    if app.settings.api_https_only && !conn.is_some_and(|c| c.tls) && path.starts_with("/api/") {
+    if app.settings.api_https_only
+        && !conn.is_some_and(|c| c.tls)
+        && path.starts_with("/api/")
+        && !HEALTH.contains(&path.as_str())
+    {
         return ApiError::forbidden("the REST API is served over HTTPS only").into_response();
     }
     if RATE_LIMITED.contains(&path.as_str())
@@ -169,10 +194,16 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
-    if let Access::Permission(p) = access
-        && !principal.can(p)
-    {
-        return ApiError::forbidden(format!("this requires the permission '{p}'")).into_response();
+    match access {
+        Access::Permission(p) if !principal.can(p) => {
+            return ApiError::forbidden(format!("this requires the permission '{p}'"))
+                .into_response();
+        }
+        Access::Session if principal.session_id().is_none() => {
+            return ApiError::forbidden("this needs a login session; API keys cannot do it")
+                .into_response();
+        }
+        _ => {}
     }
     req.extensions_mut().insert(principal);
     next.run(req).await
@@ -249,7 +280,8 @@ mod tests {
         let doc = json!({"paths": {
             "/a": {"get": {"security": [{}]}},
             "/b": {"get": {"security": [{"session": []}, {"api_key": []}]}},
-            "/c": {"post": {"security": [{"session": ["write:x"]}, {"api_key": ["write:x"]}]}}
+            "/c": {"post": {"security": [{"session": ["write:x"]}, {"api_key": ["write:x"]}]}},
+            "/d": {"post": {"security": [{"session": []}]}}
         }});
         let t = AccessTable::from_openapi(&doc)?;
         assert_eq!(t.get(&Method::GET, "/a"), Some(&Access::Public));
@@ -259,6 +291,7 @@ mod tests {
             Some(&Access::Permission("write:x".into()))
         );
         assert_eq!(t.get(&Method::GET, "/c"), None);
+        assert_eq!(t.get(&Method::POST, "/d"), Some(&Access::Session));
         Ok(())
     }
 
@@ -268,6 +301,9 @@ mod tests {
         assert!(AccessTable::from_openapi(&missing).is_err());
         let mixed = json!({"paths": {"/a": {"get": {"security": [{"session": ["a:b"]}, {"api_key": ["c:d"]}]}}}});
         assert!(AccessTable::from_openapi(&mixed).is_err());
+        let session_permission =
+            json!({"paths": {"/a": {"get": {"security": [{"session": ["a:b"]}]}}}});
+        assert!(AccessTable::from_openapi(&session_permission).is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod listen;
 mod metrics;
 mod openapi;
 mod rate_limit;
+mod security_headers;
 pub mod settings;
 
 /// Issuance allocates and frees many small buffers on every core at once (DER, names, rows);
@@ -110,7 +111,10 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(app.clone());
-    let router = responder.with_state(app.clone()).merge(router);
+    let router = responder
+        .with_state(app.clone())
+        .merge(router)
+        .layer(axum::middleware::from_fn(security_headers::add));
     Ok((router, app))
 }
 

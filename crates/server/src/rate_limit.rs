@@ -1,14 +1,33 @@
-//! A fixed-window limit per client address, for the login endpoints. It lives in this node's
-//! memory: with several nodes, each node allows the limit.
+//! A fixed-window limit per client address, for the endpoints that check passwords. It lives in
+//! this node's memory: with several nodes, each node allows the limit.
+//!
+//! IPv6 clients are counted per /64, the smallest block a site is usually given, so one host
+//! cannot step through its own addresses to get fresh windows. The table is bounded: when it is
+//! full of live windows, addresses it does not track yet are refused until windows expire,
+//! rather than letting a flood of addresses grow memory or evict the counts of real attackers.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Past this many tracked addresses, expired windows are swept out.
 const SWEEP_AT: usize = 10_000;
+/// The most addresses tracked at once.
+const MAX_TRACKED: usize = 100_000;
+
+/// The block `ip` is counted in: an IPv4 address itself (IPv4-mapped IPv6 included), or an
+/// IPv6 address's /64.
+fn bucket(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !u128::from(u64::MAX))),
+        },
+    }
+}
 
 /// Allows `per_minute` requests per address in each one-minute window.
 #[derive(Debug)]
@@ -35,15 +54,23 @@ impl RateLimiter {
     }
 
     fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        self.check_bounded(ip, now, MAX_TRACKED)
+    }
+
+    fn check_bounded(&self, ip: IpAddr, now: Instant, max_tracked: usize) -> Result<(), u64> {
         if self.per_minute == 0 {
             return Ok(());
         }
+        let ip = bucket(ip);
         let mut windows = self
             .windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if windows.len() >= SWEEP_AT {
+        if windows.len() >= SWEEP_AT.min(max_tracked) && !windows.contains_key(&ip) {
             windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
+            if windows.len() >= max_tracked {
+                return Err(WINDOW.as_secs());
+            }
         }
         let (start, count) = windows.entry(ip).or_insert((now, 0));
         if now.duration_since(*start) >= WINDOW {
@@ -74,6 +101,51 @@ mod tests {
         assert_eq!(limiter.check_at(a, t0 + Duration::from_secs(10)), Err(50));
         assert!(limiter.check_at(b, t0).is_ok());
         assert!(limiter.check_at(a, t0 + WINDOW).is_ok());
+    }
+
+    #[test]
+    fn counts_ipv6_per_64_and_mapped_ipv4_as_ipv4() {
+        let limiter = RateLimiter::new(2);
+        let t0 = Instant::now();
+        let host: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let next_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert!(limiter.check_at(host, t0).is_ok());
+        assert!(limiter.check_at(same_64, t0).is_ok());
+        assert!(limiter.check_at(host, t0).is_err());
+        assert!(limiter.check_at(next_64, t0).is_ok());
+
+        let v4: IpAddr = [192, 0, 2, 7].into();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert!(limiter.check_at(v4, t0).is_ok());
+        assert!(limiter.check_at(mapped, t0).is_ok());
+        assert!(limiter.check_at(v4, t0).is_err());
+    }
+
+    #[test]
+    fn a_full_table_refuses_new_addresses_until_windows_expire() {
+        let limiter = RateLimiter::new(5);
+        let t0 = Instant::now();
+        let tracked: IpAddr = [198, 51, 100, 1].into();
+        assert!(limiter.check_bounded(tracked, t0, 3).is_ok());
+        assert!(
+            limiter
+                .check_bounded([198, 51, 100, 2].into(), t0, 3)
+                .is_ok()
+        );
+        assert!(
+            limiter
+                .check_bounded([198, 51, 100, 3].into(), t0, 3)
+                .is_ok()
+        );
+        let newcomer: IpAddr = [198, 51, 100, 4].into();
+        assert_eq!(limiter.check_bounded(newcomer, t0, 3), Err(60));
+        // Addresses already tracked keep their own windows.
+        assert!(limiter.check_bounded(tracked, t0, 3).is_ok());
+        // Once the windows have expired, the sweep makes room.
+        assert!(limiter.check_bounded(newcomer, t0 + WINDOW, 3).is_ok());
+        let len = limiter.windows.lock().unwrap().len();
+        assert_eq!(len, 1);
     }
 
     #[test]

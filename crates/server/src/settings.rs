@@ -22,8 +22,8 @@ pub struct Settings {
     pub database_max_connections: u32,
     /// HTTPS listener.
     pub listen: SocketAddr,
-    /// Plain-HTTP listener (health, OCSP, CRLs, CA certificates; the API unless
-    /// `api_https_only`); empty disables it.
+    /// Plain-HTTP listener for relying parties (health, OCSP, CRLs, CA certificates; the API
+    /// too only when `api_https_only` is off); empty disables it.
     pub http_listen: String,
     /// The base URL certificates point to for OCSP, CRLs and issuer certificates (AIA, CDP);
     /// empty means `http://` and the plain-HTTP listener's address (HTTPS's without one).
@@ -34,7 +34,8 @@ pub struct Settings {
     /// How long caches may keep the latest CRL (`Cache-Control: max-age`), at most until its
     /// nextUpdate. CRLs fetched by number never change and are cached until their nextUpdate.
     pub crl_max_age_seconds: u64,
-    /// Serve `/api/v2` over HTTPS only; the plain-HTTP listener then refuses it with 403.
+    /// Serve `/api/v2` over HTTPS only (the default): the plain-HTTP listener refuses it with
+    /// 403, so passwords, session cookies and API keys never cross the network in clear.
     pub api_https_only: bool,
     /// Names (DNS or IP) in the HTTPS listener's certificate when it is first made.
     pub tls_names: Vec<String>,
@@ -147,7 +148,7 @@ impl Default for Settings {
             public_url: String::new(),
             serve_only: Vec::new(),
             crl_max_age_seconds: 300,
-            api_https_only: false,
+            api_https_only: true,
             tls_names: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
             log_format: "text".into(),
             log_level: "info".into(),
@@ -348,7 +349,7 @@ mod tests {
             Some(&file),
             env(&[
                 ("CERTMINT_LOG_FORMAT", "text"),
-                ("CERTMINT_API_HTTPS_ONLY", "true"),
+                ("CERTMINT_API_HTTPS_ONLY", "false"),
                 ("CERTMINT_TLS_NAMES", "a.example, 10.0.0.1"),
                 ("CERTMINT_MASTER_KEY", "ignored"),
                 ("PATH", "/bin"),
@@ -356,7 +357,8 @@ mod tests {
         )?;
         assert_eq!(s.password_min_length, 16);
         assert_eq!(s.log_format, "text");
-        assert!(s.api_https_only);
+        assert!(!s.api_https_only, "on by default, off by the environment");
+        assert!(Settings::default().api_https_only);
         assert_eq!(s.tls_names, vec!["a.example", "10.0.0.1"]);
         Ok(())
     }

@@ -410,14 +410,17 @@ impl WriteTx {
 impl WriteTx {
     /// Sets a certificate's revocation state: `status` `revoked` with its time, reason,
     /// comment and invalidity date, or `valid` with all four cleared. Either way the change is
-    /// stamped, and the issuing CA's next CRL is due. Returns false when there is no such
-    /// certificate.
+    /// stamped, and the issuing CA's next CRL is due. The change applies only over the state
+    /// the caller decided on (`expected`: status and reason as read), so a concurrent change,
+    /// such as a keyCompromise landing between a release's read and its write, is never
+    /// undone. Returns false when there is no such certificate or its state has moved on.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn set_revocation(
         &mut self,
         id: i64,
+        expected: (&str, Option<&str>),
         revocation: Option<&Revocation<'_>>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
@@ -434,7 +437,8 @@ impl WriteTx {
         let row = sqlx::query(
             "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, \
              revocation_comment = $4, invalidity_date = $5, revocation_changed_at = $6, \
-             updated_at = $6 WHERE id = $7 RETURNING ca_id",
+             updated_at = $6 WHERE id = $7 AND status = $8 AND COALESCE(revocation_reason, '') = $9 \
+             RETURNING ca_id",
         )
         .bind(status)
         .bind(at)
@@ -443,6 +447,8 @@ impl WriteTx {
         .bind(invalidity)
         .bind(to_micros(now))
         .bind(id)
+        .bind(expected.0.to_owned())
+        .bind(expected.1.unwrap_or_default().to_owned())
         .fetch_optional(&mut *self.tx)
         .await?;
         let Some(row) = row else { return Ok(false) };

@@ -269,26 +269,44 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records a failed login and, when `lock_until` is given, locks the account until then.
-    /// Returns the failure count after this one.
+    /// Counts a password attempt against `id` before the password is checked, so that guesses
+    /// sent in parallel are counted as they arrive rather than after their checks finish.
+    /// Returns the count including this attempt, or `None` while the account is locked (at
+    /// `now`), in which case nothing is counted.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn record_login_failure(
+    pub async fn count_password_attempt(
         &mut self,
         id: i64,
-        lock_until: Option<OffsetDateTime>,
-    ) -> Result<i64, Error> {
+        now: OffsetDateTime,
+    ) -> Result<Option<i64>, Error> {
         self.credentials_change();
         let row = sqlx::query(
-            "UPDATE users SET failed_logins = CASE WHEN $1 IS NULL THEN failed_logins + 1 ELSE 0 END, \
-             locked_until = COALESCE($1, locked_until) WHERE id = $2 RETURNING failed_logins",
+            "UPDATE users SET failed_logins = failed_logins + 1 \
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2) RETURNING failed_logins",
         )
-        .bind(lock_until.map(to_micros))
         .bind(id)
-        .fetch_one(&mut *self.tx)
+        .bind(to_micros(now))
+        .fetch_optional(&mut *self.tx)
         .await?;
-        Ok(row.try_get("failed_logins")?)
+        row.map(|r| r.try_get("failed_logins"))
+            .transpose()
+            .map_err(Error::from)
+    }
+
+    /// Locks `id` until `until` and starts its failure count again.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn lock_user(&mut self, id: i64, until: OffsetDateTime) -> Result<(), Error> {
+        self.credentials_change();
+        sqlx::query("UPDATE users SET failed_logins = 0, locked_until = $1 WHERE id = $2")
+            .bind(to_micros(until))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
     }
 
     /// Deletes a user with its sessions and API keys. Returns false when there is no such user.

@@ -1045,3 +1045,96 @@ async fn acme_order_batches(store: Store) -> TestResult {
 async fn acme_orders_are_inserted_read_and_changed_in_batches() -> TestResult {
     on_every_backend(acme_order_batches).await
 }
+
+async fn conditional_revocation(store: Store) -> TestResult {
+    use certmint_store::Revocation;
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let row = new_certificate(0, t);
+    let id = tx.insert_certificates(&[(&row, t)]).await?[0];
+    tx.commit().await?;
+    let hold = Revocation {
+        at: t,
+        reason: "certificateHold",
+        comment: None,
+        invalidity_date: None,
+    };
+    let compromise = Revocation {
+        reason: "keyCompromise",
+        ..hold
+    };
+    let mut tx = store.begin_write().await?;
+    assert!(
+        tx.set_revocation(id, ("valid", None), Some(&hold), t)
+            .await?
+    );
+    tx.commit().await?;
+
+    // Two requests read the hold; the keyCompromise lands first...
+    let held = ("revoked", Some("certificateHold"));
+    let mut tx = store.begin_write().await?;
+    assert!(tx.set_revocation(id, held, Some(&compromise), t).await?);
+    tx.commit().await?;
+    // ...and the release, decided on the hold it read, changes nothing.
+    let mut tx = store.begin_write().await?;
+    assert!(!tx.set_revocation(id, held, None, t).await?);
+    assert!(!tx.set_revocation(id, ("valid", None), None, t).await?);
+    tx.commit().await?;
+    let stored = store.certificate(id).await?.ok_or("the certificate")?;
+    assert_eq!(stored.status, "revoked");
+    assert_eq!(stored.revocation_reason.as_deref(), Some("keyCompromise"));
+
+    let mut tx = store.begin_write().await?;
+    assert!(
+        !tx.set_revocation(id + 1000, ("valid", None), Some(&hold), t)
+            .await?,
+        "no such certificate"
+    );
+    tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_revocation_change_applies_only_over_the_state_it_was_decided_on() -> TestResult {
+    on_every_backend(conditional_revocation).await
+}
+
+async fn password_attempts(store: Store) -> TestResult {
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let id = tx.insert_user(&new_user("guessed", "viewer"), t).await?;
+    tx.commit().await?;
+    // Attempts counted from many connections at once are each counted once.
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let store = store.clone();
+        tasks.spawn(async move {
+            let mut tx = store.begin_write().await?;
+            let n = tx.count_password_attempt(id, t).await?;
+            tx.commit().await?;
+            Ok::<_, Error>(n)
+        });
+    }
+    let mut counts = Vec::new();
+    while let Some(n) = tasks.join_next().await {
+        counts.push(n??.ok_or("the account is not locked")?);
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, (1..=16).collect::<Vec<i64>>());
+
+    // A locked account counts nothing until the lock ends, then starts from zero.
+    let until = t + Duration::minutes(15);
+    let mut tx = store.begin_write().await?;
+    tx.lock_user(id, until).await?;
+    assert_eq!(tx.count_password_attempt(id, t).await?, None);
+    assert_eq!(tx.count_password_attempt(id, until).await?, Some(1));
+    tx.commit().await?;
+    let row = store.user(id).await?.ok_or("the user")?;
+    assert_eq!((row.failed_logins, row.locked_until), (1, Some(until)));
+    Ok(())
+}
+
+#[tokio::test]
+async fn password_attempts_are_counted_atomically_and_not_while_locked() -> TestResult {
+    on_every_backend(password_attempts).await
+}

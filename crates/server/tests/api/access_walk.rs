@@ -63,6 +63,27 @@ async fn every_route_enforces_its_declared_permission() -> TestResult {
             }
             _ => {}
         }
+        if *access == certmint_server::Access::Session {
+            // Even a key holding everything is refused; a session gets through.
+            let (_, key) = server.api_key(&admin, &["*"]).await;
+            let (status, _) = server
+                .call(method.clone(), &path, &Auth::Bearer(&key), body.clone())
+                .await;
+            if status != StatusCode::FORBIDDEN {
+                failures.push(format!(
+                    "{method} {template}: {status} with an API key, expected 403"
+                ));
+            }
+            let (status, _) = server
+                .call(method.clone(), &path, &Auth::Session(&admin), body.clone())
+                .await;
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                failures.push(format!(
+                    "{method} {template}: {status} for an admin session"
+                ));
+            }
+            continue;
+        }
         let (right, wrong) = match access {
             certmint_server::Access::Permission(p) => {
                 let other = if p == "read:certificates" {

@@ -38,7 +38,7 @@ async fn verify(server: &TestServer, session: &Session) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn login_sets_a_hardened_cookie_and_returns_the_csrf_token() -> TestResult {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|s| s.api_https_only = false).await;
     let response = server
         .request(
             Method::POST,

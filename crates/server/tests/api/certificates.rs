@@ -287,12 +287,37 @@ async fn issue_list_and_export_in_every_format() -> TestResult {
             "{encryption}: {report}"
         );
     }
+    // The password can travel in a JSON body instead of the URL.
+    let response = server
+        .request(
+            Method::POST,
+            &format!("/api/v2/certificates/{id}/export"),
+            &auth,
+            Some(json!({"format": "pkcs12", "password": "correct-horse"})),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    std::fs::write(dir.path().join("posted.p12"), response.bytes().await?)?;
+    let info = openssl(
+        dir.path(),
+        &[
+            "pkcs12",
+            "-in",
+            "posted.p12",
+            "-info",
+            "-nodes",
+            "-passin",
+            "pass:correct-horse",
+        ],
+    )?;
+    assert!(info.contains("BEGIN PRIVATE KEY"), "{info}");
     // Every key export was audited.
     assert_eq!(
         server
             .audit_total(&Auth::Session(&admin), "action=private_key_exported")
             .await,
-        3
+        4
     );
     Ok(())
 }

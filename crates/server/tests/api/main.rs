@@ -14,6 +14,7 @@ mod bulk;
 mod cas;
 mod certificates;
 mod common;
+mod credential_guards;
 mod crl;
 mod csrs;
 mod dashboard;

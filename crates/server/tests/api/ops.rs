@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::common::{Auth, TestResult, TestServer};
+use crate::common::{ADMIN_PASSWORD, Auth, TestResult, TestServer};
 
 #[tokio::test]
 async fn health_on_both_listeners_and_readiness_follows_the_database() -> TestResult {
@@ -138,28 +138,23 @@ async fn every_response_carries_a_request_id() -> TestResult {
 }
 
 #[tokio::test]
-async fn the_api_can_be_restricted_to_https() -> TestResult {
-    let open = TestServer::start().await;
+async fn the_api_is_served_over_https_only_unless_allowed() -> TestResult {
     let plain = reqwest::Client::new();
-    let response = plain
-        .get(format!("{}/api/v2/users", open.http))
-        .send()
-        .await?;
-    assert_eq!(
-        response.status(),
-        StatusCode::UNAUTHORIZED,
-        "the API answers on plain HTTP by default"
-    );
-    open.stop().await;
-
-    let server = TestServer::start_with(|s| s.api_https_only = true).await;
-    let response = plain
-        .get(format!("{}/api/v2/users", server.http))
-        .send()
-        .await?;
-    assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    let body: Value = response.json().await?;
-    assert_eq!(body["message"], "the REST API is served over HTTPS only");
+    let server = TestServer::start().await;
+    for (method, path) in [
+        (Method::GET, "/api/v2/users"),
+        (Method::POST, "/api/v2/auth/login/password"),
+    ] {
+        let response = plain
+            .request(method, format!("{}{path}", server.http))
+            .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await?;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let body: Value = response.json().await?;
+        assert_eq!(body["message"], "the REST API is served over HTTPS only");
+    }
+    // Relying parties are still served in plain HTTP.
     let response = plain.get(format!("{}/health", server.http)).send().await?;
     assert_eq!(response.status(), StatusCode::OK);
     let admin = server.admin().await;
@@ -167,6 +162,59 @@ async fn the_api_can_be_restricted_to_https() -> TestResult {
         .call(Method::GET, "/api/v2/users", &Auth::Session(&admin), None)
         .await;
     assert_eq!(status, StatusCode::OK);
+    server.stop().await;
+
+    let open = TestServer::start_with(|s| s.api_https_only = false).await;
+    let response = plain
+        .get(format!("{}/api/v2/users", open.http))
+        .send()
+        .await?;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "the API answers on plain HTTP when allowed"
+    );
+    open.stop().await;
+    Ok(())
+}
+
+/// nosniff everywhere, HSTS on HTTPS only, and no cache may keep a REST answer: logins, API
+/// keys and exported keys travel there.
+#[tokio::test]
+async fn answers_carry_the_security_headers() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let login = server
+        .request(
+            Method::POST,
+            "/api/v2/auth/login/password",
+            &Auth::None,
+            Some(serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD})),
+        )
+        .await;
+    let key = server
+        .request(
+            Method::POST,
+            "/api/v2/account/apikeys",
+            &Auth::Session(&admin),
+            Some(serde_json::json!({"name": "k", "permissions": ["read:users"]})),
+        )
+        .await;
+    for response in [&login, &key] {
+        let headers = response.headers();
+        assert_eq!(headers["cache-control"], "no-store", "{}", response.url());
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        assert_eq!(headers["strict-transport-security"], "max-age=31536000");
+    }
+    let plain = reqwest::Client::new()
+        .get(format!("{}/health", server.http))
+        .send()
+        .await?;
+    assert_eq!(plain.headers()["x-content-type-options"], "nosniff");
+    assert!(
+        plain.headers().get("strict-transport-security").is_none(),
+        "HSTS means nothing over plain HTTP"
+    );
     server.stop().await;
     Ok(())
 }

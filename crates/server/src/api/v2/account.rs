@@ -80,22 +80,47 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Change one's password. Ends one's other sessions.
+/// What a password change did to the account's other credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordChangeView {
+    /// Other login sessions ended.
+    pub sessions_ended: u64,
+    /// API keys that keep working: revoke them too if the old password leaked.
+    pub api_keys_kept: usize,
+}
+
+/// Change one's password (login sessions only, not API keys). Ends one's other sessions; API
+/// keys keep working, and the answer counts them. Wrong current passwords count towards the
+/// lockout and are rate-limited like logins.
 #[utoipa::path(post, path = "/account/password", tag = "account",
-    security(("session" = []), ("api_key" = [])),
+    security(("session" = [])),
     request_body = PasswordChange,
-    responses((status = 200, description = "Password changed"),
-              (status = 403, description = "Current password is wrong", body = ErrorBody),
-              (status = 422, description = "New password breaks the policy", body = ErrorBody)))]
+    responses((status = 200, description = "Password changed", body = Envelope<PasswordChangeView>),
+              (status = 403, description = "Current password is wrong, or not a login session", body = ErrorBody),
+              (status = 422, description = "New password breaks the policy", body = ErrorBody),
+              (status = 401, description = "Account locked after too many wrong passwords", body = ErrorBody),
+              (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
 async fn change_password(
     State(app): State<App>,
     Caller(principal): Caller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<Response> {
-    app.authority
+    let changed = app
+        .authority
         .change_password(&principal, &body.current_password, &body.new_password)
         .await?;
-    Ok(done("Password changed"))
+    let message = format!(
+        "Password changed; {} other sessions ended; {} API keys still work (revoke them if the \
+         old password leaked)",
+        changed.sessions_ended, changed.api_keys_kept
+    );
+    Ok(ok_with(
+        PasswordChangeView {
+            sessions_ended: changed.sessions_ended,
+            api_keys_kept: changed.api_keys_kept,
+        },
+        message,
+    ))
 }
 
 /// An API key as listed (never its secret).
@@ -321,7 +346,7 @@ async fn list_sessions(State(app): State<App>, Caller(principal): Caller) -> Api
 
 /// End one of the caller's sessions.
 #[utoipa::path(delete, path = "/account/sessions/{session_id}", tag = "account",
-    security(("session" = []), ("api_key" = [])),
+    security(("session" = [])),
     params(("session_id" = i64, Path)),
     responses((status = 200, description = "Revoked"),
               (status = 404, description = "No such active session", body = ErrorBody)))]
@@ -341,7 +366,7 @@ pub struct RevokedCount {
 
 /// End all of the caller's sessions except the current one.
 #[utoipa::path(post, path = "/account/sessions/revoke-all", tag = "account",
-    security(("session" = []), ("api_key" = [])),
+    security(("session" = [])),
     responses((status = 200, description = "Revoked", body = Envelope<RevokedCount>)))]
 async fn revoke_all_sessions(
     State(app): State<App>,

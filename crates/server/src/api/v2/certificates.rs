@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(stats))
         .routes(routes!(get, delete))
         .routes(routes!(export))
+        .routes(routes!(export_with_body))
         .routes(routes!(revoke))
         .routes(routes!(renew))
         .routes(routes!(private_key))
@@ -345,7 +346,7 @@ async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
     Ok(ok(CertificateView::new(cert, app.authority.now())))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
@@ -376,6 +377,34 @@ async fn export(
     Id(id): Id,
     ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> ApiResult<Response> {
+    export_file(&app, &principal, id, q).await
+}
+
+/// As `GET /certificates/{id}/export`, with the options in a JSON body, so that a PKCS#12
+/// password need not travel in a URL (which browsers keep in their history and proxies log).
+#[utoipa::path(post, path = "/certificates/{id}/export", tag = "certificates",
+    security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
+    params(("id" = i64, Path, description = "Certificate id")),
+    request_body = ExportQuery,
+    responses((status = 200, description = "The file"),
+              (status = 403, description = "The key was asked for without export:keys", body = ErrorBody),
+              (status = 404, description = "No such certificate", body = ErrorBody),
+              (status = 422, description = "Unknown format or a missing password", body = ErrorBody)))]
+async fn export_with_body(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+    ApiJson(q): ApiJson<ExportQuery>,
+) -> ApiResult<Response> {
+    export_file(&app, &principal, id, q).await
+}
+
+async fn export_file(
+    app: &App,
+    principal: &authority::Principal,
+    id: i64,
+    q: ExportQuery,
+) -> ApiResult<Response> {
     let cert = app.authority.certificate(id).await?;
     let name = cert
         .cert
@@ -393,7 +422,7 @@ async fn export(
         "pem" | "crt" => {
             let mut text = pem::encode("CERTIFICATE", &cert.cert.der);
             if q.include_key {
-                let key = app.authority.certificate_key(&principal, id).await?;
+                let key = app.authority.certificate_key(principal, id).await?;
                 text.push_str(&key.to_pkcs8_pem());
             }
             ("application/x-pem-file", "pem", text.into_bytes())
@@ -426,7 +455,7 @@ async fn export(
                     )));
                 }
             };
-            let key = app.authority.certificate_key(&principal, id).await?;
+            let key = app.authority.certificate_key(principal, id).await?;
             let p12 = bundle::pkcs12(
                 Some(key.pkcs8_der()),
                 &cert.cert.der,
