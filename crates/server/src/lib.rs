@@ -168,7 +168,13 @@ impl Running {
 /// [`BootError::Io`] when a socket cannot tell its address; [`BootError::Settings`] as for
 /// [`build`].
 pub async fn start(instance: Instance) -> Result<Running, BootError> {
-    let grace = Duration::from_secs(instance.settings.shutdown_grace_seconds);
+    let limits = listen::Limits {
+        header_read_timeout: Duration::from_secs(
+            instance.settings.header_read_timeout_seconds.max(1),
+        ),
+        max_connections: instance.settings.max_connections.max(1),
+        grace: Duration::from_secs(instance.settings.shutdown_grace_seconds),
+    };
     let https_addr = bootstrap::local_addr(&instance.https)?;
     let http_addr = instance
         .http
@@ -185,11 +191,11 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
         router.clone(),
         Some(instance.tls),
         stopped.clone(),
-        grace,
+        limits,
     )));
     if let Some(http) = instance.http {
         tasks.push(tokio::spawn(listen::serve(
-            http, router, None, stopped, grace,
+            http, router, None, stopped, limits,
         )));
     }
     tracing::info!(%https_addr, http_addr = ?http_addr, "certmint is listening");

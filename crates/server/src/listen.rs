@@ -7,12 +7,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -27,17 +27,30 @@ pub struct Conn {
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts connections on `listener` until `stop` turns true, then waits up to `grace` for the
-/// requests in flight.
+/// What a listener allows each client, so that slow or idle clients cannot hold the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// How long a client has to send a request's headers; also how long a kept-alive HTTP/1
+    /// connection may sit idle between requests.
+    pub header_read_timeout: Duration,
+    /// Connections open at once; past this, new connections are closed as soon as accepted.
+    pub max_connections: usize,
+    /// How long shutdown waits for the requests in flight.
+    pub grace: Duration,
+}
+
+/// Accepts connections on `listener` until `stop` turns true, then waits up to the grace
+/// period for the requests in flight.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
-    grace: Duration,
+    limits: Limits,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         let (tcp, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -49,6 +62,11 @@ pub async fn serve(
                 }
             },
             _ = stop.changed() => break,
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, limit = limits.max_connections, "connection limit reached; closing a new connection");
+            drop(tcp);
+            continue;
         };
         let _ = tcp.set_nodelay(true);
         let conn = Conn {
@@ -62,12 +80,17 @@ pub async fn serve(
                 req
             },
         ));
-        let builder = Builder::new(TokioExecutor::new());
+        let mut builder = Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout);
         match &acceptor {
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let stream =
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
                             .await
@@ -92,6 +115,7 @@ pub async fn serve(
                     .into_owned();
                 let watched = graceful.watch(connection);
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(e) = watched.await {
                         tracing::debug!(%remote, error = %e, "connection ended with an error");
                     }
@@ -100,7 +124,7 @@ pub async fn serve(
         }
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
+    if tokio::time::timeout(limits.grace, graceful.shutdown())
         .await
         .is_err()
     {

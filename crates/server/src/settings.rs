@@ -59,6 +59,11 @@ pub struct Settings {
     pub auth_rate_limit_per_minute: u32,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_seconds: u64,
+    /// How long a client has to send a request's headers, and the longest a kept-alive
+    /// connection may sit idle between requests.
+    pub header_read_timeout_seconds: u64,
+    /// Connections each listener keeps open at once; more are closed as soon as accepted.
+    pub max_connections: usize,
     /// The operating system's CA bundle, read by `POST /api/v2/truststore/sync`.
     pub system_trust_bundle: PathBuf,
     /// The ACME server (`[acme]` in TOML).
@@ -160,6 +165,8 @@ impl Default for Settings {
             session_absolute_minutes: policy.session_absolute_minutes,
             auth_rate_limit_per_minute: 10,
             shutdown_grace_seconds: 30,
+            header_read_timeout_seconds: 10,
+            max_connections: 4096,
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
         }

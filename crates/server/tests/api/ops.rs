@@ -218,3 +218,101 @@ async fn answers_carry_the_security_headers() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+/// Opens a TCP connection to `base` (`http://host:port`) that sends half a request head.
+async fn half_request(base: &str) -> std::io::Result<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut tcp = tokio::net::TcpStream::connect(base.trim_start_matches("http://")).await?;
+    tcp.write_all(b"GET /health HTTP/1.1\r\nHost: slow\r\n")
+        .await?;
+    Ok(tcp)
+}
+
+/// Whether the server has closed `tcp` (end of stream or reset) within `wait`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, wait: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(wait, tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+/// A thousand clients that never finish their request head hold nothing: health and OCSP
+/// answer at once, and the slow connections are closed when their header time runs out.
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_others_still_served() -> TestResult {
+    use std::time::Duration;
+    let server = TestServer::start_with(|s| s.header_read_timeout_seconds = 2).await;
+    let mut slow = Vec::new();
+    for _ in 0..1000 {
+        slow.push(half_request(&server.http).await?);
+    }
+    let plain = reqwest::Client::new();
+    for _ in 0..3 {
+        let health = tokio::time::timeout(
+            Duration::from_secs(1),
+            plain.get(format!("{}/health", server.http)).send(),
+        )
+        .await??;
+        assert_eq!(health.status(), StatusCode::OK);
+        let ocsp = tokio::time::timeout(
+            Duration::from_secs(1),
+            plain
+                .post(format!("{}/ocsp", server.http))
+                .header("content-type", "application/ocsp-request")
+                .body(vec![0x30, 0x00])
+                .send(),
+        )
+        .await??;
+        assert_eq!(
+            ocsp.headers()["content-type"],
+            "application/ocsp-response",
+            "the responder answers"
+        );
+    }
+    let mut still_open = 0;
+    for tcp in &mut slow {
+        if !closed_within(tcp, Duration::from_secs(4)).await {
+            still_open += 1;
+        }
+    }
+    assert_eq!(still_open, 0, "slow connections outlive their header time");
+    server.stop().await;
+    Ok(())
+}
+
+/// Past `max_connections`, a new connection is closed at once; a freed slot is used again.
+#[tokio::test]
+async fn connections_past_the_limit_are_closed() -> TestResult {
+    use std::time::Duration;
+    let server = TestServer::start_with(|s| s.max_connections = 20).await;
+    let mut held = Vec::new();
+    for _ in 0..20 {
+        held.push(half_request(&server.http).await?);
+    }
+    let mut extra = half_request(&server.http).await?;
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(2)).await,
+        "the 21st connection is closed"
+    );
+    drop(held);
+    let mut answered = false;
+    for _ in 0..20 {
+        let response = reqwest::Client::new()
+            .get(format!("{}/health", server.http))
+            .send()
+            .await;
+        if response.is_ok_and(|r| r.status() == StatusCode::OK) {
+            answered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(answered, "slots come back when connections close");
+    server.stop().await;
+    Ok(())
+}
