@@ -23,6 +23,7 @@ mod issue;
 mod issuers;
 mod keystore;
 mod ocsp;
+pub mod outbound;
 pub mod password;
 mod principal;
 mod publisher;

@@ -18,7 +18,7 @@
 //! `PEBBLE_WFE_NONCEREJECT=0` and `PEBBLE_AUTHZREUSE=0` (no deliberate sleeps, no rejected
 //! nonces, and valid authorizations reused for about 1 order in 100 instead of half: those
 //! orders need no validation, and are counted). certmint's per-account and per-address limits
-//! are off, as Pebble has none. The identifier of every order is the IP address 127.0.0.1
+//! and its caps of validations in flight are off, as Pebble has none. The identifier of every order is the IP address 127.0.0.1
 //! (RFC 8738), which needs no DNS on either side. The CSRs (P-256, the form instant-acme's
 //! `finalize()` makes) are made before the clock starts, so the client's cost per order is
 //! small and the same for both servers. A run in which no order completes for 2 s (Pebble
@@ -52,6 +52,8 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 const CHILD_ENV: &str = "CERTMINT_BENCH_ACME_CHILD";
 /// The http-01 port the child's validator uses (the responder's).
 const CHILD_HTTP_PORT_ENV: &str = "CERTMINT_BENCH_ACME_HTTP_PORT";
+/// Validations in flight certmint allows in the benchmark: more than any run has.
+const VALIDATIONS_UNCAPPED: usize = 4096;
 /// Accounts the workers of one run share, round-robin.
 const ACCOUNTS: usize = 4;
 /// Distinct CSRs (each with its own P-256 key) the orders cycle through.
@@ -818,6 +820,11 @@ fn serve_certmint(dir: PathBuf) -> Result<()> {
             ..Settings::default()
         };
         settings.acme.validation.http_port = http_port;
+        // The responder is on loopback; the caps of validations in flight are off like the
+        // other limits, as Pebble has none.
+        settings.acme.validation.allow_private_addresses = true;
+        settings.acme.validation.max_in_flight = VALIDATIONS_UNCAPPED;
+        settings.acme.validation.max_in_flight_per_account = VALIDATIONS_UNCAPPED;
         let secrets = Secrets {
             master_key: None,
             admin_password: Some("benchmark password 1234".into()),

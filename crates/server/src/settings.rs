@@ -90,15 +90,27 @@ pub struct ValidationSettings {
     pub dns_resolver: String,
     /// Static name → address map, consulted before DNS.
     pub hosts: std::collections::BTreeMap<String, String>,
+    /// Let http-01 and tls-alpn-01 connect to loopback, private, link-local and other
+    /// non-public addresses. Off by default: on, any ACME client can make the server fetch
+    /// from the internal network. For tests and labs only.
+    pub allow_private_addresses: bool,
+    /// Validations running at once, all accounts together; more wait their turn.
+    pub max_in_flight: usize,
+    /// Validations running at once for one ACME account; more wait their turn.
+    pub max_in_flight_per_account: usize,
 }
 
 impl Default for ValidationSettings {
     fn default() -> Self {
+        let defaults = authority::acme::validation::ValidationConfig::default();
         Self {
             http_port: 80,
             tls_port: 443,
             dns_resolver: "system".into(),
             hosts: std::collections::BTreeMap::new(),
+            allow_private_addresses: false,
+            max_in_flight: defaults.max_in_flight,
+            max_in_flight_per_account: defaults.max_in_flight_per_account,
         }
     }
 }
@@ -131,11 +143,19 @@ impl ValidationSettings {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let address_policy = if self.allow_private_addresses {
+            authority::outbound::AddressPolicy::dangerous_allow_private()
+        } else {
+            authority::outbound::AddressPolicy::public_only()
+        };
         Ok(authority::acme::validation::ValidationConfig {
             http_port: self.http_port,
             tls_port: self.tls_port,
             dns_resolver,
             hosts,
+            address_policy,
+            max_in_flight: self.max_in_flight,
+            max_in_flight_per_account: self.max_in_flight_per_account,
             ..authority::acme::validation::ValidationConfig::default()
         })
     }
@@ -394,6 +414,11 @@ mod tests {
         let s = Settings::load(Some(&file), env(&[]))?;
         let config = s.acme.validation.config()?;
         assert_eq!((config.http_port, config.tls_port), (5002, 443));
+        assert!(!config.address_policy.allows_private());
+        assert_eq!(
+            (config.max_in_flight, config.max_in_flight_per_account),
+            (64, 8)
+        );
         assert_eq!(config.dns_resolver, Some("127.0.0.1:5353".parse()?));
         assert_eq!(
             config.hosts.get("www.example.test"),
@@ -408,6 +433,28 @@ mod tests {
         assert_eq!(
             Settings::default().acme.validation.config()?.dns_resolver,
             None
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn private_addresses_and_the_validation_caps_are_settings()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("certmint.toml");
+        std::fs::write(
+            &file,
+            "[acme.validation]\nallow_private_addresses = true\nmax_in_flight = 16\n\
+             max_in_flight_per_account = 2\n",
+        )?;
+        let config = Settings::load(Some(&file), env(&[]))?
+            .acme
+            .validation
+            .config()?;
+        assert!(config.address_policy.allows_private());
+        assert_eq!(
+            (config.max_in_flight, config.max_in_flight_per_account),
+            (16, 2)
         );
         Ok(())
     }

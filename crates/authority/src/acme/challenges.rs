@@ -32,12 +32,14 @@ impl Authority {
     }
 
     /// The client is ready for challenge `kind` of authorization `index` of order `refid`:
-    /// the challenge becomes processing and is validated in the background. A challenge
-    /// already processing or done is left as it is. Returns the order as it now stands.
+    /// the challenge becomes processing and is validated in the background, when a slot of the
+    /// validator is free. A challenge already processing or done is left as it is. Returns the
+    /// order as it now stands.
     ///
     /// # Errors
     /// A 404 problem for no such challenge; `malformed` for an authorization no longer
-    /// pending.
+    /// pending; `rateLimited` (the challenge stays pending) when the account already has as
+    /// many validations waiting as it may.
     pub async fn acme_respond_challenge(
         self: &Arc<Self>,
         account: &AcmeAccountRow,
@@ -72,6 +74,9 @@ impl Authority {
             challenge.status = Status::Processing;
             Ok(true)
         };
+        // Admitted before the challenge changes, so a refusal leaves it pending.
+        let validator = self.validator()?;
+        let admission = validator.admit(account.id)?;
         let (order, started) = self
             .acme_change_order(account.id, refid, Box::new(change))
             .await?;
@@ -83,13 +88,12 @@ impl Authority {
             return Ok(order);
         };
         let identifier = authz.identifier.clone();
-        let validator = self.validator()?;
         let authority = self.clone();
         let key_authorization = pki::jose::key_authorization(&token, &account.thumbprint);
         let (account_id, refid) = (account.id, refid.to_owned());
         tokio::spawn(async move {
-            let outcome = validator
-                .validate(kind, &identifier, &token, &key_authorization)
+            let outcome = admission
+                .run(validator.validate(kind, &identifier, &token, &key_authorization))
                 .await;
             if let Err(e) = authority
                 .acme_record_validation(account_id, &refid, index, kind, outcome)

@@ -4,6 +4,8 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use instant_acme::{
@@ -36,11 +38,23 @@ impl AcmeServer {
         dns: Option<std::net::SocketAddr>,
         names: &[&str],
     ) -> Self {
+        Self::launch(http_port, tls_port, dns, names, true).await
+    }
+
+    /// As [`AcmeServer::start`], with `allow_private_addresses` as given.
+    pub async fn launch(
+        http_port: u16,
+        tls_port: u16,
+        dns: Option<std::net::SocketAddr>,
+        names: &[&str],
+        allow_private_addresses: bool,
+    ) -> Self {
         let hosts = names
             .iter()
             .map(|n| ((*n).to_owned(), "127.0.0.1".to_owned()))
             .collect();
         let server = TestServer::start_with(|s| {
+            s.acme.validation.allow_private_addresses = allow_private_addresses;
             s.acme.validation.http_port = http_port;
             s.acme.validation.tls_port = tls_port;
             s.acme.validation.hosts = hosts;
@@ -283,6 +297,89 @@ async fn dns01_with_a_wildcard() -> TestResult {
         text.contains("DNS:*.wild.example.test") && text.contains("DNS:wild.example.test"),
         "{text}"
     );
+    Ok(())
+}
+
+/// Serves every request on `address` with `respond`, counting them.
+async fn fixed_responder(
+    address: std::net::SocketAddr,
+    respond: fn(u16) -> axum::response::Response,
+) -> Arc<AtomicUsize> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .expect("responder listener");
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    let port = address.port();
+    let app = axum::Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        std::future::ready(respond(port))
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    count
+}
+
+/// Issue 17, item 4, end to end: the challenge URL of `evil.test` (127.0.0.1) redirects to
+/// the cloud metadata path on 127.0.0.2, where a secret is served. By default the validator
+/// connects to neither; allowed private addresses (a lab), it follows the redirect, but the
+/// problem still does not read the secret back.
+#[tokio::test]
+async fn http01_neither_reaches_internal_addresses_nor_reads_them_back() -> TestResult {
+    use axum::response::IntoResponse;
+    let port = crate::acme_peers::free_port();
+    let internal: IpAddr = "127.0.0.2".parse()?;
+    let secret = fixed_responder((internal, port).into(), |_| {
+        "INTERNAL-SECRET-TOKEN aws_secret_access_key=AKIAEXAMPLE".into_response()
+    })
+    .await;
+    let redirector = fixed_responder(([127, 0, 0, 1], port).into(), |port| {
+        axum::response::Redirect::to(&format!(
+            "http://127.0.0.2:{port}/latest/meta-data/iam/security-credentials/role"
+        ))
+        .into_response()
+    })
+    .await;
+    for (allow_private, kind) in [(false, "connection"), (true, "incorrectResponse")] {
+        let acme = AcmeServer::launch(port, 1, None, &["evil.test"], allow_private).await;
+        let account = acme.account().await;
+        let mut order = account
+            .new_order(&NewOrder::new(&[dns("evil.test")]))
+            .await?;
+        let mut problems = Vec::new();
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let mut authz = authz?;
+            let mut challenge = authz.challenge(ChallengeType::Http01).ok_or("no http-01")?;
+            challenge.set_ready().await?;
+        }
+        match order.poll_ready(&retries()).await {
+            Err(instant_acme::Error::Api(problem)) => problems.push(format!("{problem:?}")),
+            other => return Err(format!("expected the order to fail, got {other:?}").into()),
+        }
+        let mut authorizations = order.authorizations();
+        while let Some(authz) = authorizations.next().await {
+            let authz = authz?;
+            for challenge in &authz.challenges {
+                problems.push(format!("{:?}", challenge.error));
+            }
+        }
+        let problems = problems.join("\n");
+        assert!(problems.contains(kind), "{problems}");
+        for leaked in [
+            "INTERNAL-SECRET",
+            "AKIA",
+            "127.0.0.2",
+            "meta-data",
+            "127.0.0.1",
+        ] {
+            assert!(!problems.contains(leaked), "{leaked} in {problems}");
+        }
+        if !allow_private {
+            assert_eq!(redirector.load(Ordering::SeqCst), 0);
+            assert_eq!(secret.load(Ordering::SeqCst), 0);
+        }
+    }
+    assert!(secret.load(Ordering::SeqCst) > 0);
     Ok(())
 }
 

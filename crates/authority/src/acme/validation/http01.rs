@@ -1,7 +1,7 @@
 //! http-01 (RFC 8555 §8.3): a GET of the token under `/.well-known/acme-challenge/` on the
 //! identifier, following bounded redirects, whose body must be the key authorization.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use url::{Position, Url};
 
-use super::{Failure, Validator, connect, excerpt, within};
+use super::{Failure, Validator, connect, within};
 use crate::acme::{Identifier, ProblemType};
 
 /// The largest http-01 body read; anything longer is an incorrect response.
@@ -46,19 +46,26 @@ impl Validator {
         })?;
         let mut redirects = 0;
         loop {
-            match self.fetch(&url, deadline).await? {
-                Fetched::Body(body) => return check_body(&url, &body, key_authorization),
+            // Only the URL the client asked about is named: redirect targets were read from
+            // the network.
+            let target = match redirects {
+                0 => first.clone(),
+                n => format!(
+                    "{first} (after {n} redirect{})",
+                    if n == 1 { "" } else { "s" }
+                ),
+            };
+            match self.fetch(&url, &target, redirects > 0, deadline).await? {
+                Fetched::Body(body) => return check_body(&target, &body, key_authorization),
                 Fetched::Redirect(next) => {
                     redirects += 1;
                     if redirects > MAX_REDIRECTS {
                         return Err(Failure::new(
                             ProblemType::Connection,
-                            format!(
-                                "too many redirects: {url} redirected again after {MAX_REDIRECTS}"
-                            ),
+                            format!("too many redirects: {target} redirected again"),
                         ));
                     }
-                    self.check_redirect(&url, &next)?;
+                    self.check_redirect(&target, &next)?;
                     url = next;
                 }
             }
@@ -66,59 +73,80 @@ impl Validator {
     }
 
     /// Redirects are followed only to `http://` on the configured port, like the first request.
-    fn check_redirect(&self, from: &Url, to: &Url) -> Result<(), Failure> {
+    fn check_redirect(&self, from: &str, to: &Url) -> Result<(), Failure> {
         let port = self.config.http_port;
-        if to.scheme() != "http" {
-            return Err(Failure::new(
+        let refused = |why: String| {
+            tracing::debug!(%to, "http-01 redirect not followed");
+            Err(Failure::new(
                 ProblemType::Connection,
-                format!(
-                    "{from} redirected to {to}, which is not followed: only http:// URLs on port \
-                     {port} are"
-                ),
-            ));
+                format!("{from} redirected to a URL that is not followed: {why}"),
+            ))
+        };
+        if to.scheme() != "http" {
+            return refused(format!("only http:// URLs on port {port} are"));
         }
         if to.port_or_known_default() != Some(port) {
-            return Err(Failure::new(
-                ProblemType::Connection,
-                format!(
-                    "{from} redirected to {to}, which is not followed: only port {port} is \
-                     used for http-01"
-                ),
-            ));
+            return refused(format!("only port {port} is used for http-01"));
         }
         Ok(())
     }
 
-    /// One GET: a redirect target, or a 200 body of at most [`MAX_BODY`] bytes.
-    async fn fetch(&self, url: &Url, deadline: Instant) -> Result<Fetched, Failure> {
+    /// One GET of `url`, named `target` in problems: a redirect target, or a 200 body of at
+    /// most [`MAX_BODY`] bytes. The name of a `redirected` request is not the client's, so
+    /// how its lookup failed is not told either.
+    async fn fetch(
+        &self,
+        url: &Url,
+        target: &str,
+        redirected: bool,
+        deadline: Instant,
+    ) -> Result<Fetched, Failure> {
         let connection = |detail: String| Failure::new(ProblemType::Connection, detail);
         let addresses = match url.host() {
-            Some(url::Host::Domain(name)) => self.addresses(name, deadline).await?,
+            Some(url::Host::Domain(name)) if !redirected => self.addresses(name, deadline).await?,
+            Some(url::Host::Domain(name)) => {
+                self.addresses(name, deadline).await.map_err(|failure| {
+                    tracing::debug!(%url, "resolving a redirect target failed: {}", failure.detail);
+                    Failure::new(
+                        failure.kind,
+                        format!("{target}: the redirect target's name could not be resolved"),
+                    )
+                })?
+            }
             Some(url::Host::Ipv4(ip)) => vec![IpAddr::V4(ip)],
             Some(url::Host::Ipv6(ip)) => vec![IpAddr::V6(ip)],
-            None => return Err(connection(format!("{url} has no host"))),
+            None => return Err(connection(format!("{target} has no host"))),
         };
         let port = url.port_or_known_default().unwrap_or(self.config.http_port);
-        let (stream, peer) = connect(&addresses, port, deadline).await?;
+        let stream = connect(
+            &self.config.address_policy,
+            &addresses,
+            port,
+            target,
+            deadline,
+        )
+        .await?;
+        let failed = |what: &str, e: hyper::Error| {
+            tracing::debug!(%url, "http-01 {what} failed: {e}");
+            connection(format!("{what} {target} failed: {}", http_failure(&e)))
+        };
         let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
             .max_buf_size(64 * 1024)
             .handshake::<_, Empty<Bytes>>(TokioIo::new(stream))
             .await
-            .map_err(|e| connection(format!("HTTP connection to {peer} failed: {e}")))?;
+            .map_err(|e| failed("the HTTP connection to", e))?;
         let request = hyper::Request::get(&url[Position::BeforePath..Position::AfterQuery])
             .header(HOST, &url[Position::BeforeHost..Position::AfterPort])
             .header(USER_AGENT, USER_AGENT_VALUE)
             .body(Empty::new())
-            .map_err(|e| connection(format!("cannot form the request for {url}: {e}")))?;
+            .map_err(|e| connection(format!("cannot form the request for {target}: {e}")))?;
         let exchange = async {
             let response = within(deadline, sender.send_request(request), || {
-                connection(format!(
-                    "timed out waiting for the response from {url} ({peer})"
-                ))
+                connection(format!("timed out waiting for the response from {target}"))
             })
             .await?
-            .map_err(|e| connection(format!("fetching {url} from {peer} failed: {e}")))?;
-            read_response(url, peer, response, deadline).await
+            .map_err(|e| failed("fetching", e))?;
+            read_response(url, target, response, deadline).await
         };
         // Drive the connection in this task alongside the exchange, so nothing outlives it.
         let mut conn = std::pin::pin!(conn);
@@ -139,10 +167,26 @@ enum Fetched {
     Redirect(Url),
 }
 
-/// Reads the head and, for a 200, the body (at most [`MAX_BODY`] bytes) of `response`.
+/// The class of an HTTP failure, without anything the peer sent.
+fn http_failure(error: &hyper::Error) -> &'static str {
+    if error.is_timeout() {
+        "it timed out"
+    } else if error.is_parse() || error.is_parse_status() {
+        "the response is not valid HTTP/1.1"
+    } else if error.is_incomplete_message() {
+        "the connection closed before the response was complete"
+    } else if error.is_body_write_aborted() || error.is_closed() || error.is_canceled() {
+        "the connection closed"
+    } else {
+        "the connection broke off"
+    }
+}
+
+/// Reads the head and, for a 200, the body (at most [`MAX_BODY`] bytes) of `response` to
+/// `url`, named `target` in problems.
 async fn read_response(
     url: &Url,
-    peer: SocketAddr,
+    target: &str,
     response: hyper::Response<hyper::body::Incoming>,
     deadline: Instant,
 ) -> Result<Fetched, Failure> {
@@ -155,37 +199,32 @@ async fn read_response(
             | StatusCode::TEMPORARY_REDIRECT
             | StatusCode::PERMANENT_REDIRECT
     ) {
+        let unusable = || {
+            Failure::new(
+                ProblemType::Connection,
+                format!("{target} answered {status} without a usable Location header"),
+            )
+        };
         let location = response
             .headers()
             .get(LOCATION)
             .and_then(|value| value.to_str().ok())
-            .ok_or_else(|| {
-                Failure::new(
-                    ProblemType::Connection,
-                    format!("{url} answered {status} without a readable Location header"),
-                )
-            })?;
-        let next = url.join(location).map_err(|e| {
-            Failure::new(
-                ProblemType::Connection,
-                format!(
-                    "{url} redirected to {}, which is not a valid URL: {e}",
-                    excerpt(location.as_bytes())
-                ),
-            )
-        })?;
-        return Ok(Fetched::Redirect(next));
+            .ok_or_else(unusable)?;
+        return url.join(location).map(Fetched::Redirect).map_err(|e| {
+            tracing::debug!(%url, location, "http-01 redirect is not a URL: {e}");
+            unusable()
+        });
     }
     if status != StatusCode::OK {
         return Err(Failure::new(
             ProblemType::Unauthorized,
-            format!("{url} ({peer}) answered {status}; http-01 needs 200 OK"),
+            format!("{target} answered {status}; http-01 needs 200 OK"),
         ));
     }
     let too_large = || {
         Failure::new(
             ProblemType::IncorrectResponse,
-            format!("the response from {url} is larger than {MAX_BODY} bytes"),
+            format!("the response from {target} is larger than {MAX_BODY} bytes"),
         )
     };
     let declared = response
@@ -202,15 +241,19 @@ async fn read_response(
         let frame = within(deadline, body.frame(), || {
             Failure::new(
                 ProblemType::Connection,
-                format!("timed out reading the response body from {url} ({peer})"),
+                format!("timed out reading the response body from {target}"),
             )
         })
         .await?;
         let Some(frame) = frame else { break };
         let frame = frame.map_err(|e| {
+            tracing::debug!(%url, "reading an http-01 body failed: {e}");
             Failure::new(
                 ProblemType::Connection,
-                format!("reading the response body from {url} ({peer}) failed: {e}"),
+                format!(
+                    "reading the response body from {target} failed: {}",
+                    http_failure(&e)
+                ),
             )
         })?;
         if let Some(data) = frame.data_ref() {
@@ -224,16 +267,22 @@ async fn read_response(
 }
 
 /// The body must be the key authorization; trailing whitespace is ignored (RFC 8555 §8.3).
-fn check_body(url: &Url, body: &[u8], key_authorization: &str) -> Result<(), Failure> {
+/// What the body holds instead is not said: on a misdirected request it is someone else's
+/// data (the operator's log has its length).
+fn check_body(target: &str, body: &[u8], key_authorization: &str) -> Result<(), Failure> {
     if body.trim_ascii_end() == key_authorization.as_bytes() {
         Ok(())
     } else {
+        tracing::debug!(
+            target,
+            length = body.len(),
+            "http-01 body is not the key authorization"
+        );
         Err(Failure::new(
             ProblemType::IncorrectResponse,
             format!(
-                "the body of {url} is not the key authorization: expected {key_authorization:?}, \
-                 got {}",
-                excerpt(body)
+                "the body of {target} is not the key authorization: expected \
+                 {key_authorization:?}"
             ),
         ))
     }
@@ -255,10 +304,13 @@ mod tests {
     use tokio::net::TcpListener;
 
     use crate::acme::ChallengeType;
+    use crate::acme::validation::ValidationConfig;
     use crate::acme::validation::test_support::{
-        CHALLENGE_PATH, KEY_AUTHORIZATION, LOCALHOST, Outcome, TOKEN, Zone, answer_challenge,
-        assert_problem, bind_loopback, config, dns, dns_server, http_server, respond, validator,
+        CHALLENGE_PATH, KEY_AUTHORIZATION, LOCALHOST, Outcome, Seen, TOKEN, Zone, answer_challenge,
+        assert_problem, assert_tells_nothing_read, bind_loopback, config, dns, dns_server,
+        http_server, public_only, respond, validator,
     };
+    use crate::outbound::AddressPolicy;
 
     fn redirect(status: u16, location: &str) -> Response<Full<Bytes>> {
         let mut response = respond(status, "");
@@ -327,15 +379,110 @@ mod tests {
     #[tokio::test]
     async fn http01_refuses_a_wrong_body() {
         let (listener, port) = bind_loopback().await;
-        http_server(listener, |_, _| respond(200, "something.else"));
+        http_server(listener, |_, _| respond(200, "INTERNAL-SECRET-TOKEN"));
         let identifier = dns("example.test");
         let outcome = http01(&validator(config(port, 1)), &identifier).await;
         assert_problem(
             &outcome,
             ProblemType::IncorrectResponse,
-            "\"something.else\"",
+            "is not the key authorization",
             &identifier,
         );
+        assert_tells_nothing_read(&outcome, &["INTERNAL-SECRET", "127.0.0.1"]);
+    }
+
+    // ---- addresses the validator does not connect to ----
+
+    /// A secret-keeping server: it answers every request with a secret, and records them.
+    fn secret_server(listener: TcpListener) -> Arc<Seen> {
+        http_server(listener, |_, _| respond(200, "INTERNAL-SECRET-TOKEN"))
+    }
+
+    #[tokio::test]
+    async fn http01_does_not_connect_to_loopback_by_default() {
+        let (listener, port) = bind_loopback().await;
+        let seen = secret_server(listener);
+        let validator = validator(public_only(config(port, 1)));
+        let identifier = dns("example.test");
+        let outcome = http01(&validator, &identifier).await;
+        assert_problem(
+            &outcome,
+            ProblemType::Connection,
+            "does not connect to",
+            &identifier,
+        );
+        assert_tells_nothing_read(&outcome, &["INTERNAL-SECRET", "127.0.0.1"]);
+        assert!(seen.requests().is_empty());
+    }
+
+    /// `::ffff:127.0.0.1` is 127.0.0.1 to the kernel: refused even where 127.0.0.1 itself is
+    /// explicitly allowed, since the policy judges the IPv4 address it carries.
+    #[tokio::test]
+    async fn http01_does_not_connect_to_an_ipv4_mapped_loopback_address() {
+        let (listener, port) = bind_loopback().await;
+        let seen = secret_server(listener);
+        let mut config = config(port, 1);
+        config.address_policy = AddressPolicy::public_only().allowing(LOCALHOST);
+        let mapped = Identifier::Ip(IpAddr::V6(Ipv4Addr::LOCALHOST.to_ipv6_mapped()));
+        let outcome = http01(&validator(config), &mapped).await;
+        assert_problem(
+            &outcome,
+            ProblemType::Connection,
+            "does not connect to",
+            &mapped,
+        );
+        assert!(seen.requests().is_empty());
+    }
+
+    /// The reproduction of issue 17: an allowed server redirects to another address, where
+    /// the secret is. The redirect's own address is checked, by IP and by name.
+    #[tokio::test]
+    async fn http01_does_not_follow_a_redirect_to_a_refused_address() {
+        let (listener, port) = bind_loopback().await;
+        let internal = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+        let secret = secret_server(
+            TcpListener::bind((internal, port))
+                .await
+                .expect("test listener on 127.0.0.2"),
+        );
+        let metadata = "/latest/meta-data/iam/security-credentials/role";
+        let seen = http_server(listener, move |n, _| match n % 2 {
+            0 => redirect(302, &format!("http://127.0.0.2:{port}{metadata}")),
+            _ => redirect(302, &format!("http://metadata.test:{port}{metadata}")),
+        });
+        let mut lab = config(port, 1);
+        lab.hosts.insert("metadata.test".into(), internal);
+        let refusing = validator(ValidationConfig {
+            address_policy: AddressPolicy::public_only().allowing(LOCALHOST),
+            ..lab.clone()
+        });
+        let identifier = dns("example.test");
+        for _ in 0..2 {
+            let outcome = http01(&refusing, &identifier).await;
+            assert_problem(
+                &outcome,
+                ProblemType::Connection,
+                "(after 1 redirect) leads only to addresses the validator does not connect to",
+                &identifier,
+            );
+            assert_tells_nothing_read(
+                &outcome,
+                &["INTERNAL-SECRET", "127.0.0.2", "meta-data", "metadata.test"],
+            );
+        }
+        assert_eq!(seen.requests().len(), 2);
+        assert!(secret.requests().is_empty());
+
+        // Allowed, the same redirects are followed (and the body is still not echoed).
+        let outcome = http01(&validator(lab), &identifier).await;
+        assert_problem(
+            &outcome,
+            ProblemType::IncorrectResponse,
+            "(after 1 redirect) is not the key authorization",
+            &identifier,
+        );
+        assert_tells_nothing_read(&outcome, &["INTERNAL-SECRET", "127.0.0.2", "meta-data"]);
+        assert_eq!(secret.requests().len(), 1);
     }
 
     #[tokio::test]
@@ -472,6 +619,7 @@ mod tests {
         let started = std::time::Instant::now();
         let outcome = http01(&validator(config), &identifier).await;
         assert_problem(&outcome, ProblemType::Connection, "refused", &identifier);
+        assert_tells_nothing_read(&outcome, &["127.0.0.1"]);
         // Two waits between three attempts: 50 ms, then 100 ms.
         assert!(
             started.elapsed() >= Duration::from_millis(150),

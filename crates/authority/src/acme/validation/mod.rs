@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -29,11 +30,16 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
 
+pub use self::slots::Admission;
+use self::slots::Slots;
+use super::identifiers::MAX_IDENTIFIERS;
 use super::{ChallengeType, Identifier, Problem, ProblemType};
 use crate::Error;
+use crate::outbound::{self, AddressPolicy, ConnectError};
 
 mod dns01;
 mod http01;
+mod slots;
 #[cfg(test)]
 mod test_support;
 mod tls_alpn01;
@@ -56,6 +62,15 @@ pub struct ValidationConfig {
     pub attempts: u32,
     /// The delay before the first retry, doubling after each (default 500 ms).
     pub backoff: Duration,
+    /// Which addresses http-01 and tls-alpn-01 may connect to, redirects included (default:
+    /// public ones only).
+    pub address_policy: AddressPolicy,
+    /// Validations running at once, all accounts together (default 64); more wait.
+    pub max_in_flight: usize,
+    /// Validations running at once for one account (default 8); more wait, up to
+    /// [`MAX_IDENTIFIERS`](super::identifiers::MAX_IDENTIFIERS) in all for the account, so
+    /// that the largest order answered at once still fits; past that, `rateLimited`.
+    pub max_in_flight_per_account: usize,
 }
 
 impl Default for ValidationConfig {
@@ -68,6 +83,9 @@ impl Default for ValidationConfig {
             timeout: Duration::from_secs(10),
             attempts: 3,
             backoff: Duration::from_millis(500),
+            address_policy: AddressPolicy::public_only(),
+            max_in_flight: 64,
+            max_in_flight_per_account: 8,
         }
     }
 }
@@ -79,6 +97,7 @@ pub struct Validator {
     config: ValidationConfig,
     resolver: TokioResolver,
     tls: TlsConnector,
+    slots: Arc<Slots>,
 }
 
 impl fmt::Debug for Validator {
@@ -93,7 +112,8 @@ impl Validator {
     /// A validator for `config`.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for a zero port, timeout or attempt count, or when `dns_resolver` is
+    /// [`Error::Invalid`] for a zero port, timeout, attempt count or cap of validations in
+    /// flight, or when `dns_resolver` is
     /// `None` and the system's resolver configuration cannot be read; [`Error::Internal`] when
     /// the resolver or TLS configuration cannot be built.
     pub fn new(mut config: ValidationConfig) -> Result<Self, Error> {
@@ -103,6 +123,12 @@ impl Validator {
         if config.attempts == 0 {
             return Err(Error::Invalid(
                 "acme.validation.attempts must be at least 1".into(),
+            ));
+        }
+        if config.max_in_flight == 0 || config.max_in_flight_per_account == 0 {
+            return Err(Error::Invalid(
+                "acme.validation.max_in_flight and max_in_flight_per_account must be at least 1"
+                    .into(),
             ));
         }
         if config.timeout.is_zero() {
@@ -117,11 +143,28 @@ impl Validator {
             .collect();
         let resolver = resolver(&config)?;
         let tls = TlsConnector::from(tls_alpn01::tls_config()?);
+        let slots = Arc::new(Slots::new(
+            config.max_in_flight,
+            config.max_in_flight_per_account,
+            MAX_IDENTIFIERS,
+            retry_after(&config),
+        ));
         Ok(Self {
             config,
             resolver,
             tls,
+            slots,
         })
+    }
+
+    /// Takes a place for one more validation of `account`'s; run the validation through the
+    /// returned [`Admission`], which waits for a free slot.
+    ///
+    /// # Errors
+    /// `rateLimited`, with `Retry-After`, when the account already has as many validations
+    /// under way or waiting as one order can have identifiers.
+    pub fn admit(&self, account: i64) -> Result<Admission, Problem> {
+        self.slots.admit(account)
     }
 
     /// Checks one challenge: `Ok(())` when the response is right; otherwise the problem to record
@@ -251,22 +294,43 @@ impl Failure {
     }
 }
 
-/// Connects to `port` on the first reachable of `addresses`: the first IPv6 and then the first
-/// IPv4 address, as Boulder does, giving the first half of the remaining time when both exist.
+/// Connects to `port` on the first reachable of `addresses` that `policy` allows: the first
+/// IPv6 and then the first IPv4 address, as Boulder does, giving the first half of the
+/// remaining time when both exist. `target` names what is reached in problem details: never
+/// an address, which may be one the client has no business learning about.
 async fn connect(
+    policy: &AddressPolicy,
     addresses: &[IpAddr],
     port: u16,
+    target: &str,
     deadline: Instant,
-) -> Result<(TcpStream, SocketAddr), Failure> {
+) -> Result<TcpStream, Failure> {
+    let allowed: Vec<IpAddr> = addresses
+        .iter()
+        .copied()
+        .filter(|ip| match policy.check(*ip) {
+            Ok(()) => true,
+            Err(range) => {
+                tracing::debug!(%ip, %range, target, "validation will not connect to a reserved address");
+                false
+            }
+        })
+        .collect();
     let candidates: Vec<IpAddr> = [
-        addresses.iter().find(|ip| ip.is_ipv6()),
-        addresses.iter().find(|ip| ip.is_ipv4()),
+        allowed.iter().find(|ip| ip.is_ipv6()),
+        allowed.iter().find(|ip| ip.is_ipv4()),
     ]
     .into_iter()
     .flatten()
     .copied()
     .collect();
-    let mut failure = Failure::new(ProblemType::Connection, "no address to connect to");
+    let mut failure = Failure::new(
+        ProblemType::Connection,
+        format!(
+            "{target} leads only to addresses the validator does not connect to (loopback, \
+             private, link-local and other non-public ranges)"
+        ),
+    );
     for (index, ip) in candidates.iter().enumerate() {
         let peer = SocketAddr::new(*ip, port);
         let until = if index + 1 < candidates.len() {
@@ -275,19 +339,25 @@ async fn connect(
         } else {
             deadline
         };
-        failure = match timeout_at(until, TcpStream::connect(peer)).await {
+        failure = match timeout_at(until, outbound::connect(policy, peer)).await {
             Ok(Ok(stream)) => {
                 // Latency only; a failure here changes nothing about the validation.
                 let _ = stream.set_nodelay(true);
-                return Ok((stream, peer));
+                return Ok(stream);
             }
-            Ok(Err(e)) => Failure::new(
-                ProblemType::Connection,
-                format!("could not connect to {peer}: {e}"),
-            ),
+            Ok(Err(e)) => {
+                tracing::debug!(target, "validation connection failed: {e}");
+                let detail = match e {
+                    ConnectError::Io { source, .. } => {
+                        format!("could not connect to {target}: {}", source.kind())
+                    }
+                    _ => format!("{target} leads to an address the validator does not connect to"),
+                };
+                Failure::new(ProblemType::Connection, detail)
+            }
             Err(_) => Failure::new(
                 ProblemType::Connection,
-                format!("timed out connecting to {peer}"),
+                format!("timed out connecting to {target}"),
             ),
         };
     }
@@ -398,6 +468,20 @@ fn excerpt(bytes: &[u8]) -> String {
     }
 }
 
+/// The `Retry-After` of an account refused more validations: what one validation of theirs
+/// may take, every attempt and backoff included, at least a second.
+fn retry_after(config: &ValidationConfig) -> u32 {
+    let backoffs = config.backoff.saturating_mul(
+        2u32.saturating_pow(config.attempts.saturating_sub(1))
+            .saturating_sub(1),
+    );
+    let total = config
+        .timeout
+        .saturating_mul(config.attempts)
+        .saturating_add(backoffs);
+    u32::try_from(total.as_secs().max(1)).unwrap_or(u32::MAX)
+}
+
 fn seconds(duration: Duration) -> String {
     format!("{} s", duration.as_secs_f64())
 }
@@ -439,6 +523,8 @@ mod tests {
             |c| c.timeout = Duration::ZERO,
             |c| c.http_port = 0,
             |c| c.tls_port = 0,
+            |c| c.max_in_flight = 0,
+            |c| c.max_in_flight_per_account = 0,
         ] {
             let mut config = config(80, 443);
             change(&mut config);
@@ -451,6 +537,11 @@ mod tests {
             (3, Duration::from_secs(10))
         );
         assert_eq!(defaults.backoff, Duration::from_millis(500));
+        assert_eq!(defaults.address_policy, AddressPolicy::public_only());
+        assert_eq!(
+            (defaults.max_in_flight, defaults.max_in_flight_per_account),
+            (64, 8)
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use tokio::net::{TcpListener, UdpSocket};
 
 use super::{ValidationConfig, Validator};
 use crate::acme::{Identifier, Problem, ProblemType};
+use crate::outbound::AddressPolicy;
 
 pub(super) const TOKEN: &str = "evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA";
 pub(super) const KEY_AUTHORIZATION: &str =
@@ -29,8 +30,9 @@ pub(super) fn dns(name: &str) -> Identifier {
     Identifier::Dns(name.to_owned())
 }
 
-/// A configuration for loopback tests: the test names map to 127.0.0.1, one attempt, and a
-/// DNS server address where nothing answers (tests that use DNS set their own).
+/// A configuration for loopback tests: private addresses allowed, the test names map to
+/// 127.0.0.1, one attempt, and a DNS server address where nothing answers (tests that use DNS
+/// set their own).
 pub(super) fn config(http_port: u16, tls_port: u16) -> ValidationConfig {
     ValidationConfig {
         http_port,
@@ -43,6 +45,16 @@ pub(super) fn config(http_port: u16, tls_port: u16) -> ValidationConfig {
         timeout: Duration::from_secs(3),
         attempts: 1,
         backoff: Duration::from_millis(20),
+        address_policy: AddressPolicy::dangerous_allow_private(),
+        ..ValidationConfig::default()
+    }
+}
+
+/// `config` with the default address policy: public addresses only.
+pub(super) fn public_only(config: ValidationConfig) -> ValidationConfig {
+    ValidationConfig {
+        address_policy: AddressPolicy::public_only(),
+        ..config
     }
 }
 
@@ -64,6 +76,18 @@ pub(super) fn assert_problem(
             assert!(problem.detail.contains(detail), "{problem}");
             assert_eq!(problem.identifier.as_deref(), Some(identifier), "{problem}");
         }
+    }
+}
+
+/// The problem's detail holds none of `forbidden`: what the network said, or where the
+/// validator connected.
+#[track_caller]
+pub(super) fn assert_tells_nothing_read(outcome: &Outcome, forbidden: &[&str]) {
+    let Err(problem) = outcome else {
+        panic!("expected a problem, got success");
+    };
+    for text in forbidden {
+        assert!(!problem.detail.contains(text), "{text:?} in {problem}");
     }
 }
 

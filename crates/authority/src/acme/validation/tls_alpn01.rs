@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, Uni
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use tokio::time::Instant;
 
-use super::{Failure, Validator, connect, excerpt, normalise_name, within};
+use super::{Failure, Validator, connect, normalise_name, within};
 use crate::Error;
 use crate::acme::{Identifier, ProblemType};
 
@@ -40,48 +40,102 @@ impl Validator {
                 format!("{sni} cannot be sent as a TLS server name: {e}"),
             )
         })?;
-        let (stream, peer) = connect(&addresses, self.config.tls_port, deadline).await?;
+        let port = self.config.tls_port;
+        let target = format!("{identifier} (port {port})");
+        let stream = connect(
+            &self.config.address_policy,
+            &addresses,
+            port,
+            &target,
+            deadline,
+        )
+        .await?;
         let tls = within(deadline, self.tls.connect(server_name, stream), || {
             Failure::new(
                 ProblemType::Tls,
-                format!("timed out in the TLS handshake with {peer} (SNI {sni})"),
+                format!("timed out in the TLS handshake with {target} (SNI {sni})"),
             )
         })
         .await?
         .map_err(|e| {
+            tracing::debug!(target, "tls-alpn-01 handshake failed: {e}");
             Failure::new(
                 ProblemType::Tls,
-                format!("the TLS handshake with {peer} (SNI {sni}) failed: {e}"),
+                format!(
+                    "the TLS handshake with {target} (SNI {sni}) failed: {}",
+                    tls_failure(&e)
+                ),
             )
         })?;
         let (_, session) = tls.get_ref();
         if session.alpn_protocol() != Some(ACME_TLS_ALPN) {
             let got = match session.alpn_protocol() {
-                Some(other) => format!("negotiated {}", excerpt(other)),
-                None => "negotiated no protocol".to_owned(),
+                Some(_) => "another protocol",
+                None => "no protocol",
             };
             return Err(Failure::new(
                 ProblemType::Tls,
-                format!("{peer} (SNI {sni}) {got}; tls-alpn-01 needs ALPN \"acme-tls/1\""),
+                format!(
+                    "{target} (SNI {sni}) negotiated {got}; tls-alpn-01 needs ALPN \"acme-tls/1\""
+                ),
             ));
         }
         let certificate = session
             .peer_certificates()
             .and_then(|chain| chain.first())
             .ok_or_else(|| {
-                Failure::new(ProblemType::Tls, format!("{peer} presented no certificate"))
+                Failure::new(
+                    ProblemType::Tls,
+                    format!("{target} presented no certificate"),
+                )
             })?;
         check_tls_alpn_certificate(certificate.as_ref(), expected, key_authorization).map_err(
             |reason| {
+                // The reason quotes the certificate, which is not the client's to read back.
+                tracing::debug!(target, "tls-alpn-01 certificate refused: {reason}");
                 Failure::new(
                     ProblemType::IncorrectResponse,
                     format!(
-                        "the certificate {peer} presented for {sni} is not a valid tls-alpn-01 \
-                         response: {reason}"
+                        "the certificate {target} presented for {sni} is not a valid tls-alpn-01 \
+                         response: it must be parseable, name exactly the identifier and carry \
+                         a critical acmeIdentifier extension with the SHA-256 digest of the key \
+                         authorization"
                     ),
                 )
             },
         )
+    }
+}
+
+/// The class of a TLS failure, without what the peer sent (alert descriptions and
+/// certificate errors are protocol constants, so they are named).
+fn tls_failure(error: &std::io::Error) -> String {
+    match error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(rustls::Error::AlertReceived(alert)) => format!("the server sent the alert {alert:?}"),
+        Some(rustls::Error::InvalidCertificate(problem)) => {
+            format!(
+                "the certificate was refused ({})",
+                certificate_problem(problem)
+            )
+        }
+        Some(rustls::Error::NoApplicationProtocol) => {
+            "the server does not offer the protocol acme-tls/1".to_owned()
+        }
+        Some(_) => "the server broke the TLS protocol".to_owned(),
+        None => format!("the connection failed ({})", error.kind()),
+    }
+}
+
+/// A certificate error's name; those with context carry names from the certificate, and
+/// `Other` parser text, so only the plain ones the verifier here raises are named.
+fn certificate_problem(problem: &CertificateError) -> &'static str {
+    match problem {
+        CertificateError::BadSignature => "BadSignature",
+        CertificateError::BadEncoding => "BadEncoding",
+        _ => "unusable",
     }
 }
 
@@ -213,7 +267,7 @@ mod tests {
     use crate::acme::ChallengeType;
     use crate::acme::validation::test_support::{
         KEY_AUTHORIZATION, LOCALHOST, Outcome, TOKEN, answer_challenge, assert_problem,
-        bind_loopback, config, dns, http_server, validator,
+        assert_tells_nothing_read, bind_loopback, config, dns, http_server, public_only, validator,
     };
 
     // ---- tls-alpn-01 ----
@@ -386,12 +440,43 @@ mod tests {
         let wrong_name = SanType::DnsName("other.test".try_into().expect("test name"));
         let responder =
             tls_responder(wrong_name, KEY_AUTHORIZATION, &[ACME_TLS_ALPN], &tls13()).await;
+        let outcome = tls_alpn01(&responder, &identifier).await;
         assert_problem(
-            &tls_alpn01(&responder, &identifier).await,
+            &outcome,
             ProblemType::IncorrectResponse,
-            "other.test",
+            "not a valid tls-alpn-01 response",
             &identifier,
         );
+        // What the certificate holds is not read back, nor where it came from.
+        assert_tells_nothing_read(&outcome, &["other.test", "127.0.0.1"]);
+    }
+
+    #[tokio::test]
+    async fn tls_alpn01_does_not_connect_to_loopback_by_default() {
+        let responder = tls_responder(
+            example_test_san(),
+            KEY_AUTHORIZATION,
+            &[ACME_TLS_ALPN],
+            &tls13(),
+        )
+        .await;
+        let identifier = dns("example.test");
+        let outcome = validator(public_only(config(1, responder.port)))
+            .validate(
+                ChallengeType::TlsAlpn01,
+                &identifier,
+                TOKEN,
+                KEY_AUTHORIZATION,
+            )
+            .await;
+        assert_problem(
+            &outcome,
+            ProblemType::Connection,
+            "does not connect to",
+            &identifier,
+        );
+        assert_tells_nothing_read(&outcome, &["127.0.0.1"]);
+        assert!(responder.server_names.lock().expect("test lock").is_empty());
     }
 
     #[tokio::test]
