@@ -65,7 +65,7 @@ impl MasterKey {
     /// [`Error::Internal`] when the file cannot be read or written; [`Error::Invalid`] when it
     /// does not hold a key.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool)> {
-        match std::fs::read_to_string(path) {
+        match std::fs::read_to_string(path).map(Zeroizing::new) {
             Ok(text) => Ok((Self::parse(&text)?, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = Self::generate()?;
@@ -77,6 +77,23 @@ impl MasterKey {
                 path.display()
             ))),
         }
+    }
+}
+
+/// The permission bits of the file at `path` when its group or others may read or write it, so
+/// the caller can warn that the master key is exposed; `None` when only its owner may, or on
+/// systems without Unix permissions.
+pub fn exposed_mode(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -133,20 +150,28 @@ impl Vault {
     /// [`Error::Internal`] when the CSPRNG or the cipher fails.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> Result<Vec<u8>> {
         let nonce = random_bytes::<NONCE_LEN>()?;
-        let mut in_out = plaintext.to_vec();
-        self.kek
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(context.as_bytes()),
-                &mut in_out,
-            )
-            .map_err(|_| Error::Internal("sealing failed".into()))?;
-        let mut out = Vec::with_capacity(1 + NONCE_LEN + in_out.len());
+        // Sized for the tag up front: the plaintext is encrypted where it lands, and no
+        // reallocation leaves a copy of it behind in freed memory.
+        let header = 1 + NONCE_LEN;
+        let mut out = Vec::with_capacity(header + plaintext.len() + AES_256_GCM.tag_len());
         out.push(SEALED_V1);
         out.extend_from_slice(&nonce);
-        out.extend_from_slice(&in_out);
-        in_out.iter_mut().for_each(|b| *b = 0);
-        Ok(out)
+        out.extend_from_slice(plaintext);
+        let tag = self.kek.seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(context.as_bytes()),
+            &mut out[header..],
+        );
+        match tag {
+            Ok(tag) => {
+                out.extend_from_slice(tag.as_ref());
+                Ok(out)
+            }
+            Err(_) => {
+                drop(Zeroizing::new(out));
+                Err(Error::Internal("sealing failed".into()))
+            }
+        }
     }
 
     /// Decrypts a blob made by [`Vault::seal`] with the same `context`.
@@ -180,6 +205,44 @@ impl Vault {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_blobs_are_built_in_one_buffer_sized_for_the_tag() -> Result<()> {
+        let vault = Vault::new(&MasterKey::generate()?)?;
+        for len in [0, 1, 32, 1000] {
+            let plaintext = vec![0xA5; len];
+            let sealed = vault.seal(&plaintext, "test")?;
+            assert_eq!(sealed.len(), 1 + NONCE_LEN + len + 16);
+            assert_eq!(
+                sealed.capacity(),
+                sealed.len(),
+                "never grown, so never copied"
+            );
+            assert!(
+                len < 8 || !sealed.windows(8).any(|w| w.iter().all(|b| *b == 0xA5)),
+                "no plaintext left in the blob"
+            );
+            assert_eq!(
+                vault.open(&sealed, "test")?.as_slice(),
+                plaintext.as_slice()
+            );
+        }
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_readable_by_others_is_reported() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().map_err(|e| Error::Internal(e.to_string()))?;
+        let path = dir.path().join("master.key");
+        MasterKey::load_or_create(&path)?;
+        assert_eq!(exposed_mode(&path), None);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        assert_eq!(exposed_mode(&path), Some(0o644));
+        Ok(())
+    }
 
     #[test]
     fn seal_open_round_trip_and_context_binding() -> Result<()> {

@@ -95,6 +95,13 @@ pub async fn open_authority(
             if created {
                 tracing::info!(path = %path.display(), "created the master key file; back it up");
             }
+            if let Some(mode) = authority::vault::exposed_mode(&path) {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = format!("{mode:o}"),
+                    "the master key file is readable by others than its owner: chmod 600 it"
+                );
+            }
             key
         }
     };
