@@ -129,6 +129,11 @@ async fn write_batch(store: &Store, batch: Vec<Job>) {
                 let _ = answer.send(result);
             }
         }
+        Err(Error::StorageFull) => {
+            for answer in answers {
+                let _ = answer.send(Err(Error::StorageFull));
+            }
+        }
         Err(e) => {
             let message = format!("certificates could not be stored: {e}");
             for answer in answers {

@@ -34,6 +34,10 @@ pub enum Error {
     /// The database is down (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full: nothing was written; the same request may succeed once
+    /// space is freed (503).
+    #[error("the database's disk is full, so nothing was written; try again once space is freed")]
+    StorageFull,
     /// A fault of ours; details are logged, not shown (500).
     #[error("internal error")]
     Internal(String),
@@ -44,6 +48,10 @@ impl From<store::Error> for Error {
         match e {
             store::Error::Conflict => Self::Conflict("already exists".into()),
             store::Error::Unavailable(m) => Self::Unavailable(m),
+            store::Error::StorageFull(m) => {
+                tracing::error!(detail = %m, "the database's disk is full: writes are refused");
+                Self::StorageFull
+            }
             other => Self::Internal(other.to_string()),
         }
     }

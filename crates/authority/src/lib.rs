@@ -208,6 +208,12 @@ impl Authority {
             .map_err(|e| Error::Unavailable(e.to_string()))
     }
 
+    /// Whether the database is SQLite, which lives in the data directory (so a full data disk
+    /// stops every write).
+    pub fn store_is_sqlite(&self) -> bool {
+        self.store.backend() == store::Backend::Sqlite
+    }
+
     /// Database pool figures.
     pub fn pool_stats(&self) -> PoolStats {
         self.store.pool_stats()

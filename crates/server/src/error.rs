@@ -84,7 +84,7 @@ impl From<authority::Error> for ApiError {
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
-            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Unavailable(_) | E::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &e {
@@ -96,9 +96,16 @@ impl From<authority::Error> for ApiError {
             E::Unavailable(_) => "the database is unavailable; try again shortly".to_owned(),
             other => other.to_string(),
         };
-        Self::new(status, message)
+        let mut error = Self::new(status, message);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            error.retry_after = Some(RETRY_UNAVAILABLE);
+        }
+        error
     }
 }
+
+/// Seconds a client is asked to wait before retrying after a 503.
+const RETRY_UNAVAILABLE: u64 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {

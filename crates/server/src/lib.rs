@@ -10,6 +10,7 @@ pub mod access;
 mod api;
 mod archive;
 pub mod bootstrap;
+mod disk;
 mod envelope;
 mod error;
 mod extract;

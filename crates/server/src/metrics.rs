@@ -55,7 +55,16 @@ pub async fn track(req: Request, next: Next) -> Response {
 }
 
 /// Sets the pool gauges and renders the exposition text.
-pub fn render(handle: &PrometheusHandle, pool: authority::PoolStats) -> String {
+pub fn render(
+    handle: &PrometheusHandle,
+    pool: authority::PoolStats,
+    data_dir: &std::path::Path,
+) -> String {
+    if let Some(free) = crate::disk::free_bytes(data_dir) {
+        // Precision past 2^53 bytes does not matter for a gauge.
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("certmint_data_dir_free_bytes").set(free as f64);
+    }
     metrics::gauge!("certmint_db_pool_connections", "state" => "idle").set(f64::from(pool.idle));
     metrics::gauge!("certmint_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));

@@ -74,6 +74,91 @@ pub struct Store {
     /// SQLite connections whose commits do not wait for the disk (`synchronous = NORMAL`),
     /// for [`Store::begin_relaxed_write`].
     relaxed: Option<AnyPool>,
+    /// Set when a SQLite write transaction fails (see [`Suspect`]).
+    suspect: Option<Suspect>,
+}
+
+/// When a SQLite write fails on a full disk (or an I/O error), SQLite may keep the transaction
+/// open, holding the write lock, while sqlx believes it ended, and puts the connection back in
+/// the pool. The next "transaction" on that connection is then a savepoint inside the stale
+/// one: it reports success and is never committed (the acknowledged certificates that a restart
+/// lost), and every other connection finds the database locked until the process ends.
+///
+/// So after a write transaction ends without committing, for a short while every connection
+/// the pool takes back is asked to roll back: on one still inside a transaction the rollback
+/// succeeds, and the connection is closed instead of reused; on a clean one it fails at once.
+/// The window is short so that the extra statement costs nothing in normal operation.
+#[derive(Debug, Clone, Default)]
+struct Suspect(Arc<AtomicU64>);
+
+/// How long connections are checked after a write ended without committing.
+const SUSPECT_FOR: Duration = Duration::from_secs(10);
+
+impl Suspect {
+    fn now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn raise(&self) {
+        let until = Self::now_ms().saturating_add(SUSPECT_FOR.as_millis().try_into().unwrap_or(0));
+        self.0.fetch_max(until, Ordering::AcqRel);
+    }
+
+    fn raised(&self) -> bool {
+        Self::now_ms() < self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The pool's check of a connection it takes back (SQLite): see [`Suspect`].
+#[allow(clippy::type_complexity)]
+fn released_clean(
+    suspect: Suspect,
+) -> impl for<'c> Fn(
+    &'c mut sqlx::AnyConnection,
+    sqlx::pool::PoolConnectionMetadata,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<bool, sqlx::Error>> + Send + 'c>,
+> + Send
++ Sync
++ 'static {
+    move |conn, _meta| {
+        let raised = suspect.raised();
+        Box::pin(async move {
+            if sqlx::Connection::is_in_transaction(conn) {
+                return Ok(false);
+            }
+            if !raised {
+                return Ok(true);
+            }
+            let left_open = conn.execute("ROLLBACK").await.is_ok();
+            if left_open {
+                tracing::warn!(
+                    "a SQLite connection was left inside a failed transaction; closing it"
+                );
+            }
+            Ok(!left_open)
+        })
+    }
+}
+
+/// Raises [`Suspect`] when a write transaction ends without committing. Declared before the
+/// transaction in [`WriteTx`], so it is dropped (and raises) before the connection goes back.
+#[derive(Debug)]
+struct CommitGuard {
+    suspect: Option<Suspect>,
+    committed: bool,
+}
+
+impl Drop for CommitGuard {
+    fn drop(&mut self) {
+        if !self.committed
+            && let Some(suspect) = &self.suspect
+        {
+            suspect.raise();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -94,6 +179,7 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
+        let suspect = Suspect::default();
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -101,6 +187,7 @@ impl Store {
             // SQLite's are not pinged each time one is taken from the pool.
             .test_before_acquire(backend != Backend::Sqlite);
         if backend == Backend::Sqlite {
+            options = options.after_release(released_clean(suspect.clone()));
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
@@ -124,6 +211,7 @@ impl Store {
             relaxed = Some(
                 AnyPoolOptions::new()
                     .max_connections(2)
+                    .after_release(released_clean(suspect.clone()))
                     .acquire_timeout(Duration::from_secs(5))
                     .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
@@ -149,6 +237,7 @@ impl Store {
             credentials: Arc::default(),
             gate,
             relaxed,
+            suspect: (backend == Backend::Sqlite).then_some(suspect),
         })
     }
 
@@ -264,12 +353,17 @@ impl Store {
         mut tx: sqlx::Transaction<'static, Any>,
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Result<WriteTx, Error> {
+        let guard = CommitGuard {
+            suspect: self.suspect.clone(),
+            committed: false,
+        };
         let head = sqlx::query(
             "UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash",
         )
         .fetch_one(&mut *tx)
         .await?;
         Ok(WriteTx {
+            guard,
             backend: self.backend,
             credentials: self.credentials.clone(),
             credentials_changed: false,
@@ -306,6 +400,7 @@ fn checkpoint_in_background(pool: AnyPool) {
 /// A write transaction that carries the audit chain's tip. Dropping it without
 /// [`WriteTx::commit`] rolls everything back, audit records included.
 pub struct WriteTx {
+    guard: CommitGuard,
     pub(crate) tx: sqlx::Transaction<'static, Any>,
     pub(crate) backend: Backend,
     credentials: Arc<AtomicU64>,
@@ -398,7 +493,14 @@ impl WriteTx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        self.tx.commit().await?;
+        if let Err(e) = self.tx.commit().await {
+            // Raised before this poll yields, so before the pool takes the connection back.
+            if let Some(suspect) = &self.guard.suspect {
+                suspect.raise();
+            }
+            return Err(e.into());
+        }
+        self.guard.committed = true;
         if self.credentials_changed {
             self.credentials.fetch_add(1, Ordering::AcqRel);
         }

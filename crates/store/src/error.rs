@@ -8,6 +8,10 @@ pub enum Error {
     /// The database cannot be reached, or stayed locked past the timeout.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The disk holding the database is full: nothing was written, and the same write may
+    /// succeed once space is freed.
+    #[error("the database's disk is full: {0}")]
+    StorageFull(String),
     /// A unique constraint refused the write (the thing already exists).
     #[error("already exists")]
     Conflict,
@@ -26,6 +30,12 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if out_of_space(db.code().as_deref()) => {
+                Self::StorageFull(db.to_string())
+            }
+            sqlx::Error::Database(db) if busy(db.code().as_deref()) => {
+                Self::Unavailable(db.to_string())
+            }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
@@ -36,6 +46,25 @@ impl From<sqlx::Error> for Error {
             _ => Self::Database(e),
         }
     }
+}
+
+/// Whether a database error code means the disk is full: SQLite's `SQLITE_FULL` (13, and its
+/// extended codes), PostgreSQL's `disk_full` (53100) and `insufficient_resources` (53000).
+/// Such a write may succeed once space is freed, so it is the database being unavailable, not
+/// a fault of the request.
+fn out_of_space(code: Option<&str>) -> bool {
+    match code {
+        Some("53100" | "53000") => true,
+        Some(code) => code.parse::<i64>().is_ok_and(|c| c & 0xff == 13),
+        None => false,
+    }
+}
+
+/// Whether a SQLite error code means another connection holds the database past the busy
+/// timeout (`SQLITE_BUSY` 5, `SQLITE_LOCKED` 6, and their extended codes): a wait, not a fault.
+fn busy(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
 
 impl From<serde_json::Error> for Error {

@@ -64,3 +64,69 @@ pub async fn migrate_to(store: &Store, version: i64) -> Result<(), Error> {
         .await
         .map_err(|e| Error::Migration(e.to_string()))
 }
+
+/// A tmpfs of a given size mounted at a new temporary directory, to run out of disk space on
+/// purpose; unmounted when dropped. Mounting needs root, as the test script and CI run.
+#[derive(Debug)]
+pub struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` (`mount`'s notation, e.g. `24m`).
+    ///
+    /// # Errors
+    /// A message when `mount` is missing or refuses (not root): the test then fails, it does
+    /// not skip.
+    pub fn mount(size: &str) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .map_err(|e| format!("mount is required for this test: {e}"))?;
+        if !status.success() {
+            return Err("cannot mount a tmpfs: this test needs root".into());
+        }
+        Ok(Self { dir })
+    }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk with a file until not one more byte fits; returns the file's path, to
+    /// delete when space should come back.
+    ///
+    /// # Errors
+    /// An I/O error other than running out of space.
+    pub fn fill(&self) -> std::io::Result<std::path::PathBuf> {
+        use std::io::Write;
+        const ENOSPC: i32 = 28;
+        let path = self.path().join("filler");
+        let mut file = std::fs::File::create(&path)?;
+        let chunk = vec![0u8; 64 * 1024];
+        for size in [chunk.len(), 1] {
+            loop {
+                match file.write(&chunk[..size]) {
+                    Ok(n) if n == size => {}
+                    Ok(_) => break,
+                    Err(e) if e.raw_os_error() == Some(ENOSPC) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(path)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: connections a test left open must not keep the mount behind.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}

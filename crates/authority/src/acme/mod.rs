@@ -187,6 +187,10 @@ impl From<Error> for Problem {
                     format!("service unavailable: {m}"),
                 )
             },
+            e @ Error::StorageFull => Problem {
+                status: Some(503),
+                ..Problem::new(ProblemType::ServerInternal, e.to_string())
+            },
             other => {
                 tracing::error!("ACME request failed: {other:?}");
                 Problem::new(ProblemType::ServerInternal, "internal error")

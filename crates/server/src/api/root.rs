@@ -41,6 +41,10 @@ async fn api_health_alias(State(app): State<App>) -> Response {
     security(("session" = ["read:metrics"]), ("api_key" = ["read:metrics"])),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics(State(app): State<App>) -> Response {
-    let text = crate::metrics::render(&app.metrics, app.authority.pool_stats());
+    let text = crate::metrics::render(
+        &app.metrics,
+        app.authority.pool_stats(),
+        &app.settings.data_dir,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

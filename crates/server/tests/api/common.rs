@@ -49,6 +49,7 @@ impl TestServer {
             ..Settings::default()
         };
         configure(&mut settings);
+        let served_dir = settings.data_dir.clone();
         let database_url = settings.database_url();
         let clock = Arc::new(ManualClock::default());
         let secrets = Secrets {
@@ -60,7 +61,7 @@ impl TestServer {
                 .await
                 .expect("bootstrap");
         let running = certmint_server::start(instance).await.expect("start");
-        let cert = std::fs::read(data_dir.path().join("tls/server.crt")).expect("TLS certificate");
+        let cert = std::fs::read(served_dir.join("tls/server.crt")).expect("TLS certificate");
         let client = reqwest::Client::builder()
             .tls_certs_only([reqwest::Certificate::from_pem(&cert).expect("PEM")])
             .build()

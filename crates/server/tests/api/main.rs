@@ -18,6 +18,7 @@ mod credential_guards;
 mod crl;
 mod csrs;
 mod dashboard;
+mod faults;
 mod imports;
 mod ocsp;
 mod ops;

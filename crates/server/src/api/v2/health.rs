@@ -50,9 +50,10 @@ async fn health(State(app): State<App>) -> Response {
     status(&app)
 }
 
-/// Ready to serve: the database answers (and the data directory is writable, on SQLite).
+/// Ready to serve: the database answers, the data directory is writable, and (on SQLite, whose
+/// database lives there) its disk has room for writes.
 #[utoipa::path(get, path = "/health/ready", tag = "health", security(()),
-    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready")))]
+    responses((status = 200, description = "Ready"), (status = 503, description = "Not ready, with the failing check's message")))]
 async fn ready(State(app): State<App>) -> Response {
     let database = app.authority.ping().await;
     let filesystem = app
@@ -60,13 +61,32 @@ async fn ready(State(app): State<App>) -> Response {
         .data_dir
         .metadata()
         .map(|m| m.is_dir() && !m.permissions().readonly());
-    let ok = |fine: bool| json!({ "status": if fine { "ok" } else { "error" } });
-    let fine = database.is_ok() && filesystem.as_ref().is_ok_and(|f| *f);
+    let free = crate::disk::free_bytes(&app.settings.data_dir);
+    let disk_full =
+        app.authority.store_is_sqlite() && free.is_some_and(|f| f < crate::disk::MIN_FREE_BYTES);
+    let check = |fine: bool, problem: &str| {
+        if fine {
+            json!({ "status": "ok" })
+        } else {
+            json!({ "status": "error", "message": problem })
+        }
+    };
+    let fine = database.is_ok() && filesystem.as_ref().is_ok_and(|f| *f) && !disk_full;
     let body = json!({
         "status": if fine { "ready" } else { "not_ready" },
         "checks": {
-            "database": ok(database.is_ok()),
-            "filesystem": ok(filesystem.is_ok_and(|f| f)),
+            "database": check(database.is_ok(), "the database does not answer"),
+            "filesystem": check(
+                filesystem.is_ok_and(|f| f),
+                "the data directory is missing or read-only",
+            ),
+            "disk": {
+                "free_bytes": free,
+                "status": if disk_full { "error" } else { "ok" },
+                "message": disk_full.then_some(
+                    "the data directory's disk is full: writes are refused until space is freed",
+                ),
+            },
         }
     });
     let code = if fine {
