@@ -146,9 +146,16 @@ fn released_clean(
 /// Raises [`Suspect`] when a write transaction ends without committing. Declared before the
 /// transaction in [`WriteTx`], so it is dropped (and raises) before the connection goes back.
 #[derive(Debug)]
-struct CommitGuard {
+pub(crate) struct CommitGuard {
     suspect: Option<Suspect>,
     committed: bool,
+}
+
+impl CommitGuard {
+    /// The transaction committed: nothing to check.
+    pub(crate) fn committed(mut self) {
+        self.committed = true;
+    }
 }
 
 impl Drop for CommitGuard {
@@ -239,6 +246,15 @@ impl Store {
             relaxed,
             suspect: (backend == Backend::Sqlite).then_some(suspect),
         })
+    }
+
+    /// A guard for a transaction opened outside [`WriteTx`]: declare it after the transaction,
+    /// so that it is dropped first, and mark it committed after the commit.
+    pub(crate) fn commit_guard(&self) -> CommitGuard {
+        CommitGuard {
+            suspect: self.suspect.clone(),
+            committed: false,
+        }
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -353,10 +369,7 @@ impl Store {
         mut tx: sqlx::Transaction<'static, Any>,
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Result<WriteTx, Error> {
-        let guard = CommitGuard {
-            suspect: self.suspect.clone(),
-            committed: false,
-        };
+        let guard = self.commit_guard();
         let head = sqlx::query(
             "UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash",
         )
