@@ -22,6 +22,7 @@ use crate::acme_peers::{HttpResponder, TlsAlpnResponder};
 use authority::Clock;
 
 use crate::common::{TestResult, TestServer, openssl};
+use certmint_server::settings::ValidationSettings;
 
 /// A test server whose validator reaches the given ports on 127.0.0.1 for every name.
 pub struct AcmeServer {
@@ -38,29 +39,31 @@ impl AcmeServer {
         dns: Option<std::net::SocketAddr>,
         names: &[&str],
     ) -> Self {
-        Self::launch(http_port, tls_port, dns, names, true).await
+        Self::start_with(http_port, tls_port, dns, names, |_| {}).await
     }
 
-    /// As [`AcmeServer::start`], with `allow_private_addresses` as given.
-    pub async fn launch(
+    /// As [`AcmeServer::start`], with private addresses allowed and then `configure` applied
+    /// to `[acme.validation]`.
+    pub async fn start_with(
         http_port: u16,
         tls_port: u16,
         dns: Option<std::net::SocketAddr>,
         names: &[&str],
-        allow_private_addresses: bool,
+        configure: impl FnOnce(&mut ValidationSettings),
     ) -> Self {
         let hosts = names
             .iter()
             .map(|n| ((*n).to_owned(), "127.0.0.1".to_owned()))
             .collect();
         let server = TestServer::start_with(|s| {
-            s.acme.validation.allow_private_addresses = allow_private_addresses;
+            s.acme.validation.allow_private_addresses = true;
             s.acme.validation.http_port = http_port;
             s.acme.validation.tls_port = tls_port;
             s.acme.validation.hosts = hosts;
             if let Some(dns) = dns {
                 s.acme.validation.dns_resolver = dns.to_string();
             }
+            configure(&mut s.acme.validation);
         })
         .await;
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -340,7 +343,10 @@ async fn http01_neither_reaches_internal_addresses_nor_reads_them_back() -> Test
     })
     .await;
     for (allow_private, kind) in [(false, "connection"), (true, "incorrectResponse")] {
-        let acme = AcmeServer::launch(port, 1, None, &["evil.test"], allow_private).await;
+        let acme = AcmeServer::start_with(port, 1, None, &["evil.test"], |v| {
+            v.allow_private_addresses = allow_private;
+        })
+        .await;
         let account = acme.account().await;
         let mut order = account
             .new_order(&NewOrder::new(&[dns("evil.test")]))
@@ -380,6 +386,70 @@ async fn http01_neither_reaches_internal_addresses_nor_reads_them_back() -> Test
         }
     }
     assert!(secret.load(Ordering::SeqCst) > 0);
+    Ok(())
+}
+
+/// An http-01 responder that takes `delay` over each answer and records the most requests it
+/// had in hand at once.
+#[derive(Default)]
+struct SlowResponder {
+    tokens: std::sync::Mutex<std::collections::HashMap<String, String>>,
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl SlowResponder {
+    async fn start(port: u16, delay: Duration) -> Arc<Self> {
+        let responder = Arc::new(Self::default());
+        let state = responder.clone();
+        let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+            let state = state.clone();
+            async move {
+                let running = state.now.fetch_add(1, Ordering::SeqCst) + 1;
+                state.most.fetch_max(running, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                state.now.fetch_sub(1, Ordering::SeqCst);
+                let token = uri.path().rsplit('/').next().unwrap_or_default();
+                let answer = state.tokens.lock().expect("lock").get(token).cloned();
+                answer.unwrap_or_default()
+            }
+        });
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("responder listener");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        responder
+    }
+}
+
+/// With one validation per account at a time, an order whose three challenges are answered at
+/// once is validated one challenge after the other, and still completes.
+#[tokio::test]
+async fn an_accounts_validations_over_its_cap_wait_their_turn() -> TestResult {
+    let port = crate::acme_peers::free_port();
+    let responder = SlowResponder::start(port, Duration::from_millis(300)).await;
+    let names = ["q1.example.test", "q2.example.test", "q3.example.test"];
+    let acme = AcmeServer::start_with(port, 1, None, &names, |v| {
+        v.max_in_flight_per_account = 1;
+    })
+    .await;
+    let account = acme.account().await;
+    let identifiers: Vec<Identifier> = names.iter().map(|n| dns(n)).collect();
+    let chain = obtain(
+        &account,
+        &identifiers,
+        ChallengeType::Http01,
+        |_, token, ka| {
+            responder
+                .tokens
+                .lock()
+                .expect("lock")
+                .insert(token.to_owned(), ka.to_owned());
+        },
+    )
+    .await?;
+    assert!(acme.verify(&chain)?.contains(": OK"));
+    assert_eq!(responder.most.load(Ordering::SeqCst), 1);
     Ok(())
 }
 

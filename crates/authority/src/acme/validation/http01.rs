@@ -520,6 +520,27 @@ mod tests {
         );
     }
 
+    /// The name in a redirect is the network's, not the client's: how its lookup went is not
+    /// told, so the validator cannot be used to probe the server's resolver.
+    #[tokio::test]
+    async fn http01_does_not_say_why_a_redirect_target_did_not_resolve() {
+        let (listener, port) = bind_loopback().await;
+        http_server(listener, move |_, _| {
+            redirect(302, &format!("http://db.corp.internal:{port}/"))
+        });
+        let mut config = config(port, 1);
+        config.dns_resolver = Some(dns_server(Zone::default()).await);
+        let identifier = dns("example.test");
+        let outcome = http01(&validator(config), &identifier).await;
+        assert_problem(
+            &outcome,
+            ProblemType::Dns,
+            "the redirect target's name could not be resolved",
+            &identifier,
+        );
+        assert_tells_nothing_read(&outcome, &["corp.internal"]);
+    }
+
     #[tokio::test]
     async fn http01_refuses_redirects_to_another_port_or_scheme() {
         let (elsewhere, other_port) = bind_loopback().await;

@@ -2,14 +2,20 @@
 //!
 //! Trust boundary: everything that comes back from the network — DNS answers, HTTP status,
 //! headers and bodies, TLS certificates — is the applicant's input. It is bounded (time, size,
-//! redirects), never unwrapped, and turned into a [`Problem`] that says what was wrong.
+//! redirects), never unwrapped, and turned into a [`Problem`] that says what was wrong without
+//! quoting it: a problem names the failure, the URL or identifier the client asked about and
+//! a status code, never a body, header, certificate or the address connected to (those go to
+//! the debug log). http-01 and tls-alpn-01 connect only where the configured
+//! [`AddressPolicy`] allows, checked on every address actually connected to, redirects
+//! included, so the validator cannot be pointed at the server's own network.
 //!
 //! Problem types, used the same way by the three challenges:
 //! * `incorrectResponse` — an answer came back and it is wrong (body, TXT value, certificate);
 //! * `unauthorized` — the answer is absent (HTTP status other than 200, no TXT record);
-//! * `connection` — the target could not be reached or the conversation broke off, and
-//!   redirects this validator will not follow (another scheme or port, or more than ten): like
-//!   Boulder, it reports that it could not get to the resource the applicant pointed at;
+//! * `connection` — the target could not be reached or the conversation broke off, addresses
+//!   the address policy refuses, and redirects this validator will not follow (another scheme
+//!   or port, or more than ten): like Boulder, it reports that it could not get to the
+//!   resource the applicant pointed at;
 //! * `dns` — a name could not be resolved or the resolver failed;
 //! * `tls` — the tls-alpn-01 handshake failed or did not negotiate `acme-tls/1`;
 //! * `malformed` — the challenge cannot apply to the identifier (dns-01 for an IP address,
@@ -113,9 +119,8 @@ impl Validator {
     ///
     /// # Errors
     /// [`Error::Invalid`] for a zero port, timeout, attempt count or cap of validations in
-    /// flight, or when `dns_resolver` is
-    /// `None` and the system's resolver configuration cannot be read; [`Error::Internal`] when
-    /// the resolver or TLS configuration cannot be built.
+    /// flight, or when `dns_resolver` is `None` and the system's resolver configuration cannot
+    /// be read; [`Error::Internal`] when the resolver or TLS configuration cannot be built.
     pub fn new(mut config: ValidationConfig) -> Result<Self, Error> {
         if config.http_port == 0 || config.tls_port == 0 {
             return Err(Error::Invalid("acme.validation ports must not be 0".into()));
@@ -542,6 +547,18 @@ mod tests {
             (defaults.max_in_flight, defaults.max_in_flight_per_account),
             (64, 8)
         );
+    }
+
+    #[test]
+    fn a_refused_account_is_told_to_wait_as_long_as_a_validation_may_take() {
+        // Three attempts of 10 s, with waits of 0.5 s and 1 s between them.
+        assert_eq!(retry_after(&ValidationConfig::default()), 31);
+        let quick = ValidationConfig {
+            timeout: Duration::from_millis(100),
+            attempts: 1,
+            ..ValidationConfig::default()
+        };
+        assert_eq!(retry_after(&quick), 1);
     }
 
     #[test]
