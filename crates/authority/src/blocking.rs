@@ -86,7 +86,10 @@ impl Admission {
     ///
     /// # Errors
     /// [`Error::Internal`] when the job panics.
-    pub async fn run<T: Send + 'static>(self, job: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    pub async fn run<T: Send + 'static>(
+        self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
         let slot = self
             .slots
             .clone()
@@ -112,7 +115,10 @@ mod tests {
 
     /// Fills `count` places of `pool` with jobs that run until the returned senders are
     /// dropped.
-    async fn occupy(pool: &Arc<Pool>, count: usize) -> (Vec<mpsc::Sender<()>>, Vec<tokio::task::JoinHandle<()>>) {
+    async fn occupy(
+        pool: &Arc<Pool>,
+        count: usize,
+    ) -> (Vec<mpsc::Sender<()>>, Vec<tokio::task::JoinHandle<()>>) {
         let mut senders = Vec::new();
         let mut jobs = Vec::new();
         for _ in 0..count {
@@ -145,7 +151,14 @@ mod tests {
             job.await.expect("job");
         }
         assert_eq!(pool.free_places(), 3);
-        assert_eq!(pool.admit().expect("a place").run(|| 42).await.expect("run"), 42);
+        assert_eq!(
+            pool.admit()
+                .expect("a place")
+                .run(|| 42)
+                .await
+                .expect("run"),
+            42
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,13 +168,17 @@ mod tests {
         // A second admitted job waits: it does not run while the first holds the only slot.
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let second = pool.admit().expect("a place in the queue");
-        let waiting = tokio::spawn(async move {
-            second.run(move || tx.send(()).is_ok()).await.expect("run")
-        });
+        let waiting =
+            tokio::spawn(
+                async move { second.run(move || tx.send(()).is_ok()).await.expect("run") },
+            );
         let early = tokio::time::timeout(Duration::from_millis(200), &mut rx).await;
         assert!(early.is_err(), "the second job ran beside the first");
         drop(senders);
-        assert!(waiting.await.expect("task"), "it runs once the slot is free");
+        assert!(
+            waiting.await.expect("task"),
+            "it runs once the slot is free"
+        );
         rx.await.expect("the second job ran");
         for job in jobs {
             job.await.expect("job");
