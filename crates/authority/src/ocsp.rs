@@ -5,6 +5,17 @@
 //! due for refresh, so it is signed once, kept in memory and in the database, and served from
 //! there; a revocation evicts it at once on this node, and within a publisher tick on the
 //! others. Requests with a nonce or several certificates are signed for the asker.
+//!
+//! # Cost of a request
+//! A request names at most [`pki::ocsp::MAX_CERT_IDS`] certificates, checked while parsing.
+//! Responses kept in memory are capped ([`OcspLimits`]), those for serials never issued
+//! apart and lower, so a flood of made-up serials neither grows memory nor pushes out the
+//! answers real clients ask for. Whatever is signed on the request path (nonces, several
+//! CertIDs, serials never issued, a response due for refresh) is signed on a bounded blocking
+//! pool, never on an async worker; a request that finds the pool and its queue full gets
+//! `tryLater` at once (RFC 6960 §2.3), while pre-signed answers never wait for it.
+
+mod cache;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +33,7 @@ use store::{CaRow, OcspResponseRow, RevokedEntry};
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::Event;
+use crate::blocking::{Admission, Pool};
 use crate::{Authority, Error, IssueRequest, KeySource, Principal, Result, RevocationReason};
 
 /// Days a delegated responder certificate is valid.
@@ -29,9 +41,6 @@ const RESPONDER_DAYS: i64 = 30;
 /// A responder certificate is replaced when it has less than this left: more than any
 /// response it signs stays valid.
 const ROLLOVER: Duration = Duration::days(10);
-/// The most responses kept in memory; past it the cache starts again (the database still has
-/// them).
-const MAX_CACHED: usize = 1_000_000;
 /// Revocation changes are looked for this far back, for commits that landed after a poll
 /// that had already passed their time.
 const WATCH_OVERLAP: Duration = Duration::seconds(2);
@@ -39,6 +48,33 @@ const WATCH_OVERLAP: Duration = Duration::seconds(2);
 const BATCH: i64 = 10_000;
 /// The name of the built-in template responder certificates are issued from.
 const RESPONDER_TEMPLATE: &str = "OCSP Signing";
+
+/// What the responder may spend: signing slots and memory. Each cached response is one
+/// SingleResponse with at most the responder certificate beside it (a few KiB at most), so
+/// the caps in responses bound memory too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspLimits {
+    /// Responses signed at once on the request path, each on a blocking thread.
+    pub signing_threads: usize,
+    /// Requests that may wait for a signing thread; past them, `tryLater`.
+    pub signing_queue: usize,
+    /// Serials of issued certificates whose responses are kept in memory (past it the oldest
+    /// go; the database still has them).
+    pub cached_responses: usize,
+    /// Serials never issued whose `unknown` responses are kept in memory.
+    pub cached_unknown: usize,
+}
+
+impl Default for OcspLimits {
+    fn default() -> Self {
+        Self {
+            signing_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            signing_queue: 32,
+            cached_responses: 200_000,
+            cached_unknown: 10_000,
+        }
+    }
+}
 
 /// Where the revocation watch has got to: the latest change seen, and the changes seen in the
 /// overlap before it, so that each is handled once.
@@ -88,6 +124,7 @@ pub(crate) struct Stats {
     malformed: AtomicU64,
     unauthorized: AtomicU64,
     internal_error: AtomicU64,
+    try_later: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     stored_hits: AtomicU64,
@@ -111,6 +148,8 @@ pub struct OcspStats {
     pub unauthorized: u64,
     /// `internalError` answers.
     pub internal_error: u64,
+    /// `tryLater` answers: the signing pool was full, or the database unavailable.
+    pub try_later: u64,
     /// Answers served from memory.
     pub cache_hits: u64,
     /// Cacheable requests memory could not answer.
@@ -146,14 +185,36 @@ struct Entry {
 /// The CAs the responder answers for, and when they were read.
 type Responders = Option<(Instant, Arc<Vec<Arc<ResponderCa>>>)>;
 
-/// The responder's memory: the CAs it answers for, and responses by serial (each serial
-/// has one entry per CertID form asked for, usually one).
-#[derive(Default)]
+/// The responder's memory: the CAs it answers for, responses by serial (each serial has one
+/// entry per CertID form asked for, usually one), and the pool that signs.
 pub(crate) struct OcspState {
     cas: RwLock<Responders>,
     loading: tokio::sync::Mutex<()>,
-    cache: RwLock<HashMap<Vec<u8>, Vec<Arc<Entry>>>>,
+    /// Responses for issued certificates.
+    known: RwLock<cache::Bounded>,
+    /// `unknown` responses, for serials never issued: kept apart so that made-up serials push
+    /// out only each other.
+    unknown: RwLock<cache::Bounded>,
+    signing: RwLock<Arc<Pool>>,
     pub(crate) stats: Stats,
+}
+
+impl Default for OcspState {
+    fn default() -> Self {
+        let limits = OcspLimits::default();
+        Self {
+            cas: RwLock::default(),
+            loading: tokio::sync::Mutex::default(),
+            known: RwLock::new(cache::Bounded::new(limits.cached_responses)),
+            unknown: RwLock::new(cache::Bounded::new(limits.cached_unknown)),
+            signing: RwLock::new(Arc::new(signing_pool(&limits))),
+            stats: Stats::default(),
+        }
+    }
+}
+
+fn signing_pool(limits: &OcspLimits) -> Pool {
+    Pool::new(limits.signing_threads, limits.signing_queue, "OCSP signing")
 }
 
 impl std::fmt::Debug for OcspState {
@@ -163,31 +224,45 @@ impl std::fmt::Debug for OcspState {
 }
 
 impl OcspState {
+    fn cache_for(&self, status: &CertStatus) -> &RwLock<cache::Bounded> {
+        match status {
+            CertStatus::Unknown => &self.unknown,
+            _ => &self.known,
+        }
+    }
+
     fn cached(&self, cert_id: &CertId) -> Option<Arc<Entry>> {
-        let cache = self.cache.read().unwrap_or_else(PoisonError::into_inner);
-        cache
-            .get(cert_id.serial())?
-            .iter()
-            .find(|e| e.cert_id == *cert_id)
-            .cloned()
+        [&self.known, &self.unknown].into_iter().find_map(|cache| {
+            cache
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(cert_id)
+        })
     }
 
     fn keep(&self, entry: Entry) {
-        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
-        if cache.len() >= MAX_CACHED {
-            cache.clear();
-        }
-        let list = cache.entry(entry.cert_id.serial().to_vec()).or_default();
-        list.retain(|e| e.cert_id != entry.cert_id);
-        list.push(Arc::new(entry));
+        let mut cache = self
+            .cache_for(&entry.status)
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        cache.insert(entry);
     }
 
-    /// Forgets every response for `serial`.
+    /// Forgets every response for `serial` (an `unknown` one too: the serial exists now).
     pub(crate) fn evict(&self, serial: &[u8]) {
-        self.cache
-            .write()
+        for cache in [&self.known, &self.unknown] {
+            cache
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(serial);
+        }
+    }
+
+    fn signing(&self) -> Arc<Pool> {
+        self.signing
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(serial);
+            .clone()
     }
 
     fn count(&self, counter: &AtomicU64) {
@@ -244,11 +319,42 @@ fn cert_status(entry: Option<&RevokedEntry>) -> Result<CertStatus> {
 }
 
 impl Authority {
+    /// Uses `limits` for the OCSP responder from now on (the default is
+    /// [`OcspLimits::default`]): call before serving, as it empties the responder's memory.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for no signing thread.
+    pub fn configure_ocsp(&self, limits: OcspLimits) -> Result<()> {
+        if limits.signing_threads == 0 {
+            return Err(Error::Invalid(
+                "ocsp_signing_threads must be at least 1".into(),
+            ));
+        }
+        let write = |cache: &RwLock<cache::Bounded>, cap| {
+            *cache.write().unwrap_or_else(PoisonError::into_inner) = cache::Bounded::new(cap);
+        };
+        write(&self.ocsp.known, limits.cached_responses);
+        write(&self.ocsp.unknown, limits.cached_unknown);
+        *self
+            .ocsp
+            .signing
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(signing_pool(&limits));
+        Ok(())
+    }
+
+    /// The pool that signs OCSP responses on the request path: how full it is, and for tests,
+    /// a way to fill it.
+    pub fn ocsp_signing(&self) -> Arc<Pool> {
+        self.ocsp.signing()
+    }
+
     /// Answers an OCSP request (DER): a successful response signed for the request's CA, or
     /// the error status RFC 6960 names: `malformedRequest` for what cannot be read,
     /// `unauthorized` for certificates of CAs this responder does not answer for (or of two
-    /// CAs in one request, which no one key can answer), `internalError` when the database
-    /// fails.
+    /// CAs in one request, which no one key can answer), `tryLater` when the response must be
+    /// signed and the signing pool is full, or the database is unavailable, `internalError`
+    /// when something else fails.
     pub async fn ocsp_respond(&self, der: &[u8]) -> OcspAnswer {
         let stats = &self.ocsp.stats;
         self.ocsp.count(&stats.requests);
@@ -261,6 +367,11 @@ impl Authority {
             Ok(None) => {
                 self.ocsp.count(&stats.unauthorized);
                 error(ResponseStatus::Unauthorized)
+            }
+            Err(Error::Unavailable(reason)) => {
+                tracing::debug!(%reason, "OCSP responder busy");
+                self.ocsp.count(&stats.try_later);
+                error(ResponseStatus::TryLater)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "OCSP responder failed");
@@ -284,20 +395,17 @@ impl Authority {
         if let ([id], None) = (request.cert_ids(), request.nonce()) {
             return self.shared_answer(ca, id).await.map(Some);
         }
-        let now = self.now();
-        let next_update = (now + ca.validity).min(ca.valid_until);
-        let mut singles = Vec::with_capacity(request.cert_ids().len());
+        // A place first: a request refused costs no lookup.
+        let admission = self.ocsp.signing().admit()?;
+        let mut statuses = Vec::with_capacity(request.cert_ids().len());
         for id in request.cert_ids() {
             let status = self.ocsp_status(ca.ca_id, id).await?;
             self.ocsp.count_status(&status);
-            singles.push(SingleResponse {
-                cert_id: id,
-                status,
-                this_update: now,
-                next_update,
-            });
+            statuses.push((id.clone(), status));
         }
-        let der = self.ocsp_sign(ca, &singles, request.nonce(), now)?;
+        let der = self
+            .ocsp_sign(admission, ca, statuses, request.nonce(), self.now())
+            .await?;
         Ok(Some(OcspAnswer {
             der: der.into(),
             cache: None,
@@ -313,34 +421,53 @@ impl Authority {
         cert_status(entry.as_ref())
     }
 
-    fn ocsp_sign(
+    /// Signs a response of `ca` giving `statuses` as of `now`, on the signing pool in the place
+    /// `admission` holds.
+    async fn ocsp_sign(
         &self,
+        admission: Admission,
         ca: &ResponderCa,
-        singles: &[SingleResponse<'_>],
+        statuses: Vec<(CertId, CertStatus)>,
         nonce: Option<&[u8]>,
         now: OffsetDateTime,
     ) -> Result<Vec<u8>> {
         self.ocsp.count(&self.ocsp.stats.signed);
-        Ok(ocsp::sign(
-            &ResponseData {
-                produced_at: now,
-                responses: singles,
-                nonce,
-            },
-            &ca.responder,
-        )?)
+        let next_update = (now + ca.validity).min(ca.valid_until);
+        let responder = ca.responder.clone();
+        let nonce = nonce.map(<[u8]>::to_vec);
+        admission
+            .run(move || {
+                let singles: Vec<SingleResponse<'_>> = statuses
+                    .iter()
+                    .map(|(cert_id, status)| SingleResponse {
+                        cert_id,
+                        status: *status,
+                        this_update: now,
+                        next_update,
+                    })
+                    .collect();
+                ocsp::sign(
+                    &ResponseData {
+                        produced_at: now,
+                        responses: &singles,
+                        nonce: nonce.as_deref(),
+                    },
+                    &responder,
+                )
+            })
+            .await?
+            .map_err(Error::from)
     }
 
     /// The shareable response for `id`: from memory while it is not due for refresh, else the
-    /// stored one if it still says what the store says, else signed now and kept.
+    /// stored one if it still says what the store says, else signed now and kept. When the
+    /// signing pool is full, a response due for refresh that still says what the store says
+    /// and has not expired is served rather than `tryLater`.
     async fn shared_answer(&self, ca: &ResponderCa, id: &CertId) -> Result<OcspAnswer> {
         let now = self.now();
         let stats = &self.ocsp.stats;
-        if let Some(entry) = self
-            .ocsp
-            .cached(id)
-            .filter(|e| now < e.refresh_at && e.signer == ca.source)
-        {
+        let cached = self.ocsp.cached(id).filter(|e| e.signer == ca.source);
+        if let Some(entry) = cached.as_ref().filter(|e| now < e.refresh_at) {
             self.ocsp.count(&stats.cache_hits);
             self.ocsp.count_status(&entry.status);
             return Ok(entry.answer.clone());
@@ -361,7 +488,19 @@ impl Authority {
                 return Ok(self.remember(id.clone(), status, &row));
             }
         }
-        let row = self.presign(ca, id, status, now)?;
+        let admission = match self.ocsp.signing().admit() {
+            Ok(admission) => admission,
+            Err(busy) => {
+                return cached
+                    .filter(|e| {
+                        e.status == status
+                            && e.answer.cache.as_ref().is_some_and(|f| now < f.next_update)
+                    })
+                    .map(|e| e.answer.clone())
+                    .ok_or(busy);
+            }
+        };
+        let row = self.presign(admission, ca, id, status, now).await?;
         if status != CertStatus::Unknown {
             self.store
                 .put_ocsp_responses(std::slice::from_ref(&row))
@@ -370,26 +509,20 @@ impl Authority {
         Ok(self.remember(id.clone(), status, &row))
     }
 
-    /// Signs the shareable response for `id` with `status` as of `now`.
-    fn presign(
+    /// Signs the shareable response for `id` with `status` as of `now`, in the place
+    /// `admission` holds.
+    async fn presign(
         &self,
+        admission: Admission,
         ca: &ResponderCa,
         id: &CertId,
         status: CertStatus,
         now: OffsetDateTime,
     ) -> Result<OcspResponseRow> {
         let next_update = (now + ca.validity).min(ca.valid_until);
-        let der = self.ocsp_sign(
-            ca,
-            &[SingleResponse {
-                cert_id: id,
-                status,
-                this_update: now,
-                next_update,
-            }],
-            None,
-            now,
-        )?;
+        let der = self
+            .ocsp_sign(admission, ca, vec![(id.clone(), status)], None, now)
+            .await?;
         Ok(OcspResponseRow {
             ca_id: ca.ca_id,
             serial: hex::encode(id.serial()),
@@ -639,7 +772,9 @@ impl Authority {
                 .and_then(|der| CertId::from_der(&der).ok())
                 .ok_or_else(|| Error::Internal(format!("stored CertID '{}'", row.cert_id)))?;
             let status = self.ocsp_status(ca.ca_id, &id).await?;
-            fresh.push(self.presign(ca, &id, status, now)?);
+            // Background work: it waits for its place rather than being refused.
+            let admission = self.ocsp.signing().admit_waiting().await?;
+            fresh.push(self.presign(admission, ca, &id, status, now).await?);
         }
         self.store.put_ocsp_responses(&fresh).await?;
         Ok(())
@@ -657,6 +792,7 @@ impl Authority {
             malformed: get(&s.malformed),
             unauthorized: get(&s.unauthorized),
             internal_error: get(&s.internal_error),
+            try_later: get(&s.try_later),
             cache_hits: get(&s.cache_hits),
             cache_misses: get(&s.cache_misses),
             stored_hits: get(&s.stored_hits),
@@ -666,12 +802,19 @@ impl Authority {
 
     /// How many responses this process keeps in memory.
     pub fn ocsp_cached(&self) -> usize {
+        [&self.ocsp.known, &self.ocsp.unknown]
+            .into_iter()
+            .map(|cache| cache.read().unwrap_or_else(PoisonError::into_inner).len())
+            .sum()
+    }
+
+    /// How many serials never issued this process keeps an `unknown` response for: at most
+    /// [`OcspLimits::cached_unknown`].
+    pub fn ocsp_cached_unknown(&self) -> usize {
         self.ocsp
-            .cache
+            .unknown
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .map(Vec::len)
-            .sum()
+            .serials()
     }
 }

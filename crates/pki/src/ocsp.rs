@@ -39,9 +39,14 @@ use crate::cert::{ExtendedKeyUsage, Signer};
 use crate::crl::{self, signature_algorithm, unix};
 use crate::inspect::Certificate;
 
-/// The most CertIDs one request may name. RFC 5019 §2.1.1 clients send one; the cap keeps a
-/// single request from making the responder look up and sign for thousands.
-pub const MAX_CERT_IDS: usize = 64;
+/// The most CertIDs one request may name. RFC 5019 §2.1.1 clients send one, and browsers and
+/// OpenSSL a handful at most; the cap keeps a single request from making the responder look up
+/// and sign for many. More is `malformedRequest`, found while parsing, before any lookup.
+pub const MAX_CERT_IDS: usize = 16;
+
+/// The most extensions one list may carry (the request's, or one CertID's): RFC 6960 and
+/// RFC 8954 define three, so more is not a client that needs answering.
+pub const MAX_EXTENSIONS: usize = 8;
 
 /// The longest nonce accepted, in octets (RFC 8954 §2.1: `OCTET STRING (SIZE(1..32))`).
 pub const MAX_NONCE_LEN: usize = 32;
@@ -185,9 +190,16 @@ impl CertId {
         };
         let mut algorithm = reader(content(&mut r, Tag::Sequence)?)?;
         let hash_algorithm = HashAlgorithm::read(content(&mut algorithm, Tag::ObjectIdentifier)?)?;
-        // The parameters (NULL or absent for SHA-1 and SHA-2), one TLV if any, are only echoed.
+        // The parameters, one TLV if any, are only echoed. For SHA-1 and SHA-2 they are NULL or
+        // absent (RFC 5754 §2): anything else would give one certificate endless CertIDs, each
+        // answered, cached and stored apart.
         if !algorithm.is_finished() {
-            algorithm.tlv_bytes().map_err(malformed)?;
+            let parameters = algorithm.tlv_bytes().map_err(malformed)?;
+            if !matches!(hash_algorithm, HashAlgorithm::Other(_)) && parameters != [0x05, 0x00] {
+                return Err(malformed(
+                    "SHA-1 and SHA-256 take NULL or absent parameters (RFC 5754 §2)",
+                ));
+            }
         }
         done(algorithm)?;
         let name_hash = content(&mut r, Tag::OctetString)?;
@@ -266,7 +278,8 @@ impl Request {
     /// # Errors
     /// [`Error::Invalid`], for the responder to answer [`ResponseStatus::MalformedRequest`]:
     /// bytes that are not one strict-DER OCSPRequest (garbage, truncation, trailing bytes), no
-    /// CertID or more than [`MAX_CERT_IDS`], a serial number longer than 21 octets, a version
+    /// CertID or more than [`MAX_CERT_IDS`], more than [`MAX_EXTENSIONS`] extensions in a list,
+    /// SHA-1 or SHA-256 parameters other than NULL, a serial number longer than 21 octets, a version
     /// other than v1, a critical extension not understood, a nonce given twice, or a nonce
     /// that is not an OCTET STRING of 1 to [`MAX_NONCE_LEN`] octets (RFC 8954 §2.1).
     pub fn parse(der: &[u8]) -> Result<Self, Error> {
@@ -713,7 +726,14 @@ fn for_each_extension<'a>(
     let mut outer = reader(explicit)?;
     let mut list = reader(content(&mut outer, Tag::Sequence)?)?;
     done(outer)?;
+    let mut count = 0;
     while !list.is_finished() {
+        count += 1;
+        if count > MAX_EXTENSIONS {
+            return Err(malformed(format!(
+                "more than {MAX_EXTENSIONS} extensions in one list"
+            )));
+        }
         let mut extension = reader(content(&mut list, Tag::Sequence)?)?;
         let oid = content(&mut extension, Tag::ObjectIdentifier)?;
         let critical = match optional(&mut extension, Tag::Boolean)? {
@@ -819,6 +839,9 @@ mod tests {
 
     const SEQ: u8 = 0x30;
     const SHA1_NO_PARAMS: &[u8] = &[0x30, 0x07, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a];
+    const SHA1_WITH_NULL: &[u8] = &[
+        0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00,
+    ];
     const SHA384_WITH_NULL: &[u8] = &[
         0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05, 0x00,
     ];
@@ -865,6 +888,11 @@ mod tests {
     const NONCE_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02];
     const RESPONSE_OID: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x04];
     const OTHER_OID: &[u8] = &[0x2a, 0x03, 0x04];
+
+    /// `count` non-critical extensions that are not understood, one after another.
+    fn others(count: usize) -> Vec<u8> {
+        vec![extension(OTHER_OID, None, b""); count].concat()
+    }
 
     fn nonce(len: usize) -> Vec<u8> {
         extension(NONCE_OID, None, &tlv(0x04, &[&vec![0x5a; len]]))
@@ -1174,6 +1202,14 @@ mod tests {
                 request_der(&[], &[single_ext(None)], &[], &[]),
             ),
             ("nonce", request_der(&[], &one, &nonce(16), &[])),
+            (
+                "SHA-1 with NULL parameters",
+                request_der(&[], &[cert_id_der(SHA1_WITH_NULL, 20, &[0x05])], &[], &[]),
+            ),
+            (
+                "as many extensions as allowed",
+                request_der(&[], &one, &others(MAX_EXTENSIONS), &[]),
+            ),
         ];
         for (what, der) in accepted {
             let request = Request::parse(&der).unwrap_or_else(|e| panic!("{what}: {e}"));
@@ -1182,6 +1218,40 @@ mod tests {
 
         let refused: Vec<(&str, Vec<u8>)> = vec![
             ("version v2", request_der(&version(1), &one, &[], &[])),
+            (
+                "SHA-1 with parameters other than NULL",
+                request_der(
+                    &[],
+                    &[cert_id_der(
+                        &tlv(SEQ, &[&SHA1_NO_PARAMS[2..], &[0x04, 0x01, 0x07]]),
+                        20,
+                        &[0x05],
+                    )],
+                    &[],
+                    &[],
+                ),
+            ),
+            (
+                "one CertID more than allowed",
+                request_der(&[], &vec![id.clone(); MAX_CERT_IDS + 1], &[], &[]),
+            ),
+            (
+                "one request extension more than allowed",
+                request_der(&[], &one, &others(MAX_EXTENSIONS + 1), &[]),
+            ),
+            (
+                "one CertID extension more than allowed",
+                request_der(
+                    &[],
+                    &[[
+                        id.clone(),
+                        tlv(0xa0, &[&tlv(SEQ, &[&others(MAX_EXTENSIONS + 1)])]),
+                    ]
+                    .concat()],
+                    &[],
+                    &[],
+                ),
+            ),
             ("no CertID", request_der(&[], &[], &[], &[])),
             (
                 "too many",

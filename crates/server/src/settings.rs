@@ -64,6 +64,16 @@ pub struct Settings {
     pub header_read_timeout_seconds: u64,
     /// Connections each listener keeps open at once; more are closed as soon as accepted.
     pub max_connections: usize,
+    /// OCSP responses signed at once on the request path (nonces, several CertIDs, serials
+    /// never issued, refreshes), each on a blocking thread; default: one per core.
+    pub ocsp_signing_threads: usize,
+    /// OCSP requests that may wait for a signing thread; more get `tryLater` at once, while
+    /// pre-signed answers are served without waiting.
+    pub ocsp_signing_queue: usize,
+    /// Certificates whose OCSP responses each node keeps in memory (the oldest go first).
+    pub ocsp_cached_responses: usize,
+    /// Serials never issued whose `unknown` OCSP responses each node keeps in memory.
+    pub ocsp_cached_unknown: usize,
     /// The operating system's CA bundle, read by `POST /api/v2/truststore/sync`.
     pub system_trust_bundle: PathBuf,
     /// The ACME server (`[acme]` in TOML).
@@ -164,6 +174,7 @@ impl ValidationSettings {
 impl Default for Settings {
     fn default() -> Self {
         let policy = authority::Policy::default();
+        let ocsp = authority::OcspLimits::default();
         Self {
             data_dir: PathBuf::from("./data"),
             database_url: String::new(),
@@ -187,6 +198,10 @@ impl Default for Settings {
             shutdown_grace_seconds: 30,
             header_read_timeout_seconds: 10,
             max_connections: 4096,
+            ocsp_signing_threads: ocsp.signing_threads,
+            ocsp_signing_queue: ocsp.signing_queue,
+            ocsp_cached_responses: ocsp.cached_responses,
+            ocsp_cached_unknown: ocsp.cached_unknown,
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
         }
@@ -321,6 +336,16 @@ impl Settings {
                 "serve_only: unknown part '{p}'; expected api, acme, ocsp or crl"
             ))),
             None => Ok(()),
+        }
+    }
+
+    /// What the OCSP responder may spend.
+    pub fn ocsp_limits(&self) -> authority::OcspLimits {
+        authority::OcspLimits {
+            signing_threads: self.ocsp_signing_threads,
+            signing_queue: self.ocsp_signing_queue,
+            cached_responses: self.ocsp_cached_responses,
+            cached_unknown: self.ocsp_cached_unknown,
         }
     }
 

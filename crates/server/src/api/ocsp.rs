@@ -2,7 +2,7 @@
 //! `application/ocsp-request` body, and `GET /ocsp/{base64 request}`, also under
 //! `/.well-known/pki/ocsp` (RFC 8615). One URL serves every CA; the request's CertIDs say
 //! which. Unreadable requests get OCSP's own `malformedRequest`, not an HTTP error; only what
-//! is not an OCSP request at all (wrong media type, oversize body) gets a 4xx.
+//! is not an OCSP request at all (wrong media type, oversize body or URL) gets a 4xx.
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -18,8 +18,11 @@ use crate::error::{ApiError, ErrorBody};
 use crate::http_cache::{self, Cached};
 use authority::OcspAnswer;
 
-/// The largest request accepted: 64 CertIDs with a nonce fit in well under this.
+/// The largest request accepted: the most CertIDs a request may name
+/// ([`authority::pki::ocsp::MAX_CERT_IDS`]), with a nonce, fit in well under this.
 const MAX_REQUEST: usize = 16 * 1024;
+/// The longest base64 request in a GET URL: [`MAX_REQUEST`] octets, encoded.
+const MAX_ENCODED: usize = MAX_REQUEST.div_ceil(3) * 4;
 const RESPONSE_TYPE: &str = "application/ocsp-response";
 
 pub fn routes() -> OpenApiRouter<App> {
@@ -59,7 +62,8 @@ async fn post_well_known(State(app): State<App>, headers: HeaderMap, body: Bytes
 #[utoipa::path(get, path = "/ocsp/{request}", tag = "ocsp", security(()),
     params(("request" = String, Path, description = "The DER OCSP request, base64, URL-encoded")),
     responses((status = 200, description = "An OCSP response", content_type = "application/ocsp-response"),
-              (status = 304, description = "Not modified")))]
+              (status = 304, description = "Not modified"),
+              (status = 414, description = "The request is longer than any OCSP request", body = ErrorBody)))]
 async fn get(State(app): State<App>, headers: HeaderMap, Path(request): Path<String>) -> Response {
     answer_get(&app, &headers, &request).await
 }
@@ -68,7 +72,8 @@ async fn get(State(app): State<App>, headers: HeaderMap, Path(request): Path<Str
 #[utoipa::path(get, path = "/.well-known/pki/ocsp/{request}", tag = "ocsp", security(()),
     params(("request" = String, Path, description = "The DER OCSP request, base64, URL-encoded")),
     responses((status = 200, description = "An OCSP response", content_type = "application/ocsp-response"),
-              (status = 304, description = "Not modified")))]
+              (status = 304, description = "Not modified"),
+              (status = 414, description = "The request is longer than any OCSP request", body = ErrorBody)))]
 async fn get_well_known(
     State(app): State<App>,
     headers: HeaderMap,
@@ -83,7 +88,8 @@ async fn get_well_known(
     params(("request" = String, Path, description = "The request's base64 up to its first `/`"),
            ("rest" = String, Path, description = "The rest of it")),
     responses((status = 200, description = "An OCSP response", content_type = "application/ocsp-response"),
-              (status = 304, description = "Not modified")))]
+              (status = 304, description = "Not modified"),
+              (status = 414, description = "The request is longer than any OCSP request", body = ErrorBody)))]
 async fn get_split(
     State(app): State<App>,
     headers: HeaderMap,
@@ -97,7 +103,8 @@ async fn get_split(
     params(("request" = String, Path, description = "The request's base64 up to its first `/`"),
            ("rest" = String, Path, description = "The rest of it")),
     responses((status = 200, description = "An OCSP response", content_type = "application/ocsp-response"),
-              (status = 304, description = "Not modified")))]
+              (status = 304, description = "Not modified"),
+              (status = 414, description = "The request is longer than any OCSP request", body = ErrorBody)))]
 async fn get_split_well_known(
     State(app): State<App>,
     headers: HeaderMap,
@@ -125,6 +132,13 @@ async fn answer_post(app: &App, headers: &HeaderMap, body: &[u8]) -> Response {
 }
 
 async fn answer_get(app: &App, headers: &HeaderMap, encoded: &str) -> Response {
+    if encoded.len() > MAX_ENCODED {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "the URL is longer than any OCSP request; POST large requests",
+        )
+        .into_response();
+    }
     let der = [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD]
         .iter()
         .find_map(|engine| engine.decode(encoded.trim()).ok())

@@ -16,12 +16,17 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use authority::pki::ocsp::{CertId, HashAlgorithm, IssuerKeyHashes};
+use certmint_server::Settings;
+
 use crate::common::{Auth, Session, TestResult, TestServer, fetch, post};
 
 /// The OCSPResponse for `malformedRequest` (RFC 6960 §4.2.1): SEQUENCE { ENUMERATED 1 }.
 const MALFORMED: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x01];
 /// The OCSPResponse for `unauthorized`: SEQUENCE { ENUMERATED 6 }.
 const UNAUTHORIZED: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x06];
+/// The OCSPResponse for `tryLater`: SEQUENCE { ENUMERATED 3 }.
+const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
 const REQUEST_TYPE: &str = "application/ocsp-request";
 const RESPONSE_TYPE: &str = "application/ocsp-response";
 /// How long the responder may take to notice a changed CA setting (it reloads its CAs at most
@@ -184,7 +189,11 @@ struct Pki {
 
 impl Pki {
     async fn start() -> TestResult<Self> {
-        let server = TestServer::start().await;
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestResult<Self> {
+        let server = TestServer::start_with(configure).await;
         let admin = server.admin().await;
         let (status, cas) = server
             .call(Method::GET, "/api/v2/cas", &Auth::Session(&admin), None)
@@ -355,6 +364,29 @@ impl Pki {
             .find(|c| c["ca_id"] == ca_id)
             .cloned()
             .ok_or_else(|| format!("CA {ca_id} missing from {body}"))?)
+    }
+
+    fn authority(&self) -> TestResult<&authority::Authority> {
+        Ok(&self
+            .server
+            .running
+            .as_ref()
+            .ok_or("not running")?
+            .app
+            .authority)
+    }
+
+    /// A request without a nonce for `serial` of the issuing CA, as RFC 5019 clients send it.
+    fn request_for_serial(&self, serial: &[u8]) -> TestResult<Vec<u8>> {
+        let pem = std::fs::read_to_string(self.path("issuing.pem"))?;
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let issuing = authority::pki::inspect::Certificate::parse(&STANDARD.decode(body)?)?;
+        let id = CertId::for_certificate(
+            &IssuerKeyHashes::new(&issuing)?,
+            serial,
+            HashAlgorithm::Sha1,
+        )?;
+        Ok(authority::pki::ocsp::request(&[id], None)?)
     }
 
     async fn stats(&self) -> TestResult<Value> {
@@ -1314,5 +1346,195 @@ async fn an_ocsp_only_node_answers_ocsp_and_nothing_else() -> TestResult {
     assert_verified(&out);
     assert!(out.contains("0x1234: unknown"), "{out}");
     server.stop().await;
+    Ok(())
+}
+
+/// `-serial` arguments for `count` serials, 0x1001 on.
+fn serials(count: usize) -> Vec<String> {
+    (0..count)
+        .flat_map(|i| ["-serial".to_owned(), format!("0x{:x}", 0x1001 + i)])
+        .collect()
+}
+
+/// More CertIDs than a request may name are `malformedRequest`, found while parsing: no
+/// certificate is looked up or answered. As many as allowed are answered; a GET URL longer
+/// than any OCSP request is refused with 414 before it is decoded.
+#[tokio::test]
+async fn more_certificates_than_allowed_are_malformed_before_any_lookup() -> TestResult {
+    let pki = Pki::start().await?;
+    let url = pki.url();
+    let client = plain();
+    let max = authority::pki::ocsp::MAX_CERT_IDS;
+    let ask = |file: &'static str, count: usize| {
+        let args: Vec<String> = ["-issuer", "issuing.pem", "-no_nonce"]
+            .iter()
+            .map(|a| (*a).to_owned())
+            .chain(serials(count))
+            .collect();
+        let pki = &pki;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            pki.request(file, &args).await
+        }
+    };
+    let too_many = ask("too_many.der", max + 1).await?;
+    let before = pki.stats().await?;
+    let (status, _, answer) = post_raw(&client, &url, Some(REQUEST_TYPE), too_many.clone()).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, MALFORMED, "{} CertIDs were answered", max + 1);
+    let (_, _, answer) = get_raw(&format!("{url}/{}", url_encoded_base64(&too_many)), None).await?;
+    assert_eq!(answer, MALFORMED);
+    let after = pki.stats().await?;
+    let delta = |name: &str| stat(&after, name) - stat(&before, name);
+    assert_eq!(delta("malformed_request"), 2, "{before} -> {after}");
+    for untouched in ["unknown", "good", "cache_misses", "signed"] {
+        assert_eq!(delta(untouched), 0, "{untouched}: {before} -> {after}");
+    }
+
+    let most = ask("most.der", max).await?;
+    let (_, _, answer) = post_raw(&client, &url, Some(REQUEST_TYPE), most).await?;
+    assert!(answer.len() > 100, "{max} CertIDs are answered: {answer:?}");
+    let last = pki.stats().await?;
+    assert_eq!(
+        stat(&last, "unknown") - stat(&after, "unknown"),
+        max as u64,
+        "{last}"
+    );
+
+    let (status, _, _) = get_raw(&format!("{url}/{}", "A".repeat(30_000)), None).await?;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+    pki.server.stop().await;
+    Ok(())
+}
+
+/// Asking about many serials never issued keeps at most `ocsp_cached_unknown` of their
+/// answers in memory, and pushes out none of the answers for issued certificates.
+#[tokio::test]
+async fn the_unknown_serial_cache_stays_at_its_cap() -> TestResult {
+    let pki = Pki::start_with(|s| s.ocsp_cached_unknown = 8).await?;
+    pki.issue("leaf").await?;
+    let url = pki.url();
+    let client = plain();
+    let leaf = pki
+        .request(
+            "leaf.der",
+            &["-issuer", "issuing.pem", "-cert", "leaf.pem", "-no_nonce"],
+        )
+        .await?;
+    let (_, _, first) = post_raw(&client, &url, Some(REQUEST_TYPE), leaf.clone()).await?;
+    assert!(first.len() > 100, "{first:?}");
+
+    let before = pki.stats().await?;
+    for i in 0..40u32 {
+        let serial = [&[0x42][..], &i.to_be_bytes()].concat();
+        let request = pki.request_for_serial(&serial)?;
+        let (status, _, answer) = post_raw(&client, &url, Some(REQUEST_TYPE), request).await?;
+        assert_eq!(status, StatusCode::OK);
+        assert!(answer.len() > 100, "serial {i}: {answer:?}");
+        let kept = pki.authority()?.ocsp_cached_unknown();
+        assert!(
+            kept <= 8,
+            "{kept} unknown answers kept after {} serials",
+            i + 1
+        );
+    }
+    let after = pki.stats().await?;
+    assert_eq!(stat(&after, "unknown") - stat(&before, "unknown"), 40);
+    assert!(pki.authority()?.ocsp_cached_unknown() >= 4);
+    let (status, body) = pki
+        .get_api("/api/v2/ocsp/status", &Auth::Session(&pki.admin))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cached = body["data"]["cached_responses"].as_u64().ok_or("cached")?;
+    assert!(cached <= 9, "{cached} responses in memory");
+
+    // The issued certificate's answer is still served from memory.
+    let (_, _, again) = post_raw(&client, &url, Some(REQUEST_TYPE), leaf).await?;
+    assert_eq!(again, first);
+    let last = pki.stats().await?;
+    assert_eq!(
+        stat(&last, "cache_hits") - stat(&after, "cache_hits"),
+        1,
+        "{after} -> {last}"
+    );
+    pki.server.stop().await;
+    Ok(())
+}
+
+/// With every signing thread busy and the signing queue full, pre-signed answers are served
+/// at once, while requests that need a signature (a nonce, a serial never issued) get
+/// `tryLater` at once; once the pool frees up they are signed again.
+#[tokio::test]
+async fn a_saturated_signing_pool_still_serves_presigned_answers() -> TestResult {
+    let pki = Pki::start_with(|s| {
+        s.ocsp_signing_threads = 1;
+        s.ocsp_signing_queue = 1;
+    })
+    .await?;
+    pki.issue("leaf").await?;
+    let url = pki.url();
+    let client = plain();
+    let presigned = pki
+        .request(
+            "leaf.der",
+            &["-issuer", "issuing.pem", "-cert", "leaf.pem", "-no_nonce"],
+        )
+        .await?;
+    let with_nonce = pki
+        .request(
+            "nonce.der",
+            &["-issuer", "issuing.pem", "-cert", "leaf.pem"],
+        )
+        .await?;
+    let unknown = pki.request_for_serial(&[0x42; 16])?;
+    let (_, _, first) = post_raw(&client, &url, Some(REQUEST_TYPE), presigned.clone()).await?;
+    assert!(first.len() > 100, "{first:?}");
+
+    // Fill the one signing thread and the one place in the queue with jobs that wait.
+    let pool = pki.authority()?.ocsp_signing();
+    let mut release = Vec::new();
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let admission = pool.admit()?;
+        jobs.push(tokio::spawn(admission.run(move || {
+            let _ = rx.recv();
+        })));
+        release.push(tx);
+    }
+    assert_eq!(pool.free_places(), 0);
+
+    let started = Instant::now();
+    let (_, _, answer) = post_raw(&client, &url, Some(REQUEST_TYPE), presigned.clone()).await?;
+    assert_eq!(answer, first, "the pre-signed answer");
+    let (status, _, answer) =
+        get_raw(&format!("{url}/{}", url_encoded_base64(&presigned)), None).await?;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer, first);
+    for (name, request) in [("nonce", &with_nonce), ("unknown serial", &unknown)] {
+        let (status, _, answer) =
+            post_raw(&client, &url, Some(REQUEST_TYPE), request.clone()).await?;
+        assert_eq!(status, StatusCode::OK, "{name}");
+        assert_eq!(answer, TRY_LATER, "{name}");
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    let out = pki
+        .ocsp(&["-issuer", "issuing.pem", "-cert", "leaf.pem"])
+        .await?;
+    assert!(out.contains("Responder Error: trylater"), "{out}");
+    let stats = pki.stats().await?;
+    assert!(stat(&stats, "try_later") >= 3, "{stats}");
+
+    drop(release);
+    for job in jobs {
+        job.await??;
+    }
+    let out = pki
+        .ocsp(&["-issuer", "issuing.pem", "-cert", "leaf.pem"])
+        .await?;
+    assert_verified(&out);
+    assert!(out.contains("leaf.pem: good"), "{out}");
+    pki.server.stop().await;
     Ok(())
 }

@@ -101,6 +101,8 @@ pub struct OcspStatsView {
     pub malformed_request: u64,
     pub unauthorized: u64,
     pub internal_error: u64,
+    /// `tryLater` answers: signing was saturated, or the database unavailable.
+    pub try_later: u64,
     /// Shareable requests answered from memory, and not.
     pub cache_hits: u64,
     pub cache_misses: u64,
@@ -132,6 +134,7 @@ async fn stats(State(app): State<App>) -> ApiResult<Response> {
         malformed_request: s.malformed,
         unauthorized: s.unauthorized,
         internal_error: s.internal_error,
+        try_later: s.try_later,
         cache_hits: s.cache_hits,
         cache_misses: s.cache_misses,
         cache_hit_rate: rate,

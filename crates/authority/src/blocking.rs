@@ -1,0 +1,207 @@
+//! A bounded pool for CPU work that must not run on the async workers (DESIGN.md, "Hostile
+//! input, everywhere"): at most `slots` jobs run at once on tokio's blocking threads, and at
+//! most `queue` more wait for a slot. A caller on a request path asks for a place with
+//! [`Pool::admit`] and is refused at once when every place is taken, instead of piling up
+//! behind the others; background work waits for its place with [`Pool::admit_waiting`].
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::{Error, Result};
+
+/// The bounded pool; see the module documentation.
+#[derive(Debug)]
+pub struct Pool {
+    /// Jobs running at once.
+    slots: Arc<Semaphore>,
+    /// Jobs admitted, running or waiting: `slots` + `queue`.
+    places: Arc<Semaphore>,
+    /// What the work is, for the refusal's message.
+    what: &'static str,
+}
+
+/// A place in the pool, taken before any work that leads to the job (so that a refused
+/// request costs nothing more); dropping it gives the place back.
+#[derive(Debug)]
+pub struct Admission {
+    place: OwnedSemaphorePermit,
+    slots: Arc<Semaphore>,
+}
+
+impl Pool {
+    /// A pool running at most `slots` (at least one) `what` jobs at once, with at most `queue`
+    /// more waiting.
+    pub fn new(slots: usize, queue: usize, what: &'static str) -> Self {
+        let slots = slots.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(slots)),
+            places: Arc::new(Semaphore::new(slots.saturating_add(queue))),
+            what,
+        }
+    }
+
+    /// Takes a place for one job, without waiting.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when `slots` jobs run and `queue` more wait already.
+    pub fn admit(&self) -> Result<Admission> {
+        let place = self.places.clone().try_acquire_owned().map_err(|_| {
+            Error::Unavailable(format!("too much {} under way; try again later", self.what))
+        })?;
+        Ok(Admission {
+            place,
+            slots: self.slots.clone(),
+        })
+    }
+
+    /// Takes a place for one job, waiting for one however long that takes: for background
+    /// work, which has no client to refuse.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] only if the pool were closed, which it never is.
+    pub async fn admit_waiting(&self) -> Result<Admission> {
+        let place = self
+            .places
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("{} pool: {e}", self.what)))?;
+        Ok(Admission {
+            place,
+            slots: self.slots.clone(),
+        })
+    }
+
+    /// Places free: how many more jobs would be admitted now.
+    pub fn free_places(&self) -> usize {
+        self.places.available_permits()
+    }
+}
+
+impl Admission {
+    /// Waits for a slot, then runs `job` on a blocking thread. The place and the slot go with
+    /// the job: a caller that stops waiting (a client that hung up) does not free them before
+    /// the job is done.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] when the job panics.
+    pub async fn run<T: Send + 'static>(
+        self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T> {
+        let slot = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?;
+        let place = self.place;
+        tokio::task::spawn_blocking(move || {
+            let _held = (place, slot);
+            job()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("blocking job failed: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// Fills `count` places of `pool` with jobs that run until the returned senders are
+    /// dropped.
+    async fn occupy(
+        pool: &Arc<Pool>,
+        count: usize,
+    ) -> (Vec<mpsc::Sender<()>>, Vec<tokio::task::JoinHandle<()>>) {
+        let mut senders = Vec::new();
+        let mut jobs = Vec::new();
+        for _ in 0..count {
+            let (tx, rx) = mpsc::channel::<()>();
+            let admission = pool.admit().expect("a place");
+            jobs.push(tokio::spawn(async move {
+                admission
+                    .run(move || {
+                        let _ = rx.recv();
+                    })
+                    .await
+                    .expect("job");
+            }));
+            senders.push(tx);
+        }
+        (senders, jobs)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_its_slots_and_queue_the_pool_refuses_at_once() {
+        let pool = Arc::new(Pool::new(2, 1, "test work"));
+        let (senders, jobs) = occupy(&pool, 3).await;
+        assert_eq!(pool.free_places(), 0);
+        let refused = pool.admit().expect_err("every place is taken");
+        assert!(matches!(refused, Error::Unavailable(_)), "{refused:?}");
+
+        // Places come back as jobs end, and the waiting job runs.
+        drop(senders);
+        for job in jobs {
+            job.await.expect("job");
+        }
+        assert_eq!(pool.free_places(), 3);
+        assert_eq!(
+            pool.admit()
+                .expect("a place")
+                .run(|| 42)
+                .await
+                .expect("run"),
+            42
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_than_its_slots_run_at_once() {
+        let pool = Arc::new(Pool::new(1, 5, "test work"));
+        let (senders, jobs) = occupy(&pool, 1).await;
+        // A second admitted job waits: it does not run while the first holds the only slot.
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let second = pool.admit().expect("a place in the queue");
+        let waiting =
+            tokio::spawn(
+                async move { second.run(move || tx.send(()).is_ok()).await.expect("run") },
+            );
+        let early = tokio::time::timeout(Duration::from_millis(200), &mut rx).await;
+        assert!(early.is_err(), "the second job ran beside the first");
+        drop(senders);
+        assert!(
+            waiting.await.expect("task"),
+            "it runs once the slot is free"
+        );
+        rx.await.expect("the second job ran");
+        for job in jobs {
+            job.await.expect("job");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_work_waits_for_a_place() {
+        let pool = Arc::new(Pool::new(1, 0, "test work"));
+        let (senders, jobs) = occupy(&pool, 1).await;
+        let background = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let admission = pool.admit_waiting().await.expect("a place");
+                admission.run(|| 7).await.expect("run")
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!background.is_finished());
+        drop(senders);
+        assert_eq!(background.await.expect("task"), 7);
+        for job in jobs {
+            job.await.expect("job");
+        }
+    }
+}
