@@ -18,6 +18,7 @@ mod crl;
 mod csrs;
 mod dashboard;
 mod imports;
+mod issuance_guards;
 mod ocsp;
 mod ops;
 mod smoke;
