@@ -266,7 +266,8 @@ impl Authority {
         self.ca(id).await
     }
 
-    /// Renames, describes, activates or deactivates CA `id`, or makes it the default.
+    /// Renames, describes, activates or deactivates CA `id`, makes it the default, or sets
+    /// whether it requires a template.
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `write:cas`; [`Error::NotFound`]; [`Error::Invalid`] for an

@@ -99,12 +99,10 @@ fn check_sub_ca(issuer: &CaRow, subject: &DistinguishedName, path_len: Option<u8
             "CA '{}' has path length 0: it may not issue CA certificates",
             issuer.name
         ))),
-        Some(max) if path_len.is_none_or(|p| i64::from(p) >= max) => Err(Error::Invalid(
-            format!(
-                "CA '{}' has path length {max}: a CA below it needs a path length under {max}",
-                issuer.name
-            ),
-        )),
+        Some(max) if path_len.is_none_or(|p| i64::from(p) >= max) => Err(Error::Invalid(format!(
+            "CA '{}' has path length {max}: a CA below it needs a path length under {max}",
+            issuer.name
+        ))),
         _ => Ok(()),
     }
 }
@@ -112,7 +110,7 @@ fn check_sub_ca(issuer: &CaRow, subject: &DistinguishedName, path_len: Option<u8
 /// The `cas` row of a CA certificate issued here: below `parent`, without a key (the requester
 /// holds it, or certmint keeps it as the certificate's only), so it is listed, chained and
 /// revocable, but issues nothing here. Its name is made unique when it is stored.
-fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<Option<u8>>) -> NewCa {
+fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> NewCa {
     NewCa {
         refid: uuid::Uuid::new_v4().to_string(),
         name: built
@@ -123,7 +121,7 @@ fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<Option<u8>>) 
         ca_type: CaKind::Intermediate.as_str().into(),
         parent_id: Some(parent.id),
         key_id: None,
-        path_len: path_len.flatten().map(i64::from),
+        path_len: path_len.map(i64::from),
         is_default: false,
         source: "issued".into(),
         require_template: false,
@@ -138,10 +136,15 @@ impl Authority {
     /// Issues a certificate: checks the request against its template and the CA, builds and
     /// signs it, and stores it with its audit record and an outbox event in one transaction.
     ///
+    /// A CA certificate (basic constraints CA, or keyCertSign) needs `write:cas` as well, and
+    /// is also recorded as a CA below the issuing one, without a key, in the same transaction.
+    ///
     /// # Errors
-    /// [`Error::Forbidden`] without `write:certificates`; [`Error::Invalid`] for an unknown
-    /// template or anything it does not allow, an unusable CA, a validity out of range or
-    /// beyond the CA's, a request without names; store errors.
+    /// [`Error::Forbidden`] without `write:certificates`, or without `write:cas` for a CA
+    /// certificate; [`Error::Invalid`] for an unknown template or anything it does not allow,
+    /// no template where the CA requires one, an unusable CA, a CA certificate its path length
+    /// forbids, a validity out of range or beyond the CA's, a request without names; store
+    /// errors.
     pub async fn issue(&self, principal: &Principal, request: IssueRequest) -> Result<Issued> {
         if !principal.can("write:certificates") {
             return Err(Error::Forbidden(
@@ -205,7 +208,7 @@ impl Authority {
         };
         self.publishing().point_to(&mut spec, &ca);
         let built = cert::build(&spec, Issuer::Ca(&signer))?;
-        let new_ca = makes_ca.then(|| issued_ca(&built, &ca, spec.ca));
+        let new_ca = makes_ca.then(|| issued_ca(&built, &ca, spec.ca.flatten()));
 
         let template = rules
             .template

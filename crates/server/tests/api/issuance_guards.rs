@@ -12,11 +12,7 @@ use crate::acme_peers::HttpResponder;
 use crate::common::{Auth, Session, TestResult, TestServer, post};
 
 /// What the reproduction's key held: enough to issue and to read templates, not CAs.
-const NARROW: [&str; 3] = [
-    "write:certificates",
-    "read:certificates",
-    "read:templates",
-];
+const NARROW: [&str; 3] = ["write:certificates", "read:certificates", "read:templates"];
 
 async fn template_id(server: &TestServer, auth: &Auth<'_>, name: &str) -> TestResult<i64> {
     let (status, body) = server
@@ -73,12 +69,7 @@ fn leaf_spec(name: &str) -> Value {
 
 /// Turns template `id` (made by [`leaf_template`]) into a CA template, as an operator may long
 /// after others started to use it.
-async fn make_ca_template(
-    server: &TestServer,
-    admin: &Session,
-    id: i64,
-    name: &str,
-) -> TestResult {
+async fn make_ca_template(server: &TestServer, admin: &Session, id: i64, name: &str) -> TestResult {
     let mut spec = leaf_spec(name);
     spec["key_usage"] = json!(["digitalSignature", "keyEncipherment", "keyCertSign"]);
     spec["basic_constraints"] = json!({"ca": true, "path_length": 0});
@@ -120,7 +111,9 @@ async fn a_narrow_key_cannot_mint_a_ca_and_one_that_may_records_it_as_a_ca() -> 
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(
-        body["message"].as_str().is_some_and(|m| m.contains("write:cas")),
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("write:cas")),
         "{body}"
     );
     let before = cas(&server, &admin).await?.len();
@@ -142,11 +135,18 @@ async fn a_narrow_key_cannot_mint_a_ca_and_one_that_may_records_it_as_a_ca() -> 
     let mut below_path_len_0 = request.clone();
     below_path_len_0["ca_id"] = json!(issuing);
     let (status, body) = server
-        .call(Method::POST, "/api/v2/certificates", &wide, Some(below_path_len_0))
+        .call(
+            Method::POST,
+            "/api/v2/certificates",
+            &wide,
+            Some(below_path_len_0),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        body["message"].as_str().is_some_and(|m| m.contains("path length 0")),
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("path length 0")),
         "{body}"
     );
 
@@ -169,8 +169,10 @@ async fn a_narrow_key_cannot_mint_a_ca_and_one_that_may_records_it_as_a_ca() -> 
             Method::POST,
             "/api/v2/certificates",
             &wide,
-            Some(json!({"common_name": "leaf.example.test", "san": ["dns:leaf.example.test"],
-                        "ca_id": recorded["id"]})),
+            Some(
+                json!({"common_name": "leaf.example.test", "san": ["dns:leaf.example.test"],
+                        "ca_id": recorded["id"]}),
+            ),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -221,7 +223,11 @@ async fn csr_signing_and_renewal_need_write_cas_for_a_ca_certificate() -> TestRe
             None,
         )
         .await;
-    assert_eq!((status, &body["data"]["status"]), (StatusCode::OK, &json!("pending")), "{body}");
+    assert_eq!(
+        (status, &body["data"]["status"]),
+        (StatusCode::OK, &json!("pending")),
+        "{body}"
+    );
     let (status, body) = post(
         &server,
         &admin,

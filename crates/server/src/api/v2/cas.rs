@@ -391,8 +391,9 @@ impl CaPatch {
     }
 }
 
-/// Rename, describe, activate or deactivate a CA, make it the default, or change how it
-/// publishes revocation (CRL and OCSP settings, AIA and CDP toggles).
+/// Rename, describe, activate or deactivate a CA, make it the default, require a template of
+/// its requests or not, or change how it publishes revocation (CRL and OCSP settings, AIA and
+/// CDP toggles).
 #[utoipa::path(method(patch, put), path = "/cas/{id}", tag = "cas",
     security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
     params(("id" = i64, Path, description = "CA id")),
