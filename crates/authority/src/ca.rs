@@ -69,6 +69,8 @@ pub struct NewCaInput {
     pub name_constraints: Option<NameConstraints>,
     /// Whether it becomes the default issuing CA.
     pub make_default: bool,
+    /// Whether it refuses requests that name no template.
+    pub require_template: bool,
 }
 
 /// The stored columns of a parsed certificate.
@@ -223,6 +225,7 @@ impl Authority {
                     path_len: input.path_len.map(i64::from),
                     is_default: input.make_default,
                     source: "created".into(),
+                    require_template: input.require_template,
                     cert: built_fields(built),
                 },
                 now,
@@ -263,7 +266,8 @@ impl Authority {
         self.ca(id).await
     }
 
-    /// Renames, describes, activates or deactivates CA `id`, or makes it the default.
+    /// Renames, describes, activates or deactivates CA `id`, makes it the default, or sets
+    /// whether it requires a template.
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `write:cas`; [`Error::NotFound`]; [`Error::Invalid`] for an
@@ -300,6 +304,12 @@ impl Authority {
         }
         if update.description.is_some() {
             changes.push("description".into());
+        }
+        if let Some(required) = update.require_template {
+            changes.push(format!(
+                "require_template {} -> {required}",
+                before.require_template
+            ));
         }
         if let Some(r) = &update.revocation {
             check_revocation_settings(r)?;
@@ -406,7 +416,8 @@ impl Authority {
 
     /// At first start, when there is no CA at all, creates a root (ECDSA P-384, 10 years) and an
     /// issuing intermediate (ECDSA P-256, 5 years) that becomes the default CA. Returns whether
-    /// it did.
+    /// it did. Neither requires a template: with no configuration at all, requests without one
+    /// (the listener's certificate, the default ACME profile, a first `cert issue`) must work.
     ///
     /// # Errors
     /// As [`Authority::create_ca`].
@@ -435,6 +446,7 @@ impl Authority {
                     path_len: None,
                     name_constraints: None,
                     make_default: false,
+                    require_template: false,
                 },
             )
             .await?;
@@ -451,6 +463,7 @@ impl Authority {
                 path_len: Some(0),
                 name_constraints: None,
                 make_default: true,
+                require_template: false,
             },
         )
         .await?;
@@ -479,6 +492,18 @@ impl Authority {
         self.issuers.put_chain(id, chain.clone().into());
         Ok(chain)
     }
+}
+
+/// `wanted`, or `wanted #2`, `#3`… when a CA has that name.
+pub(crate) async fn free_ca_name(tx: &mut store::WriteTx, wanted: &str) -> Result<String> {
+    let wanted = wanted.trim();
+    let mut name = wanted.to_owned();
+    let mut n = 1;
+    while tx.ca_name_taken(&name).await? {
+        n += 1;
+        name = format!("{wanted} #{n}");
+    }
+    Ok(name)
 }
 
 /// Checks revocation settings: validities of an hour to a year (a week for OCSP), a full CRL

@@ -9,8 +9,11 @@
 //! or a stored CSR no longer pending, are checked before anything is written, inside the
 //! transaction (which holds the write lock, so the answers stay true). Any other failure is the
 //! database's, and fails the batch.
+//!
+//! A CA certificate is also recorded as a CA, in the same transaction as its certificate row:
+//! one statement each, since CA certificates are rare, with its name made unique there.
 
-use store::{AuditEntry, NewCertificate, NewEvent, NewKey, Store, WriteTx};
+use store::{AuditEntry, NewCa, NewCertificate, NewEvent, NewKey, Store, WriteTx};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -30,6 +33,8 @@ pub(crate) struct IssueWrite {
     pub new_key: Option<NewKey>,
     /// The certificate; its `key_id` is the new key's when there is one.
     pub certificate: NewCertificate,
+    /// For a CA certificate, its row in `cas` (its name is a wish, made unique when stored).
+    pub ca: Option<NewCa>,
     /// A stored CSR to mark signed; the write fails if it is not pending.
     pub csr_id: Option<i64>,
     /// The audit record; its resource id is the certificate's.
@@ -165,7 +170,11 @@ async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Resu
     let mut audits = Vec::with_capacity(accepted.len());
     let mut events = Vec::with_capacity(accepted.len());
     let mut csrs = Vec::with_capacity(accepted.len());
+    let mut cas = Vec::new();
     for write in accepted {
+        if let Some(ca) = write.ca {
+            cas.push((ca, write.now));
+        }
         let mut certificate = write.certificate;
         if write.new_key.is_some() {
             certificate.key_id = key_ids.next();
@@ -177,6 +186,10 @@ async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Resu
     }
     let rows: Vec<_> = certificates.iter().map(|(c, now)| (c, *now)).collect();
     let ids = tx.insert_certificates(&rows).await?;
+    for (mut ca, now) in cas {
+        ca.name = crate::ca::free_ca_name(tx, &ca.name).await?;
+        tx.insert_ca(&ca, now).await?;
+    }
 
     for (((audit, (event, now)), csr_id), id) in
         audits.iter_mut().zip(&mut events).zip(&csrs).zip(&ids)

@@ -8,7 +8,7 @@ use pki::{PrivateKey, bundle};
 use store::{NewCa, NewCertificate, WriteTx};
 
 use crate::audit::Event;
-use crate::ca::cert_fields;
+use crate::ca::{cert_fields, free_ca_name};
 use crate::{Authority, Error, Principal, Result};
 
 /// What to import.
@@ -154,6 +154,7 @@ impl Authority {
                             path_len: info.path_len.map(i64::from),
                             is_default: false,
                             source: "imported".into(),
+                            require_template: false,
                             cert: cert_fields(info),
                         },
                         now,
@@ -228,16 +229,4 @@ async fn issuer_of(tx: &mut WriteTx, cert: &inspect::Certificate) -> Result<Opti
         }
     }
     Ok(None)
-}
-
-/// `wanted`, or `wanted #2`, `#3`… when a CA has that name.
-async fn free_ca_name(tx: &mut WriteTx, wanted: &str) -> Result<String> {
-    let wanted = wanted.trim();
-    let mut name = wanted.to_owned();
-    let mut n = 1;
-    while tx.ca_name_taken(&name).await? {
-        n += 1;
-        name = format!("{wanted} #{n}");
-    }
-    Ok(name)
 }

@@ -5,11 +5,11 @@ use pki::cert::{self, ExtendedKeyUsage, KeyUsage};
 use pki::csr::Csr;
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, Issuer, KeyType, PrivateKey, SubjectAltName};
-use store::{CertificateRow, NewCertificate, NewEvent};
+use store::{CaRow, CertificateRow, NewCa, NewCertificate, NewEvent};
 use time::Duration;
 
 use crate::audit::Event;
-use crate::ca::built_fields;
+use crate::ca::{CaKind, built_fields};
 use crate::committer::IssueWrite;
 use crate::templates::{Asked, MAX_DAYS};
 use crate::{Authority, Error, Principal, Result};
@@ -78,6 +78,57 @@ pub struct Issued {
     pub key: Option<PrivateKey>,
 }
 
+/// Whether a certificate with these basic constraints and key usages (what the template and
+/// request come to, and what is signed) can sign certificates: a CA by its basic constraints,
+/// or with keyCertSign whatever they say. Decided here, on what is about to be built, so that
+/// no door and no template can make one unnoticed.
+fn makes_ca(ca: Option<Option<u8>>, key_usage: &[KeyUsage]) -> bool {
+    ca.is_some() || key_usage.contains(&KeyUsage::KeyCertSign)
+}
+
+/// Checks that `issuer` may issue a CA named `subject` with path length `path_len`
+/// (RFC 5280 §4.2.1.9: a CA's path length bounds the CAs below it).
+fn check_sub_ca(issuer: &CaRow, subject: &DistinguishedName, path_len: Option<u8>) -> Result<()> {
+    if subject.is_empty() {
+        return Err(Error::Invalid(
+            "a CA certificate needs a subject name".into(),
+        ));
+    }
+    match issuer.path_len {
+        Some(0) => Err(Error::Invalid(format!(
+            "CA '{}' has path length 0: it may not issue CA certificates",
+            issuer.name
+        ))),
+        Some(max) if path_len.is_none_or(|p| i64::from(p) >= max) => Err(Error::Invalid(format!(
+            "CA '{}' has path length {max}: a CA below it needs a path length under {max}",
+            issuer.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The `cas` row of a CA certificate issued here: below `parent`, without a key (the requester
+/// holds it, or certmint keeps it as the certificate's only), so it is listed, chained and
+/// revocable, but issues nothing here. Its name is made unique when it is stored.
+fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> NewCa {
+    NewCa {
+        refid: uuid::Uuid::new_v4().to_string(),
+        name: built
+            .common_name
+            .clone()
+            .unwrap_or_else(|| built.subject.clone()),
+        description: Some(format!("Issued by CA '{}'", parent.name)),
+        ca_type: CaKind::Intermediate.as_str().into(),
+        parent_id: Some(parent.id),
+        key_id: None,
+        path_len: path_len.map(i64::from),
+        is_default: false,
+        source: "issued".into(),
+        require_template: false,
+        cert: built_fields(built.clone()),
+    }
+}
+
 /// Days of validity of the HTTPS listener's certificate (the CA/Browser Forum's 397-day cap).
 const LISTENER_DAYS: i64 = 397;
 
@@ -85,10 +136,15 @@ impl Authority {
     /// Issues a certificate: checks the request against its template and the CA, builds and
     /// signs it, and stores it with its audit record and an outbox event in one transaction.
     ///
+    /// A CA certificate (basic constraints CA, or keyCertSign) needs `write:cas` as well, and
+    /// is also recorded as a CA below the issuing one, without a key, in the same transaction.
+    ///
     /// # Errors
-    /// [`Error::Forbidden`] without `write:certificates`; [`Error::Invalid`] for an unknown
-    /// template or anything it does not allow, an unusable CA, a validity out of range or
-    /// beyond the CA's, a request without names; store errors.
+    /// [`Error::Forbidden`] without `write:certificates`, or without `write:cas` for a CA
+    /// certificate; [`Error::Invalid`] for an unknown template or anything it does not allow,
+    /// no template where the CA requires one, an unusable CA, a CA certificate its path length
+    /// forbids, a validity out of range or beyond the CA's, a request without names; store
+    /// errors.
     pub async fn issue(&self, principal: &Principal, request: IssueRequest) -> Result<Issued> {
         if !principal.can("write:certificates") {
             return Err(Error::Forbidden(
@@ -97,6 +153,12 @@ impl Authority {
         }
         let rules = self.rules(request.template_id).await?;
         let (ca, signer) = self.usable_issuer(request.ca_id).await?;
+        if ca.require_template && request.template_id.is_none() {
+            return Err(Error::Invalid(format!(
+                "CA '{}' issues only from a template: name a template_id",
+                ca.name
+            )));
+        }
         let (generated, public_key, reused_key) = match &request.key {
             KeySource::Generate(key_type) => {
                 let key = PrivateKey::generate(key_type.unwrap_or(rules.default_key()))?;
@@ -114,6 +176,11 @@ impl Authority {
             extended_key_usage: request.extended_key_usage.as_deref(),
             sans: &request.sans,
         })?;
+        let makes_ca = makes_ca(applied.ca, &applied.key_usage);
+        if makes_ca {
+            principal.require("write:cas", "issuing a CA certificate")?;
+            check_sub_ca(&ca, &request.subject, applied.ca.flatten())?;
+        }
         let days = applied.validity_days;
         let now = self.now();
         let not_after = now + Duration::days(days);
@@ -141,6 +208,7 @@ impl Authority {
         };
         self.publishing().point_to(&mut spec, &ca);
         let built = cert::build(&spec, Issuer::Ca(&signer))?;
+        let new_ca = makes_ca.then(|| issued_ca(&built, &ca, spec.ca.flatten()));
 
         let template = rules
             .template
@@ -161,8 +229,16 @@ impl Authority {
                 "certificate",
                 "",
                 format!(
-                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}",
-                    built.subject, ca.name, built.serial, request.source
+                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}{}",
+                    built.subject,
+                    ca.name,
+                    built.serial,
+                    request.source,
+                    if makes_ca {
+                        ", a CA certificate (recorded as a CA without its key)"
+                    } else {
+                        ""
+                    }
                 ),
             ),
         );
@@ -179,6 +255,7 @@ impl Authority {
         };
         let write = IssueWrite {
             new_key: generated.as_ref().map(|k| self.sealed_key(k)).transpose()?,
+            ca: new_ca,
             certificate: NewCertificate {
                 // Time-ordered, so that each batch appends to the refid index instead of
                 // dirtying pages all over it.
@@ -203,6 +280,9 @@ impl Authority {
             now,
         };
         let written = self.committer.submit(write).await?;
+        if makes_ca {
+            self.issuers.changed();
+        }
         Ok(Issued {
             certificate: written.certificate.stored_as(written.id, now),
             key: generated,

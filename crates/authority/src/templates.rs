@@ -164,8 +164,22 @@ pub(crate) struct Asked<'a> {
     pub sans: &'a [SubjectAltName],
 }
 
+/// Extended key usages a request without a template may ask for. A delegated OCSP responder
+/// (OCSPSigning) can answer "good" for revoked certificates, and anyExtendedKeyUsage or a
+/// purpose certmint does not know may mean as much to a relying party: only a template that
+/// names them gives them.
+const UNTEMPLATED_EXTENDED_KEY_USAGE: [ExtendedKeyUsage; 5] = [
+    ExtendedKeyUsage::ServerAuth,
+    ExtendedKeyUsage::ClientAuth,
+    ExtendedKeyUsage::CodeSigning,
+    ExtendedKeyUsage::EmailProtection,
+    ExtendedKeyUsage::TimeStamping,
+];
+
 impl Rules {
-    /// No template: a TLS server certificate unless the request says otherwise.
+    /// No template: a TLS server certificate unless the request says otherwise; never a CA's
+    /// key usages (keyCertSign, cRLSign) nor the extended key usages that only a template may
+    /// give.
     pub fn unrestricted() -> Self {
         Self {
             template: None,
@@ -174,9 +188,14 @@ impl Rules {
             default_key: KeyType::EcP256,
             allowed_key_types: Vec::new(),
             key_usage: vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment],
-            allowed_key_usage: None,
+            allowed_key_usage: Some(
+                KeyUsage::ALL
+                    .into_iter()
+                    .filter(|u| ![KeyUsage::KeyCertSign, KeyUsage::CrlSign].contains(u))
+                    .collect(),
+            ),
             extended_key_usage: vec![ExtendedKeyUsage::ServerAuth],
-            allowed_extended_key_usage: None,
+            allowed_extended_key_usage: Some(UNTEMPLATED_EXTENDED_KEY_USAGE.to_vec()),
             ca: None,
             san_types: Vec::new(),
             require_san: false,
@@ -193,7 +212,15 @@ impl Rules {
     fn named(&self) -> String {
         match &self.template {
             Some((_, name)) => format!("template '{name}'"),
-            None => "certmint".into(),
+            None => "a request without a template".into(),
+        }
+    }
+
+    /// What to do about a usage the rules refuse.
+    fn remedy(&self) -> &'static str {
+        match self.template {
+            Some(_) => "",
+            None => "; only a template that allows it can give it",
         }
     }
 
@@ -219,7 +246,13 @@ impl Rules {
             &self.key_usage,
             self.allowed_key_usage.as_deref(),
         )
-        .map_err(|u| Error::Invalid(format!("{who} does not allow key usage {}", u.as_str())))?;
+        .map_err(|u| {
+            Error::Invalid(format!(
+                "{who} does not allow key usage {}{}",
+                u.as_str(),
+                self.remedy()
+            ))
+        })?;
         let extended_key_usage = within(
             asked.extended_key_usage,
             &self.extended_key_usage,
@@ -227,8 +260,9 @@ impl Rules {
         )
         .map_err(|u| {
             Error::Invalid(format!(
-                "{who} does not allow extended key usage {}",
-                u.as_string()
+                "{who} does not allow extended key usage {}{}",
+                u.as_string(),
+                self.remedy()
             ))
         })?;
         self.check_sans(asked.sans, &who)?;

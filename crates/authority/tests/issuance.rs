@@ -380,6 +380,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
                 path_len: Some(1),
                 name_constraints: None,
                 make_default: false,
+                require_template: false,
             },
         )
         .await?;
@@ -395,6 +396,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
         path_len: Some(0),
         name_constraints: None,
         make_default: true,
+        require_template: false,
     };
     let sub = authority.create_ca(&admin, input.clone()).await?;
     assert_eq!(
@@ -491,6 +493,7 @@ async fn a_deleted_cas_chain_is_forgotten() -> TestResult {
         path_len: None,
         name_constraints: None,
         make_default: false,
+        require_template: false,
     };
     let first = authority.create_ca(&admin, root("First Root")).await?;
     assert_eq!(

@@ -80,6 +80,9 @@ pub struct CreateArgs {
     /// Make it the CA that issues when a request names none.
     #[arg(long)]
     default: bool,
+    /// Let it issue for requests that name no template (new CAs refuse them by default).
+    #[arg(long)]
+    allow_no_template: bool,
     /// Print the server's JSON answer instead of a summary.
     #[arg(long)]
     json: bool,
@@ -104,6 +107,8 @@ struct CreateBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     path_length: Option<u8>,
     is_default: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    require_template: Option<bool>,
 }
 
 /// The fields of the API's CA view that the commands show.
@@ -121,6 +126,8 @@ struct CaView {
     fingerprint_sha256: String,
     is_active: bool,
     is_default: bool,
+    #[serde(default)]
+    require_template: bool,
 }
 
 /// Runs a `ca` subcommand.
@@ -164,6 +171,9 @@ async fn list(args: ListArgs) -> Result<(), Error> {
         }
         if !ca.is_active {
             flags.push("inactive");
+        }
+        if ca.require_template {
+            flags.push("template-only");
         }
         table.row(vec![
             ca.id.to_string(),
@@ -216,6 +226,7 @@ impl CreateArgs {
             validity_days: self.validity_days,
             path_length: self.path_length,
             is_default: self.default,
+            require_template: self.allow_no_template.then_some(false),
         }
     }
 }
@@ -306,12 +317,13 @@ mod tests {
                 "--path-length",
                 "0",
                 "--default",
+                "--allow-no-template",
             ])?,
             json!({
                 "common_name": "Issuing G2", "organization": "Example", "country": "DE",
                 "name": "issuing", "ca_type": "intermediate", "parent_id": 1,
                 "key_algorithm": "rsa", "key_size": 3072, "validity_days": 365,
-                "path_length": 0, "is_default": true,
+                "path_length": 0, "is_default": true, "require_template": false,
             })
         );
         assert_eq!(

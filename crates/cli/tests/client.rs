@@ -269,6 +269,7 @@ fn ca_and_cert_commands_end_to_end() -> TestResult {
         "P-384",
         "--validity-days",
         "400",
+        "--allow-no-template",
         "--json",
     ])))?;
     let intermediate = &created["data"];

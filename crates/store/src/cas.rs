@@ -30,8 +30,11 @@ pub struct CaRow {
     pub is_active: bool,
     /// The CA that issues when a request names none.
     pub is_default: bool,
-    /// `created` or `imported`.
+    /// `created`, `imported` or `issued` (a CA certificate issued here for a key held
+    /// elsewhere).
     pub source: String,
+    /// Requests that name no template are refused.
+    pub require_template: bool,
     /// The CA certificate.
     pub cert: CertFields,
     /// How it publishes revocation.
@@ -65,14 +68,16 @@ pub struct NewCa {
     pub path_len: Option<i64>,
     /// Whether it is the default issuing CA.
     pub is_default: bool,
-    /// `created` or `imported`.
+    /// `created`, `imported` or `issued`.
     pub source: String,
+    /// Requests that name no template are refused.
+    pub require_template: bool,
     /// The CA certificate.
     pub cert: CertFields,
 }
 
 const CA_COLUMNS: &str = "id, refid, name, description, ca_type, parent_id, key_id, path_len, \
-    is_active, is_default, source, created_at, updated_at";
+    is_active, is_default, source, require_template, created_at, updated_at";
 
 fn ca(row: &AnyRow) -> Result<CaRow, Error> {
     Ok(CaRow {
@@ -87,6 +92,7 @@ fn ca(row: &AnyRow) -> Result<CaRow, Error> {
         is_active: row.try_get::<i64, _>("is_active")? != 0,
         is_default: row.try_get::<i64, _>("is_default")? != 0,
         source: row.try_get("source")?,
+        require_template: row.try_get::<i64, _>("require_template")? != 0,
         cert: CertFields::read(row)?,
         revocation: RevocationSettings::read(row)?,
         ocsp_responder_id: row.try_get("ocsp_responder_id")?,
@@ -162,9 +168,10 @@ impl WriteTx {
         }
         let sql = format!(
             "INSERT INTO cas (refid, name, description, ca_type, parent_id, key_id, path_len, \
-             is_active, is_default, source, created_at, updated_at, {CERT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $10, {}) RETURNING id",
-            placeholders(11)
+             is_active, is_default, source, require_template, created_at, updated_at, \
+             {CERT_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10, $11, $11, {}) RETURNING id",
+            placeholders(12)
         );
         let q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(c.refid.clone())
@@ -176,6 +183,7 @@ impl WriteTx {
             .bind(c.path_len)
             .bind(flag(c.is_default))
             .bind(c.source.clone())
+            .bind(flag(c.require_template))
             .bind(to_micros(now));
         let row = c.cert.bind(q).fetch_one(&mut *self.tx).await?;
         Ok(row.try_get("id")?)
@@ -193,6 +201,8 @@ pub struct CaUpdate {
     pub is_active: Option<bool>,
     /// Make it the default issuing CA (`Some(false)` only clears the flag).
     pub is_default: Option<bool>,
+    /// Refuse, or accept, requests that name no template.
+    pub require_template: Option<bool>,
     /// New revocation settings, whole.
     pub revocation: Option<RevocationSettings>,
 }
@@ -220,14 +230,16 @@ impl WriteTx {
                description = CASE WHEN $2 = 1 THEN $3 ELSE description END, \
                is_active = COALESCE($4, is_active), \
                is_default = COALESCE($5, is_default), \
-               updated_at = $6 \
-             WHERE id = $7",
+               require_template = COALESCE($6, require_template), \
+               updated_at = $7 \
+             WHERE id = $8",
         )
         .bind(update.name.clone())
         .bind(flag(update.description.is_some()))
         .bind(update.description.clone().flatten())
         .bind(update.is_active.map(flag))
         .bind(update.is_default.map(flag))
+        .bind(update.require_template.map(flag))
         .bind(to_micros(now))
         .bind(id)
         .execute(&mut *self.tx)

@@ -40,6 +40,7 @@ fn ca(name: &str, now: OffsetDateTime) -> NewCa {
         path_len: None,
         is_default: false,
         source: "imported".into(),
+        require_template: false,
         cert: CertFields {
             subject: format!("CN={name}"),
             common_name: Some(name.into()),

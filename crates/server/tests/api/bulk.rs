@@ -198,7 +198,7 @@ async fn cas_in_bulk() -> TestResult {
             &admin,
             "/api/v2/cas",
             json!({"common_name": name, "ca_type": "intermediate", "parent_id": root,
-                   "validity_days": 365}),
+                   "validity_days": 365, "require_template": false}),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

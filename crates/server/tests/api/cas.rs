@@ -159,7 +159,7 @@ async fn roots_and_intermediates_are_created_exported_and_issue() -> TestResult 
             Some(serde_json::json!({
                 "common_name": "Lab Issuing", "name": "lab-issuing", "ca_type": "intermediate",
                 "parent_id": root_id, "key_algorithm": "Ed25519", "validity_days": 730,
-                "path_length": 0
+                "path_length": 0, "require_template": false
             })),
         )
         .await;

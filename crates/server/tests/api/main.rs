@@ -20,6 +20,7 @@ mod csrs;
 mod dashboard;
 mod faults;
 mod imports;
+mod issuance_guards;
 mod ocsp;
 mod ops;
 mod smoke;

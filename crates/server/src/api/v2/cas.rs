@@ -64,8 +64,11 @@ pub struct CaView {
     pub is_default: bool,
     /// Whether certmint holds the CA's private key (and so can issue).
     pub has_private_key: bool,
-    /// created or imported.
+    /// created, imported, or issued (a CA certificate certmint issued for a key held
+    /// elsewhere: listed, chained and revocable, but it issues nothing here).
     pub source: String,
+    /// Requests that name no template_id are refused.
+    pub require_template: bool,
     /// Certificates it issues carry its CRL distribution point, and it publishes CRLs.
     pub cdp_enabled: bool,
     /// Where its latest full CRL downloads.
@@ -128,6 +131,7 @@ impl CaView {
             is_default: c.is_default,
             has_private_key: c.key_id.is_some(),
             source: c.source,
+            require_template: c.require_template,
         }
     }
 }
@@ -229,6 +233,8 @@ pub struct CaCreate {
     /// Make it the CA that issues when a request names none.
     #[serde(default)]
     pub is_default: bool,
+    /// Refuse requests that name no template_id; true when omitted.
+    pub require_template: Option<bool>,
 }
 
 /// Create a root or an intermediate CA with a new key.
@@ -267,6 +273,7 @@ async fn create(
                 path_len: body.path_length,
                 name_constraints: None,
                 make_default: body.is_default,
+                require_template: body.require_template.unwrap_or(true),
             },
         )
         .await?;
@@ -331,6 +338,8 @@ pub struct CaPatch {
     pub is_active: Option<bool>,
     /// Make it the CA that issues when a request names none.
     pub is_default: Option<bool>,
+    /// Refuse requests that name no template_id.
+    pub require_template: Option<bool>,
     pub cdp_enabled: Option<bool>,
     pub ocsp_enabled: Option<bool>,
     pub aia_ca_issuers_enabled: Option<bool>,
@@ -382,8 +391,9 @@ impl CaPatch {
     }
 }
 
-/// Rename, describe, activate or deactivate a CA, make it the default, or change how it
-/// publishes revocation (CRL and OCSP settings, AIA and CDP toggles).
+/// Rename, describe, activate or deactivate a CA, make it the default, require a template of
+/// its requests or not, or change how it publishes revocation (CRL and OCSP settings, AIA and
+/// CDP toggles).
 #[utoipa::path(method(patch, put), path = "/cas/{id}", tag = "cas",
     security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
     params(("id" = i64, Path, description = "CA id")),
@@ -409,6 +419,7 @@ async fn update(
                 description: body.description,
                 is_active: body.is_active,
                 is_default: body.is_default,
+                require_template: body.require_template,
                 revocation,
             },
         )
