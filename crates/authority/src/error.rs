@@ -34,6 +34,9 @@ pub enum Error {
     /// The database is down (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The pool for long CPU work is full (503 with `Retry-After`); the message says so.
+    #[error("{0}")]
+    Busy(String),
     /// A fault of ours; details are logged, not shown (500).
     #[error("internal error")]
     Internal(String),

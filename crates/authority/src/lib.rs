@@ -13,6 +13,7 @@ mod audit;
 mod ca;
 mod clock;
 mod committer;
+pub mod cpu;
 mod credentials;
 mod crl;
 mod csrs;
@@ -45,6 +46,7 @@ pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use cpu::CpuPool;
 pub use crl::CrlKind;
 pub use csrs::SignCsr;
 pub use error::{Error, Result};
@@ -123,6 +125,8 @@ pub struct Authority {
     crl_publishing: tokio::sync::Mutex<()>,
     /// ACME's nonces, validator and profiles.
     acme: acme::AcmeCore,
+    /// Where long CPU work runs.
+    cpu: CpuPool,
 }
 
 impl Authority {
@@ -147,7 +151,21 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
+            cpu: CpuPool::per_core(),
         }
+    }
+
+    /// Runs long CPU work in `cpu` rather than in a pool of one worker per core.
+    #[must_use]
+    pub fn with_cpu_pool(mut self, cpu: CpuPool) -> Self {
+        self.cpu = cpu;
+        self
+    }
+
+    /// The bounded pool for long CPU work (key derivations, RSA key generation): what a front
+    /// door runs such work in when it has no other call into this crate to make.
+    pub fn cpu(&self) -> &CpuPool {
+        &self.cpu
     }
 
     /// The storage authority, for reads that need no policy (lists, lookups).

@@ -84,7 +84,7 @@ impl From<authority::Error> for ApiError {
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
-            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Unavailable(_) | E::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &e {
@@ -96,7 +96,11 @@ impl From<authority::Error> for ApiError {
             E::Unavailable(_) => "the database is unavailable; try again shortly".to_owned(),
             other => other.to_string(),
         };
-        Self::new(status, message)
+        let retry_after = matches!(e, E::Busy(_)).then_some(authority::cpu::RETRY_AFTER_SECONDS);
+        Self {
+            retry_after,
+            ..Self::new(status, message)
+        }
     }
 }
 

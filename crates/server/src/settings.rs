@@ -58,6 +58,11 @@ pub struct Settings {
     pub auth_rate_limit_per_minute: u32,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_seconds: u64,
+    /// Long CPU work (key derivations over uploaded keys and files, RSA key generation) run at
+    /// once; 0 means one per core.
+    pub cpu_workers: usize,
+    /// Long CPU work that may wait for a worker; more is refused with 503 and `Retry-After`.
+    pub cpu_queue: usize,
     /// The operating system's CA bundle, read by `POST /api/v2/truststore/sync`.
     pub system_trust_bundle: PathBuf,
     /// The ACME server (`[acme]` in TOML).
@@ -159,6 +164,8 @@ impl Default for Settings {
             session_absolute_minutes: policy.session_absolute_minutes,
             auth_rate_limit_per_minute: 10,
             shutdown_grace_seconds: 30,
+            cpu_workers: 0,
+            cpu_queue: 8,
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
         }
@@ -305,6 +312,15 @@ impl Settings {
             session_idle_minutes: self.session_idle_minutes,
             session_absolute_minutes: self.session_absolute_minutes,
         }
+    }
+
+    /// The pool for long CPU work these settings describe.
+    pub fn cpu_pool(&self) -> authority::CpuPool {
+        let workers = match self.cpu_workers {
+            0 => authority::CpuPool::cores(),
+            n => n,
+        };
+        authority::CpuPool::new(workers, self.cpu_queue)
     }
 }
 
