@@ -1,8 +1,13 @@
 //! A bounded pool for CPU work that must not run on the async workers (DESIGN.md, "Hostile
 //! input, everywhere"): at most `slots` jobs run at once on tokio's blocking threads, and at
 //! most `queue` more wait for a slot. A caller on a request path asks for a place with
-//! [`Pool::admit`] and is refused at once when every place is taken, instead of piling up
-//! behind the others; background work waits for its place with [`Pool::admit_waiting`].
+//! [`Pool::admit`] (or [`Pool::run`]) and is refused at once with [`Error::Busy`] when every
+//! place is taken, instead of piling up behind the others; background work waits for its place
+//! with [`Pool::admit_waiting`]. Tokio's own blocking pool would take up to 512 threads of such
+//! work, so a flood of it would eat every core.
+//!
+//! Two pools serve certmint: OCSP signing on the request path, and long key work (derivations
+//! over uploaded keys and files, RSA key generation, password-protected exports).
 
 use std::sync::Arc;
 
@@ -10,8 +15,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::{Error, Result};
 
+/// How long a caller refused for a full pool is told to wait, in seconds.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
 /// The bounded pool; see the module documentation.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pool {
     /// Jobs running at once.
     slots: Arc<Semaphore>,
@@ -41,13 +49,22 @@ impl Pool {
         }
     }
 
+    /// A pool of one slot per core, with four jobs waiting per slot.
+    pub fn per_core(what: &'static str) -> Self {
+        let cores = cores();
+        Self::new(cores, 4 * cores, what)
+    }
+
     /// Takes a place for one job, without waiting.
     ///
     /// # Errors
-    /// [`Error::Unavailable`] when `slots` jobs run and `queue` more wait already.
+    /// [`Error::Busy`] when `slots` jobs run and `queue` more wait already.
     pub fn admit(&self) -> Result<Admission> {
         let place = self.places.clone().try_acquire_owned().map_err(|_| {
-            Error::Unavailable(format!("too much {} under way; try again later", self.what))
+            Error::Busy(format!(
+                "the server is busy with other {}; retry after {RETRY_AFTER_SECONDS} seconds",
+                self.what
+            ))
         })?;
         Ok(Admission {
             place,
@@ -73,10 +90,27 @@ impl Pool {
         })
     }
 
+    /// Takes a place without waiting and runs `job` in it: the request path's way in.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the pool is full; what `job` returns; [`Error::Internal`] when it
+    /// panics.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        self.admit()?.run(job).await?
+    }
+
     /// Places free: how many more jobs would be admitted now.
     pub fn free_places(&self) -> usize {
         self.places.available_permits()
     }
+}
+
+/// The cores this process may use (1 when the system cannot tell).
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
 }
 
 impl Admission {
@@ -143,7 +177,7 @@ mod tests {
         let (senders, jobs) = occupy(&pool, 3).await;
         assert_eq!(pool.free_places(), 0);
         let refused = pool.admit().expect_err("every place is taken");
-        assert!(matches!(refused, Error::Unavailable(_)), "{refused:?}");
+        assert!(matches!(refused, Error::Busy(_)), "{refused:?}");
 
         // Places come back as jobs end, and the waiting job runs.
         drop(senders);
@@ -203,5 +237,35 @@ mod tests {
         for job in jobs {
             job.await.expect("job");
         }
+    }
+
+    #[tokio::test]
+    async fn a_request_that_gives_up_keeps_its_place_until_the_work_ends() {
+        let pool = Pool::new(1, 0, "test work");
+        let (release, gate) = mpsc::channel::<()>();
+        let (started, running) = mpsc::channel::<()>();
+        let request = tokio::spawn({
+            let pool = pool.clone();
+            async move {
+                pool.run(move || {
+                    started.send(()).expect("started");
+                    let _ = gate.recv_timeout(Duration::from_secs(60));
+                    Ok(())
+                })
+                .await
+            }
+        });
+        tokio::task::spawn_blocking(move || running.recv().expect("running"))
+            .await
+            .expect("join");
+        request.abort();
+        let _ = request.await;
+        let refused = pool.run(|| Ok(())).await.expect_err("still busy");
+        assert!(matches!(refused, Error::Busy(_)), "{refused:?}");
+        release.send(()).expect("release");
+        while pool.free_places() == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(pool.run(|| Ok(7)).await.expect("runs again"), 7);
     }
 }

@@ -3,7 +3,7 @@
 
 use pki::cert::{self, NameConstraints};
 use pki::inspect;
-use pki::{CertSpec, DistinguishedName, Issuer, KeyType, NameAttribute, PrivateKey};
+use pki::{CertSpec, DistinguishedName, Issuer, KeyType, NameAttribute};
 use store::{CaRow, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
@@ -190,7 +190,7 @@ impl Authority {
         };
 
         let now = self.now();
-        let key = PrivateKey::generate(input.key_type)?;
+        let key = self.generate_key(input.key_type).await?;
         let mut spec = CertSpec {
             ca: Some(input.path_len),
             name_constraints: input.name_constraints.clone(),

@@ -89,7 +89,7 @@ impl Authority {
         key_type: KeyType,
     ) -> Result<CsrRow> {
         principal.require("write:csrs", "creating CSRs")?;
-        let key = PrivateKey::generate(key_type)?;
+        let key = self.generate_key(key_type).await?;
         let csr = csr::make(&key, subject, sans)?;
         let name = csr_name(name, &csr)?;
         self.store_csr(principal, name, &csr, Some(&key), "generated")
@@ -206,7 +206,11 @@ impl Authority {
                 "certmint holds the key of CSR {id} already"
             )));
         }
-        let key = PrivateKey::parse(input, passphrase)?;
+        let (input, passphrase) = (input.to_vec(), passphrase.map(str::to_owned));
+        let key = self
+            .cpu
+            .run(move || Ok(PrivateKey::parse(&input, passphrase.as_deref())?))
+            .await?;
         if key.public_key_der() != row.public_key {
             return Err(Error::Invalid(format!(
                 "the private key does not belong to CSR {id}"

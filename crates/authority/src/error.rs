@@ -38,6 +38,9 @@ pub enum Error {
     /// space is freed (503).
     #[error("the database's disk is full, so nothing was written; try again once space is freed")]
     StorageFull,
+    /// The pool for long CPU work is full (503 with `Retry-After`); the message says so.
+    #[error("{0}")]
+    Busy(String),
     /// A fault of ours; details are logged, not shown (500).
     #[error("internal error")]
     Internal(String),

@@ -100,7 +100,10 @@ impl Authority {
     /// certificates); [`Error::Invalid`] for a file that does not read, a wrong password, a
     /// key that matches no certificate, or a non-CA certificate where only CAs are accepted.
     pub async fn import(&self, principal: &Principal, input: ImportInput) -> Result<ImportReport> {
-        let items = read_items(&input)?;
+        let (items, input) = self
+            .cpu
+            .run(move || read_items(&input).map(|items| (items, input)))
+            .await?;
         if !input.only_cas {
             principal.require("write:certificates", "importing certificates")?;
         }

@@ -161,7 +161,9 @@ impl Authority {
         }
         let (generated, public_key, reused_key) = match &request.key {
             KeySource::Generate(key_type) => {
-                let key = PrivateKey::generate(key_type.unwrap_or(rules.default_key()))?;
+                let key = self
+                    .generate_key(key_type.unwrap_or(rules.default_key()))
+                    .await?;
                 let public = key.public_key_der();
                 (Some(key), public, None)
             }

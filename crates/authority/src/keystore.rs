@@ -1,7 +1,7 @@
 //! The key vault's front: private keys are sealed before they reach the store and opened only to
 //! sign (or to be exported by someone allowed to).
 
-use pki::PrivateKey;
+use pki::{KeyType, PrivateKey};
 use store::{NewKey, WriteTx};
 use time::OffsetDateTime;
 
@@ -16,6 +16,16 @@ fn context(refid: &str) -> String {
 }
 
 impl Authority {
+    /// Generates a key in the CPU pool: an RSA key takes long enough to stall a worker.
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the pool is full; [`Error::Internal`] when generation fails.
+    pub(crate) async fn generate_key(&self, key_type: KeyType) -> Result<PrivateKey> {
+        self.cpu
+            .run(move || Ok(PrivateKey::generate(key_type)?))
+            .await
+    }
+
     /// Seals `key` and stores it in `tx`; returns its id.
     ///
     /// # Errors

@@ -125,7 +125,12 @@ pub struct Authority {
     crl_publishing: tokio::sync::Mutex<()>,
     /// ACME's nonces, validator and profiles.
     acme: acme::AcmeCore,
+    /// Where long CPU work runs.
+    cpu: blocking::Pool,
 }
+
+/// What the pool for long key work is called in its refusals.
+pub const KEY_WORK: &str = "key work";
 
 impl Authority {
     /// Assembles an authority over an opened, migrated store, publishing under `publishing`.
@@ -149,7 +154,21 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
+            cpu: blocking::Pool::per_core(KEY_WORK),
         }
+    }
+
+    /// Runs long CPU work in `cpu` rather than in a pool of one worker per core.
+    #[must_use]
+    pub fn with_cpu_pool(mut self, cpu: blocking::Pool) -> Self {
+        self.cpu = cpu;
+        self
+    }
+
+    /// The bounded pool for long CPU work (key derivations, RSA key generation): what a front
+    /// door runs such work in when it has no other call into this crate to make.
+    pub fn cpu(&self) -> &blocking::Pool {
+        &self.cpu
     }
 
     /// The storage authority, for reads that need no policy (lists, lookups).

@@ -368,7 +368,7 @@ impl Authority {
                 self.ocsp.count(&stats.unauthorized);
                 error(ResponseStatus::Unauthorized)
             }
-            Err(Error::Unavailable(reason)) => {
+            Err(Error::Unavailable(reason) | Error::Busy(reason)) => {
                 tracing::debug!(%reason, "OCSP responder busy");
                 self.ocsp.count(&stats.try_later);
                 error(ResponseStatus::TryLater)

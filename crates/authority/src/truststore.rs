@@ -62,7 +62,11 @@ impl Authority {
         source: &str,
     ) -> Result<TrustReport> {
         principal.require("write:truststore", "adding to the trust store")?;
-        let certificates = bundle::read(data, password)?.certificates;
+        let (data, password) = (data.to_vec(), password.map(str::to_owned));
+        let certificates = self
+            .cpu
+            .run(move || Ok(bundle::read(&data, password.as_deref())?.certificates))
+            .await?;
         if certificates.is_empty() {
             return Err(Error::Invalid("the file holds no certificate".into()));
         }

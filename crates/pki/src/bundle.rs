@@ -12,6 +12,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 
+use crate::kdf::KdfBudget;
 use crate::pkcs12::TrustedCert;
 use crate::{Error, PrivateKey};
 
@@ -191,6 +192,7 @@ pub fn read(input: &[u8], password: Option<&str>) -> Result<Bundle, Error> {
 fn read_pem(input: &[u8], password: Option<&str>) -> Result<Bundle, Error> {
     let mut bundle = Bundle::default();
     let mut skipped = Vec::new();
+    let mut budget = KdfBudget::for_file();
     for (i, block) in crate::pem::find_blocks(input)?.into_iter().enumerate() {
         let label = block.label.as_str();
         let in_block = |e| context(&format!("PEM block {} ({label})", i + 1), e);
@@ -212,8 +214,8 @@ fn read_pem(input: &[u8], password: Option<&str>) -> Result<Bundle, Error> {
                 bundle.csrs.push(block.der);
             }
             _ if label.ends_with("PRIVATE KEY") => {
-                let key =
-                    PrivateKey::from_labelled_der(label, &block.der, password).map_err(in_block)?;
+                let key = PrivateKey::read_labelled(label, &block.der, password, &mut budget)
+                    .map_err(in_block)?;
                 bundle.private_keys.push(key);
             }
             _ => skipped.push(block.label),

@@ -18,6 +18,7 @@ use rcgen::{PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_R
 use zeroize::Zeroizing;
 
 use crate::Error;
+use crate::kdf::KdfBudget;
 
 /// The smallest RSA modulus certmint accepts anywhere.
 pub const MIN_RSA_BITS: u32 = 2048;
@@ -374,16 +375,27 @@ impl PrivateKey {
         der: &[u8],
         passphrase: Option<&str>,
     ) -> Result<Self, Error> {
+        Self::read_labelled(label, der, passphrase, &mut KdfBudget::for_key())
+    }
+
+    /// As [`PrivateKey::from_labelled_der`], an encrypted key's derivation counted against
+    /// `budget`, which a file of several keys shares.
+    pub(crate) fn read_labelled(
+        label: &str,
+        der: &[u8],
+        passphrase: Option<&str>,
+        budget: &mut KdfBudget,
+    ) -> Result<Self, Error> {
         match label {
             "PRIVATE KEY" => Self::from_pkcs8_der(der),
-            "ENCRYPTED PRIVATE KEY" => Self::from_encrypted_pkcs8(der, passphrase),
+            "ENCRYPTED PRIVATE KEY" => Self::from_encrypted_pkcs8(der, passphrase, budget),
             "RSA PRIVATE KEY" => Self::from_pkcs1(der),
             "EC PRIVATE KEY" => Self::from_sec1(der),
             "" => {
                 if PrivateKeyInfo::from_der(der).is_ok() {
                     Self::from_pkcs8_der(der)
                 } else if EncryptedPrivateKeyInfo::from_der(der).is_ok() {
-                    Self::from_encrypted_pkcs8(der, passphrase)
+                    Self::from_encrypted_pkcs8(der, passphrase, budget)
                 } else {
                     Self::from_pkcs1(der)
                         .or_else(|_| Self::from_sec1(der))
@@ -401,18 +413,38 @@ impl PrivateKey {
         }
     }
 
-    fn from_encrypted_pkcs8(der: &[u8], passphrase: Option<&str>) -> Result<Self, Error> {
+    /// Weighs the key derivation the file asks for against `budget` before running it.
+    fn from_encrypted_pkcs8(
+        der: &[u8],
+        passphrase: Option<&str>,
+        budget: &mut KdfBudget,
+    ) -> Result<Self, Error> {
         let passphrase = passphrase.filter(|p| !p.is_empty()).ok_or_else(|| {
             Error::Invalid("the private key is encrypted: a passphrase is required".into())
         })?;
         let info = EncryptedPrivateKeyInfo::from_der(der)
             .map_err(|e| Error::Invalid(format!("malformed encrypted private key: {e}")))?;
-        let plain = info.decrypt(passphrase).map_err(|_| {
+        let scheme = &info.encryption_algorithm;
+        let params = scheme.pbes2().ok_or_else(|| {
+            Error::Invalid(format!(
+                "the private key is encrypted with PBES1 ({}), which is not supported; use PBES2",
+                scheme.oid()
+            ))
+        })?;
+        let wrong = || {
             Error::Invalid(
                 "cannot decrypt the private key: wrong passphrase or unsupported cipher".into(),
             )
-        })?;
-        Self::from_pkcs8_der(plain.as_bytes())
+        };
+        let plain = crate::kdf::pbes2_decrypt(budget, params, passphrase, info.encrypted_data)
+            .map_err(|e| match e {
+                Error::Invalid(m) => Error::Invalid(format!("encrypted private key: {m}")),
+                other => other,
+            })?
+            .ok_or_else(wrong)?;
+        // A wrong passphrase passes the padding check once in 256 tries, and yields noise.
+        PrivateKeyInfo::from_der(&plain).map_err(|_| wrong())?;
+        Self::from_pkcs8_der(&plain)
     }
 
     fn from_pkcs1(der: &[u8]) -> Result<Self, Error> {
@@ -496,7 +528,129 @@ impl PrivateKey {
 
 #[cfg(test)]
 mod tests {
+    use der::Encode;
+    use pkcs8::pkcs5::pbes1;
+    use pkcs8::pkcs5::pbes2::{self, Kdf, Pbkdf2Params, Pbkdf2Prf, ScryptParams};
+
     use super::*;
+    use crate::kdf::tests::within_a_minute;
+
+    /// An `ENCRYPTED PRIVATE KEY` of random bytes under `scheme`: the limits are checked before
+    /// any key derivation, so nothing needs to decrypt.
+    fn encrypted_under(scheme: pkcs8::pkcs5::EncryptionScheme) -> String {
+        let noise: [u8; 64] = crate::random::bytes().unwrap();
+        let info = EncryptedPrivateKeyInfo {
+            encryption_algorithm: scheme,
+            encrypted_data: &noise,
+        };
+        crate::pem::encode("ENCRYPTED PRIVATE KEY", &info.to_der().unwrap())
+    }
+
+    fn pbes2_with(kdf: Kdf<'static>) -> String {
+        encrypted_under(
+            pbes2::Parameters {
+                kdf,
+                encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &[7; 16] },
+            }
+            .into(),
+        )
+    }
+
+    fn scrypt(n: u64, r: u16, p: u16) -> String {
+        pbes2_with(
+            ScryptParams {
+                salt: &[1; 16],
+                cost_parameter: n,
+                block_size: r,
+                parallelization: p,
+                key_length: None,
+            }
+            .into(),
+        )
+    }
+
+    #[test]
+    fn key_derivations_over_the_limits_are_refused_before_they_run() {
+        let pbkdf2 = pbes2_with(
+            Pbkdf2Params {
+                salt: &[1; 16],
+                iteration_count: u32::MAX,
+                key_length: None,
+                prf: Pbkdf2Prf::HmacWithSha256,
+            }
+            .into(),
+        );
+        let pbes1 = encrypted_under(
+            pbes1::Algorithm {
+                encryption: pbes1::EncryptionScheme::PbeWithMd5AndDesCbc,
+                parameters: pbes1::Parameters {
+                    salt: [1; 8],
+                    iteration_count: u16::MAX,
+                },
+            }
+            .into(),
+        );
+        let cases = [
+            (
+                pbkdf2,
+                "encrypted private key: iteration count 4294967295 is over the limit of 10000000",
+            ),
+            (
+                scrypt(1 << 20, u16::MAX, 1),
+                "encrypted private key: scrypt with N = 1048576, r = 65535, p = 1 needs \
+                 8795967192960 bytes of memory, over the limit of 67108864",
+            ),
+            (
+                scrypt(1 << 30, 8, 1),
+                "encrypted private key: scrypt with N = 1073741824, r = 8, p = 1 needs \
+                 1099511628800 bytes of memory, over the limit of 67108864",
+            ),
+            (
+                scrypt(16_384, 8, 1024),
+                "encrypted private key: scrypt parallelization p = 1024 is over the limit of 16",
+            ),
+            (
+                pbes1,
+                "the private key is encrypted with PBES1 (1.2.840.113549.1.5.3), which is not \
+                 supported; use PBES2",
+            ),
+        ];
+        for (pem, expected) in cases {
+            let file = format!("{pem}{pem}");
+            let err = within_a_minute(move || {
+                PrivateKey::parse(pem.as_bytes(), Some("correct horse"))
+                    .unwrap_err()
+                    .to_string()
+            });
+            assert_eq!(err, expected);
+            let in_bundle = within_a_minute(move || {
+                crate::bundle::read(file.as_bytes(), Some("correct horse"))
+                    .unwrap_err()
+                    .to_string()
+            });
+            assert!(in_bundle.ends_with(expected), "{in_bundle}");
+        }
+    }
+
+    #[test]
+    fn scrypt_within_the_limits_opens() {
+        let key = PrivateKey::generate(KeyType::EcP256).unwrap();
+        let (salt, iv) = ([3; 16], [4; 16]);
+        // What `openssl pkcs8 -scrypt` writes: N = 16384, r = 8, p = 1.
+        let params = pbes2::Parameters::scrypt_aes256cbc(
+            pkcs8::pkcs5::scrypt::Params::new(14, 8, 1, 32).unwrap(),
+            &salt,
+            &iv,
+        )
+        .unwrap();
+        let sealed = PrivateKeyInfo::from_der(key.pkcs8_der())
+            .unwrap()
+            .encrypt_with_params(params, "correct horse")
+            .unwrap();
+        let pem = crate::pem::encode("ENCRYPTED PRIVATE KEY", sealed.as_bytes());
+        let opened = PrivateKey::parse(pem.as_bytes(), Some("correct horse")).unwrap();
+        assert_eq!(opened.pkcs8_der(), key.pkcs8_der());
+    }
 
     #[test]
     fn every_supported_type_generates_and_round_trips() {

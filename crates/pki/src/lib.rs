@@ -11,6 +11,7 @@ pub mod csr;
 mod error;
 pub mod inspect;
 pub mod jose;
+pub mod kdf;
 pub mod keys;
 pub mod name;
 pub mod ocsp;

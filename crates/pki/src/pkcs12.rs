@@ -3,7 +3,7 @@
 //!
 //! Reading returns every certificate and private key a file holds, in file order, and builds no
 //! chains, so no arrangement of issuer names can make it loop. It treats the file as hostile:
-//! iteration counts are capped for each key derivation and for the file as a whole, nested
+//! every key derivation is weighed against the limits of [`crate::kdf`] before it runs, nested
 //! SafeContents have a depth limit, and no SET OF from the file is decoded, because `der` decodes
 //! a SET OF by insertion sort, quadratic in the number of elements, and nothing read here needs
 //! the attributes those SETs hold.
@@ -45,15 +45,12 @@ use x509_cert::attr::{Attribute, Attributes};
 use zeroize::Zeroizing;
 
 use crate::bundle::Pkcs12Cipher;
+use crate::kdf::{KdfBudget, pbes2_decrypt};
 use crate::{Error, PrivateKey};
 
 /// Iterations for the files we write, for the MAC and for each encryption. KB5025823: .NET
 /// refuses to import files whose counts are well above the 2,000–10,000 that export tools use.
 const ITERATIONS: u16 = 10_000;
-/// The most iterations one key derivation in a file we read may ask for.
-const MAX_ITERATIONS: u32 = 10_000_000;
-/// The most for a whole file: the MAC, the certificates and a key, each at the limit.
-const MAX_TOTAL_ITERATIONS: u64 = 3 * MAX_ITERATIONS as u64;
 /// How deep safeContentsBags may nest.
 const MAX_NESTING: u8 = 8;
 
@@ -131,7 +128,7 @@ pub(crate) fn read(der: &[u8], password: Option<&str>) -> Result<Contents, Error
     let mut reader = Reader {
         password,
         mac_verified: false,
-        iterations_left: MAX_TOTAL_ITERATIONS,
+        budget: KdfBudget::for_file(),
         contents: Contents::default(),
     };
     if let Some(mac_data) = &pfx.mac_data {
@@ -148,7 +145,7 @@ struct Reader<'p> {
     /// Once the MAC matched, the password is right, and content that will not decrypt is
     /// damaged rather than locked with another password.
     mac_verified: bool,
-    iterations_left: u64,
+    budget: KdfBudget,
     contents: Contents,
 }
 
@@ -160,22 +157,9 @@ impl<'p> Reader<'p> {
 
     /// Counts a key derivation's iterations against the limits before it runs.
     fn spend(&mut self, iterations: impl Into<i64>) -> Result<(), Error> {
-        let iterations = iterations.into();
-        let count = u64::try_from(iterations)
-            .ok()
-            .filter(|&n| n > 0)
-            .ok_or_else(|| malformed(format!("iteration count {iterations}")))?;
-        if count > u64::from(MAX_ITERATIONS) {
-            return Err(invalid(format!(
-                "PKCS#12 iteration count {count} is over the limit of {MAX_ITERATIONS}"
-            )));
-        }
-        self.iterations_left = self.iterations_left.checked_sub(count).ok_or_else(|| {
-            invalid(format!(
-                "the PKCS#12 file asks for over {MAX_TOTAL_ITERATIONS} iterations in all"
-            ))
-        })?;
-        Ok(())
+        self.budget
+            .iterations(iterations)
+            .map_err(|e| context("PKCS#12", e))
     }
 
     fn verify_mac(&mut self, mac_data: &MacData, auth_safe: &[u8]) -> Result<(), Error> {
@@ -266,10 +250,8 @@ impl<'p> Reader<'p> {
     }
 
     fn push_key(&mut self, pkcs8: &[u8]) -> Result<(), Error> {
-        let key = PrivateKey::from_pkcs8_der(pkcs8).map_err(|e| match e {
-            Error::Invalid(m) => invalid(format!("PKCS#12 private key: {m}")),
-            other => other,
-        })?;
+        let key =
+            PrivateKey::from_pkcs8_der(pkcs8).map_err(|e| context("PKCS#12 private key", e))?;
         self.contents.private_keys.push(key);
         Ok(())
     }
@@ -286,12 +268,8 @@ impl<'p> Reader<'p> {
             .ok_or_else(|| malformed(format!("no parameters for {}", algorithm.oid)))?;
         let plain = if algorithm.oid == pbes2::PBES2_OID {
             let params: pbes2::Parameters = params.decode_as().map_err(algorithm_error)?;
-            let pbkdf2 = params
-                .kdf
-                .pbkdf2()
-                .ok_or_else(|| unsupported("key derivation", params.kdf.oid()))?;
-            self.spend(pbkdf2.iteration_count)?;
-            pbes2_decrypt(&params, password, ciphertext)?
+            pbes2_decrypt(&mut self.budget, &params, password, ciphertext)
+                .map_err(|e| context("PKCS#12", e))?
         } else {
             let cipher = Pkcs12Pbe::from_oid(algorithm.oid)?;
             let params: Pkcs12PbeParams = params.decode_as().map_err(malformed)?;
@@ -299,26 +277,6 @@ impl<'p> Reader<'p> {
             cipher.decrypt(password, &params, ciphertext)
         };
         plain.ok_or_else(|| self.undecryptable())
-    }
-}
-
-/// Decrypts PBES2 content (RFC 8018), the password as UTF-8 as OpenSSL passes it. `None` when
-/// the padding is wrong.
-fn pbes2_decrypt(
-    params: &pbes2::Parameters,
-    password: &str,
-    ciphertext: &[u8],
-) -> Result<Option<Zeroizing<Vec<u8>>>, Error> {
-    let mut buffer = Zeroizing::new(ciphertext.to_vec());
-    match params.decrypt_in_place(password, &mut buffer) {
-        Ok(plain) => {
-            let len = plain.len();
-            buffer.truncate(len);
-            Ok(Some(buffer))
-        }
-        // pkcs5 reports bad padding as EncryptFailed, even when decrypting.
-        Err(pkcs5::Error::EncryptFailed) => Ok(None),
-        Err(e) => Err(malformed(format!("unusable PBES2 parameters: {e}"))),
     }
 }
 
@@ -700,6 +658,14 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::Invalid(message.into())
 }
 
+/// Prefixes an [`Error::Invalid`] message with what was being read.
+fn context(what: &str, e: Error) -> Error {
+    match e {
+        Error::Invalid(m) => invalid(format!("{what}: {m}")),
+        other => other,
+    }
+}
+
 fn malformed(detail: impl std::fmt::Display) -> Error {
     invalid(format!("malformed PKCS#12: {detail}"))
 }
@@ -724,15 +690,13 @@ fn encoding(e: der::Error) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     use cms::encrypted_data::EncryptedData;
     use pkcs5::pbes2::{Pbkdf2Params, Pbkdf2Prf};
     use rcgen::{CertificateParams, DistinguishedName, DnType, Issuer};
 
     use super::*;
     use crate::KeyType;
+    use crate::kdf::tests::within_a_minute;
 
     const PASSWORD: &str = "correct horse";
 
@@ -792,15 +756,6 @@ mod tests {
         let mut pfx = Pfx::from_der(&without_mac(p12)).unwrap();
         pfx.auth_safe = data_content(safes.to_der().unwrap()).unwrap();
         pfx.to_der().unwrap()
-    }
-
-    /// Runs `work` on another thread and fails the test if it has not finished within a minute.
-    fn within_a_minute<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || sender.send(work()));
-        receiver
-            .recv_timeout(Duration::from_secs(60))
-            .expect("did not finish within a minute")
     }
 
     fn error(result: Result<Contents, Error>) -> String {
@@ -871,15 +826,15 @@ mod tests {
         let cases = [
             (
                 with_mac_iterations(i32::MAX),
-                "PKCS#12 iteration count 2147483647 is over the limit of 10000000",
+                "PKCS#12: iteration count 2147483647 is over the limit of 10000000",
             ),
             (
                 with_mac_iterations(-1),
-                "malformed PKCS#12: iteration count -1",
+                "PKCS#12: iteration count -1 is not a positive number",
             ),
             (
                 with_pbkdf2_iterations(&p12, 20_000_000),
-                "PKCS#12 iteration count 20000000 is over the limit of 10000000",
+                "PKCS#12: iteration count 20000000 is over the limit of 10000000",
             ),
         ];
         for (file, expected) in cases {
@@ -893,14 +848,17 @@ mod tests {
         let mut reader = Reader {
             password: None,
             mac_verified: false,
-            iterations_left: MAX_TOTAL_ITERATIONS,
+            budget: KdfBudget::for_file(),
             contents: Contents::default(),
         };
         for _ in 0..3 {
-            reader.spend(MAX_ITERATIONS).unwrap();
+            reader.spend(crate::kdf::MAX_WORK).unwrap();
         }
         let err = reader.spend(1).unwrap_err().to_string();
-        assert!(err.contains("iterations in all"), "{err}");
+        assert_eq!(
+            err,
+            "PKCS#12: the key derivations of this input cost over 30000000 iterations in all"
+        );
     }
 
     #[test]

@@ -123,7 +123,8 @@ pub async fn open_authority(
         clock,
         settings.policy(),
         publishing,
-    ))
+    )
+    .with_cpu_pool(settings.cpu_pool()))
 }
 
 /// Everything [`open_authority`] does, then the first admin and the TLS certificate.

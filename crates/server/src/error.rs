@@ -84,7 +84,7 @@ impl From<authority::Error> for ApiError {
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
-            E::Unavailable(_) | E::StorageFull => StatusCode::SERVICE_UNAVAILABLE,
+            E::Unavailable(_) | E::StorageFull | E::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &e {
@@ -98,7 +98,11 @@ impl From<authority::Error> for ApiError {
         };
         let mut error = Self::new(status, message);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            error.retry_after = Some(RETRY_UNAVAILABLE);
+            error.retry_after = Some(if matches!(e, E::Busy(_)) {
+                authority::blocking::RETRY_AFTER_SECONDS
+            } else {
+                RETRY_UNAVAILABLE
+            });
         }
         error
     }

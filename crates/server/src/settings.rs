@@ -74,6 +74,11 @@ pub struct Settings {
     pub ocsp_cached_responses: usize,
     /// Serials never issued whose `unknown` OCSP responses each node keeps in memory.
     pub ocsp_cached_unknown: usize,
+    /// Long CPU work (key derivations over uploaded keys and files, RSA key generation) run at
+    /// once; 0 means one per core.
+    pub cpu_workers: usize,
+    /// Long CPU work that may wait for a worker; more is refused with 503 and `Retry-After`.
+    pub cpu_queue: usize,
     /// The operating system's CA bundle, read by `POST /api/v2/truststore/sync`.
     pub system_trust_bundle: PathBuf,
     /// The ACME server (`[acme]` in TOML).
@@ -202,6 +207,8 @@ impl Default for Settings {
             ocsp_signing_queue: ocsp.signing_queue,
             ocsp_cached_responses: ocsp.cached_responses,
             ocsp_cached_unknown: ocsp.cached_unknown,
+            cpu_workers: 0,
+            cpu_queue: 8,
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
         }
@@ -358,6 +365,15 @@ impl Settings {
             session_idle_minutes: self.session_idle_minutes,
             session_absolute_minutes: self.session_absolute_minutes,
         }
+    }
+
+    /// The pool for long CPU work these settings describe.
+    pub fn cpu_pool(&self) -> authority::blocking::Pool {
+        let workers = match self.cpu_workers {
+            0 => authority::blocking::cores(),
+            n => n,
+        };
+        authority::blocking::Pool::new(workers, self.cpu_queue, authority::KEY_WORK)
     }
 }
 

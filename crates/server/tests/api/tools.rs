@@ -1,5 +1,8 @@
 //! `/tools`: decoding what people paste, made by the real `openssl`.
 
+use std::time::Duration;
+
+use certmint_server::Settings;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -510,5 +513,195 @@ async fn convert_between_pem_der_pkcs7_and_pkcs12_as_openssl_reads_them() -> Tes
         );
     }
     server.stop().await;
+    Ok(())
+}
+
+/// A test server on a runtime of its own with two workers, as on the two-core machines certmint
+/// runs on. Work that blocks those workers cannot stop the test's own runtime and clock, so a
+/// test fails rather than hangs; the runtime is dropped without waiting for what blocks it.
+struct Isolated {
+    server: Option<TestServer>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Isolated {
+    async fn start(configure: impl FnOnce(&mut Settings) + Send + 'static) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("server runtime");
+        let server = runtime
+            .spawn(TestServer::start_with(configure))
+            .await
+            .expect("server start");
+        Self {
+            server: Some(server),
+            runtime: Some(runtime),
+        }
+    }
+
+    fn server(&self) -> &TestServer {
+        self.server.as_ref().expect("server")
+    }
+
+    /// Stops the server as SIGTERM does, on its own runtime.
+    async fn stop(mut self) {
+        let (Some(server), Some(runtime)) = (self.server.take(), self.runtime.as_ref()) else {
+            return;
+        };
+        runtime.spawn(server.stop()).await.expect("stop");
+    }
+}
+
+impl Drop for Isolated {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Checks `/api/v2/health` every 100 ms until `done` is set, each answer within a second.
+async fn health_answers_until(server: &TestServer, done: &std::sync::atomic::AtomicBool) {
+    let mut probes = 0;
+    while probes < 3 || !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let probe = server.request(Method::GET, "/api/v2/health", &Auth::None, None);
+        let response = tokio::time::timeout(Duration::from_secs(1), probe)
+            .await
+            .expect("health answers within a second while key work runs");
+        assert_eq!(response.status(), StatusCode::OK);
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Runs `work` beside health probes, which go on until it is done.
+async fn with_health_probes<T>(server: &TestServer, work: impl Future<Output = T>) -> T {
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let work = async {
+        let out = tokio::time::timeout(Duration::from_secs(120), work)
+            .await
+            .expect("the requests are answered within two minutes");
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        out
+    };
+    let (out, ()) = tokio::join!(work, health_answers_until(server, &done));
+    out
+}
+
+/// An encrypted PKCS#8 key asking for 4,294,967,295 PBKDF2-HMAC-SHA256 iterations, its
+/// ciphertext random: the limit must refuse it before any derivation.
+fn key_asking_for_billions_of_iterations() -> String {
+    use pkcs8::der::EncodePem;
+    use pkcs8::pkcs5::pbes2;
+    let kdf = pbes2::Pbkdf2Params {
+        salt: &[1; 16],
+        iteration_count: u32::MAX,
+        key_length: None,
+        prf: pbes2::Pbkdf2Prf::HmacWithSha256,
+    };
+    let params = pbes2::Parameters {
+        kdf: kdf.into(),
+        encryption: pbes2::EncryptionScheme::Aes256Cbc { iv: &[2; 16] },
+    };
+    pkcs8::EncryptedPrivateKeyInfo {
+        encryption_algorithm: params.into(),
+        encrypted_data: &[0x5a; 64],
+    }
+    .to_pem(pkcs8::LineEnding::LF)
+    .expect("PEM")
+}
+
+#[tokio::test]
+async fn a_key_asking_for_billions_of_iterations_is_refused_while_health_answers() -> TestResult {
+    let isolated = Isolated::start(|_| {}).await;
+    let server = isolated.server();
+    let admin = server.admin().await;
+    let (_, api_key) = server.api_key(&admin, &["read:certificates"]).await;
+    let certificate = rcgen::generate_simple_self_signed(vec!["tools.example.test".into()])?;
+    let body = json!({
+        "certificate": certificate.cert.pem(),
+        "private_key": key_asking_for_billions_of_iterations(),
+        "password": "correct horse",
+    });
+    let auth = Auth::Bearer(&api_key);
+    let post = || {
+        server.call(
+            Method::POST,
+            "/api/v2/tools/match-keys",
+            &auth,
+            Some(body.clone()),
+        )
+    };
+    let answers = with_health_probes(server, async {
+        tokio::join!(post(), post(), post(), post())
+    })
+    .await;
+    for (status, body) in [answers.0, answers.1, answers.2, answers.3] {
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            body["message"],
+            "private_key: encrypted private key: iteration count 4294967295 is over the limit \
+             of 10000000"
+        );
+    }
+    isolated.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn slow_key_work_beyond_the_pool_is_refused_and_health_keeps_answering() -> TestResult {
+    let isolated = Isolated::start(|s| {
+        s.cpu_workers = 1;
+        s.cpu_queue = 1;
+    })
+    .await;
+    let server = isolated.server();
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let rsa_4096 = |n: usize| {
+        server.call(
+            Method::POST,
+            "/api/v2/csrs",
+            &auth,
+            Some(json!({"common_name": format!("slow{n}.example.test"),
+                        "key_algorithm": "RSA", "key_size": 4096})),
+        )
+    };
+    let answers = with_health_probes(server, async {
+        tokio::join!(
+            rsa_4096(1),
+            rsa_4096(2),
+            rsa_4096(3),
+            rsa_4096(4),
+            rsa_4096(5),
+            rsa_4096(6)
+        )
+    })
+    .await;
+    let answers = [
+        answers.0, answers.1, answers.2, answers.3, answers.4, answers.5,
+    ];
+    let made = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::CREATED)
+        .count();
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    // One worker and one place in the queue: at least one key is made, and what finds the pool
+    // full is told to come back rather than made to wait.
+    assert!(made >= 1, "{answers:?}");
+    assert!(busy.len() >= 2, "{answers:?}");
+    assert_eq!(made + busy.len(), answers.len(), "{answers:?}");
+    for (_, body) in busy {
+        assert_eq!(
+            body["message"],
+            "the server is busy with other key work; retry after 2 seconds"
+        );
+    }
+    isolated.stop().await;
     Ok(())
 }

@@ -456,15 +456,24 @@ async fn export_file(
                 }
             };
             let key = app.authority.certificate_key(principal, id).await?;
-            let p12 = bundle::pkcs12(
-                Some(key.pkcs8_der()),
-                &cert.cert.der,
-                &all[1..],
-                password,
-                &name,
-                cipher,
-            )
-            .map_err(authority::Error::from)?;
+            let leaf = cert.cert.der.clone();
+            let chain: Vec<Vec<u8>> = all[1..].iter().map(|c| c.to_vec()).collect();
+            let (password, friendly_name) = (password.to_owned(), name.clone());
+            let p12 = app
+                .authority
+                .cpu()
+                .run(move || {
+                    let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+                    Ok(bundle::pkcs12(
+                        Some(key.pkcs8_der()),
+                        &leaf,
+                        &chain,
+                        &password,
+                        &friendly_name,
+                        cipher,
+                    )?)
+                })
+                .await?;
             ("application/x-pkcs12", "p12", p12)
         }
         other => {
@@ -651,14 +660,21 @@ async fn private_key(
         ));
     }
     let key = app.authority.certificate_key(&principal, id).await?;
-    let private_key = match &passphrase {
-        Some(p) => key.to_encrypted_pem(p).map_err(authority::Error::from)?,
+    let key_type = key.key_type().label();
+    let encrypted = passphrase.is_some();
+    let private_key = match passphrase {
+        Some(p) => {
+            app.authority
+                .cpu()
+                .run(move || Ok(key.to_encrypted_pem(&p)?))
+                .await?
+        }
         None => key.to_pkcs8_pem().to_string(),
     };
     Ok(ok(KeyView {
         private_key,
-        encrypted: passphrase.is_some(),
-        key_type: key.key_type().label(),
+        encrypted,
+        key_type,
     }))
 }
 

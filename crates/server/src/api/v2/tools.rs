@@ -1,6 +1,7 @@
 //! `/tools`: decoding certificates and CSRs people paste in, checking which certificate, key
 //! and CSR belong together, and converting between file formats. Nothing here is stored.
 
+use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -191,7 +192,10 @@ pub struct KeyMatch {
     request_body = MatchKeysInput,
     responses((status = 200, description = "Compared", body = Envelope<KeyMatch>),
               (status = 422, description = "Fewer than two items, or one that does not parse", body = ErrorBody)))]
-async fn match_keys(ApiJson(body): ApiJson<MatchKeysInput>) -> ApiResult<Response> {
+async fn match_keys(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<MatchKeysInput>,
+) -> ApiResult<Response> {
     let (certificate, private_key, csr) = (
         given(body.certificate.as_ref()),
         given(body.private_key.as_ref()),
@@ -209,13 +213,10 @@ async fn match_keys(ApiJson(body): ApiJson<MatchKeysInput>) -> ApiResult<Respons
             Ok(cert.public_key_der)
         })
         .transpose()?;
-    let private_key = private_key
-        .map(|pem| {
-            PrivateKey::parse(pem.as_bytes(), body.password.as_deref())
-                .map(|key| key.public_key_der())
-                .map_err(in_field("private_key"))
-        })
-        .transpose()?;
+    let private_key = match private_key {
+        Some(pem) => Some(public_key_of(&app, pem, body.password.clone()).await?),
+        None => None,
+    };
     let csr = csr
         .map(|pem| {
             Csr::parse(pem.as_bytes())
@@ -235,6 +236,21 @@ async fn match_keys(ApiJson(body): ApiJson<MatchKeysInput>) -> ApiResult<Respons
         certificate_matches_csr: pairs[1],
         key_matches_csr: pairs[2],
     }))
+}
+
+/// The public key of a private key in any form; opening an encrypted one runs a key derivation,
+/// in the CPU pool.
+async fn public_key_of(app: &App, pem: &str, password: Option<String>) -> ApiResult<Vec<u8>> {
+    let pem = pem.to_owned();
+    let opened = app
+        .authority
+        .cpu()
+        .run(move || {
+            Ok(PrivateKey::parse(pem.as_bytes(), password.as_deref())
+                .map(|key| key.public_key_der()))
+        })
+        .await?;
+    opened.map_err(in_field("private_key"))
 }
 
 /// The file formats `/tools/convert` reads and writes.
@@ -331,15 +347,18 @@ pub struct Converted {
     responses((status = 200, description = "Converted (JSON, or the file with download=true)", body = Envelope<Converted>),
               (status = 422, description = "Unreadable input, a wrong password, or an output that cannot be made", body = ErrorBody)))]
 async fn convert(
+    State(app): State<App>,
     ApiQuery(q): ApiQuery<ConvertQuery>,
     ApiJson(body): ApiJson<ConvertInput>,
 ) -> ApiResult<Response> {
     let format = Format::parse("output_format", &body.output_format)?;
     // PKCS#12 and encrypted keys run password derivations that take long enough to stall the
     // other requests sharing this worker thread.
-    let (bytes, left_out) = tokio::task::spawn_blocking(move || converted(&body, format))
-        .await
-        .map_err(|e| authority::Error::Internal(format!("conversion task failed: {e}")))??;
+    let (bytes, left_out) = app
+        .authority
+        .cpu()
+        .run(move || Ok(converted(&body, format)))
+        .await??;
     let (extension, content_type) = format.file();
     let filename = format!("converted.{extension}");
     if q.download {
