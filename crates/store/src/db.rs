@@ -7,7 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::{self, AuditEntry, ChainKey};
 use crate::{Error, PageRequest};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -74,6 +74,8 @@ pub struct Store {
     /// SQLite connections whose commits do not wait for the disk (`synchronous = NORMAL`),
     /// for [`Store::begin_relaxed_write`].
     relaxed: Option<AnyPool>,
+    /// The key audit records are chained under; a store without it cannot append to the chain.
+    chain: Option<ChainKey>,
 }
 
 impl std::fmt::Debug for Store {
@@ -149,7 +151,15 @@ impl Store {
             credentials: Arc::default(),
             gate,
             relaxed,
+            chain: None,
         })
+    }
+
+    /// This store, appending audit records chained under `key`.
+    #[must_use]
+    pub fn with_chain_key(mut self, key: ChainKey) -> Self {
+        self.chain = Some(key);
+        self
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -276,6 +286,7 @@ impl Store {
             last_id: head.try_get("last_id")?,
             last_hash: head.try_get("last_hash")?,
             appended: false,
+            chain: self.chain.clone(),
             tx,
             _turn: turn,
         })
@@ -313,6 +324,7 @@ pub struct WriteTx {
     last_id: i64,
     last_hash: String,
     appended: bool,
+    chain: Option<ChainKey>,
     /// Held until the transaction ends (SQLite).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -330,13 +342,17 @@ impl WriteTx {
     /// Appends audit records to the chain in order, inside this transaction.
     ///
     /// # Errors
-    /// [`Error::Database`] when the insert fails.
+    /// [`Error::Database`] when the insert fails; [`Error::Config`] when the store was opened
+    /// without the chain key (a record it wrote could never be verified).
     pub async fn audit_many(&mut self, entries: &[AuditEntry]) -> Result<(), Error> {
         if entries.is_empty() {
             return Ok(());
         }
+        let key = self.chain.clone().ok_or_else(|| {
+            Error::Config("the store was opened without the audit chain key".into())
+        })?;
         let (last_id, last_hash) = (self.last_id, self.last_hash.clone());
-        self.last_hash = audit::insert(self, last_id, &last_hash, entries).await?;
+        self.last_hash = audit::insert(self, &key, last_id, &last_hash, entries).await?;
         self.last_id += i64::try_from(entries.len()).unwrap_or(i64::MAX);
         self.appended = true;
         Ok(())
