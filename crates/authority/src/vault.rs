@@ -227,6 +227,45 @@ mod tests {
     }
 
     #[test]
+    fn audit_keys_are_the_same_for_a_master_key_and_its_own() -> Result<()> {
+        let entry = store::AuditEntry {
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            username: Some("ann".into()),
+            action: "login_success".into(),
+            resource_type: None,
+            resource_id: None,
+            details: None,
+            ip_address: None,
+            user_agent: None,
+            success: true,
+        };
+        let master = MasterKey::generate()?;
+        let (vault, again) = (
+            Vault::new(&master)?,
+            Vault::new(&MasterKey::parse(&master.encode())?)?,
+        );
+        let other = Vault::new(&MasterKey::generate()?)?;
+        let hash = |v: &Vault| v.audit_chain_key().hash(1, &entry, store::GENESIS_HASH);
+        assert_eq!(
+            hash(&vault),
+            hash(&again),
+            "a restart verifies what it wrote"
+        );
+        assert_ne!(hash(&vault), hash(&other));
+        assert_ne!(
+            hash(&vault),
+            store::plain_chain_hash(1, &entry, store::GENESIS_HASH)
+        );
+
+        let signature = vault.sign_checkpoint(b"checkpoint");
+        assert!(again.checkpoint_signed(b"checkpoint", &signature));
+        assert!(!vault.checkpoint_signed(b"checkpoins", &signature));
+        assert!(!other.checkpoint_signed(b"checkpoint", &signature));
+        assert!(!vault.checkpoint_signed(b"checkpoint", "not hex"));
+        Ok(())
+    }
+
+    #[test]
     fn master_key_parses_base64_and_hex() -> Result<()> {
         let key = MasterKey::generate()?;
         let again = MasterKey::parse(&key.encode())?;
