@@ -281,7 +281,20 @@ impl Authority {
         start_id: Option<i64>,
         end_id: Option<i64>,
     ) -> Result<Verification> {
-        let anchor = self.store.audit_anchor().await?;
+        let mut anchor = self.store.audit_anchor().await?;
+        let mut faults = Vec::new();
+        if anchor.keyed_from > anchor.first_id && !self.keyed_from_sealed(&anchor) {
+            faults.push(ChainFault {
+                id: anchor.keyed_from,
+                kind: "altered",
+                message: format!(
+                    "the chain says records before {} are from before it was keyed, but the key \
+                     did not seal that: every record is checked as keyed",
+                    anchor.keyed_from
+                ),
+            });
+            anchor.keyed_from = anchor.first_id;
+        }
         let start = start_id.unwrap_or(anchor.first_id).max(anchor.first_id);
         let end = end_id.unwrap_or(anchor.last_id).min(anchor.last_id);
         if start_id.is_some() && end_id.is_some() && start_id > end_id {
@@ -292,7 +305,6 @@ impl Authority {
         } else {
             self.store.audit_get(start - 1).await?.map(|r| r.hash)
         };
-        let mut faults = Vec::new();
         let mut expected_id = start;
         let mut checked = 0;
         let mut last_hash = None;
@@ -374,6 +386,13 @@ impl Authority {
         } else {
             plain_chain_hash(record.id, &record.entry, &record.prev_hash)
         }
+    }
+
+    fn keyed_from_sealed(&self, anchor: &ChainAnchor) -> bool {
+        anchor
+            .keyed_seal
+            .as_deref()
+            .is_some_and(|seal| self.vault.audit_chain_key().sealed(anchor.keyed_from, seal))
     }
 
     /// A signed checkpoint of the chain's head now, to keep outside the database.

@@ -106,13 +106,16 @@ pub async fn open_authority(
     settings
         .check_serve_only()
         .map_err(|e| BootError::Settings(e.to_string()))?;
+    let vault = Vault::new(&master)?;
+    // Keyed before migrating, so that the migration that keys the audit chain can seal it.
     let store =
         authority::Store::connect(&settings.database_url(), settings.database_max_connections)
-            .await?;
+            .await?
+            .with_chain_key(vault.audit_chain_key());
     store.migrate().await?;
     Ok(Authority::new(
         store,
-        Vault::new(&master)?,
+        vault,
         clock,
         settings.policy(),
         publishing,

@@ -61,8 +61,11 @@ pub struct ChainAnchor {
     /// The hash of the newest record.
     pub last_hash: String,
     /// The first id whose hash is keyed ([`ChainKey::hash`]); the ones before it were written
-    /// before the chain was keyed and carry [`plain_chain_hash`].
+    /// before the chain was keyed and carry [`plain_chain_hash`]. Believe it only with a valid
+    /// [`ChainAnchor::keyed_seal`].
     pub keyed_from: i64,
+    /// [`ChainKey::seal`] of `keyed_from`, written when the keying migration was applied.
+    pub keyed_seal: Option<String>,
 }
 
 /// Filters for listing and exporting audit records. All are optional and combine with AND.
@@ -165,6 +168,22 @@ impl ChainKey {
     pub fn hash(&self, id: i64, entry: &AuditEntry, prev_hash: &str) -> String {
         hex::encode(hmac::sign(&self.0, &canonical(id, entry, prev_hash)))
     }
+
+    /// The seal of the chain's `keyed_from`, hex.
+    pub fn seal(&self, keyed_from: i64) -> String {
+        hex::encode(hmac::sign(&self.0, &seal_message(keyed_from)))
+    }
+
+    /// Whether `seal` is [`ChainKey::seal`]'s for `keyed_from`.
+    pub fn sealed(&self, keyed_from: i64, seal: &str) -> bool {
+        hex::decode(seal)
+            .is_ok_and(|tag| hmac::verify(&self.0, &seal_message(keyed_from), &tag).is_ok())
+    }
+}
+
+/// Not JSON, so it can never be taken for a record's canonical content.
+fn seal_message(keyed_from: i64) -> Vec<u8> {
+    format!("certmint audit keyed_from v1\n{keyed_from}").into_bytes()
 }
 
 /// Appends `entries` to the chain after record `last_id`, whose hash is `last_hash`: they get
@@ -338,8 +357,8 @@ impl Store {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn audit_anchor(&self) -> Result<ChainAnchor, Error> {
         let row = sqlx::query(
-            "SELECT last_id, last_hash, anchor_id, anchor_hash, keyed_from FROM audit_head \
-             WHERE id = 1",
+            "SELECT last_id, last_hash, anchor_id, anchor_hash, keyed_from, keyed_seal \
+             FROM audit_head WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -349,6 +368,7 @@ impl Store {
             last_id: row.try_get("last_id")?,
             last_hash: row.try_get("last_hash")?,
             keyed_from: row.try_get("keyed_from")?,
+            keyed_seal: row.try_get("keyed_seal")?,
         })
     }
 

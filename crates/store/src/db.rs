@@ -187,16 +187,44 @@ impl Store {
         self.backend
     }
 
-    /// Applies the migrations this build knows and the database lacks.
+    /// Applies the migrations this build knows and the database lacks. When this run keys the
+    /// audit chain (migration 0007) on a store with the chain key, it seals where the keyed part
+    /// starts; only that run does, so clearing the seal later cannot get a moved start sealed.
     ///
     /// # Errors
     /// [`Error::Migration`] when a migration fails or the database holds one this build does not
     /// know.
     pub async fn migrate(&self) -> Result<(), Error> {
+        let keyed_before = self.applied(KEYED_CHAIN_MIGRATION).await;
         self.migrator()
             .run(&self.pool)
             .await
-            .map_err(|e| Error::Migration(e.to_string()))
+            .map_err(|e| Error::Migration(e.to_string()))?;
+        match &self.chain {
+            Some(key) if !keyed_before => self.seal_keyed_from(key).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether migration `version` was applied (false, too, before any was).
+    async fn applied(&self, version: i64) -> bool {
+        sqlx::query("SELECT version FROM _sqlx_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+            .is_ok_and(|row| row.is_some())
+    }
+
+    async fn seal_keyed_from(&self, key: &ChainKey) -> Result<(), Error> {
+        let row = sqlx::query("SELECT keyed_from FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let keyed_from: i64 = row.try_get("keyed_from")?;
+        sqlx::query("UPDATE audit_head SET keyed_seal = $1 WHERE id = 1")
+            .bind(key.seal(keyed_from))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub(crate) fn migrator(&self) -> &'static Migrator {
@@ -292,6 +320,9 @@ impl Store {
         })
     }
 }
+
+/// The migration that keys the audit chain.
+const KEYED_CHAIN_MIGRATION: i64 = 7;
 
 /// How often the background checkpointer copies SQLite's write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);

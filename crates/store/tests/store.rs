@@ -296,6 +296,23 @@ async fn keyed_chain_migration(url: &str) -> TestResult {
     store.migrate().await?;
     let anchor = store.audit_anchor().await?;
     assert_eq!((anchor.last_id, anchor.keyed_from), (2, 3));
+    let seal = anchor
+        .keyed_seal
+        .ok_or("the run that keyed the chain sealed its start")?;
+    assert!(chain_key().sealed(3, &seal));
+    assert!(!chain_key().sealed(4, &seal));
+
+    // Only that run seals: a start moved and unsealed later stays unsealed.
+    store
+        .execute_raw("UPDATE audit_head SET keyed_from = 4, keyed_seal = NULL WHERE id = 1")
+        .await?;
+    store.migrate().await?;
+    assert_eq!(store.audit_anchor().await?.keyed_seal, None);
+    store
+        .execute_raw(&format!(
+            "UPDATE audit_head SET keyed_from = 3, keyed_seal = '{seal}' WHERE id = 1"
+        ))
+        .await?;
     let mut tx = store.begin_write().await?;
     assert_eq!(tx.audit(&entry("new", now())).await?, 3);
     tx.commit().await?;
