@@ -4,7 +4,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::principal::{Origin, Principal};
 use crate::{Authority, Error, Result};
-use store::{AuditEntry, AuditFilter, AuditRecord, AuditStats, Page, PageRequest, chain_hash};
+use store::{
+    AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, Page, PageRequest, from_micros,
+    plain_chain_hash, to_micros,
+};
 
 /// Records are read in batches of this many while verifying.
 const VERIFY_BATCH: i64 = 1000;
@@ -48,7 +51,8 @@ impl Event {
 pub struct ChainFault {
     /// The first record id concerned.
     pub id: i64,
-    /// `altered`, `missing` or `broken_link`.
+    /// `altered`, `missing`, `broken_link`, or `forged_checkpoint` for a checkpoint whose
+    /// signature is not genuine.
     pub kind: &'static str,
     /// What is wrong there.
     pub message: String,
@@ -69,6 +73,55 @@ pub struct Verification {
     pub faults: Vec<ChainFault>,
 }
 
+/// A signed statement of the chain's head at one moment: kept outside the database, it lets a
+/// later verification prove that no record up to it was removed or rewritten since.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The id of the newest record then.
+    pub last_id: i64,
+    /// Its hash.
+    pub head_hash: String,
+    /// The first keyed record id then (it never moves).
+    pub keyed_from: i64,
+    /// When the checkpoint was taken (kept to the microsecond).
+    pub at: OffsetDateTime,
+    /// HMAC-SHA256 over the fields above under a key derived from the master key, hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    fn canonical(&self) -> Vec<u8> {
+        format!(
+            "certmint audit checkpoint v1\n{}\n{}\n{}\n{}",
+            self.last_id,
+            self.head_hash,
+            self.keyed_from,
+            to_micros(self.at)
+        )
+        .into_bytes()
+    }
+}
+
+/// Replaces the characters that could forge a line or reorder text where a record is shown
+/// (C0 and C1 controls, line and paragraph separators, bidirectional overrides, isolates and
+/// marks) by a visible `\u{…}` escape, so that user text in a record reads as what it is.
+pub(crate) fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let hidden = c.is_control()
+            || matches!(
+                c,
+                '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+            );
+        if hidden {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Authority {
     pub(crate) fn entry(
         &self,
@@ -78,13 +131,13 @@ impl Authority {
     ) -> AuditEntry {
         AuditEntry {
             at: self.now(),
-            username: username.map(str::to_owned),
+            username: username.map(printable),
             action: event.action.to_owned(),
             resource_type: Some(event.resource_type.to_owned()),
-            resource_id: Some(event.resource_id),
-            details: Some(event.details),
-            ip_address: origin.ip.clone(),
-            user_agent: origin.user_agent.clone(),
+            resource_id: Some(printable(&event.resource_id)),
+            details: Some(printable(&event.details)),
+            ip_address: origin.ip.as_deref().map(printable),
+            user_agent: origin.user_agent.as_deref().map(printable),
             success: event.success,
         }
     }
@@ -191,12 +244,15 @@ impl Authority {
     /// and audits the cleanup. Returns how many records were removed.
     ///
     /// # Errors
-    /// [`Error::Invalid`] for fewer than 1 day; store errors.
+    /// [`Error::Invalid`] for fewer days than the policy's `audit_min_retention_days` (and at
+    /// least 1) or more than 36,500; store errors.
     pub async fn audit_cleanup(&self, principal: &Principal, retention_days: i64) -> Result<i64> {
-        if !(1..=36_500).contains(&retention_days) {
-            return Err(Error::Invalid(
-                "retention_days must be between 1 and 36500".into(),
-            ));
+        let floor = i64::from(self.policy.audit_min_retention_days).clamp(1, 36_500);
+        if !(floor..=36_500).contains(&retention_days) {
+            return Err(Error::Invalid(format!(
+                "retention_days must be between {floor} and 36500: records younger than \
+                 {floor} days (audit_min_retention_days) are never removed"
+            )));
         }
         let cutoff = self.now() - Duration::days(retention_days);
         let mut tx = self.store.begin_write().await?;
@@ -225,7 +281,20 @@ impl Authority {
         start_id: Option<i64>,
         end_id: Option<i64>,
     ) -> Result<Verification> {
-        let anchor = self.store.audit_anchor().await?;
+        let mut anchor = self.store.audit_anchor().await?;
+        let mut faults = Vec::new();
+        if anchor.keyed_from > anchor.first_id && !self.keyed_from_sealed(&anchor) {
+            faults.push(ChainFault {
+                id: anchor.keyed_from,
+                kind: "altered",
+                message: format!(
+                    "the chain says records before {} are from before it was keyed, but the key \
+                     did not seal that: every record is checked as keyed",
+                    anchor.keyed_from
+                ),
+            });
+            anchor.keyed_from = anchor.first_id;
+        }
         let start = start_id.unwrap_or(anchor.first_id).max(anchor.first_id);
         let end = end_id.unwrap_or(anchor.last_id).min(anchor.last_id);
         if start_id.is_some() && end_id.is_some() && start_id > end_id {
@@ -236,7 +305,6 @@ impl Authority {
         } else {
             self.store.audit_get(start - 1).await?.map(|r| r.hash)
         };
-        let mut faults = Vec::new();
         let mut expected_id = start;
         let mut checked = 0;
         let mut last_hash = None;
@@ -263,7 +331,7 @@ impl Authority {
                         ),
                     });
                 }
-                if chain_hash(record.id, &record.entry, &record.prev_hash) != record.hash {
+                if self.chain_hash(&anchor, record) != record.hash {
                     faults.push(ChainFault {
                         id: record.id,
                         kind: "altered",
@@ -308,6 +376,114 @@ impl Authority {
     }
 }
 
+impl Authority {
+    /// The hash `record` must carry: keyed from the anchor's `keyed_from` on, plain before.
+    fn chain_hash(&self, anchor: &ChainAnchor, record: &AuditRecord) -> String {
+        if record.id >= anchor.keyed_from {
+            self.vault
+                .audit_chain_key()
+                .hash(record.id, &record.entry, &record.prev_hash)
+        } else {
+            plain_chain_hash(record.id, &record.entry, &record.prev_hash)
+        }
+    }
+
+    fn keyed_from_sealed(&self, anchor: &ChainAnchor) -> bool {
+        anchor
+            .keyed_seal
+            .as_deref()
+            .is_some_and(|seal| self.vault.audit_chain_key().sealed(anchor.keyed_from, seal))
+    }
+
+    /// A signed checkpoint of the chain's head now, to keep outside the database.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn audit_checkpoint(&self) -> Result<Checkpoint> {
+        let anchor = self.store.audit_anchor().await?;
+        let mut checkpoint = Checkpoint {
+            last_id: anchor.last_id,
+            head_hash: anchor.last_hash,
+            keyed_from: anchor.keyed_from,
+            at: from_micros(to_micros(self.now())),
+            signature: String::new(),
+        };
+        checkpoint.signature = self.vault.sign_checkpoint(&checkpoint.canonical());
+        Ok(checkpoint)
+    }
+
+    /// Verifies the whole chain as [`Authority::audit_verify`] does, and that it still holds
+    /// what `checkpoint` saw: its record with its hash, and the same keyed part. A checkpoint
+    /// whose signature is not genuine proves nothing and fails.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn audit_verify_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Verification> {
+        if !self
+            .vault
+            .checkpoint_signed(&checkpoint.canonical(), &checkpoint.signature)
+        {
+            return Ok(Verification {
+                valid: false,
+                checked: 0,
+                start_id: checkpoint.last_id,
+                end_id: checkpoint.last_id,
+                faults: vec![ChainFault {
+                    id: checkpoint.last_id,
+                    kind: "forged_checkpoint",
+                    message: "the checkpoint's signature is not genuine: this server did not \
+                              issue it, or a field of it was changed"
+                        .into(),
+                }],
+            });
+        }
+        let mut report = self.audit_verify(None, None).await?;
+        if let Some(fault) = self.checkpoint_fault(checkpoint).await? {
+            report.faults.insert(0, fault);
+            report.faults.truncate(MAX_FAULTS);
+            report.valid = false;
+        }
+        Ok(report)
+    }
+
+    async fn checkpoint_fault(&self, checkpoint: &Checkpoint) -> Result<Option<ChainFault>> {
+        let id = checkpoint.last_id;
+        let anchor = self.store.audit_anchor().await?;
+        let fault = |kind, message: String| Some(ChainFault { id, kind, message });
+        if anchor.keyed_from != checkpoint.keyed_from {
+            return Ok(fault(
+                "altered",
+                format!(
+                    "the chain is keyed from record {} but was keyed from record {} at the checkpoint",
+                    anchor.keyed_from, checkpoint.keyed_from
+                ),
+            ));
+        }
+        if id == 0 {
+            return Ok(None);
+        }
+        if id < anchor.first_id {
+            return Ok(fault(
+                "missing",
+                format!(
+                    "record {id} of the checkpoint was removed by a retention cleanup; the checkpoint can no longer be checked"
+                ),
+            ));
+        }
+        Ok(match self.store.audit_get(id).await? {
+            None => fault(
+                "missing",
+                format!("record {id} of the checkpoint is missing"),
+            ),
+            Some(record) if record.hash != checkpoint.head_hash => fault(
+                "altered",
+                format!("record {id} no longer carries the hash it had at the checkpoint"),
+            ),
+            Some(_) => None,
+        })
+    }
+}
+
 fn missing(from: i64, to: i64) -> ChainFault {
     let message = if from == to {
         format!("record {from} is missing")
@@ -338,4 +514,27 @@ pub fn parse_time(field: &str, value: &str) -> Result<OffsetDateTime> {
                 "{field} must be a date (YYYY-MM-DD) or an RFC 3339 time"
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn printable_escapes_controls_separators_and_bidi_and_keeps_the_rest() {
+        for (text, shown) in [
+            ("plain ünïcödé 名前", "plain ünïcödé 名前"),
+            ("a\nb\r\tc\0", "a\\u{a}b\\u{d}\\u{9}c\\u{0}"),
+            ("\u{7f}\u{85}\u{9f}", "\\u{7f}\\u{85}\\u{9f}"),
+            ("\u{2028}\u{2029}", "\\u{2028}\\u{2029}"),
+            (
+                "\u{202a}\u{202e}\u{2066}\u{2069}",
+                "\\u{202a}\\u{202e}\\u{2066}\\u{2069}",
+            ),
+            ("\u{200e}\u{200f}\u{61c}", "\\u{200e}\\u{200f}\\u{61c}"),
+            ("\u{202f}\u{206a}", "\u{202f}\u{206a}"),
+        ] {
+            assert_eq!(printable(text), shown, "{text:?}");
+        }
+    }
 }

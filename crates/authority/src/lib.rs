@@ -44,7 +44,7 @@ use time::OffsetDateTime;
 
 pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
-pub use audit::{ChainFault, Verification, parse_time};
+pub use audit::{ChainFault, Checkpoint, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlKind;
@@ -87,6 +87,8 @@ pub struct Policy {
     pub session_idle_minutes: u32,
     /// A session ends this long after login, whatever its activity.
     pub session_absolute_minutes: u32,
+    /// Audit cleanup never removes records younger than this many days.
+    pub audit_min_retention_days: u32,
 }
 
 impl Default for Policy {
@@ -97,6 +99,7 @@ impl Default for Policy {
             lockout_minutes: 15,
             session_idle_minutes: 30,
             session_absolute_minutes: 12 * 60,
+            audit_min_retention_days: 90,
         }
     }
 }
@@ -141,6 +144,8 @@ impl Authority {
         policy: Policy,
         publishing: Publishing,
     ) -> Self {
+        // Every write of this authority extends the chain under the key only the vault derives.
+        let store = store.with_chain_key(vault.audit_chain_key());
         Self {
             committer: committer::Committer::start(store.clone()),
             store,

@@ -6,12 +6,14 @@ use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, Salt};
+use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::Zeroizing;
 
 use crate::token::random_bytes;
 use crate::{Error, Result};
+use store::ChainKey;
 
 /// The format byte in front of every sealed blob, so the scheme can change later.
 const SEALED_V1: u8 = 1;
@@ -117,9 +119,14 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
         .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
 }
 
-/// Seals and opens secrets at rest.
+/// Seals and opens secrets at rest, and holds the keys that make the audit trail
+/// unforgeable without the master key.
 pub struct Vault {
     kek: LessSafeKey,
+    /// Chains audit records (handed to the store).
+    audit_chain: ChainKey,
+    /// Signs audit checkpoints; a key of its own, so that no checkpoint can pass for a record.
+    audit_checkpoint: hmac::Key,
 }
 
 impl std::fmt::Debug for Vault {
@@ -129,18 +136,44 @@ impl std::fmt::Debug for Vault {
 }
 
 impl Vault {
-    /// Derives the key-encryption key from the master key.
+    /// Derives the key-encryption key and the audit keys from the master key, each under a
+    /// label of its own.
     ///
     /// # Errors
     /// [`Error::Internal`] if the derivation fails (it does not for a 32-byte key).
     pub fn new(master: &MasterKey) -> Result<Self> {
         let prk = Salt::new(HKDF_SHA256, b"certmint vault").extract(master.0.as_slice());
+        let failed = |_| Error::Internal("key derivation failed".into());
         let okm = prk
             .expand(&[b"key-encryption-key v1"], &AES_256_GCM)
-            .map_err(|_| Error::Internal("key derivation failed".into()))?;
+            .map_err(failed)?;
+        let hmac_key = |label: &[u8]| {
+            prk.expand(&[label], hmac::HMAC_SHA256)
+                .map(hmac::Key::from)
+                .map_err(failed)
+        };
         Ok(Self {
             kek: LessSafeKey::new(UnboundKey::from(okm)),
+            audit_chain: ChainKey::from(hmac_key(b"certmint audit chain v1")?),
+            audit_checkpoint: hmac_key(b"certmint audit checkpoint v1")?,
         })
+    }
+
+    /// The key the store chains audit records under.
+    pub fn audit_chain_key(&self) -> ChainKey {
+        self.audit_chain.clone()
+    }
+
+    /// The signature of an audit checkpoint's canonical bytes, hex.
+    pub(crate) fn sign_checkpoint(&self, message: &[u8]) -> String {
+        hex::encode(hmac::sign(&self.audit_checkpoint, message))
+    }
+
+    /// Whether `signature` (hex) is [`Vault::sign_checkpoint`]'s for `message`, compared in
+    /// constant time.
+    pub(crate) fn checkpoint_signed(&self, message: &[u8], signature: &str) -> bool {
+        hex::decode(signature)
+            .is_ok_and(|tag| hmac::verify(&self.audit_checkpoint, message, &tag).is_ok())
     }
 
     /// Encrypts `plaintext`, bound to `context` (for example `"tls-key"`), so a blob cannot be
@@ -253,6 +286,45 @@ mod tests {
         let other = Vault::new(&MasterKey::generate()?)?;
         assert!(other.open(&sealed, "tls-key").is_err());
         assert!(vault.open(&sealed[..5], "tls-key").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn audit_keys_are_the_same_for_a_master_key_and_its_own() -> Result<()> {
+        let entry = store::AuditEntry {
+            at: time::OffsetDateTime::UNIX_EPOCH,
+            username: Some("ann".into()),
+            action: "login_success".into(),
+            resource_type: None,
+            resource_id: None,
+            details: None,
+            ip_address: None,
+            user_agent: None,
+            success: true,
+        };
+        let master = MasterKey::generate()?;
+        let (vault, again) = (
+            Vault::new(&master)?,
+            Vault::new(&MasterKey::parse(&master.encode())?)?,
+        );
+        let other = Vault::new(&MasterKey::generate()?)?;
+        let hash = |v: &Vault| v.audit_chain_key().hash(1, &entry, store::GENESIS_HASH);
+        assert_eq!(
+            hash(&vault),
+            hash(&again),
+            "a restart verifies what it wrote"
+        );
+        assert_ne!(hash(&vault), hash(&other));
+        assert_ne!(
+            hash(&vault),
+            store::plain_chain_hash(1, &entry, store::GENESIS_HASH)
+        );
+
+        let signature = vault.sign_checkpoint(b"checkpoint");
+        assert!(again.checkpoint_signed(b"checkpoint", &signature));
+        assert!(!vault.checkpoint_signed(b"checkpoins", &signature));
+        assert!(!other.checkpoint_signed(b"checkpoint", &signature));
+        assert!(!vault.checkpoint_signed(b"checkpoint", "not hex"));
         Ok(())
     }
 

@@ -113,18 +113,17 @@ pub async fn open_authority(
     settings
         .check_serve_only()
         .map_err(|e| BootError::Settings(e.to_string()))?;
+    let vault = Vault::new(&master)?;
+    // Keyed before migrating, so that the migration that keys the audit chain can seal it.
     let store =
         authority::Store::connect(&settings.database_url(), settings.database_max_connections)
-            .await?;
+            .await?
+            .with_chain_key(vault.audit_chain_key());
     store.migrate().await?;
-    Ok(Authority::new(
-        store,
-        Vault::new(&master)?,
-        clock,
-        settings.policy(),
-        publishing,
+    Ok(
+        Authority::new(store, vault, clock, settings.policy(), publishing)
+            .with_cpu_pool(settings.cpu_pool()),
     )
-    .with_cpu_pool(settings.cpu_pool()))
 }
 
 /// Everything [`open_authority`] does, then the first admin and the TLS certificate.

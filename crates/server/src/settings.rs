@@ -55,6 +55,8 @@ pub struct Settings {
     pub session_idle_minutes: u32,
     /// A session ends this long after login.
     pub session_absolute_minutes: u32,
+    /// Audit cleanup refuses to remove records younger than this many days.
+    pub audit_min_retention_days: u32,
     /// Requests per minute per client address to the login endpoints.
     pub auth_rate_limit_per_minute: u32,
     /// How long shutdown waits for requests in flight.
@@ -199,6 +201,7 @@ impl Default for Settings {
             lockout_minutes: policy.lockout_minutes,
             session_idle_minutes: policy.session_idle_minutes,
             session_absolute_minutes: policy.session_absolute_minutes,
+            audit_min_retention_days: policy.audit_min_retention_days,
             auth_rate_limit_per_minute: 10,
             shutdown_grace_seconds: 30,
             header_read_timeout_seconds: 10,
@@ -364,6 +367,7 @@ impl Settings {
             lockout_minutes: self.lockout_minutes,
             session_idle_minutes: self.session_idle_minutes,
             session_absolute_minutes: self.session_absolute_minutes,
+            audit_min_retention_days: self.audit_min_retention_days,
         }
     }
 

@@ -1,4 +1,6 @@
-use aws_lc_rs::digest;
+use std::sync::Arc;
+
+use aws_lc_rs::{digest, hmac};
 use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AssertSqlSafe, Row};
@@ -42,7 +44,8 @@ pub struct AuditRecord {
     pub entry: AuditEntry,
     /// The hash of the record before this one.
     pub prev_hash: String,
-    /// SHA-256 over this record's canonical content and `prev_hash`, hex.
+    /// The chain hash over this record's canonical content and `prev_hash`, hex: an HMAC under
+    /// the [`ChainKey`] from [`ChainAnchor::keyed_from`] on, plain SHA-256 before it.
     pub hash: String,
 }
 
@@ -57,6 +60,12 @@ pub struct ChainAnchor {
     pub last_id: i64,
     /// The hash of the newest record.
     pub last_hash: String,
+    /// The first id whose hash is keyed ([`ChainKey::hash`]); the ones before it were written
+    /// before the chain was keyed and carry [`plain_chain_hash`]. Believe it only with a valid
+    /// [`ChainAnchor::keyed_seal`].
+    pub keyed_from: i64,
+    /// [`ChainKey::seal`] of `keyed_from`, written when the keying migration was applied.
+    pub keyed_seal: Option<String>,
 }
 
 /// Filters for listing and exporting audit records. All are optional and combine with AND.
@@ -106,9 +115,7 @@ struct Canonical<'a> {
     prev_hash: &'a str,
 }
 
-/// The hash a record with this id, content and predecessor must carry: SHA-256 over the
-/// canonical JSON of every stored field (in a fixed order) including `prev_hash`, as hex.
-pub fn chain_hash(id: i64, entry: &AuditEntry, prev_hash: &str) -> String {
+fn canonical(id: i64, entry: &AuditEntry, prev_hash: &str) -> Vec<u8> {
     let canonical = Canonical {
         id,
         at_us: to_micros(entry.at),
@@ -123,14 +130,67 @@ pub fn chain_hash(id: i64, entry: &AuditEntry, prev_hash: &str) -> String {
         prev_hash,
     };
     // Serialising a struct of strings, integers and booleans cannot fail.
-    let bytes = serde_json::to_vec(&canonical).unwrap_or_default();
-    hex::encode(digest::digest(&digest::SHA256, &bytes))
+    serde_json::to_vec(&canonical).unwrap_or_default()
+}
+
+/// The hash records written before the chain was keyed carry: SHA-256 over the canonical JSON
+/// of every stored field (in a fixed order) including `prev_hash`, as hex. Anyone who can
+/// write the database can recompute it, so it only proves the records before the first keyed
+/// one, which links to them.
+pub fn plain_chain_hash(id: i64, entry: &AuditEntry, prev_hash: &str) -> String {
+    hex::encode(digest::digest(
+        &digest::SHA256,
+        &canonical(id, entry, prev_hash),
+    ))
+}
+
+/// The key of the audit chain: derived from the master key by the vault and handed to the
+/// store, which never sees the master key. Without it no record can be re-hashed, so a
+/// rewritten record or tail no longer verifies. Its `Debug` output is redacted.
+#[derive(Clone)]
+pub struct ChainKey(Arc<hmac::Key>);
+
+impl std::fmt::Debug for ChainKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChainKey(<redacted>)")
+    }
+}
+
+impl From<hmac::Key> for ChainKey {
+    fn from(key: hmac::Key) -> Self {
+        Self(Arc::new(key))
+    }
+}
+
+impl ChainKey {
+    /// The hash a record with this id, content and predecessor must carry: HMAC-SHA256 over
+    /// the same canonical JSON as [`plain_chain_hash`], as hex.
+    pub fn hash(&self, id: i64, entry: &AuditEntry, prev_hash: &str) -> String {
+        hex::encode(hmac::sign(&self.0, &canonical(id, entry, prev_hash)))
+    }
+
+    /// The seal of the chain's `keyed_from`, hex.
+    pub fn seal(&self, keyed_from: i64) -> String {
+        hex::encode(hmac::sign(&self.0, &seal_message(keyed_from)))
+    }
+
+    /// Whether `seal` is [`ChainKey::seal`]'s for `keyed_from`.
+    pub fn sealed(&self, keyed_from: i64, seal: &str) -> bool {
+        hex::decode(seal)
+            .is_ok_and(|tag| hmac::verify(&self.0, &seal_message(keyed_from), &tag).is_ok())
+    }
+}
+
+/// Not JSON, so it can never be taken for a record's canonical content.
+fn seal_message(keyed_from: i64) -> Vec<u8> {
+    format!("certmint audit keyed_from v1\n{keyed_from}").into_bytes()
 }
 
 /// Appends `entries` to the chain after record `last_id`, whose hash is `last_hash`: they get
 /// the ids that follow, each hashed over its predecessor. Returns the new tip's hash.
 pub(crate) async fn insert(
     tx: &mut WriteTx,
+    key: &ChainKey,
     last_id: i64,
     last_hash: &str,
     entries: &[AuditEntry],
@@ -138,7 +198,7 @@ pub(crate) async fn insert(
     let mut tip = last_hash.to_owned();
     let mut chained = Vec::with_capacity(entries.len());
     for (id, entry) in (last_id + 1..).zip(entries) {
-        let hash = chain_hash(id, entry, &tip);
+        let hash = key.hash(id, entry, &tip);
         chained.push((id, entry, std::mem::replace(&mut tip, hash.clone()), hash));
     }
     tx.insert_rows(
@@ -297,7 +357,8 @@ impl Store {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn audit_anchor(&self) -> Result<ChainAnchor, Error> {
         let row = sqlx::query(
-            "SELECT last_id, last_hash, anchor_id, anchor_hash FROM audit_head WHERE id = 1",
+            "SELECT last_id, last_hash, anchor_id, anchor_hash, keyed_from, keyed_seal \
+             FROM audit_head WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -306,6 +367,8 @@ impl Store {
             first_prev_hash: row.try_get("anchor_hash")?,
             last_id: row.try_get("last_id")?,
             last_hash: row.try_get("last_hash")?,
+            keyed_from: row.try_get("keyed_from")?,
+            keyed_seal: row.try_get("keyed_seal")?,
         })
     }
 

@@ -7,7 +7,7 @@ use sqlx::migrate::Migrator;
 use sqlx::query::Query;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row};
 
-use crate::audit::{self, AuditEntry};
+use crate::audit::{self, AuditEntry, ChainKey};
 use crate::{Error, PageRequest};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -76,6 +76,8 @@ pub struct Store {
     relaxed: Option<AnyPool>,
     /// Set when a SQLite write transaction fails (see [`Suspect`]).
     suspect: Option<Suspect>,
+    /// The key audit records are chained under; a store without it cannot append to the chain.
+    chain: Option<ChainKey>,
 }
 
 /// When a SQLite write fails on a full disk (or an I/O error), SQLite may keep the transaction
@@ -245,7 +247,15 @@ impl Store {
             gate,
             relaxed,
             suspect: (backend == Backend::Sqlite).then_some(suspect),
+            chain: None,
         })
+    }
+
+    /// This store, appending audit records chained under `key`.
+    #[must_use]
+    pub fn with_chain_key(mut self, key: ChainKey) -> Self {
+        self.chain = Some(key);
+        self
     }
 
     /// A guard for a transaction opened outside [`WriteTx`]: declare it after the transaction,
@@ -282,16 +292,44 @@ impl Store {
         self.backend
     }
 
-    /// Applies the migrations this build knows and the database lacks.
+    /// Applies the migrations this build knows and the database lacks. When this run keys the
+    /// audit chain (migration 0008) on a store with the chain key, it seals where the keyed part
+    /// starts; only that run does, so clearing the seal later cannot get a moved start sealed.
     ///
     /// # Errors
     /// [`Error::Migration`] when a migration fails or the database holds one this build does not
     /// know.
     pub async fn migrate(&self) -> Result<(), Error> {
+        let keyed_before = self.applied(KEYED_CHAIN_MIGRATION).await;
         self.migrator()
             .run(&self.pool)
             .await
-            .map_err(|e| Error::Migration(e.to_string()))
+            .map_err(|e| Error::Migration(e.to_string()))?;
+        match &self.chain {
+            Some(key) if !keyed_before => self.seal_keyed_from(key).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether migration `version` was applied (false, too, before any was).
+    async fn applied(&self, version: i64) -> bool {
+        sqlx::query("SELECT version FROM _sqlx_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await
+            .is_ok_and(|row| row.is_some())
+    }
+
+    async fn seal_keyed_from(&self, key: &ChainKey) -> Result<(), Error> {
+        let row = sqlx::query("SELECT keyed_from FROM audit_head WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await?;
+        let keyed_from: i64 = row.try_get("keyed_from")?;
+        sqlx::query("UPDATE audit_head SET keyed_seal = $1 WHERE id = 1")
+            .bind(key.seal(keyed_from))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     pub(crate) fn migrator(&self) -> &'static Migrator {
@@ -383,11 +421,15 @@ impl Store {
             last_id: head.try_get("last_id")?,
             last_hash: head.try_get("last_hash")?,
             appended: false,
+            chain: self.chain.clone(),
             tx,
             _turn: turn,
         })
     }
 }
+
+/// The migration that keys the audit chain.
+const KEYED_CHAIN_MIGRATION: i64 = 8;
 
 /// How often the background checkpointer copies SQLite's write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
@@ -421,6 +463,7 @@ pub struct WriteTx {
     last_id: i64,
     last_hash: String,
     appended: bool,
+    chain: Option<ChainKey>,
     /// Held until the transaction ends (SQLite).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
@@ -438,13 +481,17 @@ impl WriteTx {
     /// Appends audit records to the chain in order, inside this transaction.
     ///
     /// # Errors
-    /// [`Error::Database`] when the insert fails.
+    /// [`Error::Database`] when the insert fails; [`Error::Config`] when the store was opened
+    /// without the chain key (a record it wrote could never be verified).
     pub async fn audit_many(&mut self, entries: &[AuditEntry]) -> Result<(), Error> {
         if entries.is_empty() {
             return Ok(());
         }
+        let key = self.chain.clone().ok_or_else(|| {
+            Error::Config("the store was opened without the audit chain key".into())
+        })?;
         let (last_id, last_hash) = (self.last_id, self.last_hash.clone());
-        self.last_hash = audit::insert(self, last_id, &last_hash, entries).await?;
+        self.last_hash = audit::insert(self, &key, last_id, &last_hash, entries).await?;
         self.last_id += i64::try_from(entries.len()).unwrap_or(i64::MAX);
         self.appended = true;
         Ok(())

@@ -3,8 +3,9 @@
 //! is back. The database lives on a small tmpfs this test mounts (it runs as root, as the test
 //! script and CI do; without the right to mount it fails rather than skips).
 
+use aws_lc_rs::hmac;
 use certmint_store::testing::SmallDisk;
-use certmint_store::{AuditEntry, Error, NewCertificate, Store, from_micros, to_micros};
+use certmint_store::{AuditEntry, ChainKey, Error, NewCertificate, Store, from_micros, to_micros};
 use time::{Duration, OffsetDateTime};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -71,7 +72,8 @@ async fn write_one(store: &Store, i: usize) -> Result<i64, Error> {
 async fn a_full_disk_loses_no_acknowledged_write_and_writing_resumes() -> TestResult {
     let disk = SmallDisk::mount("6m")?;
     let url = format!("sqlite://{}?mode=rwc", disk.path().join("t.db").display());
-    let store = Store::connect(&url, 4).await?;
+    let key = || ChainKey::from(hmac::Key::new(hmac::HMAC_SHA256, b"disk test chain key"));
+    let store = Store::connect(&url, 4).await?.with_chain_key(key());
     store.migrate().await?;
     for i in 0..20 {
         write_one(&store, i).await?;
@@ -112,7 +114,7 @@ async fn a_full_disk_loses_no_acknowledged_write_and_writing_resumes() -> TestRe
     store.close().await;
 
     // After a restart every acknowledged write is there.
-    let store = Store::connect(&url, 1).await?;
+    let store = Store::connect(&url, 1).await?.with_chain_key(key());
     for (i, id) in &acknowledged {
         let row = store
             .certificate(*id)

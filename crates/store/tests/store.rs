@@ -9,10 +9,11 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 
+use aws_lc_rs::hmac;
 use certmint_store::{
-    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, Error, GENESIS_HASH,
-    NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter,
-    UserRow, UserUpdate, chain_hash, from_micros, to_micros,
+    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, ChainKey, Error,
+    GENESIS_HASH, NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store,
+    UserFilter, UserRow, UserUpdate, from_micros, plain_chain_hash, to_micros,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -25,11 +26,17 @@ fn postgres_admin_url() -> Option<String> {
         .filter(|url| !url.is_empty())
 }
 
-/// Opens and migrates a store on `url`.
+/// The chain key of the stores under test (the vault derives the real one).
+fn chain_key() -> ChainKey {
+    ChainKey::from(hmac::Key::new(hmac::HMAC_SHA256, b"test chain key"))
+}
+
+/// Opens and migrates a store on `url`, chaining audit records under [`chain_key`].
 async fn open(url: &str) -> Store {
     let store = Store::connect(url, 8)
         .await
-        .unwrap_or_else(|e| panic!("cannot open {url}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
+        .with_chain_key(chain_key());
     store.migrate().await.expect("migrations");
     store
 }
@@ -148,8 +155,9 @@ async fn chain(store: &Store) -> Result<Vec<AuditRecord>, Error> {
 }
 
 /// Asserts that `records` have contiguous ids, start from `first_prev_hash`, link each to the
-/// one before, and carry the hash of their own content.
+/// one before, and carry the keyed hash of their own content.
 fn assert_linked(records: &[AuditRecord], first_prev_hash: &str) {
+    let key = chain_key();
     let mut prev = first_prev_hash.to_owned();
     for (i, r) in records.iter().enumerate() {
         if i > 0 {
@@ -162,7 +170,7 @@ fn assert_linked(records: &[AuditRecord], first_prev_hash: &str) {
         );
         assert_eq!(
             r.hash,
-            chain_hash(r.id, &r.entry, &r.prev_hash),
+            key.hash(r.id, &r.entry, &r.prev_hash),
             "record {} carries its own hash",
             r.id
         );
@@ -186,6 +194,10 @@ async fn migrations_are_idempotent(store: Store) -> TestResult {
     );
     assert_eq!(anchor.first_prev_hash, GENESIS_HASH);
     assert_eq!(anchor.last_hash, GENESIS_HASH);
+    assert_eq!(
+        anchor.keyed_from, 1,
+        "a new chain is keyed from its first record"
+    );
     assert_eq!(store.user_count().await?, 0);
     Ok(())
 }
@@ -266,6 +278,59 @@ async fn certificates_keep_their_rows_and_links_through_the_lookup_migration() -
     if let Some(admin) = postgres_admin_url() {
         let url = certmint_store::testing::fresh_postgres_database(&admin).await?;
         certificate_lookup_migration(&url)
+            .await
+            .map_err(|e| format!("on PostgreSQL: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Migration 0008 keys the chain from the record after the newest one written before it: those
+/// keep their plain hashes, and records appended afterwards are the keyed part.
+async fn keyed_chain_migration(url: &str) -> TestResult {
+    let store = Store::connect(url, 2).await?.with_chain_key(chain_key());
+    certmint_store::testing::migrate_to(&store, 7).await?;
+    let mut tx = store.begin_write().await?;
+    tx.audit_many(&[entry("old 1", now()), entry("old 2", now())])
+        .await?;
+    tx.commit().await?;
+    store.migrate().await?;
+    let anchor = store.audit_anchor().await?;
+    assert_eq!((anchor.last_id, anchor.keyed_from), (2, 3));
+    let seal = anchor
+        .keyed_seal
+        .ok_or("the run that keyed the chain sealed its start")?;
+    assert!(chain_key().sealed(3, &seal));
+    assert!(!chain_key().sealed(4, &seal));
+
+    // Only that run seals: a start moved and unsealed later stays unsealed.
+    store
+        .execute_raw("UPDATE audit_head SET keyed_from = 4, keyed_seal = NULL WHERE id = 1")
+        .await?;
+    store.migrate().await?;
+    assert_eq!(store.audit_anchor().await?.keyed_seal, None);
+    store
+        .execute_raw(&format!(
+            "UPDATE audit_head SET keyed_from = 3, keyed_seal = '{seal}' WHERE id = 1"
+        ))
+        .await?;
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.audit(&entry("new", now())).await?, 3);
+    tx.commit().await?;
+    assert_eq!(store.audit_anchor().await?.keyed_from, 3, "it never moves");
+    store.close().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_keyed_chain_migration_keeps_older_records_in_the_plain_part() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    keyed_chain_migration(&url)
+        .await
+        .map_err(|e| format!("on SQLite: {e}"))?;
+    if let Some(admin) = postgres_admin_url() {
+        let url = certmint_store::testing::fresh_postgres_database(&admin).await?;
+        keyed_chain_migration(&url)
             .await
             .map_err(|e| format!("on PostgreSQL: {e}"))?;
     }
@@ -565,12 +630,37 @@ async fn audit_chain(store: Store) -> TestResult {
     assert_eq!((anchor.first_id, anchor.last_id), (1, 3));
     assert_eq!(anchor.first_prev_hash, GENESIS_HASH);
     assert_eq!(anchor.last_hash, records[2].hash);
+
+    // The hash is keyed: the plain SHA-256 anyone could recompute is not it, and another key
+    // gives another hash.
+    let r = &records[2];
+    assert_ne!(r.hash, plain_chain_hash(r.id, &r.entry, &r.prev_hash));
+    let other = ChainKey::from(hmac::Key::new(hmac::HMAC_SHA256, b"another key"));
+    assert_ne!(r.hash, other.hash(r.id, &r.entry, &r.prev_hash));
     Ok(())
 }
 
 #[tokio::test]
 async fn audit_records_chain_without_gaps_and_roll_back_with_their_change() -> TestResult {
     on_every_backend(audit_chain).await
+}
+
+/// The check comes before any SQL, so one backend shows it.
+#[tokio::test]
+async fn a_store_without_the_chain_key_cannot_append_audit_records() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let keyless = Store::connect(&url, 1).await?;
+    keyless.migrate().await?;
+    let mut tx = keyless.begin_write().await?;
+    assert!(matches!(
+        tx.audit(&entry("keyless", now())).await,
+        Err(Error::Config(_))
+    ));
+    drop(tx);
+    assert_eq!(keyless.audit_anchor().await?.last_id, 0);
+    keyless.close().await;
+    Ok(())
 }
 
 async fn concurrent_writers(store: Store) -> TestResult {

@@ -1,5 +1,5 @@
-//! The audit trail: every change recorded with it, filters and exports, and a hash chain that
-//! names exactly where it was tampered with.
+//! The audit trail: every change recorded with it, filters and exports, and a keyed hash chain
+//! that names exactly where it was tampered with, even by someone who can write the database.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -368,7 +368,7 @@ async fn cleanup_keeps_the_remaining_chain_verifiable() -> TestResult {
     let before = logs(&server, &admin, "").await["meta"]["total"]
         .as_i64()
         .ok_or("total")?;
-    server.clock.advance(time::Duration::days(40));
+    server.clock.advance(time::Duration::days(100));
     let admin = server.admin().await;
     server.user(&admin, "recent", "viewer").await;
     let (status, _) = server
@@ -380,6 +380,22 @@ async fn cleanup_keeps_the_remaining_chain_verifiable() -> TestResult {
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    // Records younger than audit_min_retention_days (90 by default) are never removed.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/audit/cleanup",
+            &Auth::Session(&admin),
+            Some(json!({"retention_days": 89})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(
+            |m| m.contains("between 90 and 36500") && m.contains("audit_min_retention_days")
+        ),
+        "{body}"
+    );
     server.user(&admin, "auditor1", "auditor").await;
     let auditor = server.login("auditor1", ADMIN_PASSWORD).await;
     let (status, _) = server
@@ -387,7 +403,7 @@ async fn cleanup_keeps_the_remaining_chain_verifiable() -> TestResult {
             Method::POST,
             "/api/v2/audit/cleanup",
             &Auth::Session(&auditor),
-            Some(json!({"retention_days": 30})),
+            Some(json!({"retention_days": 90})),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
@@ -396,7 +412,7 @@ async fn cleanup_keeps_the_remaining_chain_verifiable() -> TestResult {
             Method::POST,
             "/api/v2/audit/cleanup",
             &Auth::Session(&admin),
-            Some(json!({"retention_days": 30})),
+            Some(json!({"retention_days": 90})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -406,6 +422,273 @@ async fn cleanup_keeps_the_remaining_chain_verifiable() -> TestResult {
     let report = verify(&server, &admin, "").await;
     assert_eq!(report["valid"], true, "{report}");
     assert_eq!(report["start_id"], before + 1);
+    server.stop().await;
+    Ok(())
+}
+
+/// Rewrites record `id`'s details to `details`, gives it the plain SHA-256 chain hash the
+/// chain used before it was keyed, and makes the head agree: all anyone who can write the
+/// database can do without the key.
+async fn rewrite_with_plain_hash(raw: &store::Store, id: i64, details: &str) -> TestResult {
+    let mut record = raw.audit_get(id).await?.ok_or("no such record")?;
+    record.entry.details = Some(details.into());
+    let hash = store::plain_chain_hash(id, &record.entry, &record.prev_hash);
+    raw.execute_raw(&format!(
+        "UPDATE audit_log SET details = '{details}', hash = '{hash}' WHERE id = {id}"
+    ))
+    .await?;
+    raw.execute_raw(&format!(
+        "UPDATE audit_head SET last_hash = '{hash}' WHERE id = 1 AND last_id = {id}"
+    ))
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tail_rewritten_with_recomputed_hashes_fails_verification() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    history(&server, &admin).await;
+    let report = verify(&server, &admin, "").await;
+    assert_eq!(report["valid"], true, "{report}");
+    let last = report["end_id"].as_i64().ok_or("end_id")?;
+    let raw = server.raw_store().await;
+    rewrite_with_plain_hash(&raw, last, "nothing happened").await?;
+    assert_eq!(
+        raw.audit_anchor().await?.last_hash,
+        raw.audit_get(last).await?.ok_or("record")?.hash,
+        "the head agrees with the rewritten record, as it did after the attack on a plain chain"
+    );
+    let report = verify(&server, &admin, "").await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert_eq!(
+        report["errors"],
+        json!([{"id": last, "kind": "altered", "message": format!("record {last} was altered: its content no longer matches its hash")}])
+    );
+    raw.close().await;
+    server.stop().await;
+    Ok(())
+}
+
+async fn checkpoint(server: &TestServer, admin: &Session) -> Value {
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/checkpoint",
+            &Auth::Session(admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
+async fn verify_against(server: &TestServer, admin: &Session, checkpoint: &Value) -> Value {
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/audit/verify",
+            &Auth::Session(admin),
+            Some(checkpoint.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
+fn has_fault(report: &Value, id: i64, kind: &str) -> bool {
+    report["errors"]
+        .as_array()
+        .is_some_and(|errors| errors.iter().any(|e| e["id"] == id && e["kind"] == kind))
+}
+
+#[tokio::test]
+async fn a_signed_checkpoint_catches_truncation_and_rewrites_behind_it() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    history(&server, &admin).await;
+    let taken = checkpoint(&server, &admin).await;
+    let at = taken["last_id"].as_i64().ok_or("last_id")?;
+    assert!(at > 2, "{taken}");
+    assert_eq!(taken["keyed_from"], 1);
+    assert!(taken["at"].is_string() && taken["signature"].is_string());
+    server.user(&admin, "later", "viewer").await;
+
+    // A clean chain that grew since passes.
+    let report = verify_against(&server, &admin, &taken).await;
+    assert_eq!(report["valid"], true, "{report}");
+
+    // Any field changed, or another signature: the checkpoint proves nothing.
+    for (field, value) in [
+        ("last_id", json!(at - 1)),
+        ("head_hash", json!("ab".repeat(32))),
+        ("keyed_from", json!(at + 1)),
+        ("at", json!("2020-01-01T00:00:00Z")),
+        ("signature", json!("00".repeat(32))),
+    ] {
+        let mut forged = taken.clone();
+        forged[field] = value;
+        let report = verify_against(&server, &admin, &forged).await;
+        assert_eq!(report["valid"], false, "{field}: {report}");
+        assert_eq!(report["errors"][0]["kind"], "forged_checkpoint", "{field}");
+    }
+
+    // Cutting the chain back to before the checkpoint, head included, passes a plain
+    // verification but not one against the checkpoint.
+    let raw = server.raw_store().await;
+    let kept = raw.audit_get(at - 1).await?.ok_or("record")?;
+    raw.execute_raw(&format!("DELETE FROM audit_log WHERE id >= {at}"))
+        .await?;
+    raw.execute_raw(&format!(
+        "UPDATE audit_head SET last_id = {}, last_hash = '{}' WHERE id = 1",
+        kept.id, kept.hash
+    ))
+    .await?;
+    assert_eq!(verify(&server, &admin, "").await["valid"], true);
+    let report = verify_against(&server, &admin, &taken).await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert!(has_fault(&report, at, "missing"), "{report}");
+
+    // Declaring the whole chain unkeyed and rewriting it with plain hashes: the checkpoint
+    // still knows where the keyed part began.
+    raw.execute_raw(&format!(
+        "UPDATE audit_head SET keyed_from = {} WHERE id = 1",
+        kept.id + 1
+    ))
+    .await?;
+    rewrite_with_plain_hash(&raw, kept.id, "nothing happened").await?;
+    let report = verify_against(&server, &admin, &taken).await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert!(has_fault(&report, at, "altered"), "{report}");
+    raw.close().await;
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_rewritten_record_before_the_checkpoint_fails_against_it() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    history(&server, &admin).await;
+    let taken = checkpoint(&server, &admin).await;
+    let at = taken["last_id"].as_i64().ok_or("last_id")?;
+    let raw = server.raw_store().await;
+    raw.execute_raw(&format!(
+        "UPDATE audit_log SET details = 'forged' WHERE id = {}",
+        at - 1
+    ))
+    .await?;
+    let report = verify_against(&server, &admin, &taken).await;
+    assert_eq!(report["valid"], false, "{report}");
+    assert!(has_fault(&report, at - 1, "altered"), "{report}");
+    raw.close().await;
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn logged_user_text_cannot_forge_lines_or_reorder_text() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let attempted = "eve\n2026-01-01 admin login_success\u{202e}\u{2066}\r\u{85}";
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/v2/auth/login/password",
+            &Auth::None,
+            Some(json!({"username": attempted, "password": "not the password"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let failed = logs(&server, &admin, "action=login_failed").await;
+    assert_eq!(failed["meta"]["total"], 1, "{failed}");
+    let record = &failed["data"][0];
+    for field in ["username", "resource_id"] {
+        assert_eq!(
+            record[field], "eve\\u{a}2026-01-01 admin login_success\\u{202e}\\u{2066}\\u{d}\\u{85}",
+            "{field}: {record}"
+        );
+    }
+    assert_eq!(verify(&server, &admin, "").await["valid"], true);
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn csv_export_cells_never_start_a_formula() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    for attempted in [
+        "=HYPERLINK(\"http://x.test\")",
+        "+1",
+        "-1",
+        "@SUM(A1)",
+        "\tx",
+    ] {
+        let (status, _) = server
+            .call(
+                Method::POST,
+                "/api/v2/auth/login/password",
+                &Auth::None,
+                Some(json!({"username": attempted, "password": "not the password"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{attempted}");
+    }
+    let response = server
+        .request(
+            Method::GET,
+            "/api/v2/audit/export?format=csv&action=login_failed",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let csv = response.text().await?;
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let usernames: Vec<String> = reader
+        .records()
+        .map(|r| r.map(|r| r[2].to_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(
+        usernames,
+        [
+            "'=HYPERLINK(\"http://x.test\")",
+            "'+1",
+            "'-1",
+            "'@SUM(A1)",
+            "\\u{9}x"
+        ],
+        "{csv}"
+    );
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn moving_the_start_of_the_keyed_part_cannot_unkey_a_rewritten_tail() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    history(&server, &admin).await;
+    let raw = server.raw_store().await;
+    let last = raw.audit_anchor().await?.last_id;
+    raw.execute_raw(&format!(
+        "UPDATE audit_head SET keyed_from = {} WHERE id = 1",
+        last + 1
+    ))
+    .await?;
+    rewrite_with_plain_hash(&raw, last, "nothing happened").await?;
+    for seal in ["keyed_seal", "NULL"] {
+        raw.execute_raw(&format!(
+            "UPDATE audit_head SET keyed_seal = {seal} WHERE id = 1"
+        ))
+        .await?;
+        let report = verify(&server, &admin, "").await;
+        assert_eq!(report["valid"], false, "{report}");
+        assert!(has_fault(&report, last + 1, "altered"), "{report}");
+        assert!(has_fault(&report, last, "altered"), "{report}");
+    }
+    raw.close().await;
     server.stop().await;
     Ok(())
 }

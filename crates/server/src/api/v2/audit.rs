@@ -1,4 +1,5 @@
-//! `/audit`: the hash-chained audit log — list, stats, export, verify, cleanup.
+//! `/audit`: the keyed hash chain of audit records — list, stats, export, checkpoint, verify,
+//! cleanup.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -20,7 +21,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(stats))
         .routes(routes!(actions))
         .routes(routes!(export))
-        .routes(routes!(verify))
+        .routes(routes!(checkpoint))
+        .routes(routes!(verify, verify_checkpoint))
         .routes(routes!(cleanup))
 }
 
@@ -40,7 +42,8 @@ pub struct AuditView {
     pub success: bool,
     /// The previous record's hash.
     pub prev_hash: String,
-    /// SHA-256 over this record's content and `prev_hash`.
+    /// HMAC-SHA256 (plain SHA-256 for records written before the chain was keyed) over this
+    /// record's content and `prev_hash`.
     pub hash: String,
 }
 
@@ -301,13 +304,13 @@ fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {
             .write_record([
                 v.id.to_string(),
                 authority::rfc3339(v.timestamp),
-                v.username.clone().unwrap_or_default(),
-                v.action.clone(),
-                v.resource_type.clone().unwrap_or_default(),
-                v.resource_id.clone().unwrap_or_default(),
-                v.details.clone().unwrap_or_default(),
-                v.ip_address.clone().unwrap_or_default(),
-                v.user_agent.clone().unwrap_or_default(),
+                inert_cell(v.username.as_deref()),
+                inert_cell(Some(&v.action)),
+                inert_cell(v.resource_type.as_deref()),
+                inert_cell(v.resource_id.as_deref()),
+                inert_cell(v.details.as_deref()),
+                inert_cell(v.ip_address.as_deref()),
+                inert_cell(v.user_agent.as_deref()),
                 v.success.to_string(),
                 v.prev_hash.clone(),
                 v.hash.clone(),
@@ -317,6 +320,17 @@ fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| ApiError::from(authority::Error::Internal(e.to_string())))
+}
+
+/// A text cell that a spreadsheet shows as text: one that would start a formula (`=`, `+`,
+/// `-`, `@`, tab or carriage return; OWASP's CSV injection) gets a leading `'`.
+fn inert_cell(text: Option<&str>) -> String {
+    let text = text.unwrap_or_default();
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -330,7 +344,7 @@ pub struct VerifyQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Fault {
     pub id: i64,
-    /// `altered`, `missing` or `broken_link`.
+    /// `altered`, `missing`, `broken_link` or `forged_checkpoint`.
     pub kind: String,
     pub message: String,
 }
@@ -350,8 +364,68 @@ pub struct VerifyData {
     params(VerifyQuery),
     responses((status = 200, description = "Verification report", body = Envelope<VerifyData>)))]
 async fn verify(State(app): State<App>, ApiQuery(q): ApiQuery<VerifyQuery>) -> ApiResult<Response> {
-    let v = app.authority.audit_verify(q.start_id, q.end_id).await?;
-    Ok(ok(VerifyData {
+    Ok(ok(report(
+        app.authority.audit_verify(q.start_id, q.end_id).await?,
+    )))
+}
+
+/// A signed statement of the chain's head, to keep outside the server and verify against later.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointView {
+    /// The id of the newest record (the count of records ever written).
+    pub last_id: i64,
+    /// Its hash.
+    pub head_hash: String,
+    /// The first record whose hash is keyed.
+    pub keyed_from: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// HMAC-SHA256 over the other fields under a key derived from the master key.
+    pub signature: String,
+}
+
+/// A signed checkpoint of the chain's head now.
+#[utoipa::path(get, path = "/audit/checkpoint", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    responses((status = 200, description = "Checkpoint", body = Envelope<CheckpointView>)))]
+async fn checkpoint(State(app): State<App>) -> ApiResult<Response> {
+    let c = app.authority.audit_checkpoint().await?;
+    Ok(ok(CheckpointView {
+        last_id: c.last_id,
+        head_hash: c.head_hash,
+        keyed_from: c.keyed_from,
+        at: c.at,
+        signature: c.signature,
+    }))
+}
+
+/// Verify the whole chain and that it still holds what a checkpoint (as
+/// `GET /audit/checkpoint` gave it) saw: its record with its hash. A checkpoint whose
+/// signature is not genuine fails.
+#[utoipa::path(post, path = "/audit/verify", tag = "audit",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    request_body = CheckpointView,
+    responses((status = 200, description = "Verification report", body = Envelope<VerifyData>),
+              (status = 400, description = "Not a checkpoint", body = ErrorBody)))]
+async fn verify_checkpoint(
+    State(app): State<App>,
+    ApiJson(c): ApiJson<CheckpointView>,
+) -> ApiResult<Response> {
+    let checkpoint = authority::Checkpoint {
+        last_id: c.last_id,
+        head_hash: c.head_hash,
+        keyed_from: c.keyed_from,
+        at: c.at,
+        signature: c.signature,
+    };
+    Ok(ok(report(
+        app.authority.audit_verify_checkpoint(&checkpoint).await?,
+    )))
+}
+
+fn report(v: authority::Verification) -> VerifyData {
+    VerifyData {
         valid: v.valid,
         checked: v.checked,
         start_id: v.start_id,
@@ -365,13 +439,14 @@ async fn verify(State(app): State<App>, ApiQuery(q): ApiQuery<VerifyQuery>) -> A
                 message: f.message,
             })
             .collect(),
-    }))
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CleanupRequest {
-    /// Keep records of the last this many days (at least 1).
+    /// Keep records of the last this many days (at least `audit_min_retention_days`, 90 by
+    /// default).
     pub retention_days: i64,
 }
 
@@ -385,7 +460,7 @@ pub struct CleanupData {
     security(("session" = ["delete:audit"]), ("api_key" = ["delete:audit"])),
     request_body = CleanupRequest,
     responses((status = 200, description = "Removed", body = Envelope<CleanupData>),
-              (status = 422, description = "Bad retention period", body = ErrorBody)))]
+              (status = 422, description = "A retention period under the minimum", body = ErrorBody)))]
 async fn cleanup(
     State(app): State<App>,
     Caller(principal): Caller,
@@ -399,4 +474,26 @@ async fn cleanup(
         CleanupData { deleted },
         format!("{deleted} audit records removed"),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inert_cell;
+
+    #[test]
+    fn cells_that_would_start_a_formula_are_quoted() {
+        for (cell, shown) in [
+            (None, ""),
+            (Some("alice"), "alice"),
+            (Some("a=b"), "a=b"),
+            (Some("=1+1"), "'=1+1"),
+            (Some("+1"), "'+1"),
+            (Some("-1"), "'-1"),
+            (Some("@SUM(A1)"), "'@SUM(A1)"),
+            (Some("\tx"), "'\tx"),
+            (Some("\rx"), "'\rx"),
+        ] {
+            assert_eq!(inert_cell(cell), shown, "{cell:?}");
+        }
+    }
 }
