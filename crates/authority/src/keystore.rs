@@ -16,14 +16,24 @@ fn context(refid: &str) -> String {
 }
 
 impl Authority {
-    /// Generates a key in the CPU pool: an RSA key takes long enough to stall a worker.
+    /// Generates a key. An RSA key takes long enough (up to seconds) to stall a worker, so it is
+    /// made in the CPU pool; an elliptic-curve key takes microseconds, and is made here, so that
+    /// issuance at full speed does not queue behind the pool.
     ///
     /// # Errors
-    /// [`Error::Busy`] when the pool is full; [`Error::Internal`] when generation fails.
+    /// [`Error::Busy`] when an RSA key is asked for and the pool is full; [`Error::Internal`]
+    /// when generation fails.
     pub(crate) async fn generate_key(&self, key_type: KeyType) -> Result<PrivateKey> {
-        self.cpu
-            .run(move || Ok(PrivateKey::generate(key_type)?))
-            .await
+        match key_type {
+            KeyType::Rsa { .. } => {
+                self.cpu
+                    .run(move || Ok(PrivateKey::generate(key_type)?))
+                    .await
+            }
+            KeyType::EcP256 | KeyType::EcP384 | KeyType::Ed25519 => {
+                Ok(PrivateKey::generate(key_type)?)
+            }
+        }
     }
 
     /// Seals `key` and stores it in `tx`; returns its id.
