@@ -1,5 +1,6 @@
-//! Headers every answer carries, whatever produced it: `nosniff`, so a browser never runs a
-//! downloaded PEM or JSON body as something else; HSTS on HTTPS, so a browser that has seen the
+//! Headers the answers of the API, ACME and health carry (the responder's routes get `nosniff`
+//! from a lighter layer of their own): `nosniff`, so a browser never runs a downloaded PEM or
+//! JSON body as something else; HSTS on HTTPS, so a browser that has seen the
 //! console once never sends its cookie over plain HTTP; and `no-store` on every REST answer
 //! that does not choose its own caching, because logins, API keys, exported keys and PKCS#12
 //! files travel there and no cache may keep them.

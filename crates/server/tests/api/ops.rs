@@ -215,6 +215,13 @@ async fn answers_carry_the_security_headers() -> TestResult {
         plain.headers().get("strict-transport-security").is_none(),
         "HSTS means nothing over plain HTTP"
     );
+    let ocsp = reqwest::Client::new()
+        .post(format!("{}/ocsp", server.http))
+        .header("content-type", "application/ocsp-request")
+        .body(vec![0x30, 0x00])
+        .send()
+        .await?;
+    assert_eq!(ocsp.headers()["x-content-type-options"], "nosniff");
     server.stop().await;
     Ok(())
 }
