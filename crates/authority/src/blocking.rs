@@ -199,6 +199,10 @@ mod tests {
     async fn no_more_than_its_slots_run_at_once() {
         let pool = Arc::new(Pool::new(1, 5, "test work"));
         let (senders, jobs) = occupy(&pool, 1).await;
+        // Until the first job holds the slot, a second could take it first.
+        while pool.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
         // A second admitted job waits: it does not run while the first holds the only slot.
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let second = pool.admit().expect("a place in the queue");
