@@ -648,3 +648,54 @@ fn non_ascii_passwords_agree_with_openssl() {
         f.assert_reads(&theirs, Some(password), true);
     }
 }
+
+/// The key derivation of an `ENCRYPTED PRIVATE KEY`: `pbkdf2 <iterations>` or
+/// `scrypt <N> <r> <p>`.
+fn kdf_of(pem: &[u8]) -> String {
+    let (label, der) = pkcs8::Document::from_pem(std::str::from_utf8(pem).unwrap()).unwrap();
+    assert_eq!(label, "ENCRYPTED PRIVATE KEY");
+    let info = pkcs8::EncryptedPrivateKeyInfo::try_from(der.as_bytes()).unwrap();
+    let params = info.encryption_algorithm.pbes2().unwrap();
+    match (params.kdf.pbkdf2(), params.kdf.scrypt()) {
+        (Some(p), _) => format!("pbkdf2 {}", p.iteration_count),
+        (_, Some(s)) => format!(
+            "scrypt {} {} {}",
+            s.cost_parameter, s.block_size, s.parallelization
+        ),
+        _ => "other".into(),
+    }
+}
+
+/// Encrypted private keys as openssl writes them open within the key-derivation limits: its
+/// default PBES2 (PBKDF2, 2048 iterations) and `-scrypt`.
+#[test]
+fn openssl_encrypted_keys_open_with_pbkdf2_and_scrypt() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = format!("pass:{PASSWORD}");
+    for algorithm in [
+        &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"][..],
+        &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+    ] {
+        let mut genpkey = vec!["genpkey", "-out", "key.pem"];
+        genpkey.extend_from_slice(algorithm);
+        openssl(dir.path(), &genpkey);
+        let plain = openssl(
+            dir.path(),
+            &["pkcs8", "-topk8", "-nocrypt", "-in", "key.pem"],
+        )
+        .stdout;
+        let expected = PrivateKey::parse(&plain, None).unwrap();
+        for extra in [&[][..], &["-scrypt"][..]] {
+            let mut args = vec!["pkcs8", "-topk8", "-in", "key.pem", "-passout", &pass];
+            args.extend_from_slice(extra);
+            let encrypted = openssl(dir.path(), &args).stdout;
+            assert_eq!(
+                kdf_of(&encrypted),
+                extra.first().map_or("pbkdf2 2048", |_| "scrypt 16384 8 1")
+            );
+            let opened = PrivateKey::parse(&encrypted, Some(PASSWORD))
+                .unwrap_or_else(|e| panic!("{algorithm:?} {extra:?}: {e}"));
+            assert_eq!(opened.pkcs8_der(), expected.pkcs8_der(), "{extra:?}");
+        }
+    }
+}

@@ -449,7 +449,6 @@ impl Store {
     pub async fn count_rate(&self, key: &str, window_start: OffsetDateTime) -> Result<i64, Error> {
         let _turn = self.write_turn().await;
         let mut tx = self.begin_relaxed().await?;
-        let guard = self.commit_guard();
         let row = sqlx::query(
             "INSERT INTO acme_rate_counters (key, window_start, count) VALUES ($1, $2, 1) \
              ON CONFLICT (key, window_start) DO UPDATE SET count = acme_rate_counters.count + 1 \
@@ -460,7 +459,6 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
-        guard.committed();
         Ok(row.try_get("count")?)
     }
 

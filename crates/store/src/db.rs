@@ -74,50 +74,19 @@ pub struct Store {
     /// SQLite connections whose commits do not wait for the disk (`synchronous = NORMAL`),
     /// for [`Store::begin_relaxed_write`].
     relaxed: Option<AnyPool>,
-    /// Set when a SQLite write transaction fails (see [`Suspect`]).
-    suspect: Option<Suspect>,
     /// The key audit records are chained under; a store without it cannot append to the chain.
     chain: Option<ChainKey>,
 }
 
-/// When a SQLite write fails on a full disk (or an I/O error), SQLite may keep the transaction
-/// open, holding the write lock, while sqlx believes it ended, and puts the connection back in
-/// the pool. The next "transaction" on that connection is then a savepoint inside the stale
-/// one: it reports success and is never committed (the acknowledged certificates that a restart
-/// lost), and every other connection finds the database locked until the process ends.
-///
-/// So after a write transaction ends without committing, for a short while every connection
-/// the pool takes back is asked to roll back: on one still inside a transaction the rollback
-/// succeeds, and the connection is closed instead of reused; on a clean one it fails at once.
-/// The window is short so that the extra statement costs nothing in normal operation.
-#[derive(Debug, Clone, Default)]
-struct Suspect(Arc<AtomicU64>);
-
-/// How long connections are checked after a write ended without committing.
-const SUSPECT_FOR: Duration = Duration::from_secs(10);
-
-impl Suspect {
-    fn now_ms() -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-    }
-
-    fn raise(&self) {
-        let until = Self::now_ms().saturating_add(SUSPECT_FOR.as_millis().try_into().unwrap_or(0));
-        self.0.fetch_max(until, Ordering::AcqRel);
-    }
-
-    fn raised(&self) -> bool {
-        Self::now_ms() < self.0.load(Ordering::Acquire)
-    }
-}
-
-/// The pool's check of a connection it takes back (SQLite): see [`Suspect`].
+/// The pool's check of a SQLite connection it takes back. When a write fails on a full disk
+/// (or an I/O error), SQLite may keep the transaction open, holding the write lock, and sqlx's
+/// rollback of it may fail too: the connection then still counts as inside a transaction. Put
+/// back in the pool, its next "transaction" would be a savepoint inside the stale one, reported
+/// as committed and never written (the acknowledged certificates a restart lost), and every
+/// other connection would find the database locked until the process ended. So a connection
+/// still inside a transaction is closed instead of reused; closing it rolls back what is left.
 #[allow(clippy::type_complexity)]
-fn released_clean(
-    suspect: Suspect,
-) -> impl for<'c> Fn(
+fn released_clean() -> impl for<'c> Fn(
     &'c mut sqlx::AnyConnection,
     sqlx::pool::PoolConnectionMetadata,
 ) -> std::pin::Pin<
@@ -125,48 +94,11 @@ fn released_clean(
 > + Send
 + Sync
 + 'static {
-    move |conn, _meta| {
-        let raised = suspect.raised();
-        Box::pin(async move {
-            if sqlx::Connection::is_in_transaction(conn) {
-                return Ok(false);
-            }
-            if !raised {
-                return Ok(true);
-            }
-            let left_open = conn.execute("ROLLBACK").await.is_ok();
-            if left_open {
-                tracing::warn!(
-                    "a SQLite connection was left inside a failed transaction; closing it"
-                );
-            }
-            Ok(!left_open)
-        })
-    }
-}
-
-/// Raises [`Suspect`] when a write transaction ends without committing. Declared before the
-/// transaction in [`WriteTx`], so it is dropped (and raises) before the connection goes back.
-#[derive(Debug)]
-pub(crate) struct CommitGuard {
-    suspect: Option<Suspect>,
-    committed: bool,
-}
-
-impl CommitGuard {
-    /// The transaction committed: nothing to check.
-    pub(crate) fn committed(mut self) {
-        self.committed = true;
-    }
-}
-
-impl Drop for CommitGuard {
-    fn drop(&mut self) {
-        if !self.committed
-            && let Some(suspect) = &self.suspect
-        {
-            suspect.raise();
-        }
+    // A transaction dropped without a commit (a refused request) may come back with its
+    // rollback still queued, and is closed as well: on SQLite a new connection costs little.
+    |conn, _meta| {
+        let clean = !sqlx::Connection::is_in_transaction(&*conn);
+        Box::pin(async move { Ok(clean) })
     }
 }
 
@@ -188,7 +120,6 @@ impl Store {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, Error> {
         sqlx::any::install_default_drivers();
         let backend = Backend::from_url(url)?;
-        let suspect = Suspect::default();
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
@@ -196,7 +127,7 @@ impl Store {
             // SQLite's are not pinged each time one is taken from the pool.
             .test_before_acquire(backend != Backend::Sqlite);
         if backend == Backend::Sqlite {
-            options = options.after_release(released_clean(suspect.clone()));
+            options = options.after_release(released_clean());
             options = options.after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("PRAGMA foreign_keys = ON").await?;
@@ -220,7 +151,7 @@ impl Store {
             relaxed = Some(
                 AnyPoolOptions::new()
                     .max_connections(2)
-                    .after_release(released_clean(suspect.clone()))
+                    .after_release(released_clean())
                     .acquire_timeout(Duration::from_secs(5))
                     .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
@@ -246,7 +177,6 @@ impl Store {
             credentials: Arc::default(),
             gate,
             relaxed,
-            suspect: (backend == Backend::Sqlite).then_some(suspect),
             chain: None,
         })
     }
@@ -256,15 +186,6 @@ impl Store {
     pub fn with_chain_key(mut self, key: ChainKey) -> Self {
         self.chain = Some(key);
         self
-    }
-
-    /// A guard for a transaction opened outside [`WriteTx`]: declare it after the transaction,
-    /// so that it is dropped first, and mark it committed after the commit.
-    pub(crate) fn commit_guard(&self) -> CommitGuard {
-        CommitGuard {
-            suspect: self.suspect.clone(),
-            committed: false,
-        }
     }
 
     /// Waits for this process's turn to write (SQLite only).
@@ -407,14 +328,12 @@ impl Store {
         mut tx: sqlx::Transaction<'static, Any>,
         turn: Option<tokio::sync::OwnedMutexGuard<()>>,
     ) -> Result<WriteTx, Error> {
-        let guard = self.commit_guard();
         let head = sqlx::query(
             "UPDATE audit_head SET last_id = last_id WHERE id = 1 RETURNING last_id, last_hash",
         )
         .fetch_one(&mut *tx)
         .await?;
         Ok(WriteTx {
-            guard,
             backend: self.backend,
             credentials: self.credentials.clone(),
             credentials_changed: false,
@@ -455,7 +374,6 @@ fn checkpoint_in_background(pool: AnyPool) {
 /// A write transaction that carries the audit chain's tip. Dropping it without
 /// [`WriteTx::commit`] rolls everything back, audit records included.
 pub struct WriteTx {
-    guard: CommitGuard,
     pub(crate) tx: sqlx::Transaction<'static, Any>,
     pub(crate) backend: Backend,
     credentials: Arc<AtomicU64>,
@@ -553,14 +471,7 @@ impl WriteTx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        if let Err(e) = self.tx.commit().await {
-            // Raised before this poll yields, so before the pool takes the connection back.
-            if let Some(suspect) = &self.guard.suspect {
-                suspect.raise();
-            }
-            return Err(e.into());
-        }
-        self.guard.committed = true;
+        self.tx.commit().await?;
         if self.credentials_changed {
             self.credentials.fetch_add(1, Ordering::AcqRel);
         }

@@ -444,7 +444,6 @@ impl Store {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn put_ocsp_responses(&self, responses: &[OcspResponseRow]) -> Result<(), Error> {
         let mut tx = self.pool.begin().await?;
-        let guard = self.commit_guard();
         for r in responses {
             sqlx::query(
                 "INSERT INTO ocsp_responses \
@@ -469,7 +468,6 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        guard.committed();
         Ok(())
     }
 }

@@ -1228,3 +1228,82 @@ async fn password_attempts(store: Store) -> TestResult {
 async fn password_attempts_are_counted_atomically_and_not_while_locked() -> TestResult {
     on_every_backend(password_attempts).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// A full disk (SQLite)
+
+/// One issuance-like write, large enough to fill a small disk quickly: a certificate and its
+/// audit record in one transaction.
+async fn write_one(store: &Store, i: usize) -> Result<i64, Error> {
+    let t = now();
+    let mut row = certmint_store::NewCertificate {
+        description: Some("x".repeat(2000)),
+        ..new_certificate(i, t)
+    };
+    row.cert.der = vec![0x30; 1500];
+    let mut tx = store.begin_write().await?;
+    let ids = tx.insert_certificates(&[(&row, t)]).await?;
+    tx.audit(&entry("certificate_issued", t)).await?;
+    tx.commit().await?;
+    ids.first().copied().ok_or(Error::Corrupt("no id".into()))
+}
+
+/// Every commit that returned success is on disk after a reopen, failed commits say the disk
+/// is full, and writing resumes on the same store once space is back. The database lives on a
+/// small tmpfs this test mounts (it runs as root, as the test script and CI do; without the
+/// right to mount it fails rather than skips).
+#[tokio::test]
+async fn a_full_disk_loses_no_acknowledged_write_and_writing_resumes() -> TestResult {
+    let disk = certmint_store::testing::SmallDisk::mount("6m")?;
+    let url = format!("sqlite://{}?mode=rwc", disk.path().join("t.db").display());
+    let store = open(&url).await;
+    for i in 0..20 {
+        write_one(&store, i).await?;
+    }
+    let filler = disk.fill()?;
+
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for i in 20..220 {
+        match write_one(&store, i).await {
+            Ok(id) => acknowledged.push((i, id)),
+            Err(e) => {
+                refused += 1;
+                assert!(
+                    matches!(e, Error::StorageFull(_)),
+                    "a full disk is said to be one, not {e:?}"
+                );
+            }
+        }
+    }
+    assert!(refused > 0, "the disk never filled");
+
+    // Space comes back: writing resumes on the same store, without a restart.
+    std::fs::remove_file(&filler)?;
+    let mut resumed = None;
+    for i in 220..240 {
+        if let Ok(id) = write_one(&store, i).await {
+            resumed = Some((i, id));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let resumed = resumed.ok_or("writing did not resume once space was back")?;
+    acknowledged.push(resumed);
+    for i in 240..250 {
+        acknowledged.push((i, write_one(&store, i).await?));
+    }
+    store.close().await;
+
+    // After a restart every acknowledged write is there.
+    let store = open(&url).await;
+    for (i, id) in &acknowledged {
+        let row = store
+            .certificate(*id)
+            .await?
+            .ok_or_else(|| format!("acknowledged certificate {i} (id {id}) is lost"))?;
+        assert_eq!(row.refid, format!("cert-{i}"));
+    }
+    store.close().await;
+    Ok(())
+}
