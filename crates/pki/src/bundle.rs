@@ -346,6 +346,10 @@ fn signed_data_certificates(info: &ContentInfo) -> Result<Vec<Vec<u8>>, Error> {
             let cert = cert
                 .to_der()
                 .map_err(|e| invalid(format!("unusable certificate in PKCS#7: {e}")))?;
+            // The same reader as every other certificate: one the cms crate accepts but the
+            // rest of certmint cannot read (a malformed extension) must not get through.
+            certificate(&cert)
+                .map_err(|e| context(&format!("PKCS#7 certificate {}", certs.len() + 1), e))?;
             certs.push(cert);
         }
     }
@@ -500,6 +504,34 @@ mod tests {
         assert!(err.contains("must not be empty"), "{err}");
         let err = write(&leaf.key, &[b"junk"], "pw");
         assert!(err.contains("chain certificate 1"), "{err}");
+    }
+
+    /// Found by the `bundle` fuzz target: the cms crate decodes a certificate whose signature
+    /// BIT STRING is not DER (an unused bit set), which every other path refuses.
+    #[test]
+    fn pkcs7_with_an_unreadable_certificate_is_refused() {
+        let key = PrivateKey::generate(KeyType::EcP256).unwrap();
+        let mut cert = params("bad signature", false)
+            .self_signed(key.rcgen())
+            .unwrap()
+            .der()
+            .to_vec();
+        // The signature BIT STRING ends the certificate: 03 len 00 (no unused bits), then the
+        // value. Saying one bit is unused while the last bit is set breaks DER.
+        let n = cert.len();
+        let at = (0..n - 3)
+            .rev()
+            .find(|&i| cert[i] == 0x03 && usize::from(cert[i + 1]) == n - i - 2 && cert[i + 2] == 0)
+            .unwrap();
+        cert[at + 2] = 1;
+        cert[n - 1] |= 1;
+        assert!(certificate(&cert).is_err(), "the signature value was read");
+        let p7 = pkcs7_certs_only(&[&cert]).unwrap();
+        let refused = message(read(&p7, None));
+        assert!(refused.contains("PKCS#7 certificate 1"), "{refused}");
+        let pem = crate::pem::encode("PKCS7", &p7);
+        let refused = message(read(pem.as_bytes(), None));
+        assert!(refused.contains("PKCS#7 certificate 1"), "{refused}");
     }
 
     #[test]
