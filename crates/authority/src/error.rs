@@ -60,5 +60,16 @@ impl From<store::Error> for Error {
     }
 }
 
+impl Error {
+    /// Whether the same request may succeed later unchanged: the database, its disk or the
+    /// CPU pool was short, and nothing was decided about the request itself.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::StorageFull | Self::Busy(_)
+        )
+    }
+}
+
 /// Result with this crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -37,13 +37,30 @@ fn bad_csr(detail: impl Into<String>) -> Problem {
     Problem::new(ProblemType::BadCsr, detail)
 }
 
+/// What an order becomes when its issuance failed with `e`, the problem recorded in it, and
+/// the problem the client is answered with. A failure that is not the order's (the database,
+/// its disk or the key-work pool short) decides nothing about it: it is ready to finalize
+/// again, and records no error.
+fn after_failed_issuance(e: Error) -> (Status, Option<Problem>, Problem) {
+    if e.is_transient() {
+        return (Status::Ready, None, Problem::from(e));
+    }
+    let problem = match e {
+        Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
+        other => Problem::from(other),
+    };
+    (Status::Invalid, Some(problem.clone()), problem)
+}
+
 impl Authority {
     /// Finalizes order `refid` with `csr_der` (DER PKCS#10): checks the CSR names exactly the
     /// order's identifiers, then issues through [`Authority::issue`] under `profile`.
     ///
     /// # Errors
     /// `orderNotReady` unless the order is ready; `badCSR` for a CSR that does not parse,
-    /// verify or match, or that the CA's key rules refuse (the order is then invalid).
+    /// verify or match, or that the CA's key rules refuse (the order is then invalid); a 503
+    /// `serverInternal` when the database, its disk or the CPU pool is short, with the order
+    /// `ready` again for the client to retry.
     pub async fn acme_finalize(
         self: &Arc<Self>,
         profile: &AcmeProfileRow,
@@ -92,22 +109,19 @@ impl Authority {
                 },
             )
             .await;
-        let (status, certificate_id, error, issued) = match issued {
+        let (status, certificate_id, error, failed, issued) = match issued {
             Ok(issued) => (
                 Status::Valid,
                 Some(issued.certificate.id),
                 None,
+                None,
                 Some(issued.certificate),
             ),
             Err(e) => {
-                let problem = match e {
-                    Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
-                    other => Problem::from(other),
-                };
-                (Status::Invalid, None, Some(problem), None)
+                let (status, error, answer) = after_failed_issuance(e);
+                (status, None, error, Some(answer), None)
             }
         };
-        let failed = error.clone();
         let finish = move |order: &mut Order| {
             order.status = status;
             order.certificate_id = certificate_id;
@@ -271,4 +285,29 @@ fn subject(csr: &Csr, identifiers: &[Identifier]) -> DistinguishedName {
         let _ = name.set(NameAttribute::CommonName, &cn);
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_that_is_not_the_orders_leaves_it_ready() {
+        for e in [
+            Error::StorageFull,
+            Error::Unavailable("the database is away".into()),
+            Error::Busy("the pool is full".into()),
+        ] {
+            let (status, recorded, answer) = after_failed_issuance(e);
+            assert_eq!(status, Status::Ready);
+            assert!(recorded.is_none(), "{recorded:?}");
+            assert_eq!(answer.status, Some(503), "{answer:?}");
+            assert_eq!(answer.kind, ProblemType::ServerInternal, "{answer:?}");
+        }
+        let (status, recorded, answer) =
+            after_failed_issuance(Error::Invalid("RSA keys under 2048 bits".into()));
+        assert_eq!(status, Status::Invalid);
+        assert_eq!(answer.kind, ProblemType::BadCsr);
+        assert_eq!(recorded.map(|p| p.kind), Some(ProblemType::BadCsr));
+    }
 }

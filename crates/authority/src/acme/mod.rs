@@ -143,6 +143,8 @@ pub struct Order {
     pub certificate_id: Option<i64>,
     /// The ARI identifier of the certificate it replaces.
     pub replaces: Option<String>,
+    /// When it last changed.
+    pub updated: OffsetDateTime,
 }
 
 /// The certificate of a valid order, as the client downloads it.
@@ -187,7 +189,7 @@ impl From<Error> for Problem {
                     format!("service unavailable: {m}"),
                 )
             },
-            e @ Error::StorageFull => Problem {
+            e @ (Error::StorageFull | Error::Busy(_)) => Problem {
                 status: Some(503),
                 ..Problem::new(ProblemType::ServerInternal, e.to_string())
             },

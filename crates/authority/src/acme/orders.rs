@@ -15,6 +15,12 @@ use crate::{Authority, Error, Result};
 /// How long an order (and its authorizations) waits to be finalized.
 const ORDER_LIFETIME: Duration = Duration::days(7);
 
+/// How long an order may stay `processing` without a certificate before it is taken to have
+/// been abandoned (the node finalizing it died, or could not write the outcome) and is
+/// `ready` again. Issuing takes milliseconds; this is far beyond any finalization that still
+/// runs.
+const PROCESSING_ABANDONED: Duration = Duration::minutes(5);
+
 /// What a newOrder request asks for.
 #[derive(Debug, Clone, Default)]
 pub struct OrderRequest {
@@ -59,12 +65,20 @@ impl Order {
                 .map_err(|_| corrupt("error"))?,
             certificate_id: row.certificate_id,
             replaces: row.replaces.clone(),
+            updated: row.updated_at,
         })
     }
 
     /// The order as it stands at `now`: one past its expiry that was not finalized is invalid,
-    /// and so are its pending authorizations (expired).
+    /// and so are its pending authorizations (expired); one abandoned while `processing` is
+    /// `ready` again, so that its client can finalize it once more.
     pub(crate) fn at(mut self, now: OffsetDateTime) -> Self {
+        if self.status == Status::Processing
+            && self.certificate_id.is_none()
+            && self.updated + PROCESSING_ABANDONED <= now
+        {
+            self.status = Status::Ready;
+        }
         if matches!(self.status, Status::Pending | Status::Ready) && self.expires <= now {
             self.status = Status::Invalid;
             self.error = Some(Problem::new(ProblemType::Malformed, "the order expired"));
@@ -217,6 +231,7 @@ impl Authority {
             error: None,
             certificate_id: None,
             replaces: request.replaces.clone(),
+            updated: now,
         };
         self.acme_insert_order(NewAcmeOrder {
             refid: order.refid.clone(),

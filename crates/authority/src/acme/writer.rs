@@ -219,6 +219,7 @@ impl Stored {
         let current = self.order.as_ref().map_err(Clone::clone)?;
         let mut order = current.clone().at(at);
         if change(&mut order)? {
+            order.updated = at;
             self.order = Ok(order.clone());
             self.changed = Some(at);
             Ok(Outcome::Changed(Box::new(order), true))

@@ -22,7 +22,7 @@ use crate::acme_peers::{HttpResponder, TlsAlpnResponder};
 use authority::Clock;
 
 use crate::common::{TestResult, TestServer, openssl};
-use certmint_server::settings::ValidationSettings;
+use certmint_server::settings::Settings;
 
 /// A test server whose validator reaches the given ports on 127.0.0.1 for every name.
 pub struct AcmeServer {
@@ -43,13 +43,13 @@ impl AcmeServer {
     }
 
     /// As [`AcmeServer::start`], with private addresses allowed and then `configure` applied
-    /// to `[acme.validation]`.
+    /// to the settings.
     pub async fn start_with(
         http_port: u16,
         tls_port: u16,
         dns: Option<std::net::SocketAddr>,
         names: &[&str],
-        configure: impl FnOnce(&mut ValidationSettings),
+        configure: impl FnOnce(&mut Settings),
     ) -> Self {
         let hosts = names
             .iter()
@@ -63,7 +63,7 @@ impl AcmeServer {
             if let Some(dns) = dns {
                 s.acme.validation.dns_resolver = dns.to_string();
             }
-            configure(&mut s.acme.validation);
+            configure(s);
         })
         .await;
         let dir = tempfile::tempdir().expect("temporary directory");
@@ -343,8 +343,8 @@ async fn http01_neither_reaches_internal_addresses_nor_reads_them_back() -> Test
     })
     .await;
     for (allow_private, kind) in [(false, "connection"), (true, "incorrectResponse")] {
-        let acme = AcmeServer::start_with(port, 1, None, &["evil.test"], |v| {
-            v.allow_private_addresses = allow_private;
+        let acme = AcmeServer::start_with(port, 1, None, &["evil.test"], |s| {
+            s.acme.validation.allow_private_addresses = allow_private;
         })
         .await;
         let account = acme.account().await;
@@ -429,8 +429,8 @@ async fn an_accounts_validations_over_its_cap_wait_their_turn() -> TestResult {
     let port = crate::acme_peers::free_port();
     let responder = SlowResponder::start(port, Duration::from_millis(300)).await;
     let names = ["q1.example.test", "q2.example.test", "q3.example.test"];
-    let acme = AcmeServer::start_with(port, 1, None, &names, |v| {
-        v.max_in_flight_per_account = 1;
+    let acme = AcmeServer::start_with(port, 1, None, &names, |s| {
+        s.acme.validation.max_in_flight_per_account = 1;
     })
     .await;
     let account = acme.account().await;
@@ -855,6 +855,55 @@ async fn processing_orders_say_when_to_look_again_and_limits_answer_429() -> Tes
             .is_ok_and(|s| s > 0 && s <= 3600),
         "{}",
         limited.header("retry-after")
+    );
+    Ok(())
+}
+
+/// A node set the order `processing` and died before it issued: after five minutes the order
+/// is `ready` again and finalizes; before that it is not ready.
+#[tokio::test]
+async fn an_order_abandoned_while_processing_is_ready_again() -> TestResult {
+    let http = HttpResponder::start();
+    let acme = AcmeServer::start(http.port(), 1, None, &["abandoned.example.test"]).await;
+    let account = acme.account().await;
+    let identifiers = [dns("abandoned.example.test")];
+    let order = account.new_order(&NewOrder::new(&identifiers)).await?;
+    let mut order = make_ready(order, ChallengeType::Http01, |_, t, ka| http.set(t, ka)).await?;
+    let refid = order.url().rsplit('/').next().ok_or("refid")?.to_owned();
+    let store = acme.server.raw_store().await;
+    let mut tx = store.begin_write().await?;
+    let row = tx
+        .acme_orders_named(&[refid.as_str()])
+        .await?
+        .pop()
+        .ok_or("the order")?;
+    let change = store::AcmeOrderChange {
+        status: "processing".into(),
+        authorizations: row.authorizations.clone(),
+        error: None,
+        certificate_id: None,
+    };
+    tx.update_acme_orders(&[(row.id, change, acme.server.clock.now())])
+        .await?;
+    tx.commit().await?;
+    assert_eq!(order.refresh().await?.status, OrderStatus::Processing);
+    let (_, request) = csr(&["abandoned.example.test"])?;
+    let early = format!("{:?}", order.finalize_csr(request.der()).await.err());
+    assert!(early.contains("orderNotReady"), "{early}");
+
+    acme.server.clock.advance(time::Duration::minutes(6));
+    assert_eq!(order.refresh().await?.status, OrderStatus::Ready);
+    order.finalize_csr(request.der()).await?;
+    let chain = order.poll_certificate(&retries()).await?;
+    // Issued on the test clock, six minutes ahead: openssl would call it not yet valid.
+    let leaf = pki::pem::find_blocks(chain.as_bytes())?
+        .into_iter()
+        .next()
+        .ok_or("no certificate")?;
+    let leaf = pki::inspect::Certificate::parse(&leaf.der)?;
+    assert_eq!(
+        leaf.dns_names().collect::<Vec<_>>(),
+        ["abandoned.example.test"]
     );
     Ok(())
 }
