@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 const NOT_SETTINGS: &[&str] = &["MASTER_KEY", "ADMIN_PASSWORD", "URL", "API_KEY", "CONFIG"];
 
 /// Everything an operator can set. Every key can be given in the TOML file, or as
-/// `CERTMINT_<KEY>` in the environment (lists comma-separated).
+/// `CERTMINT_<KEY>` in the environment (lists comma-separated; `__` between the names of a
+/// nested key, as in `CERTMINT_ACME__VALIDATION__HTTP_PORT`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
@@ -249,21 +250,20 @@ impl Settings {
             if NOT_SETTINGS.contains(&key) || key.starts_with("TEST_") {
                 continue;
             }
-            let key = key.to_ascii_lowercase();
-            let parsed = match defaults.get(&key) {
-                Some(default) => env_value(default, &value).ok_or_else(|| {
-                    SettingsError(format!(
-                        "{name}: '{value}' is not a valid {}",
-                        default.type_str()
-                    ))
-                })?,
-                None => {
-                    return Err(SettingsError(format!(
-                        "{name} is not a setting certmint knows"
-                    )));
-                }
-            };
-            table.insert(key, parsed);
+            let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
+            let unknown = || SettingsError(format!("{name} is not a setting certmint knows"));
+            let default = setting_at(&defaults, &path).ok_or_else(unknown)?;
+            let parsed = env_value(default, &value).ok_or_else(|| {
+                SettingsError(format!(
+                    "{name}: '{value}' is not a valid {}",
+                    default.type_str()
+                ))
+            })?;
+            insert_at(&mut table, &path, parsed).ok_or_else(|| {
+                SettingsError(format!(
+                    "{name}: the settings file does not have a table there"
+                ))
+            })?;
         }
         let mut merged = defaults;
         merged.extend(table);
@@ -382,6 +382,32 @@ impl Settings {
 }
 
 /// Reads an environment value as the type of the setting's default.
+/// The value at `path` (nested keys) in `table`.
+fn setting_at<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
+    let (last, tables) = path.split_last()?;
+    tables
+        .iter()
+        .try_fold(table, |table, part| table.get(part)?.as_table())?
+        .get(last)
+}
+
+/// Sets the value at `path` in `table`, making the tables on the way; `None` when something
+/// other than a table is on the way.
+fn insert_at(table: &mut toml::Table, path: &[String], value: toml::Value) -> Option<()> {
+    let (last, tables) = path.split_last()?;
+    let mut table = table;
+    for part in tables {
+        table = table
+            .entry(part.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()?;
+    }
+    table.insert(last.clone(), value);
+    Some(())
+}
+
+/// Reads an environment variable's text as the type of the setting's default: lists are
+/// comma-separated, tables `key=value` pairs, comma-separated.
 fn env_value(default: &toml::Value, raw: &str) -> Option<toml::Value> {
     Some(match default {
         toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().ok()?),
@@ -396,6 +422,19 @@ fn env_value(default: &toml::Value, raw: &str) -> Option<toml::Value> {
                 .filter(|s| !s.is_empty())
                 .map(|s| toml::Value::String(s.to_owned()))
                 .collect(),
+        ),
+        toml::Value::Table(_) => toml::Value::Table(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|pair| {
+                    let (key, value) = pair.split_once('=')?;
+                    Some((
+                        key.trim().to_owned(),
+                        toml::Value::String(value.trim().to_owned()),
+                    ))
+                })
+                .collect::<Option<_>>()?,
         ),
         _ => toml::Value::String(raw.to_owned()),
     })
@@ -432,6 +471,42 @@ mod tests {
         assert!(!s.api_https_only, "on by default, off by the environment");
         assert!(Settings::default().api_https_only);
         assert_eq!(s.tls_names, vec!["a.example", "10.0.0.1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn nested_settings_come_from_the_environment_too() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("certmint.toml");
+        std::fs::write(
+            &file,
+            "[acme.validation]\nhttp_port = 8080\ntls_port = 8443\n",
+        )?;
+        let s = Settings::load(
+            Some(&file),
+            env(&[
+                ("CERTMINT_ACME__VALIDATION__ALLOW_PRIVATE_ADDRESSES", "true"),
+                ("CERTMINT_ACME__VALIDATION__HTTP_PORT", "5002"),
+                (
+                    "CERTMINT_ACME__VALIDATION__HOSTS",
+                    "a.test=127.0.0.1, b.test = 10.0.0.2",
+                ),
+            ]),
+        )?;
+        let v = &s.acme.validation;
+        assert!(v.allow_private_addresses);
+        assert!(!Settings::default().acme.validation.allow_private_addresses);
+        assert_eq!(v.http_port, 5002, "the environment wins over the file");
+        assert_eq!(v.tls_port, 8443, "the file's other keys stay");
+        assert_eq!(v.hosts.get("b.test").map(String::as_str), Some("10.0.0.2"));
+        for bad in [
+            ("CERTMINT_ACME__VALIDATION__NOPE", "1"),
+            ("CERTMINT_ACME__VALIDATION__HTTP_PORT", "eighty"),
+            ("CERTMINT_ACME__VALIDATION__HOSTS", "no-equals-sign"),
+            ("CERTMINT_LOG_LEVEL__X", "1"),
+        ] {
+            assert!(Settings::load(None, env(&[bad])).is_err(), "{bad:?}");
+        }
         Ok(())
     }
 
