@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::{Error, Result};
 
@@ -60,12 +60,17 @@ impl Pool {
     /// # Errors
     /// [`Error::Busy`] when `slots` jobs run and `queue` more wait already.
     pub fn admit(&self) -> Result<Admission> {
-        let place = self.places.clone().try_acquire_owned().map_err(|_| {
-            Error::Busy(format!(
-                "the server is busy with other {}; retry after {RETRY_AFTER_SECONDS} seconds",
-                self.what
-            ))
-        })?;
+        let place = self
+            .places
+            .clone()
+            .try_acquire_owned()
+            .map_err(|e| match e {
+                TryAcquireError::Closed => shutting_down(),
+                TryAcquireError::NoPermits => Error::Busy(format!(
+                    "the server is busy with other {}; retry after {RETRY_AFTER_SECONDS} seconds",
+                    self.what
+                )),
+            })?;
         Ok(Admission {
             place,
             slots: self.slots.clone(),
@@ -76,14 +81,14 @@ impl Pool {
     /// work, which has no client to refuse.
     ///
     /// # Errors
-    /// [`Error::Internal`] only if the pool were closed, which it never is.
+    /// [`Error::Unavailable`] once the pool is closed.
     pub async fn admit_waiting(&self) -> Result<Admission> {
         let place = self
             .places
             .clone()
             .acquire_owned()
             .await
-            .map_err(|e| Error::Internal(format!("{} pool: {e}", self.what)))?;
+            .map_err(|_| shutting_down())?;
         Ok(Admission {
             place,
             slots: self.slots.clone(),
@@ -106,6 +111,18 @@ impl Pool {
     pub fn free_places(&self) -> usize {
         self.places.available_permits()
     }
+
+    /// Refuses every job not yet running, waiting or to come, with [`Error::Unavailable`]:
+    /// at shutdown, so that a process told to stop does not first work through its queue.
+    /// Jobs already running finish (a key derivation cannot be interrupted).
+    pub fn close(&self) {
+        self.places.close();
+        self.slots.close();
+    }
+}
+
+fn shutting_down() -> Error {
+    Error::Unavailable("the server is shutting down".into())
 }
 
 /// The cores this process may use (1 when the system cannot tell).
@@ -119,7 +136,8 @@ impl Admission {
     /// the job is done.
     ///
     /// # Errors
-    /// [`Error::Internal`] when the job panics.
+    /// [`Error::Internal`] when the job panics; [`Error::Unavailable`] when the pool closes
+    /// before the job gets a slot.
     pub async fn run<T: Send + 'static>(
         self,
         job: impl FnOnce() -> T + Send + 'static,
@@ -129,7 +147,7 @@ impl Admission {
             .clone()
             .acquire_owned()
             .await
-            .map_err(|e| Error::Internal(format!("blocking pool: {e}")))?;
+            .map_err(|_| shutting_down())?;
         let place = self.place;
         tokio::task::spawn_blocking(move || {
             let _held = (place, slot);
@@ -220,6 +238,38 @@ mod tests {
         rx.await.expect("the second job ran");
         for job in jobs {
             job.await.expect("job");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_refuses_the_queue_and_lets_running_work_finish() {
+        let pool = Arc::new(Pool::new(1, 1, "test work"));
+        let (senders, jobs) = occupy(&pool, 1).await;
+        while pool.slots.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let queued = pool.admit().expect("a place in the queue");
+        let queued = tokio::spawn(async move { queued.run(|| 1).await });
+        let background = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.admit_waiting().await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        pool.close();
+        for refused in [
+            queued.await.expect("task").map(|_| ()),
+            pool.admit().map(|_| ()),
+            background.await.expect("task"),
+        ] {
+            assert!(
+                matches!(&refused, Err(Error::Unavailable(m)) if m.contains("shutting down")),
+                "{refused:?}"
+            );
+        }
+        // The job that was running is not cut short.
+        drop(senders);
+        for job in jobs {
+            job.await.expect("the running job finishes");
         }
     }
 

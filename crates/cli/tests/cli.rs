@@ -511,3 +511,110 @@ fn local_user_administration_next_to_a_running_server() -> TestResult {
     http.drop_database(&database);
     Ok(())
 }
+
+/// A self-signed certificate and its key as encrypted PKCS#8 under `password`, with
+/// `iterations` PBKDF2 rounds, made by openssl (required).
+fn slow_key_pair(dir: &Path, password: &str, iterations: u32) -> Result<(String, String), String> {
+    let openssl = |args: &[&str]| {
+        let output = Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "plain.key",
+        "-out",
+        "cert.pem",
+        "-subj",
+        "/CN=slow.example.test",
+        "-days",
+        "1",
+    ])?;
+    openssl(&[
+        "pkcs8",
+        "-topk8",
+        "-in",
+        "plain.key",
+        "-out",
+        "slow.key",
+        "-v2",
+        "aes-256-cbc",
+        "-v2prf",
+        "hmacWithSHA256",
+        "-iter",
+        &iterations.to_string(),
+        "-passout",
+        &format!("pass:{password}"),
+    ])?;
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string());
+    Ok((read("cert.pem")?, read("slow.key")?))
+}
+
+/// SIGTERM while uploaded keys' derivations fill the key-work pool and its queue: the queued
+/// ones are refused, not worked through, and the process exits within the stop limit.
+#[test]
+fn sigterm_during_key_derivations_exits_promptly() -> TestResult {
+    const PASSWORD: &str = "sigterm admin password";
+    let http = Http::new();
+    let root = tempfile::tempdir()?;
+    let data = root.path().join("data");
+    let (cert, key) = slow_key_pair(root.path(), "derive me", 3_000_000)?;
+    let server = Server::start(
+        serve(&data, EPHEMERAL)
+            .env("CERTMINT_ADMIN_PASSWORD", PASSWORD)
+            .env("CERTMINT_CPU_WORKERS", "1")
+            .env("CERTMINT_CPU_QUEUE", "16"),
+        &data,
+    )?;
+    let client = Http::client(&server)?;
+    let url = server.https_url("/api/v2/tools/match-keys");
+    let pending = http.rt.block_on(async {
+        let login: serde_json::Value = client
+            .post(server.https_url("/api/v2/auth/login/password"))
+            .json(&serde_json::json!({"username": "admin", "password": PASSWORD}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let csrf = login["data"]["csrf_token"]
+            .as_str()
+            .ok_or("a CSRF token")?
+            .to_owned();
+        let body =
+            serde_json::json!({"certificate": cert, "private_key": key, "password": "derive me"});
+        let pending: Vec<_> = (0..12)
+            .map(|_| {
+                let request = client
+                    .post(&url)
+                    .header("x-csrf-token", &csrf)
+                    .json(&body)
+                    .send();
+                tokio::spawn(request)
+            })
+            .collect();
+        // Long enough for every request to arrive and the first derivation to start.
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        Ok::<_, Box<dyn std::error::Error>>(pending)
+    })?;
+    let (status, took) = server.terminate("TERM")?;
+    assert!(status.success(), "SIGTERM ends certmint with {status}");
+    // Twelve derivations one at a time would take several seconds; the stop limit is less.
+    assert!(took < common::STOP_LIMIT, "{took:?}");
+    drop(pending);
+    Ok(())
+}

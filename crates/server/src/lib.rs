@@ -162,6 +162,8 @@ impl Running {
     /// database.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        // Requests queued for key work would each hold the shutdown up for seconds.
+        self.app.authority.cpu().close();
         for task in self.tasks {
             let _ = task.await;
         }
