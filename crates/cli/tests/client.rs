@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, out, run, serve};
+use common::{
+    EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, out, run, serve_logging,
+};
 use serde_json::{Value, json};
 
 const ADMIN_PASSWORD: &str = "the admin password for client tests";
@@ -30,12 +32,17 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Result<Self, Box<dyn std::error::Error>> {
+        Self::start_logging("warn")
+    }
+
+    /// [`Fixture::start`] with the server logging at `level`.
+    fn start_logging(level: &str) -> Result<Self, Box<dyn std::error::Error>> {
         let http = Http::new();
         let dir = tempfile::tempdir()?;
         let data = dir.path().join("data");
         let database = http.database_args();
         let server = Server::start(
-            serve(&data, EPHEMERAL)
+            serve_logging(&data, EPHEMERAL, level)
                 .args(&database)
                 .env("CERTMINT_ADMIN_PASSWORD", ADMIN_PASSWORD),
             &data,
@@ -505,6 +512,46 @@ fn ca_and_cert_commands_end_to_end() -> TestResult {
         .env("CERTMINT_CA_CERT", &f.root_pem));
     assert_eq!(ids(&output), [cert_id], "{}", err(&output));
 
+    f.stop()
+}
+
+/// A PKCS#12 password given in the query string (as `GET …/export` allows) never reaches the
+/// log, even with every crate logging at debug, whether the export succeeds or is refused.
+#[test]
+fn a_password_in_a_query_string_is_never_logged() -> TestResult {
+    const SECRET: &str = "Query-Secret-7c41e9";
+    let f = Fixture::start_logging("debug")?;
+    let client = Http::client(&f.server)?;
+    let statuses = f.http.rt.block_on(async {
+        let issued: Value = client
+            .post(f.server.https_url("/api/v2/certificates"))
+            .bearer_auth(&f.key)
+            .json(&json!({"common_name": "logged.example.test", "validity_days": 30}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let id = issued["data"]["id"].as_i64().ok_or("an id")?;
+        let mut statuses = Vec::new();
+        for format in ["pkcs12", "not-a-format"] {
+            let response = client
+                .get(f.server.https_url(&format!(
+                    "/api/v2/certificates/{id}/export?format={format}&password={SECRET}"
+                )))
+                .bearer_auth(&f.key)
+                .send()
+                .await?;
+            statuses.push(response.status().as_u16());
+        }
+        Ok::<_, Box<dyn std::error::Error>>(statuses)
+    })?;
+    assert_eq!(statuses[0], 200, "the export with a password in the query");
+    assert!((400..500).contains(&statuses[1]), "{statuses:?}");
+    let log = std::fs::read_to_string(f.server.stderr.path())?;
+    // The requests were logged, so the absence below means something.
+    assert!(log.contains("/export"), "{log}");
+    assert!(!log.contains(SECRET), "the password is in the log: {log}");
     f.stop()
 }
 

@@ -31,9 +31,14 @@ pub fn certmint() -> Command {
 /// `certmint serve` on `data` with an ephemeral HTTPS port; `http` is the `--http-listen` flag,
 /// if any.
 pub fn serve(data: &Path, http: Option<&str>) -> Command {
+    serve_logging(data, http, "warn")
+}
+
+/// [`serve`], logging at `level` (a tracing filter) to standard error.
+pub fn serve_logging(data: &Path, http: Option<&str>, level: &str) -> Command {
     let mut command = certmint();
     command
-        .args(["serve", "--log-level", "warn", "--data-dir"])
+        .args(["serve", "--log-level", level, "--data-dir"])
         .arg(data)
         .args(["--listen", "127.0.0.1:0"]);
     if let Some(http) = http {
