@@ -13,7 +13,9 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use common::{EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, out, run, serve};
+use common::{
+    EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, openssl, out, run, serve,
+};
 
 /// Two different master keys (32 bytes each, base64).
 const KEY_A: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -184,11 +186,13 @@ fn first_start_restart_and_graceful_shutdown() -> TestResult {
             .count(),
         2
     );
-    let issuer = std::process::Command::new("openssl")
-        .args(["x509", "-noout", "-issuer", "-in"])
-        .arg(&cert_path)
-        .output()
-        .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
+    let issuer = openssl(&[
+        "x509",
+        "-noout",
+        "-issuer",
+        "-in",
+        &cert_path.display().to_string(),
+    ])?;
     assert!(
         String::from_utf8_lossy(&issuer.stdout).contains("certmint Issuing CA"),
         "{issuer:?}"
@@ -513,21 +517,19 @@ fn local_user_administration_next_to_a_running_server() -> TestResult {
 }
 
 /// A self-signed certificate and its key as encrypted PKCS#8 under `password`, with
-/// `iterations` PBKDF2 rounds, made by openssl (required).
+/// `iterations` PBKDF2 rounds, made by openssl in `dir`.
 fn slow_key_pair(dir: &Path, password: &str, iterations: u32) -> Result<(String, String), String> {
-    let openssl = |args: &[&str]| {
-        let output = Command::new("openssl")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .map_err(|e| format!("the openssl command is required for this test: {e}"))?;
+    let path = |name: &str| dir.join(name).display().to_string();
+    let (plain, cert, key) = (path("plain.key"), path("cert.pem"), path("slow.key"));
+    let run = |args: &[&str]| {
+        let output = openssl(args)?;
         if output.status.success() {
             Ok(())
         } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+            Err(err(&output))
         }
     };
-    openssl(&[
+    run(&[
         "req",
         "-x509",
         "-newkey",
@@ -536,21 +538,21 @@ fn slow_key_pair(dir: &Path, password: &str, iterations: u32) -> Result<(String,
         "ec_paramgen_curve:P-256",
         "-nodes",
         "-keyout",
-        "plain.key",
+        &plain,
         "-out",
-        "cert.pem",
+        &cert,
         "-subj",
         "/CN=slow.example.test",
         "-days",
         "1",
     ])?;
-    openssl(&[
+    run(&[
         "pkcs8",
         "-topk8",
         "-in",
-        "plain.key",
+        &plain,
         "-out",
-        "slow.key",
+        &key,
         "-v2",
         "aes-256-cbc",
         "-v2prf",
@@ -560,8 +562,8 @@ fn slow_key_pair(dir: &Path, password: &str, iterations: u32) -> Result<(String,
         "-passout",
         &format!("pass:{password}"),
     ])?;
-    let read = |name: &str| std::fs::read_to_string(dir.join(name)).map_err(|e| e.to_string());
-    Ok((read("cert.pem")?, read("slow.key")?))
+    let read = |name: &str| std::fs::read_to_string(name).map_err(|e| e.to_string());
+    Ok((read(&cert)?, read(&key)?))
 }
 
 /// SIGTERM while uploaded keys' derivations fill the key-work pool and its queue: the queued

@@ -14,7 +14,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{
-    EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, out, run, serve_logging,
+    EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, openssl, out, run,
+    serve_logging,
 };
 use serde_json::{Value, json};
 
@@ -189,14 +190,6 @@ fn download_ca(
             .text()
             .await?)
     })
-}
-
-/// Runs `openssl args`; the tests need it, so its absence is a failure.
-fn openssl(args: &[&str]) -> Result<Output, String> {
-    Command::new("openssl")
-        .args(args)
-        .output()
-        .map_err(|e| format!("the openssl command is required for this test: {e}"))
 }
 
 fn succeeded(output: &Output, what: &str) -> Result<String, String> {

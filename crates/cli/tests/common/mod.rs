@@ -49,6 +49,14 @@ pub fn serve_logging(data: &Path, http: Option<&str>, level: &str) -> Command {
 
 pub const EPHEMERAL: Option<&str> = Some("127.0.0.1:0");
 
+/// Runs `openssl args`; the tests need it, so its absence is a failure.
+pub fn openssl(args: &[&str]) -> Result<Output, String> {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .map_err(|e| format!("the openssl command is required for this test: {e}"))
+}
+
 pub fn run(command: &mut Command) -> Output {
     command.output().expect("certmint runs")
 }
