@@ -80,6 +80,7 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
     let (router, mut doc) = api::routes(&settings).split_for_parts();
     let (responder, responder_doc) = api::responder_routes(&settings).split_for_parts();
     doc.merge(responder_doc);
+    openapi::unique_operation_ids(&mut doc);
     let openapi = serde_json::to_value(&doc).map_err(|e| BootError::Settings(e.to_string()))?;
     let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
     let app = Arc::new(Shared {
@@ -89,7 +90,7 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
         authority,
         settings,
         access,
-        openapi,
+        openapi: openapi::publishable(&openapi),
     });
     let max_body = app.settings.max_body_bytes;
     let router = router

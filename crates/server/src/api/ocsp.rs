@@ -38,7 +38,7 @@ pub fn routes() -> OpenApiRouter<App> {
 
 /// An OCSP request as the POST body (`application/ocsp-request`).
 #[utoipa::path(post, path = "/ocsp", tag = "ocsp", security(()),
-    request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
+    request_body(content_type = "application/ocsp-request", description = "A DER OCSPRequest"),
     responses((status = 200, description = "An OCSP response (its own status says whether it answers)", content_type = "application/ocsp-response"),
               (status = 413, description = "The body is larger than any OCSP request", body = ErrorBody),
               (status = 415, description = "Not application/ocsp-request", body = ErrorBody)))]
@@ -48,7 +48,7 @@ async fn post(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Respon
 
 /// The same as `POST /ocsp`, under the RFC 8615 well-known prefix.
 #[utoipa::path(post, path = "/.well-known/pki/ocsp", tag = "ocsp", security(()),
-    request_body(content = Vec<u8>, content_type = "application/ocsp-request"),
+    request_body(content_type = "application/ocsp-request", description = "A DER OCSPRequest"),
     responses((status = 200, description = "An OCSP response", content_type = "application/ocsp-response"),
               (status = 413, description = "The body is larger than any OCSP request", body = ErrorBody),
               (status = 415, description = "Not application/ocsp-request", body = ErrorBody)))]
@@ -57,8 +57,9 @@ async fn post_well_known(State(app): State<App>, headers: HeaderMap, body: Bytes
 }
 
 /// An OCSP request in the URL: the DER, base64 (RFC 6960 Appendix A.1, URL-encoded; base64url
-/// and missing padding are tolerated). Shareable answers carry `Cache-Control: max-age` up to
-/// their nextUpdate, an ETag and Last-Modified.
+/// and missing padding are tolerated; so is a `/` of the base64 left unencoded, which spreads
+/// the request over more path segments). Shareable answers carry `Cache-Control: max-age` up
+/// to their nextUpdate, an ETag and Last-Modified.
 #[utoipa::path(get, path = "/ocsp/{request}", tag = "ocsp", security(()),
     params(("request" = String, Path, description = "The DER OCSP request, base64, URL-encoded")),
     responses((status = 200, description = "An OCSP response", content_type = "application/ocsp-response"),

@@ -419,3 +419,31 @@ async fn keys_never_exceed_their_permissions_or_their_owners() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+/// The document is valid OpenAPI 3.1, as `openapi-spec-validator` (from PyPI) reads it.
+#[tokio::test]
+async fn the_openapi_document_is_valid_openapi_3_1() -> TestResult {
+    let validator =
+        crate::acme_peers::tool("openapi-spec-validator", "CERTMINT_TEST_OPENAPI_VALIDATOR");
+    let server = TestServer::start().await;
+    let doc = server
+        .request(Method::GET, "/api/v2/openapi.json", &Auth::None, None)
+        .await
+        .bytes()
+        .await?;
+    server.stop().await;
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("openapi.json");
+    std::fs::write(&path, &doc)?;
+    let output = std::process::Command::new(&validator)
+        .args(["--schema", "3.1", "--errors", "all"])
+        .arg(&path)
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}

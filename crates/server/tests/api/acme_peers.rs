@@ -682,7 +682,12 @@ pub fn lego() -> PathBuf {
     tool("lego", "CERTMINT_TEST_LEGO")
 }
 
-fn tool(name: &str, variable: &str) -> PathBuf {
+/// The program `name` to run: the path in `variable`, else `name` on PATH.
+///
+/// # Panics
+///
+/// When neither exists: a test that needs a tool fails without it.
+pub fn tool(name: &str, variable: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         assert!(

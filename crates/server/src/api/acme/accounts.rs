@@ -96,7 +96,7 @@ struct NewAccountPayload {
 /// Registers an account, or finds the one this key has (RFC 8555 §7.3, §7.3.1, §7.3.4).
 #[utoipa::path(post, path = "/acme/{profile}/new-account", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 201, description = "Account created; Location is its URL"),
               (status = 200, description = "The key's existing account"),
               (status = 400, description = "A problem (application/problem+json)")))]
@@ -175,7 +175,7 @@ fn own_account<'a>(
 #[utoipa::path(post, path = "/acme/{profile}/acct/{id}", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name"),
            ("id" = String, Path, description = "The account's id")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "The account"),
               (status = 401, description = "Signed by another account")))]
 pub async fn account(
@@ -219,7 +219,7 @@ pub struct PageQuery {
     params(("profile" = String, Path, description = "The ACME profile's name"),
            ("id" = String, Path, description = "The account's id"),
            ("cursor" = Option<u32>, Query, description = "Page, from 1")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "{\"orders\": [order URLs]}")))]
 pub async fn account_orders(
     State(app): State<App>,
@@ -262,7 +262,7 @@ struct KeyChangePayload {
 /// the inner one (the payload) by the new key.
 #[utoipa::path(post, path = "/acme/{profile}/key-change", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "The account, now with its new key"),
               (status = 409, description = "The new key has an account; Location names it")))]
 pub async fn key_change(

@@ -116,7 +116,7 @@ struct NewOrderPayload {
 /// Places an order (RFC 8555 §7.4; `replaces`, RFC 9773 §5).
 #[utoipa::path(post, path = "/acme/{profile}/new-order", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 201, description = "The order; Location is its URL"),
               (status = 403, description = "rejectedIdentifier, with subproblems"),
               (status = 429, description = "rateLimited, with Retry-After")))]
@@ -151,7 +151,7 @@ pub async fn new_order(
 #[utoipa::path(post, path = "/acme/{profile}/order/{id}", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name"),
            ("id" = String, Path, description = "The order's id")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "The order; Retry-After while it is processing")))]
 pub async fn order(
     State(app): State<App>,
@@ -185,7 +185,7 @@ struct FinalizePayload {
 #[utoipa::path(post, path = "/acme/{profile}/order/{id}/finalize", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name"),
            ("id" = String, Path, description = "The order's id")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "The order, valid with its certificate URL"),
               (status = 403, description = "orderNotReady"),
               (status = 400, description = "badCSR")))]
@@ -220,7 +220,7 @@ struct AuthzUpdate {
     params(("profile" = String, Path, description = "The ACME profile's name"),
            ("id" = String, Path, description = "The order's id"),
            ("index" = usize, Path, description = "The authorization's place in the order")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "The authorization")))]
 pub async fn authorization(
     State(app): State<App>,
@@ -273,7 +273,7 @@ fn no_such_thing() -> Problem {
            ("id" = String, Path, description = "The order's id"),
            ("index" = usize, Path, description = "The authorization's place in the order"),
            ("type" = String, Path, description = "http-01, dns-01 or tls-alpn-01")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "The challenge; Link rel=\"up\" names its authorization")))]
 pub async fn challenge(
     State(app): State<App>,
@@ -312,7 +312,7 @@ pub async fn challenge(
 #[utoipa::path(post, path = "/acme/{profile}/cert/{id}", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name"),
            ("id" = String, Path, description = "The order's id")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "Leaf first, then its CAs", content_type = "application/pem-certificate-chain")))]
 pub async fn certificate(
     State(app): State<App>,
@@ -350,7 +350,7 @@ struct RevokePayload {
 /// (RFC 8555 §7.6).
 #[utoipa::path(post, path = "/acme/{profile}/revoke-cert", tag = "acme", security(()),
     params(("profile" = String, Path, description = "The ACME profile's name")),
-    request_body(content = Vec<u8>, content_type = "application/jose+json"),
+    request_body(content_type = "application/jose+json", description = "A flattened JWS (RFC 8555 §6.2)"),
     responses((status = 200, description = "Revoked"),
               (status = 400, description = "alreadyRevoked or badRevocationReason"),
               (status = 403, description = "unauthorized")))]
