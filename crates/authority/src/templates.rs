@@ -370,12 +370,19 @@ impl TemplateSpec {
             .map(|l| KeyType::from_label(l))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
-        let default_key = match &self.key_algorithm {
+        // A size alone names an RSA key, a curve alone an EC key.
+        let algorithm = match (&self.key_algorithm, self.key_size, &self.curve) {
+            (Some(alg), _, _) => Some(alg.as_str()),
+            (None, Some(_), None) => Some("RSA"),
+            (None, None, Some(_)) => Some("EC"),
+            (None, Some(_), Some(_)) => {
+                return Err(bad("key_size and curve together need key_algorithm".into()));
+            }
+            (None, None, None) => None,
+        };
+        let default_key = match algorithm {
             Some(alg) => KeyType::parse(alg, self.key_size, self.curve.as_deref())
                 .map_err(|e| bad(e.to_string()))?,
-            None if self.key_size.is_some() || self.curve.is_some() => {
-                return Err(bad("key_size and curve need key_algorithm".into()));
-            }
             None => allowed_key_types
                 .first()
                 .copied()

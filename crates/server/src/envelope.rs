@@ -36,14 +36,15 @@ pub struct Meta {
     pub total: i64,
 }
 
-/// `?page=&per_page=` (defaults 1 and 50; `per_page` at most 100).
+/// `?page=&per_page=` (defaults 1 and 50; a `per_page` over 100 gets pages of 100, as the
+/// answer's `meta.per_page` says).
 #[derive(Debug, Clone, Copy, Deserialize, IntoParams)]
 #[serde(default)]
 #[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// 1-based page number.
     pub page: u32,
-    /// Items per page, 1 to 100.
+    /// Items per page, 1 or more; more than 100 is taken as 100.
     pub per_page: u32,
 }
 
@@ -60,21 +61,21 @@ impl Pagination {
     /// The request for the store, after checking the bounds.
     ///
     /// # Errors
-    /// 400 when `page` is 0 or `per_page` is outside 1 to 100.
+    /// 400 when `page` or `per_page` is 0.
     pub fn request(self) -> Result<authority::PageRequest, crate::error::ApiError> {
         if self.page == 0 {
             return Err(crate::error::ApiError::bad_request(
                 "page must be 1 or more",
             ));
         }
-        if !(1..=MAX_PER_PAGE).contains(&self.per_page) {
-            return Err(crate::error::ApiError::bad_request(format!(
-                "per_page must be between 1 and {MAX_PER_PAGE}"
-            )));
+        if self.per_page == 0 {
+            return Err(crate::error::ApiError::bad_request(
+                "per_page must be 1 or more",
+            ));
         }
         Ok(authority::PageRequest {
             page: self.page,
-            per_page: self.per_page,
+            per_page: self.per_page.min(MAX_PER_PAGE),
         })
     }
 }

@@ -375,6 +375,11 @@ async fn templates_are_changed_deleted_exported_and_imported() -> TestResult {
             "unknown field `validity_dayz`",
         ),
         (json!({"name": " "}), "1 to 100 characters"),
+        (
+            json!({"name": "x", "key_size": 2048, "curve": "P-256"}),
+            "key_size and curve together need key_algorithm",
+        ),
+        (json!({"name": "x", "key_size": 1024}), "RSA key size 1024"),
     ] {
         let (status, reply) = server
             .call(Method::POST, "/api/v2/templates", &auth, Some(body.clone()))
@@ -566,5 +571,32 @@ async fn templates_are_changed_deleted_exported_and_imported() -> TestResult {
         server.audit_total(&auth, "action=template_deleted").await,
         2
     );
+    Ok(())
+}
+
+/// A key size alone names an RSA key, as the reference document's example has it.
+#[tokio::test]
+async fn a_key_size_alone_names_an_rsa_key() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/templates",
+            &Auth::Session(&admin),
+            Some(json!({"name": "RSA by size", "key_size": 3072})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let template = body["data"]["id"].as_i64().ok_or("id")?;
+    let (status, body) = issue(
+        &server,
+        &admin,
+        json!({"common_name": "sized.example.test", "template_id": template}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["key_type"], "RSA 3072", "{body}");
+    server.stop().await;
     Ok(())
 }
