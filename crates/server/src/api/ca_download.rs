@@ -1,5 +1,6 @@
-//! `/ca/{refid}.cer` and `/ca/{refid}.pem`: CA certificates for anyone, on both listeners, so
-//! that AIA caIssuers URLs and trust-store setup work without credentials.
+//! `/ca/{refid}.cer` and `/ca/{refid}.pem` (or by the CA's numeric id): CA certificates for
+//! anyone, on both listeners, so that AIA caIssuers URLs and trust-store setup work without
+//! credentials.
 
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -15,21 +16,28 @@ pub fn routes() -> OpenApiRouter<App> {
 }
 
 /// A CA certificate: `{refid}.cer` as DER (`application/pkix-cert`, RFC 2585) or
-/// `{refid}.pem` as PEM.
+/// `{refid}.pem` as PEM; the CA's numeric id serves in place of its refid.
 #[utoipa::path(get, path = "/ca/{file}", tag = "cas", security(()),
-    params(("file" = String, Path, description = "`{refid}.cer` or `{refid}.pem`")),
+    params(("file" = String, Path, description = "`{refid}.cer` or `{refid}.pem`, or `{id}.cer`, `{id}.pem`")),
     responses((status = 200, description = "The CA certificate"),
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn download(State(app): State<App>, Path(file): Path<String>) -> ApiResult<Response> {
     let not_found = || ApiError::not_found(format!("no CA certificate '{file}'"));
-    let (refid, ext) = file.rsplit_once('.').ok_or_else(not_found)?;
-    let ca = app
-        .authority
-        .store()
-        .ca_by_refid(refid)
+    let (name, ext) = file.rsplit_once('.').ok_or_else(not_found)?;
+    let store = app.authority.store();
+    let by_refid = store
+        .ca_by_refid(name)
         .await
-        .map_err(authority::Error::from)?
-        .ok_or_else(not_found)?;
+        .map_err(authority::Error::from)?;
+    let ca = match (by_refid, name.parse::<i64>()) {
+        (Some(ca), _) => ca,
+        (None, Ok(id)) => store
+            .ca(id)
+            .await
+            .map_err(authority::Error::from)?
+            .ok_or_else(not_found)?,
+        (None, Err(_)) => return Err(not_found()),
+    };
     match ext {
         "cer" | "crt" | "der" => Ok((
             [(header::CONTENT_TYPE, "application/pkix-cert")],

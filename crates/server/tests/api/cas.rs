@@ -87,8 +87,17 @@ async fn first_start_hierarchy_is_listed_and_its_certificates_download_without_c
         sub_pem.starts_with("-----BEGIN CERTIFICATE-----"),
         "{sub_pem}"
     );
+    // The numeric id serves as well as the refid.
+    let by_id = plain
+        .get(format!("{}/ca/{}.pem", server.http, sub["id"]))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(by_id, sub_pem);
     for missing in [
         "/ca/nosuch.cer",
+        "/ca/424242.pem",
         &format!("/ca/{root_refid}.exe"),
         "/ca/plain",
     ] {
