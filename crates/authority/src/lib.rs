@@ -4,7 +4,6 @@
 //! authenticate) and parsed input; this crate decides whether the action is allowed, checks the
 //! input against policy, and commits the change together with its audit record. It never
 //! trusts a front door's idea of permissions beyond the route check it was asked to make.
-#![forbid(unsafe_code)]
 
 mod accounts;
 pub mod acme;

@@ -6,7 +6,6 @@
 //!
 //! One set of queries serves SQLite and PostgreSQL through sqlx's `Any` driver: placeholders are
 //! `$n` (both accept them), timestamps are unix microseconds, flags are 0/1 integers.
-#![forbid(unsafe_code)]
 
 mod acme;
 mod api_keys;
