@@ -1,6 +1,9 @@
 //! The issuance pipeline against a real database (SQLite, or PostgreSQL when
 //! CERTMINT_TEST_DATABASE_URL is set), checked with the `openssl` command line tool.
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;

@@ -6,6 +6,9 @@
 //! temporary data directory, and ephemeral ports. The user-administration test runs on a fresh
 //! PostgreSQL database when `CERTMINT_TEST_DATABASE_URL` names a server, else on SQLite.
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::io::Write;

@@ -1,6 +1,9 @@
 //! What `cert::build` says it built is what parsing the certificate reads: issuance stores
 //! the former without parsing its own output back, so the two must never drift apart.
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Command;
 use std::sync::Arc;
 

@@ -1,5 +1,8 @@
 //! Import and export interoperability with the real `openssl` command line tool, both ways.
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,6 +1,9 @@
 //! OCSP requests made by the real `openssl ocsp` are read; the responses certmint signs are
 //! checked by it.
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;

@@ -3,6 +3,9 @@
 //! scanning the table (SQLite, and PostgreSQL when
 //! CERTMINT_TEST_DATABASE_URL is set).
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use certmint_store::{
     Backend, CertFields, CertificateFilter, CertificateState, NewCa, PageRequest, Store,
 };

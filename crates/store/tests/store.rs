@@ -5,6 +5,9 @@
 //! Each test is written once as an `async fn(Store)` and run on every backend by
 //! [`on_every_backend`].
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;

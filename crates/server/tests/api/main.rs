@@ -1,5 +1,8 @@
 //! Integration tests: the real server on ephemeral ports, driven over HTTPS and HTTP.
 
+// Test code: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod access_walk;
 mod account;
 mod acme;
