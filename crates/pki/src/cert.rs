@@ -248,7 +248,7 @@ impl ExtendedKeyUsage {
         {
             return Ok(e);
         }
-        ObjectIdentifier::new(name).map(Self::Other).map_err(|_| {
+        crate::oid::from_text(name).map(Self::Other).ok_or_else(|| {
             Error::Invalid(format!(
                 "unknown extended key usage '{name}'; expected one of {} or a dotted OID",
                 Self::NAMED.map(|e| e.as_string()).join(", ")

@@ -244,7 +244,7 @@ pub(crate) fn extended_key_usages(
     let others = eku
         .other
         .iter()
-        .filter_map(|oid| const_oid::ObjectIdentifier::new(&oid.to_id_string()).ok())
+        .filter_map(|oid| crate::oid::from_der_value(oid.as_bytes()))
         .map(ExtendedKeyUsage::Other);
     named
         .into_iter()
@@ -293,8 +293,7 @@ fn rfc4514(name: &X509Name<'_>) -> String {
             rdn.iter()
                 .map(|atv| {
                     let oid = atv.attr_type().to_id_string();
-                    let label = const_oid::ObjectIdentifier::new(&oid)
-                        .ok()
+                    let label = crate::oid::from_der_value(atv.attr_type().as_bytes())
                         .and_then(|o| NameAttribute::from_oid(&o))
                         .map_or(oid, |a| a.short_name().to_owned());
                     let value = atv.as_str().map_or_else(

@@ -14,6 +14,7 @@ pub mod kdf;
 pub mod keys;
 pub mod name;
 pub mod ocsp;
+mod oid;
 pub mod pem;
 mod pkcs12;
 pub mod random;

@@ -261,7 +261,7 @@ impl DistinguishedName {
     pub fn from_x509(name: &x509_parser::x509::X509Name<'_>) -> Result<Self, Error> {
         let mut dn = Self::new();
         for atv in name.iter().flat_map(|rdn| rdn.iter()) {
-            let Ok(oid) = ObjectIdentifier::new(&atv.attr_type().to_id_string()) else {
+            let Some(oid) = crate::oid::from_der_value(atv.attr_type().as_bytes()) else {
                 continue;
             };
             if let (Some(attribute), Ok(value)) = (NameAttribute::from_oid(&oid), atv.as_str()) {
