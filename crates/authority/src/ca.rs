@@ -116,6 +116,7 @@ impl From<pki::Error> for Error {
     fn from(e: pki::Error) -> Self {
         match e {
             pki::Error::Invalid(m) => Self::Invalid(m),
+            pki::Error::Lint(report) => Self::Lint(report),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -205,9 +206,21 @@ impl Authority {
         if let Some((parent, _)) = &parent {
             self.publishing().point_to(&mut spec, parent);
         }
-        let built = match &parent {
-            None => cert::build(&spec, Issuer::SelfSigned(&key))?,
-            Some((_, signer)) => cert::build(&spec, Issuer::Ca(signer))?,
+        let (built, _) = match &parent {
+            None => {
+                self.sign_certificate(
+                    principal,
+                    &spec,
+                    Issuer::SelfSigned(&key),
+                    &pki::lint::Policy::default(),
+                )
+                .await?
+            }
+            Some((parent, signer)) => {
+                let policy = self.lint_policy(parent)?;
+                self.sign_certificate(principal, &spec, Issuer::Ca(signer), &policy)
+                    .await?
+            }
         };
         let (serial, subject) = (built.serial.clone(), built.subject.clone());
 
@@ -266,13 +279,13 @@ impl Authority {
         self.ca(id).await
     }
 
-    /// Renames, describes, activates or deactivates CA `id`, makes it the default, or sets
-    /// whether it requires a template.
+    /// Renames, describes, activates or deactivates CA `id`, makes it the default, sets
+    /// whether it requires a template, or which lint rules only warn for what it signs.
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `write:cas`; [`Error::NotFound`]; [`Error::Invalid`] for an
-    /// empty name or for making a CA without a key the default; [`Error::Conflict`] for a name
-    /// in use.
+    /// empty name, for making a CA without a key the default, or for a lint rule that does not
+    /// exist; [`Error::Conflict`] for a name in use.
     pub async fn update_ca(
         &self,
         principal: &Principal,
@@ -309,6 +322,14 @@ impl Authority {
             changes.push(format!(
                 "require_template {} -> {required}",
                 before.require_template
+            ));
+        }
+        if let Some(names) = &update.lint_warn_only {
+            pki::lint::Policy::default().downgrading(names)?;
+            changes.push(format!(
+                "lint_warn_only [{}] -> [{}]",
+                before.lint_warn_only.join(", "),
+                names.join(", ")
             ));
         }
         if let Some(r) = &update.revocation {

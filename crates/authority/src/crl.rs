@@ -101,9 +101,11 @@ impl Authority {
         let count = i64::try_from(revoked.len()).unwrap_or(i64::MAX);
         let (this_update, next_update) = (spec.this_update, spec.next_update);
         // A long list takes a good part of a second to sign and encode.
-        let der = tokio::task::spawn_blocking(move || pki::crl::build(&spec, &revoked, &signer))
-            .await
-            .map_err(|e| Error::Internal(format!("CRL builder: {e}")))??;
+        let policy = self.lint_policy(ca)?;
+        let der =
+            tokio::task::spawn_blocking(move || pki::crl::build(&spec, &revoked, &signer, &policy))
+                .await
+                .map_err(|e| Error::Internal(format!("CRL builder: {e}")))??;
         let row = CrlRow {
             ca_id: ca.id,
             number,

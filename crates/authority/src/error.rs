@@ -11,6 +11,10 @@ pub enum Error {
     /// The request cannot be understood (400).
     #[error("{0}")]
     Malformed(String),
+    /// The linter found errors in the certificate or CRL about to be signed, so nothing was
+    /// signed (422); the report names each rule.
+    #[error("refused before signing: {0}")]
+    Lint(pki::lint::Report),
     /// No valid credentials (401).
     #[error("{0}")]
     Unauthorized(String),

@@ -129,6 +129,34 @@ fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> NewCa
     }
 }
 
+/// How far before the moment of issuance a certificate's validity starts, so that relying
+/// parties whose clocks run a little slow accept it at once.
+const BACKDATE: Duration = Duration::minutes(5);
+
+/// The SANs to write: those asked for, or, for a TLS server certificate asked without any,
+/// its common name when that is a host name or an IP address. Browsers and TLS libraries look
+/// only at SANs (RFC 6125 §6.4.4), and the linter refuses a serverAuth certificate without
+/// them; a common name that is neither stays as it is and the linter says why.
+fn sans_with_common_name(
+    asked: &[SubjectAltName],
+    subject: &DistinguishedName,
+    extended_key_usage: &[ExtendedKeyUsage],
+) -> Vec<SubjectAltName> {
+    if !asked.is_empty() || !extended_key_usage.contains(&ExtendedKeyUsage::ServerAuth) {
+        return asked.to_vec();
+    }
+    subject
+        .get(pki::NameAttribute::CommonName)
+        .and_then(|cn| match cn.parse() {
+            Ok(ip) => Some(SubjectAltName::Ip(ip)),
+            Err(_) => pki::name::check_dns_name(cn, true)
+                .ok()
+                .map(SubjectAltName::Dns),
+        })
+        .into_iter()
+        .collect()
+}
+
 /// Days of validity of the HTTPS listener's certificate (the CA/Browser Forum's 397-day cap).
 const LISTENER_DAYS: i64 = 397;
 
@@ -195,7 +223,11 @@ impl Authority {
             )));
         }
         let mut spec = CertSpec {
-            sans: request.sans.clone(),
+            sans: sans_with_common_name(
+                &request.sans,
+                &request.subject,
+                &applied.extended_key_usage,
+            ),
             ca: applied.ca,
             key_usage: applied.key_usage,
             extended_key_usage: applied.extended_key_usage,
@@ -204,12 +236,17 @@ impl Authority {
                 request.subject.clone(),
                 public_key,
                 pki::random::serial()?,
-                now - Duration::minutes(5),
+                now - BACKDATE,
                 not_after,
             )
         };
         self.publishing().point_to(&mut spec, &ca);
-        let built = cert::build(&spec, Issuer::Ca(&signer))?;
+        let policy = self
+            .lint_policy(&ca)?
+            .with_max_validity(Duration::days(rules.max_validity_days()) + BACKDATE);
+        let (built, lint) = self
+            .sign_certificate(principal, &spec, Issuer::Ca(&signer), &policy)
+            .await?;
         let new_ca = makes_ca.then(|| issued_ca(&built, &ca, spec.ca.flatten()));
 
         let template = rules
@@ -231,7 +268,7 @@ impl Authority {
                 "certificate",
                 "",
                 format!(
-                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}{}",
+                    "'{}' by CA '{}', serial {}, {days} days{template}, via {}{renewal}{}{}",
                     built.subject,
                     ca.name,
                     built.serial,
@@ -240,7 +277,8 @@ impl Authority {
                         ", a CA certificate (recorded as a CA without its key)"
                     } else {
                         ""
-                    }
+                    },
+                    crate::signing::warnings_note(&lint),
                 ),
             ),
         );

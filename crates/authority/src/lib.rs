@@ -31,6 +31,7 @@ mod publishing;
 pub mod rbac;
 mod revoke;
 mod sessions;
+mod signing;
 mod templates;
 pub mod token;
 mod truststore;

@@ -209,6 +209,11 @@ impl Rules {
         self.default_key
     }
 
+    /// The longest validity these rules give, in days: the linter's cap.
+    pub fn max_validity_days(&self) -> i64 {
+        self.max_validity_days
+    }
+
     fn named(&self) -> String {
         match &self.template {
             Some((_, name)) => format!("template '{name}'"),

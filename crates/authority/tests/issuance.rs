@@ -638,3 +638,180 @@ async fn a_ca_deactivated_behind_the_cache_issues_nothing() -> TestResult {
     assert!(verification.valid, "{:?}", verification.faults);
     Ok(())
 }
+
+async fn audited(authority: &Authority, filter: certmint_authority::AuditFilter) -> i64 {
+    authority
+        .audit_logs(
+            &filter,
+            PageRequest {
+                page: 1,
+                per_page: 1,
+            },
+        )
+        .await
+        .expect("audit")
+        .total
+}
+
+#[tokio::test]
+async fn every_builtin_template_issues_with_every_key_type_it_allows_without_lint_findings()
+-> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    authority.ensure_default_hierarchy().await?;
+    authority.ensure_builtin_templates().await?;
+    let builtins: Vec<_> = authority
+        .templates()
+        .await?
+        .into_iter()
+        .filter(|t| t.builtin)
+        .collect();
+    assert_eq!(
+        builtins.len(),
+        certmint_authority::builtin_templates().len()
+    );
+    let root = authority
+        .cas()
+        .await?
+        .into_iter()
+        .find(|c| c.ca_type == "root")
+        .ok_or("no root")?;
+    let admin = Principal::local("admin");
+    let key_types = [
+        KeyType::EcP256,
+        KeyType::EcP384,
+        KeyType::Ed25519,
+        KeyType::Rsa { bits: 2048 },
+    ];
+    for template in authority
+        .templates()
+        .await?
+        .into_iter()
+        .filter(|t| t.builtin)
+    {
+        let spec = &template.spec;
+        let is_ca = spec.basic_constraints.ca;
+        let kinds = &spec.san_types;
+        let allows = |kind: &str| kinds.is_empty() || kinds.iter().any(|k| k == kind);
+        let san = if allows("dns") {
+            "dns:host.example.test"
+        } else {
+            "email:ops@example.test"
+        };
+        let mut issued = 0;
+        for key_type in key_types {
+            let outcome = authority
+                .issue(
+                    &admin,
+                    IssueRequest {
+                        ca_id: is_ca.then_some(root.id),
+                        template_id: Some(template.id),
+                        validity_days: Some(30),
+                        sans: if is_ca {
+                            Vec::new()
+                        } else {
+                            vec![SubjectAltName::parse(san)?]
+                        },
+                        subject: subject(&format!("{} {key_type}", spec.name)),
+                        ..request("template.example.test", KeySource::Generate(Some(key_type)))
+                    },
+                )
+                .await;
+            match outcome {
+                Ok(_) => issued += 1,
+                // A key type the template does not allow is refused before anything is built.
+                Err(Error::Invalid(message)) => assert!(
+                    message.contains("key"),
+                    "template '{}' with {key_type}: {message}",
+                    spec.name
+                ),
+                Err(other) => panic!("template '{}' with {key_type}: {other}", spec.name),
+            }
+        }
+        assert!(issued > 0, "template '{}' issued nothing", spec.name);
+    }
+    let warned = certmint_authority::AuditFilter {
+        search: Some("lint warnings".into()),
+        ..Default::default()
+    };
+    assert_eq!(audited(&authority, warned).await, 0);
+    let refused = certmint_authority::AuditFilter {
+        action: Some("certificate_refused".into()),
+        ..Default::default()
+    };
+    assert_eq!(audited(&authority, refused).await, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lint_refusal_signs_nothing_is_audited_and_a_ca_can_downgrade_the_rule() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    authority.ensure_default_hierarchy().await?;
+    let admin = Principal::local("admin");
+    // A TLS server certificate whose common name is no host name gets no SAN from it, and a
+    // serverAuth certificate without SANs is what the linter refuses.
+    let no_san = || IssueRequest {
+        subject: subject("not a host name"),
+        sans: Vec::new(),
+        ..request("placeholder.example.test", KeySource::Generate(None))
+    };
+    let before = certificate_count(&authority).await;
+    let refused = authority.issue(&admin, no_san()).await;
+    let Err(Error::Lint(report)) = refused else {
+        panic!("expected a lint refusal, got {refused:?}");
+    };
+    assert_eq!(report.rule_names(), ["tls_server_san"]);
+    assert_eq!(certificate_count(&authority).await, before);
+    let refusals = certmint_authority::AuditFilter {
+        action: Some("certificate_refused".into()),
+        success: Some(false),
+        search: Some("tls_server_san".into()),
+        ..Default::default()
+    };
+    assert_eq!(audited(&authority, refusals).await, 1);
+
+    // A common name that is a host name becomes the SAN.
+    let named = authority
+        .issue(
+            &admin,
+            IssueRequest {
+                sans: Vec::new(),
+                ..request("cn-only.example.test", KeySource::Generate(None))
+            },
+        )
+        .await?;
+    assert_eq!(named.certificate.sans, ["dns:cn-only.example.test"]);
+
+    let ca = authority.default_ca().await?;
+    let unknown = authority
+        .update_ca(
+            &admin,
+            ca.id,
+            certmint_authority::CaUpdate {
+                lint_warn_only: Some(vec!["no_such_rule".into()]),
+                ..Default::default()
+            },
+        )
+        .await;
+    assert!(matches!(unknown, Err(Error::Invalid(_))), "{unknown:?}");
+    authority
+        .update_ca(
+            &admin,
+            ca.id,
+            certmint_authority::CaUpdate {
+                lint_warn_only: Some(vec!["tls_server_san".into()]),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let issued = authority.issue(&admin, no_san()).await?;
+    assert!(issued.certificate.sans.is_empty());
+    let warned = certmint_authority::AuditFilter {
+        action: Some("certificate_issued".into()),
+        search: Some("lint warnings: tls_server_san".into()),
+        ..Default::default()
+    };
+    assert_eq!(audited(&authority, warned).await, 1);
+    Ok(())
+}

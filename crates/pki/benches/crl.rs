@@ -51,7 +51,11 @@ fn ca(dir: &Path) -> Result<CaSigner> {
             now + Duration::days(365),
         )
     };
-    let built = cert::build(&spec, Issuer::SelfSigned(key.as_ref()))?;
+    let built = cert::build(
+        &spec,
+        Issuer::SelfSigned(key.as_ref()),
+        &certmint_pki::lint::Policy::default(),
+    )?;
     std::fs::write(dir.join("ca.pem"), pem::encode("CERTIFICATE", &built.der))?;
     std::fs::write(dir.join("ca.key"), key.to_pkcs8_pem().as_bytes())?;
     Ok(CaSigner::new(&built.der, key)?)
@@ -145,7 +149,7 @@ fn main() -> Result<()> {
         reset_peak()?;
         let before = peak_rss()?;
         let start = Instant::now();
-        let der = crl::build(&spec, &revoked, &ca)?;
+        let der = crl::build(&spec, &revoked, &ca, &certmint_pki::lint::Policy::default())?;
         let took = start.elapsed();
         let total = peak_rss()?;
         let peak = total.saturating_sub(before);

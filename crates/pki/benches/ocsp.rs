@@ -62,7 +62,12 @@ fn ca(key: &Arc<PrivateKey>) -> Result<cert::CaSigner> {
             now + Duration::days(365),
         )
     };
-    let der = cert::build(&spec, Issuer::SelfSigned(key.as_ref()))?.der;
+    let der = cert::build(
+        &spec,
+        Issuer::SelfSigned(key.as_ref()),
+        &certmint_pki::lint::Policy::default(),
+    )?
+    .der;
     Ok(cert::CaSigner::new(&der, key.clone())?)
 }
 
@@ -148,7 +153,12 @@ fn main() -> Result<()> {
             now + Duration::days(30),
         )
     };
-    let responder_der = cert::build(&spec, Issuer::Ca(&ca))?.der;
+    let responder_der = cert::build(
+        &spec,
+        Issuer::Ca(&ca),
+        &certmint_pki::lint::Policy::default(),
+    )?
+    .der;
     Certificate::parse(&responder_der)?;
     sign(
         "sign, encoding only, with the responder certificate",

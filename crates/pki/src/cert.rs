@@ -8,14 +8,15 @@ use const_oid::db::rfc5280::{
     ANY_EXTENDED_KEY_USAGE, ID_AD_CA_ISSUERS, ID_AD_OCSP, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING,
     ID_KP_EMAIL_PROTECTION, ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING,
 };
-use der::Encode;
 use der::asn1::Ia5String;
+use der::{Decode, Encode};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::certpolicy::PolicyInformation;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{AccessDescription, AuthorityInfoAccessSyntax, CertificatePolicies};
 
 use crate::keys::{KeyType, spki_key_type};
+use crate::lint::{Policy, Report};
 use crate::name::{DistinguishedName, SubjectAltName, check_dns_name};
 use crate::{Error, PrivateKey};
 
@@ -432,7 +433,9 @@ pub enum Issuer<'a> {
 /// the new one.
 pub struct CaSigner {
     info: crate::inspect::Certificate,
-    issuer: rcgen::Issuer<'static, SigningAdapter<Arc<dyn Signer>>>,
+    /// The CA's name and key identifier as rcgen writes them into what it lays out.
+    layout: rcgen::Issuer<'static, SubjectKey>,
+    signer: Arc<dyn Signer>,
     /// The authority key identifier of every certificate it signs: its SKI, or, for a CA
     /// certificate without one, what rcgen derives from its key.
     key_id: Vec<u8>,
@@ -454,16 +457,17 @@ impl CaSigner {
                 "the signing key does not belong to the issuer certificate".into(),
             ));
         }
-        let adapter = SigningAdapter::new(signer)?;
+        let key = SubjectKey::new(&signer.public_key_der(), signer.key_type())?;
         let key_id = info
             .subject_key_id
             .clone()
-            .unwrap_or_else(|| rcgen::CertificateParams::default().key_identifier(&adapter.key));
-        let issuer = rcgen::Issuer::from_ca_cert_der(&der.to_vec().into(), adapter)
+            .unwrap_or_else(|| rcgen::CertificateParams::default().key_identifier(&key));
+        let layout = rcgen::Issuer::from_ca_cert_der(&der.to_vec().into(), key)
             .map_err(|e| Error::Invalid(format!("unusable issuer certificate: {e}")))?;
         Ok(Self {
             info,
-            issuer,
+            layout,
+            signer,
             key_id,
         })
     }
@@ -480,7 +484,7 @@ impl CaSigner {
 
     /// The CA's key.
     pub fn signer(&self) -> &dyn Signer {
-        self.issuer.key().signer.as_ref()
+        self.signer.as_ref()
     }
 }
 
@@ -528,17 +532,27 @@ pub struct Built {
     pub fingerprint_sha256: String,
 }
 
-/// Builds the certificate `spec` describes and signs it with `signer` on behalf of `issuer`.
-///
-/// Checks what RFC 5280 and sound CA practice require: a subject or SANs; validity that ends
-/// after it starts and not after the issuer's; an issuer that is a CA allowed to sign
-/// certificates (and, for a CA certificate, whose path length allows one more level); name
-/// constraints only on CA certificates. Adds SKI, AKI (from the issuer's SKI) and the
-/// extensions the spec asks for. Returns the DER with the fields certmint stores of it.
+/// Builds the certificate `spec` describes, lints it under `policy` and signs it on behalf of
+/// `issuer`: [`prepare`], [`Prepared::lint`] and [`Linted::sign`] in one call.
 ///
 /// # Errors
-/// [`Error::Invalid`] naming the rule broken; [`Error::Crypto`] when signing fails.
-pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Built, Error> {
+/// As the three steps.
+pub fn build(spec: &CertSpec, issuer: Issuer<'_>, policy: &Policy) -> Result<Built, Error> {
+    prepare(spec, issuer)?.lint(policy)?.sign()
+}
+
+/// Lays out the certificate `spec` describes, to be signed on behalf of `issuer`.
+///
+/// Checks what RFC 5280 and sound CA practice require of the request: a subject or SANs;
+/// validity that ends after it starts and not after the issuer's; an issuer that is a CA
+/// allowed to sign certificates (and, for a CA certificate, whose path length allows one more
+/// level); name constraints only on CA certificates. Adds SKI, AKI (from the issuer's SKI)
+/// and the extensions the spec asks for. Nothing is signed yet: the result must be linted
+/// before the key can sign it.
+///
+/// # Errors
+/// [`Error::Invalid`] naming the rule broken.
+pub fn prepare<'a>(spec: &CertSpec, issuer: Issuer<'a>) -> Result<Prepared<'a>, Error> {
     let subject_key = spki_key_type(&spec.public_key)?;
     if spec.subject.is_empty() && spec.sans.is_empty() {
         return Err(Error::Invalid(
@@ -576,17 +590,21 @@ pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Built, Error> {
         Some(Some(n)) => rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(n)),
         None => rcgen::IsCa::ExplicitNoCa,
     };
-    let mut usages: Vec<KeyUsage> = spec.key_usage.clone();
-    if spec.ca.is_some() && usages.is_empty() {
-        usages = vec![
+    let asked: &[KeyUsage] = if spec.ca.is_some() && spec.key_usage.is_empty() {
+        &[
             KeyUsage::DigitalSignature,
             KeyUsage::KeyCertSign,
             KeyUsage::CrlSign,
-        ];
-    }
-    usages.retain(|u| u.fits(subject_key));
-    usages.dedup();
-    params.key_usages = usages.into_iter().map(KeyUsage::to_rcgen).collect();
+        ]
+    } else {
+        &spec.key_usage
+    };
+    // In bit order, as a parser reads them back.
+    let usages: Vec<KeyUsage> = KeyUsage::ALL
+        .into_iter()
+        .filter(|u| asked.contains(u) && u.fits(subject_key))
+        .collect();
+    params.key_usages = usages.iter().copied().map(KeyUsage::to_rcgen).collect();
     params.extended_key_usages = spec
         .extended_key_usage
         .iter()
@@ -642,57 +660,240 @@ pub fn build(spec: &CertSpec, issuer: Issuer<'_>) -> Result<Built, Error> {
 
     let subject = SubjectKey::new(&spec.public_key, subject_key)?;
     let subject_name = spec.subject.to_string();
-    let (cert, issuer_name, signing_key, authority_key_id) = match issuer {
+    // rcgen lays the certificate out around a key that cannot sign: what it produces is the
+    // TBS with an empty signature, which the linter reads before the real key sees it.
+    let (unsigned, issuer_name, signer, authority_key_id) = match issuer {
         Issuer::SelfSigned(signer) => {
             if signer.public_key_der() != spec.public_key {
                 return Err(Error::Invalid(
                     "a self-signed certificate must be signed by its own key".into(),
                 ));
             }
-            let cert = params.self_signed(&SigningAdapter::new(signer)?)?;
-            (cert, subject_name.clone(), signer.key_type(), None)
+            let layout = SubjectKey::new(&spec.public_key, signer.key_type())?;
+            (
+                params.self_signed(&layout)?,
+                subject_name.clone(),
+                signer,
+                None,
+            )
         }
         Issuer::Ca(ca) => {
             check_issuer(&ca.info, spec)?;
             params.use_authority_key_identifier_extension = true;
-            let cert = params.signed_by(&subject, &ca.issuer)?;
-            let key_type = ca.signer().key_type();
             (
-                cert,
+                params.signed_by(&subject, &ca.layout)?,
                 ca.info.subject.clone(),
-                key_type,
+                ca.signer.as_ref(),
                 Some(ca.key_id.clone()),
             )
         }
     };
-    let der = cert.der().to_vec();
+    let unsigned = Unsigned::from_der(unsigned.der())
+        .map_err(|e| Error::Crypto(format!("the laid-out certificate does not decode: {e}")))?;
     let to_second = |t: OffsetDateTime| t - time::Duration::nanoseconds(i64::from(t.nanosecond()));
-    Ok(Built {
-        fingerprint_sha256: hex::encode(aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            &der,
-        )),
-        der,
-        subject: subject_name,
-        common_name: spec
-            .subject
-            .get(crate::NameAttribute::CommonName)
-            .map(str::to_owned),
-        issuer: issuer_name,
-        serial: serial_hex(&spec.serial),
-        not_before: to_second(spec.not_before),
-        not_after: to_second(spec.not_after),
-        sans: spec
-            .sans
-            .iter()
-            .map(SubjectAltName::to_api_string)
-            .collect(),
-        is_ca: spec.ca.is_some(),
-        key_type: subject_key,
-        signature_algorithm: signing_key.signature_algorithm_name().to_owned(),
-        subject_key_id: params.key_identifier(&subject),
-        authority_key_id,
+    Ok(Prepared {
+        tbs: unsigned.tbs.to_der().map_err(encoding)?,
+        algorithm: unsigned.algorithm.to_der().map_err(encoding)?,
+        signer,
+        usages,
+        built: Built {
+            der: Vec::new(),
+            fingerprint_sha256: String::new(),
+            subject: subject_name,
+            common_name: spec
+                .subject
+                .get(crate::NameAttribute::CommonName)
+                .map(str::to_owned),
+            issuer: issuer_name,
+            serial: serial_hex(&spec.serial),
+            not_before: to_second(spec.not_before),
+            not_after: to_second(spec.not_after),
+            sans: spec
+                .sans
+                .iter()
+                .map(SubjectAltName::to_api_string)
+                .collect(),
+            is_ca: spec.ca.is_some(),
+            key_type: subject_key,
+            signature_algorithm: signer.key_type().signature_algorithm_name().to_owned(),
+            subject_key_id: params.key_identifier(&subject),
+            authority_key_id,
+        },
+        spec: SpecCheck {
+            public_key: spec.public_key.clone(),
+            path_len: spec.ca.flatten(),
+            extended_key_usage: spec.extended_key_usage.clone(),
+            crl_urls: spec.crl_urls.clone(),
+            ocsp_urls: spec.ocsp_urls.clone(),
+            ca_issuer_urls: spec.ca_issuer_urls.clone(),
+            policies: spec.policies.iter().map(ToString::to_string).collect(),
+        },
     })
+}
+
+/// A certificate's outer SEQUENCE, read without looking inside its TBS.
+#[derive(der::Sequence)]
+struct Unsigned<'a> {
+    tbs: der::asn1::AnyRef<'a>,
+    algorithm: der::asn1::AnyRef<'a>,
+    signature: der::asn1::BitStringRef<'a>,
+}
+
+/// What the spec asked that [`Built`] does not hold, kept to check the signed certificate.
+#[derive(Debug)]
+struct SpecCheck {
+    public_key: Vec<u8>,
+    path_len: Option<u8>,
+    extended_key_usage: Vec<ExtendedKeyUsage>,
+    crl_urls: Vec<String>,
+    ocsp_urls: Vec<String>,
+    ca_issuer_urls: Vec<String>,
+    policies: Vec<String>,
+}
+
+/// A certificate laid out but not signed: only [`Prepared::lint`] leads on to a signature.
+pub struct Prepared<'a> {
+    tbs: Vec<u8>,
+    algorithm: Vec<u8>,
+    signer: &'a dyn Signer,
+    usages: Vec<KeyUsage>,
+    built: Built,
+    spec: SpecCheck,
+}
+
+impl std::fmt::Debug for Prepared<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("subject", &self.built.subject)
+            .field("serial", &self.built.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Prepared<'a> {
+    /// The DER TBSCertificate the key will sign.
+    pub fn tbs(&self) -> &[u8] {
+        &self.tbs
+    }
+
+    /// Lints the TBS under `policy`.
+    ///
+    /// # Errors
+    /// [`Error::Lint`] with every finding when any is an error: nothing is signed.
+    pub fn lint(self, policy: &Policy) -> Result<Linted<'a>, Error> {
+        let report = crate::lint::certificate(&self.tbs, self.signer.key_type(), policy);
+        let report = report.into_result()?;
+        Ok(Linted {
+            prepared: self,
+            report,
+        })
+    }
+}
+
+/// A certificate that passed the linter, ready for its signature.
+#[derive(Debug)]
+pub struct Linted<'a> {
+    prepared: Prepared<'a>,
+    report: Report,
+}
+
+impl Linted<'_> {
+    /// The linter's warnings.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// Signs the linted TBS, then reads the signed certificate back and checks it says what
+    /// was asked (Boulder's `matchesCSR`): subject, SANs, serial, validity, key, CA flag,
+    /// usages, URLs, policies and key identifiers.
+    ///
+    /// # Errors
+    /// [`Error::Crypto`] when signing fails or the certificate does not match the request (a
+    /// bug: it is not handed out).
+    pub fn sign(self) -> Result<Built, Error> {
+        let Prepared {
+            tbs,
+            algorithm,
+            signer,
+            usages,
+            mut built,
+            spec,
+        } = self.prepared;
+        let signature = signer.sign(&tbs)?;
+        let signed = Unsigned {
+            tbs: der::asn1::AnyRef::from_der(&tbs).map_err(encoding)?,
+            algorithm: der::asn1::AnyRef::from_der(&algorithm).map_err(encoding)?,
+            signature: der::asn1::BitStringRef::from_bytes(&signature).map_err(encoding)?,
+        };
+        built.der = signed.to_der().map_err(encoding)?;
+        built.fingerprint_sha256 = hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &built.der,
+        ));
+        check_signed(&built, &usages, &spec)?;
+        Ok(built)
+    }
+}
+
+/// Reads the signed certificate with the parser every other path uses and compares it with
+/// what was asked.
+fn check_signed(built: &Built, usages: &[KeyUsage], spec: &SpecCheck) -> Result<(), Error> {
+    let read = crate::inspect::Certificate::parse(&built.der)
+        .map_err(|e| Error::Crypto(format!("the signed certificate does not parse: {e}")))?;
+    let checks: [(&str, bool); 16] = [
+        ("subject", read.subject == built.subject),
+        ("issuer", read.issuer == built.issuer),
+        ("serial", read.serial == built.serial),
+        ("notBefore", read.not_before == built.not_before),
+        ("notAfter", read.not_after == built.not_after),
+        ("subjectAltName", read.sans == built.sans),
+        ("public key", read.public_key_der == spec.public_key),
+        ("basicConstraints", read.is_ca == built.is_ca),
+        (
+            "pathLenConstraint",
+            read.path_len == spec.path_len.map(u32::from),
+        ),
+        ("keyUsage", read.key_usage == usages),
+        (
+            "extKeyUsage",
+            same_members(&read.extended_key_usage, &spec.extended_key_usage),
+        ),
+        ("CRL distribution points", read.crl_urls == spec.crl_urls),
+        (
+            "authority information access",
+            read.ocsp_urls == spec.ocsp_urls && read.ca_issuer_urls == spec.ca_issuer_urls,
+        ),
+        ("certificate policies", read.policies == spec.policies),
+        (
+            "subjectKeyIdentifier",
+            read.subject_key_id.as_ref() == Some(&built.subject_key_id),
+        ),
+        (
+            "authorityKeyIdentifier",
+            read.authority_key_id == built.authority_key_id,
+        ),
+    ];
+    let mismatched: Vec<&str> = checks
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(what, _)| *what)
+        .collect();
+    if mismatched.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Crypto(format!(
+            "the signed certificate does not match the request in: {}",
+            mismatched.join(", ")
+        )))
+    }
+}
+
+fn same_members<T: PartialEq>(a: &[T], b: &[T]) -> bool {
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
+fn encoding(e: der::Error) -> Error {
+    Error::Crypto(format!("certificate encoding: {e}"))
 }
 
 /// The hex of `serial` as a positive DER INTEGER holds it, which is how rcgen writes it:
@@ -789,35 +990,10 @@ impl rcgen::PublicKeyData for SubjectKey {
     }
 }
 
-/// Lets rcgen sign through any [`Signer`], borrowed or shared.
-struct SigningAdapter<S> {
-    signer: S,
-    key: SubjectKey,
-}
-
-impl<'a, S: std::ops::Deref<Target = dyn Signer + 'a>> SigningAdapter<S> {
-    fn new(signer: S) -> Result<Self, Error> {
-        Ok(Self {
-            key: SubjectKey::new(&signer.public_key_der(), signer.key_type())?,
-            signer,
-        })
-    }
-}
-
-impl<'a, S: std::ops::Deref<Target = dyn Signer + 'a>> rcgen::PublicKeyData for SigningAdapter<S> {
-    fn der_bytes(&self) -> &[u8] {
-        &self.key.raw
-    }
-
-    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
-        self.key.algorithm
-    }
-}
-
-impl<'a, S: std::ops::Deref<Target = dyn Signer + 'a>> rcgen::SigningKey for SigningAdapter<S> {
-    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
-        self.signer
-            .sign(msg)
-            .map_err(|_| rcgen::Error::RemoteKeyError)
+/// rcgen signs what it lays out; certmint signs only what the linter passed. So rcgen gets a
+/// key that answers with an empty signature, and the TBS is cut out of its result.
+impl rcgen::SigningKey for SubjectKey {
+    fn sign(&self, _: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        Ok(Vec::new())
     }
 }

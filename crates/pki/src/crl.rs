@@ -25,6 +25,7 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::Time;
 
 use crate::cert::{CaSigner, KeyUsage};
+use crate::lint::Policy;
 use crate::{Error, KeyType};
 
 /// A revoked certificate as a CRL lists it.
@@ -57,7 +58,8 @@ pub struct CrlSpec {
     pub freshest_crl_urls: Vec<String>,
 }
 
-/// Builds and signs the CRL `spec` describes, listing `revoked`, on behalf of `ca`.
+/// Builds the CRL `spec` describes, listing `revoked`, lints it under `policy` and signs it on
+/// behalf of `ca`.
 ///
 /// The issuer name is the CA certificate's subject, byte for byte; the Authority Key
 /// Identifier is the one the CA puts on the certificates it issues.
@@ -65,12 +67,13 @@ pub struct CrlSpec {
 /// # Errors
 /// [`Error::Invalid`] when the CA may not sign CRLs, the update times are out of order, a delta
 /// CRL is not newer than its base or carries Freshest CRL, a reason code is not one RFC 5280
-/// defines, or a serial is empty or longer than 20 octets; [`Error::Crypto`] when signing
-/// fails.
+/// defines, or a serial is empty or longer than 20 octets; [`Error::Lint`] when the linter
+/// finds an error in the TBS (nothing is signed); [`Error::Crypto`] when signing fails.
 pub fn build<'a>(
     spec: &CrlSpec,
     revoked: impl IntoIterator<Item = &'a Revoked>,
     ca: &CaSigner,
+    policy: &Policy,
 ) -> Result<Vec<u8>, Error> {
     let info = ca.info();
     if !info.key_usage.is_empty() && !info.key_usage.contains(&KeyUsage::CrlSign) {
@@ -143,6 +146,7 @@ pub fn build<'a>(
     buf.extend_from_slice(&sequence);
 
     let tbs_start = prepend_header(&mut buf, HEADROOM)?;
+    crate::lint::crl(&buf[tbs_start..], ca.signer().key_type(), policy).into_result()?;
     let signature = ca.signer().sign(&buf[tbs_start..])?;
     algorithm.encode_to_vec(&mut buf).map_err(encoding)?;
     BitString::from_bytes(&signature)

@@ -5,6 +5,9 @@ pub enum Error {
     /// An input breaks a rule (a bad name, an empty list, …).
     #[error("{0}")]
     Invalid(String),
+    /// The linter found errors in what was about to be signed, so nothing was signed.
+    #[error("refused before signing: {0}")]
+    Lint(crate::lint::Report),
     /// Key generation or signing failed.
     #[error("crypto failure: {0}")]
     Crypto(String),

@@ -12,6 +12,7 @@ pub mod inspect;
 pub mod jose;
 pub mod kdf;
 pub mod keys;
+pub mod lint;
 pub mod name;
 pub mod ocsp;
 mod oid;

@@ -145,7 +145,7 @@ impl NameAttribute {
     }
 
     /// RFC 5280 Appendix A upper bounds.
-    fn max_len(self) -> usize {
+    pub(crate) fn max_len(self) -> usize {
         match self {
             Self::CommonName
             | Self::Organization
@@ -472,7 +472,7 @@ pub fn check_dns_name(name: &str, allow_wildcard: bool) -> Result<String, Error>
     Ok(full)
 }
 
-fn check_email(value: &str) -> Result<String, Error> {
+pub(crate) fn check_email(value: &str) -> Result<String, Error> {
     let bad = |why: &str| Error::Invalid(format!("email '{value}' {why}"));
     let (local, domain) = value.rsplit_once('@').ok_or_else(|| bad("has no '@'"))?;
     if local.is_empty() || local.len() > 64 {
@@ -490,7 +490,7 @@ fn check_email(value: &str) -> Result<String, Error> {
     Ok(format!("{local}@{domain}"))
 }
 
-fn check_uri(value: &str) -> Result<String, Error> {
+pub(crate) fn check_uri(value: &str) -> Result<String, Error> {
     let bad = |why: &str| Error::Invalid(format!("URI '{value}' {why}"));
     let (scheme, rest) = value.split_once(':').ok_or_else(|| bad("has no scheme"))?;
     let mut chars = scheme.chars();

@@ -915,9 +915,13 @@ mod tests {
                 now + time::Duration::days(1),
             )
         };
-        let der = crate::cert::build(&spec, Issuer::SelfSigned(key.as_ref()))
-            .unwrap()
-            .der;
+        let der = crate::cert::build(
+            &spec,
+            Issuer::SelfSigned(key.as_ref()),
+            &crate::lint::Policy::default(),
+        )
+        .unwrap()
+        .der;
         (key, Certificate::parse(&der).unwrap())
     }
 

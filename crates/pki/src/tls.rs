@@ -1,11 +1,15 @@
 //! The HTTPS listener's own certificate, made at first start before any CA exists.
 
-use rcgen::{
-    CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SerialNumber,
-};
+use std::net::IpAddr;
+
 use time::{Duration, OffsetDateTime};
 
-use crate::Error;
+use crate::lint::Policy;
+use crate::name::check_dns_name;
+use crate::{
+    CertSpec, DistinguishedName, Error, ExtendedKeyUsage, Issuer, KeyType, KeyUsage, NameAttribute,
+    PrivateKey, SubjectAltName,
+};
 
 /// A certificate and its private key.
 pub struct TlsIdentity {
@@ -24,11 +28,13 @@ impl std::fmt::Debug for TlsIdentity {
 }
 
 /// A self-signed ECDSA P-256 server certificate for `names` (DNS names or IP addresses), valid
-/// from an hour before `now` for `days` days, with the given 16-byte serial.
+/// from an hour before `now` for `days` days, with the given 16-byte serial. It goes through
+/// the same prepare, lint and sign steps as every certificate a CA issues.
 ///
 /// # Errors
 /// [`Error::Invalid`] for no names or a name that is neither a DNS name nor an IP address;
-/// [`Error::Crypto`] when key generation or signing fails.
+/// [`Error::Lint`] if the linter refuses it; [`Error::Crypto`] when key generation or signing
+/// fails.
 pub fn self_signed_tls(
     names: &[String],
     now: OffsetDateTime,
@@ -38,26 +44,36 @@ pub fn self_signed_tls(
     let first = names
         .first()
         .ok_or_else(|| Error::Invalid("the TLS certificate needs at least one name".into()))?;
-    let mut params = CertificateParams::new(names.to_vec())
+    let sans = names
+        .iter()
+        .map(|name| match name.parse::<IpAddr>() {
+            Ok(ip) => Ok(SubjectAltName::Ip(ip)),
+            Err(_) => check_dns_name(name, true).map(SubjectAltName::Dns),
+        })
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| Error::Invalid(format!("bad TLS certificate name: {e}")))?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, first.clone());
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, "certmint");
-    params.not_before = now - Duration::hours(1);
-    params.not_after = now + Duration::days(days);
+    let mut subject = DistinguishedName::new();
+    subject.set(NameAttribute::CommonName, first)?;
+    subject.set(NameAttribute::Organization, "certmint")?;
+    let key = PrivateKey::generate(KeyType::EcP256)?;
     let mut serial = serial;
     serial[0] &= 0x7f;
-    params.serial_number = Some(SerialNumber::from_slice(&serial));
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
-    let cert = params.self_signed(&key)?;
+    let spec = CertSpec {
+        sans,
+        key_usage: vec![KeyUsage::DigitalSignature],
+        extended_key_usage: vec![ExtendedKeyUsage::ServerAuth],
+        ..CertSpec::new(
+            subject,
+            key.public_key_der(),
+            serial,
+            now - Duration::hours(1),
+            now + Duration::days(days),
+        )
+    };
+    let built = crate::cert::build(&spec, Issuer::SelfSigned(&key), &Policy::default())?;
     Ok(TlsIdentity {
-        cert_pem: cert.pem(),
-        key_pkcs8_der: key.serialize_der(),
+        cert_pem: crate::pem::encode("CERTIFICATE", &built.der),
+        key_pkcs8_der: key.pkcs8_der().to_vec(),
     })
 }
 
@@ -73,9 +89,17 @@ mod tests {
             365,
             [0xff; 16],
         )?;
-        assert!(id.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        assert!(!id.key_pkcs8_der.is_empty());
+        let blocks = crate::pem::find_blocks(id.cert_pem.as_bytes())?;
+        let cert = crate::inspect::Certificate::parse(&blocks[0].der)?;
+        assert_eq!(cert.sans, ["dns:localhost", "ip:127.0.0.1"]);
+        assert!(cert.self_signed);
+        assert_eq!(
+            PrivateKey::from_pkcs8_der(&id.key_pkcs8_der)?.public_key_der(),
+            cert.public_key_der
+        );
         assert!(self_signed_tls(&[], OffsetDateTime::now_utc(), 1, [1; 16]).is_err());
+        let bad = self_signed_tls(&["bad name".into()], OffsetDateTime::now_utc(), 1, [1; 16]);
+        assert!(matches!(bad, Err(Error::Invalid(_))));
         Ok(())
     }
 }

@@ -56,7 +56,9 @@ fn assert_read_back(built: &Built) {
 
 #[test]
 fn built_fields_are_what_parsing_reads() {
-    let mut serials = vec![[0u8; 16], [0xff; 16], [0x7f; 16], [0x01; 16]];
+    // A zero serial is not positive (RFC 5280 §4.1.2.2): the linter refuses it (see
+    // `a_zero_serial_is_never_signed`).
+    let mut serials = vec![[0xff; 16], [0x7f; 16], [0x01; 16]];
     let mut leading_zeros = [0u8; 16];
     leading_zeros[2] = 0x80;
     leading_zeros[15] = 0x01;
@@ -79,7 +81,12 @@ fn built_fields_are_what_parsing_reads() {
         );
         root_spec.ca = Some(None);
         root_spec.not_after += Duration::days(3650);
-        let root = cert::build(&root_spec, Issuer::SelfSigned(root_key.as_ref())).unwrap();
+        let root = cert::build(
+            &root_spec,
+            Issuer::SelfSigned(root_key.as_ref()),
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap();
         assert_read_back(&root);
         let ca = CaSigner::new(&root.der, root_key).unwrap();
 
@@ -123,13 +130,27 @@ fn built_fields_are_what_parsing_reads() {
             if i == 3 {
                 leaf.ca = Some(Some(0));
             }
-            assert_read_back(&cert::build(&leaf, Issuer::Ca(&ca)).unwrap());
+            assert_read_back(
+                &cert::build(
+                    &leaf,
+                    Issuer::Ca(&ca),
+                    &certmint_pki::lint::Policy::default(),
+                )
+                .unwrap(),
+            );
         }
         // A certificate with no subject, only SANs.
         let key = PrivateKey::generate(KeyType::EcP256).unwrap();
         let mut bare = spec(DistinguishedName::new(), &key, random::serial().unwrap());
         bare.sans = vec![SubjectAltName::parse("dns:bare.example.test").unwrap()];
-        assert_read_back(&cert::build(&bare, Issuer::Ca(&ca)).unwrap());
+        assert_read_back(
+            &cert::build(
+                &bare,
+                Issuer::Ca(&ca),
+                &certmint_pki::lint::Policy::default(),
+            )
+            .unwrap(),
+        );
     }
 }
 
@@ -185,9 +206,27 @@ fn certificates_from_a_ca_without_a_key_identifier_say_what_they_carry() {
     let leaf = cert::build(
         &spec(cn("leaf.example.test"), &key, random::serial().unwrap()),
         Issuer::Ca(&ca),
+        &certmint_pki::lint::Policy::default(),
     )
     .unwrap();
     assert!(leaf.authority_key_id.is_some());
     assert_eq!(leaf.issuer, "CN=No SKI CA,O=Old School");
     assert_read_back(&leaf);
+}
+
+#[test]
+fn a_zero_serial_is_never_signed() {
+    let key = Arc::new(PrivateKey::generate(KeyType::EcP256).unwrap());
+    let mut root = spec(cn("Zero"), &key, [0u8; 16]);
+    root.ca = Some(None);
+    let err = cert::build(
+        &root,
+        Issuer::SelfSigned(key.as_ref()),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap_err();
+    let certmint_pki::Error::Lint(report) = err else {
+        panic!("expected a lint refusal, got {err}");
+    };
+    assert_eq!(report.rule_names(), ["cert_serial_positive"]);
 }

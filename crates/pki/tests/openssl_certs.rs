@@ -77,9 +77,13 @@ fn hierarchy() -> Hierarchy {
     let root_key = Arc::new(PrivateKey::generate(KeyType::EcP384).unwrap());
     let mut root_spec = spec(name("Test Root"), root_key.public_key_der(), 3650);
     root_spec.ca = Some(None);
-    let root = cert::build(&root_spec, Issuer::SelfSigned(root_key.as_ref()))
-        .unwrap()
-        .der;
+    let root = cert::build(
+        &root_spec,
+        Issuer::SelfSigned(root_key.as_ref()),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap()
+    .der;
 
     let sub_key = PrivateKey::generate(KeyType::EcP256).unwrap();
     let mut sub_spec = spec(name("Test Issuing CA"), sub_key.public_key_der(), 1825);
@@ -95,7 +99,13 @@ fn hierarchy() -> Hierarchy {
         excluded: vec![Subtree::parse("dns:secret.example.test").unwrap()],
     });
     let root_ca = CaSigner::new(&root, root_key.clone()).unwrap();
-    let sub = cert::build(&sub_spec, Issuer::Ca(&root_ca)).unwrap().der;
+    let sub = cert::build(
+        &sub_spec,
+        Issuer::Ca(&root_ca),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap()
+    .der;
     Hierarchy {
         root_key,
         root,
@@ -151,7 +161,13 @@ fn leaves_of_every_key_type_verify_with_openssl_and_show_their_extensions() {
         leaf.ocsp_urls = vec!["http://pki.example.test/ocsp".into()];
         leaf.ca_issuer_urls = vec!["http://pki.example.test/ca/sub.cer".into()];
         leaf.policies = vec![const_oid::ObjectIdentifier::new_unwrap("2.23.140.1.2.2")];
-        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap().der;
+        let der = cert::build(
+            &leaf,
+            Issuer::Ca(&h.sub_ca),
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap()
+        .der;
         write_pem(dir.path(), "leaf.pem", &der);
 
         let verified = openssl(
@@ -230,7 +246,13 @@ fn leaves_of_every_key_type_verify_with_openssl_and_show_their_extensions() {
     let key = PrivateKey::generate(KeyType::EcP256).unwrap();
     let mut outside = spec(name("intruder"), key.public_key_der(), 30);
     outside.sans = vec![SubjectAltName::parse("dns:secret.example.test").unwrap()];
-    let der = cert::build(&outside, Issuer::Ca(&h.sub_ca)).unwrap().der;
+    let der = cert::build(
+        &outside,
+        Issuer::Ca(&h.sub_ca),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap()
+    .der;
     write_pem(dir.path(), "outside.pem", &der);
     let err = openssl_fails(
         dir.path(),
@@ -265,17 +287,28 @@ fn issuance_rules_are_enforced() {
 
     let mut too_long = spec(name("long"), key.public_key_der(), 2000);
     too_long.not_after = OffsetDateTime::now_utc() + Duration::days(6000);
-    let err = cert::build(&too_long, Issuer::Ca(&h.sub_ca)).unwrap_err();
+    let err = cert::build(
+        &too_long,
+        Issuer::Ca(&h.sub_ca),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("ends after the issuer's"), "{err}");
 
     let mut sub_ca = spec(name("deeper CA"), key.public_key_der(), 30);
     sub_ca.ca = Some(None);
-    let err = cert::build(&sub_ca, Issuer::Ca(&h.sub_ca)).unwrap_err();
+    let err = cert::build(
+        &sub_ca,
+        Issuer::Ca(&h.sub_ca),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("path length"), "{err}");
 
     let leaf = cert::build(
         &spec(name("leaf"), key.public_key_der(), 30),
         Issuer::Ca(&h.sub_ca),
+        &certmint_pki::lint::Policy::default(),
     )
     .unwrap()
     .der;
@@ -289,6 +322,7 @@ fn issuance_rules_are_enforced() {
     let err = cert::build(
         &spec(DistinguishedName::new(), key.public_key_der(), 10),
         Issuer::Ca(&h.sub_ca),
+        &certmint_pki::lint::Policy::default(),
     )
     .unwrap_err();
     assert!(
@@ -298,11 +332,19 @@ fn issuance_rules_are_enforced() {
 
     let mut nc_on_leaf = spec(name("x"), key.public_key_der(), 10);
     nc_on_leaf.name_constraints = Some(NameConstraints::default());
-    assert!(cert::build(&nc_on_leaf, Issuer::Ca(&h.sub_ca)).is_err());
+    assert!(
+        cert::build(
+            &nc_on_leaf,
+            Issuer::Ca(&h.sub_ca),
+            &certmint_pki::lint::Policy::default()
+        )
+        .is_err()
+    );
 
     let err = cert::build(
         &spec(name("x"), key.public_key_der(), 10),
         Issuer::SelfSigned(h.sub_ca.signer()),
+        &certmint_pki::lint::Policy::default(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("its own key"), "{err}");
@@ -371,7 +413,13 @@ fn csrs_made_by_openssl_are_read_verified_and_signed() {
         let mut leaf = spec(csr.subject.clone(), csr.public_key_der.clone(), 90);
         leaf.sans = csr.sans.clone();
         leaf.key_usage = vec![KeyUsage::DigitalSignature];
-        let der = cert::build(&leaf, Issuer::Ca(&h.sub_ca)).unwrap().der;
+        let der = cert::build(
+            &leaf,
+            Issuer::Ca(&h.sub_ca),
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap()
+        .der;
         write_pem(dir.path(), "leaf.pem", &der);
         let verified = openssl(
             dir.path(),
@@ -505,6 +553,7 @@ fn leaf_file(h: &Hierarchy, dir: &Path, cn: &str, file: &str) -> Vec<u8> {
     let built = cert::build(
         &spec(name(cn), key.public_key_der(), 30),
         Issuer::Ca(&h.sub_ca),
+        &certmint_pki::lint::Policy::default(),
     )
     .unwrap();
     write_pem(dir, file, &built.der);
@@ -577,7 +626,13 @@ fn crls_and_deltas_are_read_and_enforced_by_openssl() {
     write_crl(
         dir.path(),
         "full.crl",
-        &crl::build(&full, &entries, &h.sub_ca).unwrap(),
+        &crl::build(
+            &full,
+            &entries,
+            &h.sub_ca,
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap(),
     );
     let text = crl_text(dir.path(), "full.crl");
     for expected in [
@@ -644,7 +699,13 @@ fn crls_and_deltas_are_read_and_enforced_by_openssl() {
     write_crl(
         dir.path(),
         "delta.crl",
-        &crl::build(&delta, &released, &h.sub_ca).unwrap(),
+        &crl::build(
+            &delta,
+            &released,
+            &h.sub_ca,
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap(),
     );
     let text = crl_text(dir.path(), "delta.crl");
     for expected in [
@@ -662,7 +723,13 @@ fn crls_and_deltas_are_read_and_enforced_by_openssl() {
     write_crl(
         dir.path(),
         "next.crl",
-        &crl::build(&next, &entries[..1], &h.sub_ca).unwrap(),
+        &crl::build(
+            &next,
+            &entries[..1],
+            &h.sub_ca,
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap(),
     );
     openssl(dir.path(), &verify("held.pem", "next.crl.pem"));
 
@@ -675,7 +742,13 @@ fn crls_and_deltas_are_read_and_enforced_by_openssl() {
     write_crl(
         dir.path(),
         "empty.crl",
-        &crl::build(&empty, &[], &h.sub_ca).unwrap(),
+        &crl::build(
+            &empty,
+            &[],
+            &h.sub_ca,
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap(),
     );
     let text = crl_text(dir.path(), "empty.crl");
     assert!(text.contains("No Revoked Certificates."), "{text}");
@@ -760,11 +833,23 @@ fn bad_crl_requests_are_refused_with_the_reason() {
             "20 octets",
         ),
     ] {
-        let err = crl::build(&crl_spec, &entries, &h.sub_ca).unwrap_err();
+        let err = crl::build(
+            &crl_spec,
+            &entries,
+            &h.sub_ca,
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains(expected), "{err}");
     }
     // An unspecified reason is left out, not written.
-    let der = crl::build(&valid, &[entry(vec![1], Some(0))], &h.sub_ca).unwrap();
+    let der = crl::build(
+        &valid,
+        &[entry(vec![1], Some(0))],
+        &h.sub_ca,
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap();
     let list = <x509_cert::crl::CertificateList as der::Decode>::from_der(&der).unwrap();
     let entries = list.tbs_cert_list.revoked_certificates.unwrap();
     assert_eq!(entries.len(), 1);
@@ -776,9 +861,14 @@ fn bad_crl_requests_are_refused_with_the_reason() {
     no_crl.ca = Some(Some(0));
     no_crl.key_usage = vec![KeyUsage::KeyCertSign, KeyUsage::DigitalSignature];
     let root = CaSigner::new(&h.root, h.root_key.clone()).unwrap();
-    let no_crl = cert::build(&no_crl, Issuer::Ca(&root)).unwrap();
+    let no_crl = cert::build(
+        &no_crl,
+        Issuer::Ca(&root),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap();
     let no_crl = CaSigner::new(&no_crl.der, key).unwrap();
-    let err = crl::build(&valid, &[], &no_crl).unwrap_err();
+    let err = crl::build(&valid, &[], &no_crl, &certmint_pki::lint::Policy::default()).unwrap_err();
     assert!(
         err.to_string().contains("does not allow signing CRLs"),
         "{err}"

@@ -95,15 +95,25 @@ fn pki(key_type: KeyType) -> Pki {
     let root_key = Arc::new(PrivateKey::generate(KeyType::EcP384).unwrap());
     let mut root_spec = spec("OCSP Test Root", root_key.public_key_der(), 3650);
     root_spec.ca = Some(None);
-    let root = cert::build(&root_spec, Issuer::SelfSigned(root_key.as_ref()))
-        .unwrap()
-        .der;
+    let root = cert::build(
+        &root_spec,
+        Issuer::SelfSigned(root_key.as_ref()),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap()
+    .der;
     let root = CaSigner::new(&root, root_key).unwrap();
 
     let ca_key = Arc::new(PrivateKey::generate(key_type).unwrap());
     let mut ca_spec = spec("OCSP Test Issuing CA", ca_key.public_key_der(), 1825);
     ca_spec.ca = Some(Some(0));
-    let ca_der = cert::build(&ca_spec, Issuer::Ca(&root)).unwrap().der;
+    let ca_der = cert::build(
+        &ca_spec,
+        Issuer::Ca(&root),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap()
+    .der;
     let ca = CaSigner::new(&ca_der, ca_key.clone()).unwrap();
     write_pem(dir.path(), "root.pem", &root.info().der);
     write_pem(dir.path(), "ca.pem", &ca_der);
@@ -128,6 +138,7 @@ impl Pki {
         let der = cert::build(
             &spec("leaf.example.test", key.public_key_der(), 90),
             Issuer::Ca(&self.ca),
+            &certmint_pki::lint::Policy::default(),
         )
         .unwrap()
         .der;
@@ -143,7 +154,13 @@ impl Pki {
         s.key_usage = vec![KeyUsage::DigitalSignature];
         s.extended_key_usage = vec![ExtendedKeyUsage::OcspSigning];
         s.ocsp_no_check = true;
-        let der = cert::build(&s, Issuer::Ca(issuer)).unwrap().der;
+        let der = cert::build(
+            &s,
+            Issuer::Ca(issuer),
+            &certmint_pki::lint::Policy::default(),
+        )
+        .unwrap()
+        .der;
         write_pem(self.path(), "responder.pem", &der);
         Responder::new(key, Some(der)).unwrap()
     }
@@ -305,7 +322,13 @@ fn pki_with_name_of(pki: &Pki) -> IssuerKeyHashes {
     let key = Arc::new(PrivateKey::generate(KeyType::EcP256).unwrap());
     let mut s = spec("OCSP Test Issuing CA", key.public_key_der(), 365);
     s.ca = Some(Some(0));
-    let der = cert::build(&s, Issuer::Ca(&pki.root)).unwrap().der;
+    let der = cert::build(
+        &s,
+        Issuer::Ca(&pki.root),
+        &certmint_pki::lint::Policy::default(),
+    )
+    .unwrap()
+    .der;
     let info = Certificate::parse(&der).unwrap();
     assert_eq!(info.subject_raw, pki.ca.info().subject_raw);
     IssuerKeyHashes::new(&info).unwrap()

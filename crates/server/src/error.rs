@@ -14,6 +14,38 @@ pub struct ErrorBody {
     pub code: u16,
     /// What was wrong, for a person.
     pub message: String,
+    /// When the linter refused what was about to be signed: each finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lint: Option<Vec<LintFinding>>,
+}
+
+/// A rule the linter found broken.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LintFinding {
+    /// The rule's name.
+    pub rule: &'static str,
+    /// `error` or `warning`.
+    pub severity: &'static str,
+    /// Where the rule comes from.
+    pub citation: &'static str,
+    /// What exactly is wrong.
+    pub detail: String,
+}
+
+impl LintFinding {
+    /// The findings of `report`.
+    pub fn all(report: &authority::pki::lint::Report) -> Vec<Self> {
+        report
+            .findings
+            .iter()
+            .map(|f| Self {
+                rule: f.rule.name,
+                severity: f.severity.as_str(),
+                citation: f.rule.citation,
+                detail: f.detail.clone(),
+            })
+            .collect()
+    }
 }
 
 /// An error on its way to the client.
@@ -22,6 +54,7 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
+    lint: Option<Vec<LintFinding>>,
 }
 
 impl ApiError {
@@ -31,6 +64,7 @@ impl ApiError {
             status,
             message: message.into(),
             retry_after: None,
+            lint: None,
         }
     }
 
@@ -65,6 +99,7 @@ impl ApiError {
             status: StatusCode::TOO_MANY_REQUESTS,
             message: format!("too many requests; retry after {retry_after} seconds"),
             retry_after: Some(retry_after),
+            lint: None,
         }
     }
 
@@ -78,7 +113,7 @@ impl From<authority::Error> for ApiError {
     fn from(e: authority::Error) -> Self {
         use authority::Error as E;
         let status = match &e {
-            E::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Invalid(_) | E::Lint(_) => StatusCode::UNPROCESSABLE_ENTITY,
             E::Malformed(_) => StatusCode::BAD_REQUEST,
             E::Unauthorized(_) | E::Locked { .. } => StatusCode::UNAUTHORIZED,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -97,6 +132,9 @@ impl From<authority::Error> for ApiError {
             other => other.to_string(),
         };
         let mut error = Self::new(status, message);
+        if let E::Lint(report) = &e {
+            error.lint = Some(LintFinding::all(report));
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             error.retry_after = Some(if matches!(e, E::Busy(_)) {
                 authority::blocking::RETRY_AFTER_SECONDS
@@ -117,6 +155,7 @@ impl IntoResponse for ApiError {
             error: true,
             code: self.status.as_u16(),
             message: self.message,
+            lint: self.lint,
         };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {

@@ -35,6 +35,8 @@ pub struct CaRow {
     pub source: String,
     /// Requests that name no template are refused.
     pub require_template: bool,
+    /// Lint rules downgraded to warnings for what this CA signs.
+    pub lint_warn_only: Vec<String>,
     /// The CA certificate.
     pub cert: CertFields,
     /// How it publishes revocation.
@@ -77,7 +79,7 @@ pub struct NewCa {
 }
 
 const CA_COLUMNS: &str = "id, refid, name, description, ca_type, parent_id, key_id, path_len, \
-    is_active, is_default, source, require_template, created_at, updated_at";
+    is_active, is_default, source, require_template, lint_warn_only, created_at, updated_at";
 
 fn ca(row: &AnyRow) -> Result<CaRow, Error> {
     Ok(CaRow {
@@ -93,6 +95,12 @@ fn ca(row: &AnyRow) -> Result<CaRow, Error> {
         is_default: row.try_get::<i64, _>("is_default")? != 0,
         source: row.try_get("source")?,
         require_template: row.try_get::<i64, _>("require_template")? != 0,
+        lint_warn_only: row
+            .try_get::<String, _>("lint_warn_only")?
+            .split(',')
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect(),
         cert: CertFields::read(row)?,
         revocation: RevocationSettings::read(row)?,
         ocsp_responder_id: row.try_get("ocsp_responder_id")?,
@@ -203,6 +211,8 @@ pub struct CaUpdate {
     pub is_default: Option<bool>,
     /// Refuse, or accept, requests that name no template.
     pub require_template: Option<bool>,
+    /// Lint rules downgraded to warnings, whole (rule names, no commas).
+    pub lint_warn_only: Option<Vec<String>>,
     /// New revocation settings, whole.
     pub revocation: Option<RevocationSettings>,
 }
@@ -231,8 +241,9 @@ impl WriteTx {
                is_active = COALESCE($4, is_active), \
                is_default = COALESCE($5, is_default), \
                require_template = COALESCE($6, require_template), \
-               updated_at = $7 \
-             WHERE id = $8",
+               lint_warn_only = COALESCE($7, lint_warn_only), \
+               updated_at = $8 \
+             WHERE id = $9",
         )
         .bind(update.name.clone())
         .bind(flag(update.description.is_some()))
@@ -240,6 +251,7 @@ impl WriteTx {
         .bind(update.is_active.map(flag))
         .bind(update.is_default.map(flag))
         .bind(update.require_template.map(flag))
+        .bind(update.lint_warn_only.as_ref().map(|names| names.join(",")))
         .bind(to_micros(now))
         .bind(id)
         .execute(&mut *self.tx)

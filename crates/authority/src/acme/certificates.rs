@@ -47,6 +47,7 @@ fn after_failed_issuance(e: Error) -> (Status, Option<Problem>, Problem) {
     }
     let problem = match e {
         Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
+        e @ Error::Lint(_) => bad_csr(e.to_string()),
         other => Problem::from(other),
     };
     (Status::Invalid, Some(problem.clone()), problem)

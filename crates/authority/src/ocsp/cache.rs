@@ -119,9 +119,13 @@ mod tests {
                 now + time::Duration::days(1),
             )
         };
-        let der = pki::cert::build(&spec, pki::cert::Issuer::SelfSigned(&key))
-            .expect("certificate")
-            .der;
+        let der = pki::cert::build(
+            &spec,
+            pki::cert::Issuer::SelfSigned(&key),
+            &pki::lint::Policy::default(),
+        )
+        .expect("certificate")
+        .der;
         IssuerKeyHashes::new(&pki::inspect::Certificate::parse(&der).expect("parse"))
             .expect("hashes")
     }

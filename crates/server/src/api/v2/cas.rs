@@ -69,6 +69,9 @@ pub struct CaView {
     pub source: String,
     /// Requests that name no template_id are refused.
     pub require_template: bool,
+    /// Lint rules that only warn, instead of refusing, for what this CA signs (see
+    /// `GET /api/v2/lint/rules`).
+    pub lint_warn_only: Vec<String>,
     /// Certificates it issues carry its CRL distribution point, and it publishes CRLs.
     pub cdp_enabled: bool,
     /// Where its latest full CRL downloads.
@@ -132,6 +135,7 @@ impl CaView {
             has_private_key: c.key_id.is_some(),
             source: c.source,
             require_template: c.require_template,
+            lint_warn_only: c.lint_warn_only,
         }
     }
 }
@@ -340,6 +344,9 @@ pub struct CaPatch {
     pub is_default: Option<bool>,
     /// Refuse requests that name no template_id.
     pub require_template: Option<bool>,
+    /// Lint rules that only warn for what this CA signs, the whole list (`[]`: every rule
+    /// refuses, the default).
+    pub lint_warn_only: Option<Vec<String>>,
     pub cdp_enabled: Option<bool>,
     pub ocsp_enabled: Option<bool>,
     pub aia_ca_issuers_enabled: Option<bool>,
@@ -392,7 +399,7 @@ impl CaPatch {
 }
 
 /// Rename, describe, activate or deactivate a CA, make it the default, require a template of
-/// its requests or not, or change how it publishes revocation (CRL and OCSP settings, AIA and
+/// its requests or not, downgrade lint rules to warnings, or change how it publishes revocation (CRL and OCSP settings, AIA and
 /// CDP toggles).
 #[utoipa::path(method(patch, put), path = "/cas/{id}", tag = "cas",
     security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
@@ -420,6 +427,7 @@ async fn update(
                 is_active: body.is_active,
                 is_default: body.is_default,
                 require_template: body.require_template,
+                lint_warn_only: body.lint_warn_only,
                 revocation,
             },
         )

@@ -12,6 +12,7 @@ mod csrs;
 mod dashboard;
 pub mod health;
 mod import;
+mod lint;
 mod ocsp;
 mod openapi;
 mod rbac;
@@ -34,6 +35,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(users::routes())
         .merge(rbac::routes())
         .merge(cas::routes())
+        .merge(lint::routes())
         .merge(certificates::routes())
         .merge(certificate_bulk::routes())
         .merge(csrs::routes())
