@@ -404,3 +404,42 @@ fn base64_decode(text: &str) -> TestResult<Vec<u8>> {
     use base64::Engine;
     Ok(base64::engine::general_purpose::STANDARD.decode(text)?)
 }
+
+#[tokio::test]
+async fn the_csr_list_pages_and_filters_together() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    for i in 0..3 {
+        let (status, body) = post(
+            &server,
+            &admin,
+            "/api/v2/csrs",
+            json!({"common_name": format!("page{i}.example.test"), "key_algorithm": "EC"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let (status, body) = server
+            .call(
+                Method::GET,
+                &format!("/api/v2/csrs?status=pending&page={page}&per_page=1"),
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["meta"]["total"], 3, "{body}");
+        assert_eq!(body["meta"]["page"], page, "{body}");
+        let items = body["data"].as_array().ok_or("data")?;
+        assert_eq!(items.len(), 1, "{body}");
+        seen.push(items[0]["id"].as_i64().ok_or("id")?);
+    }
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), 3, "each page holds another CSR");
+    assert_eq!(total(&server, &admin, "?status=signed&per_page=5").await, 0);
+    Ok(())
+}

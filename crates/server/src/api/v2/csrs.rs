@@ -79,8 +79,9 @@ impl From<CsrRow> for CsrView {
     }
 }
 
+/// Shares the query string with [`Pagination`], so neither may refuse the other's fields.
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 #[into_params(parameter_in = Query)]
 pub struct CsrQuery {
     /// pending or signed.
