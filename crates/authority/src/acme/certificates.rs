@@ -311,4 +311,20 @@ mod tests {
         assert_eq!(answer.kind, ProblemType::BadCsr);
         assert_eq!(recorded.map(|p| p.kind), Some(ProblemType::BadCsr));
     }
+
+    #[test]
+    fn a_lint_refusal_fails_the_order_as_a_bad_csr_naming_the_rule() {
+        let report = pki::lint::Report {
+            findings: vec![pki::lint::Finding {
+                rule: &pki::lint::TLS_SERVER_SAN,
+                severity: pki::lint::Severity::Error,
+                detail: "a serverAuth certificate without subjectAltName".into(),
+            }],
+        };
+        let (status, recorded, answer) = after_failed_issuance(Error::Lint(report));
+        assert_eq!(status, Status::Invalid);
+        assert_eq!(answer.kind, ProblemType::BadCsr);
+        assert!(answer.detail.contains("tls_server_san"), "{answer:?}");
+        assert_eq!(recorded.map(|p| p.kind), Some(ProblemType::BadCsr));
+    }
 }

@@ -2,6 +2,7 @@
 //! downloaded by anyone.
 
 use reqwest::{Method, StatusCode};
+use serde_json::json;
 
 use crate::common::{Auth, TestResult, TestServer, openssl};
 
@@ -20,10 +21,12 @@ async fn first_start_hierarchy_is_listed_and_its_certificates_download_without_c
     assert_eq!(root["name"], "certmint Root CA");
     assert_eq!(root["ca_type"], "root");
     assert_eq!(root["key_type"], "EC P-384");
+    assert_eq!(root["key_size"], 384);
     assert_eq!(root["signature_algorithm"], "ecdsa-with-SHA384");
     assert_eq!(sub["name"], "certmint Issuing CA");
     assert_eq!(sub["ca_type"], "intermediate");
     assert_eq!(sub["key_type"], "EC P-256");
+    assert_eq!(sub["key_size"], 256);
     assert_eq!(sub["parent_id"], root["id"]);
     assert_eq!(sub["is_default"], true);
     assert_eq!(sub["has_private_key"], true);
@@ -157,6 +160,7 @@ async fn roots_and_intermediates_are_created_exported_and_issue() -> TestResult 
     assert_eq!(status, StatusCode::CREATED, "{root}");
     assert_eq!(root["data"]["name"], "Lab Root");
     assert_eq!(root["data"]["key_type"], "RSA 3072");
+    assert_eq!(root["data"]["key_size"], 3072);
     assert_eq!(root["data"]["subject"], "CN=Lab Root,O=Lab,C=NL");
     let root_id = root["data"]["id"].as_i64().ok_or("id")?;
 
@@ -461,5 +465,82 @@ async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_th
             .await,
         1
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn lint_refusals_name_their_rules_and_a_ca_can_downgrade_one() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+
+    let (status, rules) = server
+        .call(Method::GET, "/api/v2/lint/rules", &auth, None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rules}");
+    let names: Vec<&str> = rules["data"]
+        .as_array()
+        .ok_or("rules")?
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"tls_server_san") && names.contains(&"crl_number"),
+        "{rules}"
+    );
+
+    // A TLS server certificate for a common name that is no host name, and no SAN.
+    let request = json!({"common_name": "Not A Host Name"});
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/certificates",
+            &auth,
+            Some(request.clone()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["lint"][0]["rule"], "tls_server_san", "{body}");
+    assert_eq!(body["lint"][0]["severity"], "error", "{body}");
+    assert!(
+        body["lint"][0]["citation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CA/Browser Forum"),
+        "{body}"
+    );
+
+    let (_, cas) = server.call(Method::GET, "/api/v2/cas", &auth, None).await;
+    let issuing = cas["data"]
+        .as_array()
+        .ok_or("cas")?
+        .iter()
+        .find(|c| c["is_default"] == true)
+        .ok_or("default CA")?;
+    assert_eq!(issuing["lint_warn_only"], json!([]));
+    let path = format!("/api/v2/cas/{}", issuing["id"]);
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            &path,
+            &auth,
+            Some(json!({"lint_warn_only": ["no_such_rule"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            &path,
+            &auth,
+            Some(json!({"lint_warn_only": ["tls_server_san"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["lint_warn_only"], json!(["tls_server_san"]));
+    let (status, body) = server
+        .call(Method::POST, "/api/v2/certificates", &auth, Some(request))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     Ok(())
 }

@@ -56,6 +56,8 @@ pub struct CaView {
     pub valid_until: OffsetDateTime,
     /// RSA, EC or Ed25519 with size, e.g. `EC P-256`.
     pub key_type: String,
+    /// The key's size in bits: the modulus for RSA, the curve for EC, 256 for Ed25519.
+    pub key_size: Option<u32>,
     pub signature_algorithm: String,
     pub path_length: Option<i64>,
     pub fingerprint_sha256: String,
@@ -126,6 +128,9 @@ impl CaView {
             serial_number: c.cert.serial,
             valid_from: c.cert.not_before,
             valid_until: c.cert.not_after,
+            key_size: authority::pki::KeyType::from_label(&c.cert.key_type)
+                .ok()
+                .map(authority::pki::KeyType::bits),
             key_type: c.cert.key_type,
             signature_algorithm: c.cert.signature_algorithm,
             path_length: c.path_len,
