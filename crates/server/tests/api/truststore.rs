@@ -311,3 +311,42 @@ async fn sync_says_when_the_system_bundle_is_missing() -> TestResult {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn an_imported_file_of_one_certificate_takes_the_name_given() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (_, cas) = server.call(Method::GET, "/api/v2/cas", &auth, None).await;
+    let refid = cas["data"][0]["refid"].as_str().ok_or("root refid")?;
+    let root = reqwest::get(format!("{}/ca/{refid}.pem", server.http))
+        .await?
+        .bytes()
+        .await?
+        .to_vec();
+    let (status, body) = server
+        .upload(
+            "/api/v2/truststore/import",
+            &auth,
+            root,
+            &[
+                ("name", "External Root CA"),
+                ("description", "Third-party CA"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["data"]["ids"][0].as_i64().ok_or("id")?;
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/truststore/{id}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["name"], "External Root CA", "{body}");
+    assert_eq!(body["data"]["description"], "Third-party CA", "{body}");
+    Ok(())
+}

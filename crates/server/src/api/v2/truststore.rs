@@ -160,6 +160,9 @@ pub struct TrustImport {
     pub pem_content: Option<String>,
     /// Opens a PKCS#12 file.
     pub password: Option<String>,
+    /// The entry's name when the file holds one certificate; otherwise each is named after
+    /// its common name.
+    pub name: Option<String>,
     pub description: Option<String>,
 }
 
@@ -181,7 +184,7 @@ async fn import(
             &principal,
             &data,
             upload.fields.password.as_deref(),
-            None,
+            upload.fields.name.as_deref(),
             upload.fields.description.as_deref(),
             "import",
         )
