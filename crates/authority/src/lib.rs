@@ -66,7 +66,7 @@ pub use store::{
     TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
-pub use truststore::TrustReport;
+pub use truststore::{TrustLabels, TrustReport};
 pub use vault::{MasterKey, Vault};
 
 /// How long a row kept in memory (an issuing CA, a session, an API key and its user) is used

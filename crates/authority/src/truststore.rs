@@ -8,6 +8,53 @@ use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
 /// What adding to the trust store did.
+/// How trusted certificates are labelled: all optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TrustLabels<'a> {
+    /// Names a file's only certificate; otherwise each is named by its common name.
+    pub name: Option<&'a str>,
+    /// Free text.
+    pub description: Option<&'a str>,
+    /// What it is trusted for: 1 to 64 lower-case letters, digits, `_` or `-`;
+    /// `trust_anchor` when absent.
+    pub purpose: Option<&'a str>,
+    /// Free notes, at most 4,000 characters.
+    pub notes: Option<&'a str>,
+}
+
+/// The purpose of a certificate trusted without one.
+const DEFAULT_PURPOSE: &str = "trust_anchor";
+/// The longest notes kept.
+const MAX_NOTES: usize = 4000;
+
+impl TrustLabels<'_> {
+    fn purpose(&self) -> Result<String> {
+        let Some(purpose) = self.purpose.map(str::trim).filter(|p| !p.is_empty()) else {
+            return Ok(DEFAULT_PURPOSE.to_owned());
+        };
+        let fits = purpose.len() <= 64
+            && purpose
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if !fits {
+            return Err(Error::Invalid(format!(
+                "purpose '{purpose}' must be 1 to 64 lower-case letters, digits, '_' or '-' \
+                 (such as trust_anchor)"
+            )));
+        }
+        Ok(purpose.to_owned())
+    }
+
+    fn notes(&self) -> Result<Option<String>> {
+        match self.notes.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(notes) if notes.chars().count() > MAX_NOTES => Err(Error::Invalid(format!(
+                "notes are longer than {MAX_NOTES} characters"
+            ))),
+            notes => Ok(notes.map(str::to_owned)),
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct TrustReport {
     /// Ids of the certificates added.
@@ -45,23 +92,22 @@ impl Authority {
     }
 
     /// Trusts every certificate of `data` (PEM, DER, PKCS#7, PKCS#12 with `password`), in one
-    /// transaction. Each must be a CA certificate or self-signed (old roots have no basic
-    /// constraints). `name` names a file's only certificate; otherwise each is named by its
-    /// common name.
+    /// transaction, labelled with `labels`. Each must be a CA certificate or self-signed (old
+    /// roots have no basic constraints).
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `write:truststore`; [`Error::Invalid`] for a file that
-    /// does not read or an end-entity certificate.
+    /// does not read, an end-entity certificate, or a purpose or notes out of bounds.
     pub async fn trust(
         &self,
         principal: &Principal,
         data: &[u8],
         password: Option<&str>,
-        name: Option<&str>,
-        description: Option<&str>,
+        labels: TrustLabels<'_>,
         source: &str,
     ) -> Result<TrustReport> {
         principal.require("write:truststore", "adding to the trust store")?;
+        let (purpose, notes) = (labels.purpose()?, labels.notes()?);
         let (data, password) = (data.to_vec(), password.map(str::to_owned));
         let certificates = self
             .cpu
@@ -80,14 +126,17 @@ impl Authority {
                     info.subject
                 )));
             }
-            let name = name
+            let name = labels
+                .name
                 .filter(|n| single && !n.trim().is_empty())
                 .map(str::to_owned)
                 .or_else(|| info.common_name.clone())
                 .unwrap_or_else(|| info.subject.clone());
             rows.push(NewTrusted {
                 name,
-                description: description.map(str::to_owned),
+                description: labels.description.map(str::to_owned),
+                purpose: purpose.clone(),
+                notes: notes.clone(),
                 subject: info.subject,
                 issuer: info.issuer,
                 serial: info.serial,

@@ -14,6 +14,10 @@ pub struct TrustedRow {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
+    /// What it is trusted for: a label such as `trust_anchor`.
+    pub purpose: String,
+    /// Free notes.
+    pub notes: Option<String>,
     /// Subject, RFC 4514.
     pub subject: String,
     /// Issuer, RFC 4514.
@@ -43,6 +47,10 @@ pub struct NewTrusted {
     pub name: String,
     /// Free text.
     pub description: Option<String>,
+    /// What it is trusted for: a label such as `trust_anchor`.
+    pub purpose: String,
+    /// Free notes.
+    pub notes: Option<String>,
     /// Subject.
     pub subject: String,
     /// Issuer.
@@ -78,14 +86,16 @@ pub struct TrustStats {
     pub valid: i64,
 }
 
-const TRUSTED_COLUMNS: &str = "id, name, description, subject, issuer, serial, not_before, \
-    not_after, is_root, fingerprint_sha256, der, source, created_at";
+const TRUSTED_COLUMNS: &str = "id, name, description, purpose, notes, subject, issuer, serial, \
+    not_before, not_after, is_root, fingerprint_sha256, der, source, created_at";
 
 fn trusted(row: &AnyRow) -> Result<TrustedRow, Error> {
     Ok(TrustedRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         description: row.try_get("description")?,
+        purpose: row.try_get("purpose")?,
+        notes: row.try_get("notes")?,
         subject: row.try_get("subject")?,
         issuer: row.try_get("issuer")?,
         serial: row.try_get("serial")?,
@@ -181,12 +191,15 @@ impl WriteTx {
             return Ok(None);
         }
         let row = sqlx::query(
-            "INSERT INTO trusted_certificates (name, description, subject, issuer, serial, \
-             not_before, not_after, is_root, fingerprint_sha256, der, source, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            "INSERT INTO trusted_certificates (name, description, purpose, notes, subject, \
+             issuer, serial, not_before, not_after, is_root, fingerprint_sha256, der, source, \
+             created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
         )
         .bind(t.name.clone())
         .bind(t.description.clone())
+        .bind(t.purpose.clone())
+        .bind(t.notes.clone())
         .bind(t.subject.clone())
         .bind(t.issuer.clone())
         .bind(t.serial.clone())

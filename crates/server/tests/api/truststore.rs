@@ -313,7 +313,7 @@ async fn sync_says_when_the_system_bundle_is_missing() -> TestResult {
 }
 
 #[tokio::test]
-async fn an_imported_file_of_one_certificate_takes_the_name_given() -> TestResult {
+async fn an_imported_file_of_one_certificate_takes_the_labels_given() -> TestResult {
     let server = TestServer::start().await;
     let admin = server.admin().await;
     let auth = Auth::Session(&admin);
@@ -328,10 +328,21 @@ async fn an_imported_file_of_one_certificate_takes_the_name_given() -> TestResul
         .upload(
             "/api/v2/truststore/import",
             &auth,
+            root.clone(),
+            &[("name", "External Root CA"), ("purpose", "Trust Anchor!")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = server
+        .upload(
+            "/api/v2/truststore/import",
+            &auth,
             root,
             &[
                 ("name", "External Root CA"),
+                ("purpose", "trust_anchor"),
                 ("description", "Third-party CA"),
+                ("notes", "Optional notes"),
             ],
         )
         .await;
@@ -348,5 +359,7 @@ async fn an_imported_file_of_one_certificate_takes_the_name_given() -> TestResul
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["name"], "External Root CA", "{body}");
     assert_eq!(body["data"]["description"], "Third-party CA", "{body}");
+    assert_eq!(body["data"]["purpose"], "trust_anchor", "{body}");
+    assert_eq!(body["data"]["notes"], "Optional notes", "{body}");
     Ok(())
 }

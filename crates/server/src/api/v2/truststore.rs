@@ -12,7 +12,7 @@ use crate::App;
 use crate::envelope::{Envelope, Pagination, created, done, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
-use authority::{TrustReport, TrustedRow};
+use authority::{TrustLabels, TrustReport, TrustedRow};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -29,6 +29,9 @@ pub struct TrustedView {
     pub id: i64,
     pub name: String,
     pub description: Option<String>,
+    /// What it is trusted for, such as `trust_anchor`.
+    pub purpose: String,
+    pub notes: Option<String>,
     pub subject: String,
     pub issuer: String,
     pub serial_number: String,
@@ -53,6 +56,8 @@ impl From<TrustedRow> for TrustedView {
             id: t.id,
             name: t.name,
             description: t.description,
+            purpose: t.purpose,
+            notes: t.notes,
             subject: t.subject,
             issuer: t.issuer,
             serial_number: t.serial,
@@ -109,6 +114,9 @@ pub struct TrustCreate {
     pub certificate: String,
     pub name: Option<String>,
     pub description: Option<String>,
+    /// 1 to 64 lower-case letters, digits, `_` or `-`; `trust_anchor` when omitted.
+    pub purpose: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// Trust one CA certificate.
@@ -129,8 +137,12 @@ async fn create(
             &principal,
             body.certificate.as_bytes(),
             None,
-            body.name.as_deref(),
-            body.description.as_deref(),
+            TrustLabels {
+                name: body.name.as_deref(),
+                description: body.description.as_deref(),
+                purpose: body.purpose.as_deref(),
+                notes: body.notes.as_deref(),
+            },
             "manual",
         )
         .await?;
@@ -164,6 +176,9 @@ pub struct TrustImport {
     /// its common name.
     pub name: Option<String>,
     pub description: Option<String>,
+    /// 1 to 64 lower-case letters, digits, `_` or `-`; `trust_anchor` when omitted.
+    pub purpose: Option<String>,
+    pub notes: Option<String>,
 }
 
 /// Trust every CA certificate of a file (PEM bundle, DER, PKCS#7, PKCS#12): all or none.
@@ -184,8 +199,12 @@ async fn import(
             &principal,
             &data,
             upload.fields.password.as_deref(),
-            upload.fields.name.as_deref(),
-            upload.fields.description.as_deref(),
+            TrustLabels {
+                name: upload.fields.name.as_deref(),
+                description: upload.fields.description.as_deref(),
+                purpose: upload.fields.purpose.as_deref(),
+                notes: upload.fields.notes.as_deref(),
+            },
             "import",
         )
         .await?;
@@ -207,7 +226,7 @@ async fn sync(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Re
     })?;
     let report = app
         .authority
-        .trust(&principal, &data, None, None, None, "system")
+        .trust(&principal, &data, None, TrustLabels::default(), "system")
         .await?;
     Ok(ok(TrustReportView::from(report)))
 }
