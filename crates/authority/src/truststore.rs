@@ -7,7 +7,6 @@ use store::{NewTrusted, Page, PageRequest, TrustStats, TrustedRow};
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
-/// What adding to the trust store did.
 /// How trusted certificates are labelled: all optional.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TrustLabels<'a> {
@@ -55,6 +54,7 @@ impl TrustLabels<'_> {
     }
 }
 
+/// What adding to the trust store did.
 #[derive(Debug, Default)]
 pub struct TrustReport {
     /// Ids of the certificates added.
