@@ -1,9 +1,10 @@
 //! Lints a to-be-signed certificate.
 
 use const_oid::db::rfc5280::{
-    ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING, ID_KP_EMAIL_PROTECTION, ID_KP_OCSP_SIGNING,
-    ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING,
+    ANY_EXTENDED_KEY_USAGE as ANY_EKU, ID_KP_CLIENT_AUTH, ID_KP_CODE_SIGNING,
+    ID_KP_EMAIL_PROTECTION, ID_KP_OCSP_SIGNING, ID_KP_SERVER_AUTH, ID_KP_TIME_STAMPING,
 };
+use const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK;
 use const_oid::{AssociatedOid, ObjectIdentifier};
 use der::{Decode, Encode, Tag, Tagged};
 use x509_cert::certificate::{Profile, TbsCertificateInner, Version};
@@ -34,9 +35,6 @@ impl Profile for AnySerial {
 
 /// A to-be-signed certificate as the linter reads it.
 pub(crate) type Tbs = TbsCertificateInner<AnySerial>;
-
-const ID_PKIX_OCSP_NOCHECK: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.5");
-const ANY_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 
 /// The extensions certmint writes and this linter understands; any other one marked
 /// critical would make relying parties refuse the certificate.

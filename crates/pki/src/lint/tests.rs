@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use const_oid::AssociatedOid;
+use const_oid::{AssociatedOid, ObjectIdentifier};
 use der::asn1::{BitString, GeneralizedTime, Ia5String, OctetString};
 use der::{Decode, Encode};
 use time::{Duration, OffsetDateTime};
@@ -101,25 +101,23 @@ fn extensions(tbs: &mut Tbs) -> &mut Vec<Extension> {
     tbs.extensions.get_or_insert_with(Vec::new)
 }
 
-fn find(tbs: &mut Tbs, oid: ObjectIdentifierAlias) -> &mut Extension {
+fn find(tbs: &mut Tbs, oid: ObjectIdentifier) -> &mut Extension {
     extensions(tbs)
         .iter_mut()
         .find(|e| e.extn_id == oid)
         .unwrap()
 }
 
-type ObjectIdentifierAlias = const_oid::ObjectIdentifier;
-
-fn remove(tbs: &mut Tbs, oid: ObjectIdentifierAlias) {
+fn remove(tbs: &mut Tbs, oid: ObjectIdentifier) {
     extensions(tbs).retain(|e| e.extn_id != oid);
 }
 
-fn set(tbs: &mut Tbs, oid: ObjectIdentifierAlias, critical: bool, value: &impl Encode) {
+fn set(tbs: &mut Tbs, oid: ObjectIdentifier, critical: bool, value: &impl Encode) {
     remove(tbs, oid);
     extensions(tbs).push(ext(oid, critical, value));
 }
 
-fn ext(oid: ObjectIdentifierAlias, critical: bool, value: &impl Encode) -> Extension {
+fn ext(oid: ObjectIdentifier, critical: bool, value: &impl Encode) -> Extension {
     Extension {
         extn_id: oid,
         critical,
@@ -127,7 +125,7 @@ fn ext(oid: ObjectIdentifierAlias, critical: bool, value: &impl Encode) -> Exten
     }
 }
 
-fn raw_ext(oid: ObjectIdentifierAlias, critical: bool, value: &[u8]) -> Extension {
+fn raw_ext(oid: ObjectIdentifier, critical: bool, value: &[u8]) -> Extension {
     Extension {
         extn_id: oid,
         critical,
@@ -168,11 +166,11 @@ fn permitting(base: GeneralName) -> NameConstraints {
     }
 }
 
-const OTHER_OID: ObjectIdentifierAlias = ObjectIdentifierAlias::new_unwrap("1.3.6.1.4.1.99999.1");
-const NOCHECK: ObjectIdentifierAlias = ObjectIdentifierAlias::new_unwrap("1.3.6.1.5.5.7.48.1.5");
-const SERVER_AUTH: ObjectIdentifierAlias = const_oid::db::rfc5280::ID_KP_SERVER_AUTH;
-const CODE_SIGNING: ObjectIdentifierAlias = const_oid::db::rfc5280::ID_KP_CODE_SIGNING;
-const ANY_EKU: ObjectIdentifierAlias = const_oid::db::rfc5280::ANY_EXTENDED_KEY_USAGE;
+const OTHER_OID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.99999.1");
+const NOCHECK: ObjectIdentifier = const_oid::db::rfc6960::ID_PKIX_OCSP_NOCHECK;
+const SERVER_AUTH: ObjectIdentifier = const_oid::db::rfc5280::ID_KP_SERVER_AUTH;
+const CODE_SIGNING: ObjectIdentifier = const_oid::db::rfc5280::ID_KP_CODE_SIGNING;
+const ANY_EKU: ObjectIdentifier = const_oid::db::rfc5280::ANY_EXTENDED_KEY_USAGE;
 
 /// A certificate case: which TBS, how to break it, which policy and signer to lint with.
 struct Case {
@@ -473,7 +471,7 @@ fn crl_cases() -> Vec<(&'static Rule, CrlChange)> {
     use const_oid::db::rfc5280::{
         ID_CE_AUTHORITY_KEY_IDENTIFIER, ID_CE_CRL_NUMBER, ID_CE_DELTA_CRL_INDICATOR,
     };
-    let drop_ext = |oid: ObjectIdentifierAlias| -> CrlChange {
+    let drop_ext = |oid: ObjectIdentifier| -> CrlChange {
         Box::new(move |t| crl_extensions(t).retain(|e| e.extn_id != oid))
     };
     vec![
