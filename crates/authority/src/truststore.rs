@@ -198,3 +198,43 @@ impl Authority {
         Ok(tx.commit().await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_default_the_purpose_and_bound_purpose_and_notes() {
+        let none = TrustLabels::default();
+        assert_eq!(none.purpose().ok().as_deref(), Some(DEFAULT_PURPOSE));
+        assert_eq!(none.notes().ok(), Some(None));
+        let long = "n".repeat(MAX_NOTES + 1);
+        for bad in [
+            TrustLabels {
+                purpose: Some("Trust Anchor"),
+                ..none
+            },
+            TrustLabels {
+                purpose: Some(&long[..65]),
+                ..none
+            },
+        ] {
+            assert!(matches!(bad.purpose(), Err(Error::Invalid(_))), "{bad:?}");
+        }
+        let too_long = TrustLabels {
+            notes: Some(&long),
+            ..none
+        };
+        assert!(matches!(too_long.notes(), Err(Error::Invalid(_))));
+        let fits = TrustLabels {
+            notes: Some(&long[..MAX_NOTES]),
+            purpose: Some("client-auth_2"),
+            ..none
+        };
+        assert_eq!(
+            fits.notes().ok().flatten().map(|n| n.len()),
+            Some(MAX_NOTES)
+        );
+        assert_eq!(fits.purpose().ok().as_deref(), Some("client-auth_2"));
+    }
+}
