@@ -42,13 +42,6 @@ impl Authority {
         ca: &CaRow,
         kind: CrlKind,
     ) -> Result<CrlRow> {
-        let key_id = ca.key_id.ok_or_else(|| {
-            Error::Invalid(format!(
-                "CA '{}' has no private key here, so it cannot sign CRLs",
-                ca.name
-            ))
-        })?;
-        let signer = self.ca_signer(ca, key_id).await?;
         // Numbers are taken before the CRL is built; on this node one CRL is built at a time,
         // so that the publisher and a regenerate request never take the same one.
         let _one_at_a_time = self.crl_publishing.lock().await;
@@ -100,12 +93,7 @@ impl Authority {
         let revoked = entries.iter().map(crl_entry).collect::<Result<Vec<_>>>()?;
         let count = i64::try_from(revoked.len()).unwrap_or(i64::MAX);
         let (this_update, next_update) = (spec.this_update, spec.next_update);
-        // A long list takes a good part of a second to sign and encode.
-        let policy = self.lint_policy(ca)?;
-        let der =
-            tokio::task::spawn_blocking(move || pki::crl::build(&spec, &revoked, &signer, &policy))
-                .await
-                .map_err(|e| Error::Internal(format!("CRL builder: {e}")))??;
+        let der = self.sign_crl(ca, spec, revoked).await?;
         let row = CrlRow {
             ca_id: ca.id,
             number,

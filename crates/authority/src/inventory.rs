@@ -1,6 +1,6 @@
-//! The certificate inventory: reading, key export and deletion.
+//! The certificate inventory: reading and deletion (key export is in `ca::keys`, the one
+//! place stored keys are opened).
 
-use pki::PrivateKey;
 use store::CertificateRow;
 
 use crate::audit::Event;
@@ -16,42 +16,6 @@ impl Authority {
             .certificate(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("certificate {id} not found")))
-    }
-
-    /// The private key of a certificate; needs `export:keys`, and every export is audited.
-    ///
-    /// # Errors
-    /// [`Error::Forbidden`] without `export:keys`; [`Error::NotFound`] when certmint
-    /// does not hold the key.
-    pub async fn certificate_key(&self, principal: &Principal, id: i64) -> Result<PrivateKey> {
-        if !principal.can("export:keys") {
-            return Err(Error::Forbidden(
-                "exporting a private key needs export:keys".into(),
-            ));
-        }
-        let cert = self.certificate(id).await?;
-        let key_id = cert.key_id.ok_or_else(|| {
-            Error::NotFound(format!(
-                "certmint does not hold the key of certificate {id}"
-            ))
-        })?;
-        let key = self.open_key(key_id).await?;
-        let mut tx = self.store.begin_write().await?;
-        tx.audit(&self.entry_by(
-            principal,
-            Event::new(
-                "private_key_exported",
-                "certificate",
-                id,
-                format!(
-                    "key of '{}' (serial {})",
-                    cert.cert.subject, cert.cert.serial
-                ),
-            ),
-        ))
-        .await?;
-        tx.commit().await?;
-        Ok(key)
     }
 
     /// Deletes certificate `id` from the inventory, with the key certmint held for it. It is

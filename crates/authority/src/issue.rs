@@ -4,12 +4,12 @@
 use pki::cert::{self, ExtendedKeyUsage, KeyUsage};
 use pki::csr::Csr;
 use pki::inspect;
-use pki::{CertSpec, DistinguishedName, Issuer, KeyType, PrivateKey, SubjectAltName};
+use pki::{CertSpec, DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{CaRow, CertificateRow, NewCa, NewCertificate, NewEvent};
 use time::Duration;
 
 use crate::audit::Event;
-use crate::ca::{CaKind, built_fields};
+use crate::ca::{CaKind, SignAs, built_fields};
 use crate::committer::IssueWrite;
 use crate::templates::{Asked, MAX_DAYS};
 use crate::{Authority, Error, Principal, Result};
@@ -157,9 +157,6 @@ fn sans_with_common_name(
         .collect()
 }
 
-/// Days of validity of the HTTPS listener's certificate (the CA/Browser Forum's 397-day cap).
-const LISTENER_DAYS: i64 = 397;
-
 impl Authority {
     /// Issues a certificate: checks the request against its template and the CA, builds and
     /// signs it, and stores it with its audit record and an outbox event in one transaction.
@@ -180,7 +177,7 @@ impl Authority {
             ));
         }
         let rules = self.rules(request.template_id).await?;
-        let (ca, signer) = self.usable_issuer(request.ca_id).await?;
+        let ca = self.usable_issuer(request.ca_id).await?;
         if ca.require_template && request.template_id.is_none() {
             return Err(Error::Invalid(format!(
                 "CA '{}' issues only from a template: name a template_id",
@@ -241,11 +238,13 @@ impl Authority {
             )
         };
         self.publishing().point_to(&mut spec, &ca);
-        let policy = self
-            .lint_policy(&ca)?
-            .with_max_validity(Duration::days(rules.max_validity_days()) + BACKDATE);
         let (built, lint) = self
-            .sign_certificate(principal, &spec, Issuer::Ca(&signer), &policy)
+            .sign_certificate(
+                principal,
+                &spec,
+                SignAs::Ca(&ca),
+                Some(Duration::days(rules.max_validity_days()) + BACKDATE),
+            )
             .await?;
         let new_ca = makes_ca.then(|| issued_ca(&built, &ca, spec.ca.flatten()));
 
@@ -278,7 +277,7 @@ impl Authority {
                     } else {
                         ""
                     },
-                    crate::signing::warnings_note(&lint),
+                    crate::ca::warnings_note(&lint),
                 ),
             ),
         );
@@ -327,59 +326,6 @@ impl Authority {
             certificate: written.certificate.stored_as(written.id, now),
             key: generated,
         })
-    }
-
-    /// Issues the HTTPS listener's own certificate from the default CA, through the same
-    /// pipeline as every other certificate. Returns the chain (leaf first, root left out) and
-    /// the key.
-    ///
-    /// # Errors
-    /// As [`Authority::issue`]; [`Error::Invalid`] for a name that is neither a DNS name nor an
-    /// IP address.
-    pub async fn issue_listener_identity(
-        &self,
-        names: &[String],
-    ) -> Result<(Vec<Vec<u8>>, PrivateKey)> {
-        let sans = names
-            .iter()
-            .map(|n| SubjectAltName::parse(n))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut subject = DistinguishedName::new();
-        subject.set(
-            pki::NameAttribute::CommonName,
-            names.first().map_or("certmint", String::as_str),
-        )?;
-        let ca = self.default_ca().await?;
-        let days = LISTENER_DAYS.min((ca.cert.not_after - self.now()).whole_days());
-        let issued = self
-            .issue(
-                &Principal::local("system"),
-                IssueRequest {
-                    ca_id: Some(ca.id),
-                    subject,
-                    sans,
-                    key: KeySource::Generate(Some(KeyType::EcP256)),
-                    template_id: None,
-                    validity_days: Some(days),
-                    key_usage: Some(vec![KeyUsage::DigitalSignature]),
-                    extended_key_usage: Some(vec![ExtendedKeyUsage::ServerAuth]),
-                    description: Some("certmint HTTPS listener".into()),
-                    source: "system",
-                    renewed_from: None,
-                },
-            )
-            .await?;
-        let key = issued
-            .key
-            .ok_or_else(|| Error::Internal("the listener key was not generated".into()))?;
-        let mut chain = vec![issued.certificate.cert.der];
-        let above = self.ca_chain(ca.id).await?;
-        chain.extend(
-            above
-                .into_iter()
-                .filter(|der| inspect::Certificate::parse(der).is_ok_and(|c| !c.self_signed)),
-        );
-        Ok((chain, key))
     }
 
     /// Renews certificate `id`: a new certificate with the same subject, SANs and usages, a

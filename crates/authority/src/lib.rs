@@ -20,8 +20,6 @@ mod error;
 mod import;
 mod inventory;
 mod issue;
-mod issuers;
-mod keystore;
 mod ocsp;
 pub mod outbound;
 pub mod password;
@@ -31,7 +29,6 @@ mod publishing;
 pub mod rbac;
 mod revoke;
 mod sessions;
-mod signing;
 mod templates;
 pub mod token;
 mod truststore;
@@ -115,7 +112,7 @@ pub struct Authority {
     /// The group-commit writer of issued certificates.
     committer: committer::Committer,
     /// Issuing CAs and their opened keys.
-    issuers: issuers::Issuers,
+    issuers: ca::Issuers,
     /// Sessions and API keys recently presented, with their users.
     credentials: credentials::Credentials,
     /// Where certificates say revocation and issuers are published.
@@ -152,7 +149,7 @@ impl Authority {
             vault,
             clock,
             policy,
-            issuers: issuers::Issuers::default(),
+            issuers: ca::Issuers::default(),
             credentials: credentials::Credentials::default(),
             publishing: std::sync::RwLock::new(publishing),
             revocations: publishing::RevocationSignal::default(),

@@ -654,12 +654,11 @@ impl Authority {
                 ca.cert.not_after,
             ),
         };
-        let key = Arc::new(self.open_key(key_id).await?);
         let info = pki::inspect::Certificate::parse(&ca.cert.der)?;
         Ok(Arc::new(ResponderCa {
             ca_id: ca.id,
             hashes: IssuerKeyHashes::new(&info)?,
-            responder: Arc::new(Responder::new(key, certificate)?),
+            responder: Arc::new(self.ocsp_responder(key_id, certificate).await?),
             validity: Duration::hours(ca.revocation.ocsp_validity_hours),
             valid_until,
             source,

@@ -815,3 +815,56 @@ async fn a_lint_refusal_signs_nothing_is_audited_and_a_ca_can_downgrade_the_rule
     assert_eq!(audited(&authority, warned).await, 1);
     Ok(())
 }
+
+/// The HTTPS listener's certificate comes from the default CA while it can issue; when it
+/// cannot, the self-signed fallback is recorded in the audit log with its fingerprint and why.
+#[tokio::test]
+async fn the_listener_certificate_is_issued_and_a_self_signed_fallback_is_recorded() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let authority = authority(dir.path()).await;
+    authority.ensure_default_hierarchy().await?;
+    let names = vec!["listener.example.test".to_owned(), "127.0.0.1".to_owned()];
+    let read = |pem: &str| {
+        let der = certmint_authority::pki::bundle::read(pem.as_bytes(), None)
+            .unwrap()
+            .certificates;
+        certmint_authority::pki::inspect::Certificate::parse(&der[0]).unwrap()
+    };
+
+    let issued = read(&authority.listener_identity(&names).await?.cert_pem);
+    let ca = authority.default_ca().await?;
+    assert!(!issued.self_signed);
+    assert_eq!(issued.issuer, ca.cert.subject);
+    let fallbacks = || certmint_authority::AuditFilter {
+        action: Some("listener_certificate_self_signed".into()),
+        ..Default::default()
+    };
+    assert_eq!(audited(&authority, fallbacks()).await, 0);
+
+    let admin = Principal::local("admin");
+    authority
+        .update_ca(
+            &admin,
+            ca.id,
+            certmint_authority::CaUpdate {
+                is_active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let fallback = read(&authority.listener_identity(&names).await?.cert_pem);
+    assert!(fallback.self_signed);
+    let recorded = certmint_authority::AuditFilter {
+        search: Some(fallback.fingerprint_sha256.clone()),
+        ..fallbacks()
+    };
+    assert_eq!(audited(&authority, recorded).await, 1);
+    let why = certmint_authority::AuditFilter {
+        search: Some("inactive".into()),
+        ..fallbacks()
+    };
+    assert_eq!(audited(&authority, why).await, 1);
+    let verification = authority.audit_verify(None, None).await?;
+    assert!(verification.valid, "{:?}", verification.faults);
+    Ok(())
+}

@@ -260,24 +260,7 @@ async fn tls_config(
     let cert_path = dir.join("server.crt");
     let key_path = settings.data_dir.join(SEALED_TLS_KEY);
     if !cert_path.exists() || !key_path.exists() {
-        let identity = match authority.issue_listener_identity(&settings.tls_names).await {
-            Ok((chain, key)) => pki::TlsIdentity {
-                cert_pem: pki::bundle::certificates_pem(
-                    &chain.iter().map(Vec::as_slice).collect::<Vec<_>>(),
-                ),
-                key_pkcs8_der: key.pkcs8_der().to_vec(),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, "no CA can issue the HTTPS certificate; using a self-signed one");
-                pki::self_signed_tls(
-                    &settings.tls_names,
-                    authority.now(),
-                    397,
-                    authority::token::random_bytes::<16>()?,
-                )
-                .map_err(|e| BootError::Tls(e.to_string()))?
-            }
-        };
+        let identity = authority.listener_identity(&settings.tls_names).await?;
         let sealed = authority
             .vault()
             .seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;

@@ -3,10 +3,11 @@
 
 use pki::cert::{self, NameConstraints};
 use pki::inspect;
-use pki::{CertSpec, DistinguishedName, Issuer, KeyType, NameAttribute};
+use pki::{CertSpec, DistinguishedName, KeyType, NameAttribute};
 use store::{CaRow, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
+use super::signing::SignAs;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -203,25 +204,14 @@ impl Authority {
                 now + Duration::days(input.validity_days),
             )
         };
-        if let Some((parent, _)) = &parent {
+        if let Some(parent) = &parent {
             self.publishing().point_to(&mut spec, parent);
         }
-        let (built, _) = match &parent {
-            None => {
-                self.sign_certificate(
-                    principal,
-                    &spec,
-                    Issuer::SelfSigned(&key),
-                    &pki::lint::Policy::default(),
-                )
-                .await?
-            }
-            Some((parent, signer)) => {
-                let policy = self.lint_policy(parent)?;
-                self.sign_certificate(principal, &spec, Issuer::Ca(signer), &policy)
-                    .await?
-            }
+        let by = match &parent {
+            None => SignAs::Root(&key),
+            Some(parent) => SignAs::Ca(parent),
         };
+        let (built, _) = self.sign_certificate(principal, &spec, by, None).await?;
         let (serial, subject) = (built.serial.clone(), built.subject.clone());
 
         let mut tx = self.store.begin_write().await?;
@@ -233,7 +223,7 @@ impl Authority {
                     name: name.clone(),
                     description: input.description.clone(),
                     ca_type: input.kind.as_str().into(),
-                    parent_id: parent.as_ref().map(|(ca, _)| ca.id),
+                    parent_id: parent.as_ref().map(|ca| ca.id),
                     key_id: Some(key_id),
                     path_len: input.path_len.map(i64::from),
                     is_default: input.make_default,
@@ -395,44 +385,6 @@ impl Authority {
         tx.commit().await?;
         self.issuers.forget(&ca.cert.fingerprint_sha256);
         Ok(())
-    }
-
-    /// CA `id` (the default CA when `None`) if it may issue now, with its signer.
-    ///
-    /// # Errors
-    /// [`Error::Invalid`] for no such CA or no default one, or one that is inactive, expired,
-    /// not yet valid, or has no private key here.
-    pub(crate) async fn usable_issuer(
-        &self,
-        id: Option<i64>,
-    ) -> Result<(CaRow, std::sync::Arc<pki::CaSigner>)> {
-        let ca = self.issuing_ca(id).await?;
-        let now = self.now();
-        if !ca.is_active {
-            return Err(Error::Invalid(format!("CA '{}' is inactive", ca.name)));
-        }
-        if ca.cert.not_after <= now {
-            return Err(Error::Invalid(format!(
-                "CA '{}' expired on {}",
-                ca.name,
-                crate::rfc3339(ca.cert.not_after)
-            )));
-        }
-        if ca.cert.not_before > now {
-            return Err(Error::Invalid(format!(
-                "CA '{}' is not valid before {}",
-                ca.name,
-                crate::rfc3339(ca.cert.not_before)
-            )));
-        }
-        let key_id = ca.key_id.ok_or_else(|| {
-            Error::Invalid(format!(
-                "CA '{}' has no private key here, so it cannot issue",
-                ca.name
-            ))
-        })?;
-        let signer = self.ca_signer(&ca, key_id).await?;
-        Ok((ca, signer))
     }
 
     /// At first start, when there is no CA at all, creates a root (ECDSA P-384, 10 years) and an

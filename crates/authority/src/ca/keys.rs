@@ -1,11 +1,12 @@
-//! The key vault's front: private keys are sealed before they reach the store and opened only to
-//! sign (or to be exported by someone allowed to).
+//! The key vault's front: private keys are sealed before they reach the store and opened only
+//! here, to sign (or to be exported by someone allowed to).
 
 use pki::{KeyType, PrivateKey};
 use store::{NewKey, WriteTx};
 use time::OffsetDateTime;
 
-use crate::{Authority, Error, Result};
+use crate::audit::Event;
+use crate::{Authority, Error, Principal, Result};
 
 /// The backend name of keys sealed by the vault and kept in the database.
 const SOFTWARE: &str = "software";
@@ -68,8 +69,9 @@ impl Authority {
     /// Opens stored software key `key_id`.
     ///
     /// # Errors
-    /// As [`Authority::signer`].
-    pub(crate) async fn open_key(&self, key_id: i64) -> Result<PrivateKey> {
+    /// [`Error::NotFound`] for no such key; [`Error::Internal`] for a key in a backend this
+    /// build cannot use, or one that does not open.
+    pub(super) async fn open_key(&self, key_id: i64) -> Result<PrivateKey> {
         let row = self
             .store
             .key(key_id)
@@ -88,5 +90,41 @@ impl Authority {
             .open(&sealed, &context(&row.refid))
             .map_err(|e| Error::Internal(e.to_string()))?;
         PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| Error::Internal(e.to_string()))
+    }
+
+    /// The private key of a certificate; needs `export:keys`, and every export is audited.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] without `export:keys`; [`Error::NotFound`] when certmint
+    /// does not hold the key.
+    pub async fn certificate_key(&self, principal: &Principal, id: i64) -> Result<PrivateKey> {
+        if !principal.can("export:keys") {
+            return Err(Error::Forbidden(
+                "exporting a private key needs export:keys".into(),
+            ));
+        }
+        let cert = self.certificate(id).await?;
+        let key_id = cert.key_id.ok_or_else(|| {
+            Error::NotFound(format!(
+                "certmint does not hold the key of certificate {id}"
+            ))
+        })?;
+        let key = self.open_key(key_id).await?;
+        let mut tx = self.store.begin_write().await?;
+        tx.audit(&self.entry_by(
+            principal,
+            Event::new(
+                "private_key_exported",
+                "certificate",
+                id,
+                format!(
+                    "key of '{}' (serial {})",
+                    cert.cert.subject, cert.cert.serial
+                ),
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(key)
     }
 }

@@ -99,12 +99,27 @@ impl std::fmt::Debug for Issuers {
     }
 }
 
+/// A CA that may issue now, with its opened key. Only the `ca` module reaches the key; the
+/// rest of the crate reads the CA's row through `Deref`.
+pub(crate) struct IssuingCa {
+    row: CaRow,
+    pub(super) signer: Arc<CaSigner>,
+}
+
+impl std::ops::Deref for IssuingCa {
+    type Target = CaRow;
+
+    fn deref(&self) -> &CaRow {
+        &self.row
+    }
+}
+
 impl Authority {
     /// CA `which` (the default CA when `None`), as read at most [`STALE_AFTER`] ago.
     ///
     /// # Errors
     /// [`Error::Invalid`] for no such CA or no default one; store errors.
-    pub(crate) async fn issuing_ca(&self, which: Option<i64>) -> Result<CaRow> {
+    async fn issuing_ca(&self, which: Option<i64>) -> Result<CaRow> {
         if let Some(row) = self.issuers.row(which) {
             return Ok(row);
         }
@@ -120,14 +135,21 @@ impl Authority {
         Ok(row)
     }
 
-    /// The signer of CA `ca`, whose key is `key_id`. The certificate's fingerprint is part of
-    /// the cache key because SQLite may give a deleted key's id to a new key, while a
-    /// certificate binds exactly one key.
+    /// The signer of CA `ca`. The certificate's fingerprint is part of the cache key because
+    /// SQLite may give a deleted key's id to a new key, while a certificate binds exactly one
+    /// key.
     ///
     /// # Errors
-    /// [`Error::NotFound`] for no such key; [`Error::Internal`] when it cannot be opened or
-    /// does not fit the certificate.
-    pub(crate) async fn ca_signer(&self, ca: &CaRow, key_id: i64) -> Result<Arc<CaSigner>> {
+    /// [`Error::Invalid`] when certmint does not hold the CA's key; [`Error::NotFound`] for a
+    /// key row that is gone; [`Error::Internal`] when it cannot be opened or does not fit the
+    /// certificate.
+    pub(super) async fn ca_signer(&self, ca: &CaRow) -> Result<Arc<CaSigner>> {
+        let key_id = ca.key_id.ok_or_else(|| {
+            Error::Invalid(format!(
+                "CA '{}' has no private key here, so it cannot sign",
+                ca.name
+            ))
+        })?;
         let slot = (key_id, ca.cert.fingerprint_sha256.clone());
         if let Some(signer) = self.issuers.signer(&slot) {
             return Ok(signer);
@@ -139,5 +161,34 @@ impl Authority {
         );
         self.issuers.put_signer(slot, signer.clone());
         Ok(signer)
+    }
+
+    /// CA `id` (the default CA when `None`) if it may issue now, with its key opened.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for no such CA or no default one, or one that is inactive, expired,
+    /// not yet valid, or has no private key here.
+    pub(crate) async fn usable_issuer(&self, id: Option<i64>) -> Result<IssuingCa> {
+        let ca = self.issuing_ca(id).await?;
+        let now = self.now();
+        if !ca.is_active {
+            return Err(Error::Invalid(format!("CA '{}' is inactive", ca.name)));
+        }
+        if ca.cert.not_after <= now {
+            return Err(Error::Invalid(format!(
+                "CA '{}' expired on {}",
+                ca.name,
+                crate::rfc3339(ca.cert.not_after)
+            )));
+        }
+        if ca.cert.not_before > now {
+            return Err(Error::Invalid(format!(
+                "CA '{}' is not valid before {}",
+                ca.name,
+                crate::rfc3339(ca.cert.not_before)
+            )));
+        }
+        let signer = self.ca_signer(&ca).await?;
+        Ok(IssuingCa { row: ca, signer })
     }
 }
