@@ -9,6 +9,7 @@ use pki::crl::{CrlSpec, Revoked};
 use store::{CaRow, CrlRow, PendingChanges, RevokedEntry};
 use time::Duration;
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result, RevocationReason};
 
@@ -141,7 +142,7 @@ impl Authority {
     /// [`Error::Forbidden`] without `write:cas`; [`Error::NotFound`]; as
     /// [`Authority::publish_crl`].
     pub async fn regenerate_crl(&self, principal: &Principal, ca_id: i64) -> Result<Vec<CrlRow>> {
-        if !principal.can("write:cas") {
+        if !principal.can(Permission::WriteCas) {
             return Err(Error::Forbidden("publishing a CRL needs write:cas".into()));
         }
         let ca = self.ca(ca_id).await?;

@@ -5,6 +5,7 @@ use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{CsrRow, NewCsr, Page, PageRequest};
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::issue::{IssueRequest, Issued, KeySource};
 use crate::{Authority, Error, Principal, Result};
@@ -68,7 +69,7 @@ impl Authority {
         name: Option<String>,
         input: &[u8],
     ) -> Result<CsrRow> {
-        principal.require("write:csrs", "adding CSRs")?;
+        principal.require(Permission::WriteCsrs, "adding CSRs")?;
         let csr = Csr::parse(input)?;
         let name = csr_name(name, &csr)?;
         self.store_csr(principal, name, &csr, None, "uploaded")
@@ -88,7 +89,7 @@ impl Authority {
         sans: &[SubjectAltName],
         key_type: KeyType,
     ) -> Result<CsrRow> {
-        principal.require("write:csrs", "creating CSRs")?;
+        principal.require(Permission::WriteCsrs, "creating CSRs")?;
         let key = self.generate_key(key_type).await?;
         let csr = csr::make(&key, subject, sans)?;
         let name = csr_name(name, &csr)?;
@@ -199,7 +200,7 @@ impl Authority {
         input: &[u8],
         passphrase: Option<&str>,
     ) -> Result<CsrRow> {
-        principal.require("write:csrs", "adding a CSR's key")?;
+        principal.require(Permission::WriteCsrs, "adding a CSR's key")?;
         let row = self.csr(id).await?;
         if row.key_id.is_some() {
             return Err(Error::Conflict(format!(
@@ -239,7 +240,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `delete:csrs`; [`Error::NotFound`].
     pub async fn delete_csr(&self, principal: &Principal, id: i64) -> Result<()> {
-        principal.require("delete:csrs", "deleting CSRs")?;
+        principal.require(Permission::DeleteCsrs, "deleting CSRs")?;
         let row = self.csr(id).await?;
         let mut tx = self.store.begin_write().await?;
         if !tx.delete_csr(id).await? {

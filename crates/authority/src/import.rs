@@ -7,6 +7,7 @@ use pki::inspect;
 use pki::{PrivateKey, bundle};
 use store::{NewCa, NewCertificate, WriteTx};
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::ca::{cert_fields, free_ca_name};
 use crate::{Authority, Error, Principal, Result};
@@ -105,10 +106,10 @@ impl Authority {
             .run(move || read_items(&input).map(|items| (items, input)))
             .await?;
         if !input.only_cas {
-            principal.require("write:certificates", "importing certificates")?;
+            principal.require(Permission::WriteCertificates, "importing certificates")?;
         }
         if items.iter().any(|i| i.info.is_ca) {
-            principal.require("write:cas", "importing CA certificates")?;
+            principal.require(Permission::WriteCas, "importing CA certificates")?;
         }
         let single_ca = items.iter().filter(|i| i.info.is_ca).count() == 1;
         let now = self.now();

@@ -3,6 +3,7 @@
 
 use store::CertificateRow;
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -24,7 +25,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `delete:certificates`; [`Error::NotFound`].
     pub async fn delete_certificate(&self, principal: &Principal, id: i64) -> Result<()> {
-        if !principal.can("delete:certificates") {
+        if !principal.can(Permission::DeleteCertificates) {
             return Err(Error::Forbidden(
                 "deleting certificates needs delete:certificates".into(),
             ));

@@ -8,6 +8,7 @@ use pki::{CertSpec, DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{CaRow, CertificateRow, NewCa, NewCertificate, NewEvent};
 use time::Duration;
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::ca::{CaKind, SignAs, built_fields};
 use crate::committer::IssueWrite;
@@ -171,7 +172,7 @@ impl Authority {
     /// forbids, a validity out of range or beyond the CA's, a request without names; store
     /// errors.
     pub async fn issue(&self, principal: &Principal, request: IssueRequest) -> Result<Issued> {
-        if !principal.can("write:certificates") {
+        if !principal.can(Permission::WriteCertificates) {
             return Err(Error::Forbidden(
                 "issuing certificates needs write:certificates".into(),
             ));
@@ -205,7 +206,7 @@ impl Authority {
         })?;
         let makes_ca = makes_ca(applied.ca, &applied.key_usage);
         if makes_ca {
-            principal.require("write:cas", "issuing a CA certificate")?;
+            principal.require(Permission::WriteCas, "issuing a CA certificate")?;
             check_sub_ca(&ca, &request.subject, applied.ca.flatten())?;
         }
         let days = applied.validity_days;

@@ -53,7 +53,7 @@ pub use ocsp::{Freshness, OcspAnswer, OcspLimits, OcspStats};
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
 pub use publishing::Publishing;
-pub use rbac::Role;
+pub use rbac::{Permission, Role};
 pub use revoke::RevocationReason;
 pub use sessions::LoginOutcome;
 pub use store;

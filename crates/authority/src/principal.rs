@@ -1,4 +1,4 @@
-use crate::rbac::{self, Role};
+use crate::rbac::{self, Permission, Role};
 use crate::{Error, Result, UserRow};
 
 /// Where a request came from, for the audit log.
@@ -38,7 +38,10 @@ pub enum Credential {
 }
 
 /// What an ACME account may ask of the pipeline once ACME's own checks have passed.
-const ACME_PERMISSIONS: &[&str] = &["write:certificates", "delete:certificates"];
+const ACME_PERMISSIONS: &[Permission] = &[
+    Permission::WriteCertificates,
+    Permission::DeleteCertificates,
+];
 
 /// An authenticated caller: a user, the role it holds now, and the credential it used.
 #[derive(Debug, Clone)]
@@ -70,10 +73,12 @@ impl Principal {
 
     /// Whether the principal may do what `permission` names: the role must grant it and, for an
     /// API key, the key must too.
-    pub fn can(&self, permission: &str) -> bool {
-        rbac::grants(self.role.permissions(), permission)
+    pub fn can(&self, permission: Permission) -> bool {
+        rbac::grants(self.role.permissions(), permission.as_str())
             && match &self.credential {
-                Credential::ApiKey { permissions, .. } => rbac::grants(permissions, permission),
+                Credential::ApiKey { permissions, .. } => {
+                    rbac::grants(permissions, permission.as_str())
+                }
                 Credential::Acme { .. } => ACME_PERMISSIONS.contains(&permission),
                 Credential::Session { .. } | Credential::Local => true,
             }
@@ -94,7 +99,7 @@ impl Principal {
     ///
     /// # Errors
     /// [`Error::Forbidden`] when the principal may not.
-    pub fn require(&self, permission: &str, doing: &str) -> Result<()> {
+    pub fn require(&self, permission: Permission, doing: &str) -> Result<()> {
         if self.can(permission) {
             Ok(())
         } else {
@@ -110,7 +115,10 @@ impl Principal {
                 .filter(|p| rbac::grants(self.role.permissions(), p))
                 .cloned()
                 .collect(),
-            Credential::Acme { .. } => ACME_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+            Credential::Acme { .. } => ACME_PERMISSIONS
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
             Credential::Session { .. } | Credential::Local => self
                 .role
                 .permissions()

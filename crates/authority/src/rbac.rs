@@ -1,50 +1,189 @@
-//! Roles and permission strings, as in the UCM reference: `verb:resource`, `verb:*` and `*`.
+//! Roles and permissions, as in the UCM reference: `verb:resource`, `verb:*` and `*`.
 
 use crate::{Error, Result};
 
-/// Every permission string certmint knows, with what it allows.
-pub const PERMISSIONS: &[(&str, &str)] = &[
+/// What a request can need: one `verb:resource` permission. Roles and API keys hold
+/// permission strings, which may also be the wildcards in [`WILDCARDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// `read:certificates`: read certificates.
+    ReadCertificates,
+    /// `write:certificates`: create, renew and update certificates.
+    WriteCertificates,
+    /// `delete:certificates`: delete and revoke certificates.
+    DeleteCertificates,
+    /// `export:keys`: export private keys.
+    ExportKeys,
+    /// `read:cas`: read certificate authorities.
+    ReadCas,
+    /// `write:cas`: create and update certificate authorities.
+    WriteCas,
+    /// `delete:cas`: delete certificate authorities.
+    DeleteCas,
+    /// `read:csrs`: read certificate signing requests.
+    ReadCsrs,
+    /// `write:csrs`: create and sign certificate signing requests.
+    WriteCsrs,
+    /// `delete:csrs`: delete certificate signing requests.
+    DeleteCsrs,
+    /// `read:templates`: read certificate templates.
+    ReadTemplates,
+    /// `write:templates`: create and update certificate templates.
+    WriteTemplates,
+    /// `delete:templates`: delete certificate templates.
+    DeleteTemplates,
+    /// `read:truststore`: read the trust store.
+    ReadTruststore,
+    /// `write:truststore`: add to and sync the trust store.
+    WriteTruststore,
+    /// `delete:truststore`: remove from the trust store.
+    DeleteTruststore,
+    /// `read:acme`: read ACME settings, profiles, accounts, orders and key lists.
+    ReadAcme,
+    /// `write:acme`: change ACME settings and profiles, make and revoke EAB keys, deactivate accounts.
+    WriteAcme,
+    /// `delete:acme`: delete ACME profiles with their accounts and orders.
+    DeleteAcme,
+    /// `read:users`: read users and roles.
+    ReadUsers,
+    /// `write:users`: create and update users.
+    WriteUsers,
+    /// `delete:users`: delete users.
+    DeleteUsers,
+    /// `read:audit`: view audit logs.
+    ReadAudit,
+    /// `delete:audit`: clean up audit logs.
+    DeleteAudit,
+    /// `read:metrics`: scrape Prometheus metrics.
+    ReadMetrics,
+    /// `admin:system`: system administration.
+    AdminSystem,
+}
+
+impl Permission {
+    /// Every permission, in the order the reference lists them.
+    pub const ALL: [Permission; 26] = [
+        Permission::ReadCertificates,
+        Permission::WriteCertificates,
+        Permission::DeleteCertificates,
+        Permission::ExportKeys,
+        Permission::ReadCas,
+        Permission::WriteCas,
+        Permission::DeleteCas,
+        Permission::ReadCsrs,
+        Permission::WriteCsrs,
+        Permission::DeleteCsrs,
+        Permission::ReadTemplates,
+        Permission::WriteTemplates,
+        Permission::DeleteTemplates,
+        Permission::ReadTruststore,
+        Permission::WriteTruststore,
+        Permission::DeleteTruststore,
+        Permission::ReadAcme,
+        Permission::WriteAcme,
+        Permission::DeleteAcme,
+        Permission::ReadUsers,
+        Permission::WriteUsers,
+        Permission::DeleteUsers,
+        Permission::ReadAudit,
+        Permission::DeleteAudit,
+        Permission::ReadMetrics,
+        Permission::AdminSystem,
+    ];
+
+    /// The permission's string, `verb:resource`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::ReadCertificates => "read:certificates",
+            Permission::WriteCertificates => "write:certificates",
+            Permission::DeleteCertificates => "delete:certificates",
+            Permission::ExportKeys => "export:keys",
+            Permission::ReadCas => "read:cas",
+            Permission::WriteCas => "write:cas",
+            Permission::DeleteCas => "delete:cas",
+            Permission::ReadCsrs => "read:csrs",
+            Permission::WriteCsrs => "write:csrs",
+            Permission::DeleteCsrs => "delete:csrs",
+            Permission::ReadTemplates => "read:templates",
+            Permission::WriteTemplates => "write:templates",
+            Permission::DeleteTemplates => "delete:templates",
+            Permission::ReadTruststore => "read:truststore",
+            Permission::WriteTruststore => "write:truststore",
+            Permission::DeleteTruststore => "delete:truststore",
+            Permission::ReadAcme => "read:acme",
+            Permission::WriteAcme => "write:acme",
+            Permission::DeleteAcme => "delete:acme",
+            Permission::ReadUsers => "read:users",
+            Permission::WriteUsers => "write:users",
+            Permission::DeleteUsers => "delete:users",
+            Permission::ReadAudit => "read:audit",
+            Permission::DeleteAudit => "delete:audit",
+            Permission::ReadMetrics => "read:metrics",
+            Permission::AdminSystem => "admin:system",
+        }
+    }
+
+    /// What it allows, for people.
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::ReadCertificates => "Read certificates",
+            Permission::WriteCertificates => "Create, renew and update certificates",
+            Permission::DeleteCertificates => "Delete and revoke certificates",
+            Permission::ExportKeys => "Export private keys",
+            Permission::ReadCas => "Read certificate authorities",
+            Permission::WriteCas => "Create and update certificate authorities",
+            Permission::DeleteCas => "Delete certificate authorities",
+            Permission::ReadCsrs => "Read certificate signing requests",
+            Permission::WriteCsrs => "Create and sign certificate signing requests",
+            Permission::DeleteCsrs => "Delete certificate signing requests",
+            Permission::ReadTemplates => "Read certificate templates",
+            Permission::WriteTemplates => "Create and update certificate templates",
+            Permission::DeleteTemplates => "Delete certificate templates",
+            Permission::ReadTruststore => "Read the trust store",
+            Permission::WriteTruststore => "Add to and sync the trust store",
+            Permission::DeleteTruststore => "Remove from the trust store",
+            Permission::ReadAcme => "Read ACME settings, profiles, accounts, orders and key lists",
+            Permission::WriteAcme => {
+                "Change ACME settings and profiles, make and revoke EAB keys, deactivate accounts"
+            }
+            Permission::DeleteAcme => "Delete ACME profiles with their accounts and orders",
+            Permission::ReadUsers => "Read users and roles",
+            Permission::WriteUsers => "Create and update users",
+            Permission::DeleteUsers => "Delete users",
+            Permission::ReadAudit => "View audit logs",
+            Permission::DeleteAudit => "Clean up audit logs",
+            Permission::ReadMetrics => "Scrape Prometheus metrics",
+            Permission::AdminSystem => "System administration",
+        }
+    }
+
+    /// The permission named `name`, if certmint has one.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The wildcard grants, with what they allow: `*` grants everything, `read:*` every `read:…`.
+pub const WILDCARDS: [(&str, &str); 2] = [
     ("*", "Full access"),
     ("read:*", "Read access to all resources"),
-    ("read:certificates", "Read certificates"),
-    (
-        "write:certificates",
-        "Create, renew and update certificates",
-    ),
-    ("delete:certificates", "Delete and revoke certificates"),
-    ("export:keys", "Export private keys"),
-    ("read:cas", "Read certificate authorities"),
-    ("write:cas", "Create and update certificate authorities"),
-    ("delete:cas", "Delete certificate authorities"),
-    ("read:csrs", "Read certificate signing requests"),
-    ("write:csrs", "Create and sign certificate signing requests"),
-    ("delete:csrs", "Delete certificate signing requests"),
-    ("read:templates", "Read certificate templates"),
-    ("write:templates", "Create and update certificate templates"),
-    ("delete:templates", "Delete certificate templates"),
-    ("read:truststore", "Read the trust store"),
-    ("write:truststore", "Add to and sync the trust store"),
-    ("delete:truststore", "Remove from the trust store"),
-    (
-        "read:acme",
-        "Read ACME settings, profiles, accounts, orders and key lists",
-    ),
-    (
-        "write:acme",
-        "Change ACME settings and profiles, make and revoke EAB keys, deactivate accounts",
-    ),
-    (
-        "delete:acme",
-        "Delete ACME profiles with their accounts and orders",
-    ),
-    ("read:users", "Read users and roles"),
-    ("write:users", "Create and update users"),
-    ("delete:users", "Delete users"),
-    ("read:audit", "View audit logs"),
-    ("delete:audit", "Clean up audit logs"),
-    ("read:metrics", "Scrape Prometheus metrics"),
-    ("admin:system", "System administration"),
 ];
+
+/// Every string a role or an API key may hold, with what it allows: the wildcards, then each
+/// permission.
+pub fn grantable() -> impl Iterator<Item = (&'static str, &'static str)> {
+    WILDCARDS.into_iter().chain(
+        Permission::ALL
+            .into_iter()
+            .map(|p| (p.as_str(), p.description())),
+    )
+}
 
 /// The four built-in roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -148,7 +287,7 @@ pub fn grants<S: AsRef<str>>(held: &[S], wanted: &str) -> bool {
 /// [`Error::Invalid`] for an unknown permission, [`Error::Forbidden`] for one not held.
 pub fn check_subset<S: AsRef<str>>(held: &[S], wanted: &[String]) -> Result<()> {
     for p in wanted {
-        if !PERMISSIONS.iter().any(|(known, _)| known == p) {
+        if !grantable().any(|(known, _)| known == p) {
             return Err(Error::Invalid(format!("unknown permission '{p}'")));
         }
         if !grants(held, p) {
@@ -181,6 +320,19 @@ mod tests {
         for (held, wanted, expected) in cases {
             assert_eq!(grants(held, wanted), *expected, "{held:?} grants {wanted}");
         }
+    }
+
+    #[test]
+    fn every_permission_reads_back_and_is_grantable() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+            assert!(grantable().any(|(name, _)| name == p.as_str()), "{p}");
+            assert!(grants(Role::Admin.permissions(), p.as_str()), "{p}");
+        }
+        assert_eq!(Permission::parse("read:*"), None);
+        assert_eq!(Permission::parse("fly:kites"), None);
+        let names: std::collections::HashSet<_> = grantable().map(|(name, _)| name).collect();
+        assert_eq!(names.len(), Permission::ALL.len() + WILDCARDS.len());
     }
 
     #[test]

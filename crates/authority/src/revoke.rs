@@ -4,6 +4,7 @@
 use store::{CertificateRow, NewEvent, Revocation};
 use time::OffsetDateTime;
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -121,7 +122,7 @@ impl Authority {
         comment: Option<&str>,
         invalidity_date: Option<OffsetDateTime>,
     ) -> Result<CertificateRow> {
-        if !principal.can("delete:certificates") {
+        if !principal.can(Permission::DeleteCertificates) {
             return Err(Error::Forbidden(
                 "revoking certificates needs delete:certificates".into(),
             ));

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use store::{NewTemplate, TemplateRow};
 use time::OffsetDateTime;
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -615,7 +616,7 @@ impl Authority {
         principal: &Principal,
         spec: TemplateSpec,
     ) -> Result<Template> {
-        principal.require("write:templates", "creating templates")?;
+        principal.require(Permission::WriteTemplates, "creating templates")?;
         spec.rules(0)?;
         let row = spec.to_row(false)?;
         let now = self.now();
@@ -649,7 +650,7 @@ impl Authority {
         id: i64,
         spec: TemplateSpec,
     ) -> Result<Template> {
-        principal.require("write:templates", "changing templates")?;
+        principal.require(Permission::WriteTemplates, "changing templates")?;
         let before = self.template(id).await?;
         if before.builtin {
             return Err(read_only(&before.spec.name));
@@ -685,7 +686,7 @@ impl Authority {
     /// [`Error::Forbidden`] without `delete:templates`; [`Error::NotFound`]; [`Error::Conflict`]
     /// for a built-in template.
     pub async fn delete_template(&self, principal: &Principal, id: i64) -> Result<()> {
-        principal.require("delete:templates", "deleting templates")?;
+        principal.require(Permission::DeleteTemplates, "deleting templates")?;
         let before = self.template(id).await?;
         if before.builtin {
             return Err(read_only(&before.spec.name));
@@ -720,7 +721,7 @@ impl Authority {
         specs: Vec<TemplateSpec>,
         update_existing: bool,
     ) -> Result<ImportCounts> {
-        principal.require("write:templates", "importing templates")?;
+        principal.require(Permission::WriteTemplates, "importing templates")?;
         let mut rows = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             spec.rules(0)

@@ -4,6 +4,7 @@
 use pki::{bundle, inspect};
 use store::{NewTrusted, Page, PageRequest, TrustStats, TrustedRow};
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -106,7 +107,7 @@ impl Authority {
         labels: TrustLabels<'_>,
         source: &str,
     ) -> Result<TrustReport> {
-        principal.require("write:truststore", "adding to the trust store")?;
+        principal.require(Permission::WriteTruststore, "adding to the trust store")?;
         let (purpose, notes) = (labels.purpose()?, labels.notes()?);
         let (data, password) = (data.to_vec(), password.map(str::to_owned));
         let certificates = self
@@ -177,7 +178,10 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `delete:truststore`; [`Error::NotFound`].
     pub async fn untrust(&self, principal: &Principal, id: i64) -> Result<()> {
-        principal.require("delete:truststore", "removing from the trust store")?;
+        principal.require(
+            Permission::DeleteTruststore,
+            "removing from the trust store",
+        )?;
         let row = self.trusted_certificate(id).await?;
         let mut tx = self.store.begin_write().await?;
         if !tx.delete_trusted(id).await? {

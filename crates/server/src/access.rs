@@ -35,7 +35,7 @@ pub enum Access {
     /// A login session; API keys are refused.
     Session,
     /// A caller holding this permission.
-    Permission(String),
+    Permission(authority::Permission),
 }
 
 /// The access rule of every documented operation, keyed by method and path template.
@@ -121,7 +121,9 @@ fn declared(op: &serde_json::Value) -> Result<Access, String> {
         [] if api_keys => Ok(Access::Authenticated),
         [] => Ok(Access::Session),
         [_] if !api_keys => Err("a session-only route names no permission".into()),
-        [p] => Ok(Access::Permission(p.clone())),
+        [p] => authority::Permission::parse(p)
+            .map(Access::Permission)
+            .ok_or_else(|| format!("unknown permission '{p}'")),
         _ => Err("a route names at most one permission".into()),
     }
 }
@@ -195,7 +197,7 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
         Err(e) => return e.into_response(),
     };
     match access {
-        Access::Permission(p) if !principal.can(p) => {
+        Access::Permission(p) if !principal.can(*p) => {
             return ApiError::forbidden(format!("this requires the permission '{p}'"))
                 .into_response();
         }
@@ -280,7 +282,7 @@ mod tests {
         let doc = json!({"paths": {
             "/a": {"get": {"security": [{}]}},
             "/b": {"get": {"security": [{"session": []}, {"api_key": []}]}},
-            "/c": {"post": {"security": [{"session": ["write:x"]}, {"api_key": ["write:x"]}]}},
+            "/c": {"post": {"security": [{"session": ["write:cas"]}, {"api_key": ["write:cas"]}]}},
             "/d": {"post": {"security": [{"session": []}]}}
         }});
         let t = AccessTable::from_openapi(&doc)?;
@@ -288,7 +290,7 @@ mod tests {
         assert_eq!(t.get(&Method::GET, "/b"), Some(&Access::Authenticated));
         assert_eq!(
             t.get(&Method::POST, "/c"),
-            Some(&Access::Permission("write:x".into()))
+            Some(&Access::Permission(authority::Permission::WriteCas))
         );
         assert_eq!(t.get(&Method::GET, "/c"), None);
         assert_eq!(t.get(&Method::POST, "/d"), Some(&Access::Session));
@@ -304,6 +306,8 @@ mod tests {
         let session_permission =
             json!({"paths": {"/a": {"get": {"security": [{"session": ["a:b"]}]}}}});
         assert!(AccessTable::from_openapi(&session_permission).is_err());
+        let unknown = json!({"paths": {"/a": {"get": {"security": [{"session": ["fly:kites"]}, {"api_key": ["fly:kites"]}]}}}});
+        assert!(AccessTable::from_openapi(&unknown).is_err());
     }
 
     #[test]

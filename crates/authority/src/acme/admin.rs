@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 
 use super::ChallengeType;
 use super::identifiers::Allowed;
+use crate::Permission;
 use crate::audit::Event;
 use crate::templates::MAX_DAYS;
 use crate::{Authority, Error, Principal, Result};
@@ -342,7 +343,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `read:acme`; store errors.
     pub async fn acme_settings(&self, principal: &Principal) -> Result<AcmeSettings> {
-        principal.require("read:acme", "reading the ACME settings")?;
+        principal.require(Permission::ReadAcme, "reading the ACME settings")?;
         self.acme_settings_row().await
     }
 
@@ -365,7 +366,7 @@ impl Authority {
         principal: &Principal,
         change: AcmeSettingsChange,
     ) -> Result<AcmeSettings> {
-        principal.require("write:acme", "changing the ACME settings")?;
+        principal.require(Permission::WriteAcme, "changing the ACME settings")?;
         if change.require_approval == Some(true) {
             return Err(invalid(
                 "require_approval is not supported: ACME orders are issued once their \
@@ -461,7 +462,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `read:acme`; store errors.
     pub async fn acme_stats(&self, principal: &Principal) -> Result<AcmeStats> {
-        principal.require("read:acme", "reading ACME statistics")?;
+        principal.require(Permission::ReadAcme, "reading ACME statistics")?;
         let profiles_enabled = self
             .store
             .acme_profiles()
@@ -487,7 +488,7 @@ impl Authority {
         filter: &AcmeFilter,
         page: PageRequest,
     ) -> Result<Page<AcmeAccountRow>> {
-        principal.require("read:acme", "listing ACME accounts")?;
+        principal.require(Permission::ReadAcme, "listing ACME accounts")?;
         check_status("account", filter.status.as_deref(), ACCOUNT_STATUSES)?;
         Ok(self.store.acme_accounts(filter, page).await?)
     }
@@ -501,7 +502,7 @@ impl Authority {
         principal: &Principal,
         id: i64,
     ) -> Result<AcmeAccountRow> {
-        principal.require("read:acme", "reading ACME accounts")?;
+        principal.require(Permission::ReadAcme, "reading ACME accounts")?;
         self.acme_account_row(id).await
     }
 
@@ -523,7 +524,7 @@ impl Authority {
         principal: &Principal,
         id: i64,
     ) -> Result<AcmeAccountRow> {
-        principal.require("write:acme", "deactivating ACME accounts")?;
+        principal.require(Permission::WriteAcme, "deactivating ACME accounts")?;
         let account = self.acme_account_row(id).await?;
         if account.status != "valid" {
             return Err(Error::Conflict(format!(
@@ -560,7 +561,7 @@ impl Authority {
         filter: &AcmeFilter,
         page: PageRequest,
     ) -> Result<Page<AcmeOrderRow>> {
-        principal.require("read:acme", "listing ACME orders")?;
+        principal.require(Permission::ReadAcme, "listing ACME orders")?;
         check_status("order", filter.status.as_deref(), ORDER_STATUSES)?;
         Ok(self.store.acme_orders(filter, page).await?)
     }
@@ -574,7 +575,7 @@ impl Authority {
         principal: &Principal,
         refid: &str,
     ) -> Result<AcmeOrderDetails> {
-        principal.require("read:acme", "reading ACME orders")?;
+        principal.require(Permission::ReadAcme, "reading ACME orders")?;
         let order = self
             .store
             .acme_order(refid)
@@ -589,7 +590,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `read:acme`; store errors.
     pub async fn acme_profiles(&self, principal: &Principal) -> Result<Vec<AcmeProfileRow>> {
-        principal.require("read:acme", "listing ACME profiles")?;
+        principal.require(Permission::ReadAcme, "listing ACME profiles")?;
         Ok(self.store.acme_profiles().await?)
     }
 
@@ -602,7 +603,7 @@ impl Authority {
         principal: &Principal,
         id: i64,
     ) -> Result<AcmeProfileRow> {
-        principal.require("read:acme", "reading ACME profiles")?;
+        principal.require(Permission::ReadAcme, "reading ACME profiles")?;
         self.acme_profile_row(id).await
     }
 
@@ -618,7 +619,7 @@ impl Authority {
         principal: &Principal,
         input: AcmeProfileInput,
     ) -> Result<AcmeProfileRow> {
-        principal.require("write:acme", "creating ACME profiles")?;
+        principal.require(Permission::WriteAcme, "creating ACME profiles")?;
         let name = input
             .name
             .ok_or_else(|| invalid("a profile needs a name"))?;
@@ -664,7 +665,7 @@ impl Authority {
         id: i64,
         input: AcmeProfileInput,
     ) -> Result<AcmeProfileRow> {
-        principal.require("write:acme", "changing ACME profiles")?;
+        principal.require(Permission::WriteAcme, "changing ACME profiles")?;
         let current = self.acme_profile_row(id).await?;
         if let Some(name) = &input.name
             && *name != current.name
@@ -704,7 +705,7 @@ impl Authority {
     /// [`Error::Forbidden`] without `delete:acme`; [`Error::NotFound`]; [`Error::Conflict`]
     /// for the default profile.
     pub async fn delete_acme_profile(&self, principal: &Principal, id: i64) -> Result<()> {
-        principal.require("delete:acme", "deleting ACME profiles")?;
+        principal.require(Permission::DeleteAcme, "deleting ACME profiles")?;
         let current = self.acme_profile_row(id).await?;
         if current.is_default {
             return Err(Error::Conflict(format!(
@@ -741,7 +742,10 @@ impl Authority {
         principal: &Principal,
         profile_id: i64,
     ) -> Result<Vec<AcmeEabKeyRow>> {
-        principal.require("read:acme", "listing external account binding keys")?;
+        principal.require(
+            Permission::ReadAcme,
+            "listing external account binding keys",
+        )?;
         self.acme_profile_row(profile_id).await?;
         Ok(self.store.acme_eab_keys(profile_id).await?)
     }
@@ -760,7 +764,10 @@ impl Authority {
         profile_id: i64,
         description: &str,
     ) -> Result<IssuedEabKey> {
-        principal.require("write:acme", "creating external account binding keys")?;
+        principal.require(
+            Permission::WriteAcme,
+            "creating external account binding keys",
+        )?;
         check_description(description)?;
         let profile = self.acme_profile_row(profile_id).await?;
         let failed = || Error::Internal("the system random generator failed".into());
@@ -822,7 +829,10 @@ impl Authority {
         profile_id: i64,
         key: &str,
     ) -> Result<AcmeEabKeyRow> {
-        principal.require("write:acme", "revoking external account binding keys")?;
+        principal.require(
+            Permission::WriteAcme,
+            "revoking external account binding keys",
+        )?;
         let profile = self.acme_profile_row(profile_id).await?;
         let mut found = None;
         if let Ok(id) = key.parse::<i64>() {

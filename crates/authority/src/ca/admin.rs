@@ -8,6 +8,7 @@ use store::{CaRow, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
 use super::signing::SignAs;
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -160,7 +161,7 @@ impl Authority {
     /// common name, a validity out of range, an intermediate without a usable parent;
     /// [`Error::Conflict`] for a name in use.
     pub async fn create_ca(&self, principal: &Principal, input: NewCaInput) -> Result<CaRow> {
-        if !principal.can("write:cas") {
+        if !principal.can(Permission::WriteCas) {
             return Err(Error::Forbidden("creating a CA needs write:cas".into()));
         }
         let common_name = input
@@ -282,7 +283,7 @@ impl Authority {
         id: i64,
         update: CaUpdate,
     ) -> Result<CaRow> {
-        if !principal.can("write:cas") {
+        if !principal.can(Permission::WriteCas) {
             return Err(Error::Forbidden("changing a CA needs write:cas".into()));
         }
         let before = self.ca(id).await?;
@@ -357,7 +358,7 @@ impl Authority {
     /// [`Error::Forbidden`] without `delete:cas`; [`Error::NotFound`]; [`Error::Conflict`] when
     /// live certificates depend on it and `force` is not set.
     pub async fn delete_ca(&self, principal: &Principal, id: i64, force: bool) -> Result<()> {
-        if !principal.can("delete:cas") {
+        if !principal.can(Permission::DeleteCas) {
             return Err(Error::Forbidden("deleting a CA needs delete:cas".into()));
         }
         let ca = self.ca(id).await?;

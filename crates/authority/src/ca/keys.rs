@@ -5,6 +5,7 @@ use pki::{KeyType, PrivateKey};
 use store::{NewKey, WriteTx};
 use time::OffsetDateTime;
 
+use crate::Permission;
 use crate::audit::Event;
 use crate::{Authority, Error, Principal, Result};
 
@@ -98,7 +99,7 @@ impl Authority {
     /// [`Error::Forbidden`] without `export:keys`; [`Error::NotFound`] when certmint
     /// does not hold the key.
     pub async fn certificate_key(&self, principal: &Principal, id: i64) -> Result<PrivateKey> {
-        if !principal.can("export:keys") {
+        if !principal.can(Permission::ExportKeys) {
             return Err(Error::Forbidden(
                 "exporting a private key needs export:keys".into(),
             ));

@@ -86,12 +86,12 @@ async fn every_route_enforces_its_declared_permission() -> TestResult {
         }
         let (right, wrong) = match access {
             certmint_server::Access::Permission(p) => {
-                let other = if p == "read:certificates" {
+                let other = if *p == authority::Permission::ReadCertificates {
                     "read:cas"
                 } else {
                     "read:certificates"
                 };
-                (p.clone(), Some(other))
+                (p.as_str().to_owned(), Some(other))
             }
             _ => ("read:cas".to_owned(), None),
         };

@@ -12,6 +12,7 @@ use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller};
+use authority::Permission;
 
 /// Certificates ending within this many days count as expiring soon.
 const EXPIRING_DAYS: u32 = 30;
@@ -150,7 +151,7 @@ async fn stats(State(app): State<App>, Caller(principal): Caller) -> ApiResult<R
         .certificate_states(now, now + Duration::days(EXPIRING_DAYS.into()))
         .await
         .map_err(authority::Error::from)?;
-    let users = principal.can("read:users");
+    let users = principal.can(Permission::ReadUsers);
     Ok(ok(DashboardStats {
         total_certificates: totals.certificates,
         active_certificates: states.active,

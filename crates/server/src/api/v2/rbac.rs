@@ -74,8 +74,7 @@ pub struct PermissionData {
     security(("session" = ["read:users"]), ("api_key" = ["read:users"])),
     responses((status = 200, description = "Permissions", body = Envelope<Vec<PermissionData>>)))]
 async fn permissions() -> Response {
-    ok(authority::rbac::PERMISSIONS
-        .iter()
+    ok(authority::rbac::grantable()
         .map(|(permission, description)| PermissionData {
             permission,
             description,

@@ -12,6 +12,7 @@ use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller};
+use authority::Permission;
 
 /// The longest search text.
 const MAX_QUERY_CHARS: usize = 200;
@@ -80,7 +81,7 @@ async fn search(
         .into_iter()
         .map(|c| CertificateItem::new(c, now))
         .collect();
-    let cas = if principal.can("read:cas") {
+    let cas = if principal.can(Permission::ReadCas) {
         let found = store
             .search_cas(text, limit)
             .await
@@ -89,7 +90,7 @@ async fn search(
     } else {
         None
     };
-    let templates = if principal.can("read:templates") {
+    let templates = if principal.can(Permission::ReadTemplates) {
         let found = store
             .search_templates(text, limit)
             .await

@@ -11,6 +11,7 @@ use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::ApiResult;
 use crate::extract::Caller;
+use authority::Permission;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(overview))
@@ -38,6 +39,8 @@ async fn overview(State(app): State<App>, Caller(principal): Caller) -> ApiResul
     Ok(ok(Overview {
         total_cas: totals.cas,
         total_certs: totals.certificates,
-        active_users: principal.can("read:users").then_some(totals.active_users),
+        active_users: principal
+            .can(Permission::ReadUsers)
+            .then_some(totals.active_users),
     }))
 }
