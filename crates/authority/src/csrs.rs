@@ -114,7 +114,7 @@ impl Authority {
         let id = tx
             .insert_csr(
                 &NewCsr {
-                    refid: uuid::Uuid::new_v4().to_string(),
+                    refid: crate::token::refid()?,
                     name: name.clone(),
                     subject: csr.subject_text.clone(),
                     common_name: csr

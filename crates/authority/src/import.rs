@@ -144,7 +144,7 @@ impl Authority {
                 let id = tx
                     .insert_ca(
                         &NewCa {
-                            refid: uuid::Uuid::new_v4().to_string(),
+                            refid: crate::token::refid()?,
                             name: name.clone(),
                             description: input.description.clone(),
                             ca_type: if info.self_signed {
@@ -187,7 +187,7 @@ impl Authority {
                 let id = tx
                     .insert_certificate(
                         &NewCertificate {
-                            refid: uuid::Uuid::new_v4().to_string(),
+                            refid: crate::token::refid()?,
                             ca_id: issuer,
                             key_id,
                             template_id: None,

@@ -111,9 +111,9 @@ fn check_sub_ca(issuer: &CaRow, subject: &DistinguishedName, path_len: Option<u8
 /// The `cas` row of a CA certificate issued here: below `parent`, without a key (the requester
 /// holds it, or certmint keeps it as the certificate's only), so it is listed, chained and
 /// revocable, but issues nothing here. Its name is made unique when it is stored.
-fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> NewCa {
-    NewCa {
-        refid: uuid::Uuid::new_v4().to_string(),
+fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> Result<NewCa> {
+    Ok(NewCa {
+        refid: crate::token::refid()?,
         name: built
             .common_name
             .clone()
@@ -127,7 +127,7 @@ fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> NewCa
         source: "issued".into(),
         require_template: false,
         cert: built_fields(built.clone()),
-    }
+    })
 }
 
 /// How far before the moment of issuance a certificate's validity starts, so that relying
@@ -247,7 +247,9 @@ impl Authority {
                 Some(Duration::days(rules.max_validity_days()) + BACKDATE),
             )
             .await?;
-        let new_ca = makes_ca.then(|| issued_ca(&built, &ca, spec.ca.flatten()));
+        let new_ca = makes_ca
+            .then(|| issued_ca(&built, &ca, spec.ca.flatten()))
+            .transpose()?;
 
         let template = rules
             .template

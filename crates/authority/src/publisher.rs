@@ -22,7 +22,13 @@ impl Authority {
     /// Publishes until `stop` turns true: woken by each revocation on this node, and every
     /// [`TICK`] for changes made elsewhere and for refreshes that fall due.
     pub async fn run_publisher(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let holder = uuid::Uuid::new_v4().to_string();
+        let holder = match crate::token::refid() {
+            Ok(holder) => holder,
+            Err(e) => {
+                tracing::error!(error = %e, "the publisher cannot name itself, so it does not run");
+                return;
+            }
+        };
         let mut watch = CrlWatch::default();
         let mut revocations = OcspWatch::from(self.now());
         let mut asked: Option<Instant> = None;

@@ -1,11 +1,18 @@
 //! Random secrets and their stored digests.
 
 use aws_lc_rs::digest;
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::{Error, Result};
+
+/// Fills `out` from the operating system's CSPRNG.
+///
+/// # Errors
+/// [`Error::Internal`] when the CSPRNG fails.
+pub fn fill_random(out: &mut [u8]) -> Result<()> {
+    pki::random::fill(out).map_err(|e| Error::Internal(e.to_string()))
+}
 
 /// `n` bytes from the operating system's CSPRNG.
 ///
@@ -13,10 +20,18 @@ use crate::{Error, Result};
 /// [`Error::Internal`] when the CSPRNG fails.
 pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let mut buf = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut buf)
-        .map_err(|_| Error::Internal("the system random generator failed".into()))?;
+    fill_random(&mut buf)?;
     Ok(buf)
+}
+
+/// A random (version 4) UUID, the form of stored rows' public ids.
+///
+/// # Errors
+/// [`Error::Internal`] when the CSPRNG fails.
+pub fn refid() -> Result<String> {
+    Ok(uuid::Builder::from_random_bytes(random_bytes::<16>()?)
+        .into_uuid()
+        .to_string())
 }
 
 /// A 256-bit random token, base64url without padding, with `prefix` in front.

@@ -2,6 +2,9 @@
 //! CERTMINT_TEST_DATABASE_URL is set: the records written before it keep their plain hashes and
 //! still verify, and the first keyed record after them protects them.
 
+// Tests and benches read the wall clock and draw randomness where they need to.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::Arc;
 
 use certmint_authority::store::{self, AuditEntry, GENESIS_HASH, plain_chain_hash};

@@ -6,6 +6,9 @@
 //! `cargo bench -p certmint-pki --bench ocsp` runs it in full; under `cargo test` each loop runs
 //! a few times, so that it keeps working.
 
+// Tests and benches read the wall clock and draw randomness where they need to.
+#![allow(clippy::disallowed_methods)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;

@@ -742,6 +742,7 @@ fn echo(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use aws_lc_rs::encoding::AsDer;

@@ -818,6 +818,7 @@ fn encoding(e: der::Error) -> Error {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use std::collections::HashSet;
 

@@ -1,8 +1,17 @@
-//! Randomness from the operating system's CSPRNG, through aws-lc-rs.
-
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+//! Randomness from the operating system's CSPRNG, through aws-lc-rs: the one source the
+//! workspace draws from (clippy's `disallowed-methods` refuses the others).
 
 use crate::Error;
+
+/// Fills `out` with random bytes.
+///
+/// # Errors
+/// [`Error::Crypto`] when the CSPRNG fails.
+#[allow(clippy::disallowed_methods)]
+pub fn fill(out: &mut [u8]) -> Result<(), Error> {
+    aws_lc_rs::rand::fill(out)
+        .map_err(|_| Error::Crypto("the random number generator failed".into()))
+}
 
 /// `N` random bytes.
 ///
@@ -10,9 +19,7 @@ use crate::Error;
 /// [`Error::Crypto`] when the CSPRNG fails.
 pub fn bytes<const N: usize>() -> Result<[u8; N], Error> {
     let mut out = [0u8; N];
-    SystemRandom::new()
-        .fill(&mut out)
-        .map_err(|_| Error::Crypto("the random number generator failed".into()))?;
+    fill(&mut out)?;
     Ok(out)
 }
 

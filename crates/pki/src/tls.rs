@@ -78,6 +78,7 @@ pub fn self_signed_tls(
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -1,7 +1,7 @@
 //! Certificates, CSRs and CRLs checked by the real `openssl` command line tool.
 
 // Test code: an unwrap that fails is a test that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::path::Path;
 use std::process::Command;

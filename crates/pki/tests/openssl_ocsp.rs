@@ -2,7 +2,7 @@
 //! checked by it.
 
 // Test code: an unwrap that fails is a test that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::path::Path;
 use std::process::{Command, Output};

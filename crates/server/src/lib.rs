@@ -85,7 +85,7 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
     let app = Arc::new(Shared {
         limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
         metrics: metrics::handle().map_err(BootError::Settings)?,
-        started_at: OffsetDateTime::now_utc(),
+        started_at: authority.now(),
         authority,
         settings,
         access,

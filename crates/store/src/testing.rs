@@ -14,6 +14,8 @@ use crate::{Error, Store};
 pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, Error> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     sqlx::any::install_default_drivers();
+    // Only to keep names apart across runs; nothing depends on the time being right.
+    #[allow(clippy::disallowed_methods)]
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

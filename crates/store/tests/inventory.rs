@@ -4,7 +4,7 @@
 //! CERTMINT_TEST_DATABASE_URL is set).
 
 // Test code: an unwrap that fails is a test that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use certmint_store::{
     Backend, CertFields, CertificateFilter, CertificateState, NewCa, PageRequest, Store,

@@ -6,7 +6,7 @@
 //! [`on_every_backend`].
 
 // Test code: an unwrap that fails is a test that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use std::collections::BTreeSet;
 use std::future::Future;

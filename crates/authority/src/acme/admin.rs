@@ -770,16 +770,13 @@ impl Authority {
         )?;
         check_description(description)?;
         let profile = self.acme_profile_row(profile_id).await?;
-        let failed = || Error::Internal("the system random generator failed".into());
         // Both values are pasted into command lines (certbot --eab-kid K, lego --hmac H), where
         // a leading '-' reads as an option: the key id is hex, and an HMAC key whose base64url
         // would start with '-' (first six bits 62) is drawn again.
-        let mut kid = [0u8; 16];
-        aws_lc_rs::rand::fill(&mut kid).map_err(|_| failed())?;
-        let key_id = hex::encode(kid);
+        let key_id = hex::encode(crate::token::random_bytes::<16>()?);
         let mut secret = Zeroizing::new([0u8; 32]);
         loop {
-            aws_lc_rs::rand::fill(secret.as_mut_slice()).map_err(|_| failed())?;
+            crate::token::fill_random(secret.as_mut_slice())?;
             if secret[0] & 0xFC != 0xF8 {
                 break;
             }

@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
 use super::{Problem, ProblemType};
-use crate::{Authority, Error, Result};
+use crate::{Authority, Result};
 
 /// How long a nonce is good for.
 const LIFETIME: Duration = Duration::minutes(30);
@@ -29,9 +29,7 @@ impl Authority {
             .nonces
             .key
             .get_or_try_init(|| async {
-                let mut fresh = [0u8; 32];
-                aws_lc_rs::rand::fill(&mut fresh)
-                    .map_err(|_| Error::Internal("no randomness for the nonce key".into()))?;
+                let fresh = crate::token::random_bytes::<32>()?;
                 let sealed = self.vault.seal(&fresh, "acme-nonce-key")?;
                 let stored = self.store.acme_nonce_key(sealed).await?;
                 let key = self.vault.open(&stored, "acme-nonce-key")?;
@@ -49,8 +47,7 @@ impl Authority {
         let expires = (self.now() + LIFETIME).unix_timestamp();
         let mut nonce = [0u8; NONCE_LEN];
         nonce[..EXPIRY_LEN].copy_from_slice(&expires.to_be_bytes());
-        aws_lc_rs::rand::fill(&mut nonce[EXPIRY_LEN..EXPIRY_LEN + RANDOM_LEN])
-            .map_err(|_| Error::Internal("no randomness for a nonce".into()))?;
+        crate::token::fill_random(&mut nonce[EXPIRY_LEN..EXPIRY_LEN + RANDOM_LEN])?;
         let tag = hmac::sign(key, &nonce[..EXPIRY_LEN + RANDOM_LEN]);
         nonce[EXPIRY_LEN + RANDOM_LEN..].copy_from_slice(&tag.as_ref()[..TAG_LEN]);
         Ok(URL_SAFE_NO_PAD.encode(nonce))

@@ -36,10 +36,7 @@ pub struct OrderRequest {
 
 /// A challenge token: 256 bits, base64url (RFC 8555 §8.1 asks for at least 128).
 pub(crate) fn token() -> Result<String> {
-    let mut raw = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut raw)
-        .map_err(|_| Error::Internal("no randomness for a challenge token".into()))?;
-    Ok(URL_SAFE_NO_PAD.encode(raw))
+    Ok(URL_SAFE_NO_PAD.encode(crate::token::random_bytes::<32>()?))
 }
 
 impl Order {

@@ -230,6 +230,7 @@ impl Stored {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use store::{AcmeProfileFields, NewAcmeAccount};
     use time::Duration;

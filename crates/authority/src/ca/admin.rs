@@ -220,7 +220,7 @@ impl Authority {
         let id = tx
             .insert_ca(
                 &NewCa {
-                    refid: uuid::Uuid::new_v4().to_string(),
+                    refid: crate::token::refid()?,
                     name: name.clone(),
                     description: input.description.clone(),
                     ca_type: input.kind.as_str().into(),

@@ -56,7 +56,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Internal`] when sealing fails.
     pub(crate) fn sealed_key(&self, key: &PrivateKey) -> Result<NewKey> {
-        let refid = uuid::Uuid::new_v4().to_string();
+        let refid = crate::token::refid()?;
         let sealed = self.vault().seal(key.pkcs8_der(), &context(&refid))?;
         Ok(NewKey {
             refid,

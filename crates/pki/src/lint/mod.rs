@@ -10,6 +10,7 @@
 mod certificate;
 mod crl;
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests;
 
 use std::collections::BTreeSet;

@@ -1,7 +1,7 @@
 //! Integration tests: the real server on ephemeral ports, driven over HTTPS and HTTP.
 
 // Test code: an unwrap that fails is a test that fails.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod access_walk;
 mod account;
