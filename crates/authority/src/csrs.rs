@@ -38,6 +38,17 @@ fn csr_name(name: Option<String>, csr: &Csr) -> Result<String> {
     Ok(name)
 }
 
+/// Reads a certificate signing request (PEM or DER) and checks its signature.
+///
+/// # Errors
+/// [`Error::BadCsr`] for one that does not parse, has a bad signature or an unsupported key.
+pub fn parse_csr(input: &[u8]) -> Result<Csr> {
+    Csr::parse(input).map_err(|e| match e {
+        pki::Error::Invalid(m) => Error::BadCsr(m),
+        other => other.into(),
+    })
+}
+
 impl Authority {
     /// A page of stored CSRs, newest first; `pending` or `signed` only when `status` says so.
     ///
@@ -61,7 +72,7 @@ impl Authority {
     /// Stores an uploaded CSR (PEM or DER) after checking its signature.
     ///
     /// # Errors
-    /// [`Error::Forbidden`] without `write:csrs`; [`Error::Invalid`] for a CSR that does not
+    /// [`Error::Forbidden`] without `write:csrs`; [`Error::BadCsr`] for a CSR that does not
     /// parse, has a bad signature or an unsupported key.
     pub async fn upload_csr(
         &self,
@@ -70,7 +81,7 @@ impl Authority {
         input: &[u8],
     ) -> Result<CsrRow> {
         principal.require(Permission::WriteCsrs, "adding CSRs")?;
-        let csr = Csr::parse(input)?;
+        let csr = parse_csr(input)?;
         let name = csr_name(name, &csr)?;
         self.store_csr(principal, name, &csr, None, "uploaded")
             .await

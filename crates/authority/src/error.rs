@@ -11,6 +11,25 @@ pub enum Error {
     /// The request cannot be understood (400).
     #[error("{0}")]
     Malformed(String),
+    /// A certificate signing request that cannot be used: unreadable, or its signature does
+    /// not verify (422; ACME `badCSR`).
+    #[error("{0}")]
+    BadCsr(String),
+    /// A name the policy does not issue for (422; ACME `rejectedIdentifier`).
+    #[error("{0}")]
+    RejectedIdentifier(String),
+    /// The certificate is already revoked, or already on hold (409; ACME `alreadyRevoked`).
+    #[error("{0}")]
+    AlreadyRevoked(String),
+    /// Too many requests of this kind from this caller (429 with `Retry-After`; ACME
+    /// `rateLimited`).
+    #[error("{detail}")]
+    RateLimited {
+        /// What the limit is, for a person.
+        detail: String,
+        /// Seconds until the same request may succeed.
+        retry_after: u32,
+    },
     /// The linter found errors in the certificate or CRL about to be signed, so nothing was
     /// signed (422); the report names each rule.
     #[error("refused before signing: {0}")]
@@ -73,7 +92,21 @@ impl Error {
             Self::Unavailable(_) | Self::StorageFull | Self::Busy(_)
         )
     }
+
+    /// Seconds the caller is asked to wait before trying the same request again, for the
+    /// kinds where waiting helps.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Busy(_) => Some(crate::blocking::RETRY_AFTER_SECONDS),
+            Self::Unavailable(_) | Self::StorageFull => Some(RETRY_UNAVAILABLE_SECONDS),
+            Self::RateLimited { retry_after, .. } => Some(u64::from(*retry_after)),
+            _ => None,
+        }
+    }
 }
+
+/// Seconds a caller is asked to wait after the database was unavailable or full.
+const RETRY_UNAVAILABLE_SECONDS: u64 = 5;
 
 /// Result with this crate's error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -45,7 +45,7 @@ pub use audit::{ChainFault, Checkpoint, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlKind;
-pub use csrs::SignCsr;
+pub use csrs::{SignCsr, parse_csr};
 pub use error::{Error, Result};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};

@@ -111,8 +111,9 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `delete:certificates`; [`Error::NotFound`];
-    /// [`Error::Conflict`] when the certificate is already revoked for good, or is not on hold
-    /// when a release is asked for; [`Error::Invalid`] for an invalidity date in the future or
+    /// [`Error::AlreadyRevoked`] when the certificate is already revoked for good, or already
+    /// on hold when a hold is asked for; [`Error::Conflict`] when it is not on hold when a
+    /// release is asked for, or changed meanwhile; [`Error::Invalid`] for an invalidity date in the future or
     /// given with a release.
     pub async fn revoke(
         &self,
@@ -152,13 +153,13 @@ impl Authority {
                 )));
             }
             _ if revoked && !held => {
-                return Err(Error::Conflict(format!(
+                return Err(Error::AlreadyRevoked(format!(
                     "certificate {id} is already revoked ({})",
                     cert.revocation_reason.as_deref().unwrap_or("unspecified")
                 )));
             }
             RevocationReason::CertificateHold if held => {
-                return Err(Error::Conflict(format!(
+                return Err(Error::AlreadyRevoked(format!(
                     "certificate {id} is already on hold"
                 )));
             }

@@ -305,7 +305,7 @@ impl Rules {
                 && !self.allowed_domains.is_empty()
                 && !self.allowed_domains.iter().any(|d| in_domain(name, d))
             {
-                return Err(Error::Invalid(format!(
+                return Err(Error::RejectedIdentifier(format!(
                     "{who} does not allow the DNS name '{name}'; allowed domains: {}",
                     self.allowed_domains.join(", ")
                 )));

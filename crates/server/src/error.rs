@@ -113,12 +113,15 @@ impl From<authority::Error> for ApiError {
     fn from(e: authority::Error) -> Self {
         use authority::Error as E;
         let status = match &e {
-            E::Invalid(_) | E::Lint(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::Invalid(_) | E::Lint(_) | E::BadCsr(_) | E::RejectedIdentifier(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             E::Malformed(_) => StatusCode::BAD_REQUEST,
             E::Unauthorized(_) | E::Locked { .. } => StatusCode::UNAUTHORIZED,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::NotFound(_) => StatusCode::NOT_FOUND,
-            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Conflict(_) | E::AlreadyRevoked(_) => StatusCode::CONFLICT,
+            E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Unavailable(_) | E::StorageFull | E::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -135,19 +138,10 @@ impl From<authority::Error> for ApiError {
         if let E::Lint(report) = &e {
             error.lint = Some(LintFinding::all(report));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            error.retry_after = Some(if matches!(e, E::Busy(_)) {
-                authority::blocking::RETRY_AFTER_SECONDS
-            } else {
-                RETRY_UNAVAILABLE
-            });
-        }
+        error.retry_after = e.retry_after();
         error
     }
 }
-
-/// Seconds a client is asked to wait before retrying after a 503.
-const RETRY_UNAVAILABLE: u64 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -169,3 +163,66 @@ impl IntoResponse for ApiError {
 
 /// Result of a handler.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each kind of refusal the authority makes has its one status here, with `Retry-After`
+    /// exactly where waiting helps, and the database's words stay out of the answer.
+    #[test]
+    fn authority_errors_map_to_their_statuses() {
+        use authority::Error as E;
+        let cases = [
+            (
+                E::Invalid("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+            ),
+            (
+                E::BadCsr("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+            ),
+            (
+                E::RejectedIdentifier("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+            ),
+            (E::Malformed("x".into()), StatusCode::BAD_REQUEST, None),
+            (E::Forbidden("x".into()), StatusCode::FORBIDDEN, None),
+            (E::NotFound("x".into()), StatusCode::NOT_FOUND, None),
+            (E::Conflict("x".into()), StatusCode::CONFLICT, None),
+            (E::AlreadyRevoked("x".into()), StatusCode::CONFLICT, None),
+            (
+                E::RateLimited {
+                    detail: "x".into(),
+                    retry_after: 30,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(30),
+            ),
+            (
+                E::Busy("x".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(authority::blocking::RETRY_AFTER_SECONDS),
+            ),
+            (E::StorageFull, StatusCode::SERVICE_UNAVAILABLE, Some(5)),
+            (
+                E::Internal("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+            ),
+        ];
+        for (error, status, retry_after) in cases {
+            let shown = format!("{error:?}");
+            let api = ApiError::from(error);
+            assert_eq!(api.status, status, "{shown}");
+            assert_eq!(api.retry_after, retry_after, "{shown}");
+        }
+        let down = ApiError::from(E::Unavailable("db.internal.example:5432 refused".into()));
+        assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(down.retry_after, Some(5));
+        assert!(!down.message.contains("db.internal"), "{}", down.message);
+    }
+}

@@ -445,16 +445,13 @@ impl Authority {
         let count = self.store.count_rate(key, start).await?;
         if count > limit {
             let retry = (start + window - now).whole_seconds().max(1);
-            return Err(Problem {
-                retry_after: Some(u32::try_from(retry).unwrap_or(u32::MAX)),
-                ..Problem::new(
-                    ProblemType::RateLimited,
-                    format!(
-                        "at most {limit} per {} seconds; try again in {retry} seconds",
-                        length
-                    ),
-                )
-            });
+            return Err(Error::RateLimited {
+                detail: format!(
+                    "at most {limit} per {length} seconds; try again in {retry} seconds"
+                ),
+                retry_after: u32::try_from(retry).unwrap_or(u32::MAX),
+            }
+            .into());
         }
         if count == 1 {
             // A new window: drop the ones before it, now and then rather than on every request.

@@ -247,7 +247,6 @@ impl Authority {
             .await
         {
             Ok(_) => Ok(()),
-            Err(Error::Conflict(m)) => Err(Problem::new(ProblemType::AlreadyRevoked, m)),
             Err(e) => Err(e.into()),
         }
     }

@@ -169,8 +169,18 @@ pub(crate) struct AcmeCore {
 
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
+        let retry_after = e
+            .retry_after()
+            .map(|s| u32::try_from(s).unwrap_or(u32::MAX));
         match e {
             Error::Invalid(m) | Error::Malformed(m) => Problem::new(ProblemType::Malformed, m),
+            Error::BadCsr(m) => Problem::new(ProblemType::BadCsr, m),
+            Error::RejectedIdentifier(m) => Problem::new(ProblemType::RejectedIdentifier, m),
+            Error::AlreadyRevoked(m) => Problem::new(ProblemType::AlreadyRevoked, m),
+            Error::RateLimited { detail, .. } => Problem {
+                retry_after,
+                ..Problem::new(ProblemType::RateLimited, detail)
+            },
             Error::Unauthorized(m) | Error::Forbidden(m) => {
                 Problem::new(ProblemType::Unauthorized, m)
             }
@@ -182,15 +192,21 @@ impl From<Error> for Problem {
                 status: Some(409),
                 ..Problem::new(ProblemType::Malformed, m)
             },
-            Error::Unavailable(m) => Problem {
-                status: Some(503),
-                ..Problem::new(
-                    ProblemType::ServerInternal,
-                    format!("service unavailable: {m}"),
-                )
-            },
+            // The database's own words stay in the log: they may name hosts and tables.
+            Error::Unavailable(m) => {
+                tracing::warn!(detail = %m, "ACME request: database unavailable");
+                Problem {
+                    status: Some(503),
+                    retry_after,
+                    ..Problem::new(
+                        ProblemType::ServerInternal,
+                        "the service is unavailable; try again shortly",
+                    )
+                }
+            }
             e @ (Error::StorageFull | Error::Busy(_)) => Problem {
                 status: Some(503),
+                retry_after,
                 ..Problem::new(ProblemType::ServerInternal, e.to_string())
             },
             other => {
@@ -210,5 +226,56 @@ impl From<pki::Error> for Problem {
 impl From<store::Error> for Problem {
     fn from(e: store::Error) -> Self {
         Error::from(e).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each typed refusal becomes its own ACME problem, and the database's own words never
+    /// reach a client.
+    #[test]
+    fn typed_errors_become_their_acme_problems() {
+        let cases = [
+            (Error::BadCsr("bad".into()), ProblemType::BadCsr, 400),
+            (
+                Error::RejectedIdentifier("no".into()),
+                ProblemType::RejectedIdentifier,
+                403,
+            ),
+            (
+                Error::AlreadyRevoked("twice".into()),
+                ProblemType::AlreadyRevoked,
+                400,
+            ),
+            (Error::Invalid("x".into()), ProblemType::Malformed, 400),
+            (Error::Forbidden("x".into()), ProblemType::Unauthorized, 403),
+        ];
+        for (error, kind, status) in cases {
+            let problem = Problem::from(error);
+            assert_eq!(problem.kind, kind);
+            assert_eq!(problem.status, Some(status), "{kind:?}");
+            assert_eq!(problem.retry_after, None, "{kind:?}");
+        }
+
+        let limited = Problem::from(Error::RateLimited {
+            detail: "at most 5 per 3600 seconds".into(),
+            retry_after: 42,
+        });
+        assert_eq!(limited.kind, ProblemType::RateLimited);
+        assert_eq!((limited.status, limited.retry_after), (Some(429), Some(42)));
+
+        let down = Problem::from(Error::Unavailable(
+            "error connecting to server: db.internal.example:5432 refused".into(),
+        ));
+        assert_eq!(down.kind, ProblemType::ServerInternal);
+        assert_eq!(down.status, Some(503));
+        assert!(down.retry_after.is_some());
+        assert!(!down.detail.contains("db.internal"), "{}", down.detail);
+
+        let fault = Problem::from(Error::Internal("UNIQUE constraint failed: cas.name".into()));
+        assert_eq!(fault.kind, ProblemType::ServerInternal);
+        assert!(!fault.detail.contains("constraint"), "{}", fault.detail);
     }
 }

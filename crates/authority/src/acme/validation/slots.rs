@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::Semaphore;
 
-use crate::acme::{Problem, ProblemType};
+use crate::Error;
+use crate::acme::Problem;
 
 /// The validation slots of one validator.
 #[derive(Debug)]
@@ -60,17 +61,15 @@ impl Slots {
             admitted: 0,
         });
         if slots.admitted >= self.queued_per_account {
-            return Err(Problem {
-                retry_after: Some(self.retry_after),
-                ..Problem::new(
-                    ProblemType::RateLimited,
-                    format!(
-                        "this account already has {} challenge validations under way or waiting; \
-                         try again in {} seconds",
-                        slots.admitted, self.retry_after
-                    ),
-                )
-            });
+            return Err(Error::RateLimited {
+                detail: format!(
+                    "this account already has {} challenge validations under way or waiting; \
+                     try again in {} seconds",
+                    slots.admitted, self.retry_after
+                ),
+                retry_after: self.retry_after,
+            }
+            .into());
         }
         slots.admitted += 1;
         Ok(Admission {
@@ -120,6 +119,7 @@ impl Drop for Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::acme::ProblemType;
 
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;

@@ -15,7 +15,6 @@ use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page}
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
-use authority::pki::csr::Csr;
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource, RevocationReason};
 
@@ -284,7 +283,7 @@ async fn create(
             ));
         }
         Some(pem) => {
-            let csr = Csr::parse(pem.as_bytes()).map_err(authority::Error::from)?;
+            let csr = authority::parse_csr(pem.as_bytes())?;
             (
                 csr.subject.clone(),
                 csr.sans.clone(),
@@ -604,9 +603,9 @@ async fn renew(
                 "a rekey takes either csr or new_key/key_algorithm/key_size/curve, not both",
             ));
         }
-        Some(pem) => Some(KeySource::Csr(Box::new(
-            Csr::parse(pem.as_bytes()).map_err(authority::Error::from)?,
-        ))),
+        Some(pem) => Some(KeySource::Csr(Box::new(authority::parse_csr(
+            pem.as_bytes(),
+        )?))),
         None if key_given || body.new_key => Some(KeySource::Generate(Some(requested_key_type(
             body.key_algorithm.as_deref(),
             body.key_size,

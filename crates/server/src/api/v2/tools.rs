@@ -132,7 +132,7 @@ pub struct DecodedCsr {
     responses((status = 200, description = "Decoded", body = Envelope<DecodedCsr>),
               (status = 422, description = "Not a valid CSR", body = ErrorBody)))]
 async fn decode_csr(ApiJson(body): ApiJson<PemInput>) -> ApiResult<Response> {
-    let csr = Csr::parse(body.pem.as_bytes()).map_err(authority::Error::from)?;
+    let csr = authority::parse_csr(body.pem.as_bytes())?;
     Ok(ok(DecodedCsr {
         subject: csr.subject_text,
         san: csr.sans.iter().map(|s| s.to_api_string()).collect(),
