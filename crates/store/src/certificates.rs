@@ -208,12 +208,14 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn certificate(&self, id: i64) -> Result<Option<CertificateRow>, Error> {
-        let sql = format!("SELECT {COLUMNS}, {CERT_COLUMNS} FROM certificates WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(certificate).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(
+                self,
+                &format!("{COLUMNS}, {CERT_COLUMNS}"),
+                "certificates",
+                certificate,
+            )
+            .await
     }
 
     /// The certificates with serial number `serial` (lower-case hex), of whichever CA: a
