@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use crate::App;
 use crate::envelope::{Envelope, created, ok, ok_with};
-use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Caller, Id};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, Caller, Id, parse_id};
 use authority::acme::IssuedEabKey;
 use authority::store::AcmeEabKeyRow;
 
@@ -149,11 +149,7 @@ async fn revoke_eab_key(
     Caller(principal): Caller,
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let id = id
-        .parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::bad_request(format!("'{id}' is not a valid id")))?;
+    let id = parse_id(&id)?;
     let key = app
         .authority
         .revoke_acme_eab_key(&principal, id, &key)
