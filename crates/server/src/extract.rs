@@ -104,12 +104,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Id {
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
                 .map_err(|e| ApiError::bad_request(e.body_text()))?;
-        raw.parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Self)
-            .ok_or_else(|| ApiError::bad_request(format!("'{raw}' is not a valid id")))
+        parse_id(&raw).map(Self)
     }
+}
+
+/// A positive integer id from a path segment.
+///
+/// # Errors
+/// 400 naming the segment when it is not one.
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::bad_request(format!("'{raw}' is not a valid id")))
 }
 
 /// An uploaded file with its fields: `multipart/form-data` with the file in the part named

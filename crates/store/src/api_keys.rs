@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::db::flag;
+use crate::db::{Arg, Filter, flag};
 use crate::{Error, Store, WriteTx, from_micros, to_micros};
 
 /// An API key as stored. The secret itself is never stored, only its SHA-256.
@@ -76,12 +76,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn api_key_by_hash(&self, key_hash: &str) -> Result<Option<ApiKeyRow>, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key_hash.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(api_key).transpose()
+        Filter::new("key_hash = ?", [Arg::Text(key_hash.to_owned())])
+            .fetch_row(self, COLUMNS, "api_keys", api_key)
+            .await
     }
 
     /// One of `user_id`'s keys.
@@ -89,13 +86,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn api_key(&self, user_id: i64, id: i64) -> Result<Option<ApiKeyRow>, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1 AND user_id = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(api_key).transpose()
+        Filter::new("id = ? AND user_id = ?", [Arg::Int(id), Arg::Int(user_id)])
+            .fetch_row(self, COLUMNS, "api_keys", api_key)
+            .await
     }
 
     /// All of `user_id`'s keys, by id.

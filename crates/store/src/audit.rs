@@ -321,13 +321,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn audit_get(&self, id: i64) -> Result<Option<AuditRecord>, Error> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_log WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(record).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(self, COLUMNS, "audit_log", record)
+            .await
     }
 
     /// Records with `after < id <= up_to`, oldest first, at most `limit`: one batch of a chain walk.

@@ -89,6 +89,31 @@ pub enum CertificateState {
     ExpiringBefore(OffsetDateTime),
 }
 
+impl CertificateState {
+    /// The state a certificate with `status` (as stored) and `not_after` is in at `now`, by the
+    /// rules the list's filters apply in SQL: [`CertificateState::Revoked`],
+    /// [`CertificateState::Expired`] or [`CertificateState::Active`].
+    pub fn of(status: &str, not_after: OffsetDateTime, now: OffsetDateTime) -> Self {
+        if status == "revoked" {
+            Self::Revoked
+        } else if not_after <= now {
+            Self::Expired
+        } else {
+            Self::Active
+        }
+    }
+
+    /// Its name in the API: `active`, `expired`, `revoked` or `expiring`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expired => "expired",
+            Self::Revoked => "revoked",
+            Self::ExpiringBefore(_) => "expiring",
+        }
+    }
+}
+
 /// Filters for the certificate list.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateFilter {
@@ -171,7 +196,15 @@ fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
 }
 
 impl CertificateFilter {
-    fn to_sql(&self, now: OffsetDateTime) -> Filter {
+    /// Only certificates in `state`.
+    pub fn in_state(state: CertificateState) -> Self {
+        Self {
+            state: Some(state),
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn to_sql(&self, now: OffsetDateTime) -> Filter {
         let mut f = Filter::default();
         let now = to_micros(now);
         match self.state {
@@ -208,12 +241,14 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn certificate(&self, id: i64) -> Result<Option<CertificateRow>, Error> {
-        let sql = format!("SELECT {COLUMNS}, {CERT_COLUMNS} FROM certificates WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(certificate).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(
+                self,
+                &format!("{COLUMNS}, {CERT_COLUMNS}"),
+                "certificates",
+                certificate,
+            )
+            .await
     }
 
     /// The certificates with serial number `serial` (lower-case hex), of whichever CA: a

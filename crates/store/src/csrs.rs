@@ -134,12 +134,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn csr(&self, id: i64) -> Result<Option<CsrRow>, Error> {
-        let sql = format!("SELECT {CSR_COLUMNS} FROM csrs WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(csr).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(self, CSR_COLUMNS, "csrs", csr)
+            .await
     }
 }
 

@@ -218,10 +218,7 @@ impl Store {
         expiring_until: OffsetDateTime,
     ) -> Result<CertificateStates, Error> {
         let count = |state| {
-            let filter = CertificateFilter {
-                state: Some(state),
-                ..CertificateFilter::default()
-            };
+            let filter = CertificateFilter::in_state(state);
             async move { self.count_certificates(&filter, now).await }
         };
         Ok(CertificateStates {
@@ -242,18 +239,19 @@ impl Store {
         until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<CertificateSummary>, Error> {
-        let sql = format!(
-            "SELECT {CERT_SUMMARY} FROM certificates \
-             WHERE status = 'valid' AND not_after > $1 AND not_after <= $2 \
-             ORDER BY not_after, id LIMIT $3"
-        );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to_micros(now))
-            .bind(to_micros(until))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(certificate_summary).collect()
+        let filter =
+            CertificateFilter::in_state(CertificateState::ExpiringBefore(until)).to_sql(now);
+        self.matching(
+            &filter,
+            CERT_SUMMARY,
+            "certificates",
+            "not_after, id",
+            limit,
+        )
+        .await?
+        .iter()
+        .map(certificate_summary)
+        .collect()
     }
 
     /// Certificates stored and revoked on each of the `days` UTC days that end with `now`'s,

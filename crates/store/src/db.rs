@@ -513,6 +513,13 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
+    /// A filter of one clause.
+    pub(crate) fn new(clause: &str, args: impl IntoIterator<Item = Arg>) -> Self {
+        let mut filter = Self::default();
+        filter.and(clause, args);
+        filter
+    }
+
     /// Adds a clause; each `?` in it becomes the next `$n` and takes the next value of `args`.
     pub(crate) fn and(&mut self, clause: &str, args: impl IntoIterator<Item = Arg>) {
         let mut args = args.into_iter().peekable();
@@ -549,6 +556,20 @@ impl Filter {
         self.args
             .iter()
             .fold(sqlx::query(AssertSqlSafe(sql)), |q, arg| arg.bind(q))
+    }
+
+    /// The row of `SELECT {columns} FROM {from}` that the filter picks, read by `read`: the
+    /// filter names a unique key, so there is at most one.
+    pub(crate) async fn fetch_row<T>(
+        &self,
+        store: &Store,
+        columns: &str,
+        from: &str,
+        read: impl Fn(&AnyRow) -> Result<T, Error>,
+    ) -> Result<Option<T>, Error> {
+        let sql = format!("SELECT {columns} FROM {from}{}", self.where_sql());
+        let row = self.query(sql).fetch_optional(&store.pool).await?;
+        row.as_ref().map(read).transpose()
     }
 
     /// Runs the filtered count and one page of `SELECT {columns} FROM {from} … ORDER BY {order}`.

@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::db::{first, ids_by_refid};
+use crate::db::{Arg, Filter, first, ids_by_refid};
 use crate::{Error, Store, WriteTx, from_micros, to_micros};
 
 /// A private key as stored: sealed by the vault (software keys) or a reference into an HSM.
@@ -57,14 +57,14 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn key(&self, id: i64) -> Result<Option<KeyRow>, Error> {
-        let row = sqlx::query(
-            "SELECT id, refid, key_type, backend, sealed, public_key, created_at \
-             FROM keys WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(key).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(
+                self,
+                "id, refid, key_type, backend, sealed, public_key, created_at",
+                "keys",
+                key,
+            )
+            .await
     }
 }
 

@@ -5,7 +5,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::db::flag;
+use crate::db::{Arg, Filter, flag};
 use crate::{Error, Store, WriteTx, from_micros, to_micros};
 
 /// How a CA publishes revocation, and what its certificates point to.
@@ -297,13 +297,14 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn crl(&self, ca_id: i64, number: i64) -> Result<Option<CrlRow>, Error> {
-        let sql = format!("SELECT {CRL_COLUMNS}, der FROM crls WHERE ca_id = $1 AND number = $2");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ca_id)
-            .bind(number)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(|r| crl(r, true)).transpose()
+        Filter::new(
+            "ca_id = ? AND number = ?",
+            [Arg::Int(ca_id), Arg::Int(number)],
+        )
+        .fetch_row(self, &format!("{CRL_COLUMNS}, der"), "crls", |r| {
+            crl(r, true)
+        })
+        .await
     }
 
     /// The newest `limit` CRLs of CA `ca_id`, full and delta, newest first, without their DER.
@@ -373,17 +374,16 @@ impl Store {
         serial: &str,
         cert_id: &str,
     ) -> Result<Option<OcspResponseRow>, Error> {
-        let sql = format!(
-            "SELECT {OCSP_COLUMNS} FROM ocsp_responses \
-             WHERE ca_id = $1 AND serial = $2 AND cert_id = $3"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(ca_id)
-            .bind(serial.to_owned())
-            .bind(cert_id.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(ocsp_row).transpose()
+        Filter::new(
+            "ca_id = ? AND serial = ? AND cert_id = ?",
+            [
+                Arg::Int(ca_id),
+                Arg::Text(serial.to_owned()),
+                Arg::Text(cert_id.to_owned()),
+            ],
+        )
+        .fetch_row(self, OCSP_COLUMNS, "ocsp_responses", ocsp_row)
+        .await
     }
 
     /// Every pre-signed OCSP response of CA `ca_id` for `serial`, one per CertID form.

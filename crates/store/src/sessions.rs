@@ -2,6 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::db::{Arg, Filter};
 use crate::{Error, Store, WriteTx, from_micros, to_micros};
 
 /// A login session as stored. The bearer token itself is never stored, only its SHA-256.
@@ -74,12 +75,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn session_by_token(&self, token_hash: &str) -> Result<Option<SessionRow>, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM sessions WHERE token_hash = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(token_hash.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(session).transpose()
+        Filter::new("token_hash = ?", [Arg::Text(token_hash.to_owned())])
+            .fetch_row(self, COLUMNS, "sessions", session)
+            .await
     }
 
     /// A user's sessions that are neither revoked nor past `now`'s absolute expiry, newest first.

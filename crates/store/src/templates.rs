@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::db::flag;
+use crate::db::{Arg, Filter, flag};
 use crate::{Error, Store, WriteTx, from_micros, to_micros};
 
 /// A certificate template as stored. The rules are a JSON document the `authority` crate owns;
@@ -70,12 +70,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn template(&self, id: i64) -> Result<Option<TemplateRow>, Error> {
-        let sql = format!("SELECT {TEMPLATE_COLUMNS} FROM templates WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(template).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(self, TEMPLATE_COLUMNS, "templates", template)
+            .await
     }
 }
 

@@ -2,7 +2,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use crate::db::Filter;
+use crate::db::{Arg, Filter};
 use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
 
 /// A certificate of another CA that certmint trusts.
@@ -135,12 +135,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn trusted_certificate(&self, id: i64) -> Result<Option<TrustedRow>, Error> {
-        let sql = format!("SELECT {TRUSTED_COLUMNS} FROM trusted_certificates WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(trusted).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(self, TRUSTED_COLUMNS, "trusted_certificates", trusted)
+            .await
     }
 
     /// Counts of the trust store at `now`.

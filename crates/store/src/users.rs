@@ -107,12 +107,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn user(&self, id: i64) -> Result<Option<UserRow>, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE id = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user).transpose()
+        Filter::new("id = ?", [Arg::Int(id)])
+            .fetch_row(self, COLUMNS, "users", user)
+            .await
     }
 
     /// A user by login name.
@@ -120,12 +117,9 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, Error> {
-        let sql = format!("SELECT {COLUMNS} FROM users WHERE username = $1");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(username.to_owned())
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(user).transpose()
+        Filter::new("username = ?", [Arg::Text(username.to_owned())])
+            .fetch_row(self, COLUMNS, "users", user)
+            .await
     }
 
     /// Users matching `filter`, by id.

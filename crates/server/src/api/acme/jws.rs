@@ -50,6 +50,17 @@ impl Verified {
         self.jws.payload.is_empty()
     }
 
+    /// Refuses a request with a payload, for resources that are only read.
+    pub fn require_get(&self) -> Result<(), Problem> {
+        if self.is_get() {
+            Ok(())
+        } else {
+            Err(malformed(
+                "this resource is read with POST-as-GET (an empty payload)",
+            ))
+        }
+    }
+
     /// The payload as JSON of type `T`.
     pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, Problem> {
         serde_json::from_slice(&self.jws.payload).map_err(|e| {

@@ -5,6 +5,9 @@
 //! authority; answers and problems are rendered here.
 
 mod accounts;
+mod authorizations;
+mod certificates;
+mod challenges;
 mod context;
 mod directory;
 mod jws;
@@ -28,8 +31,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(orders::new_order))
         .routes(routes!(orders::order))
         .routes(routes!(orders::finalize))
-        .routes(routes!(orders::authorization))
-        .routes(routes!(orders::challenge))
-        .routes(routes!(orders::certificate))
-        .routes(routes!(orders::revoke))
+        .routes(routes!(authorizations::authorization))
+        .routes(routes!(challenges::challenge))
+        .routes(routes!(certificates::certificate))
+        .routes(routes!(certificates::revoke))
 }

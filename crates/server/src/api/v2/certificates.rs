@@ -19,7 +19,12 @@ use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource, RevocationReason};
 
 /// Certificates within this many days of expiry count as expiring.
-const EXPIRING_DAYS: i64 = 30;
+pub const EXPIRING_DAYS: u32 = 30;
+
+/// The end of the expiring window that starts at `now`.
+pub fn expiring_until(now: OffsetDateTime) -> OffsetDateTime {
+    now + Duration::days(EXPIRING_DAYS.into())
+}
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -72,13 +77,7 @@ pub struct CertificateView {
 
 impl CertificateView {
     pub fn new(c: authority::CertificateRow, now: OffsetDateTime) -> Self {
-        let status = if c.status == "revoked" {
-            "revoked"
-        } else if c.cert.not_after <= now {
-            "expired"
-        } else {
-            "active"
-        };
+        let status = CertificateState::of(&c.status, c.cert.not_after, now);
         Self {
             id: c.id,
             refid: c.refid,
@@ -88,7 +87,7 @@ impl CertificateView {
             ca_id: c.ca_id,
             serial_number: c.cert.serial,
             san: c.sans,
-            status: status.into(),
+            status: status.as_str().into(),
             valid_from: c.cert.not_before,
             valid_until: c.cert.not_after,
             days_remaining: (c.cert.not_after - now).whole_days().max(0),
@@ -161,9 +160,7 @@ pub fn certificate_filter(
         Some("active" | "valid") => Some(CertificateState::Active),
         Some("expired") => Some(CertificateState::Expired),
         Some("revoked") => Some(CertificateState::Revoked),
-        Some("expiring") => Some(CertificateState::ExpiringBefore(
-            now + Duration::days(EXPIRING_DAYS),
-        )),
+        Some("expiring") => Some(CertificateState::ExpiringBefore(expiring_until(now))),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "unknown status '{other}'; expected active, expired, revoked or expiring"
@@ -194,29 +191,21 @@ pub struct CertificateStats {
     responses((status = 200, description = "Counts", body = Envelope<CertificateStats>)))]
 async fn stats(State(app): State<App>) -> ApiResult<Response> {
     let now = app.authority.now();
-    let count = |state: Option<CertificateState>| {
-        let app = app.clone();
-        async move {
-            let filter = CertificateFilter {
-                state,
-                ..Default::default()
-            };
-            app.authority
-                .store()
-                .count_certificates(&filter, now)
-                .await
-                .map_err(authority::Error::from)
-        }
-    };
+    let store = app.authority.store();
+    let total = store
+        .count_certificates(&CertificateFilter::default(), now)
+        .await
+        .map_err(authority::Error::from)?;
+    let states = store
+        .certificate_states(now, expiring_until(now))
+        .await
+        .map_err(authority::Error::from)?;
     Ok(ok(CertificateStats {
-        total: count(None).await?,
-        active: count(Some(CertificateState::Active)).await?,
-        expired: count(Some(CertificateState::Expired)).await?,
-        revoked: count(Some(CertificateState::Revoked)).await?,
-        expiring: count(Some(CertificateState::ExpiringBefore(
-            now + Duration::days(EXPIRING_DAYS),
-        )))
-        .await?,
+        total,
+        active: states.active,
+        expired: states.expired,
+        revoked: states.revoked,
+        expiring: states.expiring,
     }))
 }
 

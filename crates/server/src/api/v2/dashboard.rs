@@ -8,14 +8,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::certificates::{EXPIRING_DAYS, expiring_until};
 use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller};
-use authority::Permission;
+use authority::{CertificateState, Permission};
 
-/// Certificates ending within this many days count as expiring soon.
-const EXPIRING_DAYS: u32 = 30;
 /// The longest period `days` may ask for.
 const MAX_DAYS: u32 = 366;
 /// The longest list `limit` may ask for.
@@ -66,13 +65,7 @@ pub struct CertificateItem {
 
 impl CertificateItem {
     pub fn new(c: authority::store::CertificateSummary, now: OffsetDateTime) -> Self {
-        let status = if c.status == "revoked" {
-            "revoked"
-        } else if c.not_after <= now {
-            "expired"
-        } else {
-            "active"
-        };
+        let status = CertificateState::of(&c.status, c.not_after, now).as_str();
         Self {
             id: c.id,
             refid: c.refid,
@@ -148,7 +141,7 @@ async fn stats(State(app): State<App>, Caller(principal): Caller) -> ApiResult<R
     let store = app.authority.store();
     let totals = store.totals().await.map_err(authority::Error::from)?;
     let states = store
-        .certificate_states(now, now + Duration::days(EXPIRING_DAYS.into()))
+        .certificate_states(now, expiring_until(now))
         .await
         .map_err(authority::Error::from)?;
     let users = principal.can(Permission::ReadUsers);
