@@ -37,6 +37,7 @@ pub mod vault;
 
 use std::sync::Arc;
 
+use store::Store;
 use time::OffsetDateTime;
 
 pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
@@ -56,11 +57,12 @@ pub use publishing::Publishing;
 pub use rbac::{Permission, Role};
 pub use revoke::RevocationReason;
 pub use sessions::LoginOutcome;
-pub use store;
+// Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
-    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaUpdate, CertificateFilter,
-    CertificateRow, CertificateState, CsrRow, Page, PageRequest, PoolStats, SessionRow, Store,
-    TrustStats, TrustedRow, UserFilter, UserRow,
+    AcmeAccountRow, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields, AcmeProfileRow,
+    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaSummary, CaUpdate, CertificateFilter,
+    CertificateRow, CertificateState, CertificateSummary, CrlRow, CsrRow, Page, PageRequest,
+    PoolStats, Reader, RevocationSettings, SessionRow, TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};
@@ -133,6 +135,35 @@ pub struct Authority {
 pub const KEY_WORK: &str = "key work";
 
 impl Authority {
+    /// Connects to the database at `database_url` (at most `max_connections`), brings its
+    /// schema up to date and assembles an authority over it: what a front door starts from,
+    /// since only this crate holds the store.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when the database cannot be reached; [`Error::Invalid`] for an
+    /// unusable URL or a failed migration.
+    pub async fn open(
+        database_url: &str,
+        max_connections: u32,
+        vault: Vault,
+        clock: Arc<dyn Clock>,
+        policy: Policy,
+        publishing: Publishing,
+    ) -> Result<Self> {
+        // An operator reads these at start: say what is wrong with the URL or the schema.
+        let starting = |e: store::Error| match e {
+            store::Error::Config(m) | store::Error::Migration(m) => Error::Invalid(m),
+            other => other.into(),
+        };
+        // Keyed before migrating, so that the migration that keys the audit chain can seal it.
+        let store = Store::connect(database_url, max_connections)
+            .await
+            .map_err(starting)?
+            .with_chain_key(vault.audit_chain_key());
+        store.migrate().await.map_err(starting)?;
+        Ok(Self::new(store, vault, clock, policy, publishing))
+    }
+
     /// Assembles an authority over an opened, migrated store, publishing under `publishing`.
     pub fn new(
         store: Store,
@@ -173,8 +204,9 @@ impl Authority {
         &self.cpu
     }
 
-    /// The storage authority, for reads that need no policy (lists, lookups).
-    pub fn store(&self) -> &Store {
+    /// Read access to storage, for reads that need no policy (lists, lookups). Only this
+    /// crate writes: a front door gets the reader, never the store.
+    pub fn reader(&self) -> &Reader {
         &self.store
     }
 

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use certmint_authority::store::{self, AuditEntry, GENESIS_HASH, plain_chain_hash};
 use certmint_authority::{
-    AuditFilter, Authority, MasterKey, Policy, Principal, Publishing, Store, SystemClock, Vault,
+    AuditFilter, Authority, MasterKey, Policy, Principal, Publishing, SystemClock, Vault,
 };
+use store::{AuditEntry, GENESIS_HASH, Store, plain_chain_hash};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -13,33 +13,55 @@ use certmint_authority::pki::csr::Csr;
 use certmint_authority::pki::{KeyType, NameAttribute, SubjectAltName, pem};
 use certmint_authority::{
     Authority, CaKind, CertificateFilter, CertificateState, Error, IssueRequest, KeySource,
-    MasterKey, NewCaInput, PageRequest, Policy, Principal, Role, Store, SystemClock, Vault,
+    MasterKey, NewCaInput, PageRequest, Policy, Principal, Role, SystemClock, Vault,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
-async fn authority(dir: &Path) -> Authority {
+/// An authority, and the store under it for the writes a test makes behind its back (only the
+/// authority crate holds a store in the product).
+struct Harness {
+    authority: Authority,
+    store: store::Store,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = Authority;
+
+    fn deref(&self) -> &Authority {
+        &self.authority
+    }
+}
+
+impl Harness {
+    fn store(&self) -> &store::Store {
+        &self.store
+    }
+}
+
+async fn authority(dir: &Path) -> Harness {
     let url = match std::env::var("CERTMINT_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
     {
-        Some(admin) => certmint_authority::store::testing::fresh_postgres_database(&admin)
+        Some(admin) => store::testing::fresh_postgres_database(&admin)
             .await
             .unwrap_or_else(|e| {
                 panic!("CERTMINT_TEST_DATABASE_URL is set, but PostgreSQL is unusable: {e}")
             }),
         None => format!("sqlite://{}?mode=rwc", dir.join("t.db").display()),
     };
-    let store = Store::connect(&url, 4).await.expect("database");
+    let store = store::Store::connect(&url, 4).await.expect("database");
     store.migrate().await.expect("migrations");
     let vault = Vault::new(&MasterKey::generate().expect("key")).expect("vault");
-    Authority::new(
-        store,
+    let authority = Authority::new(
+        store.clone(),
         vault,
         Arc::new(SystemClock),
         Policy::default(),
         certmint_authority::Publishing::default(),
-    )
+    );
+    Harness { authority, store }
 }
 
 fn openssl(dir: &Path, args: &[&str]) -> String {
@@ -87,7 +109,7 @@ fn viewer() -> Principal {
 
 async fn certificate_count(authority: &Authority) -> i64 {
     authority
-        .store()
+        .reader()
         .certificates(
             &CertificateFilter::default(),
             authority.now(),
@@ -609,7 +631,7 @@ async fn a_ca_deactivated_behind_the_cache_issues_nothing() -> TestResult {
     let mut tx = authority.store().begin_write().await?;
     tx.update_ca(
         ca_id,
-        &certmint_authority::store::CaUpdate {
+        &store::CaUpdate {
             is_active: Some(false),
             ..Default::default()
         },

@@ -225,7 +225,7 @@ async fn certmint(dir: &Path, certificates: usize, seconds: u64) -> Result<()> {
     // there; past that, the answers cached below stay cached.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let ca = authority
-        .store()
+        .reader()
         .default_ca()
         .await?
         .ok_or("no default CA")?;

@@ -44,12 +44,6 @@ pub enum BootError {
     Tls(String),
 }
 
-impl From<authority::store::Error> for BootError {
-    fn from(e: authority::store::Error) -> Self {
-        Self::Authority(e.into())
-    }
-}
-
 /// A started instance's parts: its sockets are bound, but nothing is served yet.
 #[derive(Debug)]
 pub struct Instance {
@@ -114,16 +108,16 @@ pub async fn open_authority(
         .check_serve_only()
         .map_err(|e| BootError::Settings(e.to_string()))?;
     let vault = Vault::new(&master)?;
-    // Keyed before migrating, so that the migration that keys the audit chain can seal it.
-    let store =
-        authority::Store::connect(&settings.database_url(), settings.database_max_connections)
-            .await?
-            .with_chain_key(vault.audit_chain_key());
-    store.migrate().await?;
-    Ok(
-        Authority::new(store, vault, clock, settings.policy(), publishing)
-            .with_cpu_pool(settings.cpu_pool()),
+    Ok(Authority::open(
+        &settings.database_url(),
+        settings.database_max_connections,
+        vault,
+        clock,
+        settings.policy(),
+        publishing,
     )
+    .await?
+    .with_cpu_pool(settings.cpu_pool()))
 }
 
 /// Everything [`open_authority`] does, then the first admin and the TLS certificate.

@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
 
 /// An API key as stored. The secret itself is never stored, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +70,7 @@ fn api_key(row: &AnyRow) -> Result<ApiKeyRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// The key whose secret hashes to `key_hash`.
     ///
     /// # Errors
@@ -103,7 +103,9 @@ impl Store {
             .await?;
         rows.iter().map(api_key).collect()
     }
+}
 
+impl Store {
     /// Marks a key as used. Bookkeeping, not a state change: it is not audited.
     ///
     /// # Errors

@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, like_pattern};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// The `prev_hash` of the first record ever written.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -277,7 +277,7 @@ fn filter_sql(f: &AuditFilter) -> Filter {
     q
 }
 
-impl Store {
+impl Reader {
     /// Lists audit records, newest first.
     ///
     /// # Errors

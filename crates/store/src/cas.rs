@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
 use crate::db::{Arg, Filter, flag};
 use crate::revocation::{PendingChanges, RevocationSettings, SETTINGS_COLUMNS, pending};
-use crate::{Backend, Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Backend, Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate authority as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,7 +110,7 @@ fn ca(row: &AnyRow) -> Result<CaRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     async fn cas_matching(&self, filter: &Filter, tail: &str) -> Result<Vec<CaRow>, Error> {
         let sql = format!(
             "SELECT {CA_COLUMNS}, {CERT_COLUMNS}, {SETTINGS_COLUMNS} FROM cas{} {tail}",

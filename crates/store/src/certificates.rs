@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
 use crate::db::{Arg, Filter, first, ids_by_refid, like_pattern};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,7 +235,7 @@ impl CertificateFilter {
     }
 }
 
-impl Store {
+impl Reader {
     /// The certificate with this id.
     ///
     /// # Errors

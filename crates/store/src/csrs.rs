@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate signing request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +100,7 @@ fn csr(row: &AnyRow) -> Result<CsrRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// One page of CSRs, newest first; only those with `status` when it is given. Signed ones
     /// (the history) come newest-signed first.
     ///

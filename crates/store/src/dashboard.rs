@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::db::{Arg, Filter, like_pattern};
-use crate::{CertificateFilter, CertificateState, Error, Store, from_micros, to_micros};
+use crate::{CertificateFilter, CertificateState, Error, Reader, from_micros, to_micros};
 
 /// Microseconds in a day: stored timestamps divided by this give the UTC day number.
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -179,7 +179,7 @@ fn day_start(day: Date) -> i64 {
     to_micros(day.with_time(Time::MIDNIGHT).assume_utc())
 }
 
-impl Store {
+impl Reader {
     /// How many rows each summarised table holds.
     ///
     /// # Errors

@@ -60,12 +60,28 @@ pub struct PoolStats {
     pub max: u32,
 }
 
-/// The storage authority: a connection pool and the queries over it.
+/// Read access to the database: every query, and no way to write. The server is handed only
+/// this; a [`Store`] reads through it too (it dereferences to its reader).
 #[derive(Clone)]
-pub struct Store {
+pub struct Reader {
     pub(crate) pool: AnyPool,
     backend: Backend,
     max_connections: u32,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The storage authority: a connection pool, the queries over it ([`Reader`]) and the writes
+/// ([`Store::begin_write`]).
+#[derive(Clone)]
+pub struct Store {
+    reader: Reader,
     /// Counts committed changes to users, sessions and API keys made through this store.
     credentials: Arc<AtomicU64>,
     /// SQLite has one writer at a time. This process's writers queue here instead of in
@@ -99,6 +115,44 @@ fn released_clean() -> impl for<'c> Fn(
     |conn, _meta| {
         let clean = !sqlx::Connection::is_in_transaction(&*conn);
         Box::pin(async move { Ok(clean) })
+    }
+}
+
+impl std::ops::Deref for Store {
+    type Target = Reader;
+
+    fn deref(&self) -> &Reader {
+        &self.reader
+    }
+}
+
+impl Reader {
+    /// The engine behind this store.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Checks that the database answers.
+    ///
+    /// # Errors
+    /// [`Error::Unavailable`] when it does not.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1")
+            .fetch_one(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(Error::from)
+    }
+
+    /// Pool figures for the metrics endpoint.
+    pub fn pool_stats(&self) -> PoolStats {
+        let size = self.pool.size();
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        PoolStats {
+            size,
+            idle,
+            max: self.max_connections,
+        }
     }
 }
 
@@ -171,9 +225,11 @@ impl Store {
             );
         }
         Ok(Self {
-            pool,
-            backend,
-            max_connections,
+            reader: Reader {
+                pool,
+                backend,
+                max_connections,
+            },
             credentials: Arc::default(),
             gate,
             relaxed,
@@ -206,11 +262,6 @@ impl Store {
             tx.execute("SET LOCAL synchronous_commit = off").await?;
         }
         Ok(tx)
-    }
-
-    /// The engine behind this store.
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     /// Applies the migrations this build knows and the database lacks. When this run keys the
@@ -260,34 +311,11 @@ impl Store {
         }
     }
 
-    /// Checks that the database answers.
-    ///
-    /// # Errors
-    /// [`Error::Unavailable`] when it does not.
-    pub async fn ping(&self) -> Result<(), Error> {
-        sqlx::query("SELECT 1")
-            .fetch_one(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(Error::from)
-    }
-
     /// A number that changes whenever a change to users, sessions or API keys made through
     /// this store commits, so that what was read about them before can be known to be stale.
     /// Changes made by another node or outside certmint do not count.
     pub fn credentials_generation(&self) -> u64 {
         self.credentials.load(Ordering::Acquire)
-    }
-
-    /// Pool figures for the metrics endpoint.
-    pub fn pool_stats(&self) -> PoolStats {
-        let size = self.pool.size();
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        PoolStats {
-            size,
-            idle,
-            max: self.max_connections,
-        }
     }
 
     /// Closes every connection; later queries fail.
@@ -562,7 +590,7 @@ impl Filter {
     /// filter names a unique key, so there is at most one.
     pub(crate) async fn fetch_row<T>(
         &self,
-        store: &Store,
+        store: &Reader,
         columns: &str,
         from: &str,
         read: impl Fn(&AnyRow) -> Result<T, Error>,
@@ -575,7 +603,7 @@ impl Filter {
     /// Runs the filtered count and one page of `SELECT {columns} FROM {from} … ORDER BY {order}`.
     pub(crate) async fn fetch_page(
         &self,
-        store: &Store,
+        store: &Reader,
         columns: &str,
         from: &str,
         order: &str,

@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, first, ids_by_refid};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A private key as stored: sealed by the vault (software keys) or a reference into an HSM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +51,7 @@ fn key(row: &AnyRow) -> Result<KeyRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// The key with this id.
     ///
     /// # Errors

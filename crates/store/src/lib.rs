@@ -45,7 +45,7 @@ pub use csrs::{CsrRow, NewCsr};
 pub use dashboard::{
     CaSummary, CertificateStates, CertificateSummary, DayCount, TemplateSummary, Totals,
 };
-pub use db::{Backend, PoolStats, Store, WriteTx};
+pub use db::{Backend, PoolStats, Reader, Store, WriteTx};
 pub use error::Error;
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;

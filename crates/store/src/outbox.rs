@@ -1,7 +1,7 @@
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::{Error, Store, WriteTx, to_micros};
+use crate::{Error, Reader, WriteTx, to_micros};
 
 /// An event to announce once the change that raised it has committed.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ impl WriteTx {
     }
 }
 
-impl Store {
+impl Reader {
     /// Undelivered events of a type, oldest first, with their ids (`resource_id`, payload).
     ///
     /// # Errors

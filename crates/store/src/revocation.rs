@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
 
 /// How a CA publishes revocation, and what its certificates point to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,7 +138,7 @@ fn crl(row: &AnyRow, with_der: bool) -> Result<CrlRow, Error> {
 
 const CRL_COLUMNS: &str = "ca_id, number, delta_of, this_update, next_update, entries";
 
-impl Store {
+impl Reader {
     /// The certificates of CA `ca_id` that a full CRL issued at `at` lists: revoked (held
     /// ones included) and not expired by then, as RFC 5280 §3.3 lets expired ones drop off.
     ///
@@ -336,33 +336,6 @@ impl Store {
         Ok(row.try_get("n")?)
     }
 
-    /// Takes or renews lease `name` for `holder` until `until`, unless another holder's lease
-    /// runs past `now`. Returns whether `holder` holds it.
-    ///
-    /// # Errors
-    /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn take_lease(
-        &self,
-        name: &str,
-        holder: &str,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
-               expires_at = excluded.expires_at \
-             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
-        )
-        .bind(name.to_owned())
-        .bind(holder.to_owned())
-        .bind(to_micros(until))
-        .bind(to_micros(now))
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     /// The pre-signed OCSP response of CA `ca_id` for `cert_id` (hex of the CertID's DER),
     /// which names `serial`.
     ///
@@ -436,6 +409,35 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(ocsp_row).collect()
+    }
+}
+
+impl Store {
+    /// Takes or renews lease `name` for `holder` until `until`, unless another holder's lease
+    /// runs past `now`. Returns whether `holder` holds it.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+               expires_at = excluded.expires_at \
+             WHERE leases.holder = excluded.holder OR leases.expires_at < $4",
+        )
+        .bind(name.to_owned())
+        .bind(holder.to_owned())
+        .bind(to_micros(until))
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Stores pre-signed OCSP responses, replacing older ones for the same CA and CertID. Not audited: a response only restates what the certificates table holds.

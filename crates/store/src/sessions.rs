@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
 
 /// A login session as stored. The bearer token itself is never stored, only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ fn session(row: &AnyRow) -> Result<SessionRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// The session whose token hashes to `token_hash`, revoked or not.
     ///
     /// # Errors
@@ -100,7 +100,9 @@ impl Store {
             .await?;
         rows.iter().map(session).collect()
     }
+}
 
+impl Store {
     /// Marks a session as seen. Bookkeeping, not a state change: it is not audited.
     ///
     /// # Errors

@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate template as stored. The rules are a JSON document the `authority` crate owns;
 /// the store keeps it whole.
@@ -52,7 +52,7 @@ fn template(row: &AnyRow) -> Result<TemplateRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// Every template, by id. Templates are few, so they are listed whole.
     ///
     /// # Errors

@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate of another CA that certmint trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,7 +109,7 @@ fn trusted(row: &AnyRow) -> Result<TrustedRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// One page of the trust store, by name.
     ///
     /// # Errors

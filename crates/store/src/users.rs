@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag, like_pattern};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A user account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,7 @@ fn user(row: &AnyRow) -> Result<UserRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// A user by id.
     ///
     /// # Errors

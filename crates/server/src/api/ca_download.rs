@@ -24,7 +24,7 @@ pub fn routes() -> OpenApiRouter<App> {
 async fn download(State(app): State<App>, Path(file): Path<String>) -> ApiResult<Response> {
     let not_found = || ApiError::not_found(format!("no CA certificate '{file}'"));
     let (name, ext) = file.rsplit_once('.').ok_or_else(not_found)?;
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let by_refid = store
         .ca_by_refid(name)
         .await

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::App;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::http_cache::{self, Cached};
-use authority::store::CrlRow;
+use authority::CrlRow;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -108,7 +108,7 @@ async fn serve(
     which: Which,
     pem: bool,
 ) -> ApiResult<Response> {
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let ca = store
         .ca_by_refid(refid)
         .await

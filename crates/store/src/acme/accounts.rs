@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::{AcmeFilter, words};
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// An ACME account: a key within a profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +78,7 @@ fn account(row: &AnyRow) -> Result<AcmeAccountRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// The account whose URL names `refid`.
     ///
     /// # Errors

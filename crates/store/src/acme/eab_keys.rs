@@ -5,7 +5,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, WriteTx, from_micros, to_micros};
 
 /// An external account binding key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +52,7 @@ fn eab_key(row: &AnyRow) -> Result<AcmeEabKeyRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// The external account binding key the client calls `key_id`.
     ///
     /// # Errors

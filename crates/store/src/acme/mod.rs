@@ -13,7 +13,7 @@ mod state;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{Error, Store};
+use crate::{Error, Reader};
 
 pub use accounts::{AcmeAccountRow, NewAcmeAccount};
 pub use eab_keys::AcmeEabKeyRow;
@@ -50,7 +50,7 @@ pub struct AcmeCounts {
     pub eab_keys: i64,
 }
 
-impl Store {
+impl Reader {
     /// Counts for the statistics page.
     ///
     /// # Errors

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::AcmeFilter;
 use crate::db::{Arg, Filter};
-use crate::{Error, Page, PageRequest, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// An ACME order as stored; identifiers, authorizations and error are JSON text that the
 /// registration authority reads.
@@ -103,7 +103,7 @@ fn order(row: &AnyRow) -> Result<AcmeOrderRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// The order whose URL names `refid`.
     ///
     /// # Errors

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::words;
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, WriteTx, from_micros, to_micros};
 
 /// An ACME profile: one directory, bound to a CA, a template, a validity and options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +93,7 @@ fn profile(row: &AnyRow) -> Result<AcmeProfileRow, Error> {
     })
 }
 
-impl Store {
+impl Reader {
     /// Every ACME profile, by name.
     ///
     /// # Errors

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use crate::db::flag;
-use crate::{Error, Store, WriteTx};
+use crate::{Error, Reader, WriteTx};
 
 /// Instance-wide ACME settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +16,7 @@ pub struct AcmeState {
     pub accounts_per_address_hour: i64,
 }
 
-impl Store {
+impl Reader {
     /// The instance-wide ACME settings.
     ///
     /// # Errors

@@ -17,8 +17,8 @@ use crate::App;
 use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
+use authority::RevocationSettings;
 use authority::pki::{bundle, pem};
-use authority::store::RevocationSettings;
 use authority::{CaKind, NewCaInput};
 
 pub fn routes() -> OpenApiRouter<App> {

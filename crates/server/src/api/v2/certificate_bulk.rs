@@ -163,7 +163,7 @@ async fn export_all(
 ) -> ApiResult<Response> {
     let now = app.authority.now();
     let filter = certificate_filter(q, now)?;
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let mut ders = Vec::new();
     for page in 1.. {
         let result = store

@@ -138,7 +138,7 @@ pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResu
     let filter = certificate_filter(q, now)?;
     let result = app
         .authority
-        .store()
+        .reader()
         .certificates(&filter, now, request)
         .await
         .map_err(authority::Error::from)?;
@@ -191,7 +191,7 @@ pub struct CertificateStats {
     responses((status = 200, description = "Counts", body = Envelope<CertificateStats>)))]
 async fn stats(State(app): State<App>) -> ApiResult<Response> {
     let now = app.authority.now();
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let total = store
         .count_certificates(&CertificateFilter::default(), now)
         .await

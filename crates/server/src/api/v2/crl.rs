@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Caller, Id};
 use authority::CaRow;
-use authority::store::CrlRow;
+use authority::CrlRow;
 
 /// CRLs listed per CA in `GET /crl/{ca_id}`.
 const HISTORY: i64 = 20;
@@ -76,7 +76,7 @@ pub struct CaCrlView {
 }
 
 async fn summary(app: &App, ca: CaRow) -> ApiResult<CaCrlView> {
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let latest = store
         .latest_crl_info(ca.id, false)
         .await
@@ -132,7 +132,7 @@ pub struct CaCrlDetail {
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
     let ca = app.authority.ca(id).await?;
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let crl_pem = store
         .latest_crl(ca.id, false)
         .await

@@ -64,7 +64,7 @@ pub struct CertificateItem {
 }
 
 impl CertificateItem {
-    pub fn new(c: authority::store::CertificateSummary, now: OffsetDateTime) -> Self {
+    pub fn new(c: authority::CertificateSummary, now: OffsetDateTime) -> Self {
         let status = CertificateState::of(&c.status, c.not_after, now).as_str();
         Self {
             id: c.id,
@@ -98,8 +98,8 @@ pub struct CaItem {
     pub created_at: OffsetDateTime,
 }
 
-impl From<authority::store::CaSummary> for CaItem {
-    fn from(c: authority::store::CaSummary) -> Self {
+impl From<authority::CaSummary> for CaItem {
+    fn from(c: authority::CaSummary) -> Self {
         Self {
             id: c.id,
             refid: c.refid,
@@ -138,7 +138,7 @@ pub struct DashboardStats {
     responses((status = 200, description = "Counts", body = Envelope<DashboardStats>)))]
 async fn stats(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let now = app.authority.now();
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let totals = store.totals().await.map_err(authority::Error::from)?;
     let states = store
         .certificate_states(now, expiring_until(now))
@@ -194,7 +194,7 @@ async fn expiring(
     let now = app.authority.now();
     let certs = app
         .authority
-        .store()
+        .reader()
         .expiring_certificates(now, now + Duration::days(days.into()), limit)
         .await
         .map_err(authority::Error::from)?;
@@ -245,7 +245,7 @@ async fn trend(State(app): State<App>, ApiQuery(q): ApiQuery<TrendQuery>) -> Api
     let days = bounded("days", q.days, MAX_DAYS)?;
     let counts = app
         .authority
-        .store()
+        .reader()
         .certificate_trend(app.authority.now(), days)
         .await
         .map_err(authority::Error::from)?;
@@ -288,7 +288,7 @@ async fn recent_cas(
     let limit = bounded("limit", q.limit, MAX_LIMIT)?;
     let cas = app
         .authority
-        .store()
+        .reader()
         .recent_cas(limit)
         .await
         .map_err(authority::Error::from)?;

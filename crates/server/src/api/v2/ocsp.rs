@@ -54,7 +54,7 @@ pub struct OcspStatusView {
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
     responses((status = 200, description = "Responder status", body = Envelope<OcspStatusView>)))]
 async fn status(State(app): State<App>) -> ApiResult<Response> {
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let mut cas = Vec::new();
     for ca in app.authority.cas().await? {
         let responder = match ca.ocsp_responder_id {

@@ -72,7 +72,7 @@ async fn search(
         )));
     }
     let limit = bounded("limit", q.limit, MAX_LIMIT)?;
-    let store = app.authority.store();
+    let store = app.authority.reader();
     let now = app.authority.now();
     let certificates = store
         .search_certificates(text, limit)

@@ -32,7 +32,7 @@ pub struct Overview {
 async fn overview(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let totals = app
         .authority
-        .store()
+        .reader()
         .totals()
         .await
         .map_err(authority::Error::from)?;

@@ -14,7 +14,7 @@ use crate::App;
 use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller, Id};
-use authority::store::{AcmeAccountRow, AcmeFilter};
+use authority::{AcmeAccountRow, AcmeFilter};
 
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()

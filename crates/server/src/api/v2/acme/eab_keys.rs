@@ -12,8 +12,8 @@ use crate::App;
 use crate::envelope::{Envelope, created, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id, parse_id};
+use authority::AcmeEabKeyRow;
 use authority::acme::IssuedEabKey;
-use authority::store::AcmeEabKeyRow;
 
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()

@@ -15,7 +15,7 @@ use crate::envelope::{Envelope, Pagination, ok, page};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller};
 use authority::acme::AcmeOrderDetails;
-use authority::store::{AcmeFilter, AcmeOrderRow};
+use authority::{AcmeFilter, AcmeOrderRow};
 
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()

@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, created, done, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id};
 use authority::acme::AcmeProfileInput;
-use authority::store::{AcmeProfileFields, AcmeProfileRow};
+use authority::{AcmeProfileFields, AcmeProfileRow};
 
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
