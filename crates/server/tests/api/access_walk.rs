@@ -188,6 +188,19 @@ async fn documented_routes_are_registered_and_unknown_ones_are_not() -> TestResu
         }
     }
     assert!(operations >= 40);
+    // Every DELETE answers 204 No Content, as the reference's status table says.
+    for (template, item) in paths {
+        if let Some(delete) = item.get("delete") {
+            assert!(
+                delete["responses"]["204"].is_object(),
+                "DELETE {template}: no 204"
+            );
+            assert!(
+                delete["responses"]["200"].is_null(),
+                "DELETE {template}: a 200"
+            );
+        }
+    }
     let response = server
         .request(Method::GET, "/api/v2/no/such/route", &Auth::None, None)
         .await;
@@ -350,7 +363,7 @@ async fn disabled_locked_expired_and_revoked_credentials_get_401() -> TestResult
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     for (key, message) in [
         (&disabled, "API key is disabled"),
         (&deleted, "invalid API key"),

@@ -411,7 +411,7 @@ async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_th
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, _) = server
         .call(Method::GET, &format!("/api/v2/cas/{sub_id}"), &auth, None)
         .await;
@@ -439,7 +439,7 @@ async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_th
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
         .call(
             Method::GET,

@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 
 use super::views::nullable;
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, done, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, created, no_content, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 use authority::acme::{
@@ -651,7 +651,7 @@ async fn update_profile(
 #[utoipa::path(delete, path = "/acme/profiles/{id}", tag = "acme-admin",
     security(("session" = ["delete:acme"]), ("api_key" = ["delete:acme"])),
     params(("id" = i64, Path, description = "Profile id")),
-    responses((status = 200, description = "Deleted", body = Envelope<Object>),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such profile", body = ErrorBody),
               (status = 409, description = "The default profile", body = ErrorBody)))]
 async fn delete_profile(
@@ -660,7 +660,7 @@ async fn delete_profile(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_acme_profile(&principal, id).await?;
-    Ok(done("ACME profile deleted"))
+    Ok(no_content())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -782,12 +782,12 @@ async fn create_eab_key(
 }
 
 /// Revoke an external account binding key, by its id or its key id: no account can register
-/// with it any more.
+/// with it any more. It stays listed, as revoked.
 #[utoipa::path(delete, path = "/acme/profiles/{id}/eab-keys/{key_id}", tag = "acme-admin",
     security(("session" = ["write:acme"]), ("api_key" = ["write:acme"])),
     params(("id" = i64, Path, description = "Profile id"),
            ("key_id" = String, Path, description = "The key's id, or its key id (kid)")),
-    responses((status = 200, description = "Revoked", body = Envelope<EabKeyView>),
+    responses((status = 204, description = "Revoked"),
               (status = 404, description = "No such profile or key", body = ErrorBody),
               (status = 409, description = "Already revoked", body = ErrorBody)))]
 async fn revoke_eab_key(
@@ -800,14 +800,10 @@ async fn revoke_eab_key(
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::bad_request(format!("'{id}' is not a valid id")))?;
-    let key = app
-        .authority
+    app.authority
         .revoke_acme_eab_key(&principal, id, &key)
         .await?;
-    Ok(ok_with(
-        EabKeyView::from(key),
-        "External account binding key revoked",
-    ))
+    Ok(no_content())
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use super::views::{
     BulkIds, BulkResult, SubjectFields, bulk, bulk_ids, nullable, requested_key_type,
 };
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::{bundle, pem};
@@ -456,7 +456,7 @@ pub struct DeleteQuery {
 #[utoipa::path(delete, path = "/cas/{id}", tag = "cas",
     security(("session" = ["delete:cas"]), ("api_key" = ["delete:cas"])),
     params(("id" = i64, Path, description = "CA id"), DeleteQuery),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such CA", body = ErrorBody),
               (status = 409, description = "It has valid certificates", body = ErrorBody)))]
 async fn delete(
@@ -466,7 +466,7 @@ async fn delete(
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
     app.authority.delete_ca(&principal, id, q.force).await?;
-    Ok(done("CA deleted"))
+    Ok(no_content())
 }
 
 /// The certificates a CA issued, with the inventory's filters.

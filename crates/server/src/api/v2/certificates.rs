@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::import::{ImportBody, ImportView};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
@@ -554,7 +554,7 @@ async fn revoke(
 #[utoipa::path(delete, path = "/certificates/{id}", tag = "certificates",
     security(("session" = ["delete:certificates"]), ("api_key" = ["delete:certificates"])),
     params(("id" = i64, Path, description = "Certificate id")),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such certificate", body = ErrorBody)))]
 async fn delete(
     State(app): State<App>,
@@ -562,7 +562,7 @@ async fn delete(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_certificate(&principal, id).await?;
-    Ok(done("Certificate deleted"))
+    Ok(no_content())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
