@@ -66,6 +66,7 @@ pub struct CertificateView {
     pub renewed_from: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// RFC 5280 reason, camelCase as the reference spells it (keyCompromise, caCompromise).
     pub revocation_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -101,7 +102,7 @@ impl CertificateView {
             description: c.description,
             renewed_from: c.renewed_from,
             revoked_at: c.revoked_at,
-            revocation_reason: c.revocation_reason,
+            revocation_reason: c.revocation_reason.as_deref().map(RevocationReason::shown),
             created_at: c.created_at,
         }
     }
@@ -500,9 +501,10 @@ pub fn revocation_reason(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RevokeBody {
-    /// RFC 5280 reason: unspecified (default), keyCompromise, cACompromise, affiliationChanged,
-    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise;
-    /// removeFromCRL releases a hold.
+    /// RFC 5280 reason: unspecified (default), keyCompromise, caCompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aaCompromise;
+    /// removeFromCRL releases a hold. Any case, and snake_case (`ca_compromise`), is read too;
+    /// answers spell it as listed here.
     pub reason: Option<String>,
     pub comments: Option<String>,
     /// When the key is known or suspected to have been compromised (RFC 3339; RFC 5280
