@@ -30,6 +30,7 @@ mod publisher;
 mod publishing;
 pub mod rbac;
 mod revoke;
+mod search;
 mod sessions;
 mod signing;
 mod templates;
@@ -58,6 +59,7 @@ pub use principal::{Credential, Origin, Principal};
 pub use publishing::Publishing;
 pub use rbac::Role;
 pub use revoke::RevocationReason;
+pub use search::SearchResults;
 pub use sessions::LoginOutcome;
 pub use store;
 pub use store::{

@@ -312,3 +312,68 @@ async fn dashboard_stats_and_search_refuse_bad_parameters() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn overview_counts_acme_accounts_for_those_who_may_read_them() -> TestResult {
+    let acme = crate::acme::AcmeServer::start(80, 443, None, &[]).await;
+    let server = &acme.server;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    assert_eq!(
+        get(server, &auth, "/api/v2/stats/overview").await["acme_accounts"],
+        0
+    );
+    acme.account().await;
+    acme.account().await;
+    let overview = get(server, &auth, "/api/v2/stats/overview").await;
+    assert_eq!(overview["acme_accounts"], 2, "{overview}");
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let limited = get(server, &Auth::Bearer(&key), "/api/v2/stats/overview").await;
+    assert_eq!(limited["acme_accounts"], Value::Null);
+    assert_eq!(limited["total_certs"], overview["total_certs"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_finds_csrs_and_users_for_those_who_may_read_them() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/csrs",
+            &auth,
+            Some(json!({"common_name": "needle-csr.search.test",
+                        "san": ["dns:needle-csr.search.test"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.user(&admin, "needle-user", "viewer").await;
+
+    let found = get(&server, &auth, "/api/v2/search?q=NEEDLE").await;
+    assert_eq!(
+        found["csrs"][0]["common_name"], "needle-csr.search.test",
+        "{found}"
+    );
+    assert_eq!(found["csrs"][0]["status"], "pending", "{found}");
+    assert_eq!(found["csrs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(found["users"][0]["username"], "needle-user", "{found}");
+    assert_eq!(found["users"][0]["role"], "viewer");
+    assert_eq!(found["users"].as_array().map(Vec::len), Some(1));
+    assert!(found["users"][0]["password_hash"].is_null(), "{found}");
+
+    // A viewer reads CSRs but not users; a key for certificates alone, neither.
+    let viewer = server
+        .login("needle-user", crate::common::ADMIN_PASSWORD)
+        .await;
+    let found = get(&server, &Auth::Session(&viewer), "/api/v2/search?q=needle").await;
+    assert_eq!(found["csrs"][0]["common_name"], "needle-csr.search.test");
+    assert_eq!(found["users"], Value::Null, "{found}");
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let found = get(&server, &Auth::Bearer(&key), "/api/v2/search?q=needle").await;
+    assert_eq!(found["csrs"], Value::Null);
+    assert_eq!(found["users"], Value::Null);
+    server.stop().await;
+    Ok(())
+}

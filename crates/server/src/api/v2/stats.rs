@@ -20,11 +20,13 @@ pub fn routes() -> OpenApiRouter<App> {
 pub struct Overview {
     pub total_cas: i64,
     pub total_certs: i64,
+    /// ACME accounts registered, in any state; null without `read:acme`.
+    pub acme_accounts: Option<i64>,
     /// Accounts that may log in; null without `read:users`.
     pub active_users: Option<i64>,
 }
 
-/// How many CAs, certificates and active users there are.
+/// How many CAs, certificates, ACME accounts and active users there are.
 #[utoipa::path(get, path = "/stats/overview", tag = "stats",
     security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
     responses((status = 200, description = "Counts", body = Envelope<Overview>)))]
@@ -38,6 +40,7 @@ async fn overview(State(app): State<App>, Caller(principal): Caller) -> ApiResul
     Ok(ok(Overview {
         total_cas: totals.cas,
         total_certs: totals.certificates,
+        acme_accounts: principal.can("read:acme").then_some(totals.acme_accounts),
         active_users: principal.can("read:users").then_some(totals.active_users),
     }))
 }
