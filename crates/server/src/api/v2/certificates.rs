@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::import::{ImportBody, ImportView};
+use super::import::{ImportAnswer, ImportBody};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
 use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, page};
@@ -684,10 +684,11 @@ async fn private_key(
 /// CA certificates in the file become CAs; each certificate is linked to its issuing CA.
 #[utoipa::path(post, path = "/certificates/import", tag = "certificates",
     security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
-    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`"),
-    responses((status = 201, description = "Imported", body = Envelope<ImportView>),
+    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`, `ca_id`, `import_key`"),
+    responses((status = 201, description = "Imported: the certificate or CA when the file held one certificate, otherwise what was stored and skipped", body = Envelope<ImportAnswer>),
+              (status = 409, description = "The file's one certificate is stored already", body = ErrorBody),
               (status = 403, description = "A CA certificate without write:cas", body = ErrorBody),
-              (status = 422, description = "Unreadable file, wrong password, stray key", body = ErrorBody)))]
+              (status = 422, description = "Unreadable file, wrong password, stray key, or not issued by ca_id", body = ErrorBody)))]
 async fn import(
     State(app): State<App>,
     Caller(principal): Caller,
