@@ -33,6 +33,7 @@ mod revoke;
 mod search;
 mod sessions;
 mod signing;
+mod ssl_check;
 mod templates;
 pub mod token;
 mod truststore;
@@ -61,6 +62,7 @@ pub use rbac::Role;
 pub use revoke::RevocationReason;
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;
+pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
 pub use store;
 pub use store::{
     ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaUpdate, CertificateFilter,
@@ -132,6 +134,8 @@ pub struct Authority {
     acme: acme::AcmeCore,
     /// Where long CPU work runs.
     cpu: blocking::Pool,
+    /// Where the SSL check tool may connect (public addresses only when unset).
+    ssl_check_policy: std::sync::OnceLock<outbound::AddressPolicy>,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -162,6 +166,7 @@ impl Authority {
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
+            ssl_check_policy: std::sync::OnceLock::new(),
         }
     }
 

@@ -201,6 +201,36 @@ async fn documented_routes_are_registered_and_unknown_ones_are_not() -> TestResu
             );
         }
     }
+    // The reference's endpoints and fields added for it are documented with their schemas.
+    for (method, template) in [
+        ("get", "/api/v2/dashboard/activity"),
+        ("get", "/api/v2/dashboard/system-status"),
+        ("post", "/api/v2/tools/check-ssl"),
+    ] {
+        assert!(
+            paths[template][method]["responses"]["200"].is_object(),
+            "{method} {template}"
+        );
+    }
+    let schemas = &doc["components"]["schemas"];
+    for (schema, field) in [
+        ("ImportBody", "ca_id"),
+        ("ImportBody", "import_key"),
+        ("ImportBody", "name"),
+        ("CaView", "certificates_count"),
+        ("CaView", "is_root"),
+        ("CaView", "descr"),
+        ("Overview", "acme_accounts"),
+        ("SearchResults", "csrs"),
+        ("SearchResults", "users"),
+        ("SslCheck", "chain_valid"),
+        ("SystemStatus", "crl"),
+    ] {
+        assert!(
+            schemas[schema]["properties"][field].is_object(),
+            "{schema}.{field}"
+        );
+    }
     let response = server
         .request(Method::GET, "/api/v2/no/such/route", &Auth::None, None)
         .await;
