@@ -37,7 +37,9 @@ pub struct SslReport {
     pub protocol: String,
     /// The cipher suite negotiated, by its IANA name.
     pub cipher_suite: String,
-    /// The chain as presented, server certificate first (at most [`MAX_CHAIN`]).
+    /// The server's certificate.
+    pub certificate: inspect::Certificate,
+    /// The certificates presented after it, in order (with it, at most [`MAX_CHAIN`]).
     pub chain: Vec<inspect::Certificate>,
     /// Whether the server certificate names the host (SANs, RFC 6125).
     pub host_matches: bool,
@@ -124,15 +126,13 @@ impl Authority {
             .map(|c| c.as_ref().to_vec())
             .collect();
         let (protocol, cipher_suite) = (protocol.to_owned(), cipher_suite.to_owned());
+        // Nothing more is read from the server: close before the parsing work.
         drop(tls);
-        if presented.is_empty() {
-            return Err(Error::Invalid(format!("{target} presented no certificate")));
-        }
         let host = host.to_owned();
         let now = self.now();
         self.cpu
             .run(move || {
-                let chain = presented
+                let mut chain = presented
                     .iter()
                     .map(|der| inspect::Certificate::parse(der))
                     .collect::<std::result::Result<Vec<_>, _>>()
@@ -140,17 +140,27 @@ impl Authority {
                         Error::Invalid(format!(
                             "{target} presented a certificate that does not parse"
                         ))
-                    })?;
-                let chain_valid = chain.windows(2).all(|w| w[0].is_issued_by(&w[1]))
-                    && chain
-                        .iter()
+                    })?
+                    .into_iter();
+                let Some(certificate) = chain.next() else {
+                    return Err(Error::Invalid(format!("{target} presented no certificate")));
+                };
+                let chain: Vec<_> = chain.collect();
+                let linked = std::iter::once(&certificate)
+                    .chain(&chain)
+                    .zip(&chain)
+                    .all(|(child, issuer)| child.is_issued_by(issuer));
+                let chain_valid = linked
+                    && std::iter::once(&certificate)
+                        .chain(&chain)
                         .all(|c| c.not_before <= now && now < c.not_after);
-                let host_matches = chain.first().is_some_and(|c| c.names_host(&host));
+                let host_matches = certificate.names_host(&host);
                 Ok(SslReport {
                     host,
                     port,
                     protocol,
                     cipher_suite,
+                    certificate,
                     chain,
                     host_matches,
                     chain_valid,

@@ -861,6 +861,28 @@ async fn check_ssl_reports_the_chain_a_server_presents() -> TestResult {
     assert_eq!(chain[1]["subject"], "CN=SSL Check Test Root");
     assert_eq!(chain[1]["is_ca"], true);
 
+    // Past the certificates' end (by the server's clock), the same chain is reported expired
+    // and no longer valid.
+    server.clock.advance(time::Duration::days(2200 * 365));
+    let admin = server.admin().await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/tools/check-ssl",
+            &Auth::Session(&admin),
+            Some(json!({"hostname": "127.0.0.1", "port": port})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["expired"], true, "{body}");
+    assert_eq!(body["data"]["chain_valid"], false, "{body}");
+    assert!(
+        body["data"]["days_remaining"]
+            .as_i64()
+            .is_some_and(|d| d < 0),
+        "{body}"
+    );
+
     // A port where nothing listens is a clear refusal, not a server error.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let closed_port = closed.local_addr()?.port();

@@ -113,12 +113,11 @@ async fn check_ssl(
         .check_ssl(&principal, &body.hostname, body.port)
         .await?;
     let now = app.authority.now();
-    let chain: Vec<ChainCertificate> = report.chain.iter().map(ChainCertificate::from).collect();
-    let leaf = report
-        .chain
-        .into_iter()
-        .next()
-        .ok_or_else(|| authority::Error::Internal("a check without a certificate".into()))?;
+    let chain = std::iter::once(&report.certificate)
+        .chain(&report.chain)
+        .map(ChainCertificate::from)
+        .collect();
+    let leaf = report.certificate;
     Ok(ok(SslCheck {
         hostname: report.host,
         port: report.port,
