@@ -158,6 +158,18 @@ impl Authority {
         Ok(self.store.audit_list(filter, page).await?)
     }
 
+    /// The home page's activity feed: at most `limit` audit records after skipping the
+    /// `offset` newest, newest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn recent_activity(&self, limit: u32, offset: u32) -> Result<Vec<AuditRecord>> {
+        Ok(self
+            .store
+            .audit_recent(i64::from(limit), i64::from(offset))
+            .await?)
+    }
+
     /// One audit record.
     ///
     /// # Errors

@@ -9,9 +9,8 @@ use pki::crl::{CrlSpec, Revoked};
 use store::{CaRow, CrlRow, PendingChanges, RevokedEntry};
 use time::Duration;
 
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result, RevocationReason};
+use crate::{Authority, Error, Permission, Principal, Result, RevocationReason};
 
 /// How long revocation changes must rest before their CRL is built.
 const QUIET: StdDuration = StdDuration::from_secs(2);

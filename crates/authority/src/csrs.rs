@@ -5,10 +5,9 @@ use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{CsrRow, NewCsr, Page, PageRequest};
 
-use crate::Permission;
 use crate::audit::Event;
 use crate::issue::{IssueRequest, Issued, KeySource};
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// How a stored CSR is signed.
 #[derive(Debug, Clone, Default)]

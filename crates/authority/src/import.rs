@@ -1,19 +1,18 @@
 //! Importing certificates and CAs made elsewhere: any file `pki::bundle::read` understands,
 //! with or without private keys. CA certificates become CAs; each certificate is linked to the
-//! CA that issued it (authority key identifier, then signature), and keys to their
-//! certificates by public key.
+//! CA that issued it (authority key identifier, then signature), or to the CA the importer
+//! names once its signature proves it, and keys to their certificates by public key.
 
 use pki::inspect;
 use pki::{PrivateKey, bundle};
 use store::{NewCa, NewCertificate, WriteTx};
 
-use crate::Permission;
 use crate::audit::Event;
 use crate::ca::{cert_fields, free_ca_name};
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// What to import.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ImportInput {
     /// The file: PEM (text around the blocks allowed), DER, PKCS#7 or PKCS#12.
     pub data: Vec<u8>,
@@ -21,17 +20,42 @@ pub struct ImportInput {
     pub private_key: Option<Vec<u8>>,
     /// Opens PKCS#12 files and encrypted keys.
     pub password: Option<String>,
-    /// Name of the CA, when the file holds one CA.
+    /// Name of the CA, when the file holds one CA; the description of a lone certificate
+    /// given none (certificates have no name of their own).
     pub name: Option<String>,
     /// Free text for what is imported.
     pub description: Option<String>,
     /// Only CA certificates are accepted (`/cas/import`).
     pub only_cas: bool,
+    /// The stored CA that issued the certificates of the file: each one that is not a root
+    /// must carry its signature, and is linked to it.
+    pub ca_id: Option<i64>,
+    /// Keep the private keys the file holds (the default). Without it they are read only
+    /// to open the file and then dropped, and a key sent apart is refused.
+    pub import_key: bool,
+}
+
+impl Default for ImportInput {
+    /// Nothing yet, keeping whatever keys come with it.
+    fn default() -> Self {
+        Self {
+            data: Vec::new(),
+            private_key: None,
+            password: None,
+            name: None,
+            description: None,
+            only_cas: false,
+            ca_id: None,
+            import_key: true,
+        }
+    }
 }
 
 /// What an import stored.
 #[derive(Debug, Default)]
 pub struct ImportReport {
+    /// How many certificates the file held, stored or skipped.
+    pub read: usize,
     /// New CA ids.
     pub cas: Vec<i64>,
     /// New certificate ids.
@@ -52,7 +76,17 @@ fn read_items(input: &ImportInput) -> Result<Vec<Item>> {
             "the file holds a CSR; CSRs are imported at /csrs/import".into(),
         ));
     }
-    let mut keys = bundle.private_keys;
+    if input.private_key.is_some() && !input.import_key {
+        return Err(Error::Invalid(
+            "a private_key was sent with import_key false; send one or the other".into(),
+        ));
+    }
+    // Keys the importer does not want kept are dropped (and wiped) here, unmatched.
+    let mut keys = if input.import_key {
+        bundle.private_keys
+    } else {
+        Vec::new()
+    };
     if let Some(extra) = &input.private_key {
         keys.push(PrivateKey::parse(extra, input.password.as_deref())?);
     }
@@ -111,20 +145,37 @@ impl Authority {
         if items.iter().any(|i| i.info.is_ca) {
             principal.require(Permission::WriteCas, "importing CA certificates")?;
         }
+        let named_issuer = match input.ca_id {
+            Some(id) => Some(self.named_issuer(id, &items).await?),
+            None => None,
+        };
         let single_ca = items.iter().filter(|i| i.info.is_ca).count() == 1;
+        let lone = items.len() == 1;
         let now = self.now();
-        let mut report = ImportReport::default();
+        let mut report = ImportReport {
+            read: items.len(),
+            ..ImportReport::default()
+        };
         let mut tx = self.store.begin_write().await?;
         for item in items {
             if tx
                 .certificate_known(&item.info.fingerprint_sha256, &item.info.serial)
                 .await?
             {
+                // A lone certificate that adds nothing is a conflict, not an empty success.
+                if lone {
+                    return Err(Error::Conflict(format!(
+                        "'{}' (serial {}) is stored already",
+                        item.info.subject, item.info.serial
+                    )));
+                }
                 report.skipped.push(item.info.subject.clone());
                 continue;
             }
-            let issuer = if item.info.self_signed {
+            let issuer = if is_root(&item.info) {
                 None
+            } else if named_issuer.is_some() {
+                named_issuer
             } else {
                 issuer_of(&mut tx, &item.info).await?
             };
@@ -193,7 +244,10 @@ impl Authority {
                             template_id: None,
                             owner_id: principal.user.as_ref().map(|u| u.id),
                             renewed_from: None,
-                            description: input.description.clone(),
+                            description: input
+                                .description
+                                .clone()
+                                .or_else(|| input.name.clone().filter(|_| lone)),
                             sans: info.sans.clone(),
                             is_ca: false,
                             source: "imported".into(),
@@ -221,6 +275,37 @@ impl Authority {
         tx.commit().await?;
         self.issuers.changed();
         Ok(report)
+    }
+}
+
+/// A self-signed CA certificate: it has no issuer to link to.
+fn is_root(cert: &inspect::Certificate) -> bool {
+    cert.is_ca && cert.self_signed
+}
+
+impl Authority {
+    /// CA `id`, after checking that it signed every certificate of `items` but the roots.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] when there is no such CA, or a certificate does not carry its
+    /// signature.
+    async fn named_issuer(&self, id: i64, items: &[Item]) -> Result<i64> {
+        let ca = self
+            .store
+            .ca(id)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("ca_id {id} names no CA")))?;
+        let issuer = inspect::Certificate::parse(&ca.cert.der)?;
+        if let Some(stranger) = items
+            .iter()
+            .find(|i| !is_root(&i.info) && !i.info.is_issued_by(&issuer))
+        {
+            return Err(Error::Invalid(format!(
+                "'{}' was not issued by CA {id} ('{}')",
+                stranger.info.subject, ca.name
+            )));
+        }
+        Ok(id)
     }
 }
 

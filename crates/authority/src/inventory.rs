@@ -3,9 +3,8 @@
 
 use store::CertificateRow;
 
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 impl Authority {
     /// One certificate.

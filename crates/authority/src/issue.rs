@@ -8,12 +8,11 @@ use pki::{CertSpec, DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{CaRow, CertificateRow, NewCa, NewCertificate, NewEvent};
 use time::Duration;
 
-use crate::Permission;
 use crate::audit::Event;
 use crate::ca::{CaKind, SignAs, built_fields};
 use crate::committer::IssueWrite;
 use crate::templates::{Asked, MAX_DAYS};
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Where the certificate's key comes from.
 #[derive(Debug)]

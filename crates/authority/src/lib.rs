@@ -22,13 +22,16 @@ mod inventory;
 mod issue;
 mod ocsp;
 pub mod outbound;
+mod overview;
 pub mod password;
 mod principal;
 mod publisher;
 mod publishing;
 pub mod rbac;
 mod revoke;
+mod search;
 mod sessions;
+mod ssl_check;
 mod templates;
 pub mod token;
 mod truststore;
@@ -51,12 +54,15 @@ pub use error::{Error, Result};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
 pub use ocsp::{Freshness, OcspAnswer, OcspLimits, OcspStats};
+pub use overview::Overview;
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
 pub use publishing::Publishing;
 pub use rbac::{Permission, Role};
 pub use revoke::RevocationReason;
+pub use search::SearchResults;
 pub use sessions::LoginOutcome;
+pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
     AcmeAccountRow, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields, AcmeProfileRow,
@@ -129,6 +135,8 @@ pub struct Authority {
     acme: acme::AcmeCore,
     /// Where long CPU work runs.
     cpu: blocking::Pool,
+    /// Where the SSL check tool may connect (public addresses only when unset).
+    ssl_check_policy: std::sync::OnceLock<outbound::AddressPolicy>,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -188,6 +196,7 @@ impl Authority {
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
+            ssl_check_policy: std::sync::OnceLock::new(),
         }
     }
 

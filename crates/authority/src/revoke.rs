@@ -4,9 +4,8 @@
 use store::{CertificateRow, NewEvent, Revocation};
 use time::OffsetDateTime;
 
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// An RFC 5280 CRLReason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,19 +46,20 @@ impl RevocationReason {
         Self::AaCompromise,
     ];
 
-    /// The RFC 5280 name, as stored and shown.
+    /// The name stored and shown: RFC 5280's CRLReason name as the UCM reference spells it
+    /// (`caCompromise`, not the ASN.1 module's `cACompromise`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Unspecified => "unspecified",
             Self::KeyCompromise => "keyCompromise",
-            Self::CaCompromise => "cACompromise",
+            Self::CaCompromise => "caCompromise",
             Self::AffiliationChanged => "affiliationChanged",
             Self::Superseded => "superseded",
             Self::CessationOfOperation => "cessationOfOperation",
             Self::CertificateHold => "certificateHold",
             Self::RemoveFromCrl => "removeFromCRL",
             Self::PrivilegeWithdrawn => "privilegeWithdrawn",
-            Self::AaCompromise => "aACompromise",
+            Self::AaCompromise => "aaCompromise",
         }
     }
 
@@ -79,12 +79,20 @@ impl RevocationReason {
         }
     }
 
+    /// How a stored reason is shown: in [`as_str`](Self::as_str)'s spelling, also for rows
+    /// written before that spelling changed (`cACompromise`); text that names no reason is
+    /// shown as it is.
+    pub fn shown(stored: &str) -> String {
+        Self::parse(stored).map_or_else(|_| stored.to_owned(), |r| r.as_str().to_owned())
+    }
+
     /// The reason with RFC 5280 code `code`.
     pub fn from_code(code: u8) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.code() == code)
     }
 
-    /// Reads a reason in camelCase (`keyCompromise`) or snake_case (`key_compromise`).
+    /// Reads a reason in camelCase (`keyCompromise`), snake_case (`key_compromise`) or any
+    /// case (`cACompromise`, as RFC 5280's ASN.1 module spells it).
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the accepted reasons.

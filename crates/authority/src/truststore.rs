@@ -4,9 +4,8 @@
 use pki::{bundle, inspect};
 use store::{NewTrusted, Page, PageRequest, TrustStats, TrustedRow};
 
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// How trusted certificates are labelled: all optional.
 #[derive(Debug, Clone, Copy, Default)]

@@ -176,8 +176,8 @@ pub struct RevokeArgs {
     client: ClientArgs,
     /// The certificate's id.
     id: i64,
-    /// The RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged,
-    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise;
+    /// The RFC 5280 reason: unspecified, keyCompromise, caCompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aaCompromise;
     /// removeFromCRL releases a hold.
     #[arg(long)]
     reason: String,

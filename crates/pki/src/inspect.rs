@@ -185,6 +185,14 @@ impl Certificate {
         self.sans.iter().filter_map(|s| s.strip_prefix("dns:"))
     }
 
+    /// Whether the certificate names `host` (a DNS name or an IP address) in its SANs, as a
+    /// TLS client checks it (RFC 6125): DNS names compared in any case, a wildcard standing
+    /// for exactly one whole leftmost label; IP addresses by value. The subject common name
+    /// is not consulted, as browsers no longer do.
+    pub fn names_host(&self, host: &str) -> bool {
+        sans_name_host(&self.sans, host)
+    }
+
     /// Whether `issuer` (parsed) signed this certificate: names match and the signature
     /// verifies with the issuer's key.
     pub fn is_issued_by(&self, issuer: &Certificate) -> bool {
@@ -324,4 +332,55 @@ pub(crate) fn signature_name(oid: &str) -> String {
         other => other,
     }
     .to_owned()
+}
+
+/// [`Certificate::names_host`] over SANs written `kind:value`.
+fn sans_name_host(sans: &[String], host: &str) -> bool {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return sans
+            .iter()
+            .filter_map(|s| s.strip_prefix("ip:"))
+            .any(|s| s.parse::<IpAddr>() == Ok(ip));
+    }
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    sans.iter()
+        .filter_map(|s| s.strip_prefix("dns:"))
+        .any(|name| {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            match name.strip_prefix("*.") {
+                Some(base) => host
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == base),
+                None => name == host,
+            }
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_match_sans_as_tls_clients_match_them() {
+        let sans: Vec<String> = [
+            "dns:www.Example.test",
+            "dns:*.api.example.test",
+            "ip:10.0.0.1",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for (host, named) in [
+            ("www.example.test", true),
+            ("WWW.example.test.", true),
+            ("example.test", false),
+            ("v1.api.example.test", true),
+            ("api.example.test", false),
+            ("a.v1.api.example.test", false),
+            ("10.0.0.1", true),
+            ("10.0.0.2", false),
+            ("::ffff:10.0.0.1", false),
+        ] {
+            assert_eq!(sans_name_host(&sans, host), named, "{host}");
+        }
+    }
 }

@@ -127,6 +127,11 @@ pub fn page<T: Serialize>(items: Vec<T>, page: authority::PageRequest, total: i6
     .into_response()
 }
 
+/// 204 with no body: what a successful DELETE answers, as the reference's status table says.
+pub fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
 /// 200 with only a message.
 pub fn done(message: impl Into<String>) -> Response {
     ok_with(serde_json::Value::Null, message)

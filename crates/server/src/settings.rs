@@ -86,6 +86,29 @@ pub struct Settings {
     pub system_trust_bundle: PathBuf,
     /// The ACME server (`[acme]` in TOML).
     pub acme: AcmeSettings,
+    /// The API's tools (`[tools]` in TOML).
+    pub tools: ToolsSettings,
+}
+
+/// `[tools]`: the API's tools that reach out to other servers (`POST /api/v2/tools/check-ssl`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ToolsSettings {
+    /// Let the SSL check connect to loopback, private, link-local and other non-public
+    /// addresses. Off by default: on, any user who may read certificates can make the server
+    /// connect into the internal network. For tests and labs only.
+    pub allow_private_addresses: bool,
+}
+
+impl ToolsSettings {
+    /// Where the SSL check may connect.
+    pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
+        if self.allow_private_addresses {
+            authority::outbound::AddressPolicy::dangerous_allow_private()
+        } else {
+            authority::outbound::AddressPolicy::public_only()
+        }
+    }
 }
 
 /// `[acme]`: how the ACME server reaches clients to validate their challenges.
@@ -215,6 +238,7 @@ impl Default for Settings {
             cpu_queue: 8,
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
+            tools: ToolsSettings::default(),
         }
     }
 }

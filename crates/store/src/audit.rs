@@ -294,6 +294,22 @@ impl Reader {
         Ok(Page { items, total })
     }
 
+    /// At most `limit` records after skipping the `offset` newest, newest first (the primary
+    /// key orders them, so this walks its index).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn audit_recent(&self, limit: i64, offset: i64) -> Result<Vec<AuditRecord>, Error> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2"
+        )))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
     /// Records matching `filter`, oldest first, at most `limit`.
     ///
     /// # Errors

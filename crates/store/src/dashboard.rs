@@ -1,5 +1,6 @@
 //! Read-only figures for the console's home page and its search box: table totals, certificate
-//! states, the expiry queue, issuance per day, the newest CAs, and text search. Every figure is
+//! states, certificates per CA, the expiry queue, issuance per day, the newest CAs, and text
+//! search. Every figure is
 //! counted by the database; rows are fetched only for the short lists shown.
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ pub struct Totals {
     pub users: i64,
     /// User accounts that may log in.
     pub active_users: i64,
+    /// ACME accounts, in any state, of every profile.
+    pub acme_accounts: i64,
 }
 
 /// How many certificates are in each state at a given time.
@@ -105,6 +108,42 @@ pub struct TemplateSummary {
     pub builtin: bool,
 }
 
+/// What the search box shows of a CSR (no DER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsrSummary {
+    /// Integer id.
+    pub id: i64,
+    /// Public identifier.
+    pub refid: String,
+    /// Display name.
+    pub name: String,
+    /// Requested common name.
+    pub common_name: Option<String>,
+    /// Requested subject, RFC 4514.
+    pub subject: String,
+    /// `pending` or `signed`.
+    pub status: String,
+    /// When it was stored.
+    pub created_at: OffsetDateTime,
+}
+
+/// What the search box shows of a user (no password hash, no lockout state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// Integer id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Contact address.
+    pub email: Option<String>,
+    /// Display name.
+    pub full_name: Option<String>,
+    /// Role name.
+    pub role: String,
+    /// Whether the account may log in.
+    pub enabled: bool,
+}
+
 /// Certificates added and revoked on one UTC day.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayCount {
@@ -159,6 +198,33 @@ fn template_summary(row: &AnyRow) -> Result<TemplateSummary, Error> {
     })
 }
 
+const CSR_SUMMARY: &str = "id, refid, name, common_name, subject, status, created_at";
+
+fn csr_summary(row: &AnyRow) -> Result<CsrSummary, Error> {
+    Ok(CsrSummary {
+        id: row.try_get("id")?,
+        refid: row.try_get("refid")?,
+        name: row.try_get("name")?,
+        common_name: row.try_get("common_name")?,
+        subject: row.try_get("subject")?,
+        status: row.try_get("status")?,
+        created_at: from_micros(row.try_get("created_at")?),
+    })
+}
+
+const USER_SUMMARY: &str = "id, username, email, full_name, role, enabled";
+
+fn user_summary(row: &AnyRow) -> Result<UserSummary, Error> {
+    Ok(UserSummary {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        full_name: row.try_get("full_name")?,
+        role: row.try_get("role")?,
+        enabled: row.try_get::<i64, _>("enabled")? != 0,
+    })
+}
+
 /// Fewest hex digits that search a serial: shorter hex is as likely a word ("cafe") and would
 /// match serials at random.
 const MIN_SERIAL_DIGITS: usize = 8;
@@ -192,7 +258,8 @@ impl Reader {
                     (SELECT COUNT(*) FROM csrs WHERE status = 'pending') AS pending_csrs, \
                     (SELECT COUNT(*) FROM templates) AS templates, \
                     (SELECT COUNT(*) FROM users) AS users, \
-                    (SELECT COUNT(*) FROM users WHERE enabled = 1) AS active_users",
+                    (SELECT COUNT(*) FROM users WHERE enabled = 1) AS active_users, \
+                    (SELECT COUNT(*) FROM acme_accounts) AS acme_accounts",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -204,6 +271,7 @@ impl Reader {
             templates: row.try_get("templates")?,
             users: row.try_get("users")?,
             active_users: row.try_get("active_users")?,
+            acme_accounts: row.try_get("acme_accounts")?,
         })
     }
 
@@ -309,6 +377,22 @@ impl Reader {
             .collect()
     }
 
+    /// How many certificates each CA issued, by CA id; CAs that issued none are absent. One
+    /// grouped count over the `(ca_id, id)` index, whatever the number of CAs.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn certificates_per_ca(&self) -> Result<HashMap<i64, i64>, Error> {
+        let rows = sqlx::query(
+            "SELECT ca_id, COUNT(*) AS n FROM certificates WHERE ca_id IS NOT NULL GROUP BY ca_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("ca_id")?, row.try_get("n")?)))
+            .collect()
+    }
+
     /// The `limit` CAs stored most recently, newest first.
     ///
     /// # Errors
@@ -397,6 +481,44 @@ impl Reader {
         .iter()
         .map(template_summary)
         .collect()
+    }
+
+    /// Up to `limit` CSRs, newest first, whose name, common name, SANs or subject contain
+    /// `text` (any case).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn search_csrs(&self, text: &str, limit: u32) -> Result<Vec<CsrSummary>, Error> {
+        let mut filter = Filter::default();
+        filter.and(
+            "(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(common_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(sans) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\')",
+            vec![Arg::Text(like_pattern(text)); 4],
+        );
+        self.matching(&filter, CSR_SUMMARY, "csrs", "id DESC", limit)
+            .await?
+            .iter()
+            .map(csr_summary)
+            .collect()
+    }
+
+    /// Up to `limit` users, by username, whose username, full name or email contains `text`
+    /// (any case).
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn search_users(&self, text: &str, limit: u32) -> Result<Vec<UserSummary>, Error> {
+        let mut filter = Filter::default();
+        filter.and(
+            "(LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(full_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(COALESCE(email, '')) LIKE ? ESCAPE '\\')",
+            vec![Arg::Text(like_pattern(text)); 3],
+        );
+        self.matching(&filter, USER_SUMMARY, "users", "username, id", limit)
+            .await?
+            .iter()
+            .map(user_summary)
+            .collect()
     }
 
     async fn matching(

@@ -43,7 +43,8 @@ pub use certificates::{
 };
 pub use csrs::{CsrRow, NewCsr};
 pub use dashboard::{
-    CaSummary, CertificateStates, CertificateSummary, DayCount, TemplateSummary, Totals,
+    CaSummary, CertificateStates, CertificateSummary, CsrSummary, DayCount, TemplateSummary,
+    Totals, UserSummary,
 };
 pub use db::{Backend, PoolStats, Reader, Store, WriteTx};
 pub use error::Error;

@@ -1310,3 +1310,81 @@ async fn a_full_disk_loses_no_acknowledged_write_and_writing_resumes() -> TestRe
     store.close().await;
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------
+// Figures for the console
+
+async fn console_figures(store: Store) -> TestResult {
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let mut cas = Vec::new();
+    for i in 0..3 {
+        let cert = new_certificate(900 + i, t).cert;
+        let ca = certmint_store::NewCa {
+            refid: format!("ca-{i}"),
+            name: format!("CA {i}"),
+            description: None,
+            ca_type: "root".into(),
+            parent_id: None,
+            key_id: None,
+            path_len: None,
+            is_default: false,
+            source: "imported".into(),
+            require_template: false,
+            cert,
+        };
+        cas.push(tx.insert_ca(&ca, t).await?);
+    }
+    // Two certificates of the first CA, one of the second, none of the third, one of none.
+    for (i, ca) in [
+        (1, Some(cas[0])),
+        (2, Some(cas[0])),
+        (3, Some(cas[1])),
+        (4, None),
+    ] {
+        let cert = certmint_store::NewCertificate {
+            ca_id: ca,
+            ..new_certificate(i, t)
+        };
+        tx.insert_certificate(&cert, t).await?;
+    }
+    let lena = tx
+        .insert_user(&new_user("lena-search", "viewer"), t)
+        .await?;
+    tx.insert_user(&new_user("other", "auditor"), t).await?;
+    for i in 0..4 {
+        tx.audit(&entry(&format!("action-{i}"), t)).await?;
+    }
+    tx.commit().await?;
+
+    let per_ca = store.certificates_per_ca().await?;
+    assert_eq!(per_ca.get(&cas[0]), Some(&2));
+    assert_eq!(per_ca.get(&cas[1]), Some(&1));
+    assert_eq!(per_ca.get(&cas[2]), None);
+    assert_eq!(per_ca.len(), 2);
+
+    let users = store.search_users("LENA-S", 10).await?;
+    assert_eq!(users.iter().map(|u| u.id).collect::<Vec<_>>(), [lena]);
+    assert_eq!(users[0].role, "viewer");
+    assert!(users[0].enabled);
+    assert!(
+        store.search_users("example.test", 1).await?.len() == 1,
+        "by email, limited"
+    );
+    assert!(store.search_csrs("anything", 5).await?.is_empty());
+    assert_eq!(store.totals().await?.acme_accounts, 0);
+
+    let recent = store.audit_recent(2, 1).await?;
+    let actions: Vec<&str> = recent.iter().map(|r| r.entry.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["action-2", "action-1"],
+        "newest first, after the one skipped"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn console_figures_count_per_ca_find_users_and_page_the_activity() -> TestResult {
+    on_every_backend(console_figures).await
+}

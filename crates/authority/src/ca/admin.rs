@@ -8,9 +8,8 @@ use store::{CaRow, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
 use super::signing::SignAs;
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Longest CA validity accepted: 30 years.
 const MAX_CA_DAYS: i64 = 30 * 365;

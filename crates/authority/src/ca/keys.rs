@@ -5,9 +5,8 @@ use pki::{KeyType, PrivateKey};
 use store::{NewKey, WriteTx};
 use time::OffsetDateTime;
 
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// The backend name of keys sealed by the vault and kept in the database.
 const SOFTWARE: &str = "software";

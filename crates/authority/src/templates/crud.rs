@@ -4,9 +4,8 @@
 use store::{NewTemplate, TemplateRow};
 
 use super::{ImportCounts, Rules, Template, TemplateSpec};
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 impl Template {
     fn from_row(row: TemplateRow) -> Result<Self> {

@@ -288,7 +288,7 @@ async fn api_keys_can_be_renamed_disabled_regenerated_and_deleted() -> TestResul
     let (status, _) = server
         .call(Method::DELETE, &path, &Auth::Session(&admin), None)
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(key_status(&server, &fresh).await, StatusCode::UNAUTHORIZED);
     let (status, body) = server
         .call(Method::GET, &path, &Auth::Session(&admin), None)
@@ -534,7 +534,7 @@ async fn sessions_can_be_listed_and_revoked() -> TestResult {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(
         session_status(&server, &second).await,
         StatusCode::UNAUTHORIZED

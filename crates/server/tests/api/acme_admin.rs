@@ -590,7 +590,7 @@ async fn profiles_are_checked_and_their_directories_serve_at_once() -> TestResul
     let (status, _) = t.public("/acme/lab-2/directory").await?;
     assert_eq!(status, StatusCode::OK);
     let (status, body) = t.call(Method::DELETE, &lab, None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, body) = t.get(&lab).await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "deleted profile");
     let (status, _) = t.public("/acme/lab-2/directory").await?;
@@ -797,9 +797,17 @@ async fn eab_keys_register_accounts_whose_orders_administrators_see() -> TestRes
     let (status, body) = t
         .call(Method::DELETE, &format!("{keys_path}/{second_kid}"), None)
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["data"]["status"], "revoked", "{body}");
-    assert!(body["data"]["revoked_at"].is_string(), "{body}");
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_eq!(body, Value::Null, "a DELETE answers no body");
+    let (_, body) = t.get(&keys_path).await;
+    let second = body["data"]
+        .as_array()
+        .ok_or("key list")?
+        .iter()
+        .find(|k| k["key_id"] == second_kid.as_str())
+        .ok_or("second key listed")?;
+    assert_eq!(second["status"], "revoked", "{body}");
+    assert!(second["revoked_at"].is_string(), "{body}");
     let (status, body) = t
         .call(Method::DELETE, &format!("{keys_path}/{second_kid}"), None)
         .await;
@@ -813,7 +821,7 @@ async fn eab_keys_register_accounts_whose_orders_administrators_see() -> TestRes
     let (status, body) = t
         .call(Method::DELETE, &format!("{keys_path}/{}", id(&key)?), None)
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (_, body) = t.get(&keys_path).await;
     let statuses: Vec<&str> = body["data"]
         .as_array()

@@ -411,7 +411,7 @@ async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_th
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let (status, _) = server
         .call(Method::GET, &format!("/api/v2/cas/{sub_id}"), &auth, None)
         .await;
@@ -439,7 +439,7 @@ async fn cas_are_renamed_deactivated_and_deleted_only_when_nothing_depends_on_th
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
         .call(
             Method::GET,
@@ -542,5 +542,76 @@ async fn lint_refusals_name_their_rules_and_a_ca_can_downgrade_one() -> TestResu
         .call(Method::POST, "/api/v2/certificates", &auth, Some(request))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
+    Ok(())
+}
+
+async fn ca_list(server: &TestServer, auth: &Auth<'_>) -> Vec<serde_json::Value> {
+    let (status, body) = server.call(Method::GET, "/api/v2/cas", auth, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// Each CA in the list counts the certificates it issued, and says whether it is a root, as the
+/// reference's CA object does; the single CA view counts the same.
+#[tokio::test]
+async fn the_ca_list_counts_the_certificates_each_ca_issued() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let before = ca_list(&server, &auth).await;
+    let issuing = before
+        .iter()
+        .find(|c| c["is_default"] == true)
+        .ok_or("default CA")?
+        .clone();
+    let root = before
+        .iter()
+        .find(|c| c["is_root"] == true)
+        .ok_or("root")?
+        .clone();
+    assert_eq!(issuing["is_root"], false);
+    assert_eq!(root["descr"], root["name"]);
+    let count = |list: &[serde_json::Value], id: &serde_json::Value| {
+        list.iter()
+            .find(|c| c["id"] == *id)
+            .and_then(|c| c["certificates_count"].as_i64())
+    };
+    let (issuing_before, root_before) = (
+        count(&before, &issuing["id"]).ok_or("count")?,
+        count(&before, &root["id"]).ok_or("count")?,
+    );
+    for cn in ["one.count.test", "two.count.test", "three.count.test"] {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/api/v2/certificates",
+                &auth,
+                Some(json!({"common_name": cn})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let after = ca_list(&server, &auth).await;
+    assert_eq!(count(&after, &issuing["id"]), Some(issuing_before + 3));
+    assert_eq!(count(&after, &root["id"]), Some(root_before));
+    let (_, listed) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/cas/{}/certificates", issuing["id"]),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(listed["meta"]["total"], issuing_before + 3);
+    let (_, one) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/cas/{}", issuing["id"]),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(one["data"]["certificates_count"], issuing_before + 3);
+    server.stop().await;
     Ok(())
 }

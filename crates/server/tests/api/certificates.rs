@@ -555,6 +555,72 @@ async fn revocation_with_reasons_holds_and_releases() -> TestResult {
     Ok(())
 }
 
+/// The reason is answered in the reference's camelCase whichever spelling the client sent,
+/// in the revoke answer and in the certificate view, rows stored in RFC 5280's ASN.1 spelling
+/// (`cACompromise`) included.
+#[tokio::test]
+async fn revocation_reasons_are_answered_as_the_reference_spells_them() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    for (sent, shown) in [
+        ("caCompromise", "caCompromise"),
+        ("cACompromise", "caCompromise"),
+        ("key_compromise", "keyCompromise"),
+        ("AFFILIATION_CHANGED", "affiliationChanged"),
+        ("aa_compromise", "aaCompromise"),
+    ] {
+        let (status, body) = issue(&server, &admin, json!({"common_name": "r.example.test"})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let id = body["data"]["id"].as_i64().ok_or("id")?;
+        let (status, body) = server
+            .call(
+                Method::POST,
+                &format!("/api/v2/certificates/{id}/revoke"),
+                &auth,
+                Some(json!({"reason": sent})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{sent}: {body}");
+        assert_eq!(body["data"]["revocation_reason"], shown, "{sent}");
+        let (_, body) = server
+            .call(
+                Method::GET,
+                &format!("/api/v2/certificates/{id}"),
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(body["data"]["revocation_reason"], shown, "{sent}");
+    }
+    let raw = server.raw_store().await;
+    raw.execute_raw(
+        "UPDATE certificates SET revocation_reason = 'cACompromise' \
+         WHERE revocation_reason = 'caCompromise'",
+    )
+    .await?;
+    let (_, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?status=revoked",
+            &auth,
+            None,
+        )
+        .await;
+    let reasons: Vec<&Value> = body["data"]
+        .as_array()
+        .ok_or("list")?
+        .iter()
+        .map(|c| &c["revocation_reason"])
+        .collect();
+    assert!(
+        reasons.iter().filter(|r| **r == "caCompromise").count() == 2,
+        "{body}"
+    );
+    assert!(!reasons.iter().any(|r| *r == "cACompromise"), "{body}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn renewal_keeps_the_names_and_rekey_changes_the_key() -> TestResult {
     let server = TestServer::start().await;

@@ -91,7 +91,7 @@ async fn a_narrow_key_cannot_take_over_a_broad_one() -> TestResult {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
 
     // A login session still manages every key of its user.
     let (status, answer) = server

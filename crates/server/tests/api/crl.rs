@@ -1503,7 +1503,7 @@ async fn crl_settings_are_checked_and_publishing_needs_write_cas() -> TestResult
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let outside = &body["data"]["cas"][0];
+    let outside = &body["data"];
     assert_eq!(outside["has_private_key"], false, "{body}");
     let outside_id = outside["id"].as_i64().ok_or("id")?;
     let outside_refid = outside["refid"].as_str().ok_or("refid")?;

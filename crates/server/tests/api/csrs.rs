@@ -344,7 +344,7 @@ async fn csrs_made_here_keep_their_key_and_bad_ones_leave_no_trace() -> TestResu
     let (status, _) = server
         .call(Method::DELETE, &format!("/api/v2/csrs/{made}"), &auth, None)
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, body) = post(
         &server,
         &admin,

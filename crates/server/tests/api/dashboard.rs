@@ -312,3 +312,201 @@ async fn dashboard_stats_and_search_refuse_bad_parameters() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn overview_counts_acme_accounts_for_those_who_may_read_them() -> TestResult {
+    let acme = crate::acme::AcmeServer::start(80, 443, None, &[]).await;
+    let server = &acme.server;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    assert_eq!(
+        get(server, &auth, "/api/v2/stats/overview").await["acme_accounts"],
+        0
+    );
+    acme.account().await;
+    acme.account().await;
+    let overview = get(server, &auth, "/api/v2/stats/overview").await;
+    assert_eq!(overview["acme_accounts"], 2, "{overview}");
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let limited = get(server, &Auth::Bearer(&key), "/api/v2/stats/overview").await;
+    assert_eq!(limited["acme_accounts"], Value::Null);
+    assert_eq!(limited["total_certs"], overview["total_certs"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_finds_csrs_and_users_for_those_who_may_read_them() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/csrs",
+            &auth,
+            Some(json!({"common_name": "needle-csr.search.test",
+                        "san": ["dns:needle-csr.search.test"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.user(&admin, "needle-user", "viewer").await;
+
+    let found = get(&server, &auth, "/api/v2/search?q=NEEDLE").await;
+    assert_eq!(
+        found["csrs"][0]["common_name"], "needle-csr.search.test",
+        "{found}"
+    );
+    assert_eq!(found["csrs"][0]["status"], "pending", "{found}");
+    assert_eq!(found["csrs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(found["users"][0]["username"], "needle-user", "{found}");
+    assert_eq!(found["users"][0]["role"], "viewer");
+    assert_eq!(found["users"].as_array().map(Vec::len), Some(1));
+    assert!(found["users"][0]["password_hash"].is_null(), "{found}");
+
+    // A viewer reads CSRs but not users; a key for certificates alone, neither.
+    let viewer = server
+        .login("needle-user", crate::common::ADMIN_PASSWORD)
+        .await;
+    let found = get(&server, &Auth::Session(&viewer), "/api/v2/search?q=needle").await;
+    assert_eq!(found["csrs"][0]["common_name"], "needle-csr.search.test");
+    assert_eq!(found["users"], Value::Null, "{found}");
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let found = get(&server, &Auth::Bearer(&key), "/api/v2/search?q=needle").await;
+    assert_eq!(found["csrs"], Value::Null);
+    assert_eq!(found["users"], Value::Null);
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn activity_is_the_newest_audit_records() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    issue(
+        &server,
+        &admin,
+        json!({"common_name": "activity.dash.test"}),
+    )
+    .await?;
+    let (_, logs) = server
+        .call(Method::GET, "/api/v2/audit/logs?per_page=3", &auth, None)
+        .await;
+    let ids = |list: &Value| -> Vec<i64> {
+        list.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["id"].as_i64())
+            .collect()
+    };
+    let newest = ids(&logs["data"]);
+    assert_eq!(newest.len(), 3, "{logs}");
+    let activity = get(&server, &auth, "/api/v2/dashboard/activity?limit=2").await;
+    assert_eq!(ids(&activity), newest[..2]);
+    assert_eq!(activity[0]["action"], logs["data"][0]["action"]);
+    assert_eq!(activity[0]["username"], "admin");
+    let skipped = get(
+        &server,
+        &auth,
+        "/api/v2/dashboard/activity?limit=2&offset=1",
+    )
+    .await;
+    assert_eq!(ids(&skipped), newest[1..3]);
+    let default = get(&server, &auth, "/api/v2/dashboard/activity").await;
+    assert!(
+        default
+            .as_array()
+            .is_some_and(|a| a.len() >= 3 && a.len() <= 20)
+    );
+
+    for (query, needle) in [
+        ("limit=0", "limit must be"),
+        ("offset=10001", "offset must be"),
+    ] {
+        let (status, body) = server
+            .call(
+                Method::GET,
+                &format!("/api/v2/dashboard/activity?{query}"),
+                &auth,
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(needle)),
+            "{body}"
+        );
+    }
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let (status, _) = server
+        .call(
+            Method::GET,
+            "/api/v2/dashboard/activity",
+            &Auth::Bearer(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn system_status_reports_what_the_node_measures() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let status = get(&server, &auth, "/api/v2/dashboard/system-status").await;
+    assert_eq!(status["database"], "connected", "{status}");
+    let backend = if server.database_url.starts_with("postgres") {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(status["database_backend"], backend);
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    let disk = &status["disk_usage"];
+    let (used, total) = (
+        disk["used_bytes"].as_u64().ok_or("used")?,
+        disk["total_bytes"].as_u64().ok_or("total")?,
+    );
+    assert!(total > 0 && used <= total, "{disk}");
+    assert!(
+        disk["used"].as_str().is_some_and(|s| s.ends_with('B')),
+        "{disk}"
+    );
+    assert!(status["uptime_seconds"].as_i64().is_some_and(|s| s >= 0));
+    assert!(status["uptime"].as_str().is_some_and(|s| s.contains(':')));
+
+    // CRL and OCSP figures agree with what /crl and /ocsp/status list.
+    let crls = get(&server, &auth, "/api/v2/crl").await;
+    let crls = crls.as_array().ok_or("crl list")?;
+    let publishing = crls.iter().filter(|c| c["cdp_enabled"] == true).count();
+    let crl = &status["crl"];
+    assert_eq!(crl["publishing_cas"], publishing, "{status}");
+    assert_eq!(
+        crl["current"]
+            .as_u64()
+            .zip(crl["overdue"].as_u64())
+            .map(|(a, b)| a + b),
+        Some(publishing as u64)
+    );
+    let healthy = if crl["overdue"] == 0 {
+        "healthy"
+    } else {
+        "degraded"
+    };
+    assert_eq!(status["status"], healthy, "{status}");
+    let ocsp = get(&server, &auth, "/api/v2/ocsp/status").await;
+    let enabled = ocsp["cas"]
+        .as_array()
+        .ok_or("ocsp cas")?
+        .iter()
+        .filter(|c| c["ocsp_enabled"] == true)
+        .count();
+    assert_eq!(status["ocsp"]["enabled_cas"], enabled);
+    assert_eq!(status["ocsp"]["url"], ocsp["url"]);
+
+    server.stop().await;
+    Ok(())
+}

@@ -119,7 +119,8 @@ async fn cas_and_certificates_made_by_openssl_import_and_link() -> TestResult {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let ca = &body["data"]["cas"][0];
+    // One certificate in the file: the answer is the CA itself.
+    let ca = &body["data"];
     assert_eq!(ca["name"], "Partner Root");
     assert_eq!(ca["ca_type"], "root");
     assert_eq!(ca["source"], "imported");
@@ -355,5 +356,136 @@ async fn bad_imports_are_refused_and_write_nothing() -> TestResult {
     assert_eq!(status, StatusCode::CREATED, "{reply}");
     assert_eq!(reply["data"]["skipped"].as_array().map(Vec::len), Some(2));
     assert_eq!(counts(&server, &admin).await, (before.0 + 1, before.1 + 1));
+    Ok(())
+}
+
+/// A file of one certificate answers with that certificate or CA, as the reference shows it;
+/// `name`, `ca_id` and `import_key` do what the reference says; a certificate not issued by the
+/// named CA, or stored already, is refused with nothing written.
+#[tokio::test]
+async fn one_certificate_answers_as_the_reference_shows_it() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let dir = tempfile::tempdir()?;
+    let d = dir.path();
+    openssl_hierarchy(d, "solo")?;
+    openssl_hierarchy(d, "stranger")?;
+
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/cas/import",
+        json!({"certificate": read(d, "solo-ca.pem")?, "private_key": read(d, "solo-ca.key")?,
+               "name": "My Root CA", "import_key": true}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["message"], "CA \"My Root CA\" imported successfully");
+    let ca = &body["data"];
+    assert_eq!(ca["descr"], "My Root CA");
+    assert_eq!(ca["is_root"], true);
+    assert_eq!(ca["subject"], "O=Partner,CN=solo Root");
+    assert_eq!(ca["has_private_key"], true);
+    assert_eq!(ca["certificates_count"], 0);
+    assert!(ca["refid"].is_string() && ca["cas"].is_null(), "{body}");
+    let solo = ca["id"].as_i64().ok_or("id")?;
+
+    // A CA certificate sent to /certificates/import is detected as one.
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/certificates/import",
+        json!({"certificate": read(d, "stranger-ca.pem")?}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["message"],
+        "CA certificate \"stranger Root\" imported successfully (detected as CA)"
+    );
+    assert_eq!(body["data"]["is_root"], true);
+    let stranger = body["data"]["id"].as_i64().ok_or("id")?;
+
+    // Named as the issuer of a certificate it did not sign, a CA is refused; so is one that
+    // does not exist, and a key sent apart that is not to be kept.
+    let before = counts(&server, &admin).await;
+    let leaf = read(d, "solo-leaf.pem")?;
+    for (body, complaint) in [
+        (
+            json!({"certificate": leaf, "ca_id": stranger}),
+            "was not issued by CA",
+        ),
+        (json!({"certificate": leaf, "ca_id": 424242}), "names no CA"),
+        (
+            json!({"certificate": leaf, "private_key": read(d, "solo-leaf.key")?,
+                   "import_key": false}),
+            "import_key",
+        ),
+    ] {
+        let (status, reply) =
+            post(&server, &admin, "/api/v2/certificates/import", body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {reply}");
+        assert!(
+            reply["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(complaint),
+            "{body}: {reply}"
+        );
+    }
+    assert_eq!(counts(&server, &admin).await, before);
+
+    // A PKCS#12 of the certificate and its key, as the reference's multipart form sends it:
+    // linked to the CA named, the key dropped, the name kept as its description.
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-in",
+            "solo-leaf.pem",
+            "-inkey",
+            "solo-leaf.key",
+            "-passout",
+            "pass:p12-secret",
+            "-out",
+            "solo.p12",
+        ],
+    )?;
+    let p12 = std::fs::read(d.join("solo.p12"))?;
+    let solo_id = solo.to_string();
+    let fields = [
+        ("password", "p12-secret"),
+        ("name", "My Certificate"),
+        ("ca_id", solo_id.as_str()),
+        ("import_key", "false"),
+    ];
+    let (status, body) = server
+        .upload("/api/v2/certificates/import", &auth, p12.clone(), &fields)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["message"],
+        "Certificate \"My Certificate\" imported successfully"
+    );
+    let cert = &body["data"];
+    assert_eq!(cert["common_name"], "www.solo.test");
+    assert_eq!(cert["issuer"], "O=Partner,CN=solo Root");
+    assert_eq!(cert["ca_id"], solo);
+    assert_eq!(cert["description"], "My Certificate");
+    assert_eq!(cert["private_key_available"], false);
+    assert!(cert["certificates"].is_null(), "{body}");
+
+    // The same file again adds nothing: 409.
+    let (status, body) = server
+        .upload("/api/v2/certificates/import", &auth, p12, &fields)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let (_, body) = server
+        .call(Method::GET, &format!("/api/v2/cas/{solo}"), &auth, None)
+        .await;
+    assert_eq!(body["data"]["certificates_count"], 1, "{body}");
     Ok(())
 }

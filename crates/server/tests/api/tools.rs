@@ -705,3 +705,198 @@ async fn slow_key_work_beyond_the_pool_is_refused_and_health_keeps_answering() -
     isolated.stop().await;
     Ok(())
 }
+
+/// A TLS server on an ephemeral port of 127.0.0.1 presenting a chain of two certificates
+/// (`ssl-check.test` and `127.0.0.1`, issued by a test root); it completes handshakes and
+/// closes. Returns its port and the root's subject.
+async fn tls_server() -> TestResult<(u16, tokio::task::JoinHandle<()>)> {
+    use std::sync::Arc;
+
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let mut root = CertificateParams::new(Vec::<String>::new())?;
+    root.distinguished_name
+        .push(DnType::CommonName, "SSL Check Test Root");
+    root.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let root = CertifiedIssuer::self_signed(root, KeyPair::generate()?)?;
+    let mut leaf =
+        CertificateParams::new(vec!["ssl-check.test".to_owned(), "127.0.0.1".to_owned()])?;
+    leaf.distinguished_name
+        .push(DnType::CommonName, "ssl-check.test");
+    let leaf_key = KeyPair::generate()?;
+    let leaf = leaf.signed_by(&leaf_key, &root)?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone(), root.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    )?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let serving = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await;
+            });
+        }
+    });
+    Ok((port, serving))
+}
+
+#[tokio::test]
+async fn check_ssl_refuses_internal_addresses_by_default() -> TestResult {
+    let (port, serving) = tls_server().await?;
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    for hostname in [
+        "127.0.0.1",
+        "localhost",
+        "10.1.2.3",
+        "169.254.169.254",
+        "::1",
+    ] {
+        let (status, body) = server
+            .call(
+                Method::POST,
+                "/api/v2/tools/check-ssl",
+                &auth,
+                Some(json!({"hostname": hostname, "port": port})),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{hostname}: {body}"
+        );
+        let message = body["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("does not connect to"),
+            "{hostname}: {message}"
+        );
+        assert!(
+            !message.contains("127.0.0.1:") || hostname == "127.0.0.1",
+            "{message}"
+        );
+    }
+    for (input, status) in [
+        (
+            json!({"hostname": "", "port": 443}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"hostname": "a.test", "port": 0}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"hostname": "a.test", "port": 70000}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (json!({"host": "a.test"}), StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let (got, body) = server
+            .call(
+                Method::POST,
+                "/api/v2/tools/check-ssl",
+                &auth,
+                Some(input.clone()),
+            )
+            .await;
+        assert!(
+            got == status || got == StatusCode::BAD_REQUEST,
+            "{input}: {got} {body}"
+        );
+    }
+    serving.abort();
+    server.stop().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn check_ssl_reports_the_chain_a_server_presents() -> TestResult {
+    let (port, serving) = tls_server().await?;
+    let server =
+        TestServer::start_with(|s: &mut Settings| s.tools.allow_private_addresses = true).await;
+    let admin = server.admin().await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/tools/check-ssl",
+            &Auth::Session(&admin),
+            Some(json!({"hostname": "127.0.0.1", "port": port})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let data = &body["data"];
+    assert_eq!(data["hostname"], "127.0.0.1");
+    assert_eq!(data["port"], port);
+    assert_eq!(data["subject"], "CN=ssl-check.test");
+    assert_eq!(data["issuer"], "CN=SSL Check Test Root");
+    assert_eq!(data["common_name"], "ssl-check.test");
+    assert_eq!(data["san"], json!(["dns:ssl-check.test", "ip:127.0.0.1"]));
+    assert_eq!(data["hostname_matches"], true);
+    assert_eq!(data["chain_valid"], true);
+    assert_eq!(data["expired"], false);
+    assert!(
+        data["days_remaining"].as_i64().is_some_and(|d| d > 300),
+        "{data}"
+    );
+    assert!(data["valid_until"].is_string());
+    assert_eq!(data["protocol"], "TLSv1.3");
+    assert!(
+        data["cipher_suite"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("TLS13_")),
+        "{data}"
+    );
+    let chain = data["chain"].as_array().ok_or("chain")?;
+    assert_eq!(chain.len(), 2);
+    assert_eq!(chain[1]["subject"], "CN=SSL Check Test Root");
+    assert_eq!(chain[1]["is_ca"], true);
+
+    // Past the certificates' end (by the server's clock), the same chain is reported expired
+    // and no longer valid.
+    server.clock.advance(time::Duration::days(2200 * 365));
+    let admin = server.admin().await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/tools/check-ssl",
+            &Auth::Session(&admin),
+            Some(json!({"hostname": "127.0.0.1", "port": port})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["expired"], true, "{body}");
+    assert_eq!(body["data"]["chain_valid"], false, "{body}");
+    assert!(
+        body["data"]["days_remaining"]
+            .as_i64()
+            .is_some_and(|d| d < 0),
+        "{body}"
+    );
+
+    // A port where nothing listens is a clear refusal, not a server error.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let closed_port = closed.local_addr()?.port();
+    drop(closed);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/tools/check-ssl",
+            &Auth::Session(&admin),
+            Some(json!({"hostname": "127.0.0.1", "port": closed_port})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    serving.abort();
+    server.stop().await;
+    Ok(())
+}

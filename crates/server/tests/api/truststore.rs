@@ -269,7 +269,7 @@ async fn ca_certificates_are_trusted_imported_synced_counted_and_removed() -> Te
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
         .call(
             Method::GET,

@@ -142,7 +142,7 @@ async fn create_read_update_toggle_reset_delete() -> TestResult {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
         .call(
             Method::GET,

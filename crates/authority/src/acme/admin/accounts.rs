@@ -3,9 +3,8 @@
 use store::{AcmeAccountRow, AcmeFilter, Page, PageRequest};
 
 use super::check_status;
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Statuses an account can have.
 const ACCOUNT_STATUSES: &[&str] = &["valid", "deactivated", "revoked"];

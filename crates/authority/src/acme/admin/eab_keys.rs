@@ -6,9 +6,8 @@ use store::AcmeEabKeyRow;
 use zeroize::Zeroizing;
 
 use super::check_description;
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// The context the vault seals external account binding keys under; the protocol opens them
 /// with the same one.

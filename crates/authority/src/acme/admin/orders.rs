@@ -3,8 +3,7 @@
 use store::{AcmeAccountRow, AcmeFilter, AcmeOrderRow, Page, PageRequest};
 
 use super::check_status;
-use crate::Permission;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Statuses an order can have.
 const ORDER_STATUSES: &[&str] = &["pending", "ready", "processing", "valid", "invalid"];

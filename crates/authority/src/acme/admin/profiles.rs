@@ -3,12 +3,11 @@
 use store::{AcmeProfileFields, AcmeProfileRow};
 
 use super::{check_description, invalid};
-use crate::Permission;
 use crate::acme::ChallengeType;
 use crate::acme::identifiers::Allowed;
 use crate::audit::Event;
 use crate::templates::MAX_DAYS;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Names a profile may not take: the path segments of ACME's own URLs (`/acme/directory`,
 /// `/acme/{profile}/acct/…`), which a profile of that name would shadow or be confused with.

@@ -4,9 +4,8 @@
 use store::{AcmeProfileFields, AcmeProfileRow, AcmeState};
 
 use super::invalid;
-use crate::Permission;
 use crate::audit::Event;
-use crate::{Authority, Error, Principal, Result};
+use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Highest hourly rate limit that can be set (0 is none).
 const MAX_RATE: i64 = 1_000_000;

@@ -2,8 +2,7 @@
 
 use store::AcmeCounts;
 
-use crate::Permission;
-use crate::{Authority, Principal, Result};
+use crate::{Authority, Permission, Principal, Result};
 
 /// Counts for the statistics page.
 #[derive(Debug, Clone)]

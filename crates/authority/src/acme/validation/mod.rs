@@ -38,6 +38,7 @@ use tokio_rustls::TlsConnector;
 
 pub use self::slots::Admission;
 use self::slots::Slots;
+pub(crate) use self::tls_alpn01::accept_any_chain;
 use super::identifiers::MAX_IDENTIFIERS;
 use super::{ChallengeType, Identifier, Problem, ProblemType};
 use crate::Error;

@@ -139,33 +139,43 @@ fn certificate_problem(problem: &CertificateError) -> &'static str {
     }
 }
 
-/// The tls-alpn-01 client configuration: TLS 1.2 and 1.3, ALPN `acme-tls/1` only, no session
-/// resumption, and [`DangerousAcceptAnyChain`] in place of certificate path validation.
+/// The tls-alpn-01 client configuration: ALPN `acme-tls/1` only, over
+/// [`accept_any_chain`].
 pub(super) fn tls_config() -> Result<Arc<rustls::ClientConfig>, Error> {
+    accept_any_chain(vec![ACME_TLS_ALPN.to_vec()])
+}
+
+/// A client configuration for connections that look at the server's certificate instead of
+/// trusting it: TLS 1.2 and 1.3, the ALPN protocols `alpn`, no session resumption, and
+/// [`DangerousAcceptAnyChain`] in place of certificate path validation. Whatever it connects
+/// to is not authenticated; only what the certificate says may be used, after checking it.
+///
+/// # Errors
+/// [`Error::Internal`] when rustls cannot build it.
+pub(crate) fn accept_any_chain(alpn: Vec<Vec<u8>>) -> Result<Arc<rustls::ClientConfig>, Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = Arc::new(DangerousAcceptAnyChain {
         algorithms: provider.signature_verification_algorithms,
     });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .map_err(|e| {
-            Error::Internal(format!(
-                "cannot build the tls-alpn-01 TLS configuration: {e}"
-            ))
-        })?
+        .map_err(|e| Error::Internal(format!("cannot build a TLS client configuration: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
-    config.alpn_protocols = vec![ACME_TLS_ALPN.to_vec()];
+    config.alpn_protocols = alpn;
     config.resumption = rustls::client::Resumption::disabled();
     Ok(Arc::new(config))
 }
 
 /// Accepts any certificate chain — the tls-alpn-01 certificate is self-signed by design, and its
-/// content is checked afterwards by [`check_tls_alpn_certificate`] — but still verifies the
-/// handshake signatures, so the peer must hold the private key of the certificate it presents.
+/// content is checked afterwards by [`check_tls_alpn_certificate`]; the SSL check tool reports
+/// on the chain rather than trusting it — but still verifies the handshake signatures, so the
+/// peer must hold the private key of the certificate it presents.
 ///
-/// Security: only for tls-alpn-01. Used anywhere else this would accept any server.
+/// Security: only where nothing is sent to the server and its certificate is checked or merely
+/// reported afterwards (tls-alpn-01, the SSL check). Used anywhere else this would accept any
+/// server.
 #[derive(Debug)]
 struct DangerousAcceptAnyChain {
     algorithms: WebPkiSupportedAlgorithms,

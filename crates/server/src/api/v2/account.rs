@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::audit::AuditView;
 use super::views::{UserView, nullable};
 use crate::App;
-use crate::envelope::{Envelope, created, done, ok, ok_with};
+use crate::envelope::{Envelope, created, no_content, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 
@@ -277,7 +277,7 @@ async fn update_key(
 #[utoipa::path(delete, path = "/account/apikeys/{key_id}", tag = "account",
     security(("session" = []), ("api_key" = [])),
     params(("key_id" = i64, Path)),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such key", body = ErrorBody)))]
 async fn delete_key(
     State(app): State<App>,
@@ -285,7 +285,7 @@ async fn delete_key(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_api_key(&principal, id).await?;
-    Ok(done("API key deleted"))
+    Ok(no_content())
 }
 
 /// Replace the secret of one of the caller's API keys. The new secret is in `data.key`.
@@ -348,7 +348,7 @@ async fn list_sessions(State(app): State<App>, Caller(principal): Caller) -> Api
 #[utoipa::path(delete, path = "/account/sessions/{session_id}", tag = "account",
     security(("session" = [])),
     params(("session_id" = i64, Path)),
-    responses((status = 200, description = "Revoked"),
+    responses((status = 204, description = "Revoked"),
               (status = 404, description = "No such active session", body = ErrorBody)))]
 async fn revoke_session(
     State(app): State<App>,
@@ -356,7 +356,7 @@ async fn revoke_session(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.revoke_session(&principal, id).await?;
-    Ok(done("Session revoked"))
+    Ok(no_content())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

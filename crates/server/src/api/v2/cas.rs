@@ -9,12 +9,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::import::{ImportBody, ImportView};
+use super::import::{ImportAnswer, ImportBody};
 use super::views::{
     BulkIds, BulkResult, SubjectFields, bulk, bulk_ids, nullable, requested_key_type,
 };
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::RevocationSettings;
@@ -47,6 +47,10 @@ pub struct CaView {
     pub issuer: String,
     /// root or intermediate.
     pub ca_type: String,
+    /// A root (self-signed) CA, as the reference's CA object says.
+    pub is_root: bool,
+    /// The display name, under the reference's field name (`name` here).
+    pub descr: String,
     pub parent_id: Option<i64>,
     /// Hex.
     pub serial_number: String,
@@ -97,12 +101,19 @@ pub struct CaView {
     pub ocsp_signer: String,
     /// An OCSP response's validity, in hours; responses are signed again at half of that.
     pub ocsp_validity_hours: i64,
+    /// Certificates in the inventory that this CA issued (any state).
+    pub certificates_count: i64,
 }
 
 impl CaView {
-    pub fn new(c: authority::CaRow, publishing: &authority::Publishing) -> Self {
+    pub fn new(
+        c: authority::CaRow,
+        publishing: &authority::Publishing,
+        certificates_count: i64,
+    ) -> Self {
         let s = c.revocation;
         Self {
+            certificates_count,
             crl_url: publishing.crl_url(&c.refid),
             delta_crl_url: publishing.delta_crl_url(&c.refid),
             ocsp_url: publishing.ocsp_url(),
@@ -118,6 +129,8 @@ impl CaView {
             ocsp_validity_hours: s.ocsp_validity_hours,
             id: c.id,
             refid: c.refid,
+            is_root: c.ca_type == "root",
+            descr: c.name.clone(),
             name: c.name,
             description: c.description,
             common_name: c.cert.common_name,
@@ -145,6 +158,21 @@ impl CaView {
     }
 }
 
+/// `ca` as the API shows it, with the number of certificates it issued.
+pub async fn view(app: &App, ca: authority::CaRow) -> ApiResult<CaView> {
+    let filter = authority::CertificateFilter {
+        ca_id: Some(ca.id),
+        ..authority::CertificateFilter::default()
+    };
+    let count = app
+        .authority
+        .reader()
+        .count_certificates(&filter, app.authority.now())
+        .await
+        .map_err(authority::Error::from)?;
+    Ok(CaView::new(ca, &app.authority.publishing(), count))
+}
+
 /// CAs, by id.
 #[utoipa::path(get, path = "/cas", tag = "cas",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
@@ -153,6 +181,12 @@ impl CaView {
 async fn list(State(app): State<App>, ApiQuery(p): ApiQuery<Pagination>) -> ApiResult<Response> {
     let request = p.request()?;
     let all = app.authority.cas().await?;
+    let counts = app
+        .authority
+        .reader()
+        .certificates_per_ca()
+        .await
+        .map_err(authority::Error::from)?;
     let total = i64::try_from(all.len()).unwrap_or(i64::MAX);
     let skip =
         usize::try_from(u64::from(request.page.saturating_sub(1)) * u64::from(request.per_page))
@@ -161,7 +195,10 @@ async fn list(State(app): State<App>, ApiQuery(p): ApiQuery<Pagination>) -> ApiR
         .into_iter()
         .skip(skip)
         .take(usize::try_from(request.per_page).unwrap_or(usize::MAX))
-        .map(|c| CaView::new(c, &app.authority.publishing()))
+        .map(|c| {
+            let count = counts.get(&c.id).copied().unwrap_or(0);
+            CaView::new(c, &app.authority.publishing(), count)
+        })
         .collect();
     Ok(page(items, request, total))
 }
@@ -211,10 +248,7 @@ async fn tree(State(app): State<App>) -> ApiResult<Response> {
     responses((status = 200, description = "CA", body = Envelope<CaView>),
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    Ok(ok(CaView::new(
-        app.authority.ca(id).await?,
-        &app.authority.publishing(),
-    )))
+    Ok(ok(view(&app, app.authority.ca(id).await?).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -287,10 +321,7 @@ async fn create(
         )
         .await?;
     let message = format!("CA '{}' created", ca.name);
-    Ok(created(
-        CaView::new(ca, &app.authority.publishing()),
-        message,
-    ))
+    Ok(created(view(&app, ca).await?, message))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -437,10 +468,7 @@ async fn update(
             },
         )
         .await?;
-    Ok(ok_with(
-        CaView::new(ca, &app.authority.publishing()),
-        "CA updated",
-    ))
+    Ok(ok_with(view(&app, ca).await?, "CA updated"))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -456,7 +484,7 @@ pub struct DeleteQuery {
 #[utoipa::path(delete, path = "/cas/{id}", tag = "cas",
     security(("session" = ["delete:cas"]), ("api_key" = ["delete:cas"])),
     params(("id" = i64, Path, description = "CA id"), DeleteQuery),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such CA", body = ErrorBody),
               (status = 409, description = "It has valid certificates", body = ErrorBody)))]
 async fn delete(
@@ -466,7 +494,7 @@ async fn delete(
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
     app.authority.delete_ca(&principal, id, q.force).await?;
-    Ok(done("CA deleted"))
+    Ok(no_content())
 }
 
 /// The certificates a CA issued, with the inventory's filters.
@@ -493,9 +521,10 @@ async fn certificates(
 /// a CA can issue here. Each is linked to its parent when certmint has it.
 #[utoipa::path(post, path = "/cas/import", tag = "cas",
     security(("session" = ["write:cas"]), ("api_key" = ["write:cas"])),
-    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`"),
-    responses((status = 201, description = "Imported", body = Envelope<ImportView>),
-              (status = 422, description = "Unreadable file, wrong password, not a CA", body = ErrorBody)))]
+    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`, `ca_id`, `import_key`"),
+    responses((status = 201, description = "Imported: the certificate or CA when the file held one certificate, otherwise what was stored and skipped", body = Envelope<ImportAnswer>),
+              (status = 409, description = "The file's one certificate is stored already", body = ErrorBody),
+              (status = 422, description = "Unreadable file, wrong password, not a CA, or not issued by ca_id", body = ErrorBody)))]
 async fn import(
     State(app): State<App>,
     Caller(principal): Caller,

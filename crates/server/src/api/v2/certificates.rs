@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::import::{ImportBody, ImportView};
+use super::import::{ImportAnswer, ImportBody};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
@@ -70,6 +70,7 @@ pub struct CertificateView {
     pub renewed_from: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// RFC 5280 reason, camelCase as the reference spells it (keyCompromise, caCompromise).
     pub revocation_reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -99,7 +100,7 @@ impl CertificateView {
             description: c.description,
             renewed_from: c.renewed_from,
             revoked_at: c.revoked_at,
-            revocation_reason: c.revocation_reason,
+            revocation_reason: c.revocation_reason.as_deref().map(RevocationReason::shown),
             created_at: c.created_at,
         }
     }
@@ -488,9 +489,10 @@ pub fn revocation_reason(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RevokeBody {
-    /// RFC 5280 reason: unspecified (default), keyCompromise, cACompromise, affiliationChanged,
-    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise;
-    /// removeFromCRL releases a hold.
+    /// RFC 5280 reason: unspecified (default), keyCompromise, caCompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn, aaCompromise;
+    /// removeFromCRL releases a hold. Any case, and snake_case (`ca_compromise`), is read too;
+    /// answers spell it as listed here.
     pub reason: Option<String>,
     pub comments: Option<String>,
     /// When the key is known or suspected to have been compromised (RFC 3339; RFC 5280
@@ -542,7 +544,7 @@ async fn revoke(
 #[utoipa::path(delete, path = "/certificates/{id}", tag = "certificates",
     security(("session" = ["delete:certificates"]), ("api_key" = ["delete:certificates"])),
     params(("id" = i64, Path, description = "Certificate id")),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such certificate", body = ErrorBody)))]
 async fn delete(
     State(app): State<App>,
@@ -550,7 +552,7 @@ async fn delete(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_certificate(&principal, id).await?;
-    Ok(done("Certificate deleted"))
+    Ok(no_content())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -670,10 +672,11 @@ async fn private_key(
 /// CA certificates in the file become CAs; each certificate is linked to its issuing CA.
 #[utoipa::path(post, path = "/certificates/import", tag = "certificates",
     security(("session" = ["write:certificates"]), ("api_key" = ["write:certificates"])),
-    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`"),
-    responses((status = 201, description = "Imported", body = Envelope<ImportView>),
+    request_body(content = ImportBody, description = "JSON, or multipart/form-data with `file`, `password`, `private_key`, `name`, `description`, `ca_id`, `import_key`"),
+    responses((status = 201, description = "Imported: the certificate or CA when the file held one certificate, otherwise what was stored and skipped", body = Envelope<ImportAnswer>),
+              (status = 409, description = "The file's one certificate is stored already", body = ErrorBody),
               (status = 403, description = "A CA certificate without write:cas", body = ErrorBody),
-              (status = 422, description = "Unreadable file, wrong password, stray key", body = ErrorBody)))]
+              (status = 422, description = "Unreadable file, wrong password, stray key, or not issued by ca_id", body = ErrorBody)))]
 async fn import(
     State(app): State<App>,
     Caller(principal): Caller,

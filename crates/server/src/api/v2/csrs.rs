@@ -12,7 +12,7 @@ use utoipa_axum::routes;
 use super::certificates::CertificateView;
 use super::views::{BulkIds, BulkResult, SubjectFields, bulk, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, done, ok, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::pki::{SubjectAltName, pem};
@@ -259,7 +259,7 @@ async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
 #[utoipa::path(delete, path = "/csrs/{id}", tag = "csrs",
     security(("session" = ["delete:csrs"]), ("api_key" = ["delete:csrs"])),
     params(("id" = i64, Path, description = "CSR id")),
-    responses((status = 200, description = "Deleted", body = Envelope<Object>),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such CSR", body = ErrorBody)))]
 async fn delete(
     State(app): State<App>,
@@ -267,7 +267,7 @@ async fn delete(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_csr(&principal, id).await?;
-    Ok(done("CSR deleted"))
+    Ok(no_content())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -13,12 +13,15 @@ use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller};
-use authority::{CertificateState, Permission};
+use authority::CertificateState;
 
 /// The longest period `days` may ask for.
 const MAX_DAYS: u32 = 366;
 /// The longest list `limit` may ask for.
 pub const MAX_LIMIT: u32 = 100;
+/// The deepest the activity feed may be paged: a feed, not an archive (that is
+/// `/audit/logs`), and each skipped record is read by the database.
+const MAX_OFFSET: u32 = 10_000;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -26,6 +29,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(expiring))
         .routes(routes!(trend))
         .routes(routes!(recent_cas))
+        .routes(routes!(activity))
 }
 
 /// Checks a count from the query string against `1..=max`.
@@ -138,13 +142,13 @@ pub struct DashboardStats {
     responses((status = 200, description = "Counts", body = Envelope<DashboardStats>)))]
 async fn stats(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let now = app.authority.now();
-    let store = app.authority.reader();
-    let totals = store.totals().await.map_err(authority::Error::from)?;
-    let states = store
+    let totals = app.authority.overview(&principal).await?;
+    let states = app
+        .authority
+        .reader()
         .certificate_states(now, expiring_until(now))
         .await
         .map_err(authority::Error::from)?;
-    let users = principal.can(Permission::ReadUsers);
     Ok(ok(DashboardStats {
         total_certificates: totals.certificates,
         active_certificates: states.active,
@@ -155,8 +159,8 @@ async fn stats(State(app): State<App>, Caller(principal): Caller) -> ApiResult<R
         total_csrs: totals.csrs,
         pending_csrs: totals.pending_csrs,
         total_templates: totals.templates,
-        total_users: users.then_some(totals.users),
-        active_users: users.then_some(totals.active_users),
+        total_users: totals.users,
+        active_users: totals.active_users,
     }))
 }
 
@@ -293,4 +297,46 @@ async fn recent_cas(
         .await
         .map_err(authority::Error::from)?;
     Ok(ok(cas.into_iter().map(CaItem::from).collect::<Vec<_>>()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct ActivityQuery {
+    /// At most this many (default 20, at most 100).
+    pub limit: u32,
+    /// Skip this many of the newest first (default 0, at most 10000).
+    pub offset: u32,
+}
+
+impl Default for ActivityQuery {
+    fn default() -> Self {
+        Self {
+            limit: 20,
+            offset: 0,
+        }
+    }
+}
+
+/// Recent activity: the newest audit records, as `/audit/logs` shows them.
+#[utoipa::path(get, path = "/dashboard/activity", tag = "dashboard",
+    security(("session" = ["read:audit"]), ("api_key" = ["read:audit"])),
+    params(ActivityQuery),
+    responses((status = 200, description = "Newest first", body = Envelope<Vec<super::audit::AuditView>>),
+              (status = 400, description = "limit or offset out of range", body = ErrorBody)))]
+async fn activity(
+    State(app): State<App>,
+    ApiQuery(q): ApiQuery<ActivityQuery>,
+) -> ApiResult<Response> {
+    let limit = bounded("limit", q.limit, MAX_LIMIT)?;
+    if q.offset > MAX_OFFSET {
+        return Err(ApiError::bad_request(format!(
+            "offset must be at most {MAX_OFFSET}; older records are at /api/v2/audit/logs"
+        )));
+    }
+    let records = app.authority.recent_activity(limit, q.offset).await?;
+    Ok(ok(records
+        .into_iter()
+        .map(super::audit::AuditView::from)
+        .collect::<Vec<_>>()))
 }

@@ -23,18 +23,36 @@ pub struct ImportBody {
     pub private_key: Option<String>,
     /// Opens a PKCS#12 file or an encrypted key.
     pub password: Option<String>,
-    /// Name for the CA, when the file holds one.
+    /// Display name: the CA's name when the file holds one CA; a lone certificate's
+    /// description when none is given.
     pub name: Option<String>,
     pub description: Option<String>,
+    /// The CA that issued the imported certificate(s), to link them to: each certificate but
+    /// a root must carry its signature, or nothing is imported (422). Without it, issuers are
+    /// found by key identifier and signature.
+    pub ca_id: Option<i64>,
+    /// Keep the private keys in the file (default true). With false they are dropped, and a
+    /// `private_key` sent apart is refused.
+    pub import_key: Option<bool>,
 }
 
-/// What an import stored.
+/// What an import of several certificates stored.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ImportView {
     pub cas: Vec<CaView>,
     pub certificates: Vec<CertificateView>,
     /// Subjects of certificates that were stored already.
     pub skipped: Vec<String>,
+}
+
+/// The answer to an import: the stored certificate or CA when the file held one certificate,
+/// as the reference shows it; otherwise what was stored and skipped.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ImportAnswer {
+    Certificate(CertificateView),
+    Ca(CaView),
+    Report(ImportView),
 }
 
 /// Runs an import from an upload and answers 201 with what was stored.
@@ -57,16 +75,15 @@ pub async fn run(
                 name: fields.name,
                 description: fields.description,
                 only_cas,
+                ca_id: fields.ca_id,
+                import_key: fields.import_key.unwrap_or(true),
             },
         )
         .await?;
     let now = app.authority.now();
     let mut cas = Vec::new();
     for id in report.cas {
-        cas.push(CaView::new(
-            app.authority.ca(id).await?,
-            &app.authority.publishing(),
-        ));
+        cas.push(super::cas::view(app, app.authority.ca(id).await?).await?);
     }
     let mut certificates = Vec::new();
     for id in report.certificates {
@@ -75,6 +92,30 @@ pub async fn run(
             now,
         ));
     }
+    // A lone certificate that was stored already is refused by the authority, so a file of
+    // one certificate gave exactly one CA or one certificate here.
+    if report.read == 1 {
+        if let Some(ca) = cas.pop() {
+            let message = if only_cas {
+                format!("CA \"{}\" imported successfully", ca.name)
+            } else {
+                format!(
+                    "CA certificate \"{}\" imported successfully (detected as CA)",
+                    ca.name
+                )
+            };
+            return Ok(created(ImportAnswer::Ca(ca), message));
+        }
+        if let Some(cert) = certificates.pop() {
+            let name = cert
+                .description
+                .clone()
+                .or_else(|| cert.common_name.clone())
+                .unwrap_or_else(|| cert.subject.clone());
+            let message = format!("Certificate \"{name}\" imported successfully");
+            return Ok(created(ImportAnswer::Certificate(cert), message));
+        }
+    }
     let message = format!(
         "{} CA(s) and {} certificate(s) imported, {} already known",
         cas.len(),
@@ -82,11 +123,11 @@ pub async fn run(
         report.skipped.len()
     );
     Ok(created(
-        ImportView {
+        ImportAnswer::Report(ImportView {
             cas,
             certificates,
             skipped: report.skipped,
-        },
+        }),
         message,
     ))
 }

@@ -7,6 +7,7 @@ mod auth;
 mod cas;
 mod certificate_bulk;
 mod certificates;
+mod check_ssl;
 mod crl;
 mod csrs;
 mod dashboard;
@@ -18,6 +19,7 @@ mod openapi;
 mod rbac;
 mod search;
 mod stats;
+mod system_status;
 mod templates;
 mod tools;
 mod truststore;
@@ -44,8 +46,10 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(ocsp::routes())
         .merge(templates::routes())
         .merge(tools::routes())
+        .merge(check_ssl::routes())
         .merge(truststore::routes())
         .merge(dashboard::routes())
+        .merge(system_status::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())

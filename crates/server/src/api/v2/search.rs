@@ -1,8 +1,9 @@
-//! `/search`: the console's search box, across certificates, CAs and templates.
+//! `/search`: the console's search box, across certificates, CAs, CSRs, templates and users.
 
 use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -12,7 +13,6 @@ use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Caller};
-use authority::Permission;
 
 /// The longest search text.
 const MAX_QUERY_CHARS: usize = 200;
@@ -43,6 +43,32 @@ pub struct TemplateItem {
     pub builtin: bool,
 }
 
+/// A CSR in the search results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CsrItem {
+    pub id: i64,
+    pub refid: String,
+    pub name: String,
+    pub common_name: Option<String>,
+    pub subject: String,
+    /// pending or signed.
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A user in the search results.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserItem {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub full_name: Option<String>,
+    pub role: String,
+    /// Whether the account may log in.
+    pub active: bool,
+}
+
 /// Matches of each kind. A kind the caller may not read is null.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SearchResults {
@@ -50,11 +76,15 @@ pub struct SearchResults {
     pub certificates: Vec<CertificateItem>,
     /// By name or subject; needs `read:cas`.
     pub cas: Option<Vec<CaItem>>,
+    /// By name, common name, SAN or subject; newest first; needs `read:csrs`.
+    pub csrs: Option<Vec<CsrItem>>,
     /// By name; needs `read:templates`.
     pub templates: Option<Vec<TemplateItem>>,
+    /// By username, full name or email; needs `read:users`.
+    pub users: Option<Vec<UserItem>>,
 }
 
-/// Find certificates, CAs and templates by name.
+/// Find certificates, CAs, CSRs, templates and users by name.
 #[utoipa::path(get, path = "/search", tag = "search",
     security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
     params(SearchQuery),
@@ -72,46 +102,49 @@ async fn search(
         )));
     }
     let limit = bounded("limit", q.limit, MAX_LIMIT)?;
-    let store = app.authority.reader();
+    let found = app.authority.search(&principal, text, limit).await?;
     let now = app.authority.now();
-    let certificates = store
-        .search_certificates(text, limit)
-        .await
-        .map_err(authority::Error::from)?
-        .into_iter()
-        .map(|c| CertificateItem::new(c, now))
-        .collect();
-    let cas = if principal.can(Permission::ReadCas) {
-        let found = store
-            .search_cas(text, limit)
-            .await
-            .map_err(authority::Error::from)?;
-        Some(found.into_iter().map(CaItem::from).collect())
-    } else {
-        None
-    };
-    let templates = if principal.can(Permission::ReadTemplates) {
-        let found = store
-            .search_templates(text, limit)
-            .await
-            .map_err(authority::Error::from)?;
-        Some(
-            found
-                .into_iter()
+    Ok(ok(SearchResults {
+        certificates: found
+            .certificates
+            .into_iter()
+            .map(|c| CertificateItem::new(c, now))
+            .collect(),
+        cas: found.cas.map(|v| v.into_iter().map(CaItem::from).collect()),
+        csrs: found.csrs.map(|v| {
+            v.into_iter()
+                .map(|c| CsrItem {
+                    id: c.id,
+                    refid: c.refid,
+                    name: c.name,
+                    common_name: c.common_name,
+                    subject: c.subject,
+                    status: c.status,
+                    created_at: c.created_at,
+                })
+                .collect()
+        }),
+        templates: found.templates.map(|v| {
+            v.into_iter()
                 .map(|t| TemplateItem {
                     id: t.id,
                     name: t.name,
                     description: t.description,
                     builtin: t.builtin,
                 })
-                .collect(),
-        )
-    } else {
-        None
-    };
-    Ok(ok(SearchResults {
-        certificates,
-        cas,
-        templates,
+                .collect()
+        }),
+        users: found.users.map(|v| {
+            v.into_iter()
+                .map(|u| UserItem {
+                    id: u.id,
+                    username: u.username,
+                    email: u.email,
+                    full_name: u.full_name,
+                    role: u.role,
+                    active: u.enabled,
+                })
+                .collect()
+        }),
     }))
 }

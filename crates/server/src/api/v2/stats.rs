@@ -11,7 +11,6 @@ use crate::App;
 use crate::envelope::{Envelope, ok};
 use crate::error::ApiResult;
 use crate::extract::Caller;
-use authority::Permission;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(overview))
@@ -21,26 +20,22 @@ pub fn routes() -> OpenApiRouter<App> {
 pub struct Overview {
     pub total_cas: i64,
     pub total_certs: i64,
+    /// ACME accounts registered, in any state; null without `read:acme`.
+    pub acme_accounts: Option<i64>,
     /// Accounts that may log in; null without `read:users`.
     pub active_users: Option<i64>,
 }
 
-/// How many CAs, certificates and active users there are.
+/// How many CAs, certificates, ACME accounts and active users there are.
 #[utoipa::path(get, path = "/stats/overview", tag = "stats",
     security(("session" = ["read:certificates"]), ("api_key" = ["read:certificates"])),
     responses((status = 200, description = "Counts", body = Envelope<Overview>)))]
 async fn overview(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
-    let totals = app
-        .authority
-        .reader()
-        .totals()
-        .await
-        .map_err(authority::Error::from)?;
+    let totals = app.authority.overview(&principal).await?;
     Ok(ok(Overview {
         total_cas: totals.cas,
         total_certs: totals.certificates,
-        active_users: principal
-            .can(Permission::ReadUsers)
-            .then_some(totals.active_users),
+        acme_accounts: totals.acme_accounts,
+        active_users: totals.active_users,
     }))
 }

@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use super::views::{BulkIds, BulkResult, bulk};
 use crate::App;
-use crate::envelope::{Envelope, attachment, created, done, ok};
+use crate::envelope::{Envelope, attachment, created, no_content, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id, Upload, file_or_text};
 use authority::{ImportCounts, Template, TemplateSpec};
@@ -124,7 +124,7 @@ async fn update(
 #[utoipa::path(delete, path = "/templates/{id}", tag = "templates",
     security(("session" = ["delete:templates"]), ("api_key" = ["delete:templates"])),
     params(("id" = i64, Path, description = "Template id")),
-    responses((status = 200, description = "Deleted", body = Envelope<Object>),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such template", body = ErrorBody),
               (status = 409, description = "Built in", body = ErrorBody)))]
 async fn delete(
@@ -133,7 +133,7 @@ async fn delete(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_template(&principal, id).await?;
-    Ok(done("Template deleted"))
+    Ok(no_content())
 }
 
 /// Delete several templates; built-in ones fail.

@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, done, ok, page};
+use crate::envelope::{Envelope, Pagination, created, no_content, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::{TrustLabels, TrustReport, TrustedRow};
@@ -272,7 +272,7 @@ async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
 #[utoipa::path(delete, path = "/truststore/{id}", tag = "truststore",
     security(("session" = ["delete:truststore"]), ("api_key" = ["delete:truststore"])),
     params(("id" = i64, Path, description = "Trusted certificate id")),
-    responses((status = 200, description = "Removed", body = Envelope<Object>),
+    responses((status = 204, description = "Removed"),
               (status = 404, description = "No such certificate", body = ErrorBody)))]
 async fn delete(
     State(app): State<App>,
@@ -280,5 +280,5 @@ async fn delete(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.untrust(&principal, id).await?;
-    Ok(done("Certificate removed from the trust store"))
+    Ok(no_content())
 }

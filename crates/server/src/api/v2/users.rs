@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::views::{UserView, nullable};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, done, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, created, no_content, ok, ok_with, page};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 
@@ -170,7 +170,7 @@ async fn update(
 #[utoipa::path(delete, path = "/users/{user_id}", tag = "users",
     security(("session" = ["delete:users"]), ("api_key" = ["delete:users"])),
     params(("user_id" = i64, Path)),
-    responses((status = 200, description = "Deleted"),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such user", body = ErrorBody),
               (status = 409, description = "Oneself or the last active admin", body = ErrorBody)))]
 async fn delete(
@@ -179,7 +179,7 @@ async fn delete(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_user(&principal, id).await?;
-    Ok(done("User deleted"))
+    Ok(no_content())
 }
 
 /// Activate an inactive user or deactivate an active one.

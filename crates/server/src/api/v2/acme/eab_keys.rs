@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::App;
-use crate::envelope::{Envelope, created, ok, ok_with};
+use crate::envelope::{Envelope, created, no_content, ok};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id, parse_id};
 use authority::AcmeEabKeyRow;
@@ -136,12 +136,12 @@ async fn create_eab_key(
 }
 
 /// Revoke an external account binding key, by its id or its key id: no account can register
-/// with it any more.
+/// with it any more. It stays listed, as revoked.
 #[utoipa::path(delete, path = "/acme/profiles/{id}/eab-keys/{key_id}", tag = "acme-admin",
     security(("session" = ["write:acme"]), ("api_key" = ["write:acme"])),
     params(("id" = i64, Path, description = "Profile id"),
            ("key_id" = String, Path, description = "The key's id, or its key id (kid)")),
-    responses((status = 200, description = "Revoked", body = Envelope<EabKeyView>),
+    responses((status = 204, description = "Revoked"),
               (status = 404, description = "No such profile or key", body = ErrorBody),
               (status = 409, description = "Already revoked", body = ErrorBody)))]
 async fn revoke_eab_key(
@@ -150,12 +150,8 @@ async fn revoke_eab_key(
     Path((id, key)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let id = parse_id(&id)?;
-    let key = app
-        .authority
+    app.authority
         .revoke_acme_eab_key(&principal, id, &key)
         .await?;
-    Ok(ok_with(
-        EabKeyView::from(key),
-        "External account binding key revoked",
-    ))
+    Ok(no_content())
 }

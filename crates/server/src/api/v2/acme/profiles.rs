@@ -10,7 +10,7 @@ use utoipa_axum::routes;
 
 use crate::App;
 use crate::api::v2::views::nullable;
-use crate::envelope::{Envelope, created, done, ok, ok_with};
+use crate::envelope::{Envelope, created, no_content, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id};
 use authority::acme::AcmeProfileInput;
@@ -210,7 +210,7 @@ async fn update_profile(
 #[utoipa::path(delete, path = "/acme/profiles/{id}", tag = "acme-admin",
     security(("session" = ["delete:acme"]), ("api_key" = ["delete:acme"])),
     params(("id" = i64, Path, description = "Profile id")),
-    responses((status = 200, description = "Deleted", body = Envelope<Object>),
+    responses((status = 204, description = "Deleted"),
               (status = 404, description = "No such profile", body = ErrorBody),
               (status = 409, description = "The default profile", body = ErrorBody)))]
 async fn delete_profile(
@@ -219,7 +219,7 @@ async fn delete_profile(
     Id(id): Id,
 ) -> ApiResult<Response> {
     app.authority.delete_acme_profile(&principal, id).await?;
-    Ok(done("ACME profile deleted"))
+    Ok(no_content())
 }
 
 #[cfg(test)]
