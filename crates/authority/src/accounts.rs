@@ -167,7 +167,7 @@ impl Authority {
                 )
                 .await
                 .map_err(|e| match e {
-                    store::Error::Conflict => {
+                    store::Error::Conflict(_) => {
                         Error::Conflict(format!("username '{}' is taken", input.username))
                     }
                     other => other.into(),

@@ -105,7 +105,7 @@ impl Authority {
         };
         let mut tx = self.store.begin_write().await?;
         tx.insert_crl(&row).await.map_err(|e| match e {
-            store::Error::Conflict => Error::Conflict(format!(
+            store::Error::Conflict(_) => Error::Conflict(format!(
                 "CRL {number} of CA '{}' was published meanwhile",
                 ca.name
             )),

@@ -72,7 +72,9 @@ pub enum Error {
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
         match e {
-            store::Error::Conflict => Self::Conflict("already exists".into()),
+            store::Error::Conflict(constraint) => {
+                Self::Conflict(format!("already exists ({constraint})"))
+            }
             store::Error::Unavailable(m) => Self::Unavailable(m),
             store::Error::StorageFull(m) => {
                 tracing::error!(detail = %m, "the database's disk is full: writes are refused");

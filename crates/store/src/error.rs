@@ -12,9 +12,10 @@ pub enum Error {
     /// succeed once space is freed.
     #[error("the database's disk is full: {0}")]
     StorageFull(String),
-    /// A unique constraint refused the write (the thing already exists).
-    #[error("already exists")]
-    Conflict,
+    /// A unique constraint refused the write (the thing already exists). It names the
+    /// constraint as `table.column` (columns joined by `, `), the same on both engines.
+    #[error("already exists ({0})")]
+    Conflict(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migration(String),
@@ -26,10 +27,35 @@ pub enum Error {
     Database(sqlx::Error),
 }
 
+/// The unique constraint `db` reports broken, as `table.column[, table.column]`: SQLite says
+/// so in its message; PostgreSQL names the table, and the columns in its detail
+/// (`Key (a, b)=(…) already exists.`), whose values are left out.
+fn unique_constraint(db: &dyn sqlx::error::DatabaseError) -> String {
+    if let Some(columns) = db.message().strip_prefix("UNIQUE constraint failed: ") {
+        return columns.to_owned();
+    }
+    let columns = db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .and_then(|pg| pg.detail())
+        .and_then(|detail| detail.strip_prefix("Key ("))
+        .and_then(|detail| detail.split_once(")="))
+        .map(|(columns, _)| columns);
+    match (db.table(), columns) {
+        (Some(table), Some(columns)) => columns
+            .split(", ")
+            .map(|column| format!("{table}.{column}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => db.constraint().unwrap_or("unknown").to_owned(),
+    }
+}
+
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Self::Conflict(unique_constraint(db.as_ref()))
+            }
             sqlx::Error::Database(db) if out_of_space(db.code().as_deref()) => {
                 Self::StorageFull(db.to_string())
             }

@@ -408,12 +408,13 @@ async fn user_rows(store: Store) -> TestResult {
         "an empty update changes nothing else"
     );
 
-    // A taken username is a conflict, and the failed transaction writes nothing.
+    // A taken username is a conflict naming its constraint the same way on both engines, and
+    // the failed transaction writes nothing.
     let mut tx = store.begin_write().await?;
-    assert!(matches!(
-        tx.insert_user(&new_user("ann", "admin"), t2).await,
-        Err(Error::Conflict)
-    ));
+    match tx.insert_user(&new_user("ann", "admin"), t2).await {
+        Err(Error::Conflict(constraint)) => assert_eq!(constraint, "users.username"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
     drop(tx);
     assert_eq!(store.user_count().await?, 1);
 
@@ -1071,6 +1072,31 @@ async fn acme_order_batches(store: Store) -> TestResult {
         )
         .await?;
     tx.commit().await?;
+    // A constraint over two columns is named with both, the same on both engines.
+    let mut tx = store.begin_write().await?;
+    let twice = tx
+        .insert_acme_account(
+            &NewAcmeAccount {
+                refid: "acct-2".into(),
+                profile_id: profile,
+                thumbprint: "thumb".into(),
+                jwk: "{}".into(),
+                contact: Vec::new(),
+                tos_agreed: true,
+                eab_key_id: None,
+                origin_ip: None,
+            },
+            now,
+        )
+        .await;
+    match twice {
+        Err(Error::Conflict(constraint)) => assert_eq!(
+            constraint,
+            "acme_accounts.profile_id, acme_accounts.thumbprint"
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    drop(tx);
     let new = |refid: &str| NewAcmeOrder {
         refid: refid.into(),
         account_id: account,

@@ -137,7 +137,7 @@ impl Authority {
             .await;
         let id = match inserted {
             Ok(id) => id,
-            Err(store::Error::Conflict) => {
+            Err(store::Error::Conflict(_)) => {
                 // The same key registered concurrently: that account is the answer.
                 drop(tx);
                 let existing = self
@@ -369,7 +369,7 @@ impl Authority {
             .await
         {
             Ok(()) => {}
-            Err(store::Error::Conflict) => {
+            Err(store::Error::Conflict(_)) => {
                 drop(tx);
                 let other = self
                     .store

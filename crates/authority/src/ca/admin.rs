@@ -235,7 +235,7 @@ impl Authority {
             )
             .await
             .map_err(|e| match e {
-                store::Error::Conflict => Error::Conflict(format!("a CA named '{name}' exists")),
+                store::Error::Conflict(_) => Error::Conflict(format!("a CA named '{name}' exists")),
                 other => other.into(),
             })?;
         tx.audit(&self.entry_by(
@@ -332,7 +332,7 @@ impl Authority {
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
         tx.update_ca(id, &update, now).await.map_err(|e| match e {
-            store::Error::Conflict => Error::Conflict("a CA with that name exists".into()),
+            store::Error::Conflict(_) => Error::Conflict("a CA with that name exists".into()),
             other => other.into(),
         })?;
         tx.audit(&self.entry_by(

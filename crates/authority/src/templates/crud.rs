@@ -243,7 +243,7 @@ fn read_only(name: &str) -> Error {
 
 fn name_taken(name: &str) -> impl FnOnce(store::Error) -> Error + '_ {
     move |e| match e {
-        store::Error::Conflict => Error::Conflict(format!("a template named '{name}' exists")),
+        store::Error::Conflict(_) => Error::Conflict(format!("a template named '{name}' exists")),
         other => other.into(),
     }
 }

@@ -270,7 +270,7 @@ impl Authority {
             .await
         {
             Ok(id) => id,
-            Err(store::Error::Conflict) => {
+            Err(store::Error::Conflict(_)) => {
                 return Err(Error::Conflict(format!(
                     "an ACME profile named '{name}' exists"
                 )));
