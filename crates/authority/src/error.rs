@@ -2,7 +2,7 @@ use time::OffsetDateTime;
 
 /// What the registration authority refuses, in kinds that are safe to show to the caller.
 /// The server maps each kind to an HTTP status exactly once.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The request is well-formed but a value breaks a rule (422).

@@ -5,7 +5,7 @@ use pki::jose::{Jwk, Jws};
 use store::{AcmeAccountRow, AcmeProfileRow, NewAcmeAccount};
 use time::Duration;
 
-use super::{Problem, ProblemType};
+use super::{AcmeError, Problem, ProblemType};
 use crate::audit::Event;
 use crate::{Authority, Error, Origin, Principal};
 
@@ -77,7 +77,7 @@ impl Authority {
         request: &AccountRequest,
         binding: Option<ExternalBinding<'_>>,
         origin: &Origin,
-    ) -> Result<(AcmeAccountRow, bool), Problem> {
+    ) -> Result<(AcmeAccountRow, bool), AcmeError> {
         let thumbprint = jwk.thumbprint();
         if let Some(existing) = self
             .store
@@ -90,13 +90,15 @@ impl Authority {
             return Err(Problem::new(
                 ProblemType::AccountDoesNotExist,
                 "no account exists with this key",
-            ));
+            )
+            .into());
         }
         if !profile.terms_of_service.is_empty() && !request.terms_of_service_agreed {
             return Err(Problem::new(
                 ProblemType::Malformed,
                 "this server's terms of service must be agreed to (termsOfServiceAgreed)",
-            ));
+            )
+            .into());
         }
         check_contacts(&request.contact)?;
         let eab_key = match binding {
@@ -108,7 +110,8 @@ impl Authority {
                         "ACME profile '{}' requires an external account binding",
                         profile.name
                     ),
-                ));
+                )
+                .into());
             }
             None => None,
         };
@@ -155,7 +158,8 @@ impl Authority {
             return Err(Problem::new(
                 ProblemType::Unauthorized,
                 "the external account binding key was used or revoked meanwhile",
-            ));
+            )
+            .into());
         }
         let principal = Principal::acme(id, &refid, origin.clone());
         tx.audit(&self.entry_by(
@@ -191,7 +195,7 @@ impl Authority {
         profile: &AcmeProfileRow,
         jwk: &Jwk,
         binding: ExternalBinding<'_>,
-    ) -> Result<i64, Problem> {
+    ) -> Result<i64, AcmeError> {
         let refuse = |why: &str| {
             Problem::new(
                 ProblemType::Unauthorized,
@@ -207,13 +211,15 @@ impl Authority {
             return Err(Problem::new(
                 ProblemType::Malformed,
                 "the binding's header may carry neither a jwk nor a nonce",
-            ));
+            )
+            .into());
         }
         if header.url.as_deref() != Some(binding.url) {
             return Err(Problem::new(
                 ProblemType::Malformed,
                 "the binding's url must be the newAccount URL",
-            ));
+            )
+            .into());
         }
         let stored = self
             .store
@@ -222,10 +228,10 @@ impl Authority {
             .filter(|k| k.profile_id == profile.id)
             .ok_or_else(|| refuse("unknown key id"))?;
         if stored.revoked_at.is_some() {
-            return Err(refuse("the key was revoked"));
+            return Err(refuse("the key was revoked").into());
         }
         if stored.used_at.is_some() {
-            return Err(refuse("the key was already used by another account"));
+            return Err(refuse("the key was already used by another account").into());
         }
         let secret = self.vault.open(&stored.hmac_key, "acme-eab-key")?;
         binding.jws.verify_hmac(&secret).map_err(|e| match e {
@@ -238,7 +244,7 @@ impl Authority {
             .map_err(|_| refuse("its payload is not a JWK"))?;
         let bound = Jwk::from_json(&bound).map_err(|_| refuse("its payload is not a JWK"))?;
         if &bound != jwk {
-            return Err(refuse("it binds another key than the account's"));
+            return Err(refuse("it binds another key than the account's").into());
         }
         Ok(stored.id)
     }
@@ -252,7 +258,7 @@ impl Authority {
         &self,
         profile: &AcmeProfileRow,
         refid: &str,
-    ) -> Result<(AcmeAccountRow, Jwk), Problem> {
+    ) -> Result<(AcmeAccountRow, Jwk), AcmeError> {
         let found = match self.acme.accounts.get(refid) {
             Some(cached) => Some(cached),
             None => match self.store.acme_account(refid).await? {
@@ -287,7 +293,7 @@ impl Authority {
         contact: Option<Vec<String>>,
         status: Option<&str>,
         origin: &Origin,
-    ) -> Result<AcmeAccountRow, Problem> {
+    ) -> Result<AcmeAccountRow, AcmeError> {
         let deactivate = match status {
             None => false,
             Some("deactivated") => true,
@@ -295,7 +301,8 @@ impl Authority {
                 return Err(Problem::new(
                     ProblemType::Malformed,
                     format!("an account's status can only change to deactivated, not '{other}'"),
-                ));
+                )
+                .into());
             }
         };
         if let Some(contact) = &contact {
@@ -339,22 +346,16 @@ impl Authority {
         old_key: &Jwk,
         new_key: &Jwk,
         origin: &Origin,
-    ) -> Result<AcmeAccountRow, Problem> {
+    ) -> Result<AcmeAccountRow, AcmeError> {
         if old_key.thumbprint() != account.thumbprint {
             return Err(Problem::new(
                 ProblemType::Malformed,
                 "oldKey is not the account's current key",
-            ));
+            )
+            .into());
         }
         let thumbprint = new_key.thumbprint();
-        let taken = |refid: String| Problem {
-            status: Some(409),
-            existing_account: Some(refid),
-            ..Problem::new(
-                ProblemType::Malformed,
-                "the new key already belongs to an account",
-            )
-        };
+        let taken = |account: String| AcmeError::KeyInUse { account };
         if let Some(other) = self
             .store
             .acme_account_by_key(account.profile_id, &thumbprint)
@@ -407,7 +408,7 @@ impl Authority {
         &self,
         account: &AcmeAccountRow,
         page: u32,
-    ) -> Result<(Vec<String>, bool), Problem> {
+    ) -> Result<(Vec<String>, bool), AcmeError> {
         let per_page = 100;
         let found = self
             .store
@@ -433,7 +434,7 @@ impl Authority {
         key: &str,
         limit: i64,
         window: Duration,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AcmeError> {
         if limit <= 0 {
             return Ok(());
         }
@@ -476,13 +477,14 @@ fn stored_key(account: &AcmeAccountRow) -> Result<Jwk, Problem> {
 }
 
 /// The account, unless it is deactivated or revoked.
-fn live(account: AcmeAccountRow) -> Result<AcmeAccountRow, Problem> {
+fn live(account: AcmeAccountRow) -> Result<AcmeAccountRow, AcmeError> {
     if account.status == "valid" {
         Ok(account)
     } else {
         Err(Problem::new(
             ProblemType::Unauthorized,
             format!("the account is {}", account.status),
-        ))
+        )
+        .into())
     }
 }

@@ -9,7 +9,7 @@ use store::{AcmeAccountRow, AcmeProfileRow, CertificateRow};
 
 use super::identifiers::check_csr;
 use super::orders::no_such_order;
-use super::{Identifier, IssuedChain, Order, Problem, ProblemType, Status};
+use super::{AcmeError, Identifier, IssuedChain, Order, Problem, ProblemType, Status};
 use crate::issue::{IssueRequest, KeySource};
 use crate::{Authority, Error, Origin, Principal, RevocationReason};
 
@@ -41,16 +41,16 @@ fn bad_csr(detail: impl Into<String>) -> Problem {
 /// the problem the client is answered with. A failure that is not the order's (the database,
 /// its disk or the key-work pool short) decides nothing about it: it is ready to finalize
 /// again, and records no error.
-fn after_failed_issuance(e: Error) -> (Status, Option<Problem>, Problem) {
+fn after_failed_issuance(e: Error) -> (Status, Option<Problem>, AcmeError) {
     if e.is_transient() {
-        return (Status::Ready, None, Problem::from(e));
+        return (Status::Ready, None, e.into());
     }
     let problem = match e {
         Error::Invalid(m) | Error::Malformed(m) => bad_csr(m),
         e @ Error::Lint(_) => bad_csr(e.to_string()),
         other => Problem::from(other),
     };
-    (Status::Invalid, Some(problem.clone()), problem)
+    (Status::Invalid, Some(problem.clone()), problem.into())
 }
 
 impl Authority {
@@ -69,14 +69,14 @@ impl Authority {
         refid: &str,
         csr_der: &[u8],
         origin: &Origin,
-    ) -> Result<Order, Problem> {
+    ) -> Result<Order, AcmeError> {
         // Whether the CSR is any good is said only once the order is known to be ready: an
         // order that is not says so, whatever the CSR.
         let csr = Csr::parse(csr_der).map_err(|e| bad_csr(e.to_string()));
         let checked = csr.clone();
         let start = move |order: &mut Order| {
             if order.status != Status::Ready {
-                return Err(not_ready(order));
+                return Err(not_ready(order).into());
             }
             check_csr(&checked?, &order.identifiers)?;
             order.status = Status::Processing;
@@ -152,7 +152,7 @@ impl Authority {
         &self,
         account: &AcmeAccountRow,
         refid: &str,
-    ) -> Result<IssuedChain, Problem> {
+    ) -> Result<IssuedChain, AcmeError> {
         if let Some((owner, issued)) = self.acme.issued.get(refid)
             && owner == account.id
         {
@@ -189,7 +189,7 @@ impl Authority {
         cert_der: &[u8],
         reason: Option<u8>,
         origin: &Origin,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AcmeError> {
         let reason = match reason {
             None => RevocationReason::Unspecified,
             Some(code) => RevocationReason::from_code(code)
@@ -212,13 +212,7 @@ impl Authority {
             .await?
             .into_iter()
             .find(|r| r.cert.der == cert_der)
-            .ok_or_else(|| Problem {
-                status: Some(404),
-                ..Problem::new(
-                    ProblemType::Malformed,
-                    "this server did not issue that certificate",
-                )
-            })?;
+            .ok_or_else(|| Error::NotFound("this server did not issue that certificate".into()))?;
         let principal = match by {
             RevokeBy::Account(account) => {
                 let order = self.store.acme_order_of_certificate(row.id).await?;
@@ -228,7 +222,8 @@ impl Authority {
                     return Err(Problem::new(
                         ProblemType::Unauthorized,
                         "the certificate was not issued to this account",
-                    ));
+                    )
+                    .into());
                 }
                 Principal::acme(account.id, &account.refid, origin.clone())
             }
@@ -237,7 +232,8 @@ impl Authority {
                     return Err(Problem::new(
                         ProblemType::Unauthorized,
                         "the request is signed neither by the account nor by the certificate's key",
-                    ));
+                    )
+                    .into());
                 }
                 Principal::acme(0, &format!("key-of-{}", info.serial), origin.clone())
             }
@@ -301,13 +297,18 @@ mod tests {
             let (status, recorded, answer) = after_failed_issuance(e);
             assert_eq!(status, Status::Ready);
             assert!(recorded.is_none(), "{recorded:?}");
-            assert_eq!(answer.status, Some(503), "{answer:?}");
-            assert_eq!(answer.kind, ProblemType::ServerInternal, "{answer:?}");
+            assert!(
+                matches!(&answer, AcmeError::Failed(e) if e.is_transient()),
+                "{answer:?}"
+            );
         }
         let (status, recorded, answer) =
             after_failed_issuance(Error::Invalid("RSA keys under 2048 bits".into()));
         assert_eq!(status, Status::Invalid);
-        assert_eq!(answer.kind, ProblemType::BadCsr);
+        assert!(
+            matches!(&answer, AcmeError::Problem(p) if p.kind == ProblemType::BadCsr),
+            "{answer:?}"
+        );
         assert_eq!(recorded.map(|p| p.kind), Some(ProblemType::BadCsr));
     }
 
@@ -322,8 +323,11 @@ mod tests {
         };
         let (status, recorded, answer) = after_failed_issuance(Error::Lint(report));
         assert_eq!(status, Status::Invalid);
-        assert_eq!(answer.kind, ProblemType::BadCsr);
-        assert!(answer.detail.contains("tls_server_san"), "{answer:?}");
+        assert!(
+            matches!(&answer, AcmeError::Problem(p)
+                if p.kind == ProblemType::BadCsr && p.detail.contains("tls_server_san")),
+            "{answer:?}"
+        );
         assert_eq!(recorded.map(|p| p.kind), Some(ProblemType::BadCsr));
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use store::AcmeAccountRow;
 
 use super::validation::{ValidationConfig, Validator};
-use super::{ChallengeType, Order, Problem, ProblemType, Status};
+use super::{AcmeError, ChallengeType, Order, Problem, ProblemType, Status};
 use crate::{Authority, Error, Result};
 
 impl Authority {
@@ -46,11 +46,8 @@ impl Authority {
         refid: &str,
         index: usize,
         kind: ChallengeType,
-    ) -> Result<Order, Problem> {
-        let missing = || Problem {
-            status: Some(404),
-            ..Problem::new(ProblemType::Malformed, "there is no such challenge")
-        };
+    ) -> Result<Order, AcmeError> {
+        let missing = || Error::NotFound("there is no such challenge".into());
         let change = move |order: &mut Order| {
             let authz = order.authorizations.get_mut(index).ok_or_else(missing)?;
             let authz_status = authz.status;
@@ -69,7 +66,8 @@ impl Authority {
                         "the authorization is {}, so its challenges are closed",
                         authz_status.as_str()
                     ),
-                ));
+                )
+                .into());
             }
             challenge.status = Status::Processing;
             Ok(true)
@@ -114,7 +112,7 @@ impl Authority {
         index: usize,
         kind: ChallengeType,
         outcome: Result<(), Problem>,
-    ) -> Result<(), Problem> {
+    ) -> Result<(), AcmeError> {
         let now = self.now();
         let change = move |order: &mut Order| {
             let Some(authz) = order.authorizations.get_mut(index) else {

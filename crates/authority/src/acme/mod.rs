@@ -34,7 +34,7 @@ pub use admin::{
 };
 pub use certificates::RevokeBy;
 pub use orders::OrderRequest;
-pub use problem::{ChallengeType, Identifier, Problem, ProblemType};
+pub use problem::{AcmeError, ChallengeType, Identifier, Problem, ProblemType};
 pub use profiles::DEFAULT_PROFILE;
 pub use renewal::{RENEWAL_INFO_RETRY, RenewalWindow};
 pub use store::{AcmeAccountRow, AcmeProfileRow};
@@ -167,65 +167,36 @@ pub(crate) struct AcmeCore {
     issued: recent::Recent<(i64, IssuedChain)>,
 }
 
+/// The problem an authority error is in ACME's terms. The database's own words stay in the
+/// log: they may name hosts and tables.
 impl From<Error> for Problem {
     fn from(e: Error) -> Self {
-        let retry_after = e
-            .retry_after()
-            .map(|s| u32::try_from(s).unwrap_or(u32::MAX));
         match e {
-            Error::Invalid(m) | Error::Malformed(m) => Problem::new(ProblemType::Malformed, m),
+            Error::Invalid(m) | Error::Malformed(m) | Error::NotFound(m) | Error::Conflict(m) => {
+                Problem::new(ProblemType::Malformed, m)
+            }
             Error::BadCsr(m) => Problem::new(ProblemType::BadCsr, m),
             Error::RejectedIdentifier(m) => Problem::new(ProblemType::RejectedIdentifier, m),
             Error::AlreadyRevoked(m) => Problem::new(ProblemType::AlreadyRevoked, m),
-            Error::RateLimited { detail, .. } => Problem {
-                retry_after,
-                ..Problem::new(ProblemType::RateLimited, detail)
-            },
+            Error::RateLimited { detail, .. } => Problem::new(ProblemType::RateLimited, detail),
             Error::Unauthorized(m) | Error::Forbidden(m) => {
                 Problem::new(ProblemType::Unauthorized, m)
             }
-            Error::NotFound(m) => Problem {
-                status: Some(404),
-                ..Problem::new(ProblemType::Malformed, m)
-            },
-            Error::Conflict(m) => Problem {
-                status: Some(409),
-                ..Problem::new(ProblemType::Malformed, m)
-            },
-            // The database's own words stay in the log: they may name hosts and tables.
             Error::Unavailable(m) => {
                 tracing::warn!(detail = %m, "ACME request: database unavailable");
-                Problem {
-                    status: Some(503),
-                    retry_after,
-                    ..Problem::new(
-                        ProblemType::ServerInternal,
-                        "the service is unavailable; try again shortly",
-                    )
-                }
+                Problem::new(
+                    ProblemType::ServerInternal,
+                    "the service is unavailable; try again shortly",
+                )
             }
-            e @ (Error::StorageFull | Error::Busy(_)) => Problem {
-                status: Some(503),
-                retry_after,
-                ..Problem::new(ProblemType::ServerInternal, e.to_string())
-            },
+            e @ (Error::StorageFull | Error::Busy(_)) => {
+                Problem::new(ProblemType::ServerInternal, e.to_string())
+            }
             other => {
                 tracing::error!("ACME request failed: {other:?}");
                 Problem::new(ProblemType::ServerInternal, "internal error")
             }
         }
-    }
-}
-
-impl From<pki::Error> for Problem {
-    fn from(e: pki::Error) -> Self {
-        Error::from(e).into()
-    }
-}
-
-impl From<store::Error> for Problem {
-    fn from(e: store::Error) -> Self {
-        Error::from(e).into()
     }
 }
 
@@ -238,25 +209,21 @@ mod tests {
     #[test]
     fn typed_errors_become_their_acme_problems() {
         let cases = [
-            (Error::BadCsr("bad".into()), ProblemType::BadCsr, 400),
+            (Error::BadCsr("bad".into()), ProblemType::BadCsr),
             (
                 Error::RejectedIdentifier("no".into()),
                 ProblemType::RejectedIdentifier,
-                403,
             ),
             (
                 Error::AlreadyRevoked("twice".into()),
                 ProblemType::AlreadyRevoked,
-                400,
             ),
-            (Error::Invalid("x".into()), ProblemType::Malformed, 400),
-            (Error::Forbidden("x".into()), ProblemType::Unauthorized, 403),
+            (Error::Invalid("x".into()), ProblemType::Malformed),
+            (Error::NotFound("x".into()), ProblemType::Malformed),
+            (Error::Forbidden("x".into()), ProblemType::Unauthorized),
         ];
-        for (error, kind, status) in cases {
-            let problem = Problem::from(error);
-            assert_eq!(problem.kind, kind);
-            assert_eq!(problem.status, Some(status), "{kind:?}");
-            assert_eq!(problem.retry_after, None, "{kind:?}");
+        for (error, kind) in cases {
+            assert_eq!(Problem::from(error).kind, kind);
         }
 
         let limited = Problem::from(Error::RateLimited {
@@ -264,14 +231,12 @@ mod tests {
             retry_after: 42,
         });
         assert_eq!(limited.kind, ProblemType::RateLimited);
-        assert_eq!((limited.status, limited.retry_after), (Some(429), Some(42)));
+        assert_eq!(limited.detail, "at most 5 per 3600 seconds");
 
         let down = Problem::from(Error::Unavailable(
             "error connecting to server: db.internal.example:5432 refused".into(),
         ));
         assert_eq!(down.kind, ProblemType::ServerInternal);
-        assert_eq!(down.status, Some(503));
-        assert!(down.retry_after.is_some());
         assert!(!down.detail.contains("db.internal"), "{}", down.detail);
 
         let fault = Problem::from(Error::Internal("UNIQUE constraint failed: cas.name".into()));

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use time::{Duration, OffsetDateTime};
 use tokio::sync::OnceCell;
 
-use super::{Problem, ProblemType};
+use super::{AcmeError, Problem, ProblemType};
 use crate::{Authority, Result};
 
 /// How long a nonce is good for.
@@ -57,7 +57,7 @@ impl Authority {
     ///
     /// # Errors
     /// A `badNonce` problem otherwise; `serverInternal` when the database fails.
-    pub async fn acme_use_nonce(&self, nonce: &str) -> Result<(), Problem> {
+    pub async fn acme_use_nonce(&self, nonce: &str) -> Result<(), AcmeError> {
         let bad = |why: &str| Problem::new(ProblemType::BadNonce, format!("the nonce {why}"));
         let key = self.nonce_key().await?;
         let raw = URL_SAFE_NO_PAD
@@ -71,20 +71,20 @@ impl Authority {
         if aws_lc_rs::constant_time::verify_slices_are_equal(&full.as_ref()[..TAG_LEN], tag)
             .is_err()
         {
-            return Err(bad("is not one this server issued"));
+            return Err(bad("is not one this server issued").into());
         }
         let mut expiry = [0u8; EXPIRY_LEN];
         expiry.copy_from_slice(&signed[..EXPIRY_LEN]);
         let expires = OffsetDateTime::from_unix_timestamp(i64::from_be_bytes(expiry))
             .map_err(|_| bad("is not one this server issued"))?;
         if expires <= self.now() {
-            return Err(bad("has expired"));
+            return Err(bad("has expired").into());
         }
         let fresh = self.acme_spend_nonce(nonce.to_owned(), expires).await?;
         if fresh {
             Ok(())
         } else {
-            Err(bad("was used before"))
+            Err(bad("was used before").into())
         }
     }
 

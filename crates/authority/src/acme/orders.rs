@@ -8,7 +8,8 @@ use time::{Duration, OffsetDateTime};
 
 use super::identifiers::{self, MAX_IDENTIFIERS};
 use super::{
-    Authorization, Challenge, ChallengeType, Identifier, Order, Problem, ProblemType, Status,
+    AcmeError, Authorization, Challenge, ChallengeType, Identifier, Order, Problem, ProblemType,
+    Status,
 };
 use crate::{Authority, Error, Result};
 
@@ -155,7 +156,7 @@ impl Authority {
         profile: &AcmeProfileRow,
         account: &AcmeAccountRow,
         request: &OrderRequest,
-    ) -> Result<Order, Problem> {
+    ) -> Result<Order, AcmeError> {
         if request.not_before.is_some() || request.not_after.is_some() {
             return Err(Problem::new(
                 ProblemType::Malformed,
@@ -163,19 +164,19 @@ impl Authority {
                     "certificates of profile '{}' are valid for {} days from issuance; leave notBefore and notAfter out",
                     profile.name, profile.validity_days
                 ),
-            ));
+            ).into());
         }
         if request.identifiers.is_empty() {
-            return Err(Problem::new(
-                ProblemType::Malformed,
-                "the order has no identifiers",
-            ));
+            return Err(
+                Problem::new(ProblemType::Malformed, "the order has no identifiers").into(),
+            );
         }
         if request.identifiers.len() > MAX_IDENTIFIERS {
             return Err(Problem::new(
                 ProblemType::Malformed,
                 format!("an order may ask for at most {MAX_IDENTIFIERS} identifiers"),
-            ));
+            )
+            .into());
         }
         let mut asked = Vec::with_capacity(request.identifiers.len());
         let mut refused = Vec::new();
@@ -188,7 +189,7 @@ impl Authority {
         }
         if let Some(first) = refused.first() {
             if refused.len() == 1 {
-                return Err(first.clone());
+                return Err(first.clone().into());
             }
             return Err(Problem {
                 subproblems: refused,
@@ -196,7 +197,8 @@ impl Authority {
                     ProblemType::RejectedIdentifier,
                     "some identifiers are refused",
                 )
-            });
+            }
+            .into());
         }
         identifiers::check_allowed(&profile.allowed_identifiers, &asked)?;
         let now = self.now();
@@ -254,7 +256,7 @@ impl Authority {
         &self,
         account: &AcmeAccountRow,
         refid: &str,
-    ) -> Result<Order, Problem> {
+    ) -> Result<Order, AcmeError> {
         let row = self.store.acme_order(refid).await?;
         owned(row, account, refid).map(|o| o.at(self.now()))
     }
@@ -270,7 +272,7 @@ impl Authority {
         account: &AcmeAccountRow,
         refid: &str,
         index: usize,
-    ) -> Result<Order, Problem> {
+    ) -> Result<Order, AcmeError> {
         let missing = no_such_order(refid);
         let change = move |order: &mut Order| {
             let authz = order.authorizations.get_mut(index).ok_or(missing)?;
@@ -281,7 +283,8 @@ impl Authority {
                         "the authorization is {}, so it cannot be deactivated",
                         authz.status.as_str()
                     ),
-                ));
+                )
+                .into());
             }
             authz.status = Status::Deactivated;
             if matches!(order.status, Status::Pending | Status::Ready) {
@@ -303,7 +306,7 @@ fn authorization(
     id: &Identifier,
     offered: &[ChallengeType],
     expires: OffsetDateTime,
-) -> Result<Authorization, Problem> {
+) -> Result<Authorization, AcmeError> {
     let (identifier, wildcard) = match id {
         Identifier::Dns(name) => match name.strip_prefix("*.") {
             Some(base) => (Identifier::Dns(base.to_owned()), true),
@@ -334,7 +337,8 @@ fn authorization(
             ProblemType::RejectedIdentifier,
             format!("no challenge this profile offers can prove control of '{id}'"),
         )
-        .about(id.clone()));
+        .about(id.clone())
+        .into());
     }
     Ok(Authorization {
         identifier,
@@ -345,23 +349,17 @@ fn authorization(
     })
 }
 
-pub(crate) fn no_such_order(refid: &str) -> Problem {
-    Problem {
-        status: Some(404),
-        ..Problem::new(
-            ProblemType::Malformed,
-            format!("there is no order {refid} for this account"),
-        )
-    }
+pub(crate) fn no_such_order(refid: &str) -> Error {
+    Error::NotFound(format!("there is no order {refid} for this account"))
 }
 
 fn owned(
     row: Option<AcmeOrderRow>,
     account: &AcmeAccountRow,
     refid: &str,
-) -> Result<Order, Problem> {
+) -> Result<Order, AcmeError> {
     match row {
         Some(row) if row.account_id == account.id => Ok(Order::from_row(&row)?),
-        _ => Err(no_such_order(refid)),
+        _ => Err(no_such_order(refid).into()),
     }
 }

@@ -5,6 +5,8 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Error;
+
 /// The `urn:ietf:params:acme:error:*` types certmint reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -72,37 +74,17 @@ impl ProblemType {
             .unwrap_or_default();
         format!("urn:ietf:params:acme:error:{name}")
     }
-
-    /// The HTTP status a problem of this type is sent with.
-    pub fn status(self) -> u16 {
-        match self {
-            // 403, as RFC 8555's examples and Boulder answer: 401 would need an HTTP
-            // authentication scheme, which ACME does not use.
-            Self::Unauthorized
-            | Self::ExternalAccountRequired
-            | Self::Caa
-            | Self::RejectedIdentifier
-            | Self::UserActionRequired
-            | Self::OrderNotReady => 403,
-            Self::RateLimited => 429,
-            Self::AlreadyReplaced => 409,
-            Self::ServerInternal => 500,
-            _ => 400,
-        }
-    }
 }
 
-/// A problem document, as sent and as kept on challenges and orders.
+/// A problem in ACME's terms (RFC 8555 §6.7), as kept on challenges and orders. The server
+/// renders it as a problem document, with the HTTP status and headers that go with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
-    /// Its type, sent as the URN.
+    /// Its type, kept as its URN.
     #[serde(rename = "type", with = "urn")]
     pub kind: ProblemType,
     /// What went wrong, for a person.
     pub detail: String,
-    /// The HTTP status.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
     /// The identifier a subproblem is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identifier: Option<Box<Identifier>>,
@@ -113,13 +95,6 @@ pub struct Problem {
     /// §6.2).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub algorithms: Vec<String>,
-    /// The account a conflict is with (a key change to a key in use, RFC 8555 §7.3.5), whose
-    /// URL the response names.
-    #[serde(skip)]
-    pub existing_account: Option<String>,
-    /// Seconds the client should wait (rate limits), sent as `Retry-After`.
-    #[serde(skip)]
-    pub retry_after: Option<u32>,
 }
 
 impl Problem {
@@ -128,12 +103,9 @@ impl Problem {
         Self {
             kind,
             detail: detail.into(),
-            status: Some(kind.status()),
             identifier: None,
             subproblems: Vec::new(),
             algorithms: Vec::new(),
-            existing_account: None,
-            retry_after: None,
         }
     }
 
@@ -142,6 +114,56 @@ impl Problem {
     pub fn about(mut self, identifier: Identifier) -> Self {
         self.identifier = Some(Box::new(identifier));
         self
+    }
+}
+
+/// Why an ACME request failed. The server maps each kind to its HTTP answer once, at its edge.
+#[derive(Debug, Clone)]
+pub enum AcmeError {
+    /// Refused in ACME's own terms.
+    Problem(Problem),
+    /// A key change's new key is account `account`'s already (RFC 8555 §7.3.5), whose URL
+    /// the answer names.
+    KeyInUse {
+        /// The refid of the account that has the key.
+        account: String,
+    },
+    /// One of the authority's errors: not found, rate limited, unavailable, a fault. Its
+    /// problem is [`Problem::from`] it.
+    Failed(Error),
+}
+
+impl From<Problem> for AcmeError {
+    fn from(problem: Problem) -> Self {
+        Self::Problem(problem)
+    }
+}
+
+impl From<Error> for AcmeError {
+    fn from(e: Error) -> Self {
+        Self::Failed(e)
+    }
+}
+
+impl From<store::Error> for AcmeError {
+    fn from(e: store::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl From<pki::Error> for AcmeError {
+    fn from(e: pki::Error) -> Self {
+        Self::Failed(e.into())
+    }
+}
+
+impl fmt::Display for AcmeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Problem(p) => p.fmt(f),
+            Self::KeyInUse { account } => write!(f, "the key is account {account}'s already"),
+            Self::Failed(e) => e.fmt(f),
+        }
     }
 }
 

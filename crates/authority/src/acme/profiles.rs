@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use store::{AcmeProfileFields, AcmeProfileRow, AcmeState};
 
-use super::{Problem, ProblemType};
+use super::AcmeError;
+use crate::Error;
 use crate::{Authority, Result};
 
 /// The name of the profile made at first start, served at `/acme/directory`.
@@ -66,14 +67,11 @@ impl Authority {
     ///
     /// # Errors
     /// A 404 `malformed` problem for an unknown or disabled profile, or ACME turned off.
-    pub async fn acme_profile(&self, name: Option<&str>) -> Result<AcmeProfileRow, Problem> {
+    pub async fn acme_profile(&self, name: Option<&str>) -> Result<AcmeProfileRow, AcmeError> {
         let snapshot = self.acme_snapshot().await?;
-        let not_found = |detail: String| Problem {
-            status: Some(404),
-            ..Problem::new(ProblemType::Malformed, detail)
-        };
+        let not_found = Error::NotFound;
         if !snapshot.state.enabled {
-            return Err(not_found("ACME is turned off on this server".into()));
+            return Err(not_found("ACME is turned off on this server".into()).into());
         }
         let profile = snapshot
             .profiles
@@ -87,10 +85,7 @@ impl Authority {
                 None => not_found("there is no default ACME profile".into()),
             })?;
         if !profile.enabled {
-            return Err(not_found(format!(
-                "ACME profile '{}' is disabled",
-                profile.name
-            )));
+            return Err(not_found(format!("ACME profile '{}' is disabled", profile.name)).into());
         }
         Ok(profile.clone())
     }

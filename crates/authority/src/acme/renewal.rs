@@ -6,8 +6,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use store::{AcmeAccountRow, CertificateRow};
 use time::{Duration, OffsetDateTime};
 
-use super::{Problem, ProblemType, Status};
+use super::{AcmeError, Problem, ProblemType, Status};
 use crate::Authority;
+use crate::Error;
 
 /// A suggested renewal window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,14 +22,8 @@ pub struct RenewalWindow {
 /// How long a client should wait before asking again (RFC 9773 §4.3: hours, not minutes).
 pub const RENEWAL_INFO_RETRY: Duration = Duration::hours(6);
 
-fn not_found() -> Problem {
-    Problem {
-        status: Some(404),
-        ..Problem::new(
-            ProblemType::Malformed,
-            "no certificate this server issued has that identifier",
-        )
-    }
+fn not_found() -> Error {
+    Error::NotFound("no certificate this server issued has that identifier".into())
 }
 
 /// The window for `cert` at `now`: the third sixth of its remaining life after two thirds of
@@ -52,7 +47,7 @@ pub(crate) fn window(cert: &CertificateRow, now: OffsetDateTime) -> RenewalWindo
 impl Authority {
     /// The certificate an ARI identifier (`base64url(AKI keyIdentifier) "." base64url(serial)`,
     /// RFC 9773 §4.1) names, if this server issued it.
-    pub(crate) async fn certificate_by_ari(&self, ari: &str) -> Result<CertificateRow, Problem> {
+    pub(crate) async fn certificate_by_ari(&self, ari: &str) -> Result<CertificateRow, AcmeError> {
         let malformed = || {
             Problem::new(
                 ProblemType::Malformed,
@@ -65,7 +60,7 @@ impl Authority {
         let aki = URL_SAFE_NO_PAD.decode(aki).map_err(|_| malformed())?;
         let serial = URL_SAFE_NO_PAD.decode(serial).map_err(|_| malformed())?;
         if aki.is_empty() || serial.is_empty() || serial.len() > 21 {
-            return Err(malformed());
+            return Err(malformed().into());
         }
         for row in self
             .store
@@ -77,7 +72,7 @@ impl Authority {
                 return Ok(row);
             }
         }
-        Err(not_found())
+        Err(not_found().into())
     }
 
     /// The suggested renewal window of the certificate `ari` names.
@@ -85,7 +80,7 @@ impl Authority {
     /// # Errors
     /// `malformed` for an identifier that is not one; 404 for a certificate this server did
     /// not issue.
-    pub async fn acme_renewal_info(&self, ari: &str) -> Result<RenewalWindow, Problem> {
+    pub async fn acme_renewal_info(&self, ari: &str) -> Result<RenewalWindow, AcmeError> {
         let cert = self.certificate_by_ari(ari).await?;
         Ok(window(&cert, self.now()))
     }
@@ -96,14 +91,15 @@ impl Authority {
         &self,
         account: &AcmeAccountRow,
         ari: &str,
-    ) -> Result<i64, Problem> {
+    ) -> Result<i64, AcmeError> {
         let cert = self.certificate_by_ari(ari).await?;
         let issued_to = self.store.acme_order_of_certificate(cert.id).await?;
         if issued_to.is_none_or(|o| o.account_id != account.id) {
             return Err(Problem::new(
                 ProblemType::Unauthorized,
                 "the certificate to replace was not issued to this account",
-            ));
+            )
+            .into());
         }
         let finalized = self
             .store
@@ -115,7 +111,8 @@ impl Authority {
             return Err(Problem::new(
                 ProblemType::AlreadyReplaced,
                 "another order already replaced that certificate",
-            ));
+            )
+            .into());
         }
         Ok(cert.id)
     }

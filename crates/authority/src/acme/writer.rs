@@ -12,14 +12,14 @@ use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::orders::no_such_order;
-use super::{Order, Problem};
+use super::{AcmeError, Order};
 use crate::{Authority, Error};
 
 /// Most writes in one transaction.
 const BATCH: usize = 256;
 
 /// A change to an order: it edits the order and says whether there is anything to write.
-pub(crate) type Change = Box<dyn FnOnce(&mut Order) -> Result<bool, Problem> + Send>;
+pub(crate) type Change = Box<dyn FnOnce(&mut Order) -> Result<bool, AcmeError> + Send>;
 
 enum Work {
     Nonce {
@@ -46,7 +46,7 @@ enum Outcome {
 struct Write {
     work: Work,
     at: OffsetDateTime,
-    done: oneshot::Sender<Result<Outcome, Problem>>,
+    done: oneshot::Sender<Result<Outcome, AcmeError>>,
 }
 
 #[derive(Debug, Default)]
@@ -54,16 +54,16 @@ pub(crate) struct OrderWriter {
     queue: OnceLock<mpsc::Sender<Write>>,
 }
 
-fn stopped() -> Problem {
-    Error::Internal("the ACME order writer stopped".into()).into()
+fn stopped() -> Error {
+    Error::Internal("the ACME order writer stopped".into())
 }
 
-fn mixed_up() -> Problem {
-    Error::Internal("the ACME order writer answered another kind of write".into()).into()
+fn mixed_up() -> Error {
+    Error::Internal("the ACME order writer answered another kind of write".into())
 }
 
 impl Authority {
-    async fn write_acme(&self, work: Work) -> Result<Outcome, Problem> {
+    async fn write_acme(&self, work: Work) -> Result<Outcome, AcmeError> {
         let queue = self.acme.writer.queue.get_or_init(|| {
             let (send, receive) = mpsc::channel(4 * BATCH);
             tokio::spawn(write_all(self.store.clone(), receive));
@@ -86,18 +86,18 @@ impl Authority {
         &self,
         nonce: String,
         expires: OffsetDateTime,
-    ) -> Result<bool, Problem> {
+    ) -> Result<bool, AcmeError> {
         match self.write_acme(Work::Nonce { nonce, expires }).await? {
             Outcome::Nonce(fresh) => Ok(fresh),
-            _ => Err(mixed_up()),
+            _ => Err(mixed_up().into()),
         }
     }
 
     /// Stores a new order.
-    pub(crate) async fn acme_insert_order(&self, order: NewAcmeOrder) -> Result<(), Problem> {
+    pub(crate) async fn acme_insert_order(&self, order: NewAcmeOrder) -> Result<(), AcmeError> {
         match self.write_acme(Work::Insert(order)).await? {
             Outcome::Inserted => Ok(()),
-            _ => Err(mixed_up()),
+            _ => Err(mixed_up().into()),
         }
     }
 
@@ -109,7 +109,7 @@ impl Authority {
         account_id: i64,
         refid: &str,
         change: Change,
-    ) -> Result<(Order, bool), Problem> {
+    ) -> Result<(Order, bool), AcmeError> {
         let work = Work::Change {
             account_id,
             refid: refid.to_owned(),
@@ -117,7 +117,7 @@ impl Authority {
         };
         match self.write_acme(work).await? {
             Outcome::Changed(order, written) => Ok((*order, written)),
-            _ => Err(mixed_up()),
+            _ => Err(mixed_up().into()),
         }
     }
 }
@@ -150,7 +150,7 @@ async fn write_all(store: Store, mut receive: mpsc::Receiver<Write>) {
 async fn apply(
     store: &Store,
     batch: Vec<(Work, OffsetDateTime)>,
-) -> Result<Vec<Result<Outcome, Problem>>, Problem> {
+) -> Result<Vec<Result<Outcome, AcmeError>>, AcmeError> {
     let mut tx = store.begin_relaxed_write().await?;
     let (mut nonces, mut inserts, mut named) = (Vec::new(), Vec::new(), Vec::new());
     for (work, at) in &batch {
@@ -167,7 +167,7 @@ async fn apply(
     named.dedup();
     let mut orders: HashMap<String, Stored> = HashMap::with_capacity(named.len());
     for row in tx.acme_orders_named(&named).await? {
-        let order = Order::from_row(&row).map_err(Problem::from);
+        let order = Order::from_row(&row).map_err(AcmeError::from);
         orders.insert(
             row.refid.clone(),
             Stored {
@@ -189,7 +189,7 @@ async fn apply(
                 change,
             } => match orders.get_mut(&refid) {
                 Some(stored) if stored.account_id == account_id => stored.apply(change, at),
-                _ => Err(no_such_order(&refid)),
+                _ => Err(no_such_order(&refid).into()),
             },
         });
     }
@@ -209,13 +209,13 @@ struct Stored {
     id: i64,
     account_id: i64,
     /// The order, or why its row cannot be read.
-    order: Result<Order, Problem>,
+    order: Result<Order, AcmeError>,
     /// When it was last changed, if it was.
     changed: Option<OffsetDateTime>,
 }
 
 impl Stored {
-    fn apply(&mut self, change: Change, at: OffsetDateTime) -> Result<Outcome, Problem> {
+    fn apply(&mut self, change: Change, at: OffsetDateTime) -> Result<Outcome, AcmeError> {
         let current = self.order.as_ref().map_err(Clone::clone)?;
         let mut order = current.clone().at(at);
         if change(&mut order)? {
@@ -236,7 +236,7 @@ mod tests {
     use time::Duration;
 
     use super::*;
-    use crate::acme::{ProblemType, Status};
+    use crate::acme::{Problem, ProblemType, Status};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -310,7 +310,7 @@ mod tests {
             refid: "o".into(),
             change: Box::new(|order: &mut Order| {
                 if order.status == Status::Ready {
-                    Err(Problem::new(ProblemType::OrderNotReady, "no"))
+                    Err(Problem::new(ProblemType::OrderNotReady, "no").into())
                 } else {
                     Ok(true)
                 }
@@ -325,7 +325,7 @@ mod tests {
             (refuse, now),
             (to(one, Status::Processing), now),
         ];
-        let outcomes = apply(&store, batch).await.map_err(|p| p.detail)?;
+        let outcomes = apply(&store, batch).await.map_err(|e| e.to_string())?;
         let summary: Vec<String> = outcomes
             .into_iter()
             .map(|outcome| match outcome {
@@ -334,10 +334,9 @@ mod tests {
                 Ok(Outcome::Changed(order, written)) => {
                     format!("{} {written}", order.status.as_str())
                 }
-                Err(problem) => format!(
-                    "refused {}",
-                    problem.status.unwrap_or(problem.kind.status())
-                ),
+                Err(AcmeError::Problem(problem)) => format!("refused {:?}", problem.kind),
+                Err(AcmeError::Failed(Error::NotFound(_))) => "not found".into(),
+                Err(other) => format!("failed: {other}"),
             })
             .collect();
         assert_eq!(
@@ -347,8 +346,8 @@ mod tests {
                 "inserted",
                 "nonce false",
                 "ready true",
-                "refused 404",
-                "refused 403",
+                "not found",
+                "refused OrderNotReady",
                 "processing true"
             ]
         );
@@ -357,7 +356,7 @@ mod tests {
         // In a later batch the nonce is still spent.
         let again = apply(&store, vec![(nonce("n1"), now), (nonce("n2"), now)])
             .await
-            .map_err(|p| p.detail)?;
+            .map_err(|e| e.to_string())?;
         assert!(matches!(
             again.as_slice(),
             [Ok(Outcome::Nonce(false)), Ok(Outcome::Nonce(true))]

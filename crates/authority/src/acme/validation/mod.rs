@@ -169,7 +169,7 @@ impl Validator {
     /// # Errors
     /// `rateLimited`, with `Retry-After`, when the account already has as many validations
     /// under way or waiting as one order can have identifiers.
-    pub fn admit(&self, account: i64) -> Result<Admission, Problem> {
+    pub fn admit(&self, account: i64) -> Result<Admission, Error> {
         self.slots.admit(account)
     }
 

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::Semaphore;
 
 use crate::Error;
-use crate::acme::Problem;
 
 /// The validation slots of one validator.
 #[derive(Debug)]
@@ -54,7 +53,7 @@ impl Slots {
     /// # Errors
     /// `rateLimited`, with `Retry-After`, when the account already has as many admitted as it
     /// may queue.
-    pub(super) fn admit(self: &Arc<Self>, account: i64) -> Result<Admission, Problem> {
+    pub(super) fn admit(self: &Arc<Self>, account: i64) -> Result<Admission, Error> {
         let mut accounts = self.accounts.lock().unwrap_or_else(PoisonError::into_inner);
         let slots = accounts.entry(account).or_insert_with(|| AccountSlots {
             running: Arc::new(Semaphore::new(self.per_account)),
@@ -68,8 +67,7 @@ impl Slots {
                     slots.admitted, self.retry_after
                 ),
                 retry_after: self.retry_after,
-            }
-            .into());
+            });
         }
         slots.admitted += 1;
         Ok(Admission {
@@ -119,7 +117,6 @@ impl Drop for Admission {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::acme::ProblemType;
 
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
@@ -169,9 +166,16 @@ mod tests {
         let slots = Arc::new(Slots::new(64, 2, 4, 30));
         let held: Vec<Admission> = (0..4).map(|_| slots.admit(7).expect("admitted")).collect();
         let refused = slots.admit(7).expect_err("over the queue");
-        assert_eq!(refused.kind, ProblemType::RateLimited);
-        assert_eq!(refused.status, Some(429));
-        assert_eq!(refused.retry_after, Some(30));
+        assert!(
+            matches!(
+                refused,
+                Error::RateLimited {
+                    retry_after: 30,
+                    ..
+                }
+            ),
+            "{refused:?}"
+        );
         // Other accounts are not affected, and a place given back can be taken again.
         assert!(slots.admit(8).is_ok());
         drop(held);

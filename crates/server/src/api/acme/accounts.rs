@@ -1,7 +1,7 @@
 //! Accounts (RFC 8555 §7.3): newAccount, the account resource, its orders, keyChange.
 
 use authority::Origin;
-use authority::acme::{AccountRequest, AcmeAccountRow, ExternalBinding, Problem, ProblemType};
+use authority::acme::{AccountRequest, AcmeAccountRow, ExternalBinding, ProblemType};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::context::{Ctx, json, located};
 use super::jws::{self, KeyRule, Signer, malformed};
+use super::problem::Failure;
 use crate::App;
 use crate::listen::Conn;
 
@@ -160,10 +161,10 @@ struct AccountUpdate {
 fn own_account<'a>(
     verified: &'a jws::Verified,
     refid: &str,
-) -> Result<&'a AcmeAccountRow, Problem> {
+) -> Result<&'a AcmeAccountRow, Failure> {
     let account = verified.account()?;
     if account.refid != refid {
-        return Err(Problem::new(
+        return Err(Failure::new(
             ProblemType::Unauthorized,
             "the request is signed by another account than the one at this URL",
         ));

@@ -1,6 +1,6 @@
 //! Authorizations (RFC 8555 §7.5, §7.5.2): reading one, or deactivating it.
 
-use authority::acme::{Authorization, Problem, ProblemType};
+use authority::acme::{Authorization, ProblemType};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,6 +11,7 @@ use super::accounts::{Post, acme_post};
 use super::challenges::challenge_body;
 use super::context::{Ctx, json, located};
 use super::jws::{self, KeyRule, malformed};
+use super::problem::Failure;
 use crate::App;
 
 pub(super) fn authz_url(ctx: &Ctx, refid: &str, index: usize) -> String {
@@ -76,13 +77,11 @@ pub async fn authorization(
     })
 }
 
-pub(super) fn position(text: &str) -> Result<usize, Problem> {
+pub(super) fn position(text: &str) -> Result<usize, Failure> {
     text.parse().map_err(|_| no_such_thing())
 }
 
-pub(super) fn no_such_thing() -> Problem {
-    Problem {
-        status: Some(404),
-        ..Problem::new(ProblemType::Malformed, "there is no such resource")
-    }
+pub(super) fn no_such_thing() -> Failure {
+    Failure::new(ProblemType::Malformed, "there is no such resource")
+        .with_status(StatusCode::NOT_FOUND)
 }

@@ -11,6 +11,7 @@ use super::accounts::{Post, acme_post};
 use super::authorizations::{authz_url, no_such_thing, position};
 use super::context::{Ctx, json};
 use super::jws::{self, KeyRule};
+use super::problem;
 use crate::App;
 
 fn challenge_url(ctx: &Ctx, refid: &str, index: usize, kind: ChallengeType) -> String {
@@ -33,7 +34,7 @@ pub(super) fn challenge_body(
         body["validated"] = json!(authority::rfc3339(at));
     }
     if let Some(error) = &c.error {
-        body["error"] = json!(error);
+        body["error"] = problem::recorded(error);
     }
     body
 }

@@ -2,10 +2,11 @@
 //! answers and problems go back (fresh nonce, index link, `application/problem+json`).
 
 use authority::Origin;
-use authority::acme::{AcmeProfileRow, Problem, ProblemType};
+use authority::acme::{AcmeProfileRow, ProblemType};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
+use super::problem::Failure;
 use crate::App;
 use crate::listen::Conn;
 
@@ -33,10 +34,10 @@ impl Ctx {
         origin: Option<Origin>,
     ) -> Result<Self, Failure> {
         if !conn.is_some_and(|c| c.tls) {
-            return Err(Failure::bare(Problem {
-                status: Some(403),
-                ..Problem::new(ProblemType::Malformed, "ACME is served over HTTPS only")
-            }));
+            return Err(
+                Failure::new(ProblemType::Malformed, "ACME is served over HTTPS only")
+                    .with_status(StatusCode::FORBIDDEN),
+            );
         }
         let host = headers
             .get(header::HOST)
@@ -44,17 +45,8 @@ impl Ctx {
             .map(str::to_owned)
             .or_else(|| uri.authority().map(ToString::to_string))
             .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
-            .ok_or_else(|| {
-                Failure::bare(Problem::new(
-                    ProblemType::Malformed,
-                    "the request names no host",
-                ))
-            })?;
-        let profile = app
-            .authority
-            .acme_profile(profile)
-            .await
-            .map_err(Failure::bare)?;
+            .ok_or_else(|| Failure::new(ProblemType::Malformed, "the request names no host"))?;
+        let profile = app.authority.acme_profile(profile).await?;
         let base = format!("https://{host}");
         Ok(Self {
             url: format!("{base}{}", uri.path()),
@@ -83,17 +75,19 @@ impl Ctx {
     }
 
     /// A problem, with a fresh nonce (which a `badNonce` client needs to retry).
-    pub async fn fail(&self, problem: Problem) -> Response {
-        let mut response = problem_response(&problem);
-        if let Some(refid) = &problem.existing_account {
-            response = located(response, &self.account_url(refid));
+    pub async fn fail(&self, failure: impl Into<Failure>) -> Response {
+        let failure = failure.into();
+        let account = failure.account().map(|refid| self.account_url(refid));
+        let mut response = failure.into_response();
+        if let Some(url) = account {
+            response = located(response, &url);
         }
         self.decorate(&mut response).await;
         response
     }
 
     /// The answer to a handler's outcome.
-    pub async fn finish(&self, outcome: Result<(StatusCode, Response), Problem>) -> Response {
+    pub async fn finish(&self, outcome: Result<(StatusCode, Response), Failure>) -> Response {
         match outcome {
             Ok((status, response)) => self.answer(status, response).await,
             Err(problem) => self.fail(problem).await,
@@ -116,40 +110,6 @@ impl Ctx {
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-}
-
-/// A problem before the profile is known (no index link to give).
-pub struct Failure(Problem);
-
-impl Failure {
-    pub fn bare(problem: Problem) -> Self {
-        Self(problem)
-    }
-}
-
-impl IntoResponse for Failure {
-    fn into_response(self) -> Response {
-        problem_response(&self.0)
-    }
-}
-
-/// `application/problem+json` (RFC 7807), with `Retry-After` for rate limits.
-pub fn problem_response(problem: &Problem) -> Response {
-    let status = problem
-        .status
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .unwrap_or(StatusCode::BAD_REQUEST);
-    let body = serde_json::to_vec(problem).unwrap_or_default();
-    let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/problem+json"),
-    );
-    if let Some(seconds) = problem.retry_after {
-        headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
-    }
-    response
 }
 
 /// A JSON body.

@@ -4,10 +4,11 @@
 //! unsigned junk writes nothing.
 
 use authority::acme::{AcmeAccountRow, Problem, ProblemType};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use pki::jose::{Algorithm, JoseError, Jwk, Jws};
 
 use super::context::Ctx;
+use super::problem::Failure;
 
 /// Which key a request must be signed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ pub struct Verified {
 
 impl Verified {
     /// The signing account, for requests made under [`KeyRule::Kid`].
-    pub fn account(&self) -> Result<&AcmeAccountRow, Problem> {
+    pub fn account(&self) -> Result<&AcmeAccountRow, Failure> {
         match &self.signer {
             Signer::Account(a) => Ok(a),
             Signer::Key(_) => Err(malformed(
@@ -51,7 +52,7 @@ impl Verified {
     }
 
     /// Refuses a request with a payload, for resources that are only read.
-    pub fn require_get(&self) -> Result<(), Problem> {
+    pub fn require_get(&self) -> Result<(), Failure> {
         if self.is_get() {
             Ok(())
         } else {
@@ -62,7 +63,7 @@ impl Verified {
     }
 
     /// The payload as JSON of type `T`.
-    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, Problem> {
+    pub fn payload<T: serde::de::DeserializeOwned>(&self) -> Result<T, Failure> {
         serde_json::from_slice(&self.jws.payload).map_err(|e| {
             malformed(&format!(
                 "the request payload is not what this resource takes: {e}"
@@ -71,19 +72,20 @@ impl Verified {
     }
 }
 
-pub fn malformed(detail: &str) -> Problem {
-    Problem::new(ProblemType::Malformed, detail)
+pub fn malformed(detail: &str) -> Failure {
+    Failure::new(ProblemType::Malformed, detail)
 }
 
 /// The problem for a JOSE error.
-pub fn jose_problem(e: JoseError) -> Problem {
+pub fn jose_problem(e: JoseError) -> Failure {
     match e {
         JoseError::Malformed(m) => malformed(&m),
-        JoseError::BadPublicKey(m) => Problem::new(ProblemType::BadPublicKey, m),
+        JoseError::BadPublicKey(m) => Failure::new(ProblemType::BadPublicKey, m),
         JoseError::BadSignatureAlgorithm(m) => Problem {
             algorithms: ALGORITHMS.iter().map(|a| a.name().to_owned()).collect(),
             ..Problem::new(ProblemType::BadSignatureAlgorithm, m)
-        },
+        }
+        .into(),
         JoseError::BadSignature => malformed("the JWS signature does not verify"),
     }
 }
@@ -95,7 +97,7 @@ pub async fn verify(
     headers: &HeaderMap,
     body: &[u8],
     rule: KeyRule,
-) -> Result<Verified, Problem> {
+) -> Result<Verified, Failure> {
     let media = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -107,15 +109,13 @@ pub async fn verify(
                 .to_ascii_lowercase()
         });
     if media.as_deref() != Some("application/jose+json") {
-        return Err(Problem {
-            status: Some(415),
-            ..malformed("ACME requests are application/jose+json")
-        });
+        return Err(malformed("ACME requests are application/jose+json")
+            .with_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
     }
     let jws = Jws::parse(body).map_err(jose_problem)?;
     jws.algorithm().map_err(jose_problem)?;
     if jws.header.url.as_deref() != Some(ctx.url.as_str()) {
-        return Err(Problem::new(
+        return Err(Failure::new(
             ProblemType::Unauthorized,
             format!("the JWS url must be this request's URL, {}", ctx.url),
         ));
@@ -124,7 +124,7 @@ pub async fn verify(
         .header
         .nonce
         .clone()
-        .ok_or_else(|| Problem::new(ProblemType::BadNonce, "the JWS has no nonce"))?;
+        .ok_or_else(|| Failure::new(ProblemType::BadNonce, "the JWS has no nonce"))?;
     let (signer, key) = match (&jws.header.jwk, &jws.header.kid, rule) {
         (Some(_), Some(_), _) => {
             return Err(malformed("the JWS may carry a jwk or a kid, not both"));
@@ -152,18 +152,18 @@ pub async fn verify(
 }
 
 /// The account a `kid` names, with its key: it must be an account URL of this profile.
-async fn account_of(ctx: &Ctx, kid: &str) -> Result<(AcmeAccountRow, Jwk), Problem> {
+async fn account_of(ctx: &Ctx, kid: &str) -> Result<(AcmeAccountRow, Jwk), Failure> {
     let prefix = ctx.account_url("");
     let refid = kid
         .strip_prefix(&prefix)
         .filter(|r| !r.is_empty() && !r.contains('/'))
         .ok_or_else(|| {
-            Problem::new(
+            Failure::new(
                 ProblemType::AccountDoesNotExist,
                 format!("the kid '{kid}' is not an account URL of this directory"),
             )
         })?;
-    ctx.app.authority.acme_account(&ctx.profile, refid).await
+    Ok(ctx.app.authority.acme_account(&ctx.profile, refid).await?)
 }
 
 /// The algorithms a JWS may use.

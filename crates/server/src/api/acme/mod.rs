@@ -12,6 +12,7 @@ mod context;
 mod directory;
 mod jws;
 mod orders;
+mod problem;
 
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -1,6 +1,6 @@
 //! Orders (RFC 8555 §7.4; `replaces`, RFC 9773 §5): placing one, reading it, finalizing it.
 
-use authority::acme::{Order, OrderRequest, Problem, ProblemType, Status};
+use authority::acme::{Order, OrderRequest, ProblemType, Status};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -13,6 +13,7 @@ use super::accounts::{Post, acme_post};
 use super::authorizations::authz_url;
 use super::context::{Ctx, json, located};
 use super::jws::{self, KeyRule};
+use super::problem::{self, Failure};
 use crate::App;
 
 /// How long a client polling a processing order should wait.
@@ -33,7 +34,7 @@ fn order_body(ctx: &Ctx, order: &Order) -> serde_json::Value {
         "finalize": ctx.url(&format!("order/{}/finalize", order.refid)),
     });
     if let Some(error) = &order.error {
-        body["error"] = json!(error);
+        body["error"] = problem::recorded(error);
     }
     if order.certificate_id.is_some() && order.status == Status::Valid {
         body["certificate"] = json!(ctx.url(&format!("cert/{}", order.refid)));
@@ -151,7 +152,7 @@ pub async fn finalize(
         let payload: FinalizePayload = verified.payload()?;
         let csr = URL_SAFE_NO_PAD
             .decode(payload.csr.trim_end_matches('='))
-            .map_err(|_| Problem::new(ProblemType::BadCsr, "csr is not base64url DER"))?;
+            .map_err(|_| Failure::new(ProblemType::BadCsr, "csr is not base64url DER"))?;
         let order = app
             .authority
             .acme_finalize(&ctx.profile, account, &id, &csr, &ctx.origin)
