@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use pki::crl::{CrlSpec, Revoked};
-use store::{CaRow, CrlRow, PendingChanges, RevokedEntry};
+use store::{CaRow, CertificateStatus, CrlRow, PendingChanges, RevokedEntry};
 use time::Duration;
 
 use crate::audit::Event;
@@ -210,7 +210,7 @@ fn crl_number(n: i64) -> Result<u64> {
 fn crl_entry(e: &RevokedEntry) -> Result<Revoked> {
     let serial = hex::decode(&e.serial)
         .map_err(|_| Error::Internal(format!("stored serial '{}' is not hex", e.serial)))?;
-    let reason = if e.status == "revoked" {
+    let reason = if e.status == CertificateStatus::Revoked {
         RevocationReason::parse(e.reason.as_deref().unwrap_or("unspecified"))?
     } else {
         RevocationReason::RemoveFromCrl

@@ -3,7 +3,7 @@
 
 use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
-use store::{CsrRow, NewCsr, Page, PageRequest};
+use store::{CertificateSource, CsrRow, CsrSource, CsrStatus, NewCsr, Page, PageRequest};
 
 use crate::audit::Event;
 use crate::issue::{IssueRequest, Issued, KeySource};
@@ -53,7 +53,7 @@ impl Authority {
     ///
     /// # Errors
     /// Store errors.
-    pub async fn csrs(&self, status: Option<&str>, page: PageRequest) -> Result<Page<CsrRow>> {
+    pub async fn csrs(&self, status: Option<CsrStatus>, page: PageRequest) -> Result<Page<CsrRow>> {
         Ok(self.store.csrs(status, page).await?)
     }
 
@@ -82,7 +82,7 @@ impl Authority {
         principal.require(Permission::WriteCsrs, "adding CSRs")?;
         let csr = parse_csr(input)?;
         let name = csr_name(name, &csr)?;
-        self.store_csr(principal, name, &csr, None, "uploaded")
+        self.store_csr(principal, name, &csr, None, CsrSource::Uploaded)
             .await
     }
 
@@ -103,7 +103,7 @@ impl Authority {
         let key = self.generate_key(key_type).await?;
         let csr = csr::make(&key, subject, sans)?;
         let name = csr_name(name, &csr)?;
-        self.store_csr(principal, name, &csr, Some(&key), "generated")
+        self.store_csr(principal, name, &csr, Some(&key), CsrSource::Generated)
             .await
     }
 
@@ -113,7 +113,7 @@ impl Authority {
         name: String,
         csr: &Csr,
         key: Option<&PrivateKey>,
-        source: &str,
+        source: CsrSource,
     ) -> Result<CsrRow> {
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
@@ -136,7 +136,7 @@ impl Authority {
                     signature_algorithm: csr.signature_algorithm.clone(),
                     public_key: csr.public_key_der.clone(),
                     key_id,
-                    source: source.into(),
+                    source,
                     der: csr.der.clone(),
                     owner_id: principal.user.as_ref().map(|u| u.id),
                 },
@@ -165,7 +165,7 @@ impl Authority {
     /// already.
     pub async fn sign_csr(&self, principal: &Principal, id: i64, how: SignCsr) -> Result<Issued> {
         let row = self.csr(id).await?;
-        if row.status != "pending" {
+        if row.status != CsrStatus::Pending {
             return Err(Error::Conflict(format!(
                 "CSR {id} is signed already (certificate {})",
                 row.certificate_id
@@ -189,7 +189,7 @@ impl Authority {
                 key_usage: None,
                 extended_key_usage: None,
                 description: Some(format!("from CSR '{}'", row.name)),
-                source: "csr",
+                source: CertificateSource::Csr,
                 renewed_from: None,
             },
         )

@@ -5,7 +5,7 @@
 
 use pki::inspect;
 use pki::{PrivateKey, bundle};
-use store::{NewCa, NewCertificate, WriteTx};
+use store::{CaSource, CertificateSource, NewCa, NewCertificate, WriteTx};
 
 use crate::audit::Event;
 use crate::ca::{cert_fields, free_ca_name};
@@ -208,7 +208,7 @@ impl Authority {
                             key_id,
                             path_len: info.path_len.map(i64::from),
                             is_default: false,
-                            source: "imported".into(),
+                            source: CaSource::Imported,
                             require_template: false,
                             cert: cert_fields(info),
                         },
@@ -250,7 +250,7 @@ impl Authority {
                                 .or_else(|| input.name.clone().filter(|_| lone)),
                             sans: info.sans.clone(),
                             is_ca: false,
-                            source: "imported".into(),
+                            source: CertificateSource::Imported,
                             cert: cert_fields(info),
                         },
                         now,

@@ -5,7 +5,7 @@ use pki::cert::{self, ExtendedKeyUsage, KeyUsage};
 use pki::csr::Csr;
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, KeyType, PrivateKey, SubjectAltName};
-use store::{CaRow, CertificateRow, NewCa, NewCertificate, NewEvent};
+use store::{CaRow, CaSource, CertificateRow, CertificateSource, NewCa, NewCertificate, NewEvent};
 use time::Duration;
 
 use crate::audit::Event;
@@ -63,7 +63,7 @@ pub struct IssueRequest {
     /// Free text.
     pub description: Option<String>,
     /// The front door: api, acme, est, scep, system.
-    pub source: &'static str,
+    pub source: CertificateSource,
     /// The certificate this one renews.
     pub renewed_from: Option<i64>,
 }
@@ -123,7 +123,7 @@ fn issued_ca(built: &cert::Built, parent: &CaRow, path_len: Option<u8>) -> Resul
         key_id: None,
         path_len: path_len.map(i64::from),
         is_default: false,
-        source: "issued".into(),
+        source: CaSource::Issued,
         require_template: false,
         cert: built_fields(built.clone()),
     })
@@ -309,7 +309,7 @@ impl Authority {
                 description: request.description.clone(),
                 sans: built.sans.clone(),
                 is_ca: built.is_ca,
-                source: request.source.into(),
+                source: request.source,
                 cert: built_fields(built),
             },
             csr_id: match &request.key {
@@ -398,7 +398,7 @@ impl Authority {
                 key_usage: Some(info.key_usage.clone()),
                 extended_key_usage: Some(info.extended_key_usage.clone()),
                 description: old.description.clone(),
-                source: "api",
+                source: CertificateSource::Api,
                 renewed_from: Some(id),
             },
         )

@@ -65,10 +65,12 @@ pub use sessions::LoginOutcome;
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
-    AcmeAccountRow, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields, AcmeProfileRow,
-    ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaSummary, CaUpdate, CertificateFilter,
-    CertificateRow, CertificateState, CertificateSummary, CrlRow, CsrRow, Page, PageRequest,
-    PoolStats, Reader, RevocationSettings, SessionRow, TrustStats, TrustedRow, UserFilter, UserRow,
+    AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
+    AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaSource, CaSummary,
+    CaUpdate, CertificateFilter, CertificateRow, CertificateSource, CertificateState,
+    CertificateStatus, CertificateSummary, CrlRow, CsrRow, CsrSource, CsrStatus, Page, PageRequest,
+    PoolStats, Reader, RevocationSettings, SessionRow, TrustSource, TrustStats, TrustedRow,
+    UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

@@ -29,7 +29,7 @@ use pki::ocsp::{
 };
 use pki::{ExtendedKeyUsage, KeyType, KeyUsage, NameAttribute};
 use sha2::{Digest, Sha256};
-use store::{CaRow, OcspResponseRow, RevokedEntry};
+use store::{CaRow, CertificateSource, CertificateStatus, OcspResponseRow, RevokedEntry};
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::Event;
@@ -307,7 +307,7 @@ fn status_tag(status: &CertStatus) -> String {
 fn cert_status(entry: Option<&RevokedEntry>) -> Result<CertStatus> {
     Ok(match entry {
         None => CertStatus::Unknown,
-        Some(e) if e.status == "revoked" => CertStatus::Revoked {
+        Some(e) if e.status == CertificateStatus::Revoked => CertStatus::Revoked {
             revoked_at: e.revoked_at,
             reason: Some(
                 RevocationReason::parse(e.reason.as_deref().unwrap_or("unspecified"))?.code(),
@@ -616,11 +616,9 @@ impl Authority {
         let mut responder_cert = None;
         if delegated {
             if let Some(id) = ca.ocsp_responder_id {
-                responder_cert = self
-                    .store
-                    .certificate(id)
-                    .await?
-                    .filter(|c| c.status == "valid" && c.cert.not_after - now > ROLLOVER);
+                responder_cert = self.store.certificate(id).await?.filter(|c| {
+                    c.status == CertificateStatus::Valid && c.cert.not_after - now > ROLLOVER
+                });
             }
             if responder_cert.is_none() {
                 responder_cert = Some(self.issue_responder(ca).await?);
@@ -698,7 +696,7 @@ impl Authority {
                     key_usage: Some(vec![KeyUsage::DigitalSignature]),
                     extended_key_usage: Some(vec![ExtendedKeyUsage::OcspSigning]),
                     description: Some(format!("OCSP responder of CA '{}'", ca.name)),
-                    source: "system",
+                    source: CertificateSource::System,
                     renewed_from: ca.ocsp_responder_id,
                 },
             )

@@ -1,7 +1,7 @@
 //! Revocation: the one entry point that takes a certificate out of service (RFC 5280 §5.3.1
 //! reasons), puts it on hold, or releases a hold.
 
-use store::{CertificateRow, NewEvent, Revocation};
+use store::{CertificateRow, CertificateStatus, NewEvent, Revocation};
 use time::OffsetDateTime;
 
 use crate::audit::Event;
@@ -150,7 +150,7 @@ impl Authority {
         let cert = self.certificate(id).await?;
         let held =
             cert.revocation_reason.as_deref() == Some(RevocationReason::CertificateHold.as_str());
-        let revoked = cert.status == "revoked";
+        let revoked = cert.status == CertificateStatus::Revoked;
         let (change, action, event) = match reason {
             RevocationReason::RemoveFromCrl if held => {
                 (None, "certificate_released", "certificate.released")
@@ -191,7 +191,7 @@ impl Authority {
             }
         };
         let mut tx = self.store.begin_write().await?;
-        let read = (cert.status.as_str(), cert.revocation_reason.as_deref());
+        let read = (cert.status, cert.revocation_reason.as_deref());
         if !tx.set_revocation(id, read, change.as_ref(), now).await? {
             drop(tx);
             return Err(match self.store.certificate(id).await? {

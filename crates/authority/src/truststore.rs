@@ -2,7 +2,7 @@
 //! from a file, or synced from the operating system's bundle.
 
 use pki::{bundle, inspect};
-use store::{NewTrusted, Page, PageRequest, TrustStats, TrustedRow};
+use store::{NewTrusted, Page, PageRequest, TrustSource, TrustStats, TrustedRow};
 
 use crate::audit::Event;
 use crate::{Authority, Error, Permission, Principal, Result};
@@ -104,7 +104,7 @@ impl Authority {
         data: &[u8],
         password: Option<&str>,
         labels: TrustLabels<'_>,
-        source: &str,
+        source: TrustSource,
     ) -> Result<TrustReport> {
         principal.require(Permission::WriteTruststore, "adding to the trust store")?;
         let (purpose, notes) = (labels.purpose()?, labels.notes()?);
@@ -145,7 +145,7 @@ impl Authority {
                 is_root: info.self_signed,
                 fingerprint_sha256: info.fingerprint_sha256,
                 der: info.der,
-                source: source.into(),
+                source,
             });
         }
         let now = self.now();

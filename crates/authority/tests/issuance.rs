@@ -96,7 +96,7 @@ fn request(cn: &str, key: KeySource) -> IssueRequest {
         key_usage: None,
         extended_key_usage: None,
         description: None,
-        source: "api",
+        source: certmint_authority::CertificateSource::Api,
         renewed_from: None,
     }
 }
@@ -185,7 +185,7 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
         assert_eq!(issued.ca_id, Some(sub.id));
         assert_eq!(issued.cert.key_type, key_type.label());
         assert_eq!(issued.sans, ["dns:svc.example.test"]);
-        assert_eq!(issued.status, "valid");
+        assert_eq!(issued.status, certmint_authority::CertificateStatus::Valid);
         std::fs::write(
             dir.path().join("leaf.pem"),
             pem::encode("CERTIFICATE", &issued.cert.der),
@@ -605,7 +605,7 @@ async fn concurrent_issuances_commit_together_and_fail_alone() -> TestResult {
         .await?;
     assert_eq!(after, before + 41);
     let signed = authority.csr(stored.id).await?;
-    assert_eq!(signed.status, "signed");
+    assert_eq!(signed.status, certmint_authority::CsrStatus::Signed);
     let verification = authority.audit_verify(None, None).await?;
     assert!(verification.valid, "{:?}", verification.faults);
     Ok(())

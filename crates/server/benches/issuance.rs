@@ -203,7 +203,7 @@ async fn issue_direct(
                         key_usage: None,
                         extended_key_usage: None,
                         description: None,
-                        source: "api",
+                        source: authority::CertificateSource::Api,
                         renewed_from: None,
                     },
                 )

@@ -203,7 +203,7 @@ async fn certmint(dir: &Path, certificates: usize, seconds: u64) -> Result<()> {
                     key_usage: None,
                     extended_key_usage: None,
                     description: None,
-                    source: "api",
+                    source: authority::CertificateSource::Api,
                     renewed_from: None,
                 },
             )

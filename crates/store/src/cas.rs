@@ -5,6 +5,7 @@ use time::OffsetDateTime;
 use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
 use crate::db::{Arg, Filter, flag};
 use crate::revocation::{PendingChanges, RevocationSettings, SETTINGS_COLUMNS, pending};
+use crate::words::CaSource;
 use crate::{Backend, Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate authority as stored.
@@ -32,7 +33,7 @@ pub struct CaRow {
     pub is_default: bool,
     /// `created`, `imported` or `issued` (a CA certificate issued here for a key held
     /// elsewhere).
-    pub source: String,
+    pub source: CaSource,
     /// Requests that name no template are refused.
     pub require_template: bool,
     /// Lint rules downgraded to warnings for what this CA signs.
@@ -71,7 +72,7 @@ pub struct NewCa {
     /// Whether it is the default issuing CA.
     pub is_default: bool,
     /// `created`, `imported` or `issued`.
-    pub source: String,
+    pub source: CaSource,
     /// Requests that name no template are refused.
     pub require_template: bool,
     /// The CA certificate.
@@ -93,7 +94,7 @@ fn ca(row: &AnyRow) -> Result<CaRow, Error> {
         path_len: row.try_get("path_len")?,
         is_active: row.try_get::<i64, _>("is_active")? != 0,
         is_default: row.try_get::<i64, _>("is_default")? != 0,
-        source: row.try_get("source")?,
+        source: CaSource::read(row, "source")?,
         require_template: row.try_get::<i64, _>("require_template")? != 0,
         lint_warn_only: row
             .try_get::<String, _>("lint_warn_only")?
@@ -190,7 +191,7 @@ impl WriteTx {
             .bind(c.key_id)
             .bind(c.path_len)
             .bind(flag(c.is_default))
-            .bind(c.source.clone())
+            .bind(c.source.as_str())
             .bind(flag(c.require_template))
             .bind(to_micros(now));
         let row = c.cert.bind(q).fetch_one(&mut *self.tx).await?;

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 
 use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
 use crate::db::{Arg, Filter, first, ids_by_refid, like_pattern};
+use crate::words::{CertificateSource, CertificateStatus};
 use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate as stored.
@@ -28,7 +29,7 @@ pub struct CertificateRow {
     /// SANs as `kind:value`.
     pub sans: Vec<String>,
     /// `valid` or `revoked`.
-    pub status: String,
+    pub status: CertificateStatus,
     /// When it was revoked.
     pub revoked_at: Option<OffsetDateTime>,
     /// RFC 5280 reason name.
@@ -40,7 +41,7 @@ pub struct CertificateRow {
     /// Whether it is a CA certificate.
     pub is_ca: bool,
     /// Where it came from: api, acme, est, scep, import, discovery.
-    pub source: String,
+    pub source: CertificateSource,
     /// The certificate.
     pub cert: CertFields,
     /// Creation time.
@@ -71,7 +72,7 @@ pub struct NewCertificate {
     /// Whether it is a CA certificate.
     pub is_ca: bool,
     /// Origin.
-    pub source: String,
+    pub source: CertificateSource,
     /// The certificate.
     pub cert: CertFields,
 }
@@ -93,8 +94,8 @@ impl CertificateState {
     /// The state a certificate with `status` (as stored) and `not_after` is in at `now`, by the
     /// rules the list's filters apply in SQL: [`CertificateState::Revoked`],
     /// [`CertificateState::Expired`] or [`CertificateState::Active`].
-    pub fn of(status: &str, not_after: OffsetDateTime, now: OffsetDateTime) -> Self {
-        if status == "revoked" {
+    pub fn of(status: CertificateStatus, not_after: OffsetDateTime, now: OffsetDateTime) -> Self {
+        if status == CertificateStatus::Revoked {
             Self::Revoked
         } else if not_after <= now {
             Self::Expired
@@ -148,7 +149,7 @@ impl NewCertificate {
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
-            status: "valid".into(),
+            status: CertificateStatus::Valid,
             revoked_at: None,
             revocation_reason: None,
             revocation_comment: None,
@@ -178,7 +179,7 @@ fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
         renewed_from: row.try_get("renewed_from")?,
         description: row.try_get("description")?,
         sans: sans.split_whitespace().map(str::to_owned).collect(),
-        status: row.try_get("status")?,
+        status: CertificateStatus::read(row, "status")?,
         revoked_at: row
             .try_get::<Option<i64>, _>("revoked_at")?
             .map(from_micros),
@@ -188,7 +189,7 @@ fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
             .try_get::<Option<i64>, _>("invalidity_date")?
             .map(from_micros),
         is_ca: row.try_get::<i64, _>("is_ca")? != 0,
-        source: row.try_get("source")?,
+        source: CertificateSource::read(row, "source")?,
         cert: CertFields::read(row)?,
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
@@ -428,7 +429,7 @@ impl WriteTx {
                         .bind(c.sans.join(" "))
                         .bind("valid")
                         .bind(crate::db::flag(c.is_ca))
-                        .bind(c.source.clone())
+                        .bind(c.source.as_str())
                         .bind(to_micros(*now))
                         .bind(to_micros(*now));
                     c.cert.bind(q)
@@ -455,19 +456,19 @@ impl WriteTx {
     pub async fn set_revocation(
         &mut self,
         id: i64,
-        expected: (&str, Option<&str>),
+        expected: (CertificateStatus, Option<&str>),
         revocation: Option<&Revocation<'_>>,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
         let (status, at, reason, comment, invalidity) = match revocation {
             Some(r) => (
-                "revoked",
+                CertificateStatus::Revoked,
                 Some(to_micros(r.at)),
                 Some(r.reason.to_owned()),
                 r.comment.map(str::to_owned),
                 r.invalidity_date.map(to_micros),
             ),
-            None => ("valid", None, None, None, None),
+            None => (CertificateStatus::Valid, None, None, None, None),
         };
         let row = sqlx::query(
             "UPDATE certificates SET status = $1, revoked_at = $2, revocation_reason = $3, \
@@ -475,14 +476,14 @@ impl WriteTx {
              updated_at = $6 WHERE id = $7 AND status = $8 AND COALESCE(revocation_reason, '') = $9 \
              RETURNING ca_id",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(at)
         .bind(reason)
         .bind(comment)
         .bind(invalidity)
         .bind(to_micros(now))
         .bind(id)
-        .bind(expected.0.to_owned())
+        .bind(expected.0.as_str())
         .bind(expected.1.unwrap_or_default().to_owned())
         .fetch_optional(&mut *self.tx)
         .await?;

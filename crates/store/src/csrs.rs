@@ -3,6 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
+use crate::words::{CsrSource, CsrStatus};
 use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate signing request as stored.
@@ -29,11 +30,11 @@ pub struct CsrRow {
     /// The private key, when certmint holds it.
     pub key_id: Option<i64>,
     /// `pending` or `signed`.
-    pub status: String,
+    pub status: CsrStatus,
     /// The certificate it was signed into.
     pub certificate_id: Option<i64>,
     /// `uploaded` or `generated`.
-    pub source: String,
+    pub source: CsrSource,
     /// The CSR, DER.
     pub der: Vec<u8>,
     /// Who added it.
@@ -66,7 +67,7 @@ pub struct NewCsr {
     /// The private key, when certmint holds it.
     pub key_id: Option<i64>,
     /// `uploaded` or `generated`.
-    pub source: String,
+    pub source: CsrSource,
     /// The CSR, DER.
     pub der: Vec<u8>,
     /// Who added it.
@@ -90,9 +91,9 @@ fn csr(row: &AnyRow) -> Result<CsrRow, Error> {
         signature_algorithm: row.try_get("signature_algorithm")?,
         public_key: row.try_get("public_key")?,
         key_id: row.try_get("key_id")?,
-        status: row.try_get("status")?,
+        status: CsrStatus::read(row, "status")?,
         certificate_id: row.try_get("certificate_id")?,
-        source: row.try_get("source")?,
+        source: CsrSource::read(row, "source")?,
         der: row.try_get("der")?,
         owner_id: row.try_get("owner_id")?,
         created_at: from_micros(row.try_get("created_at")?),
@@ -108,14 +109,14 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn csrs(
         &self,
-        status: Option<&str>,
+        status: Option<CsrStatus>,
         page: PageRequest,
     ) -> Result<Page<CsrRow>, Error> {
         let mut filter = Filter::default();
         if let Some(status) = status {
-            filter.and("status = ?", [Arg::Text(status.to_owned())]);
+            filter.and("status = ?", [Arg::Text(status.as_str().to_owned())]);
         }
-        let order = if status == Some("signed") {
+        let order = if status == Some(CsrStatus::Signed) {
             "signed_at DESC, id DESC"
         } else {
             "id DESC"
@@ -162,7 +163,7 @@ impl WriteTx {
         .bind(c.signature_algorithm.clone())
         .bind(c.public_key.clone())
         .bind(c.key_id)
-        .bind(c.source.clone())
+        .bind(c.source.as_str())
         .bind(c.der.clone())
         .bind(c.owner_id)
         .bind(to_micros(now))

@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::db::{Arg, Filter, like_pattern};
+use crate::words::{CertificateStatus, CsrStatus};
 use crate::{CertificateFilter, CertificateState, Error, Reader, from_micros, to_micros};
 
 /// Microseconds in a day: stored timestamps divided by this give the UTC day number.
@@ -67,7 +68,7 @@ pub struct CertificateSummary {
     /// Issuing CA.
     pub ca_id: Option<i64>,
     /// `valid` or `revoked`.
-    pub status: String,
+    pub status: CertificateStatus,
     /// End of validity.
     pub not_after: OffsetDateTime,
     /// When it was stored.
@@ -122,7 +123,7 @@ pub struct CsrSummary {
     /// Requested subject, RFC 4514.
     pub subject: String,
     /// `pending` or `signed`.
-    pub status: String,
+    pub status: CsrStatus,
     /// When it was stored.
     pub created_at: OffsetDateTime,
 }
@@ -168,7 +169,7 @@ fn certificate_summary(row: &AnyRow) -> Result<CertificateSummary, Error> {
         serial: row.try_get("serial")?,
         sans: sans.split_whitespace().map(str::to_owned).collect(),
         ca_id: row.try_get("ca_id")?,
-        status: row.try_get("status")?,
+        status: CertificateStatus::read(row, "status")?,
         not_after: from_micros(row.try_get("not_after")?),
         created_at: from_micros(row.try_get("created_at")?),
     })
@@ -207,7 +208,7 @@ fn csr_summary(row: &AnyRow) -> Result<CsrSummary, Error> {
         name: row.try_get("name")?,
         common_name: row.try_get("common_name")?,
         subject: row.try_get("subject")?,
-        status: row.try_get("status")?,
+        status: CsrStatus::read(row, "status")?,
         created_at: from_micros(row.try_get("created_at")?),
     })
 }

@@ -26,6 +26,7 @@ mod templates;
 pub mod testing;
 mod truststore;
 mod users;
+mod words;
 
 pub use acme::{
     AcmeAccountRow, AcmeCounts, AcmeEabKeyRow, AcmeFilter, AcmeOrderChange, AcmeOrderRow,
@@ -55,6 +56,10 @@ pub use sessions::{NewSession, SessionRow};
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
+pub use words::{
+    AcmeAccountStatus, CaSource, CertificateSource, CertificateStatus, CsrSource, CsrStatus,
+    TrustSource,
+};
 
 /// A page of a list query: 1-based page number and page size, already clamped by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

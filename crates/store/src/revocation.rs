@@ -6,6 +6,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
+use crate::words::CertificateStatus;
 use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
 
 /// How a CA publishes revocation, and what its certificates point to.
@@ -75,7 +76,7 @@ pub struct RevokedEntry {
     /// Serial, lower-case hex.
     pub serial: String,
     /// `revoked`, or `valid` for a released hold (delta CRLs list those as removeFromCRL).
-    pub status: String,
+    pub status: CertificateStatus,
     /// When it was revoked; when it was released, for a released hold.
     pub revoked_at: OffsetDateTime,
     /// RFC 5280 reason name.
@@ -89,7 +90,7 @@ fn revoked_entry(row: &AnyRow) -> Result<RevokedEntry, Error> {
     let changed_at: Option<i64> = row.try_get("revocation_changed_at")?;
     Ok(RevokedEntry {
         serial: row.try_get("serial")?,
-        status: row.try_get("status")?,
+        status: CertificateStatus::read(row, "status")?,
         revoked_at: from_micros(revoked_at.or(changed_at).unwrap_or_default()),
         reason: row.try_get("revocation_reason")?,
         invalidity_date: row
@@ -215,7 +216,7 @@ impl Reader {
             .await?;
         Ok(ca.map(|_| RevokedEntry {
             serial: serial.to_owned(),
-            status: "valid".into(),
+            status: CertificateStatus::Valid,
             revoked_at: OffsetDateTime::UNIX_EPOCH,
             reason: None,
             invalidity_date: None,

@@ -3,6 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
+use crate::words::TrustSource;
 use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate of another CA that certmint trusts.
@@ -35,7 +36,7 @@ pub struct TrustedRow {
     /// The certificate, DER.
     pub der: Vec<u8>,
     /// `manual`, `import` or `system`.
-    pub source: String,
+    pub source: TrustSource,
     /// When it was added.
     pub created_at: OffsetDateTime,
 }
@@ -68,7 +69,7 @@ pub struct NewTrusted {
     /// DER.
     pub der: Vec<u8>,
     /// `manual`, `import` or `system`.
-    pub source: String,
+    pub source: TrustSource,
 }
 
 /// Counts of the trust store.
@@ -104,7 +105,7 @@ fn trusted(row: &AnyRow) -> Result<TrustedRow, Error> {
         is_root: row.try_get::<i64, _>("is_root")? != 0,
         fingerprint_sha256: row.try_get("fingerprint_sha256")?,
         der: row.try_get("der")?,
-        source: row.try_get("source")?,
+        source: TrustSource::read(row, "source")?,
         created_at: from_micros(row.try_get("created_at")?),
     })
 }
@@ -205,7 +206,7 @@ impl WriteTx {
         .bind(crate::db::flag(t.is_root))
         .bind(t.fingerprint_sha256.clone())
         .bind(t.der.clone())
-        .bind(t.source.clone())
+        .bind(t.source.as_str())
         .bind(to_micros(now))
         .fetch_one(&mut *self.tx)
         .await?;

@@ -42,7 +42,7 @@ fn ca(name: &str, now: OffsetDateTime) -> NewCa {
         key_id: None,
         path_len: None,
         is_default: false,
-        source: "imported".into(),
+        source: certmint_store::CaSource::Imported,
         require_template: false,
         cert: CertFields {
             subject: format!("CN={name}"),
@@ -174,7 +174,12 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
     let revoked = store.certificates(&filters[2].1, now, page).await?;
     assert_eq!(revoked.total, ROWS / 10);
     assert_eq!(revoked.items.len(), 50);
-    assert!(revoked.items.iter().all(|c| c.status == "revoked"));
+    assert!(
+        revoked
+            .items
+            .iter()
+            .all(|c| c.status == certmint_store::CertificateStatus::Revoked)
+    );
     let by_ca = store.certificates(&filters[0].1, now, page).await?;
     assert_eq!(by_ca.total, ROWS / 2);
     let expired = store.certificates(&filters[4].1, now, page).await?;

@@ -14,9 +14,10 @@ use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use certmint_store::{
-    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, ChainKey, Error,
-    GENESIS_HASH, NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store,
-    UserFilter, UserRow, UserUpdate, from_micros, plain_chain_hash, to_micros,
+    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, CaSource,
+    CertificateSource, CertificateStatus, ChainKey, CsrSource, Error, GENESIS_HASH, NewAcmeAccount,
+    NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter, UserRow,
+    UserUpdate, from_micros, plain_chain_hash, to_micros,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -233,7 +234,7 @@ async fn certificate_lookup_migration(url: &str) -> TestResult {
                 signature_algorithm: "ecdsa-with-SHA256".into(),
                 public_key: vec![0x30, 0x00],
                 key_id: None,
-                source: "uploaded".into(),
+                source: CsrSource::Uploaded,
                 der: vec![0x30, 0x00],
                 owner_id: None,
             },
@@ -814,7 +815,7 @@ fn new_certificate(i: usize, at: OffsetDateTime) -> certmint_store::NewCertifica
         description: Some(format!("certificate {i}")),
         sans: vec![format!("dns:host{i}.example.test")],
         is_ca: false,
-        source: "api".into(),
+        source: CertificateSource::Api,
         cert: certmint_store::CertFields {
             subject: format!("CN=host{i}.example.test"),
             common_name: Some(format!("host{i}.example.test")),
@@ -1184,28 +1185,47 @@ async fn conditional_revocation(store: Store) -> TestResult {
     };
     let mut tx = store.begin_write().await?;
     assert!(
-        tx.set_revocation(id, ("valid", None), Some(&hold), t)
+        tx.set_revocation(id, (CertificateStatus::Valid, None), Some(&hold), t)
             .await?
     );
     tx.commit().await?;
 
     // Two requests read the hold; the keyCompromise lands first...
-    let held = ("revoked", Some("certificateHold"));
+    let held = (CertificateStatus::Revoked, Some("certificateHold"));
     let mut tx = store.begin_write().await?;
     assert!(tx.set_revocation(id, held, Some(&compromise), t).await?);
     tx.commit().await?;
     // ...and the release, decided on the hold it read, changes nothing.
     let mut tx = store.begin_write().await?;
     assert!(!tx.set_revocation(id, held, None, t).await?);
-    assert!(!tx.set_revocation(id, ("valid", None), None, t).await?);
+    assert!(
+        !tx.set_revocation(id, (CertificateStatus::Valid, None), None, t)
+            .await?
+    );
     tx.commit().await?;
     let stored = store.certificate(id).await?.ok_or("the certificate")?;
-    assert_eq!(stored.status, "revoked");
+    assert_eq!(stored.status, CertificateStatus::Revoked);
     assert_eq!(stored.revocation_reason.as_deref(), Some("keyCompromise"));
+
+    // A status the code never writes is a damaged row, not a new state.
+    store
+        .execute_raw(&format!(
+            "UPDATE certificates SET status = 'suspended' WHERE id = {id}"
+        ))
+        .await?;
+    match store.certificate(id).await {
+        Err(Error::Corrupt(detail)) => assert!(detail.contains("suspended"), "{detail}"),
+        other => panic!("a damaged status read back as {other:?}"),
+    }
+    store
+        .execute_raw(&format!(
+            "UPDATE certificates SET status = 'revoked' WHERE id = {id}"
+        ))
+        .await?;
 
     let mut tx = store.begin_write().await?;
     assert!(
-        !tx.set_revocation(id + 1000, ("valid", None), Some(&hold), t)
+        !tx.set_revocation(id + 1000, (CertificateStatus::Valid, None), Some(&hold), t)
             .await?,
         "no such certificate"
     );
@@ -1355,7 +1375,7 @@ async fn console_figures(store: Store) -> TestResult {
             key_id: None,
             path_len: None,
             is_default: false,
-            source: "imported".into(),
+            source: CaSource::Imported,
             require_template: false,
             cert,
         };

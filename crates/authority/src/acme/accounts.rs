@@ -2,7 +2,7 @@
 //! key or URL, contact updates, deactivation and key rollover.
 
 use pki::jose::{Jwk, Jws};
-use store::{AcmeAccountRow, AcmeProfileRow, NewAcmeAccount};
+use store::{AcmeAccountRow, AcmeAccountStatus, AcmeProfileRow, NewAcmeAccount};
 use time::Duration;
 
 use super::{AcmeError, Problem, ProblemType};
@@ -309,7 +309,11 @@ impl Authority {
             check_contacts(contact)?;
         }
         let contact = contact.unwrap_or_else(|| account.contact.clone());
-        let status = if deactivate { "deactivated" } else { "valid" };
+        let status = if deactivate {
+            AcmeAccountStatus::Deactivated
+        } else {
+            AcmeAccountStatus::Valid
+        };
         let mut tx = self.store.begin_write().await?;
         tx.update_acme_account(account.id, &contact, status, self.now())
             .await?;
@@ -329,7 +333,7 @@ impl Authority {
         self.acme.accounts.forget(&account.refid);
         Ok(AcmeAccountRow {
             contact,
-            status: status.into(),
+            status,
             ..account.clone()
         })
     }
@@ -478,7 +482,7 @@ fn stored_key(account: &AcmeAccountRow) -> Result<Jwk, Problem> {
 
 /// The account, unless it is deactivated or revoked.
 fn live(account: AcmeAccountRow) -> Result<AcmeAccountRow, AcmeError> {
-    if account.status == "valid" {
+    if account.status == AcmeAccountStatus::Valid {
         Ok(account)
     } else {
         Err(Problem::new(

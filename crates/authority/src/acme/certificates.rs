@@ -5,7 +5,7 @@ use std::sync::Arc;
 use pki::csr::Csr;
 use pki::jose::Jwk;
 use pki::{DistinguishedName, NameAttribute, SubjectAltName};
-use store::{AcmeAccountRow, AcmeProfileRow, CertificateRow};
+use store::{AcmeAccountRow, AcmeProfileRow, CertificateRow, CertificateSource};
 
 use super::identifiers::check_csr;
 use super::orders::no_such_order;
@@ -105,7 +105,7 @@ impl Authority {
                     key_usage: None,
                     extended_key_usage: None,
                     description: Some(format!("ACME order {refid}")),
-                    source: "acme",
+                    source: CertificateSource::Acme,
                     renewed_from,
                 },
             )

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use store::{AcmeAccountRow, CertificateRow};
+use store::{AcmeAccountRow, CertificateRow, CertificateStatus};
 use time::{Duration, OffsetDateTime};
 
 use super::{AcmeError, Problem, ProblemType, Status};
@@ -29,7 +29,7 @@ fn not_found() -> Error {
 /// The window for `cert` at `now`: the third sixth of its remaining life after two thirds of
 /// its lifetime, as Let's Encrypt suggests; at once for a revoked one.
 pub(crate) fn window(cert: &CertificateRow, now: OffsetDateTime) -> RenewalWindow {
-    if cert.status == "revoked" {
+    if cert.status == CertificateStatus::Revoked {
         return RenewalWindow {
             start: now - Duration::hours(1),
             end: now,

@@ -4,7 +4,7 @@
 use pki::cert::{self, NameConstraints};
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, KeyType, NameAttribute};
-use store::{CaRow, CaUpdate, CertFields, NewCa, NewEvent};
+use store::{CaRow, CaSource, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
 use super::signing::SignAs;
@@ -227,7 +227,7 @@ impl Authority {
                     key_id: Some(key_id),
                     path_len: input.path_len.map(i64::from),
                     is_default: input.make_default,
-                    source: "created".into(),
+                    source: CaSource::Created,
                     require_template: input.require_template,
                     cert: built_fields(built),
                 },

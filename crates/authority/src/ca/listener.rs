@@ -10,6 +10,7 @@ use pki::{
 
 use crate::audit::Event;
 use crate::{Authority, Error, IssueRequest, KeySource, Principal, Result};
+use store::CertificateSource;
 
 /// Days of validity of the HTTPS listener's certificate (the CA/Browser Forum's 397-day cap).
 const LISTENER_DAYS: i64 = 397;
@@ -102,7 +103,7 @@ impl Authority {
                     key_usage: Some(vec![KeyUsage::DigitalSignature]),
                     extended_key_usage: Some(vec![ExtendedKeyUsage::ServerAuth]),
                     description: Some("certmint HTTPS listener".into()),
-                    source: "system",
+                    source: CertificateSource::System,
                     renewed_from: None,
                 },
             )

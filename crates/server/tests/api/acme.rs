@@ -496,7 +496,11 @@ async fn fifty_concurrent_orders_on_one_account_all_complete() -> TestResult {
         )
         .await?;
     assert_eq!(
-        stored.items.iter().filter(|c| c.source == "acme").count(),
+        stored
+            .items
+            .iter()
+            .filter(|c| c.source == authority::CertificateSource::Acme)
+            .count(),
         50
     );
     Ok(())

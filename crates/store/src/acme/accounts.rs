@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 
 use super::{AcmeFilter, words};
 use crate::db::{Arg, Filter, flag};
+use crate::words::AcmeAccountStatus;
 use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// An ACME account: a key within a profile.
@@ -22,7 +23,7 @@ pub struct AcmeAccountRow {
     /// Its key, a JWK as JSON text.
     pub jwk: String,
     /// `valid`, `deactivated` or `revoked`.
-    pub status: String,
+    pub status: AcmeAccountStatus,
     /// Contact URLs.
     pub contact: Vec<String>,
     /// Whether it agreed to the terms of service.
@@ -68,7 +69,7 @@ fn account(row: &AnyRow) -> Result<AcmeAccountRow, Error> {
         profile_id: row.try_get("profile_id")?,
         thumbprint: row.try_get("thumbprint")?,
         jwk: row.try_get("jwk")?,
-        status: row.try_get("status")?,
+        status: AcmeAccountStatus::read(row, "status")?,
         contact: words(&row.try_get::<String, _>("contact")?),
         tos_agreed: row.try_get::<i64, _>("tos_agreed")? != 0,
         eab_key_id: row.try_get("eab_key_id")?,
@@ -180,14 +181,14 @@ impl WriteTx {
         &mut self,
         id: i64,
         contact: &[String],
-        status: &str,
+        status: AcmeAccountStatus,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         sqlx::query(
             "UPDATE acme_accounts SET contact = $1, status = $2, updated_at = $3 WHERE id = $4",
         )
         .bind(contact.join(" "))
-        .bind(status.to_owned())
+        .bind(status.as_str())
         .bind(to_micros(now))
         .bind(id)
         .execute(&mut *self.tx)

@@ -1,13 +1,10 @@
 //! The accounts clients registered: lists, details, deactivation.
 
-use store::{AcmeAccountRow, AcmeFilter, Page, PageRequest};
+use store::{AcmeAccountRow, AcmeAccountStatus, AcmeFilter, Page, PageRequest};
 
 use super::check_status;
 use crate::audit::Event;
 use crate::{Authority, Error, Permission, Principal, Result};
-
-/// Statuses an account can have.
-const ACCOUNT_STATUSES: &[&str] = &["valid", "deactivated", "revoked"];
 
 impl Authority {
     /// One page of ACME accounts, newest first, filtered by profile and status.
@@ -22,7 +19,8 @@ impl Authority {
         page: PageRequest,
     ) -> Result<Page<AcmeAccountRow>> {
         principal.require(Permission::ReadAcme, "listing ACME accounts")?;
-        check_status("account", filter.status.as_deref(), ACCOUNT_STATUSES)?;
+        let known: Vec<&str> = AcmeAccountStatus::ALL.iter().map(|s| s.as_str()).collect();
+        check_status("account", filter.status.as_deref(), &known)?;
         Ok(self.store.acme_accounts(filter, page).await?)
     }
 
@@ -59,15 +57,20 @@ impl Authority {
     ) -> Result<AcmeAccountRow> {
         principal.require(Permission::WriteAcme, "deactivating ACME accounts")?;
         let account = self.acme_account_row(id).await?;
-        if account.status != "valid" {
+        if account.status != AcmeAccountStatus::Valid {
             return Err(Error::Conflict(format!(
                 "ACME account {id} is already {}",
                 account.status
             )));
         }
         let mut tx = self.store.begin_write().await?;
-        tx.update_acme_account(id, &account.contact, "deactivated", self.now())
-            .await?;
+        tx.update_acme_account(
+            id,
+            &account.contact,
+            AcmeAccountStatus::Deactivated,
+            self.now(),
+        )
+        .await?;
         tx.audit(&self.entry_by(
             principal,
             Event::new(

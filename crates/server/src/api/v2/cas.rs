@@ -151,7 +151,7 @@ impl CaView {
             is_active: c.is_active,
             is_default: c.is_default,
             has_private_key: c.key_id.is_some(),
-            source: c.source,
+            source: c.source.to_string(),
             require_template: c.require_template,
             lint_warn_only: c.lint_warn_only,
         }

@@ -16,7 +16,10 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
-use authority::{CertificateFilter, CertificateState, IssueRequest, KeySource, RevocationReason};
+use authority::{
+    CertificateFilter, CertificateSource, CertificateState, IssueRequest, KeySource,
+    RevocationReason,
+};
 
 /// Certificates within this many days of expiry count as expiring.
 pub const EXPIRING_DAYS: u32 = 30;
@@ -78,7 +81,7 @@ pub struct CertificateView {
 
 impl CertificateView {
     pub fn new(c: authority::CertificateRow, now: OffsetDateTime) -> Self {
-        let status = CertificateState::of(&c.status, c.cert.not_after, now);
+        let status = CertificateState::of(c.status, c.cert.not_after, now);
         Self {
             id: c.id,
             refid: c.refid,
@@ -96,7 +99,7 @@ impl CertificateView {
             signature_algorithm: c.cert.signature_algorithm,
             fingerprint_sha256: c.cert.fingerprint_sha256,
             private_key_available: c.key_id.is_some(),
-            source: c.source,
+            source: c.source.to_string(),
             description: c.description,
             renewed_from: c.renewed_from,
             revoked_at: c.revoked_at,
@@ -313,7 +316,7 @@ async fn create(
                 key_usage,
                 extended_key_usage,
                 description: body.description,
-                source: "api",
+                source: CertificateSource::Api,
                 renewed_from: None,
             },
         )

@@ -16,7 +16,7 @@ use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok,
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::pki::{SubjectAltName, pem};
-use authority::{CsrRow, SignCsr};
+use authority::{CsrRow, CsrStatus, SignCsr};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -69,9 +69,9 @@ impl From<CsrRow> for CsrView {
             san: c.sans,
             key_type: c.key_type,
             signature_algorithm: c.signature_algorithm,
-            status: c.status,
+            status: c.status.to_string(),
             certificate_id: c.certificate_id,
-            source: c.source,
+            source: c.source.to_string(),
             has_private_key: c.key_id.is_some(),
             created_at: c.created_at,
             signed_at: c.signed_at,
@@ -92,12 +92,11 @@ async fn csr_page(app: &App, status: Option<&str>, p: Pagination) -> ApiResult<R
     let request = p.request()?;
     let status = match status {
         None | Some("" | "all") => None,
-        Some(s @ ("pending" | "signed")) => Some(s),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "unknown status '{other}'; expected pending or signed"
-            )));
-        }
+        Some(word) => Some(CsrStatus::parse(word).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown status '{word}'; expected pending or signed"
+            ))
+        })?),
     };
     let result = app.authority.csrs(status, request).await?;
     let items = result.items.into_iter().map(CsrView::from).collect();

@@ -69,7 +69,7 @@ pub struct CertificateItem {
 
 impl CertificateItem {
     pub fn new(c: authority::CertificateSummary, now: OffsetDateTime) -> Self {
-        let status = CertificateState::of(&c.status, c.not_after, now).as_str();
+        let status = CertificateState::of(c.status, c.not_after, now).as_str();
         Self {
             id: c.id,
             refid: c.refid,

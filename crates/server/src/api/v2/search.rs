@@ -119,7 +119,7 @@ async fn search(
                     name: c.name,
                     common_name: c.common_name,
                     subject: c.subject,
-                    status: c.status,
+                    status: c.status.to_string(),
                     created_at: c.created_at,
                 })
                 .collect()

@@ -12,7 +12,7 @@ use crate::App;
 use crate::envelope::{Envelope, Pagination, created, no_content, ok, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
-use authority::{TrustLabels, TrustReport, TrustedRow};
+use authority::{TrustLabels, TrustReport, TrustSource, TrustedRow};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -70,7 +70,7 @@ impl From<TrustedRow> for TrustedView {
             }
             .into(),
             fingerprint_sha256: t.fingerprint_sha256,
-            source: t.source,
+            source: t.source.to_string(),
             pem: authority::pki::pem::encode("CERTIFICATE", &t.der),
             created_at: t.created_at,
         }
@@ -143,7 +143,7 @@ async fn create(
                 purpose: body.purpose.as_deref(),
                 notes: body.notes.as_deref(),
             },
-            "manual",
+            TrustSource::Manual,
         )
         .await?;
     let id = match report.added.as_slice() {
@@ -205,7 +205,7 @@ async fn import(
                 purpose: upload.fields.purpose.as_deref(),
                 notes: upload.fields.notes.as_deref(),
             },
-            "import",
+            TrustSource::Import,
         )
         .await?;
     Ok(ok(TrustReportView::from(report)))
@@ -226,7 +226,13 @@ async fn sync(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Re
     })?;
     let report = app
         .authority
-        .trust(&principal, &data, None, TrustLabels::default(), "system")
+        .trust(
+            &principal,
+            &data,
+            None,
+            TrustLabels::default(),
+            TrustSource::System,
+        )
         .await?;
     Ok(ok(TrustReportView::from(report)))
 }

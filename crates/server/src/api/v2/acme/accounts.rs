@@ -57,7 +57,7 @@ impl From<AcmeAccountRow> for AccountView {
             jwk: json_text(&a.jwk),
             refid: a.refid,
             profile_id: a.profile_id,
-            status: a.status,
+            status: a.status.to_string(),
             contact: a.contact,
             terms_of_service_agreed: a.tos_agreed,
             eab_key_id: a.eab_key_id,
