@@ -13,7 +13,9 @@
 //! A CA certificate is also recorded as a CA, in the same transaction as its certificate row:
 //! one statement each, since CA certificates are rare, with its name made unique there.
 
-use store::{AuditEntry, NewCa, NewCertificate, NewEvent, NewKey, Store, WriteTx};
+use store::{
+    AuditEntry, CaId, CertificateId, NewCa, NewCertificate, NewEvent, NewKey, Store, WriteTx,
+};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
@@ -49,7 +51,7 @@ pub(crate) struct IssueWrite {
 /// is one) and its id.
 #[derive(Debug)]
 pub(crate) struct Written {
-    pub id: i64,
+    pub id: CertificateId,
     pub certificate: NewCertificate,
 }
 
@@ -226,7 +228,7 @@ async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Resu
 /// Why each write must be refused, if it must: its CA is no longer active, or its stored CSR
 /// is no longer pending (signed meanwhile, or earlier in this same batch).
 async fn refusals(tx: &mut WriteTx, writes: &[IssueWrite]) -> Result<Vec<Option<Error>>> {
-    let mut cas: Vec<i64> = writes.iter().filter_map(|w| w.certificate.ca_id).collect();
+    let mut cas: Vec<CaId> = writes.iter().filter_map(|w| w.certificate.ca_id).collect();
     cas.sort_unstable();
     cas.dedup();
     let active = tx.active_cas(&cas).await?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use pki::crl::{CrlSpec, Revoked};
-use store::{CaRow, CertificateStatus, CrlRow, PendingChanges, RevokedEntry};
+use store::{CaId, CaRow, CertificateStatus, CrlRow, PendingChanges, RevokedEntry};
 use time::Duration;
 
 use crate::audit::Event;
@@ -140,7 +140,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `write:cas`; [`Error::NotFound`]; as
     /// [`Authority::publish_crl`].
-    pub async fn regenerate_crl(&self, principal: &Principal, ca_id: i64) -> Result<Vec<CrlRow>> {
+    pub async fn regenerate_crl(&self, principal: &Principal, ca_id: CaId) -> Result<Vec<CrlRow>> {
         if !principal.can(Permission::WriteCas) {
             return Err(Error::Forbidden("publishing a CRL needs write:cas".into()));
         }
@@ -228,7 +228,7 @@ fn crl_entry(e: &RevokedEntry) -> Result<Revoked> {
 /// clocks may differ).
 #[derive(Debug, Default)]
 pub(crate) struct CrlWatch {
-    seen: HashMap<i64, Seen>,
+    seen: HashMap<CaId, Seen>,
 }
 
 #[derive(Debug)]
@@ -241,7 +241,7 @@ struct Seen {
 impl CrlWatch {
     /// Whether CA `ca_id`'s pending changes have rested: unchanged, and no revocation on this
     /// node, for [`QUIET`]; or pending for [`MAX_WAIT`] whatever comes.
-    fn settled(&mut self, ca_id: i64, pending: Option<PendingChanges>, signal: u64) -> bool {
+    fn settled(&mut self, ca_id: CaId, pending: Option<PendingChanges>, signal: u64) -> bool {
         let Some(pending) = pending else {
             self.seen.remove(&ca_id);
             return false;
@@ -260,7 +260,7 @@ impl CrlWatch {
         seen.changed.elapsed() >= QUIET || seen.first.elapsed() >= MAX_WAIT
     }
 
-    fn published(&mut self, ca_id: i64) {
+    fn published(&mut self, ca_id: CaId) {
         self.seen.remove(&ca_id);
     }
 }

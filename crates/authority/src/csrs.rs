@@ -3,7 +3,7 @@
 
 use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
-use store::{CertificateSource, CsrRow, CsrSource, CsrStatus, NewCsr, Page, PageRequest};
+use store::{CaId, CertificateSource, CsrRow, CsrSource, CsrStatus, NewCsr, Page, PageRequest};
 
 use crate::audit::Event;
 use crate::issue::{IssueRequest, Issued, KeySource};
@@ -13,7 +13,7 @@ use crate::{Authority, Error, Permission, Principal, Result};
 #[derive(Debug, Clone, Default)]
 pub struct SignCsr {
     /// The issuing CA; the default CA when absent.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// Validity; the template's (or 365) when absent.
     pub validity_days: Option<i64>,
     /// The template the request is held to.

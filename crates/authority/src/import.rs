@@ -5,7 +5,7 @@
 
 use pki::inspect;
 use pki::{PrivateKey, bundle};
-use store::{CaSource, CertificateSource, NewCa, NewCertificate, WriteTx};
+use store::{CaId, CaSource, CertificateId, CertificateSource, NewCa, NewCertificate, WriteTx};
 
 use crate::audit::Event;
 use crate::ca::{cert_fields, free_ca_name};
@@ -29,7 +29,7 @@ pub struct ImportInput {
     pub only_cas: bool,
     /// The stored CA that issued the certificates of the file: each one that is not a root
     /// must carry its signature, and is linked to it.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// Keep the private keys the file holds (the default). Without it they are read only
     /// to open the file and then dropped, and a key sent apart is refused.
     pub import_key: bool,
@@ -57,9 +57,9 @@ pub struct ImportReport {
     /// How many certificates the file held, stored or skipped.
     pub read: usize,
     /// New CA ids.
-    pub cas: Vec<i64>,
+    pub cas: Vec<CaId>,
     /// New certificate ids.
-    pub certificates: Vec<i64>,
+    pub certificates: Vec<CertificateId>,
     /// Subjects of certificates that were stored already.
     pub skipped: Vec<String>,
 }
@@ -289,7 +289,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Invalid`] when there is no such CA, or a certificate does not carry its
     /// signature.
-    async fn named_issuer(&self, id: i64, items: &[Item]) -> Result<i64> {
+    async fn named_issuer(&self, id: CaId, items: &[Item]) -> Result<CaId> {
         let ca = self
             .store
             .ca(id)
@@ -310,7 +310,7 @@ impl Authority {
 }
 
 /// The stored CA whose key signed `cert`, if certmint has it.
-async fn issuer_of(tx: &mut WriteTx, cert: &inspect::Certificate) -> Result<Option<i64>> {
+async fn issuer_of(tx: &mut WriteTx, cert: &inspect::Certificate) -> Result<Option<CaId>> {
     let aki = cert.authority_key_id.as_deref().map(hex::encode);
     for (id, der) in tx.issuer_candidates(aki.as_deref(), &cert.issuer).await? {
         if inspect::Certificate::parse(&der).is_ok_and(|ca| cert.is_issued_by(&ca)) {

@@ -1,7 +1,7 @@
 //! The certificate inventory: reading and deletion (key export is in `ca::keys`, the one
 //! place stored keys are opened).
 
-use store::CertificateRow;
+use store::{CertificateId, CertificateRow};
 
 use crate::audit::Event;
 use crate::{Authority, Error, Permission, Principal, Result};
@@ -11,7 +11,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is none with this id.
-    pub async fn certificate(&self, id: i64) -> Result<CertificateRow> {
+    pub async fn certificate(&self, id: CertificateId) -> Result<CertificateRow> {
         self.store
             .certificate(id)
             .await?
@@ -23,7 +23,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `delete:certificates`; [`Error::NotFound`].
-    pub async fn delete_certificate(&self, principal: &Principal, id: i64) -> Result<()> {
+    pub async fn delete_certificate(&self, principal: &Principal, id: CertificateId) -> Result<()> {
         if !principal.can(Permission::DeleteCertificates) {
             return Err(Error::Forbidden(
                 "deleting certificates needs delete:certificates".into(),

@@ -5,7 +5,10 @@ use pki::cert::{self, ExtendedKeyUsage, KeyUsage};
 use pki::csr::Csr;
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, KeyType, PrivateKey, SubjectAltName};
-use store::{CaRow, CaSource, CertificateRow, CertificateSource, NewCa, NewCertificate, NewEvent};
+use store::{
+    CaId, CaRow, CaSource, CertificateId, CertificateRow, CertificateSource, NewCa, NewCertificate,
+    NewEvent,
+};
 use time::Duration;
 
 use crate::audit::Event;
@@ -45,7 +48,7 @@ pub enum KeySource {
 #[derive(Debug)]
 pub struct IssueRequest {
     /// The issuing CA; the default CA when absent.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// Subject name.
     pub subject: DistinguishedName,
     /// Subject alternative names.
@@ -65,7 +68,7 @@ pub struct IssueRequest {
     /// The front door: api, acme, est, scep, system.
     pub source: CertificateSource,
     /// The certificate this one renews.
-    pub renewed_from: Option<i64>,
+    pub renewed_from: Option<CertificateId>,
 }
 
 /// A certificate just issued.
@@ -341,9 +344,9 @@ impl Authority {
     pub async fn renew(
         &self,
         principal: &Principal,
-        id: i64,
+        id: CertificateId,
         validity_days: Option<i64>,
-        ca_id: Option<i64>,
+        ca_id: Option<CaId>,
         new_key: Option<KeySource>,
     ) -> Result<Issued> {
         let old = self.certificate(id).await?;

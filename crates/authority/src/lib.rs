@@ -66,11 +66,11 @@ pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
     AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
-    AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaRow, CaSource, CaSummary,
-    CaUpdate, CertificateFilter, CertificateRow, CertificateSource, CertificateState,
-    CertificateStatus, CertificateSummary, CrlRow, CsrRow, CsrSource, CsrStatus, Page, PageRequest,
-    PoolStats, Reader, RevocationSettings, SessionRow, TrustSource, TrustStats, TrustedRow,
-    UserFilter, UserRow,
+    AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
+    CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
+    CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrRow, CsrSource, CsrStatus,
+    Page, PageRequest, PoolStats, Reader, RevocationSettings, SessionRow, TrustSource, TrustStats,
+    TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};
@@ -217,6 +217,20 @@ impl Authority {
 
     /// Read access to storage, for reads that need no policy (lists, lookups). Only this
     /// crate writes: a front door gets the reader, never the store.
+    ///
+    /// ```no_run
+    /// # async fn f(authority: &certmint_authority::Authority) -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = authority.reader().ca(certmint_authority::CaId(1)).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// A write through it does not compile:
+    ///
+    /// ```compile_fail
+    /// # async fn f(authority: &certmint_authority::Authority) {
+    /// let tx = authority.reader().begin_write().await;
+    /// # }
+    /// ```
     pub fn reader(&self) -> &Reader {
         &self.store
     }

@@ -29,7 +29,7 @@ use pki::ocsp::{
 };
 use pki::{ExtendedKeyUsage, KeyType, KeyUsage, NameAttribute};
 use sha2::{Digest, Sha256};
-use store::{CaRow, CertificateSource, CertificateStatus, OcspResponseRow, RevokedEntry};
+use store::{CaId, CaRow, CertificateSource, CertificateStatus, OcspResponseRow, RevokedEntry};
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::Event;
@@ -81,7 +81,7 @@ impl Default for OcspLimits {
 #[derive(Debug)]
 pub(crate) struct OcspWatch {
     since: OffsetDateTime,
-    seen: HashMap<(i64, String), OffsetDateTime>,
+    seen: HashMap<(CaId, String), OffsetDateTime>,
 }
 
 impl OcspWatch {
@@ -162,7 +162,7 @@ pub struct OcspStats {
 
 /// A CA the responder answers for, with the key that signs its responses.
 struct ResponderCa {
-    ca_id: i64,
+    ca_id: CaId,
     hashes: IssuerKeyHashes,
     responder: Arc<Responder>,
     validity: Duration,
@@ -413,7 +413,7 @@ impl Authority {
     }
 
     /// The status of the certificate `id` names, as the store holds it.
-    async fn ocsp_status(&self, ca_id: i64, id: &CertId) -> Result<CertStatus> {
+    async fn ocsp_status(&self, ca_id: CaId, id: &CertId) -> Result<CertStatus> {
         let entry = self
             .store
             .revocation_of(ca_id, &hex::encode(id.serial()))
@@ -575,7 +575,7 @@ impl Authority {
         if let Some(cas) = fresh(&self.ocsp) {
             return Ok(cas);
         }
-        let before: HashMap<i64, Arc<ResponderCa>> = self
+        let before: HashMap<CaId, Arc<ResponderCa>> = self
             .ocsp
             .cas
             .read()

@@ -1,7 +1,7 @@
 //! Revocation: the one entry point that takes a certificate out of service (RFC 5280 §5.3.1
 //! reasons), puts it on hold, or releases a hold.
 
-use store::{CertificateRow, CertificateStatus, NewEvent, Revocation};
+use store::{CertificateId, CertificateRow, CertificateStatus, NewEvent, Revocation};
 use time::OffsetDateTime;
 
 use crate::audit::Event;
@@ -126,7 +126,7 @@ impl Authority {
     pub async fn revoke(
         &self,
         principal: &Principal,
-        id: i64,
+        id: CertificateId,
         reason: RevocationReason,
         comment: Option<&str>,
         invalidity_date: Option<OffsetDateTime>,

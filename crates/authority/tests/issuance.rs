@@ -12,8 +12,9 @@ use certmint_authority::pki::DistinguishedName;
 use certmint_authority::pki::csr::Csr;
 use certmint_authority::pki::{KeyType, NameAttribute, SubjectAltName, pem};
 use certmint_authority::{
-    Authority, CaKind, CertificateFilter, CertificateState, Error, IssueRequest, KeySource,
-    MasterKey, NewCaInput, PageRequest, Policy, Principal, Role, SystemClock, Vault,
+    Authority, CaId, CaKind, CertificateFilter, CertificateId, CertificateState, Error,
+    IssueRequest, KeySource, MasterKey, NewCaInput, PageRequest, Policy, Principal, Role,
+    SystemClock, Vault,
 };
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -259,7 +260,7 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
         4
     );
     // No private key is stored in clear.
-    let leaf = authority.certificate(1).await?;
+    let leaf = authority.certificate(CertificateId(1)).await?;
     let key = authority.certificate_key(&admin, leaf.id).await?;
     let sealed = authority
         .store()
@@ -338,7 +339,7 @@ async fn csrs_from_openssl_are_signed_and_bad_requests_write_nothing() -> TestRe
     assert!(matches!(err, Error::Forbidden(_)), "{err:?}");
 
     let mut unknown_ca = request("x.example.test", KeySource::Generate(Some(KeyType::EcP256)));
-    unknown_ca.ca_id = Some(999);
+    unknown_ca.ca_id = Some(CaId(999));
     let err = authority.issue(&admin, unknown_ca).await.unwrap_err();
     assert!(
         matches!(&err, Error::Invalid(m) if m.contains("does not exist")),

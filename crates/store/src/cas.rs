@@ -6,13 +6,13 @@ use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
 use crate::db::{Arg, Filter, flag};
 use crate::revocation::{PendingChanges, RevocationSettings, SETTINGS_COLUMNS, pending};
 use crate::words::CaSource;
-use crate::{Backend, Error, Reader, WriteTx, from_micros, to_micros};
+use crate::{Backend, CaId, CertificateId, Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate authority as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaRow {
     /// Integer id.
-    pub id: i64,
+    pub id: CaId,
     /// Public identifier, used in `/ca/{refid}.cer`.
     pub refid: String,
     /// Display name, unique.
@@ -22,7 +22,7 @@ pub struct CaRow {
     /// `root` or `intermediate`.
     pub ca_type: String,
     /// The CA that issued this one, when certmint holds it.
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<CaId>,
     /// The CA's private key, when certmint holds it.
     pub key_id: Option<i64>,
     /// Path length constraint.
@@ -43,7 +43,7 @@ pub struct CaRow {
     /// How it publishes revocation.
     pub revocation: RevocationSettings,
     /// Its delegated OCSP responder certificate, once issued.
-    pub ocsp_responder_id: Option<i64>,
+    pub ocsp_responder_id: Option<CertificateId>,
     /// Revocation changes not yet in a CRL.
     pub pending_changes: Option<PendingChanges>,
     /// Creation time.
@@ -64,7 +64,7 @@ pub struct NewCa {
     /// `root` or `intermediate`.
     pub ca_type: String,
     /// Issuing CA.
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<CaId>,
     /// Private key.
     pub key_id: Option<i64>,
     /// Path length constraint.
@@ -125,9 +125,9 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn ca(&self, id: i64) -> Result<Option<CaRow>, Error> {
+    pub async fn ca(&self, id: CaId) -> Result<Option<CaRow>, Error> {
         let mut filter = Filter::default();
-        filter.and("id = ?", [Arg::Int(id)]);
+        filter.and("id = ?", [Arg::Int(id.0)]);
         Ok(self.cas_matching(&filter, "").await?.into_iter().next())
     }
 
@@ -169,7 +169,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Conflict`] when the name or certificate exists already.
-    pub async fn insert_ca(&mut self, c: &NewCa, now: OffsetDateTime) -> Result<i64, Error> {
+    pub async fn insert_ca(&mut self, c: &NewCa, now: OffsetDateTime) -> Result<CaId, Error> {
         if c.is_default {
             sqlx::query("UPDATE cas SET is_default = 0 WHERE is_default = 1")
                 .execute(&mut *self.tx)
@@ -225,7 +225,7 @@ impl WriteTx {
     /// [`Error::Conflict`] when the new name is taken.
     pub async fn update_ca(
         &mut self,
-        id: i64,
+        id: CaId,
         update: &CaUpdate,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
@@ -267,7 +267,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn active_cas(&mut self, ids: &[i64]) -> Result<Vec<i64>, Error> {
+    pub async fn active_cas(&mut self, ids: &[CaId]) -> Result<Vec<CaId>, Error> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -276,7 +276,7 @@ impl WriteTx {
         let marks = vec!["?"; ids.len()].join(", ");
         filter.and(
             &format!("id IN ({marks})"),
-            ids.iter().map(|id| Arg::Int(*id)),
+            ids.iter().map(|id| Arg::Int(id.0)),
         );
         let rows = filter
             .query(format!("SELECT id FROM cas{}", filter.where_sql()))
@@ -290,7 +290,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn delete_ca(&mut self, id: i64) -> Result<bool, Error> {
+    pub async fn delete_ca(&mut self, id: CaId) -> Result<bool, Error> {
         let row = sqlx::query("DELETE FROM cas WHERE id = $1 RETURNING key_id")
             .bind(id)
             .fetch_optional(&mut *self.tx)
@@ -314,7 +314,7 @@ impl WriteTx {
         &mut self,
         authority_key_id: Option<&str>,
         issuer: &str,
-    ) -> Result<Vec<(i64, Vec<u8>)>, Error> {
+    ) -> Result<Vec<(CaId, Vec<u8>)>, Error> {
         let rows = match authority_key_id {
             Some(aki) => {
                 sqlx::query("SELECT id, der FROM cas WHERE subject_key_id = $1 ORDER BY id")

@@ -5,17 +5,19 @@ use time::OffsetDateTime;
 use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
 use crate::db::{Arg, Filter, first, ids_by_refid, like_pattern};
 use crate::words::{CertificateSource, CertificateStatus};
-use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
+use crate::{
+    CaId, CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros,
+};
 
 /// A certificate as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateRow {
     /// Integer id.
-    pub id: i64,
+    pub id: CertificateId,
     /// Public identifier.
     pub refid: String,
     /// Issuing CA, when certmint holds it.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// Private key, when certmint holds it.
     pub key_id: Option<i64>,
     /// Template it was issued from.
@@ -23,7 +25,7 @@ pub struct CertificateRow {
     /// Who asked for it.
     pub owner_id: Option<i64>,
     /// The certificate this one renewed.
-    pub renewed_from: Option<i64>,
+    pub renewed_from: Option<CertificateId>,
     /// Free text.
     pub description: Option<String>,
     /// SANs as `kind:value`.
@@ -56,7 +58,7 @@ pub struct NewCertificate {
     /// Public identifier.
     pub refid: String,
     /// Issuing CA.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// Private key.
     pub key_id: Option<i64>,
     /// Template.
@@ -64,7 +66,7 @@ pub struct NewCertificate {
     /// Owner.
     pub owner_id: Option<i64>,
     /// Renewed certificate.
-    pub renewed_from: Option<i64>,
+    pub renewed_from: Option<CertificateId>,
     /// Free text.
     pub description: Option<String>,
     /// SANs as `kind:value`.
@@ -121,7 +123,7 @@ pub struct CertificateFilter {
     /// By state.
     pub state: Option<CertificateState>,
     /// By issuing CA.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// Text in the common name or a SAN.
     pub search: Option<String>,
 }
@@ -129,7 +131,7 @@ pub struct CertificateFilter {
 impl NewCertificate {
     /// The row this becomes once stored as `id` at `now`: what reading it back would give
     /// (times kept to the microsecond, as stored), without the read.
-    pub fn stored_as(self, id: i64, now: OffsetDateTime) -> CertificateRow {
+    pub fn stored_as(self, id: CertificateId, now: OffsetDateTime) -> CertificateRow {
         let stored = |t: OffsetDateTime| from_micros(to_micros(t));
         let mut cert = self.cert;
         cert.not_before = stored(cert.not_before);
@@ -223,7 +225,7 @@ impl CertificateFilter {
             None => {}
         }
         if let Some(ca_id) = self.ca_id {
-            f.and("ca_id = ?", [Arg::Int(ca_id)]);
+            f.and("ca_id = ?", [Arg::Int(ca_id.0)]);
         }
         if let Some(text) = self.search.as_deref().filter(|t| !t.trim().is_empty()) {
             let pattern = like_pattern(text.trim());
@@ -241,8 +243,8 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn certificate(&self, id: i64) -> Result<Option<CertificateRow>, Error> {
-        Filter::new("id = ?", [Arg::Int(id)])
+    pub async fn certificate(&self, id: CertificateId) -> Result<Option<CertificateRow>, Error> {
+        Filter::new("id = ?", [Arg::Int(id.0)])
             .fetch_row(
                 self,
                 &format!("{COLUMNS}, {CERT_COLUMNS}"),
@@ -368,7 +370,7 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn live_certificates_of(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         now: OffsetDateTime,
     ) -> Result<i64, Error> {
         let row = sqlx::query(
@@ -394,7 +396,7 @@ impl WriteTx {
         &mut self,
         c: &NewCertificate,
         now: OffsetDateTime,
-    ) -> Result<i64, Error> {
+    ) -> Result<CertificateId, Error> {
         first(self.insert_certificates(&[(c, now)]).await?)
     }
 
@@ -406,7 +408,7 @@ impl WriteTx {
     pub async fn insert_certificates(
         &mut self,
         certificates: &[(&NewCertificate, OffsetDateTime)],
-    ) -> Result<Vec<i64>, Error> {
+    ) -> Result<Vec<CertificateId>, Error> {
         let returned = self
             .insert_rows(
                 &format!(
@@ -436,10 +438,11 @@ impl WriteTx {
                 },
             )
             .await?;
-        ids_by_refid(
+        let ids = ids_by_refid(
             &returned,
             certificates.iter().map(|(c, _)| c.refid.as_str()),
-        )
+        )?;
+        Ok(ids.into_iter().map(CertificateId).collect())
     }
 }
 
@@ -455,7 +458,7 @@ impl WriteTx {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn set_revocation(
         &mut self,
-        id: i64,
+        id: CertificateId,
         expected: (CertificateStatus, Option<&str>),
         revocation: Option<&Revocation<'_>>,
         now: OffsetDateTime,
@@ -521,7 +524,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn delete_certificate(&mut self, id: i64) -> Result<bool, Error> {
+    pub async fn delete_certificate(&mut self, id: CertificateId) -> Result<bool, Error> {
         let row = sqlx::query("DELETE FROM certificates WHERE id = $1 RETURNING key_id")
             .bind(id)
             .fetch_optional(&mut *self.tx)

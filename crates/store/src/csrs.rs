@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
 use crate::words::{CsrSource, CsrStatus};
-use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
+use crate::{CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate signing request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +32,7 @@ pub struct CsrRow {
     /// `pending` or `signed`.
     pub status: CsrStatus,
     /// The certificate it was signed into.
-    pub certificate_id: Option<i64>,
+    pub certificate_id: Option<CertificateId>,
     /// `uploaded` or `generated`.
     pub source: CsrSource,
     /// The CSR, DER.
@@ -193,7 +193,7 @@ impl WriteTx {
     pub async fn mark_csr_signed(
         &mut self,
         id: i64,
-        certificate_id: i64,
+        certificate_id: CertificateId,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
         let done = sqlx::query(

@@ -11,7 +11,9 @@ use time::{Date, Duration, OffsetDateTime, Time};
 
 use crate::db::{Arg, Filter, like_pattern};
 use crate::words::{CertificateStatus, CsrStatus};
-use crate::{CertificateFilter, CertificateState, Error, Reader, from_micros, to_micros};
+use crate::{
+    CaId, CertificateFilter, CertificateId, CertificateState, Error, Reader, from_micros, to_micros,
+};
 
 /// Microseconds in a day: stored timestamps divided by this give the UTC day number.
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -54,7 +56,7 @@ pub struct CertificateStates {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertificateSummary {
     /// Integer id.
-    pub id: i64,
+    pub id: CertificateId,
     /// Public identifier.
     pub refid: String,
     /// Subject common name.
@@ -66,7 +68,7 @@ pub struct CertificateSummary {
     /// SANs as `kind:value`.
     pub sans: Vec<String>,
     /// Issuing CA.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// `valid` or `revoked`.
     pub status: CertificateStatus,
     /// End of validity.
@@ -79,7 +81,7 @@ pub struct CertificateSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CaSummary {
     /// Integer id.
-    pub id: i64,
+    pub id: CaId,
     /// Public identifier.
     pub refid: String,
     /// Display name.
@@ -383,7 +385,7 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn certificates_per_ca(&self) -> Result<HashMap<i64, i64>, Error> {
+    pub async fn certificates_per_ca(&self) -> Result<HashMap<CaId, i64>, Error> {
         let rows = sqlx::query(
             "SELECT ca_id, COUNT(*) AS n FROM certificates WHERE ca_id IS NOT NULL GROUP BY ca_id",
         )

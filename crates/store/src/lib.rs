@@ -17,6 +17,7 @@ mod csrs;
 mod dashboard;
 mod db;
 mod error;
+mod ids;
 mod keys;
 mod outbox;
 mod revocation;
@@ -49,6 +50,7 @@ pub use dashboard::{
 };
 pub use db::{Backend, PoolStats, Reader, Store, WriteTx};
 pub use error::Error;
+pub use ids::{CaId, CertificateId};
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
 use crate::words::CertificateStatus;
-use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
+use crate::{CaId, CertificateId, Error, Reader, Store, WriteTx, from_micros, to_micros};
 
 /// How a CA publishes revocation, and what its certificates point to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +106,7 @@ const ENTRY_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CrlRow {
     /// The CA that signed it.
-    pub ca_id: i64,
+    pub ca_id: CaId,
     /// Its CRL number.
     pub number: i64,
     /// For a delta CRL, the number of the full CRL it updates.
@@ -147,7 +147,7 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn revoked_entries(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         at: OffsetDateTime,
     ) -> Result<Vec<RevokedEntry>, Error> {
         let sql = format!(
@@ -169,7 +169,7 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn revocation_changes(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         since: OffsetDateTime,
     ) -> Result<Vec<RevokedEntry>, Error> {
         let sql = format!(
@@ -191,7 +191,7 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn revocation_of(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         serial: &str,
     ) -> Result<Option<RevokedEntry>, Error> {
         let sql = format!(
@@ -232,7 +232,7 @@ impl Reader {
         &self,
         since: OffsetDateTime,
         limit: i64,
-    ) -> Result<Vec<(i64, String, OffsetDateTime)>, Error> {
+    ) -> Result<Vec<(CaId, String, OffsetDateTime)>, Error> {
         let rows = sqlx::query(
             "SELECT ca_id, serial, revocation_changed_at FROM certificates \
              WHERE revocation_changed_at >= $1 AND ca_id IS NOT NULL \
@@ -258,7 +258,7 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn latest_crl(&self, ca_id: i64, delta: bool) -> Result<Option<CrlRow>, Error> {
+    pub async fn latest_crl(&self, ca_id: CaId, delta: bool) -> Result<Option<CrlRow>, Error> {
         self.latest_crl_row(ca_id, delta, true).await
     }
 
@@ -266,13 +266,13 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn latest_crl_info(&self, ca_id: i64, delta: bool) -> Result<Option<CrlRow>, Error> {
+    pub async fn latest_crl_info(&self, ca_id: CaId, delta: bool) -> Result<Option<CrlRow>, Error> {
         self.latest_crl_row(ca_id, delta, false).await
     }
 
     async fn latest_crl_row(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         delta: bool,
         with_der: bool,
     ) -> Result<Option<CrlRow>, Error> {
@@ -297,10 +297,10 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn crl(&self, ca_id: i64, number: i64) -> Result<Option<CrlRow>, Error> {
+    pub async fn crl(&self, ca_id: CaId, number: i64) -> Result<Option<CrlRow>, Error> {
         Filter::new(
             "ca_id = ? AND number = ?",
-            [Arg::Int(ca_id), Arg::Int(number)],
+            [Arg::Int(ca_id.0), Arg::Int(number)],
         )
         .fetch_row(self, &format!("{CRL_COLUMNS}, der"), "crls", |r| {
             crl(r, true)
@@ -312,7 +312,7 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn crl_history(&self, ca_id: i64, limit: i64) -> Result<Vec<CrlRow>, Error> {
+    pub async fn crl_history(&self, ca_id: CaId, limit: i64) -> Result<Vec<CrlRow>, Error> {
         let sql = format!(
             "SELECT {CRL_COLUMNS} FROM crls WHERE ca_id = $1 ORDER BY number DESC LIMIT $2"
         );
@@ -328,7 +328,7 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn next_crl_number(&self, ca_id: i64) -> Result<i64, Error> {
+    pub async fn next_crl_number(&self, ca_id: CaId) -> Result<i64, Error> {
         let row =
             sqlx::query("SELECT COALESCE(MAX(number), 0) + 1 AS n FROM crls WHERE ca_id = $1")
                 .bind(ca_id)
@@ -344,14 +344,14 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn ocsp_response(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         serial: &str,
         cert_id: &str,
     ) -> Result<Option<OcspResponseRow>, Error> {
         Filter::new(
             "ca_id = ? AND serial = ? AND cert_id = ?",
             [
-                Arg::Int(ca_id),
+                Arg::Int(ca_id.0),
                 Arg::Text(serial.to_owned()),
                 Arg::Text(cert_id.to_owned()),
             ],
@@ -366,7 +366,7 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn ocsp_responses_for(
         &self,
-        ca_id: i64,
+        ca_id: CaId,
         serial: &str,
     ) -> Result<Vec<OcspResponseRow>, Error> {
         let sql =
@@ -383,7 +383,7 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn count_ocsp_responses(&self, ca_id: i64) -> Result<i64, Error> {
+    pub async fn count_ocsp_responses(&self, ca_id: CaId) -> Result<i64, Error> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM ocsp_responses WHERE ca_id = $1")
             .bind(ca_id)
             .fetch_one(&self.pool)
@@ -479,7 +479,7 @@ impl Store {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OcspResponseRow {
     /// The CA the response speaks for.
-    pub ca_id: i64,
+    pub ca_id: CaId,
     /// The certificate's serial, lower-case hex.
     pub serial: String,
     /// The CertID it answers, hex of its DER.
@@ -546,7 +546,7 @@ impl WriteTx {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn clear_pending_changes(
         &mut self,
-        ca_id: i64,
+        ca_id: CaId,
         latest: OffsetDateTime,
     ) -> Result<(), Error> {
         sqlx::query(
@@ -566,7 +566,7 @@ impl WriteTx {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn set_revocation_settings(
         &mut self,
-        ca_id: i64,
+        ca_id: CaId,
         s: &RevocationSettings,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
@@ -598,8 +598,8 @@ impl WriteTx {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn set_ocsp_responder(
         &mut self,
-        ca_id: i64,
-        certificate_id: i64,
+        ca_id: CaId,
+        certificate_id: CertificateId,
     ) -> Result<(), Error> {
         sqlx::query("UPDATE cas SET ocsp_responder_id = $1 WHERE id = $2")
             .bind(certificate_id)

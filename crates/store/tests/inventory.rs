@@ -7,7 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 use certmint_store::{
-    Backend, CertFields, CertificateFilter, CertificateState, NewCa, PageRequest, Store,
+    Backend, CaId, CertFields, CertificateFilter, CertificateState, NewCa, PageRequest, Store,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -63,7 +63,7 @@ fn ca(name: &str, now: OffsetDateTime) -> NewCa {
 
 /// Fills the table in one statement: a tenth revoked, a fifth expired, the rest spread over
 /// the coming two years, split between two CAs.
-async fn fill(store: &Store, first_ca: i64, now: OffsetDateTime) -> TestResult {
+async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult {
     let now_us = now.unix_timestamp() * 1_000_000;
     let der = match store.backend() {
         Backend::Sqlite => "x'3000'",
@@ -115,7 +115,7 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
             "active by CA",
             CertificateFilter {
                 state: Some(CertificateState::Active),
-                ca_id: Some(first + 1),
+                ca_id: Some(CaId(first.0 + 1)),
                 ..Default::default()
             },
         ),

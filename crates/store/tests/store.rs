@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use certmint_store::{
-    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, CaSource,
+    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, CaSource, CertificateId,
     CertificateSource, CertificateStatus, ChainKey, CsrSource, Error, GENESIS_HASH, NewAcmeAccount,
     NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter, UserRow,
     UserUpdate, from_micros, plain_chain_hash, to_micros,
@@ -1225,8 +1225,13 @@ async fn conditional_revocation(store: Store) -> TestResult {
 
     let mut tx = store.begin_write().await?;
     assert!(
-        !tx.set_revocation(id + 1000, (CertificateStatus::Valid, None), Some(&hold), t)
-            .await?,
+        !tx.set_revocation(
+            CertificateId(id.0 + 1000),
+            (CertificateStatus::Valid, None),
+            Some(&hold),
+            t
+        )
+        .await?,
         "no such certificate"
     );
     tx.commit().await?;
@@ -1283,7 +1288,7 @@ async fn password_attempts_are_counted_atomically_and_not_while_locked() -> Test
 
 /// One issuance-like write, large enough to fill a small disk quickly: a certificate and its
 /// audit record in one transaction.
-async fn write_one(store: &Store, i: usize) -> Result<i64, Error> {
+async fn write_one(store: &Store, i: usize) -> Result<CertificateId, Error> {
     let t = now();
     let mut row = certmint_store::NewCertificate {
         description: Some("x".repeat(2000)),

@@ -40,6 +40,7 @@ pub use renewal::{RENEWAL_INFO_RETRY, RenewalWindow};
 pub use store::{AcmeAccountRow, AcmeProfileRow};
 
 use crate::Error;
+use store::CertificateId;
 
 /// The state of an order, authorization or challenge (RFC 8555 §7.1.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,7 +141,7 @@ pub struct Order {
     /// Why it is invalid.
     pub error: Option<Problem>,
     /// The certificate issued for it.
-    pub certificate_id: Option<i64>,
+    pub certificate_id: Option<CertificateId>,
     /// The ARI identifier of the certificate it replaces.
     pub replaces: Option<String>,
     /// When it last changed.

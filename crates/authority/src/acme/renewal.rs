@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use store::{AcmeAccountRow, CertificateRow, CertificateStatus};
+use store::{AcmeAccountRow, CertificateId, CertificateRow, CertificateStatus};
 use time::{Duration, OffsetDateTime};
 
 use super::{AcmeError, Problem, ProblemType, Status};
@@ -91,7 +91,7 @@ impl Authority {
         &self,
         account: &AcmeAccountRow,
         ari: &str,
-    ) -> Result<i64, AcmeError> {
+    ) -> Result<CertificateId, AcmeError> {
         let cert = self.certificate_by_ari(ari).await?;
         let issued_to = self.store.acme_order_of_certificate(cert.id).await?;
         if issued_to.is_none_or(|o| o.account_id != account.id) {

@@ -4,7 +4,7 @@
 use pki::cert::{self, NameConstraints};
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, KeyType, NameAttribute};
-use store::{CaRow, CaSource, CaUpdate, CertFields, NewCa, NewEvent};
+use store::{CaId, CaRow, CaSource, CaUpdate, CertFields, NewCa, NewEvent};
 use time::Duration;
 
 use super::signing::SignAs;
@@ -59,7 +59,7 @@ pub struct NewCaInput {
     /// Root or intermediate.
     pub kind: CaKind,
     /// The issuing CA, for an intermediate.
-    pub parent_id: Option<i64>,
+    pub parent_id: Option<CaId>,
     /// The new CA's key.
     pub key_type: KeyType,
     /// Validity in days.
@@ -136,7 +136,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`] when there is none with this id.
-    pub async fn ca(&self, id: i64) -> Result<CaRow> {
+    pub async fn ca(&self, id: CaId) -> Result<CaRow> {
         self.store
             .ca(id)
             .await?
@@ -279,7 +279,7 @@ impl Authority {
     pub async fn update_ca(
         &self,
         principal: &Principal,
-        id: i64,
+        id: CaId,
         update: CaUpdate,
     ) -> Result<CaRow> {
         if !principal.can(Permission::WriteCas) {
@@ -356,7 +356,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `delete:cas`; [`Error::NotFound`]; [`Error::Conflict`] when
     /// live certificates depend on it and `force` is not set.
-    pub async fn delete_ca(&self, principal: &Principal, id: i64, force: bool) -> Result<()> {
+    pub async fn delete_ca(&self, principal: &Principal, id: CaId, force: bool) -> Result<()> {
         if !principal.can(Permission::DeleteCas) {
             return Err(Error::Forbidden("deleting a CA needs delete:cas".into()));
         }
@@ -448,7 +448,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`] for no such CA.
-    pub async fn ca_chain(&self, id: i64) -> Result<Vec<Vec<u8>>> {
+    pub async fn ca_chain(&self, id: CaId) -> Result<Vec<Vec<u8>>> {
         if let Some(chain) = self.issuers.chain(id) {
             return Ok(chain.to_vec());
         }

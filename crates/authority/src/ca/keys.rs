@@ -2,7 +2,7 @@
 //! here, to sign (or to be exported by someone allowed to).
 
 use pki::{KeyType, PrivateKey};
-use store::{NewKey, WriteTx};
+use store::{CertificateId, NewKey, WriteTx};
 use time::OffsetDateTime;
 
 use crate::audit::Event;
@@ -97,7 +97,11 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `export:keys`; [`Error::NotFound`] when certmint
     /// does not hold the key.
-    pub async fn certificate_key(&self, principal: &Principal, id: i64) -> Result<PrivateKey> {
+    pub async fn certificate_key(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+    ) -> Result<PrivateKey> {
         if !principal.can(Permission::ExportKeys) {
             return Err(Error::Forbidden(
                 "exporting a private key needs export:keys".into(),

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use pki::CaSigner;
-use store::CaRow;
+use store::{CaId, CaRow};
 
 use crate::{Authority, Error, Result, STALE_AFTER};
 
@@ -21,20 +21,20 @@ use crate::{Authority, Error, Result, STALE_AFTER};
 /// the next CA; PostgreSQL never does).
 #[derive(Default)]
 pub(crate) struct Issuers {
-    rows: Mutex<HashMap<Option<i64>, (Instant, CaRow)>>,
+    rows: Mutex<HashMap<Option<CaId>, (Instant, CaRow)>>,
     signers: Mutex<HashMap<(i64, String), Arc<CaSigner>>>,
-    chains: Mutex<HashMap<i64, Arc<[Vec<u8>]>>>,
+    chains: Mutex<HashMap<CaId, Arc<[Vec<u8>]>>>,
 }
 
 impl Issuers {
-    fn row(&self, which: Option<i64>) -> Option<CaRow> {
+    fn row(&self, which: Option<CaId>) -> Option<CaRow> {
         let rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
         rows.get(&which)
             .filter(|(read, _)| read.elapsed() < STALE_AFTER)
             .map(|(_, row)| row.clone())
     }
 
-    fn put_row(&self, which: Option<i64>, row: CaRow) {
+    fn put_row(&self, which: Option<CaId>, row: CaRow) {
         self.rows
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -56,7 +56,7 @@ impl Issuers {
             .insert(slot, signer);
     }
 
-    pub(crate) fn chain(&self, id: i64) -> Option<Arc<[Vec<u8>]>> {
+    pub(crate) fn chain(&self, id: CaId) -> Option<Arc<[Vec<u8>]>> {
         self.chains
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -64,7 +64,7 @@ impl Issuers {
             .cloned()
     }
 
-    pub(crate) fn put_chain(&self, id: i64, chain: Arc<[Vec<u8>]>) {
+    pub(crate) fn put_chain(&self, id: CaId, chain: Arc<[Vec<u8>]>) {
         self.chains
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -119,7 +119,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::Invalid`] for no such CA or no default one; store errors.
-    async fn issuing_ca(&self, which: Option<i64>) -> Result<CaRow> {
+    async fn issuing_ca(&self, which: Option<CaId>) -> Result<CaRow> {
         if let Some(row) = self.issuers.row(which) {
             return Ok(row);
         }
@@ -168,7 +168,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Invalid`] for no such CA or no default one, or one that is inactive, expired,
     /// not yet valid, or has no private key here.
-    pub(crate) async fn usable_issuer(&self, id: Option<i64>) -> Result<IssuingCa> {
+    pub(crate) async fn usable_issuer(&self, id: Option<CaId>) -> Result<IssuingCa> {
         let ca = self.issuing_ca(id).await?;
         let now = self.now();
         if !ca.is_active {

@@ -10,6 +10,7 @@ use utoipa_axum::routes;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use authority::CaId;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(download))
@@ -32,7 +33,7 @@ async fn download(State(app): State<App>, Path(file): Path<String>) -> ApiResult
     let ca = match (by_refid, name.parse::<i64>()) {
         (Some(ca), _) => ca,
         (None, Ok(id)) => store
-            .ca(id)
+            .ca(CaId(id))
             .await
             .map_err(authority::Error::from)?
             .ok_or_else(not_found)?,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::AcmeFilter;
 use crate::db::{Arg, Filter};
-use crate::{Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
+use crate::{CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
 
 /// An ACME order as stored; identifiers, authorizations and error are JSON text that the
 /// registration authority reads.
@@ -34,7 +34,7 @@ pub struct AcmeOrderRow {
     /// Why it became invalid (a problem document, JSON).
     pub error: Option<String>,
     /// The certificate issued for it.
-    pub certificate_id: Option<i64>,
+    pub certificate_id: Option<CertificateId>,
     /// The ARI certificate identifier of the certificate it replaces.
     pub replaces: Option<String>,
     /// When it was placed.
@@ -76,7 +76,7 @@ pub struct AcmeOrderChange {
     /// The problem that made it invalid (JSON).
     pub error: Option<String>,
     /// The certificate issued for it.
-    pub certificate_id: Option<i64>,
+    pub certificate_id: Option<CertificateId>,
 }
 
 const ORDER_COLUMNS: &str = "id, refid, account_id, status, identifiers, authorizations, \
@@ -120,9 +120,9 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn acme_order_of_certificate(
         &self,
-        certificate_id: i64,
+        certificate_id: CertificateId,
     ) -> Result<Option<AcmeOrderRow>, Error> {
-        Filter::new("certificate_id = ?", [Arg::Int(certificate_id)])
+        Filter::new("certificate_id = ?", [Arg::Int(certificate_id.0)])
             .fetch_row(self, ORDER_COLUMNS, "acme_orders", order)
             .await
     }

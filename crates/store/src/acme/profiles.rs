@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::words;
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Reader, WriteTx, from_micros, to_micros};
+use crate::{CaId, Error, Reader, WriteTx, from_micros, to_micros};
 
 /// An ACME profile: one directory, bound to a CA, a template, a validity and options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct AcmeProfileRow {
     /// Whether it is the one at `/acme/directory`.
     pub is_default: bool,
     /// The issuing CA; the default CA when absent.
-    pub ca_id: Option<i64>,
+    pub ca_id: Option<CaId>,
     /// The template requests are checked against.
     pub template_id: Option<i64>,
     /// Validity of the certificates it issues.
@@ -52,7 +52,7 @@ pub struct AcmeProfileFields {
     /// Whether its directory serves.
     pub enabled: Option<bool>,
     /// The issuing CA (`Some(None)` is the default CA).
-    pub ca_id: Option<Option<i64>>,
+    pub ca_id: Option<Option<CaId>>,
     /// The template (`Some(None)` is none).
     pub template_id: Option<Option<i64>>,
     /// Validity in days.
@@ -187,7 +187,7 @@ impl WriteTx {
             set("enabled", Some(Arg::Int(flag(v))));
         }
         if let Some(v) = fields.ca_id {
-            set("ca_id", v.map(Arg::Int));
+            set("ca_id", v.map(|id| Arg::Int(id.0)));
         }
         if let Some(v) = fields.template_id {
             set("template_id", v.map(Arg::Int));

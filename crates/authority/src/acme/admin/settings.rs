@@ -1,7 +1,7 @@
 //! The instance-wide settings: the switch, the rate limits, and the default profile's CA and
 //! validity.
 
-use store::{AcmeProfileFields, AcmeProfileRow, AcmeState};
+use store::{AcmeProfileFields, AcmeProfileRow, AcmeState, CaId};
 
 use super::invalid;
 use crate::audit::Event;
@@ -30,7 +30,7 @@ pub struct AcmeSettingsChange {
     /// New accounts per client address and hour; 0 is no limit.
     pub accounts_per_address_hour: Option<i64>,
     /// The default profile's issuing CA (`Some(None)`: the default CA).
-    pub issuing_ca_id: Option<Option<i64>>,
+    pub issuing_ca_id: Option<Option<CaId>>,
     /// The default profile's validity, in days.
     pub validity_days: Option<i64>,
     /// Whether ACME orders wait for an approval. Only `false` is accepted: certmint has no

@@ -19,7 +19,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::RevocationSettings;
 use authority::pki::{bundle, pem};
-use authority::{CaKind, NewCaInput};
+use authority::{CaId, CaKind, NewCaInput};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -127,7 +127,7 @@ impl CaView {
             delta_crl_validity_hours: s.delta_crl_validity_hours,
             ocsp_signer: s.ocsp_signer,
             ocsp_validity_hours: s.ocsp_validity_hours,
-            id: c.id,
+            id: c.id.0,
             refid: c.refid,
             is_root: c.ca_type == "root",
             descr: c.name.clone(),
@@ -137,7 +137,7 @@ impl CaView {
             subject: c.cert.subject,
             issuer: c.cert.issuer,
             ca_type: c.ca_type,
-            parent_id: c.parent_id,
+            parent_id: c.parent_id.map(i64::from),
             serial_number: c.cert.serial,
             valid_from: c.cert.not_before,
             valid_until: c.cert.not_after,
@@ -214,8 +214,8 @@ pub struct CaNode {
     pub children: Vec<CaNode>,
 }
 
-fn subtree(all: &[authority::CaRow], parent: Option<i64>) -> Vec<CaNode> {
-    let known = |id: i64| all.iter().any(|c| c.id == id);
+fn subtree(all: &[authority::CaRow], parent: Option<CaId>) -> Vec<CaNode> {
+    let known = |id: CaId| all.iter().any(|c| c.id == id);
     all.iter()
         // A CA whose parent certmint does not hold is shown as a top-level node.
         .filter(|c| match parent {
@@ -223,10 +223,10 @@ fn subtree(all: &[authority::CaRow], parent: Option<i64>) -> Vec<CaNode> {
             None => c.parent_id.is_none_or(|p| !known(p)),
         })
         .map(|c| CaNode {
-            id: c.id,
+            id: c.id.0,
             name: c.name.clone(),
             ca_type: c.ca_type.clone(),
-            parent_id: c.parent_id,
+            parent_id: c.parent_id.map(i64::from),
             children: subtree(all, Some(c.id)),
         })
         .collect()
@@ -248,7 +248,7 @@ async fn tree(State(app): State<App>) -> ApiResult<Response> {
     responses((status = 200, description = "CA", body = Envelope<CaView>),
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    Ok(ok(view(&app, app.authority.ca(id).await?).await?))
+    Ok(ok(view(&app, app.authority.ca(CaId(id)).await?).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -307,7 +307,7 @@ async fn create(
                 description: body.description,
                 subject: body.subject.to_name()?,
                 kind,
-                parent_id: body.parent_id,
+                parent_id: body.parent_id.map(CaId),
                 key_type,
                 validity_days: body.validity_days.unwrap_or(match kind {
                     CaKind::Root => 3650,
@@ -344,7 +344,7 @@ async fn export(
     Id(id): Id,
     ApiQuery(q): ApiQuery<CaExportQuery>,
 ) -> ApiResult<Response> {
-    let ca = app.authority.ca(id).await?;
+    let ca = app.authority.ca(CaId(id)).await?;
     let (content_type, body) = match q.format.as_deref().unwrap_or("pem") {
         "pem" => (
             "application/x-pem-file",
@@ -352,7 +352,7 @@ async fn export(
         ),
         "der" | "cer" => ("application/pkix-cert", ca.cert.der),
         "chain" => {
-            let chain = app.authority.ca_chain(id).await?;
+            let chain = app.authority.ca_chain(CaId(id)).await?;
             let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
             (
                 "application/x-pem-file",
@@ -450,13 +450,13 @@ async fn update(
     Id(id): Id,
     ApiJson(body): ApiJson<CaPatch>,
 ) -> ApiResult<Response> {
-    let before = app.authority.ca(id).await?;
+    let before = app.authority.ca(CaId(id)).await?;
     let revocation = body.revocation(&before.revocation);
     let ca = app
         .authority
         .update_ca(
             &principal,
-            id,
+            CaId(id),
             authority::CaUpdate {
                 name: body.name.map(|n| n.trim().to_owned()),
                 description: body.description,
@@ -493,7 +493,9 @@ async fn delete(
     Id(id): Id,
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
-    app.authority.delete_ca(&principal, id, q.force).await?;
+    app.authority
+        .delete_ca(&principal, CaId(id), q.force)
+        .await?;
     Ok(no_content())
 }
 
@@ -509,7 +511,7 @@ async fn certificates(
     ApiQuery(q): ApiQuery<super::certificates::CertificateQuery>,
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
-    app.authority.ca(id).await?;
+    app.authority.ca(CaId(id)).await?;
     let q = super::certificates::CertificateQuery {
         ca_id: Some(id),
         ..q
@@ -569,7 +571,11 @@ async fn bulk_delete(
 ) -> ApiResult<Response> {
     let result = bulk(&body.ids, |id| {
         let (app, principal) = (app.clone(), principal.clone());
-        async move { app.authority.delete_ca(&principal, id, body.force).await }
+        async move {
+            app.authority
+                .delete_ca(&principal, CaId(id), body.force)
+                .await
+        }
     })
     .await?;
     Ok(ok(result))
@@ -589,7 +595,7 @@ async fn bulk_export(
     bulk_ids(&body.ids)?;
     let mut files = Vec::with_capacity(body.ids.len());
     for id in &body.ids {
-        let ca = app.authority.ca(*id).await?;
+        let ca = app.authority.ca(CaId(*id)).await?;
         files.push((
             format!("{}-{}.pem", ca.id, ca.name),
             pem::encode("CERTIFICATE", &ca.cert.der).into_bytes(),

@@ -15,7 +15,7 @@ use crate::envelope::{Envelope, attachment, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use authority::pki::{bundle, pem};
-use authority::{CertificateRow, PageRequest};
+use authority::{CaId, CertificateId, CertificateRow, PageRequest};
 
 /// Most certificates one `/certificates/export` returns; narrow the filter for more.
 const MAX_EXPORT: i64 = 10_000;
@@ -54,7 +54,13 @@ async fn bulk_revoke(
         let (app, principal, comments) = (app.clone(), principal.clone(), body.comments.clone());
         async move {
             app.authority
-                .revoke(&principal, id, reason, comments.as_deref(), None)
+                .revoke(
+                    &principal,
+                    CertificateId(id),
+                    reason,
+                    comments.as_deref(),
+                    None,
+                )
                 .await
                 .map(drop)
         }
@@ -88,7 +94,13 @@ async fn bulk_renew(
         let (app, principal) = (app.clone(), principal.clone());
         async move {
             app.authority
-                .renew(&principal, id, body.validity_days, body.ca_id, None)
+                .renew(
+                    &principal,
+                    CertificateId(id),
+                    body.validity_days,
+                    body.ca_id.map(CaId),
+                    None,
+                )
                 .await
                 .map(drop)
         }
@@ -110,7 +122,11 @@ async fn bulk_delete(
 ) -> ApiResult<Response> {
     let result = bulk(&body.ids, |id| {
         let (app, principal) = (app.clone(), principal.clone());
-        async move { app.authority.delete_certificate(&principal, id).await }
+        async move {
+            app.authority
+                .delete_certificate(&principal, CertificateId(id))
+                .await
+        }
     })
     .await?;
     Ok(ok(result))
@@ -142,7 +158,9 @@ async fn bulk_export(
     bulk_ids(&body.ids)?;
     let mut files = Vec::with_capacity(body.ids.len());
     for id in &body.ids {
-        files.push(pem_file(&app.authority.certificate(*id).await?));
+        files.push(pem_file(
+            &app.authority.certificate(CertificateId(*id)).await?,
+        ));
     }
     Ok(attachment(
         "application/zip",

@@ -17,8 +17,8 @@ use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{
-    CertificateFilter, CertificateSource, CertificateState, IssueRequest, KeySource,
-    RevocationReason,
+    CaId, CertificateFilter, CertificateId, CertificateSource, CertificateState, IssueRequest,
+    KeySource, RevocationReason,
 };
 
 /// Certificates within this many days of expiry count as expiring.
@@ -83,12 +83,12 @@ impl CertificateView {
     pub fn new(c: authority::CertificateRow, now: OffsetDateTime) -> Self {
         let status = CertificateState::of(c.status, c.cert.not_after, now);
         Self {
-            id: c.id,
+            id: c.id.0,
             refid: c.refid,
             common_name: c.cert.common_name,
             subject: c.cert.subject,
             issuer: c.cert.issuer,
-            ca_id: c.ca_id,
+            ca_id: c.ca_id.map(i64::from),
             serial_number: c.cert.serial,
             san: c.sans,
             status: status.as_str().into(),
@@ -101,7 +101,7 @@ impl CertificateView {
             private_key_available: c.key_id.is_some(),
             source: c.source.to_string(),
             description: c.description,
-            renewed_from: c.renewed_from,
+            renewed_from: c.renewed_from.map(i64::from),
             revoked_at: c.revoked_at,
             revocation_reason: c.revocation_reason.as_deref().map(RevocationReason::shown),
             created_at: c.created_at,
@@ -173,7 +173,7 @@ pub fn certificate_filter(
     };
     Ok(CertificateFilter {
         state,
-        ca_id: q.ca_id,
+        ca_id: q.ca_id.map(CaId),
         search: q.search,
     })
 }
@@ -307,7 +307,7 @@ async fn create(
         .issue(
             &principal,
             IssueRequest {
-                ca_id: body.ca_id,
+                ca_id: body.ca_id.map(CaId),
                 subject,
                 sans,
                 key,
@@ -334,7 +334,7 @@ async fn create(
     responses((status = 200, description = "Certificate", body = Envelope<CertificateView>),
               (status = 404, description = "No such certificate", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    let cert = app.authority.certificate(id).await?;
+    let cert = app.authority.certificate(CertificateId(id)).await?;
     Ok(ok(CertificateView::new(cert, app.authority.now())))
 }
 
@@ -397,7 +397,7 @@ async fn export_file(
     id: i64,
     q: ExportQuery,
 ) -> ApiResult<Response> {
-    let cert = app.authority.certificate(id).await?;
+    let cert = app.authority.certificate(CertificateId(id)).await?;
     let name = cert
         .cert
         .common_name
@@ -414,7 +414,10 @@ async fn export_file(
         "pem" | "crt" => {
             let mut text = pem::encode("CERTIFICATE", &cert.cert.der);
             if q.include_key {
-                let key = app.authority.certificate_key(principal, id).await?;
+                let key = app
+                    .authority
+                    .certificate_key(principal, CertificateId(id))
+                    .await?;
                 text.push_str(&key.to_pkcs8_pem());
             }
             ("application/x-pem-file", "pem", text.into_bytes())
@@ -447,7 +450,10 @@ async fn export_file(
                     )));
                 }
             };
-            let key = app.authority.certificate_key(principal, id).await?;
+            let key = app
+                .authority
+                .certificate_key(principal, CertificateId(id))
+                .await?;
             let leaf = cert.cert.der.clone();
             let chain: Vec<Vec<u8>> = all[1..].iter().map(|c| c.to_vec()).collect();
             let (password, friendly_name) = (password.to_owned(), name.clone());
@@ -525,7 +531,7 @@ async fn revoke(
         .authority
         .revoke(
             &principal,
-            id,
+            CertificateId(id),
             reason,
             body.comments.as_deref(),
             body.invalidity_date,
@@ -554,7 +560,9 @@ async fn delete(
     Caller(principal): Caller,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    app.authority.delete_certificate(&principal, id).await?;
+    app.authority
+        .delete_certificate(&principal, CertificateId(id))
+        .await?;
     Ok(no_content())
 }
 
@@ -609,7 +617,13 @@ async fn renew(
     };
     let issued = app
         .authority
-        .renew(&principal, id, body.validity_days, body.ca_id, new_key)
+        .renew(
+            &principal,
+            CertificateId(id),
+            body.validity_days,
+            body.ca_id.map(CaId),
+            new_key,
+        )
         .await?;
     Ok(created(
         CertificateView::new(issued.certificate, app.authority.now()),
@@ -652,7 +666,10 @@ async fn private_key(
             "the passphrase must have at least 8 characters",
         ));
     }
-    let key = app.authority.certificate_key(&principal, id).await?;
+    let key = app
+        .authority
+        .certificate_key(&principal, CertificateId(id))
+        .await?;
     let key_type = key.key_type().label();
     let encrypted = passphrase.is_some();
     let private_key = match passphrase {

@@ -13,8 +13,8 @@ use crate::App;
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Caller, Id};
-use authority::CaRow;
 use authority::CrlRow;
+use authority::{CaId, CaRow};
 
 /// CRLs listed per CA in `GET /crl/{ca_id}`.
 const HISTORY: i64 = 20;
@@ -87,7 +87,7 @@ async fn summary(app: &App, ca: CaRow) -> ApiResult<CaCrlView> {
         .map_err(authority::Error::from)?;
     let publishing = app.authority.publishing();
     Ok(CaCrlView {
-        ca_id: ca.id,
+        ca_id: ca.id.0,
         crl_url: publishing.crl_url(&ca.refid),
         delta_crl_url: publishing.delta_crl_url(&ca.refid),
         ca_name: ca.name,
@@ -131,7 +131,7 @@ pub struct CaCrlDetail {
     responses((status = 200, description = "The CA's CRLs", body = Envelope<CaCrlDetail>),
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    let ca = app.authority.ca(id).await?;
+    let ca = app.authority.ca(CaId(id)).await?;
     let store = app.authority.reader();
     let crl_pem = store
         .latest_crl(ca.id, false)
@@ -165,7 +165,7 @@ async fn regenerate(
     Caller(principal): Caller,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    let published = app.authority.regenerate_crl(&principal, id).await?;
+    let published = app.authority.regenerate_crl(&principal, CaId(id)).await?;
     let message = match published.first() {
         Some(c) => format!("CRL {} published", c.number),
         None => "Nothing published".to_owned(),

@@ -16,7 +16,7 @@ use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok,
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::pki::{SubjectAltName, pem};
-use authority::{CsrRow, CsrStatus, SignCsr};
+use authority::{CaId, CsrRow, CsrStatus, SignCsr};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -70,7 +70,7 @@ impl From<CsrRow> for CsrView {
             key_type: c.key_type,
             signature_algorithm: c.signature_algorithm,
             status: c.status.to_string(),
-            certificate_id: c.certificate_id,
+            certificate_id: c.certificate_id.map(i64::from),
             source: c.source.to_string(),
             has_private_key: c.key_id.is_some(),
             created_at: c.created_at,
@@ -301,7 +301,7 @@ async fn sign(
             &principal,
             id,
             SignCsr {
-                ca_id: body.ca_id,
+                ca_id: body.ca_id.map(CaId),
                 validity_days: body.validity_days,
                 template_id: body.template_id,
             },
@@ -385,7 +385,7 @@ async fn bulk_sign(
     ApiJson(body): ApiJson<CsrBulkSign>,
 ) -> ApiResult<Response> {
     let how = SignCsr {
-        ca_id: body.ca_id,
+        ca_id: body.ca_id.map(CaId),
         validity_days: body.validity_days,
         template_id: body.template_id,
     };

@@ -71,13 +71,13 @@ impl CertificateItem {
     pub fn new(c: authority::CertificateSummary, now: OffsetDateTime) -> Self {
         let status = CertificateState::of(c.status, c.not_after, now).as_str();
         Self {
-            id: c.id,
+            id: c.id.0,
             refid: c.refid,
             common_name: c.common_name,
             subject: c.subject,
             serial_number: c.serial,
             san: c.sans,
-            ca_id: c.ca_id,
+            ca_id: c.ca_id.map(i64::from),
             status,
             valid_until: c.not_after,
             days_remaining: (c.not_after - now).whole_days().max(0),
@@ -105,7 +105,7 @@ pub struct CaItem {
 impl From<authority::CaSummary> for CaItem {
     fn from(c: authority::CaSummary) -> Self {
         Self {
-            id: c.id,
+            id: c.id.0,
             refid: c.refid,
             name: c.name,
             ca_type: c.ca_type,

@@ -11,7 +11,7 @@ use crate::App;
 use crate::envelope::created;
 use crate::error::ApiResult;
 use crate::extract::{Upload, file_or_text};
-use authority::{ImportInput, Principal};
+use authority::{CaId, ImportInput, Principal};
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -75,7 +75,7 @@ pub async fn run(
                 name: fields.name,
                 description: fields.description,
                 only_cas,
-                ca_id: fields.ca_id,
+                ca_id: fields.ca_id.map(CaId),
                 import_key: fields.import_key.unwrap_or(true),
             },
         )

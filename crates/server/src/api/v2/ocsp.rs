@@ -67,10 +67,10 @@ async fn status(State(app): State<App>) -> ApiResult<Response> {
         let delegated = ca.revocation.ocsp_signer == "delegated";
         let responder = responder.filter(|_| delegated);
         cas.push(CaOcspView {
-            ca_id: ca.id,
+            ca_id: ca.id.0,
             ocsp_enabled: ca.revocation.ocsp_enabled,
             signer: ca.revocation.ocsp_signer.clone(),
-            responder_certificate_id: responder.as_ref().map(|c| c.id),
+            responder_certificate_id: (responder.as_ref().map(|c| c.id)).map(i64::from),
             responder_serial: responder.as_ref().map(|c| c.cert.serial.clone()),
             responder_valid_until: responder.as_ref().map(|c| c.cert.not_after),
             validity_hours: ca.revocation.ocsp_validity_hours,

@@ -75,7 +75,7 @@ impl OrderView {
             refid: o.refid,
             account_id: o.account_id,
             status: o.status,
-            certificate_id: o.certificate_id,
+            certificate_id: o.certificate_id.map(i64::from),
             replaces: o.replaces,
             not_before: o.not_before,
             not_after: o.not_after,

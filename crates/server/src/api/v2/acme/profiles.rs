@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, created, no_content, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id};
 use authority::acme::AcmeProfileInput;
-use authority::{AcmeProfileFields, AcmeProfileRow};
+use authority::{AcmeProfileFields, AcmeProfileRow, CaId};
 
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -73,7 +73,7 @@ impl From<AcmeProfileRow> for ProfileView {
             description: p.description,
             enabled: p.enabled,
             is_default: p.is_default,
-            ca_id: p.ca_id,
+            ca_id: p.ca_id.map(i64::from),
             template_id: p.template_id,
             validity_days: p.validity_days,
             require_eab: p.require_eab,
@@ -125,7 +125,7 @@ impl From<ProfileBody> for AcmeProfileInput {
             fields: AcmeProfileFields {
                 description: b.description,
                 enabled: b.enabled,
-                ca_id: b.ca_id,
+                ca_id: b.ca_id.map(|ca| ca.map(CaId)),
                 template_id: b.template_id,
                 validity_days: b.validity_days,
                 require_eab: b.require_eab,

@@ -13,6 +13,7 @@ use crate::api::v2::views::nullable;
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller};
+use authority::CaId;
 use authority::acme::{AcmeSettings, AcmeSettingsChange};
 
 pub(super) fn routes() -> OpenApiRouter<App> {
@@ -46,7 +47,7 @@ impl From<AcmeSettings> for SettingsView {
         let profile = s.default_profile.as_ref();
         Self {
             enabled: s.state.enabled,
-            issuing_ca_id: profile.and_then(|p| p.ca_id),
+            issuing_ca_id: (profile.and_then(|p| p.ca_id)).map(i64::from),
             validity_days: profile.map(|p| p.validity_days),
             require_approval: false,
             orders_per_account_hour: s.state.orders_per_account_hour,
@@ -100,7 +101,7 @@ async fn update_settings(
         enabled: patch.enabled,
         orders_per_account_hour: patch.orders_per_account_hour,
         accounts_per_address_hour: patch.accounts_per_address_hour,
-        issuing_ca_id: patch.issuing_ca_id,
+        issuing_ca_id: patch.issuing_ca_id.map(|ca| ca.map(CaId)),
         validity_days: patch.validity_days,
         require_approval: patch.require_approval,
     };
