@@ -59,8 +59,8 @@ pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
 pub use words::{
-    AcmeAccountStatus, CaSource, CertificateSource, CertificateStatus, CsrSource, CsrStatus,
-    TrustSource,
+    AcmeAccountStatus, AcmeStatus, CaSource, CertificateSource, CertificateStatus, CsrSource,
+    CsrStatus, TrustSource,
 };
 
 /// A page of a list query: 1-based page number and page size, already clamped by the caller.

@@ -59,6 +59,18 @@ macro_rules! stored_words {
                 s.serialize_str(self.as_str())
             }
         }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let word = String::deserialize(d)?;
+                Self::parse(&word).ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "'{word}' is not a {}",
+                        stringify!($name)
+                    ))
+                })
+            }
+        }
     };
 }
 
@@ -145,6 +157,28 @@ stored_words! {
     }
 }
 
+stored_words! {
+    /// The state of an ACME order, authorization or challenge (RFC 8555 §7.1.6).
+    AcmeStatus {
+        /// Waiting for the client.
+        Pending = "pending",
+        /// Every authorization is valid; the order can be finalized.
+        Ready = "ready",
+        /// Being validated (challenge) or issued (order).
+        Processing = "processing",
+        /// Done.
+        Valid = "valid",
+        /// Failed, or expired before it was done.
+        Invalid = "invalid",
+        /// Given up by the client.
+        Deactivated = "deactivated",
+        /// Its time ran out.
+        Expired = "expired",
+        /// Revoked by the server.
+        Revoked = "revoked",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +197,10 @@ mod tests {
             serde_json::to_value(AcmeAccountStatus::Deactivated).ok(),
             Some(serde_json::json!("deactivated"))
         );
+        assert_eq!(
+            serde_json::from_value::<AcmeStatus>(serde_json::json!("ready")).ok(),
+            Some(AcmeStatus::Ready)
+        );
+        assert!(serde_json::from_value::<AcmeStatus>(serde_json::json!("Ready")).is_err());
     }
 }

@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use certmint_store::{
-    AcmeOrderChange, AcmeProfileFields, AuditEntry, AuditRecord, Backend, CaSource, CertificateId,
-    CertificateSource, CertificateStatus, ChainKey, CsrSource, Error, GENESIS_HASH, NewAcmeAccount,
-    NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter, UserRow,
-    UserUpdate, from_micros, plain_chain_hash, to_micros,
+    AcmeOrderChange, AcmeProfileFields, AcmeStatus, AuditEntry, AuditRecord, Backend, CaSource,
+    CertificateId, CertificateSource, CertificateStatus, ChainKey, CsrSource, Error, GENESIS_HASH,
+    NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter,
+    UserRow, UserUpdate, from_micros, plain_chain_hash, to_micros,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -1101,7 +1101,7 @@ async fn acme_order_batches(store: Store) -> TestResult {
     let new = |refid: &str| NewAcmeOrder {
         refid: refid.into(),
         account_id: account,
-        status: "pending".into(),
+        status: AcmeStatus::Pending,
         identifiers: "[]".into(),
         authorizations: format!("[\"{refid}\"]"),
         not_before: None,
@@ -1121,15 +1121,15 @@ async fn acme_order_batches(store: Store) -> TestResult {
         ["a", "c"]
     );
     let later = now + Duration::seconds(5);
-    let change = |status: &str, error: Option<&str>| AcmeOrderChange {
-        status: status.into(),
+    let change = |status: AcmeStatus, error: Option<&str>| AcmeOrderChange {
+        status,
         authorizations: format!("[\"{status}\"]"),
         error: error.map(str::to_owned),
         certificate_id: None,
     };
     tx.update_acme_orders(&[
-        (named[0].id, change("ready", None), later),
-        (named[1].id, change("invalid", Some("{}")), later),
+        (named[0].id, change(AcmeStatus::Ready, None), later),
+        (named[1].id, change(AcmeStatus::Invalid, Some("{}")), later),
     ])
     .await?;
     tx.commit().await?;

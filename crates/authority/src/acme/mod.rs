@@ -37,53 +37,10 @@ pub use orders::OrderRequest;
 pub use problem::{AcmeError, ChallengeType, Identifier, Problem, ProblemType};
 pub use profiles::DEFAULT_PROFILE;
 pub use renewal::{RENEWAL_INFO_RETRY, RenewalWindow};
-pub use store::{AcmeAccountRow, AcmeProfileRow};
+pub use store::{AcmeAccountRow, AcmeProfileRow, AcmeStatus as Status};
 
 use crate::Error;
 use store::CertificateId;
-
-/// The state of an order, authorization or challenge (RFC 8555 §7.1.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Waiting for the client.
-    Pending,
-    /// Every authorization is valid; the order can be finalized.
-    Ready,
-    /// Being validated (challenge) or issued (order).
-    Processing,
-    /// Done.
-    Valid,
-    /// Failed, or expired before it was done.
-    Invalid,
-    /// Given up by the client.
-    Deactivated,
-    /// Its time ran out.
-    Expired,
-    /// Revoked by the server.
-    Revoked,
-}
-
-impl Status {
-    /// The name on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Ready => "ready",
-            Self::Processing => "processing",
-            Self::Valid => "valid",
-            Self::Invalid => "invalid",
-            Self::Deactivated => "deactivated",
-            Self::Expired => "expired",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    fn parse(text: &str) -> Result<Self, Error> {
-        serde_json::from_value(serde_json::Value::String(text.to_owned()))
-            .map_err(|_| Error::Internal(format!("unknown ACME status '{text}' in the database")))
-    }
-}
 
 /// A challenge of an authorization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

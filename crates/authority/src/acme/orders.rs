@@ -47,7 +47,7 @@ impl Order {
         Ok(Self {
             refid: row.refid.clone(),
             account_id: row.account_id,
-            status: Status::parse(&row.status)?,
+            status: row.status,
             expires: row.expires_at,
             identifiers: serde_json::from_str(&row.identifiers)
                 .map_err(|_| corrupt("identifier list"))?,
@@ -91,7 +91,7 @@ impl Order {
 
     pub(crate) fn change(&self) -> Result<AcmeOrderChange> {
         Ok(AcmeOrderChange {
-            status: self.status.as_str().into(),
+            status: self.status,
             authorizations: serde_json::to_string(&self.authorizations)
                 .map_err(|e| Error::Internal(e.to_string()))?,
             error: self
@@ -235,7 +235,7 @@ impl Authority {
         self.acme_insert_order(NewAcmeOrder {
             refid: order.refid.clone(),
             account_id: account.id,
-            status: order.status.as_str().into(),
+            status: order.status,
             identifiers: serde_json::to_string(&order.identifiers)
                 .map_err(|e| Error::Internal(e.to_string()))?,
             authorizations: order.change()?.authorizations,

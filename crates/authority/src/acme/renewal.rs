@@ -106,7 +106,7 @@ impl Authority {
             .acme_orders_replacing(ari)
             .await?
             .into_iter()
-            .any(|o| o.status == Status::Valid.as_str() || o.status == Status::Processing.as_str());
+            .any(|o| matches!(o.status, Status::Valid | Status::Processing));
         if finalized {
             return Err(Problem::new(
                 ProblemType::AlreadyReplaced,

@@ -271,7 +271,7 @@ mod tests {
         NewAcmeOrder {
             refid: refid.into(),
             account_id,
-            status: "pending".into(),
+            status: Status::Pending,
             identifiers: "[]".into(),
             authorizations: "[]".into(),
             not_before: None,
@@ -352,7 +352,11 @@ mod tests {
             ]
         );
         let stored = store.acme_order("o").await?.ok_or("the order is gone")?;
-        assert_eq!(stored.status, "processing", "the last change is written");
+        assert_eq!(
+            stored.status,
+            Status::Processing,
+            "the last change is written"
+        );
         // In a later batch the nonce is still spent.
         let again = apply(&store, vec![(nonce("n1"), now), (nonce("n2"), now)])
             .await

@@ -882,7 +882,7 @@ async fn an_order_abandoned_while_processing_is_ready_again() -> TestResult {
         .pop()
         .ok_or("the order")?;
     let change = store::AcmeOrderChange {
-        status: "processing".into(),
+        status: store::AcmeStatus::Processing,
         authorizations: row.authorizations.clone(),
         error: None,
         certificate_id: None,

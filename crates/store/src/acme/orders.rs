@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 
 use super::AcmeFilter;
 use crate::db::{Arg, Filter};
-use crate::{CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
+use crate::{
+    AcmeStatus, CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros,
+};
 
 /// An ACME order as stored; identifiers, authorizations and error are JSON text that the
 /// registration authority reads.
@@ -20,7 +22,7 @@ pub struct AcmeOrderRow {
     /// The account that placed it.
     pub account_id: i64,
     /// `pending`, `ready`, `processing`, `valid` or `invalid`.
-    pub status: String,
+    pub status: AcmeStatus,
     /// The identifiers asked for (JSON).
     pub identifiers: String,
     /// The authorizations and their challenges (JSON).
@@ -51,7 +53,7 @@ pub struct NewAcmeOrder {
     /// The account placing it.
     pub account_id: i64,
     /// Its first status.
-    pub status: String,
+    pub status: AcmeStatus,
     /// Identifiers (JSON).
     pub identifiers: String,
     /// Authorizations (JSON).
@@ -70,7 +72,7 @@ pub struct NewAcmeOrder {
 #[derive(Debug, Clone)]
 pub struct AcmeOrderChange {
     /// New status.
-    pub status: String,
+    pub status: AcmeStatus,
     /// New authorizations (JSON).
     pub authorizations: String,
     /// The problem that made it invalid (JSON).
@@ -87,7 +89,7 @@ fn order(row: &AnyRow) -> Result<AcmeOrderRow, Error> {
         id: row.try_get("id")?,
         refid: row.try_get("refid")?,
         account_id: row.try_get("account_id")?,
-        status: row.try_get("status")?,
+        status: AcmeStatus::read(row, "status")?,
         identifiers: row.try_get("identifiers")?,
         authorizations: row.try_get("authorizations")?,
         not_before: row
@@ -191,7 +193,7 @@ impl WriteTx {
             |q, (o, now)| {
                 q.bind(o.refid.clone())
                     .bind(o.account_id)
-                    .bind(o.status.clone())
+                    .bind(o.status.as_str())
                     .bind(o.identifiers.clone())
                     .bind(o.authorizations.clone())
                     .bind(o.not_before.map(to_micros))
@@ -249,7 +251,7 @@ impl WriteTx {
             changes,
             |q, (id, change, now)| {
                 q.bind(*id)
-                    .bind(change.status.clone())
+                    .bind(change.status.as_str())
                     .bind(change.authorizations.clone())
                     .bind(change.error.clone())
                     .bind(change.certificate_id)

@@ -1,12 +1,18 @@
 //! The orders clients placed: lists and details.
 
-use store::{AcmeAccountRow, AcmeFilter, AcmeOrderRow, Page, PageRequest};
+use store::{AcmeAccountRow, AcmeFilter, AcmeOrderRow, AcmeStatus as Status, Page, PageRequest};
 
 use super::check_status;
 use crate::{Authority, Error, Permission, Principal, Result};
 
 /// Statuses an order can have.
-const ORDER_STATUSES: &[&str] = &["pending", "ready", "processing", "valid", "invalid"];
+const ORDER_STATUSES: [Status; 5] = [
+    Status::Pending,
+    Status::Ready,
+    Status::Processing,
+    Status::Valid,
+    Status::Invalid,
+];
 
 /// An order with what an administrator wants to know about where it came from.
 #[derive(Debug, Clone)]
@@ -30,7 +36,11 @@ impl Authority {
         page: PageRequest,
     ) -> Result<Page<AcmeOrderRow>> {
         principal.require(Permission::ReadAcme, "listing ACME orders")?;
-        check_status("order", filter.status.as_deref(), ORDER_STATUSES)?;
+        check_status(
+            "order",
+            filter.status.as_deref(),
+            &ORDER_STATUSES.map(Status::as_str),
+        )?;
         Ok(self.store.acme_orders(filter, page).await?)
     }
 

@@ -74,7 +74,7 @@ impl OrderView {
             error: o.error.as_deref().map(json_text),
             refid: o.refid,
             account_id: o.account_id,
-            status: o.status,
+            status: o.status.to_string(),
             certificate_id: o.certificate_id.map(i64::from),
             replaces: o.replaces,
             not_before: o.not_before,
