@@ -14,7 +14,7 @@
 //! one statement each, since CA certificates are rare, with its name made unique there.
 
 use store::{
-    AuditEntry, CaId, CertificateId, NewCa, NewCertificate, NewEvent, NewKey, Store, WriteTx,
+    AuditEntry, CaId, CertificateId, CsrId, NewCa, NewCertificate, NewEvent, NewKey, Store, WriteTx,
 };
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -38,7 +38,7 @@ pub(crate) struct IssueWrite {
     /// For a CA certificate, its row in `cas` (its name is a wish, made unique when stored).
     pub ca: Option<NewCa>,
     /// A stored CSR to mark signed; the write fails if it is not pending.
-    pub csr_id: Option<i64>,
+    pub csr_id: Option<CsrId>,
     /// The audit record; its resource id is the certificate's.
     pub audit: AuditEntry,
     /// The outbox event; its resource id is the certificate's.

@@ -3,7 +3,10 @@
 
 use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
-use store::{CaId, CertificateSource, CsrRow, CsrSource, CsrStatus, NewCsr, Page, PageRequest};
+use store::{
+    CaId, CertificateSource, CsrId, CsrRow, CsrSource, CsrStatus, NewCsr, Page, PageRequest,
+    TemplateId,
+};
 
 use crate::audit::Event;
 use crate::issue::{IssueRequest, Issued, KeySource};
@@ -17,7 +20,7 @@ pub struct SignCsr {
     /// Validity; the template's (or 365) when absent.
     pub validity_days: Option<i64>,
     /// The template the request is held to.
-    pub template_id: Option<i64>,
+    pub template_id: Option<TemplateId>,
 }
 
 fn csr_name(name: Option<String>, csr: &Csr) -> Result<String> {
@@ -61,7 +64,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`].
-    pub async fn csr(&self, id: i64) -> Result<CsrRow> {
+    pub async fn csr(&self, id: CsrId) -> Result<CsrRow> {
         self.store
             .csr(id)
             .await?
@@ -163,7 +166,7 @@ impl Authority {
     /// # Errors
     /// As [`Authority::issue`]; [`Error::NotFound`]; [`Error::Conflict`] when it is signed
     /// already.
-    pub async fn sign_csr(&self, principal: &Principal, id: i64, how: SignCsr) -> Result<Issued> {
+    pub async fn sign_csr(&self, principal: &Principal, id: CsrId, how: SignCsr) -> Result<Issued> {
         let row = self.csr(id).await?;
         if row.status != CsrStatus::Pending {
             return Err(Error::Conflict(format!(
@@ -206,7 +209,7 @@ impl Authority {
     pub async fn set_csr_key(
         &self,
         principal: &Principal,
-        id: i64,
+        id: CsrId,
         input: &[u8],
         passphrase: Option<&str>,
     ) -> Result<CsrRow> {
@@ -249,7 +252,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::Forbidden`] without `delete:csrs`; [`Error::NotFound`].
-    pub async fn delete_csr(&self, principal: &Principal, id: i64) -> Result<()> {
+    pub async fn delete_csr(&self, principal: &Principal, id: CsrId) -> Result<()> {
         principal.require(Permission::DeleteCsrs, "deleting CSRs")?;
         let row = self.csr(id).await?;
         let mut tx = self.store.begin_write().await?;

@@ -6,8 +6,8 @@ use pki::csr::Csr;
 use pki::inspect;
 use pki::{CertSpec, DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{
-    CaId, CaRow, CaSource, CertificateId, CertificateRow, CertificateSource, NewCa, NewCertificate,
-    NewEvent,
+    CaId, CaRow, CaSource, CertificateId, CertificateRow, CertificateSource, CsrId, KeyId, NewCa,
+    NewCertificate, NewEvent, TemplateId,
 };
 use time::Duration;
 
@@ -29,18 +29,18 @@ pub enum KeySource {
     /// signed once; its private key, when certmint holds it, becomes the certificate's.
     StoredCsr {
         /// The stored CSR's id.
-        id: i64,
+        id: CsrId,
         /// The CSR, read again and verified.
         csr: Box<Csr>,
         /// Its private key, when certmint holds it.
-        key_id: Option<i64>,
+        key_id: Option<KeyId>,
     },
     /// The key of the certificate being renewed (stored row, when certmint holds it).
     Reuse {
         /// Public key, DER SubjectPublicKeyInfo.
         public_key: Vec<u8>,
         /// The stored private key.
-        key_id: Option<i64>,
+        key_id: Option<KeyId>,
     },
 }
 
@@ -56,7 +56,7 @@ pub struct IssueRequest {
     /// The key.
     pub key: KeySource,
     /// The template the request is checked against and takes its defaults from.
-    pub template_id: Option<i64>,
+    pub template_id: Option<TemplateId>,
     /// Validity in days; the template's (365 without one) when absent.
     pub validity_days: Option<i64>,
     /// Key usages; the template's (a TLS server's without one) when absent.

@@ -68,9 +68,9 @@ pub use store::{
     AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
     CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
-    CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrRow, CsrSource, CsrStatus,
-    Page, PageRequest, PoolStats, Reader, RevocationSettings, SessionRow, TrustSource, TrustStats,
-    TrustedRow, UserFilter, UserRow,
+    CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource,
+    CsrStatus, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, SessionRow,
+    TemplateId, TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

@@ -6,7 +6,7 @@ use crate::cert_fields::{CERT_COLUMNS, CertFields, placeholders};
 use crate::db::{Arg, Filter, flag};
 use crate::revocation::{PendingChanges, RevocationSettings, SETTINGS_COLUMNS, pending};
 use crate::words::CaSource;
-use crate::{Backend, CaId, CertificateId, Error, Reader, WriteTx, from_micros, to_micros};
+use crate::{Backend, CaId, CertificateId, Error, KeyId, Reader, WriteTx, from_micros, to_micros};
 
 /// A certificate authority as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct CaRow {
     /// The CA that issued this one, when certmint holds it.
     pub parent_id: Option<CaId>,
     /// The CA's private key, when certmint holds it.
-    pub key_id: Option<i64>,
+    pub key_id: Option<KeyId>,
     /// Path length constraint.
     pub path_len: Option<i64>,
     /// Inactive CAs issue nothing.
@@ -66,7 +66,7 @@ pub struct NewCa {
     /// Issuing CA.
     pub parent_id: Option<CaId>,
     /// Private key.
-    pub key_id: Option<i64>,
+    pub key_id: Option<KeyId>,
     /// Path length constraint.
     pub path_len: Option<i64>,
     /// Whether it is the default issuing CA.
@@ -296,7 +296,7 @@ impl WriteTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(false) };
-        if let Some(key_id) = row.try_get::<Option<i64>, _>("key_id")? {
+        if let Some(key_id) = row.try_get::<Option<KeyId>, _>("key_id")? {
             self.delete_key(key_id).await?;
         }
         Ok(true)

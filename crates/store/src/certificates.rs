@@ -6,7 +6,8 @@ use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
 use crate::db::{Arg, Filter, first, ids_by_refid, like_pattern};
 use crate::words::{CertificateSource, CertificateStatus};
 use crate::{
-    CaId, CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros,
+    CaId, CertificateId, Error, KeyId, Page, PageRequest, Reader, TemplateId, WriteTx, from_micros,
+    to_micros,
 };
 
 /// A certificate as stored.
@@ -19,9 +20,9 @@ pub struct CertificateRow {
     /// Issuing CA, when certmint holds it.
     pub ca_id: Option<CaId>,
     /// Private key, when certmint holds it.
-    pub key_id: Option<i64>,
+    pub key_id: Option<KeyId>,
     /// Template it was issued from.
-    pub template_id: Option<i64>,
+    pub template_id: Option<TemplateId>,
     /// Who asked for it.
     pub owner_id: Option<i64>,
     /// The certificate this one renewed.
@@ -60,9 +61,9 @@ pub struct NewCertificate {
     /// Issuing CA.
     pub ca_id: Option<CaId>,
     /// Private key.
-    pub key_id: Option<i64>,
+    pub key_id: Option<KeyId>,
     /// Template.
-    pub template_id: Option<i64>,
+    pub template_id: Option<TemplateId>,
     /// Owner.
     pub owner_id: Option<i64>,
     /// Renewed certificate.
@@ -530,7 +531,7 @@ impl WriteTx {
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(false) };
-        if let Some(key_id) = row.try_get::<Option<i64>, _>("key_id")? {
+        if let Some(key_id) = row.try_get::<Option<KeyId>, _>("key_id")? {
             self.delete_key(key_id).await?;
         }
         Ok(true)

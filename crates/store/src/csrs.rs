@@ -4,13 +4,15 @@ use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter};
 use crate::words::{CsrSource, CsrStatus};
-use crate::{CertificateId, Error, Page, PageRequest, Reader, WriteTx, from_micros, to_micros};
+use crate::{
+    CertificateId, CsrId, Error, KeyId, Page, PageRequest, Reader, WriteTx, from_micros, to_micros,
+};
 
 /// A certificate signing request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrRow {
     /// Integer id.
-    pub id: i64,
+    pub id: CsrId,
     /// Public identifier.
     pub refid: String,
     /// Display name.
@@ -28,7 +30,7 @@ pub struct CsrRow {
     /// Public key, DER SubjectPublicKeyInfo.
     pub public_key: Vec<u8>,
     /// The private key, when certmint holds it.
-    pub key_id: Option<i64>,
+    pub key_id: Option<KeyId>,
     /// `pending` or `signed`.
     pub status: CsrStatus,
     /// The certificate it was signed into.
@@ -65,7 +67,7 @@ pub struct NewCsr {
     /// Public key.
     pub public_key: Vec<u8>,
     /// The private key, when certmint holds it.
-    pub key_id: Option<i64>,
+    pub key_id: Option<KeyId>,
     /// `uploaded` or `generated`.
     pub source: CsrSource,
     /// The CSR, DER.
@@ -134,8 +136,8 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn csr(&self, id: i64) -> Result<Option<CsrRow>, Error> {
-        Filter::new("id = ?", [Arg::Int(id)])
+    pub async fn csr(&self, id: CsrId) -> Result<Option<CsrRow>, Error> {
+        Filter::new("id = ?", [Arg::Int(id.0)])
             .fetch_row(self, CSR_COLUMNS, "csrs", csr)
             .await
     }
@@ -146,7 +148,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn insert_csr(&mut self, c: &NewCsr, now: OffsetDateTime) -> Result<i64, Error> {
+    pub async fn insert_csr(&mut self, c: &NewCsr, now: OffsetDateTime) -> Result<CsrId, Error> {
         let row = sqlx::query(
             "INSERT INTO csrs (refid, name, subject, common_name, sans, key_type, \
              signature_algorithm, public_key, key_id, status, source, der, owner_id, \
@@ -176,7 +178,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn csr_pending(&mut self, id: i64) -> Result<bool, Error> {
+    pub async fn csr_pending(&mut self, id: CsrId) -> Result<bool, Error> {
         let row =
             sqlx::query("SELECT COUNT(*) AS n FROM csrs WHERE id = $1 AND status = 'pending'")
                 .bind(id)
@@ -192,7 +194,7 @@ impl WriteTx {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn mark_csr_signed(
         &mut self,
-        id: i64,
+        id: CsrId,
         certificate_id: CertificateId,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
@@ -215,8 +217,8 @@ impl WriteTx {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn set_csr_key(
         &mut self,
-        id: i64,
-        key_id: i64,
+        id: CsrId,
+        key_id: KeyId,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
         sqlx::query("UPDATE csrs SET key_id = $1, updated_at = $2 WHERE id = $3")
@@ -242,13 +244,13 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn delete_csr(&mut self, id: i64) -> Result<bool, Error> {
+    pub async fn delete_csr(&mut self, id: CsrId) -> Result<bool, Error> {
         let row = sqlx::query("DELETE FROM csrs WHERE id = $1 RETURNING key_id")
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?;
         let Some(row) = row else { return Ok(false) };
-        if let Some(key_id) = row.try_get::<Option<i64>, _>("key_id")? {
+        if let Some(key_id) = row.try_get::<Option<KeyId>, _>("key_id")? {
             self.delete_key(key_id).await?;
         }
         Ok(true)

@@ -12,7 +12,8 @@ use time::{Date, Duration, OffsetDateTime, Time};
 use crate::db::{Arg, Filter, like_pattern};
 use crate::words::{CertificateStatus, CsrStatus};
 use crate::{
-    CaId, CertificateFilter, CertificateId, CertificateState, Error, Reader, from_micros, to_micros,
+    CaId, CertificateFilter, CertificateId, CertificateState, CsrId, Error, Reader, TemplateId,
+    from_micros, to_micros,
 };
 
 /// Microseconds in a day: stored timestamps divided by this give the UTC day number.
@@ -102,7 +103,7 @@ pub struct CaSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateSummary {
     /// Integer id.
-    pub id: i64,
+    pub id: TemplateId,
     /// Display name.
     pub name: String,
     /// Free text.
@@ -115,7 +116,7 @@ pub struct TemplateSummary {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrSummary {
     /// Integer id.
-    pub id: i64,
+    pub id: CsrId,
     /// Public identifier.
     pub refid: String,
     /// Display name.

@@ -55,3 +55,18 @@ row_id! {
     /// A certificate's id (`certificates.id`).
     CertificateId
 }
+
+row_id! {
+    /// A stored private key's id (`keys.id`).
+    KeyId
+}
+
+row_id! {
+    /// A certificate template's id (`templates.id`).
+    TemplateId
+}
+
+row_id! {
+    /// A stored certificate signing request's id (`csrs.id`).
+    CsrId
+}

@@ -3,13 +3,13 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, first, ids_by_refid};
-use crate::{Error, Reader, WriteTx, from_micros, to_micros};
+use crate::{Error, KeyId, Reader, WriteTx, from_micros, to_micros};
 
 /// A private key as stored: sealed by the vault (software keys) or a reference into an HSM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRow {
     /// Integer id.
-    pub id: i64,
+    pub id: KeyId,
     /// Public identifier.
     pub refid: String,
     /// Algorithm and size, e.g. `EC P-256`.
@@ -56,8 +56,8 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn key(&self, id: i64) -> Result<Option<KeyRow>, Error> {
-        Filter::new("id = ?", [Arg::Int(id)])
+    pub async fn key(&self, id: KeyId) -> Result<Option<KeyRow>, Error> {
+        Filter::new("id = ?", [Arg::Int(id.0)])
             .fetch_row(
                 self,
                 "id, refid, key_type, backend, sealed, public_key, created_at",
@@ -73,7 +73,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn insert_key(&mut self, k: &NewKey, now: OffsetDateTime) -> Result<i64, Error> {
+    pub async fn insert_key(&mut self, k: &NewKey, now: OffsetDateTime) -> Result<KeyId, Error> {
         first(self.insert_keys(&[(k, now)]).await?)
     }
 
@@ -84,7 +84,7 @@ impl WriteTx {
     pub async fn insert_keys(
         &mut self,
         keys: &[(&NewKey, OffsetDateTime)],
-    ) -> Result<Vec<i64>, Error> {
+    ) -> Result<Vec<KeyId>, Error> {
         let returned = self
             .insert_rows(
                 "INSERT INTO keys (refid, key_type, backend, sealed, public_key, created_at)",
@@ -101,7 +101,8 @@ impl WriteTx {
                 },
             )
             .await?;
-        ids_by_refid(&returned, keys.iter().map(|(k, _)| k.refid.as_str()))
+        let ids = ids_by_refid(&returned, keys.iter().map(|(k, _)| k.refid.as_str()))?;
+        Ok(ids.into_iter().map(KeyId).collect())
     }
 }
 
@@ -111,7 +112,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn delete_key(&mut self, id: i64) -> Result<(), Error> {
+    pub async fn delete_key(&mut self, id: KeyId) -> Result<(), Error> {
         sqlx::query(
             "DELETE FROM keys WHERE id = $1 \
                AND NOT EXISTS (SELECT 1 FROM certificates WHERE key_id = $1) \

@@ -50,7 +50,7 @@ pub use dashboard::{
 };
 pub use db::{Backend, PoolStats, Reader, Store, WriteTx};
 pub use error::Error;
-pub use ids::{CaId, CertificateId};
+pub use ids::{CaId, CertificateId, CsrId, KeyId, TemplateId};
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};

@@ -3,14 +3,14 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
-use crate::{Error, Reader, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, TemplateId, WriteTx, from_micros, to_micros};
 
 /// A certificate template as stored. The rules are a JSON document the `authority` crate owns;
 /// the store keeps it whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateRow {
     /// Integer id.
-    pub id: i64,
+    pub id: TemplateId,
     /// Display name, unique.
     pub name: String,
     /// Free text.
@@ -69,8 +69,8 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn template(&self, id: i64) -> Result<Option<TemplateRow>, Error> {
-        Filter::new("id = ?", [Arg::Int(id)])
+    pub async fn template(&self, id: TemplateId) -> Result<Option<TemplateRow>, Error> {
+        Filter::new("id = ?", [Arg::Int(id.0)])
             .fetch_row(self, TEMPLATE_COLUMNS, "templates", template)
             .await
     }
@@ -99,7 +99,7 @@ impl WriteTx {
         &mut self,
         t: &NewTemplate,
         now: OffsetDateTime,
-    ) -> Result<i64, Error> {
+    ) -> Result<TemplateId, Error> {
         let row = sqlx::query(
             "INSERT INTO templates (name, description, builtin, body, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
@@ -121,7 +121,7 @@ impl WriteTx {
     /// [`Error::Conflict`] when the new name is taken.
     pub async fn update_template(
         &mut self,
-        id: i64,
+        id: TemplateId,
         t: &NewTemplate,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
@@ -144,7 +144,7 @@ impl WriteTx {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn delete_template(&mut self, id: i64) -> Result<bool, Error> {
+    pub async fn delete_template(&mut self, id: TemplateId) -> Result<bool, Error> {
         let done = sqlx::query("DELETE FROM templates WHERE id = $1")
             .bind(id)
             .execute(&mut *self.tx)

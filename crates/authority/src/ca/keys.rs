@@ -2,7 +2,7 @@
 //! here, to sign (or to be exported by someone allowed to).
 
 use pki::{KeyType, PrivateKey};
-use store::{CertificateId, NewKey, WriteTx};
+use store::{CertificateId, KeyId, NewKey, WriteTx};
 use time::OffsetDateTime;
 
 use crate::audit::Event;
@@ -46,7 +46,7 @@ impl Authority {
         tx: &mut WriteTx,
         key: &PrivateKey,
         now: OffsetDateTime,
-    ) -> Result<i64> {
+    ) -> Result<KeyId> {
         Ok(tx.insert_key(&self.sealed_key(key)?, now).await?)
     }
 
@@ -71,7 +71,7 @@ impl Authority {
     /// # Errors
     /// [`Error::NotFound`] for no such key; [`Error::Internal`] for a key in a backend this
     /// build cannot use, or one that does not open.
-    pub(super) async fn open_key(&self, key_id: i64) -> Result<PrivateKey> {
+    pub(super) async fn open_key(&self, key_id: KeyId) -> Result<PrivateKey> {
         let row = self
             .store
             .key(key_id)

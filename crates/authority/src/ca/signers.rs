@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use pki::CaSigner;
-use store::{CaId, CaRow};
+use store::{CaId, CaRow, KeyId};
 
 use crate::{Authority, Error, Result, STALE_AFTER};
 
@@ -22,7 +22,7 @@ use crate::{Authority, Error, Result, STALE_AFTER};
 #[derive(Default)]
 pub(crate) struct Issuers {
     rows: Mutex<HashMap<Option<CaId>, (Instant, CaRow)>>,
-    signers: Mutex<HashMap<(i64, String), Arc<CaSigner>>>,
+    signers: Mutex<HashMap<(KeyId, String), Arc<CaSigner>>>,
     chains: Mutex<HashMap<CaId, Arc<[Vec<u8>]>>>,
 }
 
@@ -41,7 +41,7 @@ impl Issuers {
             .insert(which, (Instant::now(), row));
     }
 
-    fn signer(&self, slot: &(i64, String)) -> Option<Arc<CaSigner>> {
+    fn signer(&self, slot: &(KeyId, String)) -> Option<Arc<CaSigner>> {
         self.signers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -49,7 +49,7 @@ impl Issuers {
             .cloned()
     }
 
-    fn put_signer(&self, slot: (i64, String), signer: Arc<CaSigner>) {
+    fn put_signer(&self, slot: (KeyId, String), signer: Arc<CaSigner>) {
         self.signers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

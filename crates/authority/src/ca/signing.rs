@@ -10,7 +10,7 @@ use pki::crl::{CrlSpec, Revoked};
 use pki::lint::{Policy, Report};
 use pki::ocsp::Responder;
 use pki::{CertSpec, PrivateKey};
-use store::CaRow;
+use store::{CaRow, KeyId};
 use time::Duration;
 
 use super::signers::IssuingCa;
@@ -118,7 +118,7 @@ impl Authority {
     /// [`Error::Invalid`] when the certificate is not for that key or is no responder's.
     pub(crate) async fn ocsp_responder(
         &self,
-        key_id: i64,
+        key_id: KeyId,
         certificate: Option<Vec<u8>>,
     ) -> Result<Responder> {
         let key = Arc::new(self.open_key(key_id).await?);

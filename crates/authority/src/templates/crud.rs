@@ -1,7 +1,7 @@
 //! Stored templates: reading, creating, changing, deleting and importing them, each change
 //! audited.
 
-use store::{NewTemplate, TemplateRow};
+use store::{NewTemplate, TemplateId, TemplateRow};
 
 use super::{ImportCounts, Rules, Template, TemplateSpec};
 use crate::audit::Event;
@@ -55,7 +55,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::NotFound`].
-    pub async fn template(&self, id: i64) -> Result<Template> {
+    pub async fn template(&self, id: TemplateId) -> Result<Template> {
         let row = self
             .store
             .template(id)
@@ -66,7 +66,7 @@ impl Authority {
 
     /// The policy for an issuance request naming `template_id`, or the unrestricted one.
     /// A template that does not exist is a mistake in the request, not a missing resource.
-    pub(crate) async fn rules(&self, template_id: Option<i64>) -> Result<Rules> {
+    pub(crate) async fn rules(&self, template_id: Option<TemplateId>) -> Result<Rules> {
         let Some(id) = template_id else {
             return Ok(Rules::unrestricted());
         };
@@ -88,7 +88,7 @@ impl Authority {
         spec: TemplateSpec,
     ) -> Result<Template> {
         principal.require(Permission::WriteTemplates, "creating templates")?;
-        spec.rules(0)?;
+        spec.check()?;
         let row = spec.to_row(false)?;
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
@@ -118,7 +118,7 @@ impl Authority {
     pub async fn update_template(
         &self,
         principal: &Principal,
-        id: i64,
+        id: TemplateId,
         spec: TemplateSpec,
     ) -> Result<Template> {
         principal.require(Permission::WriteTemplates, "changing templates")?;
@@ -156,7 +156,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `delete:templates`; [`Error::NotFound`]; [`Error::Conflict`]
     /// for a built-in template.
-    pub async fn delete_template(&self, principal: &Principal, id: i64) -> Result<()> {
+    pub async fn delete_template(&self, principal: &Principal, id: TemplateId) -> Result<()> {
         principal.require(Permission::DeleteTemplates, "deleting templates")?;
         let before = self.template(id).await?;
         if before.builtin {
@@ -195,7 +195,7 @@ impl Authority {
         principal.require(Permission::WriteTemplates, "importing templates")?;
         let mut rows = Vec::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
-            spec.rules(0)
+            spec.check()
                 .map_err(|e| Error::Invalid(format!("template {} of the file: {e}", i + 1)))?;
             rows.push(spec.to_row(false)?);
         }

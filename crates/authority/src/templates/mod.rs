@@ -10,6 +10,7 @@ mod crud;
 mod rules;
 
 use serde::{Deserialize, Serialize};
+use store::TemplateId;
 use time::OffsetDateTime;
 
 pub use builtin::builtin_templates;
@@ -89,7 +90,7 @@ pub struct BasicConstraints {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     /// Integer id.
-    pub id: i64,
+    pub id: TemplateId,
     /// Shipped with certmint: read-only.
     pub builtin: bool,
     /// Name and rules.

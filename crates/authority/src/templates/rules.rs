@@ -6,12 +6,13 @@ use pki::{KeyType, SubjectAltName};
 
 use super::{MAX_DAYS, TemplateSpec, default_validity};
 use crate::{Error, Result};
+use store::TemplateId;
 
 /// A template's rules, checked and in typed form: what the issuance pipeline applies.
 #[derive(Debug, Clone)]
 pub(crate) struct Rules {
     /// The template, when there is one (none: certmint's TLS-server defaults, unrestricted).
-    pub template: Option<(i64, String)>,
+    pub template: Option<(TemplateId, String)>,
     validity_days: i64,
     max_validity_days: i64,
     default_key: KeyType,
@@ -231,11 +232,20 @@ fn labels(types: &[KeyType]) -> String {
 }
 
 impl TemplateSpec {
+    /// Checks every rule, for a template not stored yet.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first rule that is wrong.
+    pub(crate) fn check(&self) -> Result<()> {
+        // The id only labels the policy it returns, which is dropped here.
+        self.rules(TemplateId(0)).map(drop)
+    }
+
     /// Checks every rule and returns the typed policy.
     ///
     /// # Errors
     /// [`Error::Invalid`] naming the first rule that is wrong.
-    pub(crate) fn rules(&self, id: i64) -> Result<Rules> {
+    pub(crate) fn rules(&self, id: TemplateId) -> Result<Rules> {
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > 100 {
             return Err(Error::Invalid(
@@ -406,14 +416,14 @@ mod tests {
         for (what, break_it) in cases {
             let mut spec = builtin_templates().remove(0);
             break_it(&mut spec);
-            assert!(matches!(spec.rules(1), Err(Error::Invalid(_))), "{what}");
+            assert!(matches!(spec.check(), Err(Error::Invalid(_))), "{what}");
         }
     }
 
     #[test]
     fn builtin_templates_pass_their_own_checks() {
         for spec in builtin_templates() {
-            assert!(spec.rules(1).is_ok(), "{}", spec.name);
+            assert!(spec.check().is_ok(), "{}", spec.name);
         }
     }
 }

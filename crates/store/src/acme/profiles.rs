@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 
 use super::words;
 use crate::db::{Arg, Filter, flag};
-use crate::{CaId, Error, Reader, WriteTx, from_micros, to_micros};
+use crate::{CaId, Error, Reader, TemplateId, WriteTx, from_micros, to_micros};
 
 /// An ACME profile: one directory, bound to a CA, a template, a validity and options.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +24,7 @@ pub struct AcmeProfileRow {
     /// The issuing CA; the default CA when absent.
     pub ca_id: Option<CaId>,
     /// The template requests are checked against.
-    pub template_id: Option<i64>,
+    pub template_id: Option<TemplateId>,
     /// Validity of the certificates it issues.
     pub validity_days: i64,
     /// Whether new accounts need an external account binding.
@@ -54,7 +54,7 @@ pub struct AcmeProfileFields {
     /// The issuing CA (`Some(None)` is the default CA).
     pub ca_id: Option<Option<CaId>>,
     /// The template (`Some(None)` is none).
-    pub template_id: Option<Option<i64>>,
+    pub template_id: Option<Option<TemplateId>>,
     /// Validity in days.
     pub validity_days: Option<i64>,
     /// Whether new accounts need external account binding.
@@ -190,7 +190,7 @@ impl WriteTx {
             set("ca_id", v.map(|id| Arg::Int(id.0)));
         }
         if let Some(v) = fields.template_id {
-            set("template_id", v.map(Arg::Int));
+            set("template_id", v.map(|id| Arg::Int(id.0)));
         }
         if let Some(v) = fields.validity_days {
             set("validity_days", Some(Arg::Int(v)));

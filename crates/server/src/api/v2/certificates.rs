@@ -18,7 +18,7 @@ use authority::pki::bundle::{self, Pkcs12Cipher};
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{
     CaId, CertificateFilter, CertificateId, CertificateSource, CertificateState, IssueRequest,
-    KeySource, RevocationReason,
+    KeySource, RevocationReason, TemplateId,
 };
 
 /// Certificates within this many days of expiry count as expiring.
@@ -311,7 +311,7 @@ async fn create(
                 subject,
                 sans,
                 key,
-                template_id: body.template_id,
+                template_id: body.template_id.map(TemplateId),
                 validity_days: body.validity_days,
                 key_usage,
                 extended_key_usage,

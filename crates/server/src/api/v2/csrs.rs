@@ -16,7 +16,7 @@ use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok,
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload, file_or_text};
 use authority::pki::{SubjectAltName, pem};
-use authority::{CaId, CsrRow, CsrStatus, SignCsr};
+use authority::{CaId, CsrId, CsrRow, CsrStatus, SignCsr, TemplateId};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -61,7 +61,7 @@ pub struct CsrView {
 impl From<CsrRow> for CsrView {
     fn from(c: CsrRow) -> Self {
         Self {
-            id: c.id,
+            id: c.id.0,
             refid: c.refid,
             name: c.name,
             common_name: c.common_name,
@@ -251,7 +251,7 @@ async fn import(
     responses((status = 200, description = "CSR", body = Envelope<CsrView>),
               (status = 404, description = "No such CSR", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    Ok(ok(CsrView::from(app.authority.csr(id).await?)))
+    Ok(ok(CsrView::from(app.authority.csr(CsrId(id)).await?)))
 }
 
 /// Delete a stored CSR (and its key, unless its certificate uses it).
@@ -265,7 +265,7 @@ async fn delete(
     Caller(principal): Caller,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    app.authority.delete_csr(&principal, id).await?;
+    app.authority.delete_csr(&principal, CsrId(id)).await?;
     Ok(no_content())
 }
 
@@ -299,11 +299,11 @@ async fn sign(
         .authority
         .sign_csr(
             &principal,
-            id,
+            CsrId(id),
             SignCsr {
                 ca_id: body.ca_id.map(CaId),
                 validity_days: body.validity_days,
-                template_id: body.template_id,
+                template_id: body.template_id.map(TemplateId),
             },
         )
         .await?;
@@ -320,7 +320,7 @@ async fn sign(
     responses((status = 200, description = "The PEM file"),
               (status = 404, description = "No such CSR", body = ErrorBody)))]
 async fn export(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    let csr = app.authority.csr(id).await?;
+    let csr = app.authority.csr(CsrId(id)).await?;
     Ok(attachment(
         "application/pkcs10",
         &format!("{}.csr", csr.name),
@@ -356,7 +356,7 @@ async fn private_key(
         .authority
         .set_csr_key(
             &principal,
-            id,
+            CsrId(id),
             body.key.as_bytes(),
             body.passphrase.as_deref(),
         )
@@ -387,11 +387,16 @@ async fn bulk_sign(
     let how = SignCsr {
         ca_id: body.ca_id.map(CaId),
         validity_days: body.validity_days,
-        template_id: body.template_id,
+        template_id: body.template_id.map(TemplateId),
     };
     let result = bulk(&body.ids, |id| {
         let (app, principal, how) = (app.clone(), principal.clone(), how.clone());
-        async move { app.authority.sign_csr(&principal, id, how).await.map(drop) }
+        async move {
+            app.authority
+                .sign_csr(&principal, CsrId(id), how)
+                .await
+                .map(drop)
+        }
     })
     .await?;
     Ok(ok(result))
@@ -410,7 +415,7 @@ async fn bulk_delete(
 ) -> ApiResult<Response> {
     let result = bulk(&body.ids, |id| {
         let (app, principal) = (app.clone(), principal.clone());
-        async move { app.authority.delete_csr(&principal, id).await }
+        async move { app.authority.delete_csr(&principal, CsrId(id)).await }
     })
     .await?;
     Ok(ok(result))

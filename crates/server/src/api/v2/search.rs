@@ -114,7 +114,7 @@ async fn search(
         csrs: found.csrs.map(|v| {
             v.into_iter()
                 .map(|c| CsrItem {
-                    id: c.id,
+                    id: c.id.0,
                     refid: c.refid,
                     name: c.name,
                     common_name: c.common_name,
@@ -127,7 +127,7 @@ async fn search(
         templates: found.templates.map(|v| {
             v.into_iter()
                 .map(|t| TemplateItem {
-                    id: t.id,
+                    id: t.id.0,
                     name: t.name,
                     description: t.description,
                     builtin: t.builtin,

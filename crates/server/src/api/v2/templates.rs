@@ -13,7 +13,7 @@ use crate::App;
 use crate::envelope::{Envelope, attachment, created, no_content, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id, Upload, file_or_text};
-use authority::{ImportCounts, Template, TemplateSpec};
+use authority::{ImportCounts, Template, TemplateId, TemplateSpec};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -46,7 +46,7 @@ pub struct TemplateView {
 impl From<Template> for TemplateView {
     fn from(t: Template) -> Self {
         Self {
-            id: t.id,
+            id: t.id.0,
             builtin: t.builtin,
             spec: t.spec,
             created_at: t.created_at,
@@ -90,7 +90,9 @@ async fn create(
     responses((status = 200, description = "Template", body = Envelope<TemplateView>),
               (status = 404, description = "No such template", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    Ok(ok(TemplateView::from(app.authority.template(id).await?)))
+    Ok(ok(TemplateView::from(
+        app.authority.template(TemplateId(id)).await?,
+    )))
 }
 
 /// Change a template: the fields given replace the current ones, the others stay.
@@ -108,7 +110,7 @@ async fn update(
     Id(id): Id,
     ApiJson(changes): ApiJson<serde_json::Map<String, serde_json::Value>>,
 ) -> ApiResult<Response> {
-    let current = app.authority.template(id).await?;
+    let current = app.authority.template(TemplateId(id)).await?;
     let mut merged = match serde_json::to_value(&current.spec) {
         Ok(serde_json::Value::Object(map)) => map,
         _ => return Err(authority::Error::Internal("template is not an object".into()).into()),
@@ -116,7 +118,10 @@ async fn update(
     merged.extend(changes);
     let spec: TemplateSpec = serde_json::from_value(serde_json::Value::Object(merged))
         .map_err(|e| ApiError::invalid(format!("invalid template: {e}")))?;
-    let template = app.authority.update_template(&principal, id, spec).await?;
+    let template = app
+        .authority
+        .update_template(&principal, TemplateId(id), spec)
+        .await?;
     Ok(ok(TemplateView::from(template)))
 }
 
@@ -132,7 +137,9 @@ async fn delete(
     Caller(principal): Caller,
     Id(id): Id,
 ) -> ApiResult<Response> {
-    app.authority.delete_template(&principal, id).await?;
+    app.authority
+        .delete_template(&principal, TemplateId(id))
+        .await?;
     Ok(no_content())
 }
 
@@ -149,7 +156,11 @@ async fn bulk_delete(
 ) -> ApiResult<Response> {
     let result = bulk(&body.ids, |id| {
         let (app, principal) = (app.clone(), principal.clone());
-        async move { app.authority.delete_template(&principal, id).await }
+        async move {
+            app.authority
+                .delete_template(&principal, TemplateId(id))
+                .await
+        }
     })
     .await?;
     Ok(ok(result))
@@ -168,7 +179,7 @@ fn json_file(file_name: &str, value: &impl Serialize) -> ApiResult<Response> {
     responses((status = 200, description = "The JSON file"),
               (status = 404, description = "No such template", body = ErrorBody)))]
 async fn export_one(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
-    let template = app.authority.template(id).await?;
+    let template = app.authority.template(TemplateId(id)).await?;
     json_file(
         &format!("template-{}.json", template.spec.name),
         &template.spec,

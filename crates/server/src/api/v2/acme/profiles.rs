@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, created, no_content, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id};
 use authority::acme::AcmeProfileInput;
-use authority::{AcmeProfileFields, AcmeProfileRow, CaId};
+use authority::{AcmeProfileFields, AcmeProfileRow, CaId, TemplateId};
 
 pub(super) fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -74,7 +74,7 @@ impl From<AcmeProfileRow> for ProfileView {
             enabled: p.enabled,
             is_default: p.is_default,
             ca_id: p.ca_id.map(i64::from),
-            template_id: p.template_id,
+            template_id: p.template_id.map(i64::from),
             validity_days: p.validity_days,
             require_eab: p.require_eab,
             allowed_identifiers: p.allowed_identifiers,
@@ -126,7 +126,7 @@ impl From<ProfileBody> for AcmeProfileInput {
                 description: b.description,
                 enabled: b.enabled,
                 ca_id: b.ca_id.map(|ca| ca.map(CaId)),
-                template_id: b.template_id,
+                template_id: b.template_id.map(|t| t.map(TemplateId)),
                 validity_days: b.validity_days,
                 require_eab: b.require_eab,
                 allowed_identifiers: b.allowed_identifiers,
