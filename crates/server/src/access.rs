@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -154,14 +154,7 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
         return next.run(req).await;
     };
     let conn = req.extensions().get::<Conn>().copied();
-    let origin = authority::Origin {
-        ip: conn.map(|c| c.remote.ip().to_string()),
-        user_agent: req
-            .headers()
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.chars().take(256).collect()),
-    };
+    let origin = origin(conn, req.headers());
     req.extensions_mut().insert(origin.clone());
     if app.settings.api_https_only
         && !conn.is_some_and(|c| c.tls)
@@ -211,6 +204,54 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     next.run(req).await
 }
 
+/// Who is asking, for the audit log: the peer address and the user agent (cut to 256
+/// characters).
+pub fn origin(conn: Option<Conn>, headers: &HeaderMap) -> authority::Origin {
+    authority::Origin {
+        ip: conn.map(|c| c.remote.ip().to_string()),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(256).collect()),
+    }
+}
+
+/// The session cookie's value, or one that clears it (`max_age` 0): HttpOnly, SameSite=Strict,
+/// Secure over TLS. The API's login and the console's set the same cookie.
+pub fn session_cookie(value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// The principal of the session cookie in `headers`, whatever the method: the caller checks
+/// the CSRF token of a state-changing request (a header for the API, a form field for the
+/// console).
+///
+/// # Errors
+/// 401 without a cookie or for one that names no live session.
+pub async fn session(
+    app: &App,
+    headers: &HeaderMap,
+    origin: authority::Origin,
+) -> Result<authority::Principal, ApiError> {
+    let token = cookie(headers, SESSION_COOKIE)
+        .ok_or_else(|| ApiError::unauthorized("authentication required: log in"))?;
+    Ok(app.authority.authenticate_session(token, origin).await?)
+}
+
+/// Whether `sent` is the CSRF token of `principal`'s session.
+pub fn csrf_matches(principal: &authority::Principal, sent: &str) -> bool {
+    match &principal.credential {
+        authority::Credential::Session { csrf_token, .. } => {
+            !csrf_token.is_empty() && authority::token::constant_time_eq(sent, csrf_token)
+        }
+        _ => false,
+    }
+}
+
 async fn authenticate(
     app: &App,
     method: &Method,
@@ -220,18 +261,14 @@ async fn authenticate(
     if let Some(key) = api_key(headers) {
         return Ok(app.authority.authenticate_api_key(key, origin).await?);
     }
-    if let Some(token) = cookie(headers, SESSION_COOKIE) {
-        let principal = app.authority.authenticate_session(token, origin).await?;
+    if cookie(headers, SESSION_COOKIE).is_some() {
+        let principal = session(app, headers, origin).await?;
         if !method.is_safe() {
             let sent = headers
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            let expected = match &principal.credential {
-                authority::Credential::Session { csrf_token, .. } => csrf_token.as_str(),
-                _ => "",
-            };
-            if expected.is_empty() || !authority::token::constant_time_eq(sent, expected) {
+            if !csrf_matches(&principal, sent) {
                 return Err(ApiError::forbidden(
                     "missing or wrong X-CSRF-Token header (send the csrf_token from login)",
                 ));
@@ -274,7 +311,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
     use serde_json::json;
 
     #[test]

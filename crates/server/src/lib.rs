@@ -9,6 +9,7 @@ pub mod access;
 mod api;
 mod archive;
 pub mod bootstrap;
+mod console;
 mod disk;
 mod envelope;
 mod error;
@@ -121,7 +122,11 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
             axum::http::header::X_CONTENT_TYPE_OPTIONS,
             axum::http::HeaderValue::from_static("nosniff"),
         ));
-    let router = responder.merge(router.layer(axum::middleware::from_fn(security_headers::add)));
+    let router = responder.merge(
+        router
+            .merge(console::routes(app.clone()))
+            .layer(axum::middleware::from_fn(security_headers::add)),
+    );
     Ok((router, app))
 }
 

@@ -274,6 +274,22 @@ fn plain_registrations(source: &str) -> Vec<String> {
         .collect()
 }
 
+/// The console's pages: HTML for browsers, outside the REST contract and its access table.
+/// Each checks the session itself (`console::page::visitor`); a page added here comes with a
+/// test that a visitor without a session is sent to `/login` or refused
+/// (`tests/api/console.rs`).
+const CONSOLE_ROUTES: [&str; 4] = ["/", "/login", "/logout", "/assets/{name}"];
+
+/// The paths `.route("…"` registers in `source`.
+fn routed_paths(source: &str) -> Vec<String> {
+    source
+        .split(".route(\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn routes_are_only_registered_with_their_documentation() -> TestResult {
     assert_eq!(plain_registrations("    .route(\"/x\", get(h))").len(), 1);
@@ -290,7 +306,17 @@ fn routes_are_only_registered_with_their_documentation() -> TestResult {
                 dirs.push(path);
             } else if path.extension().is_some_and(|e| e == "rs") {
                 files += 1;
-                for line in plain_registrations(&std::fs::read_to_string(&path)?) {
+                let source = std::fs::read_to_string(&path)?;
+                if path.components().any(|c| c.as_os_str() == "console") {
+                    for routed in routed_paths(&source) {
+                        assert!(
+                            CONSOLE_ROUTES.contains(&routed.as_str()),
+                            "console route {routed} is not in CONSOLE_ROUTES"
+                        );
+                    }
+                    continue;
+                }
+                for line in plain_registrations(&source) {
                     found.push(format!("{}: {}", path.display(), line.trim()));
                 }
             }

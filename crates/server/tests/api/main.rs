@@ -17,6 +17,7 @@ mod bulk;
 mod cas;
 mod certificates;
 mod common;
+mod console;
 mod credential_guards;
 mod crl;
 mod csrs;

@@ -1,7 +1,7 @@
 //! `/auth`: password login, verification, logout, and the login methods a user has.
 
 use axum::Extension;
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::views::UserView;
 use crate::App;
-use crate::access::SESSION_COOKIE;
+use crate::access::session_cookie;
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller};
@@ -44,14 +44,6 @@ pub struct LoginData {
     pub csrf_token: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
-}
-
-fn session_cookie(value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
-    let secure = if secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    ))
-    .ok()
 }
 
 /// Log in with a username and password. Sets the session cookie (HttpOnly, SameSite=Strict,

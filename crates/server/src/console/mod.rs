@@ -1,0 +1,33 @@
+//! The web console: pages rendered on the server from askama templates compiled into the
+//! binary (`templates/console/`), progressively enhanced with htmx served from the binary
+//! itself, on the same origin as `/api/v2`. It is a front door like the REST API: it calls the
+//! same `authority` functions, logs in to the same session cookie, and checks each form's CSRF
+//! token against the session's.
+//!
+//! askama rather than a run-time engine: a template that names a missing field or has a syntax
+//! error fails the build, not a page in front of an operator, and rendering is plain Rust.
+
+mod assets;
+mod dashboard;
+mod login;
+mod page;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::App;
+
+/// The console's routes, with their headers (CSP, no-store); the caller adds the ones every
+/// answer carries.
+pub fn routes(app: App) -> Router {
+    Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(login::form).post(login::submit))
+        .route("/logout", post(login::logout))
+        .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            page::headers,
+        ))
+        .with_state(app)
+}

@@ -1,0 +1,172 @@
+//! What every console page shares: its headers, the signed-in frame around it, rendering, and
+//! the way to the login page.
+
+use askama::Template;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::assets::ASSETS;
+use crate::App;
+use crate::access;
+use crate::listen::Conn;
+
+/// Scripts and styles only from this origin, no inline script or style, no framing, forms
+/// posting only here.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Refuses plain HTTP when the API is HTTPS-only (a password or a session cookie must not
+/// cross the network in clear), and adds the console's headers: the CSP, and `no-store` on
+/// pages (they show what a session may see); files under `/assets/` set their own caching.
+pub async fn headers(State(app): State<App>, req: Request, next: Next) -> Response {
+    let tls = req.extensions().get::<Conn>().is_some_and(|c| c.tls);
+    if app.settings.api_https_only && !tls {
+        return (
+            StatusCode::FORBIDDEN,
+            "the console is served over HTTPS only",
+        )
+            .into_response();
+    }
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The URLs of the style sheet and of htmx, for the `<head>` of every page.
+pub struct Head {
+    pub css: String,
+    pub htmx: String,
+}
+
+impl Head {
+    pub fn new() -> Self {
+        let url = |stem: &str| {
+            ASSETS
+                .iter()
+                .find(|a| a.name.starts_with(stem))
+                .map(|a| a.url())
+                .unwrap_or_default()
+        };
+        Self {
+            css: url("console."),
+            htmx: url("htmx."),
+        }
+    }
+}
+
+/// The frame of a signed-in page: who is signed in, the token its forms carry, and the
+/// navigation.
+pub struct Frame {
+    pub username: String,
+    pub role: String,
+    pub csrf_token: String,
+    /// The path of the page, to mark it in the navigation.
+    pub current: &'static str,
+}
+
+/// A signed-in visitor: the principal, and the frame of their pages.
+pub struct Visitor {
+    pub principal: authority::Principal,
+    pub frame: Frame,
+}
+
+/// The visitor of a page at `current`, from the session cookie; `None` when there is no live
+/// session.
+pub async fn visitor(
+    app: &App,
+    conn: Option<Conn>,
+    headers: &HeaderMap,
+    current: &'static str,
+) -> Option<Visitor> {
+    let principal = access::session(app, headers, access::origin(conn, headers))
+        .await
+        .ok()?;
+    let csrf_token = match &principal.credential {
+        authority::Credential::Session { csrf_token, .. } => csrf_token.clone(),
+        _ => return None,
+    };
+    let username = principal.account().ok()?.username.clone();
+    Some(Visitor {
+        frame: Frame {
+            username,
+            role: principal.role.as_str().to_owned(),
+            csrf_token,
+            current,
+        },
+        principal,
+    })
+}
+
+/// To the login page, coming back to `next` afterwards.
+pub fn to_login(next: &str) -> Response {
+    let query = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+    Redirect::to(&format!("/login?{query}")).into_response()
+}
+
+/// Where a login may send its visitor: a path on this site, or the dashboard.
+pub fn local_path(next: &str) -> &str {
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(char::is_control);
+    if local { next } else { "/" }
+}
+
+/// `page` as HTML with `status`.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut response = (status, html).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!("console page failed to render: {e}");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render",
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_login_only_sends_its_visitor_to_this_site() {
+        for (next, to) in [
+            (
+                "/certificates?status=expiring",
+                "/certificates?status=expiring",
+            ),
+            ("/", "/"),
+            ("", "/"),
+            ("https://evil.example/", "/"),
+            ("//evil.example/", "/"),
+            ("/\\evil.example", "/"),
+            ("/a\r\nSet-Cookie: x=1", "/"),
+            ("javascript:alert(1)", "/"),
+        ] {
+            assert_eq!(local_path(next), to, "{next:?}");
+        }
+    }
+}
