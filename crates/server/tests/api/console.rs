@@ -294,3 +294,69 @@ async fn the_login_page_says_when_an_account_is_locked_or_an_address_is_limited(
     assert!(last.contains("too many requests"), "{last}");
     Ok(())
 }
+
+/// The console in a real browser: Debian's Chromium driven by playwright-core (both installed
+/// by scripts/test, named by `CERTMINT_TEST_CHROMIUM` and `CERTMINT_TEST_PLAYWRIGHT`; missing
+/// tools fail the test). `CERTMINT_SCREENSHOTS=dir` keeps screenshots of the pages.
+#[tokio::test]
+async fn a_browser_signs_in_sees_the_dashboard_and_signs_out() -> TestResult {
+    let chromium = std::env::var("CERTMINT_TEST_CHROMIUM")
+        .expect("CERTMINT_TEST_CHROMIUM names Chromium (scripts/test installs it)");
+    let playwright = std::env::var("CERTMINT_TEST_PLAYWRIGHT")
+        .expect("CERTMINT_TEST_PLAYWRIGHT names playwright-core (scripts/test installs it)");
+    let server = TestServer::start().await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/console.mjs");
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg(script)
+        .env("CERTMINT_URL", &server.https)
+        .env("CERTMINT_PASSWORD", ADMIN_PASSWORD)
+        .env("CERTMINT_PLAYWRIGHT", &playwright)
+        .env("CERTMINT_CHROMIUM", &chromium)
+        .env_remove("CERTMINT_SCREENSHOTS")
+        .kill_on_drop(true);
+    if let Ok(dir) = std::env::var("CERTMINT_SCREENSHOTS") {
+        // Relative to the repository, not to this crate (where cargo runs the test).
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(dir);
+        std::fs::create_dir_all(&dir)?;
+        command.env("CERTMINT_SCREENSHOTS", dir);
+    }
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), command.output())
+        .await
+        .map_err(|_| "the browser run took over two minutes")??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the browser run failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or("{}"))?;
+    assert_eq!(seen["next"], "/", "{seen}");
+    assert!(
+        seen["wrong_password"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{seen}"
+    );
+    assert_eq!(seen["after_login"], "/", "{seen}");
+    assert_eq!(seen["htmx"], "2.0.11", "htmx loads under the CSP: {seen}");
+    assert!(
+        seen["totals"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|d| d == "Certificates")),
+        "{seen}"
+    );
+    assert_eq!(seen["first_tab"], "Skip to content", "{seen}");
+    assert_ne!(
+        seen["light"], seen["dark"],
+        "the dark theme follows the system: {seen}"
+    );
+    assert_eq!(seen["after_logout"], "/login", "{seen}");
+    assert_eq!(seen["after_logout_root"], "/login", "{seen}");
+    assert_eq!(
+        seen["problems"],
+        serde_json::json!([]),
+        "nothing blocked, failed or thrown in the browser: {seen}"
+    );
+    Ok(())
+}
