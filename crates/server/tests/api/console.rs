@@ -295,6 +295,53 @@ async fn the_login_page_says_when_an_account_is_locked_or_an_address_is_limited(
     Ok(())
 }
 
+#[tokio::test]
+async fn a_viewer_sees_only_what_the_role_may_and_an_expired_session_signs_in_again() -> TestResult
+{
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    server.user(&admin, "vera", "viewer").await;
+    let client = browser(&server);
+    let response = post_form(
+        &client,
+        server.url("/login"),
+        None,
+        &[
+            ("username", "vera"),
+            ("password", ADMIN_PASSWORD),
+            ("next", "/"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()[SET_COOKIE]
+        .to_str()?
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let html = get(&client, server.url("/"), Some(&cookie))
+        .await
+        .text()
+        .await?;
+    assert!(html.contains("<dt>Certificates</dt>"), "{html}");
+    assert!(
+        !html.contains("<dt>Users</dt>"),
+        "a viewer does not see the user count: {html}"
+    );
+    assert!(
+        html.contains(r#"<span class="role">viewer</span>"#),
+        "{html}"
+    );
+
+    // Past the session's lifetime the page asks for a login again, and comes back.
+    server.clock.advance(time::Duration::days(2));
+    let response = get(&client, server.url("/?from=bookmark"), Some(&cookie)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?next=%2F%3Ffrom%3Dbookmark");
+    Ok(())
+}
+
 /// The console in a real browser: Debian's Chromium driven by playwright-core (both installed
 /// by scripts/test, named by `CERTMINT_TEST_CHROMIUM` and `CERTMINT_TEST_PLAYWRIGHT`; missing
 /// tools fail the test). `CERTMINT_SCREENSHOTS=dir` keeps screenshots of the pages.
