@@ -2,6 +2,9 @@
 //! caller sees is decided here, per permission, so that no front door shows a count of users
 //! or ACME accounts to a caller who could not list them.
 
+use store::{CertificateFilter, CertificateState};
+use time::Duration;
+
 use crate::{Authority, Permission, Principal, Result};
 
 /// How many of each thing there are; a count the caller may not read is `None`.
@@ -47,5 +50,27 @@ impl Authority {
                 .can(Permission::ReadAcme)
                 .then_some(totals.acme_accounts),
         })
+    }
+
+    /// How many active certificates end within each of `days` days from now, as the
+    /// certificate list's `expiring` filter counts them.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`](crate::Error::Forbidden) without `read:certificates`; store
+    /// errors.
+    pub async fn expiring_within(
+        &self,
+        principal: &Principal,
+        days: &[u32],
+    ) -> Result<Vec<(u32, i64)>> {
+        principal.require(Permission::ReadCertificates, "reading the overview")?;
+        let now = self.now();
+        let mut counts = Vec::with_capacity(days.len());
+        for &d in days {
+            let until = now + Duration::days(d.into());
+            let filter = CertificateFilter::in_state(CertificateState::ExpiringBefore(until));
+            counts.push((d, self.store.count_certificates(&filter, now).await?));
+        }
+        Ok(counts)
     }
 }

@@ -207,6 +207,13 @@ async fn the_console_signs_in_with_the_api_session_and_signs_out() -> TestResult
         html.contains("<dt>Users</dt>"),
         "an admin sees the user count: {html}"
     );
+    // The expiry panel counts what the certificate list's `expiring` filter would show.
+    for days in [7, 30, 90] {
+        assert!(
+            html.contains(&format!("<dt>Within {days} days</dt>")),
+            "{html}"
+        );
+    }
     assert!(html.contains("admin"), "{html}");
     let csrf = html
         .split(r#"name="csrf_token" value=""#)
@@ -339,6 +346,49 @@ async fn a_viewer_sees_only_what_the_role_may_and_an_expired_session_signs_in_ag
     let response = get(&client, server.url("/?from=bookmark"), Some(&cookie)).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login?next=%2F%3Ffrom%3Dbookmark");
+    Ok(())
+}
+
+/// The dashboard's expiry panel counts active certificates ending within 7, 30 and 90 days.
+#[tokio::test]
+async fn the_dashboard_counts_certificates_ending_soon() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let client = browser(&server);
+    let within = |html: &str, days: u32| -> i64 {
+        html.split(&format!("<dt>Within {days} days</dt><dd>"))
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(-1)
+    };
+    let before = get(&client, server.url("/"), Some(&admin.cookie))
+        .await
+        .text()
+        .await?;
+    for (name, days) in [("five.console.test", 5), ("twenty.console.test", 20)] {
+        let (status, body) = server
+            .call(
+                reqwest::Method::POST,
+                "/api/v2/certificates",
+                &crate::common::Auth::Session(&admin),
+                Some(serde_json::json!({"common_name": name, "validity_days": days})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let after = get(&client, server.url("/"), Some(&admin.cookie))
+        .await
+        .text()
+        .await?;
+    for (days, added) in [(7, 1), (30, 2), (90, 2)] {
+        assert!(within(&before, days) >= 0, "{before}");
+        assert_eq!(
+            within(&after, days) - within(&before, days),
+            added,
+            "{days}: {after}"
+        );
+    }
     Ok(())
 }
 
