@@ -46,7 +46,7 @@ use time::OffsetDateTime;
 pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Checkpoint, Verification, parse_time};
-pub use ca::{CaKind, NewCaInput};
+pub use ca::{CaKind, NewCaInput, Pointers};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlKind;
 pub use csrs::{SignCsr, parse_csr};

@@ -33,7 +33,8 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
-    const ALL: [RevocationReason; 10] = [
+    /// Every reason, in code order.
+    pub const ALL: [RevocationReason; 10] = [
         Self::Unspecified,
         Self::KeyCompromise,
         Self::CaCompromise,

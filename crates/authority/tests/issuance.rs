@@ -13,7 +13,7 @@ use certmint_authority::pki::csr::Csr;
 use certmint_authority::pki::{KeyType, NameAttribute, SubjectAltName, pem};
 use certmint_authority::{
     Authority, CaId, CaKind, CertificateFilter, CertificateId, CertificateState, Error,
-    IssueRequest, KeySource, MasterKey, NewCaInput, PageRequest, Policy, Principal, Role,
+    IssueRequest, KeySource, MasterKey, NewCaInput, PageRequest, Pointers, Policy, Principal, Role,
     SystemClock, Vault,
 };
 
@@ -407,6 +407,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
                 name_constraints: None,
                 make_default: false,
                 require_template: false,
+                pointers: Pointers::default(),
             },
         )
         .await?;
@@ -423,6 +424,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
         name_constraints: None,
         make_default: true,
         require_template: false,
+        pointers: Pointers::default(),
     };
     let sub = authority.create_ca(&admin, input.clone()).await?;
     assert_eq!(
@@ -520,6 +522,7 @@ async fn a_deleted_cas_chain_is_forgotten() -> TestResult {
         name_constraints: None,
         make_default: false,
         require_template: false,
+        pointers: Pointers::default(),
     };
     let first = authority.create_ca(&admin, root("First Root")).await?;
     assert_eq!(

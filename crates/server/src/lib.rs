@@ -6,7 +6,7 @@
 //! one call into the authority, and render.
 
 pub mod access;
-mod api;
+pub(crate) mod api;
 mod archive;
 pub mod bootstrap;
 mod console;

@@ -592,6 +592,31 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Sets what CA `ca_id`'s certificates point to (CRL distribution point, OCSP responder,
+    /// caIssuers), leaving its other revocation settings as they are.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn set_pointers(
+        &mut self,
+        ca_id: CaId,
+        cdp_enabled: bool,
+        ocsp_enabled: bool,
+        aia_ca_issuers_enabled: bool,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE cas SET cdp_enabled = $1, ocsp_enabled = $2, aia_ca_issuers_enabled = $3 \
+             WHERE id = $4",
+        )
+        .bind(flag(cdp_enabled))
+        .bind(flag(ocsp_enabled))
+        .bind(flag(aia_ca_issuers_enabled))
+        .bind(ca_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Makes certificate `certificate_id` CA `ca_id`'s OCSP responder.
     ///
     /// # Errors

@@ -72,6 +72,30 @@ pub struct NewCaInput {
     pub make_default: bool,
     /// Whether it refuses requests that name no template.
     pub require_template: bool,
+    /// What the certificates it issues point to.
+    pub pointers: Pointers,
+}
+
+/// What a CA's certificates point to: where its CRLs and its OCSP responder are, and where
+/// its own certificate downloads (AIA caIssuers). Each also turns the publishing on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pointers {
+    /// CRL distribution point, and CRL publication.
+    pub cdp: bool,
+    /// OCSP responder URL, and OCSP answers.
+    pub ocsp: bool,
+    /// caIssuers URL.
+    pub aia_ca_issuers: bool,
+}
+
+impl Default for Pointers {
+    fn default() -> Self {
+        Self {
+            cdp: true,
+            ocsp: true,
+            aia_ca_issuers: true,
+        }
+    }
 }
 
 /// The stored columns of a parsed certificate.
@@ -238,6 +262,10 @@ impl Authority {
                 store::Error::Conflict(_) => Error::Conflict(format!("a CA named '{name}' exists")),
                 other => other.into(),
             })?;
+        if input.pointers != Pointers::default() {
+            let p = input.pointers;
+            tx.set_pointers(id, p.cdp, p.ocsp, p.aia_ca_issuers).await?;
+        }
         tx.audit(&self.entry_by(
             principal,
             Event::new(
@@ -420,6 +448,7 @@ impl Authority {
                     name_constraints: None,
                     make_default: false,
                     require_template: false,
+                    pointers: Pointers::default(),
                 },
             )
             .await?;
@@ -437,6 +466,7 @@ impl Authority {
                 name_constraints: None,
                 make_default: true,
                 require_template: false,
+                pointers: Pointers::default(),
             },
         )
         .await?;

@@ -11,7 +11,7 @@ mod listener;
 mod signers;
 mod signing;
 
-pub use admin::{CaKind, NewCaInput};
+pub use admin::{CaKind, NewCaInput, Pointers};
 pub(crate) use admin::{built_fields, cert_fields, free_ca_name};
 pub(crate) use signers::Issuers;
 pub(crate) use signing::{SignAs, warnings_note};

@@ -5,7 +5,7 @@ mod ca_download;
 mod crl_download;
 mod ocsp;
 mod root;
-mod v2;
+pub(crate) mod v2;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;

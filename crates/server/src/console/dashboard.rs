@@ -2,14 +2,13 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::page::{self, Frame, Head};
+use super::page::{self, Frame, Head, Visitor};
 use crate::App;
 use crate::error::ApiError;
-use crate::listen::Conn;
 
 #[derive(Template)]
 #[template(path = "console/dashboard.html")]
@@ -25,17 +24,8 @@ struct DashboardPage {
 /// The horizons of the expiry panel, in days.
 const EXPIRY_HORIZONS: [u32; 3] = [7, 30, 90];
 
-/// GET `/`: the totals the visitor may see; the login page for a visitor without a session.
-pub async fn show(
-    State(app): State<App>,
-    conn: Option<Extension<Conn>>,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-) -> Response {
-    let conn = conn.map(|Extension(c)| c);
-    let Some(visitor) = page::visitor(&app, conn, &headers, "/").await else {
-        return page::to_login(uri.path_and_query().map_or("/", |p| p.as_str()));
-    };
+/// GET `/`: the totals the visitor may see.
+pub async fn show(State(app): State<App>, Extension(visitor): Extension<Visitor>) -> Response {
     let authority = &app.authority;
     let read = async {
         let overview = authority.overview(&visitor.principal).await?;
@@ -55,7 +45,7 @@ pub async fn show(
         status,
         &DashboardPage {
             head: Head::new(),
-            frame: visitor.frame,
+            frame: visitor.frame("/"),
             overview,
             expiring,
             refused,

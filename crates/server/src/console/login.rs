@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use serde::Deserialize;
 
-use super::page::{self, Head};
+use super::page::{self, Head, Visitor};
 use crate::App;
 use crate::access;
 use crate::error::ApiError;
@@ -97,26 +97,14 @@ pub async fn submit(
     response
 }
 
-#[derive(Deserialize)]
-pub struct LogoutForm {
-    #[serde(default)]
-    csrf_token: String,
-}
-
-/// POST `/logout`: ends the session (the form carries its CSRF token) and clears the cookie.
+/// POST `/logout`: ends the session (the gate has checked the form's CSRF token) and clears
+/// the cookie.
 pub async fn logout(
     State(app): State<App>,
     conn: Option<Extension<Conn>>,
-    headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
+    Extension(visitor): Extension<Visitor>,
 ) -> Response {
     let conn = conn.map(|Extension(c)| c);
-    let Some(visitor) = page::visitor(&app, conn, &headers, "/").await else {
-        return Redirect::to("/login").into_response();
-    };
-    if !access::csrf_matches(&visitor.principal, &form.csrf_token) {
-        return (StatusCode::FORBIDDEN, "this form is stale; reload the page").into_response();
-    }
     if let Err(e) = app.authority.logout(&visitor.principal).await {
         let e = ApiError::from(e);
         return (e.status(), e.message().to_owned()).into_response();

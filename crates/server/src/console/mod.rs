@@ -8,22 +8,60 @@
 //! error fails the build, not a page in front of an operator, and rendering is plain Rust.
 
 mod assets;
+mod certificates;
 mod dashboard;
+mod form;
+mod gate;
 mod login;
 mod page;
 
 use axum::Router;
 use axum::routing::{get, post};
 
+use authority::Permission as P;
+
 use crate::App;
+use gate::page;
 
 /// The console's routes, with their headers (CSP, no-store); the caller adds the ones every
 /// answer carries.
 pub fn routes(app: App) -> Router {
     Router::new()
-        .route("/", get(dashboard::show))
+        .route("/", page(&app, None, get(dashboard::show)))
         .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
+        .route("/logout", page(&app, None, post(login::logout)))
+        .route(
+            "/certificates",
+            page(&app, Some(P::ReadCertificates), get(certificates::list)),
+        )
+        .route(
+            "/certificates/new",
+            page(
+                &app,
+                Some(P::WriteCertificates),
+                get(certificates::new).post(certificates::create),
+            ),
+        )
+        .route(
+            "/certificates/{id}",
+            page(&app, Some(P::ReadCertificates), get(certificates::show)),
+        )
+        .route(
+            "/certificates/{id}/export",
+            page(&app, Some(P::ReadCertificates), post(certificates::export)),
+        )
+        .route(
+            "/certificates/{id}/revoke",
+            page(
+                &app,
+                Some(P::DeleteCertificates),
+                post(certificates::revoke),
+            ),
+        )
+        .route(
+            "/certificates/{id}/renew",
+            page(&app, Some(P::WriteCertificates), post(certificates::renew)),
+        )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),

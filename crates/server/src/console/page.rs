@@ -7,9 +7,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 
+use authority::Permission;
+
 use super::assets::ASSETS;
 use crate::App;
 use crate::access;
+use crate::error::ApiError;
 use crate::listen::Conn;
 
 /// Scripts and styles only from this origin, no inline script or style, no framing, forms
@@ -67,30 +70,90 @@ impl Head {
     }
 }
 
-/// The frame of a signed-in page: who is signed in, the token its forms carry, and the
-/// navigation.
+/// An entry of the navigation, shown to those who may open it.
+struct Entry {
+    path: &'static str,
+    label: &'static str,
+    needs: Option<Permission>,
+}
+
+/// The navigation, in order. Pages that later issues add (EST and SCEP, automation, the
+/// system's settings) take their place here.
+const NAVIGATION: &[Entry] = &[
+    Entry {
+        path: "/",
+        label: "Dashboard",
+        needs: None,
+    },
+    Entry {
+        path: "/certificates",
+        label: "Certificates",
+        needs: Some(Permission::ReadCertificates),
+    },
+];
+
+/// A link of the navigation.
+pub struct Link {
+    pub path: &'static str,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// The frame of a signed-in page: who is signed in, the token its forms carry, the
+/// navigation, and what the visitor may do (templates hide what a role cannot do; the gate
+/// and the authority refuse it anyway).
 pub struct Frame {
     pub username: String,
     pub role: String,
     pub csrf_token: String,
-    /// The path of the page, to mark it in the navigation.
-    pub current: &'static str,
+    pub navigation: Vec<Link>,
+    permissions: Vec<Permission>,
 }
 
-/// A signed-in visitor: the principal, and the frame of their pages.
+impl Frame {
+    /// Whether the visitor holds `permission`, named as the API names it
+    /// (`delete:certificates`); an unknown name is never held.
+    pub fn can(&self, permission: &str) -> bool {
+        Permission::parse(permission).is_some_and(|p| self.permissions.contains(&p))
+    }
+}
+
+/// A signed-in visitor, as the gate hands it to a page.
+#[derive(Clone)]
 pub struct Visitor {
     pub principal: authority::Principal,
-    pub frame: Frame,
+    username: String,
+    csrf_token: String,
 }
 
-/// The visitor of a page at `current`, from the session cookie; `None` when there is no live
-/// session.
-pub async fn visitor(
-    app: &App,
-    conn: Option<Conn>,
-    headers: &HeaderMap,
-    current: &'static str,
-) -> Option<Visitor> {
+impl Visitor {
+    /// The frame of the page at `current` (the path its navigation marks).
+    pub fn frame(&self, current: &str) -> Frame {
+        let permissions: Vec<Permission> = Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| self.principal.can(*p))
+            .collect();
+        Frame {
+            username: self.username.clone(),
+            role: self.principal.role.as_str().to_owned(),
+            csrf_token: self.csrf_token.clone(),
+            navigation: NAVIGATION
+                .iter()
+                .filter(|e| e.needs.is_none_or(|p| permissions.contains(&p)))
+                .map(|e| Link {
+                    path: e.path,
+                    label: e.label,
+                    current: e.path == current,
+                })
+                .collect(),
+            permissions,
+        }
+    }
+}
+
+/// The visitor behind the session cookie in `headers`; `None` when there is no live session.
+pub async fn visitor(app: &App, conn: Option<Conn>, headers: &HeaderMap) -> Option<Visitor> {
     let principal = access::session(app, headers, access::origin(conn, headers))
         .await
         .ok()?;
@@ -100,14 +163,30 @@ pub async fn visitor(
     };
     let username = principal.account().ok()?.username.clone();
     Some(Visitor {
-        frame: Frame {
-            username,
-            role: principal.role.as_str().to_owned(),
-            csrf_token,
-            current,
-        },
         principal,
+        username,
+        csrf_token,
     })
+}
+
+#[derive(Template)]
+#[template(path = "console/refused.html")]
+struct RefusedPage<'a> {
+    head: Head,
+    frame: Frame,
+    message: &'a str,
+}
+
+/// A page saying why a request was refused, with its status.
+pub fn refused(frame: Frame, e: &ApiError) -> Response {
+    render(
+        e.status(),
+        &RefusedPage {
+            head: Head::new(),
+            frame,
+            message: e.message(),
+        },
+    )
 }
 
 /// To the login page, coming back to `next` afterwards.

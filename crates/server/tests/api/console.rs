@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::common::{ADMIN_PASSWORD, TestResult, TestServer};
 
 /// A browser-like client that does not follow redirects, so each one can be checked.
-fn browser(server: &TestServer) -> reqwest::Client {
+pub fn browser(server: &TestServer) -> reqwest::Client {
     let cert =
         std::fs::read(server._data_dir.path().join("tls/server.crt")).expect("TLS certificate");
     reqwest::Client::builder()
@@ -18,11 +18,11 @@ fn browser(server: &TestServer) -> reqwest::Client {
         .expect("client")
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
+pub fn form(fields: &[(&str, &str)]) -> String {
     serde_urlencoded::to_string(fields).expect("form")
 }
 
-async fn post_form(
+pub async fn post_form(
     client: &reqwest::Client,
     url: String,
     cookie: Option<&str>,
@@ -38,7 +38,7 @@ async fn post_form(
     request.send().await.expect("request")
 }
 
-async fn get(client: &reqwest::Client, url: String, cookie: Option<&str>) -> reqwest::Response {
+pub async fn get(client: &reqwest::Client, url: String, cookie: Option<&str>) -> reqwest::Response {
     let mut request = client.get(url);
     if let Some(cookie) = cookie {
         request = request.header("cookie", cookie);
@@ -46,7 +46,7 @@ async fn get(client: &reqwest::Client, url: String, cookie: Option<&str>) -> req
     request.send().await.expect("request")
 }
 
-fn location(response: &reqwest::Response) -> String {
+pub fn location(response: &reqwest::Response) -> String {
     response.headers()[LOCATION]
         .to_str()
         .unwrap_or_default()
@@ -54,7 +54,7 @@ fn location(response: &reqwest::Response) -> String {
 }
 
 /// Every page carries a CSP that allows no inline script or style, and no page has any.
-fn assert_strict_page(response_headers: &reqwest::header::HeaderMap, html: &str) {
+pub fn assert_strict_page(response_headers: &reqwest::header::HeaderMap, html: &str) {
     let csp = response_headers[CONTENT_SECURITY_POLICY]
         .to_str()
         .unwrap_or_default();
@@ -358,7 +358,8 @@ async fn the_dashboard_counts_certificates_ending_soon() -> TestResult {
     let within = |html: &str, days: u32| -> i64 {
         html.split(&format!("<dt>Within {days} days</dt><dd>"))
             .nth(1)
-            .and_then(|rest| rest.split('<').next())
+            .and_then(|rest| rest.split("</a>").next())
+            .and_then(|link| link.rsplit('>').next())
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(-1)
     };
@@ -381,6 +382,11 @@ async fn the_dashboard_counts_certificates_ending_soon() -> TestResult {
         .await
         .text()
         .await?;
+    // Each count links to the list it counts.
+    assert!(
+        after.contains(r#"<a href="/certificates?status=expiring&amp;days=7">"#),
+        "{after}"
+    );
     for (days, added) in [(7, 1), (30, 2), (90, 2)] {
         assert!(within(&before, days) >= 0, "{before}");
         assert_eq!(

@@ -18,8 +18,9 @@ use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok,
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::RevocationSettings;
+use authority::pki::cert::{NameConstraints, Subtree};
 use authority::pki::{bundle, pem};
-use authority::{CaId, CaKind, NewCaInput};
+use authority::{CaId, CaKind, NewCaInput, Pointers};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -278,6 +279,20 @@ pub struct CaCreate {
     pub is_default: bool,
     /// Refuse requests that name no template_id; true when omitted.
     pub require_template: Option<bool>,
+    /// Name constraints (RFC 5280 §4.2.1.10): the names it may certify, as `dns:example.com`,
+    /// `email:example.com` or `ip:10.0.0.0/8`.
+    #[serde(default)]
+    pub permitted_subtrees: Vec<String>,
+    /// Names it may not certify, written as `permitted_subtrees`.
+    #[serde(default)]
+    pub excluded_subtrees: Vec<String>,
+    /// Its certificates carry its CRL distribution point, and it publishes CRLs; true when
+    /// omitted.
+    pub cdp_enabled: Option<bool>,
+    /// Its certificates carry the OCSP responder's URL, which answers for it; true when omitted.
+    pub ocsp_enabled: Option<bool>,
+    /// Its certificates carry the caIssuers URL (AIA); true when omitted.
+    pub aia_ca_issuers_enabled: Option<bool>,
 }
 
 /// Create a root or an intermediate CA with a new key.
@@ -292,6 +307,31 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<CaCreate>,
 ) -> ApiResult<Response> {
+    let ca = create_ca(&app, &principal, body).await?;
+    let message = format!("CA '{}' created", ca.name);
+    Ok(created(ca, message))
+}
+
+/// Creates the CA `body` asks for; the console's form sends the same request.
+pub async fn create_ca(
+    app: &App,
+    principal: &authority::Principal,
+    body: CaCreate,
+) -> ApiResult<CaView> {
+    let subtrees = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| Subtree::parse(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(authority::Error::from)
+    };
+    let permitted = subtrees(&body.permitted_subtrees)?;
+    let excluded = subtrees(&body.excluded_subtrees)?;
+    let name_constraints =
+        (!permitted.is_empty() || !excluded.is_empty()).then_some(NameConstraints {
+            permitted,
+            excluded,
+        });
     let kind = CaKind::parse(body.ca_type.as_deref().unwrap_or("root"))?;
     let key_type = requested_key_type(
         body.key_algorithm.as_deref(),
@@ -301,7 +341,7 @@ async fn create(
     let ca = app
         .authority
         .create_ca(
-            &principal,
+            principal,
             NewCaInput {
                 name: body.name,
                 description: body.description,
@@ -314,14 +354,18 @@ async fn create(
                     CaKind::Intermediate => 1825,
                 }),
                 path_len: body.path_length,
-                name_constraints: None,
+                name_constraints,
                 make_default: body.is_default,
                 require_template: body.require_template.unwrap_or(true),
+                pointers: Pointers {
+                    cdp: body.cdp_enabled.unwrap_or(true),
+                    ocsp: body.ocsp_enabled.unwrap_or(true),
+                    aia_ca_issuers: body.aia_ca_issuers_enabled.unwrap_or(true),
+                },
             },
         )
         .await?;
-    let message = format!("CA '{}' created", ca.name);
-    Ok(created(view(&app, ca).await?, message))
+    view(app, ca).await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -119,6 +119,8 @@ pub struct CertificateQuery {
     pub ca_id: Option<i64>,
     /// Text in the common name or a SAN.
     pub search: Option<String>,
+    /// With `status=expiring`: the window in days (1 to 3650), 30 when omitted.
+    pub days: Option<u32>,
 }
 
 /// Certificates, newest first.
@@ -138,6 +140,16 @@ async fn list(
 /// One page of the inventory for a query; `/cas/{id}/certificates` serves it too.
 pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResult<Response> {
     let request = p.request()?;
+    let (items, total) = certificates_page(app, q, request).await?;
+    Ok(page(items, request, total))
+}
+
+/// One page of the inventory for a query, and how many certificates match it.
+pub async fn certificates_page(
+    app: &App,
+    q: CertificateQuery,
+    request: authority::PageRequest,
+) -> ApiResult<(Vec<CertificateView>, i64)> {
     let now = app.authority.now();
     let filter = certificate_filter(q, now)?;
     let result = app
@@ -151,7 +163,7 @@ pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResu
         .into_iter()
         .map(|c| CertificateView::new(c, now))
         .collect();
-    Ok(page(items, request, result.total))
+    Ok((items, result.total))
 }
 
 /// The store's filter for a list query.
@@ -164,7 +176,11 @@ pub fn certificate_filter(
         Some("active" | "valid") => Some(CertificateState::Active),
         Some("expired") => Some(CertificateState::Expired),
         Some("revoked") => Some(CertificateState::Revoked),
-        Some("expiring") => Some(CertificateState::ExpiringBefore(expiring_until(now))),
+        Some("expiring") => Some(CertificateState::ExpiringBefore(match q.days {
+            None => expiring_until(now),
+            Some(days @ 1..=3650) => now + Duration::days(days.into()),
+            Some(_) => return Err(ApiError::bad_request("days must be from 1 to 3650")),
+        })),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "unknown status '{other}'; expected active, expired, revoked or expiring"
@@ -252,6 +268,18 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<CertificateCreate>,
 ) -> ApiResult<Response> {
+    Ok(created(
+        issue_certificate(&app, &principal, body).await?,
+        "Certificate issued successfully",
+    ))
+}
+
+/// Issues what `body` asks for; the console's issuance form sends the same request.
+pub async fn issue_certificate(
+    app: &App,
+    principal: &authority::Principal,
+    body: CertificateCreate,
+) -> ApiResult<CertificateView> {
     let key_type = match (&body.key_algorithm, body.key_size, &body.curve) {
         (None, None, None) => None,
         (algorithm, size, curve) => Some(requested_key_type(
@@ -305,7 +333,7 @@ async fn create(
     let issued = app
         .authority
         .issue(
-            &principal,
+            principal,
             IssueRequest {
                 ca_id: body.ca_id.map(CaId),
                 subject,
@@ -321,9 +349,9 @@ async fn create(
             },
         )
         .await?;
-    Ok(created(
-        CertificateView::new(issued.certificate, app.authority.now()),
-        "Certificate issued successfully",
+    Ok(CertificateView::new(
+        issued.certificate,
+        app.authority.now(),
     ))
 }
 
@@ -391,7 +419,9 @@ async fn export_with_body(
     export_file(&app, &principal, id, q).await
 }
 
-async fn export_file(
+/// The certificate `id` as a file in the format `q` asks for; the console's export form asks
+/// the same way.
+pub async fn export_file(
     app: &App,
     principal: &authority::Principal,
     id: i64,

@@ -1,18 +1,18 @@
 //! `/api/v2`, one module per resource group of the UCM reference.
 
-mod account;
-mod acme;
-mod audit;
+pub(crate) mod account;
+pub(crate) mod acme;
+pub(crate) mod audit;
 mod auth;
-mod cas;
+pub(crate) mod cas;
 mod certificate_bulk;
-mod certificates;
+pub(crate) mod certificates;
 mod check_ssl;
 mod crl;
-mod csrs;
+pub(crate) mod csrs;
 mod dashboard;
 pub mod health;
-mod import;
+pub(crate) mod import;
 mod lint;
 mod ocsp;
 mod openapi;
@@ -20,11 +20,11 @@ mod rbac;
 mod search;
 mod stats;
 mod system_status;
-mod templates;
-mod tools;
-mod truststore;
-mod users;
-mod views;
+pub(crate) mod templates;
+pub(crate) mod tools;
+pub(crate) mod truststore;
+pub(crate) mod users;
+pub(crate) mod views;
 
 use utoipa_axum::router::OpenApiRouter;
 

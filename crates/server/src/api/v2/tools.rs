@@ -85,8 +85,13 @@ fn first_block(pem: &str, labels: &[&str], what: &str) -> ApiResult<Vec<u8>> {
               (status = 422, description = "Not a certificate", body = ErrorBody)))]
 async fn decode_cert(ApiJson(body): ApiJson<PemInput>) -> ApiResult<Response> {
     let der = first_block(&body.pem, CERTIFICATE_LABELS, "CERTIFICATE")?;
-    let c = Certificate::parse(&der).map_err(authority::Error::from)?;
-    Ok(ok(DecodedCertificate {
+    Ok(ok(decoded_certificate(&der)?))
+}
+
+/// What the certificate `der` says; the console's certificate pages show the same.
+pub fn decoded_certificate(der: &[u8]) -> ApiResult<DecodedCertificate> {
+    let c = Certificate::parse(der).map_err(authority::Error::from)?;
+    Ok(DecodedCertificate {
         subject: c.subject,
         issuer: c.issuer,
         serial_number: c.serial,
@@ -108,7 +113,7 @@ async fn decode_cert(ApiJson(body): ApiJson<PemInput>) -> ApiResult<Response> {
         policies: c.policies,
         fingerprint_sha256: c.fingerprint_sha256,
         fingerprint_sha1: c.fingerprint_sha1,
-    }))
+    })
 }
 
 /// What a CSR asks for.

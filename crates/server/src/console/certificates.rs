@@ -1,0 +1,597 @@
+//! `/certificates`: the inventory (search, filters, pages), one certificate decoded with its
+//! actions (export, renew, revoke, hold and release), and issuance from a form. Each handler
+//! translates a form into the request the REST handler builds and calls the same function.
+
+use askama::Template;
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::form::{Form, blank_is_none, lines, number};
+use super::page::{self, Frame, Head, Visitor};
+use crate::App;
+use crate::api::v2::certificates::{
+    self as rest, CertificateCreate, CertificateQuery, CertificateView, ExportQuery,
+};
+use crate::api::v2::tools::{DecodedCertificate, decoded_certificate};
+use crate::api::v2::views::SubjectFields;
+use crate::error::{ApiError, ApiResult};
+use authority::{CertificateId, RevocationReason};
+
+/// Rows on a page of the list.
+const PER_PAGE: u32 = 50;
+
+/// The list's filters, as the query string carries them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListQuery {
+    status: String,
+    ca_id: String,
+    search: String,
+    days: String,
+    page: Option<u32>,
+}
+
+impl ListQuery {
+    /// The query string of these filters on page `page`.
+    fn link(&self, page: u32) -> String {
+        let fields = [
+            ("status", self.status.as_str()),
+            ("ca_id", self.ca_id.as_str()),
+            ("search", self.search.as_str()),
+            ("days", self.days.as_str()),
+        ];
+        let page = page.to_string();
+        let kept: Vec<(&str, &str)> = fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .chain((page != "1").then_some(("page", page.as_str())))
+            .collect();
+        let query = serde_urlencoded::to_string(kept).unwrap_or_default();
+        if query.is_empty() {
+            "/certificates".to_owned()
+        } else {
+            format!("/certificates?{query}")
+        }
+    }
+
+    fn to_rest(&self) -> ApiResult<CertificateQuery> {
+        Ok(CertificateQuery {
+            status: blank_is_none(&self.status).map(str::to_owned),
+            ca_id: number("ca_id", &self.ca_id)?,
+            search: blank_is_none(&self.search).map(str::to_owned),
+            days: number("days", &self.days)?,
+        })
+    }
+}
+
+/// A CA to pick in a filter or a form.
+pub struct Choice {
+    pub id: i64,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/certificates.html")]
+struct ListPage {
+    head: Head,
+    frame: Frame,
+    query: ListQuery,
+    cas: Vec<Choice>,
+    rows: Vec<CertificateView>,
+    total: i64,
+    page: u32,
+    pages: u32,
+    previous: Option<String>,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// The CAs the visitor may see, to choose from; none without `read:cas`.
+async fn ca_choices(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
+    if !frame.can("read:cas") {
+        return Ok(Vec::new());
+    }
+    Ok(app
+        .authority
+        .cas()
+        .await?
+        .into_iter()
+        .map(|c| Choice {
+            id: c.id.0,
+            name: c.name,
+        })
+        .collect())
+}
+
+/// GET `/certificates`.
+pub async fn list(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let frame = visitor.frame("/certificates");
+    let page = query.page.unwrap_or(1).max(1);
+    let read = async {
+        let request = authority::PageRequest {
+            page,
+            per_page: PER_PAGE,
+        };
+        let (rows, total) = rest::certificates_page(&app, query.to_rest()?, request).await?;
+        Ok::<_, ApiError>((rows, total, ca_choices(&app, &frame).await?))
+    };
+    let (rows, total, cas, error, status) = match read.await {
+        Ok((rows, total, cas)) => (rows, total, cas, None, StatusCode::OK),
+        Err(e) => (
+            Vec::new(),
+            0,
+            Vec::new(),
+            Some(e.message().to_owned()),
+            e.status(),
+        ),
+    };
+    let pages = u32::try_from((total.max(1) + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
+        .unwrap_or(u32::MAX);
+    page::render(
+        status,
+        &ListPage {
+            head: Head::new(),
+            previous: (page > 1).then(|| query.link(page - 1)),
+            next: (page < pages).then(|| query.link(page + 1)),
+            frame,
+            query,
+            cas,
+            rows,
+            total,
+            page,
+            pages,
+            error,
+        },
+    )
+}
+
+/// Where an action on the detail page went wrong.
+pub struct Notice {
+    /// The form it belongs to: export, renew or revoke.
+    form: &'static str,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/certificate.html")]
+struct DetailPage {
+    head: Head,
+    frame: Frame,
+    certificate: CertificateView,
+    decoded: DecodedCertificate,
+    ca_name: Option<String>,
+    reasons: Vec<&'static str>,
+    notice: Option<Notice>,
+}
+
+impl DetailPage {
+    /// The message for `form`, if it went wrong.
+    fn notice_for(&self, form: &str) -> Option<&str> {
+        self.notice
+            .as_ref()
+            .filter(|n| n.form == form)
+            .map(|n| n.message.as_str())
+    }
+}
+
+/// The detail page of certificate `id`, with `notice` next to the form that failed.
+async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -> Response {
+    let frame = visitor.frame("/certificates");
+    let read = async {
+        let row = app.authority.certificate(CertificateId(id)).await?;
+        let decoded = decoded_certificate(&row.cert.der)?;
+        let ca_name = match row.ca_id {
+            Some(ca) if frame.can("read:cas") => Some(app.authority.ca(ca).await?.name),
+            _ => None,
+        };
+        Ok::<_, ApiError>((
+            CertificateView::new(row, app.authority.now()),
+            decoded,
+            ca_name,
+        ))
+    };
+    match read.await {
+        Ok((certificate, decoded, ca_name)) => {
+            let status = if notice.is_some() {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::OK
+            };
+            page::render(
+                status,
+                &DetailPage {
+                    head: Head::new(),
+                    frame,
+                    certificate,
+                    decoded,
+                    ca_name,
+                    reasons: RevocationReason::ALL.iter().map(|r| r.as_str()).collect(),
+                    notice,
+                },
+            )
+        }
+        Err(e) => page::refused(frame, &e),
+    }
+}
+
+/// GET `/certificates/{id}`.
+pub async fn show(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+) -> Response {
+    detail(&app, &visitor, id, None).await
+}
+
+/// Back to the detail page with what went wrong next to `form`, in the status it deserves.
+async fn failed(
+    app: &App,
+    visitor: &Visitor,
+    id: i64,
+    form: &'static str,
+    e: ApiError,
+) -> Response {
+    let status = e.status();
+    let mut response = detail(
+        app,
+        visitor,
+        id,
+        Some(Notice {
+            form,
+            message: e.message().to_owned(),
+        }),
+    )
+    .await;
+    if response.status() != StatusCode::NOT_FOUND {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExportForm {
+    format: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    encryption: String,
+    #[serde(default)]
+    include_key: Option<String>,
+}
+
+/// POST `/certificates/{id}/export`: the file, or the page again with the reason. A POST, so
+/// that a PKCS#12 password never sits in a URL.
+pub async fn export(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+    Form(form): Form<ExportForm>,
+) -> Response {
+    let query = ExportQuery {
+        format: Some(form.format),
+        include_key: form.include_key.is_some(),
+        password: blank_is_none(&form.password).map(str::to_owned),
+        encryption: blank_is_none(&form.encryption).map(str::to_owned),
+    };
+    match rest::export_file(&app, &visitor.principal, id, query).await {
+        Ok(file) => file,
+        Err(e) => failed(&app, &visitor, id, "export", e).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    reason: String,
+    #[serde(default)]
+    comments: String,
+}
+
+/// POST `/certificates/{id}/revoke`: revokes, puts on hold (`certificateHold`) or releases a
+/// hold (`removeFromCRL`), then shows the certificate.
+pub async fn revoke(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+    Form(form): Form<RevokeForm>,
+) -> Response {
+    let comments = blank_is_none(&form.comments);
+    let done = async {
+        let reason = rest::revocation_reason(Some(&form.reason), comments)?;
+        app.authority
+            .revoke(
+                &visitor.principal,
+                CertificateId(id),
+                reason,
+                comments,
+                None,
+            )
+            .await?;
+        Ok::<_, ApiError>(())
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/certificates/{id}")).into_response(),
+        Err(e) => failed(&app, &visitor, id, "revoke", e).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RenewForm {
+    #[serde(default)]
+    new_key: Option<String>,
+}
+
+/// POST `/certificates/{id}/renew`: renews (or, with `new_key`, rekeys) and shows the new
+/// certificate.
+pub async fn renew(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+    Form(form): Form<RenewForm>,
+) -> Response {
+    let new_key = form
+        .new_key
+        .is_some()
+        .then_some(authority::KeySource::Generate(None));
+    match app
+        .authority
+        .renew(&visitor.principal, CertificateId(id), None, None, new_key)
+        .await
+    {
+        Ok(issued) => {
+            Redirect::to(&format!("/certificates/{}", issued.certificate.id.0)).into_response()
+        }
+        Err(e) => failed(&app, &visitor, id, "renew", e.into()).await,
+    }
+}
+
+/// What the issuance form holds, kept to fill it again after a refusal.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IssueForm {
+    template_id: String,
+    ca_id: String,
+    common_name: String,
+    organization: String,
+    san: String,
+    validity_days: String,
+    key_algorithm: String,
+    csr: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/certificate_new.html")]
+struct IssuePage {
+    head: Head,
+    frame: Frame,
+    form: IssueForm,
+    templates: Vec<Choice>,
+    cas: Vec<Choice>,
+    /// The field the refusal names, if any, and the refusal.
+    error: Option<(Option<&'static str>, String)>,
+}
+
+impl IssuePage {
+    /// The subject's text fields: name, label, value.
+    fn subject_fields(&self) -> [(&'static str, &'static str, &str); 2] {
+        [
+            ("common_name", "Common name", &self.form.common_name),
+            ("organization", "Organization", &self.form.organization),
+        ]
+    }
+
+    /// The refusal, when it names `field`.
+    fn error_for(&self, field: &str) -> Option<&str> {
+        match &self.error {
+            Some((Some(f), message)) if *f == field => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The refusal, when it names no field of the form.
+    fn general_error(&self) -> Option<&str> {
+        match &self.error {
+            Some((None, message)) => Some(message),
+            _ => None,
+        }
+    }
+}
+
+/// The fields of the issuance form, with the words a refusal uses for each.
+const ISSUE_FIELDS: &[(&str, &[&str])] = &[
+    ("csr", &["csr", "signing request"]),
+    (
+        "san",
+        &["san", "subject alternative", "dns name", "ip address"],
+    ),
+    ("common_name", &["common_name", "common name", "commonname"]),
+    ("organization", &["organization"]),
+    ("validity_days", &["validity", "days"]),
+    (
+        "key_algorithm",
+        &["key_algorithm", "key type", "key algorithm"],
+    ),
+    ("template_id", &["template"]),
+    ("ca_id", &["ca_id", " ca ", "authority"]),
+];
+
+/// The field of the form a refusal is about, by the words it uses.
+fn field_of(message: &str) -> Option<&'static str> {
+    let lower = format!(" {} ", message.to_lowercase());
+    ISSUE_FIELDS
+        .iter()
+        .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
+        .map(|(field, _)| *field)
+}
+
+async fn issue_page(
+    app: &App,
+    visitor: &Visitor,
+    form: IssueForm,
+    error: Option<ApiError>,
+) -> Response {
+    let frame = visitor.frame("/certificates");
+    let templates = if frame.can("read:templates") {
+        match app.authority.templates().await {
+            Ok(all) => all
+                .into_iter()
+                .map(|t| Choice {
+                    id: t.id.0,
+                    name: t.spec.name,
+                })
+                .collect(),
+            Err(e) => return page::refused(frame, &e.into()),
+        }
+    } else {
+        Vec::new()
+    };
+    let cas = match ca_choices(app, &frame).await {
+        Ok(cas) => cas,
+        Err(e) => return page::refused(frame, &e),
+    };
+    let status = error.as_ref().map_or(StatusCode::OK, ApiError::status);
+    page::render(
+        status,
+        &IssuePage {
+            head: Head::new(),
+            frame,
+            form,
+            templates,
+            cas,
+            error: error.map(|e| (field_of(e.message()), e.message().to_owned())),
+        },
+    )
+}
+
+/// GET `/certificates/new`.
+pub async fn new(State(app): State<App>, Extension(visitor): Extension<Visitor>) -> Response {
+    issue_page(&app, &visitor, IssueForm::default(), None).await
+}
+
+impl IssueForm {
+    fn to_rest(&self) -> ApiResult<CertificateCreate> {
+        let validity_days = number("validity_days", &self.validity_days)?;
+        let csr = blank_is_none(&self.csr).map(str::to_owned);
+        let key_algorithm = blank_is_none(&self.key_algorithm);
+        let (key_algorithm, key_size, curve) = match key_algorithm {
+            None => (None, None, None),
+            Some("EC P-256") => (Some("EC".to_owned()), None, Some("P-256".to_owned())),
+            Some("EC P-384") => (Some("EC".to_owned()), None, Some("P-384".to_owned())),
+            Some("RSA 2048") => (Some("RSA".to_owned()), Some(2048), None),
+            Some("RSA 3072") => (Some("RSA".to_owned()), Some(3072), None),
+            Some("RSA 4096") => (Some("RSA".to_owned()), Some(4096), None),
+            Some("Ed25519") => (Some("Ed25519".to_owned()), None, None),
+            Some(other) => {
+                return Err(ApiError::invalid(format!("unknown key type '{other}'")));
+            }
+        };
+        let san = lines(&self.san)
+            .map(|s| {
+                if s.contains(':') {
+                    s.to_owned()
+                } else if s.parse::<std::net::IpAddr>().is_ok() {
+                    format!("ip:{s}")
+                } else {
+                    format!("dns:{s}")
+                }
+            })
+            .collect();
+        Ok(CertificateCreate {
+            subject: SubjectFields {
+                common_name: blank_is_none(&self.common_name).map(str::to_owned),
+                organization: blank_is_none(&self.organization).map(str::to_owned),
+                ..SubjectFields::default()
+            },
+            ca_id: number("ca_id", &self.ca_id)?,
+            template_id: number("template_id", &self.template_id)?,
+            validity_days,
+            key_algorithm,
+            key_size,
+            curve,
+            san,
+            key_usage: None,
+            extended_key_usage: None,
+            description: None,
+            csr,
+        })
+    }
+}
+
+/// POST `/certificates/new`: issues and shows the certificate; on a refusal, the form again
+/// with the reason beside the field it names.
+pub async fn create(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<IssueForm>,
+) -> Response {
+    let issued = async {
+        let body = form.to_rest()?;
+        rest::issue_certificate(&app, &visitor.principal, body).await
+    };
+    match issued.await {
+        Ok(view) => Redirect::to(&format!("/certificates/{}", view.id)).into_response(),
+        Err(e) => issue_page(&app, &visitor, form, Some(e)).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_is_shown_beside_the_field_it_names() {
+        for (message, field) in [
+            ("common name is required", Some("common_name")),
+            ("invalid SAN 'dns:'", Some("san")),
+            ("validity_days must be a number", Some("validity_days")),
+            ("the template 'Web Server' needs a DNS name", Some("san")),
+            ("template 7 not found", Some("template_id")),
+            ("something else entirely", None),
+        ] {
+            assert_eq!(field_of(message), field, "{message}");
+        }
+    }
+
+    #[test]
+    fn list_links_keep_the_filters() {
+        let q = ListQuery {
+            status: "expiring".into(),
+            days: "7".into(),
+            ..ListQuery::default()
+        };
+        assert_eq!(q.link(1), "/certificates?status=expiring&days=7");
+        assert_eq!(q.link(3), "/certificates?status=expiring&days=7&page=3");
+        assert_eq!(ListQuery::default().link(1), "/certificates");
+    }
+
+    #[test]
+    fn a_form_becomes_the_rest_request() -> ApiResult<()> {
+        let form = IssueForm {
+            common_name: "www.example.com".into(),
+            san: "www.example.com\n\n 10.0.0.1 \nemail:a@example.com".into(),
+            key_algorithm: "RSA 3072".into(),
+            template_id: "2".into(),
+            ..IssueForm::default()
+        };
+        let body = form.to_rest()?;
+        assert_eq!(
+            body.san,
+            ["dns:www.example.com", "ip:10.0.0.1", "email:a@example.com"]
+        );
+        assert_eq!(body.key_size, Some(3072));
+        assert_eq!(body.template_id, Some(2));
+        assert_eq!(body.ca_id, None);
+        let bad = IssueForm {
+            ca_id: "x".into(),
+            ..IssueForm::default()
+        };
+        assert!(bad.to_rest().is_err());
+        Ok(())
+    }
+}

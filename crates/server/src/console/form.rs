@@ -1,0 +1,65 @@
+//! Reading the console's forms: a form that cannot be read is a 400 or 422 saying which
+//! field, never a panic; blank fields mean "not given".
+
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// A urlencoded form, refused with the reason when it does not fit `T`.
+pub struct Form<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Form<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<T>::from_request(req, state).await {
+            Ok(axum::Form(value)) => Ok(Self(value)),
+            Err(rejection) => Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("the form could not be read: {}", rejection.body_text()),
+            )
+                .into_response()),
+        }
+    }
+}
+
+/// `text` trimmed, or `None` when that leaves nothing.
+pub fn blank_is_none(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
+}
+
+/// The number in field `name`, or `None` when it is blank.
+///
+/// # Errors
+/// 422 naming the field when it is not a number of type `T`.
+pub fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<Option<T>, ApiError> {
+    blank_is_none(text)
+        .map(|t| {
+            t.parse()
+                .map_err(|_| ApiError::invalid(format!("{name} must be a whole number in range")))
+        })
+        .transpose()
+}
+
+/// The non-blank lines of a text area, trimmed.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim).filter(|l| !l.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_fields_are_not_given() {
+        assert_eq!(blank_is_none("  "), None);
+        assert_eq!(blank_is_none(" a "), Some("a"));
+        assert_eq!(lines(" a \n\n b\r\n").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(number::<u32>("n", " 7 ").ok(), Some(Some(7)));
+        assert_eq!(number::<u32>("n", "").ok(), Some(None));
+        assert!(number::<u32>("n", "-1").is_err());
+    }
+}

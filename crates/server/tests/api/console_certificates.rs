@@ -1,0 +1,312 @@
+//! The console's certificate pages: the list and its filters, issuance from the form (with
+//! the refusal beside its field), export, renewal and revocation, and what a viewer, a forged
+//! form and a visitor without a session get.
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+
+use crate::common::{ADMIN_PASSWORD, Auth, TestResult, TestServer};
+use crate::console::{assert_strict_page, browser, get, location, post_form};
+
+/// The id in a `/certificates/{id}` redirect.
+fn issued_id(response: &reqwest::Response) -> i64 {
+    let to = location(response);
+    to.strip_prefix("/certificates/")
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("not a certificate page: {to}"))
+}
+
+async fn count(server: &TestServer, session: &crate::common::Session) -> i64 {
+    let (status, body) = server
+        .call(
+            reqwest::Method::GET,
+            "/api/v2/certificates/stats",
+            &Auth::Session(session),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["total"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test]
+async fn an_operator_issues_exports_renews_and_revokes_from_the_console() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let client = browser(&server);
+    let cookie = Some(admin.cookie.as_str());
+    let csrf = admin.csrf.as_str();
+
+    let response = get(&client, server.url("/certificates/new"), cookie).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    let html = response.text().await?;
+    assert_strict_page(&headers, &html);
+    assert!(html.contains(r#"<label for="common_name">"#), "{html}");
+
+    // A refusal comes back beside the field it names, the values kept, nothing issued.
+    let before = count(&server, &admin).await;
+    let response = post_form(
+        &client,
+        server.url("/certificates/new"),
+        cookie,
+        &[
+            ("csrf_token", csrf),
+            ("common_name", "web.console.test"),
+            ("san", "dns:"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await?;
+    assert!(html.contains(r#"id="san-error""#), "{html}");
+    assert!(html.contains(r#"value="web.console.test""#), "{html}");
+    assert_eq!(count(&server, &admin).await, before);
+
+    let response = post_form(
+        &client,
+        server.url("/certificates/new"),
+        cookie,
+        &[
+            ("csrf_token", csrf),
+            ("common_name", "web.console.test"),
+            ("san", "web.console.test\n10.1.2.3"),
+            ("key_algorithm", "EC P-384"),
+            ("validity_days", "5"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let id = issued_id(&response);
+    let page = format!("/certificates/{id}");
+    let html = get(&client, server.url(&page), cookie).await.text().await?;
+    for shown in [
+        "<h1>web.console.test</h1>",
+        "dns:web.console.test",
+        "ip:10.1.2.3",
+        "EC P-384",
+        r#"<span class="badge active" id="status">active</span>"#,
+        r#"action="/certificates/"#,
+        "Revoke",
+        r#"<option value="pkcs12">"#,
+    ] {
+        assert!(html.contains(shown), "{shown} missing: {html}");
+    }
+
+    // The list finds it by name, and by its expiry window.
+    for (query, listed) in [
+        ("search=web.console", true),
+        ("status=expiring&days=7", true),
+        ("status=expiring&days=3", false),
+        ("status=revoked", false),
+    ] {
+        let html = get(
+            &client,
+            server.url(&format!("/certificates?{query}")),
+            cookie,
+        )
+        .await
+        .text()
+        .await?;
+        assert_eq!(
+            html.contains(&format!(r#"href="{page}""#)),
+            listed,
+            "{query}: {html}"
+        );
+    }
+    let response = get(&client, server.url("/certificates?status=bogus"), cookie).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await?.contains("unknown status"));
+
+    // PKCS#12 needs a password of 8 characters; the refusal is beside the export form.
+    let export = format!("/certificates/{id}/export");
+    let response = post_form(
+        &client,
+        server.url(&export),
+        cookie,
+        &[
+            ("csrf_token", csrf),
+            ("format", "pkcs12"),
+            ("password", "short"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(response.text().await?.contains(r#"id="export-error""#));
+    let response = post_form(
+        &client,
+        server.url(&export),
+        cookie,
+        &[
+            ("csrf_token", csrf),
+            ("format", "pkcs12"),
+            ("password", "long enough"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/x-pkcs12");
+    assert!(response.bytes().await?.len() > 500);
+
+    // Renewal makes a new certificate that names the old one.
+    let response = post_form(
+        &client,
+        server.url(&format!("/certificates/{id}/renew")),
+        cookie,
+        &[("csrf_token", csrf), ("new_key", "1")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let renewed = issued_id(&response);
+    assert_ne!(renewed, id);
+    let html = get(
+        &client,
+        server.url(&format!("/certificates/{renewed}")),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
+    assert!(html.contains(&format!(r#"<a href="{page}">"#)), "{html}");
+
+    // A forged form changes nothing.
+    let revoke = format!("/certificates/{id}/revoke");
+    let response = post_form(
+        &client,
+        server.url(&revoke),
+        cookie,
+        &[("csrf_token", "forged"), ("reason", "keyCompromise")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = post_form(
+        &client,
+        server.url(&revoke),
+        cookie,
+        &[("reason", "keyCompromise")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // A hold, its release, then revocation for good.
+    for (reason, badge) in [
+        ("certificateHold", "revoked"),
+        ("removeFromCRL", "active"),
+        ("keyCompromise", "revoked"),
+    ] {
+        let response = post_form(
+            &client,
+            server.url(&revoke),
+            cookie,
+            &[("csrf_token", csrf), ("reason", reason)],
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{reason}");
+        assert_eq!(location(&response), page);
+        let html = get(&client, server.url(&page), cookie).await.text().await?;
+        assert!(
+            html.contains(&format!(r#"<span class="badge {badge}" id="status">"#)),
+            "{reason}: {html}"
+        );
+    }
+    let html = get(&client, server.url(&page), cookie).await.text().await?;
+    assert!(html.contains("keyCompromise"), "{html}");
+    assert!(
+        !html.contains(">Revoke</button>"),
+        "revoked for good: {html}"
+    );
+    // Revoking again is refused with the reason, beside the revocation form.
+    let response = post_form(
+        &client,
+        server.url(&revoke),
+        cookie,
+        &[("csrf_token", csrf), ("reason", "superseded")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::CONFLICT);
+    let html = get(&client, server.url("/certificates?status=revoked"), cookie)
+        .await
+        .text()
+        .await?;
+    assert!(html.contains(&format!(r#"href="{page}""#)), "{html}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_viewer_sees_no_actions_and_the_server_refuses_them() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    server.user(&admin, "vera", "viewer").await;
+    let (status, body) = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v2/certificates",
+            &Auth::Session(&admin),
+            Some(serde_json::json!({"common_name": "kept.console.test"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_i64().unwrap_or_default();
+    let vera = server.login("vera", ADMIN_PASSWORD).await;
+    let client = browser(&server);
+    let cookie = Some(vera.cookie.as_str());
+
+    let html = get(&client, server.url("/certificates"), cookie)
+        .await
+        .text()
+        .await?;
+    assert!(html.contains("kept.console.test"), "{html}");
+    assert!(!html.contains("Issue a certificate"), "{html}");
+    let page = format!("/certificates/{id}");
+    let html = get(&client, server.url(&page), cookie).await.text().await?;
+    assert!(html.contains("kept.console.test"), "{html}");
+    for hidden in ["/revoke", "/renew", r#"value="pkcs12""#] {
+        assert!(!html.contains(hidden), "a viewer sees {hidden}: {html}");
+    }
+
+    // The viewer's own valid token does not stand in for the permission.
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/revoke")),
+        cookie,
+        &[("csrf_token", &vera.csrf), ("reason", "keyCompromise")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await?.contains("delete:certificates"));
+    let response = get(&client, server.url("/certificates/new"), cookie).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/export")),
+        cookie,
+        &[
+            ("csrf_token", &vera.csrf),
+            ("format", "pkcs12"),
+            ("password", "long enough"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let html = get(&client, server.url(&page), cookie).await.text().await?;
+    assert!(
+        html.contains(r#"<span class="badge active" id="status">"#),
+        "{html}"
+    );
+
+    // Without a session, to the login page and back.
+    let response = get(&client, server.url(&page), None).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        location(&response),
+        format!("/login?next=%2Fcertificates%2F{id}")
+    );
+    let response = get(
+        &client,
+        server.url("/certificates/999999"),
+        Some(&admin.cookie),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}
