@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::form::{Form, blank_is_none, lines, number};
+use super::form::{Form, KEY_TYPES, blank_is_none, key_choice, lines, number};
 use super::page::{self, Frame, Head, Visitor};
 use crate::App;
 use crate::api::v2::certificates::{
@@ -373,6 +373,7 @@ struct IssuePage {
     form: IssueForm,
     templates: Vec<Choice>,
     cas: Vec<Choice>,
+    key_types: [&'static str; 6],
     /// The field the refusal names, if any, and the refusal.
     error: Option<(Option<&'static str>, String)>,
 }
@@ -464,6 +465,7 @@ async fn issue_page(
             form,
             templates,
             cas,
+            key_types: KEY_TYPES,
             error: error.map(|e| (field_of(e.message()), e.message().to_owned())),
         },
     )
@@ -478,19 +480,7 @@ impl IssueForm {
     fn to_rest(&self) -> ApiResult<CertificateCreate> {
         let validity_days = number("validity_days", &self.validity_days)?;
         let csr = blank_is_none(&self.csr).map(str::to_owned);
-        let key_algorithm = blank_is_none(&self.key_algorithm);
-        let (key_algorithm, key_size, curve) = match key_algorithm {
-            None => (None, None, None),
-            Some("EC P-256") => (Some("EC".to_owned()), None, Some("P-256".to_owned())),
-            Some("EC P-384") => (Some("EC".to_owned()), None, Some("P-384".to_owned())),
-            Some("RSA 2048") => (Some("RSA".to_owned()), Some(2048), None),
-            Some("RSA 3072") => (Some("RSA".to_owned()), Some(3072), None),
-            Some("RSA 4096") => (Some("RSA".to_owned()), Some(4096), None),
-            Some("Ed25519") => (Some("Ed25519".to_owned()), None, None),
-            Some(other) => {
-                return Err(ApiError::invalid(format!("unknown key type '{other}'")));
-            }
-        };
+        let (key_algorithm, key_size, curve) = key_choice(blank_is_none(&self.key_algorithm))?;
         let san = lines(&self.san)
             .map(|s| {
                 if s.contains(':') {

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
 
 /// A urlencoded form, refused with the reason when it does not fit `T`.
 pub struct Form<T>(pub T);
@@ -44,6 +44,27 @@ pub fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<Option<T>,
         .transpose()
 }
 
+/// The key types a form offers, as `key_algorithm`, `key_size` and `curve`.
+pub fn key_choice(label: Option<&str>) -> ApiResult<(Option<String>, Option<u32>, Option<String>)> {
+    let ec = |curve: &str| (Some("EC".to_owned()), None, Some(curve.to_owned()));
+    let rsa = |bits| (Some("RSA".to_owned()), Some(bits), None);
+    Ok(match label {
+        None => (None, None, None),
+        Some("EC P-256") => ec("P-256"),
+        Some("EC P-384") => ec("P-384"),
+        Some("RSA 2048") => rsa(2048),
+        Some("RSA 3072") => rsa(3072),
+        Some("RSA 4096") => rsa(4096),
+        Some("Ed25519") => (Some("Ed25519".to_owned()), None, None),
+        Some(other) => return Err(ApiError::invalid(format!("unknown key type '{other}'"))),
+    })
+}
+
+/// The key types the forms offer, in the order shown.
+pub const KEY_TYPES: [&str; 6] = [
+    "EC P-256", "EC P-384", "RSA 2048", "RSA 3072", "RSA 4096", "Ed25519",
+];
+
 /// The non-blank lines of a text area, trimmed.
 pub fn lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(str::trim).filter(|l| !l.is_empty())
@@ -61,5 +82,12 @@ mod tests {
         assert_eq!(number::<u32>("n", " 7 ").ok(), Some(Some(7)));
         assert_eq!(number::<u32>("n", "").ok(), Some(None));
         assert!(number::<u32>("n", "-1").is_err());
+        assert!(key_choice(Some("DSA 1024")).is_err());
+        for label in KEY_TYPES {
+            assert!(
+                key_choice(Some(label)).is_ok_and(|k| k.0.is_some()),
+                "{label}"
+            );
+        }
     }
 }

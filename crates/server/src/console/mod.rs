@@ -8,6 +8,7 @@
 //! error fails the build, not a page in front of an operator, and rendering is plain Rust.
 
 mod assets;
+mod cas;
 mod certificates;
 mod dashboard;
 mod form;
@@ -30,6 +31,28 @@ pub fn routes(app: App) -> Router {
         .route("/", page(&app, None, get(dashboard::show)))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", page(&app, None, post(login::logout)))
+        .route("/cas", page(&app, Some(P::ReadCas), get(cas::list)))
+        .route(
+            "/cas/new",
+            page(&app, Some(P::WriteCas), get(cas::new).post(cas::create)),
+        )
+        .route(
+            "/cas/import",
+            page(
+                &app,
+                Some(P::WriteCas),
+                get(cas::import_form).post(cas::import),
+            ),
+        )
+        .route("/cas/{id}", page(&app, Some(P::ReadCas), get(cas::show)))
+        .route(
+            "/cas/{id}/export",
+            page(&app, Some(P::ReadCas), get(cas::export)),
+        )
+        .route(
+            "/cas/{id}/crl",
+            page(&app, Some(P::WriteCas), post(cas::publish_crl)),
+        )
         .route(
             "/certificates",
             page(&app, Some(P::ReadCertificates), get(certificates::list)),

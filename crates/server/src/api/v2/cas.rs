@@ -215,7 +215,8 @@ pub struct CaNode {
     pub children: Vec<CaNode>,
 }
 
-fn subtree(all: &[authority::CaRow], parent: Option<CaId>) -> Vec<CaNode> {
+/// The CAs of `all` under `parent` (the top of the tree for `None`), each with its own.
+pub fn subtree(all: &[authority::CaRow], parent: Option<CaId>) -> Vec<CaNode> {
     let known = |id: CaId| all.iter().any(|c| c.id == id);
     all.iter()
         // A CA whose parent certmint does not hold is shown as a top-level node.
@@ -388,15 +389,25 @@ async fn export(
     Id(id): Id,
     ApiQuery(q): ApiQuery<CaExportQuery>,
 ) -> ApiResult<Response> {
-    let ca = app.authority.ca(CaId(id)).await?;
-    let (content_type, body) = match q.format.as_deref().unwrap_or("pem") {
+    let (content_type, body) = ca_file(&app, CaId(id), q.format.as_deref()).await?;
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+/// CA `id`'s certificate in `format` (pem when `None`), and its content type.
+pub async fn ca_file(
+    app: &App,
+    id: CaId,
+    format: Option<&str>,
+) -> ApiResult<(&'static str, Vec<u8>)> {
+    let ca = app.authority.ca(id).await?;
+    Ok(match format.unwrap_or("pem") {
         "pem" => (
             "application/x-pem-file",
             pem::encode("CERTIFICATE", &ca.cert.der).into_bytes(),
         ),
         "der" | "cer" => ("application/pkix-cert", ca.cert.der),
         "chain" => {
-            let chain = app.authority.ca_chain(CaId(id)).await?;
+            let chain = app.authority.ca_chain(id).await?;
             let chain: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
             (
                 "application/x-pem-file",
@@ -408,8 +419,7 @@ async fn export(
                 "unknown format '{other}'; expected pem, der or chain"
             )));
         }
-    };
-    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

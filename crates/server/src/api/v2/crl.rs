@@ -75,7 +75,8 @@ pub struct CaCrlView {
     pub pending_since: Option<OffsetDateTime>,
 }
 
-async fn summary(app: &App, ca: CaRow) -> ApiResult<CaCrlView> {
+/// `ca`'s CRL publishing and its latest CRLs; the console's CA page shows the same.
+pub async fn summary(app: &App, ca: CaRow) -> ApiResult<CaCrlView> {
     let store = app.authority.reader();
     let latest = store
         .latest_crl_info(ca.id, false)
@@ -132,6 +133,11 @@ pub struct CaCrlDetail {
               (status = 404, description = "No such CA", body = ErrorBody)))]
 async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
     let ca = app.authority.ca(CaId(id)).await?;
+    Ok(ok(detail(&app, ca).await?))
+}
+
+/// `ca`'s CRL publishing with its latest CRL as PEM and its recent CRLs.
+pub async fn detail(app: &App, ca: CaRow) -> ApiResult<CaCrlDetail> {
     let store = app.authority.reader();
     let crl_pem = store
         .latest_crl(ca.id, false)
@@ -145,11 +151,11 @@ async fn get(State(app): State<App>, Id(id): Id) -> ApiResult<Response> {
         .into_iter()
         .map(CrlView::from)
         .collect();
-    Ok(ok(CaCrlDetail {
-        summary: summary(&app, ca).await?,
+    Ok(CaCrlDetail {
+        summary: summary(app, ca).await?,
         crl_pem,
         history,
-    }))
+    })
 }
 
 /// Publish a CA's next CRL now (and its next delta, when it publishes deltas).

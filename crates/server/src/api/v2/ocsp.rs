@@ -54,38 +54,43 @@ pub struct OcspStatusView {
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
     responses((status = 200, description = "Responder status", body = Envelope<OcspStatusView>)))]
 async fn status(State(app): State<App>) -> ApiResult<Response> {
-    let store = app.authority.reader();
     let mut cas = Vec::new();
     for ca in app.authority.cas().await? {
-        let responder = match ca.ocsp_responder_id {
-            Some(id) => store
-                .certificate(id)
-                .await
-                .map_err(authority::Error::from)?,
-            None => None,
-        };
-        let delegated = ca.revocation.ocsp_signer == "delegated";
-        let responder = responder.filter(|_| delegated);
-        cas.push(CaOcspView {
-            ca_id: ca.id.0,
-            ocsp_enabled: ca.revocation.ocsp_enabled,
-            signer: ca.revocation.ocsp_signer.clone(),
-            responder_certificate_id: (responder.as_ref().map(|c| c.id)).map(i64::from),
-            responder_serial: responder.as_ref().map(|c| c.cert.serial.clone()),
-            responder_valid_until: responder.as_ref().map(|c| c.cert.not_after),
-            validity_hours: ca.revocation.ocsp_validity_hours,
-            stored_responses: store
-                .count_ocsp_responses(ca.id)
-                .await
-                .map_err(authority::Error::from)?,
-            ca_name: ca.name,
-        });
+        cas.push(ca_status(&app, ca).await?);
     }
     Ok(ok(OcspStatusView {
         url: app.authority.publishing().ocsp_url(),
         cached_responses: app.authority.ocsp_cached(),
         cas,
     }))
+}
+
+/// How the responder answers for `ca`; the console's CA page shows the same.
+pub async fn ca_status(app: &App, ca: authority::CaRow) -> ApiResult<CaOcspView> {
+    let store = app.authority.reader();
+    let responder = match ca.ocsp_responder_id {
+        Some(id) => store
+            .certificate(id)
+            .await
+            .map_err(authority::Error::from)?,
+        None => None,
+    };
+    let delegated = ca.revocation.ocsp_signer == "delegated";
+    let responder = responder.filter(|_| delegated);
+    Ok(CaOcspView {
+        ca_id: ca.id.0,
+        ocsp_enabled: ca.revocation.ocsp_enabled,
+        signer: ca.revocation.ocsp_signer.clone(),
+        responder_certificate_id: (responder.as_ref().map(|c| c.id)).map(i64::from),
+        responder_serial: responder.as_ref().map(|c| c.cert.serial.clone()),
+        responder_valid_until: responder.as_ref().map(|c| c.cert.not_after),
+        validity_hours: ca.revocation.ocsp_validity_hours,
+        stored_responses: store
+            .count_ocsp_responses(ca.id)
+            .await
+            .map_err(authority::Error::from)?,
+        ca_name: ca.name,
+    })
 }
 
 /// What this node's responder answered since it started.
