@@ -10,6 +10,7 @@
 mod assets;
 mod cas;
 mod certificates;
+mod chart;
 mod dashboard;
 mod form;
 mod gate;

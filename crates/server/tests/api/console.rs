@@ -337,6 +337,11 @@ async fn a_viewer_sees_only_what_the_role_may_and_an_expired_session_signs_in_ag
         "a viewer does not see the user count: {html}"
     );
     assert!(
+        !html.contains("Recent activity"),
+        "nor the audit log's activity: {html}"
+    );
+    assert!(html.contains("CA health"), "{html}");
+    assert!(
         html.contains(r#"<span class="role">viewer</span>"#),
         "{html}"
     );
@@ -387,6 +392,31 @@ async fn the_dashboard_counts_certificates_ending_soon() -> TestResult {
         after.contains(r#"<a href="/certificates?status=expiring&amp;days=7">"#),
         "{after}"
     );
+    // The trend counts today's two, the CAs' health lists each CA with its CRL, and the
+    // activity feed shows the issuance.
+    let today = authority::Clock::now(server.clock.as_ref())
+        .date()
+        .to_string();
+    assert!(after.contains("<svg viewBox="), "{after}");
+    let issued_today = |html: &str| -> i64 {
+        html.split(&format!("<title>{today}: "))
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(-1)
+    };
+    assert!(issued_today(&before) >= 0, "{before}");
+    assert_eq!(issued_today(&after) - issued_today(&before), 2, "{after}");
+    assert!(
+        after.contains(r#"<h2 id="health">CA health</h2>"#),
+        "{after}"
+    );
+    assert!(after.contains(">certmint Issuing CA</a>"), "{after}");
+    assert!(
+        after.contains(r#"<h2 id="activity">Recent activity</h2>"#),
+        "{after}"
+    );
+    assert!(after.contains("twenty.console.test"), "{after}");
     for (days, added) in [(7, 1), (30, 2), (90, 2)] {
         assert!(within(&before, days) >= 0, "{before}");
         assert_eq!(

@@ -247,22 +247,28 @@ pub struct Trend {
               (status = 400, description = "days out of range", body = ErrorBody)))]
 async fn trend(State(app): State<App>, ApiQuery(q): ApiQuery<TrendQuery>) -> ApiResult<Response> {
     let days = bounded("days", q.days, MAX_DAYS)?;
+    Ok(ok(Trend {
+        trend: certificate_trend(&app, days).await?,
+    }))
+}
+
+/// Certificates issued and revoked on each of the last `days` days, oldest first; the
+/// console's dashboard draws the same.
+pub async fn certificate_trend(app: &App, days: u32) -> ApiResult<Vec<TrendDay>> {
     let counts = app
         .authority
         .reader()
         .certificate_trend(app.authority.now(), days)
         .await
         .map_err(authority::Error::from)?;
-    Ok(ok(Trend {
-        trend: counts
-            .into_iter()
-            .map(|d| TrendDay {
-                date: d.day.to_string(),
-                issued: d.issued,
-                revoked: d.revoked,
-            })
-            .collect(),
-    }))
+    Ok(counts
+        .into_iter()
+        .map(|d| TrendDay {
+            date: d.day.to_string(),
+            issued: d.issued,
+            revoked: d.revoked,
+        })
+        .collect())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -10,7 +10,7 @@ pub(crate) mod certificates;
 mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
-mod dashboard;
+pub(crate) mod dashboard;
 pub mod health;
 pub(crate) mod import;
 mod lint;
