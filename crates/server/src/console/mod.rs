@@ -7,6 +7,7 @@
 //! askama rather than a run-time engine: a template that names a missing field or has a syntax
 //! error fails the build, not a page in front of an operator, and rendering is plain Rust.
 
+mod acme;
 mod assets;
 mod cas;
 mod certificates;
@@ -32,6 +33,51 @@ pub fn routes(app: App) -> Router {
         .route("/", page(&app, None, get(dashboard::show)))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", page(&app, None, post(login::logout)))
+        .route("/acme", page(&app, Some(P::ReadAcme), get(acme::show)))
+        .route(
+            "/acme/settings",
+            page(&app, Some(P::WriteAcme), post(acme::update_settings)),
+        )
+        .route(
+            "/acme/profiles/new",
+            page(
+                &app,
+                Some(P::WriteAcme),
+                get(acme::new_profile).post(acme::create_profile),
+            ),
+        )
+        .route(
+            "/acme/profiles/{id}",
+            page(
+                &app,
+                Some(P::ReadAcme),
+                get(acme::show_profile).post(acme::update_profile),
+            ),
+        )
+        .route(
+            "/acme/profiles/{id}/delete",
+            page(&app, Some(P::DeleteAcme), post(acme::delete_profile)),
+        )
+        .route(
+            "/acme/profiles/{id}/eab-keys",
+            page(&app, Some(P::WriteAcme), post(acme::create_eab_key)),
+        )
+        .route(
+            "/acme/profiles/{id}/eab-keys/{key}/revoke",
+            page(&app, Some(P::WriteAcme), post(acme::revoke_eab_key)),
+        )
+        .route(
+            "/acme/accounts",
+            page(&app, Some(P::ReadAcme), get(acme::accounts)),
+        )
+        .route(
+            "/acme/accounts/{id}/deactivate",
+            page(&app, Some(P::WriteAcme), post(acme::deactivate_account)),
+        )
+        .route(
+            "/acme/orders",
+            page(&app, Some(P::ReadAcme), get(acme::orders)),
+        )
         .route("/cas", page(&app, Some(P::ReadCas), get(cas::list)))
         .route(
             "/cas/new",

@@ -86,9 +86,19 @@ const NAVIGATION: &[Entry] = &[
         needs: None,
     },
     Entry {
+        path: "/cas",
+        label: "Authorities",
+        needs: Some(Permission::ReadCas),
+    },
+    Entry {
         path: "/certificates",
         label: "Certificates",
         needs: Some(Permission::ReadCertificates),
+    },
+    Entry {
+        path: "/acme",
+        label: "ACME",
+        needs: Some(Permission::ReadAcme),
     },
 ];
 

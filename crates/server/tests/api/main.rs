@@ -18,6 +18,7 @@ mod cas;
 mod certificates;
 mod common;
 mod console;
+mod console_acme;
 mod console_cas;
 mod console_certificates;
 mod credential_guards;

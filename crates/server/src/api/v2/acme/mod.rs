@@ -3,11 +3,11 @@
 //! style) the profiles, one directory each, with their external account binding keys. The
 //! protocol itself is served under `/acme/` outside `/api/v2`.
 
-mod accounts;
-mod eab_keys;
-mod orders;
-mod profiles;
-mod settings;
+pub(crate) mod accounts;
+pub(crate) mod eab_keys;
+pub(crate) mod orders;
+pub(crate) mod profiles;
+pub(crate) mod settings;
 mod stats;
 
 use serde_json::Value;

@@ -66,7 +66,8 @@ pub struct OrderView {
 }
 
 impl OrderView {
-    fn new(o: AcmeOrderRow, detailed: bool) -> Self {
+    /// `o` as the API shows it; `detailed` adds its authorizations.
+    pub fn new(o: AcmeOrderRow, detailed: bool) -> Self {
         Self {
             id: o.id,
             identifiers: json_text(&o.identifiers),
