@@ -19,8 +19,11 @@ use crate::api::v2::views::UserView;
 use crate::error::{ApiError, ApiResult};
 use crate::listen::Conn;
 
-/// The fields of each form, with the words a refusal uses for each, most specific first.
-const FIELDS: &[(&str, &[(&str, &[&str])])] = &[
+/// A form's fields, with the words a refusal uses for each, most specific first.
+type Fields = &'static [(&'static str, &'static [&'static str])];
+
+/// The fields of each form.
+const FIELDS: &[(&str, Fields)] = &[
     (
         "profile",
         &[
