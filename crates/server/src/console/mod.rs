@@ -7,8 +7,10 @@
 //! askama rather than a run-time engine: a template that names a missing field or has a syntax
 //! error fails the build, not a page in front of an operator, and rendering is plain Rust.
 
+mod account;
 mod acme;
 mod assets;
+mod audit;
 mod cas;
 mod certificates;
 mod chart;
@@ -17,6 +19,7 @@ mod form;
 mod gate;
 mod login;
 mod page;
+mod users;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -131,6 +134,63 @@ pub fn routes(app: App) -> Router {
         .route(
             "/certificates/{id}/renew",
             page(&app, Some(P::WriteCertificates), post(certificates::renew)),
+        )
+        .route("/audit", page(&app, Some(P::ReadAudit), get(audit::list)))
+        .route(
+            "/audit/verify",
+            page(&app, Some(P::ReadAudit), get(audit::verify)),
+        )
+        .route(
+            "/audit/export",
+            page(&app, Some(P::ReadAudit), post(audit::export)),
+        )
+        .route("/users", page(&app, Some(P::ReadUsers), get(users::list)))
+        .route(
+            "/users/new",
+            page(
+                &app,
+                Some(P::WriteUsers),
+                get(users::new).post(users::create),
+            ),
+        )
+        .route(
+            "/users/{id}",
+            page(&app, Some(P::ReadUsers), get(users::show)),
+        )
+        .route(
+            "/users/{id}/edit",
+            page(&app, Some(P::WriteUsers), post(users::edit)),
+        )
+        .route(
+            "/users/{id}/toggle",
+            page(&app, Some(P::WriteUsers), post(users::toggle)),
+        )
+        .route(
+            "/users/{id}/password",
+            page(&app, Some(P::WriteUsers), post(users::password)),
+        )
+        .route(
+            "/users/{id}/delete",
+            page(&app, Some(P::DeleteUsers), post(users::delete)),
+        )
+        .route("/account", page(&app, None, get(account::show)))
+        .route("/account/profile", page(&app, None, post(account::profile)))
+        .route(
+            "/account/password",
+            page(&app, None, post(account::password)),
+        )
+        .route("/account/keys", page(&app, None, post(account::create_key)))
+        .route(
+            "/account/keys/{id}/delete",
+            page(&app, None, post(account::delete_key)),
+        )
+        .route(
+            "/account/sessions/{id}/revoke",
+            page(&app, None, post(account::revoke_session)),
+        )
+        .route(
+            "/account/sessions/revoke-others",
+            page(&app, None, post(account::revoke_other_sessions)),
         )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(

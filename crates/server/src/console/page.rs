@@ -100,6 +100,22 @@ const NAVIGATION: &[Entry] = &[
         label: "ACME",
         needs: Some(Permission::ReadAcme),
     },
+    Entry {
+        path: "/audit",
+        label: "Audit",
+        needs: Some(Permission::ReadAudit),
+    },
+    Entry {
+        path: "/users",
+        label: "Users",
+        needs: Some(Permission::ReadUsers),
+    },
+    // One's own account stays last, whatever later issues add above it.
+    Entry {
+        path: "/account",
+        label: "Account",
+        needs: None,
+    },
 ];
 
 /// A link of the navigation.
@@ -214,6 +230,25 @@ pub fn local_path(next: &str) -> &str {
     if local { next } else { "/" }
 }
 
+/// A time as a page shows it: RFC 3339 for `<time datetime>`, and to the second, in UTC, for
+/// people.
+pub struct Moment {
+    pub iso: String,
+    pub shown: String,
+}
+
+impl Moment {
+    /// `t`, for a page.
+    pub fn new(t: time::OffsetDateTime) -> Self {
+        let iso = authority::rfc3339(t);
+        let shown = format!(
+            "{} UTC",
+            iso.replace('T', " ").chars().take(19).collect::<String>()
+        );
+        Self { iso, shown }
+    }
+}
+
 /// `page` as HTML with `status`.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
@@ -257,5 +292,13 @@ mod tests {
         ] {
             assert_eq!(local_path(next), to, "{next:?}");
         }
+    }
+
+    #[test]
+    fn times_are_shown_to_the_second_in_utc() {
+        let t = time::macros::datetime!(2026-03-04 05:06:07.891 UTC);
+        let m = Moment::new(t);
+        assert_eq!(m.shown, "2026-03-04 05:06:07 UTC");
+        assert!(m.iso.starts_with("2026-03-04T05:06:07"), "{}", m.iso);
     }
 }

@@ -105,16 +105,28 @@ async fn change_password(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> ApiResult<Response> {
+    let (changed, message) = password_change(&app, &principal, body).await?;
+    Ok(ok_with(changed, message))
+}
+
+/// Changes the caller's password as `body` asks, and says what that did to its other
+/// credentials; the console's form changes it the same way (after the same rate limit, which
+/// the caller applies).
+pub async fn password_change(
+    app: &App,
+    principal: &authority::Principal,
+    body: PasswordChange,
+) -> ApiResult<(PasswordChangeView, String)> {
     let changed = app
         .authority
-        .change_password(&principal, &body.current_password, &body.new_password)
+        .change_password(principal, &body.current_password, &body.new_password)
         .await?;
     let message = format!(
         "Password changed; {} other sessions ended; {} API keys still work (revoke them if the \
          old password leaked)",
         changed.sessions_ended, changed.api_keys_kept
     );
-    Ok(ok_with(
+    Ok((
         PasswordChangeView {
             sessions_ended: changed.sessions_ended,
             api_keys_kept: changed.api_keys_kept,
@@ -180,12 +192,15 @@ impl IssuedKeyView {
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "Keys", body = Envelope<Vec<ApiKeyView>>)))]
 async fn list_keys(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+    Ok(ok(key_views(&app, &principal).await?))
+}
+
+/// The caller's API keys, without their secrets; the console's account page lists them the
+/// same way.
+pub async fn key_views(app: &App, principal: &authority::Principal) -> ApiResult<Vec<ApiKeyView>> {
     let now = app.authority.now();
-    let keys = app.authority.api_keys(&principal).await?;
-    Ok(ok(keys
-        .into_iter()
-        .map(|k| ApiKeyView::new(k, now))
-        .collect::<Vec<_>>()))
+    let keys = app.authority.api_keys(principal).await?;
+    Ok(keys.into_iter().map(|k| ApiKeyView::new(k, now)).collect())
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -210,10 +225,23 @@ async fn create_key(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<ApiKeyCreate>,
 ) -> ApiResult<Response> {
+    Ok(created(
+        create_api_key(&app, &principal, body).await?,
+        "API key created; store the key now, it is not shown again",
+    ))
+}
+
+/// Creates the API key `body` describes for the caller, its secret in the answer only; the
+/// console's form creates keys the same way.
+pub async fn create_api_key(
+    app: &App,
+    principal: &authority::Principal,
+    body: ApiKeyCreate,
+) -> ApiResult<IssuedKeyView> {
     let issued = app
         .authority
         .create_api_key(
-            &principal,
+            principal,
             authority::ApiKeyInput {
                 name: body.name,
                 expires_days: body.expires_days,
@@ -221,10 +249,7 @@ async fn create_key(
             },
         )
         .await?;
-    Ok(created(
-        IssuedKeyView::new(issued, app.authority.now()),
-        "API key created; store the key now, it is not shown again",
-    ))
+    Ok(IssuedKeyView::new(issued, app.authority.now()))
 }
 
 /// One of the caller's API keys.
@@ -327,9 +352,18 @@ pub struct SessionView {
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "Sessions", body = Envelope<Vec<SessionView>>)))]
 async fn list_sessions(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+    Ok(ok(session_views(&app, &principal).await?))
+}
+
+/// The caller's live sessions, the one it is using marked; the console's account page lists
+/// them the same way.
+pub async fn session_views(
+    app: &App,
+    principal: &authority::Principal,
+) -> ApiResult<Vec<SessionView>> {
     let current = principal.session_id();
-    let sessions = app.authority.sessions(&principal).await?;
-    Ok(ok(sessions
+    let sessions = app.authority.sessions(principal).await?;
+    Ok(sessions
         .into_iter()
         .map(|s| SessionView {
             current: Some(s.id) == current,
@@ -341,7 +375,7 @@ async fn list_sessions(State(app): State<App>, Caller(principal): Caller) -> Api
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
         })
-        .collect::<Vec<_>>()))
+        .collect())
 }
 
 /// End one of the caller's sessions.

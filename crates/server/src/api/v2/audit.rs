@@ -117,10 +117,20 @@ async fn logs(
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
     let request = p.request()?;
+    let (items, total) = logs_page(&app, q, request).await?;
+    Ok(page(items, request, total))
+}
+
+/// One page of the records a query selects, newest first, and how many it selects; the
+/// console's list reads them the same way.
+pub async fn logs_page(
+    app: &App,
+    q: AuditQuery,
+    request: authority::PageRequest,
+) -> ApiResult<(Vec<AuditView>, i64)> {
     let result = app.authority.audit_logs(&q.filter()?, request).await?;
-    Ok(page(
+    Ok((
         result.items.into_iter().map(AuditView::from).collect(),
-        request,
         result.total,
     ))
 }
@@ -256,13 +266,24 @@ async fn export(
     ApiQuery(e): ApiQuery<ExportQuery>,
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Response> {
+    export_file(&app, &principal, e, q).await
+}
+
+/// The records a query selects as a file in the format `e` asks for, the export itself
+/// audited; the console's CSV button asks the same way.
+pub async fn export_file(
+    app: &App,
+    principal: &authority::Principal,
+    e: ExportQuery,
+    q: AuditQuery,
+) -> ApiResult<Response> {
     let name = match e.format {
         ExportFormat::Json => "json",
         ExportFormat::Csv => "csv",
     };
     let records = app
         .authority
-        .audit_export(&principal, &q.filter()?, e.limit, name)
+        .audit_export(principal, &q.filter()?, e.limit, name)
         .await?;
     let views: Vec<AuditView> = records.into_iter().map(AuditView::from).collect();
     let (content_type, body) = match e.format {
@@ -364,9 +385,15 @@ pub struct VerifyData {
     params(VerifyQuery),
     responses((status = 200, description = "Verification report", body = Envelope<VerifyData>)))]
 async fn verify(State(app): State<App>, ApiQuery(q): ApiQuery<VerifyQuery>) -> ApiResult<Response> {
-    Ok(ok(report(
+    Ok(ok(verification(&app, q).await?))
+}
+
+/// The chain recomputed over the range `q` names, with every fault found; the console's
+/// "Verify the chain" shows the same report.
+pub async fn verification(app: &App, q: VerifyQuery) -> ApiResult<VerifyData> {
+    Ok(report(
         app.authority.audit_verify(q.start_id, q.end_id).await?,
-    )))
+    ))
 }
 
 /// A signed statement of the chain's head, to keep outside the server and verify against later.

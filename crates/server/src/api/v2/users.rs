@@ -48,6 +48,17 @@ async fn list(
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
     let request = p.request()?;
+    let (items, total) = users_page(&app, q, request).await?;
+    Ok(page(items, request, total))
+}
+
+/// One page of the users a query selects, and how many it selects; the console's list reads
+/// them the same way.
+pub async fn users_page(
+    app: &App,
+    q: UserQuery,
+    request: authority::PageRequest,
+) -> ApiResult<(Vec<UserView>, i64)> {
     if let Some(role) = &q.role {
         authority::Role::parse(role)?;
     }
@@ -63,7 +74,7 @@ async fn list(
         .into_iter()
         .map(|u| UserView::new(u, now))
         .collect();
-    Ok(page(items, request, result.total))
+    Ok((items, result.total))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -109,14 +120,24 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<UserCreate>,
 ) -> ApiResult<Response> {
-    let (user, generated) = app.authority.create_user(&principal, input(body)).await?;
     Ok(created(
-        CreatedUser {
-            user: UserView::new(user, app.authority.now()),
-            generated_password: generated.map(|p| p.to_string()),
-        },
+        create_user(&app, &principal, body).await?,
         "User created",
     ))
+}
+
+/// Creates the user `body` describes, with the password generated for it when it names none;
+/// the console's form creates users the same way.
+pub async fn create_user(
+    app: &App,
+    principal: &authority::Principal,
+    body: UserCreate,
+) -> ApiResult<CreatedUser> {
+    let (user, generated) = app.authority.create_user(principal, input(body)).await?;
+    Ok(CreatedUser {
+        user: UserView::new(user, app.authority.now()),
+        generated_password: generated.map(|p| p.to_string()),
+    })
 }
 
 /// One user.
@@ -154,16 +175,26 @@ async fn update(
     Id(id): Id,
     ApiJson(body): ApiJson<UserUpdate>,
 ) -> ApiResult<Response> {
+    Ok(ok_with(
+        update_user(&app, &principal, id, body).await?,
+        "User updated",
+    ))
+}
+
+/// Applies `body` to user `id`; the console's edit form changes users the same way.
+pub async fn update_user(
+    app: &App,
+    principal: &authority::Principal,
+    id: i64,
+    body: UserUpdate,
+) -> ApiResult<UserView> {
     let input = authority::UserUpdateInput {
         email: body.email,
         full_name: body.full_name,
         role: body.role,
     };
-    let user = app.authority.update_user(&principal, id, input).await?;
-    Ok(ok_with(
-        UserView::new(user, app.authority.now()),
-        "User updated",
-    ))
+    let user = app.authority.update_user(principal, id, input).await?;
+    Ok(UserView::new(user, app.authority.now()))
 }
 
 /// Delete a user with its sessions and API keys.
