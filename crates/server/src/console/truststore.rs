@@ -97,8 +97,8 @@ impl AddForm {
 /// The form's fields, with the words a refusal uses for each; anything else is about the
 /// certificate.
 const ADD_FIELDS: &[(&str, &[&str])] = &[
-    ("purpose", &["purpose '"]),
-    ("notes", &["notes are"]),
+    ("purpose", &[" purpose '"]),
+    ("notes", &[" notes are"]),
     ("certificate", &[""]),
 ];
 
