@@ -230,7 +230,8 @@ async fn detail(
     let read = async {
         let row = app.authority.csr(CsrId(id)).await?;
         let decoded = decoded_csr(&row.der)?;
-        let signing = frame.can("write:certificates");
+        let signing =
+            row.status == authority::CsrStatus::Pending && frame.can("write:certificates");
         let (cas, templates) = if signing {
             (
                 ca_choices(app, &frame).await?,

@@ -139,6 +139,16 @@ impl ToolsPage {
     }
 }
 
+/// `text`, to fill its field again, unless it holds a private key (pasted in the wrong box,
+/// or a whole bundle): then nothing.
+fn without_keys(text: String) -> String {
+    if text.contains("PRIVATE KEY") {
+        String::new()
+    } else {
+        text
+    }
+}
+
 /// The decoding form's one field: every refusal is about it.
 const DECODE_FIELDS: &[(&str, &[&str])] = &[("pem", &[""])];
 
@@ -181,7 +191,7 @@ pub async fn decode_cert(
 ) -> Response {
     let mut page = ToolsPage::new(&visitor);
     let decoded = decoded_certificate_pem(&form.pem);
-    page.decode_pem = form.pem;
+    page.decode_pem = without_keys(form.pem);
     match decoded {
         Ok(c) => {
             page.outcome = Outcome::Certificate(Box::new(c));
@@ -198,7 +208,7 @@ pub async fn decode_csr(
 ) -> Response {
     let mut page = ToolsPage::new(&visitor);
     let decoded = decoded_csr(form.pem.as_bytes());
-    page.decode_pem = form.pem;
+    page.decode_pem = without_keys(form.pem);
     match decoded {
         Ok(c) => {
             page.outcome = Outcome::Csr(c);
@@ -235,8 +245,8 @@ pub async fn match_keys(
         password: given(&form.password),
     };
     let mut page = ToolsPage::new(&visitor);
-    page.match_certificate = form.certificate;
-    page.match_csr = form.csr;
+    page.match_certificate = without_keys(form.certificate);
+    page.match_csr = without_keys(form.csr);
     match key_match(&app, input).await {
         Ok(m) => {
             page.outcome = Outcome::Match(m);
@@ -354,6 +364,17 @@ mod tests {
                 None => assert_eq!(refusal.general(), Some(message), "{message}"),
             }
         }
+    }
+
+    #[test]
+    fn text_holding_a_private_key_is_not_shown_again() {
+        let key =
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----";
+        assert_eq!(without_keys(format!("cert\n{key}")), "");
+        assert_eq!(
+            without_keys("-----BEGIN CERTIFICATE-----".into()),
+            "-----BEGIN CERTIFICATE-----"
+        );
     }
 
     #[test]

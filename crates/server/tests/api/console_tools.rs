@@ -96,6 +96,18 @@ async fn the_tools_decode_match_and_convert() -> TestResult {
 
     // Matching: the key is compared and never written back.
     let (cert, key) = rcgen_pair("matched.console.test")?;
+    // Nor does a key pasted into the wrong box come back: a bundle decodes its certificate.
+    let response = post_form(
+        &client,
+        server.url("/tools/decode-cert"),
+        cookie,
+        &[("csrf_token", csrf), ("pem", &format!("{cert}{key}"))],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await?;
+    assert!(html.contains("dns:matched.console.test"), "{html}");
+    assert!(!html.contains(&body_of(&key)), "the key came back");
     for (certificate, private_key, csr, verdict) in [
         (cert.as_str(), key.as_str(), "", "They match"),
         (cert.as_str(), csr_key.as_str(), "", "They do not match"),
