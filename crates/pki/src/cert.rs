@@ -183,7 +183,8 @@ pub enum ExtendedKeyUsage {
 }
 
 impl ExtendedKeyUsage {
-    const NAMED: [ExtendedKeyUsage; 7] = [
+    /// The purposes known by name, as forms offer them; others are given by OID.
+    pub const NAMED: [ExtendedKeyUsage; 7] = [
         Self::ServerAuth,
         Self::ClientAuth,
         Self::CodeSigning,

@@ -241,6 +241,31 @@ impl TemplateSpec {
         self.rules(TemplateId(0)).map(drop)
     }
 
+    /// The key type `key_algorithm`, `key_size` and `curve` name, if they name one; without
+    /// it, certificates get the first of `allowed_key_types`, or EC P-256.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a combination that names no supported key.
+    pub fn named_key(&self) -> Result<Option<KeyType>> {
+        // A size alone names an RSA key, a curve alone an EC key.
+        let algorithm = match (&self.key_algorithm, self.key_size, &self.curve) {
+            (Some(alg), _, _) => alg.as_str(),
+            (None, Some(_), None) => "RSA",
+            (None, None, Some(_)) => "EC",
+            (None, Some(_), Some(_)) => {
+                return Err(Error::Invalid(
+                    "key_size and curve together need key_algorithm".into(),
+                ));
+            }
+            (None, None, None) => return Ok(None),
+        };
+        Ok(Some(KeyType::parse(
+            algorithm,
+            self.key_size,
+            self.curve.as_deref(),
+        )?))
+    }
+
     /// Checks every rule and returns the typed policy.
     ///
     /// # Errors
@@ -268,19 +293,8 @@ impl TemplateSpec {
             .map(|l| KeyType::from_label(l))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
-        // A size alone names an RSA key, a curve alone an EC key.
-        let algorithm = match (&self.key_algorithm, self.key_size, &self.curve) {
-            (Some(alg), _, _) => Some(alg.as_str()),
-            (None, Some(_), None) => Some("RSA"),
-            (None, None, Some(_)) => Some("EC"),
-            (None, Some(_), Some(_)) => {
-                return Err(bad("key_size and curve together need key_algorithm".into()));
-            }
-            (None, None, None) => None,
-        };
-        let default_key = match algorithm {
-            Some(alg) => KeyType::parse(alg, self.key_size, self.curve.as_deref())
-                .map_err(|e| bad(e.to_string()))?,
+        let default_key = match self.named_key().map_err(|e| bad(e.to_string()))? {
+            Some(key) => key,
             None => allowed_key_types
                 .first()
                 .copied()

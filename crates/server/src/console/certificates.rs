@@ -90,7 +90,7 @@ struct ListPage {
 }
 
 /// The CAs the visitor may see, to choose from; none without `read:cas`.
-async fn ca_choices(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
+pub(super) async fn ca_choices(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
     if !frame.can("read:cas") {
         return Ok(Vec::new());
     }

@@ -70,6 +70,41 @@ pub fn lines(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(str::trim).filter(|l| !l.is_empty())
 }
 
+/// A refusal, and the field of the form it is about (none: the form as a whole).
+pub struct Refusal {
+    field: Option<&'static str>,
+    message: String,
+}
+
+impl Refusal {
+    /// `e`, beside the first field of `fields` whose words (lower case) its message uses.
+    pub fn of(e: &ApiError, fields: &[(&'static str, &[&str])]) -> Self {
+        Self::within(e, e.message(), fields)
+    }
+
+    /// `e`, beside the first field of `fields` whose words `part` of its message uses.
+    pub fn within(e: &ApiError, part: &str, fields: &[(&'static str, &[&str])]) -> Self {
+        let lower = format!(" {} ", part.to_lowercase());
+        Self {
+            field: fields
+                .iter()
+                .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
+                .map(|(field, _)| *field),
+            message: e.message().to_owned(),
+        }
+    }
+
+    /// The message, when it is about `field`.
+    pub fn about(&self, field: &str) -> Option<&str> {
+        (self.field == Some(field)).then_some(self.message.as_str())
+    }
+
+    /// The message, when it is about no field.
+    pub fn general(&self) -> Option<&str> {
+        self.field.is_none().then_some(self.message.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,5 +124,23 @@ mod tests {
                 "{label}"
             );
         }
+    }
+
+    #[test]
+    fn a_refusal_goes_beside_the_first_field_it_names() {
+        let fields: &[(&str, &[&str])] = &[("max", &["maximum"]), ("days", &["days", "validity"])];
+        for (message, field) in [
+            ("the maximum is below the days", Some("max")),
+            ("Validity is too long", Some("days")),
+            ("something else", None),
+        ] {
+            let refusal = Refusal::of(&ApiError::invalid(message), fields);
+            assert_eq!(refusal.general().is_some(), field.is_none(), "{message}");
+            if let Some(field) = field {
+                assert_eq!(refusal.about(field), Some(message));
+            }
+        }
+        let e = ApiError::invalid("template 'days': bad");
+        assert!(Refusal::within(&e, "bad", fields).general().is_some());
     }
 }

@@ -14,11 +14,15 @@ mod audit;
 mod cas;
 mod certificates;
 mod chart;
+mod csrs;
 mod dashboard;
 mod form;
 mod gate;
 mod login;
 mod page;
+mod templates;
+mod tools;
+mod truststore;
 mod users;
 
 use axum::Router;
@@ -191,6 +195,87 @@ pub fn routes(app: App) -> Router {
         .route(
             "/account/sessions/revoke-others",
             page(&app, None, post(account::revoke_other_sessions)),
+        )
+        .route("/csrs", page(&app, Some(P::ReadCsrs), get(csrs::list)))
+        .route(
+            "/csrs/new",
+            page(&app, Some(P::WriteCsrs), get(csrs::new).post(csrs::create)),
+        )
+        .route("/csrs/{id}", page(&app, Some(P::ReadCsrs), get(csrs::show)))
+        .route(
+            "/csrs/{id}/sign",
+            // Signing issues a certificate: the REST route asks the same.
+            page(&app, Some(P::WriteCertificates), post(csrs::sign)),
+        )
+        .route(
+            "/csrs/{id}/delete",
+            page(&app, Some(P::DeleteCsrs), post(csrs::delete)),
+        )
+        .route(
+            "/templates",
+            page(&app, Some(P::ReadTemplates), get(templates::list)),
+        )
+        .route(
+            "/templates/new",
+            page(
+                &app,
+                Some(P::WriteTemplates),
+                get(templates::new).post(templates::create),
+            ),
+        )
+        .route(
+            "/templates/{id}",
+            page(&app, Some(P::ReadTemplates), get(templates::show)),
+        )
+        .route(
+            "/templates/{id}/edit",
+            page(
+                &app,
+                Some(P::WriteTemplates),
+                get(templates::edit).post(templates::update),
+            ),
+        )
+        .route(
+            "/templates/{id}/delete",
+            page(&app, Some(P::DeleteTemplates), post(templates::delete)),
+        )
+        .route(
+            "/truststore",
+            page(&app, Some(P::ReadTruststore), get(truststore::list)),
+        )
+        .route(
+            "/truststore/new",
+            page(
+                &app,
+                Some(P::WriteTruststore),
+                get(truststore::new).post(truststore::create),
+            ),
+        )
+        .route(
+            "/truststore/{id}",
+            page(&app, Some(P::ReadTruststore), get(truststore::show)),
+        )
+        .route(
+            "/truststore/{id}/delete",
+            page(&app, Some(P::DeleteTruststore), post(truststore::delete)),
+        )
+        // Each tool needs what its REST route needs (`api/v2/tools.rs`).
+        .route("/tools", page(&app, None, get(tools::show)))
+        .route(
+            "/tools/decode-cert",
+            page(&app, Some(P::ReadCertificates), post(tools::decode_cert)),
+        )
+        .route(
+            "/tools/decode-csr",
+            page(&app, Some(P::ReadCsrs), post(tools::decode_csr)),
+        )
+        .route(
+            "/tools/match-keys",
+            page(&app, Some(P::ReadCertificates), post(tools::match_keys)),
+        )
+        .route(
+            "/tools/convert",
+            page(&app, Some(P::ReadCertificates), post(tools::convert)),
         )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(

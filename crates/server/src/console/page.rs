@@ -96,6 +96,26 @@ const NAVIGATION: &[Entry] = &[
         needs: Some(Permission::ReadCertificates),
     },
     Entry {
+        path: "/csrs",
+        label: "CSRs",
+        needs: Some(Permission::ReadCsrs),
+    },
+    Entry {
+        path: "/templates",
+        label: "Templates",
+        needs: Some(Permission::ReadTemplates),
+    },
+    Entry {
+        path: "/truststore",
+        label: "Trust store",
+        needs: Some(Permission::ReadTruststore),
+    },
+    Entry {
+        path: "/tools",
+        label: "Tools",
+        needs: None,
+    },
+    Entry {
         path: "/acme",
         label: "ACME",
         needs: Some(Permission::ReadAcme),

@@ -90,6 +90,20 @@ pub struct CsrQuery {
 
 async fn csr_page(app: &App, status: Option<&str>, p: Pagination) -> ApiResult<Response> {
     let request = p.request()?;
+    let (items, total) = csrs_page(app, status, request).await?;
+    Ok(page(items, request, total))
+}
+
+/// One page of stored CSRs, `pending` or `signed` only when `status` says so, and how many
+/// there are.
+///
+/// # Errors
+/// 400 for an unknown status.
+pub async fn csrs_page(
+    app: &App,
+    status: Option<&str>,
+    request: authority::PageRequest,
+) -> ApiResult<(Vec<CsrView>, i64)> {
     let status = match status {
         None | Some("" | "all") => None,
         Some(word) => Some(CsrStatus::parse(word).ok_or_else(|| {
@@ -100,7 +114,7 @@ async fn csr_page(app: &App, status: Option<&str>, p: Pagination) -> ApiResult<R
     };
     let result = app.authority.csrs(status, request).await?;
     let items = result.items.into_iter().map(CsrView::from).collect();
-    Ok(page(items, request, result.total))
+    Ok((items, result.total))
 }
 
 /// Stored CSRs, newest first.
@@ -295,10 +309,26 @@ async fn sign(
     Id(id): Id,
     ApiJson(body): ApiJson<CsrSign>,
 ) -> ApiResult<Response> {
+    Ok(created(
+        sign_csr(&app, &principal, id, body).await?,
+        "CSR signed",
+    ))
+}
+
+/// Signs pending CSR `id` as `body` asks, and the certificate made.
+///
+/// # Errors
+/// As [`authority::Authority::sign_csr`].
+pub async fn sign_csr(
+    app: &App,
+    principal: &authority::Principal,
+    id: i64,
+    body: CsrSign,
+) -> ApiResult<CertificateView> {
     let issued = app
         .authority
         .sign_csr(
-            &principal,
+            principal,
             CsrId(id),
             SignCsr {
                 ca_id: body.ca_id.map(CaId),
@@ -307,9 +337,9 @@ async fn sign(
             },
         )
         .await?;
-    Ok(created(
-        CertificateView::new(issued.certificate, app.authority.now()),
-        "CSR signed",
+    Ok(CertificateView::new(
+        issued.certificate,
+        app.authority.now(),
     ))
 }
 

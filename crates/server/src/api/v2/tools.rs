@@ -84,8 +84,16 @@ fn first_block(pem: &str, labels: &[&str], what: &str) -> ApiResult<Vec<u8>> {
     responses((status = 200, description = "Decoded", body = Envelope<DecodedCertificate>),
               (status = 422, description = "Not a certificate", body = ErrorBody)))]
 async fn decode_cert(ApiJson(body): ApiJson<PemInput>) -> ApiResult<Response> {
-    let der = first_block(&body.pem, CERTIFICATE_LABELS, "CERTIFICATE")?;
-    Ok(ok(decoded_certificate(&der)?))
+    Ok(ok(decoded_certificate_pem(&body.pem)?))
+}
+
+/// What the first certificate of the PEM text `pem` says.
+///
+/// # Errors
+/// 422 when there is no certificate block, or it does not parse.
+pub fn decoded_certificate_pem(pem: &str) -> ApiResult<DecodedCertificate> {
+    let der = first_block(pem, CERTIFICATE_LABELS, "CERTIFICATE")?;
+    decoded_certificate(&der)
 }
 
 /// What the certificate `der` says; the console's certificate pages show the same.
@@ -137,8 +145,14 @@ pub struct DecodedCsr {
     responses((status = 200, description = "Decoded", body = Envelope<DecodedCsr>),
               (status = 422, description = "Not a valid CSR", body = ErrorBody)))]
 async fn decode_csr(ApiJson(body): ApiJson<PemInput>) -> ApiResult<Response> {
-    let csr = authority::parse_csr(body.pem.as_bytes())?;
-    Ok(ok(DecodedCsr {
+    Ok(ok(decoded_csr(body.pem.as_bytes())?))
+}
+
+/// What the CSR `input` (PEM or DER) asks for, once its signature is checked; the console's
+/// CSR pages show the same.
+pub fn decoded_csr(input: &[u8]) -> ApiResult<DecodedCsr> {
+    let csr = authority::parse_csr(input)?;
+    Ok(DecodedCsr {
         subject: csr.subject_text,
         san: csr.sans.iter().map(|s| s.to_api_string()).collect(),
         key_type: csr.key_type.label(),
@@ -151,7 +165,7 @@ async fn decode_csr(ApiJson(body): ApiJson<PemInput>) -> ApiResult<Response> {
             .map(|e| e.as_string())
             .collect(),
         requests_ca: csr.requests_ca,
-    }))
+    })
 }
 
 /// A text field, unless absent or blank (forms send empty strings for fields left alone).
@@ -201,6 +215,14 @@ async fn match_keys(
     State(app): State<App>,
     ApiJson(body): ApiJson<MatchKeysInput>,
 ) -> ApiResult<Response> {
+    Ok(ok(key_match(&app, body).await?))
+}
+
+/// Which of the certificate, private key and CSR of `body` hold the same public key.
+///
+/// # Errors
+/// 422 for fewer than two items, or one that does not parse (naming its field).
+pub async fn key_match(app: &App, body: MatchKeysInput) -> ApiResult<KeyMatch> {
     let (certificate, private_key, csr) = (
         given(body.certificate.as_ref()),
         given(body.private_key.as_ref()),
@@ -219,7 +241,7 @@ async fn match_keys(
         })
         .transpose()?;
     let private_key = match private_key {
-        Some(pem) => Some(public_key_of(&app, pem, body.password.clone()).await?),
+        Some(pem) => Some(public_key_of(app, pem, body.password.clone()).await?),
         None => None,
     };
     let csr = csr
@@ -235,12 +257,12 @@ async fn match_keys(
         same(&certificate, &csr),
         same(&private_key, &csr),
     ];
-    Ok(ok(KeyMatch {
+    Ok(KeyMatch {
         matches: pairs.iter().flatten().all(|m| *m),
         certificate_matches_key: pairs[0],
         certificate_matches_csr: pairs[1],
         key_matches_csr: pairs[2],
-    }))
+    })
 }
 
 /// The public key of a private key in any form; opening an encrypted one runs a key derivation,
@@ -356,6 +378,49 @@ async fn convert(
     ApiQuery(q): ApiQuery<ConvertQuery>,
     ApiJson(body): ApiJson<ConvertInput>,
 ) -> ApiResult<Response> {
+    let file = convert_file(&app, body).await?;
+    if q.download {
+        return Ok(file.download());
+    }
+    let (encoding, data) = match file.format {
+        Format::Pem => ("text", String::from_utf8_lossy(&file.bytes).into_owned()),
+        _ => ("base64", BASE64.encode(&file.bytes)),
+    };
+    let result = Converted {
+        format: file.format.name(),
+        encoding,
+        data,
+        filename: file.filename,
+        content_type: file.content_type,
+    };
+    Ok(match file.left_out {
+        Some(note) => ok_with(result, note),
+        None => ok(result),
+    })
+}
+
+/// A file `/tools/convert` made.
+pub struct ConvertedFile {
+    format: Format,
+    bytes: Vec<u8>,
+    filename: String,
+    content_type: &'static str,
+    /// What the output format could not hold, said in words.
+    pub left_out: Option<String>,
+}
+
+impl ConvertedFile {
+    /// The file as a download.
+    pub fn download(self) -> Response {
+        attachment(self.content_type, &self.filename, self.bytes)
+    }
+}
+
+/// Converts what `body` holds into its `output_format`.
+///
+/// # Errors
+/// 422 for unreadable input, a wrong password, or an output that cannot be made.
+pub async fn convert_file(app: &App, body: ConvertInput) -> ApiResult<ConvertedFile> {
     let format = Format::parse("output_format", &body.output_format)?;
     // PKCS#12 and encrypted keys run password derivations that take long enough to stall the
     // other requests sharing this worker thread.
@@ -365,24 +430,12 @@ async fn convert(
         .run(move || Ok(converted(&body, format)))
         .await??;
     let (extension, content_type) = format.file();
-    let filename = format!("converted.{extension}");
-    if q.download {
-        return Ok(attachment(content_type, &filename, bytes));
-    }
-    let (encoding, data) = match format {
-        Format::Pem => ("text", String::from_utf8_lossy(&bytes).into_owned()),
-        _ => ("base64", BASE64.encode(&bytes)),
-    };
-    let result = Converted {
-        format: format.name(),
-        encoding,
-        data,
-        filename,
+    Ok(ConvertedFile {
+        format,
+        bytes,
+        filename: format!("converted.{extension}"),
         content_type,
-    };
-    Ok(match left_out {
-        Some(note) => ok_with(result, note),
-        None => ok(result),
+        left_out,
     })
 }
 

@@ -131,10 +131,26 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<TrustCreate>,
 ) -> ApiResult<Response> {
+    Ok(created(
+        trust_one(&app, &principal, body).await?,
+        "Certificate added to the trust store",
+    ))
+}
+
+/// Trusts the one CA certificate of `body`.
+///
+/// # Errors
+/// As [`authority::Authority::trust`]; 409 when it is trusted already; 422 for a file of
+/// several certificates.
+pub async fn trust_one(
+    app: &App,
+    principal: &authority::Principal,
+    body: TrustCreate,
+) -> ApiResult<TrustedView> {
     let report = app
         .authority
         .trust(
-            &principal,
+            principal,
             body.certificate.as_bytes(),
             None,
             TrustLabels {
@@ -159,9 +175,8 @@ async fn create(
             ));
         }
     };
-    Ok(created(
-        TrustedView::from(app.authority.trusted_certificate(id).await?),
-        "Certificate added to the trust store",
+    Ok(TrustedView::from(
+        app.authority.trusted_certificate(id).await?,
     ))
 }
 
