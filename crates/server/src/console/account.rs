@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::form::{Form, blank_is_none, number};
+use super::form::{Form, Refusal, blank_is_none, number};
 use super::page::{self, Frame, Head, Moment, Visitor};
 use crate::App;
 use crate::api::v2::account::{
@@ -51,23 +51,18 @@ const FIELDS: &[(&str, Fields)] = &[
 /// A refusal of one of the page's forms, beside the field it names if it names one.
 pub struct Notice {
     form: &'static str,
-    field: Option<&'static str>,
-    message: String,
+    refusal: Refusal,
 }
 
 impl Notice {
     fn new(form: &'static str, e: &ApiError) -> Self {
-        let lower = e.message().to_lowercase();
-        let field = FIELDS
+        let fields = FIELDS
             .iter()
-            .filter(|(f, _)| *f == form)
-            .flat_map(|(_, fields)| fields.iter())
-            .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
-            .map(|(field, _)| *field);
+            .find(|(f, _)| *f == form)
+            .map_or(&[][..], |(_, fields)| *fields);
         Self {
             form,
-            field,
-            message: e.message().to_owned(),
+            refusal: Refusal::of(e, fields),
         }
     }
 }
@@ -149,16 +144,16 @@ impl AccountPage {
     fn error_of(&self, form: &str) -> Option<&str> {
         self.notice
             .as_ref()
-            .filter(|n| n.form == form && n.field.is_none())
-            .map(|n| n.message.as_str())
+            .filter(|n| n.form == form)
+            .and_then(|n| n.refusal.general())
     }
 
     /// The refusal of form `form`, when it names `field`.
     fn error_for(&self, form: &str, field: &str) -> Option<&str> {
         self.notice
             .as_ref()
-            .filter(|n| n.form == form && n.field == Some(field))
-            .map(|n| n.message.as_str())
+            .filter(|n| n.form == form)
+            .and_then(|n| n.refusal.about(field))
     }
 
     /// Whether the key form asks for `permission`.
@@ -455,7 +450,11 @@ mod tests {
             ("sessions", "no active session 9", None),
         ] {
             let e = ApiError::invalid(message);
-            assert_eq!(Notice::new(form, &e).field, field, "{form}: {message}");
+            assert_eq!(
+                Notice::new(form, &e).refusal.field(),
+                field,
+                "{form}: {message}"
+            );
         }
     }
 

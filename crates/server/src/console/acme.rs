@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::certificates::Choice;
 use super::form::{Form, blank_is_none, lines, number};
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor};
 use crate::App;
 use crate::api::v2::acme::accounts::AccountView;
 use crate::api::v2::acme::eab_keys::{EabKeyView, NewEabKeyView};
@@ -469,22 +469,13 @@ impl ListQuery {
         })
     }
 
-    /// The link to page `page` of `path` with these filters.
-    fn link(&self, path: &str, page: u32) -> String {
-        let page = page.to_string();
-        let fields: Vec<(&str, &str)> = [
-            ("profile_id", self.profile_id.as_str()),
-            ("account_id", self.account_id.as_str()),
-            ("status", self.status.as_str()),
-            ("page", page.as_str()),
+    /// The filters, as the query string names them.
+    fn filters(&self) -> [(&'static str, &str); 3] {
+        [
+            ("profile_id", &self.profile_id),
+            ("account_id", &self.account_id),
+            ("status", &self.status),
         ]
-        .into_iter()
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-        format!(
-            "{path}?{}",
-            serde_urlencoded::to_string(fields).unwrap_or_default()
-        )
     }
 }
 
@@ -503,9 +494,7 @@ struct ListPage {
     path: &'static str,
     listed: Listed,
     query: ListQuery,
-    total: i64,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
     error: Option<String>,
 }
 
@@ -546,24 +535,19 @@ async fn list_page(
         ("ACME accounts", "/acme/accounts")
     };
     match read.await {
-        Ok((listed, total)) => {
-            let shown = i64::from(page) * i64::from(PER_PAGE);
-            page::render(
-                error.as_ref().map_or(StatusCode::OK, ApiError::status),
-                &ListPage {
-                    head: Head::new(),
-                    frame,
-                    title,
-                    path,
-                    listed,
-                    previous: (page > 1).then(|| query.link(path, page - 1)),
-                    next: (shown < total).then(|| query.link(path, page + 1)),
-                    query,
-                    total,
-                    error: error.map(|e| e.message().to_owned()),
-                },
-            )
-        }
+        Ok((listed, total)) => page::render(
+            error.as_ref().map_or(StatusCode::OK, ApiError::status),
+            &ListPage {
+                head: Head::new(),
+                frame,
+                title,
+                path,
+                listed,
+                pager: Pager::new(path, &query.filters(), page, PER_PAGE, total),
+                query,
+                error: error.map(|e| e.message().to_owned()),
+            },
+        ),
         Err(e) => page::refused(frame, &e),
     }
 }
@@ -639,18 +623,5 @@ mod tests {
         };
         assert!(bad.to_rest(true).is_err());
         Ok(())
-    }
-
-    #[test]
-    fn list_links_keep_the_filters() {
-        let q = ListQuery {
-            profile_id: "2".into(),
-            status: "valid".into(),
-            ..ListQuery::default()
-        };
-        assert_eq!(
-            q.link("/acme/orders", 3),
-            "/acme/orders?profile_id=2&status=valid&page=3"
-        );
     }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
-use super::form::{Form, KEY_TYPES, blank_is_none, key_choice, lines, number};
+use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
 use super::page::{self, Frame, Head, Visitor};
 use crate::App;
 use crate::api::v2::cas::{self as rest, CaCreate, CaNode, CaView};
@@ -280,7 +280,7 @@ struct CreatePage {
     form: CreateForm,
     parents: Vec<Parent>,
     key_types: [&'static str; 6],
-    error: Option<(Option<&'static str>, String)>,
+    error: Option<Refusal>,
 }
 
 /// The fields of the creation form, with the words a refusal uses for each.
@@ -330,20 +330,12 @@ impl CreatePage {
 
     /// The refusal, when it names `field` (`None`: when it names no field of the form).
     fn error_for(&self, field: Option<&str>) -> Option<&str> {
-        match &self.error {
-            Some((f, message)) if f.as_deref() == field => Some(message),
-            _ => None,
+        let refusal = self.error.as_ref()?;
+        match field {
+            Some(field) => refusal.about(field),
+            None => refusal.general(),
         }
     }
-}
-
-/// The field of the form a refusal is about, by the words it uses.
-fn field_of(message: &str) -> Option<&'static str> {
-    let lower = message.to_lowercase();
-    CREATE_FIELDS
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
-        .map(|(field, _)| *field)
 }
 
 async fn create_page(
@@ -372,7 +364,7 @@ async fn create_page(
             form,
             parents,
             key_types: KEY_TYPES,
-            error: error.map(|e| (field_of(e.message()), e.message().to_owned())),
+            error: error.map(|e| Refusal::of(&e, CREATE_FIELDS)),
         },
     )
 }
@@ -550,7 +542,8 @@ mod tests {
             ("invalid subtree 'dns:'", Some("permitted")),
             ("nothing to say", None),
         ] {
-            assert_eq!(field_of(message), field, "{message}");
+            let refusal = Refusal::of(&ApiError::invalid(message), CREATE_FIELDS);
+            assert_eq!(refusal.field(), field, "{message}");
         }
     }
 }

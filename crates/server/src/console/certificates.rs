@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::form::{Form, KEY_TYPES, blank_is_none, key_choice, lines, number};
-use super::page::{self, Frame, Head, Visitor};
+use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
+use super::page::{self, Frame, Head, Pager, Visitor};
 use crate::App;
 use crate::api::v2::certificates::{
     self as rest, CertificateCreate, CertificateQuery, CertificateView, ExportQuery,
@@ -35,26 +35,14 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The query string of these filters on page `page`.
-    fn link(&self, page: u32) -> String {
-        let fields = [
-            ("status", self.status.as_str()),
-            ("ca_id", self.ca_id.as_str()),
-            ("search", self.search.as_str()),
-            ("days", self.days.as_str()),
-        ];
-        let page = page.to_string();
-        let kept: Vec<(&str, &str)> = fields
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .chain((page != "1").then_some(("page", page.as_str())))
-            .collect();
-        let query = serde_urlencoded::to_string(kept).unwrap_or_default();
-        if query.is_empty() {
-            "/certificates".to_owned()
-        } else {
-            format!("/certificates?{query}")
-        }
+    /// The filters, as the query string names them.
+    fn filters(&self) -> [(&'static str, &str); 4] {
+        [
+            ("status", &self.status),
+            ("ca_id", &self.ca_id),
+            ("search", &self.search),
+            ("days", &self.days),
+        ]
     }
 
     fn to_rest(&self) -> ApiResult<CertificateQuery> {
@@ -81,11 +69,7 @@ struct ListPage {
     query: ListQuery,
     cas: Vec<Choice>,
     rows: Vec<CertificateView>,
-    total: i64,
-    page: u32,
-    pages: u32,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
     error: Option<String>,
 }
 
@@ -132,21 +116,15 @@ pub async fn list(
             e.status(),
         ),
     };
-    let pages = u32::try_from((total.max(1) + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
-        .unwrap_or(u32::MAX);
     page::render(
         status,
         &ListPage {
             head: Head::new(),
-            previous: (page > 1).then(|| query.link(page - 1)),
-            next: (page < pages).then(|| query.link(page + 1)),
+            pager: Pager::new("/certificates", &query.filters(), page, PER_PAGE, total),
             frame,
             query,
             cas,
             rows,
-            total,
-            page,
-            pages,
             error,
         },
     )
@@ -374,8 +352,7 @@ struct IssuePage {
     templates: Vec<Choice>,
     cas: Vec<Choice>,
     key_types: [&'static str; 6],
-    /// The field the refusal names, if any, and the refusal.
-    error: Option<(Option<&'static str>, String)>,
+    error: Option<Refusal>,
 }
 
 impl IssuePage {
@@ -389,18 +366,12 @@ impl IssuePage {
 
     /// The refusal, when it names `field`.
     fn error_for(&self, field: &str) -> Option<&str> {
-        match &self.error {
-            Some((Some(f), message)) if *f == field => Some(message),
-            _ => None,
-        }
+        self.error.as_ref().and_then(|r| r.about(field))
     }
 
     /// The refusal, when it names no field of the form.
     fn general_error(&self) -> Option<&str> {
-        match &self.error {
-            Some((None, message)) => Some(message),
-            _ => None,
-        }
+        self.error.as_ref().and_then(Refusal::general)
     }
 }
 
@@ -421,15 +392,6 @@ const ISSUE_FIELDS: &[(&str, &[&str])] = &[
     ("template_id", &["template"]),
     ("ca_id", &["ca_id", " ca ", "authority"]),
 ];
-
-/// The field of the form a refusal is about, by the words it uses.
-fn field_of(message: &str) -> Option<&'static str> {
-    let lower = format!(" {} ", message.to_lowercase());
-    ISSUE_FIELDS
-        .iter()
-        .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
-        .map(|(field, _)| *field)
-}
 
 async fn issue_page(
     app: &App,
@@ -466,7 +428,7 @@ async fn issue_page(
             templates,
             cas,
             key_types: KEY_TYPES,
-            error: error.map(|e| (field_of(e.message()), e.message().to_owned())),
+            error: error.map(|e| Refusal::of(&e, ISSUE_FIELDS)),
         },
     )
 }
@@ -544,20 +506,9 @@ mod tests {
             ("template 7 not found", Some("template_id")),
             ("something else entirely", None),
         ] {
-            assert_eq!(field_of(message), field, "{message}");
+            let refusal = Refusal::of(&ApiError::invalid(message), ISSUE_FIELDS);
+            assert_eq!(refusal.field(), field, "{message}");
         }
-    }
-
-    #[test]
-    fn list_links_keep_the_filters() {
-        let q = ListQuery {
-            status: "expiring".into(),
-            days: "7".into(),
-            ..ListQuery::default()
-        };
-        assert_eq!(q.link(1), "/certificates?status=expiring&days=7");
-        assert_eq!(q.link(3), "/certificates?status=expiring&days=7&page=3");
-        assert_eq!(ListQuery::default().link(1), "/certificates");
     }
 
     #[test]

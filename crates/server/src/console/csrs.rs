@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::certificates::{Choice, ca_choices};
 use super::form::{Form, Refusal, blank_is_none, number};
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor};
 use super::templates::template_choices;
 use crate::App;
 use crate::api::v2::csrs::{self as rest, CsrSign, CsrView};
@@ -30,22 +30,6 @@ pub struct ListQuery {
     page: Option<u32>,
 }
 
-impl ListQuery {
-    /// The list at page `page` with this filter.
-    fn link(&self, page: u32) -> String {
-        let page = page.to_string();
-        let kept: Vec<(&str, &str)> = [("status", self.status.as_str())]
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .chain((page != "1").then_some(("page", page.as_str())))
-            .collect();
-        match serde_urlencoded::to_string(kept).unwrap_or_default() {
-            q if q.is_empty() => "/csrs".to_owned(),
-            q => format!("/csrs?{q}"),
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "console/csrs.html")]
 struct ListPage {
@@ -53,11 +37,7 @@ struct ListPage {
     frame: Frame,
     query: ListQuery,
     rows: Vec<CsrView>,
-    total: i64,
-    page: u32,
-    pages: u32,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
     error: Option<String>,
 }
 
@@ -78,20 +58,15 @@ pub async fn list(
             Ok((rows, total)) => (rows, total, None, StatusCode::OK),
             Err(e) => (Vec::new(), 0, Some(e.message().to_owned()), e.status()),
         };
-    let pages = u32::try_from((total.max(1) + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
-        .unwrap_or(u32::MAX);
+    let filters = [("status", query.status.as_str())];
     page::render(
         status,
         &ListPage {
             head: Head::new(),
-            previous: (page > 1).then(|| query.link(page - 1)),
-            next: (page < pages).then(|| query.link(page + 1)),
+            pager: Pager::new("/csrs", &filters, page, PER_PAGE, total),
             frame,
             query,
             rows,
-            total,
-            page,
-            pages,
             error,
         },
     )
@@ -368,14 +343,7 @@ mod tests {
     }
 
     #[test]
-    fn list_links_keep_the_filter_and_a_form_becomes_the_rest_request() -> ApiResult<()> {
-        let q = ListQuery {
-            status: "pending".into(),
-            page: None,
-        };
-        assert_eq!(q.link(1), "/csrs?status=pending");
-        assert_eq!(q.link(2), "/csrs?status=pending&page=2");
-        assert_eq!(ListQuery::default().link(1), "/csrs");
+    fn a_form_becomes_the_rest_request() -> ApiResult<()> {
         let form = SignForm {
             ca_id: "3".into(),
             template_id: " ".into(),

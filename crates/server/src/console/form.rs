@@ -94,6 +94,20 @@ impl Refusal {
         }
     }
 
+    /// A refusal about no field in particular.
+    pub fn plain(message: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The field it is about, if any.
+    #[cfg(test)]
+    pub fn field(&self) -> Option<&'static str> {
+        self.field
+    }
+
     /// The message, when it is about `field`.
     pub fn about(&self, field: &str) -> Option<&str> {
         (self.field == Some(field)).then_some(self.message.as_str())

@@ -215,6 +215,46 @@ pub async fn visitor(app: &App, conn: Option<Conn>, headers: &HeaderMap) -> Opti
     })
 }
 
+/// The pages of a filtered list, each link keeping the filters.
+pub struct Pager {
+    /// Rows that match, on every page.
+    pub total: i64,
+    pub page: u32,
+    pub pages: u32,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// Page `page` of `total` rows, `per_page` a page, of `path` with `filters`.
+    pub fn new(path: &str, filters: &[(&str, &str)], page: u32, per_page: u32, total: i64) -> Self {
+        let per_page = i64::from(per_page.max(1));
+        let pages = u32::try_from((total.max(1) + per_page - 1) / per_page).unwrap_or(u32::MAX);
+        Self {
+            total,
+            page,
+            pages,
+            previous: (page > 1).then(|| list_link(path, filters, page - 1)),
+            next: (page < pages).then(|| list_link(path, filters, page + 1)),
+        }
+    }
+}
+
+/// `path` with the filters that are not blank and, past the first, the page.
+pub fn list_link(path: &str, filters: &[(&str, &str)], page: u32) -> String {
+    let page = page.to_string();
+    let kept: Vec<(&str, &str)> = filters
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .chain((page != "1").then_some(("page", page.as_str())))
+        .collect();
+    match serde_urlencoded::to_string(kept).unwrap_or_default() {
+        query if query.is_empty() => path.to_owned(),
+        query => format!("{path}?{query}"),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/refused.html")]
 struct RefusedPage<'a> {
@@ -294,6 +334,32 @@ pub fn render(status: StatusCode, page: &impl Template) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_links_keep_the_filters_and_leave_out_blanks_and_the_first_page() {
+        let filters = [("status", "expiring"), ("search", ""), ("days", "7")];
+        assert_eq!(
+            list_link("/certificates", &filters, 1),
+            "/certificates?status=expiring&days=7"
+        );
+        assert_eq!(
+            list_link("/certificates", &filters, 3),
+            "/certificates?status=expiring&days=7&page=3"
+        );
+        assert_eq!(list_link("/users", &[("role", "")], 1), "/users");
+        assert_eq!(list_link("/users", &[("q", "a&b")], 1), "/users?q=a%26b");
+    }
+
+    #[test]
+    fn a_pager_counts_pages_and_links_only_where_there_is_a_page() {
+        let p = Pager::new("/audit", &[("user", "vera")], 2, 50, 101);
+        assert_eq!((p.pages, p.total), (3, 101));
+        assert_eq!(p.previous.as_deref(), Some("/audit?user=vera"));
+        assert_eq!(p.next.as_deref(), Some("/audit?user=vera&page=3"));
+        let empty = Pager::new("/audit", &[], 1, 50, 0);
+        assert_eq!(empty.pages, 1);
+        assert!(empty.previous.is_none() && empty.next.is_none());
+    }
 
     #[test]
     fn a_login_only_sends_its_visitor_to_this_site() {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::{Form, Refusal, blank_is_none};
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor};
 use crate::App;
 use crate::api::v2::tools::{DecodedCertificate, decoded_certificate};
 use crate::api::v2::truststore::{TrustCreate, TrustedView, trust_one};
@@ -31,9 +31,7 @@ struct ListPage {
     head: Head,
     frame: Frame,
     rows: Vec<TrustedView>,
-    total: i64,
-    page: u32,
-    pages: u32,
+    pager: Pager,
 }
 
 /// GET `/truststore`.
@@ -49,23 +47,15 @@ pub async fn list(
         per_page: PER_PAGE,
     };
     match app.authority.trusted_certificates(request).await {
-        Ok(result) => {
-            let pages = u32::try_from(
-                (result.total.max(1) + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE),
-            )
-            .unwrap_or(u32::MAX);
-            page::render(
-                StatusCode::OK,
-                &ListPage {
-                    head: Head::new(),
-                    frame,
-                    rows: result.items.into_iter().map(TrustedView::from).collect(),
-                    total: result.total,
-                    page,
-                    pages,
-                },
-            )
-        }
+        Ok(result) => page::render(
+            StatusCode::OK,
+            &ListPage {
+                head: Head::new(),
+                frame,
+                rows: result.items.into_iter().map(TrustedView::from).collect(),
+                pager: Pager::new("/truststore", &[], page, PER_PAGE, result.total),
+            },
+        ),
         Err(e) => page::refused(frame, &e.into()),
     }
 }

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::form::{Form, blank_is_none};
-use super::page::{self, Frame, Head, Moment, Visitor};
+use super::form::{Form, Refusal, blank_is_none};
+use super::page::{self, Frame, Head, Moment, Pager, Visitor};
 use crate::App;
 use crate::api::v2::users::{self as rest, UserCreate, UserQuery, UserUpdate};
 use crate::api::v2::views::UserView;
@@ -37,25 +37,13 @@ pub struct ListQuery {
 }
 
 impl ListQuery {
-    /// The link to page `page` of these filters.
-    fn link(&self, page: u32) -> String {
-        let fields = [
-            ("role", self.role.as_str()),
-            ("active", self.active.as_str()),
-            ("search", self.search.as_str()),
-        ];
-        let page = page.to_string();
-        let kept: Vec<(&str, &str)> = fields
-            .into_iter()
-            .filter(|(_, v)| !v.is_empty())
-            .chain((page != "1").then_some(("page", page.as_str())))
-            .collect();
-        let query = serde_urlencoded::to_string(kept).unwrap_or_default();
-        if query.is_empty() {
-            "/users".to_owned()
-        } else {
-            format!("/users?{query}")
-        }
+    /// The filters, as the query string names them.
+    fn filters(&self) -> [(&'static str, &str); 3] {
+        [
+            ("role", &self.role),
+            ("active", &self.active),
+            ("search", &self.search),
+        ]
     }
 
     fn to_rest(&self) -> ApiResult<UserQuery> {
@@ -85,11 +73,7 @@ struct ListPage {
     query: ListQuery,
     roles: Vec<&'static str>,
     rows: Vec<UserView>,
-    total: i64,
-    page: u32,
-    pages: u32,
-    previous: Option<String>,
-    next: Option<String>,
+    pager: Pager,
     error: Option<String>,
 }
 
@@ -111,30 +95,18 @@ pub async fn list(
         Ok((rows, total)) => (rows, total, None, StatusCode::OK),
         Err(e) => (Vec::new(), 0, Some(e.message().to_owned()), e.status()),
     };
-    let pages = u32::try_from((total.max(1) + i64::from(PER_PAGE) - 1) / i64::from(PER_PAGE))
-        .unwrap_or(u32::MAX);
     page::render(
         status,
         &ListPage {
             head: Head::new(),
             frame: visitor.frame("/users"),
-            previous: (page > 1).then(|| query.link(page - 1)),
-            next: (page < pages).then(|| query.link(page + 1)),
+            pager: Pager::new("/users", &query.filters(), page, PER_PAGE, total),
             query,
             roles: roles(),
             rows,
-            total,
-            page,
-            pages,
             error,
         },
     )
-}
-
-/// A refusal, with the field of its form it is about, if it names one.
-pub struct Refusal {
-    field: Option<&'static str>,
-    message: String,
 }
 
 /// The fields of the user forms, with the words a refusal uses for each.
@@ -145,19 +117,6 @@ const USER_FIELDS: &[(&str, &[&str])] = &[
     ("password", &["password"]),
     ("role", &["role", "admin"]),
 ];
-
-impl Refusal {
-    fn new(e: &ApiError) -> Self {
-        let lower = e.message().to_lowercase();
-        Self {
-            field: USER_FIELDS
-                .iter()
-                .find(|(_, words)| words.iter().any(|w| lower.contains(w)))
-                .map(|(field, _)| *field),
-            message: e.message().to_owned(),
-        }
-    }
-}
 
 /// What the creation form holds, kept to fill it again after a refusal (the password is not
 /// sent back).
@@ -198,18 +157,12 @@ struct CreatePage {
 impl CreatePage {
     /// The refusal, when it names `field`.
     fn error_for(&self, field: &str) -> Option<&str> {
-        self.refusal
-            .as_ref()
-            .filter(|r| r.field == Some(field))
-            .map(|r| r.message.as_str())
+        self.refusal.as_ref().and_then(|r| r.about(field))
     }
 
     /// The refusal, when it names no field of the form.
     fn general_error(&self) -> Option<&str> {
-        self.refusal
-            .as_ref()
-            .filter(|r| r.field.is_none())
-            .map(|r| r.message.as_str())
+        self.refusal.as_ref().and_then(Refusal::general)
     }
 
     /// The text fields of the form: name, label, type, value.
@@ -234,7 +187,7 @@ fn create_page(visitor: &Visitor, form: CreateForm, error: Option<ApiError>) -> 
                 ..form
             },
             roles: roles(),
-            refusal: error.as_ref().map(Refusal::new),
+            refusal: error.as_ref().map(|e| Refusal::of(e, USER_FIELDS)),
         },
     )
 }
@@ -340,16 +293,16 @@ impl DetailPage {
     fn error_of(&self, form: &str) -> Option<&str> {
         self.refusal
             .as_ref()
-            .filter(|(f, r)| *f == form && r.field.is_none())
-            .map(|(_, r)| r.message.as_str())
+            .filter(|(f, _)| *f == form)
+            .and_then(|(_, r)| r.general())
     }
 
     /// The refusal of the edit form, when it names `field`.
     fn error_for(&self, field: &str) -> Option<&str> {
         self.refusal
             .as_ref()
-            .filter(|(f, r)| *f == "edit" && r.field == Some(field))
-            .map(|(_, r)| r.message.as_str())
+            .filter(|(f, _)| *f == "edit")
+            .and_then(|(_, r)| r.about(field))
     }
 }
 
@@ -367,13 +320,7 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, shown: Shown) -> Response
         Shown::Refused(form, message) => (
             EditForm::of(&user),
             None,
-            Some((
-                form,
-                Refusal {
-                    field: None,
-                    message,
-                },
-            )),
+            Some((form, Refusal::plain(message))),
         ),
     };
     page::render(
@@ -422,7 +369,7 @@ pub async fn edit(
     match rest::update_user(&app, &visitor.principal, id, form.to_rest()).await {
         Ok(_) => Redirect::to(&format!("/users/{id}")).into_response(),
         Err(e) => {
-            let refusal = Refusal::new(&e);
+            let refusal = Refusal::of(&e, USER_FIELDS);
             failed(&app, &visitor, id, Shown::Edit(form, refusal), &e).await
         }
     }
@@ -540,7 +487,7 @@ mod tests {
             ("something else", None),
         ] {
             let e = ApiError::invalid(message);
-            assert_eq!(Refusal::new(&e).field, field, "{message}");
+            assert_eq!(Refusal::of(&e, USER_FIELDS).field(), field, "{message}");
         }
     }
 
@@ -574,14 +521,13 @@ mod tests {
     }
 
     #[test]
-    fn list_links_keep_the_filters() {
+    fn the_active_filter_is_true_or_false() {
         let q = ListQuery {
             role: "viewer".into(),
             active: "false".into(),
             ..ListQuery::default()
         };
-        assert_eq!(q.link(1), "/users?role=viewer&active=false");
-        assert_eq!(q.link(2), "/users?role=viewer&active=false&page=2");
+        assert!(q.to_rest().is_ok());
         assert!(
             ListQuery {
                 active: "x".into(),
