@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::certificates::Choice;
+use super::choices::{self, Cas, Choice};
 use super::form::{Form, blank_is_none, lines, number};
 use super::page::{self, Frame, Head, Pager, Visitor};
 use crate::App;
@@ -43,24 +43,6 @@ struct OverviewPage {
     error: Option<String>,
 }
 
-/// The CAs that can issue, to choose from; none without `read:cas`.
-async fn issuing_cas(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
-    if !frame.can("read:cas") {
-        return Ok(Vec::new());
-    }
-    Ok(app
-        .authority
-        .cas()
-        .await?
-        .into_iter()
-        .filter(|c| c.key_id.is_some() && c.is_active)
-        .map(|c| Choice {
-            id: c.id.0,
-            name: c.name,
-        })
-        .collect())
-}
-
 async fn overview(app: &App, visitor: &Visitor, error: Option<ApiError>) -> Response {
     let frame = visitor.frame("/acme");
     let read = async {
@@ -69,7 +51,7 @@ async fn overview(app: &App, visitor: &Visitor, error: Option<ApiError>) -> Resp
         Ok::<_, ApiError>((
             SettingsView::from(settings),
             profiles.into_iter().map(ProfileView::from).collect(),
-            issuing_cas(app, &frame).await?,
+            choices::cas(app, &frame, Cas::Issuing).await?,
         ))
     };
     match read.await {
@@ -248,23 +230,6 @@ struct ProfilePage {
     error: Option<String>,
 }
 
-/// The templates the visitor may see, to choose from.
-async fn template_choices(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
-    if !frame.can("read:templates") {
-        return Ok(Vec::new());
-    }
-    Ok(app
-        .authority
-        .templates()
-        .await?
-        .into_iter()
-        .map(|t| Choice {
-            id: t.id.0,
-            name: t.spec.name,
-        })
-        .collect())
-}
-
 /// The page of profile `id` (`None`: the form for a new one).
 async fn profile_page(
     app: &App,
@@ -293,8 +258,8 @@ async fn profile_page(
         Ok::<_, ApiError>((
             profile,
             keys,
-            issuing_cas(app, &frame).await?,
-            template_choices(app, &frame).await?,
+            choices::cas(app, &frame, Cas::Issuing).await?,
+            choices::templates(app, &frame).await?,
         ))
     };
     match read.await {

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+use super::choices::{self, Cas, Choice};
 use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
 use super::page::{self, Frame, Head, Visitor};
 use crate::App;
@@ -266,19 +267,13 @@ impl CreateForm {
     }
 }
 
-/// A CA to pick as the parent.
-pub struct Parent {
-    pub id: i64,
-    pub name: String,
-}
-
 #[derive(Template)]
 #[template(path = "console/ca_new.html")]
 struct CreatePage {
     head: Head,
     frame: Frame,
     form: CreateForm,
-    parents: Vec<Parent>,
+    parents: Vec<Choice>,
     key_types: [&'static str; 6],
     error: Option<Refusal>,
 }
@@ -345,16 +340,9 @@ async fn create_page(
     error: Option<ApiError>,
 ) -> Response {
     let frame = visitor.frame("/cas");
-    let parents = match app.authority.cas().await {
-        Ok(all) => all
-            .into_iter()
-            .filter(|c| c.key_id.is_some() && c.is_active)
-            .map(|c| Parent {
-                id: c.id.0,
-                name: c.name,
-            })
-            .collect(),
-        Err(e) => return page::refused(frame, &e.into()),
+    let parents = match choices::cas(app, &frame, Cas::Issuing).await {
+        Ok(parents) => parents,
+        Err(e) => return page::refused(frame, &e),
     };
     page::render(
         error.as_ref().map_or(StatusCode::OK, ApiError::status),

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::choices::{self, Cas, Choice};
 use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
 use super::page::{self, Frame, Head, Pager, Visitor};
 use crate::App;
@@ -55,12 +56,6 @@ impl ListQuery {
     }
 }
 
-/// A CA to pick in a filter or a form.
-pub struct Choice {
-    pub id: i64,
-    pub name: String,
-}
-
 #[derive(Template)]
 #[template(path = "console/certificates.html")]
 struct ListPage {
@@ -71,23 +66,6 @@ struct ListPage {
     rows: Vec<CertificateView>,
     pager: Pager,
     error: Option<String>,
-}
-
-/// The CAs the visitor may see, to choose from; none without `read:cas`.
-pub(super) async fn ca_choices(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
-    if !frame.can("read:cas") {
-        return Ok(Vec::new());
-    }
-    Ok(app
-        .authority
-        .cas()
-        .await?
-        .into_iter()
-        .map(|c| Choice {
-            id: c.id.0,
-            name: c.name,
-        })
-        .collect())
 }
 
 /// GET `/certificates`.
@@ -104,7 +82,7 @@ pub async fn list(
             per_page: PER_PAGE,
         };
         let (rows, total) = rest::certificates_page(&app, query.to_rest()?, request).await?;
-        Ok::<_, ApiError>((rows, total, ca_choices(&app, &frame).await?))
+        Ok::<_, ApiError>((rows, total, choices::cas(&app, &frame, Cas::All).await?))
     };
     let (rows, total, cas, error, status) = match read.await {
         Ok((rows, total, cas)) => (rows, total, cas, None, StatusCode::OK),
@@ -400,22 +378,14 @@ async fn issue_page(
     error: Option<ApiError>,
 ) -> Response {
     let frame = visitor.frame("/certificates");
-    let templates = if frame.can("read:templates") {
-        match app.authority.templates().await {
-            Ok(all) => all
-                .into_iter()
-                .map(|t| Choice {
-                    id: t.id.0,
-                    name: t.spec.name,
-                })
-                .collect(),
-            Err(e) => return page::refused(frame, &e.into()),
-        }
-    } else {
-        Vec::new()
+    let choices = async {
+        Ok::<_, ApiError>((
+            choices::templates(app, &frame).await?,
+            choices::cas(app, &frame, Cas::Issuing).await?,
+        ))
     };
-    let cas = match ca_choices(app, &frame).await {
-        Ok(cas) => cas,
+    let (templates, cas) = match choices.await {
+        Ok(both) => both,
         Err(e) => return page::refused(frame, &e),
     };
     let status = error.as_ref().map_or(StatusCode::OK, ApiError::status);

@@ -9,10 +9,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::certificates::{Choice, ca_choices};
+use super::choices::{self, Cas, Choice};
 use super::form::{Form, Refusal, blank_is_none, number};
 use super::page::{self, Frame, Head, Pager, Visitor};
-use super::templates::template_choices;
 use crate::App;
 use crate::api::v2::csrs::{self as rest, CsrSign, CsrView};
 use crate::api::v2::tools::{DecodedCsr, decoded_csr};
@@ -209,8 +208,8 @@ async fn detail(
             row.status == authority::CsrStatus::Pending && frame.can("write:certificates");
         let (cas, templates) = if signing {
             (
-                ca_choices(app, &frame).await?,
-                template_choices(app, &frame).await?,
+                choices::cas(app, &frame, Cas::Issuing).await?,
+                choices::templates(app, &frame).await?,
             )
         } else {
             (Vec::new(), Vec::new())

@@ -14,6 +14,7 @@ mod audit;
 mod cas;
 mod certificates;
 mod chart;
+mod choices;
 mod csrs;
 mod dashboard;
 mod form;

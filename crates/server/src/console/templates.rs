@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value, json};
 
-use super::certificates::Choice;
 use super::form::{Form, Refusal, blank_is_none, lines, number};
 use super::page::{self, Frame, Head, Visitor};
 use crate::App;
@@ -19,23 +18,6 @@ use crate::error::{ApiError, ApiResult};
 use authority::TemplateId;
 use authority::TemplateSpec;
 use authority::pki::{ExtendedKeyUsage, KeyType, KeyUsage, SubjectAltName};
-
-/// The templates the visitor may choose from, by name; none without `read:templates`.
-pub async fn template_choices(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
-    if !frame.can("read:templates") {
-        return Ok(Vec::new());
-    }
-    Ok(app
-        .authority
-        .templates()
-        .await?
-        .into_iter()
-        .map(|t| Choice {
-            id: t.id.0,
-            name: t.spec.name,
-        })
-        .collect())
-}
 
 /// The key a template gives certificates that ask for none, in words.
 fn default_key(spec: &TemplateSpec) -> String {
