@@ -67,6 +67,8 @@ pub struct Shared {
     pub started_at: OffsetDateTime,
     /// The OpenAPI document as served.
     pub openapi: serde_json::Value,
+    /// The console's work in progress on this node.
+    pub(crate) works: console::Works,
 }
 
 /// Shared state, cheap to clone.
@@ -91,6 +93,7 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
         settings,
         access,
         openapi: openapi::publishable(&openapi),
+        works: console::Works::default(),
     });
     let max_body = app.settings.max_body_bytes;
     let router = router

@@ -13,13 +13,15 @@ use super::choices::{self, Cas, Choice};
 use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
 use super::page::{self, Frame, Head, Pager, Visitor};
 use crate::App;
+use crate::api::v2::certificate_bulk::{export_each, renew_each, revoke_each};
 use crate::api::v2::certificates::{
     self as rest, CertificateCreate, CertificateQuery, CertificateView, ExportQuery,
 };
 use crate::api::v2::tools::{DecodedCertificate, decoded_certificate};
 use crate::api::v2::views::SubjectFields;
+use crate::api::v2::views::{MAX_BULK, bulk_ids};
 use crate::error::{ApiError, ApiResult};
-use authority::{CertificateId, RevocationReason};
+use authority::{CertificateId, Permission, RevocationReason};
 
 /// Rows on a page of the list.
 const PER_PAGE: u32 = 50;
@@ -307,6 +309,86 @@ pub async fn renew(
     }
 }
 
+/// What a bulk action does with the ticked certificates.
+enum BulkAction {
+    Export,
+    Revoke(RevocationReason),
+    Renew,
+}
+
+/// The ids ticked in a bulk form, and what to do with them.
+fn bulk_request(fields: &[(String, String)]) -> ApiResult<(Vec<i64>, BulkAction)> {
+    let value = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let ids = fields
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .map(|(_, v)| v.parse::<i64>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| ApiError::invalid("a ticked id is not a number"))?;
+    bulk_ids(&ids).map_err(|_| {
+        ApiError::invalid(format!(
+            "tick 1 to {MAX_BULK} certificates, each once, for a bulk action"
+        ))
+    })?;
+    let action = match value("action") {
+        Some("export") => BulkAction::Export,
+        Some("revoke") => BulkAction::Revoke(rest::revocation_reason(value("reason"), None)?),
+        Some("renew") => BulkAction::Renew,
+        _ => return Err(ApiError::invalid("choose export, revoke or renew")),
+    };
+    Ok((ids, action))
+}
+
+/// POST `/certificates/bulk`: the ticked certificates downloaded as a ZIP, or revoked or
+/// renewed after the answer, which is the page that follows the work.
+pub async fn bulk(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let started = async {
+        let (ids, action) = bulk_request(&fields)?;
+        let principal = &visitor.principal;
+        let owner = principal.account()?.id;
+        let count = ids.len();
+        let (app2, who) = (app.clone(), principal.clone());
+        let work = match action {
+            BulkAction::Export => return export_each(&app, &ids).await,
+            BulkAction::Revoke(reason) => {
+                principal.require(Permission::DeleteCertificates, "revoking certificates")?;
+                let title = format!("Revoking {count} certificates ({})", reason.as_str());
+                let work = app.works.start(owner, title, count)?;
+                let w = work.clone();
+                tokio::spawn(async move {
+                    w.finish(revoke_each(&app2, &who, &ids, reason, None, &w.done).await);
+                });
+                work
+            }
+            BulkAction::Renew => {
+                principal.require(Permission::WriteCertificates, "renewing certificates")?;
+                let work =
+                    app.works
+                        .start(owner, format!("Renewing {count} certificates"), count)?;
+                let w = work.clone();
+                tokio::spawn(async move {
+                    w.finish(renew_each(&app2, &who, &ids, None, None, &w.done).await);
+                });
+                work
+            }
+        };
+        Ok::<_, ApiError>(Redirect::to(&format!("/work/{}", work.id)).into_response())
+    };
+    match started.await {
+        Ok(response) => response,
+        Err(e) => page::refused(visitor.frame("/certificates"), &e),
+    }
+}
+
 /// What the issuance form holds, kept to fill it again after a refusal.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -478,6 +560,36 @@ mod tests {
         ] {
             let refusal = Refusal::of(&ApiError::invalid(message), ISSUE_FIELDS);
             assert_eq!(refusal.field(), field, "{message}");
+        }
+    }
+
+    #[test]
+    fn a_bulk_form_names_its_ids_and_its_action() {
+        let form = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        let ok = bulk_request(&form(&[
+            ("csrf_token", "t"),
+            ("id", "3"),
+            ("id", "5"),
+            ("action", "revoke"),
+            ("reason", "superseded"),
+        ]));
+        assert!(matches!(
+            ok,
+            Ok((ref ids, BulkAction::Revoke(RevocationReason::Superseded))) if ids == &[3, 5]
+        ));
+        for bad in [
+            form(&[("action", "renew")]),
+            form(&[("id", "3"), ("id", "3"), ("action", "renew")]),
+            form(&[("id", "x"), ("action", "renew")]),
+            form(&[("id", "3"), ("action", "delete")]),
+            form(&[("id", "3"), ("action", "revoke"), ("reason", "boredom")]),
+        ] {
+            assert!(bulk_request(&bad).is_err(), "{bad:?}");
         }
     }
 

@@ -25,6 +25,9 @@ mod templates;
 mod tools;
 mod truststore;
 mod users;
+mod work;
+
+pub use work::Works;
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -112,6 +115,11 @@ pub fn routes(app: App) -> Router {
             "/certificates",
             page(&app, Some(P::ReadCertificates), get(certificates::list)),
         )
+        .route(
+            "/certificates/bulk",
+            page(&app, Some(P::ReadCertificates), post(certificates::bulk)),
+        )
+        .route("/work/{id}", page(&app, None, get(work::show)))
         .route(
             "/certificates/new",
             page(

@@ -310,3 +310,171 @@ async fn a_viewer_sees_no_actions_and_the_server_refuses_them() -> TestResult {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     Ok(())
 }
+
+/// The work page of a bulk action, once it says it has finished (within ten seconds).
+async fn finished_work(
+    client: &reqwest::Client,
+    server: &TestServer,
+    cookie: &str,
+    page: &str,
+) -> String {
+    for _ in 0..100 {
+        let html = get(client, server.url(page), Some(cookie))
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        if html.contains("Finished:") {
+            return html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{page} did not finish");
+}
+
+#[tokio::test]
+async fn bulk_actions_run_after_the_answer_and_end_with_a_summary() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let client = browser(&server);
+    let cookie = admin.cookie.as_str();
+    let mut ids = Vec::new();
+    for name in ["one", "two", "three", "four"] {
+        let (status, body) = server
+            .call(
+                reqwest::Method::POST,
+                "/api/v2/certificates",
+                &Auth::Session(&admin),
+                Some(serde_json::json!({"common_name": format!("{name}.bulk.test")})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["data"]["id"].as_i64().unwrap_or_default().to_string());
+    }
+    // The third is revoked already: the bulk revocation reports it and goes on.
+    let (status, _) = server
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v2/certificates/{}/revoke", ids[2]),
+            &Auth::Session(&admin),
+            Some(serde_json::json!({"reason": "keyCompromise"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let html = get(&client, server.url("/certificates"), Some(cookie))
+        .await
+        .text()
+        .await?;
+    assert!(
+        html.contains(&format!(r#"name="id" value="{}""#, ids[0])),
+        "{html}"
+    );
+    assert!(html.contains(r#"<option value="revoke">"#), "{html}");
+
+    let mut fields = vec![("csrf_token", admin.csrf.as_str())];
+    fields.extend(ids[..3].iter().map(|id| ("id", id.as_str())));
+    fields.extend([("action", "revoke"), ("reason", "superseded")]);
+    let response = post_form(
+        &client,
+        server.url("/certificates/bulk"),
+        Some(cookie),
+        &fields,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let work = location(&response);
+    assert!(work.starts_with("/work/"), "{work}");
+    let html = finished_work(&client, &server, cookie, &work).await;
+    assert!(html.contains("Finished: 2 of 3 done, 1 refused."), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"<a href="/certificates/{}">certificate {}</a>: "#,
+            ids[2], ids[2]
+        )),
+        "{html}"
+    );
+    for id in &ids[..2] {
+        let (_, body) = server
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/v2/certificates/{id}"),
+                &Auth::Session(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(body["data"]["revocation_reason"], "superseded", "{body}");
+    }
+
+    // Renewal of the fourth, and a ZIP of two.
+    let renew = [
+        ("csrf_token", admin.csrf.as_str()),
+        ("id", ids[3].as_str()),
+        ("action", "renew"),
+    ];
+    let response = post_form(
+        &client,
+        server.url("/certificates/bulk"),
+        Some(cookie),
+        &renew,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = finished_work(&client, &server, cookie, &location(&response)).await;
+    assert!(html.contains("Finished: 1 of 1 done."), "{html}");
+    let export = [
+        ("csrf_token", admin.csrf.as_str()),
+        ("id", ids[0].as_str()),
+        ("id", ids[1].as_str()),
+        ("action", "export"),
+    ];
+    let response = post_form(
+        &client,
+        server.url("/certificates/bulk"),
+        Some(cookie),
+        &export,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/zip");
+
+    // Nothing ticked, or an id twice: refused with the reason.
+    let response = post_form(
+        &client,
+        server.url("/certificates/bulk"),
+        Some(cookie),
+        &[("csrf_token", admin.csrf.as_str()), ("action", "renew")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        response
+            .text()
+            .await?
+            .contains("tick 1 to 1000 certificates")
+    );
+
+    // A viewer may download but not revoke, and cannot watch another's work.
+    server.user(&admin, "vera", "viewer").await;
+    let vera = server.login("vera", ADMIN_PASSWORD).await;
+    let html = get(&client, server.url("/certificates"), Some(&vera.cookie))
+        .await
+        .text()
+        .await?;
+    assert!(!html.contains(r#"<option value="revoke">"#), "{html}");
+    let mut forged = vec![("csrf_token", vera.csrf.as_str())];
+    forged.extend([("id", ids[3].as_str()), ("action", "revoke")]);
+    let response = post_form(
+        &client,
+        server.url("/certificates/bulk"),
+        Some(&vera.cookie),
+        &forged,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let response = get(&client, server.url(&work), Some(&vera.cookie)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let response = get(&client, server.url(&work), None).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    Ok(())
+}

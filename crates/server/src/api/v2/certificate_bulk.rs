@@ -1,5 +1,7 @@
 //! `/certificates/bulk/*` and `/certificates/export`: the inventory several at a time.
 
+use std::sync::atomic::AtomicUsize;
+
 use axum::extract::State;
 use axum::response::Response;
 use serde::Deserialize;
@@ -8,14 +10,14 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::certificates::{CertificateQuery, certificate_filter, revocation_reason};
-use super::views::{BulkIds, BulkResult, bulk, bulk_ids};
+use super::views::{BulkIds, BulkResult, bulk, bulk_counting, bulk_ids};
 use crate::App;
 use crate::archive;
 use crate::envelope::{Envelope, attachment, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use authority::pki::{bundle, pem};
-use authority::{CaId, CertificateId, CertificateRow, PageRequest};
+use authority::{CaId, CertificateId, CertificateRow, PageRequest, Principal, RevocationReason};
 
 /// Most certificates one `/certificates/export` returns; narrow the filter for more.
 const MAX_EXPORT: i64 = 10_000;
@@ -50,12 +52,27 @@ async fn bulk_revoke(
     ApiJson(body): ApiJson<BulkRevoke>,
 ) -> ApiResult<Response> {
     let reason = revocation_reason(body.reason.as_deref(), body.comments.as_deref())?;
-    let result = bulk(&body.ids, |id| {
-        let (app, principal, comments) = (app.clone(), principal.clone(), body.comments.clone());
+    let done = AtomicUsize::new(0);
+    let result = revoke_each(&app, &principal, &body.ids, reason, body.comments, &done).await?;
+    Ok(ok(result))
+}
+
+/// Revokes each of `ids` for `reason`, counting in `done`; the console's bulk revocation runs
+/// the same.
+pub async fn revoke_each(
+    app: &App,
+    principal: &Principal,
+    ids: &[i64],
+    reason: RevocationReason,
+    comments: Option<String>,
+    done: &AtomicUsize,
+) -> ApiResult<BulkResult> {
+    let each = |id| {
+        let comments = comments.clone();
         async move {
             app.authority
                 .revoke(
-                    &principal,
+                    principal,
                     CertificateId(id),
                     reason,
                     comments.as_deref(),
@@ -64,9 +81,8 @@ async fn bulk_revoke(
                 .await
                 .map(drop)
         }
-    })
-    .await?;
-    Ok(ok(result))
+    };
+    bulk_counting(ids, each, done).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -90,23 +106,37 @@ async fn bulk_renew(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<BulkRenew>,
 ) -> ApiResult<Response> {
-    let result = bulk(&body.ids, |id| {
-        let (app, principal) = (app.clone(), principal.clone());
-        async move {
-            app.authority
-                .renew(
-                    &principal,
-                    CertificateId(id),
-                    body.validity_days,
-                    body.ca_id.map(CaId),
-                    None,
-                )
-                .await
-                .map(drop)
-        }
-    })
+    let done = AtomicUsize::new(0);
+    let ca_id = body.ca_id.map(CaId);
+    let result = renew_each(
+        &app,
+        &principal,
+        &body.ids,
+        ca_id,
+        body.validity_days,
+        &done,
+    )
     .await?;
     Ok(ok(result))
+}
+
+/// Renews each of `ids` (each keeping its key), counting in `done`; the console's bulk renewal
+/// runs the same.
+pub async fn renew_each(
+    app: &App,
+    principal: &Principal,
+    ids: &[i64],
+    ca_id: Option<CaId>,
+    validity_days: Option<i64>,
+    done: &AtomicUsize,
+) -> ApiResult<BulkResult> {
+    let each = |id| async move {
+        app.authority
+            .renew(principal, CertificateId(id), validity_days, ca_id, None)
+            .await
+            .map(drop)
+    };
+    bulk_counting(ids, each, done).await
 }
 
 /// Delete several certificates from the inventory (they are not revoked).
@@ -155,9 +185,14 @@ async fn bulk_export(
     State(app): State<App>,
     ApiJson(body): ApiJson<BulkIds>,
 ) -> ApiResult<Response> {
-    bulk_ids(&body.ids)?;
-    let mut files = Vec::with_capacity(body.ids.len());
-    for id in &body.ids {
+    export_each(&app, &body.ids).await
+}
+
+/// `ids` as a ZIP of PEM files; the console's bulk export answers the same.
+pub async fn export_each(app: &App, ids: &[i64]) -> ApiResult<Response> {
+    bulk_ids(ids)?;
+    let mut files = Vec::with_capacity(ids.len());
+    for id in ids {
         files.push(pem_file(
             &app.authority.certificate(CertificateId(*id)).await?,
         ));

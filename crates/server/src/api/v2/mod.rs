@@ -5,7 +5,7 @@ pub(crate) mod acme;
 pub(crate) mod audit;
 mod auth;
 pub(crate) mod cas;
-mod certificate_bulk;
+pub(crate) mod certificate_bulk;
 pub(crate) mod certificates;
 mod check_ssl;
 pub(crate) mod crl;

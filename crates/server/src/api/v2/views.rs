@@ -1,5 +1,7 @@
 //! The JSON shapes of accounts, keys and sessions, shared by the modules that return them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
@@ -118,7 +120,7 @@ pub struct BulkIds {
 }
 
 /// Which ids a bulk operation did, which it did not, and why not.
-#[derive(Debug, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct BulkResult {
     pub success: Vec<i64>,
     pub failed: Vec<i64>,
@@ -127,7 +129,7 @@ pub struct BulkResult {
 }
 
 /// Why one id of a bulk operation failed.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct BulkError {
     pub id: i64,
     pub error: String,
@@ -157,7 +159,23 @@ pub fn bulk_ids(ids: &[i64]) -> Result<(), crate::error::ApiError> {
 ///
 /// # Errors
 /// 422 for an empty, oversized or repeating id list.
-pub async fn bulk<F, Fut>(ids: &[i64], mut each: F) -> Result<BulkResult, crate::error::ApiError>
+pub async fn bulk<F, Fut>(ids: &[i64], each: F) -> Result<BulkResult, crate::error::ApiError>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<(), authority::Error>>,
+{
+    bulk_counting(ids, each, &AtomicUsize::new(0)).await
+}
+
+/// As [`bulk`], counting in `done` the ids it has been through, for whoever watches.
+///
+/// # Errors
+/// 422 for an empty, oversized or repeating id list.
+pub async fn bulk_counting<F, Fut>(
+    ids: &[i64],
+    mut each: F,
+    done: &AtomicUsize,
+) -> Result<BulkResult, crate::error::ApiError>
 where
     F: FnMut(i64) -> Fut,
     Fut: std::future::Future<Output = Result<(), authority::Error>>,
@@ -165,7 +183,9 @@ where
     bulk_ids(ids)?;
     let mut result = BulkResult::default();
     for &id in ids {
-        match each(id).await {
+        let outcome = each(id).await;
+        done.fetch_add(1, Ordering::Relaxed);
+        match outcome {
             Ok(()) => result.success.push(id),
             Err(e) => {
                 result.failed.push(id);
