@@ -124,7 +124,8 @@ struct DetailPage {
     frame: Frame,
     certificate: CertificateView,
     decoded: DecodedCertificate,
-    ca_name: Option<String>,
+    /// The issuing CA and those above it, up to the root (empty without `read:cas`).
+    chain: Vec<Choice>,
     reasons: Vec<&'static str>,
     notice: Option<Notice>,
 }
@@ -139,24 +140,45 @@ impl DetailPage {
     }
 }
 
+/// CA `from` and those above it among `all`, up to the root or the highest held here. A
+/// parent named twice (a loop no valid hierarchy has) ends the walk.
+fn chain_from(all: &[authority::CaRow], from: authority::CaId) -> Vec<Choice> {
+    let mut chain: Vec<Choice> = Vec::new();
+    let mut next = Some(from);
+    while let Some(id) = next {
+        let Some(ca) = all.iter().find(|c| c.id == id) else {
+            break;
+        };
+        if chain.iter().any(|c| c.id == id.0) {
+            break;
+        }
+        chain.push(Choice {
+            id: id.0,
+            name: ca.name.clone(),
+        });
+        next = ca.parent_id;
+    }
+    chain
+}
+
 /// The detail page of certificate `id`, with `notice` next to the form that failed.
 async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -> Response {
     let frame = visitor.frame("/certificates");
     let read = async {
         let row = app.authority.certificate(CertificateId(id)).await?;
         let decoded = decoded_certificate(&row.cert.der)?;
-        let ca_name = match row.ca_id {
-            Some(ca) if frame.can("read:cas") => Some(app.authority.ca(ca).await?.name),
-            _ => None,
+        let chain = match row.ca_id {
+            Some(ca) if frame.can("read:cas") => chain_from(&app.authority.cas().await?, ca),
+            _ => Vec::new(),
         };
         Ok::<_, ApiError>((
             CertificateView::new(row, app.authority.now()),
             decoded,
-            ca_name,
+            chain,
         ))
     };
     match read.await {
-        Ok((certificate, decoded, ca_name)) => {
+        Ok((certificate, decoded, chain)) => {
             let status = if notice.is_some() {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -169,7 +191,7 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -
                     frame,
                     certificate,
                     decoded,
-                    ca_name,
+                    chain,
                     reasons: RevocationReason::ALL.iter().map(|r| r.as_str()).collect(),
                     notice,
                 },

@@ -92,6 +92,15 @@ async fn an_operator_issues_exports_renews_and_revokes_from_the_console() -> Tes
     ] {
         assert!(html.contains(shown), "{shown} missing: {html}");
     }
+    // The chain, from the issuing CA up to the root.
+    let chain = html
+        .split(r#"<ol class="chain">"#)
+        .nth(1)
+        .and_then(|rest| rest.split("</ol>").next())
+        .unwrap_or_default();
+    let issuing = chain.find("certmint Issuing CA");
+    let root = chain.find("certmint Root CA");
+    assert!(issuing.is_some() && issuing < root, "{chain}");
 
     // The list finds it by name, and by its expiry window.
     for (query, listed) in [
