@@ -20,7 +20,7 @@ use crate::api::v2::ocsp::{self, CaOcspView};
 use crate::api::v2::tools::{DecodedCertificate, decoded_certificate};
 use crate::api::v2::views::SubjectFields;
 use crate::error::{ApiError, ApiResult};
-use authority::{CaId, ImportInput};
+use authority::CaId;
 
 /// A CA in the tree, with what an operator checks at a glance.
 pub struct TreeEntry {
@@ -376,90 +376,6 @@ pub async fn create(
     match created.await {
         Ok(ca) => Redirect::to(&format!("/cas/{}", ca.id)).into_response(),
         Err(e) => create_page(&app, &visitor, form, Some(e)).await,
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ImportForm {
-    certificate: String,
-    private_key: String,
-    password: String,
-    name: String,
-}
-
-#[derive(Template)]
-#[template(path = "console/ca_import.html")]
-struct ImportPage {
-    head: Head,
-    frame: Frame,
-    name: String,
-    /// The CAs stored, and the subjects that were there already.
-    imported: Option<(Vec<CaView>, Vec<String>)>,
-    error: Option<String>,
-}
-
-async fn import_page(
-    visitor: &Visitor,
-    name: String,
-    imported: Option<(Vec<CaView>, Vec<String>)>,
-    error: Option<ApiError>,
-) -> Response {
-    let status = match (&error, &imported) {
-        (Some(e), _) => e.status(),
-        (None, Some(_)) => StatusCode::CREATED,
-        (None, None) => StatusCode::OK,
-    };
-    page::render(
-        status,
-        &ImportPage {
-            head: Head::new(),
-            frame: visitor.frame("/cas"),
-            name,
-            imported,
-            error: error.map(|e| e.message().to_owned()),
-        },
-    )
-}
-
-/// GET `/cas/import`.
-pub async fn import_form(Extension(visitor): Extension<Visitor>) -> Response {
-    import_page(&visitor, String::new(), None, None).await
-}
-
-/// POST `/cas/import`: stores the pasted CA certificates (with a key, when given) and lists
-/// what was stored and what was known already. A key or a password is never shown again.
-pub async fn import(
-    State(app): State<App>,
-    Extension(visitor): Extension<Visitor>,
-    Form(form): Form<ImportForm>,
-) -> Response {
-    let imported = async {
-        let report = app
-            .authority
-            .import(
-                &visitor.principal,
-                ImportInput {
-                    data: form.certificate.clone().into_bytes(),
-                    private_key: blank_is_none(&form.private_key).map(|k| k.as_bytes().to_vec()),
-                    password: blank_is_none(&form.password).map(str::to_owned),
-                    name: blank_is_none(&form.name).map(str::to_owned),
-                    description: None,
-                    only_cas: true,
-                    ca_id: None,
-                    import_key: true,
-                },
-            )
-            .await?;
-        let mut cas = Vec::new();
-        for id in report.cas {
-            cas.push(rest::view(&app, app.authority.ca(id).await?).await?);
-        }
-        Ok::<_, ApiError>((cas, report.skipped))
-    };
-    match imported.await {
-        Ok(done) => import_page(&visitor, String::new(), Some(done), None).await,
-        Err(e) => import_page(&visitor, form.name, None, Some(e)).await,
     }
 }
 

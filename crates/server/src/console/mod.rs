@@ -19,6 +19,7 @@ mod csrs;
 mod dashboard;
 mod form;
 mod gate;
+mod import;
 mod login;
 mod page;
 mod templates;
@@ -99,7 +100,7 @@ pub fn routes(app: App) -> Router {
             page(
                 &app,
                 Some(P::WriteCas),
-                get(cas::import_form).post(cas::import),
+                get(import::cas_form).post(import::cas),
             ),
         )
         .route("/cas/{id}", page(&app, Some(P::ReadCas), get(cas::show)))
@@ -120,6 +121,14 @@ pub fn routes(app: App) -> Router {
             page(&app, Some(P::ReadCertificates), post(certificates::bulk)),
         )
         .route("/work/{id}", page(&app, None, get(work::show)))
+        .route(
+            "/certificates/import",
+            page(
+                &app,
+                Some(P::WriteCertificates),
+                get(import::certificates_form).post(import::certificates),
+            ),
+        )
         .route(
             "/certificates/new",
             page(

@@ -487,3 +487,57 @@ async fn bulk_actions_run_after_the_answer_and_end_with_a_summary() -> TestResul
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     Ok(())
 }
+
+#[tokio::test]
+async fn certificates_made_elsewhere_are_imported_with_a_summary() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let client = browser(&server);
+    let cookie = Some(admin.cookie.as_str());
+    let key = rcgen::KeyPair::generate()?;
+    let pem = rcgen::CertificateParams::new(vec!["elsewhere.import.test".to_owned()])?
+        .self_signed(&key)?
+        .pem();
+    let response = get(&client, server.url("/certificates/import"), cookie).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_strict_page(&headers, &response.text().await?);
+    let fields = [
+        ("csrf_token", admin.csrf.as_str()),
+        ("certificate", pem.as_str()),
+        ("private_key", &key.serialize_pem()),
+        ("name", "from the old CA"),
+    ];
+    let response = post_form(&client, server.url("/certificates/import"), cookie, &fields).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let html = response.text().await?;
+    assert!(html.contains("Imported 0 CAs and 1 certificate"), "{html}");
+    assert!(html.contains("(with its key)"), "{html}");
+    assert!(
+        !html.contains("PRIVATE KEY"),
+        "the pasted key is not shown again: {html}"
+    );
+    let listed = get(
+        &client,
+        server.url("/certificates?search=elsewhere"),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
+    assert!(listed.contains(">1 certificate</p>"), "found by its SAN: {listed}");
+    // The same again is known already; a viewer may not import.
+    let response = post_form(&client, server.url("/certificates/import"), cookie, &fields).await;
+    assert!(response.status().is_client_error(), "{}", response.status());
+    server.user(&admin, "vera", "viewer").await;
+    let vera = server.login("vera", ADMIN_PASSWORD).await;
+    let response = post_form(
+        &client,
+        server.url("/certificates/import"),
+        Some(&vera.cookie),
+        &[("csrf_token", &vera.csrf), ("certificate", &pem)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    Ok(())
+}
