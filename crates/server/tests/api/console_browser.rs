@@ -316,7 +316,11 @@ async fn a_browser_creates_a_ca_issues_exports_and_revokes_a_certificate() -> Te
         assert!(printed.contains(expected), "{expected} in {printed}");
     }
     let responder = openssl(files, &["x509", "-in", "leaf.pem", "-noout", "-ocsp_uri"])?;
-    assert_eq!(responder.trim(), ocsp_url, "the certificate names the responder");
+    assert_eq!(
+        responder.trim(),
+        ocsp_url,
+        "the certificate names the responder"
+    );
     assert_eq!(
         openssl(files, &["x509", "-in", "leaf.pem", "-noout", "-pubkey"])?,
         openssl(files, &["pkey", "-in", "key.pem", "-pubout"])?,
@@ -540,16 +544,22 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
     assert_eq!(status, StatusCode::OK, "{templates}");
     let template = templates["data"][0]["id"].as_i64().ok_or("no template")?;
 
+    server.api_key(admin, &["read:certificates"]).await;
+
+    // `status`: what the page answers, when not 200.
     let page = |path: String, shot: Option<&str>| json!({"path": path, "shot": shot});
+    let submit = |path: String, button: &str, shot: Option<&str>, status: u16| json!({"path": path, "submit": button, "shot": shot, "status": status});
+    let profile = id(&profile)?;
     Ok(vec![
         page("/".into(), Some("dashboard")),
         page("/cas".into(), Some("cas")),
         page("/cas/new".into(), None),
-        page(format!("/cas/{ca}"), Some("ca")),
+        page(format!("/cas/{ca}"), None),
+        submit(format!("/cas/{ca}"), "Publish a CRL now", Some("ca"), 200),
         page("/cas/import".into(), None),
         page("/certificates".into(), Some("certificates")),
         page("/certificates/new".into(), Some("certificate-new")),
-        json!({"path": "/certificates/new", "submit": "Issue"}),
+        submit("/certificates/new".into(), "Issue", None, 422),
         page(
             format!("/certificates/{}", certificates[0]),
             Some("certificate"),
@@ -564,15 +574,18 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         page("/truststore".into(), None),
         page("/truststore/new".into(), None),
         page("/tools".into(), None),
+        submit("/tools".into(), "Decode a certificate", None, 422),
         page("/acme".into(), Some("acme")),
         page("/acme/profiles/new".into(), None),
-        page(format!("/acme/profiles/{}", id(&profile)?), None),
+        page(format!("/acme/profiles/{profile}"), None),
+        submit(format!("/acme/profiles/{profile}"), "Make a key", None, 201),
         page("/acme/accounts".into(), None),
         page("/acme/orders".into(), None),
         page("/audit".into(), Some("audit")),
         page("/audit/verify".into(), None),
         page("/users".into(), None),
         page("/users/new".into(), None),
+        submit("/users/new".into(), "Create", None, 422),
         page(format!("/users/{user}"), None),
         page("/account".into(), None),
     ])
@@ -601,24 +614,44 @@ async fn every_page_passes_axe_in_both_colour_schemes() -> TestResult {
     )
     .await?;
     let audits = seen["audits"].as_array().ok_or("no audits")?;
-    // The login page twice, then each page, each in two schemes.
-    assert_eq!(audits.len(), 2 * (2 + pages.len()), "{seen}");
+    // The login page, then after a wrong password, then each page; each in two schemes.
+    let statuses: Vec<u64> = [200, 401]
+        .into_iter()
+        .chain(pages.iter().map(|p| p["status"].as_u64().unwrap_or(200)))
+        .flat_map(|status| [status; 3])
+        .collect();
+    assert_eq!(
+        audits
+            .iter()
+            .map(|a| a["status"].as_u64().unwrap_or(0))
+            .collect::<Vec<_>>(),
+        statuses,
+        "every page checked, each answering what it should: {seen}"
+    );
     let mut found = Vec::new();
+    let mut lesser = Vec::new();
+    for views in audits.chunks(3) {
+        let seen_as: Vec<_> = views.iter().map(|v| (&v["scheme"], &v["width"])).collect();
+        assert_eq!(
+            seen_as,
+            [
+                (&json!("light"), &json!(1280)),
+                (&json!("dark"), &json!(1280)),
+                (&json!("light"), &json!(390))
+            ],
+            "{views:?}"
+        );
+        assert_ne!(
+            views[0]["background"], views[1]["background"],
+            "axe saw the dark scheme's colours: {views:?}"
+        );
+    }
     for audit in audits {
         let name = format!(
-            "{} ({})",
+            "{} ({}, {} px wide)",
             audit["page"].as_str().unwrap_or("?"),
-            audit["scheme"]
-        );
-        let sent_empty = name.contains("sent empty") || name.contains("wrong password");
-        let status = audit["status"].as_u64().unwrap_or(0);
-        assert!(
-            if sent_empty {
-                (400..500).contains(&status)
-            } else {
-                status == 200
-            },
-            "{name} answered {status}"
+            audit["scheme"].as_str().unwrap_or("?"),
+            audit["width"]
         );
         assert_eq!(
             audit["h1"].as_array().map(Vec::len),
@@ -629,24 +662,35 @@ async fn every_page_passes_axe_in_both_colour_schemes() -> TestResult {
             audit["passes"].as_u64().unwrap_or(0) > 10,
             "axe ran on {name}: {audit}"
         );
+        assert_eq!(
+            audit["contrast"], true,
+            "contrast checked on {name}: {audit}"
+        );
         for violation in audit["violations"].as_array().ok_or("violations")? {
+            let line = format!(
+                "{name}: {} ({}) {}\n    {}",
+                violation["id"].as_str().unwrap_or("?"),
+                violation["impact"].as_str().unwrap_or("?"),
+                violation["help"].as_str().unwrap_or(""),
+                violation["nodes"]
+                    .as_array()
+                    .map(|nodes| nodes
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join("\n    "))
+                    .unwrap_or_default()
+            );
             if matches!(violation["impact"].as_str(), Some("serious" | "critical")) {
-                found.push(format!(
-                    "{name}: {} ({}) {}\n    {}",
-                    violation["id"].as_str().unwrap_or("?"),
-                    violation["impact"].as_str().unwrap_or("?"),
-                    violation["help"].as_str().unwrap_or(""),
-                    violation["nodes"]
-                        .as_array()
-                        .map(|nodes| nodes
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .collect::<Vec<_>>()
-                            .join("\n    "))
-                        .unwrap_or_default()
-                ));
+                found.push(line);
+            } else {
+                lesser.push(line);
             }
         }
+    }
+    // Moderate and minor findings are reported, not failed on.
+    if !lesser.is_empty() {
+        eprintln!("axe-core, moderate and minor:\n{}", lesser.join("\n"));
     }
     assert!(
         found.is_empty(),

@@ -1,13 +1,15 @@
 // Checks the console's pages with axe-core in Debian's Chromium through playwright-core, in
-// the light and the dark colour scheme: the login page signed out and after a wrong
-// password, then each page of CERTMINT_PAGES as the admin. Prints one JSON line: for each
-// page and scheme, the HTTP status, the h1, how many rules passed and the violations
+// the light and the dark colour scheme on a desktop screen and on a phone's: the login page
+// signed out and after a wrong password, then each page of CERTMINT_PAGES as the admin.
+// Prints one JSON line: for each page and view, the HTTP status, the h1, how many rules
+// passed and the violations
 // (rule, impact, nodes). Run by tests/api/console_browser.rs, which judges the violations.
 //
 //   CERTMINT_URL  CERTMINT_PASSWORD  CERTMINT_PLAYWRIGHT  CERTMINT_CHROMIUM  CERTMINT_AXE
 //   CERTMINT_PAGES   JSON: [{"path": "/cas", "shot": "cas", "submit": "Issue"}, …]; `shot`
 //                    names the screenshots (with CERTMINT_SCREENSHOTS), `submit` a button to
-//                    press first (a form sent empty, to check the page with its errors)
+//                    press first, to check the page that answers (a form sent empty shows
+//                    its errors, an action its outcome)
 //   [CERTMINT_SCREENSHOTS]
 
 import fs from 'node:fs';
@@ -56,15 +58,28 @@ try {
     seen.problems = seen.problems.filter((p) => !p.includes(`status of ${status}`));
   };
 
-  /// axe on the page as it is, in both schemes; screenshots of each when `shot` names them.
+  // Each page in both schemes on a desktop screen, and on a phone's (where wide tables
+  // scroll), light.
+  const views = [
+    { scheme: 'light', width: 1280 },
+    { scheme: 'dark', width: 1280 },
+    { scheme: 'light', width: 390 },
+  ];
+
+  /// axe on the page as it is, in each view; screenshots of the desktop ones when `shot`
+  /// names them.
   const audit = async (name, status, shot) => {
     // The CSP allows no inline script; DevTools' evaluation is not the page's and passes it.
     await page.evaluate(axeSource);
-    for (const scheme of ['light', 'dark']) {
+    for (const { scheme, width } of views) {
       await page.emulateMedia({ colorScheme: scheme });
+      await page.setViewportSize({ width, height: 800 });
       const result = await page.evaluate(() =>
         window.axe.run(document, { resultTypes: ['violations'] }).then((r) => ({
           passes: r.passes.length,
+          // Whether the contrast rule looked at the page at all, in this scheme's colours.
+          contrast: [...r.passes, ...r.violations, ...r.incomplete].some((x) => x.id === 'color-contrast'),
+          background: getComputedStyle(document.body).backgroundColor,
           violations: r.violations.map((v) => ({
             id: v.id,
             impact: v.impact,
@@ -73,12 +88,13 @@ try {
           })),
         })));
       const h1 = await page.locator('h1').allTextContents();
-      seen.audits.push({ page: name, scheme, status, h1: h1.map((t) => t.trim()), ...result });
-      if (shots && shot) {
+      seen.audits.push({ page: name, scheme, width, status, h1: h1.map((t) => t.trim()), ...result });
+      if (shots && shot && width === 1280) {
         await page.screenshot({ path: path.join(shots, `${shot}-${scheme}.png`), fullPage: true });
       }
     }
     await page.emulateMedia({ colorScheme: 'light' });
+    await page.setViewportSize({ width: 1280, height: 800 });
   };
 
   // Signed out: the login page, and the same after a wrong password (a 401).
@@ -96,17 +112,15 @@ try {
 
   for (const entry of pages) {
     response = await page.goto(`${base}${entry.path}`);
-    let name = entry.path;
     if (entry.submit) {
       refusal(response.status(), entry.path);
       [response] = await Promise.all([
         page.waitForNavigation(),
         page.getByRole('button', { name: entry.submit, exact: true }).click(),
       ]);
-      refusal(response.status(), `${entry.path} sent empty`);
-      name = `${entry.path} (sent empty)`;
+      refusal(response.status(), `${entry.path}, ${entry.submit}`);
     }
-    await audit(name, response.status(), entry.shot);
+    await audit(entry.submit ? `${entry.path}, ${entry.submit}` : entry.path, response.status(), entry.shot);
   }
   await context.close();
 } finally {
