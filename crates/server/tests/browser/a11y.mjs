@@ -6,10 +6,10 @@
 // (rule, impact, nodes). Run by tests/api/console_browser.rs, which judges the violations.
 //
 //   CERTMINT_URL  CERTMINT_PASSWORD  CERTMINT_PLAYWRIGHT  CERTMINT_CHROMIUM  CERTMINT_AXE
-//   CERTMINT_PAGES   JSON: [{"path": "/cas", "shot": "cas", "submit": "Issue"}, …]; `shot`
-//                    names the screenshots (with CERTMINT_SCREENSHOTS), `submit` a button to
-//                    press first, to check the page that answers (a form sent empty shows
-//                    its errors, an action its outcome)
+//   CERTMINT_PAGES   JSON: [{"path": "/cas", "shot": "cas", "submit": "Issue", "status": 422},
+//                    …]; `shot` names the screenshots (with CERTMINT_SCREENSHOTS), `submit` a
+//                    button to press first, to check the page that answers with `status` (a
+//                    form sent empty shows its errors, an action its outcome)
 //   [CERTMINT_SCREENSHOTS]
 
 import fs from 'node:fs';
@@ -102,7 +102,9 @@ try {
   await audit('/login', response.status(), null);
   await page.getByLabel('Username').fill('admin');
   await page.getByLabel('Password').fill('not the password');
+  let logged = page.waitForEvent('console', (m) => m.text().includes('status of 401'));
   [response] = await Promise.all([page.waitForNavigation(), page.getByRole('button', { name: 'Sign in' }).click()]);
+  await logged;
   refusal(response.status(), 'the wrong password');
   await page.getByRole('alert').waitFor();
   await audit('/login (wrong password)', response.status(), null);
@@ -113,12 +115,16 @@ try {
   for (const entry of pages) {
     response = await page.goto(`${base}${entry.path}`);
     if (entry.submit) {
-      refusal(response.status(), entry.path);
+      const refused = entry.status >= 400;
+      logged = refused && page.waitForEvent('console', (m) => m.text().includes(`status of ${entry.status}`));
       [response] = await Promise.all([
         page.waitForNavigation(),
         page.getByRole('button', { name: entry.submit, exact: true }).click(),
       ]);
-      refusal(response.status(), `${entry.path}, ${entry.submit}`);
+      if (refused) {
+        await logged;
+        refusal(response.status(), `${entry.path}, ${entry.submit}`);
+      }
     }
     await audit(entry.submit ? `${entry.path}, ${entry.submit}` : entry.path, response.status(), entry.shot);
   }

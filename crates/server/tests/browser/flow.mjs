@@ -75,14 +75,17 @@ const signIn = async (page, username) => {
   await page.getByRole('button', { name: 'Sign in' }).click();
 };
 
-/// Clicks `button` and saves the file the answer carries as `name` in the files directory.
+/// Clicks (through `click`) and saves the file the answer carries as `name` in the files
+/// directory; the name the server gave it.
 const download = async (page, click, name) => {
+  // The browser ends the page's load of an answer it saves as a file: expected, once.
+  const aborted = page.waitForEvent('requestfailed', (r) => r.failure()?.errorText === 'net::ERR_ABORTED');
   const [file] = await Promise.all([page.waitForEvent('download'), click()]);
   expect(!(await file.failure()), `the download of ${name} failed: ${await file.failure()}`);
   await file.saveAs(path.join(files, name));
-  // The browser ends the page's load of an answer it saves as a file: expected, once.
-  const aborted = `request: ${file.url()} net::ERR_ABORTED`;
-  const at = seen.problems.indexOf(aborted);
+  const request = await aborted;
+  expect(request.url() === file.url(), `${request.url()} aborted, not the download ${file.url()}`);
+  const at = seen.problems.indexOf(`request: ${file.url()} net::ERR_ABORTED`);
   expect(at >= 0, `no aborted load for the download of ${name}: ${seen.problems}`);
   seen.problems.splice(at, 1);
   return file.suggestedFilename();
@@ -115,7 +118,7 @@ try {
     seen.chain_file = await download(page, () => page.getByRole('link', { name: 'chain (PEM)' }).click(), 'chain.pem');
     // The tree shows it below its parent.
     await page.getByRole('link', { name: 'Certificate authorities' }).first().click();
-    await page.getByRole('heading', { level: 1 }).waitFor();
+    await page.getByRole('heading', { level: 1, name: 'Certificate authorities' }).waitFor();
     seen.tree = await page.locator('.tree li').evaluateAll((items) =>
       items.map((li) => `${li.className}: ${li.querySelector('a')?.textContent?.trim()}`));
 
@@ -157,6 +160,7 @@ try {
       seen.viewer_pkcs12 = await viewer.page.locator('#format option[value="pkcs12"]').count();
       const token = await viewer.page.locator('input[name="csrf_token"]').first().inputValue();
       expect(token.length > 0, 'no CSRF token on the viewer page');
+      const logged = viewer.page.waitForEvent('console', (m) => m.text().includes('status of 403'));
       seen.forged = await viewer.page.evaluate(async ({ url, token }) => {
         const post = async (to, fields) => {
           const response = await fetch(to, { method: 'POST', body: new URLSearchParams(fields), redirect: 'manual' });
@@ -167,6 +171,7 @@ try {
           export: await post(`${url}/export`, { csrf_token: token, format: 'pem' }),
         };
       }, { url: certificate, token });
+      await logged;
       expected(403, 1, 'the forged revocation');
       await viewer.page.reload();
       seen.viewer_status_after_forgery = (await viewer.page.locator('#status').textContent())?.trim();
@@ -189,7 +194,7 @@ try {
     await page.goto(`${base}/certificates`);
     await page.getByLabel('Status', { exact: true }).selectOption('revoked');
     await page.waitForURL((url) => url.searchParams.get('status') === 'revoked');
-    await page.locator('#results .muted', { hasText: '1 certificate' }).waitFor();
+    await page.locator('#results .muted', { hasText: /^\s*1 certificate\s*$/ }).waitFor();
     seen.revoked_list = await page.locator('#results tbody tr').evaluateAll((rows) =>
       rows.map((r) => [...r.querySelectorAll('td')].slice(0, 2).map((td) => td.textContent.trim()).join(' | ')));
     await page.goto(`${base}/certificates?status=active`);
@@ -199,7 +204,7 @@ try {
     await page.goto(`${base}/audit`);
     await page.getByLabel('Action', { exact: true }).selectOption('certificate_revoked');
     await page.waitForURL((url) => url.searchParams.get('action') === 'certificate_revoked');
-    await page.locator('#results .muted', { hasText: '1 record' }).waitFor();
+    await page.locator('#results .muted', { hasText: /^\s*1 record\s*$/ }).waitFor();
     seen.audit_rows = await page.locator('#results tbody tr').evaluateAll((rows) =>
       rows.map((r) => [...r.querySelectorAll('td')].slice(2).map((td) => td.textContent.trim())));
 
