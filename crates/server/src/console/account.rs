@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::{Form, Refusal, blank_is_none, number};
-use super::page::{self, Frame, Head, Moment, Visitor};
+use super::page::{self, Frame, Head, Visitor, filters};
 use crate::App;
 use crate::api::v2::account::{
     self as rest, ApiKeyCreate, ApiKeyView, IssuedKeyView, PasswordChange, SessionView,
@@ -109,15 +109,15 @@ impl KeyForm {
 /// An API key as a row of the list.
 pub struct KeyRow {
     key: ApiKeyView,
-    expires: Option<Moment>,
-    last_used: Option<Moment>,
+    expires: Option<time::OffsetDateTime>,
+    last_used: Option<time::OffsetDateTime>,
 }
 
 /// A session as a row of the list.
 pub struct SessionRow {
     session: SessionView,
-    created: Moment,
-    last_seen: Moment,
+    created: time::OffsetDateTime,
+    last_seen: time::OffsetDateTime,
 }
 
 #[derive(Template)]
@@ -205,16 +205,16 @@ async fn account_page(
             keys: keys
                 .into_iter()
                 .map(|key| KeyRow {
-                    expires: key.expires_at.map(Moment::new),
-                    last_used: key.last_used_at.map(Moment::new),
+                    expires: key.expires_at,
+                    last_used: key.last_used_at,
                     key,
                 })
                 .collect(),
             sessions: sessions
                 .into_iter()
                 .map(|session| SessionRow {
-                    created: Moment::new(session.created_at),
-                    last_seen: Moment::new(session.last_seen_at),
+                    created: session.created_at,
+                    last_seen: session.last_seen_at,
                     session,
                 })
                 .collect(),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::choices::{self, Cas, Choice};
 use super::form::{Form, blank_is_none, lines, number};
-use super::page::{self, Frame, Head, Pager, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::acme::accounts::AccountView;
 use crate::api::v2::acme::eab_keys::{EabKeyView, NewEabKeyView};

@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::form::{Form, blank_is_none, number};
-use super::page::{self, Frame, Head, Moment, Pager, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::audit::{
     self as rest, AuditQuery, AuditView, ExportFormat, ExportQuery, VerifyData, VerifyQuery,
@@ -79,8 +79,7 @@ struct ListPage {
     frame: Frame,
     query: ListQuery,
     actions: Vec<String>,
-    /// The records with their times as shown.
-    rows: Vec<(AuditView, Moment)>,
+    rows: Vec<AuditView>,
     pager: Pager,
     error: Option<String>,
 }
@@ -118,13 +117,7 @@ async fn list_page(
             pager: Pager::new("/audit", &query.filters(), page, PER_PAGE, total),
             query,
             actions,
-            rows: records
-                .into_iter()
-                .map(|record| {
-                    let at = Moment::new(record.timestamp);
-                    (record, at)
-                })
-                .collect(),
+            rows: records,
             error,
         },
     )

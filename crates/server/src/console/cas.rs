@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use super::choices::{self, Cas, Choice};
 use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Visitor, filters};
 use crate::App;
 use crate::api::v2::cas::{self as rest, CaCreate, CaNode, CaView};
 use crate::api::v2::crl::{self, CaCrlDetail};

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::choices::{self, Cas, Choice};
 use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, number};
-use super::page::{self, Frame, Head, Pager, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::certificate_bulk::{export_each, renew_each, revoke_each};
 use crate::api::v2::certificates::{

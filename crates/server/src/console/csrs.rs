@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::choices::{self, Cas, Choice};
 use super::form::{Form, Refusal, blank_is_none, number};
-use super::page::{self, Frame, Head, Pager, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::csrs::{self as rest, CsrSign, CsrView};
 use crate::api::v2::tools::{DecodedCsr, decoded_csr};

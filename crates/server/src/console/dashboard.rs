@@ -10,7 +10,7 @@ use axum::response::Response;
 use time::OffsetDateTime;
 
 use super::chart::TrendChart;
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Visitor, filters};
 use crate::App;
 use crate::api::v2::audit::AuditView;
 use crate::api::v2::{crl, dashboard, ocsp};

@@ -290,22 +290,49 @@ pub fn local_path(next: &str) -> &str {
     if local { next } else { "/" }
 }
 
-/// A time as a page shows it: RFC 3339 for `<time datetime>`, and to the second, in UTC, for
-/// people.
-pub struct Moment {
-    pub iso: String,
-    pub shown: String,
-}
+/// How pages show times, as askama filters: `{{ t|iso }}` for `<time datetime>`, `{{ t|when }}`
+/// to the second in UTC for people, `{{ t|day }}` for the date alone.
+pub mod filters {
+    use askama::{Result, Values};
+    use time::OffsetDateTime;
 
-impl Moment {
-    /// `t`, for a page.
-    pub fn new(t: time::OffsetDateTime) -> Self {
-        let iso = authority::rfc3339(t);
-        let shown = format!(
+    /// A time, however a template holds it.
+    pub trait AsTime {
+        fn time(&self) -> OffsetDateTime;
+    }
+
+    impl AsTime for OffsetDateTime {
+        fn time(&self) -> OffsetDateTime {
+            *self
+        }
+    }
+
+    impl<T: AsTime + ?Sized> AsTime for &T {
+        fn time(&self) -> OffsetDateTime {
+            (**self).time()
+        }
+    }
+
+    /// RFC 3339, for machines.
+    #[askama::filter_fn]
+    pub fn iso(t: impl AsTime, _: &dyn Values) -> Result<String> {
+        Ok(authority::rfc3339(t.time()))
+    }
+
+    /// `2026-12-06 04:13:29 UTC`, for people.
+    #[askama::filter_fn]
+    pub fn when(t: impl AsTime, _: &dyn Values) -> Result<String> {
+        let iso = authority::rfc3339(t.time());
+        Ok(format!(
             "{} UTC",
             iso.replace('T', " ").chars().take(19).collect::<String>()
-        );
-        Self { iso, shown }
+        ))
+    }
+
+    /// `2026-12-06`.
+    #[askama::filter_fn]
+    pub fn day(t: impl AsTime, _: &dyn Values) -> Result<String> {
+        Ok(t.time().date().to_string())
     }
 }
 
@@ -380,11 +407,25 @@ mod tests {
         }
     }
 
+    #[derive(Template)]
+    #[template(
+        source = "{{ t|when }}|{{ t|day }}|{{ t|iso }}|{{ r|when }}",
+        ext = "txt"
+    )]
+    struct Times<'a> {
+        t: time::OffsetDateTime,
+        r: &'a time::OffsetDateTime,
+    }
+
     #[test]
-    fn times_are_shown_to_the_second_in_utc() {
+    fn times_are_shown_to_the_second_in_utc() -> askama::Result<()> {
         let t = time::macros::datetime!(2026-03-04 05:06:07.891 UTC);
-        let m = Moment::new(t);
-        assert_eq!(m.shown, "2026-03-04 05:06:07 UTC");
-        assert!(m.iso.starts_with("2026-03-04T05:06:07"), "{}", m.iso);
+        let shown = Times { t, r: &t }.render()?;
+        let parts: Vec<&str> = shown.split('|').collect();
+        assert_eq!(parts[0], "2026-03-04 05:06:07 UTC");
+        assert_eq!(parts[1], "2026-03-04");
+        assert!(parts[2].starts_with("2026-03-04T05:06:07"), "{shown}");
+        assert_eq!(parts[3], parts[0]);
+        Ok(())
     }
 }

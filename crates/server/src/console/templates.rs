@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{Map, Value, json};
 
 use super::form::{Form, Refusal, blank_is_none, lines, number};
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Visitor, filters};
 use crate::App;
 use crate::api::v2::templates::TemplateView;
 use crate::error::{ApiError, ApiResult};

@@ -15,7 +15,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::form::{Form, Refusal, blank_is_none};
-use super::page::{self, Frame, Head, Visitor};
+use super::page::{self, Frame, Head, Visitor, filters};
 use crate::App;
 use crate::api::v2::tools::{
     ConvertInput, DecodedCertificate, DecodedCsr, KeyMatch, MatchKeysInput, convert_file,

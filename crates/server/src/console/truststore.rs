@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::{Form, Refusal, blank_is_none};
-use super::page::{self, Frame, Head, Pager, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::tools::{DecodedCertificate, decoded_certificate};
 use crate::api::v2::truststore::{TrustCreate, TrustedView, trust_one};

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::form::{Form, Refusal, blank_is_none};
-use super::page::{self, Frame, Head, Moment, Pager, Visitor};
+use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::users::{self as rest, UserCreate, UserQuery, UserUpdate};
 use crate::api::v2::views::UserView;
@@ -276,8 +276,8 @@ struct DetailPage {
     head: Head,
     frame: Frame,
     user: UserView,
-    last_login: Option<Moment>,
-    created: Moment,
+    last_login: Option<time::OffsetDateTime>,
+    created: time::OffsetDateTime,
     edit: EditForm,
     roles: Vec<&'static str>,
     /// A generated password and what it is.
@@ -328,8 +328,8 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, shown: Shown) -> Response
         &DetailPage {
             head: Head::new(),
             frame,
-            last_login: user.last_login.map(Moment::new),
-            created: Moment::new(user.created_at),
+            last_login: user.last_login,
+            created: user.created_at,
             own: visitor.principal.account().is_ok_and(|u| u.id == id),
             user,
             edit,

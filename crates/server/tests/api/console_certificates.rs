@@ -525,7 +525,10 @@ async fn certificates_made_elsewhere_are_imported_with_a_summary() -> TestResult
     .await
     .text()
     .await?;
-    assert!(listed.contains(">1 certificate</p>"), "found by its SAN: {listed}");
+    assert!(
+        listed.contains(">1 certificate</p>"),
+        "found by its SAN: {listed}"
+    );
     // The same again is known already; a viewer may not import.
     let response = post_form(&client, server.url("/certificates/import"), cookie, &fields).await;
     assert!(response.status().is_client_error(), "{}", response.status());

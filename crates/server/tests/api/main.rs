@@ -21,6 +21,7 @@ mod console;
 mod console_account;
 mod console_acme;
 mod console_audit;
+mod console_browser;
 mod console_cas;
 mod console_certificates;
 mod console_csrs;

@@ -74,7 +74,6 @@ try {
   seen.light = await background();
   await page.emulateMedia({ colorScheme: 'dark' });
   seen.dark = await background();
-  await shoot('dashboard');
 
   // The keyboard reaches the skip link first, and it leads to the main content.
   await page.keyboard.press('Tab');
