@@ -310,6 +310,14 @@ async fn a_viewer_sees_no_actions_and_the_server_refuses_them() -> TestResult {
         location(&response),
         format!("/login?next=%2Fcertificates%2F{id}")
     );
+    // An API key, however broad, opens no console page: the console is for sessions.
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let response = client
+        .get(server.url(&page))
+        .bearer_auth(&key)
+        .send()
+        .await?;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let response = get(
         &client,
         server.url("/certificates/999999"),
