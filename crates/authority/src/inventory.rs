@@ -7,6 +7,14 @@ use crate::audit::Event;
 use crate::{Authority, Error, Permission, Principal, Result};
 
 impl Authority {
+    /// The certificates that renewed certificate `id`, oldest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn renewals_of(&self, id: CertificateId) -> Result<Vec<CertificateId>> {
+        Ok(self.store.renewals_of(id).await?)
+    }
+
     /// One certificate.
     ///
     /// # Errors

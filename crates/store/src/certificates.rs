@@ -276,6 +276,20 @@ impl Reader {
         rows.iter().map(certificate).collect()
     }
 
+    /// The certificates that renewed certificate `id`, oldest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn renewals_of(&self, id: CertificateId) -> Result<Vec<CertificateId>, Error> {
+        let rows = sqlx::query("SELECT id FROM certificates WHERE renewed_from = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok(CertificateId(r.try_get("id")?)))
+            .collect()
+    }
+
     /// One page of certificates matching `filter` at `now`, newest first.
     ///
     /// # Errors

@@ -126,6 +126,8 @@ struct DetailPage {
     decoded: DecodedCertificate,
     /// The issuing CA and those above it, up to the root (empty without `read:cas`).
     chain: Vec<Choice>,
+    /// The certificates that renewed this one.
+    renewed_by: Vec<i64>,
     reasons: Vec<&'static str>,
     notice: Option<Notice>,
 }
@@ -171,14 +173,16 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -
             Some(ca) if frame.can("read:cas") => chain_from(&app.authority.cas().await?, ca),
             _ => Vec::new(),
         };
+        let renewed_by = app.authority.renewals_of(row.id).await?;
         Ok::<_, ApiError>((
             CertificateView::new(row, app.authority.now()),
             decoded,
             chain,
+            renewed_by.into_iter().map(i64::from).collect(),
         ))
     };
     match read.await {
-        Ok((certificate, decoded, chain)) => {
+        Ok((certificate, decoded, chain, renewed_by)) => {
             let status = if notice.is_some() {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -192,6 +196,7 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -
                     certificate,
                     decoded,
                     chain,
+                    renewed_by,
                     reasons: RevocationReason::ALL.iter().map(|r| r.as_str()).collect(),
                     notice,
                 },

@@ -177,6 +177,13 @@ async fn an_operator_issues_exports_renews_and_revokes_from_the_console() -> Tes
     .text()
     .await?;
     assert!(html.contains(&format!(r#"<a href="{page}">"#)), "{html}");
+    let html = get(&client, server.url(&page), cookie).await.text().await?;
+    assert!(
+        html.contains(&format!(
+            r#"<dt>Renewed by</dt><dd><ul class="plain"><li><a href="/certificates/{renewed}">"#
+        )),
+        "the original names its renewal: {html}"
+    );
 
     // A forged form changes nothing.
     let revoke = format!("/certificates/{id}/revoke");
