@@ -300,13 +300,8 @@ impl Reader {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn audit_recent(&self, limit: i64, offset: i64) -> Result<Vec<AuditRecord>, Error> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2"
-        )))
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {COLUMNS} FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2");
+        let rows = self.rows(sql, &[Arg::Int(limit), Arg::Int(offset)]).await?;
         rows.iter().map(record).collect()
     }
 

@@ -255,18 +255,15 @@ impl Reader {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn totals(&self) -> Result<Totals, Error> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM certificates) AS certificates, \
+        let sql = "SELECT (SELECT COUNT(*) FROM certificates) AS certificates, \
                     (SELECT COUNT(*) FROM cas) AS cas, \
                     (SELECT COUNT(*) FROM csrs) AS csrs, \
                     (SELECT COUNT(*) FROM csrs WHERE status = 'pending') AS pending_csrs, \
                     (SELECT COUNT(*) FROM templates) AS templates, \
                     (SELECT COUNT(*) FROM users) AS users, \
                     (SELECT COUNT(*) FROM users WHERE enabled = 1) AS active_users, \
-                    (SELECT COUNT(*) FROM acme_accounts) AS acme_accounts",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+                    (SELECT COUNT(*) FROM acme_accounts) AS acme_accounts";
+        let row = self.row(sql.to_owned(), &[]).await?;
         Ok(Totals {
             certificates: row.try_get("certificates")?,
             cas: row.try_get("cas")?,
@@ -371,11 +368,7 @@ impl Reader {
             "SELECT {column} / {DAY_MICROS} AS d, COUNT(*) AS n FROM certificates \
              WHERE {condition}{column} >= $1 AND {column} < $2 GROUP BY {column} / {DAY_MICROS}"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(from)
-            .bind(to)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = self.rows(sql, &[Arg::Int(from), Arg::Int(to)]).await?;
         rows.iter()
             .map(|row| Ok((row.try_get("d")?, row.try_get("n")?)))
             .collect()
@@ -387,11 +380,9 @@ impl Reader {
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn certificates_per_ca(&self) -> Result<HashMap<CaId, i64>, Error> {
-        let rows = sqlx::query(
-            "SELECT ca_id, COUNT(*) AS n FROM certificates WHERE ca_id IS NOT NULL GROUP BY ca_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let sql =
+            "SELECT ca_id, COUNT(*) AS n FROM certificates WHERE ca_id IS NOT NULL GROUP BY ca_id";
+        let rows = self.rows(sql.to_owned(), &[]).await?;
         rows.iter()
             .map(|row| Ok((row.try_get("ca_id")?, row.try_get("n")?)))
             .collect()
@@ -538,11 +529,8 @@ impl Reader {
             filter.where_sql(),
             filter.placeholder()
         );
-        Ok(filter
-            .query(sql)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+        self.rows(sql, &filter.args_then([Arg::Int(i64::from(limit))]))
+            .await
     }
 }
 

@@ -67,6 +67,10 @@ pub struct Reader {
     pub(crate) pool: AnyPool,
     backend: Backend,
     max_connections: u32,
+    /// Where the statements run through [`Reader::rows`] are written down, on a reader a test
+    /// made with `Reader::recording`.
+    #[cfg(feature = "test-support")]
+    pub(crate) recorded: Option<crate::testing::Recorded>,
 }
 
 impl std::fmt::Debug for Reader {
@@ -142,6 +146,31 @@ impl Reader {
             .await
             .map(|_| ())
             .map_err(Error::from)
+    }
+
+    /// The rows of `sql` with `args` bound to its placeholders in order. The queries behind
+    /// the console's lists and figures run through here, so that a test can take the very
+    /// statements they run and check the plans the database chooses for them
+    /// (`Reader::recording`, feature `test-support`).
+    pub(crate) async fn rows(&self, sql: String, args: &[Arg]) -> Result<Vec<AnyRow>, Error> {
+        #[cfg(feature = "test-support")]
+        if let Some(recorded) = &self.recorded {
+            recorded.push(&sql, args);
+        }
+        let query = args
+            .iter()
+            .fold(sqlx::query(AssertSqlSafe(sql)), |q, arg| arg.bind(q));
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
+    /// The one row of `sql` (a count, a sum): [`Reader::rows`] for a statement that always
+    /// returns a row.
+    pub(crate) async fn row(&self, sql: String, args: &[Arg]) -> Result<AnyRow, Error> {
+        self.rows(sql, args)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| sqlx::Error::RowNotFound.into())
     }
 
     /// Pool figures for the metrics endpoint.
@@ -229,6 +258,8 @@ impl Store {
                 pool,
                 backend,
                 max_connections,
+                #[cfg(feature = "test-support")]
+                recorded: None,
             },
             credentials: Arc::default(),
             gate,
@@ -570,6 +601,11 @@ impl Filter {
         format!("${}", self.args.len() + 1)
     }
 
+    /// The filter's values followed by `more`, for values bound after it.
+    pub(crate) fn args_then(&self, more: impl IntoIterator<Item = Arg>) -> Vec<Arg> {
+        self.args.iter().cloned().chain(more).collect()
+    }
+
     pub(crate) fn where_sql(&self) -> String {
         if self.clauses.is_empty() {
             String::new()
@@ -596,8 +632,34 @@ impl Filter {
         read: impl Fn(&AnyRow) -> Result<T, Error>,
     ) -> Result<Option<T>, Error> {
         let sql = format!("SELECT {columns} FROM {from}{}", self.where_sql());
-        let row = self.query(sql).fetch_optional(&store.pool).await?;
-        row.as_ref().map(read).transpose()
+        let rows = store.rows(sql, &self.args).await?;
+        rows.first().map(read).transpose()
+    }
+
+    /// How many rows of `from` the filter picks.
+    pub(crate) async fn count(&self, store: &Reader, from: &str) -> Result<i64, Error> {
+        let sql = format!("SELECT COUNT(*) AS n FROM {from}{}", self.where_sql());
+        Ok(store.row(sql, &self.args).await?.try_get("n")?)
+    }
+
+    /// One page of `SELECT {columns} FROM {from} … ORDER BY {order}`.
+    pub(crate) async fn fetch_rows(
+        &self,
+        store: &Reader,
+        columns: &str,
+        from: &str,
+        order: &str,
+        page: PageRequest,
+    ) -> Result<Vec<AnyRow>, Error> {
+        let n = self.args.len();
+        let sql = format!(
+            "SELECT {columns} FROM {from}{} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            self.where_sql(),
+            n + 1,
+            n + 2
+        );
+        let args = self.args_then([Arg::Int(page.limit()), Arg::Int(page.offset())]);
+        store.rows(sql, &args).await
     }
 
     /// Runs the filtered count and one page of `SELECT {columns} FROM {from} … ORDER BY {order}`.
@@ -609,23 +671,9 @@ impl Filter {
         order: &str,
         page: PageRequest,
     ) -> Result<(Vec<AnyRow>, i64), Error> {
-        let where_sql = self.where_sql();
-        let count: AnyRow = self
-            .query(format!("SELECT COUNT(*) AS n FROM {from}{where_sql}"))
-            .fetch_one(&store.pool)
-            .await?;
-        let n = self.args.len();
-        let rows = self
-            .query(format!(
-                "SELECT {columns} FROM {from}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
-                n + 1,
-                n + 2
-            ))
-            .bind(page.limit())
-            .bind(page.offset())
-            .fetch_all(&store.pool)
-            .await?;
-        Ok((rows, count.try_get("n")?))
+        let total = self.count(store, from).await?;
+        let rows = self.fetch_rows(store, columns, from, order, page).await?;
+        Ok((rows, total))
     }
 }
 

@@ -1,10 +1,12 @@
 //! Test helpers (feature `test-support`): never part of the product build.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use sqlx::{AssertSqlSafe, Connection};
 
-use crate::{Error, Store};
+use crate::db::Arg;
+use crate::{Error, Reader, Store};
 
 /// Creates an empty database on the PostgreSQL server that `admin_url` points at, and returns
 /// a URL for it.
@@ -51,6 +53,69 @@ impl Store {
             .execute(&self.pool)
             .await?
             .rows_affected())
+    }
+}
+
+/// A value bound to a statement's placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    /// An integer (ids, times in microseconds, limits).
+    Int(i64),
+    /// Text.
+    Text(String),
+    /// SQL NULL.
+    Null,
+}
+
+/// A statement a store function ran: its SQL and the values bound to `$1`, `$2`, … in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The SQL, as sent to the database.
+    pub sql: String,
+    /// The bound values.
+    pub values: Vec<Value>,
+}
+
+/// The statements run through a reader made by [`Reader::recording`], in order. Only the
+/// queries that go through the store's common read path are recorded: the console's lists,
+/// counts and figures.
+#[derive(Debug, Clone, Default)]
+pub struct Recorded(Arc<Mutex<Vec<Statement>>>);
+
+impl Recorded {
+    pub(crate) fn push(&self, sql: &str, args: &[Arg]) {
+        let values = args
+            .iter()
+            .map(|arg| match arg {
+                Arg::Int(v) => Value::Int(*v),
+                Arg::Text(v) => Value::Text(v.clone()),
+                Arg::Null => Value::Null,
+            })
+            .collect();
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Statement {
+                sql: sql.to_owned(),
+                values,
+            });
+    }
+
+    /// The statements recorded since the last call, oldest first.
+    pub fn take(&self) -> Vec<Statement> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl Reader {
+    /// This reader, writing down each statement it runs through the common read path (still
+    /// running it), so that a test can check the plan the database chooses for the very SQL a
+    /// store function sends rather than for a copy of it.
+    pub fn recording(&self) -> (Reader, Recorded) {
+        let recorded = Recorded::default();
+        let mut reader = self.clone();
+        reader.recorded = Some(recorded.clone());
+        (reader, recorded)
     }
 }
 

@@ -1,21 +1,41 @@
-//! The certificate inventory at scale: with 100,000 rows, the filtered, paginated list query
-//! and the import's check for a stored certificate are answered through an index, not by
-//! scanning the table (SQLite, and PostgreSQL when
-//! CERTMINT_TEST_DATABASE_URL is set).
+//! The inventory at scale (issue 19): with 100,000 certificates, 100,000 audit records and
+//! 20,000 CSRs, each query behind the console's main pages reads through an index: the
+//! certificate list's first page and count, unfiltered and with each filter the console offers,
+//! a certificate, the audit list, the CSR list, the dashboard's totals, trend and expiry counts,
+//! and the CA pages' counts. Nothing is timed; the plans are checked (`EXPLAIN QUERY PLAN` on
+//! SQLite, `EXPLAIN (FORMAT JSON)` on PostgreSQL when CERTMINT_TEST_DATABASE_URL is set).
+//!
+//! Each statement is the one the store function sends, taken from it as it runs
+//! ([`Reader::recording`]), so a change to a list's SQL that loses its index fails here.
+//!
+//! SQLite is left without statistics, as certmint runs it (it never runs ANALYZE), so these are
+//! the plans it uses. PostgreSQL is analyzed, as autovacuum does, and explains with
+//! `enable_seqscan = off`: the plan then shows whether an index can serve the statement at all,
+//! whatever the table's size. The checks are strict on SQLite (which index, no sort of the
+//! matches for a page) and on PostgreSQL only that no table is read row by row, since its
+//! planner rightly walks the primary key and filters when most rows match.
+//!
+//! The substring search (`LIKE '%…%'`) reads every row on both: no B-tree index can serve it.
+//! The test asserts exactly that, so that it notices when issue 25's trigram search changes it.
 
 // Test code: an unwrap that fails is a test that fails.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+use certmint_store::testing::{Recorded, Statement, Value};
 use certmint_store::{
-    Backend, CaId, CertFields, CertificateFilter, CertificateState, NewCa, PageRequest, Store,
+    AuditFilter, Backend, CaId, CertFields, CertificateFilter, CertificateId, CertificateState,
+    CsrStatus, NewCa, PageRequest, Reader, Store,
 };
+use sqlx::{AssertSqlSafe, Connection, Row};
 use time::{Duration, OffsetDateTime};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const ROWS: i64 = 100_000;
+const CSRS: i64 = 20_000;
 
-async fn store(dir: &std::path::Path) -> Store {
+/// A migrated store and its URL.
+async fn store(dir: &std::path::Path) -> (Store, String) {
     let url = match std::env::var("CERTMINT_TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -29,7 +49,7 @@ async fn store(dir: &std::path::Path) -> Store {
     };
     let store = Store::connect(&url, 2).await.expect("database");
     store.migrate().await.expect("migrations");
-    store
+    (store, url)
 }
 
 fn ca(name: &str, now: OffsetDateTime) -> NewCa {
@@ -61,37 +81,359 @@ fn ca(name: &str, now: OffsetDateTime) -> NewCa {
     }
 }
 
-/// Fills the table in one statement: a tenth revoked, a fifth expired, the rest spread over
-/// the coming two years, split between two CAs.
+/// Fills the tables in one statement each: certificates stored ten minutes apart over the past
+/// two years, split between two CAs, a tenth revoked, a fifth expired, the rest ending over the
+/// coming two years; an audit record per certificate; CSRs, half of them signed.
 async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult {
     let now_us = now.unix_timestamp() * 1_000_000;
     let der = match store.backend() {
         Backend::Sqlite => "x'3000'",
         Backend::Postgres => "'\\x3000'::bytea",
     };
-    let sql = format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS}) \
-         INSERT INTO certificates (refid, ca_id, sans, status, subject, common_name, issuer, \
-           serial, not_before, not_after, key_type, signature_algorithm, fingerprint_sha256, \
-           source, der, is_ca, created_at, updated_at) \
+    let numbers = |n: i64| {
+        format!(
+            "WITH RECURSIVE n(i) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < {n})"
+        )
+    };
+    let certificates = format!(
+        "{} INSERT INTO certificates (refid, ca_id, sans, status, revoked_at, \
+           revocation_reason, subject, common_name, issuer, serial, not_before, not_after, \
+           key_type, signature_algorithm, fingerprint_sha256, source, der, is_ca, created_at, \
+           updated_at) \
          SELECT 'ref-' || i, {first_ca} + (i % 2), 'dns:host' || i || '.example.test', \
            CASE WHEN i % 10 = 0 THEN 'revoked' ELSE 'valid' END, \
+           CASE WHEN i % 10 = 0 THEN {now_us} - (i % 90) * 86400000000 END, \
+           CASE WHEN i % 10 = 0 THEN 'keyCompromise' END, \
            'CN=host' || i || '.example.test', 'host' || i || '.example.test', 'CN=CA', \
            'serial' || i, {now_us} - 86400000000, \
            CASE WHEN i % 5 = 0 THEN {now_us} - 3600000000 \
                 ELSE {now_us} + (i % 730) * 86400000000 END, \
-           'EC P-256', 'ecdsa-with-SHA256', 'fp' || i, 'api', {der}, 0, {now_us}, {now_us} \
-         FROM n"
+           'EC P-256', 'ecdsa-with-SHA256', 'fp' || i, 'api', {der}, 0, \
+           {now_us} - ({ROWS} - i) * 600000000, {now_us} \
+         FROM n",
+        numbers(ROWS)
     );
-    assert_eq!(store.execute_raw(&sql).await?, u64::try_from(ROWS)?);
-    store.execute_raw("ANALYZE").await?;
+    assert_eq!(
+        store.execute_raw(&certificates).await?,
+        u64::try_from(ROWS)?
+    );
+    let audit = format!(
+        "{} INSERT INTO audit_log (id, created_at, username, action, resource_type, \
+           resource_id, details, success, prev_hash, hash) \
+         SELECT i, {now_us} - ({ROWS} - i) * 600000000, 'admin', 'certificate.issue', \
+           'certificate', 'ref-' || i, 'CN=host' || i || '.example.test', 1, 'p', 'h' \
+         FROM n",
+        numbers(ROWS)
+    );
+    assert_eq!(store.execute_raw(&audit).await?, u64::try_from(ROWS)?);
+    let csrs = format!(
+        "{} INSERT INTO csrs (refid, name, subject, common_name, sans, key_type, \
+           signature_algorithm, public_key, status, source, der, created_at, signed_at, \
+           updated_at) \
+         SELECT 'csr-' || i, 'csr ' || i, 'CN=csr' || i || '.example.test', \
+           'csr' || i || '.example.test', 'dns:csr' || i || '.example.test', 'EC P-256', \
+           'ecdsa-with-SHA256', {der}, \
+           CASE WHEN i % 2 = 0 THEN 'signed' ELSE 'pending' END, 'uploaded', {der}, \
+           {now_us} - ({CSRS} - i) * 600000000, \
+           CASE WHEN i % 2 = 0 THEN {now_us} - ({CSRS} - i) * 300000000 END, {now_us} \
+         FROM n",
+        numbers(CSRS)
+    );
+    assert_eq!(store.execute_raw(&csrs).await?, u64::try_from(CSRS)?);
+    if store.backend() == Backend::Postgres {
+        store.execute_raw("ANALYZE").await?;
+    }
     Ok(())
 }
 
+/// How a statement must read one table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Read {
+    /// Only what its conditions select, through an index, in the order asked for: no sort of
+    /// the matches (SQLite `SEARCH`, without a temporary B-tree for ORDER BY).
+    Searched,
+    /// Only the index entries its conditions select, never the table's rows (SQLite `SEARCH
+    /// … USING COVERING INDEX`): a count or a sum.
+    Counted,
+    /// A count of everything: index entries only, a whole index at most (SQLite `… USING
+    /// COVERING INDEX`).
+    Tallied,
+    /// The newest rows first along the primary key (SQLite's rowid tree), stopping after the
+    /// page: a page without conditions.
+    Newest,
+    /// Every row: the substring search, for now.
+    EveryRow,
+}
+
+/// Where the plans are asked for: a connection of the test's own to the same database.
+enum Explainer {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Explainer {
+    async fn connect(url: &str, backend: Backend) -> Result<Self, sqlx::Error> {
+        Ok(match backend {
+            Backend::Sqlite => Self::Sqlite(sqlx::SqliteConnection::connect(url).await?),
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(url).await?;
+                sqlx::query("SET enable_seqscan = off")
+                    .execute(&mut conn)
+                    .await?;
+                Self::Postgres(conn)
+            }
+        })
+    }
+
+    /// The plan of `statement` with its values bound: SQLite's plan lines, or PostgreSQL's
+    /// plan as JSON.
+    async fn plan(&mut self, statement: &Statement) -> Result<String, sqlx::Error> {
+        macro_rules! bound {
+            ($sql:expr) => {
+                statement
+                    .values
+                    .iter()
+                    .fold(sqlx::query(AssertSqlSafe($sql)), |q, value| match value {
+                        Value::Int(v) => q.bind(*v),
+                        Value::Text(v) => q.bind(v.clone()),
+                        Value::Null => q.bind(None::<i64>),
+                    })
+            };
+        }
+        match self {
+            Self::Sqlite(conn) => {
+                let rows = bound!(format!("EXPLAIN QUERY PLAN {}", statement.sql))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let lines: Result<Vec<String>, _> =
+                    rows.iter().map(|r| r.try_get("detail")).collect();
+                Ok(lines?.join("\n"))
+            }
+            Self::Postgres(conn) => {
+                let row = bound!(format!("EXPLAIN (FORMAT JSON) {}", statement.sql))
+                    .fetch_one(&mut *conn)
+                    .await?;
+                // A json column, whose wire form is its text.
+                row.try_get_unchecked::<String, _>(0)
+            }
+        }
+    }
+}
+
+/// What a plan does with `table`: the SQLite lines or PostgreSQL nodes that read it.
+#[derive(Debug, Default)]
+struct Reads {
+    /// SQLite: `SEARCH table …`; PostgreSQL: an index scan with an index condition, or a
+    /// bitmap scan.
+    searched: usize,
+    /// SQLite: `SCAN table USING [COVERING] INDEX …`; PostgreSQL: an index scan without a
+    /// condition.
+    index_walks: usize,
+    /// SQLite: through a covering index (whether searched or walked).
+    covering: usize,
+    /// SQLite: `SCAN table`, its rowid tree; PostgreSQL: `Seq Scan`.
+    table_walks: usize,
+    /// PostgreSQL: a condition checked on each row read (`Filter`), with its text.
+    filters: Vec<String>,
+    /// Sorts the rows it read to answer ORDER BY (SQLite's temporary B-tree; PostgreSQL's Sort
+    /// nodes are not counted: its planner may sort a few matches where that is cheaper).
+    sorts: bool,
+}
+
+fn sqlite_reads(plan: &str, table: &str) -> Reads {
+    let mut reads = Reads::default();
+    for line in plan.lines().map(str::trim) {
+        if line == "USE TEMP B-TREE FOR ORDER BY" {
+            reads.sorts = true;
+        }
+        let (verb, rest) = line.split_once(' ').unwrap_or((line, ""));
+        let (name, how) = rest.split_once(' ').unwrap_or((rest, ""));
+        if name != table {
+            continue;
+        }
+        match verb {
+            "SEARCH" => reads.searched += 1,
+            "SCAN" if how.starts_with("USING") => reads.index_walks += 1,
+            "SCAN" => reads.table_walks += 1,
+            _ => {}
+        }
+        if how.contains("COVERING INDEX") {
+            reads.covering += 1;
+        }
+    }
+    reads
+}
+
+fn postgres_reads(plan: &str, table: &str) -> Reads {
+    fn walk(node: &serde_json::Value, table: &str, reads: &mut Reads) {
+        let field = |name: &str| node.get(name).and_then(serde_json::Value::as_str);
+        if field("Relation Name") == Some(table) {
+            match field("Node Type") {
+                Some("Seq Scan") => reads.table_walks += 1,
+                Some("Bitmap Heap Scan") => reads.searched += 1,
+                Some("Index Scan" | "Index Only Scan") if field("Index Cond").is_some() => {
+                    reads.searched += 1;
+                }
+                Some("Index Scan" | "Index Only Scan") => reads.index_walks += 1,
+                _ => {}
+            }
+            if let Some(filter) = field("Filter") {
+                reads.filters.push(filter.to_owned());
+            }
+        }
+        for child in node
+            .get("Plans")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(child, table, reads);
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(plan).expect("EXPLAIN gives JSON");
+    let mut reads = Reads::default();
+    for root in json.as_array().into_iter().flatten() {
+        if let Some(node) = root.get("Plan") {
+            walk(node, table, &mut reads);
+        }
+    }
+    reads
+}
+
+/// Why `reads` of a table break `rule`, if they do.
+fn broken(backend: Backend, rule: Read, r: &Reads) -> Option<&'static str> {
+    let read = r.searched + r.index_walks + r.table_walks;
+    match (backend, rule) {
+        (_, _) if read == 0 => Some("the plan does not read the table"),
+        (Backend::Sqlite, Read::Searched) if r.searched != read => {
+            Some("reads more than its conditions select")
+        }
+        (Backend::Sqlite, Read::Searched) if r.sorts => Some("sorts every match to keep a page"),
+        (Backend::Sqlite, Read::Counted) if r.searched != read => {
+            Some("reads more than its conditions select")
+        }
+        (Backend::Sqlite, Read::Counted | Read::Tallied) if r.covering != read => {
+            Some("reads the table's rows to count")
+        }
+        (Backend::Sqlite, Read::Newest) if r.searched + r.table_walks + r.index_walks != 1 => {
+            Some("does not walk one tree")
+        }
+        (Backend::Sqlite, Read::Newest) if r.sorts => Some("sorts the table to keep a page"),
+        (Backend::Sqlite, Read::EveryRow) if r.table_walks != 1 => {
+            Some("no longer reads every row: update this test (issue 25?)")
+        }
+        (Backend::Postgres, Read::EveryRow)
+            if r.searched > 0 || !r.filters.iter().any(|f| f.contains("~~")) =>
+        {
+            Some("no longer reads every row: update this test (issue 25?)")
+        }
+        (Backend::Postgres, Read::EveryRow) => None,
+        (Backend::Postgres, _) if r.table_walks > 0 => {
+            Some("reads the table row by row where no index serves it")
+        }
+        _ => None,
+    }
+}
+
+/// Explains what a store function ran and checks it; collects the failures and the plans.
+struct Checks {
+    explainer: Explainer,
+    backend: Backend,
+    report: String,
+    failures: Vec<String>,
+}
+
+impl Checks {
+    /// The statements `recorded` holds, the function named `what` having run them, read each
+    /// table as `expected` says (one entry per statement, in order).
+    async fn expect(&mut self, recorded: &Recorded, what: &str, expected: &[&[(&str, Read)]]) {
+        let statements = recorded.take();
+        if statements.len() != expected.len() {
+            self.failures.push(format!(
+                "{what}: ran {} statements through the recorded path, expected {}: {statements:#?}",
+                statements.len(),
+                expected.len()
+            ));
+            return;
+        }
+        for (statement, tables) in statements.iter().zip(expected) {
+            let plan = self.explainer.plan(statement).await.expect("EXPLAIN");
+            let shown = match self.backend {
+                Backend::Sqlite => plan.clone(),
+                Backend::Postgres => summary(&plan),
+            };
+            self.report.push_str(&format!(
+                "-- {what}\n{}\n{}\n\n",
+                statement.sql,
+                shown.trim_end()
+            ));
+            for (table, rule) in *tables {
+                let reads = match self.backend {
+                    Backend::Sqlite => sqlite_reads(&plan, table),
+                    Backend::Postgres => postgres_reads(&plan, table),
+                };
+                if let Some(why) = broken(self.backend, *rule, &reads) {
+                    self.failures.push(format!(
+                        "{what}: {table} {why} (expected {rule:?}):\n{}\n{shown}",
+                        statement.sql
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// A PostgreSQL JSON plan, one node a line: type, relation, index, condition, filter.
+fn summary(plan: &str) -> String {
+    fn walk(node: &serde_json::Value, depth: usize, out: &mut String) {
+        let field = |name: &str| {
+            node.get(name)
+                .and_then(serde_json::Value::as_str)
+                .map(|v| format!(" {name}: {v}"))
+                .unwrap_or_default()
+        };
+        out.push_str(&format!(
+            "{}{}{}{}{}{}\n",
+            "  ".repeat(depth),
+            node.get("Node Type")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?"),
+            field("Relation Name"),
+            field("Index Name"),
+            field("Index Cond"),
+            field("Filter"),
+        ));
+        for child in node
+            .get("Plans")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            walk(child, depth + 1, out);
+        }
+    }
+    let json: serde_json::Value = serde_json::from_str(plan).unwrap_or_default();
+    let mut out = String::new();
+    for root in json.as_array().into_iter().flatten() {
+        if let Some(node) = root.get("Plan") {
+            walk(node, 0, &mut out);
+        }
+    }
+    out
+}
+
+const FIRST_PAGE: PageRequest = PageRequest {
+    page: 1,
+    per_page: 50,
+};
+
 #[tokio::test]
-async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
+async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResult {
+    use Read::{Counted, EveryRow, Newest, Searched, Tallied};
+    const C: &str = "certificates";
+
     let dir = tempfile::tempdir()?;
-    let store = store(dir.path()).await;
+    let (store, url) = store(dir.path()).await;
     let now = OffsetDateTime::now_utc();
     let mut tx = store.begin_write().await?;
     let first = tx.insert_ca(&ca("one", now), now).await?;
@@ -99,62 +441,173 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
     tx.commit().await?;
     fill(&store, first, now).await?;
 
-    let page = PageRequest {
-        page: 3,
-        per_page: 50,
+    let (reader, recorded): (Reader, Recorded) = store.recording();
+    let mut checks = Checks {
+        explainer: Explainer::connect(&url, store.backend()).await?,
+        backend: store.backend(),
+        report: String::new(),
+        failures: Vec::new(),
     };
-    let filters = [
+
+    // The certificate list: a count and a page, for each filter the console offers.
+    let in_state = |state| CertificateFilter::in_state(state);
+    let lists = [
+        ("unfiltered", CertificateFilter::default(), Tallied, Newest),
+        (
+            "active",
+            in_state(CertificateState::Active),
+            Counted,
+            Searched,
+        ),
+        (
+            "expired",
+            in_state(CertificateState::Expired),
+            Counted,
+            Searched,
+        ),
+        (
+            "revoked",
+            in_state(CertificateState::Revoked),
+            Counted,
+            Searched,
+        ),
+        (
+            "expiring within 30 days",
+            in_state(CertificateState::ExpiringBefore(now + Duration::days(30))),
+            Counted,
+            Searched,
+        ),
         (
             "by CA",
             CertificateFilter {
                 ca_id: Some(first),
                 ..Default::default()
             },
+            Counted,
+            Searched,
         ),
         (
-            "active by CA",
+            "active, by CA",
             CertificateFilter {
                 state: Some(CertificateState::Active),
                 ca_id: Some(CaId(first.0 + 1)),
                 ..Default::default()
             },
+            Counted,
+            Searched,
         ),
         (
-            "revoked",
+            "revoked, by CA",
             CertificateFilter {
                 state: Some(CertificateState::Revoked),
+                ca_id: Some(first),
                 ..Default::default()
             },
+            Counted,
+            Searched,
         ),
         (
-            "expiring",
+            "search",
             CertificateFilter {
-                state: Some(CertificateState::ExpiringBefore(now + Duration::days(30))),
+                search: Some("host-12345".into()),
                 ..Default::default()
             },
-        ),
-        (
-            "expired",
-            CertificateFilter {
-                state: Some(CertificateState::Expired),
-                ..Default::default()
-            },
+            EveryRow,
+            EveryRow,
         ),
     ];
-    for (label, filter) in &filters {
-        let plan = store.explain_certificates(filter, now, page).await?;
-        let scans = match store.backend() {
-            Backend::Sqlite => plan
-                .lines()
-                .any(|l| l.trim().starts_with("SCAN certificates") && !l.contains("USING")),
-            Backend::Postgres => plan.contains("Seq Scan"),
-        };
-        assert!(!scans, "{label}: the list query scans the table:\n{plan}");
-        assert!(
-            plan.contains("certificates_") || plan.contains("INDEX") || plan.contains("Index"),
-            "{label}: no index in the plan:\n{plan}"
-        );
+    for (label, filter, count, page) in &lists {
+        reader.certificates(filter, now, FIRST_PAGE).await?;
+        checks
+            .expect(
+                &recorded,
+                &format!("certificate list, {label}"),
+                &[&[(C, *count)], &[(C, *page)]],
+            )
+            .await;
     }
+    reader.certificate(CertificateId(4242)).await?;
+    checks
+        .expect(&recorded, "a certificate", &[&[(C, Searched)]])
+        .await;
+
+    // The audit list's first page.
+    reader
+        .audit_list(&AuditFilter::default(), FIRST_PAGE)
+        .await?;
+    checks
+        .expect(
+            &recorded,
+            "audit list",
+            &[&[("audit_log", Tallied)], &[("audit_log", Newest)]],
+        )
+        .await;
+
+    // The CSR list: all, pending, signed (newest signed first).
+    for (label, status, page) in [
+        ("all", None, Newest),
+        ("pending", Some(CsrStatus::Pending), Searched),
+        ("signed", Some(CsrStatus::Signed), Searched),
+    ] {
+        reader.csrs(status, FIRST_PAGE).await?;
+        let count = if status.is_some() { Counted } else { Tallied };
+        checks
+            .expect(
+                &recorded,
+                &format!("CSR list, {label}"),
+                &[&[("csrs", count)], &[("csrs", page)]],
+            )
+            .await;
+    }
+
+    // The dashboard: totals, the trend, the expiry counts, the latest activity.
+    reader.totals().await?;
+    checks
+        .expect(
+            &recorded,
+            "dashboard totals",
+            &[&[(C, Tallied), ("csrs", Tallied)]],
+        )
+        .await;
+    reader.certificate_trend(now, 30).await?;
+    checks
+        .expect(
+            &recorded,
+            "dashboard trend (issued, revoked)",
+            &[&[(C, Counted)], &[(C, Counted)]],
+        )
+        .await;
+    for days in [7, 30, 90] {
+        let until = now + Duration::days(days);
+        reader
+            .count_certificates(&in_state(CertificateState::ExpiringBefore(until)), now)
+            .await?;
+        checks
+            .expect(
+                &recorded,
+                &format!("dashboard, expiring within {days} days"),
+                &[&[(C, Counted)]],
+            )
+            .await;
+    }
+    reader.audit_recent(10, 0).await?;
+    checks
+        .expect(&recorded, "dashboard activity", &[&[("audit_log", Newest)]])
+        .await;
+
+    // The CA pages: certificates per CA.
+    reader.certificates_per_ca().await?;
+    checks
+        .expect(&recorded, "certificates per CA", &[&[(C, Tallied)]])
+        .await;
+
+    eprintln!("{}", checks.report);
+    assert!(
+        checks.failures.is_empty(),
+        "{} statements do not read as expected:\n\n{}",
+        checks.failures.len(),
+        checks.failures.join("\n\n")
+    );
 
     // An import's "stored already?" check finds certificates through the serial index.
     let plan = store
@@ -171,7 +624,13 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
     drop(tx);
 
     // And the pages are right: counts match the fill pattern.
-    let revoked = store.certificates(&filters[2].1, now, page).await?;
+    let page = PageRequest {
+        page: 3,
+        per_page: 50,
+    };
+    let revoked = store
+        .certificates(&in_state(CertificateState::Revoked), now, page)
+        .await?;
     assert_eq!(revoked.total, ROWS / 10);
     assert_eq!(revoked.items.len(), 50);
     assert!(
@@ -180,11 +639,30 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
             .iter()
             .all(|c| c.status == certmint_store::CertificateStatus::Revoked)
     );
-    let by_ca = store.certificates(&filters[0].1, now, page).await?;
+    // Newest first, page 3 of the multiples of ten.
+    assert_eq!(revoked.items[0].refid, format!("ref-{}", ROWS - 100 * 10));
+    let by_ca = store
+        .certificates(
+            &CertificateFilter {
+                ca_id: Some(first),
+                ..Default::default()
+            },
+            now,
+            page,
+        )
+        .await?;
     assert_eq!(by_ca.total, ROWS / 2);
-    let expired = store.certificates(&filters[4].1, now, page).await?;
     // Multiples of 5 that are not multiples of 10 (those are revoked).
+    let expired = store
+        .certificates(&in_state(CertificateState::Expired), now, page)
+        .await?;
     assert_eq!(expired.total, ROWS / 10);
+    assert!(expired.items.iter().all(|c| c.cert.not_after <= now));
+    let active = store
+        .certificates(&in_state(CertificateState::Active), now, FIRST_PAGE)
+        .await?;
+    assert_eq!(active.total, ROWS - ROWS / 10 - ROWS / 10);
+    assert_eq!(active.items[0].refid, format!("ref-{}", ROWS - 1));
     let search = store
         .certificates(
             &CertificateFilter {
@@ -199,5 +677,11 @@ async fn filtered_pages_of_a_large_inventory_use_an_index() -> TestResult {
         )
         .await?;
     assert_eq!(search.total, 1);
+    let signed = store.csrs(Some(CsrStatus::Signed), FIRST_PAGE).await?;
+    assert_eq!(signed.total, CSRS / 2);
+    assert_eq!(signed.items[0].refid, format!("csr-{CSRS}"));
+    let trend = store.certificate_trend(now, 30).await?;
+    assert_eq!(trend.len(), 30);
+    assert!(trend.iter().map(|d| d.revoked).sum::<i64>() > 0);
     Ok(())
 }
