@@ -615,3 +615,66 @@ async fn the_ca_list_counts_the_certificates_each_ca_issued() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+/// A CA created with name constraints and without some pointers carries the constraints and
+/// says what it points to; a constraint that names nothing is refused and nothing is created.
+#[tokio::test]
+async fn a_ca_is_created_with_name_constraints_and_its_pointers_chosen() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/cas",
+            &auth,
+            Some(json!({"common_name": "Bad Constraints", "permitted_subtrees": ["dns:"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (_, list) = server.call(Method::GET, "/api/v2/cas", &auth, None).await;
+    assert!(!list.to_string().contains("Bad Constraints"), "{list}");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/v2/cas",
+            &auth,
+            Some(json!({
+                "common_name": "Constrained Root",
+                "permitted_subtrees": ["dns:corp.example", "email:corp.example"],
+                "excluded_subtrees": ["ip:10.9.0.0/16"],
+                "ocsp_enabled": false,
+                "aia_ca_issuers_enabled": false,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ca = &body["data"];
+    assert_eq!(
+        (
+            ca["cdp_enabled"].as_bool(),
+            ca["ocsp_enabled"].as_bool(),
+            ca["aia_ca_issuers_enabled"].as_bool()
+        ),
+        (Some(true), Some(false), Some(false)),
+        "{ca}"
+    );
+    let id = ca["id"].as_i64().unwrap_or_default();
+    let pem = fetch(
+        &server,
+        &auth,
+        format!("/api/v2/cas/{id}/export?format=pem"),
+    )
+    .await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("ca.pem"), pem)?;
+    let text = openssl(dir.path(), &["x509", "-in", "ca.pem", "-noout", "-text"])?;
+    for part in [
+        "DNS:corp.example",
+        "email:corp.example",
+        "IP:10.9.0.0/255.255.0.0",
+    ] {
+        assert!(text.contains(part), "{part} missing: {text}");
+    }
+    Ok(())
+}
