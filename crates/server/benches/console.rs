@@ -508,6 +508,14 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
         ("dashboard", "/".to_owned()),
         ("certificates", "/certificates".to_owned()),
         (
+            "certificates active",
+            "/certificates?status=active".to_owned(),
+        ),
+        (
+            "certificates active of the busiest CA",
+            format!("/certificates?status=active&ca_id={busiest}"),
+        ),
+        (
             "certificates expiring within 30 days",
             "/certificates?status=expiring&days=30".to_owned(),
         ),
