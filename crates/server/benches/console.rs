@@ -333,8 +333,8 @@ async fn issuers(authority: &authority::Authority) -> Result<(Vec<Issuer>, Vec<V
     let mut issuers = Vec::new();
     let mut ders = Vec::new();
     for ca in [bootstrap, root, web, devices] {
-        for i in 0..4 {
-            let host = format!("seed-{i}.{}", DOMAINS[i]);
+        for (i, domain) in DOMAINS.iter().take(4).enumerate() {
+            let host = format!("seed-{i}.{domain}");
             let issued = authority
                 .issue(
                     &system,
