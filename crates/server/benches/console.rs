@@ -333,7 +333,7 @@ async fn issuers(authority: &authority::Authority) -> Result<(Vec<Issuer>, Vec<V
     let mut issuers = Vec::new();
     let mut ders = Vec::new();
     for ca in [bootstrap, root, web, devices] {
-        for (i, domain) in DOMAINS.iter().enumerate().take(4) {
+        for (i, domain) in DOMAINS.iter().take(4).enumerate() {
             let host = format!("seed-{i}.{domain}");
             let issued = authority
                 .issue(
@@ -507,6 +507,14 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
     let pages = [
         ("dashboard", "/".to_owned()),
         ("certificates", "/certificates".to_owned()),
+        (
+            "certificates active",
+            "/certificates?status=active".to_owned(),
+        ),
+        (
+            "certificates active of the busiest CA",
+            format!("/certificates?status=active&ca_id={busiest}"),
+        ),
         (
             "certificates expiring within 30 days",
             "/certificates?status=expiring&days=30".to_owned(),

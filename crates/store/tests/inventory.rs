@@ -683,5 +683,25 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
     let trend = store.certificate_trend(now, 30).await?;
     assert_eq!(trend.len(), 30);
     assert!(trend.iter().map(|d| d.revoked).sum::<i64>() > 0);
+
+    // A passing run drops its PostgreSQL database (a failing one keeps it, to look at).
+    drop(checks);
+    store.close().await;
+    if let Some(admin) = std::env::var("CERTMINT_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        let name = url
+            .split('?')
+            .next()
+            .and_then(|base| base.rsplit('/').next())
+            .unwrap_or_default();
+        assert!(name.starts_with("certmint_test_"), "{url}");
+        let server = Store::connect(&admin, 1).await?;
+        server
+            .execute_raw(&format!("DROP DATABASE IF EXISTS {name}"))
+            .await?;
+        server.close().await;
+    }
     Ok(())
 }
