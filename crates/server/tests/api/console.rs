@@ -46,6 +46,24 @@ pub async fn get(client: &reqwest::Client, url: String, cookie: Option<&str>) ->
     request.send().await.expect("request")
 }
 
+/// The `data` of a REST GET of `path` as `session`, which must answer 200.
+pub async fn rest(
+    server: &TestServer,
+    session: &crate::common::Session,
+    path: &str,
+) -> serde_json::Value {
+    let (status, body) = server
+        .call(
+            reqwest::Method::GET,
+            path,
+            &crate::common::Auth::Session(session),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    body["data"].clone()
+}
+
 pub fn location(response: &reqwest::Response) -> String {
     response.headers()[LOCATION]
         .to_str()

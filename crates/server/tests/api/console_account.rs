@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer};
-use crate::console::{assert_strict_page, browser, get, location, post_form};
+use crate::console::{assert_strict_page, browser, get, location, post_form, rest};
 
 /// The account page for `session`, with its status.
 async fn account(
@@ -17,15 +17,6 @@ async fn account(
     let response = get(client, server.url("/account"), Some(&session.cookie)).await;
     let status = response.status();
     (status, response.text().await.unwrap_or_default())
-}
-
-/// `path` of the REST account API for `session`.
-async fn rest(server: &TestServer, session: &Session, path: &str) -> Value {
-    let (status, body) = server
-        .call(Method::GET, path, &Auth::Session(session), None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["data"].clone()
 }
 
 #[tokio::test]

@@ -5,19 +5,7 @@
 use reqwest::StatusCode;
 
 use crate::common::{ADMIN_PASSWORD, Auth, TestResult, TestServer};
-use crate::console::{assert_strict_page, browser, get, location, post_form};
-
-async fn rest(
-    server: &TestServer,
-    session: &crate::common::Session,
-    path: &str,
-) -> serde_json::Value {
-    let (status, body) = server
-        .call(reqwest::Method::GET, path, &Auth::Session(session), None)
-        .await;
-    assert_eq!(status, StatusCode::OK, "{path}: {body}");
-    body["data"].clone()
-}
+use crate::console::{assert_strict_page, browser, get, location, post_form, rest};
 
 #[tokio::test]
 async fn an_admin_runs_acme_from_the_console() -> TestResult {
