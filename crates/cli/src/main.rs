@@ -73,7 +73,7 @@ struct ServeArgs {
     /// Plain-HTTP listen address ("" disables it).
     #[arg(long)]
     http_listen: Option<String>,
-    /// Serve only these parts, comma-separated: api, acme, ocsp, crl (say `ocsp,crl` for a node
+    /// Serve only these parts, comma-separated: api, acme, est, scep, ocsp, crl (say `ocsp,crl` for a node
     /// that only answers relying parties).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,

@@ -364,10 +364,10 @@ impl Settings {
         match self
             .serve_only
             .iter()
-            .find(|p| !["api", "acme", "ocsp", "crl"].contains(&p.as_str()))
+            .find(|p| !["api", "acme", "est", "scep", "ocsp", "crl"].contains(&p.as_str()))
         {
             Some(p) => Err(SettingsError(format!(
-                "serve_only: unknown part '{p}'; expected api, acme, ocsp or crl"
+                "serve_only: unknown part '{p}'; expected api, acme, est, scep, ocsp or crl"
             ))),
             None => Ok(()),
         }

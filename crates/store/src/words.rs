@@ -98,6 +98,10 @@ stored_words! {
         System = "system",
         /// Imported, not issued here.
         Imported = "imported",
+        /// An EST enrollment (RFC 7030).
+        Est = "est",
+        /// A SCEP enrollment (RFC 8894).
+        Scep = "scep",
     }
 }
 
