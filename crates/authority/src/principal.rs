@@ -35,6 +35,9 @@ pub enum Credential {
         /// The account's id.
         account_id: i64,
     },
+    /// An enrollment client (EST, SCEP) that its protocol authenticated (a password, a
+    /// challenge, a client certificate) before the registration authority acts for it.
+    Enrollment,
 }
 
 /// What an ACME account may ask of the pipeline once ACME's own checks have passed.
@@ -42,6 +45,9 @@ const ACME_PERMISSIONS: &[Permission] = &[
     Permission::WriteCertificates,
     Permission::DeleteCertificates,
 ];
+
+/// What an EST or SCEP client may ask of the pipeline: certificates, within its profile.
+const ENROLLMENT_PERMISSIONS: &[Permission] = &[Permission::WriteCertificates];
 
 /// An authenticated caller: a user, the role it holds now, and the credential it used.
 #[derive(Debug, Clone)]
@@ -80,6 +86,7 @@ impl Principal {
                     rbac::grants(permissions, permission.as_str())
                 }
                 Credential::Acme { .. } => ACME_PERMISSIONS.contains(&permission),
+                Credential::Enrollment => ENROLLMENT_PERMISSIONS.contains(&permission),
                 Credential::Session { .. } | Credential::Local => true,
             }
     }
@@ -91,6 +98,18 @@ impl Principal {
             username: format!("acme:{refid}"),
             role: Role::Operator,
             credential: Credential::Acme { account_id },
+            origin,
+        }
+    }
+
+    /// An enrollment client of `protocol` (`est`, `scep`) known as `who` (an EST user name, a
+    /// client certificate's subject, a SCEP profile), calling from `origin`.
+    pub fn enrollment(protocol: &str, who: &str, origin: Origin) -> Self {
+        Self {
+            user: None,
+            username: format!("{protocol}:{who}"),
+            role: Role::Operator,
+            credential: Credential::Enrollment,
             origin,
         }
     }
@@ -116,6 +135,10 @@ impl Principal {
                 .cloned()
                 .collect(),
             Credential::Acme { .. } => ACME_PERMISSIONS
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            Credential::Enrollment => ENROLLMENT_PERMISSIONS
                 .iter()
                 .map(|p| p.as_str().to_owned())
                 .collect(),
