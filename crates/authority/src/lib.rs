@@ -29,6 +29,7 @@ mod publisher;
 mod publishing;
 pub mod rbac;
 mod revoke;
+mod scep;
 mod search;
 mod sessions;
 mod ssl_check;
@@ -60,6 +61,10 @@ pub use principal::{Credential, Origin, Principal};
 pub use publishing::Publishing;
 pub use rbac::{Permission, Role};
 pub use revoke::RevocationReason;
+pub use scep::{
+    CaCerts, ChallengeIssued, ScepAnswer, ScepConfig, ScepConfigChange, ScepProfileChange,
+    ScepProfileStats, ScepStats,
+};
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
@@ -69,8 +74,9 @@ pub use store::{
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
     CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
     CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource,
-    CsrStatus, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, SessionRow,
-    TemplateId, TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
+    CsrStatus, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow,
+    ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TemplateId, TrustSource,
+    TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};
@@ -135,6 +141,8 @@ pub struct Authority {
     crl_publishing: tokio::sync::Mutex<()>,
     /// ACME's nonces, validator and profiles.
     acme: acme::AcmeCore,
+    /// SCEP's RAs, opened.
+    scep: scep::ScepCore,
     /// Where long CPU work runs.
     cpu: blocking::Pool,
     /// Where the SSL check tool may connect (public addresses only when unset).
@@ -197,6 +205,7 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
+            scep: scep::ScepCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
             ssl_check_policy: std::sync::OnceLock::new(),
         }

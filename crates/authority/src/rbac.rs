@@ -44,6 +44,11 @@ pub enum Permission {
     WriteAcme,
     /// `delete:acme`: delete ACME profiles with their accounts and orders.
     DeleteAcme,
+    /// `read:scep`: read SCEP settings, profiles, requests and statistics.
+    ReadScep,
+    /// `write:scep`: change SCEP settings and profiles, make challenges, approve and reject
+    /// requests.
+    WriteScep,
     /// `read:users`: read users and roles.
     ReadUsers,
     /// `write:users`: create and update users.
@@ -62,7 +67,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order the reference lists them.
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 28] = [
         Permission::ReadCertificates,
         Permission::WriteCertificates,
         Permission::DeleteCertificates,
@@ -82,6 +87,8 @@ impl Permission {
         Permission::ReadAcme,
         Permission::WriteAcme,
         Permission::DeleteAcme,
+        Permission::ReadScep,
+        Permission::WriteScep,
         Permission::ReadUsers,
         Permission::WriteUsers,
         Permission::DeleteUsers,
@@ -113,6 +120,8 @@ impl Permission {
             Permission::ReadAcme => "read:acme",
             Permission::WriteAcme => "write:acme",
             Permission::DeleteAcme => "delete:acme",
+            Permission::ReadScep => "read:scep",
+            Permission::WriteScep => "write:scep",
             Permission::ReadUsers => "read:users",
             Permission::WriteUsers => "write:users",
             Permission::DeleteUsers => "delete:users",
@@ -147,6 +156,10 @@ impl Permission {
                 "Change ACME settings and profiles, make and revoke EAB keys, deactivate accounts"
             }
             Permission::DeleteAcme => "Delete ACME profiles with their accounts and orders",
+            Permission::ReadScep => "Read SCEP settings, profiles, requests and statistics",
+            Permission::WriteScep => {
+                "Change SCEP settings and profiles, make challenges, approve and reject requests"
+            }
             Permission::ReadUsers => "Read users and roles",
             Permission::WriteUsers => "Create and update users",
             Permission::DeleteUsers => "Delete users",
@@ -242,6 +255,7 @@ impl Role {
                 "write:templates",
                 "write:truststore",
                 "write:acme",
+                "write:scep",
             ],
             Role::Auditor => &["read:*"],
             Role::Viewer => &[
@@ -251,6 +265,7 @@ impl Role {
                 "read:templates",
                 "read:truststore",
                 "read:acme",
+                "read:scep",
             ],
         }
     }
@@ -260,12 +275,13 @@ impl Role {
         match self {
             Role::Admin => "Full access to everything",
             Role::Operator => {
-                "Reads everything; manages certificates, CAs, CSRs, templates, the trust store \
-                 and ACME"
+                "Reads everything; manages certificates, CAs, CSRs, templates, the trust store, \
+                 ACME and SCEP"
             }
             Role::Auditor => "Reads everything, including the audit log and users; changes nothing",
             Role::Viewer => {
-                "Reads the certificate inventory, CAs, CSRs, templates, the trust store and ACME"
+                "Reads the certificate inventory, CAs, CSRs, templates, the trust store, ACME \
+                 and SCEP"
             }
         }
     }

@@ -127,6 +127,9 @@ pub struct Vault {
     audit_chain: ChainKey,
     /// Signs audit checkpoints; a key of its own, so that no checkpoint can pass for a record.
     audit_checkpoint: hmac::Key,
+    /// Digests enrollment challenges, so that a copy of the database alone does not let
+    /// anyone try passwords against them.
+    challenges: hmac::Key,
 }
 
 impl std::fmt::Debug for Vault {
@@ -156,6 +159,7 @@ impl Vault {
             kek: LessSafeKey::new(UnboundKey::from(okm)),
             audit_chain: ChainKey::from(hmac_key(b"certmint audit chain v1")?),
             audit_checkpoint: hmac_key(b"certmint audit checkpoint v1")?,
+            challenges: hmac_key(b"certmint enrollment challenges v1")?,
         })
     }
 
@@ -174,6 +178,16 @@ impl Vault {
     pub(crate) fn checkpoint_signed(&self, message: &[u8], signature: &str) -> bool {
         hex::decode(signature)
             .is_ok_and(|tag| hmac::verify(&self.audit_checkpoint, message, &tag).is_ok())
+    }
+
+    /// The form an enrollment challenge is stored and looked up in: HMAC-SHA256 under a key
+    /// derived from the master key, hex, bound to `purpose`.
+    pub(crate) fn challenge_digest(&self, purpose: &str, challenge: &str) -> String {
+        let mut context = hmac::Context::with_key(&self.challenges);
+        context.update(purpose.as_bytes());
+        context.update(&[0]);
+        context.update(challenge.as_bytes());
+        hex::encode(context.sign())
     }
 
     /// Encrypts `plaintext`, bound to `context` (for example `"tls-key"`), so a blob cannot be

@@ -2,6 +2,7 @@
 //! possession, and making CSRs for server-side keys.
 
 use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::cri_attributes::ParsedCriAttribute;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer;
 
@@ -34,6 +35,19 @@ pub struct Csr {
     pub requests_ca: bool,
     /// The signature algorithm, as OpenSSL names it.
     pub signature_algorithm: String,
+    /// The challenge password attribute (RFC 2985 §5.4.1), with which SCEP clients prove
+    /// they may enroll. Kept out of `Debug`.
+    pub challenge_password: Option<ChallengePassword>,
+}
+
+/// A CSR's challenge password: a secret, so `Debug` does not show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChallengePassword(pub String);
+
+impl std::fmt::Debug for ChallengePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChallengePassword(..)")
+    }
 }
 
 impl Csr {
@@ -92,7 +106,13 @@ impl Csr {
             signature_algorithm: crate::inspect::signature_name(
                 &csr.signature_algorithm.algorithm.to_id_string(),
             ),
+            challenge_password: None,
         };
+        for attribute in csr.certification_request_info.iter_attributes() {
+            if let ParsedCriAttribute::ChallengePassword(password) = attribute.parsed_attribute() {
+                parsed.challenge_password = Some(ChallengePassword(password.0.clone()));
+            }
+        }
         for ext in csr.requested_extensions().into_iter().flatten() {
             parsed.read_extension(ext)?;
         }

@@ -448,6 +448,37 @@ fn csrs_made_by_openssl_are_read_verified_and_signed() {
 }
 
 #[test]
+fn a_csr_challenge_password_is_read_and_kept_out_of_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("req.cnf"),
+        "[req]\nprompt = no\ndistinguished_name = dn\nattributes = attrs\n\
+         [dn]\nCN = device-17\n[attrs]\nchallengePassword = s3cret-Challenge\n",
+    )
+    .unwrap();
+    openssl(
+        dir.path(),
+        &[
+            "req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", "k.pem", "-config",
+            "req.cnf", "-out", "c.csr",
+        ],
+    );
+    let csr = Csr::parse(&std::fs::read(dir.path().join("c.csr")).unwrap()).unwrap();
+    let password = csr.challenge_password.clone().unwrap();
+    assert_eq!(password.0, "s3cret-Challenge");
+    assert!(!format!("{csr:?}").contains("s3cret"));
+    openssl(
+        dir.path(),
+        &[
+            "req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", "k2.pem", "-subj",
+            "/CN=device-18", "-out", "d.csr",
+        ],
+    );
+    let without = Csr::parse(&std::fs::read(dir.path().join("d.csr")).unwrap()).unwrap();
+    assert_eq!(without.challenge_password, None);
+}
+
+#[test]
 fn bad_csrs_are_refused_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     openssl(

@@ -21,6 +21,7 @@ mod ids;
 mod keys;
 mod outbox;
 mod revocation;
+mod scep;
 mod sessions;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -54,13 +55,17 @@ pub use ids::{CaId, CertificateId, CsrId, KeyId, TemplateId};
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};
+pub use scep::{
+    NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter,
+    ScepRequestRow,
+};
 pub use sessions::{NewSession, SessionRow};
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
 pub use words::{
     AcmeAccountStatus, AcmeStatus, CaSource, CertificateSource, CertificateStatus, CsrSource,
-    CsrStatus, TrustSource,
+    CsrStatus, ScepRequestStatus, TrustSource,
 };
 
 /// A page of a list query: 1-based page number and page size, already clamped by the caller.

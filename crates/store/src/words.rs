@@ -106,6 +106,20 @@ stored_words! {
 }
 
 stored_words! {
+    /// Where a SCEP request stands.
+    ScepRequestStatus {
+        /// Waiting for an administrator.
+        Pending = "pending",
+        /// Issued.
+        Issued = "issued",
+        /// Refused by an administrator.
+        Rejected = "rejected",
+        /// Refused by certmint (a bad challenge, a template's rule, …).
+        Failed = "failed",
+    }
+}
+
+stored_words! {
     /// How a CA came to be.
     CaSource {
         /// Created here, root or intermediate.

@@ -71,7 +71,7 @@ impl Authority {
     /// # Errors
     /// [`Error::NotFound`] for no such key; [`Error::Internal`] for a key in a backend this
     /// build cannot use, or one that does not open.
-    pub(super) async fn open_key(&self, key_id: KeyId) -> Result<PrivateKey> {
+    pub(crate) async fn open_key(&self, key_id: KeyId) -> Result<PrivateKey> {
         let row = self
             .store
             .key(key_id)

@@ -38,6 +38,7 @@ mod imports;
 mod issuance_guards;
 mod ocsp;
 mod ops;
+mod scep;
 mod smoke;
 mod templates;
 mod tools;

@@ -17,6 +17,7 @@ mod lint;
 pub(crate) mod ocsp;
 mod openapi;
 mod rbac;
+pub(crate) mod scep;
 mod search;
 mod stats;
 mod system_status;
@@ -43,6 +44,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(csrs::routes())
         .merge(crl::routes())
         .merge(acme::routes())
+        .merge(scep::routes())
         .merge(ocsp::routes())
         .merge(templates::routes())
         .merge(tools::routes())
