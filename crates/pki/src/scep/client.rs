@@ -58,13 +58,8 @@ impl RaCertificate {
     pub fn new(der: &[u8]) -> Result<Self, Error> {
         let certificate = Certificate::parse(der)
             .map_err(|e| Error::Invalid(format!("the RA certificate: {e}")))?;
-        if !certificate.is_rsa() {
-            return Err(Error::Invalid(
-                "the RA certificate's key is not RSA: SCEP encrypts requests with RSA key \
-                 transport"
-                    .into(),
-            ));
-        }
+        envelope::encryption_key(&certificate)
+            .map_err(|e| Error::Invalid(format!("the RA certificate: {e}")))?;
         Ok(Self { certificate })
     }
 

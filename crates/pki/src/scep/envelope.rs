@@ -260,15 +260,7 @@ pub(crate) fn encrypt(
     cipher: ContentCipher,
 ) -> Result<Vec<u8>, Error> {
     let crypto = |what: &str| Error::Crypto(format!("cannot {what}"));
-    if !recipient.is_rsa() {
-        return Err(Error::Invalid(
-            "the recipient's key is not RSA: SCEP encrypts with RSA key transport".into(),
-        ));
-    }
-    let public_key = PublicEncryptingKey::from_der(&recipient.spki)
-        .ok()
-        .and_then(|k| Pkcs1PublicEncryptingKey::new(k).ok())
-        .ok_or_else(|| Error::Invalid("the recipient's RSA key is unusable".into()))?;
+    let public_key = encryption_key(recipient).map_err(Error::Invalid)?;
     let mut key = Zeroizing::new(vec![0; cipher.key_len()]);
     crate::random::fill(&mut key)?;
     if cipher.is_des() {
@@ -295,6 +287,21 @@ pub(crate) fn encrypt(
         .map_err(|_| crypto("encrypt the content-encryption key"))?;
     write(recipient, cipher, &iv, encrypted_key, &encrypted)
         .map_err(|e| Error::Invalid(format!("cannot encode an EnvelopedData: {e}")))
+}
+
+/// The RSA key in `recipient` that content keys are encrypted to.
+pub(crate) fn encryption_key(recipient: &Certificate) -> Result<Pkcs1PublicEncryptingKey, String> {
+    if !recipient.is_rsa() {
+        return Err(
+            "the recipient's key is not RSA of at least 2048 bits: SCEP encrypts with RSA key \
+             transport"
+                .into(),
+        );
+    }
+    PublicEncryptingKey::from_der(&recipient.spki)
+        .ok()
+        .and_then(|k| Pkcs1PublicEncryptingKey::new(k).ok())
+        .ok_or_else(|| "the recipient's RSA key cannot be encrypted to".into())
 }
 
 fn write(

@@ -8,7 +8,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
 use super::attributes::{self, Attributes};
-use super::envelope::Sealed;
+use super::envelope::{self, Sealed};
 use super::party::Certificate;
 use super::signed::{self, SignedMessage, SignerInfo};
 use super::{
@@ -84,6 +84,9 @@ fn check(
         })?;
     reply_to.signer_cert.clone_from(&certificate.der);
     reply_to.digest = signer.verify(&certificate)?;
+    // A key that verifies but that aws-lc-rs will not encrypt to (an odd exponent) could be
+    // refused now, but not sent a certificate later.
+    envelope::encryption_key(&certificate).map_err(|e| Refusal::new(FailInfo::BadAlg, e))?;
 
     let message_type = attributes
         .message_type
