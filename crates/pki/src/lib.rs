@@ -19,6 +19,7 @@ mod oid;
 pub mod pem;
 mod pkcs12;
 pub mod random;
+pub mod scep;
 mod tls;
 
 pub use cert::{CaSigner, CertSpec, ExtendedKeyUsage, Issuer, KeyUsage, Signer};
