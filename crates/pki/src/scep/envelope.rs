@@ -44,7 +44,31 @@ pub fn decrypt_envelope(der: &[u8], ra: &Ra) -> Result<(ContentCipher, Vec<u8>),
 pub(crate) struct Sealed<'a> {
     recipients: Vec<&'a [u8]>,
     algorithm: AlgorithmIdentifierRef<'a>,
-    encrypted_content: &'a [u8],
+    encrypted_content: Vec<u8>,
+}
+
+/// Most segments a constructed encrypted content may be split into.
+const MAX_SEGMENTS: usize = 1024;
+
+/// The octets of a constructed `[0]` encrypted content: its OCTET STRING segments, joined.
+/// Go's pkcs7 package, which micromdm's scepclient uses, writes the content this way (one
+/// segment in a constructed tag), as BER allows and RFC 5652 §6.1 accepts.
+fn segments(value: &[u8]) -> Result<Vec<u8>, String> {
+    let mut reader = der::SliceReader::new(value).map_err(|e| e.to_string())?;
+    let mut joined = Vec::with_capacity(value.len());
+    let mut count = 0;
+    while !reader.is_finished() {
+        count += 1;
+        if count > MAX_SEGMENTS {
+            return Err(format!(
+                "the encrypted content is split into more than {MAX_SEGMENTS} segments"
+            ));
+        }
+        let segment = OctetStringRef::decode(&mut reader)
+            .map_err(|e| format!("a segment of the encrypted content: {e}"))?;
+        joined.extend_from_slice(segment.as_bytes());
+    }
+    Ok(joined)
 }
 
 /// One KeyTransRecipientInfo.
@@ -99,15 +123,16 @@ impl<'a> Sealed<'a> {
                 "malformed EnvelopedData: recipientInfos is not a SET".into(),
             ));
         }
-        let primitive_content = Tag::ContextSpecific {
-            constructed: false,
+        let content_tag = |constructed| Tag::ContextSpecific {
+            constructed,
             number: TagNumber::N0,
         };
         let encrypted_content = match encrypted_content {
-            Some(c) if c.tag() == primitive_content => c.value(),
+            Some(c) if c.tag() == content_tag(false) => c.value().to_vec(),
+            Some(c) if c.tag() == content_tag(true) => segments(c.value()).map_err(malformed)?,
             Some(c) => {
                 return Err(malformed(format!(
-                    "the encrypted content is tagged {} (only DER's primitive [0] is read)",
+                    "the encrypted content is tagged {}, not [0]",
                     c.tag()
                 )));
             }
@@ -194,7 +219,7 @@ impl<'a> Sealed<'a> {
         let key = UnboundCipherKey::new(cipher.algorithm(), &key)
             .and_then(PaddedBlockDecryptingKey::cbc_pkcs7)
             .map_err(|_| undecryptable())?;
-        let mut buffer = self.encrypted_content.to_vec();
+        let mut buffer = self.encrypted_content.clone();
         let plain = key.decrypt(&mut buffer, iv).map_err(|_| undecryptable())?;
         Ok(plain.to_vec())
     }

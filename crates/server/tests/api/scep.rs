@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::Duration;
 
 use authority::pki;
-use authority::pki::scep::client::{self as scep_client, ClientRequest};
+use authority::pki::scep::client as scep_client;
 use authority::pki::scep::{ContentCipher, Digest, FailInfo, MessageType, RequestContent};
 use authority::pki::{KeyType, PrivateKey};
 use reqwest::{Method, StatusCode};
@@ -144,26 +144,36 @@ async fn check_enrolled(
     )?;
     assert!(verified.contains("cert.pem: OK"), "{verified}");
     let serial = openssl(dir, &["x509", "-in", "cert.pem", "-noout", "-serial"])?;
-    let serial = serial.trim().trim_start_matches("serial=").to_lowercase();
+    let serial = serial.trim().trim_start_matches("serial=");
+    let found = stored(server, admin, cn, serial).await;
+    assert_eq!(found["source"], "scep", "{found}");
+    Ok(found["id"].as_i64().expect("id"))
+}
+
+/// The inventory's record of the certificate for `cn` with serial `serial` (hex).
+async fn stored(server: &TestServer, admin: &Session, cn: &str, serial: &str) -> Value {
     let (status, body) = rest(
         server,
         admin,
         Method::GET,
-        &format!("/api/v2/certificates?search={cn}"),
+        &format!("/api/v2/certificates?search={cn}&per_page=100"),
         None,
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let found = body["data"]
+    let wanted = serial.to_lowercase().trim_start_matches('0').to_owned();
+    body["data"]
         .as_array()
         .and_then(|all| {
-            all.iter()
-                .find(|c| c["serial_number"].as_str().map(str::to_lowercase).as_deref() == Some(&serial))
+            all.iter().find(|c| {
+                c["serial_number"]
+                    .as_str()
+                    .map(|s| s.replace(':', "").to_lowercase())
+                    .is_some_and(|s| s.trim_start_matches('0') == wanted)
+            })
         })
         .cloned()
-        .unwrap_or_else(|| panic!("certificate {serial} for {cn} in the inventory: {body}"));
-    assert_eq!(found["source"], "scep", "{found}");
-    Ok(found["id"].as_i64().expect("id"))
+        .unwrap_or_else(|| panic!("certificate {serial} for {cn} in the inventory: {body}"))
 }
 
 #[tokio::test]
@@ -277,7 +287,7 @@ async fn scepclient_waits_for_an_approval_then_receives_its_certificate() -> Tes
     let url = format!("{}/scep", server.http);
     let (_, ra) = ca_and_ra(&server, "/scep").await?;
     let dir = tempfile::tempdir()?;
-    let mut client = scepclient_command(dir.path(), &url, "held-device", "approve-Me-please", &ra)
+    let client = scepclient_command(dir.path(), &url, "held-device", "approve-Me-please", &ra)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()?;
@@ -492,27 +502,10 @@ async fn the_rust_client_renews_gets_certificates_and_crls_and_polls() -> TestRe
     let second_info = pki::inspect::Certificate::parse(&second)?;
     assert_eq!(second_info.public_key_der, renewed_key.key.public_key_der());
     assert_eq!(second_info.subject, first_info.subject);
-    let (_, body) = rest(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("/api/v2/certificates?search={}", second_info.serial),
-        None,
-    )
-    .await;
-    let first_id = {
-        let (_, found) = rest(
-            &server,
-            &admin,
-            Method::GET,
-            &format!("/api/v2/certificates?search={}", first_info.serial),
-            None,
-        )
-        .await;
-        found["data"][0]["id"].as_i64().expect("first certificate")
-    };
-    assert_eq!(body["data"][0]["renewed_from"], first_id, "{body}");
-    assert_eq!(body["data"][0]["source"], "scep");
+    let renewal = stored(&server, &admin, "rust-device", &second_info.serial).await;
+    let original = stored(&server, &admin, "rust-device", &first_info.serial).await;
+    assert_eq!(renewal["renewed_from"], original["id"], "{renewal}");
+    assert_eq!(renewal["source"], "scep");
 
     // GetCert: the first certificate, by issuer and serial.
     let ca_info = pki::inspect::Certificate::parse(&ca)?;
