@@ -470,8 +470,17 @@ fn a_csr_challenge_password_is_read_and_kept_out_of_debug() {
     openssl(
         dir.path(),
         &[
-            "req", "-new", "-nodes", "-newkey", "rsa:2048", "-keyout", "k2.pem", "-subj",
-            "/CN=device-18", "-out", "d.csr",
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "rsa:2048",
+            "-keyout",
+            "k2.pem",
+            "-subj",
+            "/CN=device-18",
+            "-out",
+            "d.csr",
         ],
     );
     let without = Csr::parse(&std::fs::read(dir.path().join("d.csr")).unwrap()).unwrap();

@@ -56,8 +56,7 @@ pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};
 pub use scep::{
-    NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter,
-    ScepRequestRow,
+    NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,
 };
 pub use sessions::{NewSession, SessionRow};
 pub use templates::{NewTemplate, TemplateRow};

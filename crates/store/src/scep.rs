@@ -76,7 +76,9 @@ fn profile(row: &AnyRow) -> Result<ScepProfileRow, Error> {
         enabled: row.try_get::<i64, _>("enabled")? != 0,
         ca_id: row.try_get::<Option<i64>, _>("ca_id")?.map(CaId),
         ca_ident: row.try_get("ca_ident")?,
-        template_id: row.try_get::<Option<i64>, _>("template_id")?.map(TemplateId),
+        template_id: row
+            .try_get::<Option<i64>, _>("template_id")?
+            .map(TemplateId),
         auto_approve: row.try_get::<i64, _>("auto_approve")? != 0,
         challenge_digest: row.try_get("challenge_digest")?,
         challenge_validity_hours: row.try_get("challenge_validity_hours")?,
@@ -316,7 +318,10 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn scep_counts(&self, since: Option<OffsetDateTime>) -> Result<Vec<ScepCount>, Error> {
+    pub async fn scep_counts(
+        &self,
+        since: Option<OffsetDateTime>,
+    ) -> Result<Vec<ScepCount>, Error> {
         let mut where_ = Filter::default();
         if let Some(since) = since {
             where_.and("created_at >= ?", [Arg::Int(to_micros(since))]);
@@ -342,7 +347,11 @@ impl Reader {
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn scep_open_challenges(&self, ca_id: CaId, now: OffsetDateTime) -> Result<i64, Error> {
+    pub async fn scep_open_challenges(
+        &self,
+        ca_id: CaId,
+        now: OffsetDateTime,
+    ) -> Result<i64, Error> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM scep_challenges \
              WHERE ca_id = $1 AND used_at IS NULL AND expires_at > $2",

@@ -2,8 +2,8 @@
 //! wait for approval, and statistics.
 
 use store::{
-    CaId, NewScepRequest, Page, PageRequest, ScepProfileFields, ScepProfileRow,
-    ScepRequestFilter, ScepRequestRow, ScepRequestStatus, TemplateId,
+    CaId, NewScepRequest, Page, PageRequest, ScepProfileFields, ScepProfileRow, ScepRequestFilter,
+    ScepRequestRow, ScepRequestStatus, TemplateId,
 };
 use time::{Duration, OffsetDateTime};
 

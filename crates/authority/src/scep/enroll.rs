@@ -15,10 +15,12 @@ use crate::audit::Event;
 use crate::issue::{IssueRequest, KeySource};
 use crate::{Authority, Error, Origin, Principal, Result};
 
-/// What GetCACert answers: the CA's certificate and the RA's, as a degenerate PKCS#7.
+/// What GetCACert answers: the CA's certificate, the RA's, and the CAs above the CA, as a
+/// degenerate PKCS#7.
 #[derive(Debug, Clone)]
 pub struct CaCerts {
-    /// certs-only PKCS#7, DER: the CA first, then the RA.
+    /// certs-only PKCS#7, DER: the CA, the RA, then the CA's issuers up to its root (clients
+    /// such as certmonger verify the RA's signatures up to a root).
     pub pkcs7: Vec<u8>,
 }
 
@@ -122,7 +124,10 @@ impl Authority {
         let profile = self.scep_profile(name).await?;
         let ra = self.scep_ra(&profile).await?;
         let ca = self.usable_issuer(profile.ca_id).await?;
-        let pkcs7 = pki::bundle::pkcs7_certs_only(&[&ca.cert.der, ra.certificate()])?;
+        let chain = self.ca_chain(ca.id).await?;
+        let mut certificates: Vec<&[u8]> = vec![&ca.cert.der, ra.certificate()];
+        certificates.extend(chain.iter().skip(1).map(Vec::as_slice));
+        let pkcs7 = pki::bundle::pkcs7_certs_only(&certificates)?;
         Ok(CaCerts { pkcs7 })
     }
 
@@ -256,7 +261,10 @@ impl Authority {
             }
         }
         let renews = if message_type == MessageType::RenewalReq {
-            match self.scep_renewed(profile, reply_to, &enrollment.csr).await? {
+            match self
+                .scep_renewed(profile, reply_to, &enrollment.csr)
+                .await?
+            {
                 Ok(id) => Some(id),
                 Err((info, reason)) => return self.scep_refuse(&enrollment, info, reason).await,
             }

@@ -35,14 +35,20 @@ impl std::fmt::Debug for ScepCore {
 
 impl ScepCore {
     fn ra(&self, profile_id: i64, certificate: CertificateId) -> Option<Arc<pki::scep::Ra>> {
-        let ras = self.ras.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let ras = self
+            .ras
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         ras.get(&profile_id)
             .filter(|(id, _)| *id == certificate)
             .map(|(_, ra)| ra.clone())
     }
 
     fn put_ra(&self, profile_id: i64, certificate: CertificateId, ra: Arc<pki::scep::Ra>) {
-        let mut ras = self.ras.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut ras = self
+            .ras
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         ras.insert(profile_id, (certificate, ra));
     }
 }

@@ -46,8 +46,12 @@ impl Authority {
                 return Ok(ra);
             }
         }
-        self.make_scep_ra(profile, ca.id, (ca.cert.not_after - self.now()).whole_days())
-            .await
+        self.make_scep_ra(
+            profile,
+            ca.id,
+            (ca.cert.not_after - self.now()).whole_days(),
+        )
+        .await
     }
 
     async fn make_scep_ra(
@@ -72,10 +76,7 @@ impl Authority {
                     key: KeySource::Generate(Some(RA_KEY)),
                     template_id: None,
                     validity_days: Some(RA_DAYS.min(ca_days_left - 1).max(1)),
-                    key_usage: Some(vec![
-                        KeyUsage::DigitalSignature,
-                        KeyUsage::KeyEncipherment,
-                    ]),
+                    key_usage: Some(vec![KeyUsage::DigitalSignature, KeyUsage::KeyEncipherment]),
                     extended_key_usage: Some(Vec::new()),
                     description: Some(format!("SCEP RA of profile '{}'", profile.name)),
                     source: CertificateSource::System,

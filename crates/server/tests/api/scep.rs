@@ -63,7 +63,8 @@ async fn challenge(server: &TestServer, admin: &Session, ca_id: i64) -> String {
         .to_owned()
 }
 
-/// GetCACert over plain HTTP: the CA certificate and the RA certificate, DER.
+/// GetCACert over plain HTTP: the CA certificate and the RA certificate, DER (the CAs above the
+/// CA follow them, up to its root).
 async fn ca_and_ra(server: &TestServer, path: &str) -> TestResult<(Vec<u8>, Vec<u8>)> {
     let response = server
         .client
@@ -75,16 +76,35 @@ async fn ca_and_ra(server: &TestServer, path: &str) -> TestResult<(Vec<u8>, Vec<
         response.headers()["content-type"],
         "application/x-x509-ca-ra-cert"
     );
-    let bundle = pki::bundle::read(&response.bytes().await?, None)?;
-    let [ca, ra] = <[Vec<u8>; 2]>::try_from(bundle.certificates)
-        .map_err(|c| format!("GetCACert gave {} certificates, not 2", c.len()))?;
-    let ra_info = pki::inspect::Certificate::parse(&ra)?;
-    assert!(
-        ra_info.subject.contains("SCEP RA"),
-        "the second certificate is the RA: {}",
-        ra_info.subject
+    let certificates = pki::bundle::read(&response.bytes().await?, None)?.certificates;
+    let parsed = certificates
+        .iter()
+        .map(|der| pki::inspect::Certificate::parse(der))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ra_at = parsed
+        .iter()
+        .position(|c| c.subject.contains("SCEP RA") && !c.is_ca)
+        .ok_or("GetCACert gave no RA certificate")?;
+    let issuer_of = |c: &pki::inspect::Certificate| {
+        parsed
+            .iter()
+            .position(|above| above.is_ca && above.subject_raw == c.issuer_raw)
+    };
+    let ca_at = issuer_of(&parsed[ra_at]).ok_or("GetCACert gave no CA for the RA")?;
+    // The CA's issuers follow, up to its root: clients verify the RA up to a trust anchor.
+    let mut at = ca_at;
+    let mut steps = 0;
+    while !parsed[at].self_signed {
+        at = issuer_of(&parsed[at]).ok_or("GetCACert's chain stops short of a root")?;
+        steps += 1;
+        assert!(steps < parsed.len(), "the chain loops");
+    }
+    assert_eq!(
+        steps + 2,
+        parsed.len(),
+        "the CA, the RA and the CA's chain, nothing else"
     );
-    Ok((ca, ra))
+    Ok((certificates[ca_at].clone(), certificates[ra_at].clone()))
 }
 
 fn sha256_hex(der: &[u8]) -> String {
@@ -94,7 +114,13 @@ fn sha256_hex(der: &[u8]) -> String {
 
 /// One scepclient run in `dir`: a new RSA key, a CSR for `cn` with `challenge`, sent to `url`
 /// encrypted to the RA only.
-fn scepclient_command(dir: &Path, url: &str, cn: &str, challenge: &str, ra: &[u8]) -> tokio::process::Command {
+fn scepclient_command(
+    dir: &Path,
+    url: &str,
+    cn: &str,
+    challenge: &str,
+    ra: &[u8],
+) -> tokio::process::Command {
     let mut command = tokio::process::Command::new(scepclient());
     command
         .current_dir(dir)
@@ -124,7 +150,12 @@ fn say(output: &Output) -> String {
 /// Writes the default CA's chain (it and its root) for openssl.
 async fn write_chain(server: &TestServer, admin: &Session, dir: &Path) -> TestResult {
     let ca_id = default_ca(server, admin).await;
-    let chain = fetch(server, admin, &format!("/api/v2/cas/{ca_id}/export?format=chain")).await?;
+    let chain = fetch(
+        server,
+        admin,
+        &format!("/api/v2/cas/{ca_id}/export?format=chain"),
+    )
+    .await?;
     std::fs::write(dir.join("chain.pem"), chain)?;
     Ok(())
 }
@@ -140,7 +171,14 @@ async fn check_enrolled(
     write_chain(server, admin, dir).await?;
     let verified = openssl(
         dir,
-        &["verify", "-CAfile", "chain.pem", "-purpose", "sslclient", "cert.pem"],
+        &[
+            "verify",
+            "-CAfile",
+            "chain.pem",
+            "-purpose",
+            "sslclient",
+            "cert.pem",
+        ],
     )?;
     assert!(verified.contains("cert.pem: OK"), "{verified}");
     let serial = openssl(dir, &["x509", "-in", "cert.pem", "-noout", "-serial"])?;
@@ -190,21 +228,45 @@ async fn scepclient_enrolls_with_one_time_and_static_challenges() -> TestResult 
         .await?
         .text()
         .await?;
-    for cap in ["POSTPKIOperation", "SHA-256", "SHA-512", "AES", "SCEPStandard", "Renewal"] {
-        assert!(caps.lines().any(|l| l == cap), "GetCACaps lacks {cap}: {caps}");
+    for cap in [
+        "POSTPKIOperation",
+        "SHA-256",
+        "SHA-512",
+        "AES",
+        "SCEPStandard",
+        "Renewal",
+    ] {
+        assert!(
+            caps.lines().any(|l| l == cap),
+            "GetCACaps lacks {cap}: {caps}"
+        );
     }
     let (_, ra) = ca_and_ra(&server, "/scep").await?;
 
     // A one-time challenge enrolls once.
     let once = challenge(&server, &admin, ca_id).await;
     let first = tempfile::tempdir()?;
-    let output = finish(&mut scepclient_command(first.path(), &url, "device-1", &once, &ra)).await;
+    let output = finish(&mut scepclient_command(
+        first.path(),
+        &url,
+        "device-1",
+        &once,
+        &ra,
+    ))
+    .await;
     assert!(output.status.success(), "{}", say(&output));
     check_enrolled(&server, &admin, first.path(), "device-1").await?;
 
     // Used up: the same challenge with another key is refused, and audited.
     let again = tempfile::tempdir()?;
-    let output = finish(&mut scepclient_command(again.path(), &url, "device-2", &once, &ra)).await;
+    let output = finish(&mut scepclient_command(
+        again.path(),
+        &url,
+        "device-2",
+        &once,
+        &ra,
+    ))
+    .await;
     assert!(!output.status.success(), "{}", say(&output));
     assert!(say(&output).contains("failInfo"), "{}", say(&output));
     assert!(!again.path().join("cert.pem").exists());
@@ -308,8 +370,17 @@ async fn scepclient_waits_for_an_approval_then_receives_its_certificate() -> Tes
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(pending["subject"].as_str().map(|s| s.contains("held-device")), Some(true), "{pending}");
-    assert!(!dir.path().join("cert.pem").exists(), "nothing is issued before the approval");
+    assert_eq!(
+        pending["subject"]
+            .as_str()
+            .map(|s| s.contains("held-device")),
+        Some(true),
+        "{pending}"
+    );
+    assert!(
+        !dir.path().join("cert.pem").exists(),
+        "nothing is issued before the approval"
+    );
     let id = pending["id"].as_i64().expect("request id");
     let (status, body) = rest(
         &server,
@@ -322,7 +393,9 @@ async fn scepclient_waits_for_an_approval_then_receives_its_certificate() -> Tes
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "issued");
     assert_eq!(body["data"]["decided_by"], "admin");
-    let certificate_id = body["data"]["certificate_id"].as_i64().expect("certificate");
+    let certificate_id = body["data"]["certificate_id"]
+        .as_i64()
+        .expect("certificate");
     let (status, _) = rest(
         &server,
         &admin,
@@ -404,7 +477,10 @@ async fn exchange(
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["content-type"], "application/x-pki-message");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/x-pki-message"
+    );
     let reply = scep_client::read_cert_rep(&response.bytes().await?, requester, ra, &sent)?;
     Ok(reply.outcome)
 }
@@ -464,7 +540,14 @@ async fn poll(
 }
 
 async fn set_config(server: &TestServer, admin: &Session, body: Value) {
-    let (status, body) = rest(server, admin, Method::PATCH, "/api/v2/scep/config", Some(body)).await;
+    let (status, body) = rest(
+        server,
+        admin,
+        Method::PATCH,
+        "/api/v2/scep/config",
+        Some(body),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -473,7 +556,12 @@ async fn the_rust_client_renews_gets_certificates_and_crls_and_polls() -> TestRe
     let server = TestServer::start().await;
     let admin = server.admin().await;
     let ca_id = default_ca(&server, &admin).await;
-    set_config(&server, &admin, json!({"challenge_password": "rust-Client-secret"})).await;
+    set_config(
+        &server,
+        &admin,
+        json!({"challenge_password": "rust-Client-secret"}),
+    )
+    .await;
     let (ca, ra) = ca_and_ra(&server, "/scep").await?;
     let ra = scep_client::RaCertificate::new(&ra)?;
 
@@ -559,9 +647,14 @@ async fn the_rust_client_renews_gets_certificates_and_crls_and_polls() -> TestRe
     std::fs::write(dir.path().join("crl.der"), &crls[0])?;
     let issuer = openssl(
         dir.path(),
-        &["crl", "-inform", "DER", "-in", "crl.der", "-noout", "-issuer"],
+        &[
+            "crl", "-inform", "DER", "-in", "crl.der", "-noout", "-issuer",
+        ],
     )?;
-    assert!(issuer.contains(&ca_info.common_name.clone().unwrap_or_default()), "{issuer}");
+    assert!(
+        issuer.contains(&ca_info.common_name.clone().unwrap_or_default()),
+        "{issuer}"
+    );
 
     // Manual approval: PENDING, then CertPoll until approved, or FAILURE once rejected.
     set_config(&server, &admin, json!({"auto_approve": false})).await;
@@ -570,7 +663,10 @@ async fn the_rust_client_renews_gets_certificates_and_crls_and_polls() -> TestRe
     for device in [&waiting, &refused] {
         let outcome = enroll(&server, &ra, device, Some("rust-Client-secret")).await?;
         assert_eq!(outcome, scep_client::Outcome::Pending);
-        assert_eq!(poll(&server, &ra, &ca, device).await?, scep_client::Outcome::Pending);
+        assert_eq!(
+            poll(&server, &ra, &ca, device).await?,
+            scep_client::Outcome::Pending
+        );
     }
     let (_, pending) = rest(
         &server,
@@ -665,7 +761,11 @@ async fn hostile_and_damaged_scep_messages_get_failures_or_4xx_and_no_certificat
             .body(body)
             .send()
     };
-    for garbage in [Vec::new(), b"not a pkiMessage".to_vec(), vec![0x30, 0x82, 0xff, 0xff]] {
+    for garbage in [
+        Vec::new(),
+        b"not a pkiMessage".to_vec(),
+        vec![0x30, 0x82, 0xff, 0xff],
+    ] {
         let response = post(garbage).await?;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
@@ -708,8 +808,12 @@ async fn hostile_and_damaged_scep_messages_get_failures_or_4xx_and_no_certificat
     )?;
     let response = post(sent.der.clone()).await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let reply = scep_client::read_cert_rep(&response.bytes().await?, &device.requester, &ra, &sent)?;
-    assert_eq!(reply.outcome, scep_client::Outcome::Failure(FailInfo::BadMessageCheck));
+    let reply =
+        scep_client::read_cert_rep(&response.bytes().await?, &device.requester, &ra, &sent)?;
+    assert_eq!(
+        reply.outcome,
+        scep_client::Outcome::Failure(FailInfo::BadMessageCheck)
+    );
 
     // A signature that does not verify: the last octet of the signature changed.
     let sent = scep_client::request(
@@ -729,8 +833,12 @@ async fn hostile_and_damaged_scep_messages_get_failures_or_4xx_and_no_certificat
     }
     let response = post(tampered).await?;
     assert_eq!(response.status(), StatusCode::OK);
-    let reply = scep_client::read_cert_rep(&response.bytes().await?, &device.requester, &ra, &sent)?;
-    assert_eq!(reply.outcome, scep_client::Outcome::Failure(FailInfo::BadMessageCheck));
+    let reply =
+        scep_client::read_cert_rep(&response.bytes().await?, &device.requester, &ra, &sent)?;
+    assert_eq!(
+        reply.outcome,
+        scep_client::Outcome::Failure(FailInfo::BadMessageCheck)
+    );
 
     // A wrong challenge, and no challenge.
     for challenge in [Some("hostile-Test-wrong"), None] {
@@ -740,7 +848,11 @@ async fn hostile_and_damaged_scep_messages_get_failures_or_4xx_and_no_certificat
     // Signed by one key for a CSR of another.
     let signer = Device::new("signer")?;
     let other_key = Device::new("other-key")?;
-    let csr = scep_client::csr(&other_key.key, &other_key.subject, Some("hostile-Test-secret"))?;
+    let csr = scep_client::csr(
+        &other_key.key,
+        &other_key.subject,
+        Some("hostile-Test-secret"),
+    )?;
     let outcome = exchange(
         &server,
         "/scep",
@@ -752,7 +864,10 @@ async fn hostile_and_damaged_scep_messages_get_failures_or_4xx_and_no_certificat
         STRONG,
     )
     .await?;
-    assert_eq!(outcome, scep_client::Outcome::Failure(FailInfo::BadMessageCheck));
+    assert_eq!(
+        outcome,
+        scep_client::Outcome::Failure(FailInfo::BadMessageCheck)
+    );
     // A renewal signed with a certificate certmint never issued.
     let stranger = Device::new("stranger")?;
     let csr = scep_client::csr(&stranger.key, &stranger.subject, None)?;
@@ -785,7 +900,11 @@ async fn hostile_and_damaged_scep_messages_get_failures_or_4xx_and_no_certificat
     .await?;
     assert_eq!(outcome, scep_client::Outcome::Failure(FailInfo::BadCertId));
 
-    assert_eq!(certificate_total(&server, &admin).await, before, "nothing was issued");
+    assert_eq!(
+        certificate_total(&server, &admin).await,
+        before,
+        "nothing was issued"
+    );
 
     // Unknown or disabled profiles and a disabled server are not there.
     let status = |path: &str| {
@@ -813,15 +932,33 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
     let admin = server.admin().await;
     let ca_id = default_ca(&server, &admin).await;
     for (body, why) in [
-        (json!({"challenge_password": "short"}), "a short static challenge"),
+        (
+            json!({"challenge_password": "short"}),
+            "a short static challenge",
+        ),
         (json!({"ca_id": 999_999}), "an unknown CA"),
         (json!({"challenge_validity": 0}), "a validity of 0 hours"),
-        (json!({"remove_profiles": ["default"]}), "removing the default profile"),
-        (json!({"profiles": [{"name": "Bad Name"}]}), "a bad profile name"),
-        (json!({"profiles": [{"name": "cgi-bin"}]}), "a reserved profile name"),
+        (
+            json!({"remove_profiles": ["default"]}),
+            "removing the default profile",
+        ),
+        (
+            json!({"profiles": [{"name": "Bad Name"}]}),
+            "a bad profile name",
+        ),
+        (
+            json!({"profiles": [{"name": "cgi-bin"}]}),
+            "a reserved profile name",
+        ),
     ] {
-        let (status, answer) =
-            rest(&server, &admin, Method::PATCH, "/api/v2/scep/config", Some(body)).await;
+        let (status, answer) = rest(
+            &server,
+            &admin,
+            Method::PATCH,
+            "/api/v2/scep/config",
+            Some(body),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{why}: {answer}");
     }
     let (status, _) = rest(
@@ -848,7 +985,14 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
     )
     .await;
     let (branch_ca, _) = ca_and_ra(&server, "/scep/branch/pkiclient.exe").await?;
-    let (_, root_pem) = rest(&server, &admin, Method::GET, &format!("/api/v2/cas/{root}"), None).await;
+    let (_, root_pem) = rest(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/api/v2/cas/{root}"),
+        None,
+    )
+    .await;
     assert!(
         pki::inspect::Certificate::parse(&branch_ca)?
             .subject
@@ -871,7 +1015,10 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["revoked"], 1);
     assert_eq!(body["data"]["challenge_validity"], 24);
-    let new = body["data"]["challenge"].as_str().expect("challenge").to_owned();
+    let new = body["data"]["challenge"]
+        .as_str()
+        .expect("challenge")
+        .to_owned();
     assert_eq!(
         enroll(&server, &ra, &Device::new("late")?, Some(&old)).await?,
         scep_client::Outcome::Failure(FailInfo::BadRequest)
@@ -900,8 +1047,18 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
         let (status, _) = rest(&server, &viewer, method, &path, Some(json!({}))).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
-    let (_, audit) = rest(&server, &admin, Method::GET, "/api/v2/audit/logs?per_page=100", None).await;
-    assert!(!audit.to_string().contains(&new), "a challenge never reaches the audit log");
+    let (_, audit) = rest(
+        &server,
+        &admin,
+        Method::GET,
+        "/api/v2/audit/logs?per_page=100",
+        None,
+    )
+    .await;
+    assert!(
+        !audit.to_string().contains(&new),
+        "a challenge never reaches the audit log"
+    );
     set_config(&server, &admin, json!({"remove_profiles": ["branch"]})).await;
     let response = server
         .client
@@ -922,8 +1079,94 @@ async fn a_node_told_to_serve_only_scep_serves_scep_and_not_the_api() -> TestRes
         .await?;
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.text().await?.contains("POSTPKIOperation"));
-    let response = server.client.get(server.url("/api/v2/scep/config")).send().await?;
+    let response = server
+        .client
+        .get(server.url("/api/v2/scep/config"))
+        .send()
+        .await?;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
-    assert!(response.headers().contains_key(certmint_server::UNROUTED_HEADER));
+    assert!(
+        response
+            .headers()
+            .contains_key(certmint_server::UNROUTED_HEADER)
+    );
+    Ok(())
+}
+
+/// certmonger's SCEP helper asked directly (GetCACaps, GetCACert), then the certmonger daemon
+/// (on a session bus of its own, its state in a temporary directory) enrolling through it with
+/// the profile's static challenge.
+#[tokio::test]
+async fn certmonger_reads_the_capabilities_and_enrolls_through_scep_submit() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    set_config(
+        &server,
+        &admin,
+        json!({"challenge_password": "certmonger-Secret-1"}),
+    )
+    .await;
+    let url = format!("{}/scep", server.http);
+    let submit = tool("scep-submit", "CERTMINT_TEST_SCEP_SUBMIT");
+    let run = |args: Vec<String>| {
+        let submit = submit.clone();
+        async move {
+            tokio::time::timeout(
+                CLIENT_TIMEOUT,
+                tokio::process::Command::new(submit).args(args).output(),
+            )
+            .await
+        }
+    };
+    let caps = run(vec!["-u".into(), url.clone(), "-c".into()]).await??;
+    assert!(caps.status.success(), "{}", say(&caps));
+    let caps = String::from_utf8_lossy(&caps.stdout).into_owned();
+    for cap in ["AES", "POSTPKIOperation", "SHA-256", "SCEPStandard"] {
+        assert!(caps.lines().any(|l| l == cap), "{caps}");
+    }
+    let certs = run(vec!["-u".into(), url.clone(), "-C".into()]).await??;
+    assert!(certs.status.success(), "{}", say(&certs));
+    let (ca, ra) = ca_and_ra(&server, "/scep").await?;
+    let printed = pki::bundle::read(&certs.stdout, None)?.certificates;
+    assert_eq!(
+        printed.first(),
+        Some(&ra),
+        "scep-submit finds the RA certificate"
+    );
+    assert!(printed.contains(&ca), "and the CA certificate");
+
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().display().to_string();
+    let script = format!(
+        "set -e\n\
+         for d in config requests cas local tmp; do mkdir -p {state}/$d; done\n\
+         export CERTMONGER_CONFIG_DIR={state}/config CERTMONGER_REQUESTS_DIR={state}/requests \
+         CERTMONGER_CAS_DIR={state}/cas CERTMONGER_LOCAL_CA_DIR={state}/local \
+         CERTMONGER_TMPDIR={state}/tmp CERTMONGER_SYSTEM_LOCK_FILE={state}/lock\n\
+         {certmonger} -s -n > {state}/daemon.log 2>&1 &\n\
+         daemon=$!\n\
+         trap 'kill $daemon' EXIT\n\
+         for i in $(seq 50); do {getcert} list-cas -s >/dev/null 2>&1 && break; sleep 0.1; done\n\
+         {getcert} add-scep-ca -s -c certmint -u {url}\n\
+         {getcert} request -s -c certmint -f {state}/cert.pem -k {state}/key.pem \
+         -L certmonger-Secret-1 -N CN=monger-device -w -v\n\
+         {getcert} list -s\n",
+        certmonger = tool("certmonger", "CERTMINT_TEST_CERTMONGER").display(),
+        getcert = tool("getcert", "CERTMINT_TEST_GETCERT").display(),
+    );
+    std::fs::write(dir.path().join("run.sh"), script)?;
+    let output = tokio::time::timeout(
+        CLIENT_TIMEOUT,
+        tokio::process::Command::new(tool("dbus-run-session", "CERTMINT_TEST_DBUS_RUN_SESSION"))
+            .args(["--", "bash"])
+            .arg(dir.path().join("run.sh"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await??;
+    let said = say(&output);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("status: MONITORING"), "{said}");
+    check_enrolled(&server, &admin, dir.path(), "monger-device").await?;
     Ok(())
 }
