@@ -446,6 +446,67 @@ fn edited_envelope(der: &[u8], edit: impl FnOnce(&mut EnvelopedData)) -> Vec<u8>
     info.to_der().unwrap()
 }
 
+/// Go's pkcs7 package (micromdm's scepclient) writes the encrypted content as a constructed
+/// `[0]` around OCTET STRING segments, as BER allows: the segments are joined and read.
+#[test]
+fn an_encrypted_content_in_constructed_segments_is_read() {
+    use const_oid::db::rfc5911::ID_ENVELOPED_DATA;
+    use der::asn1::OctetStringRef;
+    use der::{Tag, TagNumber};
+    let f = fixture();
+    let RequestContent::Csr(csr) = content_for(f, MessageType::PkcsReq) else {
+        unreachable!("a PKCSReq carries a CSR")
+    };
+    let plain = ContentInfo::from_der(&envelope_for_ra(f, &csr, ContentCipher::Aes128Cbc)).unwrap();
+    let enveloped: EnvelopedData = plain.content.decode_as().unwrap();
+    let info = &enveloped.encrypted_content;
+    let octets = info.encrypted_content.as_ref().unwrap().as_bytes();
+    let (first, second) = octets.split_at(octets.len() / 2);
+    let segment = |part: &[u8]| OctetStringRef::new(part).unwrap().to_der().unwrap();
+    let context = |n| Tag::ContextSpecific {
+        constructed: true,
+        number: n,
+    };
+    let constructed = tlv(
+        context(TagNumber::N0),
+        &[segment(first), segment(second)].concat(),
+    )
+    .unwrap();
+    let info_der = tlv(
+        Tag::Sequence,
+        &[
+            info.content_type.to_der().unwrap(),
+            info.content_enc_alg.to_der().unwrap(),
+            constructed,
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let enveloped_der = tlv(
+        Tag::Sequence,
+        &[
+            enveloped.version.to_der().unwrap(),
+            enveloped.recip_infos.to_der().unwrap(),
+            info_der,
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let segmented = tlv(
+        Tag::Sequence,
+        &[
+            ID_ENVELOPED_DATA.to_der().unwrap(),
+            tlv(context(TagNumber::N0), &enveloped_der).unwrap(),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let request = signed_request(f, MessageType::PkcsReq, &segmented);
+    let read = read_request(&request, &f.ra).unwrap();
+    assert_eq!(read.content, RequestContent::Csr(csr));
+    assert_eq!(read.reply_to.cipher, ContentCipher::Aes128Cbc);
+}
+
 #[test]
 fn an_unsupported_cipher_is_refused_with_bad_alg() {
     let f = fixture();
