@@ -362,7 +362,8 @@ pub struct Request {
 #[derive(Debug, Clone, Copy)]
 pub enum Reply<'a> {
     /// SUCCESS with certificates, DER, the issued (or asked for) one first; they go to the
-    /// requester in a certs-only SignedData.
+    /// requester in a certs-only SignedData, in this order (clients take the first certificate
+    /// for theirs).
     Success {
         /// The certificates; at least one.
         certificates: &'a [&'a [u8]],
