@@ -613,6 +613,14 @@ fn only_rsa_keys_that_match_make_an_ra() {
 }
 
 #[test]
+fn ra_and_requester_are_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ra>();
+    send_sync::<Requester>();
+    send_sync::<RaCertificate>();
+}
+
+#[test]
 fn ca_caps_name_what_is_supported() {
     let caps: Vec<&str> = CA_CAPS.lines().collect();
     for cap in [
