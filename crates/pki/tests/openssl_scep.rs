@@ -323,13 +323,12 @@ fn cert_reps_verify_and_decrypt_in_openssl() {
                         2,
                         "{case}: {listed}"
                     );
+                    // In the order given: the issued certificate first.
+                    let leaf = listed.find("Subject: O=certmint tests, CN=device-7");
+                    let ca = listed.find("Subject: O=certmint tests, CN=SCEP Interop CA");
                     assert!(
-                        listed.contains("Subject: O=certmint tests, CN=device-7"),
-                        "{case}"
-                    );
-                    assert!(
-                        listed.contains("Subject: O=certmint tests, CN=SCEP Interop CA"),
-                        "{case}"
+                        leaf.is_some() && ca.is_some() && leaf < ca,
+                        "{case}: {listed}"
                     );
                 }
             }

@@ -14,6 +14,18 @@ const SENDER_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.
 const RECIPIENT_NONCE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.6");
 const TRANSACTION_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.113733.1.9.7");
 
+/// The attributes [`read`] reads; others (signingTime, smimeCapabilities, …) are skipped.
+const KNOWN: [ObjectIdentifier; 8] = [
+    ID_CONTENT_TYPE,
+    ID_MESSAGE_DIGEST,
+    MESSAGE_TYPE,
+    PKI_STATUS,
+    FAIL_INFO,
+    SENDER_NONCE,
+    RECIPIENT_NONCE,
+    TRANSACTION_ID,
+];
+
 /// The most signed attributes read: a pkiMessage has at most nine (the CMS and SCEP ones,
 /// signingTime), and clients add one or two of their own (smimeCapabilities).
 const MAX_ATTRIBUTES: usize = 32;
@@ -59,9 +71,11 @@ pub(crate) fn read(signed_attrs: &[u8]) -> Result<Attributes<'_>, String> {
         let (oid, values) = reader
             .sequence(|r| Ok((ObjectIdentifier::decode(r)?, AnyRef::decode(r)?)))
             .map_err(|e| format!("unreadable signed attribute: {e}"))?;
-        let value = single_value(values).map_err(|e| format!("attribute {oid}: {e}"))?;
-        attributes
-            .set(oid, value)
+        if !KNOWN.contains(&oid) {
+            continue;
+        }
+        single_value(values)
+            .and_then(|value| attributes.set(oid, value))
             .map_err(|e| format!("attribute {oid}: {e}"))?;
     }
     Ok(attributes)
@@ -99,7 +113,7 @@ impl<'a> Attributes<'a> {
             SENDER_NONCE => once(&mut self.sender_nonce, octets(value, MAX_NONCE)?),
             RECIPIENT_NONCE => once(&mut self.recipient_nonce, octets(value, MAX_NONCE)?),
             TRANSACTION_ID => once(&mut self.transaction_id, text(value, MAX_TRANSACTION_ID)?),
-            _ => Ok(()),
+            _ => Err("not an attribute certmint reads".into()),
         }
     }
 }
@@ -192,4 +206,107 @@ fn printable(text: &str) -> der::Result<Any> {
 
 fn octet_string(bytes: &[u8]) -> der::Result<Any> {
     Any::encode_from(&OctetStringRef::new(bytes)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use der::Encode;
+
+    use super::*;
+    use crate::scep::{FailInfo, MessageType};
+
+    /// The content of a signedAttrs holding the attributes of a CertRep, then `extra`.
+    fn signed_attrs(extra: &[Attribute]) -> Vec<u8> {
+        let outgoing = Outgoing {
+            message_type: MessageType::CertRep,
+            transaction_id: "txn-1",
+            sender_nonce: &[1; 16],
+            recipient_nonce: Some(&[2; 16]),
+            pki_status: Some(FAILURE),
+            fail_info: Some(FailInfo::BadTime),
+        };
+        let mut content = Vec::new();
+        for attribute in outgoing.encode(&[9; 32]).unwrap().iter().chain(extra) {
+            attribute.encode_to_vec(&mut content).unwrap();
+        }
+        content
+    }
+
+    fn with(oid: ObjectIdentifier, values: Vec<der::Result<Any>>) -> Attribute {
+        Attribute {
+            oid,
+            values: SetOfVec::try_from(values.into_iter().map(Result::unwrap).collect::<Vec<_>>())
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let content = signed_attrs(&[]);
+        let read = read(&content).unwrap();
+        assert_eq!(read.content_type, Some(ID_DATA));
+        assert_eq!(read.message_digest, Some(&[9; 32][..]));
+        assert_eq!(read.message_type, Some("3"));
+        assert_eq!(read.transaction_id, Some("txn-1"));
+        assert_eq!(read.sender_nonce, Some(&[1; 16][..]));
+        assert_eq!(read.recipient_nonce, Some(&[2; 16][..]));
+        assert_eq!(read.pki_status, Some(FAILURE));
+        assert_eq!(read.fail_info, Some("3"));
+    }
+
+    #[test]
+    fn unknown_attributes_are_skipped_whatever_they_hold() {
+        let signing_time = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.5");
+        let content = signed_attrs(&[with(
+            signing_time,
+            vec![octet_string(b"one"), octet_string(b"two")],
+        )]);
+        assert_eq!(read(&content).unwrap().transaction_id, Some("txn-1"));
+    }
+
+    #[test]
+    fn known_attributes_are_checked() {
+        let cases = [
+            (
+                with(TRANSACTION_ID, vec![printable("again")]),
+                "attribute 2.16.840.1.113733.1.9.7: given twice",
+            ),
+            (
+                with(SENDER_NONCE, vec![octet_string(&[1; 65])]),
+                "65 octets, more than 64",
+            ),
+            (
+                with(MESSAGE_TYPE, vec![octet_string(b"19")]),
+                "a PrintableString expected",
+            ),
+            (
+                with(MESSAGE_TYPE, vec![printable("19"), printable("17")]),
+                "more than one value",
+            ),
+            (
+                with(
+                    MESSAGE_TYPE,
+                    vec![Any::encode_from(
+                        &der::asn1::Utf8StringRef::new("1\u{e9}").unwrap(),
+                    )],
+                ),
+                "characters a PrintableString cannot hold",
+            ),
+        ];
+        for (attribute, expected) in cases {
+            let content = signed_attrs(&[attribute]);
+            let err = read(&content).unwrap_err();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn attribute_counts_are_bounded() {
+        let filler = ObjectIdentifier::new_unwrap("1.2.3.4");
+        let extra: Vec<_> = (0..MAX_ATTRIBUTES)
+            .map(|_| with(filler, vec![octet_string(b"x")]))
+            .collect();
+        let err = read(&signed_attrs(&extra)).unwrap_err();
+        assert_eq!(err, format!("more than {MAX_ATTRIBUTES} signed attributes"));
+    }
 }

@@ -7,7 +7,8 @@
 //! CMS EnvelopedData encrypted to the RA with RSA key transport.
 //!
 //! # Trust boundary
-//! [`read_request`] reads bytes from anyone on the network. It accepts strict DER only, reads at
+//! [`read_request`] reads bytes from anyone on the network. It accepts strict DER only (a BER
+//! encoding, such as an indefinite length or a constructed OCTET STRING, is refused), reads at
 //! most [`MAX_CERTIFICATES`] certificates and one signer, never sorts what it reads (the cms
 //! crate's SET decoding is quadratic), verifies the requester's signature and the message
 //! digest before it decrypts anything, and never panics. A failure to decrypt the
@@ -362,7 +363,8 @@ pub struct Request {
 #[derive(Debug, Clone, Copy)]
 pub enum Reply<'a> {
     /// SUCCESS with certificates, DER, the issued (or asked for) one first; they go to the
-    /// requester in a certs-only SignedData.
+    /// requester in a certs-only SignedData, in this order (clients take the first certificate
+    /// for theirs).
     Success {
         /// The certificates; at least one.
         certificates: &'a [&'a [u8]],

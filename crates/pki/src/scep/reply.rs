@@ -8,8 +8,9 @@ use crate::Error;
 /// Builds and signs the CertRep (RFC 8894 §3.3.2) answering the request `to` describes: signed
 /// by the RA with the request's digest (SHA-256 for a SHA-1 request), repeating its
 /// transactionID, its senderNonce as recipientNonce, with a fresh senderNonce. A SUCCESS reply
-/// carries the certificates (or the CRL) in a certs-only SignedData encrypted to the
-/// requester's certificate with the request's cipher; PENDING and FAILURE replies carry no
+/// carries the certificates (in the order given: clients take the first for theirs) or the CRL
+/// in a certs-only SignedData encrypted to the requester's certificate with the request's
+/// cipher; PENDING and FAILURE replies carry no
 /// content, FAILURE a failInfo.
 ///
 /// # Errors
@@ -19,12 +20,20 @@ use crate::Error;
 /// [`Error::Crypto`] when randomness, encryption or signing fails.
 pub fn cert_rep(ra: &Ra, to: &ReplyTo, reply: &Reply<'_>) -> Result<Vec<u8>, Error> {
     let (status, fail_info, content) = match *reply {
-        Reply::Success { certificates } => (
+        Reply::Success { certificates } => {
+            if certificates.is_empty() {
+                return Err(Error::Invalid(
+                    "a SUCCESS reply carries at least the issued certificate".into(),
+                ));
+            }
+            let inner = signed::certs_only(certificates, &[])?;
+            (SUCCESS, None, Some(seal(&inner, to)?))
+        }
+        Reply::Crl(crl) => (
             SUCCESS,
             None,
-            Some(seal(&crate::bundle::pkcs7_certs_only(certificates)?, to)?),
+            Some(seal(&signed::certs_only(&[], &[crl])?, to)?),
         ),
-        Reply::Crl(crl) => (SUCCESS, None, Some(seal(&signed::crls_only(&[crl])?, to)?)),
         Reply::Pending => (PENDING, None, None),
         Reply::Failure(fail_info) => (FAILURE, Some(fail_info), None),
     };

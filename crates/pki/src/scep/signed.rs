@@ -296,37 +296,42 @@ pub(crate) fn sign(
     .map_err(encoding)
 }
 
-/// A certs-only SignedData (no signer, no content) holding `crls` (each DER): what a GetCRL
-/// reply's envelope holds.
-pub(crate) fn crls_only(crls: &[&[u8]]) -> Result<Vec<u8>, Error> {
-    #[derive(der::Sequence)]
-    struct CrlsOnly<'a> {
-        version: u8,
-        digest_algorithms: SetOfVec<AnyRef<'a>>,
-        encap_content_info: EncapsulatedContentInfo,
-        #[asn1(context_specific = "1", tag_mode = "IMPLICIT")]
-        crls: SetOfVec<AnyRef<'a>>,
-        signer_infos: SetOfVec<AnyRef<'a>>,
+/// A certs-only SignedData (no signer, no content) holding `certificates` and `crls` (each
+/// DER), in the order given: what a SUCCESS reply's envelope holds. Not sorted into DER SET
+/// order (which `crate::bundle::pkcs7_certs_only` writes): SCEP clients take the first
+/// certificate for the one issued to them (micromdm's and smallstep's `scep` libraries do), and
+/// every reader of PKCS#7 takes the SET in whatever order it comes.
+pub(crate) fn certs_only(certificates: &[&[u8]], crls: &[&[u8]]) -> Result<Vec<u8>, Error> {
+    let encoding = |e: der::Error| Error::Invalid(format!("cannot encode a certs-only reply: {e}"));
+    for (i, der) in certificates.iter().enumerate() {
+        Certificate::parse(der)
+            .map_err(|e| Error::Invalid(format!("certificate {}: {e}", i + 1)))?;
     }
-    let encoding = |e: der::Error| Error::Invalid(format!("cannot encode a CRL reply: {e}"));
-    let crls = crls
-        .iter()
-        .map(|der| AnyRef::from_der(der))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Invalid(format!("not a DER CRL: {e}")))?;
-    let signed = CrlsOnly {
-        version: 1,
-        digest_algorithms: SetOfVec::new(),
-        encap_content_info: EncapsulatedContentInfo {
-            econtent_type: ID_DATA,
-            econtent: None,
-        },
-        crls: SetOfVec::try_from(crls).map_err(encoding)?,
-        signer_infos: SetOfVec::new(),
-    };
-    ContentInfo {
+    for der in crls {
+        if !AnyRef::from_der(der).is_ok_and(|crl| crl.tag() == Tag::Sequence) {
+            return Err(Error::Invalid("the CRL is not DER".into()));
+        }
+    }
+    let empty_set = super::tlv(Tag::Set, &[]).map_err(encoding)?;
+    let mut body = 1u8.to_der().map_err(encoding)?;
+    body.extend_from_slice(&empty_set);
+    EncapsulatedContentInfo {
+        econtent_type: ID_DATA,
+        econtent: None,
+    }
+    .encode_to_vec(&mut body)
+    .map_err(encoding)?;
+    for (number, list) in [(TagNumber::N0, certificates), (TagNumber::N1, crls)] {
+        if !list.is_empty() {
+            let tagged = super::tlv(context(number, true), &list.concat()).map_err(encoding)?;
+            body.extend_from_slice(&tagged);
+        }
+    }
+    body.extend_from_slice(&empty_set);
+    let signed = super::tlv(Tag::Sequence, &body).map_err(encoding)?;
+    ContentInfoRef {
         content_type: ID_SIGNED_DATA,
-        content: Any::encode_from(&signed).map_err(encoding)?,
+        content: AnyRef::from_der(&signed).map_err(encoding)?,
     }
     .to_der()
     .map_err(encoding)

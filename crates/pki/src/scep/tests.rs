@@ -264,15 +264,51 @@ fn every_request_type_cipher_and_digest_round_trips() {
                     assert!(got.is_empty(), "{case}");
                     assert_eq!(crls, std::slice::from_ref(&f.crl), "{case}");
                 } else {
-                    // A certs-only SET is in DER order, whatever order they were given in.
-                    let mut want = vec![f.issued.clone(), f.ca.info().der.clone()];
-                    want.sort_by(|a, b| der::DerOrd::der_cmp(a, b).unwrap());
-                    assert_eq!(got, want, "{case}");
+                    assert_eq!(got, certificates, "{case}: in the order given");
                     assert!(crls.is_empty(), "{case}");
                 }
             }
         }
     }
+}
+
+#[test]
+fn issued_certificates_keep_the_order_given() {
+    let f = fixture();
+    let (sent, _) = send(
+        f,
+        &f.ra_cert,
+        MessageType::PkcsReq,
+        Digest::Sha256,
+        ContentCipher::Aes256Cbc,
+    );
+    let request = read_request(&sent.der, &f.ra).unwrap();
+    let ca = f.ca.info().der.as_slice();
+    for order in [[f.issued.as_slice(), ca], [ca, f.issued.as_slice()]] {
+        let reply = cert_rep(
+            &f.ra,
+            &request.reply_to,
+            &Reply::Success {
+                certificates: &order,
+            },
+        )
+        .unwrap();
+        let rep = client::read_cert_rep(&reply, &f.requester, &f.ra_cert, &sent).unwrap();
+        let Outcome::Success { certificates, .. } = rep.outcome else {
+            panic!("{:?}", rep.outcome);
+        };
+        assert_eq!(certificates, order);
+    }
+    let err = cert_rep(
+        &f.ra,
+        &request.reply_to,
+        &Reply::Success { certificates: &[] },
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("at least the issued certificate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -635,6 +671,14 @@ fn only_rsa_keys_that_match_make_an_ra() {
     assert!(err.to_string().contains("does not belong"), "{err}");
     let err = Ra::new(f.ra.certificate(), &ec).unwrap_err();
     assert!(err.to_string().contains("use an RSA key"), "{err}");
+}
+
+#[test]
+fn ra_and_requester_are_shared_across_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ra>();
+    send_sync::<Requester>();
+    send_sync::<RaCertificate>();
 }
 
 #[test]
