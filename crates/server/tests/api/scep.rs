@@ -25,7 +25,7 @@ fn scepclient() -> PathBuf {
 }
 
 /// The default CA's id.
-async fn default_ca(server: &TestServer, admin: &Session) -> i64 {
+pub(crate) async fn default_ca(server: &TestServer, admin: &Session) -> i64 {
     let (status, body) = server
         .call(Method::GET, "/api/v2/cas", &Auth::Session(admin), None)
         .await;
@@ -65,7 +65,7 @@ async fn challenge(server: &TestServer, admin: &Session, ca_id: i64) -> String {
 
 /// GetCACert over plain HTTP: the CA certificate and the RA certificate, DER (the CAs above the
 /// CA follow them, up to its root).
-async fn ca_and_ra(server: &TestServer, path: &str) -> TestResult<(Vec<u8>, Vec<u8>)> {
+pub(crate) async fn ca_and_ra(server: &TestServer, path: &str) -> TestResult<(Vec<u8>, Vec<u8>)> {
     let response = server
         .client
         .get(format!("{}{path}?operation=GetCACert", server.http))
@@ -415,14 +415,14 @@ async fn scepclient_waits_for_an_approval_then_receives_its_certificate() -> Tes
 }
 
 /// The in-repo SCEP client: one RSA key and the certificate that signs its requests.
-struct Device {
+pub(crate) struct Device {
     key: PrivateKey,
     requester: scep_client::Requester,
     subject: pki::DistinguishedName,
 }
 
 impl Device {
-    fn new(cn: &str) -> TestResult<Self> {
+    pub(crate) fn new(cn: &str) -> TestResult<Self> {
         let key = PrivateKey::generate(KeyType::Rsa { bits: 2048 })?;
         let mut subject = pki::DistinguishedName::new();
         subject.set(pki::NameAttribute::CommonName, cn)?;
@@ -487,7 +487,7 @@ async fn exchange(
 
 const STRONG: (Digest, ContentCipher) = (Digest::Sha512, ContentCipher::Aes256Cbc);
 
-fn issued(outcome: scep_client::Outcome) -> Vec<u8> {
+pub(crate) fn issued(outcome: scep_client::Outcome) -> Vec<u8> {
     match outcome {
         scep_client::Outcome::Success {
             mut certificates, ..
@@ -496,7 +496,7 @@ fn issued(outcome: scep_client::Outcome) -> Vec<u8> {
     }
 }
 
-async fn enroll(
+pub(crate) async fn enroll(
     server: &TestServer,
     ra: &scep_client::RaCertificate,
     device: &Device,
@@ -539,7 +539,7 @@ async fn poll(
     .await
 }
 
-async fn set_config(server: &TestServer, admin: &Session, body: Value) {
+pub(crate) async fn set_config(server: &TestServer, admin: &Session, body: Value) {
     let (status, body) = rest(
         server,
         admin,

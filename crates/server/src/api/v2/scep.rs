@@ -368,6 +368,25 @@ pub struct RequestQuery {
     pub profile_id: Option<i64>,
 }
 
+/// The request list's filter: `status` by name (blank or absent: any) and `profile_id`.
+///
+/// # Errors
+/// 400 for a status that is not one of the four.
+pub(crate) fn request_filter(
+    status: Option<&str>,
+    profile_id: Option<i64>,
+) -> ApiResult<ScepRequestFilter> {
+    let status = match status.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(ScepRequestStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown status '{s}'; expected pending, issued, rejected or failed"
+            ))
+        })?),
+    };
+    Ok(ScepRequestFilter { profile_id, status })
+}
+
 /// SCEP requests, newest first.
 #[utoipa::path(get, path = "/scep/requests", tag = "scep",
     security(("session" = ["read:scep"]), ("api_key" = ["read:scep"])),
@@ -381,18 +400,7 @@ async fn requests(
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
     let request = p.request()?;
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(ScepRequestStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown status '{s}'; expected pending, issued, rejected or failed"
-            ))
-        })?),
-    };
-    let filter = ScepRequestFilter {
-        profile_id: q.profile_id,
-        status,
-    };
+    let filter = request_filter(q.status.as_deref(), q.profile_id)?;
     let found = app
         .authority
         .scep_requests(&principal, &filter, request)
