@@ -1059,6 +1059,61 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
         !audit.to_string().contains(&new),
         "a challenge never reaches the audit log"
     );
+    // write:scep alone changes the default profile (without reading the settings); approving
+    // issues as the approver, so it needs write:certificates as well.
+    let (_, key) = server.api_key(&admin, &["write:scep"]).await;
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/scep/config",
+            &Auth::Bearer(&key),
+            Some(json!({"auto_approve": false, "challenge_password": "only-write-scep"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        enroll(
+            &server,
+            &ra,
+            &Device::new("held-device")?,
+            Some("only-write-scep")
+        )
+        .await?,
+        scep_client::Outcome::Pending
+    );
+    let (_, pending) = rest(
+        &server,
+        &admin,
+        Method::GET,
+        "/api/v2/scep/requests?status=pending",
+        None,
+    )
+    .await;
+    let id = pending["data"][0]["id"]
+        .as_i64()
+        .expect("a pending request");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/v2/scep/{id}/approve"),
+            &Auth::Bearer(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, row) = rest(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/api/v2/scep/requests/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        row["data"]["status"], "pending",
+        "refused before anything: {row}"
+    );
+
     set_config(&server, &admin, json!({"remove_profiles": ["branch"]})).await;
     let response = server
         .client

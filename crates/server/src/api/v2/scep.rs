@@ -17,8 +17,9 @@ use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use authority::{
-    CaId, ChallengeIssued, ScepConfig, ScepConfigChange, ScepProfileChange, ScepProfileRow,
-    ScepProfileStats, ScepRequestFilter, ScepRequestRow, ScepRequestStatus, ScepStats, TemplateId,
+    CaId, ChallengeIssued, DEFAULT_SCEP_PROFILE, ScepConfig, ScepConfigChange, ScepProfileChange,
+    ScepProfileRow, ScepProfileStats, ScepRequestFilter, ScepRequestRow, ScepRequestStatus,
+    ScepStats, TemplateId,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<App> {
@@ -208,16 +209,8 @@ async fn update_config(
     Caller(principal): Caller,
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
-    let default_name = app
-        .authority
-        .scep_config(&principal)
-        .await?
-        .profiles
-        .into_iter()
-        .find(|p| p.is_default)
-        .map_or_else(|| "default".to_owned(), |p| p.name);
     let default_profile = ProfilePatch {
-        name: default_name,
+        name: DEFAULT_SCEP_PROFILE.to_owned(),
         enabled: None,
         ca_id: patch.ca_id,
         ca_ident: patch.ca_ident,
