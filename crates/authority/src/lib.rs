@@ -62,8 +62,8 @@ pub use publishing::Publishing;
 pub use rbac::{Permission, Role};
 pub use revoke::RevocationReason;
 pub use scep::{
-    CaCerts, ChallengeIssued, ScepAnswer, ScepConfig, ScepConfigChange, ScepProfileChange,
-    ScepProfileStats, ScepStats,
+    CaCerts, ChallengeIssued, DEFAULT_SCEP_PROFILE, ScepAnswer, ScepConfig, ScepConfigChange,
+    ScepProfileChange, ScepProfileStats, ScepStats,
 };
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;

@@ -22,6 +22,10 @@ const MAX_REASON: usize = 1000;
 /// Most profiles.
 const MAX_PROFILES: usize = 100;
 
+/// The name of the profile at `/scep`: the database is made with it, and it is never renamed
+/// or removed, so a change can address it without reading the settings first.
+pub const DEFAULT_SCEP_PROFILE: &str = "default";
+
 /// The digest purpose of one-time challenges.
 pub(super) const ONE_TIME: &str = "scep one-time";
 

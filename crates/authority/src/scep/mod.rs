@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 pub use admin::{
-    ChallengeIssued, ScepConfig, ScepConfigChange, ScepProfileChange, ScepProfileStats, ScepStats,
+    ChallengeIssued, DEFAULT_SCEP_PROFILE, ScepConfig, ScepConfigChange, ScepProfileChange,
+    ScepProfileStats, ScepStats,
 };
 pub use enroll::{CaCerts, ScepAnswer};
 

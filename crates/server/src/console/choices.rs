@@ -38,6 +38,20 @@ pub async fn cas(app: &App, frame: &Frame, which: Cas) -> ApiResult<Vec<Choice>>
         .collect())
 }
 
+/// The default CA's id, when the visitor may read CAs and one is set.
+pub async fn default_ca(app: &App, frame: &Frame) -> ApiResult<Option<i64>> {
+    if !frame.can("read:cas") {
+        return Ok(None);
+    }
+    Ok(app
+        .authority
+        .cas()
+        .await?
+        .into_iter()
+        .find(|c| c.is_default)
+        .map(|c| c.id.0))
+}
+
 /// The templates the visitor may read; none without `read:templates`.
 pub async fn templates(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
     if !frame.can("read:templates") {

@@ -22,6 +22,7 @@ mod gate;
 mod import;
 mod login;
 mod page;
+mod scep;
 mod templates;
 mod tools;
 mod truststore;
@@ -89,6 +90,42 @@ pub fn routes(app: App) -> Router {
         .route(
             "/acme/orders",
             page(&app, Some(P::ReadAcme), get(acme::orders)),
+        )
+        .route(
+            "/enroll/scep",
+            page(&app, Some(P::ReadScep), get(scep::show)),
+        )
+        .route(
+            "/enroll/scep/settings",
+            page(&app, Some(P::WriteScep), post(scep::update_settings)),
+        )
+        .route(
+            "/enroll/scep/profiles",
+            page(&app, Some(P::WriteScep), post(scep::create_profile)),
+        )
+        .route(
+            "/enroll/scep/profiles/{id}",
+            page(&app, Some(P::WriteScep), post(scep::update_profile)),
+        )
+        .route(
+            "/enroll/scep/profiles/{id}/delete",
+            page(&app, Some(P::WriteScep), post(scep::delete_profile)),
+        )
+        .route(
+            "/enroll/scep/challenge",
+            page(&app, Some(P::WriteScep), post(scep::make_challenge)),
+        )
+        .route(
+            "/enroll/scep/requests",
+            page(&app, Some(P::ReadScep), get(scep::requests)),
+        )
+        .route(
+            "/enroll/scep/requests/{id}/approve",
+            page(&app, Some(P::WriteScep), post(scep::approve)),
+        )
+        .route(
+            "/enroll/scep/requests/{id}/reject",
+            page(&app, Some(P::WriteScep), post(scep::reject)),
         )
         .route("/cas", page(&app, Some(P::ReadCas), get(cas::list)))
         .route(

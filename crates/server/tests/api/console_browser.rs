@@ -457,8 +457,8 @@ async fn a_browser_creates_a_ca_issues_exports_and_revokes_a_certificate() -> Te
 }
 
 /// Creates through the REST API what the pages show (an intermediate CA, certificates active
-/// and revoked, a CSR, an ACME profile, a user) and returns the pages to check, with the
-/// screenshot name of those the documentation shows.
+/// and revoked, a CSR, an ACME profile, a SCEP request waiting for approval, a user) and
+/// returns the pages to check, with the screenshot name of those the documentation shows.
 async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>> {
     let id = |body: &Value| {
         body["data"]["id"]
@@ -528,6 +528,7 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{profile}");
+    crate::console_scep::hold(server, admin, &["printer.example.test"]).await?;
     let user = server.user(admin, "vera", "viewer").await;
     let (status, templates) = server
         .call(
@@ -579,6 +580,14 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         submit(format!("/acme/profiles/{profile}"), "Make a key", None, 201),
         page("/acme/accounts".into(), None),
         page("/acme/orders".into(), None),
+        page("/enroll/scep".into(), None),
+        submit(
+            "/enroll/scep".into(),
+            "Make a one-time challenge",
+            None,
+            201,
+        ),
+        page("/enroll/scep/requests".into(), None),
         page("/audit".into(), Some("audit")),
         page("/audit/verify".into(), None),
         page("/users".into(), None),

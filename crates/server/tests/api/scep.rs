@@ -25,7 +25,7 @@ fn scepclient() -> PathBuf {
 }
 
 /// The default CA's id.
-async fn default_ca(server: &TestServer, admin: &Session) -> i64 {
+pub(crate) async fn default_ca(server: &TestServer, admin: &Session) -> i64 {
     let (status, body) = server
         .call(Method::GET, "/api/v2/cas", &Auth::Session(admin), None)
         .await;
@@ -65,7 +65,7 @@ async fn challenge(server: &TestServer, admin: &Session, ca_id: i64) -> String {
 
 /// GetCACert over plain HTTP: the CA certificate and the RA certificate, DER (the CAs above the
 /// CA follow them, up to its root).
-async fn ca_and_ra(server: &TestServer, path: &str) -> TestResult<(Vec<u8>, Vec<u8>)> {
+pub(crate) async fn ca_and_ra(server: &TestServer, path: &str) -> TestResult<(Vec<u8>, Vec<u8>)> {
     let response = server
         .client
         .get(format!("{}{path}?operation=GetCACert", server.http))
@@ -415,14 +415,14 @@ async fn scepclient_waits_for_an_approval_then_receives_its_certificate() -> Tes
 }
 
 /// The in-repo SCEP client: one RSA key and the certificate that signs its requests.
-struct Device {
+pub(crate) struct Device {
     key: PrivateKey,
     requester: scep_client::Requester,
     subject: pki::DistinguishedName,
 }
 
 impl Device {
-    fn new(cn: &str) -> TestResult<Self> {
+    pub(crate) fn new(cn: &str) -> TestResult<Self> {
         let key = PrivateKey::generate(KeyType::Rsa { bits: 2048 })?;
         let mut subject = pki::DistinguishedName::new();
         subject.set(pki::NameAttribute::CommonName, cn)?;
@@ -487,7 +487,7 @@ async fn exchange(
 
 const STRONG: (Digest, ContentCipher) = (Digest::Sha512, ContentCipher::Aes256Cbc);
 
-fn issued(outcome: scep_client::Outcome) -> Vec<u8> {
+pub(crate) fn issued(outcome: scep_client::Outcome) -> Vec<u8> {
     match outcome {
         scep_client::Outcome::Success {
             mut certificates, ..
@@ -496,7 +496,7 @@ fn issued(outcome: scep_client::Outcome) -> Vec<u8> {
     }
 }
 
-async fn enroll(
+pub(crate) async fn enroll(
     server: &TestServer,
     ra: &scep_client::RaCertificate,
     device: &Device,
@@ -539,7 +539,7 @@ async fn poll(
     .await
 }
 
-async fn set_config(server: &TestServer, admin: &Session, body: Value) {
+pub(crate) async fn set_config(server: &TestServer, admin: &Session, body: Value) {
     let (status, body) = rest(
         server,
         admin,
@@ -1059,6 +1059,61 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
         !audit.to_string().contains(&new),
         "a challenge never reaches the audit log"
     );
+    // write:scep alone changes the default profile (without reading the settings); approving
+    // issues as the approver, so it needs write:certificates as well.
+    let (_, key) = server.api_key(&admin, &["write:scep"]).await;
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/scep/config",
+            &Auth::Bearer(&key),
+            Some(json!({"auto_approve": false, "challenge_password": "only-write-scep"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        enroll(
+            &server,
+            &ra,
+            &Device::new("held-device")?,
+            Some("only-write-scep")
+        )
+        .await?,
+        scep_client::Outcome::Pending
+    );
+    let (_, pending) = rest(
+        &server,
+        &admin,
+        Method::GET,
+        "/api/v2/scep/requests?status=pending",
+        None,
+    )
+    .await;
+    let id = pending["data"][0]["id"]
+        .as_i64()
+        .expect("a pending request");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/v2/scep/{id}/approve"),
+            &Auth::Bearer(&key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (_, row) = rest(
+        &server,
+        &admin,
+        Method::GET,
+        &format!("/api/v2/scep/requests/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        row["data"]["status"], "pending",
+        "refused before anything: {row}"
+    );
+
     set_config(&server, &admin, json!({"remove_profiles": ["branch"]})).await;
     let response = server
         .client

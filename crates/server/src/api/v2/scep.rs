@@ -17,8 +17,9 @@ use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use authority::{
-    CaId, ChallengeIssued, ScepConfig, ScepConfigChange, ScepProfileChange, ScepProfileRow,
-    ScepProfileStats, ScepRequestFilter, ScepRequestRow, ScepRequestStatus, ScepStats, TemplateId,
+    CaId, ChallengeIssued, DEFAULT_SCEP_PROFILE, ScepConfig, ScepConfigChange, ScepProfileChange,
+    ScepProfileRow, ScepProfileStats, ScepRequestFilter, ScepRequestRow, ScepRequestStatus,
+    ScepStats, TemplateId,
 };
 
 pub(crate) fn routes() -> OpenApiRouter<App> {
@@ -208,16 +209,8 @@ async fn update_config(
     Caller(principal): Caller,
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
-    let default_name = app
-        .authority
-        .scep_config(&principal)
-        .await?
-        .profiles
-        .into_iter()
-        .find(|p| p.is_default)
-        .map_or_else(|| "default".to_owned(), |p| p.name);
     let default_profile = ProfilePatch {
-        name: default_name,
+        name: DEFAULT_SCEP_PROFILE.to_owned(),
         enabled: None,
         ca_id: patch.ca_id,
         ca_ident: patch.ca_ident,
@@ -368,6 +361,25 @@ pub struct RequestQuery {
     pub profile_id: Option<i64>,
 }
 
+/// The request list's filter: `status` by name (blank or absent: any) and `profile_id`.
+///
+/// # Errors
+/// 400 for a status that is not one of the four.
+pub(crate) fn request_filter(
+    status: Option<&str>,
+    profile_id: Option<i64>,
+) -> ApiResult<ScepRequestFilter> {
+    let status = match status.filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(ScepRequestStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown status '{s}'; expected pending, issued, rejected or failed"
+            ))
+        })?),
+    };
+    Ok(ScepRequestFilter { profile_id, status })
+}
+
 /// SCEP requests, newest first.
 #[utoipa::path(get, path = "/scep/requests", tag = "scep",
     security(("session" = ["read:scep"]), ("api_key" = ["read:scep"])),
@@ -381,18 +393,7 @@ async fn requests(
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
     let request = p.request()?;
-    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(ScepRequestStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown status '{s}'; expected pending, issued, rejected or failed"
-            ))
-        })?),
-    };
-    let filter = ScepRequestFilter {
-        profile_id: q.profile_id,
-        status,
-    };
+    let filter = request_filter(q.status.as_deref(), q.profile_id)?;
     let found = app
         .authority
         .scep_requests(&principal, &filter, request)
