@@ -42,8 +42,11 @@ const CHILD_ENV: &str = "CERTMINT_BENCH_SCEP_CHILD";
 const CHALLENGE: &str = "benchmark-Challenge-2026";
 /// Client keys (each with its CSR and transient certificate) the requests cycle through.
 const KEYS: usize = 16;
-/// Requests in flight by default.
+/// Requests in flight against certmint by default.
 const WORKERS: usize = 32;
+/// Requests in flight against scepserver by default: its file depot fails requests that
+/// overlap (failInfo badRequest) from a few in flight on, and it does no more with more.
+const SCEPSERVER_WORKERS: usize = 1;
 /// Requests built per second counted: more than either server has completed here.
 const BUILT_PER_SECOND: usize = 900;
 
@@ -69,6 +72,7 @@ fn main() -> Result<()> {
         seconds: Duration::from_secs(number("CERTMINT_BENCH_SECONDS", 15, 1)? as u64),
         runs: number("CERTMINT_BENCH_RUNS", 3, 1)?,
         workers: number("CERTMINT_BENCH_WORKERS", WORKERS, 8)?,
+        scepserver_workers: number("CERTMINT_BENCH_SCEPSERVER_WORKERS", SCEPSERVER_WORKERS, 2)?,
         certmint: wanted("certmint"),
         scepserver: wanted("scepserver"),
     };
@@ -90,6 +94,7 @@ struct Plan {
     seconds: Duration,
     runs: usize,
     workers: usize,
+    scepserver_workers: usize,
     certmint: bool,
     scepserver: bool,
 }
@@ -172,9 +177,10 @@ fn build(devices: &[Arc<Device>], ra: &RaCertificate, n: usize) -> Result<Vec<(u
 
 async fn run(plan: Plan) -> Result<()> {
     println!(
-        "SCEP enrollments (PKCSReq → CertRep SUCCESS, RSA 2048 clients), {} in flight, \
-         {} s counted after {} s, {} run(s)",
+        "SCEP enrollments (PKCSReq → CertRep SUCCESS, RSA 2048 clients), {} in flight \
+         (scepserver {}), {} s counted after {} s, {} run(s)",
         plan.workers,
+        plan.scepserver_workers,
         plan.seconds.as_secs(),
         plan.warmup.as_secs(),
         plan.runs
@@ -191,7 +197,11 @@ async fn run(plan: Plan) -> Result<()> {
                 "certmint" => start_certmint(dir.path())?,
                 _ => start_scepserver(dir.path())?,
             };
-            let measured = measure(&server, &devices, &plan).await;
+            let workers = match side {
+                "certmint" => plan.workers,
+                _ => plan.scepserver_workers,
+            };
+            let measured = measure(&server, &devices, &plan, workers).await;
             server.stop();
             let measured = measured?;
             println!(
@@ -205,6 +215,9 @@ async fn run(plan: Plan) -> Result<()> {
                 measured.server_cpu_ms(),
                 measured.client_cpu_ms()
             );
+            if let Some(e) = &measured.first_error {
+                println!("          first failure: {e}");
+            }
             match results.iter_mut().find(|(s, _)| *s == side) {
                 Some((_, all)) => all.push(measured),
                 None => results.push((side, vec![measured])),
@@ -231,6 +244,7 @@ async fn run(plan: Plan) -> Result<()> {
 struct Measured {
     done: u64,
     failed: u64,
+    first_error: Option<String>,
     elapsed: Duration,
     server_cpu: Option<Duration>,
     client_cpu: Option<Duration>,
@@ -281,9 +295,14 @@ async fn recipient(http: &reqwest::Client, url: &str) -> Result<RaCertificate> {
     Ok(RaCertificate::new(&chosen)?)
 }
 
-async fn measure(server: &Server, devices: &[Arc<Device>], plan: &Plan) -> Result<Measured> {
+async fn measure(
+    server: &Server,
+    devices: &[Arc<Device>],
+    plan: &Plan,
+    workers: usize,
+) -> Result<Measured> {
     let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(plan.workers)
+        .pool_max_idle_per_host(workers)
         .build()?;
     let ra = Arc::new(recipient(&http, &server.url).await?);
     let wanted = BUILT_PER_SECOND * (plan.warmup + plan.seconds).as_secs() as usize + 64;
@@ -298,11 +317,12 @@ async fn measure(server: &Server, devices: &[Arc<Device>], plan: &Plan) -> Resul
     let next = Arc::new(AtomicUsize::new(1));
     let done = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let start = Instant::now();
     let counting_from = start + plan.warmup;
     let stop_at = counting_from + plan.seconds;
-    let mut workers = Vec::with_capacity(plan.workers);
-    for _ in 0..plan.workers {
+    let mut tasks = Vec::with_capacity(workers);
+    for _ in 0..workers {
         let (http, url, devices, ra, built) = (
             http.clone(),
             server.url.clone(),
@@ -310,8 +330,13 @@ async fn measure(server: &Server, devices: &[Arc<Device>], plan: &Plan) -> Resul
             ra.clone(),
             built.clone(),
         );
-        let (next, done, failed) = (next.clone(), done.clone(), failed.clone());
-        workers.push(tokio::spawn(async move {
+        let (next, done, failed, first_error) = (
+            next.clone(),
+            done.clone(),
+            failed.clone(),
+            first_error.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(message) = built.get(i) else {
@@ -324,9 +349,17 @@ async fn measure(server: &Server, devices: &[Arc<Device>], plan: &Plan) -> Resul
                 }
                 if now >= counting_from {
                     match outcome {
-                        Ok(()) => done.fetch_add(1, Ordering::Relaxed),
-                        Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                    };
+                        Ok(()) => {
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            first_error
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                                .get_or_insert_with(|| e.to_string());
+                        }
+                    }
                 }
             }
         }));
@@ -335,16 +368,21 @@ async fn measure(server: &Server, devices: &[Arc<Device>], plan: &Plan) -> Resul
     let server_before = cpu_time(server.child.id());
     let client_before = cpu_time(std::process::id());
     let counted_from = Instant::now();
-    for worker in workers {
-        worker.await??;
+    for task in tasks {
+        task.await??;
     }
     let elapsed = counted_from.elapsed().min(plan.seconds);
     let server_after = cpu_time(server.child.id());
     let client_after = cpu_time(std::process::id());
     let spent = |after: Option<Duration>, before: Option<Duration>| Some(after? - before?);
+    let first_error = first_error
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     Ok(Measured {
         done: done.load(Ordering::Relaxed),
         failed: failed.load(Ordering::Relaxed),
+        first_error,
         elapsed,
         server_cpu: spent(server_after, server_before),
         client_cpu: spent(client_after, client_before),

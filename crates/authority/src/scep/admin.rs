@@ -457,20 +457,21 @@ impl Authority {
             .ok_or_else(|| Error::NotFound(format!("SCEP request {id} does not exist")))
     }
 
-    /// Approves pending request `id`: the certificate is issued now, through the approver's
-    /// authority, and the client receives it when it next polls.
+    /// Approves pending request `id`: the certificate is issued now, as the profile's SCEP
+    /// client (as automatic approval does: whoever may change a profile to issue at once may
+    /// let one request through), with the approver in `decided_by` and the audit record; the
+    /// client receives it when it next polls.
     ///
     /// # Errors
-    /// [`Error::Forbidden`] without `write:scep` (and `write:certificates`, which issuing
-    /// needs); [`Error::NotFound`]; [`Error::Conflict`] when it is not pending; what issuing
-    /// refuses (the request is then marked failed, with the reason).
+    /// [`Error::Forbidden`] without `write:scep`; [`Error::NotFound`]; [`Error::Conflict`] when
+    /// it is not pending; what issuing refuses (the request is then marked failed, with the
+    /// reason).
     pub async fn approve_scep_request(
         &self,
         principal: &Principal,
         id: i64,
     ) -> Result<ScepRequestRow> {
         principal.require(Permission::WriteScep, "approving SCEP requests")?;
-        principal.require(Permission::WriteCertificates, "approving SCEP requests")?;
         let request = self.scep_request_row(id).await?;
         let profile = self.scep_profile_by_id(request.profile_id).await?;
         let csr = request
@@ -505,8 +506,9 @@ impl Authority {
             )));
         }
         tx.commit().await?;
+        let client = Principal::enrollment("scep", &profile.name, principal.origin.clone());
         let outcome = self
-            .issue_for_scep(principal, &profile, &csr, request.renewed_from)
+            .issue_for_scep(&client, &profile, &csr, request.renewed_from)
             .await;
         let mut tx = self.store.begin_write().await?;
         let (status, certificate, reason) = match &outcome {

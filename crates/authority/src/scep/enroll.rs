@@ -150,6 +150,7 @@ impl Authority {
         let ra = self.scep_ra(&profile).await?;
         let reader = ra.clone();
         let request = self
+            .scep
             .cpu
             .run(move || Ok(pki::scep::read_request(&message, &reader)))
             .await?;
@@ -179,6 +180,7 @@ impl Authority {
             }
         };
         let cert_rep = self
+            .scep
             .cpu
             .run(move || Ok(outcome.cert_rep(&ra, &reply_to)?))
             .await?;

@@ -19,13 +19,32 @@ pub use enroll::{CaCerts, ScepAnswer};
 
 use store::CertificateId;
 
+use crate::blocking::Pool;
+
 /// Profile names that would be confused with SCEP's own URLs.
 const RESERVED_NAMES: &[&str] = &["pkiclient.exe", "cgi-bin"];
 
-/// SCEP's state on this node: each profile's RA, opened once.
-#[derive(Default)]
+/// Requests whose RSA work (decrypting the request, signing the reply, about a millisecond
+/// each) may wait for a core, per core. The work is short, so a deep queue adds little latency
+/// and saves clients a 503 under load; beyond it the pool refuses at once.
+const QUEUE_PER_CORE: usize = 64;
+
+/// SCEP's state on this node: each profile's RA, opened once, and a pool of its own for the
+/// RSA work, so that a flood of SCEP requests cannot take the places of other key work (or
+/// the other way round).
 pub(crate) struct ScepCore {
     ras: Mutex<HashMap<i64, (CertificateId, Arc<pki::scep::Ra>)>>,
+    cpu: Pool,
+}
+
+impl Default for ScepCore {
+    fn default() -> Self {
+        let cores = crate::blocking::cores();
+        Self {
+            ras: Mutex::default(),
+            cpu: Pool::new(cores, QUEUE_PER_CORE * cores, "SCEP message work"),
+        }
+    }
 }
 
 impl std::fmt::Debug for ScepCore {

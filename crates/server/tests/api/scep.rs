@@ -1059,8 +1059,8 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
         !audit.to_string().contains(&new),
         "a challenge never reaches the audit log"
     );
-    // write:scep alone changes the default profile (without reading the settings); approving
-    // issues as the approver, so it needs write:certificates as well.
+    // write:scep alone changes the default profile (without reading the settings) and approves:
+    // the certificate is issued as the profile's client, the approver recorded.
     let (_, key) = server.api_key(&admin, &["write:scep"]).await;
     let (status, body) = server
         .call(
@@ -1100,19 +1100,16 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    let (_, row) = rest(
-        &server,
-        &admin,
-        Method::GET,
-        &format!("/api/v2/scep/requests/{id}"),
-        None,
-    )
-    .await;
-    assert_eq!(
-        row["data"]["status"], "pending",
-        "refused before anything: {row}"
-    );
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["status"], "issued", "{body}");
+    assert_eq!(body["data"]["decided_by"], "admin", "the key's owner: {body}");
+    let issued_as = server
+        .audit_total(
+            &Auth::Session(&admin),
+            "action=certificate_issued&username=scep:default",
+        )
+        .await;
+    assert!(issued_as >= 1, "issued as the profile's client");
 
     set_config(&server, &admin, json!({"remove_profiles": ["branch"]})).await;
     let response = server

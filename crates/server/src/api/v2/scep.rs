@@ -418,8 +418,8 @@ async fn request(
     )))
 }
 
-/// Approve a pending request: its certificate is issued now (under the approver's name), and
-/// the client receives it when it next polls.
+/// Approve a pending request: its certificate is issued now (as the profile's SCEP client, the
+/// approver recorded), and the client receives it when it next polls.
 #[utoipa::path(post, path = "/scep/{request_id}/approve", tag = "scep",
     security(("session" = ["write:scep"]), ("api_key" = ["write:scep"])),
     params(("request_id" = i64, Path, description = "The request's id")),
