@@ -17,6 +17,7 @@ mod credentials;
 mod crl;
 mod csrs;
 mod error;
+pub mod est;
 mod import;
 mod inventory;
 mod issue;
@@ -124,7 +125,7 @@ pub struct Authority {
     /// Issuing CAs and their opened keys.
     issuers: ca::Issuers,
     /// Sessions and API keys recently presented, with their users.
-    credentials: credentials::Credentials,
+    credentials: credentials::Credentials<credentials::Login>,
     /// Where certificates say revocation and issuers are published.
     publishing: std::sync::RwLock<Publishing>,
     /// Raised by every revocation change committed here.
@@ -135,6 +136,8 @@ pub struct Authority {
     crl_publishing: tokio::sync::Mutex<()>,
     /// ACME's nonces, validator and profiles.
     acme: acme::AcmeCore,
+    /// EST's settings and the passwords that verified.
+    est: est::EstCore,
     /// Where long CPU work runs.
     cpu: blocking::Pool,
     /// Where the SSL check tool may connect (public addresses only when unset).
@@ -197,6 +200,7 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
+            est: est::EstCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
             ssl_check_policy: std::sync::OnceLock::new(),
         }

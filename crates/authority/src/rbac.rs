@@ -44,6 +44,10 @@ pub enum Permission {
     WriteAcme,
     /// `delete:acme`: delete ACME profiles with their accounts and orders.
     DeleteAcme,
+    /// `read:est`: read the EST settings and statistics.
+    ReadEst,
+    /// `write:est`: change the EST settings, labels and credentials.
+    WriteEst,
     /// `read:users`: read users and roles.
     ReadUsers,
     /// `write:users`: create and update users.
@@ -62,7 +66,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order the reference lists them.
-    pub const ALL: [Permission; 26] = [
+    pub const ALL: [Permission; 28] = [
         Permission::ReadCertificates,
         Permission::WriteCertificates,
         Permission::DeleteCertificates,
@@ -82,6 +86,8 @@ impl Permission {
         Permission::ReadAcme,
         Permission::WriteAcme,
         Permission::DeleteAcme,
+        Permission::ReadEst,
+        Permission::WriteEst,
         Permission::ReadUsers,
         Permission::WriteUsers,
         Permission::DeleteUsers,
@@ -113,6 +119,8 @@ impl Permission {
             Permission::ReadAcme => "read:acme",
             Permission::WriteAcme => "write:acme",
             Permission::DeleteAcme => "delete:acme",
+            Permission::ReadEst => "read:est",
+            Permission::WriteEst => "write:est",
             Permission::ReadUsers => "read:users",
             Permission::WriteUsers => "write:users",
             Permission::DeleteUsers => "delete:users",
@@ -147,6 +155,8 @@ impl Permission {
                 "Change ACME settings and profiles, make and revoke EAB keys, deactivate accounts"
             }
             Permission::DeleteAcme => "Delete ACME profiles with their accounts and orders",
+            Permission::ReadEst => "Read the EST settings and statistics",
+            Permission::WriteEst => "Change the EST settings, labels and credentials",
             Permission::ReadUsers => "Read users and roles",
             Permission::WriteUsers => "Create and update users",
             Permission::DeleteUsers => "Delete users",
@@ -242,6 +252,7 @@ impl Role {
                 "write:templates",
                 "write:truststore",
                 "write:acme",
+                "write:est",
             ],
             Role::Auditor => &["read:*"],
             Role::Viewer => &[
@@ -251,6 +262,7 @@ impl Role {
                 "read:templates",
                 "read:truststore",
                 "read:acme",
+                "read:est",
             ],
         }
     }
@@ -260,12 +272,13 @@ impl Role {
         match self {
             Role::Admin => "Full access to everything",
             Role::Operator => {
-                "Reads everything; manages certificates, CAs, CSRs, templates, the trust store \
-                 and ACME"
+                "Reads everything; manages certificates, CAs, CSRs, templates, the trust store, \
+                 ACME and EST"
             }
             Role::Auditor => "Reads everything, including the audit log and users; changes nothing",
             Role::Viewer => {
-                "Reads the certificate inventory, CAs, CSRs, templates, the trust store and ACME"
+                "Reads the certificate inventory, CAs, CSRs, templates, the trust store, ACME \
+                 and EST"
             }
         }
     }

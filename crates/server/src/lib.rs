@@ -9,6 +9,7 @@ pub mod access;
 pub(crate) mod api;
 mod archive;
 pub mod bootstrap;
+pub mod client_auth;
 mod console;
 mod disk;
 mod envelope;

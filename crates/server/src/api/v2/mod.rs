@@ -11,6 +11,7 @@ mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
 pub(crate) mod dashboard;
+mod est;
 pub mod health;
 pub(crate) mod import;
 mod lint;
@@ -43,6 +44,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(csrs::routes())
         .merge(crl::routes())
         .merge(acme::routes())
+        .merge(est::routes())
         .merge(ocsp::routes())
         .merge(templates::routes())
         .merge(tools::routes())
