@@ -33,6 +33,7 @@ mod credential_guards;
 mod crl;
 mod csrs;
 mod dashboard;
+mod est;
 mod faults;
 mod imports;
 mod issuance_guards;
