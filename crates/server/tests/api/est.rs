@@ -1062,3 +1062,57 @@ async fn a_rust_client_enrolls_and_reenrolls() -> TestResult {
     t.server.stop().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_est_only_node_serves_est_and_health_alone() -> TestResult {
+    let server = TestServer::start_with(|s| s.serve_only = vec!["est".into()]).await;
+    // No API to turn EST on with here: the settings are the database's, shared by every node.
+    server
+        .raw_store()
+        .await
+        .execute_raw("UPDATE est_config SET enabled = 1")
+        .await?;
+    let answer = server
+        .client
+        .get(server.url("/.well-known/est/cacerts"))
+        .send()
+        .await?;
+    assert_eq!(answer.status(), StatusCode::OK, "{:?}", answer.headers());
+    assert_eq!(
+        answer.headers()["content-type"],
+        "application/pkcs7-mime",
+        "{:?}",
+        answer.headers()
+    );
+    let health = server.client.get(server.url("/health")).send().await?;
+    assert_eq!(health.status(), StatusCode::OK);
+    for path in ["/api/v2/est/config", "/acme/directory", "/api/v2/cas"] {
+        let answer = server.client.get(server.url(path)).send().await?;
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            answer
+                .headers()
+                .get(certmint_server::UNROUTED_HEADER)
+                .map(|v| v.as_bytes()),
+            Some(&b"1"[..]),
+            "{path}"
+        );
+    }
+    server.stop().await;
+
+    // And a node that does not serve EST has no such routes.
+    let api_only = TestServer::start_with(|s| s.serve_only = vec!["api".into()]).await;
+    let answer = api_only
+        .client
+        .get(api_only.url("/.well-known/est/cacerts"))
+        .send()
+        .await?;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    assert!(
+        answer
+            .headers()
+            .contains_key(certmint_server::UNROUTED_HEADER)
+    );
+    api_only.stop().await;
+    Ok(())
+}
