@@ -70,8 +70,8 @@ impl From<&EstConfigRow> for EstSettings {
     }
 }
 
-/// A label as given in a change.
-#[derive(Debug, Clone)]
+/// A label as given in a change. Its `Debug` output leaves the password out.
+#[derive(Clone)]
 pub struct EstLabelInput {
     /// The label in its URLs: 1 to 64 letters, digits, `-`, `_` or `.`; not `default`.
     pub label: String,
@@ -85,8 +85,9 @@ pub struct EstLabelInput {
     pub password: Option<Zeroizing<String>>,
 }
 
-/// A change to the settings; `None` leaves a field as it is.
-#[derive(Debug, Clone, Default)]
+/// A change to the settings; `None` leaves a field as it is. Its `Debug` output leaves the
+/// password out.
+#[derive(Clone, Default)]
 pub struct EstSettingsChange {
     /// Whether EST serves at all.
     pub enabled: Option<bool>,
@@ -100,6 +101,35 @@ pub struct EstSettingsChange {
     pub password: Option<Option<Zeroizing<String>>>,
     /// The whole list of labels, replacing the one there is.
     pub labels: Option<Vec<EstLabelInput>>,
+}
+
+impl std::fmt::Debug for EstLabelInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EstLabelInput")
+            .field("label", &self.label)
+            .field("ca_id", &self.ca_id)
+            .field("template_id", &self.template_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for EstSettingsChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let password = self
+            .password
+            .as_ref()
+            .map(|p| p.as_ref().map(|_| "<redacted>"));
+        f.debug_struct("EstSettingsChange")
+            .field("enabled", &self.enabled)
+            .field("ca_id", &self.ca_id)
+            .field("template_id", &self.template_id)
+            .field("username", &self.username)
+            .field("password", &password)
+            .field("labels", &self.labels)
+            .finish()
+    }
 }
 
 /// Counts for one endpoint, from the audit log (so they go back as far as it is kept).
@@ -439,6 +469,36 @@ mod tests {
         ] {
             assert!(check_label(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn debug_output_leaves_passwords_out() {
+        let change = EstSettingsChange {
+            password: Some(Some(Zeroizing::new("hunter2 hunter2".into()))),
+            labels: Some(vec![EstLabelInput {
+                label: "lab".into(),
+                ca_id: None,
+                template_id: None,
+                username: "lab".into(),
+                password: Some(Zeroizing::new("swordfish swordfish".into())),
+            }]),
+            ..EstSettingsChange::default()
+        };
+        let shown = format!("{change:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"), "{shown}");
+        let caller = super::super::EstCaller {
+            basic: Some(("dev".into(), Zeroizing::new("hunter2 hunter2".into()))),
+            ..Default::default()
+        };
+        let shown = format!("{caller:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("dev"),
+            "{shown}"
+        );
     }
 
     #[test]

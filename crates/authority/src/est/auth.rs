@@ -11,8 +11,9 @@ use super::Endpoint;
 use crate::audit::Event;
 use crate::{Authority, Error, Origin, Principal, Result, password};
 
-/// What an EST request brought to prove who sent it.
-#[derive(Debug, Clone, Default)]
+/// What an EST request brought to prove who sent it. Its `Debug` output leaves the password
+/// out.
+#[derive(Clone, Default)]
 pub struct EstCaller {
     /// The HTTP Basic user name and password, when sent.
     pub basic: Option<(String, Zeroizing<String>)>,
@@ -20,6 +21,16 @@ pub struct EstCaller {
     pub client_certificate: Option<Vec<u8>>,
     /// Where the request came from.
     pub origin: Origin,
+}
+
+impl std::fmt::Debug for EstCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EstCaller")
+            .field("user", &self.basic.as_ref().map(|(user, _)| user))
+            .field("client_certificate", &self.client_certificate.is_some())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A client certificate that passed the checks.

@@ -13,6 +13,8 @@ use base64::engine::general_purpose::STANDARD;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use certmint_server::Settings;
+
 use crate::common::{Auth, Session, TestResult, TestServer, openssl};
 
 const DEVICE_USER: &str = "device";
@@ -47,7 +49,11 @@ struct Est {
 
 impl Est {
     async fn start() -> TestResult<Self> {
-        let server = TestServer::start().await;
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestResult<Self> {
+        let server = TestServer::start_with(configure).await;
         let admin = server.admin().await;
         let dir = tempfile::tempdir()?;
         std::fs::copy(
@@ -1114,5 +1120,57 @@ async fn an_est_only_node_serves_est_and_health_alone() -> TestResult {
             .contains_key(certmint_server::UNROUTED_HEADER)
     );
     api_only.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_are_limited_per_address() -> TestResult {
+    let t = Est::start_with(|s| s.auth_rate_limit_per_minute = 3).await?;
+    let user = basic(DEVICE_USER, DEVICE_PASSWORD);
+    let csr = t.csr("rl", "rl.example.test", &["rl.example.test"])?;
+    // Good passwords do not count: more enrollments than the limit go through.
+    t.enroll("simpleenroll", "c1", "c1.example.test", &["--user", &user])?;
+    for _ in 0..3 {
+        assert_eq!(
+            t.post("simpleenroll", &csr, &["--user", &user])?.status,
+            200
+        );
+    }
+    let wrong = basic(DEVICE_USER, "a guess that is wrong");
+    for _ in 0..3 {
+        assert_eq!(
+            t.post("simpleenroll", &csr, &["--user", &wrong])?.status,
+            401
+        );
+    }
+    let before = t.inventory_total().await?;
+    // Past the limit, the address is refused before any password is checked, the right one
+    // included, until the window ends.
+    for credentials in [&wrong, &user] {
+        let answer = t.post("simpleenroll", &csr, &["--user", credentials])?;
+        assert_eq!(answer.status, 429, "{}", answer.text());
+        assert!(
+            answer.headers.contains("retry-after:"),
+            "{}",
+            answer.headers
+        );
+    }
+    assert_eq!(t.inventory_total().await?, before);
+    // A client certificate is no password: it still enrolls.
+    let answer = t.post(
+        "simpleenroll",
+        &csr,
+        &["--cert", "c1.crt", "--key", "c1.key"],
+    )?;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let auth = Auth::Session(&t.admin);
+    assert_eq!(
+        t.server
+            .audit_total(&auth, "action=est_enrollment_refused")
+            .await,
+        3,
+        "only the checked guesses are audited"
+    );
+    t.server.stop().await;
     Ok(())
 }

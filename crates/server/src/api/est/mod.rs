@@ -83,8 +83,19 @@ async fn answer_enroll(
 ) -> EstResult<Response> {
     over_tls(conn)?;
     wire::require_media_type(headers, "application/pkcs10")?;
+    let basic = wire::basic_credentials(headers)?;
+    // Wrong passwords are counted per address, and past the login limit the address is
+    // refused before another costs an Argon2 verification.
+    let address = conn.map(|c| c.remote.ip());
+    if basic.is_some()
+        && let Some(ip) = address
+        && let Err(retry_after) = app.est_failures.spent(ip)
+    {
+        return Err(ApiError::rate_limited(retry_after).into());
+    }
+    let guessing = basic.is_some();
     let caller = EstCaller {
-        basic: wire::basic_credentials(headers)?,
+        basic,
         client_certificate: conn
             .and_then(|c| c.client_chain.as_ref())
             .and_then(|chain| chain.first())
@@ -92,10 +103,22 @@ async fn answer_enroll(
         origin: access::origin(conn, headers),
     };
     let csr = wire::decode_base64(body)?;
-    let issued = app
+    let issued = match app
         .authority
         .est_enroll(label, &caller, operation, &csr)
-        .await?;
+        .await
+    {
+        Ok(issued) => issued,
+        Err(e) => {
+            if guessing
+                && matches!(e, authority::Error::Unauthorized(_))
+                && let Some(ip) = address
+            {
+                let _ = app.est_failures.check(ip);
+            }
+            return Err(e.into());
+        }
+    };
     let pkcs7 = authority::pki::bundle::pkcs7_certs_only(&[&issued.certificate.cert.der])
         .map_err(|e| EstError::from(authority::Error::Internal(e.to_string())))?;
     Ok(match (operation, &issued.key) {
