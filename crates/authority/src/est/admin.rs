@@ -81,8 +81,9 @@ pub struct EstLabelInput {
     pub template_id: Option<TemplateId>,
     /// The HTTP Basic user name; empty for none.
     pub username: String,
-    /// A new password; absent keeps the label's current one (none for a new label).
-    pub password: Option<Zeroizing<String>>,
+    /// A new password (`Some(None)`: none); absent keeps the label's current one (none for a
+    /// new label).
+    pub password: Option<Option<Zeroizing<String>>>,
 }
 
 /// A change to the settings; `None` leaves a field as it is. Its `Debug` output leaves the
@@ -103,6 +104,11 @@ pub struct EstSettingsChange {
     pub labels: Option<Vec<EstLabelInput>>,
 }
 
+/// A password change as `Debug` shows it: whether there is one, never what it is.
+fn redacted(password: Option<&Option<Zeroizing<String>>>) -> Option<Option<&'static str>> {
+    password.map(|p| p.as_ref().map(|_| "<redacted>"))
+}
+
 impl std::fmt::Debug for EstLabelInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EstLabelInput")
@@ -110,17 +116,14 @@ impl std::fmt::Debug for EstLabelInput {
             .field("ca_id", &self.ca_id)
             .field("template_id", &self.template_id)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &redacted(self.password.as_ref()))
             .finish()
     }
 }
 
 impl std::fmt::Debug for EstSettingsChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let password = self
-            .password
-            .as_ref()
-            .map(|p| p.as_ref().map(|_| "<redacted>"));
+        let password = redacted(self.password.as_ref());
         f.debug_struct("EstSettingsChange")
             .field("enabled", &self.enabled)
             .field("ca_id", &self.ca_id)
@@ -301,7 +304,7 @@ impl Authority {
                 let (username, password_hash) = self
                     .est_credentials(
                         input.username,
-                        input.password.as_ref().map(Some),
+                        input.password.as_ref().map(Option::as_ref),
                         kept,
                         &what,
                     )
@@ -480,7 +483,7 @@ mod tests {
                 ca_id: None,
                 template_id: None,
                 username: "lab".into(),
-                password: Some(Zeroizing::new("swordfish swordfish".into())),
+                password: Some(Some(Zeroizing::new("swordfish swordfish".into()))),
             }]),
             ..EstSettingsChange::default()
         };

@@ -898,6 +898,15 @@ async fn admin_settings_hide_passwords_check_their_values_and_count_enrollments(
     let (status, body) = t.patch_config(labels).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["labels"][0]["password_set"], true, "{body}");
+    let removed = json!({"labels": [{"label": "lab", "ca_id": t.root_ca, "username": LAB_USER,
+                                     "password": null}]});
+    let (status, body) = t.patch_config(removed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["labels"][0]["password_set"], false, "{body}");
+    let restored = json!({"labels": [{"label": "lab", "ca_id": t.root_ca, "username": LAB_USER,
+                                      "password": LAB_PASSWORD}]});
+    let (status, body) = t.patch_config(restored).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     // Enrollments and refusals move the statistics.
     t.enroll("simpleenroll", "s1", "s1.example.test", &["--user", &user])?;

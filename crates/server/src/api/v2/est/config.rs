@@ -100,8 +100,9 @@ pub struct LabelPatch {
     /// Empty or absent: no password, only client certificates.
     #[serde(default)]
     pub username: String,
-    /// Write-only; absent keeps the label's password.
-    pub password: Option<String>,
+    /// Write-only; absent keeps the label's password, null removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    pub password: Option<Option<String>>,
 }
 
 /// The settings to change; absent fields stay.
@@ -159,7 +160,7 @@ async fn update_config(
                     ca_id: l.ca_id.map(CaId),
                     template_id: l.template_id.map(TemplateId),
                     username: l.username,
-                    password: l.password.map(Zeroizing::new),
+                    password: l.password.map(|p| p.map(Zeroizing::new)),
                 })
                 .collect()
         }),
