@@ -1,12 +1,13 @@
-//! Sessions and API keys as recently read, with their users. Every authenticated request
-//! presents one; reading its row and its user's row from the database each time cost more CPU
-//! than the TLS and HTTP work of the request.
+//! Credentials as recently found good: sessions and API keys with their users, and EST
+//! passwords that verified. Every authenticated request presents one; reading its row and its
+//! user's row from the database each time cost more CPU than the TLS and HTTP work of the
+//! request, and an Argon2 verification costs tens of milliseconds.
 //!
 //! An entry is used for at most [`crate::STALE_AFTER`], and not at all once a change to users,
-//! sessions or API keys has committed through this node's store (a logout, a revocation, a
-//! disabled account, a lockout...), so this node sees its own changes at once and another
-//! node's within that time. The checks themselves (expiry, idle time, enabled, locked) run on
-//! every request against the current time.
+//! sessions, API keys or EST credentials has committed through this node's store (a logout, a
+//! revocation, a disabled account, a lockout, a new password...), so this node sees its own
+//! changes at once and another node's within that time. The checks themselves (expiry, idle
+//! time, enabled, locked) run on every request against the current time.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -27,39 +28,43 @@ pub(crate) enum Credential {
     ApiKey(ApiKeyRow),
 }
 
+/// A session or an API key with its user, as read.
+pub(crate) type Login = (Credential, UserRow);
+
 #[derive(Debug)]
-struct Entry {
+struct Entry<V> {
     read: Instant,
     generation: u64,
-    credential: Credential,
-    user: UserRow,
+    value: V,
 }
 
 /// Entries by the SHA-256 of the presented secret.
-#[derive(Debug, Default)]
-pub(crate) struct Credentials {
-    entries: Mutex<HashMap<String, Entry>>,
+#[derive(Debug)]
+pub(crate) struct Credentials<V> {
+    entries: Mutex<HashMap<String, Entry<V>>>,
 }
 
-impl Credentials {
-    /// The credential and user read for `digest`, if that was recently and at `generation` of
-    /// the store's credentials.
-    pub(crate) fn get(&self, digest: &str, generation: u64) -> Option<(Credential, UserRow)> {
+impl<V> Default for Credentials<V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+        }
+    }
+}
+
+impl<V: Clone> Credentials<V> {
+    /// What was read for `digest`, if that was recently and at `generation` of the store's
+    /// credentials.
+    pub(crate) fn get(&self, digest: &str, generation: u64) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(digest)
             .filter(|e| e.generation == generation && e.read.elapsed() < STALE_AFTER)
-            .map(|e| (e.credential.clone(), e.user.clone()))
+            .map(|e| e.value.clone())
     }
 
     /// Keeps what was read for `digest`; `generation` is the store's as it was before reading.
-    pub(crate) fn put(
-        &self,
-        digest: String,
-        generation: u64,
-        credential: Credential,
-        user: UserRow,
-    ) {
+    pub(crate) fn put(&self, digest: String, generation: u64, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
@@ -69,8 +74,7 @@ impl Credentials {
             Entry {
                 read: Instant::now(),
                 generation,
-                credential,
-                user,
+                value,
             },
         );
     }

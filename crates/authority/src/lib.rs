@@ -17,6 +17,7 @@ mod credentials;
 mod crl;
 mod csrs;
 mod error;
+pub mod est;
 mod import;
 mod inventory;
 mod issue;
@@ -130,7 +131,7 @@ pub struct Authority {
     /// Issuing CAs and their opened keys.
     issuers: ca::Issuers,
     /// Sessions and API keys recently presented, with their users.
-    credentials: credentials::Credentials,
+    credentials: credentials::Credentials<credentials::Login>,
     /// Where certificates say revocation and issuers are published.
     publishing: std::sync::RwLock<Publishing>,
     /// Raised by every revocation change committed here.
@@ -141,6 +142,8 @@ pub struct Authority {
     crl_publishing: tokio::sync::Mutex<()>,
     /// ACME's nonces, validator and profiles.
     acme: acme::AcmeCore,
+    /// EST's settings and the passwords that verified.
+    est: est::EstCore,
     /// SCEP's RAs, opened.
     scep: scep::ScepCore,
     /// Where long CPU work runs.
@@ -205,6 +208,7 @@ impl Authority {
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
+            est: est::EstCore::default(),
             scep: scep::ScepCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
             ssl_check_policy: std::sync::OnceLock::new(),

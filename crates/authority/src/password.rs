@@ -82,15 +82,22 @@ pub async fn verify(password: &str, stored: Option<&str>) -> Result<bool> {
         Some(s) => s.to_owned(),
         None => dummy_hash()?,
     };
-    tokio::task::spawn_blocking(move || {
-        let parsed = PasswordHash::new(&stored)
-            .map_err(|e| Error::Internal(format!("stored password hash is unreadable: {e}")))?;
-        Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+    tokio::task::spawn_blocking(move || verify_now(&password, &stored))
+        .await
+        .map_err(|e| Error::Internal(format!("verification task failed: {e}")))?
+}
+
+/// Checks `password` against a stored hash on this thread: for a caller already on a blocking
+/// thread.
+///
+/// # Errors
+/// [`Error::Internal`] when the stored hash is unreadable.
+pub(crate) fn verify_now(password: &str, stored: &str) -> Result<bool> {
+    let parsed = PasswordHash::new(stored)
+        .map_err(|e| Error::Internal(format!("stored password hash is unreadable: {e}")))?;
+    Ok(Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
 }
 
 fn dummy_hash() -> Result<String> {

@@ -44,6 +44,10 @@ pub enum Permission {
     WriteAcme,
     /// `delete:acme`: delete ACME profiles with their accounts and orders.
     DeleteAcme,
+    /// `read:est`: read the EST settings and statistics.
+    ReadEst,
+    /// `write:est`: change the EST settings, labels and credentials.
+    WriteEst,
     /// `read:scep`: read SCEP settings, profiles, requests and statistics.
     ReadScep,
     /// `write:scep`: change SCEP settings and profiles, make challenges, approve and reject
@@ -67,7 +71,7 @@ pub enum Permission {
 
 impl Permission {
     /// Every permission, in the order the reference lists them.
-    pub const ALL: [Permission; 28] = [
+    pub const ALL: [Permission; 30] = [
         Permission::ReadCertificates,
         Permission::WriteCertificates,
         Permission::DeleteCertificates,
@@ -87,6 +91,8 @@ impl Permission {
         Permission::ReadAcme,
         Permission::WriteAcme,
         Permission::DeleteAcme,
+        Permission::ReadEst,
+        Permission::WriteEst,
         Permission::ReadScep,
         Permission::WriteScep,
         Permission::ReadUsers,
@@ -120,6 +126,8 @@ impl Permission {
             Permission::ReadAcme => "read:acme",
             Permission::WriteAcme => "write:acme",
             Permission::DeleteAcme => "delete:acme",
+            Permission::ReadEst => "read:est",
+            Permission::WriteEst => "write:est",
             Permission::ReadScep => "read:scep",
             Permission::WriteScep => "write:scep",
             Permission::ReadUsers => "read:users",
@@ -156,6 +164,8 @@ impl Permission {
                 "Change ACME settings and profiles, make and revoke EAB keys, deactivate accounts"
             }
             Permission::DeleteAcme => "Delete ACME profiles with their accounts and orders",
+            Permission::ReadEst => "Read the EST settings and statistics",
+            Permission::WriteEst => "Change the EST settings, labels and credentials",
             Permission::ReadScep => "Read SCEP settings, profiles, requests and statistics",
             Permission::WriteScep => {
                 "Change SCEP settings and profiles, make challenges, approve and reject requests"
@@ -255,6 +265,7 @@ impl Role {
                 "write:templates",
                 "write:truststore",
                 "write:acme",
+                "write:est",
                 "write:scep",
             ],
             Role::Auditor => &["read:*"],
@@ -265,6 +276,7 @@ impl Role {
                 "read:templates",
                 "read:truststore",
                 "read:acme",
+                "read:est",
                 "read:scep",
             ],
         }
@@ -276,12 +288,12 @@ impl Role {
             Role::Admin => "Full access to everything",
             Role::Operator => {
                 "Reads everything; manages certificates, CAs, CSRs, templates, the trust store, \
-                 ACME and SCEP"
+                 ACME, EST and SCEP"
             }
             Role::Auditor => "Reads everything, including the audit log and users; changes nothing",
             Role::Viewer => {
-                "Reads the certificate inventory, CAs, CSRs, templates, the trust store, ACME \
-                 and SCEP"
+                "Reads the certificate inventory, CAs, CSRs, templates, the trust store, ACME, \
+                 EST and SCEP"
             }
         }
     }

@@ -246,8 +246,10 @@ impl Authority {
             self.credentials.put(
                 digest,
                 generation,
-                credentials::Credential::Session(session.clone()),
-                user.clone(),
+                (
+                    credentials::Credential::Session(session.clone()),
+                    user.clone(),
+                ),
             );
         }
         Ok(Principal {
@@ -305,8 +307,7 @@ impl Authority {
             self.credentials.put(
                 digest,
                 generation,
-                credentials::Credential::ApiKey(key.clone()),
-                user.clone(),
+                (credentials::Credential::ApiKey(key.clone()), user.clone()),
             );
         }
         Ok(Principal {
@@ -359,8 +360,7 @@ impl Authority {
         self.credentials.put(
             digest.to_owned(),
             generation,
-            credential.clone(),
-            user.clone(),
+            (credential.clone(), user.clone()),
         );
         Ok((credential, user, generation))
     }

@@ -8,6 +8,7 @@ pub mod cert;
 pub mod crl;
 pub mod csr;
 mod error;
+pub mod est;
 pub mod inspect;
 pub mod jose;
 pub mod kdf;

@@ -153,18 +153,18 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     else {
         return next.run(req).await;
     };
-    let conn = req.extensions().get::<Conn>().copied();
-    let origin = origin(conn, req.headers());
+    let conn = req.extensions().get::<Conn>().cloned();
+    let origin = origin(conn.as_ref(), req.headers());
     req.extensions_mut().insert(origin.clone());
     if app.settings.api_https_only
-        && !conn.is_some_and(|c| c.tls)
+        && !conn.as_ref().is_some_and(|c| c.tls)
         && path.starts_with("/api/")
         && !HEALTH.contains(&path.as_str())
     {
         return ApiError::forbidden("the REST API is served over HTTPS only").into_response();
     }
     if RATE_LIMITED.contains(&path.as_str())
-        && let Some(c) = conn
+        && let Some(c) = &conn
         && let Err(retry_after) = app.limiter.check(c.remote.ip())
     {
         return ApiError::rate_limited(retry_after).into_response();
@@ -206,7 +206,7 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
 
 /// Who is asking, for the audit log: the peer address and the user agent (cut to 256
 /// characters).
-pub fn origin(conn: Option<Conn>, headers: &HeaderMap) -> authority::Origin {
+pub fn origin(conn: Option<&Conn>, headers: &HeaderMap) -> authority::Origin {
     authority::Origin {
         ip: conn.map(|c| c.remote.ip().to_string()),
         user_agent: headers

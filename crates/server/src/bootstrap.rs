@@ -9,6 +9,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
+use crate::client_auth::DangerousAnyClientCertificate;
 use crate::settings::Settings;
 
 /// Secrets that come from the environment, never from the settings file.
@@ -278,10 +279,12 @@ async fn tls_config(
     let key = authority.vault().open(&sealed, KEY_CONTEXT)?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    // Clients may present a certificate (EST enrollment); the doors that rely on one check it.
+    let client_auth = Arc::new(DangerousAnyClientCertificate::new(&provider));
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| BootError::Tls(e.to_string()))?
-        .with_no_client_auth()
+        .with_client_cert_verifier(client_auth)
         .with_single_cert(chain, key)
         .map_err(|e| BootError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -9,6 +9,7 @@ pub mod access;
 pub(crate) mod api;
 mod archive;
 pub mod bootstrap;
+pub mod client_auth;
 mod console;
 mod disk;
 mod envelope;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub access: AccessTable,
     /// The login rate limiter.
     pub limiter: rate_limit::RateLimiter,
+    /// Wrong EST passwords per client address.
+    pub est_failures: rate_limit::RateLimiter,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
     /// When this process started serving.
@@ -87,6 +90,7 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
     let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
     let app = Arc::new(Shared {
         limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
+        est_failures: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
         metrics: metrics::handle().map_err(BootError::Settings)?,
         started_at: authority.now(),
         authority,

@@ -16,13 +16,19 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::client_auth::ClientChain;
+
 /// The connection a request came in on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Conn {
     /// The client's address.
     pub remote: SocketAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// The certificate chain the client presented in the TLS handshake, its own first. Only
+    /// the handshake signature was checked ([`crate::client_auth`]): whoever relies on it
+    /// checks the chain.
+    pub client_chain: Option<ClientChain>,
 }
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,17 +75,6 @@ pub async fn serve(
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let conn = Conn {
-            remote,
-            tls: acceptor.is_some(),
-        };
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut req: Request<Incoming>| {
-                req.extensions_mut().insert(conn);
-                req.extensions_mut().insert(ConnectInfo(remote));
-                req
-            },
-        ));
         let mut builder = Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -89,6 +84,7 @@ pub async fn serve(
             Some(acceptor) => {
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
+                let router = router.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
                     let stream =
@@ -102,6 +98,22 @@ pub async fn serve(
                             }
                             Err(_) => return,
                         };
+                    let client_chain = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .filter(|chain| !chain.is_empty())
+                        .map(|chain| {
+                            Arc::new(chain.iter().map(|c| c.clone().into_owned()).collect())
+                        });
+                    let service = service(
+                        router,
+                        Conn {
+                            remote,
+                            tls: true,
+                            client_chain,
+                        },
+                    );
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     if let Err(e) = watcher.watch(connection.into_owned()).await {
@@ -110,6 +122,14 @@ pub async fn serve(
                 });
             }
             None => {
+                let service = service(
+                    router.clone(),
+                    Conn {
+                        remote,
+                        tls: false,
+                        client_chain: None,
+                    },
+                );
                 let connection = builder
                     .serve_connection_with_upgrades(TokioIo::new(tcp), service)
                     .into_owned();
@@ -130,4 +150,19 @@ pub async fn serve(
     {
         tracing::warn!("shutdown grace period ended with requests still in flight");
     }
+}
+
+/// The router as a hyper service for one connection, each request carrying `conn`.
+fn service(
+    router: Router,
+    conn: Conn,
+) -> TowerToHyperService<
+    tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
+> {
+    let remote = conn.remote;
+    TowerToHyperService::new(router.map_request(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(conn.clone());
+        req.extensions_mut().insert(ConnectInfo(remote));
+        req
+    }))
 }

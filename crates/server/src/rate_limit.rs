@@ -1,5 +1,6 @@
-//! A fixed-window limit per client address, for the endpoints that check passwords. It lives in
-//! this node's memory: with several nodes, each node allows the limit.
+//! A fixed-window limit per client address, for the endpoints that check passwords (each
+//! request counts), and for EST's passwords (each wrong one counts). It lives in this node's
+//! memory: with several nodes, each node allows the limit.
 //!
 //! IPv6 clients are counted per /64, the smallest block a site is usually given, so one host
 //! cannot step through its own addresses to get fresh windows. The table is bounded: when it is
@@ -53,6 +54,36 @@ impl RateLimiter {
         self.check_at(ip, Instant::now())
     }
 
+    /// Whether `ip` has used up its window, without counting a request: for limits that count
+    /// failures only, asked before the work that may fail.
+    ///
+    /// # Errors
+    /// The seconds until the window reopens, when the limit is reached.
+    pub fn spent(&self, ip: IpAddr) -> Result<(), u64> {
+        self.spent_at(ip, Instant::now())
+    }
+
+    fn spent_at(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match windows.get(&bucket(ip)) {
+            Some((start, count))
+                if *count >= self.per_minute && now.duration_since(*start) < WINDOW =>
+            {
+                Err(WINDOW
+                    .saturating_sub(now.duration_since(*start))
+                    .as_secs()
+                    .max(1))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_at(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
         self.check_bounded(ip, now, MAX_TRACKED)
     }
@@ -101,6 +132,20 @@ mod tests {
         assert_eq!(limiter.check_at(a, t0 + Duration::from_secs(10)), Err(50));
         assert!(limiter.check_at(b, t0).is_ok());
         assert!(limiter.check_at(a, t0 + WINDOW).is_ok());
+    }
+
+    #[test]
+    fn spent_tells_without_counting() {
+        let limiter = RateLimiter::new(2);
+        let a: IpAddr = [127, 0, 0, 1].into();
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(limiter.spent_at(a, t0).is_ok(), "asking counts nothing");
+        }
+        assert!(limiter.check_at(a, t0).is_ok());
+        assert!(limiter.check_at(a, t0).is_ok());
+        assert_eq!(limiter.spent_at(a, t0 + Duration::from_secs(20)), Err(40));
+        assert!(limiter.spent_at(a, t0 + WINDOW).is_ok(), "a new window");
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod csrs;
 mod dashboard;
 mod db;
 mod error;
+mod est;
 mod ids;
 mod keys;
 mod outbox;
@@ -51,6 +52,7 @@ pub use dashboard::{
 };
 pub use db::{Backend, PoolStats, Reader, Store, WriteTx};
 pub use error::Error;
+pub use est::{EstConfigRow, EstEndpoint, EstLabelRow};
 pub use ids::{CaId, CertificateId, CsrId, KeyId, TemplateId};
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;

@@ -1439,3 +1439,113 @@ async fn console_figures(store: Store) -> TestResult {
 async fn console_figures_count_per_ca_find_users_and_page_the_activity() -> TestResult {
     on_every_backend(console_figures).await
 }
+
+async fn est_settings_and_counts(store: Store) -> TestResult {
+    use certmint_store::{CaId, EstConfigRow, EstEndpoint, EstLabelRow, TemplateId};
+
+    // Off, and without credentials, until configured.
+    let empty = store.est_config().await?;
+    assert_eq!(empty, EstConfigRow::default());
+
+    let t = now();
+    let endpoint = |ca: Option<i64>, user: &str, hash: Option<&str>| EstEndpoint {
+        ca_id: ca.map(CaId),
+        template_id: ca.map(TemplateId),
+        username: user.into(),
+        password_hash: hash.map(str::to_owned),
+    };
+    let config = EstConfigRow {
+        enabled: true,
+        default: endpoint(None, "device", Some("$argon2id$default")),
+        labels: vec![
+            EstLabelRow {
+                label: "a".into(),
+                endpoint: endpoint(Some(7), "", None),
+            },
+            EstLabelRow {
+                label: "b".into(),
+                endpoint: endpoint(Some(8), "lab", Some("$argon2id$b")),
+            },
+        ],
+        updated_at: Some(t),
+    };
+    let generation = store.credentials_generation();
+    let mut tx = store.begin_write().await?;
+    tx.set_est_config(&config, t).await?;
+    tx.commit().await?;
+    assert_eq!(store.est_config().await?, config);
+    assert!(
+        store.credentials_generation() > generation,
+        "remembered EST passwords are dropped"
+    );
+
+    // The list is replaced whole; a label named twice is a conflict and changes nothing.
+    let mut fewer = config.clone();
+    fewer.labels.remove(0);
+    let mut tx = store.begin_write().await?;
+    tx.set_est_config(&fewer, t).await?;
+    tx.commit().await?;
+    assert_eq!(store.est_config().await?.labels, fewer.labels);
+    let mut twice = fewer.clone();
+    twice.labels.push(twice.labels[0].clone());
+    let mut tx = store.begin_write().await?;
+    let clash = tx.set_est_config(&twice, t).await;
+    assert!(matches!(clash, Err(Error::Conflict(_))), "{clash:?}");
+    drop(tx);
+    assert_eq!(store.est_config().await?, fewer);
+
+    // Certificates by source, all and recent; audit records by endpoint and action.
+    let rows: Vec<_> = (0..5)
+        .map(|i| {
+            let mut c = new_certificate(9_000 + i, t);
+            if i < 3 {
+                c.source = CertificateSource::Est;
+            }
+            c
+        })
+        .collect();
+    let old = t - Duration::days(2);
+    let mut tx = store.begin_write().await?;
+    let dated: Vec<_> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c, if i == 0 { old } else { t }))
+        .collect();
+    tx.insert_certificates(&dated).await?;
+    let mut audited = Vec::new();
+    for (action, who, at) in [
+        ("certificate_issued", "est:default", old),
+        ("certificate_issued", "est:default", t),
+        ("certificate_renewed", "est:default", t),
+        ("certificate_issued", "est:b", t),
+        ("est_enrollment_refused", "est:default", t),
+        ("certificate_issued", "admin", t),
+    ] {
+        let mut e = entry(action, at);
+        e.username = Some(who.into());
+        audited.push(e);
+    }
+    tx.audit_many(&audited).await?;
+    tx.commit().await?;
+    let day = t - Duration::DAY;
+    assert_eq!(store.est_certificates(day).await?, (3, 2));
+    let issued = ["certificate_issued", "certificate_renewed"];
+    assert_eq!(
+        store.est_audit_count("est:default", &issued, day).await?,
+        (3, 2)
+    );
+    assert_eq!(store.est_audit_count("est:b", &issued, day).await?, (1, 1));
+    assert_eq!(
+        store
+            .est_audit_count("est:default", &["est_enrollment_refused"], day)
+            .await?,
+        (1, 1)
+    );
+    assert_eq!(store.est_audit_count("est:c", &issued, day).await?, (0, 0));
+    Ok(())
+}
+
+#[tokio::test]
+async fn est_settings_replace_their_labels_and_counts_come_from_the_database() -> TestResult {
+    on_every_backend(est_settings_and_counts).await
+}

@@ -119,7 +119,7 @@ impl Authority {
     ///
     /// # Errors
     /// [`Error::Invalid`] for no such CA or no default one; store errors.
-    async fn issuing_ca(&self, which: Option<CaId>) -> Result<CaRow> {
+    pub(crate) async fn issuing_ca(&self, which: Option<CaId>) -> Result<CaRow> {
         if let Some(row) = self.issuers.row(which) {
             return Ok(row);
         }

@@ -93,6 +93,16 @@ impl Rules {
         self.default_key
     }
 
+    /// The key types a request may have; any when empty.
+    pub fn allowed_key_types(&self) -> &[KeyType] {
+        &self.allowed_key_types
+    }
+
+    /// Whether a request must carry a SAN.
+    pub fn requires_san(&self) -> bool {
+        self.require_san
+    }
+
     /// The longest validity these rules give, in days: the linter's cap.
     pub fn max_validity_days(&self) -> i64 {
         self.max_validity_days

@@ -3,6 +3,7 @@
 mod acme;
 mod ca_download;
 mod crl_download;
+mod est;
 mod ocsp;
 mod root;
 mod scep;
@@ -16,8 +17,8 @@ use crate::openapi::ApiDoc;
 use crate::settings::Settings;
 
 /// The routes of the parts `settings` serves but the responder: `/api/v2`, `/metrics` and the
-/// OpenAPI document (`api`); ACME (`acme`); SCEP (`scep`); CRLs and CA certificates (`crl`);
-/// always the health aliases.
+/// OpenAPI document (`api`); ACME (`acme`); EST (`est`); SCEP (`scep`); CRLs and CA
+/// certificates (`crl`); always the health aliases.
 pub fn routes(settings: &Settings) -> OpenApiRouter<App> {
     let mut routes = OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(root::health());
     if settings.serves("api") {
@@ -27,6 +28,9 @@ pub fn routes(settings: &Settings) -> OpenApiRouter<App> {
     }
     if settings.serves("acme") {
         routes = routes.merge(acme::routes());
+    }
+    if settings.serves("est") {
+        routes = routes.merge(est::routes());
     }
     if settings.serves("scep") {
         routes = routes.merge(scep::routes());

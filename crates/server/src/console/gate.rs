@@ -25,7 +25,7 @@ pub fn page(app: &App, needs: Needs, route: MethodRouter<App>) -> MethodRouter<A
 }
 
 async fn gate(State((app, needs)): State<(App, Needs)>, req: Request, next: Next) -> Response {
-    let conn = req.extensions().get::<Conn>().copied();
+    let conn = req.extensions().get::<Conn>().cloned();
     let Some(visitor) = page::visitor(&app, conn, req.headers()).await else {
         // A form posted from an ended session cannot be replayed after login: back to the
         // page it came from is the most that can be done.

@@ -71,12 +71,12 @@ pub async fn submit(
             },
         )
     };
-    if let Some(c) = conn
+    if let Some(c) = &conn
         && let Err(retry_after) = app.limiter.check(c.remote.ip())
     {
         return refused(ApiError::rate_limited(retry_after));
     }
-    let origin = access::origin(conn, &headers);
+    let origin = access::origin(conn.as_ref(), &headers);
     let outcome = match app
         .authority
         .login(&form.username, &form.password, &origin)

@@ -205,7 +205,7 @@ impl Visitor {
 
 /// The visitor behind the session cookie in `headers`; `None` when there is no live session.
 pub async fn visitor(app: &App, conn: Option<Conn>, headers: &HeaderMap) -> Option<Visitor> {
-    let principal = access::session(app, headers, access::origin(conn, headers))
+    let principal = access::session(app, headers, access::origin(conn.as_ref(), headers))
         .await
         .ok()?;
     let csrf_token = match &principal.credential {

@@ -34,6 +34,7 @@ mod credential_guards;
 mod crl;
 mod csrs;
 mod dashboard;
+mod est;
 mod faults;
 mod imports;
 mod issuance_guards;

@@ -33,7 +33,7 @@ impl FromRequest<App> for Post {
         let post = Self {
             uri: parts.uri.clone(),
             headers: parts.headers.clone(),
-            conn: parts.extensions.get::<Conn>().copied(),
+            conn: parts.extensions.get::<Conn>().cloned(),
             origin: parts.extensions.get::<Origin>().cloned(),
             body: Bytes::new(),
         };

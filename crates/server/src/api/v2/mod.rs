@@ -11,6 +11,7 @@ mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
 pub(crate) mod dashboard;
+mod est;
 pub mod health;
 pub(crate) mod import;
 mod lint;
@@ -44,6 +45,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(csrs::routes())
         .merge(crl::routes())
         .merge(acme::routes())
+        .merge(est::routes())
         .merge(scep::routes())
         .merge(ocsp::routes())
         .merge(templates::routes())

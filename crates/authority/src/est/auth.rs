@@ -1,0 +1,186 @@
+//! Who an EST client is: HTTP Basic credentials checked against the endpoint's, or a TLS
+//! client certificate issued by the endpoint's CA, in its validity period and not revoked in
+//! certmint's inventory.
+
+use aws_lc_rs::digest;
+use pki::inspect::Certificate;
+use store::{CaRow, CertificateRow, CertificateStatus};
+use zeroize::Zeroizing;
+
+use super::Endpoint;
+use crate::audit::Event;
+use crate::{Authority, Error, Origin, Principal, Result, password};
+
+/// What an EST request brought to prove who sent it. Its `Debug` output leaves the password
+/// out.
+#[derive(Clone, Default)]
+pub struct EstCaller {
+    /// The HTTP Basic user name and password, when sent.
+    pub basic: Option<(String, Zeroizing<String>)>,
+    /// The TLS client certificate (the end of the chain the client presented), DER.
+    pub client_certificate: Option<Vec<u8>>,
+    /// Where the request came from.
+    pub origin: Origin,
+}
+
+impl std::fmt::Debug for EstCaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EstCaller")
+            .field("user", &self.basic.as_ref().map(|(user, _)| user))
+            .field("client_certificate", &self.client_certificate.is_some())
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client certificate that passed the checks.
+#[derive(Debug)]
+pub(super) struct ClientCertificate {
+    pub info: Certificate,
+    /// Its row, when certmint issued it.
+    pub row: Option<CertificateRow>,
+}
+
+/// What authenticated the client.
+#[derive(Debug)]
+pub(super) enum Client {
+    Password { username: String },
+    Certificate(Box<ClientCertificate>),
+}
+
+impl Client {
+    /// Who the client is, for the certificate's description.
+    pub fn who(&self) -> String {
+        match self {
+            Self::Password { username } => format!("user '{username}'"),
+            Self::Certificate(c) => format!("client certificate '{}'", c.info.subject),
+        }
+    }
+}
+
+fn refused(why: impl Into<String>) -> Error {
+    Error::Forbidden(why.into())
+}
+
+impl Authority {
+    /// Checks a TLS client certificate against the endpoint's CA `ca`: issued by it (the
+    /// signature verifies with its key), valid now, and not revoked in the inventory.
+    ///
+    /// # Errors
+    /// [`Error::Forbidden`] saying which check failed; store errors.
+    pub(super) async fn est_client_certificate(
+        &self,
+        der: &[u8],
+        ca: &CaRow,
+    ) -> Result<ClientCertificate> {
+        let info = Certificate::parse(der)
+            .map_err(|e| refused(format!("the client certificate cannot be read: {e}")))?;
+        let issuer = Certificate::parse(&ca.cert.der)
+            .map_err(|e| Error::Internal(format!("CA '{}': {e}", ca.name)))?;
+        if !info.is_issued_by(&issuer) {
+            return Err(refused(format!(
+                "the client certificate was not issued by CA '{}'",
+                ca.name
+            )));
+        }
+        let now = self.now();
+        if info.not_after <= now {
+            return Err(refused("the client certificate has expired"));
+        }
+        if info.not_before > now {
+            return Err(refused("the client certificate is not valid yet"));
+        }
+        let row = self
+            .store
+            .certificates_with_serial(&info.serial)
+            .await?
+            .into_iter()
+            .find(|c| c.cert.fingerprint_sha256 == info.fingerprint_sha256);
+        if row
+            .as_ref()
+            .is_some_and(|r| r.status == CertificateStatus::Revoked)
+        {
+            return Err(refused("the client certificate is revoked"));
+        }
+        Ok(ClientCertificate { info, row })
+    }
+
+    /// Checks HTTP Basic credentials against the endpoint's. A password that verified is
+    /// remembered (see the module documentation); a wrong one is audited.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for credentials that do not match or an endpoint without a
+    /// password; [`Error::Busy`] when the verification pool is full; store errors.
+    pub(super) async fn est_password(
+        &self,
+        endpoint: &Endpoint,
+        username: &str,
+        password: &Zeroizing<String>,
+        origin: &Origin,
+    ) -> Result<()> {
+        let wrong = || Error::Unauthorized("wrong EST user name or password".into());
+        let settings = &endpoint.settings;
+        let Some(hash) = settings
+            .password_hash
+            .clone()
+            .filter(|_| !settings.username.is_empty())
+        else {
+            return Err(Error::Unauthorized(format!(
+                "the EST endpoint '{}' takes no password: present a client certificate",
+                endpoint.name
+            )));
+        };
+        if password.len() > password::MAX_LENGTH || username.len() > password::MAX_LENGTH {
+            return Err(wrong());
+        }
+        let digest = {
+            let mut ctx = digest::Context::new(&digest::SHA256);
+            for part in [&endpoint.name, username, password.as_str(), &hash] {
+                ctx.update(&(part.len() as u64).to_be_bytes());
+                ctx.update(part.as_bytes());
+            }
+            hex::encode(ctx.finish())
+        };
+        let generation = self.store.credentials_generation();
+        if self.est.verified.get(&digest, generation).is_some() {
+            return Ok(());
+        }
+        let admission = self.est.checks.admit()?;
+        let verified = self.est.verified.clone();
+        let user_matches = username == settings.username;
+        let password = password.clone();
+        let key = digest.clone();
+        // Requests that queued behind the first check of the same credentials find its
+        // answer here instead of verifying again.
+        let good = admission
+            .run(move || {
+                if verified.get(&key, generation).is_some() {
+                    return Ok(true);
+                }
+                let matches = password::verify_now(&password, &hash)?;
+                Ok::<_, Error>(matches && user_matches)
+            })
+            .await??;
+        if good {
+            self.est.verified.put(digest, generation, ());
+            return Ok(());
+        }
+        let principal = Principal::enrollment("est", &endpoint.name, origin.clone());
+        let mut tx = self.store.begin_write().await?;
+        tx.audit(
+            &self.entry_by(
+                &principal,
+                Event::new(
+                    super::REFUSED,
+                    "est",
+                    &endpoint.name,
+                    format!("wrong password for EST user '{username}'"),
+                )
+                .failed(),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Err(wrong())
+    }
+}
