@@ -17,6 +17,27 @@ pub fn username(name: &str) -> Result<()> {
     }
 }
 
+/// The name of an enrollment protocol's profile, which is a segment of every URL its clients
+/// hold: 1 to 63 lowercase letters, digits or hyphens, and none of `reserved` (the segments of
+/// the protocol's own URLs, which a profile of that name would shadow).
+pub fn profile_name(protocol: &str, name: &str, reserved: &[&str]) -> Result<()> {
+    let well_formed = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if !well_formed {
+        return Err(Error::Invalid(format!(
+            "{protocol} profile name '{name}' must be 1 to 63 lowercase letters, digits or hyphens"
+        )));
+    }
+    if reserved.contains(&name) {
+        return Err(Error::Invalid(format!(
+            "{protocol} profile name '{name}' is reserved: {protocol}'s own URLs use it"
+        )));
+    }
+    Ok(())
+}
+
 /// An e-mail address: at most 254 characters, one `@` with text on both sides, no spaces.
 pub fn email(address: &str) -> Result<()> {
     let ok = address.len() <= 254

@@ -123,24 +123,6 @@ fn invalid(message: impl Into<String>) -> Error {
     Error::Invalid(message.into())
 }
 
-fn check_name(name: &str) -> Result<()> {
-    let well_formed = (1..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !well_formed {
-        return Err(invalid(format!(
-            "SCEP profile name '{name}' must be 1 to 63 lowercase letters, digits or hyphens"
-        )));
-    }
-    if RESERVED_NAMES.contains(&name) {
-        return Err(invalid(format!(
-            "SCEP profile name '{name}' is reserved: SCEP's own URLs use it"
-        )));
-    }
-    Ok(())
-}
-
 fn check_validity_hours(hours: i64) -> Result<()> {
     if !(1..=MAX_CHALLENGE_HOURS).contains(&hours) {
         return Err(invalid(format!(
@@ -191,7 +173,7 @@ impl Authority {
 
     /// Checks a profile change and turns it into the fields to store.
     async fn scep_profile_fields(&self, change: &ScepProfileChange) -> Result<ScepProfileFields> {
-        check_name(&change.name)?;
+        crate::validate::profile_name("SCEP", &change.name, RESERVED_NAMES)?;
         if let Some(Some(ca_id)) = change.ca_id {
             self.usable_issuer(Some(ca_id)).await.map_err(|e| match e {
                 Error::NotFound(m) => invalid(m),

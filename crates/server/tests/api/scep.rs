@@ -1102,7 +1102,10 @@ async fn scep_settings_challenges_and_requests_are_validated_and_guarded() -> Te
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["data"]["status"], "issued", "{body}");
-    assert_eq!(body["data"]["decided_by"], "admin", "the key's owner: {body}");
+    assert_eq!(
+        body["data"]["decided_by"], "admin",
+        "the key's owner: {body}"
+    );
     let issued_as = server
         .audit_total(
             &Auth::Session(&admin),

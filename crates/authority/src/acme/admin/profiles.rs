@@ -42,21 +42,7 @@ pub struct AcmeProfileInput {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let well_formed = (1..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !well_formed {
-        return Err(invalid(format!(
-            "profile name '{name}' must be 1 to 63 lowercase letters, digits or hyphens"
-        )));
-    }
-    if RESERVED_PROFILE_NAMES.contains(&name) {
-        return Err(invalid(format!(
-            "profile name '{name}' is reserved: ACME's own URLs use it"
-        )));
-    }
-    Ok(())
+    crate::validate::profile_name("ACME", name, RESERVED_PROFILE_NAMES)
 }
 
 fn check_url(field: &str, text: &str) -> Result<()> {
