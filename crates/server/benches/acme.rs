@@ -46,6 +46,9 @@ use instant_acme::{
     Identifier, NewAccount, NewOrder, OrderStatus, RetryPolicy,
 };
 
+mod process;
+use process::{cpu_time, free_port};
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Set in the environment of the child process that serves certmint: its data directory.
@@ -609,20 +612,6 @@ async fn drive(
     })
 }
 
-/// CPU time (user + system) process `pid` has used so far, all its threads, where Linux tells it.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields
-        .get(11..13)?
-        .iter()
-        .map(|f| f.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
-    // The kernel reports in USER_HZ, which is 100 on every Linux this runs on.
-    Some(Duration::from_millis(ticks * 10))
-}
-
 /// `n` CSRs for IP 127.0.0.1 with an empty subject, each with its own P-256 key, as
 /// instant-acme's `finalize()` makes them (DER).
 fn make_csrs(n: usize) -> Result<Vec<Vec<u8>>> {
@@ -864,12 +853,6 @@ fn serve_certmint(dir: PathBuf) -> Result<()> {
 }
 
 // ---- Pebble ----
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
-}
 
 /// Pebble validating http-01 on `http_port` of 127.0.0.1, with a TLS certificate of our own
 /// making (the Debian package ships none) and the variables that turn its deliberate

@@ -34,6 +34,9 @@ use authority::pki::{DistinguishedName, KeyType, NameAttribute, PrivateKey};
 use authority::{Principal, ScepConfigChange, ScepProfileChange};
 use certmint_server::{Secrets, Settings};
 
+mod process;
+use process::{cpu_time, free_port};
+
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// Set in the environment of the child process that serves certmint: its data directory.
@@ -120,11 +123,10 @@ fn devices() -> Result<Vec<Arc<Device>>> {
                     let key = PrivateKey::generate(KeyType::Rsa { bits: 2048 })?;
                     let mut subject = DistinguishedName::new();
                     subject.set(NameAttribute::CommonName, &format!("bench-device-{i}"))?;
-                    let transient = client::transient_certificate(
-                        &key,
-                        &subject,
-                        time::OffsetDateTime::now_utc(),
-                    )?;
+                    // The client's clock: a device has no authority to read the time from.
+                    #[allow(clippy::disallowed_methods)]
+                    let now = time::OffsetDateTime::now_utc();
+                    let transient = client::transient_certificate(&key, &subject, now)?;
                     Ok(Arc::new(Device {
                         requester: Requester::new(&transient, &key)?,
                         csr: RequestContent::Csr(client::csr(&key, &subject, Some(CHALLENGE))?),
@@ -149,7 +151,8 @@ fn build(devices: &[Arc<Device>], ra: &RaCertificate, n: usize) -> Result<Vec<(u
                         .step_by(cores)
                         .map(|i| {
                             let which = i % devices.len();
-                            let transaction_id = format!("bench-{i}-{}", uuid::Uuid::new_v4());
+                            // Each run has a fresh server: a number is a new transaction.
+                            let transaction_id = format!("bench-{i}");
                             let sent = client::request(
                                 &devices[which].requester,
                                 ra,
@@ -417,20 +420,6 @@ async fn enroll(
     }
 }
 
-/// CPU time (user + system) process `pid` has used so far, all its threads, where Linux tells it.
-fn cpu_time(pid: u32) -> Option<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    let ticks = fields
-        .get(11..13)?
-        .iter()
-        .map(|f| f.parse::<u64>().ok())
-        .sum::<Option<u64>>()?;
-    // The kernel reports in USER_HZ, which is 100 on every Linux this runs on.
-    Some(Duration::from_millis(ticks * 10))
-}
-
 struct Server {
     url: String,
     child: Child,
@@ -521,12 +510,6 @@ fn serve_certmint(dir: PathBuf) -> Result<()> {
         running.shutdown().await;
         Ok(())
     })
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-        .local_addr()?
-        .port())
 }
 
 /// scepserver on a fresh depot: an RSA 2048 CA made by `scepserver ca -init`.
