@@ -1148,6 +1148,21 @@ async fn a_node_told_to_serve_only_scep_serves_scep_and_not_the_api() -> TestRes
     Ok(())
 }
 
+/// A session bus's configuration with no service directories.
+const SESSION_BUS_WITHOUT_ACTIVATION: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:tmpdir=/tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
 /// certmonger's SCEP helper asked directly (GetCACaps, GetCACert), then the certmonger daemon
 /// (on a session bus of its own, its state in a temporary directory) enrolling through it with
 /// the profile's static challenge.
@@ -1200,8 +1215,9 @@ async fn certmonger_reads_the_capabilities_and_enrolls_through_scep_submit() -> 
          CERTMONGER_TMPDIR={state}/tmp CERTMONGER_SYSTEM_LOCK_FILE={state}/lock\n\
          {certmonger} -s -n > {state}/daemon.log 2>&1 &\n\
          daemon=$!\n\
-         trap 'kill $daemon' EXIT\n\
-         for i in $(seq 50); do {getcert} list-cas -s >/dev/null 2>&1 && break; sleep 0.1; done\n\
+         trap 'kill $daemon 2>/dev/null || true' EXIT\n\
+         for i in $(seq 100); do {getcert} list-cas -s >/dev/null 2>&1 && break; \
+         kill -0 $daemon || {{ cat {state}/daemon.log; exit 1; }}; sleep 0.1; done\n\
          {getcert} add-scep-ca -s -c certmint -u {url}\n\
          {getcert} request -s -c certmint -f {state}/cert.pem -k {state}/key.pem \
          -L certmonger-Secret-1 -N CN=monger-device -w -v\n\
@@ -1210,9 +1226,14 @@ async fn certmonger_reads_the_capabilities_and_enrolls_through_scep_submit() -> 
         getcert = tool("getcert", "CERTMINT_TEST_GETCERT").display(),
     );
     std::fs::write(dir.path().join("run.sh"), script)?;
+    // A bus that starts no services: were certmonger activated on demand, it would race the
+    // daemon started above for the bus name and keep its state in the user's home.
+    let bus = dir.path().join("bus.conf");
+    std::fs::write(&bus, SESSION_BUS_WITHOUT_ACTIVATION)?;
     let output = tokio::time::timeout(
         CLIENT_TIMEOUT,
         tokio::process::Command::new(tool("dbus-run-session", "CERTMINT_TEST_DBUS_RUN_SESSION"))
+            .arg(format!("--config-file={}", bus.display()))
             .args(["--", "bash"])
             .arg(dir.path().join("run.sh"))
             .kill_on_drop(true)
