@@ -259,13 +259,7 @@ impl Authority {
     /// [`Error::Invalid`] for fewer days than the policy's `audit_min_retention_days` (and at
     /// least 1) or more than 36,500; store errors.
     pub async fn audit_cleanup(&self, principal: &Principal, retention_days: i64) -> Result<i64> {
-        let floor = i64::from(self.policy.audit_min_retention_days).clamp(1, 36_500);
-        if !(floor..=36_500).contains(&retention_days) {
-            return Err(Error::Invalid(format!(
-                "retention_days must be between {floor} and 36500: records younger than \
-                 {floor} days (audit_min_retention_days) are never removed"
-            )));
-        }
+        self.check_retention_days(retention_days)?;
         let cutoff = self.now() - Duration::days(retention_days);
         let mut tx = self.store.begin_write().await?;
         let removed = tx.audit_remove_before(cutoff).await?;
@@ -281,6 +275,22 @@ impl Authority {
         .await?;
         tx.commit().await?;
         Ok(removed)
+    }
+
+    /// Checks a retention period against the policy's floor.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for fewer days than `audit_min_retention_days` (and at least 1) or
+    /// more than 36,500.
+    pub(crate) fn check_retention_days(&self, retention_days: i64) -> Result<()> {
+        let floor = i64::from(self.policy.audit_min_retention_days).clamp(1, 36_500);
+        if !(floor..=36_500).contains(&retention_days) {
+            return Err(Error::Invalid(format!(
+                "retention_days must be between {floor} and 36500: records younger than \
+                 {floor} days (audit_min_retention_days) are never removed"
+            )));
+        }
+        Ok(())
     }
 
     /// Walks the chain from `start_id` to `end_id` (by default all of it) and reports every

@@ -21,6 +21,7 @@ pub mod est;
 mod import;
 mod inventory;
 mod issue;
+pub mod jobs;
 mod ocsp;
 pub mod outbound;
 mod overview;

@@ -747,10 +747,28 @@ impl Authority {
         Ok(())
     }
 
-    /// Signs stored responses due for refresh again (on the publishing node).
-    pub(crate) async fn ocsp_refresh(&self) -> Result<()> {
+    /// Signs stored responses due for refresh again (on the publishing node). Returns how
+    /// many it signed.
+    pub(crate) async fn ocsp_refresh(&self) -> Result<usize> {
         let due = self.store.ocsp_responses_due(self.now(), BATCH).await?;
-        self.resign(&due).await
+        self.resign(&due).await?;
+        Ok(due.len())
+    }
+
+    /// The `ocsp_refresh` job: the stored responses due for refresh, a few batches at most
+    /// (responses of a CA that no longer answers stay due, and must not keep it busy).
+    pub(crate) async fn ocsp_refresh_job(&self) -> Result<String> {
+        let mut signed = 0;
+        for _ in 0..10 {
+            let batch = self.ocsp_refresh().await?;
+            signed += batch;
+            if usize::try_from(BATCH).is_ok_and(|full| batch < full) {
+                break;
+            }
+        }
+        Ok(format!(
+            "{signed} OCSP responses due for refresh signed again"
+        ))
     }
 
     async fn resign(&self, rows: &[OcspResponseRow]) -> Result<()> {

@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::Authority;
 use crate::crl::CrlWatch;
+use crate::jobs::PUBLISHER_LEASE;
 use crate::ocsp::OcspWatch;
 
 /// How often the publisher looks for work when nothing wakes it.
@@ -16,19 +17,27 @@ const TICK: StdDuration = StdDuration::from_millis(250);
 /// How long a lease lasts, and how often its holder renews it.
 const LEASE: Duration = Duration::seconds(15);
 const RENEW_EVERY: StdDuration = StdDuration::from_secs(5);
-const LEASE_NAME: &str = "revocation-publisher";
 
 impl Authority {
-    /// Publishes until `stop` turns true: woken by each revocation on this node, and every
-    /// [`TICK`] for changes made elsewhere and for refreshes that fall due.
-    pub async fn run_publisher(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
-        let holder = match crate::token::refid() {
-            Ok(holder) => holder,
+    /// Runs this node's background work until `stop` turns true: the revocation publisher and
+    /// the scheduled jobs, under one name for the node in the leases they take.
+    pub async fn run_background(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let node = match crate::token::refid() {
+            Ok(node) => node,
             Err(e) => {
-                tracing::error!(error = %e, "the publisher cannot name itself, so it does not run");
+                tracing::error!(error = %e, "this node cannot name itself, so it runs no background work");
                 return;
             }
         };
+        tokio::join!(
+            self.clone().run_publisher(node.clone(), stop.clone()),
+            self.run_scheduler(node, stop),
+        );
+    }
+
+    /// Publishes until `stop` turns true: woken by each revocation on this node, and every
+    /// [`TICK`] for changes made elsewhere and for refreshes that fall due.
+    async fn run_publisher(self: Arc<Self>, holder: String, mut stop: watch::Receiver<bool>) {
         let mut watch = CrlWatch::default();
         let mut revocations = OcspWatch::from(self.now());
         let mut asked: Option<Instant> = None;
@@ -47,7 +56,7 @@ impl Authority {
                 let now = self.now();
                 held = self
                     .store
-                    .take_lease(LEASE_NAME, &holder, now, now + LEASE)
+                    .take_lease(PUBLISHER_LEASE, &holder, now, now + LEASE)
                     .await
                     .unwrap_or_else(|e| {
                         tracing::warn!(error = %e, "could not take the publishing lease");

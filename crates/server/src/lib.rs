@@ -205,7 +205,7 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
     let (router, app) = build(instance.authority, instance.settings)?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = vec![tokio::spawn(
-        app.authority.clone().run_publisher(stopped.clone()),
+        app.authority.clone().run_background(stopped.clone()),
     )];
     tasks.push(tokio::spawn(listen::serve(
         instance.https,

@@ -53,7 +53,62 @@ fn after_failed_issuance(e: Error) -> (Status, Option<Problem>, AcmeError) {
     (Status::Invalid, Some(problem.clone()), problem.into())
 }
 
+/// How long an order may stay `processing` before the recovery job takes it for one whose
+/// node stopped: a finalization takes well under a second, and its client waits for it.
+const STALLED_AFTER: time::Duration = time::Duration::seconds(30);
+/// Orders the recovery job takes on at a time.
+const STALLED_BATCH: i64 = 100;
+
+/// The description of the certificate issued for order `refid`, by which a finalization
+/// its node did not finish is found again.
+fn order_description(refid: &str) -> String {
+    format!("ACME order {refid}")
+}
+
 impl Authority {
+    /// The recovery job's part for ACME: each order left `processing` by a node that stopped
+    /// is finished — `valid`, with its certificate, when the certificate was stored before the
+    /// node stopped, and otherwise `ready`, for its client to finalize again (as after any
+    /// failure that is not the order's).
+    pub(crate) async fn acme_recover_stalled(&self) -> Result<String, Error> {
+        let now = self.now();
+        let stalled = self
+            .store
+            .acme_orders_stalled(now - STALLED_AFTER, STALLED_BATCH)
+            .await?;
+        let (mut finished, mut reopened) = (0, 0);
+        for row in stalled {
+            let certificate_id = self
+                .store
+                .acme_certificate_described(&order_description(&row.refid), row.updated_at)
+                .await?;
+            let recover = move |order: &mut Order| {
+                if order.status != Status::Processing {
+                    return Ok(false);
+                }
+                order.status = if certificate_id.is_some() {
+                    Status::Valid
+                } else {
+                    Status::Ready
+                };
+                order.certificate_id = certificate_id;
+                Ok(true)
+            };
+            let (_, written) = self
+                .acme_change_order(row.account_id, &row.refid, Box::new(recover))
+                .await
+                .map_err(|e| Error::Internal(format!("ACME order {}: {e}", row.refid)))?;
+            match (written, certificate_id) {
+                (true, Some(_)) => finished += 1,
+                (true, None) => reopened += 1,
+                (false, _) => {}
+            }
+        }
+        Ok(format!(
+            "{finished} stalled ACME orders finished with their certificate, {reopened} made ready again"
+        ))
+    }
+
     /// Finalizes order `refid` with `csr_der` (DER PKCS#10): checks the CSR names exactly the
     /// order's identifiers, then issues through [`Authority::issue`] under `profile`.
     ///
@@ -104,7 +159,7 @@ impl Authority {
                     validity_days: Some(profile.validity_days),
                     key_usage: None,
                     extended_key_usage: None,
-                    description: Some(format!("ACME order {refid}")),
+                    description: Some(order_description(refid)),
                     source: CertificateSource::Acme,
                     renewed_from,
                 },

@@ -21,8 +21,9 @@ use crate::acme_jws::{RawClient, jws};
 use crate::acme_peers::{HttpResponder, TlsAlpnResponder};
 use authority::Clock;
 
-use crate::common::{TestResult, TestServer, openssl};
+use crate::common::{Auth, TestResult, TestServer, openssl};
 use certmint_server::settings::Settings;
+use reqwest::{Method, StatusCode};
 
 /// A test server whose validator reaches the given ports on 127.0.0.1 for every name.
 pub struct AcmeServer {
@@ -908,6 +909,79 @@ async fn an_order_abandoned_while_processing_is_ready_again() -> TestResult {
     assert_eq!(
         leaf.dns_names().collect::<Vec<_>>(),
         ["abandoned.example.test"]
+    );
+    Ok(())
+}
+
+/// Two finalizations a node did not finish: one stopped before the certificate was stored,
+/// one after. Half a minute on, the recovery job makes the first ready again and the second
+/// valid with its certificate — the one already stored, not a second.
+#[tokio::test]
+async fn the_recovery_job_finishes_orders_a_node_left_processing() -> TestResult {
+    let http = HttpResponder::start();
+    let names = ["before.example.test", "after.example.test"];
+    let acme = AcmeServer::start(http.port(), 1, None, &names).await;
+    let account = acme.account().await;
+    let mut orders = Vec::new();
+    for name in names {
+        let order = account.new_order(&NewOrder::new(&[dns(name)])).await?;
+        orders.push(make_ready(order, ChallengeType::Http01, |_, t, ka| http.set(t, ka)).await?);
+    }
+    let (_, request) = csr(&["after.example.test"])?;
+    orders[1].finalize_csr(request.der()).await?;
+    let issued = orders[1].poll_certificate(&retries()).await?;
+
+    let store = acme.server.raw_store().await;
+    let refids: Vec<String> = orders
+        .iter()
+        .map(|o| o.url().rsplit('/').next().unwrap_or_default().to_owned())
+        .collect();
+    let mut tx = store.begin_write().await?;
+    let rows = tx
+        .acme_orders_named(&refids.iter().map(String::as_str).collect::<Vec<_>>())
+        .await?;
+    let changes: Vec<_> = rows
+        .iter()
+        .map(|row| {
+            let change = store::AcmeOrderChange {
+                status: store::AcmeStatus::Processing,
+                authorizations: row.authorizations.clone(),
+                error: None,
+                certificate_id: None,
+            };
+            (row.id, change, acme.server.clock.now())
+        })
+        .collect();
+    tx.update_acme_orders(&changes).await?;
+    tx.commit().await?;
+    for order in &mut orders {
+        assert_eq!(order.refresh().await?.status, OrderStatus::Processing);
+    }
+
+    acme.server.clock.advance(time::Duration::seconds(31));
+    let admin = acme.server.admin().await;
+    let job = crate::jobs::run_job(&acme.server, &admin, "recovery").await?;
+    assert_eq!(
+        job["last_run"]["summary"],
+        "1 stalled ACME orders finished with their certificate, 1 made ready again",
+        "{job}"
+    );
+    assert_eq!(orders[0].refresh().await?.status, OrderStatus::Ready);
+    assert_eq!(orders[1].refresh().await?.status, OrderStatus::Valid);
+    assert_eq!(orders[1].poll_certificate(&retries()).await?, issued);
+    let (status, listed) = acme
+        .server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?search=after.example.test",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["meta"]["total"], 1,
+        "one certificate, not two: {listed}"
     );
     Ok(())
 }

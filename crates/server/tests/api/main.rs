@@ -38,6 +38,7 @@ mod est;
 mod faults;
 mod imports;
 mod issuance_guards;
+mod jobs;
 mod ocsp;
 mod ops;
 mod scep;

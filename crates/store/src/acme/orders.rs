@@ -129,6 +129,51 @@ impl Reader {
             .await
     }
 
+    /// Orders still `processing` that last changed before `before`, oldest first: finalizations
+    /// a node did not finish.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn acme_orders_stalled(
+        &self,
+        before: OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<AcmeOrderRow>, Error> {
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM acme_orders WHERE status = $1 AND updated_at < $2 \
+             ORDER BY updated_at LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(AcmeStatus::Processing.as_str())
+            .bind(to_micros(before))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(order).collect()
+    }
+
+    /// The certificate issued through ACME since `since` with `description`: what a
+    /// finalization stored before its node stopped.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn acme_certificate_described(
+        &self,
+        description: &str,
+        since: OffsetDateTime,
+    ) -> Result<Option<CertificateId>, Error> {
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM certificates WHERE source = $1 AND created_at >= $2 \
+             AND description = $3 ORDER BY id LIMIT 1",
+        )
+        .bind(crate::CertificateSource::Acme.as_str())
+        .bind(to_micros(since))
+        .bind(description.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(id.map(CertificateId))
+    }
+
     /// The orders that replace the certificate with ARI identifier `replaces`.
     ///
     /// # Errors

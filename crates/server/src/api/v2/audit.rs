@@ -24,6 +24,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(checkpoint))
         .routes(routes!(verify, verify_checkpoint))
         .routes(routes!(cleanup))
+        .routes(routes!(retention, update_retention))
 }
 
 /// An audit record.
@@ -500,6 +501,68 @@ async fn cleanup(
     Ok(ok_with(
         CleanupData { deleted },
         format!("{deleted} audit records removed"),
+    ))
+}
+
+/// Whether the `audit_retention` job removes old records, and how old.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionView {
+    /// Off by default: records are kept until an administrator turns retention on.
+    pub enabled: bool,
+    /// Records older than this many days are removed each day (at least
+    /// `audit_min_retention_days`).
+    pub retention_days: i64,
+}
+
+impl From<authority::jobs::AuditRetention> for RetentionView {
+    fn from(r: authority::jobs::AuditRetention) -> Self {
+        Self {
+            enabled: r.enabled,
+            retention_days: r.retention_days,
+        }
+    }
+}
+
+/// A change to the retention; absent fields stay.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionPatch {
+    pub enabled: Option<bool>,
+    pub retention_days: Option<i64>,
+}
+
+/// The audit retention that the daily `audit_retention` job applies.
+#[utoipa::path(get, path = "/system/audit/retention", tag = "audit",
+    security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
+    responses((status = 200, description = "Retention", body = Envelope<RetentionView>)))]
+async fn retention(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+    Ok(ok(RetentionView::from(
+        app.authority.audit_retention(&principal).await?,
+    )))
+}
+
+/// Change the audit retention.
+#[utoipa::path(put, path = "/system/audit/retention", tag = "audit",
+    security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
+    request_body = RetentionPatch,
+    responses((status = 200, description = "Updated", body = Envelope<RetentionView>),
+              (status = 422, description = "A retention period under the minimum", body = ErrorBody)))]
+async fn update_retention(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(patch): ApiJson<RetentionPatch>,
+) -> ApiResult<Response> {
+    let change = authority::jobs::AuditRetentionChange {
+        enabled: patch.enabled,
+        retention_days: patch.retention_days,
+    };
+    let retention = app
+        .authority
+        .update_audit_retention(&principal, change)
+        .await?;
+    Ok(ok_with(
+        RetentionView::from(retention),
+        "audit retention updated",
     ))
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod dashboard;
 mod est;
 pub mod health;
 pub(crate) mod import;
+pub(crate) mod jobs;
 mod lint;
 pub(crate) mod ocsp;
 mod openapi;
@@ -54,6 +55,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(truststore::routes())
         .merge(dashboard::routes())
         .merge(system_status::routes())
+        .merge(jobs::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())
