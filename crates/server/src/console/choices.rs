@@ -11,6 +11,30 @@ pub struct Choice {
     pub name: String,
 }
 
+/// The name of `id` among `choices`, or `{kind} {id}` when the visitor cannot see it.
+pub fn name_of(choices: &[Choice], id: i64, kind: &str) -> String {
+    choices
+        .iter()
+        .find(|c| c.id == id)
+        .map_or_else(|| format!("{kind} {id}"), |c| c.name.clone())
+}
+
+/// The issuing CA that `ca_id` names (none: the default CA), by name among `named`.
+pub fn issuer(named: &[Choice], ca_id: Option<i64>, default_ca: Option<i64>) -> String {
+    match (ca_id, default_ca) {
+        (Some(id), _) => name_of(named, id, "CA"),
+        (None, Some(id)) => format!("the default CA ({})", name_of(named, id, "CA")),
+        (None, None) => "the default CA".to_owned(),
+    }
+}
+
+/// Whether a form that offers `issuing` can show `ca_id` (none: the default CA). A CA that
+/// can no longer issue is added to the form, so that saving does not quietly move the
+/// setting to another.
+pub fn offered(issuing: &[Choice], ca_id: Option<i64>) -> bool {
+    ca_id.is_none_or(|id| issuing.iter().any(|c| c.id == id))
+}
+
 /// Which CAs to offer.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Cas {
@@ -67,4 +91,35 @@ pub async fn templates(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
             name: t.spec.name,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issuer_is_named_and_kept_on_its_form() {
+        let named = [
+            Choice {
+                id: 1,
+                name: "Root".into(),
+            },
+            Choice {
+                id: 2,
+                name: "Issuing".into(),
+            },
+        ];
+        let issuing = &named[1..];
+        assert_eq!(issuer(&named, Some(1), Some(2)), "Root");
+        assert_eq!(issuer(&named, None, Some(2)), "the default CA (Issuing)");
+        assert_eq!(issuer(&named, None, None), "the default CA");
+        assert_eq!(
+            issuer(&[], Some(7), None),
+            "CA 7",
+            "one the visitor cannot read"
+        );
+        assert!(offered(issuing, None), "the default CA is always offered");
+        assert!(offered(issuing, Some(2)));
+        assert!(!offered(issuing, Some(1)), "it can no longer issue");
+    }
 }

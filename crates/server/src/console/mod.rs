@@ -17,6 +17,7 @@ mod chart;
 mod choices;
 mod csrs;
 mod dashboard;
+mod est;
 mod form;
 mod gate;
 mod import;
@@ -90,6 +91,23 @@ pub fn routes(app: App) -> Router {
         .route(
             "/acme/orders",
             page(&app, Some(P::ReadAcme), get(acme::orders)),
+        )
+        .route("/enroll/est", page(&app, Some(P::ReadEst), get(est::show)))
+        .route(
+            "/enroll/est/settings",
+            page(&app, Some(P::WriteEst), post(est::update_settings)),
+        )
+        .route(
+            "/enroll/est/labels",
+            page(&app, Some(P::WriteEst), post(est::create_label)),
+        )
+        .route(
+            "/enroll/est/labels/{label}",
+            page(&app, Some(P::WriteEst), post(est::update_label)),
+        )
+        .route(
+            "/enroll/est/labels/{label}/delete",
+            page(&app, Some(P::WriteEst), post(est::delete_label)),
         )
         .route(
             "/enroll/scep",

@@ -77,8 +77,8 @@ struct Entry {
     needs: Option<Permission>,
 }
 
-/// The navigation, in order. Pages that later issues add (EST beside SCEP under `/enroll`,
-/// automation, the system's settings) take their place here.
+/// The navigation, in order. Pages that later issues add (automation, the system's settings)
+/// take their place here.
 const NAVIGATION: &[Entry] = &[
     Entry {
         path: "/",
@@ -119,6 +119,11 @@ const NAVIGATION: &[Entry] = &[
         path: "/acme",
         label: "ACME",
         needs: Some(Permission::ReadAcme),
+    },
+    Entry {
+        path: "/enroll/est",
+        label: "EST",
+        needs: Some(Permission::ReadEst),
     },
     Entry {
         path: "/enroll/scep",

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::choices::{self, Cas, Choice};
+use super::choices::{self, Cas, Choice, name_of};
 use super::form::{Form, blank_is_none, number};
 use super::page::{self, Frame, Head, Pager, Visitor, filters, list_link};
 use crate::App;
@@ -36,21 +36,12 @@ const STATUSES: [(&str, &str); 5] = [
     ("failed", "Failed"),
 ];
 
-/// The name of `id` among `choices`, or `{kind} {id}` when the visitor cannot see it.
-fn name_of(choices: &[Choice], id: i64, kind: &str) -> String {
-    choices
-        .iter()
-        .find(|c| c.id == id)
-        .map_or_else(|| format!("{kind} {id}"), |c| c.name.clone())
-}
-
 /// A profile as the page shows it: the REST view, with its CA and template by name.
 pub struct ProfileRow {
     view: ProfileView,
     is_default: bool,
     ca: String,
-    /// Whether its CA is among those its form offers (a CA that can no longer issue is added
-    /// to the form, so that saving does not quietly move the profile to another).
+    /// Whether its CA is among those its form offers ([`choices::offered`]).
     ca_offered: bool,
     template: String,
 }
@@ -64,21 +55,14 @@ impl ProfileRow {
         default_ca: Option<i64>,
     ) -> Self {
         let view = ProfileView::from(row);
-        let ca = match (view.ca_id, default_ca) {
-            (Some(id), _) => name_of(named, id, "CA"),
-            (None, Some(id)) => format!("the default CA ({})", name_of(named, id, "CA")),
-            (None, None) => "the default CA".to_owned(),
-        };
         let template = match view.template_id {
             Some(id) => name_of(templates, id, "template"),
             None => "none (client certificates)".to_owned(),
         };
         Self {
-            ca_offered: view
-                .ca_id
-                .is_none_or(|id| issuing.iter().any(|c| c.id == id)),
+            ca_offered: choices::offered(issuing, view.ca_id),
             is_default: row.is_default,
-            ca,
+            ca: choices::issuer(named, view.ca_id, default_ca),
             template,
             view,
         }

@@ -457,7 +457,8 @@ async fn a_browser_creates_a_ca_issues_exports_and_revokes_a_certificate() -> Te
 }
 
 /// Creates through the REST API what the pages show (an intermediate CA, certificates active
-/// and revoked, a CSR, an ACME profile, a SCEP request waiting for approval, a user) and
+/// and revoked, a CSR, an ACME profile, EST credentials and a label, a SCEP request waiting
+/// for approval, a user) and
 /// returns the pages to check, with the screenshot name of those the documentation shows.
 async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>> {
     let id = |body: &Value| {
@@ -540,6 +541,17 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         .await;
     assert_eq!(status, StatusCode::OK, "{templates}");
     let template = templates["data"][0]["id"].as_i64().ok_or("no template")?;
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/est/config",
+            &Auth::Session(admin),
+            Some(json!({"enabled": true, "username": "device", "password": "device enrollment secret",
+                        "labels": [{"label": "routers", "ca_id": ca, "template_id": template,
+                                    "username": "routers", "password": "router enrollment secret"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     server.api_key(admin, &["read:certificates"]).await;
 
@@ -580,6 +592,8 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         submit(format!("/acme/profiles/{profile}"), "Make a key", None, 201),
         page("/acme/accounts".into(), None),
         page("/acme/orders".into(), None),
+        page("/enroll/est".into(), None),
+        submit("/enroll/est".into(), "Save", None, 200),
         page("/enroll/scep".into(), None),
         submit(
             "/enroll/scep".into(),

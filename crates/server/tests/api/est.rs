@@ -24,8 +24,8 @@ const LAB_PASSWORD: &str = "lab enrollment secret";
 const CHALLENGE: &str = "Basic realm=\"certmint EST\"";
 
 /// What curl got back.
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     /// The response headers, lower-cased.
     headers: String,
     body: Vec<u8>,
@@ -37,14 +37,17 @@ impl Answer {
     }
 }
 
-/// A server with EST on: the default endpoint (the default CA, device credentials) and the
-/// label `lab` (the root CA, the TLS Client template, its own credentials).
-struct Est {
-    server: TestServer,
-    admin: Session,
+/// A server for EST clients, with a directory for curl and openssl. [`Est::start`] turns EST
+/// on: the default endpoint (the default CA, device credentials) and the label `lab` (the
+/// root CA, the TLS Client template, its own credentials).
+pub(crate) struct Est {
+    pub(crate) server: TestServer,
+    pub(crate) admin: Session,
     dir: tempfile::TempDir,
-    default_ca: i64,
-    root_ca: i64,
+    pub(crate) default_ca: i64,
+    pub(crate) root_ca: i64,
+    /// The TLS Client template.
+    pub(crate) tls_client: i64,
 }
 
 impl Est {
@@ -53,7 +56,27 @@ impl Est {
     }
 
     async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestResult<Self> {
-        let server = TestServer::start_with(configure).await;
+        let est = Self::around(TestServer::start_with(configure).await).await?;
+        let (status, body) = est
+            .patch_config(json!({
+                "enabled": true,
+                "username": DEVICE_USER,
+                "password": DEVICE_PASSWORD,
+                "labels": [{
+                    "label": "lab",
+                    "ca_id": est.root_ca,
+                    "template_id": est.tls_client,
+                    "username": LAB_USER,
+                    "password": LAB_PASSWORD,
+                }],
+            }))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        Ok(est)
+    }
+
+    /// `server` with EST as it starts (off, no credentials, no labels).
+    pub(crate) async fn around(server: TestServer) -> TestResult<Self> {
         let admin = server.admin().await;
         let dir = tempfile::tempdir()?;
         std::fs::copy(
@@ -86,29 +109,14 @@ impl Est {
             .and_then(|all| all.iter().find(|t| t["name"] == "TLS Client"))
             .and_then(|t| t["id"].as_i64())
             .ok_or("TLS Client template")?;
-        let est = Self {
+        Ok(Self {
             server,
             admin,
             dir,
             default_ca,
             root_ca,
-        };
-        let (status, body) = est
-            .patch_config(json!({
-                "enabled": true,
-                "username": DEVICE_USER,
-                "password": DEVICE_PASSWORD,
-                "labels": [{
-                    "label": "lab",
-                    "ca_id": root_ca,
-                    "template_id": tls_client,
-                    "username": LAB_USER,
-                    "password": LAB_PASSWORD,
-                }],
-            }))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        Ok(est)
+            tls_client,
+        })
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -172,7 +180,7 @@ impl Est {
     }
 
     /// POSTs the base64 CSR in file `csr` to the EST path `path`, with `args`.
-    fn post(&self, path: &str, csr: &str, args: &[&str]) -> TestResult<Answer> {
+    pub(crate) fn post(&self, path: &str, csr: &str, args: &[&str]) -> TestResult<Answer> {
         let data = format!("@{csr}");
         let mut all = vec![
             "-H",
@@ -184,13 +192,13 @@ impl Est {
         self.curl(path, &all)
     }
 
-    fn openssl(&self, args: &[&str]) -> TestResult<String> {
+    pub(crate) fn openssl(&self, args: &[&str]) -> TestResult<String> {
         Ok(openssl(self.dir.path(), args)?)
     }
 
     /// Makes `{name}.key` (EC P-256) and `{name}.csr.b64` (base64 DER, as EST sends it) for
     /// `cn` with `dns` names.
-    fn csr(&self, name: &str, cn: &str, dns: &[&str]) -> TestResult<String> {
+    pub(crate) fn csr(&self, name: &str, cn: &str, dns: &[&str]) -> TestResult<String> {
         let key = format!("{name}.key");
         self.openssl(&[
             "genpkey",
@@ -248,7 +256,7 @@ impl Est {
 
     /// Enrolls `cn` at `path` with `args`; the answer must be 200. Leaves `{name}.key` and
     /// `{name}.crt`.
-    fn enroll(&self, path: &str, name: &str, cn: &str, args: &[&str]) -> TestResult<()> {
+    pub(crate) fn enroll(&self, path: &str, name: &str, cn: &str, args: &[&str]) -> TestResult<()> {
         let csr = self.csr(name, cn, &[cn])?;
         let answer = self.post(path, &csr, args)?;
         assert_eq!(answer.status, 200, "{path} for {cn}: {}", answer.text());
@@ -264,7 +272,7 @@ impl Est {
     }
 
     /// Writes the chain of the endpoint at `prefix` (`""` or `lab/`) to `{name}.crt`.
-    fn ca_file(&self, prefix: &str, name: &str) -> TestResult<()> {
+    pub(crate) fn ca_file(&self, prefix: &str, name: &str) -> TestResult<()> {
         let answer = self.curl(&format!("{prefix}cacerts"), &[])?;
         assert_eq!(answer.status, 200, "{}", answer.text());
         self.certificates(&answer, name)?;
@@ -272,7 +280,7 @@ impl Est {
     }
 
     /// The inventory's row for the certificate with common name `cn`.
-    async fn stored(&self, cn: &str) -> TestResult<Value> {
+    pub(crate) async fn stored(&self, cn: &str) -> TestResult<Value> {
         let (status, body) = self.get(&format!("/api/v2/certificates?search={cn}")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         let rows = body["data"].as_array().ok_or("certificate list")?;

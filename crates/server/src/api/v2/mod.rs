@@ -11,7 +11,7 @@ mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
 pub(crate) mod dashboard;
-mod est;
+pub(crate) mod est;
 pub mod health;
 pub(crate) mod import;
 pub(crate) mod jobs;

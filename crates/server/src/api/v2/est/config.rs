@@ -89,7 +89,7 @@ impl From<EstSettings> for ConfigView {
 }
 
 /// A label as given: the whole label, apart from its password, which stays when absent.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabelPatch {
     /// 1 to 64 letters, digits, `-`, `_` or `.`; not `default`.
@@ -106,7 +106,7 @@ pub struct LabelPatch {
 }
 
 /// The settings to change; absent fields stay.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigPatch {
     pub enabled: Option<bool>,
@@ -123,6 +123,46 @@ pub struct ConfigPatch {
     pub password: Option<Option<String>>,
     /// The whole list of labels, replacing the one there is.
     pub labels: Option<Vec<LabelPatch>>,
+}
+
+impl From<&LabelView> for LabelPatch {
+    /// The label as it is, its password kept (a view never holds it).
+    fn from(l: &LabelView) -> Self {
+        Self {
+            label: l.label.clone(),
+            ca_id: l.ca_id,
+            template_id: l.template_id,
+            username: l.username.clone(),
+            password: None,
+        }
+    }
+}
+
+impl From<LabelPatch> for EstLabelInput {
+    fn from(l: LabelPatch) -> Self {
+        Self {
+            label: l.label,
+            ca_id: l.ca_id.map(CaId),
+            template_id: l.template_id.map(TemplateId),
+            username: l.username,
+            password: l.password.map(|p| p.map(Zeroizing::new)),
+        }
+    }
+}
+
+impl From<ConfigPatch> for EstSettingsChange {
+    fn from(p: ConfigPatch) -> Self {
+        Self {
+            enabled: p.enabled,
+            ca_id: p.ca_id.map(|c| c.map(CaId)),
+            template_id: p.template_id.map(|t| t.map(TemplateId)),
+            username: p.username,
+            password: p.password.map(|p| p.map(Zeroizing::new)),
+            labels: p
+                .labels
+                .map(|labels| labels.into_iter().map(EstLabelInput::from).collect()),
+        }
+    }
 }
 
 /// The EST server's settings.
@@ -146,28 +186,9 @@ async fn update_config(
     Caller(principal): Caller,
     ApiJson(patch): ApiJson<ConfigPatch>,
 ) -> ApiResult<Response> {
-    let change = EstSettingsChange {
-        enabled: patch.enabled,
-        ca_id: patch.ca_id.map(|c| c.map(CaId)),
-        template_id: patch.template_id.map(|t| t.map(TemplateId)),
-        username: patch.username,
-        password: patch.password.map(|p| p.map(Zeroizing::new)),
-        labels: patch.labels.map(|labels| {
-            labels
-                .into_iter()
-                .map(|l| EstLabelInput {
-                    label: l.label,
-                    ca_id: l.ca_id.map(CaId),
-                    template_id: l.template_id.map(TemplateId),
-                    username: l.username,
-                    password: l.password.map(|p| p.map(Zeroizing::new)),
-                })
-                .collect()
-        }),
-    };
     let settings = app
         .authority
-        .update_est_settings(&principal, change)
+        .update_est_settings(&principal, patch.into())
         .await?;
     Ok(ok_with(ConfigView::from(settings), "EST settings updated"))
 }

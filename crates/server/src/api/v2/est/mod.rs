@@ -5,6 +5,9 @@
 mod config;
 mod stats;
 
+pub(crate) use config::{ConfigPatch, ConfigView, LabelPatch, LabelView};
+pub(crate) use stats::{LabelStatsView, StatsView};
+
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::App;
