@@ -18,17 +18,31 @@ const TICK: StdDuration = StdDuration::from_millis(250);
 const LEASE: Duration = Duration::seconds(15);
 const RENEW_EVERY: StdDuration = StdDuration::from_secs(5);
 
+/// This node's name in leases and job runs: its host, its process id (which tell an operator
+/// where a job ran) and a random part (which keeps two runs of one host apart).
+fn node_name() -> crate::Result<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "node".to_owned());
+    let random = crate::token::refid()?;
+    let short = random.get(..8).unwrap_or(&random);
+    Ok(format!("{host}/{}/{short}", std::process::id()))
+}
+
 impl Authority {
     /// Runs this node's background work until `stop` turns true: the revocation publisher and
     /// the scheduled jobs, under one name for the node in the leases they take.
     pub async fn run_background(self: Arc<Self>, stop: watch::Receiver<bool>) {
-        let node = match crate::token::refid() {
+        let node = match node_name() {
             Ok(node) => node,
             Err(e) => {
                 tracing::error!(error = %e, "this node cannot name itself, so it runs no background work");
                 return;
             }
         };
+        tracing::info!(%node, "background work runs as this node");
         tokio::join!(
             self.clone().run_publisher(node.clone(), stop.clone()),
             self.run_scheduler(node, stop),

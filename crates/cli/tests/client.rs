@@ -17,9 +17,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{
-    EPHEMERAL, Http, Server, TestResult, assert_fails, certmint, err, openssl, out, run,
-    serve_logging,
+    EPHEMERAL, Http, Server, TestResult, api_key, assert_fails, call, certmint, err, openssl, out,
+    run, serve_logging,
 };
+use reqwest::Method;
 use serde_json::{Value, json};
 
 const ADMIN_PASSWORD: &str = "the admin password for client tests";
@@ -51,10 +52,10 @@ impl Fixture {
                 .env("CERTMINT_ADMIN_PASSWORD", ADMIN_PASSWORD),
             &data,
         )?;
-        let key = api_key(&http, &server, &["*"])?;
+        let key = api_key(&http, &server, ADMIN_PASSWORD, &["*"])?;
         // The root's refid from the API, its certificate from the public download on the
         // plain-HTTP listener: what an operator does before the first client command.
-        let (status, cas) = call(&http, &server, &key, "/api/v2/cas")?;
+        let (status, cas) = call(&http, &server, &key, Method::GET, "/api/v2/cas", None)?;
         assert_eq!(status, 200, "{cas}");
         let refid = cas["data"]
             .as_array()
@@ -120,57 +121,6 @@ fn client_command() -> Command {
         command.env_remove(name);
     }
     command
-}
-
-/// Logs in as admin (session cookie + CSRF token) and creates an API key with `permissions`.
-fn api_key(
-    http: &Http,
-    server: &Server,
-    permissions: &[&str],
-) -> Result<String, Box<dyn std::error::Error>> {
-    let client = Http::client(server)?;
-    http.rt.block_on(async {
-        let login: Value = client
-            .post(server.https_url("/api/v2/auth/login/password"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        let csrf = login["data"]["csrf_token"].as_str().ok_or("a CSRF token")?;
-        let created: Value = client
-            .post(server.https_url("/api/v2/account/apikeys"))
-            .header("x-csrf-token", csrf)
-            .json(&json!({"name": "cli test", "permissions": permissions}))
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        Ok(created["data"]["key"]
-            .as_str()
-            .ok_or("the key's secret")?
-            .to_owned())
-    })
-}
-
-/// `GET path` over HTTPS with the API key: status and JSON.
-fn call(
-    http: &Http,
-    server: &Server,
-    key: &str,
-    path: &str,
-) -> Result<(u16, Value), Box<dyn std::error::Error>> {
-    let client = Http::client(server)?;
-    http.rt.block_on(async {
-        let response = client
-            .get(server.https_url(path))
-            .bearer_auth(key)
-            .send()
-            .await?;
-        Ok((response.status().as_u16(), response.json().await?))
-    })
 }
 
 /// `GET http://…/ca/{refid}.pem` on the plain-HTTP listener, without credentials.
@@ -614,6 +564,7 @@ fn client_failures_are_clear() -> TestResult {
     let limited = api_key(
         &f.http,
         &f.server,
+        ADMIN_PASSWORD,
         &["read:certificates", "write:certificates"],
     )?;
     let key = f.path("denied.key");

@@ -375,3 +375,63 @@ impl Http {
         });
     }
 }
+
+/// Logs in as admin with `password` (session cookie + CSRF token) and creates an API key with
+/// `permissions`.
+pub fn api_key(
+    http: &Http,
+    server: &Server,
+    password: &str,
+    permissions: &[&str],
+) -> Result<String, Box<dyn std::error::Error>> {
+    let client = Http::client(server)?;
+    http.rt.block_on(async {
+        let login: serde_json::Value = client
+            .post(server.https_url("/api/v2/auth/login/password"))
+            .json(&serde_json::json!({"username": "admin", "password": password}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let csrf = login["data"]["csrf_token"].as_str().ok_or("a CSRF token")?;
+        let created: serde_json::Value = client
+            .post(server.https_url("/api/v2/account/apikeys"))
+            .header("x-csrf-token", csrf)
+            .json(&serde_json::json!({"name": "cli test", "permissions": permissions}))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        Ok(created["data"]["key"]
+            .as_str()
+            .ok_or("the key's secret")?
+            .to_owned())
+    })
+}
+
+/// `method path` over HTTPS with the API key and a JSON body, if any: the status and the
+/// JSON answer (null when there is none).
+pub fn call(
+    http: &Http,
+    server: &Server,
+    key: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(u16, serde_json::Value), Box<dyn std::error::Error>> {
+    let client = Http::client(server)?;
+    http.rt.block_on(async {
+        let mut request = client
+            .request(method, server.https_url(path))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        Ok((status, serde_json::from_str(&text).unwrap_or_default()))
+    })
+}
