@@ -21,6 +21,7 @@ mod est;
 mod form;
 mod gate;
 mod import;
+mod jobs;
 mod login;
 mod page;
 mod scep;
@@ -211,6 +212,22 @@ pub fn routes(app: App) -> Router {
         .route(
             "/certificates/{id}/renew",
             page(&app, Some(P::WriteCertificates), post(certificates::renew)),
+        )
+        .route(
+            "/system/jobs",
+            page(&app, Some(P::AdminSystem), get(jobs::show)),
+        )
+        .route(
+            "/system/jobs/audit-retention",
+            page(&app, Some(P::AdminSystem), post(jobs::update_retention)),
+        )
+        .route(
+            "/system/jobs/{name}",
+            page(&app, Some(P::AdminSystem), post(jobs::update)),
+        )
+        .route(
+            "/system/jobs/{name}/run",
+            page(&app, Some(P::AdminSystem), post(jobs::run)),
         )
         .route("/audit", page(&app, Some(P::ReadAudit), get(audit::list)))
         .route(

@@ -140,6 +140,11 @@ const NAVIGATION: &[Entry] = &[
         label: "Users",
         needs: Some(Permission::ReadUsers),
     },
+    Entry {
+        path: "/system/jobs",
+        label: "Jobs",
+        needs: Some(Permission::AdminSystem),
+    },
     // One's own account stays last, whatever later issues add above it.
     Entry {
         path: "/account",

@@ -26,6 +26,7 @@ mod console_cas;
 mod console_certificates;
 mod console_csrs;
 mod console_est;
+mod console_jobs;
 mod console_scep;
 mod console_templates;
 mod console_tools;
