@@ -164,6 +164,7 @@ impl Authority {
     /// validity.
     /// Returns how many CRLs it published, and the failures, one line per CA.
     pub(crate) async fn crl_round(&self, watch: &mut CrlWatch) -> Result<(usize, Vec<String>)> {
+        let _one_round_at_a_time = self.crl_rounds.lock().await;
         let mut published = 0;
         let mut failures = Vec::new();
         let now = self.now();

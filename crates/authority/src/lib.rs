@@ -141,6 +141,9 @@ pub struct Authority {
     ocsp: ocsp::OcspState,
     /// Held while a CRL is built and stored.
     crl_publishing: tokio::sync::Mutex<()>,
+    /// Held for a whole round of CRL decisions, so that the publisher and the `crl_refresh`
+    /// job never both find the same CRL due.
+    crl_rounds: tokio::sync::Mutex<()>,
     /// ACME's nonces, validator and profiles.
     acme: acme::AcmeCore,
     /// EST's settings and the passwords that verified.
@@ -208,6 +211,7 @@ impl Authority {
             revocations: publishing::RevocationSignal::default(),
             ocsp: ocsp::OcspState::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
+            crl_rounds: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),
             est: est::EstCore::default(),
             scep: scep::ScepCore::default(),
