@@ -33,6 +33,7 @@ pub mod rbac;
 mod revoke;
 mod scep;
 mod search;
+mod served;
 mod sessions;
 mod ssl_check;
 mod templates;
@@ -56,7 +57,7 @@ pub use csrs::{SignCsr, parse_csr};
 pub use error::{Error, Result};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
-pub use ocsp::{Freshness, OcspAnswer, OcspLimits, OcspStats};
+pub use ocsp::{Freshness, OcspAnswer, OcspDatabase, OcspLimits, OcspStats};
 pub use overview::Overview;
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
@@ -139,6 +140,8 @@ pub struct Authority {
     revocations: publishing::RevocationSignal,
     /// The OCSP responder's CAs, responses and counters.
     ocsp: ocsp::OcspState,
+    /// CA certificates and CRLs as last served, for while the database is unreachable.
+    served: served::Served,
     /// Held while a CRL is built and stored.
     crl_publishing: tokio::sync::Mutex<()>,
     /// Held for a whole round of CRL decisions, so that the publisher and the `crl_refresh`
@@ -210,6 +213,7 @@ impl Authority {
             publishing: std::sync::RwLock::new(publishing),
             revocations: publishing::RevocationSignal::default(),
             ocsp: ocsp::OcspState::default(),
+            served: served::Served::default(),
             crl_publishing: tokio::sync::Mutex::new(()),
             crl_rounds: tokio::sync::Mutex::new(()),
             acme: acme::AcmeCore::default(),

@@ -14,11 +14,18 @@
 //! CertIDs, serials never issued, a response due for refresh) is signed on a bounded blocking
 //! pool, never on an async worker; a request that finds the pool and its queue full gets
 //! `tryLater` at once (RFC 6960 §2.3), while pre-signed answers never wait for it.
+//!
+//! # The database unreachable
+//! Pre-signed answers exist so that relying parties do not depend on the database. While it
+//! cannot be reached, every response held in memory is served until its nextUpdate, even one
+//! due for refresh, and a request memory cannot answer gets `tryLater`; the CAs answered for
+//! are those read last. One request at a time asks the database again (each such request
+//! waits as long as the database connection does); the others answer at once.
 
 mod cache;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Instant;
 
@@ -129,6 +136,7 @@ pub(crate) struct Stats {
     cache_misses: AtomicU64,
     stored_hits: AtomicU64,
     signed: AtomicU64,
+    served_stale: AtomicU64,
 }
 
 /// The counters as numbers.
@@ -158,6 +166,17 @@ pub struct OcspStats {
     pub stored_hits: u64,
     /// Responses signed.
     pub signed: u64,
+    /// Answers served from memory because the database could not be reached to check them.
+    pub served_stale: u64,
+}
+
+/// The database as the responder last found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspDatabase {
+    /// Whether the responder's last look at the database succeeded.
+    pub reachable: bool,
+    /// When a look last failed, since this process started.
+    pub last_failure: Option<OffsetDateTime>,
 }
 
 /// A CA the responder answers for, with the key that signs its responses.
@@ -197,6 +216,11 @@ pub(crate) struct OcspState {
     unknown: RwLock<cache::Bounded>,
     signing: RwLock<Arc<Pool>>,
     pub(crate) stats: Stats,
+    /// Set when a lookup found the database unreachable, cleared when one succeeds.
+    unreachable: AtomicBool,
+    last_failure: RwLock<Option<OffsetDateTime>>,
+    /// Held by the one request that asks the database again while it is unreachable.
+    probe: tokio::sync::Mutex<()>,
 }
 
 impl Default for OcspState {
@@ -209,6 +233,9 @@ impl Default for OcspState {
             unknown: RwLock::new(cache::Bounded::new(limits.cached_unknown)),
             signing: RwLock::new(Arc::new(signing_pool(&limits))),
             stats: Stats::default(),
+            unreachable: AtomicBool::new(false),
+            last_failure: RwLock::new(None),
+            probe: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -269,6 +296,30 @@ impl OcspState {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    fn database_failed(&self, now: OffsetDateTime) {
+        self.unreachable.store(true, Ordering::Relaxed);
+        *self
+            .last_failure
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now);
+    }
+
+    fn database_answered(&self) {
+        self.unreachable.store(false, Ordering::Relaxed);
+    }
+
+    /// Leave to ask the database: at once while it answers; while it does not, for one
+    /// request at a time (holding the guard), and `Unavailable` for the others.
+    fn may_ask_database(&self) -> Result<Option<tokio::sync::MutexGuard<'_, ()>>> {
+        if !self.unreachable.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        self.probe
+            .try_lock()
+            .map(Some)
+            .map_err(|_| Error::Unavailable("the database is unreachable".into()))
+    }
+
     fn count_status(&self, status: &CertStatus) {
         let stats = &self.stats;
         self.count(match status {
@@ -284,6 +335,15 @@ fn error(status: ResponseStatus) -> OcspAnswer {
         der: Bytes::from_static(ocsp::error_response(status)),
         cache: None,
     }
+}
+
+/// Whether `entry` may still be served at `now`: before its nextUpdate.
+fn unexpired(entry: &Entry, now: OffsetDateTime) -> bool {
+    entry
+        .answer
+        .cache
+        .as_ref()
+        .is_some_and(|f| now < f.next_update)
 }
 
 /// `good`, `unknown` or `revoked:{reason}`: what a stored response says, to tell whether it
@@ -368,7 +428,13 @@ impl Authority {
                 self.ocsp.count(&stats.unauthorized);
                 error(ResponseStatus::Unauthorized)
             }
-            Err(Error::Unavailable(reason) | Error::Busy(reason)) => {
+            Err(Error::Unavailable(reason)) => {
+                tracing::debug!(%reason, "OCSP responder without its database");
+                self.ocsp.database_failed(self.now());
+                self.ocsp.count(&stats.try_later);
+                error(ResponseStatus::TryLater)
+            }
+            Err(Error::Busy(reason)) => {
                 tracing::debug!(%reason, "OCSP responder busy");
                 self.ocsp.count(&stats.try_later);
                 error(ResponseStatus::TryLater)
@@ -460,9 +526,8 @@ impl Authority {
     }
 
     /// The shareable response for `id`: from memory while it is not due for refresh, else the
-    /// stored one if it still says what the store says, else signed now and kept. When the
-    /// signing pool is full, a response due for refresh that still says what the store says
-    /// and has not expired is served rather than `tryLater`.
+    /// stored one if it still says what the store says, else signed now and kept. While the
+    /// database is unreachable, the one in memory until it expires.
     async fn shared_answer(&self, ca: &ResponderCa, id: &CertId) -> Result<OcspAnswer> {
         let now = self.now();
         let stats = &self.ocsp.stats;
@@ -473,6 +538,40 @@ impl Authority {
             return Ok(entry.answer.clone());
         }
         self.ocsp.count(&stats.cache_misses);
+        let looked_up = match self.ocsp.may_ask_database() {
+            Ok(_probe) => self.checked_answer(ca, id, cached.as_deref(), now).await,
+            Err(e) => Err(e),
+        };
+        match looked_up {
+            Ok(answer) => {
+                self.ocsp.database_answered();
+                Ok(answer)
+            }
+            Err(Error::Unavailable(reason)) => {
+                self.ocsp.database_failed(now);
+                let entry = cached
+                    .filter(|e| unexpired(e, now))
+                    .ok_or(Error::Unavailable(reason))?;
+                self.ocsp.count(&stats.served_stale);
+                self.ocsp.count_status(&entry.status);
+                Ok(entry.answer.clone())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The shareable response for `id` that memory could not give (`cached`, if any, is due
+    /// for refresh): the stored one if it still says what the store says, else signed now and
+    /// kept. When the signing pool is full, `cached` is served rather than `tryLater` if it
+    /// still says what the store says and has not expired.
+    async fn checked_answer(
+        &self,
+        ca: &ResponderCa,
+        id: &CertId,
+        cached: Option<&Entry>,
+        now: OffsetDateTime,
+    ) -> Result<OcspAnswer> {
+        let stats = &self.ocsp.stats;
         let status = self.ocsp_status(ca.ca_id, id).await?;
         self.ocsp.count_status(&status);
         let tag = status_tag(&status);
@@ -492,10 +591,7 @@ impl Authority {
             Ok(admission) => admission,
             Err(busy) => {
                 return cached
-                    .filter(|e| {
-                        e.status == status
-                            && e.answer.cache.as_ref().is_some_and(|f| now < f.next_update)
-                    })
+                    .filter(|e| e.status == status && unexpired(e, now))
                     .map(|e| e.answer.clone())
                     .ok_or(busy);
             }
@@ -571,18 +667,54 @@ impl Authority {
         if let Some(cas) = fresh(&self.ocsp) {
             return Ok(cas);
         }
-        let _one_at_a_time = self.ocsp.loading.lock().await;
-        if let Some(cas) = fresh(&self.ocsp) {
-            return Ok(cas);
-        }
-        let before: HashMap<CaId, Arc<ResponderCa>> = self
+        let previous = self
             .ocsp
             .cas
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .map(|(_, cas)| cas.iter().map(|c| (c.ca_id, c.clone())).collect())
-            .unwrap_or_default();
+            .map(|(_, cas)| cas.clone());
+        // A reload waits as long as the database does, which is long when it is unreachable:
+        // while one runs, the others answer for the CAs read before.
+        let _one_at_a_time = match (self.ocsp.loading.try_lock(), &previous) {
+            (Ok(guard), _) => guard,
+            (Err(_), Some(previous)) => return Ok(previous.clone()),
+            (Err(_), None) => self.ocsp.loading.lock().await,
+        };
+        if let Some(cas) = fresh(&self.ocsp) {
+            return Ok(cas);
+        }
+        let before: HashMap<CaId, Arc<ResponderCa>> = previous
+            .iter()
+            .flat_map(|cas| cas.iter().map(|c| (c.ca_id, c.clone())))
+            .collect();
+        // Success here does not clear an outage: reading the CAs may work while a lookup,
+        // which also writes, does not (SQLite locked by another writer).
+        let cas = match self.load_responders(&before).await {
+            Ok(cas) => Arc::new(cas),
+            Err(Error::Unavailable(reason)) => {
+                self.ocsp.database_failed(self.now());
+                // Kept as if read now, so that the database is asked again a while later,
+                // not by every request.
+                previous.ok_or(Error::Unavailable(reason))?
+            }
+            Err(e) => return Err(e),
+        };
+        *self
+            .ocsp
+            .cas
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), cas.clone()));
+        Ok(cas)
+    }
+
+    /// The responders of the CAs that answer OCSP, reusing those in `before` that have not
+    /// changed. A CA whose responder cannot be made is left out, unless the database is
+    /// unavailable, which fails the whole.
+    async fn load_responders(
+        &self,
+        before: &HashMap<CaId, Arc<ResponderCa>>,
+    ) -> Result<Vec<Arc<ResponderCa>>> {
         let mut cas = Vec::new();
         for ca in self.store.cas().await? {
             if !ca.revocation.ocsp_enabled || ca.key_id.is_none() {
@@ -590,17 +722,12 @@ impl Authority {
             }
             match self.responder_for(&ca, before.get(&ca.id)).await {
                 Ok(responder) => cas.push(responder),
+                Err(e @ Error::Unavailable(_)) => return Err(e),
                 Err(e) => {
                     tracing::warn!(ca = %ca.name, error = %e, "no OCSP responder for this CA");
                 }
             }
         }
-        let cas = Arc::new(cas);
-        *self
-            .ocsp
-            .cas
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), cas.clone()));
         Ok(cas)
     }
 
@@ -812,6 +939,19 @@ impl Authority {
             cache_misses: get(&s.cache_misses),
             stored_hits: get(&s.stored_hits),
             signed: get(&s.signed),
+            served_stale: get(&s.served_stale),
+        }
+    }
+
+    /// The database as the OCSP responder last found it.
+    pub fn ocsp_database(&self) -> OcspDatabase {
+        OcspDatabase {
+            reachable: !self.ocsp.unreachable.load(Ordering::Relaxed),
+            last_failure: *self
+                .ocsp
+                .last_failure
+                .read()
+                .unwrap_or_else(PoisonError::into_inner),
         }
     }
 

@@ -1,5 +1,5 @@
-//! Prometheus metrics: requests by route and status, a latency histogram, the database pool and
-//! build information.
+//! Prometheus metrics: requests by route and status, a latency histogram, the database pool,
+//! the OCSP responder's answers and how it finds the database, and build information.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -54,12 +54,13 @@ pub async fn track(req: Request, next: Next) -> Response {
     response
 }
 
-/// Sets the pool gauges and renders the exposition text.
+/// Sets the pool and OCSP figures and renders the exposition text.
 pub fn render(
     handle: &PrometheusHandle,
-    pool: authority::PoolStats,
+    authority: &authority::Authority,
     data_dir: &std::path::Path,
 ) -> String {
+    let pool = authority.pool_stats();
     if let Some(free) = crate::disk::free_bytes(data_dir) {
         // Precision past 2^53 bytes does not matter for a gauge.
         #[allow(clippy::cast_precision_loss)]
@@ -69,5 +70,36 @@ pub fn render(
     metrics::gauge!("certmint_db_pool_connections", "state" => "in_use")
         .set(f64::from(pool.size.saturating_sub(pool.idle)));
     metrics::gauge!("certmint_db_pool_max_connections").set(f64::from(pool.max));
+    ocsp(authority);
     handle.render()
+}
+
+/// The responder's counters, and whether it can reach the database: while it cannot, it serves
+/// what it holds in memory, and these say how much.
+fn ocsp(authority: &authority::Authority) {
+    let stats = authority.ocsp_stats();
+    for (answer, count) in [
+        ("good", stats.good),
+        ("revoked", stats.revoked),
+        ("unknown", stats.unknown),
+        ("malformed_request", stats.malformed),
+        ("unauthorized", stats.unauthorized),
+        ("internal_error", stats.internal_error),
+        ("try_later", stats.try_later),
+    ] {
+        metrics::counter!("certmint_ocsp_answers_total", "answer" => answer).absolute(count);
+    }
+    metrics::counter!("certmint_ocsp_served_stale_total").absolute(stats.served_stale);
+    let database = authority.ocsp_database();
+    metrics::gauge!("certmint_ocsp_database_reachable").set(if database.reachable {
+        1.0
+    } else {
+        0.0
+    });
+    if let Some(at) = database.last_failure {
+        // Seconds since 1970 fit a gauge's f64 exactly for the foreseeable future.
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("certmint_ocsp_database_last_failure_timestamp_seconds")
+            .set(at.unix_timestamp() as f64);
+    }
 }

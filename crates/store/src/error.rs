@@ -59,11 +59,14 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if out_of_space(db.code().as_deref()) => {
                 Self::StorageFull(db.to_string())
             }
-            sqlx::Error::Database(db) if busy(db.code().as_deref()) => {
+            sqlx::Error::Database(db)
+                if busy(db.code().as_deref()) || unreachable(db.code().as_deref()) =>
+            {
                 Self::Unavailable(db.to_string())
             }
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_) => Self::Unavailable(e.to_string()),
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
@@ -91,6 +94,14 @@ fn out_of_space(code: Option<&str>) -> bool {
 fn busy(code: Option<&str>) -> bool {
     code.and_then(|c| c.parse::<i64>().ok())
         .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+/// Whether a PostgreSQL error code means the server is going away or not yet there: a
+/// connection exception (class 08), or a shutdown or start-up in progress (`admin_shutdown`,
+/// `crash_shutdown`, `cannot_connect_now`). Stopping PostgreSQL answers queries with these
+/// before the connection drops, and the same query succeeds once it is back.
+fn unreachable(code: Option<&str>) -> bool {
+    code.is_some_and(|c| c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03"))
 }
 
 impl From<serde_json::Error> for Error {

@@ -10,7 +10,6 @@ use utoipa_axum::routes;
 
 use crate::App;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use authority::CaId;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(download))
@@ -25,24 +24,12 @@ pub fn routes() -> OpenApiRouter<App> {
 async fn download(State(app): State<App>, Path(file): Path<String>) -> ApiResult<Response> {
     let not_found = || ApiError::not_found(format!("no CA certificate '{file}'"));
     let (name, ext) = file.rsplit_once('.').ok_or_else(not_found)?;
-    let store = app.authority.reader();
-    let by_refid = store
-        .ca_by_refid(name)
-        .await
-        .map_err(authority::Error::from)?;
-    let ca = match (by_refid, name.parse::<i64>()) {
-        (Some(ca), _) => ca,
-        (None, Ok(id)) => store
-            .ca(CaId(id))
-            .await
-            .map_err(authority::Error::from)?
-            .ok_or_else(not_found)?,
-        (None, Err(_)) => return Err(not_found()),
-    };
+    // Served while the database is unreachable, as last read: AIA fetches must not fail then.
+    let ca = app.authority.public_ca(name).await?.ok_or_else(not_found)?;
     match ext {
         "cer" | "crt" | "der" => Ok((
             [(header::CONTENT_TYPE, "application/pkix-cert")],
-            ca.cert.der,
+            ca.cert.der.clone(),
         )
             .into_response()),
         "pem" => Ok((

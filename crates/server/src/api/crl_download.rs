@@ -6,6 +6,8 @@
 //! * `/crl/{refid}/delta.crl|.pem`: its latest delta CRL;
 //! * `/crl/{refid}/{number}.crl|.pem`: any CRL it published, by number.
 
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -108,18 +110,24 @@ async fn serve(
     which: Which,
     pem: bool,
 ) -> ApiResult<Response> {
-    let store = app.authority.reader();
-    let ca = store
-        .ca_by_refid(refid)
-        .await
-        .map_err(authority::Error::from)?
+    // The latest CRLs are served while the database is unreachable, as last read.
+    let ca = app
+        .authority
+        .public_ca(refid)
+        .await?
+        .filter(|ca| ca.refid == refid)
         .ok_or_else(|| ApiError::not_found(format!("no CA '{refid}'")))?;
-    let crl: Option<CrlRow> = match which {
-        Which::Latest => store.latest_crl(ca.id, false).await,
-        Which::Delta => store.latest_crl(ca.id, true).await,
-        Which::Number(n) => store.crl(ca.id, n).await,
-    }
-    .map_err(authority::Error::from)?;
+    let crl: Option<Arc<CrlRow>> = match which {
+        Which::Latest => app.authority.public_latest_crl(ca.id, false).await?,
+        Which::Delta => app.authority.public_latest_crl(ca.id, true).await?,
+        Which::Number(n) => app
+            .authority
+            .reader()
+            .crl(ca.id, n)
+            .await
+            .map_err(authority::Error::from)?
+            .map(Arc::new),
+    };
     let crl = crl.ok_or_else(|| {
         ApiError::not_found(format!("CA '{}' has published no such CRL yet", ca.name))
     })?;
@@ -144,7 +152,7 @@ async fn serve(
                 .into(),
         )
     } else {
-        ("application/pkix-crl", crl.der.into())
+        ("application/pkix-crl", crl.der.clone().into())
     };
     Ok(http_cache::respond(
         headers,

@@ -35,16 +35,13 @@ async fn api_health_alias(State(app): State<App>) -> Response {
     health::status(&app)
 }
 
-/// Prometheus metrics: requests by route and status, latency, the database pool, build info.
+/// Prometheus metrics: requests by route and status, latency, the database pool, the OCSP
+/// responder's answers and its view of the database, build info.
 /// Scrape with an API key that holds `read:metrics`.
 #[utoipa::path(get, path = "/metrics", tag = "ops",
     security(("session" = ["read:metrics"]), ("api_key" = ["read:metrics"])),
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 async fn metrics(State(app): State<App>) -> Response {
-    let text = crate::metrics::render(
-        &app.metrics,
-        app.authority.pool_stats(),
-        &app.settings.data_dir,
-    );
+    let text = crate::metrics::render(&app.metrics, &app.authority, &app.settings.data_dir);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }

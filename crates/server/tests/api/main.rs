@@ -42,6 +42,7 @@ mod imports;
 mod issuance_guards;
 mod jobs;
 mod ocsp;
+mod ocsp_outage;
 mod ops;
 mod scep;
 mod smoke;

@@ -26,8 +26,8 @@ const MALFORMED: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x01];
 /// The OCSPResponse for `unauthorized`: SEQUENCE { ENUMERATED 6 }.
 const UNAUTHORIZED: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x06];
 /// The OCSPResponse for `tryLater`: SEQUENCE { ENUMERATED 3 }.
-const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
-const REQUEST_TYPE: &str = "application/ocsp-request";
+pub(crate) const TRY_LATER: &[u8] = &[0x30, 0x03, 0x0a, 0x01, 0x03];
+pub(crate) const REQUEST_TYPE: &str = "application/ocsp-request";
 const RESPONSE_TYPE: &str = "application/ocsp-response";
 /// How long the responder may take to notice a changed CA setting (it reloads its CAs at most
 /// once a second).
@@ -40,7 +40,7 @@ const RELOAD: Duration = Duration::from_millis(1200);
 /// Runs openssl in `dir` and returns whether it succeeded and everything it printed, stdout
 /// then stderr (`openssl ocsp` reports verification on stderr). A missing openssl fails the
 /// test; it never skips.
-async fn run(dir: &Path, args: &[&str]) -> TestResult<(bool, String)> {
+pub(crate) async fn run(dir: &Path, args: &[&str]) -> TestResult<(bool, String)> {
     // Async: the server runs on this test's runtime and must answer while openssl waits.
     let out = tokio::process::Command::new("openssl")
         .args(args)
@@ -134,7 +134,7 @@ async fn included_cert_serial(dir: &Path, resp_text: &str) -> TestResult<String>
 }
 
 /// A plain HTTP client that ignores any proxy settings.
-fn plain() -> reqwest::Client {
+pub(crate) fn plain() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
         .build()
@@ -179,9 +179,9 @@ fn header<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a
 
 /// A started server with an admin session and a directory holding `root.pem`, `issuing.pem`
 /// and `chain.pem` (the issuing CA, then the root).
-struct Pki {
-    server: TestServer,
-    admin: Session,
+pub(crate) struct Pki {
+    pub(crate) server: TestServer,
+    pub(crate) admin: Session,
     issuing_id: i64,
     root_id: i64,
     dir: tempfile::TempDir,
@@ -192,7 +192,7 @@ impl Pki {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestResult<Self> {
+    pub(crate) async fn start_with(configure: impl FnOnce(&mut Settings)) -> TestResult<Self> {
         let server = TestServer::start_with(configure).await;
         let admin = server.admin().await;
         let (status, cas) = server
@@ -233,17 +233,17 @@ impl Pki {
         })
     }
 
-    fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
     }
 
     /// The responder URL, as certificates carry it.
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/ocsp", self.server.http)
     }
 
     /// Issues `{name}.example.test` from the default (issuing) CA and saves it as `{name}.pem`.
-    async fn issue(&self, name: &str) -> TestResult<i64> {
+    pub(crate) async fn issue(&self, name: &str) -> TestResult<i64> {
         let cn = format!("{name}.example.test");
         let (status, body) = post(
             &self.server,
@@ -264,7 +264,7 @@ impl Pki {
         Ok(id)
     }
 
-    async fn revoke(&self, id: i64, reason: &str) -> TestResult<Value> {
+    pub(crate) async fn revoke(&self, id: i64, reason: &str) -> TestResult<Value> {
         let (status, body) = post(
             &self.server,
             &self.admin,
@@ -277,7 +277,7 @@ impl Pki {
     }
 
     /// `openssl ocsp` against the responder URL, trusting `chain.pem`: everything it printed.
-    async fn ocsp(&self, args: &[&str]) -> TestResult<String> {
+    pub(crate) async fn ocsp(&self, args: &[&str]) -> TestResult<String> {
         let url = self.url();
         let mut all = vec![
             "ocsp",
@@ -300,7 +300,7 @@ impl Pki {
     }
 
     /// Writes the DER request `openssl ocsp` makes from `args` to `file` and returns it.
-    async fn request(&self, file: &str, args: &[&str]) -> TestResult<Vec<u8>> {
+    pub(crate) async fn request(&self, file: &str, args: &[&str]) -> TestResult<Vec<u8>> {
         let mut all = vec!["ocsp", "-reqout", file];
         all.extend_from_slice(args);
         ssl(self.dir.path(), &all).await?;
@@ -377,7 +377,7 @@ impl Pki {
     }
 
     /// A request without a nonce for `serial` of the issuing CA, as RFC 5019 clients send it.
-    fn request_for_serial(&self, serial: &[u8]) -> TestResult<Vec<u8>> {
+    pub(crate) fn request_for_serial(&self, serial: &[u8]) -> TestResult<Vec<u8>> {
         let pem = std::fs::read_to_string(self.path("issuing.pem"))?;
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         let issuing = authority::pki::inspect::Certificate::parse(&STANDARD.decode(body)?)?;
@@ -398,7 +398,7 @@ impl Pki {
     }
 }
 
-fn assert_verified(out: &str) {
+pub(crate) fn assert_verified(out: &str) {
     assert!(out.contains("Response verify OK"), "not verified:\n{out}");
     assert!(!out.contains("Verify Failure"), "{out}");
     assert!(!out.contains("WARNING"), "{out}");

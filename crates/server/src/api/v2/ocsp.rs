@@ -46,6 +46,17 @@ pub struct OcspStatusView {
     pub url: String,
     /// Responses this node keeps in memory.
     pub cached_responses: usize,
+    /// `ok`, or `unreachable`: the database as the responder last found it. While it is
+    /// unreachable the responder serves the answers it holds until their nextUpdate, and
+    /// `tryLater` for the rest.
+    pub database: String,
+    /// When the responder last found the database unreachable, since this node started.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_database_failure: Option<OffsetDateTime>,
+    /// Answers served from memory because the database could not be reached to check them.
+    pub served_stale_during_outage: u64,
+    /// `tryLater` answers: signing was saturated, or the database unreachable and nothing held.
+    pub try_later: u64,
     pub cas: Vec<CaOcspView>,
 }
 
@@ -58,9 +69,20 @@ async fn status(State(app): State<App>) -> ApiResult<Response> {
     for ca in app.authority.cas().await? {
         cas.push(ca_status(&app, ca).await?);
     }
+    let database = app.authority.ocsp_database();
+    let stats = app.authority.ocsp_stats();
     Ok(ok(OcspStatusView {
         url: app.authority.publishing().ocsp_url(),
         cached_responses: app.authority.ocsp_cached(),
+        database: if database.reachable {
+            "ok"
+        } else {
+            "unreachable"
+        }
+        .into(),
+        last_database_failure: database.last_failure,
+        served_stale_during_outage: stats.served_stale,
+        try_later: stats.try_later,
         cas,
     }))
 }
@@ -117,6 +139,8 @@ pub struct OcspStatsView {
     pub stored_hits: u64,
     /// Responses signed.
     pub signed: u64,
+    /// Answers served from memory because the database could not be reached to check them.
+    pub served_stale_during_outage: u64,
 }
 
 /// The responder's counters on this node: requests, answers by status, cache hit rate.
@@ -145,5 +169,6 @@ async fn stats(State(app): State<App>) -> ApiResult<Response> {
         cache_hit_rate: rate,
         stored_hits: s.stored_hits,
         signed: s.signed,
+        served_stale_during_outage: s.served_stale,
     }))
 }
