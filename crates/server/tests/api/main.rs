@@ -35,6 +35,7 @@ mod credential_guards;
 mod crl;
 mod csrs;
 mod dashboard;
+mod email_alerts;
 mod est;
 mod faults;
 mod imports;
