@@ -16,6 +16,7 @@ mod committer;
 mod credentials;
 mod crl;
 mod csrs;
+pub mod email;
 mod error;
 pub mod est;
 mod import;
@@ -157,6 +158,8 @@ pub struct Authority {
     cpu: blocking::Pool,
     /// Where the SSL check tool may connect (public addresses only when unset).
     ssl_check_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// Where mail may be sent (public addresses only when unset).
+    email_policy: std::sync::OnceLock<outbound::AddressPolicy>,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -221,6 +224,7 @@ impl Authority {
             scep: scep::ScepCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
             ssl_check_policy: std::sync::OnceLock::new(),
+            email_policy: std::sync::OnceLock::new(),
         }
     }
 

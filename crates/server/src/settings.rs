@@ -88,6 +88,29 @@ pub struct Settings {
     pub acme: AcmeSettings,
     /// The API's tools (`[tools]` in TOML).
     pub tools: ToolsSettings,
+    /// Outbound mail (`[email]` in TOML); the SMTP server itself is set through the API.
+    pub email: EmailSettings,
+}
+
+/// `[email]`: where the mail server set through the API may be.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmailSettings {
+    /// Let mail go to an SMTP server on a loopback, private, link-local or other non-public
+    /// address. Off by default: on, an administrator's settings can make the server connect
+    /// into the internal network. For a relay on the local network, tests and labs.
+    pub allow_private_targets: bool,
+}
+
+impl EmailSettings {
+    /// Where mail may be sent.
+    pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
+        if self.allow_private_targets {
+            authority::outbound::AddressPolicy::dangerous_allow_private()
+        } else {
+            authority::outbound::AddressPolicy::public_only()
+        }
+    }
 }
 
 /// `[tools]`: the API's tools that reach out to other servers (`POST /api/v2/tools/check-ssl`).
@@ -239,6 +262,7 @@ impl Default for Settings {
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
             tools: ToolsSettings::default(),
+            email: EmailSettings::default(),
         }
     }
 }

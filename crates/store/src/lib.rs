@@ -18,6 +18,7 @@ mod dashboard;
 mod db;
 mod error;
 mod est;
+mod expiry;
 mod ids;
 mod jobs;
 mod keys;
@@ -54,6 +55,7 @@ pub use dashboard::{
 pub use db::{Backend, PoolStats, Reader, Store, WriteTx};
 pub use error::Error;
 pub use est::{EstConfigRow, EstEndpoint, EstLabelRow};
+pub use expiry::{ExpiryCandidate, ExpiryCursor, ExpirySubject, UnmailedNotice};
 pub use ids::{CaId, CertificateId, CsrId, KeyId, TemplateId};
 pub use jobs::{JobEnd, JobRow, JobRun};
 pub use keys::{KeyRow, NewKey};

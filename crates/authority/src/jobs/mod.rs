@@ -5,6 +5,7 @@
 //! the jobs, change their schedules and ask for runs through [`Authority::jobs`],
 //! [`Authority::update_job`] and [`Authority::request_job_run`] (`admin:system`).
 
+mod expiry;
 mod retention;
 mod runner;
 mod schedule;
@@ -13,6 +14,7 @@ use std::str::FromStr;
 
 use store::JobRow;
 
+pub use expiry::{ExpiryAlerts, ExpiryAlertsChange, ExpiryNotice, ExpiryScan};
 pub use retention::{AuditRetention, AuditRetentionChange};
 pub use schedule::Schedule;
 
@@ -34,15 +36,18 @@ pub enum Job {
     AuditRetention,
     /// Finishes work that a node which died left half done: ACME orders left `processing`.
     Recovery,
+    /// Announces certificates and CAs nearing expiry: events, and mail when mail is on.
+    ExpiryScan,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
         Job::Recovery,
+        Job::ExpiryScan,
     ];
 
     /// Its name in the API and the database.
@@ -52,6 +57,7 @@ impl Job {
             Job::OcspRefresh => "ocsp_refresh",
             Job::AuditRetention => "audit_retention",
             Job::Recovery => "recovery",
+            Job::ExpiryScan => "expiry_scan",
         }
     }
 
@@ -70,6 +76,9 @@ impl Job {
             Job::Recovery => {
                 "Finishes work a stopped or killed node left half done: ACME orders left processing"
             }
+            Job::ExpiryScan => {
+                "Announces certificates and CAs crossing an expiry alert threshold, once each: events, and mail when email is on"
+            }
         }
     }
 
@@ -79,6 +88,7 @@ impl Job {
             Job::CrlRefresh | Job::OcspRefresh => Schedule::Every(time::Duration::MINUTE),
             Job::AuditRetention => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(3)),
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
+            Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
         }
     }
 

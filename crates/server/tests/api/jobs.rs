@@ -12,7 +12,13 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 4] = ["audit_retention", "crl_refresh", "ocsp_refresh", "recovery"];
+const JOBS: [&str; 5] = [
+    "audit_retention",
+    "crl_refresh",
+    "expiry_scan",
+    "ocsp_refresh",
+    "recovery",
+];
 
 /// Asks for a run of job `name` and waits for it to end; returns the job as it then stands.
 pub async fn run_job(server: &TestServer, session: &Session, name: &str) -> TestResult<Value> {
@@ -61,7 +67,7 @@ async fn jobs_are_listed_run_when_asked_and_rescheduled() -> TestResult {
         .filter_map(|j| j["name"].as_str())
         .collect();
     assert_eq!(names, JOBS);
-    let recovery = &body["data"][3];
+    let recovery = &body["data"][4];
     assert_eq!(recovery["schedule"], "every 10s", "{recovery}");
     assert_eq!(recovery["enabled"], true);
     assert!(

@@ -36,6 +36,7 @@ mod credential_guards;
 mod crl;
 mod csrs;
 mod dashboard;
+mod email_alerts;
 mod est;
 mod faults;
 mod imports;

@@ -2,6 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod acme;
+mod alerts;
 pub(crate) mod audit;
 mod auth;
 pub(crate) mod cas;
@@ -11,6 +12,7 @@ mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
 pub(crate) mod dashboard;
+mod email;
 pub(crate) mod est;
 pub mod health;
 pub(crate) mod import;
@@ -56,6 +58,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(dashboard::routes())
         .merge(system_status::routes())
         .merge(jobs::routes())
+        .merge(alerts::routes())
+        .merge(email::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())

@@ -1,0 +1,418 @@
+//! Email and expiry alerts against a real SMTP server (aiosmtpd, saving to a Maildir): the
+//! settings, a test message, the expiry scan mailing each certificate once per threshold in
+//! one multipart message per recipient, and the events it queues.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::acme_peers::tool;
+use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer, post};
+
+/// A mail received: its recipient, subject, and plain and HTML bodies.
+#[derive(Debug)]
+struct Received {
+    to: String,
+    subject: String,
+    text: String,
+    html: String,
+}
+
+/// aiosmtpd on a free loopback port, saving every message into a Maildir.
+struct SmtpServer {
+    child: tokio::process::Child,
+    port: u16,
+    maildir: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    async fn start() -> TestResult<Self> {
+        let python = tool("aiosmtpd", "CERTMINT_TEST_AIOSMTPD");
+        let dir = tempfile::tempdir()?;
+        let maildir = dir.path().join("mail");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = tokio::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(Self {
+                    child,
+                    port,
+                    maildir,
+                    _dir: dir,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err("aiosmtpd did not start listening".into())
+    }
+
+    /// Takes the messages received so far (parsed), leaving the Maildir empty.
+    fn take(&self) -> TestResult<Vec<Received>> {
+        let new = self.maildir.join("new");
+        let mut out = Vec::new();
+        if !new.exists() {
+            return Ok(out);
+        }
+        for entry in std::fs::read_dir(&new)? {
+            let path = entry?.path();
+            out.push(parse(&path)?);
+            std::fs::remove_file(&path)?;
+        }
+        out.sort_by(|a, b| a.to.cmp(&b.to));
+        Ok(out)
+    }
+}
+
+fn parse(path: &Path) -> TestResult<Received> {
+    use mailparse::MailHeaderMap;
+    let raw = std::fs::read(path)?;
+    let mail = mailparse::parse_mail(&raw)?;
+    assert_eq!(mail.ctype.mimetype, "multipart/alternative", "{path:?}");
+    let part = |kind: &str| -> TestResult<String> {
+        Ok(mail
+            .subparts
+            .iter()
+            .find(|p| p.ctype.mimetype == kind)
+            .ok_or(format!("no {kind} part"))?
+            .get_body()?)
+    };
+    Ok(Received {
+        to: mail.headers.get_first_value("To").ok_or("To")?,
+        subject: mail.headers.get_first_value("Subject").ok_or("Subject")?,
+        text: part("text/plain")?,
+        html: part("text/html")?,
+    })
+}
+
+async fn issue(server: &TestServer, admin: &Session, cn: &str, days: i64) -> TestResult<String> {
+    let (status, body) = post(
+        server,
+        admin,
+        "/api/v2/certificates",
+        json!({"common_name": cn, "san": [format!("dns:{cn}")], "validity_days": days}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    Ok(body["data"]["id"].as_i64().ok_or("id")?.to_string())
+}
+
+async fn call(
+    server: &TestServer,
+    s: &Session,
+    m: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    server.call(m, path, &Auth::Session(s), body).await
+}
+
+#[tokio::test]
+async fn email_settings_test_message_and_expiry_alerts() -> TestResult {
+    let smtp = SmtpServer::start().await?;
+    let server = TestServer::start_with(|s| s.email.allow_private_targets = true).await;
+    let admin = server.admin().await;
+
+    // Nothing set up: the login page hears no, without logging in.
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/auth/email-configured",
+            &Auth::None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["configured"], false);
+
+    // Bad input is refused.
+    for bad in [
+        json!({"port": 0}),
+        json!({"port": 70000}),
+        json!({"security": "ssl"}),
+        json!({"from_address": "not an address"}),
+        json!({"security": "none", "password": "secret"}),
+        json!({"enabled": true}),
+    ] {
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PATCH,
+            "/api/v2/settings/email",
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        "/api/v2/settings/email",
+        Some(json!({"enabled": true, "host": "127.0.0.1", "port": smtp.port, "security": "starttls",
+                    "username": "mailer", "password": "hunter2-smtp", "from_address": "certmint@example.test"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["password_set"], true);
+    assert!(!body.to_string().contains("hunter2-smtp"));
+    // aiosmtpd offers no STARTTLS and takes mail unauthenticated: plain, no password.
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        "/api/v2/settings/email",
+        Some(json!({"password": "", "username": "", "security": "none"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["password_set"], false);
+    assert_eq!(body["data"]["security"], "none");
+    let (status, body) = call(&server, &admin, Method::GET, "/api/v2/settings/email", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.to_string().contains("hunter2-smtp"));
+    assert_eq!(body["data"]["port"], smtp.port);
+    let (_, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/auth/email-configured",
+            &Auth::None,
+            None,
+        )
+        .await;
+    assert_eq!(body["data"]["configured"], true);
+
+    // A non-administrator may neither read nor change nor send.
+    server.user(&admin, "olive", "operator").await;
+    let olive = server.login("olive", ADMIN_PASSWORD).await;
+    for (m, path) in [
+        (Method::GET, "/api/v2/settings/email"),
+        (Method::GET, "/api/v2/system/alerts/expiry"),
+        (Method::POST, "/api/v2/system/alerts/expiry/check"),
+    ] {
+        let (status, body) = call(&server, &olive, m, path, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {body}");
+    }
+    let (status, _) = call(
+        &server,
+        &olive,
+        Method::POST,
+        "/api/v2/settings/email/test",
+        Some(json!({"to": "a@example.test"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A test message arrives.
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/settings/email/test",
+        json!({"to": "ops@example.test"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let got = smtp.take()?;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].to, "ops@example.test");
+    assert!(
+        got[0].text.contains("test message from certmint"),
+        "{got:?}"
+    );
+    let (status, _) = post(
+        &server,
+        &admin,
+        "/api/v2/settings/email/test",
+        json!({"to": "nope"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // Expiry alerts: bad thresholds and recipients are refused.
+    for bad in [
+        json!({"thresholds": [0]}),
+        json!({"thresholds": [366]}),
+        json!({"thresholds": []}),
+        json!({"recipients": ["bad address"]}),
+    ] {
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PUT,
+            "/api/v2/system/alerts/expiry",
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+    let (_, body) = call(
+        &server,
+        &admin,
+        Method::GET,
+        "/api/v2/system/alerts/expiry",
+        None,
+    )
+    .await;
+    assert_eq!(body["data"]["thresholds"], json!([30, 14, 7, 1]), "{body}");
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PUT,
+        "/api/v2/system/alerts/expiry",
+        Some(json!({"enabled": true, "thresholds": [7, 30, 14], "recipients": ["pki@example.test", "sec@example.test"]})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["thresholds"], json!([30, 14, 7]));
+
+    let soon = issue(&server, &admin, "soon.example.test", 5).await?;
+    let later = issue(&server, &admin, "later.example.test", 20).await?;
+    issue(&server, &admin, "far.example.test", 200).await?;
+
+    // The scheduled job announces both, once each, in one message per recipient.
+    crate::jobs::run_job(&server, &admin, "expiry_scan").await?;
+    let got = smtp.take()?;
+    let configured: Vec<&Received> = got
+        .iter()
+        .filter(|m| m.to == "pki@example.test" || m.to == "sec@example.test")
+        .collect();
+    assert_eq!(
+        configured.len(),
+        2,
+        "one message per configured recipient: {got:?}"
+    );
+    for m in &configured {
+        for text in [&m.text, &m.html] {
+            assert!(text.contains("soon.example.test"), "{m:?}");
+            assert!(text.contains("later.example.test"), "{m:?}");
+            assert!(!text.contains("far.example.test"), "{m:?}");
+        }
+        assert!(m.text.contains("expires in 5 days"), "{m:?}");
+        assert!(m.html.contains("<table>"), "{m:?}");
+        assert!(m.subject.contains("2 certificates"), "{m:?}");
+    }
+    let mut recipients: Vec<&str> = got.iter().map(|m| m.to.as_str()).collect();
+    recipients.dedup();
+    assert_eq!(
+        recipients.len(),
+        got.len(),
+        "one message per recipient: {got:?}"
+    );
+
+    let store = server.raw_store().await;
+    let expiring = store.pending_events("certificate.expiring", 100).await?;
+    let thresholds: Vec<(String, i64)> = expiring
+        .iter()
+        .map(|(_, id, p)| (id.clone(), p["threshold_days"].as_i64().unwrap_or(-1)))
+        .collect();
+    assert_eq!(thresholds.len(), 2, "{expiring:?}");
+    assert!(thresholds.contains(&(soon.clone(), 7)), "{thresholds:?}");
+    assert!(thresholds.contains(&(later.clone(), 30)), "{thresholds:?}");
+
+    // Again: nothing new.
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/system/alerts/expiry/check",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["notices"], json!([]), "{body}");
+    assert_eq!(body["data"]["messages_sent"], 0);
+    assert!(smtp.take()?.is_empty());
+
+    // Six days on: `later` crosses 14 days and `soon` has expired; nothing else.
+    server
+        .clock
+        .advance(time::Duration::days(6) + time::Duration::hours(1));
+    let admin = server.admin().await;
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/system/alerts/expiry/check",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut notices: Vec<(String, i64)> = body["data"]["notices"]
+        .as_array()
+        .ok_or("notices")?
+        .iter()
+        .map(|n| {
+            (
+                n["id"].as_i64().unwrap_or(-1).to_string(),
+                n["threshold_days"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    notices.sort();
+    let mut expected = vec![(soon.clone(), 0), (later.clone(), 14)];
+    expected.sort();
+    assert_eq!(notices, expected, "{body}");
+    let got = smtp.take()?;
+    let pki = got
+        .iter()
+        .find(|m| m.to == "pki@example.test")
+        .ok_or("pki mail")?;
+    assert!(
+        pki.text.contains("later.example.test") && pki.text.contains("soon.example.test"),
+        "{pki:?}"
+    );
+    assert!(pki.text.contains("expired"), "{pki:?}");
+    let expired = store.pending_events("certificate.expired", 100).await?;
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0].1, soon);
+    assert_eq!(
+        store
+            .pending_events("certificate.expiring", 100)
+            .await?
+            .len(),
+        3
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn mail_to_a_private_address_is_refused_unless_allowed() -> TestResult {
+    let smtp = SmtpServer::start().await?;
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let (status, body) = call(
+        &server,
+        &admin,
+        Method::PATCH,
+        "/api/v2/settings/email",
+        Some(json!({"host": "127.0.0.1", "port": smtp.port, "security": "none", "from_address": "certmint@example.test"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = post(
+        &server,
+        &admin,
+        "/api/v2/settings/email/test",
+        json!({"to": "ops@example.test"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("allow_private_targets"), "{body}");
+    assert!(smtp.take()?.is_empty());
+    drop(smtp.child);
+    Ok(())
+}
