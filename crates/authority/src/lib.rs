@@ -40,6 +40,7 @@ pub mod token;
 mod truststore;
 mod validate;
 pub mod vault;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -70,9 +71,12 @@ pub use scep::{
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
+pub use webhooks::{
+    TestDelivery, Webhook, WebhookInput, WebhookWithSecret,
+};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
-    AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
+    DeliveryRow, AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
     CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
     CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource,
@@ -151,6 +155,10 @@ pub struct Authority {
     cpu: blocking::Pool,
     /// Where the SSL check tool may connect (public addresses only when unset).
     ssl_check_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// Where webhooks may connect (public addresses only when unset).
+    webhook_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// The client webhooks are sent with, made at the first delivery.
+    webhook_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -213,6 +221,8 @@ impl Authority {
             scep: scep::ScepCore::default(),
             cpu: blocking::Pool::per_core(KEY_WORK),
             ssl_check_policy: std::sync::OnceLock::new(),
+            webhook_policy: std::sync::OnceLock::new(),
+            webhook_client: std::sync::OnceLock::new(),
         }
     }
 

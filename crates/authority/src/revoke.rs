@@ -152,9 +152,9 @@ impl Authority {
         let held =
             cert.revocation_reason.as_deref() == Some(RevocationReason::CertificateHold.as_str());
         let revoked = cert.status == CertificateStatus::Revoked;
-        let (change, action, event) = match reason {
+        let (change, action) = match reason {
             RevocationReason::RemoveFromCrl if held => {
-                (None, "certificate_released", "certificate.released")
+                (None, "certificate_released")
             }
             RevocationReason::RemoveFromCrl => {
                 return Err(Error::Conflict(format!(
@@ -187,7 +187,6 @@ impl Authority {
                         invalidity_date,
                     }),
                     "certificate_revoked",
-                    "certificate.revoked",
                 )
             }
         };
@@ -221,7 +220,7 @@ impl Authority {
         .await?;
         tx.queue_event(
             &NewEvent {
-                event_type: event.into(),
+                event_type: action.into(),
                 resource_type: "certificate".into(),
                 resource_id: id.to_string(),
                 payload: serde_json::json!({

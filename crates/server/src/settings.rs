@@ -88,6 +88,34 @@ pub struct Settings {
     pub acme: AcmeSettings,
     /// The API's tools (`[tools]` in TOML).
     pub tools: ToolsSettings,
+    /// Webhook deliveries (`[webhooks]` in TOML).
+    pub webhooks: WebhookSettings,
+}
+
+/// Public addresses only, or every address when `allow_private` is set.
+fn address_policy(allow_private: bool) -> authority::outbound::AddressPolicy {
+    if allow_private {
+        authority::outbound::AddressPolicy::dangerous_allow_private()
+    } else {
+        authority::outbound::AddressPolicy::public_only()
+    }
+}
+
+/// `[webhooks]`: where webhook deliveries may go.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Let webhooks be sent to loopback, private, link-local and other non-public addresses.
+    /// Off by default: on, an administrator's webhook can reach the internal network. For
+    /// tests, labs and receivers on the private network only.
+    pub allow_private_targets: bool,
+}
+
+impl WebhookSettings {
+    /// Where webhooks may be sent.
+    pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
+        address_policy(self.allow_private_targets)
+    }
 }
 
 /// `[tools]`: the API's tools that reach out to other servers (`POST /api/v2/tools/check-ssl`).
@@ -103,11 +131,7 @@ pub struct ToolsSettings {
 impl ToolsSettings {
     /// Where the SSL check may connect.
     pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
-        if self.allow_private_addresses {
-            authority::outbound::AddressPolicy::dangerous_allow_private()
-        } else {
-            authority::outbound::AddressPolicy::public_only()
-        }
+        address_policy(self.allow_private_addresses)
     }
 }
 
@@ -184,11 +208,7 @@ impl ValidationSettings {
                     })
             })
             .collect::<Result<_, _>>()?;
-        let address_policy = if self.allow_private_addresses {
-            authority::outbound::AddressPolicy::dangerous_allow_private()
-        } else {
-            authority::outbound::AddressPolicy::public_only()
-        };
+        let address_policy = address_policy(self.allow_private_addresses);
         Ok(authority::acme::validation::ValidationConfig {
             http_port: self.http_port,
             tls_port: self.tls_port,
@@ -239,6 +259,7 @@ impl Default for Settings {
             system_trust_bundle: PathBuf::from("/etc/ssl/certs/ca-certificates.crt"),
             acme: AcmeSettings::default(),
             tools: ToolsSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

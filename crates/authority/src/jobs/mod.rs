@@ -34,15 +34,18 @@ pub enum Job {
     AuditRetention,
     /// Finishes work that a node which died left half done: ACME orders left `processing`.
     Recovery,
+    /// Sends outbox events to the webhook endpoints that ask for them.
+    WebhookDelivery,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
         Job::Recovery,
+        Job::WebhookDelivery,
     ];
 
     /// Its name in the API and the database.
@@ -52,6 +55,7 @@ impl Job {
             Job::OcspRefresh => "ocsp_refresh",
             Job::AuditRetention => "audit_retention",
             Job::Recovery => "recovery",
+            Job::WebhookDelivery => "webhook_delivery",
         }
     }
 
@@ -70,6 +74,9 @@ impl Job {
             Job::Recovery => {
                 "Finishes work a stopped or killed node left half done: ACME orders left processing"
             }
+            Job::WebhookDelivery => {
+                "Sends new events to the webhook endpoints that ask for them, and retries failed deliveries"
+            }
         }
     }
 
@@ -79,6 +86,7 @@ impl Job {
             Job::CrlRefresh | Job::OcspRefresh => Schedule::Every(time::Duration::MINUTE),
             Job::AuditRetention => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(3)),
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
+            Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
         }
     }
 

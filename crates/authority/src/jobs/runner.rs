@@ -136,6 +136,7 @@ impl Authority {
             Job::OcspRefresh => self.ocsp_refresh_job().await,
             Job::AuditRetention => self.apply_audit_retention().await,
             Job::Recovery => self.acme_recover_stalled().await,
+            Job::WebhookDelivery => self.deliver_webhooks().await,
         }
     }
 }

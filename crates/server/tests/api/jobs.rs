@@ -12,7 +12,13 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 4] = ["audit_retention", "crl_refresh", "ocsp_refresh", "recovery"];
+const JOBS: [&str; 5] = [
+    "audit_retention",
+    "crl_refresh",
+    "ocsp_refresh",
+    "recovery",
+    "webhook_delivery",
+];
 
 /// Asks for a run of job `name` and waits for it to end; returns the job as it then stands.
 pub async fn run_job(server: &TestServer, session: &Session, name: &str) -> TestResult<Value> {

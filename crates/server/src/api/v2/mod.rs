@@ -28,6 +28,7 @@ pub(crate) mod tools;
 pub(crate) mod truststore;
 pub(crate) mod users;
 pub(crate) mod views;
+mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -56,6 +57,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(dashboard::routes())
         .merge(system_status::routes())
         .merge(jobs::routes())
+        .merge(webhooks::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())
