@@ -5,8 +5,7 @@ use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{
     CaId, CertificateSource, CsrId, CsrRow, CsrSource, CsrStatus, NewCsr, NewEvent, Page,
-    PageRequest,
-    TemplateId,
+    PageRequest, TemplateId,
 };
 
 use crate::audit::Event;

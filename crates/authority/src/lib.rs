@@ -71,18 +71,16 @@ pub use scep::{
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
-pub use webhooks::{
-    TestDelivery, Webhook, WebhookInput, WebhookWithSecret,
-};
+pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
-    DeliveryRow, AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
+    AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
     CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
     CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource,
-    CsrStatus, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow,
-    ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TemplateId, TrustSource,
-    TrustStats, TrustedRow, UserFilter, UserRow,
+    CsrStatus, DeliveryRow, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings,
+    ScepProfileRow, ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TemplateId,
+    TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

@@ -153,9 +153,7 @@ impl Authority {
             cert.revocation_reason.as_deref() == Some(RevocationReason::CertificateHold.as_str());
         let revoked = cert.status == CertificateStatus::Revoked;
         let (change, action) = match reason {
-            RevocationReason::RemoveFromCrl if held => {
-                (None, "certificate_released")
-            }
+            RevocationReason::RemoveFromCrl if held => (None, "certificate_released"),
             RevocationReason::RemoveFromCrl => {
                 return Err(Error::Conflict(format!(
                     "certificate {id} is not on hold, so there is nothing to release"

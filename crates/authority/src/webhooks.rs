@@ -30,8 +30,14 @@ use crate::{Authority, Error, Permission, Principal, Result};
 /// The event types an endpoint may ask for, with what they announce.
 pub const EVENTS: [(&str, &str); 12] = [
     ("certificate_issued", "A certificate was issued"),
-    ("certificate_renewed", "A certificate was issued renewing another"),
-    ("certificate_revoked", "A certificate was revoked or put on hold"),
+    (
+        "certificate_renewed",
+        "A certificate was issued renewing another",
+    ),
+    (
+        "certificate_revoked",
+        "A certificate was revoked or put on hold",
+    ),
     ("certificate_released", "A certificate on hold was released"),
     ("certificate_expiring", "A certificate is about to expire"),
     ("certificate_expired", "A certificate expired"),
@@ -445,7 +451,8 @@ impl Authority {
         delivery_id: i64,
     ) -> Result<DeliveryRow> {
         principal.require(Permission::AdminSystem, "requeuing a webhook delivery")?;
-        let missing = || Error::NotFound(format!("delivery {delivery_id} of webhook {id} not found"));
+        let missing =
+            || Error::NotFound(format!("delivery {delivery_id} of webhook {id} not found"));
         self.store
             .webhook_delivery(id, delivery_id)
             .await?
@@ -745,9 +752,8 @@ impl reqwest::dns::Resolve for PolicyResolver {
         let policy = self.0.clone();
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
                 .filter(|a| policy.check(a.ip()).is_ok())
@@ -784,8 +790,8 @@ fn describe(e: reqwest::Error) -> String {
 /// Checks that `url` is an http(s) URL with a host, without credentials, and not an address
 /// the policy refuses. A name is judged by what it resolves to, when a delivery is made.
 fn check_target(policy: &AddressPolicy, url: &str) -> Result<()> {
-    let parsed = url::Url::parse(url)
-        .map_err(|e| Error::Invalid(format!("'{url}' is not a URL: {e}")))?;
+    let parsed =
+        url::Url::parse(url).map_err(|e| Error::Invalid(format!("'{url}' is not a URL: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::Invalid(format!(
             "a webhook URL is http:// or https://, not {}://",
@@ -842,9 +848,13 @@ fn check_headers(headers: &BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-/// Whether `endpoint` takes `event`: its type among the events asked for (or none asked
-/// for), and its CA among the CAs filtered on (or none filtered on).
+/// Whether `endpoint` takes `event`: raised after it was registered, its type among the
+/// events asked for (or none asked for), and its CA among the CAs filtered on (or none
+/// filtered on).
 fn matches(endpoint: &WebhookRow, event: &OutboxEvent) -> bool {
+    if event.id <= endpoint.after_event {
+        return false;
+    }
     let type_ok =
         endpoint.events.is_empty() || endpoint.events.iter().any(|e| *e == event.event_type);
     let ca_ok = endpoint.ca_filter.is_empty()
@@ -935,7 +945,10 @@ mod tests {
         let public = AddressPolicy::public_only();
         assert!(check_target(&public, "https://hooks.example.com/x").is_ok());
         assert!(check_target(&public, "http://127.0.0.1:8080/").is_err());
-        assert!(check_target(&public, "http://localhost/").is_ok(), "judged at delivery");
+        assert!(
+            check_target(&public, "http://localhost/").is_ok(),
+            "judged at delivery"
+        );
         assert!(check_target(&public, "http://[::1]/").is_err());
         assert!(check_target(&public, "ftp://example.com/").is_err());
         assert!(check_target(&public, "https://user:pw@example.com/").is_err());

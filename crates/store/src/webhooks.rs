@@ -30,6 +30,8 @@ pub struct WebhookRow {
     pub custom_headers: BTreeMap<String, String>,
     /// Whether events are sent to it.
     pub enabled: bool,
+    /// The last outbox event raised before it was registered; it receives later ones only.
+    pub after_event: i64,
     /// When it was created.
     pub created_at: OffsetDateTime,
     /// When it last changed.
@@ -125,7 +127,7 @@ pub struct DeliveryAttempt {
 }
 
 const WEBHOOK_COLUMNS: &str = "id, name, url, secret, events, ca_filter, custom_headers, \
-     enabled, created_at, updated_at";
+     enabled, after_event, created_at, updated_at";
 
 const DELIVERY_COLUMNS: &str = "id, endpoint_id, event_id, event_type, payload, status, \
      attempts, next_attempt_at, last_status_code, latency_ms, response_excerpt, last_error, \
@@ -146,6 +148,7 @@ fn webhook_row(row: &AnyRow) -> Result<WebhookRow, Error> {
         ca_filter: json_column(row, "ca_filter")?,
         custom_headers: json_column(row, "custom_headers")?,
         enabled: row.try_get::<i64, _>("enabled")? != 0,
+        after_event: row.try_get("after_event")?,
         created_at: from_micros(row.try_get("created_at")?),
         updated_at: from_micros(row.try_get("updated_at")?),
     })
@@ -337,8 +340,9 @@ impl WriteTx {
     ) -> Result<i64, Error> {
         let row = sqlx::query(
             "INSERT INTO webhook_endpoints (name, url, secret, events, ca_filter, \
-             custom_headers, enabled, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+             custom_headers, enabled, after_event, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, (SELECT COALESCE(MAX(id), 0) FROM outbox), \
+             $8, $8) RETURNING id",
         )
         .bind(webhook.name.clone())
         .bind(webhook.url.clone())
@@ -433,13 +437,11 @@ impl WriteTx {
         last_id: i64,
         now: OffsetDateTime,
     ) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE outbox SET delivered_at = $1 WHERE delivered_at IS NULL AND id <= $2",
-        )
-        .bind(to_micros(now))
-        .bind(last_id)
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query("UPDATE outbox SET delivered_at = $1 WHERE delivered_at IS NULL AND id <= $2")
+            .bind(to_micros(now))
+            .bind(last_id)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

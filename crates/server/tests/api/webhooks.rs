@@ -90,8 +90,14 @@ fn verified(headers: &HeaderMap, body: &[u8], secret: &str) -> TestResult<Value>
     hmac::verify(&key, &signed, &hex::decode(v1)?).map_err(|_| "bad signature")?;
     let payload: Value = serde_json::from_slice(body)?;
     assert_eq!(payload["version"], 1, "{payload}");
-    assert_eq!(header("idempotency-key")?, payload["id"].as_str().ok_or("id")?);
-    assert_eq!(header("x-certmint-event")?, payload["type"].as_str().ok_or("type")?);
+    assert_eq!(
+        header("idempotency-key")?,
+        payload["id"].as_str().ok_or("id")?
+    );
+    assert_eq!(
+        header("x-certmint-event")?,
+        payload["type"].as_str().ok_or("type")?
+    );
     assert_eq!(header("content-type")?, "application/json");
     assert!(payload["created_at"].is_string(), "{payload}");
     Ok(payload)
@@ -99,7 +105,12 @@ fn verified(headers: &HeaderMap, body: &[u8], secret: &str) -> TestResult<Value>
 
 async fn create(server: &TestServer, admin: &Session, body: Value) -> (StatusCode, Value) {
     server
-        .call(Method::POST, "/api/v2/webhooks", &Auth::Session(admin), Some(body))
+        .call(
+            Method::POST,
+            "/api/v2/webhooks",
+            &Auth::Session(admin),
+            Some(body),
+        )
         .await
 }
 
@@ -154,11 +165,7 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
     // The secret is never shown again, on either path.
     for path in ["/api/v2/webhooks", "/api/v2/settings/webhooks"] {
         let response = server.request(Method::GET, path, &auth, None).await;
-        assert_eq!(
-            response.headers()["cache-control"],
-            "no-store",
-            "{path}"
-        );
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
         let text = response.text().await?;
         assert!(!text.contains(&secret), "{text}");
         let list: Value = serde_json::from_str(&text)?;
@@ -166,7 +173,12 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
         assert!(list["data"][0].get("secret").is_none(), "{list}");
     }
     let (_, one) = server
-        .call(Method::GET, &format!("/api/v2/webhooks/{hook}"), &auth, None)
+        .call(
+            Method::GET,
+            &format!("/api/v2/webhooks/{hook}"),
+            &auth,
+            None,
+        )
         .await;
     assert_eq!(one["data"]["custom_headers"]["X-Team"], "pki", "{one}");
     assert!(one["data"].get("secret").is_none(), "{one}");
@@ -190,7 +202,10 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
     assert_eq!(log[0]["attempts"], 1, "{log}");
     assert_eq!(log[0]["last_status_code"], 200, "{log}");
     assert_eq!(log[0]["response_excerpt"], "receiver says hello", "{log}");
-    assert_eq!(log[0]["event_id"].to_string(), payload["id"].as_str().ok_or("id")?);
+    assert_eq!(
+        log[0]["event_id"].to_string(),
+        payload["id"].as_str().ok_or("id")?
+    );
 
     // Run again: nothing new is sent.
     run_job(&server, &admin, "webhook_delivery").await?;
@@ -198,7 +213,12 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
 
     // A test event now, and a new secret that signs what follows.
     let (status, tested) = server
-        .call(Method::POST, &format!("/api/v2/webhooks/{hook}/test"), &auth, None)
+        .call(
+            Method::POST,
+            &format!("/api/v2/webhooks/{hook}/test"),
+            &auth,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{tested}");
     assert_eq!(tested["data"]["delivered"], true, "{tested}");
@@ -215,7 +235,12 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
     let new_secret = fresh["data"]["secret"].as_str().ok_or("secret")?;
     assert_ne!(new_secret, secret);
     server
-        .call(Method::POST, &format!("/api/v2/webhooks/{hook}/test"), &auth, None)
+        .call(
+            Method::POST,
+            &format!("/api/v2/webhooks/{hook}/test"),
+            &auth,
+            None,
+        )
         .await;
     let received = receiver.received();
     assert_eq!(received.len(), 3);
@@ -240,11 +265,21 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
     assert_eq!(receiver.received().len(), 3);
 
     let (status, _) = server
-        .call(Method::DELETE, &format!("/api/v2/webhooks/{hook}"), &auth, None)
+        .call(
+            Method::DELETE,
+            &format!("/api/v2/webhooks/{hook}"),
+            &auth,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = server
-        .call(Method::GET, &format!("/api/v2/webhooks/{hook}"), &auth, None)
+        .call(
+            Method::GET,
+            &format!("/api/v2/webhooks/{hook}"),
+            &auth,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(server.audit_total(&auth, "action=webhook_created").await, 1);
@@ -255,22 +290,36 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
 async fn failures_are_retried_in_order_until_dead_and_requeued() -> TestResult {
     let server = lab().await;
     let admin = server.admin().await;
-    let auth = Auth::Session(&admin);
     let receiver = Receiver::start().await;
-    let (status, made) = create(&server, &admin, json!({"name": "flaky", "url": receiver.url})).await;
+    let (status, made) = create(
+        &server,
+        &admin,
+        json!({"name": "flaky", "url": receiver.url}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let hook = made["data"]["id"].as_i64().ok_or("id")?;
 
     // 500, then 200.
     receiver.answer(&[500]);
-    issue(&server, &admin, json!({"common_name": "first.example.test"})).await?;
+    issue(
+        &server,
+        &admin,
+        json!({"common_name": "first.example.test"}),
+    )
+    .await?;
     run_job(&server, &admin, "webhook_delivery").await?;
     let log = deliveries(&server, &admin, hook).await;
     assert_eq!(log[0]["status"], "failed", "{log}");
     assert_eq!(log[0]["attempts"], 1, "{log}");
     assert_eq!(log[0]["last_status_code"], 500, "{log}");
     // Not due yet: nothing is sent, and the next event waits behind it.
-    issue(&server, &admin, json!({"common_name": "second.example.test"})).await?;
+    issue(
+        &server,
+        &admin,
+        json!({"common_name": "second.example.test"}),
+    )
+    .await?;
     run_job(&server, &admin, "webhook_delivery").await?;
     assert_eq!(receiver.received().len(), 1);
     // Past the backoff (30 s and up to a quarter more) the first goes, then the second.
@@ -295,7 +344,12 @@ async fn failures_are_retried_in_order_until_dead_and_requeued() -> TestResult {
 
     // Five failures: dead.
     receiver.answer(&[503; 5]);
-    issue(&server, &admin, json!({"common_name": "third.example.test"})).await?;
+    issue(
+        &server,
+        &admin,
+        json!({"common_name": "third.example.test"}),
+    )
+    .await?;
     for _ in 0..5 {
         run_job(&server, &admin, "webhook_delivery").await?;
         server.clock.advance(time::Duration::minutes(6));
@@ -309,7 +363,11 @@ async fn failures_are_retried_in_order_until_dead_and_requeued() -> TestResult {
     assert_eq!(dead["last_status_code"], 503, "{log}");
     let before = receiver.received().len();
     run_job(&server, &admin, "webhook_delivery").await?;
-    assert_eq!(receiver.received().len(), before, "a dead delivery is not sent");
+    assert_eq!(
+        receiver.received().len(),
+        before,
+        "a dead delivery is not sent"
+    );
 
     // Requeued, it is delivered; a delivery that is not dead is not requeued.
     let delivery = dead["id"].as_i64().ok_or("delivery id")?;
@@ -349,7 +407,10 @@ async fn events_and_ca_filters_choose_what_is_sent() -> TestResult {
     for (receiver, body) in [
         (&only_cas, json!({"events": ["ca_created"]})),
         (&other_ca, json!({"ca_filter": [root]})),
-        (&this_ca, json!({"ca_filter": [issuing], "events": ["certificate_issued"]})),
+        (
+            &this_ca,
+            json!({"ca_filter": [issuing], "events": ["certificate_issued"]}),
+        ),
     ] {
         let mut body = body;
         body["name"] = json!("filtered");
@@ -400,7 +461,8 @@ async fn private_targets_bad_input_and_non_admins_are_refused() -> TestResult {
     let auth = Auth::Session(&admin);
     let receiver = Receiver::start().await;
 
-    let (status, refused) = create(&server, &admin, json!({"name": "lo", "url": receiver.url})).await;
+    let (status, refused) =
+        create(&server, &admin, json!({"name": "lo", "url": receiver.url})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
     let message = refused.to_string();
     assert!(
@@ -416,7 +478,12 @@ async fn private_targets_bad_input_and_non_admins_are_refused() -> TestResult {
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let hook = made["data"]["id"].as_i64().ok_or("id")?;
     let (status, tested) = server
-        .call(Method::POST, &format!("/api/v2/webhooks/{hook}/test"), &auth, None)
+        .call(
+            Method::POST,
+            &format!("/api/v2/webhooks/{hook}/test"),
+            &auth,
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{tested}");
     assert_eq!(tested["data"]["delivered"], false, "{tested}");
@@ -450,7 +517,11 @@ async fn private_targets_bad_input_and_non_admins_are_refused() -> TestResult {
         json!({"name": "x", "url": "https://hooks.example.com/", "secret": "short"}),
     ] {
         let (status, answer) = create(&server, &admin, body.clone()).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body} → {answer}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body} → {answer}"
+        );
     }
     let (status, _) = create(&server, &admin, json!({"name": "x", "unknown": 1})).await;
     assert!(status.is_client_error(), "{status}");
@@ -472,7 +543,11 @@ async fn private_targets_bad_input_and_non_admins_are_refused() -> TestResult {
             Some(json!({"name": "x", "url": "https://hooks.example.com/"})),
         ),
         (Method::POST, format!("/api/v2/webhooks/{hook}/test"), None),
-        (Method::GET, format!("/api/v2/webhooks/{hook}/deliveries"), None),
+        (
+            Method::GET,
+            format!("/api/v2/webhooks/{hook}/deliveries"),
+            None,
+        ),
     ] {
         let (status, answer) = server.call(method, &path, &op, body).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}: {answer}");

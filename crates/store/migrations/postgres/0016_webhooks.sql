@@ -9,6 +9,8 @@ CREATE TABLE webhook_endpoints (
     ca_filter      TEXT   NOT NULL,
     custom_headers TEXT   NOT NULL,
     enabled        BIGINT NOT NULL DEFAULT 1,
+    -- The last outbox event before it was registered: it receives only later ones.
+    after_event    BIGINT NOT NULL,
     created_at     BIGINT NOT NULL,
     updated_at     BIGINT NOT NULL
 );

@@ -227,7 +227,10 @@ pub struct DeliveriesQuery {
     responses((status = 200, description = "Endpoints", body = Envelope<Vec<WebhookView>>)))]
 async fn list(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let hooks = app.authority.webhooks(&principal).await?;
-    Ok(ok(hooks.into_iter().map(WebhookView::from).collect::<Vec<_>>()))
+    Ok(ok(hooks
+        .into_iter()
+        .map(WebhookView::from)
+        .collect::<Vec<_>>()))
 }
 
 /// Register an endpoint. The answer holds its secret, which is not shown again.
@@ -241,7 +244,10 @@ async fn create(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<WebhookBody>,
 ) -> ApiResult<Response> {
-    let made = app.authority.create_webhook(&principal, body.into()).await?;
+    let made = app
+        .authority
+        .create_webhook(&principal, body.into())
+        .await?;
     Ok(created(
         WebhookSecretView::from(made),
         "webhook created; keep its secret, it is not shown again",
@@ -336,7 +342,10 @@ async fn toggle(
             .map_err(|e| crate::error::ApiError::bad_request(format!("bad JSON body: {e}")))?
             .enabled
     };
-    let hook = app.authority.toggle_webhook(&principal, id, enabled).await?;
+    let hook = app
+        .authority
+        .toggle_webhook(&principal, id, enabled)
+        .await?;
     let state = if hook.enabled { "enabled" } else { "disabled" };
     Ok(ok_with(WebhookView::from(hook), format!("webhook {state}")))
 }
@@ -393,7 +402,10 @@ async fn deliveries(
         .authority
         .webhook_deliveries(&principal, id, query.limit.unwrap_or(100))
         .await?;
-    Ok(ok(rows.into_iter().map(DeliveryView::from).collect::<Vec<_>>()))
+    Ok(ok(rows
+        .into_iter()
+        .map(DeliveryView::from)
+        .collect::<Vec<_>>()))
 }
 
 /// Send a dead delivery again, at the delivery job's next run.
