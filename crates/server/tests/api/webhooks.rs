@@ -294,7 +294,7 @@ async fn failures_are_retried_in_order_until_dead_and_requeued() -> TestResult {
     let (status, made) = create(
         &server,
         &admin,
-        json!({"name": "flaky", "url": receiver.url}),
+        json!({"name": "flaky", "url": receiver.url, "events": ["certificate_issued"]}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
@@ -474,7 +474,12 @@ async fn private_targets_bad_input_and_non_admins_are_refused() -> TestResult {
     let port = receiver.url.split(':').nth(2).ok_or("port")?;
     let by_name = receiver.url.replace("127.0.0.1", "localhost");
     assert!(by_name.contains(port));
-    let (status, made) = create(&server, &admin, json!({"name": "named", "url": by_name})).await;
+    let (status, made) = create(
+        &server,
+        &admin,
+        json!({"name": "named", "url": by_name, "events": ["certificate_issued"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
     let hook = made["data"]["id"].as_i64().ok_or("id")?;
     let (status, tested) = server
