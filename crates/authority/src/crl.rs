@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use pki::crl::{CrlSpec, Revoked};
-use store::{CaId, CaRow, CertificateStatus, CrlRow, PendingChanges, RevokedEntry};
+use store::{CaId, CaRow, CertificateStatus, CrlRow, NewEvent, PendingChanges, RevokedEntry};
 use time::Duration;
 
 use crate::audit::Event;
@@ -130,6 +130,23 @@ impl Authority {
             ))
             .await?;
         }
+        tx.queue_event(
+            &NewEvent {
+                event_type: "crl_published".into(),
+                resource_type: "ca".into(),
+                resource_id: ca.id.to_string(),
+                payload: serde_json::json!({
+                    "ca_id": ca.id,
+                    "number": number,
+                    "delta_of": row.delta_of,
+                    "entries": count,
+                    "this_update": crate::rfc3339(this_update),
+                    "next_update": crate::rfc3339(next_update),
+                }),
+            },
+            self.now(),
+        )
+        .await?;
         tx.commit().await?;
         Ok(row)
     }

@@ -4,8 +4,8 @@
 use pki::csr::{self, Csr};
 use pki::{DistinguishedName, KeyType, PrivateKey, SubjectAltName};
 use store::{
-    CaId, CertificateSource, CsrId, CsrRow, CsrSource, CsrStatus, NewCsr, Page, PageRequest,
-    TemplateId,
+    CaId, CertificateSource, CsrId, CsrRow, CsrSource, CsrStatus, NewCsr, NewEvent, Page,
+    PageRequest, TemplateId,
 };
 
 use crate::audit::Event;
@@ -155,6 +155,20 @@ impl Authority {
                 format!("'{name}' ({source}), subject '{}'", csr.subject_text),
             ),
         ))
+        .await?;
+        tx.queue_event(
+            &NewEvent {
+                event_type: "csr_submitted".into(),
+                resource_type: "csr".into(),
+                resource_id: id.to_string(),
+                payload: serde_json::json!({
+                    "name": name,
+                    "subject": csr.subject_text,
+                    "source": source.to_string(),
+                }),
+            },
+            now,
+        )
         .await?;
         tx.commit().await?;
         self.csr(id).await

@@ -287,7 +287,7 @@ impl Authority {
             ),
         );
         let event = NewEvent {
-            event_type: "certificate.issued".into(),
+            event_type: action.into(),
             resource_type: "certificate".into(),
             resource_id: String::new(),
             payload: serde_json::json!({
@@ -295,6 +295,7 @@ impl Authority {
                 "subject": built.subject,
                 "ca_id": ca.id,
                 "not_after": crate::rfc3339(built.not_after),
+                "renewed_from": request.renewed_from,
             }),
         };
         let write = IssueWrite {

@@ -42,6 +42,7 @@ pub mod token;
 mod truststore;
 mod validate;
 pub mod vault;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -72,15 +73,16 @@ pub use scep::{
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
+pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
     AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
     CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
     CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource,
-    CsrStatus, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow,
-    ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TemplateId, TrustSource,
-    TrustStats, TrustedRow, UserFilter, UserRow,
+    CsrStatus, DeliveryRow, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings,
+    ScepProfileRow, ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TemplateId,
+    TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};
@@ -160,6 +162,10 @@ pub struct Authority {
     ssl_check_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// Where mail may be sent (public addresses only when unset).
     email_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// Where webhooks may connect (public addresses only when unset).
+    webhook_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// The client webhooks are sent with, made at the first delivery.
+    webhook_client: std::sync::OnceLock<reqwest::Client>,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -225,6 +231,8 @@ impl Authority {
             cpu: blocking::Pool::per_core(KEY_WORK),
             ssl_check_policy: std::sync::OnceLock::new(),
             email_policy: std::sync::OnceLock::new(),
+            webhook_policy: std::sync::OnceLock::new(),
+            webhook_client: std::sync::OnceLock::new(),
         }
     }
 

@@ -152,10 +152,8 @@ impl Authority {
         let held =
             cert.revocation_reason.as_deref() == Some(RevocationReason::CertificateHold.as_str());
         let revoked = cert.status == CertificateStatus::Revoked;
-        let (change, action, event) = match reason {
-            RevocationReason::RemoveFromCrl if held => {
-                (None, "certificate_released", "certificate.released")
-            }
+        let (change, action) = match reason {
+            RevocationReason::RemoveFromCrl if held => (None, "certificate_released"),
             RevocationReason::RemoveFromCrl => {
                 return Err(Error::Conflict(format!(
                     "certificate {id} is not on hold, so there is nothing to release"
@@ -187,7 +185,6 @@ impl Authority {
                         invalidity_date,
                     }),
                     "certificate_revoked",
-                    "certificate.revoked",
                 )
             }
         };
@@ -221,7 +218,7 @@ impl Authority {
         .await?;
         tx.queue_event(
             &NewEvent {
-                event_type: event.into(),
+                event_type: action.into(),
                 resource_type: "certificate".into(),
                 resource_id: id.to_string(),
                 payload: serde_json::json!({

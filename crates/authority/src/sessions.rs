@@ -8,6 +8,7 @@ use crate::principal::{Credential, Origin, Principal};
 use crate::rbac::Role;
 use crate::token::{digest_hex, new_token};
 use crate::{Authority, Error, Result, SessionRow, UserRow, password};
+use store::NewEvent;
 
 /// Which kind of secret a request presented.
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +158,18 @@ impl Authority {
         let mut tx = self.store.begin_write().await?;
         tx.audit(&self.entry(Some(attempted), origin, event.failed()))
             .await?;
+        if let Some(id) = locked {
+            tx.queue_event(
+                &NewEvent {
+                    event_type: "user_login_failed_lockout".into(),
+                    resource_type: "user".into(),
+                    resource_id: id.to_string(),
+                    payload: serde_json::json!({"user_id": id, "username": attempted}),
+                },
+                self.now(),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -254,7 +254,7 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
     assert_eq!(
         authority
             .store()
-            .pending_events("certificate.issued", 100)
+            .pending_events("certificate_issued", 100)
             .await?
             .len(),
         4

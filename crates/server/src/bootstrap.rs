@@ -204,6 +204,9 @@ pub async fn open_with_clock(
         .configure_email(settings.email.address_policy())
         .map_err(|e| BootError::Settings(e.to_string()))?;
     authority
+        .configure_webhooks(settings.webhooks.address_policy())
+        .map_err(|e| BootError::Settings(e.to_string()))?;
+    authority
         .configure_ocsp(settings.ocsp_limits())
         .map_err(|e| BootError::Settings(e.to_string()))?;
     let tls = tls_config(&settings, &authority).await?;

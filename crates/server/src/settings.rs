@@ -90,6 +90,8 @@ pub struct Settings {
     pub tools: ToolsSettings,
     /// Outbound mail (`[email]` in TOML); the SMTP server itself is set through the API.
     pub email: EmailSettings,
+    /// Webhook deliveries (`[webhooks]` in TOML).
+    pub webhooks: WebhookSettings,
 }
 
 /// `[email]`: where the mail server set through the API may be.
@@ -105,11 +107,33 @@ pub struct EmailSettings {
 impl EmailSettings {
     /// Where mail may be sent.
     pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
-        if self.allow_private_targets {
-            authority::outbound::AddressPolicy::dangerous_allow_private()
-        } else {
-            authority::outbound::AddressPolicy::public_only()
-        }
+        address_policy(self.allow_private_targets)
+    }
+}
+
+/// Public addresses only, or every address when `allow_private` is set.
+fn address_policy(allow_private: bool) -> authority::outbound::AddressPolicy {
+    if allow_private {
+        authority::outbound::AddressPolicy::dangerous_allow_private()
+    } else {
+        authority::outbound::AddressPolicy::public_only()
+    }
+}
+
+/// `[webhooks]`: where webhook deliveries may go.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Let webhooks be sent to loopback, private, link-local and other non-public addresses.
+    /// Off by default: on, an administrator's webhook can reach the internal network. For
+    /// tests, labs and receivers on the private network only.
+    pub allow_private_targets: bool,
+}
+
+impl WebhookSettings {
+    /// Where webhooks may be sent.
+    pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
+        address_policy(self.allow_private_targets)
     }
 }
 
@@ -126,11 +150,7 @@ pub struct ToolsSettings {
 impl ToolsSettings {
     /// Where the SSL check may connect.
     pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
-        if self.allow_private_addresses {
-            authority::outbound::AddressPolicy::dangerous_allow_private()
-        } else {
-            authority::outbound::AddressPolicy::public_only()
-        }
+        address_policy(self.allow_private_addresses)
     }
 }
 
@@ -207,11 +227,7 @@ impl ValidationSettings {
                     })
             })
             .collect::<Result<_, _>>()?;
-        let address_policy = if self.allow_private_addresses {
-            authority::outbound::AddressPolicy::dangerous_allow_private()
-        } else {
-            authority::outbound::AddressPolicy::public_only()
-        };
+        let address_policy = address_policy(self.allow_private_addresses);
         Ok(authority::acme::validation::ValidationConfig {
             http_port: self.http_port,
             tls_port: self.tls_port,
@@ -263,6 +279,7 @@ impl Default for Settings {
             acme: AcmeSettings::default(),
             tools: ToolsSettings::default(),
             email: EmailSettings::default(),
+            webhooks: WebhookSettings::default(),
         }
     }
 }

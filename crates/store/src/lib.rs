@@ -31,6 +31,7 @@ mod templates;
 pub mod testing;
 mod truststore;
 mod users;
+mod webhooks;
 mod words;
 
 pub use acme::{
@@ -68,6 +69,7 @@ pub use sessions::{NewSession, SessionRow};
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
+pub use webhooks::{DeliveryAttempt, DeliveryRow, NewWebhook, OutboxEvent, WebhookRow};
 pub use words::{
     AcmeAccountStatus, AcmeStatus, CaSource, CertificateSource, CertificateStatus, CsrSource,
     CsrStatus, ScepRequestStatus, TrustSource,

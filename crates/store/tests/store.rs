@@ -850,7 +850,7 @@ async fn batch_writes(store: Store) -> TestResult {
     let entries: Vec<AuditEntry> = (0..ROWS).map(|i| entry(&format!("a{i}"), t)).collect();
     let events: Vec<certmint_store::NewEvent> = (0..ROWS)
         .map(|i| certmint_store::NewEvent {
-            event_type: "certificate.issued".into(),
+            event_type: "certificate_issued".into(),
             resource_type: "certificate".into(),
             resource_id: i.to_string(),
             payload: serde_json::json!({ "n": i }),
@@ -905,7 +905,7 @@ async fn batch_writes(store: Store) -> TestResult {
         "audit records in order"
     );
     let pending = store
-        .pending_events("certificate.issued", i64::try_from(2 * ROWS)?)
+        .pending_events("certificate_issued", i64::try_from(2 * ROWS)?)
         .await?;
     assert_eq!(pending.len(), ROWS);
     Ok(())

@@ -7,12 +7,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
-use store::{NewAcmeOrder, Store};
+use store::{NewAcmeOrder, NewEvent, Store};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use super::orders::no_such_order;
-use super::{AcmeError, Order};
+use super::{AcmeError, Order, Status};
 use crate::{Authority, Error};
 
 /// Most writes in one transaction.
@@ -168,6 +168,7 @@ async fn apply(
     let mut orders: HashMap<String, Stored> = HashMap::with_capacity(named.len());
     for row in tx.acme_orders_named(&named).await? {
         let order = Order::from_row(&row).map_err(AcmeError::from);
+        let was_valid = order.as_ref().is_ok_and(|o| o.status == Status::Valid);
         orders.insert(
             row.refid.clone(),
             Stored {
@@ -175,6 +176,7 @@ async fn apply(
                 account_id: row.account_id,
                 order,
                 changed: None,
+                was_valid,
             },
         );
     }
@@ -193,15 +195,34 @@ async fn apply(
             },
         });
     }
-    let mut changes = Vec::new();
+    let (mut changes, mut finalized) = (Vec::new(), Vec::new());
     for stored in orders.into_values() {
         if let (Ok(order), Some(at)) = (stored.order, stored.changed) {
+            if order.status == Status::Valid && !stored.was_valid {
+                finalized.push((finalized_event(&order), at));
+            }
             changes.push((stored.id, order.change()?, at));
         }
     }
     tx.update_acme_orders(&changes).await?;
+    let events: Vec<_> = finalized.iter().map(|(e, at)| (e, *at)).collect();
+    tx.queue_events(&events).await?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// The event of an order that became valid: its certificate was issued.
+fn finalized_event(order: &Order) -> NewEvent {
+    NewEvent {
+        event_type: "acme_order_finalized".into(),
+        resource_type: "acme_order".into(),
+        resource_id: order.refid.clone(),
+        payload: serde_json::json!({
+            "account_id": order.account_id,
+            "certificate_id": order.certificate_id,
+            "identifiers": order.identifiers,
+        }),
+    }
 }
 
 /// An order the batch changes, as it stands after the changes so far.
@@ -212,6 +233,8 @@ struct Stored {
     order: Result<Order, AcmeError>,
     /// When it was last changed, if it was.
     changed: Option<OffsetDateTime>,
+    /// Whether it was valid before the batch.
+    was_valid: bool,
 }
 
 impl Stored {
@@ -236,7 +259,7 @@ mod tests {
     use time::Duration;
 
     use super::*;
-    use crate::acme::{Problem, ProblemType, Status};
+    use crate::acme::{Problem, ProblemType};
 
     type TestResult = Result<(), Box<dyn std::error::Error>>;
 

@@ -284,7 +284,7 @@ impl Authority {
         .await?;
         tx.queue_event(
             &NewEvent {
-                event_type: "ca.created".into(),
+                event_type: "ca_created".into(),
                 resource_type: "ca".into(),
                 resource_id: id.to_string(),
                 payload: serde_json::json!({"name": name, "subject": subject}),

@@ -320,10 +320,10 @@ impl Authority {
                 continue;
             }
             let event_type = match (subject, threshold) {
-                (ExpirySubject::Certificate, 0) => "certificate.expired",
-                (ExpirySubject::Certificate, _) => "certificate.expiring",
-                (ExpirySubject::Ca, 0) => "ca.expired",
-                (ExpirySubject::Ca, _) => "ca.expiring",
+                (ExpirySubject::Certificate, 0) => "certificate_expired",
+                (ExpirySubject::Certificate, _) => "certificate_expiring",
+                (ExpirySubject::Ca, 0) => "ca_expired",
+                (ExpirySubject::Ca, _) => "ca_expiring",
             };
             let days_left = days_left(c.not_after, now);
             tx.queue_event(

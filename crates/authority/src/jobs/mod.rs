@@ -38,16 +38,19 @@ pub enum Job {
     Recovery,
     /// Announces certificates and CAs nearing expiry: events, and mail when mail is on.
     ExpiryScan,
+    /// Sends outbox events to the webhook endpoints that ask for them.
+    WebhookDelivery,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 6] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
         Job::Recovery,
         Job::ExpiryScan,
+        Job::WebhookDelivery,
     ];
 
     /// Its name in the API and the database.
@@ -58,6 +61,7 @@ impl Job {
             Job::AuditRetention => "audit_retention",
             Job::Recovery => "recovery",
             Job::ExpiryScan => "expiry_scan",
+            Job::WebhookDelivery => "webhook_delivery",
         }
     }
 
@@ -79,6 +83,9 @@ impl Job {
             Job::ExpiryScan => {
                 "Announces certificates and CAs crossing an expiry alert threshold, once each: events, and mail when email is on"
             }
+            Job::WebhookDelivery => {
+                "Sends new events to the webhook endpoints that ask for them, and retries failed deliveries"
+            }
         }
     }
 
@@ -89,6 +96,7 @@ impl Job {
             Job::AuditRetention => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(3)),
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
             Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
+            Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
         }
     }
 

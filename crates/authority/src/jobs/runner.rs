@@ -137,6 +137,7 @@ impl Authority {
             Job::AuditRetention => self.apply_audit_retention().await,
             Job::Recovery => self.acme_recover_stalled().await,
             Job::ExpiryScan => self.expiry_scan_job().await,
+            Job::WebhookDelivery => self.deliver_webhooks().await,
         }
     }
 }

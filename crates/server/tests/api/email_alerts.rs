@@ -127,6 +127,16 @@ async fn email_settings_test_message_and_expiry_alerts() -> TestResult {
     let smtp = SmtpServer::start().await?;
     let server = TestServer::start_with(|s| s.email.allow_private_targets = true).await;
     let admin = server.admin().await;
+    // The outbox events are read below as the scan left them: no webhook delivery takes them.
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/system/jobs/webhook_delivery",
+            &Auth::Session(&admin),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     // Nothing set up: the login page hears no, without logging in.
     let (status, body) = server
@@ -316,7 +326,7 @@ async fn email_settings_test_message_and_expiry_alerts() -> TestResult {
     );
 
     let store = server.raw_store().await;
-    let expiring = store.pending_events("certificate.expiring", 100).await?;
+    let expiring = store.pending_events("certificate_expiring", 100).await?;
     let thresholds: Vec<(String, i64)> = expiring
         .iter()
         .map(|(_, id, p)| (id.clone(), p["threshold_days"].as_i64().unwrap_or(-1)))
@@ -376,12 +386,12 @@ async fn email_settings_test_message_and_expiry_alerts() -> TestResult {
         "{pki:?}"
     );
     assert!(pki.text.contains("expired"), "{pki:?}");
-    let expired = store.pending_events("certificate.expired", 100).await?;
+    let expired = store.pending_events("certificate_expired", 100).await?;
     assert_eq!(expired.len(), 1, "{expired:?}");
     assert_eq!(expired[0].1, soon);
     assert_eq!(
         store
-            .pending_events("certificate.expiring", 100)
+            .pending_events("certificate_expiring", 100)
             .await?
             .len(),
         3

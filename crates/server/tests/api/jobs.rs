@@ -12,12 +12,13 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 5] = [
+const JOBS: [&str; 6] = [
     "audit_retention",
     "crl_refresh",
     "expiry_scan",
     "ocsp_refresh",
     "recovery",
+    "webhook_delivery",
 ];
 
 /// Asks for a run of job `name` and waits for it to end; returns the job as it then stands.

@@ -51,3 +51,4 @@ mod templates;
 mod tools;
 mod truststore;
 mod user_admin;
+mod webhooks;

@@ -16,7 +16,7 @@ use crate::extract::{ApiJson, Caller};
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(settings, update_settings))
-        .routes(routes!(test))
+        .routes(routes!(send_test))
         .routes(routes!(configured))
 }
 
@@ -131,7 +131,7 @@ pub struct TestData {
     responses((status = 200, description = "The mail server took the message", body = Envelope<TestData>),
               (status = 422, description = "A bad address, no settings, or a refused mail server address", body = ErrorBody),
               (status = 503, description = "The mail server could not be reached or refused the message", body = ErrorBody)))]
-async fn test(
+async fn send_test(
     State(app): State<App>,
     Caller(principal): Caller,
     ApiJson(body): ApiJson<TestRequest>,

@@ -30,6 +30,7 @@ pub(crate) mod tools;
 pub(crate) mod truststore;
 pub(crate) mod users;
 pub(crate) mod views;
+mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -60,6 +61,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(jobs::routes())
         .merge(alerts::routes())
         .merge(email::routes())
+        .merge(webhooks::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())
