@@ -5,6 +5,10 @@
 //! point the server at its own loopback or private network unless the operator allowed it
 //! (`[email] allow_private_targets`). The SMTP password is sealed by the vault at rest and
 //! never returned; it is sent only over an encrypted connection.
+//!
+//! The mail server's certificate is verified against the system's roots and the certificates
+//! of certmint's own CAs: a relay inside the organisation usually has a certificate from its
+//! private CA, which the system store does not hold.
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,7 +20,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{Address, Message};
 use serde::{Deserialize, Serialize};
@@ -367,7 +373,7 @@ impl Authority {
     /// # Errors
     /// [`Error::Forbidden`] without `admin:system`; [`Error::Invalid`] for an address that is
     /// not one, no host or sender set, or a mail server refused by the address policy;
-    /// [`Error::Unavailable`] when the mail server cannot be reached or refuses the message.
+    /// [`Error::Upstream`] when the mail server cannot be reached or refuses the message.
     pub async fn send_test_email(&self, principal: &Principal, to: &str) -> Result<()> {
         principal.require(Permission::AdminSystem, "sending a test email")?;
         let to = parse_address(to, "to")?.to_string();
@@ -452,26 +458,36 @@ impl Authority {
             .unwrap_or_else(AddressPolicy::public_only);
         let deadline = Instant::now() + SEND_TIMEOUT;
         let target = format!("{}:{}", stored.host, stored.port);
-        let unavailable = |e: &dyn std::fmt::Display| {
+        let refused = |e: &dyn std::fmt::Display| {
             tracing::warn!(target, "sending mail failed: {e}");
-            Error::Unavailable(format!(
+            Error::Upstream(format!(
                 "the mail server {target} did not take the mail: {e}"
             ))
         };
+        let roots = match stored.security {
+            SmtpSecurity::None => Vec::new(),
+            SmtpSecurity::StartTls | SmtpSecurity::Tls => self
+                .store
+                .cas()
+                .await?
+                .into_iter()
+                .map(|ca| ca.cert.der)
+                .collect(),
+        };
         let session = async {
-            let mut conn = connect(stored, &policy, deadline, from.email.domain()).await?;
+            let mut conn = connect(stored, &policy, &roots, deadline, from.email.domain()).await?;
             if let (Some(user), Some(password)) = (&stored.username, password) {
                 conn.auth(
                     &[Mechanism::Plain, Mechanism::Login],
                     &Credentials::new(user.clone(), password),
                 )
                 .await
-                .map_err(|e| unavailable(&e))?;
+                .map_err(|e| refused(&e))?;
             }
             for message in &messages {
                 conn.send(message.envelope(), &message.formatted())
                     .await
-                    .map_err(|e| unavailable(&e))?;
+                    .map_err(|e| refused(&e))?;
             }
             // The mail is accepted; a server that drops the line at QUIT changes nothing.
             let _ = conn.quit().await;
@@ -479,14 +495,16 @@ impl Authority {
         };
         timeout_at(deadline, session)
             .await
-            .map_err(|_| unavailable(&format!("no answer within {SEND_TIMEOUT:?}")))?
+            .map_err(|_| refused(&format!("no answer within {SEND_TIMEOUT:?}")))?
     }
 }
 
-/// Connects to the mail server under `policy`, through TLS when asked, and says hello.
+/// Connects to the mail server under `policy`, through TLS when asked (its certificate
+/// chaining to the system's roots or to one of `own_roots`, DER), and says hello.
 async fn connect(
     stored: &Stored,
     policy: &AddressPolicy,
+    own_roots: &[Vec<u8>],
     deadline: Instant,
     hello: &str,
 ) -> Result<AsyncSmtpConnection> {
@@ -496,8 +514,8 @@ async fn connect(
         tokio::net::lookup_host((stored.host.as_str(), stored.port)),
     )
     .await
-    .map_err(|_| Error::Unavailable(format!("{} did not resolve in time", stored.host)))?
-    .map_err(|_| Error::Unavailable(format!("{} does not resolve", stored.host)))?
+    .map_err(|_| Error::Upstream(format!("{} did not resolve in time", stored.host)))?
+    .map_err(|_| Error::Upstream(format!("{} does not resolve", stored.host)))?
     .collect();
     let mut refused = None;
     let mut failed = None;
@@ -518,17 +536,17 @@ async fn connect(
                 "the mail server {target} is at a {range} address, which outbound connections \
                  do not reach (allow it with [email] allow_private_targets)"
             )),
-            (_, Some(e)) => Error::Unavailable(format!("could not connect to {target}: {e}")),
-            (None, None) => Error::Unavailable(format!("{} has no address", stored.host)),
+            (_, Some(e)) => Error::Upstream(format!("could not connect to {target}: {e}")),
+            (None, None) => Error::Upstream(format!("{} has no address", stored.host)),
         });
     };
     let client = ClientId::Domain(hello.to_owned());
     let smtp_error = |e: lettre::transport::smtp::Error| {
-        Error::Unavailable(format!("the mail server {target} failed: {e}"))
+        Error::Upstream(format!("the mail server {target} failed: {e}"))
     };
     match stored.security {
         SmtpSecurity::Tls => {
-            let tls = implicit_tls(tcp, &stored.host).await?;
+            let tls = implicit_tls(tcp, &stored.host, own_roots).await?;
             AsyncSmtpConnection::connect_with_transport(Box::new(tls), &client)
                 .await
                 .map_err(smtp_error)
@@ -537,7 +555,13 @@ async fn connect(
             let mut conn = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &client)
                 .await
                 .map_err(smtp_error)?;
-            let params = TlsParameters::new_rustls(stored.host.clone()).map_err(smtp_error)?;
+            let params = own_roots
+                .iter()
+                .try_fold(TlsParameters::builder(stored.host.clone()), |b, der| {
+                    Ok(b.add_root_certificate(Certificate::from_der(der.clone())?))
+                })
+                .and_then(|b| b.build_rustls())
+                .map_err(smtp_error)?;
             conn.starttls(params, &client).await.map_err(smtp_error)?;
             Ok(conn)
         }
@@ -547,10 +571,15 @@ async fn connect(
     }
 }
 
-/// A TLS connection to the mail server, verified against the system's roots.
-async fn implicit_tls(tcp: TcpStream, host: &str) -> Result<TlsStream> {
+/// A TLS connection to the mail server, verified against the system's roots and `own_roots`.
+async fn implicit_tls(tcp: TcpStream, host: &str, own_roots: &[Vec<u8>]) -> Result<TlsStream> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots.add_parsable_certificates(
+        own_roots
+            .iter()
+            .map(|der| rustls::pki_types::CertificateDer::from(der.clone())),
+    );
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -564,7 +593,7 @@ async fn implicit_tls(tcp: TcpStream, host: &str) -> Result<TlsStream> {
         .connect(name, tcp)
         .await
         .map(TlsStream)
-        .map_err(|e| Error::Unavailable(format!("the TLS handshake with {host} failed: {e}")))
+        .map_err(|e| Error::Upstream(format!("the TLS handshake with {host} failed: {e}")))
 }
 
 /// A TLS stream lettre can speak SMTP over.

@@ -54,6 +54,10 @@ pub enum Error {
     /// It clashes with what exists (409).
     #[error("{0}")]
     Conflict(String),
+    /// A server certmint talks to for this request (a mail server) could not be reached or
+    /// refused; the message says which and why (502).
+    #[error("{0}")]
+    Upstream(String),
     /// The database is down (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),

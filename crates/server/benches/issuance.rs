@@ -1,10 +1,11 @@
 //! Issuance throughput: CSR → signed → stored certificates per second (ECDSA P-256, SQLite),
-//! through `Authority::issue` and through the REST API, beside the raw ECDSA P-256 signing
-//! rate, all measured in one run on one machine so that the ratios mean something.
+//! through `Authority::issue`, through the REST API and through EST `simpleenroll`, beside the
+//! raw ECDSA P-256 signing rate, all measured in one run on one machine so that the ratios
+//! mean something.
 //!
 //! `cargo bench -p certmint-server --bench issuance` runs it in full (20,000 certificates per
-//! path; `CERTMINT_BENCH_N` changes that); `-- direct` (or `signing`, `verify`, `serial`, `rest`) runs only
-//! the paths named, for profiling one. Under `cargo test` it issues a few per path, so that it
+//! path; `CERTMINT_BENCH_N` changes that); `-- direct` (or `signing`, `verify`, `serial`, `rest`,
+//! `est`) runs only the paths named, for profiling one. Under `cargo test` it issues a few per path, so that it
 //! keeps working.
 
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use authority::pki::{
     DistinguishedName, KeyType, NameAttribute, PrivateKey, Signer, SubjectAltName,
 };
 use authority::{Authority, IssueRequest, KeySource, Principal};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use certmint_server::{Secrets, Settings};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -26,6 +29,7 @@ type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>
 /// largest batch keeps both cores building and signing the next batch while one commits.
 const CONCURRENCY: usize = 1024;
 const PASSWORD: &str = "benchmark password 1234";
+const EST_USER: &str = "bench-device";
 
 fn main() -> Result<()> {
     let full = std::env::args().any(|a| a == "--bench");
@@ -37,7 +41,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // Any other argument names a path to run alone: signing, verify, serial, direct, rest.
+    // Any other argument names a path to run alone: signing, verify, serial, direct, rest, est.
     let paths: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -240,23 +244,26 @@ async fn log_in(base: &str, data: &std::path::Path) -> Result<(String, String)> 
     Ok((cookie, csrf))
 }
 
-/// The wrk script: each request posts the next CSR of the file named by the first argument,
-/// with the session cookie and CSRF token given as the next two; any answer but 201 Created is
-/// counted and the first one printed.
+/// The wrk script: each request posts the next line of the file named by the first argument
+/// to the path named by the second; an answer other than the status named by the third is
+/// counted and the first one printed. The arguments after those are headers, `Name: value`.
 const WRK_SCRIPT: &str = r#"
-local bodies, headers, sent, refused = {}, {}, 0, 0
+local bodies, headers, sent, refused, path, expected = {}, {}, 0, 0, "", 0
 function init(args)
   for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
-  headers["Cookie"] = args[2]
-  headers["X-CSRF-Token"] = args[3]
-  headers["Content-Type"] = "application/json"
+  path = args[2]
+  expected = tonumber(args[3])
+  for i = 4, #args do
+    local name, value = args[i]:match("^([^:]+): (.*)$")
+    headers[name] = value
+  end
 end
 function request()
   sent = sent + 1
-  return wrk.format("POST", "/api/v2/certificates", headers, bodies[(sent - 1) % #bodies + 1])
+  return wrk.format("POST", path, headers, bodies[(sent - 1) % #bodies + 1])
 end
 function response(status, _, body)
-  if status ~= 201 then
+  if status ~= expected then
     refused = refused + 1
     if refused == 1 then io.stderr:write("refused: " .. status .. " " .. body .. "\n") end
   end
@@ -269,24 +276,29 @@ struct WrkRun {
     wall: Duration,
 }
 
-/// Posts `pems` as CSRs to `POST /api/v2/certificates` for `seconds` over `connections`
+/// What wrk sends: one request body per line, to `path`, with `headers`, each answered
+/// with `expected`.
+struct WrkLoad<'a> {
+    path: &'a str,
+    bodies: Vec<String>,
+    headers: Vec<String>,
+    expected: u16,
+}
+
+/// Drives `load` against the server for `seconds` over `connections` keep-alive HTTPS
 /// connections from wrk, a second process, as real clients would; the measured CPU is this
-/// process's and wrk's together. Fails when wrk is missing, refused a request or had an error.
-async fn issue_rest(
+/// process's and wrk's together. Fails when wrk is missing, got another answer than the
+/// expected one, or had an error.
+async fn drive_wrk(
     running: &certmint_server::Running,
     data: &std::path::Path,
-    pems: &[String],
+    load: WrkLoad<'_>,
     connections: usize,
     seconds: u64,
 ) -> Result<WrkRun> {
     let base = format!("https://{}", running.https_addr);
-    let (cookie, csrf) = log_in(&base, data).await?;
-    let bodies = data.join("bench-csrs.jsonl");
-    let lines: Vec<String> = pems
-        .iter()
-        .map(|pem| serde_json::json!({"csr": pem, "validity_days": 90}).to_string())
-        .collect();
-    std::fs::write(&bodies, lines.join("\n"))?;
+    let bodies = data.join("bench-bodies.txt");
+    std::fs::write(&bodies, load.bodies.join("\n"))?;
     let script = data.join("bench-issue.lua");
     std::fs::write(&script, WRK_SCRIPT)?;
     let connections = connections.to_string();
@@ -306,13 +318,17 @@ async fn issue_rest(
         .arg(&base)
         .arg("--")
         .arg(&bodies)
-        .args([&cookie, &csrf])
+        .args([load.path.to_owned(), load.expected.to_string()])
+        .args(&load.headers)
         .output()
         .await
         .map_err(|e| format!("wrk could not be run (scripts/test installs it): {e}"))?;
     let report = String::from_utf8_lossy(&output.stdout);
     let problems = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success() || report.contains("Non-2xx") || report.contains("Socket errors") {
+    if !output.status.success()
+        || problems.contains("refused:")
+        || report.contains("Socket errors")
+    {
         return Err(format!("wrk: {report}{problems}").into());
     }
     // "12345 requests in 8.00s, 1.23MB read"
@@ -328,6 +344,57 @@ async fn issue_rest(
         })
         .ok_or_else(|| format!("wrk printed no count: {report}"))?;
     Ok(WrkRun { completed, wall })
+}
+
+/// `POST /api/v2/certificates` with `{"csr": …}` for each CSR, as the admin's session.
+async fn rest_load<'a>(
+    running: &certmint_server::Running,
+    data: &std::path::Path,
+    csrs: &[Vec<u8>],
+) -> Result<WrkLoad<'a>> {
+    let (cookie, csrf) = log_in(&format!("https://{}", running.https_addr), data).await?;
+    Ok(WrkLoad {
+        path: "/api/v2/certificates",
+        bodies: csrs
+            .iter()
+            .map(|der| {
+                let pem = authority::pki::pem::encode("CERTIFICATE REQUEST", der);
+                serde_json::json!({"csr": pem, "validity_days": 90}).to_string()
+            })
+            .collect(),
+        headers: vec![
+            format!("Cookie: {cookie}"),
+            format!("X-CSRF-Token: {csrf}"),
+            "Content-Type: application/json".to_owned(),
+        ],
+        expected: 201,
+    })
+}
+
+/// EST `simpleenroll` (RFC 7030 §4.2.1) for each CSR, base64 on one line, with HTTP Basic
+/// credentials; turns EST on with those credentials first.
+async fn est_load<'a>(authority: &Authority, csrs: &[Vec<u8>]) -> Result<WrkLoad<'a>> {
+    authority
+        .update_est_settings(
+            &Principal::local("bench"),
+            authority::est::EstSettingsChange {
+                enabled: Some(true),
+                username: Some(EST_USER.to_owned()),
+                password: Some(Some(PASSWORD.to_owned().into())),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let basic = B64.encode(format!("{EST_USER}:{PASSWORD}"));
+    Ok(WrkLoad {
+        path: "/.well-known/est/simpleenroll",
+        bodies: csrs.iter().map(|der| B64.encode(der)).collect(),
+        headers: vec![
+            format!("Authorization: Basic {basic}"),
+            "Content-Type: application/pkcs10".to_owned(),
+        ],
+        expected: 200,
+    })
 }
 
 async fn stored(authority: &Authority) -> Result<i64> {
@@ -410,21 +477,31 @@ async fn run(n: usize, seconds: u64, paths: &[String]) -> Result<()> {
         return Err(format!("{before} certificates stored, expected {expected}").into());
     }
 
-    if wanted("rest") {
-        let pems: Vec<String> = make_csrs(n)?
-            .iter()
-            .map(|der| authority::pki::pem::encode("CERTIFICATE REQUEST", der))
-            .collect();
-        let connections = CONCURRENCY.min(pems.len());
+    // The two front doors that take a CSR over HTTPS, one after the other on the same server.
+    let connections = CONCURRENCY.min(n);
+    for (path, what) in [
+        ("rest", "REST POST /api/v2/certificates with a CSR"),
+        ("est", "EST simpleenroll, HTTP Basic"),
+    ] {
+        if !wanted(path) {
+            continue;
+        }
+        let csrs = make_csrs(n)?;
+        let load = if path == "rest" {
+            rest_load(&running, data.path(), &csrs).await?
+        } else {
+            est_load(&authority, &csrs).await?
+        };
+        let before = stored(&authority).await?;
         let mut completed = 0;
         let took = measure(async {
-            let done = issue_rest(&running, data.path(), &pems, connections, seconds).await?;
+            let done = drive_wrk(&running, data.path(), load, connections, seconds).await?;
             completed = done.completed;
             Ok(done.wall)
         })
         .await?;
         report(
-            &format!("REST POST /api/v2/certificates with a CSR, {connections} connections (wrk)"),
+            &format!("{what}, {connections} connections (wrk)"),
             completed,
             &took,
         );

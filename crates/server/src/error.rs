@@ -128,6 +128,7 @@ impl From<authority::Error> for ApiError {
             E::Conflict(_) | E::AlreadyRevoked(_) => StatusCode::CONFLICT,
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Unavailable(_) | E::StorageFull | E::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Upstream(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &e {

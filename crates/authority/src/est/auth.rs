@@ -145,22 +145,33 @@ impl Authority {
         if self.est.verified.get(&digest, generation).is_some() {
             return Ok(());
         }
-        let admission = self.est.checks.admit()?;
-        let verified = self.est.verified.clone();
-        let user_matches = username == settings.username;
-        let password = password.clone();
-        let key = digest.clone();
-        // Requests that queued behind the first check of the same credentials find its
-        // answer here instead of verifying again.
-        let good = admission
-            .run(move || {
-                if verified.get(&key, generation).is_some() {
-                    return Ok(true);
-                }
-                let matches = password::verify_now(&password, &hash)?;
-                Ok::<_, Error>(matches && user_matches)
+        // A fleet that starts at once sends the same credentials many times over before the
+        // first check is done: those requests wait for that one check instead of each taking
+        // a place in the pool's queue (and being refused once it is full).
+        let check = self.est.check_of(&digest);
+        let good = check
+            .get_or_try_init(|| async {
+                let admission = self.est.checks.admit()?;
+                let verified = self.est.verified.clone();
+                let user_matches = username == settings.username;
+                let password = password.clone();
+                let key = digest.clone();
+                // Requests that queued behind the first check of the same credentials find
+                // its answer here instead of verifying again.
+                admission
+                    .run(move || {
+                        if verified.get(&key, generation).is_some() {
+                            return Ok(true);
+                        }
+                        let matches = password::verify_now(&password, &hash)?;
+                        Ok::<_, Error>(matches && user_matches)
+                    })
+                    .await?
             })
-            .await??;
+            .await
+            .copied();
+        self.est.check_done(&digest, &check);
+        let good = good?;
         if good {
             self.est.verified.put(digest, generation, ());
             return Ok(());

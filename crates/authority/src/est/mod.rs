@@ -18,8 +18,11 @@ mod admin;
 mod auth;
 mod enroll;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
+
+use tokio::sync::OnceCell;
 
 use store::{EstConfigRow, EstEndpoint};
 
@@ -53,6 +56,10 @@ pub(crate) struct EstCore {
     verified: Arc<Credentials<()>>,
     /// Where Argon2 verifications run.
     checks: Pool,
+    /// Checks under way, by the same digest as `verified`, with their answer once there is
+    /// one. An entry lives only while its check does, so there are never more than requests
+    /// in flight.
+    in_flight: Mutex<HashMap<String, Arc<OnceCell<bool>>>>,
 }
 
 impl Default for EstCore {
@@ -62,6 +69,7 @@ impl Default for EstCore {
             snapshot: RwLock::default(),
             verified: Arc::default(),
             checks: Pool::new(cores, QUEUE_PER_CORE * cores, "EST password checks"),
+            in_flight: Mutex::default(),
         }
     }
 }
@@ -72,6 +80,31 @@ impl EstCore {
             .snapshot
             .write()
             .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// The check of the credentials `digest` names: the one under way, or a new one.
+    fn check_of(&self, digest: &str) -> Arc<OnceCell<bool>> {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(digest.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    /// Forgets `check` once its answer (or failure) is in: later requests ask the cache of
+    /// verified passwords, or check again.
+    fn check_done(&self, digest: &str, check: &Arc<OnceCell<bool>>) {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if in_flight
+            .get(digest)
+            .is_some_and(|current| Arc::ptr_eq(current, check))
+        {
+            in_flight.remove(digest);
+        }
     }
 
     fn fresh(&self) -> Option<Arc<EstConfigRow>> {

@@ -221,7 +221,7 @@ impl Authority {
     /// Runs the expiry scan now and says what it announced and sent.
     ///
     /// # Errors
-    /// [`Error::Forbidden`] without `admin:system`; [`Error::Unavailable`] when the mail
+    /// [`Error::Forbidden`] without `admin:system`; [`Error::Upstream`] when the mail
     /// server did not take the mail (the notices stay recorded and their mail queued); store
     /// errors.
     pub async fn check_expiry(&self, principal: &Principal) -> Result<ExpiryScan> {

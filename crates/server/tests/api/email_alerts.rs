@@ -29,22 +29,63 @@ struct SmtpServer {
     _dir: tempfile::TempDir,
 }
 
+/// How the test mail server takes connections and mail.
+enum Smtp<'a> {
+    /// In the clear, from anyone.
+    Plain,
+    /// Only after AUTH with `user` and `password`, over STARTTLS or implicit TLS, with the
+    /// certificate and key in the PEM files `cert` and `key`.
+    Secured {
+        implicit_tls: bool,
+        cert: &'a Path,
+        key: &'a Path,
+        user: &'a str,
+        password: &'a str,
+    },
+}
+
 impl SmtpServer {
     async fn start() -> TestResult<Self> {
+        Self::start_as(Smtp::Plain).await
+    }
+
+    async fn start_as(how: Smtp<'_>) -> TestResult<Self> {
         let python = tool("aiosmtpd", "CERTMINT_TEST_AIOSMTPD");
         let dir = tempfile::tempdir()?;
         let maildir = dir.path().join("mail");
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let child = tokio::process::Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()?;
+        let mut command = tokio::process::Command::new(python);
+        match how {
+            Smtp::Plain => {
+                command
+                    .args(["-m", "aiosmtpd", "-n", "-l"])
+                    .arg(format!("127.0.0.1:{port}"))
+                    .args(["-c", "aiosmtpd.handlers.Mailbox"])
+                    .arg(&maildir);
+            }
+            Smtp::Secured {
+                implicit_tls,
+                cert,
+                key,
+                user,
+                password,
+            } => {
+                // Mailbox wants the Maildir to be there when a session starts.
+                for sub in ["cur", "new", "tmp"] {
+                    std::fs::create_dir_all(maildir.join(sub))?;
+                }
+                command
+                    .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api/smtp_tls.py"))
+                    .args(["127.0.0.1", &port.to_string()])
+                    .arg(&maildir)
+                    .arg(if implicit_tls { "tls" } else { "starttls" })
+                    .args([cert, key])
+                    .args([user, password]);
+            }
+        }
+        let child = command.stdout(Stdio::null()).kill_on_drop(true).spawn()?;
         for _ in 0..100 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
@@ -424,5 +465,143 @@ async fn mail_to_a_private_address_is_refused_unless_allowed() -> TestResult {
     assert!(body.to_string().contains("allow_private_targets"), "{body}");
     assert!(smtp.take()?.is_empty());
     drop(smtp.child);
+    Ok(())
+}
+
+/// Sends a test message to ops@example.test; the status and the body.
+async fn send_test(server: &TestServer, admin: &Session) -> (StatusCode, Value) {
+    post(
+        server,
+        admin,
+        "/api/v2/settings/email/test",
+        json!({"to": "ops@example.test"}),
+    )
+    .await
+}
+
+/// Writes the certificate and key of a server certificate for 127.0.0.1 from certmint's own
+/// default CA into `dir`: the files a mail relay of the organisation would have.
+async fn own_server_certificate(
+    server: &TestServer,
+    admin: &Session,
+    dir: &Path,
+) -> TestResult<(PathBuf, PathBuf)> {
+    let (status, body) = post(
+        server,
+        admin,
+        "/api/v2/certificates",
+        json!({"common_name": "localhost", "san": ["dns:localhost", "ip:127.0.0.1"], "validity_days": 30}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let id = body["data"]["id"].as_i64().ok_or("id")?;
+    let response = server
+        .request(
+            Method::GET,
+            &format!("/api/v2/certificates/{id}/export?format=pem"),
+            &Auth::Session(admin),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let cert = dir.join("relay.crt");
+    std::fs::write(&cert, response.bytes().await?)?;
+    let (status, body) = post(server, admin, &format!("/api/v2/certificates/{id}/key"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let key = dir.join("relay.key");
+    std::fs::write(&key, body["data"]["private_key"].as_str().ok_or("key")?)?;
+    Ok((cert, key))
+}
+
+#[tokio::test]
+async fn mail_over_starttls_and_implicit_tls_with_a_password() -> TestResult {
+    let server = TestServer::start_with(|s| s.email.allow_private_targets = true).await;
+    let admin = server.admin().await;
+    let dir = tempfile::tempdir()?;
+    let (cert, key) = own_server_certificate(&server, &admin, dir.path()).await?;
+    // The same names, signed by no CA certmint knows.
+    let (stranger_cert, stranger_key) = (dir.path().join("self.crt"), dir.path().join("self.key"));
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&stranger_key)
+        .arg("-out")
+        .arg(&stranger_cert)
+        .output()?;
+    assert!(made.status.success(), "{made:?}");
+
+    for (security, implicit_tls) in [("starttls", false), ("tls", true)] {
+        let smtp = SmtpServer::start_as(Smtp::Secured {
+            implicit_tls,
+            cert: &cert,
+            key: &key,
+            user: "mailer",
+            password: "hunter2-smtp",
+        })
+        .await?;
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PATCH,
+            "/api/v2/settings/email",
+            Some(json!({"enabled": true, "host": "127.0.0.1", "port": smtp.port, "security": security,
+                        "username": "mailer", "password": "hunter2-smtp",
+                        "from_address": "certmint@example.test"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = send_test(&server, &admin).await;
+        assert_eq!(status, StatusCode::OK, "{security}: {body}");
+        let got = smtp.take()?;
+        assert_eq!(got.len(), 1, "{security}: {got:?}");
+        assert_eq!(got[0].to, "ops@example.test");
+
+        // A wrong password: the server refuses, nothing is sent, and the answer says why.
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PATCH,
+            "/api/v2/settings/email",
+            Some(json!({"password": "not-the-password"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = send_test(&server, &admin).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{security}: {body}");
+        // The server's own refusal, at once, not a timeout.
+        assert!(body.to_string().contains("did not take the mail"), "{body}");
+        assert!(body.to_string().contains("535"), "{body}");
+        assert!(smtp.take()?.is_empty());
+    }
+
+    // A relay whose certificate chains to no trusted root never sees the password.
+    for (security, implicit_tls) in [("starttls", false), ("tls", true)] {
+        let smtp = SmtpServer::start_as(Smtp::Secured {
+            implicit_tls,
+            cert: &stranger_cert,
+            key: &stranger_key,
+            user: "mailer",
+            password: "hunter2-smtp",
+        })
+        .await?;
+        let (status, body) = call(
+            &server,
+            &admin,
+            Method::PATCH,
+            "/api/v2/settings/email",
+            Some(json!({"port": smtp.port, "security": security, "password": "hunter2-smtp"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = send_test(&server, &admin).await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY, "{security}: {body}");
+        assert!(
+            body.to_string().to_lowercase().contains("certificate"),
+            "{security}: {body}"
+        );
+        assert!(smtp.take()?.is_empty());
+    }
     Ok(())
 }

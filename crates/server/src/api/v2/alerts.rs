@@ -117,7 +117,7 @@ pub struct CheckData {
 #[utoipa::path(post, path = "/system/alerts/expiry/check", tag = "system",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     responses((status = 200, description = "What the scan found and sent", body = Envelope<CheckData>),
-              (status = 503, description = "The mail server did not take the mail (it stays queued)", body = ErrorBody)))]
+              (status = 502, description = "The mail server did not take the mail (it stays queued)", body = ErrorBody)))]
 async fn check(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let scan = app.authority.check_expiry(&principal).await?;
     let message = format!(

@@ -130,7 +130,7 @@ pub struct TestData {
     request_body = TestRequest,
     responses((status = 200, description = "The mail server took the message", body = Envelope<TestData>),
               (status = 422, description = "A bad address, no settings, or a refused mail server address", body = ErrorBody),
-              (status = 503, description = "The mail server could not be reached or refused the message", body = ErrorBody)))]
+              (status = 502, description = "The mail server could not be reached or refused the message", body = ErrorBody)))]
 async fn send_test(
     State(app): State<App>,
     Caller(principal): Caller,
