@@ -45,6 +45,8 @@ pub(crate) struct IssueWrite {
     pub event: NewEvent,
     /// When it happened.
     pub now: OffsetDateTime,
+    /// When its template's auto-renewal makes it due, if it does.
+    pub renew_at: Option<OffsetDateTime>,
 }
 
 /// What an issuance wrote: the certificate as stored (its `key_id` the new key's, when there
@@ -172,6 +174,7 @@ async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Resu
     let mut audits = Vec::with_capacity(accepted.len());
     let mut events = Vec::with_capacity(accepted.len());
     let mut csrs = Vec::with_capacity(accepted.len());
+    let mut renewals = Vec::with_capacity(accepted.len());
     let mut cas = Vec::new();
     for write in accepted {
         if let Some(ca) = write.ca {
@@ -185,6 +188,7 @@ async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Resu
         audits.push(write.audit);
         events.push((write.event, write.now));
         csrs.push(write.csr_id);
+        renewals.push(write.renew_at);
     }
     let rows: Vec<_> = certificates.iter().map(|(c, now)| (c, *now)).collect();
     let ids = tx.insert_certificates(&rows).await?;
@@ -205,6 +209,11 @@ async fn apply_all(tx: &mut WriteTx, writes: Vec<IssueWrite>) -> Result<Vec<Resu
         }
         audit.resource_id = Some(id.to_string());
         event.resource_id = id.to_string();
+    }
+    for ((renew_at, id), (_, now)) in renewals.iter().zip(&ids).zip(&certificates) {
+        if let Some(due) = renew_at {
+            tx.set_auto_renewal(*id, None, Some(*due), *now).await?;
+        }
     }
     tx.audit_many(&audits).await?;
     let events: Vec<_> = events.iter().map(|(e, now)| (e, *now)).collect();

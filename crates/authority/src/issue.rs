@@ -298,7 +298,13 @@ impl Authority {
                 "renewed_from": request.renewed_from,
             }),
         };
+        // A template's auto-renewal applies to the certificates whose key certmint holds.
+        let renew_at = rules
+            .renewal
+            .filter(|_| !makes_ca && (generated.is_some() || reused_key.is_some()))
+            .map(|p| p.when.due_at(built.not_before, built.not_after));
         let write = IssueWrite {
+            renew_at,
             new_key: generated.as_ref().map(|k| self.sealed_key(k)).transpose()?,
             ca: new_ca,
             certificate: NewCertificate {
@@ -349,6 +355,27 @@ impl Authority {
         validity_days: Option<i64>,
         ca_id: Option<CaId>,
         new_key: Option<KeySource>,
+    ) -> Result<Issued> {
+        self.renew_via(
+            principal,
+            id,
+            validity_days,
+            ca_id,
+            new_key,
+            CertificateSource::Api,
+        )
+        .await
+    }
+
+    /// [`Authority::renew`], recording `source` as the front door.
+    pub(crate) async fn renew_via(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+        validity_days: Option<i64>,
+        ca_id: Option<CaId>,
+        new_key: Option<KeySource>,
+        source: CertificateSource,
     ) -> Result<Issued> {
         let old = self.certificate(id).await?;
         let info = inspect::Certificate::parse(&old.cert.der)?;
@@ -402,7 +429,7 @@ impl Authority {
                 key_usage: Some(info.key_usage.clone()),
                 extended_key_usage: Some(info.extended_key_usage.clone()),
                 description: old.description.clone(),
-                source: CertificateSource::Api,
+                source,
                 renewed_from: Some(id),
             },
         )

@@ -31,6 +31,7 @@ mod principal;
 mod publisher;
 mod publishing;
 pub mod rbac;
+mod renewal;
 mod revoke;
 mod scep;
 mod search;
@@ -65,6 +66,10 @@ pub use pki;
 pub use principal::{Credential, Origin, Principal};
 pub use publishing::Publishing;
 pub use rbac::{Permission, Role};
+pub use renewal::{
+    AutoRenewal, AutoRenewalChange, KeyPolicy, LifetimeFraction, OwnPolicy, RenewWhen,
+    RenewalPolicy,
+};
 pub use revoke::RevocationReason;
 pub use scep::{
     CaCerts, ChallengeIssued, DEFAULT_SCEP_PROFILE, ScepAnswer, ScepConfig, ScepConfigChange,

@@ -28,7 +28,7 @@ use crate::outbound::AddressPolicy;
 use crate::{Authority, Error, Permission, Principal, Result};
 
 /// The event types an endpoint may ask for, with what they announce.
-pub const EVENTS: [(&str, &str); 13] = [
+pub const EVENTS: [(&str, &str); 14] = [
     ("certificate_issued", "A certificate was issued"),
     (
         "certificate_renewed",
@@ -39,6 +39,10 @@ pub const EVENTS: [(&str, &str); 13] = [
         "A certificate was revoked or put on hold",
     ),
     ("certificate_released", "A certificate on hold was released"),
+    (
+        "certificate_renewal_failed",
+        "An automatic renewal failed; it is retried with backoff",
+    ),
     ("certificate_expiring", "A certificate is about to expire"),
     ("certificate_expired", "A certificate expired"),
     ("ca_created", "A CA was created"),

@@ -129,7 +129,7 @@ fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
 }
 
 impl Authority {
-    async fn stored_expiry_alerts(&self) -> Result<ExpiryAlerts> {
+    pub(super) async fn stored_expiry_alerts(&self) -> Result<ExpiryAlerts> {
         match self.store.setting(KEY).await? {
             Some(value) => serde_json::from_value(value)
                 .map_err(|e| Error::Internal(format!("stored expiry alerts: {e}"))),

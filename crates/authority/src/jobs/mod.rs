@@ -6,6 +6,7 @@
 //! [`Authority::update_job`] and [`Authority::request_job_run`] (`admin:system`).
 
 mod expiry;
+mod renewal;
 mod retention;
 mod runner;
 mod schedule;
@@ -40,17 +41,20 @@ pub enum Job {
     ExpiryScan,
     /// Sends outbox events to the webhook endpoints that ask for them.
     WebhookDelivery,
+    /// Renews the certificates whose auto-renewal policy says they are due.
+    AutoRenewal,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 7] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
         Job::Recovery,
         Job::ExpiryScan,
         Job::WebhookDelivery,
+        Job::AutoRenewal,
     ];
 
     /// Its name in the API and the database.
@@ -62,6 +66,7 @@ impl Job {
             Job::Recovery => "recovery",
             Job::ExpiryScan => "expiry_scan",
             Job::WebhookDelivery => "webhook_delivery",
+            Job::AutoRenewal => "auto_renewal",
         }
     }
 
@@ -86,6 +91,9 @@ impl Job {
             Job::WebhookDelivery => {
                 "Sends new events to the webhook endpoints that ask for them, and retries failed deliveries"
             }
+            Job::AutoRenewal => {
+                "Renews the certificates whose auto-renewal policy says they are due, retrying failures with backoff"
+            }
         }
     }
 
@@ -97,6 +105,7 @@ impl Job {
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
             Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
             Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
+            Job::AutoRenewal => Schedule::Every(time::Duration::minutes(10)),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The templates every installation starts with, and storing those that are missing.
 
 use super::{BasicConstraints, TemplateSpec};
+use crate::renewal::KeyPolicy;
 use crate::{Authority, Result};
 
 fn strings(items: &[&str]) -> Vec<String> {
@@ -25,6 +26,10 @@ pub fn builtin_templates() -> Vec<TemplateSpec> {
         require_san: false,
         allowed_domains: Vec::new(),
         ocsp_no_check: false,
+        auto_renew: false,
+        renew_before_days: None,
+        renew_lifetime_fraction: None,
+        renew_key_policy: KeyPolicy::SameKey,
     };
     vec![
         TemplateSpec {

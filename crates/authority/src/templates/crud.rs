@@ -5,6 +5,7 @@ use store::{NewTemplate, TemplateId, TemplateRow};
 
 use super::{ImportCounts, Rules, Template, TemplateSpec};
 use crate::audit::Event;
+use crate::renewal::{RenewalPolicy, describe};
 use crate::{Authority, Error, Permission, Principal, Result};
 
 impl Template {
@@ -126,7 +127,7 @@ impl Authority {
         if before.builtin {
             return Err(read_only(&before.spec.name));
         }
-        spec.rules(id)?;
+        let renewal = spec.rules(id)?.renewal;
         let row = spec.to_row(false)?;
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
@@ -137,13 +138,26 @@ impl Authority {
         {
             return Err(Error::NotFound(format!("template {id} does not exist")));
         }
+        let before_renewal = before.spec.renewal_policy()?;
+        let mut detail = String::new();
+        if renewal != before_renewal {
+            // Its certificates follow its policy, except those with a policy of their own.
+            let changed = tx
+                .apply_template_renewal(id, RenewalPolicy::stored_at(renewal), now)
+                .await?;
+            detail = format!(
+                ", auto-renewal {} (was {}), {changed} certificates rescheduled",
+                describe(renewal),
+                describe(before_renewal)
+            );
+        }
         tx.audit(&self.entry_by(
             principal,
             Event::new(
                 "template_updated",
                 "template",
                 id,
-                format!("'{}' (was '{}')", row.name, before.spec.name),
+                format!("'{}' (was '{}'){detail}", row.name, before.spec.name),
             ),
         ))
         .await?;
@@ -202,16 +216,23 @@ impl Authority {
         let now = self.now();
         let mut counts = ImportCounts::default();
         let mut tx = self.store.begin_write().await?;
-        for row in &rows {
+        for (row, spec) in rows.iter().zip(&specs) {
             let (id, action) = match tx.template_named(&row.name).await? {
                 Some(existing) if existing.builtin || !update_existing => {
                     counts.skipped += 1;
                     continue;
                 }
                 Some(existing) => {
-                    tx.update_template(existing.id, row, now).await?;
+                    let id = existing.id;
+                    let before = Template::from_row(existing)?.spec.renewal_policy()?;
+                    tx.update_template(id, row, now).await?;
+                    let after = spec.renewal_policy()?;
+                    if after != before {
+                        tx.apply_template_renewal(id, RenewalPolicy::stored_at(after), now)
+                            .await?;
+                    }
                     counts.updated += 1;
-                    (existing.id, "template_updated")
+                    (id, "template_updated")
                 }
                 None => {
                     counts.imported += 1;

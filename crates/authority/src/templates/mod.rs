@@ -13,6 +13,9 @@ use serde::{Deserialize, Serialize};
 use store::TemplateId;
 use time::OffsetDateTime;
 
+use crate::Result;
+use crate::renewal::{KeyPolicy, LifetimeFraction, RenewWhen, RenewalPolicy};
+
 pub use builtin::builtin_templates;
 pub(crate) use rules::{Asked, Rules};
 
@@ -68,6 +71,50 @@ pub struct TemplateSpec {
     /// Adds id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1), for OCSP responder certificates.
     #[serde(default)]
     pub ocsp_no_check: bool,
+    /// Renew its certificates whose key certmint holds before they expire.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_renew: bool,
+    /// With `auto_renew`: this many days before expiry (1 to 3650).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_before_days: Option<i64>,
+    /// With `auto_renew`: once this share of the lifetime remains (between 0 and 1); a third
+    /// when neither this nor `renew_before_days` is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_lifetime_fraction: Option<LifetimeFraction>,
+    /// With `auto_renew`: keep the key (`same_key`) or generate a new one (`rekey`).
+    #[serde(default, skip_serializing_if = "is_same_key")]
+    pub renew_key_policy: KeyPolicy,
+}
+
+fn is_same_key(policy: &KeyPolicy) -> bool {
+    *policy == KeyPolicy::SameKey
+}
+
+impl TemplateSpec {
+    /// This spec with `other`'s auto-renewal fields, for an editor that does not show them.
+    #[must_use]
+    pub fn with_renewal_of(self, other: &TemplateSpec) -> Self {
+        Self {
+            auto_renew: other.auto_renew,
+            renew_before_days: other.renew_before_days,
+            renew_lifetime_fraction: other.renew_lifetime_fraction,
+            renew_key_policy: other.renew_key_policy,
+            ..self
+        }
+    }
+
+    /// The auto-renewal policy it gives its certificates, if it gives one.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for both a number of days and a share of the lifetime, or days out
+    /// of range.
+    pub fn renewal_policy(&self) -> Result<Option<RenewalPolicy>> {
+        let when = RenewWhen::new(self.renew_before_days, self.renew_lifetime_fraction)?;
+        Ok(self.auto_renew.then_some(RenewalPolicy {
+            when,
+            key_policy: self.renew_key_policy,
+        }))
+    }
 }
 
 fn default_validity() -> i64 {

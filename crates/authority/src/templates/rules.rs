@@ -5,6 +5,7 @@ use pki::cert::{ExtendedKeyUsage, KeyUsage};
 use pki::{KeyType, SubjectAltName};
 
 use super::{MAX_DAYS, TemplateSpec, default_validity};
+use crate::renewal::RenewalPolicy;
 use crate::{Error, Result};
 use store::TemplateId;
 
@@ -26,6 +27,8 @@ pub(crate) struct Rules {
     require_san: bool,
     allowed_domains: Vec<String>,
     ocsp_no_check: bool,
+    /// The auto-renewal policy it gives its certificates.
+    pub renewal: Option<RenewalPolicy>,
 }
 
 /// What a request comes to once its template is applied.
@@ -85,6 +88,7 @@ impl Rules {
             require_san: false,
             allowed_domains: Vec::new(),
             ocsp_no_check: false,
+            renewal: None,
         }
     }
 
@@ -357,6 +361,7 @@ impl TemplateSpec {
             .map(|d| pki::name::check_dns_name(d, false))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| bad(e.to_string()))?;
+        let renewal = self.renewal_policy().map_err(|e| bad(e.to_string()))?;
         Ok(Rules {
             template: Some((id, name.to_owned())),
             validity_days: self.validity_days,
@@ -372,6 +377,7 @@ impl TemplateSpec {
             require_san: self.require_san,
             allowed_domains,
             ocsp_no_check: self.ocsp_no_check,
+            renewal,
         })
     }
 }

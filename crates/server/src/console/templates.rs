@@ -511,11 +511,12 @@ pub async fn update(
 ) -> Response {
     let form = TemplateForm::from_pairs(pairs);
     let current = match app.authority.template(TemplateId(id)).await {
-        Ok(t) => t.spec.name,
+        Ok(t) => t.spec,
         Err(e) => return page::refused(visitor.frame("/templates"), &e.into()),
     };
     let updated = async {
-        let spec = form.to_spec()?;
+        // The form has no auto-renewal fields: the template keeps its policy.
+        let spec = form.to_spec()?.with_renewal_of(&current);
         Ok::<_, ApiError>(
             app.authority
                 .update_template(&visitor.principal, TemplateId(id), spec)
@@ -524,7 +525,7 @@ pub async fn update(
     };
     match updated.await {
         Ok(_) => Redirect::to(&format!("/templates/{id}")).into_response(),
-        Err(e) => form_page(&visitor, Some((id, current)), form, Some(&e)),
+        Err(e) => form_page(&visitor, Some((id, current.name)), form, Some(&e)),
     }
 }
 

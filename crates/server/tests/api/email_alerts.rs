@@ -14,17 +14,17 @@ use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer, post}
 
 /// A mail received: its recipient, subject, and plain and HTML bodies.
 #[derive(Debug)]
-struct Received {
-    to: String,
-    subject: String,
-    text: String,
-    html: String,
+pub struct Received {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
 }
 
 /// aiosmtpd on a free loopback port, saving every message into a Maildir.
-struct SmtpServer {
+pub struct SmtpServer {
     child: tokio::process::Child,
-    port: u16,
+    pub port: u16,
     maildir: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -45,7 +45,7 @@ enum Smtp<'a> {
 }
 
 impl SmtpServer {
-    async fn start() -> TestResult<Self> {
+    pub async fn start() -> TestResult<Self> {
         Self::start_as(Smtp::Plain).await
     }
 
@@ -104,7 +104,7 @@ impl SmtpServer {
     }
 
     /// Takes the messages received so far (parsed), leaving the Maildir empty.
-    fn take(&self) -> TestResult<Vec<Received>> {
+    pub fn take(&self) -> TestResult<Vec<Received>> {
         let new = self.maildir.join("new");
         let mut out = Vec::new();
         if !new.exists() {

@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 6] = [
+const JOBS: [&str; 7] = [
     "audit_retention",
+    "auto_renewal",
     "crl_refresh",
     "expiry_scan",
     "ocsp_refresh",
@@ -68,7 +69,7 @@ async fn jobs_are_listed_run_when_asked_and_rescheduled() -> TestResult {
         .filter_map(|j| j["name"].as_str())
         .collect();
     assert_eq!(names, JOBS);
-    let recovery = &body["data"][4];
+    let recovery = &body["data"][5];
     assert_eq!(recovery["schedule"], "every 10s", "{recovery}");
     assert_eq!(recovery["enabled"], true);
     assert!(

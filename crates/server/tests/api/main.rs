@@ -12,6 +12,7 @@ mod acme_jws;
 mod acme_peers;
 mod audit_chain;
 mod auth;
+mod auto_renewal;
 mod bad_input;
 mod bulk;
 mod cas;

@@ -5,6 +5,7 @@ pub(crate) mod acme;
 mod alerts;
 pub(crate) mod audit;
 mod auth;
+mod auto_renewal;
 pub(crate) mod cas;
 pub(crate) mod certificate_bulk;
 pub(crate) mod certificates;
@@ -45,6 +46,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(cas::routes())
         .merge(lint::routes())
         .merge(certificates::routes())
+        .merge(auto_renewal::routes())
         .merge(certificate_bulk::routes())
         .merge(csrs::routes())
         .merge(crl::routes())

@@ -33,7 +33,9 @@ pub struct TemplateView {
     pub builtin: bool,
     /// name, description, validity_days, max_validity_days, key_algorithm, key_size, curve,
     /// allowed_key_types, key_usage, extended_key_usage, basic_constraints {ca, path_length},
-    /// san_types, require_san, allowed_domains, ocsp_no_check.
+    /// san_types, require_san, allowed_domains, ocsp_no_check; auto-renewal of the certificates
+    /// whose key certmint holds: auto_renew, renew_before_days or renew_lifetime_fraction (a
+    /// third of the lifetime when neither), renew_key_policy (`same_key` or `rekey`).
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub spec: TemplateSpec,
