@@ -31,6 +31,7 @@ mod principal;
 mod publisher;
 mod publishing;
 pub mod rbac;
+pub mod reports;
 mod revoke;
 mod scep;
 mod search;

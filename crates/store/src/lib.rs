@@ -23,6 +23,7 @@ mod ids;
 mod jobs;
 mod keys;
 mod outbox;
+mod reports;
 mod revocation;
 mod scep;
 mod sessions;
@@ -61,6 +62,7 @@ pub use ids::{CaId, CertificateId, CsrId, KeyId, TemplateId};
 pub use jobs::{JobEnd, JobRow, JobRun};
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
+pub use reports::{ActionCount, CertificateProfile, ReportCertificate, ReportOrder};
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};
 pub use scep::{
     NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,

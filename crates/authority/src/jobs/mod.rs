@@ -40,17 +40,20 @@ pub enum Job {
     ExpiryScan,
     /// Sends outbox events to the webhook endpoints that ask for them.
     WebhookDelivery,
+    /// Mails the scheduled reports that are due, each once per occurrence.
+    ReportDelivery,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 6] = [
+    pub const ALL: [Job; 7] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
         Job::Recovery,
         Job::ExpiryScan,
         Job::WebhookDelivery,
+        Job::ReportDelivery,
     ];
 
     /// Its name in the API and the database.
@@ -62,6 +65,7 @@ impl Job {
             Job::Recovery => "recovery",
             Job::ExpiryScan => "expiry_scan",
             Job::WebhookDelivery => "webhook_delivery",
+            Job::ReportDelivery => "report_delivery",
         }
     }
 
@@ -86,6 +90,9 @@ impl Job {
             Job::WebhookDelivery => {
                 "Sends new events to the webhook endpoints that ask for them, and retries failed deliveries"
             }
+            Job::ReportDelivery => {
+                "Mails the scheduled reports that are due, each once per scheduled time whichever node runs it"
+            }
         }
     }
 
@@ -97,6 +104,7 @@ impl Job {
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
             Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
             Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
+            Job::ReportDelivery => Schedule::Every(time::Duration::MINUTE),
         }
     }
 

@@ -138,6 +138,7 @@ impl Authority {
             Job::Recovery => self.acme_recover_stalled().await,
             Job::ExpiryScan => self.expiry_scan_job().await,
             Job::WebhookDelivery => self.deliver_webhooks().await,
+            Job::ReportDelivery => self.deliver_reports().await,
         }
     }
 }

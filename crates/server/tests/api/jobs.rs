@@ -12,12 +12,13 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 6] = [
+const JOBS: [&str; 7] = [
     "audit_retention",
     "crl_refresh",
     "expiry_scan",
     "ocsp_refresh",
     "recovery",
+    "report_delivery",
     "webhook_delivery",
 ];
 

@@ -21,6 +21,7 @@ mod lint;
 pub(crate) mod ocsp;
 mod openapi;
 mod rbac;
+mod reports;
 pub(crate) mod scep;
 mod search;
 mod stats;
@@ -62,6 +63,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
+        .merge(reports::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())
