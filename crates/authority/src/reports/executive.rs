@@ -198,8 +198,8 @@ impl Authority {
             }
             add(&mut sources, p.source.as_str(), p.count);
         }
-        key_types.sort_by(|a, b| b.1.cmp(&a.1));
-        sources.sort_by(|a, b| b.1.cmp(&a.1));
+        key_types.sort_by_key(|k| std::cmp::Reverse(k.1));
+        sources.sort_by_key(|s| std::cmp::Reverse(s.1));
         let cas = self.store.cas().await?;
         let counts = self.store.certificates_per_ca().await?;
         let lines = hierarchy(&cas)
