@@ -422,8 +422,11 @@ async fn schedules_round_trip_and_refuse_bad_input() -> TestResult {
     Ok(())
 }
 
-/// The attachments of a raw mail: file name and content.
-fn attachments(raw: &[u8]) -> TestResult<(String, Vec<(String, Vec<u8>)>)> {
+/// Files attached to a mail: name and content.
+type Files = Vec<(String, Vec<u8>)>;
+
+/// The recipient and the attachments of a raw mail.
+fn attachments(raw: &[u8]) -> TestResult<(String, Files)> {
     use mailparse::MailHeaderMap;
     let mail = mailparse::parse_mail(raw)?;
     assert_eq!(mail.ctype.mimetype, "multipart/mixed");
