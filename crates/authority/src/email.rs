@@ -18,7 +18,8 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
@@ -168,13 +169,23 @@ pub struct EmailChange {
     pub from_address: Option<String>,
 }
 
-/// A mail to send: one recipient, a subject, the same text as plain text and HTML.
+/// A mail to send: one recipient, a subject, the same text as plain text and HTML, and any
+/// files attached.
 #[derive(Debug, Clone)]
 pub(crate) struct Mail {
     pub(crate) to: String,
     pub(crate) subject: String,
     pub(crate) text: String,
     pub(crate) html: String,
+    pub(crate) attachments: Vec<MailAttachment>,
+}
+
+/// A file attached to a mail.
+#[derive(Debug, Clone)]
+pub(crate) struct MailAttachment {
+    pub(crate) filename: String,
+    pub(crate) content_type: String,
+    pub(crate) bytes: Vec<u8>,
 }
 
 /// Parses an email address (`user@example.com`), saying which field was wrong.
@@ -212,7 +223,7 @@ impl Authority {
             .map_err(|_| Error::Conflict("email is already configured".into()))
     }
 
-    async fn stored_email(&self) -> Result<Stored> {
+    pub(crate) async fn stored_email(&self) -> Result<Stored> {
         match self.store.setting(KEY).await? {
             Some(value) => serde_json::from_value(value)
                 .map_err(|e| Error::Internal(format!("stored email settings: {e}"))),
@@ -384,6 +395,7 @@ impl Authority {
             subject: "certmint test message".into(),
             text: format!("{text}\n"),
             html: format!("<p>{}</p>", html_escape(text)),
+            attachments: Vec::new(),
         };
         let outcome = self.send_mail(&stored, std::slice::from_ref(&mail)).await;
         let mut tx = self.store.begin_write().await?;
@@ -427,15 +439,16 @@ impl Authority {
         let messages = mails
             .iter()
             .map(|m| {
+                let mut body = MultiPart::alternative_plain_html(m.text.clone(), m.html.clone());
+                if !m.attachments.is_empty() {
+                    body = attach(body, &m.attachments)?;
+                }
                 Message::builder()
                     .from(from.clone())
                     .to(Mailbox::new(None, parse_address(&m.to, "to")?))
                     .subject(m.subject.clone())
                     .date(date)
-                    .multipart(MultiPart::alternative_plain_html(
-                        m.text.clone(),
-                        m.html.clone(),
-                    ))
+                    .multipart(body)
                     .map_err(|e| Error::Internal(format!("building a mail: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -497,6 +510,19 @@ impl Authority {
             .await
             .map_err(|_| refused(&format!("no answer within {SEND_TIMEOUT:?}")))?
     }
+}
+
+/// `body` followed by `attachments`, as a multipart/mixed body.
+fn attach(body: MultiPart, attachments: &[MailAttachment]) -> Result<MultiPart> {
+    attachments
+        .iter()
+        .try_fold(MultiPart::mixed().multipart(body), |mixed, a| {
+            let content_type = ContentType::parse(&a.content_type)
+                .map_err(|e| Error::Internal(format!("attachment type {}: {e}", a.content_type)))?;
+            Ok(mixed.singlepart(
+                Attachment::new(a.filename.clone()).body(a.bytes.clone(), content_type),
+            ))
+        })
 }
 
 /// Connects to the mail server under `policy`, through TLS when asked (its certificate

@@ -32,6 +32,7 @@ mod publisher;
 mod publishing;
 pub mod rbac;
 mod renewal;
+pub mod reports;
 mod revoke;
 mod scep;
 mod search;

@@ -24,6 +24,7 @@ mod jobs;
 mod keys;
 mod outbox;
 mod renewals;
+mod reports;
 mod revocation;
 mod scep;
 mod sessions;
@@ -63,6 +64,7 @@ pub use jobs::{JobEnd, JobRow, JobRun};
 pub use keys::{KeyRow, NewKey};
 pub use outbox::NewEvent;
 pub use renewals::{AutoRenewalRow, DueRenewal, OwnRenewalPolicy, RenewAt, RenewalCursor};
+pub use reports::{ActionCount, CertificateProfile, ReportCertificate, ReportOrder};
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};
 pub use scep::{
     NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,

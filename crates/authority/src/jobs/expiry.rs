@@ -457,6 +457,7 @@ fn expiry_mail(to: String, items: &[MailItem], now: OffsetDateTime) -> Mail {
         subject,
         text,
         html,
+        attachments: Vec::new(),
     }
 }
 

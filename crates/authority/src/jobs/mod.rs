@@ -43,11 +43,13 @@ pub enum Job {
     WebhookDelivery,
     /// Renews the certificates whose auto-renewal policy says they are due.
     AutoRenewal,
+    /// Mails the scheduled reports that are due, each once per occurrence.
+    ReportDelivery,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 7] = [
+    pub const ALL: [Job; 8] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
@@ -55,6 +57,7 @@ impl Job {
         Job::ExpiryScan,
         Job::WebhookDelivery,
         Job::AutoRenewal,
+        Job::ReportDelivery,
     ];
 
     /// Its name in the API and the database.
@@ -67,6 +70,7 @@ impl Job {
             Job::ExpiryScan => "expiry_scan",
             Job::WebhookDelivery => "webhook_delivery",
             Job::AutoRenewal => "auto_renewal",
+            Job::ReportDelivery => "report_delivery",
         }
     }
 
@@ -94,6 +98,9 @@ impl Job {
             Job::AutoRenewal => {
                 "Renews the certificates whose auto-renewal policy says they are due, retrying failures with backoff"
             }
+            Job::ReportDelivery => {
+                "Mails the scheduled reports that are due, each once per scheduled time whichever node runs it"
+            }
         }
     }
 
@@ -106,6 +113,7 @@ impl Job {
             Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
             Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
             Job::AutoRenewal => Schedule::Every(time::Duration::minutes(10)),
+            Job::ReportDelivery => Schedule::Every(time::Duration::MINUTE),
         }
     }
 

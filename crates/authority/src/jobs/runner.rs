@@ -139,6 +139,7 @@ impl Authority {
             Job::ExpiryScan => self.expiry_scan_job().await,
             Job::WebhookDelivery => self.deliver_webhooks().await,
             Job::AutoRenewal => self.auto_renewal_job().await,
+            Job::ReportDelivery => self.deliver_reports().await,
         }
     }
 }

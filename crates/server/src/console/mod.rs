@@ -24,6 +24,7 @@ mod import;
 mod jobs;
 mod login;
 mod page;
+mod reports;
 mod scep;
 mod templates;
 mod tools;
@@ -212,6 +213,26 @@ pub fn routes(app: App) -> Router {
         .route(
             "/certificates/{id}/renew",
             page(&app, Some(P::WriteCertificates), post(certificates::renew)),
+        )
+        .route(
+            "/reports",
+            page(&app, Some(P::ReadCertificates), get(reports::show)),
+        )
+        .route(
+            "/reports/executive-pdf",
+            page(&app, Some(P::ReadCertificates), get(reports::executive)),
+        )
+        .route(
+            "/reports/{id}/schedule",
+            page(&app, Some(P::AdminSystem), post(reports::update_schedule)),
+        )
+        .route(
+            "/reports/{id}/send-test",
+            page(&app, Some(P::AdminSystem), post(reports::send_test)),
+        )
+        .route(
+            "/reports/{id}/{format}",
+            page(&app, Some(P::ReadCertificates), get(reports::download)),
         )
         .route(
             "/system/jobs",

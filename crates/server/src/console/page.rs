@@ -136,6 +136,11 @@ const NAVIGATION: &[Entry] = &[
         needs: Some(Permission::ReadAudit),
     },
     Entry {
+        path: "/reports",
+        label: "Reports",
+        needs: Some(Permission::ReadCertificates),
+    },
+    Entry {
         path: "/users",
         label: "Users",
         needs: Some(Permission::ReadUsers),

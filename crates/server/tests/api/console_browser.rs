@@ -608,6 +608,7 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         page("/users/new".into(), None),
         submit("/users/new".into(), "Create", None, 422),
         page(format!("/users/{user}"), None),
+        page("/reports".into(), None),
         page("/system/jobs".into(), None),
         page("/account".into(), None),
     ])

@@ -2,7 +2,7 @@
 //! settings, a test message, the expiry scan mailing each certificate once per threshold in
 //! one multipart message per recipient, and the events it queues.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -22,9 +22,9 @@ pub struct Received {
 }
 
 /// aiosmtpd on a free loopback port, saving every message into a Maildir.
-pub struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: tokio::process::Child,
-    pub port: u16,
+    pub(crate) port: u16,
     maildir: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -45,7 +45,7 @@ enum Smtp<'a> {
 }
 
 impl SmtpServer {
-    pub async fn start() -> TestResult<Self> {
+    pub(crate) async fn start() -> TestResult<Self> {
         Self::start_as(Smtp::Plain).await
     }
 
@@ -104,7 +104,18 @@ impl SmtpServer {
     }
 
     /// Takes the messages received so far (parsed), leaving the Maildir empty.
-    pub fn take(&self) -> TestResult<Vec<Received>> {
+    pub(crate) fn take(&self) -> TestResult<Vec<Received>> {
+        let mut out = self
+            .take_raw()?
+            .iter()
+            .map(|raw| parse(raw))
+            .collect::<TestResult<Vec<_>>>()?;
+        out.sort_by(|a, b| a.to.cmp(&b.to));
+        Ok(out)
+    }
+
+    /// Takes the messages received so far as they came, leaving the Maildir empty.
+    pub(crate) fn take_raw(&self) -> TestResult<Vec<Vec<u8>>> {
         let new = self.maildir.join("new");
         let mut out = Vec::new();
         if !new.exists() {
@@ -112,19 +123,17 @@ impl SmtpServer {
         }
         for entry in std::fs::read_dir(&new)? {
             let path = entry?.path();
-            out.push(parse(&path)?);
+            out.push(std::fs::read(&path)?);
             std::fs::remove_file(&path)?;
         }
-        out.sort_by(|a, b| a.to.cmp(&b.to));
         Ok(out)
     }
 }
 
-fn parse(path: &Path) -> TestResult<Received> {
+fn parse(raw: &[u8]) -> TestResult<Received> {
     use mailparse::MailHeaderMap;
-    let raw = std::fs::read(path)?;
-    let mail = mailparse::parse_mail(&raw)?;
-    assert_eq!(mail.ctype.mimetype, "multipart/alternative", "{path:?}");
+    let mail = mailparse::parse_mail(raw)?;
+    assert_eq!(mail.ctype.mimetype, "multipart/alternative");
     let part = |kind: &str| -> TestResult<String> {
         Ok(mail
             .subparts

@@ -19,6 +19,7 @@ const JOBS: [&str; 7] = [
     "expiry_scan",
     "ocsp_refresh",
     "recovery",
+    "report_delivery",
     "webhook_delivery",
 ];
 

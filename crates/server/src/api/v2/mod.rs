@@ -22,6 +22,7 @@ mod lint;
 pub(crate) mod ocsp;
 mod openapi;
 mod rbac;
+mod reports;
 pub(crate) mod scep;
 mod search;
 mod stats;
@@ -64,6 +65,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
+        .merge(reports::routes())
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())
