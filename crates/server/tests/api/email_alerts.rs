@@ -14,23 +14,23 @@ use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer, post}
 
 /// A mail received: its recipient, subject, and plain and HTML bodies.
 #[derive(Debug)]
-struct Received {
-    to: String,
-    subject: String,
-    text: String,
-    html: String,
+pub(crate) struct Received {
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
 }
 
 /// aiosmtpd on a free loopback port, saving every message into a Maildir.
-struct SmtpServer {
+pub(crate) struct SmtpServer {
     child: tokio::process::Child,
-    port: u16,
+    pub(crate) port: u16,
     maildir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl SmtpServer {
-    async fn start() -> TestResult<Self> {
+    pub(crate) async fn start() -> TestResult<Self> {
         let python = tool("aiosmtpd", "CERTMINT_TEST_AIOSMTPD");
         let dir = tempfile::tempdir()?;
         let maildir = dir.path().join("mail");
@@ -63,7 +63,7 @@ impl SmtpServer {
     }
 
     /// Takes the messages received so far (parsed), leaving the Maildir empty.
-    fn take(&self) -> TestResult<Vec<Received>> {
+    pub(crate) fn take(&self) -> TestResult<Vec<Received>> {
         let new = self.maildir.join("new");
         let mut out = Vec::new();
         if !new.exists() {
