@@ -425,7 +425,8 @@ fn two_nodes_deliver_each_webhook_event_once() -> TestResult {
     assert_eq!(keys.len(), ISSUED, "no event twice: {got:?}");
     assert!(!keys.contains(""), "each has its Idempotency-Key: {got:?}");
     assert!(
-        got.iter().all(|(_, event, _)| event == "certificate_issued"),
+        got.iter()
+            .all(|(_, event, _)| event == "certificate_issued"),
         "{got:?}"
     );
     let about: std::collections::BTreeSet<String> =

@@ -261,7 +261,11 @@ pub fn routes(app: App) -> Router {
         )
         .route(
             "/system/webhooks/{id}/secret",
-            page(&app, Some(P::AdminSystem), post(webhooks::regenerate_secret)),
+            page(
+                &app,
+                Some(P::AdminSystem),
+                post(webhooks::regenerate_secret),
+            ),
         )
         .route(
             "/system/webhooks/{id}/deliveries/{delivery}/requeue",

@@ -477,7 +477,10 @@ mod tests {
             ("events", "ca_created"),
             ("ca_filter", "3"),
             ("ca_filter", "4"),
-            ("headers", "X-Team: pki\r\n\r\n Authorization :Bearer a:b \n"),
+            (
+                "headers",
+                "X-Team: pki\r\n\r\n Authorization :Bearer a:b \n",
+            ),
         ]));
         assert!(form.sends("ca_created") && !form.sends("crl_published"));
         assert!(form.filters(&4) && !form.filters(&5));
@@ -525,7 +528,10 @@ mod tests {
             url: "https://hooks.example.com/x".into(),
             events: vec!["crl_published".into()],
             ca_filter: vec![2],
-            custom_headers: BTreeMap::from([("X-A".into(), "1".into()), ("X-B".into(), "2".into())]),
+            custom_headers: BTreeMap::from([
+                ("X-A".into(), "1".into()),
+                ("X-B".into(), "2".into()),
+            ]),
             enabled: true,
             created_at: now,
             updated_at: now,

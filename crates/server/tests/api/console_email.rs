@@ -57,7 +57,10 @@ async fn an_admin_sets_up_mail_and_expiry_alerts_from_the_console() -> TestResul
         "{html}"
     );
     assert!(html.contains("none is set"), "{html}");
-    assert!(!html.contains(r#"name="remove_password""#), "nothing to remove");
+    assert!(
+        !html.contains(r#"name="remove_password""#),
+        "nothing to remove"
+    );
 
     // The mail server, with a password.
     let smtp_form = |security: &'static str, password: &'static str, remove: bool| {
@@ -76,7 +79,13 @@ async fn an_admin_sets_up_mail_and_expiry_alerts_from_the_console() -> TestResul
         }
         fields
     };
-    let response = send(&client, &server, cookie, smtp_form("starttls", SMTP_PASSWORD, false)).await;
+    let response = send(
+        &client,
+        &server,
+        cookie,
+        smtp_form("starttls", SMTP_PASSWORD, false),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/system/email#smtp");
     let set = email(&server, &admin).await;
@@ -88,7 +97,10 @@ async fn an_admin_sets_up_mail_and_expiry_alerts_from_the_console() -> TestResul
     let html = page(&client, &server, cookie).await;
     assert!(html.contains("one is set; blank keeps it"), "{html}");
     assert!(html.contains(r#"name="remove_password""#), "{html}");
-    assert!(html.contains(r#"<option value="starttls" selected>"#), "{html}");
+    assert!(
+        html.contains(r#"<option value="starttls" selected>"#),
+        "{html}"
+    );
 
     // Blank keeps it.
     let response = send(&client, &server, cookie, smtp_form("starttls", "", false)).await;
@@ -121,11 +133,7 @@ async fn an_admin_sets_up_mail_and_expiry_alerts_from_the_console() -> TestResul
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let set = email(&server, &admin).await;
     assert_eq!(
-        (
-            &set["password_set"],
-            &set["security"],
-            &set["username"]
-        ),
+        (&set["password_set"], &set["security"], &set["username"]),
         (&json!(false), &json!("none"), &Value::Null),
         "{set}"
     );
@@ -186,7 +194,11 @@ async fn an_admin_sets_up_mail_and_expiry_alerts_from_the_console() -> TestResul
     );
     for (thresholds, recipients, why) in [
         ("0", "pki@example.test", "thresholds: give 1 to 10"),
-        ("a week", "pki@example.test", "thresholds must be a whole number"),
+        (
+            "a week",
+            "pki@example.test",
+            "thresholds must be a whole number",
+        ),
         ("30", "not an address", "is not an email address"),
     ] {
         let response = post_form(
@@ -248,7 +260,10 @@ async fn an_admin_sets_up_mail_and_expiry_alerts_from_the_console() -> TestResul
     )
     .await;
     assert!(
-        response.text().await?.contains("0 new notices, 0 messages sent"),
+        response
+            .text()
+            .await?
+            .contains("0 new notices, 0 messages sent"),
         "announced once"
     );
 
@@ -292,7 +307,11 @@ async fn without_admin_system_there_is_no_email_page() -> TestResult {
     for (path, fields) in [
         (
             "/system/email/smtp",
-            vec![("host", "mail.evil.example"), ("port", "25"), ("enabled", "1")],
+            vec![
+                ("host", "mail.evil.example"),
+                ("port", "25"),
+                ("enabled", "1"),
+            ],
         ),
         ("/system/email/test", vec![("to", "ops@example.test")]),
         (

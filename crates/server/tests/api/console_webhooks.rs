@@ -14,7 +14,8 @@ use crate::webhooks::{Receiver, lab, verified};
 
 /// The secret a page shows, if any.
 fn shown_secret(html: &str) -> Option<String> {
-    let start = html.find(r#"<p class="mono" id="secret">"#)? + r#"<p class="mono" id="secret">"#.len();
+    let start =
+        html.find(r#"<p class="mono" id="secret">"#)? + r#"<p class="mono" id="secret">"#.len();
     let end = html[start..].find("</p>")?;
     Some(html[start..start + end].to_owned())
 }
@@ -70,7 +71,10 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
         html.contains(r#"id="webhooks-error""#) && html.contains("no colon on this line"),
         "{html}"
     );
-    assert!(html.contains(&receiver.url), "the form keeps the URL: {html}");
+    assert!(
+        html.contains(&receiver.url),
+        "the form keeps the URL: {html}"
+    );
     assert_eq!(rest(&server, &admin, "/api/v2/webhooks").await, json!([]));
 
     // Made: the secret is on the answer, and nowhere else.
@@ -97,14 +101,20 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
     let id = list[0]["id"].as_i64().ok_or("id")?;
     assert_eq!(list[0]["name"], "ops");
     assert_eq!(list[0]["url"], receiver.url.as_str());
-    assert_eq!(list[0]["events"], json!(["certificate_issued", "ca_created"]));
+    assert_eq!(
+        list[0]["events"],
+        json!(["certificate_issued", "ca_created"])
+    );
     assert_eq!(list[0]["ca_filter"], json!([]));
     assert_eq!(
         list[0]["custom_headers"],
         json!({"X-Env": "lab", "X-Team": "pki"})
     );
     assert_eq!(list[0]["enabled"], true);
-    for path in ["/system/webhooks".to_owned(), format!("/system/webhooks/{id}")] {
+    for path in [
+        "/system/webhooks".to_owned(),
+        format!("/system/webhooks/{id}"),
+    ] {
         let response = get(&client, server.url(&path), cookie).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         let headers = response.headers().clone();
@@ -125,7 +135,8 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await?;
     assert!(
-        html.contains(r#"id="test-result""#) && html.contains("Delivered: the receiver answered HTTP 200"),
+        html.contains(r#"id="test-result""#)
+            && html.contains("Delivered: the receiver answered HTTP 200"),
         "{html}"
     );
     assert!(html.contains("receiver says hello"), "the excerpt: {html}");
@@ -156,10 +167,14 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
     assert_eq!(changed["events"], json!(["crl_published"]));
     assert_eq!(changed["custom_headers"], json!({"X-Team": "pki"}));
     assert_eq!(changed["enabled"], false);
-    let html = get(&client, server.url(&format!("/system/webhooks/{id}")), cookie)
-        .await
-        .text()
-        .await?;
+    let html = get(
+        &client,
+        server.url(&format!("/system/webhooks/{id}")),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
     assert!(
         html.contains(r#"id="event-crl_published" name="events" value="crl_published" checked"#)
             && !html.contains(r#"value="certificate_issued" checked"#),
@@ -168,8 +183,14 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
 
     // Refused changes change nothing.
     for (fields, why) in [
-        (vec![("name", ""), ("url", receiver.url.as_str())], "1 to 100 characters"),
-        (vec![("name", "x"), ("url", "ftp://example.com/")], "not ftp"),
+        (
+            vec![("name", ""), ("url", receiver.url.as_str())],
+            "1 to 100 characters",
+        ),
+        (
+            vec![("name", "x"), ("url", "ftp://example.com/")],
+            "not ftp",
+        ),
         (
             vec![
                 ("name", "x"),
@@ -220,11 +241,18 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
     let html = response.text().await?;
     let renewed = shown_secret(&html).ok_or(format!("no new secret shown: {html}"))?;
     assert_ne!(renewed, secret);
-    let html = get(&client, server.url(&format!("/system/webhooks/{id}")), cookie)
-        .await
-        .text()
-        .await?;
-    assert!(!html.contains(&renewed) && shown_secret(&html).is_none(), "{html}");
+    let html = get(
+        &client,
+        server.url(&format!("/system/webhooks/{id}")),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
+    assert!(
+        !html.contains(&renewed) && shown_secret(&html).is_none(),
+        "{html}"
+    );
     post_form(
         &client,
         server.url(&format!("/system/webhooks/{id}/test")),
@@ -275,7 +303,12 @@ async fn an_admin_manages_a_webhook_from_the_console() -> TestResult {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let response = get(&client, server.url(&format!("/system/webhooks/{id}")), cookie).await;
+    let response = get(
+        &client,
+        server.url(&format!("/system/webhooks/{id}")),
+        cookie,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let auth = Auth::Session(&admin);
     for action in [
@@ -298,7 +331,9 @@ async fn the_delivery_log_shows_a_dead_delivery_and_requeues_it() -> TestResult 
     let admin = server.admin().await;
     let client = browser(&server);
     // A port nothing listens on.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let url = format!("http://127.0.0.1:{closed}/hook");
     let response = post_form(
         &client,
@@ -334,7 +369,12 @@ async fn the_delivery_log_shows_a_dead_delivery_and_requeues_it() -> TestResult 
         .await;
     assert_eq!(status, StatusCode::CREATED, "{issued}");
     run_job(&server, &admin, "webhook_delivery").await?;
-    let log = rest(&server, &admin, &format!("/api/v2/webhooks/{id}/deliveries")).await;
+    let log = rest(
+        &server,
+        &admin,
+        &format!("/api/v2/webhooks/{id}/deliveries"),
+    )
+    .await;
     assert_eq!(log[0]["status"], "failed", "{log}");
     let delivery = log[0]["id"].as_i64().ok_or("delivery id")?;
     let html = get(
@@ -352,7 +392,10 @@ async fn the_delivery_log_shows_a_dead_delivery_and_requeues_it() -> TestResult 
         .ok_or(format!("no row for delivery {delivery}: {html}"))?
         .to_owned();
     assert!(row.contains("certificate_issued"), "{row}");
-    assert!(row.contains(r#"<span class="badge failed">failed</span>"#), "{row}");
+    assert!(
+        row.contains(r#"<span class="badge failed">failed</span>"#),
+        "{row}"
+    );
     assert!(row.contains("<td>1</td>"), "one attempt: {row}");
     assert!(row.contains(" ms"), "the latency: {row}");
     assert!(
@@ -371,7 +414,12 @@ async fn the_delivery_log_shows_a_dead_delivery_and_requeues_it() -> TestResult 
     }
     let admin = server.admin().await;
     let cookie = Some(admin.cookie.as_str());
-    let log = rest(&server, &admin, &format!("/api/v2/webhooks/{id}/deliveries")).await;
+    let log = rest(
+        &server,
+        &admin,
+        &format!("/api/v2/webhooks/{id}/deliveries"),
+    )
+    .await;
     assert_eq!(
         (log[0]["status"].as_str(), log[0]["attempts"].as_i64()),
         (Some("dead"), Some(5)),
@@ -382,13 +430,19 @@ async fn the_delivery_log_shows_a_dead_delivery_and_requeues_it() -> TestResult 
         .text()
         .await?;
     assert!(
-        html.contains(r#"<span class="badge dead">dead</span> <span class="mono">certificate_issued</span>"#),
+        html.contains(
+            r#"<span class="badge dead">dead</span> <span class="mono">certificate_issued</span>"#
+        ),
         "the list shows the latest delivery: {html}"
     );
-    let html = get(&client, server.url(&format!("/system/webhooks/{id}")), cookie)
-        .await
-        .text()
-        .await?;
+    let html = get(
+        &client,
+        server.url(&format!("/system/webhooks/{id}")),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
     let requeue = format!("/system/webhooks/{id}/deliveries/{delivery}/requeue");
     assert!(html.contains(&format!(r#"action="{requeue}""#)), "{html}");
     assert!(html.contains("<td>5</td>"), "{html}");
@@ -421,14 +475,23 @@ async fn the_delivery_log_shows_a_dead_delivery_and_requeues_it() -> TestResult 
         location(&response),
         format!("/system/webhooks/{id}#delivery-{delivery}")
     );
-    let log = rest(&server, &admin, &format!("/api/v2/webhooks/{id}/deliveries")).await;
+    let log = rest(
+        &server,
+        &admin,
+        &format!("/api/v2/webhooks/{id}/deliveries"),
+    )
+    .await;
     assert_eq!(log[0]["status"], "pending", "{log}");
     run_job(&server, &admin, "webhook_delivery").await?;
     assert_eq!(receiver.received().len(), 1);
-    let html = get(&client, server.url(&format!("/system/webhooks/{id}")), cookie)
-        .await
-        .text()
-        .await?;
+    let html = get(
+        &client,
+        server.url(&format!("/system/webhooks/{id}")),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
     assert!(
         html.contains(r#"<span class="badge delivered">delivered</span>"#)
             && html.contains("HTTP 200")
@@ -468,11 +531,17 @@ async fn without_admin_system_there_are_no_webhook_pages_or_forms() -> TestResul
     let operator = server.login("otto", ADMIN_PASSWORD).await;
     let client = browser(&server);
     let cookie = Some(operator.cookie.as_str());
-    for path in ["/system/webhooks".to_owned(), format!("/system/webhooks/{id}")] {
+    for path in [
+        "/system/webhooks".to_owned(),
+        format!("/system/webhooks/{id}"),
+    ] {
         let response = get(&client, server.url(&path), cookie).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
         let html = response.text().await?;
-        assert!(!html.contains("/system/webhooks"), "no form, no link: {html}");
+        assert!(
+            !html.contains("/system/webhooks"),
+            "no form, no link: {html}"
+        );
         assert!(!html.contains("hooks.example.com"), "{html}");
     }
     let dashboard = get(&client, server.url("/"), cookie).await.text().await?;
@@ -503,7 +572,10 @@ async fn without_admin_system_there_are_no_webhook_pages_or_forms() -> TestResul
     }
     assert_eq!(hook(&server, &admin, id).await, before);
     assert_eq!(
-        rest(&server, &admin, "/api/v2/webhooks").await.as_array().map(Vec::len),
+        rest(&server, &admin, "/api/v2/webhooks")
+            .await
+            .as_array()
+            .map(Vec::len),
         Some(1)
     );
     Ok(())
