@@ -24,7 +24,7 @@ use authority::WebhookInput;
 
 /// The list.
 const LIST: &str = "/system/webhooks";
-/// Deliveries a endpoint's page shows, newest first.
+/// Deliveries an endpoint's page shows, newest first.
 const LOG_LENGTH: i64 = 100;
 
 /// What an endpoint's form holds: its repeated fields (`events`, `ca_filter`) as ticked.
