@@ -17,6 +17,7 @@ mod chart;
 mod choices;
 mod csrs;
 mod dashboard;
+mod email;
 mod est;
 mod form;
 mod gate;
@@ -30,6 +31,7 @@ mod templates;
 mod tools;
 mod truststore;
 mod users;
+mod webhooks;
 mod work;
 
 pub use work::Works;
@@ -249,6 +251,66 @@ pub fn routes(app: App) -> Router {
         .route(
             "/system/jobs/{name}/run",
             page(&app, Some(P::AdminSystem), post(jobs::run)),
+        )
+        .route(
+            "/system/webhooks",
+            page(
+                &app,
+                Some(P::AdminSystem),
+                get(webhooks::list).post(webhooks::create),
+            ),
+        )
+        .route(
+            "/system/webhooks/{id}",
+            page(
+                &app,
+                Some(P::AdminSystem),
+                get(webhooks::show).post(webhooks::update),
+            ),
+        )
+        .route(
+            "/system/webhooks/{id}/toggle",
+            page(&app, Some(P::AdminSystem), post(webhooks::toggle)),
+        )
+        .route(
+            "/system/webhooks/{id}/delete",
+            page(&app, Some(P::AdminSystem), post(webhooks::delete)),
+        )
+        .route(
+            "/system/webhooks/{id}/test",
+            page(&app, Some(P::AdminSystem), post(webhooks::test)),
+        )
+        .route(
+            "/system/webhooks/{id}/secret",
+            page(
+                &app,
+                Some(P::AdminSystem),
+                post(webhooks::regenerate_secret),
+            ),
+        )
+        .route(
+            "/system/webhooks/{id}/deliveries/{delivery}/requeue",
+            page(&app, Some(P::AdminSystem), post(webhooks::requeue)),
+        )
+        .route(
+            "/system/email",
+            page(&app, Some(P::AdminSystem), get(email::show)),
+        )
+        .route(
+            "/system/email/smtp",
+            page(&app, Some(P::AdminSystem), post(email::update_smtp)),
+        )
+        .route(
+            "/system/email/test",
+            page(&app, Some(P::AdminSystem), post(email::send_test)),
+        )
+        .route(
+            "/system/email/expiry-alerts",
+            page(&app, Some(P::AdminSystem), post(email::update_alerts)),
+        )
+        .route(
+            "/system/email/expiry-alerts/check",
+            page(&app, Some(P::AdminSystem), post(email::check)),
         )
         .route("/audit", page(&app, Some(P::ReadAudit), get(audit::list)))
         .route(

@@ -150,6 +150,16 @@ const NAVIGATION: &[Entry] = &[
         label: "Jobs",
         needs: Some(Permission::AdminSystem),
     },
+    Entry {
+        path: "/system/webhooks",
+        label: "Webhooks",
+        needs: Some(Permission::AdminSystem),
+    },
+    Entry {
+        path: "/system/email",
+        label: "Email",
+        needs: Some(Permission::AdminSystem),
+    },
     // One's own account stays last, whatever later issues add above it.
     Entry {
         path: "/account",

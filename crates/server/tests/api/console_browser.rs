@@ -458,7 +458,7 @@ async fn a_browser_creates_a_ca_issues_exports_and_revokes_a_certificate() -> Te
 
 /// Creates through the REST API what the pages show (an intermediate CA, certificates active
 /// and revoked, a CSR, an ACME profile, EST credentials and a label, a SCEP request waiting
-/// for approval, a user) and
+/// for approval, a user, a webhook) and
 /// returns the pages to check, with the screenshot name of those the documentation shows.
 async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>> {
     let id = |body: &Value| {
@@ -554,6 +554,17 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
     assert_eq!(status, StatusCode::OK, "{body}");
 
     server.api_key(admin, &["read:certificates"]).await;
+    let (status, hook) = post(
+        server,
+        admin,
+        "/api/v2/webhooks",
+        json!({"name": "chat-ops", "url": "https://hooks.example.com/certmint",
+               "events": ["certificate_issued", "certificate_expiring"], "ca_filter": [ca],
+               "custom_headers": {"X-Team": "pki"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let hook = id(&hook)?;
 
     // `status`: what the page answers, when not 200.
     let page = |path: String, shot: Option<&str>| json!({"path": path, "shot": shot});
@@ -610,6 +621,21 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         page(format!("/users/{user}"), None),
         page("/reports".into(), None),
         page("/system/jobs".into(), None),
+        page("/system/webhooks".into(), None),
+        page(format!("/system/webhooks/{hook}"), None),
+        submit(
+            format!("/system/webhooks/{hook}"),
+            "Make a new secret",
+            None,
+            200,
+        ),
+        page("/system/email".into(), None),
+        submit(
+            "/system/email".into(),
+            "Check for expiring certificates now",
+            None,
+            200,
+        ),
         page("/account".into(), None),
     ])
 }

@@ -14,11 +14,11 @@ use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer, post}
 
 /// A mail received: its recipient, subject, and plain and HTML bodies.
 #[derive(Debug)]
-pub struct Received {
-    pub to: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
+pub(crate) struct Received {
+    pub(crate) to: String,
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
 }
 
 /// aiosmtpd on a free loopback port, saving every message into a Maildir.

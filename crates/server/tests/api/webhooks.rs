@@ -24,13 +24,13 @@ struct Inbox {
 }
 
 /// A webhook receiver on 127.0.0.1.
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     inbox: Arc<Mutex<Inbox>>,
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let inbox = Arc::new(Mutex::new(Inbox::default()));
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
@@ -50,7 +50,7 @@ impl Receiver {
         self.inbox.lock().expect("inbox").answers.extend(codes);
     }
 
-    fn received(&self) -> Vec<(HeaderMap, Bytes)> {
+    pub(crate) fn received(&self) -> Vec<(HeaderMap, Bytes)> {
         self.inbox.lock().expect("inbox").received.clone()
     }
 }
@@ -71,7 +71,7 @@ async fn receive(
 
 /// Checks the request as a receiver does: the signature over `<t>.<body>` under `secret`,
 /// the idempotency key and event type against the payload. Returns the payload.
-fn verified(headers: &HeaderMap, body: &[u8], secret: &str) -> TestResult<Value> {
+pub(crate) fn verified(headers: &HeaderMap, body: &[u8], secret: &str) -> TestResult<Value> {
     let header = |name: &str| -> TestResult<String> {
         Ok(headers
             .get(name)
@@ -140,7 +140,7 @@ async fn deliveries(server: &TestServer, admin: &Session, hook: i64) -> Value {
     body["data"].clone()
 }
 
-async fn lab() -> TestServer {
+pub(crate) async fn lab() -> TestServer {
     TestServer::start_with(|s| s.webhooks.allow_private_targets = true).await
 }
 

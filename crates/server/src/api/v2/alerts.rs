@@ -103,6 +103,18 @@ pub struct NoticeView {
     pub threshold_days: i64,
 }
 
+impl From<authority::jobs::ExpiryNotice> for NoticeView {
+    fn from(n: authority::jobs::ExpiryNotice) -> Self {
+        Self {
+            subject_type: n.subject_type.to_owned(),
+            id: n.id,
+            name: n.name,
+            not_after: n.not_after,
+            threshold_days: n.threshold_days,
+        }
+    }
+}
+
 /// What a scan did.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CheckData {
@@ -127,17 +139,7 @@ async fn check(State(app): State<App>, Caller(principal): Caller) -> ApiResult<R
     );
     Ok(ok_with(
         CheckData {
-            notices: scan
-                .notices
-                .into_iter()
-                .map(|n| NoticeView {
-                    subject_type: n.subject_type.to_owned(),
-                    id: n.id,
-                    name: n.name,
-                    not_after: n.not_after,
-                    threshold_days: n.threshold_days,
-                })
-                .collect(),
+            notices: scan.notices.into_iter().map(NoticeView::from).collect(),
             messages_sent: scan.messages_sent,
             recipients: scan.recipients,
         },

@@ -2,7 +2,7 @@
 
 pub(crate) mod account;
 pub(crate) mod acme;
-mod alerts;
+pub(crate) mod alerts;
 pub(crate) mod audit;
 mod auth;
 mod auto_renewal;
@@ -13,7 +13,7 @@ mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
 pub(crate) mod dashboard;
-mod email;
+pub(crate) mod email;
 pub(crate) mod est;
 pub mod health;
 pub(crate) mod import;
@@ -32,7 +32,7 @@ pub(crate) mod tools;
 pub(crate) mod truststore;
 pub(crate) mod users;
 pub(crate) mod views;
-mod webhooks;
+pub(crate) mod webhooks;
 
 use utoipa_axum::router::OpenApiRouter;
 
