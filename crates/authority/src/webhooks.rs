@@ -521,15 +521,13 @@ impl Authority {
         loop {
             let (events, queued) = self.fan_out_events().await?;
             fanned += queued;
-            if events < usize::try_from(BATCH).unwrap_or(usize::MAX) || Instant::now() >= deadline
-            {
+            if events < usize::try_from(BATCH).unwrap_or(usize::MAX) || Instant::now() >= deadline {
                 break;
             }
         }
         let endpoints = self.store.webhooks().await?;
         let drained =
-            futures_util::future::join_all(endpoints.iter().map(|e| self.drain(e, deadline)))
-                .await;
+            futures_util::future::join_all(endpoints.iter().map(|e| self.drain(e, deadline))).await;
         let (mut delivered, mut failed) = (0, 0);
         for outcome in drained {
             let (sent, refused) = outcome?;

@@ -364,7 +364,11 @@ async fn webhooks(events: usize, endpoints: usize) -> Result<()> {
 async fn expiry(n: usize, database_url: Option<String>) -> Result<()> {
     let data = tempfile::tempdir()?;
     let url = database_url.as_deref();
-    let backend = if url.is_some() { "PostgreSQL" } else { "SQLite" };
+    let backend = if url.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     let authority = open(data.path(), url).await?;
     let admin = Principal::local("bench");
     authority
@@ -485,7 +489,8 @@ async fn scan_once(data: &Path, database_url: String) -> Result<()> {
         .and_then(|(after, before)| after.checked_sub(before));
     let peak_kib = peak_rss_kib();
     authority.close().await;
-    let mib = |kib: Option<u64>| kib.map_or("?".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
+    let mib =
+        |kib: Option<u64>| kib.map_or("?".into(), |k| format!("{:.0} MiB", k as f64 / 1024.0));
     println!(
         "{} notices in {:.2} s, CPU {}, peak RSS {} (after opening the database: {})",
         scan.notices.len(),

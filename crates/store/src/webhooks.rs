@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::flag;
-use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A webhook endpoint as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
