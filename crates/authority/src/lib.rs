@@ -79,7 +79,7 @@ pub use scep::{
 pub use search::SearchResults;
 pub use sessions::LoginOutcome;
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
-pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret};
+pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret, sign as sign_webhook};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
     AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,

@@ -79,11 +79,14 @@ const RESERVED_HEADERS: [&str; 8] = [
     "transfer-encoding",
     "connection",
 ];
-/// Events fanned out per run, and deliveries sent per run.
+/// Events fanned out per transaction.
 const BATCH: i64 = 500;
-/// Rounds of sending in one run of the delivery job: how far one endpoint's backlog drains
-/// between runs.
-const DELIVERY_ROUNDS: usize = 50;
+/// Deliveries read per page and recorded per transaction. A node that stops mid-page sends
+/// at most this many again: at least once, never lost.
+const SEND_BATCH: i64 = 100;
+/// How long one run of the delivery job keeps fanning out and sending: a large backlog
+/// drains over several runs instead of holding back the jobs after it on this node.
+const DELIVERY_BUDGET: StdDuration = StdDuration::from_secs(20);
 /// The vault context secrets are sealed under.
 const SECRET_CONTEXT: &str = "webhook-secret";
 
@@ -514,26 +517,47 @@ impl Authority {
         })
     }
 
-    /// The `webhook_delivery` job.
+    /// The `webhook_delivery` job: fans new events out, then sends every endpoint its open
+    /// deliveries, the endpoints side by side, each one's in event order.
     pub(crate) async fn deliver_webhooks(&self) -> Result<String> {
-        let fanned = self.fan_out_events().await?;
-        let endpoints: BTreeMap<i64, WebhookRow> = self
-            .store
-            .webhooks()
-            .await?
-            .into_iter()
-            .map(|w| (w.id, w))
-            .collect();
+        let deadline = Instant::now() + DELIVERY_BUDGET;
+        let mut fanned = 0;
+        loop {
+            let (events, queued) = self.fan_out_events().await?;
+            fanned += queued;
+            if events < usize::try_from(BATCH).unwrap_or(usize::MAX) || Instant::now() >= deadline {
+                break;
+            }
+        }
+        let endpoints = self.store.webhooks().await?;
+        let drained =
+            futures_util::future::join_all(endpoints.iter().map(|e| self.drain(e, deadline))).await;
         let (mut delivered, mut failed) = (0, 0);
-        // Each round sends every endpoint's oldest open delivery; an endpoint whose delivery
-        // went through sends its next in the following round, one that failed waits.
-        for _ in 0..DELIVERY_ROUNDS {
-            let due = self.store.due_deliveries(self.now(), BATCH).await?;
-            let before = delivered;
-            for delivery in due {
-                let Some(endpoint) = endpoints.get(&delivery.endpoint_id) else {
-                    continue;
-                };
+        for outcome in drained {
+            let (sent, refused) = outcome?;
+            delivered += sent;
+            failed += refused;
+        }
+        Ok(format!(
+            "{fanned} events queued, {delivered} deliveries made, {failed} failed"
+        ))
+    }
+
+    /// Sends `endpoint` its open deliveries in event order, a page at a time, until one
+    /// fails or waits for its retry (the later ones wait behind it), none is left or
+    /// `deadline` passed. Each page's attempts are recorded in one transaction. Returns how
+    /// many were delivered and how many failed.
+    async fn drain(&self, endpoint: &WebhookRow, deadline: Instant) -> Result<(usize, usize)> {
+        let (mut delivered, mut failed) = (0, 0);
+        loop {
+            let open = self.store.open_deliveries(endpoint.id, SEND_BATCH).await?;
+            let mut done = open.len() < usize::try_from(SEND_BATCH).unwrap_or(usize::MAX);
+            let mut attempts = Vec::with_capacity(open.len());
+            for delivery in &open {
+                if delivery.next_attempt_at > self.now() || Instant::now() >= deadline {
+                    done = true;
+                    break;
+                }
                 let sent = self
                     .send(
                         endpoint,
@@ -542,56 +566,37 @@ impl Authority {
                         &delivery.payload,
                     )
                     .await?;
-                let now = self.now();
-                let ok = sent.status_code.is_some_and(|c| (200..300).contains(&c));
-                let attempts = delivery.attempts + 1;
-                let status = if ok {
-                    "delivered"
-                } else if attempts >= MAX_ATTEMPTS {
-                    "dead"
-                } else {
-                    "failed"
-                };
+                let attempt = attempt(delivery, sent, self.now())?;
+                let ok = attempt.delivered_at.is_some();
+                attempts.push((delivery.id, attempt));
                 if ok {
                     delivered += 1;
                 } else {
                     failed += 1;
+                    done = true;
+                    break;
                 }
-                let error = match (&sent.error, sent.status_code) {
-                    (Some(e), _) => Some(e.clone()),
-                    (None, Some(code)) if !ok => Some(format!("the receiver answered {code}")),
-                    _ => None,
-                };
-                self.store
-                    .record_delivery_attempt(
-                        delivery.id,
-                        &DeliveryAttempt {
-                            status,
-                            next_attempt_at: now + backoff(attempts)?,
-                            status_code: sent.status_code.map(i64::from),
-                            latency_ms: sent.latency_ms,
-                            response_excerpt: sent.excerpt,
-                            error,
-                            delivered_at: ok.then_some(now),
-                        },
-                    )
-                    .await?;
             }
-            if delivered == before {
-                break;
+            if !attempts.is_empty() {
+                let mut tx = self.store.begin_write().await?;
+                for (id, attempt) in &attempts {
+                    tx.record_delivery_attempt(*id, attempt).await?;
+                }
+                tx.commit().await?;
+            }
+            if done {
+                return Ok((delivered, failed));
             }
         }
-        Ok(format!(
-            "{fanned} events queued, {delivered} deliveries made, {failed} failed"
-        ))
     }
 
     /// Turns new outbox events into deliveries to the endpoints they match, and marks them
-    /// fanned out, in one transaction. Returns how many deliveries were queued.
-    async fn fan_out_events(&self) -> Result<usize> {
+    /// fanned out, in one transaction. Returns how many events it read and how many
+    /// deliveries it queued.
+    async fn fan_out_events(&self) -> Result<(usize, usize)> {
         let events = self.store.undelivered_events(BATCH).await?;
         let Some(last) = events.last().map(|e| e.id) else {
-            return Ok(0);
+            return Ok((0, 0));
         };
         let endpoints: Vec<WebhookRow> = self
             .store
@@ -612,7 +617,7 @@ impl Authority {
         }
         tx.mark_events_delivered(last, now).await?;
         tx.commit().await?;
-        Ok(queued)
+        Ok((events.len(), queued))
     }
 
     /// Posts `body` to `endpoint`, signed. An `Err` is the server's own failure; the
@@ -919,6 +924,34 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &str) -> String {
     context.update(b".");
     context.update(body.as_bytes());
     hex::encode(context.sign())
+}
+
+/// What an attempt at `delivery` that got `sent` leaves in the log: delivered on a 2xx,
+/// else failed, or dead after [`MAX_ATTEMPTS`], with when to try again.
+fn attempt(delivery: &DeliveryRow, sent: Sent, now: OffsetDateTime) -> Result<DeliveryAttempt> {
+    let ok = sent.status_code.is_some_and(|c| (200..300).contains(&c));
+    let attempts = delivery.attempts + 1;
+    let status = if ok {
+        "delivered"
+    } else if attempts >= MAX_ATTEMPTS {
+        "dead"
+    } else {
+        "failed"
+    };
+    let error = match (sent.error, sent.status_code) {
+        (Some(e), _) => Some(e),
+        (None, Some(code)) if !ok => Some(format!("the receiver answered {code}")),
+        _ => None,
+    };
+    Ok(DeliveryAttempt {
+        status,
+        next_attempt_at: now + backoff(attempts)?,
+        status_code: sent.status_code.map(i64::from),
+        latency_ms: sent.latency_ms,
+        response_excerpt: sent.excerpt,
+        error,
+        delivered_at: ok.then_some(now),
+    })
 }
 
 /// The wait before attempt `attempts + 1`: 30 s doubled for each attempt made, with up to a

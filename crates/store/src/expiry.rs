@@ -64,7 +64,9 @@ pub struct UnmailedNotice {
 impl Reader {
     /// Certificates (valid and not renewed) or active CAs expiring after `since` and no later
     /// than `until`, by `not_after`, at most `limit` after `cursor`. Certificates are read
-    /// along the `certificates_expiry` index.
+    /// along the `certificates_status` index from the cursor on: the cursor's `not_after` is
+    /// the range's lower bound, so a page costs the same wherever it starts (filtered after
+    /// the range, each page read the window from its start again).
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -83,9 +85,8 @@ impl Reader {
                    (SELECT MIN(n.threshold_days) FROM expiry_notices n \
                     WHERE n.subject_type = 'certificate' AND n.subject_id = c.id) AS noticed \
                  FROM certificates c LEFT JOIN users u ON u.id = c.owner_id \
-                 WHERE c.not_after > $1 AND c.not_after <= $2 \
-                   AND (c.not_after > $3 OR (c.not_after = $3 AND c.id > $4)) \
-                   AND c.status = 'valid' \
+                 WHERE c.status = 'valid' AND c.not_after >= $1 AND c.not_after <= $2 \
+                   AND (c.not_after > $3 OR c.id > $4) \
                    AND NOT EXISTS (SELECT 1 FROM certificates r WHERE r.renewed_from = c.id) \
                  ORDER BY c.not_after, c.id LIMIT $5"
             }
@@ -95,15 +96,18 @@ impl Reader {
                    (SELECT MIN(n.threshold_days) FROM expiry_notices n \
                     WHERE n.subject_type = 'ca' AND n.subject_id = c.id) AS noticed \
                  FROM cas c \
-                 WHERE c.not_after > $1 AND c.not_after <= $2 \
-                   AND (c.not_after > $3 OR (c.not_after = $3 AND c.id > $4)) \
-                   AND c.is_active = 1 \
+                 WHERE c.is_active = 1 AND c.not_after >= $1 AND c.not_after <= $2 \
+                   AND (c.not_after > $3 OR c.id > $4) \
                  ORDER BY c.not_after, c.id LIMIT $5"
             }
         };
-        let (after, after_id) = cursor.map_or((i64::MIN, 0), |(t, id)| (to_micros(t), id));
+        // From the cursor's time on (ties broken by id), else from just after `since`.
+        let (from, after, after_id) = match cursor {
+            Some((t, id)) => (to_micros(t), to_micros(t), id),
+            None => (to_micros(since).saturating_add(1), i64::MIN, 0),
+        };
         let rows = sqlx::query(sql)
-            .bind(to_micros(since))
+            .bind(from)
             .bind(to_micros(until))
             .bind(after)
             .bind(after_id)

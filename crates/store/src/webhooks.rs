@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::db::flag;
-use crate::{Error, Reader, Store, WriteTx, from_micros, to_micros};
+use crate::{Error, Reader, WriteTx, from_micros, to_micros};
 
 /// A webhook endpoint as the database holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -231,26 +231,25 @@ impl Reader {
             .collect()
     }
 
-    /// The deliveries to send now: of each endpoint, its oldest open (pending or failed)
-    /// delivery when it is due, so that an endpoint receives its events in order.
+    /// Endpoint `endpoint_id`'s open (pending or failed) deliveries, oldest event first, at
+    /// most `limit`: the order the endpoint is sent them in. Read along the
+    /// `webhook_deliveries_queue` index, which holds open deliveries only, so a page costs
+    /// the same however many were delivered before.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn due_deliveries(
+    pub async fn open_deliveries(
         &self,
-        now: OffsetDateTime,
+        endpoint_id: i64,
         limit: i64,
     ) -> Result<Vec<DeliveryRow>, Error> {
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries d \
-             WHERE d.status IN ('pending', 'failed') AND d.next_attempt_at <= $1 \
-             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e \
-               WHERE e.endpoint_id = d.endpoint_id AND e.status IN ('pending', 'failed') \
-               AND e.event_id < d.event_id) \
-             ORDER BY d.event_id LIMIT $2"
+            "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries \
+             WHERE endpoint_id = $1 AND status IN ('pending', 'failed') \
+             ORDER BY event_id LIMIT $2"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(to_micros(now))
+            .bind(endpoint_id)
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
@@ -299,13 +298,13 @@ impl Reader {
     }
 }
 
-impl Store {
+impl WriteTx {
     /// Records an attempt at delivery `id`.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn record_delivery_attempt(
-        &self,
+        &mut self,
         id: i64,
         attempt: &DeliveryAttempt,
     ) -> Result<(), Error> {
@@ -322,13 +321,11 @@ impl Store {
         .bind(attempt.error.clone())
         .bind(attempt.delivered_at.map(to_micros))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
-}
 
-impl WriteTx {
     /// Adds a webhook endpoint; returns its id.
     ///
     /// # Errors

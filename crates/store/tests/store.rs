@@ -15,9 +15,9 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use certmint_store::{
     AcmeOrderChange, AcmeProfileFields, AcmeStatus, AuditEntry, AuditRecord, Backend, CaSource,
-    CertificateId, CertificateSource, CertificateStatus, ChainKey, CsrSource, Error, GENESIS_HASH,
-    NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store, UserFilter,
-    UserRow, UserUpdate, from_micros, plain_chain_hash, to_micros,
+    CertificateId, CertificateSource, CertificateStatus, ChainKey, CsrSource, Error, ExpirySubject,
+    GENESIS_HASH, NewAcmeAccount, NewAcmeOrder, NewApiKey, NewSession, NewUser, PageRequest, Store,
+    UserFilter, UserRow, UserUpdate, from_micros, plain_chain_hash, to_micros,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -1548,4 +1548,46 @@ async fn est_settings_and_counts(store: Store) -> TestResult {
 #[tokio::test]
 async fn est_settings_replace_their_labels_and_counts_come_from_the_database() -> TestResult {
     on_every_backend(est_settings_and_counts).await
+}
+
+async fn expiry_pages(store: Store) -> TestResult {
+    // Five certificates expiring at the same microsecond, so that pages of two split ties;
+    // one an hour later (the window's end, included); one at the window's start (excluded);
+    // one a day past the end.
+    let t = now();
+    let issued: Vec<_> = (0..8)
+        .map(|i| {
+            let at = match i {
+                0..=4 => t,
+                5 => t + Duration::hours(1),
+                6 => t - Duration::hours(1),
+                _ => t + Duration::days(1),
+            };
+            new_certificate(i, at)
+        })
+        .collect();
+    let rows: Vec<_> = issued.iter().map(|c| (c, t)).collect();
+    let mut tx = store.begin_write().await?;
+    let ids = tx.insert_certificates(&rows).await?;
+    tx.commit().await?;
+    let expiry = |c: &certmint_store::NewCertificate| c.cert.not_after;
+    let (since, until) = (expiry(&issued[6]), expiry(&issued[5]));
+    let mut cursor = None;
+    let mut seen = Vec::new();
+    loop {
+        let page = store
+            .expiry_candidates(ExpirySubject::Certificate, since, until, cursor, 2)
+            .await?;
+        let Some(last) = page.last() else { break };
+        cursor = Some((last.not_after, last.id));
+        seen.extend(page.iter().map(|c| c.id));
+    }
+    let expected: Vec<i64> = ids[..6].iter().map(|id| id.0).collect();
+    assert_eq!(seen, expected, "each once, by expiry then id");
+    Ok(())
+}
+
+#[tokio::test]
+async fn expiry_candidates_page_through_ties_once_each() -> TestResult {
+    on_every_backend(expiry_pages).await
 }

@@ -287,6 +287,65 @@ async fn an_issued_certificate_reaches_the_receiver_signed() -> TestResult {
 }
 
 #[tokio::test]
+async fn a_backlog_drains_in_one_run_to_each_endpoint_in_order() -> TestResult {
+    let server = lab().await;
+    let admin = server.admin().await;
+    // Only the run asked for below may send: the whole backlog goes in that one run.
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/system/jobs/webhook_delivery",
+            &Auth::Session(&admin),
+            Some(json!({"enabled": false})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let receivers = [Receiver::start().await, Receiver::start().await];
+    for receiver in &receivers {
+        let (status, made) = create(
+            &server,
+            &admin,
+            json!({"name": "backlog", "url": receiver.url, "events": ["certificate_issued"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{made}");
+    }
+    // More than a page of deliveries (100), and more than a run once sent an endpoint (50).
+    const BACKLOG: usize = 130;
+    for i in 0..BACKLOG {
+        issue(
+            &server,
+            &admin,
+            json!({"common_name": format!("backlog-{i}.example.test")}),
+        )
+        .await?;
+    }
+    let ran = run_job(&server, &admin, "webhook_delivery").await?;
+    assert_eq!(
+        ran["last_run"]["summary"],
+        format!(
+            "{} events queued, {} deliveries made, 0 failed",
+            2 * BACKLOG,
+            2 * BACKLOG
+        ),
+        "{ran}"
+    );
+    for receiver in &receivers {
+        let ids = receiver
+            .received()
+            .iter()
+            .map(|(_, body)| -> TestResult<i64> {
+                let payload: Value = serde_json::from_slice(body)?;
+                Ok(payload["id"].as_str().ok_or("id")?.parse()?)
+            })
+            .collect::<TestResult<Vec<i64>>>()?;
+        assert_eq!(ids.len(), BACKLOG, "every event, once");
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn failures_are_retried_in_order_until_dead_and_requeued() -> TestResult {
     let server = lab().await;
     let admin = server.admin().await;
