@@ -295,6 +295,7 @@ fn renewal_mail(to: String, items: &[&Outcome]) -> Mail {
         subject,
         text,
         html,
+        attachments: Vec::new(),
     }
 }
 
