@@ -2,7 +2,7 @@
 //! settings, a test message, the expiry scan mailing each certificate once per threshold in
 //! one multipart message per recipient, and the events it queues.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
