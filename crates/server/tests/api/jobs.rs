@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 7] = [
+const JOBS: [&str; 8] = [
     "audit_retention",
     "auto_renewal",
     "crl_refresh",
