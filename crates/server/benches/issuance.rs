@@ -325,9 +325,7 @@ async fn drive_wrk(
         .map_err(|e| format!("wrk could not be run (scripts/test installs it): {e}"))?;
     let report = String::from_utf8_lossy(&output.stdout);
     let problems = String::from_utf8_lossy(&output.stderr);
-    if !output.status.success()
-        || problems.contains("refused:")
-        || report.contains("Socket errors")
+    if !output.status.success() || problems.contains("refused:") || report.contains("Socket errors")
     {
         return Err(format!("wrk: {report}{problems}").into());
     }

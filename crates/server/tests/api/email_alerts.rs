@@ -515,7 +515,13 @@ async fn own_server_certificate(
     assert_eq!(response.status(), StatusCode::OK);
     let cert = dir.join("relay.crt");
     std::fs::write(&cert, response.bytes().await?)?;
-    let (status, body) = post(server, admin, &format!("/api/v2/certificates/{id}/key"), json!({})).await;
+    let (status, body) = post(
+        server,
+        admin,
+        &format!("/api/v2/certificates/{id}/key"),
+        json!({}),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let key = dir.join("relay.key");
     std::fs::write(&key, body["data"]["private_key"].as_str().ok_or("key")?)?;
@@ -531,7 +537,14 @@ async fn mail_over_starttls_and_implicit_tls_with_a_password() -> TestResult {
     // The same names, signed by no CA certmint knows.
     let (stranger_cert, stranger_key) = (dir.path().join("self.crt"), dir.path().join("self.key"));
     let made = std::process::Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
         .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
         .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
         .arg("-keyout")
