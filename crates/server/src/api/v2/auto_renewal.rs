@@ -19,7 +19,7 @@ use authority::{
 };
 
 pub fn routes() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(get, update))
+    OpenApiRouter::new().routes(routes!(auto_renewal_policy, set_auto_renewal_policy))
 }
 
 /// A certificate's auto-renewal.
@@ -133,7 +133,11 @@ impl AutoRenewalBody {
     params(("id" = i64, Path, description = "Certificate id")),
     responses((status = 200, description = "Its auto-renewal", body = Envelope<AutoRenewalView>),
               (status = 404, description = "No such certificate", body = ErrorBody)))]
-async fn get(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> ApiResult<Response> {
+async fn auto_renewal_policy(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Id(id): Id,
+) -> ApiResult<Response> {
     let renewal = app
         .authority
         .auto_renewal(&principal, CertificateId(id))
@@ -150,7 +154,7 @@ async fn get(State(app): State<App>, Caller(principal): Caller, Id(id): Id) -> A
     responses((status = 200, description = "Its auto-renewal", body = Envelope<AutoRenewalView>),
               (status = 404, description = "No such certificate", body = ErrorBody),
               (status = 422, description = "A value is out of range, or certmint does not hold its key", body = ErrorBody)))]
-async fn update(
+async fn set_auto_renewal_policy(
     State(app): State<App>,
     Caller(principal): Caller,
     Id(id): Id,
