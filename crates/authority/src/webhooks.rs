@@ -981,7 +981,7 @@ mod tests {
         for (attempts, base) in [(1, 30), (2, 60), (3, 120), (4, 240)] {
             let wait = backoff(attempts)?;
             assert!(
-                wait >= Duration::seconds(base) && wait <= Duration::seconds(base * 5 / 4),
+                wait >= Duration::seconds(base) && wait <= Duration::milliseconds(base * 1250),
                 "{attempts}: {wait}"
             );
         }
