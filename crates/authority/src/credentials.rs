@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use store::{ApiKeyRow, SessionRow, UserRow};
 
@@ -56,10 +56,22 @@ impl<V: Clone> Credentials<V> {
     /// What was read for `digest`, if that was recently and at `generation` of the store's
     /// credentials.
     pub(crate) fn get(&self, digest: &str, generation: u64) -> Option<V> {
+        self.read_within(digest, generation, STALE_AFTER)
+    }
+
+    /// What was read for `digest` at `generation` less than `max_age` ago: longer than
+    /// [`Self::get`] trusts, for the few reads that may be let in while the database cannot be
+    /// read to check the credential again (see [`crate::DatabaseDown`]).
+    pub(crate) fn read_within(
+        &self,
+        digest: &str,
+        generation: u64,
+        max_age: Duration,
+    ) -> Option<V> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         entries
             .get(digest)
-            .filter(|e| e.generation == generation && e.read.elapsed() < STALE_AFTER)
+            .filter(|e| e.generation == generation && e.read.elapsed() < max_age)
             .map(|e| e.value.clone())
     }
 
@@ -77,5 +89,25 @@ impl<V: Clone> Credentials<V> {
                 value,
             },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_is_trusted_only_within_its_age_and_generation() {
+        let cache = Credentials::<u8>::default();
+        cache.put("d".into(), 7, 1);
+        assert_eq!(cache.get("d", 7), Some(1));
+        assert_eq!(cache.get("d", 8), None, "a credential changed since");
+        assert_eq!(cache.get("other", 7), None);
+        assert_eq!(cache.read_within("d", 7, Duration::from_secs(600)), Some(1));
+        assert_eq!(cache.read_within("d", 8, Duration::from_secs(600)), None);
+        assert_eq!(cache.read_within("d", 7, Duration::ZERO), None);
+        std::thread::sleep(STALE_AFTER);
+        assert_eq!(cache.get("d", 7), None, "read over a second ago");
+        assert_eq!(cache.read_within("d", 7, Duration::from_secs(600)), Some(1));
     }
 }

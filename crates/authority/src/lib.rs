@@ -77,7 +77,7 @@ pub use scep::{
     ScepProfileChange, ScepProfileStats, ScepStats,
 };
 pub use search::SearchResults;
-pub use sessions::LoginOutcome;
+pub use sessions::{DatabaseDown, LoginOutcome, OUTAGE_GRACE};
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
 pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret, sign as sign_webhook};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.

@@ -20,6 +20,37 @@ enum CredentialKind {
 /// Bookkeeping writes (last seen, last used) happen at most this often per session or key.
 const TOUCH_INTERVAL: Duration = Duration::minutes(1);
 
+/// How long a credential checked against the database is trusted with
+/// [`DatabaseDown::TrustRecent`].
+pub const OUTAGE_GRACE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// What authenticating does with a session or API key when the database cannot be read to
+/// check it.
+///
+/// With `TrustRecent`, a request is let in on a credential this node checked against the
+/// database less than [`OUTAGE_GRACE`] ago and that no change on this node has touched since.
+/// Only routes that answer from this node's memory alone ask for it (the OCSP responder's
+/// status, the metrics): an outage is when operators need them most, and they write nothing and
+/// read nothing secret. What such a credential can miss is a change committed on another node
+/// while this one cannot reach the database, for at most that long. Every other check (expiry,
+/// idle time, enabled, locked) still runs, and so does the route's permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseDown {
+    /// Answer [`Error::Unavailable`].
+    Refuse,
+    /// Use what was checked within [`OUTAGE_GRACE`].
+    TrustRecent,
+}
+
+/// A credential as found: what it is, its user, the store's credentials generation it was read
+/// at, and whether it was only remembered because the database could not be read.
+struct Found {
+    credential: credentials::Credential,
+    user: UserRow,
+    generation: u64,
+    remembered: bool,
+}
+
 const BAD_LOGIN: &str = "invalid username or password";
 
 /// What a password check found.
@@ -241,11 +272,22 @@ impl Authority {
     /// # Errors
     /// [`Error::Unauthorized`] for an unknown, revoked, idle or expired session, or a user who is
     /// disabled or locked.
-    pub async fn authenticate_session(&self, token: &str, origin: Origin) -> Result<Principal> {
+    pub async fn authenticate_session(
+        &self,
+        token: &str,
+        origin: Origin,
+        down: DatabaseDown,
+    ) -> Result<Principal> {
         let now = self.now();
         let digest = digest_hex(token);
-        let (credential, user, generation) =
-            self.credential(&digest, CredentialKind::Session).await?;
+        let Found {
+            credential,
+            user,
+            generation,
+            remembered,
+        } = self
+            .credential(&digest, CredentialKind::Session, down)
+            .await?;
         let credentials::Credential::Session(mut session) = credential else {
             return Err(Error::Unauthorized(
                 "session not found; log in again".into(),
@@ -253,7 +295,7 @@ impl Authority {
         };
         self.check_session(&session, now)?;
         let role = self.check_user(&user, now)?;
-        if now - session.last_seen_at > TOUCH_INTERVAL {
+        if !remembered && now - session.last_seen_at > TOUCH_INTERVAL {
             self.store.touch_session(session.id, now).await?;
             session.last_seen_at = now;
             self.credentials.put(
@@ -299,11 +341,22 @@ impl Authority {
     /// # Errors
     /// [`Error::Unauthorized`] for an unknown, disabled or expired key, or an owner who is
     /// disabled or locked.
-    pub async fn authenticate_api_key(&self, secret: &str, origin: Origin) -> Result<Principal> {
+    pub async fn authenticate_api_key(
+        &self,
+        secret: &str,
+        origin: Origin,
+        down: DatabaseDown,
+    ) -> Result<Principal> {
         let now = self.now();
         let digest = digest_hex(secret);
-        let (credential, user, generation) =
-            self.credential(&digest, CredentialKind::ApiKey).await?;
+        let Found {
+            credential,
+            user,
+            generation,
+            remembered,
+        } = self
+            .credential(&digest, CredentialKind::ApiKey, down)
+            .await?;
         let credentials::Credential::ApiKey(mut key) = credential else {
             return Err(Error::Unauthorized("invalid API key".into()));
         };
@@ -314,7 +367,7 @@ impl Authority {
             return Err(Error::Unauthorized("API key has expired".into()));
         }
         let role = self.check_user(&user, now)?;
-        if key.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
+        if !remembered && key.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
             self.store.touch_api_key(key.id, now).await?;
             key.last_used_at = Some(now);
             self.credentials.put(
@@ -336,16 +389,46 @@ impl Authority {
     }
 
     /// The session or API key whose secret has SHA-256 `digest`, and its user, as recently
-    /// read (see [`credentials`]); also the store's credentials generation they were read at.
+    /// read (see [`credentials`]), or as read within [`OUTAGE_GRACE`] when `down` allows it and
+    /// the database cannot be read.
     async fn credential(
         &self,
         digest: &str,
         kind: CredentialKind,
-    ) -> Result<(credentials::Credential, UserRow, u64)> {
+        down: DatabaseDown,
+    ) -> Result<Found> {
         let generation = self.store.credentials_generation();
-        if let Some((credential, user)) = self.credentials.get(digest, generation) {
-            return Ok((credential, user, generation));
+        let found = |(credential, user), remembered| Found {
+            credential,
+            user,
+            generation,
+            remembered,
+        };
+        if let Some(cached) = self.credentials.get(digest, generation) {
+            return Ok(found(cached, false));
         }
+        match self.read_credential(digest, kind).await {
+            Ok(read) => {
+                self.credentials
+                    .put(digest.to_owned(), generation, read.clone());
+                Ok(found(read, false))
+            }
+            Err(Error::Unavailable(detail)) if down == DatabaseDown::TrustRecent => self
+                .credentials
+                .read_within(digest, generation, OUTAGE_GRACE)
+                .map(|remembered| found(remembered, true))
+                .ok_or(Error::Unavailable(detail)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The session or API key whose secret has SHA-256 `digest`, and its user, from the
+    /// database.
+    async fn read_credential(
+        &self,
+        digest: &str,
+        kind: CredentialKind,
+    ) -> Result<credentials::Login> {
         let (credential, user_id) = match kind {
             CredentialKind::Session => {
                 let session =
@@ -370,12 +453,7 @@ impl Authority {
             .user(user_id)
             .await?
             .ok_or_else(|| Error::Unauthorized("account no longer exists".into()))?;
-        self.credentials.put(
-            digest.to_owned(),
-            generation,
-            (credential.clone(), user.clone()),
-        );
-        Ok((credential, user, generation))
+        Ok((credential, user))
     }
 
     /// The role of `user`, who must be enabled and not locked out.

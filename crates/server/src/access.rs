@@ -144,6 +144,11 @@ pub const RATE_LIMITED: &[&str] = &[
     "/api/v2/account/password",
 ];
 
+/// Reads that answer from this node's memory alone (the OCSP responder's view of the database,
+/// the metrics), and so may be let in on a credential checked recently while the database cannot
+/// be read to check it again: see [`authority::DatabaseDown`].
+const READABLE_IN_OUTAGE: &[&str] = &["/api/v2/ocsp/status", "/metrics"];
+
 /// Authenticates and authorises every routed request before its handler runs.
 pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let Some(path) = req
@@ -185,7 +190,12 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     if *access == Access::Public {
         return next.run(req).await;
     }
-    let principal = match authenticate(&app, req.method(), req.headers(), origin).await {
+    let down = if method == Method::GET && READABLE_IN_OUTAGE.contains(&path.as_str()) {
+        authority::DatabaseDown::TrustRecent
+    } else {
+        authority::DatabaseDown::Refuse
+    };
+    let principal = match authenticate(&app, req.method(), req.headers(), origin, down).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
@@ -236,10 +246,14 @@ pub async fn session(
     app: &App,
     headers: &HeaderMap,
     origin: authority::Origin,
+    down: authority::DatabaseDown,
 ) -> Result<authority::Principal, ApiError> {
     let token = cookie(headers, SESSION_COOKIE)
         .ok_or_else(|| ApiError::unauthorized("authentication required: log in"))?;
-    Ok(app.authority.authenticate_session(token, origin).await?)
+    Ok(app
+        .authority
+        .authenticate_session(token, origin, down)
+        .await?)
 }
 
 /// Whether `sent` is the CSRF token of `principal`'s session.
@@ -257,12 +271,16 @@ async fn authenticate(
     method: &Method,
     headers: &HeaderMap,
     origin: authority::Origin,
+    down: authority::DatabaseDown,
 ) -> Result<authority::Principal, ApiError> {
     if let Some(key) = api_key(headers) {
-        return Ok(app.authority.authenticate_api_key(key, origin).await?);
+        return Ok(app
+            .authority
+            .authenticate_api_key(key, origin, down)
+            .await?);
     }
     if cookie(headers, SESSION_COOKIE).is_some() {
-        let principal = session(app, headers, origin).await?;
+        let principal = session(app, headers, origin, down).await?;
         if !method.is_safe() {
             let sent = headers
                 .get(CSRF_HEADER)

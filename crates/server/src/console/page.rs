@@ -230,9 +230,14 @@ impl Visitor {
 
 /// The visitor behind the session cookie in `headers`; `None` when there is no live session.
 pub async fn visitor(app: &App, conn: Option<Conn>, headers: &HeaderMap) -> Option<Visitor> {
-    let principal = access::session(app, headers, access::origin(conn.as_ref(), headers))
-        .await
-        .ok()?;
+    let principal = access::session(
+        app,
+        headers,
+        access::origin(conn.as_ref(), headers),
+        authority::DatabaseDown::Refuse,
+    )
+    .await
+    .ok()?;
     let csrf_token = match &principal.credential {
         authority::Credential::Session { csrf_token, .. } => csrf_token.clone(),
         _ => return None,

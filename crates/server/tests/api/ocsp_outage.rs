@@ -203,6 +203,54 @@ async fn download(pki: &Pki, path: &str) -> TestResult<(StatusCode, Option<Strin
     Ok((status, cache, response.bytes().await?.to_vec()))
 }
 
+/// GETs `path` with API key `key`: the status and the body as text.
+async fn get(pki: &Pki, path: &str, key: &str) -> TestResult<(StatusCode, String)> {
+    let response = pki
+        .server
+        .request(reqwest::Method::GET, path, &Auth::Bearer(key), None)
+        .await;
+    Ok((response.status(), response.text().await?))
+}
+
+/// During the outage, long after the keys were last checked against the database: the
+/// responder's status and the metrics are read with a key this node checked before, and
+/// report the outage; the key's permissions still hold. When the database cannot be read at
+/// all (the proxy cut), a key this node never checked, and any route that does not answer from
+/// memory, get 503; a held SQLite write lock leaves reads working, so there they get through.
+async fn see_the_outage(
+    pki: &Pki,
+    monitor: &str,
+    metrics_only: &str,
+    unseen: &str,
+    unreadable: bool,
+) -> TestResult {
+    let (status, body) = get(pki, "/metrics", monitor).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("certmint_ocsp_database_reachable 0"),
+        "the metrics do not say the database is unreachable"
+    );
+    let (status, body) = get(pki, "/api/v2/ocsp/status", monitor).await?;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let view: Value = serde_json::from_str(&body)?;
+    assert_eq!(view["data"]["database"], "unreachable", "{body}");
+    assert!(view["data"]["last_database_failure"].is_string(), "{body}");
+    assert_eq!(view["data"]["cas_listed"], !unreadable, "{body}");
+    let (status, body) = get(pki, "/api/v2/ocsp/status", metrics_only).await?;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    if unreadable {
+        for (path, key) in [
+            ("/metrics", unseen),
+            ("/api/v2/ocsp/status", unseen),
+            ("/api/v2/ocsp/stats", monitor),
+        ] {
+            let (status, body) = get(pki, path, key).await?;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        }
+    }
+    Ok(())
+}
+
 async fn ocsp_status(pki: &Pki, session: &crate::common::Session) -> TestResult<Value> {
     let (status, body) = pki
         .server
@@ -312,6 +360,23 @@ async fn ocsp_crls_and_ca_certificates_are_served_through_a_database_outage() ->
         before.push(got);
     }
 
+    // A monitoring key and a narrower one, both used before the outage as a scraper would,
+    // and one never used. All created first: creating a key changes the credentials, and
+    // what was remembered before the change is not trusted.
+    let (_, monitor) = pki
+        .server
+        .api_key(&pki.admin, &["read:metrics", "read:cas"])
+        .await;
+    let (_, metrics_only) = pki.server.api_key(&pki.admin, &["read:metrics"]).await;
+    let (_, unseen) = pki
+        .server
+        .api_key(&pki.admin, &["read:metrics", "read:cas"])
+        .await;
+    for key in [&monitor, &metrics_only] {
+        let (status, body) = get(&pki, "/metrics", key).await?;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     // The database goes away.
     let outage = match &mut backend {
         Backend::Postgres(proxy) => {
@@ -326,6 +391,14 @@ async fn ocsp_crls_and_ca_certificates_are_served_through_a_database_outage() ->
     };
     let url = pki.url();
     let first = load(&url, &expected).await?;
+    see_the_outage(
+        &pki,
+        &monitor,
+        &metrics_only,
+        &unseen,
+        matches!(outage, Outage::Cut),
+    )
+    .await?;
     // Past their refresh time, the answers held would be checked against the database.
     pki.server.clock.advance(PAST_REFRESH);
     let second = load(&url, &expected).await?;

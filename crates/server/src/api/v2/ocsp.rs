@@ -57,7 +57,10 @@ pub struct OcspStatusView {
     pub served_stale_during_outage: u64,
     /// `tryLater` answers: signing was saturated, or the database unreachable and nothing held.
     pub try_later: u64,
+    /// The responder per CA; empty when the database cannot be read for it (`cas_listed`
+    /// false), while the fields above, which this node keeps in memory, are still reported.
     pub cas: Vec<CaOcspView>,
+    pub cas_listed: bool,
 }
 
 /// The OCSP responder per CA: signer, responder certificate, stored responses.
@@ -65,16 +68,22 @@ pub struct OcspStatusView {
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
     responses((status = 200, description = "Responder status", body = Envelope<OcspStatusView>)))]
 async fn status(State(app): State<App>) -> ApiResult<Response> {
-    let mut cas = Vec::new();
-    for ca in app.authority.cas().await? {
-        cas.push(ca_status(&app, ca).await?);
-    }
+    // Read before the CAs, so that a failure to read them is not taken for an outage the
+    // responder reported first.
     let database = app.authority.ocsp_database();
     let stats = app.authority.ocsp_stats();
+    let (cas, cas_listed) = match every_ca_status(&app).await {
+        Ok(cas) => (cas, true),
+        Err(authority::Error::Unavailable(detail)) => {
+            tracing::warn!(%detail, "OCSP status without its per-CA part: database unavailable");
+            (Vec::new(), false)
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(ok(OcspStatusView {
         url: app.authority.publishing().ocsp_url(),
         cached_responses: app.authority.ocsp_cached(),
-        database: if database.reachable {
+        database: if database.reachable && cas_listed {
             "ok"
         } else {
             "unreachable"
@@ -84,17 +93,23 @@ async fn status(State(app): State<App>) -> ApiResult<Response> {
         served_stale_during_outage: stats.served_stale,
         try_later: stats.try_later,
         cas,
+        cas_listed,
     }))
 }
 
+async fn every_ca_status(app: &App) -> authority::Result<Vec<CaOcspView>> {
+    let mut cas = Vec::new();
+    for ca in app.authority.cas().await? {
+        cas.push(ca_status(app, ca).await?);
+    }
+    Ok(cas)
+}
+
 /// How the responder answers for `ca`; the console's CA page shows the same.
-pub async fn ca_status(app: &App, ca: authority::CaRow) -> ApiResult<CaOcspView> {
+pub async fn ca_status(app: &App, ca: authority::CaRow) -> authority::Result<CaOcspView> {
     let store = app.authority.reader();
     let responder = match ca.ocsp_responder_id {
-        Some(id) => store
-            .certificate(id)
-            .await
-            .map_err(authority::Error::from)?,
+        Some(id) => store.certificate(id).await?,
         None => None,
     };
     let delegated = ca.revocation.ocsp_signer == "delegated";
@@ -107,10 +122,7 @@ pub async fn ca_status(app: &App, ca: authority::CaRow) -> ApiResult<CaOcspView>
         responder_serial: responder.as_ref().map(|c| c.cert.serial.clone()),
         responder_valid_until: responder.as_ref().map(|c| c.cert.not_after),
         validity_hours: ca.revocation.ocsp_validity_hours,
-        stored_responses: store
-            .count_ocsp_responses(ca.id)
-            .await
-            .map_err(authority::Error::from)?,
+        stored_responses: store.count_ocsp_responses(ca.id).await?,
         ca_name: ca.name,
     })
 }
