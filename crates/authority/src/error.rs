@@ -80,6 +80,7 @@ impl From<store::Error> for Error {
                 Self::Conflict(format!("already exists ({constraint})"))
             }
             store::Error::Unavailable(m) => Self::Unavailable(m),
+            store::Error::Invalid(m) => Self::Invalid(m),
             store::Error::StorageFull(m) => {
                 tracing::error!(detail = %m, "the database's disk is full: writes are refused");
                 Self::StorageFull

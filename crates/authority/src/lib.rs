@@ -9,6 +9,7 @@ mod accounts;
 pub mod acme;
 mod api_keys;
 mod audit;
+pub mod backup;
 pub mod blocking;
 mod ca;
 mod clock;

@@ -163,6 +163,12 @@ impl Vault {
         })
     }
 
+    /// Names the master key without revealing anything of it: backups record it, so that a
+    /// restore can tell a server with another master key before writing anything.
+    pub fn key_id(&self) -> String {
+        hex::encode(&hmac::sign(&self.challenges, b"certmint master key id v1").as_ref()[..16])
+    }
+
     /// The key the store chains audit records under.
     pub fn audit_chain_key(&self) -> ChainKey {
         self.audit_chain.clone()

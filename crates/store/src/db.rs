@@ -679,7 +679,7 @@ impl Filter {
 
 /// The most values one statement binds: under SQLite's limit (32,766) and PostgreSQL's
 /// (65,535).
-const MAX_BINDS: usize = 30_000;
+pub(crate) const MAX_BINDS: usize = 30_000;
 
 /// The one value of a one-row write.
 pub(crate) fn first<T>(values: Vec<T>) -> Result<T, Error> {

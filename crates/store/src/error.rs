@@ -19,6 +19,9 @@ pub enum Error {
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migration(String),
+    /// Rows handed to the store do not fit its schema (a snapshot of another schema).
+    #[error("{0}")]
+    Invalid(String),
     /// A stored value could not be read back as its type (a damaged row).
     #[error("stored data is damaged: {0}")]
     Corrupt(String),

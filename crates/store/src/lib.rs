@@ -28,6 +28,7 @@ mod reports;
 mod revocation;
 mod scep;
 mod sessions;
+mod snapshot;
 mod templates;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -70,6 +71,7 @@ pub use scep::{
     NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,
 };
 pub use sessions::{NewSession, SessionRow};
+pub use snapshot::{Column, Kind, Load, Table, Value};
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
