@@ -40,7 +40,7 @@ pub struct IntegrityReport {
     pub cas_checked: i64,
     /// Certificates checked.
     pub certificates_checked: i64,
-    /// Keys sealed here that were opened with the vault.
+    /// Keys sealed here, each tried with the vault.
     pub keys_checked: i64,
     /// Keys held elsewhere (an HSM), not opened.
     pub keys_elsewhere: i64,

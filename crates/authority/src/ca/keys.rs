@@ -20,7 +20,7 @@ fn context(refid: &str) -> String {
 /// What checking a page of stored keys found.
 #[derive(Debug, Default)]
 pub(crate) struct SealedCheck {
-    /// Keys sealed here, opened with the vault.
+    /// Keys sealed here, each tried with the vault.
     pub(crate) opened: i64,
     /// Keys held elsewhere (an HSM), not opened.
     pub(crate) elsewhere: i64,

@@ -147,7 +147,7 @@ pub struct IntegrityView {
     pub engine: EngineView,
     pub cas_checked: i64,
     pub certificates_checked: i64,
-    /// Keys sealed here, opened with the vault.
+    /// Keys sealed here, each tried with the vault.
     pub keys_checked: i64,
     /// Keys held in an HSM, not opened.
     pub keys_elsewhere: i64,
