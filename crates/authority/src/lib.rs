@@ -12,11 +12,13 @@ mod audit;
 pub mod backup;
 pub mod blocking;
 mod ca;
+mod chain_repair;
 mod clock;
 mod committer;
 mod credentials;
 mod crl;
 mod csrs;
+mod database;
 pub mod email;
 mod error;
 pub mod est;
@@ -56,9 +58,11 @@ pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Checkpoint, Verification, parse_time};
 pub use ca::{CaKind, NewCaInput, Pointers};
+pub use chain_repair::{ChainFinding, ChainRepair, ChainStats};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlKind;
 pub use csrs::{SignCsr, parse_csr};
+pub use database::{DatabaseReport, ExportItem, IntegrityProblem, IntegrityReport, Optimized};
 pub use error::{Error, Result};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
@@ -84,12 +88,13 @@ pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret, sign 
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
 pub use store::{
     AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
-    AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, CaId, CaRow, CaSource,
-    CaSummary, CaUpdate, CertificateFilter, CertificateId, CertificateRow, CertificateSource,
-    CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource,
-    CsrStatus, DeliveryRow, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings,
-    ScepProfileRow, ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TemplateId,
-    TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
+    AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, Backend, CaId, CaRow,
+    CaSource, CaSummary, CaUpdate, CertFields, CertificateFilter, CertificateId, CertificateRow,
+    CertificateSource, CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId,
+    CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow, EngineCheck, KeyId, Page,
+    PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow, ScepRequestFilter,
+    ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId, TrustSource, TrustStats,
+    TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

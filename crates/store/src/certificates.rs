@@ -166,11 +166,11 @@ impl NewCertificate {
     }
 }
 
-const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, renewed_from, \
+pub(crate) const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, renewed_from, \
     description, sans, status, revoked_at, revocation_reason, revocation_comment, invalidity_date, is_ca, source, \
     created_at, updated_at";
 
-fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
+pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
     let sans: String = row.try_get("sans")?;
     Ok(CertificateRow {
         id: row.try_get("id")?,

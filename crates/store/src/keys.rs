@@ -5,6 +5,8 @@ use time::OffsetDateTime;
 use crate::db::{Arg, Filter, first, ids_by_refid};
 use crate::{Error, KeyId, Reader, WriteTx, from_micros, to_micros};
 
+pub(crate) const KEY_COLUMNS: &str = "id, refid, key_type, backend, sealed, public_key, created_at";
+
 /// A private key as stored: sealed by the vault (software keys) or a reference into an HSM.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRow {
@@ -39,7 +41,7 @@ pub struct NewKey {
     pub public_key: Vec<u8>,
 }
 
-fn key(row: &AnyRow) -> Result<KeyRow, Error> {
+pub(crate) fn key(row: &AnyRow) -> Result<KeyRow, Error> {
     Ok(KeyRow {
         id: row.try_get("id")?,
         refid: row.try_get("refid")?,
@@ -58,12 +60,7 @@ impl Reader {
     /// [`Error::Database`] or [`Error::Unavailable`].
     pub async fn key(&self, id: KeyId) -> Result<Option<KeyRow>, Error> {
         Filter::new("id = ?", [Arg::Int(id.0)])
-            .fetch_row(
-                self,
-                "id, refid, key_type, backend, sealed, public_key, created_at",
-                "keys",
-                key,
-            )
+            .fetch_row(self, KEY_COLUMNS, "keys", key)
             .await
     }
 }

@@ -1743,6 +1743,115 @@ async fn refused_loads(store: Store) -> TestResult {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Database operations
+
+async fn link_walks_and_relinks(store: Store) -> TestResult {
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let mut cas = Vec::new();
+    for i in 0..2 {
+        let mut cert = new_certificate(700 + i, t).cert;
+        cert.subject_key_id = Some(format!("5k{i}"));
+        cas.push(
+            tx.insert_ca(
+                &certmint_store::NewCa {
+                    refid: format!("link-ca-{i}"),
+                    name: format!("Link CA {i}"),
+                    description: None,
+                    ca_type: "root".into(),
+                    parent_id: None,
+                    key_id: None,
+                    path_len: None,
+                    is_default: false,
+                    source: CaSource::Imported,
+                    require_template: false,
+                    cert,
+                },
+                t,
+            )
+            .await?,
+        );
+    }
+    // Confirmed by key identifiers; linked to a CA of another key identifier; without an
+    // authority key identifier; not linked.
+    let mut ids = Vec::new();
+    for (i, ca, aki) in [
+        (1, Some(cas[0]), Some("5k0")),
+        (2, Some(cas[1]), Some("5k0")),
+        (3, Some(cas[0]), None),
+        (4, None, Some("5k0")),
+    ] {
+        let mut c = new_certificate(i, t);
+        c.ca_id = ca;
+        c.cert.authority_key_id = aki.map(str::to_owned);
+        ids.push(tx.insert_certificate(&c, t).await?);
+    }
+    tx.commit().await?;
+
+    // Every certificate, a page at a time, in id order.
+    let first = store.certificates_after(CertificateId(0), 3).await?;
+    let rest = store.certificates_after(first[2].id, 3).await?;
+    let walked: Vec<_> = first.iter().chain(&rest).map(|c| c.id).collect();
+    assert_eq!(walked, ids);
+    // Only the links the key identifiers do not confirm.
+    let unconfirmed: Vec<_> = store
+        .unconfirmed_links_after(CertificateId(0), 10)
+        .await?
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(unconfirmed, ids[1..]);
+    assert_eq!(
+        store.unconfirmed_links_after(ids[2], 10).await?[0].id,
+        ids[3]
+    );
+
+    // A relink applies only over the link it was judged on.
+    let mut tx = store.begin_write().await?;
+    assert!(
+        !tx.relink_certificate(ids[1], None, cas[0], t).await?,
+        "the link moved on"
+    );
+    assert!(
+        tx.relink_certificate(ids[1], Some(cas[1]), cas[0], t)
+            .await?
+    );
+    assert!(tx.relink_certificate(ids[3], None, cas[0], t).await?);
+    assert!(!tx.relink_ca(cas[1], Some(cas[0]), cas[0], t).await?);
+    assert!(tx.relink_ca(cas[1], None, cas[0], t).await?);
+    tx.commit().await?;
+    let unconfirmed = store.unconfirmed_links_after(CertificateId(0), 10).await?;
+    assert_eq!(
+        unconfirmed.len(),
+        1,
+        "only the one without a key identifier"
+    );
+    assert_eq!(
+        store.certificate(ids[3]).await?.ok_or("row")?.ca_id,
+        Some(cas[0])
+    );
+    assert_eq!(store.ca(cas[1]).await?.ok_or("ca")?.parent_id, Some(cas[0]));
+
+    let stats = store.database_stats().await?;
+    let certificates = stats
+        .tables
+        .iter()
+        .find(|t| t.name == "certificates")
+        .ok_or("certificates table")?;
+    assert_eq!(certificates.rows, 4);
+    assert!(certificates.bytes.is_some_and(|b| b > 0));
+    assert!(stats.bytes > 0);
+    assert_eq!(
+        stats.wal_bytes.is_some(),
+        store.backend() == Backend::Sqlite
+    );
+    let check = store.engine_check(10).await?;
+    assert!(check.problems.is_empty(), "{check:?}");
+    assert!(!store.optimize(false).await?.is_empty());
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_snapshot_loads_into_either_engine_with_every_row() -> TestResult {
     let dir = tempfile::tempdir()?;
@@ -1788,4 +1897,9 @@ async fn a_snapshot_loads_into_either_engine_with_every_row() -> TestResult {
 #[tokio::test]
 async fn a_load_that_does_not_fit_writes_nothing() -> TestResult {
     on_every_backend(refused_loads).await
+}
+
+#[tokio::test]
+async fn certificates_are_walked_by_page_and_relinked_only_over_the_link_judged() -> TestResult {
+    on_every_backend(link_walks_and_relinks).await
 }

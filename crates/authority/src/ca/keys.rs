@@ -2,8 +2,9 @@
 //! here, to sign (or to be exported by someone allowed to).
 
 use pki::{KeyType, PrivateKey};
-use store::{CertificateId, KeyId, NewKey, WriteTx};
+use store::{CertificateId, KeyId, KeyRow, NewKey, WriteTx};
 use time::OffsetDateTime;
+use zeroize::Zeroizing;
 
 use crate::audit::Event;
 use crate::{Authority, Error, Permission, Principal, Result};
@@ -16,7 +17,70 @@ fn context(refid: &str) -> String {
     format!("private-key:{refid}")
 }
 
+/// What checking a page of stored keys found.
+#[derive(Debug, Default)]
+pub(crate) struct SealedCheck {
+    /// Keys sealed here, each tried with the vault.
+    pub(crate) opened: i64,
+    /// Keys held elsewhere (an HSM), not opened.
+    pub(crate) elsewhere: i64,
+    /// Keys that do not open, or are not the key their row records, with what is wrong.
+    pub(crate) failed: Vec<(KeyId, String)>,
+}
+
 impl Authority {
+    /// Opens each software key of `page` with the vault and checks that it is the key its
+    /// row's public key records. The opened keys never leave this module; reading them runs
+    /// in the CPU pool (an RSA key takes a while to check).
+    ///
+    /// # Errors
+    /// [`Error::Busy`] when the CPU pool is full.
+    pub(crate) async fn check_sealed_keys(&self, page: &[KeyRow]) -> Result<SealedCheck> {
+        let mut check = SealedCheck::default();
+        let mut opened: Vec<(KeyId, Zeroizing<Vec<u8>>, Vec<u8>)> = Vec::new();
+        for row in page {
+            let Some(sealed) = &row.sealed else {
+                check.elsewhere += 1;
+                continue;
+            };
+            check.opened += 1;
+            match self.vault().open(sealed, &context(&row.refid)) {
+                Ok(pkcs8) => opened.push((row.id, pkcs8, row.public_key.clone())),
+                Err(_) => check.failed.push((
+                    row.id,
+                    format!(
+                        "key {} does not open with the vault: it is damaged or was sealed under \
+                         another master key",
+                        row.id
+                    ),
+                )),
+            }
+        }
+        if opened.is_empty() {
+            return Ok(check);
+        }
+        let mismatched = self
+            .cpu
+            .run(move || {
+                Ok(opened
+                    .iter()
+                    .filter_map(|(id, pkcs8, public_key)| {
+                        let wrong = match PrivateKey::from_pkcs8_der(pkcs8) {
+                            Ok(key) if key.public_key_der() == *public_key => return None,
+                            Ok(_) => {
+                                format!("key {id} opens, but is not the key its public key records")
+                            }
+                            Err(e) => format!("key {id} opens, but does not read as a key: {e}"),
+                        };
+                        Some((*id, wrong))
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
+        check.failed.extend(mismatched);
+        Ok(check)
+    }
+
     /// Generates a key. An RSA key takes long enough (up to seconds) to stall a worker, so it is
     /// made in the CPU pool; an elliptic-curve key takes microseconds, and is made here, so that
     /// issuance at full speed does not queue behind the pool.

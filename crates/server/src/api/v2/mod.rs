@@ -9,6 +9,7 @@ mod auto_renewal;
 pub(crate) mod cas;
 pub(crate) mod certificate_bulk;
 pub(crate) mod certificates;
+mod chain_repair;
 mod check_ssl;
 pub(crate) mod crl;
 pub(crate) mod csrs;
@@ -26,6 +27,7 @@ mod reports;
 pub(crate) mod scep;
 mod search;
 mod stats;
+mod system_db;
 mod system_status;
 pub(crate) mod templates;
 pub(crate) mod tools;
@@ -62,6 +64,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(dashboard::routes())
         .merge(system_status::routes())
         .merge(jobs::routes())
+        .merge(system_db::routes())
+        .merge(chain_repair::routes())
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
