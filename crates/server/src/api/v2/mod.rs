@@ -16,6 +16,7 @@ pub(crate) mod dashboard;
 pub(crate) mod email;
 pub(crate) mod est;
 pub mod health;
+mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
 mod lint;
@@ -25,11 +26,13 @@ mod rbac;
 mod reports;
 pub(crate) mod scep;
 mod search;
+mod service;
 mod stats;
 mod system_status;
 pub(crate) mod templates;
 pub(crate) mod tools;
 pub(crate) mod truststore;
+mod updates;
 pub(crate) mod users;
 pub(crate) mod views;
 pub(crate) mod webhooks;
@@ -62,6 +65,9 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(dashboard::routes())
         .merge(system_status::routes())
         .merge(jobs::routes())
+        .merge(https::routes())
+        .merge(service::routes())
+        .merge(updates::routes())
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
