@@ -167,9 +167,8 @@ impl Authority {
     /// [`Error::Invalid`] for no names or a name that is neither a DNS name nor an IP address;
     /// [`Error::Internal`] when neither way gives a certificate; store errors.
     pub async fn listener_identity(&self, names: &[String]) -> Result<TlsIdentity> {
-        let system = Principal::local("system");
         let why = match self
-            .issue_listener_identity(&system, None, names, LISTENER_DAYS)
+            .issue_listener_identity(None, names, LISTENER_DAYS)
             .await
         {
             Ok((chain, key)) => {
@@ -199,7 +198,7 @@ impl Authority {
         let info = inspect::Certificate::parse(&der)?;
         let mut tx = self.store.begin_write().await?;
         tx.audit(&self.entry_by(
-            &system,
+            &Principal::local("system"),
             Event::new(
                 "listener_certificate_self_signed",
                 "certificate",
@@ -342,7 +341,7 @@ impl Authority {
             names.insert(0, common_name.clone());
         }
         let (chain, key) = self
-            .issue_listener_identity(principal, Some(&common_name), &names, days)
+            .issue_listener_identity(Some(&common_name), &names, days)
             .await?;
         let identity = ListenerIdentity {
             chain,
@@ -519,15 +518,15 @@ impl Authority {
     }
 
     /// Issues a listener certificate from the default CA, through the same pipeline as every
-    /// other certificate, on behalf of `principal`. Returns the chain (leaf first, root left
-    /// out) and the key.
+    /// other certificate. It is the system's own certificate whoever asked for it (what allows
+    /// an administrator to ask is `admin:system`, not `write:certificates`), so the system
+    /// issues it. Returns the chain (leaf first, root left out) and the key.
     ///
     /// # Errors
     /// As [`Authority::issue`]; [`Error::Invalid`] for a name that is neither a DNS name nor an
     /// IP address.
     async fn issue_listener_identity(
         &self,
-        principal: &Principal,
         common_name: Option<&str>,
         names: &[String],
         days: i64,
@@ -545,7 +544,7 @@ impl Authority {
         let days = days.min((ca.cert.not_after - self.now()).whole_days());
         let issued = self
             .issue(
-                principal,
+                &Principal::local("system"),
                 IssueRequest {
                     ca_id: Some(ca.id),
                     subject,

@@ -636,6 +636,15 @@ async fn only_admin_system_reaches_these_routes() -> TestResult {
     let (status, body) = server
         .call(
             Method::POST,
+            REGENERATE,
+            &Auth::Bearer(&system),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server
+        .call(
+            Method::POST,
             APPLY,
             &Auth::Bearer(&system),
             routes[2].2.clone(),
