@@ -57,7 +57,10 @@ use time::OffsetDateTime;
 pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Checkpoint, Verification, parse_time};
-pub use ca::{CaKind, NewCaInput, Pointers};
+pub use ca::{
+    CaKind, LISTENER_KEY_CONTEXT, ListenerIdentity, ListenerInfo, ListenerRequest, ListenerSource,
+    NewCaInput, Pointers,
+};
 pub use chain_repair::{ChainFinding, ChainRepair, ChainStats};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use crl::CrlKind;
@@ -70,6 +73,7 @@ pub use ocsp::{Freshness, OcspAnswer, OcspDatabase, OcspLimits, OcspStats};
 pub use overview::Overview;
 pub use pki;
 pub use principal::{Credential, Origin, Principal};
+pub use publisher::node_name;
 pub use publishing::Publishing;
 pub use rbac::{Permission, Role};
 pub use renewal::{

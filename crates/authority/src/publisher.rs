@@ -18,9 +18,12 @@ const TICK: StdDuration = StdDuration::from_millis(250);
 const LEASE: Duration = Duration::seconds(15);
 const RENEW_EVERY: StdDuration = StdDuration::from_secs(5);
 
-/// This node's name in leases and job runs: its host, its process id (which tell an operator
-/// where a job ran) and a random part (which keeps two runs of one host apart).
-fn node_name() -> crate::Result<String> {
+/// A name for this node in leases and job runs: its host, its process id (which tell an
+/// operator where a job ran) and a random part (which keeps two runs of one host apart).
+///
+/// # Errors
+/// [`crate::Error::Internal`] when no randomness can be drawn.
+pub fn node_name() -> crate::Result<String> {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
@@ -35,13 +38,17 @@ impl Authority {
     /// Runs this node's background work until `stop` turns true: the revocation publisher and
     /// the scheduled jobs, under one name for the node in the leases they take.
     pub async fn run_background(self: Arc<Self>, stop: watch::Receiver<bool>) {
-        let node = match node_name() {
-            Ok(node) => node,
+        match node_name() {
+            Ok(node) => self.run_background_as(node, stop).await,
             Err(e) => {
                 tracing::error!(error = %e, "this node cannot name itself, so it runs no background work");
-                return;
             }
-        };
+        }
+    }
+
+    /// [`Authority::run_background`] under `node`, a name from [`node_name`] that the caller
+    /// shows elsewhere too.
+    pub async fn run_background_as(self: Arc<Self>, node: String, stop: watch::Receiver<bool>) {
         tracing::info!(%node, "background work runs as this node");
         tokio::join!(
             self.clone().run_publisher(node.clone(), stop.clone()),

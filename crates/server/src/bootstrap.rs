@@ -4,13 +4,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use authority::{Authority, Clock, MasterKey, NewUserInput, Principal, SystemClock, Vault};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use authority::{
+    Authority, Clock, LISTENER_KEY_CONTEXT, ListenerIdentity, MasterKey, NewUserInput, Principal,
+    SystemClock, Vault,
+};
 use zeroize::Zeroizing;
 
 use crate::client_auth::DangerousAnyClientCertificate;
 use crate::settings::Settings;
+use crate::tls::ListenerCert;
 
 /// Secrets that come from the environment, never from the settings file.
 #[derive(Default)]
@@ -58,6 +60,8 @@ pub struct Instance {
     pub authority: Arc<Authority>,
     /// The HTTPS listener's configuration.
     pub tls: Arc<rustls::ServerConfig>,
+    /// The certificate the HTTPS listener presents, replaceable while serving.
+    pub listener: Arc<ListenerCert>,
     /// The first admin's password when this start generated it, to print once.
     pub generated_admin_password: Option<Zeroizing<String>>,
 }
@@ -209,13 +213,18 @@ pub async fn open_with_clock(
     authority
         .configure_ocsp(settings.ocsp_limits())
         .map_err(|e| BootError::Settings(e.to_string()))?;
-    let tls = tls_config(&settings, &authority).await?;
+    let listener = Arc::new(
+        ListenerCert::new(listener_identity(&settings, &authority).await?)
+            .map_err(|e| BootError::Tls(e.to_string()))?,
+    );
+    let tls = tls_config(listener.clone())?;
     Ok(Instance {
         https,
         http,
         settings,
         authority: Arc::new(authority),
         tls,
+        listener,
         generated_admin_password,
     })
 }
@@ -252,13 +261,17 @@ fn create_private_dir(dir: &Path) -> Result<(), BootError> {
 /// Where the HTTPS listener's sealed private key lives, under the data directory.
 const SEALED_TLS_KEY: &str = "tls/server.key.sealed";
 
-/// Loads the listener's certificate and sealed key, making them at first start: issued by the
-/// default CA, or self-signed when no CA can issue (say, the default CA was deactivated).
-async fn tls_config(
+/// The certificate the listener serves: the one set for every node when an administrator set
+/// one, else this node's own, kept in its data directory (its key sealed) and made at first
+/// start: issued by the default CA, or self-signed when no CA can issue (say, the default CA
+/// was deactivated).
+async fn listener_identity(
     settings: &Settings,
     authority: &Authority,
-) -> Result<Arc<rustls::ServerConfig>, BootError> {
-    const KEY_CONTEXT: &str = "https-listener-key";
+) -> Result<ListenerIdentity, BootError> {
+    if let Some(shared) = authority.shared_listener_identity(None).await? {
+        return Ok(shared);
+    }
     let dir = settings.data_dir.join("tls");
     create_private_dir(&dir)?;
     let cert_path = dir.join("server.crt");
@@ -267,7 +280,7 @@ async fn tls_config(
         let identity = authority.listener_identity(&settings.tls_names).await?;
         let sealed = authority
             .vault()
-            .seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;
+            .seal(&identity.key_pkcs8_der, LISTENER_KEY_CONTEXT)?;
         let _ = std::fs::remove_file(&key_path);
         let _ = std::fs::remove_file(&cert_path);
         authority::vault::write_private(&key_path, &sealed)?;
@@ -277,13 +290,14 @@ async fn tls_config(
     }
     let pem = std::fs::read(&cert_path)
         .map_err(|e| BootError::Io(format!("cannot read {}: {e}", cert_path.display())))?;
-    let chain = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| BootError::Tls(format!("{}: {e}", cert_path.display())))?;
     let sealed = std::fs::read(&key_path)
         .map_err(|e| BootError::Io(format!("cannot read {}: {e}", key_path.display())))?;
-    let key = authority.vault().open(&sealed, KEY_CONTEXT)?;
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
+    ListenerIdentity::from_files(&pem, &sealed, authority.vault())
+        .map_err(|e| BootError::Tls(format!("{}: {e}", cert_path.display())))
+}
+
+/// The HTTPS listener's configuration, presenting whatever `listener` holds at each handshake.
+fn tls_config(listener: Arc<ListenerCert>) -> Result<Arc<rustls::ServerConfig>, BootError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // Clients may present a certificate (EST enrollment); the doors that rely on one check it.
     let client_auth = Arc::new(DangerousAnyClientCertificate::new(&provider));
@@ -291,8 +305,7 @@ async fn tls_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| BootError::Tls(e.to_string()))?
         .with_client_cert_verifier(client_auth)
-        .with_single_cert(chain, key)
-        .map_err(|e| BootError::Tls(e.to_string()))?;
+        .with_cert_resolver(listener);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -22,6 +22,7 @@ mod openapi;
 mod rate_limit;
 mod security_headers;
 pub mod settings;
+pub mod tls;
 
 /// Issuance allocates and frees many small buffers on every core at once (DER, names, rows);
 /// glibc's allocator spent a tenth of the CPU of the issuance benchmark on that.
@@ -68,6 +69,10 @@ pub struct Shared {
     pub metrics: PrometheusHandle,
     /// When this process started serving.
     pub started_at: OffsetDateTime,
+    /// This node's name, as its job runs and leases carry it.
+    pub node: String,
+    /// The certificate the HTTPS listener presents.
+    pub listener: Arc<tls::ListenerCert>,
     /// The OpenAPI document as served.
     pub openapi: serde_json::Value,
     /// The console's work in progress on this node.
@@ -77,11 +82,16 @@ pub struct Shared {
 /// Shared state, cheap to clone.
 pub type App = Arc<Shared>;
 
-/// Builds the router and its state.
+/// Builds the router and its state, for node `node` presenting `listener` on HTTPS.
 ///
 /// # Errors
 /// [`BootError::Settings`] when a route lacks an access declaration or metrics cannot start.
-pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, App), BootError> {
+pub fn build(
+    authority: Arc<Authority>,
+    settings: Settings,
+    listener: Arc<tls::ListenerCert>,
+    node: String,
+) -> Result<(Router, App), BootError> {
     let (router, mut doc) = api::routes(&settings).split_for_parts();
     let (responder, responder_doc) = api::responder_routes(&settings).split_for_parts();
     doc.merge(responder_doc);
@@ -93,6 +103,8 @@ pub fn build(authority: Arc<Authority>, settings: Settings) -> Result<(Router, A
         est_failures: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
         metrics: metrics::handle().map_err(BootError::Settings)?,
         started_at: authority.now(),
+        node,
+        listener,
         authority,
         settings,
         access,
@@ -202,11 +214,26 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
         .as_ref()
         .map(bootstrap::local_addr)
         .transpose()?;
-    let (router, app) = build(instance.authority, instance.settings)?;
+    let node = authority::node_name()?;
+    let (router, app) = build(
+        instance.authority,
+        instance.settings,
+        instance.listener,
+        node.clone(),
+    )?;
     let (stop, stopped) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(
-        app.authority.clone().run_background(stopped.clone()),
-    )];
+    let mut tasks = vec![
+        tokio::spawn(
+            app.authority
+                .clone()
+                .run_background_as(node, stopped.clone()),
+        ),
+        tokio::spawn(tls::follow(
+            app.authority.clone(),
+            app.listener.clone(),
+            stopped.clone(),
+        )),
+    ];
     tasks.push(tokio::spawn(listen::serve(
         instance.https,
         router.clone(),

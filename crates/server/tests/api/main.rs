@@ -44,6 +44,7 @@ mod dashboard;
 mod email_alerts;
 mod est;
 mod faults;
+mod https_listener;
 mod imports;
 mod issuance_guards;
 mod jobs;

@@ -17,6 +17,7 @@ pub(crate) mod dashboard;
 pub(crate) mod email;
 pub(crate) mod est;
 pub mod health;
+mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
 mod lint;
@@ -26,12 +27,14 @@ mod rbac;
 mod reports;
 pub(crate) mod scep;
 mod search;
+mod service;
 mod stats;
 mod system_db;
 mod system_status;
 pub(crate) mod templates;
 pub(crate) mod tools;
 pub(crate) mod truststore;
+mod updates;
 pub(crate) mod users;
 pub(crate) mod views;
 pub(crate) mod webhooks;
@@ -66,6 +69,9 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(jobs::routes())
         .merge(system_db::routes())
         .merge(chain_repair::routes())
+        .merge(https::routes())
+        .merge(service::routes())
+        .merge(updates::routes())
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())

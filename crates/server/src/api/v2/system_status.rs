@@ -97,9 +97,7 @@ async fn system_status(State(app): State<App>) -> ApiResult<Response> {
     let disk_full = app.authority.store_is_sqlite()
         && crate::disk::free_bytes(data_dir).is_some_and(|f| f < crate::disk::MIN_FREE_BYTES);
     let healthy = connected && !disk_full && crl.as_ref().is_some_and(|c| c.overdue == 0);
-    let up = (app.authority.now() - app.started_at)
-        .whole_seconds()
-        .max(0);
+    let up = uptime_seconds(&app);
     Ok(ok(SystemStatus {
         status: if healthy { "healthy" } else { "degraded" },
         database: if connected {
@@ -107,11 +105,7 @@ async fn system_status(State(app): State<App>) -> ApiResult<Response> {
         } else {
             "unreachable"
         },
-        database_backend: if app.authority.store_is_sqlite() {
-            "sqlite"
-        } else {
-            "postgresql"
-        },
+        database_backend: database_backend(&app),
         disk_usage: crate::disk::usage(data_dir).map(|u| DiskUsage {
             used: human_bytes(u.used),
             total: human_bytes(u.total),
@@ -126,6 +120,22 @@ async fn system_status(State(app): State<App>) -> ApiResult<Response> {
         crl,
         ocsp,
     }))
+}
+
+/// `sqlite` or `postgresql`.
+pub(super) fn database_backend(app: &App) -> &'static str {
+    if app.authority.store_is_sqlite() {
+        "sqlite"
+    } else {
+        "postgresql"
+    }
+}
+
+/// Seconds since this node started serving.
+pub(super) fn uptime_seconds(app: &App) -> i64 {
+    (app.authority.now() - app.started_at)
+        .whole_seconds()
+        .max(0)
 }
 
 /// CRL and OCSP publishing, from each CA's settings and latest full CRL.
@@ -186,7 +196,7 @@ fn human_bytes(bytes: u64) -> String {
 }
 
 /// Seconds as the reference writes an uptime: `15 days, 3:42:15`, or `3:42:15` within a day.
-fn uptime(seconds: i64) -> String {
+pub(super) fn uptime(seconds: i64) -> String {
     let (days, rest) = (seconds / 86_400, seconds % 86_400);
     let clock = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
     match days {
