@@ -72,9 +72,11 @@ pub async fn open_authority(
     clock: Arc<dyn Clock>,
 ) -> Result<Authority, BootError> {
     create_private_dir(&settings.data_dir)?;
-    let master = match master_key {
-        Some(text) => MasterKey::parse(text)
-            .map_err(|e| BootError::Settings(format!("CERTMINT_MASTER_KEY: {e}")))?,
+    let vault = match master_key {
+        Some(text) => Vault::new(
+            &MasterKey::parse(text)
+                .map_err(|e| BootError::Settings(format!("CERTMINT_MASTER_KEY: {e}")))?,
+        )?,
         None => {
             let path = settings.data_dir.join("master.key");
             if !path.exists() && settings.data_dir.join(SEALED_TLS_KEY).exists() {
@@ -86,7 +88,7 @@ pub async fn open_authority(
                     settings.data_dir.display()
                 )));
             }
-            let (key, created) = MasterKey::load_or_create(&path)?;
+            let (vault, created) = Vault::from_key_file(&path)?;
             if created {
                 tracing::info!(path = %path.display(), "created the master key file; back it up");
             }
@@ -97,7 +99,7 @@ pub async fn open_authority(
                     "the master key file is readable by others than its owner: chmod 600 it"
                 );
             }
-            key
+            vault
         }
     };
     let publishing = authority::Publishing::new(
@@ -108,8 +110,7 @@ pub async fn open_authority(
     settings
         .check_serve_only()
         .map_err(|e| BootError::Settings(e.to_string()))?;
-    let vault = Vault::new(&master)?;
-    Ok(Authority::open(
+    let authority = Authority::open(
         &settings.database_url(),
         settings.database_max_connections,
         vault,
@@ -118,7 +119,13 @@ pub async fn open_authority(
         publishing,
     )
     .await?
-    .with_cpu_pool(settings.cpu_pool()))
+    .with_cpu_pool(settings.cpu_pool());
+    authority.register_sealed_file(authority::master_key::SealedFile {
+        kind: "https_listener_key",
+        path: settings.data_dir.join(SEALED_TLS_KEY),
+        context: TLS_KEY_CONTEXT,
+    });
+    Ok(authority)
 }
 
 /// Everything [`open_authority`] does, then the first admin and the TLS certificate.
@@ -251,6 +258,8 @@ fn create_private_dir(dir: &Path) -> Result<(), BootError> {
 
 /// Where the HTTPS listener's sealed private key lives, under the data directory.
 const SEALED_TLS_KEY: &str = "tls/server.key.sealed";
+/// The context the HTTPS listener's key is sealed under.
+const TLS_KEY_CONTEXT: &str = "https-listener-key";
 
 /// Loads the listener's certificate and sealed key, making them at first start: issued by the
 /// default CA, or self-signed when no CA can issue (say, the default CA was deactivated).
@@ -258,7 +267,6 @@ async fn tls_config(
     settings: &Settings,
     authority: &Authority,
 ) -> Result<Arc<rustls::ServerConfig>, BootError> {
-    const KEY_CONTEXT: &str = "https-listener-key";
     let dir = settings.data_dir.join("tls");
     create_private_dir(&dir)?;
     let cert_path = dir.join("server.crt");
@@ -267,7 +275,7 @@ async fn tls_config(
         let identity = authority.listener_identity(&settings.tls_names).await?;
         let sealed = authority
             .vault()
-            .seal(&identity.key_pkcs8_der, KEY_CONTEXT)?;
+            .seal(&identity.key_pkcs8_der, TLS_KEY_CONTEXT)?;
         let _ = std::fs::remove_file(&key_path);
         let _ = std::fs::remove_file(&cert_path);
         authority::vault::write_private(&key_path, &sealed)?;
@@ -282,7 +290,7 @@ async fn tls_config(
         .map_err(|e| BootError::Tls(format!("{}: {e}", cert_path.display())))?;
     let sealed = std::fs::read(&key_path)
         .map_err(|e| BootError::Io(format!("cannot read {}: {e}", key_path.display())))?;
-    let key = authority.vault().open(&sealed, KEY_CONTEXT)?;
+    let key = authority.vault().open(&sealed, TLS_KEY_CONTEXT)?;
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.to_vec()));
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     // Clients may present a certificate (EST enrollment); the doors that rely on one check it.

@@ -27,6 +27,7 @@ mod renewals;
 mod reports;
 mod revocation;
 mod scep;
+mod sealed;
 mod sessions;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -69,6 +70,7 @@ pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings
 pub use scep::{
     NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,
 };
+pub use sealed::{SealedBlob, SealedColumn, SealedCount};
 pub use sessions::{NewSession, SessionRow};
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};

@@ -13,5 +13,6 @@ mod signing;
 
 pub use admin::{CaKind, NewCaInput, Pointers};
 pub(crate) use admin::{built_fields, cert_fields, free_ca_name};
+pub(crate) use keys::key_context;
 pub(crate) use signers::Issuers;
 pub(crate) use signing::{SignAs, warnings_note};

@@ -25,6 +25,7 @@ mod rbac;
 mod reports;
 pub(crate) mod scep;
 mod search;
+mod security;
 mod stats;
 mod system_status;
 pub(crate) mod templates;
@@ -62,6 +63,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(dashboard::routes())
         .merge(system_status::routes())
         .merge(jobs::routes())
+        .merge(security::routes())
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
