@@ -46,6 +46,7 @@ mod faults;
 mod imports;
 mod issuance_guards;
 mod jobs;
+mod master_key;
 mod ocsp;
 mod ocsp_outage;
 mod ops;
