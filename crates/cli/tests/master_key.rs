@@ -124,8 +124,10 @@ fn rotation_killed_at_random_points_resumes_and_loses_nothing() -> TestResult {
         &key,
         Method::POST,
         "/api/v2/webhooks",
-        Some(serde_json::json!({"name": "ops", "url": "https://hooks.example.test/x",
-                                "events": ["certificate_issued"]})),
+        Some(
+            serde_json::json!({"name": "ops", "url": "https://hooks.example.test/x",
+                                "events": ["certificate_issued"]}),
+        ),
     )?;
     assert_eq!(status, 201, "{body}");
     let keys_before = private_keys(&http, &server, &key, &ids);
@@ -193,7 +195,12 @@ fn rotation_killed_at_random_points_resumes_and_loses_nothing() -> TestResult {
     assert_eq!(opened(&after), opened(&before), "as many secrets as before");
     assert!(opened(&after) > Some(u64::try_from(CERTIFICATES)?));
     let file = std::fs::read_to_string(data.join("master.key"))?;
-    assert_eq!(file.matches("\nkey ").count(), 1, "one key left:\n{}", file.len());
+    assert_eq!(
+        file.matches("\nkey ").count(),
+        1,
+        "one key left:\n{}",
+        file.len()
+    );
 
     // The server starts (its TLS key was sealed again too) and hands out the same keys.
     let server = Server::start(serve(&data, EPHEMERAL).args(&database), &data)?;

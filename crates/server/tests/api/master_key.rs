@@ -177,11 +177,17 @@ async fn rotation_reseals_every_secret_and_everything_still_works() -> TestResul
         assert_eq!(versions, [2], "{kind}: {after}");
     }
     let key_file = std::fs::read_to_string(server._data_dir.path().join("master.key"))?;
-    assert!(key_file.contains("key 2 ") && !key_file.contains("key 1 "), "old key retired");
+    assert!(
+        key_file.contains("key 2 ") && !key_file.contains("key 1 "),
+        "old key retired"
+    );
 
     // What was sealed under the first key still opens: the same key comes out, and the CA
     // still issues.
-    assert_eq!(export_key(&server, &auth, certificates[0]).await?, key_before);
+    assert_eq!(
+        export_key(&server, &auth, certificates[0]).await?,
+        key_before
+    );
     issue(&server, &admin, "after.example.test").await?;
     for action in [
         "master_key_rotation_started",
@@ -205,7 +211,10 @@ async fn rotation_reseals_every_secret_and_everything_still_works() -> TestResul
     assert_eq!(state["key_versions"], json!([3]), "{state}");
     let key_file = std::fs::read_to_string(server._data_dir.path().join("master.key"))?;
     assert!(key_file.contains(&format!("key 3 {given}")), "{state}");
-    assert_eq!(export_key(&server, &auth, certificates[1]).await?.len(), key_before.len());
+    assert_eq!(
+        export_key(&server, &auth, certificates[1]).await?.len(),
+        key_before.len()
+    );
     server.stop().await;
     Ok(())
 }
@@ -216,9 +225,7 @@ async fn only_admin_system_sees_or_rotates_and_bad_requests_change_nothing() -> 
     let admin = server.admin().await;
     let auth = Auth::Session(&admin);
     server.user(&admin, "olga", "operator").await;
-    let operator = server
-        .login("olga", crate::common::ADMIN_PASSWORD)
-        .await;
+    let operator = server.login("olga", crate::common::ADMIN_PASSWORD).await;
     let (_, narrow) = server.api_key(&admin, &["read:certificates"]).await;
     let (_, wide) = server.api_key(&admin, &["admin:system"]).await;
     for who in [Auth::Session(&operator), Auth::Bearer(&narrow)] {
@@ -237,18 +244,32 @@ async fn only_admin_system_sees_or_rotates_and_bad_requests_change_nothing() -> 
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     for (body, expect) in [
-        (json!({"new_key": "c2hvcnQ="}), StatusCode::UNPROCESSABLE_ENTITY),
-        (json!({"new_key": "not a key at all"}), StatusCode::UNPROCESSABLE_ENTITY),
+        (
+            json!({"new_key": "c2hvcnQ="}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            json!({"new_key": "not a key at all"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         (json!({"new_key": 42}), StatusCode::UNPROCESSABLE_ENTITY),
         (json!({"key": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
     ] {
         let (status, answer) = server
-            .call(Method::POST, ROTATE, &Auth::Bearer(&wide), Some(body.clone()))
+            .call(
+                Method::POST,
+                ROTATE,
+                &Auth::Bearer(&wide),
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(status, expect, "{body}: {answer}");
         assert_eq!(answer["error"], true, "{answer}");
         assert!(
-            !answer["message"].as_str().unwrap_or("").contains("not a key at all"),
+            !answer["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("not a key at all"),
             "the key is never echoed: {answer}"
         );
     }
@@ -258,7 +279,11 @@ async fn only_admin_system_sees_or_rotates_and_bad_requests_change_nothing() -> 
     assert!(response.status().is_client_error(), "{}", response.status());
     let state = get(&server, &auth, SECRETS).await?;
     assert_eq!(state["state"], "idle", "{state}");
-    assert_eq!(state["key_versions"], json!([1]), "nothing rotated: {state}");
+    assert_eq!(
+        state["key_versions"],
+        json!([1]),
+        "nothing rotated: {state}"
+    );
     assert_eq!(
         server
             .audit_total(&auth, "action=master_key_rotation_started")
