@@ -41,6 +41,11 @@ const VERSIONED_FORMAT: u8 = 2;
 pub const DEFAULT_BATCH: u32 = 500;
 /// The most blobs sealed again per write transaction.
 pub const MAX_BATCH: u32 = 10_000;
+/// How long a rotation run by a serving node waits, after its new key took effect, before it
+/// counts what is left under older keys: a request may have sealed a secret under the old key
+/// just before, and not have committed it yet. Counted, it is sealed again; committed after the
+/// count, it would be left under a key about to be retired.
+const SERVING_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 /// Passes over every sealed blob before giving up on blobs that keep appearing under an old key.
 const MAX_PASSES: u32 = 3;
 
@@ -183,6 +188,10 @@ pub struct Rotation {
     from_version: u32,
     to_version: u32,
     batch: u32,
+    /// When the new key took effect in this process, and how long to let writes sealed
+    /// before that settle (see [`SERVING_GRACE`]).
+    current_since: std::time::Instant,
+    grace: std::time::Duration,
     _hold: ExclusiveHold,
     _running: tokio::sync::OwnedMutexGuard<()>,
 }
@@ -480,6 +489,10 @@ impl Authority {
             from_version: from,
             to_version: to,
             batch,
+            current_since: std::time::Instant::now(),
+            // Nothing else in this process seals, and no other process can while the key
+            // file is held: see `rotate_master_key_in_background` for a serving node.
+            grace: std::time::Duration::ZERO,
             _hold: hold,
             _running: running,
         })
@@ -496,9 +509,10 @@ impl Authority {
         principal: &Principal,
         new_key: Option<&str>,
     ) -> Result<SecretsStatus> {
-        let rotation = self
+        let mut rotation = self
             .begin_master_key_rotation(principal, new_key, DEFAULT_BATCH)
             .await?;
+        rotation.grace = SERVING_GRACE;
         let status = self.secrets_status(principal).await?;
         tokio::spawn(async move {
             if let Err(e) = rotation.run(|_| {}).await {
@@ -613,6 +627,7 @@ impl Rotation {
                 }
             }
             progress(state);
+            tokio::time::sleep(self.grace.saturating_sub(self.current_since.elapsed())).await;
             if self.remaining().await? == 0 {
                 let retired = a.vault.retire_before(self.to_version)?;
                 self.finish(&retired).await?;

@@ -223,3 +223,28 @@ fn rotation_killed_at_random_points_resumes_and_loses_nothing() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+fn a_key_from_the_environment_is_not_rotated_and_says_what_to_do() -> TestResult {
+    let root = tempfile::tempdir()?;
+    let data = root.path().join("data");
+    let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let output = run(master_key(&data, &[], &["rotate"]).env("CERTMINT_MASTER_KEY", key));
+    common::assert_fails(
+        &output,
+        &["CERTMINT_MASTER_KEY", "cannot rewrite", "master.key"],
+    );
+    assert!(!data.join("master.key").exists());
+    let output = run(master_key(&data, &[], &["status"]).env("CERTMINT_MASTER_KEY", key));
+    assert!(output.status.success(), "{}", err(&output));
+    assert!(out(&output).contains("(environment)"), "{}", out(&output));
+
+    // A bad batch size is refused before a rotation starts.
+    let output = run(&mut master_key(
+        &data,
+        &[],
+        &["rotate", "--batch-size", "0"],
+    ));
+    common::assert_fails(&output, &["batch size"]);
+    Ok(())
+}

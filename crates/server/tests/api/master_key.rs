@@ -161,6 +161,22 @@ async fn rotation_reseals_every_secret_and_everything_still_works() -> TestResul
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["data"]["to_version"], 2, "{body}");
+    // Under way (it lets in-flight writes settle for seconds before retiring the old key):
+    // both keys are held, and a second rotation is refused.
+    let running = get(&server, &auth, SECRETS).await?;
+    assert_eq!(running["state"], "in_progress", "{running}");
+    assert_eq!(running["key_versions"], json!([1, 2]), "{running}");
+    let (status, body) = server
+        .call(Method::POST, ROTATE, &auth, Some(json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already running"),
+        "{body}"
+    );
     let state = finished(&server, &auth).await?;
     assert_eq!(state["current_version"], 2, "{state}");
     assert_eq!(state["key_versions"], json!([2]), "{state}");
