@@ -26,6 +26,7 @@ mod import;
 mod inventory;
 mod issue;
 pub mod jobs;
+pub mod master_key;
 mod ocsp;
 pub mod outbound;
 mod overview;
@@ -182,6 +183,10 @@ pub struct Authority {
     webhook_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// The client webhooks are sent with, made at the first delivery.
     webhook_client: std::sync::OnceLock<reqwest::Client>,
+    /// Files outside the database holding sealed secrets.
+    sealed_files: std::sync::RwLock<Vec<master_key::SealedFile>>,
+    /// Held while the master key is rotated.
+    master_key_rotation: master_key::RotationLock,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -249,6 +254,8 @@ impl Authority {
             email_policy: std::sync::OnceLock::new(),
             webhook_policy: std::sync::OnceLock::new(),
             webhook_client: std::sync::OnceLock::new(),
+            sealed_files: std::sync::RwLock::default(),
+            master_key_rotation: master_key::RotationLock::default(),
         }
     }
 

@@ -88,7 +88,7 @@ const SEND_BATCH: i64 = 100;
 /// drains over several runs instead of holding back the jobs after it on this node.
 const DELIVERY_BUDGET: StdDuration = StdDuration::from_secs(20);
 /// The vault context secrets are sealed under.
-const SECRET_CONTEXT: &str = "webhook-secret";
+pub(crate) const SECRET_CONTEXT: &str = "webhook-secret";
 
 /// An endpoint as people see it: everything but the secret.
 #[derive(Debug, Clone)]

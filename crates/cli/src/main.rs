@@ -1,4 +1,4 @@
-//! The `certmint` binary: `serve`, local administration (`user`), client commands that call a
+//! The `certmint` binary: `serve`, local administration (`user`, `master-key`), client commands that call a
 //! running server's REST API with an API key (`ca`, `cert`), and `version`.
 
 mod ca_cmd;
@@ -34,6 +34,12 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// The master key that seals private keys and secrets at rest (works on the data
+    /// directory; stop the server first).
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
     },
     /// Certificate authorities on a running server (client; needs an API key).
     Ca {
@@ -124,6 +130,29 @@ enum UserCommand {
         /// Read the password from standard input instead of generating one.
         #[arg(long)]
         password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MasterKeyCommand {
+    /// Rotate the master key in the key file: add a new key, seal every secret again under
+    /// it, retire the old key. Stop the server first (a running server rotates through
+    /// POST /api/v2/system/security/rotate-secrets). Interrupted, run it again to resume.
+    Rotate {
+        #[command(flatten)]
+        common: Common,
+        /// Secrets sealed again per database transaction.
+        #[arg(long, default_value_t = authority::master_key::DEFAULT_BATCH)]
+        batch_size: u32,
+        /// Read the new key (32 bytes, base64 or hex) from standard input instead of
+        /// generating one.
+        #[arg(long)]
+        new_key_stdin: bool,
+    },
+    /// Show what is sealed, under which master-key version, and whether every secret opens.
+    Status {
+        #[command(flatten)]
+        common: Common,
     },
 }
 
@@ -352,12 +381,124 @@ async fn run_user(authority: &authority::Authority, command: UserCommand) -> Res
     Ok(())
 }
 
+async fn master_key(command: MasterKeyCommand) -> Result<(), String> {
+    let common = match &command {
+        MasterKeyCommand::Rotate { common, .. } | MasterKeyCommand::Status { common } => {
+            common.clone()
+        }
+    };
+    let s = settings(&common)?;
+    let authority = std::sync::Arc::new(
+        server::bootstrap::open_authority(
+            &s,
+            secret_env("CERTMINT_MASTER_KEY").as_deref(),
+            std::sync::Arc::new(authority::SystemClock),
+        )
+        .await
+        .map_err(|e| e.to_string())?,
+    );
+    let result = run_master_key(&authority, command).await;
+    authority.close().await;
+    result
+}
+
+async fn run_master_key(
+    authority: &std::sync::Arc<authority::Authority>,
+    command: MasterKeyCommand,
+) -> Result<(), String> {
+    let local = Principal::local("cli");
+    match command {
+        MasterKeyCommand::Rotate {
+            batch_size,
+            new_key_stdin,
+            ..
+        } => {
+            let new_key = if new_key_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let rotation = authority
+                .begin_master_key_rotation(
+                    &local,
+                    new_key.as_deref().map(String::as_str),
+                    batch_size,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("rotating to master key version {}", rotation.to_version());
+            let done = rotation
+                .run(|p| println!("sealed again: {} of {}", p.resealed, p.total))
+                .await
+                .map_err(|e| format!("{e} (run the rotation again to resume it)"))?;
+            println!(
+                "every secret is sealed under master key version {}; retired: {}",
+                done.to_version,
+                if done.retired.is_empty() {
+                    "none left".to_owned()
+                } else {
+                    done.retired
+                        .iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            );
+        }
+        MasterKeyCommand::Status { .. } => {
+            let status = authority
+                .encryption_status(&local)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "master key version {} ({}); versions held: {:?}",
+                status.version, status.key_source, status.key_versions
+            );
+            for kind in &status.sealed {
+                let versions: Vec<String> = kind
+                    .versions
+                    .iter()
+                    .map(|v| {
+                        let version = v.version.map_or("unknown".to_owned(), |v| v.to_string());
+                        format!("v{version}: {}", v.count)
+                    })
+                    .collect();
+                println!(
+                    "{:<20} {:>8}  {}",
+                    kind.kind,
+                    kind.count,
+                    versions.join(", ")
+                );
+            }
+            let check = authority
+                .verify_sealed(&local)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "sealed: {}, under older keys: {}, opened: {}, failed: {}",
+                status.total,
+                status.under_older_keys,
+                check.opened,
+                check.failed.len()
+            );
+            for failure in &check.failed {
+                println!("does not open: {failure}");
+            }
+            if !check.failed.is_empty() {
+                return Err(format!("{} sealed secrets do not open", check.failed.len()));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::User { command } => user(command).await,
+        Command::MasterKey { command } => master_key(command).await,
         Command::Ca { command } => ca_cmd::run(command).await.map_err(|e| e.to_string()),
         Command::Cert { command } => cert_cmd::run(command).await.map_err(|e| e.to_string()),
         Command::Version => {

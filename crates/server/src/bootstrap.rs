@@ -76,9 +76,11 @@ pub async fn open_authority(
     clock: Arc<dyn Clock>,
 ) -> Result<Authority, BootError> {
     create_private_dir(&settings.data_dir)?;
-    let master = match master_key {
-        Some(text) => MasterKey::parse(text)
-            .map_err(|e| BootError::Settings(format!("CERTMINT_MASTER_KEY: {e}")))?,
+    let vault = match master_key {
+        Some(text) => Vault::new(
+            &MasterKey::parse(text)
+                .map_err(|e| BootError::Settings(format!("CERTMINT_MASTER_KEY: {e}")))?,
+        )?,
         None => {
             let path = settings.data_dir.join("master.key");
             if !path.exists() && settings.data_dir.join(SEALED_TLS_KEY).exists() {
@@ -90,7 +92,7 @@ pub async fn open_authority(
                     settings.data_dir.display()
                 )));
             }
-            let (key, created) = MasterKey::load_or_create(&path)?;
+            let (vault, created) = Vault::from_key_file(&path)?;
             if created {
                 tracing::info!(path = %path.display(), "created the master key file; back it up");
             }
@@ -101,7 +103,7 @@ pub async fn open_authority(
                     "the master key file is readable by others than its owner: chmod 600 it"
                 );
             }
-            key
+            vault
         }
     };
     let publishing = authority::Publishing::new(
@@ -112,8 +114,7 @@ pub async fn open_authority(
     settings
         .check_serve_only()
         .map_err(|e| BootError::Settings(e.to_string()))?;
-    let vault = Vault::new(&master)?;
-    Ok(Authority::open(
+    let authority = Authority::open(
         &settings.database_url(),
         settings.database_max_connections,
         vault,
@@ -122,7 +123,13 @@ pub async fn open_authority(
         publishing,
     )
     .await?
-    .with_cpu_pool(settings.cpu_pool()))
+    .with_cpu_pool(settings.cpu_pool());
+    authority.register_sealed_file(authority::master_key::SealedFile {
+        kind: "https_listener_key",
+        path: settings.data_dir.join(SEALED_TLS_KEY),
+        context: LISTENER_KEY_CONTEXT,
+    });
+    Ok(authority)
 }
 
 /// Everything [`open_authority`] does, then the first admin and the TLS certificate.

@@ -276,6 +276,19 @@ impl WriteTx {
         Ok(done.rows_affected() == 1)
     }
 
+    /// The setting stored under `key`, read inside this transaction, so that a change written
+    /// back from it cannot overwrite one made in between.
+    ///
+    /// # Errors
+    /// [`Error::Database`]; [`Error::Corrupt`] for a value that is not JSON.
+    pub async fn setting(&mut self, key: &str) -> Result<Option<serde_json::Value>, Error> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(value.map(|v| serde_json::from_str(&v)).transpose()?)
+    }
+
     /// Stores `value` under setting `key`.
     ///
     /// # Errors

@@ -28,6 +28,7 @@ mod renewals;
 mod reports;
 mod revocation;
 mod scep;
+mod sealed;
 mod sessions;
 mod snapshot;
 mod templates;
@@ -72,6 +73,7 @@ pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings
 pub use scep::{
     NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,
 };
+pub use sealed::{SealedBlob, SealedColumn, SealedCount};
 pub use sessions::{NewSession, SessionRow};
 pub use snapshot::{Column, Kind, Load, Table, Value};
 pub use templates::{NewTemplate, TemplateRow};

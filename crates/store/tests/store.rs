@@ -1894,6 +1894,68 @@ async fn a_snapshot_loads_into_either_engine_with_every_row() -> TestResult {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Sealed blobs, for the master-key rotation
+
+async fn sealed_blobs(store: Store) -> TestResult {
+    use certmint_store::{NewKey, SealedColumn, SealedCount};
+    let now = OffsetDateTime::UNIX_EPOCH;
+    let v1 = |n: u8| [&[1u8][..], &[n; 20]].concat();
+    let mut tx = store.begin_write().await?;
+    for n in 0..3 {
+        tx.insert_key(
+            &NewKey {
+                refid: format!("k{n}"),
+                key_type: "EC P-256".into(),
+                backend: "software".into(),
+                sealed: Some(v1(n)),
+                public_key: vec![n],
+            },
+            now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    let counts = store.sealed_counts(SealedColumn::Keys, 2, 5).await?;
+    let old = SealedCount {
+        kind: "other_key".into(),
+        header: vec![1],
+        count: 3,
+    };
+    assert_eq!(counts, [old], "unversioned blobs count by their first byte");
+    let v2 = [2u8, 0, 0, 0, 2];
+    assert_eq!(store.sealed_outside(SealedColumn::Keys, &v2).await?, 3);
+    let batch = store.sealed_batch(SealedColumn::Keys, &v2, 0, 2).await?;
+    assert_eq!(batch.len(), 2);
+    assert_eq!(batch[0].binding.as_deref(), Some("k0"));
+    let mut tx = store.begin_write().await?;
+    let new = [&v2[..], b"fresh blob"].concat();
+    assert!(
+        tx.reseal(SealedColumn::Keys, batch[0].id, &batch[0].sealed, &new)
+            .await?
+    );
+    assert!(
+        !tx.reseal(SealedColumn::Keys, batch[1].id, b"stale", &new)
+            .await?,
+        "a blob changed since it was read is left alone"
+    );
+    tx.commit().await?;
+    let rest = store
+        .sealed_batch(SealedColumn::Keys, &v2, batch[0].id, 10)
+        .await?;
+    assert_eq!(rest.len(), 2);
+    assert_eq!(store.sealed_outside(SealedColumn::Keys, &v2).await?, 2);
+    let mut counts = store.sealed_counts(SealedColumn::Keys, 2, 5).await?;
+    counts.sort_by(|a, b| a.header.cmp(&b.header));
+    let counts: Vec<_> = counts.into_iter().map(|c| (c.header, c.count)).collect();
+    assert_eq!(counts, [(vec![1], 2), (v2.to_vec(), 1)]);
+    for column in SealedColumn::ALL {
+        store.sealed_counts(column, 2, 5).await?;
+        store.sealed_batch(column, &v2, 0, 1).await?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_load_that_does_not_fit_writes_nothing() -> TestResult {
     on_every_backend(refused_loads).await
@@ -1902,4 +1964,9 @@ async fn a_load_that_does_not_fit_writes_nothing() -> TestResult {
 #[tokio::test]
 async fn certificates_are_walked_by_page_and_relinked_only_over_the_link_judged() -> TestResult {
     on_every_backend(link_walks_and_relinks).await
+}
+
+#[tokio::test]
+async fn sealed_blobs_are_counted_by_header_and_resealed_by_compare_and_swap() -> TestResult {
+    on_every_backend(sealed_blobs).await
 }

@@ -233,7 +233,7 @@ impl Authority {
         if stored.used_at.is_some() {
             return Err(refuse("the key was already used by another account").into());
         }
-        let secret = self.vault.open(&stored.hmac_key, "acme-eab-key")?;
+        let secret = self.vault.open(&stored.hmac_key, super::EAB_CONTEXT)?;
         binding.jws.verify_hmac(&secret).map_err(|e| match e {
             pki::jose::JoseError::BadSignatureAlgorithm(m) => {
                 Problem::new(ProblemType::BadSignatureAlgorithm, m)

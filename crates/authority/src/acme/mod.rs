@@ -24,6 +24,12 @@ mod writer;
 
 use std::sync::{Arc, OnceLock};
 
+/// The context the vault seals external account binding keys under; the protocol opens them
+/// with the same one.
+pub(crate) const EAB_CONTEXT: &str = "acme-eab-key";
+/// The context the vault seals the key of ACME nonces under.
+pub(crate) const NONCE_KEY_CONTEXT: &str = "acme-nonce-key";
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 

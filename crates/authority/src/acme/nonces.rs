@@ -30,9 +30,9 @@ impl Authority {
             .key
             .get_or_try_init(|| async {
                 let fresh = crate::token::random_bytes::<32>()?;
-                let sealed = self.vault.seal(&fresh, "acme-nonce-key")?;
+                let sealed = self.vault.seal(&fresh, super::NONCE_KEY_CONTEXT)?;
                 let stored = self.store.acme_nonce_key(sealed).await?;
-                let key = self.vault.open(&stored, "acme-nonce-key")?;
+                let key = self.vault.open(&stored, super::NONCE_KEY_CONTEXT)?;
                 Ok(hmac::Key::new(hmac::HMAC_SHA256, &key))
             })
             .await

@@ -45,14 +45,26 @@ pub struct Manifest {
     pub created_at: OffsetDateTime,
     /// `sqlite` or `postgresql`: where it was taken (it restores into either).
     pub backend: String,
-    /// Names the master key the secrets inside are sealed under, without revealing it.
+    /// Names the master-key lineage (the integrity seed the audit chain is keyed from),
+    /// without revealing it.
     pub master_key_id: String,
+    /// Names each master key the secrets inside may be sealed under, by version.
+    pub master_key_versions: Vec<KeyVersion>,
     /// Whether the master key itself is inside.
     pub master_key_included: bool,
     /// Rows per table.
     pub tables: Vec<TableCount>,
     /// Every other part, with its size and SHA-256.
     pub parts: Vec<Part>,
+}
+
+/// A master key's version and the name it goes by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyVersion {
+    /// Its version.
+    pub version: u32,
+    /// Its name (see `Vault::key_ids`).
+    pub id: String,
 }
 
 /// A table and its number of rows.

@@ -8,7 +8,7 @@ mod archive;
 use std::fs::File;
 
 pub use age::secrecy::SecretString;
-pub use archive::{FORMAT, Manifest, Part, TableCount};
+pub use archive::{FORMAT, KeyVersion, Manifest, Part, TableCount};
 use tokio::sync::mpsc;
 
 use crate::{Authority, Error, Result};
@@ -120,6 +120,12 @@ impl Authority {
             }
             .to_owned(),
             master_key_id: self.vault.key_id(),
+            master_key_versions: self
+                .vault
+                .key_ids()
+                .into_iter()
+                .map(|(version, id)| KeyVersion { version, id })
+                .collect(),
             master_key_included,
             tables: tables
                 .iter()
@@ -174,10 +180,18 @@ pub async fn restore_database(
             manifest.schema_version
         )));
     }
-    if manifest.master_key_id != vault.key_id() {
-        return Err(Error::Invalid(
-            "the backup's secrets are sealed under another master key: start certmint with the master key of the server it was taken on (or restore a backup that includes it)".into(),
-        ));
+    let held = vault.key_ids();
+    let missing: Vec<u32> = manifest
+        .master_key_versions
+        .iter()
+        .filter(|k| !held.iter().any(|(v, id)| *v == k.version && *id == k.id))
+        .map(|k| k.version)
+        .collect();
+    if manifest.master_key_id != vault.key_id() || !missing.is_empty() {
+        return Err(Error::Invalid(format!(
+            "the backup's secrets are sealed under master keys this server does not hold (versions {missing:?} of key {}): start certmint with the master key file of the server it was taken on, or restore a backup that includes it",
+            manifest.master_key_id
+        )));
     }
     let (send, mut receive) =
         mpsc::channel::<Result<(String, Vec<store::Column>, Vec<Vec<store::Value>>)>>(4);

@@ -13,7 +13,7 @@ use crate::{Authority, Error, Permission, Principal, Result};
 const SOFTWARE: &str = "software";
 
 /// The sealing context binds a sealed key to its own row, so a blob cannot be swapped.
-fn context(refid: &str) -> String {
+pub(crate) fn key_context(refid: &str) -> String {
     format!("private-key:{refid}")
 }
 
@@ -44,7 +44,7 @@ impl Authority {
                 continue;
             };
             check.opened += 1;
-            match self.vault().open(sealed, &context(&row.refid)) {
+            match self.vault().open(sealed, &key_context(&row.refid)) {
                 Ok(pkcs8) => opened.push((row.id, pkcs8, row.public_key.clone())),
                 Err(_) => check.failed.push((
                     row.id,
@@ -120,7 +120,7 @@ impl Authority {
     /// [`Error::Internal`] when sealing fails.
     pub(crate) fn sealed_key(&self, key: &PrivateKey) -> Result<NewKey> {
         let refid = crate::token::refid()?;
-        let sealed = self.vault().seal(key.pkcs8_der(), &context(&refid))?;
+        let sealed = self.vault().seal(key.pkcs8_der(), &key_context(&refid))?;
         Ok(NewKey {
             refid,
             key_type: key.key_type().label(),
@@ -151,7 +151,7 @@ impl Authority {
         };
         let pkcs8 = self
             .vault()
-            .open(&sealed, &context(&row.refid))
+            .open(&sealed, &key_context(&row.refid))
             .map_err(|e| Error::Internal(e.to_string()))?;
         PrivateKey::from_pkcs8_der(&pkcs8).map_err(|e| Error::Internal(e.to_string()))
     }

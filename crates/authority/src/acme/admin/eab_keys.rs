@@ -9,9 +9,7 @@ use super::check_description;
 use crate::audit::Event;
 use crate::{Authority, Error, Permission, Principal, Result};
 
-/// The context the vault seals external account binding keys under; the protocol opens them
-/// with the same one.
-const EAB_CONTEXT: &str = "acme-eab-key";
+use crate::acme::EAB_CONTEXT;
 
 /// A new external account binding key, with its HMAC key as the client needs it. The HMAC
 /// key is shown this once: only its sealed form is stored.

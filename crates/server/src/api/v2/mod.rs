@@ -27,6 +27,7 @@ mod rbac;
 mod reports;
 pub(crate) mod scep;
 mod search;
+mod security;
 mod service;
 mod stats;
 mod system_db;
@@ -72,6 +73,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(https::routes())
         .merge(service::routes())
         .merge(updates::routes())
+        .merge(security::routes())
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
