@@ -277,12 +277,21 @@ impl OcspState {
 
     /// Forgets every response for `serial` (an `unknown` one too: the serial exists now).
     pub(crate) fn evict(&self, serial: &[u8]) {
-        for cache in [&self.known, &self.unknown] {
-            cache
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(serial);
-        }
+        self.evict_unless(serial, None);
+    }
+
+    /// Forgets the responses for `serial` that do not say `current`, and any `unknown` one:
+    /// a response signed after the change it says already is as good as a new one, and
+    /// keeping it keeps it servable if the database goes away next.
+    fn evict_unless(&self, serial: &[u8], current: Option<&CertStatus>) {
+        self.unknown
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(serial);
+        self.known
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove_unless(serial, |entry| Some(&entry.status) == current);
     }
 
     fn signing(&self) -> Arc<Pool> {
@@ -855,7 +864,8 @@ impl Authority {
             .store
             .revocations_since(watch.since - WATCH_OVERLAP, BATCH)
             .await?;
-        for (ca_id, serial, at) in changes {
+        for (ca_id, entry, at) in changes {
+            let serial = entry.serial.clone();
             watch.since = watch.since.max(at);
             if watch.seen.insert((ca_id, serial.clone()), at) == Some(at) {
                 continue;
@@ -863,7 +873,8 @@ impl Authority {
             let Ok(bytes) = hex::decode(&serial) else {
                 continue;
             };
-            self.ocsp.evict(&bytes);
+            let current = cert_status(Some(&entry)).ok();
+            self.ocsp.evict_unless(&bytes, current.as_ref());
             if publishing {
                 let stored = self.store.ocsp_responses_for(ca_id, &serial).await?;
                 self.resign(&stored).await?;

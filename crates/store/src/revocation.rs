@@ -1,8 +1,8 @@
 //! What revocation publishing reads and writes: per-CA settings, revoked entries for CRLs and
 //! OCSP, the CRLs themselves, pre-signed OCSP responses, and job leases.
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use time::OffsetDateTime;
 
 use crate::db::{Arg, Filter, flag};
@@ -223,8 +223,8 @@ impl Reader {
         }))
     }
 
-    /// CA id and serial of every certificate whose revocation state changed at or after
-    /// `since`, with the time of the change, oldest first.
+    /// CA id and revocation state of every certificate whose revocation state changed at or
+    /// after `since`, with the time of the change, oldest first.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -232,12 +232,12 @@ impl Reader {
         &self,
         since: OffsetDateTime,
         limit: i64,
-    ) -> Result<Vec<(CaId, String, OffsetDateTime)>, Error> {
-        let rows = sqlx::query(
-            "SELECT ca_id, serial, revocation_changed_at FROM certificates \
+    ) -> Result<Vec<(CaId, RevokedEntry, OffsetDateTime)>, Error> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT ca_id, {ENTRY_COLUMNS} FROM certificates \
              WHERE revocation_changed_at >= $1 AND ca_id IS NOT NULL \
-             ORDER BY revocation_changed_at LIMIT $2",
-        )
+             ORDER BY revocation_changed_at LIMIT $2"
+        )))
         .bind(to_micros(since))
         .bind(limit)
         .fetch_all(&self.pool)
@@ -246,7 +246,7 @@ impl Reader {
             .map(|r| {
                 Ok((
                     r.try_get("ca_id")?,
-                    r.try_get("serial")?,
+                    revoked_entry(r)?,
                     from_micros(r.try_get("revocation_changed_at")?),
                 ))
             })

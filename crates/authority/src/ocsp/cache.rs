@@ -71,10 +71,21 @@ impl Bounded {
         self.current.insert(serial, forms);
     }
 
+    /// Forgets the responses for `serial` that `keep` does not keep.
+    pub(super) fn remove_unless(&mut self, serial: &[u8], keep: impl Fn(&Entry) -> bool) {
+        for generation in [&mut self.current, &mut self.previous] {
+            if let Some(forms) = generation.get_mut(serial) {
+                forms.retain(|e| keep(e));
+                if forms.is_empty() {
+                    generation.remove(serial);
+                }
+            }
+        }
+    }
+
     /// Forgets every response for `serial`.
     pub(super) fn remove(&mut self, serial: &[u8]) {
-        self.current.remove(serial);
-        self.previous.remove(serial);
+        self.remove_unless(serial, |_| false);
     }
 
     /// How many responses are kept.
@@ -175,6 +186,17 @@ mod tests {
         cache.remove(id.serial());
         assert_eq!(cache.len(), before - 2);
         assert!(cache.get(&id).is_none());
+
+        // Only the forms `keep` refuses are forgotten.
+        let mut good = entry(&hashes, 7, HashAlgorithm::Sha256);
+        good.status = CertStatus::Good;
+        let good_id = good.cert_id.clone();
+        cache.insert(good);
+        let unknown_id = entry(&hashes, 7, HashAlgorithm::Sha1).cert_id;
+        cache.insert(entry(&hashes, 7, HashAlgorithm::Sha1));
+        cache.remove_unless(good_id.serial(), |e| e.status == CertStatus::Good);
+        assert!(cache.get(&good_id).is_some());
+        assert!(cache.get(&unknown_id).is_none());
 
         let mut none = Bounded::new(0);
         none.insert(entry(&hashes, 1, HashAlgorithm::Sha1));
