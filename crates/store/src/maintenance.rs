@@ -388,17 +388,8 @@ impl WriteTx {
         to: CaId,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "UPDATE certificates SET ca_id = $1, updated_at = $2 \
-             WHERE id = $3 AND COALESCE(ca_id, 0) = $4",
-        )
-        .bind(to)
-        .bind(to_micros(now))
-        .bind(id)
-        .bind(from.map_or(0, |c| c.0))
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.relink(Relink::Certificate, id.into(), from, to, now)
+            .await
     }
 
     /// Links CA `id` to its issuing CA `to`, if it is still linked to `from`. Returns false
@@ -413,16 +404,42 @@ impl WriteTx {
         to: CaId,
         now: OffsetDateTime,
     ) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "UPDATE cas SET parent_id = $1, updated_at = $2 \
-             WHERE id = $3 AND COALESCE(parent_id, 0) = $4",
-        )
-        .bind(to)
-        .bind(to_micros(now))
-        .bind(id)
-        .bind(from.map_or(0, |c| c.0))
-        .execute(&mut *self.tx)
-        .await?;
+        self.relink(Relink::Ca, id.0, from, to, now).await
+    }
+
+    /// Sets row `id`'s issuer link to `to`, if it is still `from` (compare and swap).
+    async fn relink(
+        &mut self,
+        what: Relink,
+        id: i64,
+        from: Option<CaId>,
+        to: CaId,
+        now: OffsetDateTime,
+    ) -> Result<bool, Error> {
+        let sql = match what {
+            Relink::Certificate => {
+                "UPDATE certificates SET ca_id = $1, updated_at = $2 \
+                 WHERE id = $3 AND COALESCE(ca_id, 0) = $4"
+            }
+            Relink::Ca => {
+                "UPDATE cas SET parent_id = $1, updated_at = $2 \
+                 WHERE id = $3 AND COALESCE(parent_id, 0) = $4"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(to)
+            .bind(to_micros(now))
+            .bind(id)
+            .bind(from.map_or(0, |c| c.0))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
+}
+
+/// Whose issuer link [`WriteTx::relink`] sets.
+#[derive(Debug, Clone, Copy)]
+enum Relink {
+    Certificate,
+    Ca,
 }
