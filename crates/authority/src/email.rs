@@ -39,6 +39,15 @@ use crate::{Authority, Error, Permission, Principal, Result};
 const KEY: &str = "email";
 /// The vault context of the sealed SMTP password.
 pub(crate) const PASSWORD_CONTEXT: &str = "smtp-password";
+/// The SMTP password, sealed in the email setting.
+pub(crate) const SEALED_PASSWORD: crate::sealed_settings::SealedSetting =
+    crate::sealed_settings::SealedSetting {
+        kind: "smtp_password",
+        label: "SMTP password",
+        key: KEY,
+        field: "sealed_password",
+        context: PASSWORD_CONTEXT,
+    };
 /// The longest a mail server gets to take one batch of mail, connection included.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(60);
 /// Longest host name accepted (RFC 1035's limit on a name's text form).
@@ -229,52 +238,6 @@ impl Authority {
                 .map_err(|e| Error::Internal(format!("stored email settings: {e}"))),
             None => Ok(Stored::default()),
         }
-    }
-
-    /// The stored SMTP password as sealed, if there is one: for the master-key rotation.
-    ///
-    /// # Errors
-    /// Store errors; [`Error::Internal`] for settings that do not read.
-    pub(crate) async fn sealed_smtp_password(&self) -> Result<Option<Vec<u8>>> {
-        self.stored_email()
-            .await?
-            .sealed_password
-            .map(|sealed| {
-                B64.decode(sealed)
-                    .map_err(|e| Error::Internal(format!("stored SMTP password: {e}")))
-            })
-            .transpose()
-    }
-
-    /// Seals the stored SMTP password again under the current master key unless it is
-    /// already; read and written in one write transaction, so that a change made meanwhile is
-    /// never overwritten. Returns whether it was sealed again.
-    ///
-    /// # Errors
-    /// Store and vault errors.
-    pub(crate) async fn reseal_smtp_password(&self) -> Result<bool> {
-        let current = self.vault.current_version();
-        let mut tx = self.store.begin_write().await?;
-        let Some(value) = tx.setting(KEY).await? else {
-            return Ok(false);
-        };
-        let mut stored: Stored = serde_json::from_value(value)
-            .map_err(|e| Error::Internal(format!("stored email settings: {e}")))?;
-        let Some(sealed) = &stored.sealed_password else {
-            return Ok(false);
-        };
-        let sealed = B64
-            .decode(sealed)
-            .map_err(|e| Error::Internal(format!("stored SMTP password: {e}")))?;
-        if crate::vault::sealed_version(&sealed) == Some(current) {
-            return Ok(false);
-        }
-        stored.sealed_password = Some(B64.encode(self.vault.reseal(&sealed, PASSWORD_CONTEXT)?));
-        let value = serde_json::to_value(&stored)
-            .map_err(|e| Error::Internal(format!("email settings: {e}")))?;
-        tx.set_setting(KEY, &value, self.now()).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// The mail settings.

@@ -39,6 +39,7 @@ mod renewal;
 pub mod reports;
 mod revoke;
 mod scep;
+mod sealed_settings;
 mod search;
 mod served;
 mod sessions;
@@ -187,6 +188,11 @@ pub struct Authority {
     sealed_files: std::sync::RwLock<Vec<master_key::SealedFile>>,
     /// Held while the master key is rotated.
     master_key_rotation: master_key::RotationLock,
+    /// Where this node keeps backups and which of its files go into them.
+    backup_place: std::sync::OnceLock<backup::BackupPlace>,
+    /// Held while a backup is written or opened: each costs a passphrase derivation of
+    /// 256 MiB, so one runs at a time.
+    backup_work: tokio::sync::Mutex<()>,
 }
 
 /// What the pool for long key work is called in its refusals.
@@ -256,6 +262,8 @@ impl Authority {
             webhook_client: std::sync::OnceLock::new(),
             sealed_files: std::sync::RwLock::default(),
             master_key_rotation: master_key::RotationLock::default(),
+            backup_place: std::sync::OnceLock::new(),
+            backup_work: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -27,6 +27,7 @@ use store::{SealedColumn, SealedCount};
 use time::OffsetDateTime;
 
 use crate::audit::Event;
+use crate::sealed_settings::SEALED_SETTINGS;
 use crate::vault::{
     ExclusiveHold, FIRST_VERSION, MasterKey, SEALED_HEADER_LEN, replace_private, sealed_header,
     sealed_version,
@@ -88,7 +89,8 @@ pub struct VersionCount {
 pub struct SealedKind {
     /// `ca_key`, `certificate_key`, `csr_key`, `other_key`, `webhook_secret`,
     /// `acme_eab_key`, `acme_nonce_key`, `smtp_password`, `https_listener_key` (this node's
-    /// file) or `https_listener_shared_key` (the certificate set for every node).
+    /// file), `https_listener_shared_key` (the certificate set for every node) or
+    /// `backup_passphrase` (of scheduled backups).
     pub kind: String,
     /// How many, under every version.
     pub count: i64,
@@ -257,11 +259,10 @@ impl Authority {
                 add(&kind, sealed_version(&header), count);
             }
         }
-        if let Some(sealed) = self.sealed_smtp_password().await? {
-            add("smtp_password", sealed_version(&sealed), 1);
-        }
-        if let Some(sealed) = self.sealed_shared_listener_key().await? {
-            add("https_listener_shared_key", sealed_version(&sealed), 1);
+        for setting in &SEALED_SETTINGS {
+            if let Some(sealed) = self.sealed_setting(setting).await? {
+                add(setting.kind, sealed_version(&sealed), 1);
+            }
         }
         for file in self.sealed_file_list() {
             match std::fs::read(&file.path) {
@@ -316,13 +317,11 @@ impl Authority {
                 }
             }
         }
-        if let Some(sealed) = self.sealed_smtp_password().await? {
-            let opened = self.vault.check(&sealed, crate::email::PASSWORD_CONTEXT);
-            record("the SMTP password".into(), opened);
-        }
-        if let Some(sealed) = self.sealed_shared_listener_key().await? {
-            let opened = self.vault.check(&sealed, crate::LISTENER_KEY_CONTEXT);
-            record("the shared HTTPS listener key".into(), opened);
+        for setting in &SEALED_SETTINGS {
+            if let Some(sealed) = self.sealed_setting(setting).await? {
+                let opened = self.vault.check(&sealed, setting.context);
+                record(format!("the {}", setting.label), opened);
+            }
         }
         for file in self.sealed_file_list() {
             match std::fs::read(&file.path) {
@@ -626,11 +625,10 @@ impl Rotation {
                     progress(state);
                 }
             }
-            if a.reseal_smtp_password().await? {
-                state.resealed += 1;
-            }
-            if a.reseal_shared_listener_key().await? {
-                state.resealed += 1;
+            for setting in &SEALED_SETTINGS {
+                if a.reseal_setting(setting).await? {
+                    state.resealed += 1;
+                }
             }
             for file in a.sealed_file_list() {
                 if reseal_file(a, &file)? {
@@ -754,7 +752,7 @@ mod tests {
 
     /// The places that seal a secret, each of which the rotation seals again: a new one that
     /// the rotation did not know would become unreadable when the old key is retired.
-    const KNOWN: [(&str, usize); 8] = [
+    const KNOWN: [(&str, usize); 9] = [
         // SealedColumn::Keys
         ("authority/src/ca/keys.rs", 1),
         // SealedColumn::WebhookSecrets
@@ -763,10 +761,10 @@ mod tests {
         ("authority/src/acme/admin/eab_keys.rs", 1),
         // SealedColumn::AcmeNonceKey
         ("authority/src/acme/nonces.rs", 1),
-        // reseal_smtp_password
+        // SEALED_SETTINGS
         ("authority/src/email.rs", 1),
-        // reseal_shared_listener_key
         ("authority/src/ca/listener.rs", 1),
+        ("authority/src/backup/schedule.rs", 1),
         // a SealedFile registered at start
         ("server/src/bootstrap.rs", 1),
         // not the vault's: the audit chain's checkpoint seal

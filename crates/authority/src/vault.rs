@@ -472,6 +472,16 @@ impl Vault {
             .collect()
     }
 
+    /// The text of a key file holding every master key this vault holds (with the integrity
+    /// seed): what a backup carries when the operator asks for the master key to be inside.
+    pub fn key_file_text(&self) -> Zeroizing<String> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .ring
+            .encode()
+    }
+
     /// The key file the master keys are kept in, or `None` when they come from the
     /// environment.
     pub fn key_file(&self) -> Option<&Path> {

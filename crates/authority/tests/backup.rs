@@ -236,3 +236,79 @@ async fn damaged_altered_short_or_wrongly_keyed_backups_are_refused() -> TestRes
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn a_backup_of_an_older_schema_restores_into_an_empty_database_and_is_migrated() -> TestResult
+{
+    let dir = tempfile::tempdir()?;
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    let old = store::Store::connect(&url, 4).await?;
+    // The schema of the release before the last migration: backups exist from schema
+    // OLDEST_SCHEMA on, so this needs a migration after it (every release adds some).
+    let migrations = Path::new(env!("CARGO_MANIFEST_DIR")).join("../store/migrations/sqlite");
+    let older = (certmint_authority::backup::OLDEST_SCHEMA..old.latest_migration())
+        .rev()
+        .find(|v| {
+            std::fs::read_dir(&migrations)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|f| {
+                    f.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{v:04}_"))
+                })
+        })
+        .expect("a migration after the first schema backups were written at");
+    store::testing::migrate_to(&old, older).await?;
+    assert_eq!(old.schema_version().await?, older);
+    let key = MasterKey::generate()?;
+    let before = authority(&old, &key);
+    before.ensure_default_hierarchy().await?;
+    let admin = Principal::local("admin-test");
+    let issued = before
+        .issue(&admin, request("old.example.test"))
+        .await?
+        .certificate;
+    let path = dir.path().join("old.cmbackup");
+    let manifest = back_up(&before, &path).await;
+    assert_eq!(manifest.schema_version, older);
+
+    let target_url = match postgres() {
+        Some(admin) => store::testing::fresh_postgres_database(&admin).await?,
+        None => format!("sqlite://{}?mode=rwc", dir.path().join("new.db").display()),
+    };
+    let backup = open_backup(std::fs::File::open(&path)?, secret(PASSPHRASE)).await?;
+    let restored =
+        certmint_authority::backup::restore_into(&target_url, &Vault::new(&key)?, backup).await?;
+    assert_eq!(restored.manifest.schema_version, older);
+    let target = open_store(&target_url).await;
+    assert_eq!(
+        target.schema_version().await?,
+        target.latest_migration(),
+        "migrated on after the load"
+    );
+    let after = authority(&target, &key);
+    assert_eq!(after.certificate(issued.id).await?, issued);
+    let verification = after.audit_verify(None, None).await?;
+    assert!(verification.valid, "{:?}", verification.faults);
+    let fresh = after
+        .issue(&admin, request("new.example.test"))
+        .await?
+        .certificate;
+
+    // Into a database that holds certmint's tables at another schema: refused, untouched.
+    let backup = open_backup(std::fs::File::open(&path)?, secret(PASSPHRASE)).await?;
+    let Err(Error::Invalid(why)) =
+        certmint_authority::backup::restore_into(&target_url, &Vault::new(&key)?, backup).await
+    else {
+        panic!("restored over a database of another schema");
+    };
+    assert!(why.contains("schema"), "{why}");
+    assert_eq!(
+        after.certificate(fresh.id).await?,
+        fresh,
+        "the target is untouched"
+    );
+    Ok(())
+}

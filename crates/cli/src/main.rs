@@ -1,6 +1,7 @@
 //! The `certmint` binary: `serve`, local administration (`user`, `master-key`), client commands that call a
 //! running server's REST API with an API key (`ca`, `cert`), and `version`.
 
+mod backup_cmd;
 mod ca_cmd;
 mod cert_cmd;
 mod client;
@@ -40,6 +41,12 @@ enum Command {
     MasterKey {
         #[command(subcommand)]
         command: MasterKeyCommand,
+    },
+    /// Backups: write one, list them, restore one (works on the data directory and database,
+    /// with the server running or stopped; a restore wants every node stopped).
+    Backup {
+        #[command(subcommand)]
+        command: backup_cmd::BackupCommand,
     },
     /// Certificate authorities on a running server (client; needs an API key).
     Ca {
@@ -207,31 +214,49 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         s.log_level = l;
     }
     init_logging(&s)?;
-    let secrets = Secrets {
-        master_key: secret_env("CERTMINT_MASTER_KEY"),
-        admin_password: secret_env("CERTMINT_ADMIN_PASSWORD"),
-    };
-    let instance = server::bootstrap::open(s, secrets)
-        .await
-        .map_err(|e| e.to_string())?;
-    if let Some(password) = &instance.generated_admin_password {
+    // A restore replaces the database under the running node: it then starts anew, as a
+    // restarted process would, rather than serve from what it held of the old rows.
+    loop {
+        let secrets = Secrets {
+            master_key: secret_env("CERTMINT_MASTER_KEY"),
+            admin_password: secret_env("CERTMINT_ADMIN_PASSWORD"),
+        };
+        let instance = server::bootstrap::open(s.clone(), secrets)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(password) = &instance.generated_admin_password {
+            println!(
+                "Created the admin user. Its password, shown only this once:\n\n    {}\n",
+                password.as_str()
+            );
+        }
+        let running = server::start(instance).await.map_err(|e| e.to_string())?;
         println!(
-            "Created the admin user. Its password, shown only this once:\n\n    {}\n",
-            password.as_str()
+            "certmint is serving HTTPS on https://{} and HTTP on {}",
+            running.https_addr,
+            running
+                .http_addr
+                .map_or_else(|| "(disabled)".to_owned(), |a| format!("http://{a}"))
         );
+        // Started again, it listens where it listened (the ports, when the settings let the
+        // system choose).
+        s.listen = running.https_addr;
+        if let Some(addr) = running.http_addr {
+            s.http_listen = addr.to_string();
+        }
+        let app = running.app.clone();
+        tokio::select! {
+            () = shutdown_signal() => {
+                tracing::info!("shutting down");
+                running.shutdown().await;
+                return Ok(());
+            }
+            () = app.restart_requested() => {
+                tracing::warn!("a backup was restored: starting again over the restored database");
+                running.shutdown().await;
+            }
+        }
     }
-    let running = server::start(instance).await.map_err(|e| e.to_string())?;
-    println!(
-        "certmint is serving HTTPS on https://{} and HTTP on {}",
-        running.https_addr,
-        running
-            .http_addr
-            .map_or_else(|| "(disabled)".to_owned(), |a| format!("http://{a}"))
-    );
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    running.shutdown().await;
-    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -272,14 +297,7 @@ async fn user(command: UserCommand) -> Result<(), String> {
         | UserCommand::List { common }
         | UserCommand::ResetPassword { common, .. } => common.clone(),
     };
-    let s = settings(&common)?;
-    let authority = server::bootstrap::open_authority(
-        &s,
-        secret_env("CERTMINT_MASTER_KEY").as_deref(),
-        std::sync::Arc::new(authority::SystemClock),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let authority = open_authority(&settings(&common)?).await?;
     let result = run_user(&authority, command).await;
     authority.close().await;
     result
@@ -381,22 +399,26 @@ async fn run_user(authority: &authority::Authority, command: UserCommand) -> Res
     Ok(())
 }
 
+/// The authority over the data directory and database `s` names, as a command that works
+/// beside (or without) a running server opens it.
+async fn open_authority(s: &Settings) -> Result<std::sync::Arc<authority::Authority>, String> {
+    server::bootstrap::open_authority(
+        s,
+        secret_env("CERTMINT_MASTER_KEY").as_deref(),
+        std::sync::Arc::new(authority::SystemClock),
+    )
+    .await
+    .map(std::sync::Arc::new)
+    .map_err(|e| e.to_string())
+}
+
 async fn master_key(command: MasterKeyCommand) -> Result<(), String> {
     let common = match &command {
         MasterKeyCommand::Rotate { common, .. } | MasterKeyCommand::Status { common } => {
             common.clone()
         }
     };
-    let s = settings(&common)?;
-    let authority = std::sync::Arc::new(
-        server::bootstrap::open_authority(
-            &s,
-            secret_env("CERTMINT_MASTER_KEY").as_deref(),
-            std::sync::Arc::new(authority::SystemClock),
-        )
-        .await
-        .map_err(|e| e.to_string())?,
-    );
+    let authority = open_authority(&settings(&common)?).await?;
     let result = run_master_key(&authority, command).await;
     authority.close().await;
     result
@@ -499,6 +521,7 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::User { command } => user(command).await,
         Command::MasterKey { command } => master_key(command).await,
+        Command::Backup { command } => backup_cmd::run(command).await,
         Command::Ca { command } => ca_cmd::run(command).await.map_err(|e| e.to_string()),
         Command::Cert { command } => cert_cmd::run(command).await.map_err(|e| e.to_string()),
         Command::Version => {

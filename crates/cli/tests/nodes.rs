@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{EPHEMERAL, Http, Server, TestResult, api_key, call, openssl, serve};
+use common::{EPHEMERAL, Http, Server, TestResult, api_key, call, serve};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -72,21 +72,6 @@ impl Node {
         Ok(body["data"].clone())
     }
 
-    /// A download's text, over HTTPS with the API key.
-    fn text(&self, http: &Http, path: &str) -> Result<String, Box<dyn std::error::Error>> {
-        let client = Http::client(&self.server)?;
-        http.rt.block_on(async {
-            Ok(client
-                .get(self.server.https_url(path))
-                .bearer_auth(&self.key)
-                .send()
-                .await?
-                .error_for_status()?
-                .text()
-                .await?)
-        })
-    }
-
     fn pid(&self) -> u32 {
         self.server.child.id()
     }
@@ -102,7 +87,7 @@ fn pid_of(run: &Value) -> Option<u32> {
     run["node"].as_str()?.split('/').nth(1)?.parse().ok()
 }
 
-/// What `openssl ocsp` says of the certificate with id `id`, asking `node`'s responder.
+/// What `openssl ocsp` says of the certificate with id `id`, asking `asked`'s responder.
 fn ocsp_status(
     http: &Http,
     asked: &Node,
@@ -110,33 +95,7 @@ fn ocsp_status(
     id: i64,
     dir: &Path,
 ) -> Result<String, Box<dyn std::error::Error>> {
-    let chain = holder.text(
-        http,
-        &format!("/api/v2/certificates/{id}/export?format=chain"),
-    )?;
-    let blocks: Vec<&str> = chain
-        .split_inclusive("-----END CERTIFICATE-----")
-        .filter(|b| b.contains("BEGIN CERTIFICATE"))
-        .collect();
-    let (leaf, issuer) = (
-        blocks.first().ok_or("a leaf")?,
-        blocks.get(1).ok_or("an issuer")?,
-    );
-    std::fs::write(dir.join("leaf.pem"), leaf.trim())?;
-    std::fs::write(dir.join("issuer.pem"), issuer.trim())?;
-    let http_addr = asked.server.http.ok_or("the plain-HTTP listener")?;
-    let output = openssl(&[
-        "ocsp",
-        "-issuer",
-        &dir.join("issuer.pem").display().to_string(),
-        "-cert",
-        &dir.join("leaf.pem").display().to_string(),
-        "-url",
-        &format!("http://{http_addr}/ocsp"),
-        "-noverify",
-        "-no_nonce",
-    ])?;
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    common::ocsp_status(http, &asked.server, &holder.server, &holder.key, id, dir)
 }
 
 /// The `--database-url` arguments: those of [`Http::database_args`], or one SQLite file in

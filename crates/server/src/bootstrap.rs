@@ -129,7 +129,35 @@ pub async fn open_authority(
         path: settings.data_dir.join(SEALED_TLS_KEY),
         context: LISTENER_KEY_CONTEXT,
     });
+    authority.configure_backups(backup_place(settings))?;
     Ok(authority)
+}
+
+/// Where backups go, and the files of this node that go into them by the names a restore
+/// puts them back under.
+pub fn backup_place(settings: &Settings) -> authority::backup::BackupPlace {
+    let mut files = vec![
+        (TLS_CERT.to_owned(), settings.data_dir.join(TLS_CERT)),
+        (
+            SEALED_TLS_KEY.to_owned(),
+            settings.data_dir.join(SEALED_TLS_KEY),
+        ),
+    ];
+    if let Some(file) = &settings.file {
+        files.push((SETTINGS_PART.to_owned(), file.clone()));
+    }
+    authority::backup::BackupPlace {
+        shelf: authority::backup::Shelf::new(settings.backup_dir()),
+        files,
+    }
+}
+
+/// The settings file's name inside a backup.
+pub const SETTINGS_PART: &str = "certmint.toml";
+
+/// The data-directory files a backup carries, by their path under the data directory.
+pub fn data_dir_parts() -> [&'static str; 2] {
+    [TLS_CERT, SEALED_TLS_KEY]
 }
 
 /// Everything [`open_authority`] does, then the first admin and the TLS certificate.
@@ -252,7 +280,11 @@ pub fn local_addr(listener: &tokio::net::TcpListener) -> Result<std::net::Socket
         .map_err(|e| BootError::Io(e.to_string()))
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), BootError> {
+/// Makes `dir` (and its parents) private to the service's user.
+///
+/// # Errors
+/// [`BootError::Io`] when it cannot be made.
+pub fn create_private_dir(dir: &Path) -> Result<(), BootError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -267,6 +299,8 @@ fn create_private_dir(dir: &Path) -> Result<(), BootError> {
 
 /// Where the HTTPS listener's sealed private key lives, under the data directory.
 const SEALED_TLS_KEY: &str = "tls/server.key.sealed";
+/// Where the HTTPS listener's certificate lives, under the data directory.
+const TLS_CERT: &str = "tls/server.crt";
 
 /// The certificate the listener serves: the one set for every node when an administrator set
 /// one, else this node's own, kept in its data directory (its key sealed) and made at first
@@ -281,7 +315,7 @@ async fn listener_identity(
     }
     let dir = settings.data_dir.join("tls");
     create_private_dir(&dir)?;
-    let cert_path = dir.join("server.crt");
+    let cert_path = settings.data_dir.join(TLS_CERT);
     let key_path = settings.data_dir.join(SEALED_TLS_KEY);
     if !cert_path.exists() || !key_path.exists() {
         let identity = authority.listener_identity(&settings.tls_names).await?;

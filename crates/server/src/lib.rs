@@ -77,6 +77,25 @@ pub struct Shared {
     pub openapi: serde_json::Value,
     /// The console's work in progress on this node.
     pub(crate) works: console::Works,
+    /// Raised when this node must start again (after a restore replaced the database).
+    restart: Arc<tokio::sync::Notify>,
+}
+
+impl Shared {
+    /// Asks the process to start this node again once the response in hand has gone out.
+    pub(crate) fn restart_soon(&self) {
+        let restart = self.restart.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            restart.notify_one();
+        });
+    }
+
+    /// Waits until this node must start again: open and start it anew (`certmint serve`
+    /// does), since what it holds in memory no longer matches the database.
+    pub async fn restart_requested(&self) {
+        self.restart.notified().await;
+    }
 }
 
 /// Shared state, cheap to clone.
@@ -110,6 +129,7 @@ pub fn build(
         access,
         openapi: openapi::publishable(&openapi),
         works: console::Works::default(),
+        restart: Arc::new(tokio::sync::Notify::new()),
     });
     let max_body = app.settings.max_body_bytes;
     let router = router

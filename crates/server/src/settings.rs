@@ -7,7 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Environment variables that carry secrets or client settings rather than server settings.
-const NOT_SETTINGS: &[&str] = &["MASTER_KEY", "ADMIN_PASSWORD", "URL", "API_KEY", "CONFIG"];
+const NOT_SETTINGS: &[&str] = &[
+    "MASTER_KEY",
+    "ADMIN_PASSWORD",
+    "BACKUP_PASSPHRASE",
+    "URL",
+    "API_KEY",
+    "CONFIG",
+];
 
 /// Everything an operator can set. Every key can be given in the TOML file, or as
 /// `CERTMINT_<KEY>` in the environment (lists comma-separated; `__` between the names of a
@@ -92,6 +99,31 @@ pub struct Settings {
     pub email: EmailSettings,
     /// Webhook deliveries (`[webhooks]` in TOML).
     pub webhooks: WebhookSettings,
+    /// Backups (`[backup]` in TOML); the schedule is set through the API.
+    pub backup: BackupSettings,
+    /// The settings file these were read from, if any (backups carry a copy).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+/// `[backup]`: where this node keeps backups.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupSettings {
+    /// The backup directory; empty means `backups` in the data directory. With several
+    /// nodes, a directory they share, so that every node lists the same backups.
+    pub dir: PathBuf,
+    /// The largest backup accepted for a restore through the API, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+        }
+    }
 }
 
 /// `[email]`: where the mail server set through the API may be.
@@ -280,6 +312,8 @@ impl Default for Settings {
             tools: ToolsSettings::default(),
             email: EmailSettings::default(),
             webhooks: WebhookSettings::default(),
+            backup: BackupSettings::default(),
+            file: None,
         }
     }
 }
@@ -332,9 +366,11 @@ impl Settings {
         }
         let mut merged = defaults;
         merged.extend(table);
-        merged
+        let mut settings: Self = merged
             .try_into()
-            .map_err(|e: toml::de::Error| SettingsError(format!("settings: {}", e.message())))
+            .map_err(|e: toml::de::Error| SettingsError(format!("settings: {}", e.message())))?;
+        settings.file = file.map(Path::to_path_buf);
+        Ok(settings)
     }
 
     /// The database URL in force: the configured one, or SQLite in the data directory.
@@ -346,6 +382,15 @@ impl Settings {
             )
         } else {
             self.database_url.clone()
+        }
+    }
+
+    /// The backup directory in force.
+    pub fn backup_dir(&self) -> PathBuf {
+        if self.backup.dir.as_os_str().is_empty() {
+            self.data_dir.join("backups")
+        } else {
+            self.backup.dir.clone()
         }
     }
 

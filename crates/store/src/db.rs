@@ -303,15 +303,32 @@ impl Store {
     /// [`Error::Migration`] when a migration fails or the database holds one this build does not
     /// know.
     pub async fn migrate(&self) -> Result<(), Error> {
+        self.migrate_up_to(None).await
+    }
+
+    /// [`Store::migrate`] up to migration `version` only (all of them for `None`): a restore
+    /// brings a new database to its backup's schema first, loads the rows, then migrates on.
+    ///
+    /// # Errors
+    /// As [`Store::migrate`].
+    pub async fn migrate_up_to(&self, version: Option<i64>) -> Result<(), Error> {
         let keyed_before = self.applied(KEYED_CHAIN_MIGRATION).await;
-        self.migrator()
-            .run(&self.pool)
-            .await
-            .map_err(|e| Error::Migration(e.to_string()))?;
+        let migrator = self.migrator();
+        match version {
+            Some(version) => migrator.run_to(version, &self.pool).await,
+            None => migrator.run(&self.pool).await,
+        }
+        .map_err(|e| Error::Migration(e.to_string()))?;
+        let keyed_now = version.is_none_or(|v| v >= KEYED_CHAIN_MIGRATION);
         match &self.chain {
-            Some(key) if !keyed_before => self.seal_keyed_from(key).await,
+            Some(key) if !keyed_before && keyed_now => self.seal_keyed_from(key).await,
             _ => Ok(()),
         }
+    }
+
+    /// The newest migration this build knows: the schema version it brings a database to.
+    pub fn latest_migration(&self) -> i64 {
+        self.migrator().iter().map(|m| m.version).max().unwrap_or(0)
     }
 
     /// Whether migration `version` was applied (false, too, before any was).

@@ -145,20 +145,25 @@ impl Reader {
 }
 
 impl Store {
-    /// Adds the jobs in `jobs` that are not there yet, as `(name, schedule, first run)`; those
+    /// Adds the jobs in `jobs` that are not there yet, as `(name, schedule, first run,
+    /// enabled)`; those
     /// that are keep their schedule and state.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
-    pub async fn ensure_jobs(&self, jobs: &[(&str, String, OffsetDateTime)]) -> Result<(), Error> {
-        for (name, schedule, first) in jobs {
+    pub async fn ensure_jobs(
+        &self,
+        jobs: &[(&str, String, OffsetDateTime, bool)],
+    ) -> Result<(), Error> {
+        for (name, schedule, first, enabled) in jobs {
             sqlx::query(
-                "INSERT INTO jobs (name, schedule, next_run_at) VALUES ($1, $2, $3) \
+                "INSERT INTO jobs (name, schedule, next_run_at, enabled) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (name) DO NOTHING",
             )
             .bind((*name).to_owned())
             .bind(schedule.clone())
             .bind(to_micros(*first))
+            .bind(flag(*enabled))
             .execute(&self.pool)
             .await?;
         }

@@ -148,6 +148,16 @@ pub struct ListenerRequest {
     pub validity_days: Option<i64>,
 }
 
+/// The key of the listener certificate all nodes share, sealed in its setting.
+pub(crate) const SEALED_SHARED_LISTENER_KEY: crate::sealed_settings::SealedSetting =
+    crate::sealed_settings::SealedSetting {
+        kind: "https_listener_shared_key",
+        label: "shared HTTPS listener key",
+        key: SHARED_KEY,
+        field: "sealed_key",
+        context: LISTENER_KEY_CONTEXT,
+    };
+
 /// The listener identity as the database keeps it.
 #[derive(Debug, Serialize, Deserialize)]
 struct SharedListener {
@@ -243,50 +253,6 @@ impl Authority {
             key_pkcs8_der: self.vault.open(&sealed, LISTENER_KEY_CONTEXT)?,
             source: stored.source,
         }))
-    }
-
-    /// The key of the certificate every node serves, as sealed, when an administrator set one.
-    ///
-    /// # Errors
-    /// Store errors; [`Error::Internal`] for a damaged setting.
-    pub(crate) async fn sealed_shared_listener_key(&self) -> Result<Option<Vec<u8>>> {
-        let Some(value) = self.store.setting(SHARED_KEY).await? else {
-            return Ok(None);
-        };
-        let stored: SharedListener = serde_json::from_value(value)
-            .map_err(|e| Error::Internal(format!("stored listener certificate: {e}")))?;
-        BASE64
-            .decode(&stored.sealed_key)
-            .map(Some)
-            .map_err(|e| Error::Internal(format!("stored listener key: {e}")))
-    }
-
-    /// Seals the shared listener key again under the current master key unless it is already;
-    /// read and written in one write transaction, so that a certificate set meanwhile is never
-    /// overwritten. Returns whether it was sealed again.
-    ///
-    /// # Errors
-    /// Store and vault errors.
-    pub(crate) async fn reseal_shared_listener_key(&self) -> Result<bool> {
-        let current = self.vault.current_version();
-        let mut tx = self.store.begin_write().await?;
-        let Some(value) = tx.setting(SHARED_KEY).await? else {
-            return Ok(false);
-        };
-        let mut stored: SharedListener = serde_json::from_value(value)
-            .map_err(|e| Error::Internal(format!("stored listener certificate: {e}")))?;
-        let sealed = BASE64
-            .decode(&stored.sealed_key)
-            .map_err(|e| Error::Internal(format!("stored listener key: {e}")))?;
-        if crate::vault::sealed_version(&sealed) == Some(current) {
-            return Ok(false);
-        }
-        stored.sealed_key = BASE64.encode(self.vault.reseal(&sealed, LISTENER_KEY_CONTEXT)?);
-        let value = serde_json::to_value(&stored)
-            .map_err(|e| Error::Internal(format!("listener certificate: {e}")))?;
-        tx.set_setting(SHARED_KEY, &value, self.now()).await?;
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// What `serving` is: its certificate read, where it came from, and which certmint CA

@@ -14,6 +14,7 @@ mod signing;
 pub use admin::{CaKind, NewCaInput, Pointers};
 pub(crate) use admin::{built_fields, cert_fields, free_ca_name};
 pub(crate) use keys::key_context;
+pub(crate) use listener::SEALED_SHARED_LISTENER_KEY;
 pub use listener::{
     LISTENER_KEY_CONTEXT, ListenerIdentity, ListenerInfo, ListenerRequest, ListenerSource,
 };

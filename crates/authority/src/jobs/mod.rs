@@ -9,6 +9,8 @@ mod expiry;
 mod renewal;
 mod retention;
 mod runner;
+
+pub(crate) use runner::LEASE;
 mod schedule;
 
 use std::str::FromStr;
@@ -45,11 +47,13 @@ pub enum Job {
     AutoRenewal,
     /// Mails the scheduled reports that are due, each once per occurrence.
     ReportDelivery,
+    /// Writes a backup to the backup directory and removes those past the retention.
+    Backup,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 8] = [
+    pub const ALL: [Job; 9] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
@@ -58,6 +62,7 @@ impl Job {
         Job::WebhookDelivery,
         Job::AutoRenewal,
         Job::ReportDelivery,
+        Job::Backup,
     ];
 
     /// Its name in the API and the database.
@@ -71,6 +76,7 @@ impl Job {
             Job::WebhookDelivery => "webhook_delivery",
             Job::AutoRenewal => "auto_renewal",
             Job::ReportDelivery => "report_delivery",
+            Job::Backup => "backup",
         }
     }
 
@@ -101,6 +107,9 @@ impl Job {
             Job::ReportDelivery => {
                 "Mails the scheduled reports that are due, each once per scheduled time whichever node runs it"
             }
+            Job::Backup => {
+                "Writes an encrypted backup to the backup directory of the node that runs it, then removes scheduled backups past the retention; set through /settings/backup/schedule"
+            }
         }
     }
 
@@ -114,7 +123,14 @@ impl Job {
             Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
             Job::AutoRenewal => Schedule::Every(time::Duration::minutes(10)),
             Job::ReportDelivery => Schedule::Every(time::Duration::MINUTE),
+            Job::Backup => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(2)),
         }
+    }
+
+    /// Whether it runs on its schedule until someone says otherwise: all but backups, which
+    /// need a passphrase first.
+    pub fn enabled_by_default(self) -> bool {
+        self != Job::Backup
     }
 
     /// The lease it runs under, and whether it is its own (the runner gives its own back when
@@ -165,9 +181,16 @@ impl Authority {
             .any(|j| !rows.iter().any(|r| r.name == j.name()))
         {
             let now = self.now();
-            let jobs: Vec<(&str, String, time::OffsetDateTime)> = Job::ALL
+            let jobs: Vec<(&str, String, time::OffsetDateTime, bool)> = Job::ALL
                 .iter()
-                .map(|j| (j.name(), j.default_schedule().to_string(), now))
+                .map(|j| {
+                    (
+                        j.name(),
+                        j.default_schedule().to_string(),
+                        now,
+                        j.enabled_by_default(),
+                    )
+                })
                 .collect();
             self.store.ensure_jobs(&jobs).await?;
             rows = self.store.jobs().await?;

@@ -435,3 +435,64 @@ pub fn call(
         Ok((status, serde_json::from_str(&text).unwrap_or_default()))
     })
 }
+
+/// A download's text over HTTPS with the API key.
+pub fn text(
+    http: &Http,
+    server: &Server,
+    key: &str,
+    path: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let client = Http::client(server)?;
+    http.rt.block_on(async {
+        Ok(client
+            .get(server.https_url(path))
+            .bearer_auth(key)
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    })
+}
+
+/// What `openssl ocsp` says of the certificate with id `id` (read from `holder` with `key`),
+/// asking `asked`'s responder.
+pub fn ocsp_status(
+    http: &Http,
+    asked: &Server,
+    holder: &Server,
+    key: &str,
+    id: i64,
+    dir: &Path,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let chain = text(
+        http,
+        holder,
+        key,
+        &format!("/api/v2/certificates/{id}/export?format=chain"),
+    )?;
+    let blocks: Vec<&str> = chain
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|b| b.contains("BEGIN CERTIFICATE"))
+        .collect();
+    let (leaf, issuer) = (
+        blocks.first().ok_or("a leaf")?,
+        blocks.get(1).ok_or("an issuer")?,
+    );
+    std::fs::write(dir.join("leaf.pem"), leaf.trim())?;
+    std::fs::write(dir.join("issuer.pem"), issuer.trim())?;
+    let http_addr = asked.http.ok_or("the plain-HTTP listener")?;
+    let output = openssl(&[
+        "ocsp",
+        "-issuer",
+        &dir.join("issuer.pem").display().to_string(),
+        "-cert",
+        &dir.join("leaf.pem").display().to_string(),
+        "-url",
+        &format!("http://{http_addr}/ocsp"),
+        "-noverify",
+        "-no_nonce",
+    ])?;
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -13,6 +13,7 @@ mod acme_peers;
 mod audit_chain;
 mod auth;
 mod auto_renewal;
+mod backups;
 mod bad_input;
 mod bulk;
 mod cas;

@@ -35,7 +35,9 @@ async fn issue(server: &TestServer, admin: &Session, name: &str) -> TestResult<i
 }
 
 /// The kinds of sealed secrets and the versions each is under: `{"ca_key": [1], …}`.
-fn versions_by_kind(status: &Value) -> TestResult<std::collections::BTreeMap<String, Vec<u64>>> {
+pub(crate) fn versions_by_kind(
+    status: &Value,
+) -> TestResult<std::collections::BTreeMap<String, Vec<u64>>> {
     let mut kinds = std::collections::BTreeMap::new();
     for kind in status["sealed"].as_array().ok_or("sealed")? {
         let versions = kind["versions"]
@@ -50,7 +52,7 @@ fn versions_by_kind(status: &Value) -> TestResult<std::collections::BTreeMap<Str
 }
 
 /// Waits for the rotation under way to finish; returns the final state.
-async fn finished(server: &TestServer, auth: &Auth<'_>) -> TestResult<Value> {
+pub(crate) async fn finished(server: &TestServer, auth: &Auth<'_>) -> TestResult<Value> {
     for _ in 0..300 {
         let state = get(server, auth, SECRETS).await?;
         if state["state"] == "idle" && state["last_error"].is_null() {

@@ -6,6 +6,7 @@ pub(crate) mod alerts;
 pub(crate) mod audit;
 mod auth;
 mod auto_renewal;
+mod backup;
 pub(crate) mod cas;
 pub(crate) mod certificate_bulk;
 pub(crate) mod certificates;
@@ -74,6 +75,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(service::routes())
         .merge(updates::routes())
         .merge(security::routes())
+        .merge(backup::routes())
         .merge(alerts::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
@@ -83,4 +85,35 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(audit::routes())
         .merge(health::routes())
         .merge(openapi::routes())
+}
+
+/// `endpoints` served under each of `prefixes` (the reference gives some groups at two
+/// places), each copy's operation ids prefixed with its place after the first, so they stay
+/// unique.
+fn aliased(prefixes: &[&str], endpoints: fn() -> OpenApiRouter<App>) -> OpenApiRouter<App> {
+    let mut all = OpenApiRouter::new();
+    for (n, prefix) in prefixes.iter().enumerate() {
+        let mut copy = if prefix.is_empty() {
+            endpoints()
+        } else {
+            OpenApiRouter::new().nest(prefix, endpoints())
+        };
+        if n > 0 {
+            let place = prefix.trim_start_matches('/').replace('/', "_");
+            for item in copy.get_openapi_mut().paths.paths.values_mut() {
+                let operations = [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                ];
+                for op in operations.into_iter().flatten() {
+                    op.operation_id = op.operation_id.take().map(|id| format!("{place}_{id}"));
+                }
+            }
+        }
+        all = all.merge(copy);
+    }
+    all
 }

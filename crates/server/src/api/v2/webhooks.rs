@@ -19,19 +19,7 @@ use authority::{DeliveryRow, TestDelivery, Webhook, WebhookInput, WebhookWithSec
 
 /// The routes, at `/webhooks` and at `/settings/webhooks` (the reference's alias).
 pub fn routes() -> OpenApiRouter<App> {
-    let mut alias = OpenApiRouter::new().nest("/settings", endpoints());
-    for item in alias.get_openapi_mut().paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-        ];
-        for op in operations.into_iter().flatten() {
-            op.operation_id = op.operation_id.take().map(|id| format!("settings_{id}"));
-        }
-    }
-    endpoints().merge(alias)
+    super::aliased(&["", "/settings"], endpoints)
 }
 
 fn endpoints() -> OpenApiRouter<App> {
