@@ -6,6 +6,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use crate::acme::AcmeServer;
+use crate::acme_peers::{Certbot, free_port};
 use crate::common::{Auth, TestResult, TestServer};
 use crate::jobs::run_job_within;
 use crate::master_key::{finished, versions_by_kind};
@@ -199,5 +201,107 @@ async fn scheduled_backups_keep_the_newest_and_every_manual_one() -> TestResult 
     let job = run_job_within(&server, &admin, "backup", 60).await?;
     assert_eq!(job["last_run"]["outcome"], "succeeded", "{job}");
     server.stop().await;
+    Ok(())
+}
+
+/// certbot's account on one instance keeps working on another restored from its backup,
+/// serving at the same address: the account, its key binding and its orders came along.
+#[tokio::test]
+async fn certbot_keeps_its_account_on_an_instance_restored_from_a_backup() -> TestResult {
+    let name = "kept.example.test";
+    let http_port = free_port();
+    let acme = AcmeServer::start(http_port, 1, None, &[name]).await;
+    let certbot = Certbot::new(&acme.directory(), &acme.root);
+    certbot
+        .certonly_standalone(http_port, &[name])
+        .await
+        .assert_success("certbot certonly --standalone");
+    let first = certbot.live(name);
+
+    let admin = acme.server.admin().await;
+    let (status, created) = acme
+        .server
+        .call(
+            Method::POST,
+            "/api/v2/system/backup/create",
+            &Auth::Session(&admin),
+            Some(json!({"passphrase": PASSPHRASE, "include_master_key": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let running = acme.server.running.as_ref().ok_or("running")?;
+    let (https, http) = (running.https_addr, running.http_addr);
+    let (_, path) = running
+        .app
+        .authority
+        .backup_shelf()?
+        .path(created["data"]["id"].as_str().ok_or("id")?)?;
+    let kept = tempfile::tempdir()?;
+    let file = kept.path().join("backup.cmbackup");
+    std::fs::copy(&path, &file)?;
+    let AcmeServer { server, dir, root } = acme;
+    server.stop().await;
+
+    // A new data directory and database, restored as `certmint backup restore` does.
+    let data = kept.path().join("data");
+    std::fs::create_dir_all(&data)?;
+    let database_url = match crate::common::database_url().await {
+        url if url.is_empty() => {
+            format!("sqlite://{}?mode=rwc", data.join("certmint.db").display())
+        }
+        url => url,
+    };
+    let mut backup = authority::backup::open_backup(
+        std::fs::File::open(&file)?,
+        authority::backup::SecretString::from(PASSPHRASE.to_owned()),
+    )
+    .await?;
+    let key = backup
+        .file(authority::backup::MASTER_KEY_PART)?
+        .ok_or("the master key inside")?;
+    authority::vault::write_private(&data.join("master.key"), &key)?;
+    let (vault, _) = authority::Vault::from_key_file(&data.join("master.key"))?;
+    authority::backup::restore_into(&database_url, &vault, backup).await?;
+    drop(vault);
+    let restored = TestServer::start_with(|s| {
+        s.data_dir = data.clone();
+        s.database_url = database_url.clone();
+        s.listen = https;
+        s.http_listen = http.map(|a| a.to_string()).unwrap_or_default();
+        s.acme.validation.allow_private_addresses = true;
+        s.acme.validation.http_port = http_port;
+        s.acme.validation.tls_port = 1;
+        s.acme.validation.hosts = [(name.to_owned(), "127.0.0.1".to_owned())].into();
+    })
+    .await;
+    certbot
+        .renew_forced()
+        .await
+        .assert_success("certbot renew --force-renewal, on the restored instance");
+    let renewed = certbot.live(name);
+    assert_ne!(renewed.cert, first.cert, "a new certificate");
+    let admin = restored.admin().await;
+    let (status, stats) = restored
+        .call(
+            Method::GET,
+            "/api/v2/system/db/stats",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let accounts = stats["data"]["tables"]
+        .as_array()
+        .ok_or("tables")?
+        .iter()
+        .find(|t| t["name"] == "acme_accounts")
+        .ok_or("acme_accounts")?
+        .clone();
+    assert_eq!(
+        accounts["rows"], 1,
+        "certbot used the restored account: {accounts}"
+    );
+    restored.stop().await;
+    drop((dir, root));
     Ok(())
 }
