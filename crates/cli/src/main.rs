@@ -193,29 +193,70 @@ fn secret_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+/// The settings `serve` runs with: file and environment, then its flags.
+fn serve_settings(args: &ServeArgs) -> Result<Settings, String> {
     let mut s = settings(&args.common)?;
     if let Some(addr) = args.listen {
         s.listen = addr;
     }
-    if let Some(addr) = args.http_listen {
-        s.http_listen = addr;
+    if let Some(addr) = &args.http_listen {
+        s.http_listen.clone_from(addr);
     }
-    if let Some(parts) = args.only {
-        s.serve_only = parts;
+    if let Some(parts) = &args.only {
+        s.serve_only.clone_from(parts);
     }
-    if let Some(url) = args.public_url {
-        s.public_url = url;
+    if let Some(url) = &args.public_url {
+        s.public_url.clone_from(url);
     }
-    if let Some(f) = args.log_format {
-        s.log_format = f;
+    if let Some(f) = &args.log_format {
+        s.log_format.clone_from(f);
     }
-    if let Some(l) = args.log_level {
-        s.log_level = l;
+    if let Some(l) = &args.log_level {
+        s.log_level.clone_from(l);
     }
+    Ok(s)
+}
+
+/// `s` listening where `running` listens when `s` lets the system choose a port, so that
+/// starting again keeps the node's addresses.
+fn pinned(mut s: Settings, running: &server::Running) -> Settings {
+    if s.listen.port() == 0 {
+        s.listen = running.https_addr;
+    }
+    let http_port_free = s
+        .http_listen
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.port() == 0);
+    if let (true, Some(addr)) = (http_port_free, running.http_addr) {
+        s.http_listen = addr.to_string();
+    }
+    s
+}
+
+/// Tells systemd (when it started this process with `Type=notify`) how the service stands.
+fn notify_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        tracing::warn!(error = %e, "could not notify systemd");
+    }
+}
+
+/// Why the node stops serving.
+enum Stop {
+    /// SIGTERM or Ctrl-C: the process ends.
+    Exit,
+    /// A restore replaced the database: start again over it.
+    Restored,
+    /// SIGHUP: read the settings again and start again under them.
+    Reload(Box<Settings>),
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let mut s = serve_settings(&args)?;
     init_logging(&s)?;
-    // A restore replaces the database under the running node: it then starts anew, as a
-    // restarted process would, rather than serve from what it held of the old rows.
+    let mut hangups = hangups();
+    // A restore replaces the database under the running node, and SIGHUP may bring other
+    // settings: either way the node starts anew in this process, as a restarted one would,
+    // rather than serve from what it held before.
     loop {
         let secrets = Secrets {
             master_key: secret_env("CERTMINT_MASTER_KEY"),
@@ -238,24 +279,56 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
                 .http_addr
                 .map_or_else(|| "(disabled)".to_owned(), |a| format!("http://{a}"))
         );
-        // Started again, it listens where it listened (the ports, when the settings let the
-        // system choose).
-        s.listen = running.https_addr;
-        if let Some(addr) = running.http_addr {
-            s.http_listen = addr.to_string();
-        }
+        notify_systemd(&[sd_notify::NotifyState::Ready]);
+        s = pinned(s, &running);
         let app = running.app.clone();
-        tokio::select! {
-            () = shutdown_signal() => {
+        let stop = loop {
+            tokio::select! {
+                () = shutdown_signal() => break Stop::Exit,
+                () = app.restart_requested() => break Stop::Restored,
+                Some(()) = hangup(&mut hangups) => match serve_settings(&args) {
+                    Ok(new) => break Stop::Reload(Box::new(pinned(new, &running))),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: the settings do not read; serving on under the old ones"),
+                },
+            }
+        };
+        match stop {
+            Stop::Exit => {
+                notify_systemd(&[sd_notify::NotifyState::Stopping]);
                 tracing::info!("shutting down");
                 running.shutdown().await;
                 return Ok(());
             }
-            () = app.restart_requested() => {
+            Stop::Restored => {
+                notify_systemd(&[sd_notify::NotifyState::Reloading]);
                 tracing::warn!("a backup was restored: starting again over the restored database");
-                running.shutdown().await;
+            }
+            Stop::Reload(new) => {
+                notify_systemd(&[sd_notify::NotifyState::Reloading]);
+                tracing::info!("SIGHUP: starting again under the settings as they now read");
+                s = *new;
             }
         }
+        running.shutdown().await;
+    }
+}
+
+/// SIGHUP as a stream, where the system has it.
+fn hangups() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: reloading needs a restart");
+            None
+        }
+    }
+}
+
+/// The next SIGHUP; never, without the stream.
+async fn hangup(hangups: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangups {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }
 
