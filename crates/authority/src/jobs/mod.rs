@@ -45,11 +45,13 @@ pub enum Job {
     AutoRenewal,
     /// Mails the scheduled reports that are due, each once per occurrence.
     ReportDelivery,
+    /// Forwards new audit records to the syslog server, when forwarding is on.
+    SyslogForward,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 8] = [
+    pub const ALL: [Job; 9] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
@@ -58,6 +60,7 @@ impl Job {
         Job::WebhookDelivery,
         Job::AutoRenewal,
         Job::ReportDelivery,
+        Job::SyslogForward,
     ];
 
     /// Its name in the API and the database.
@@ -71,6 +74,7 @@ impl Job {
             Job::WebhookDelivery => "webhook_delivery",
             Job::AutoRenewal => "auto_renewal",
             Job::ReportDelivery => "report_delivery",
+            Job::SyslogForward => "syslog_forward",
         }
     }
 
@@ -101,6 +105,9 @@ impl Job {
             Job::ReportDelivery => {
                 "Mails the scheduled reports that are due, each once per scheduled time whichever node runs it"
             }
+            Job::SyslogForward => {
+                "Forwards new audit records to the syslog server in order, when forwarding is on, retrying failures with backoff"
+            }
         }
     }
 
@@ -111,7 +118,9 @@ impl Job {
             Job::AuditRetention => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(3)),
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
             Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
-            Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
+            Job::WebhookDelivery | Job::SyslogForward => {
+                Schedule::Every(time::Duration::seconds(5))
+            }
             Job::AutoRenewal => Schedule::Every(time::Duration::minutes(10)),
             Job::ReportDelivery => Schedule::Every(time::Duration::MINUTE),
         }

@@ -140,6 +140,7 @@ impl Authority {
             Job::WebhookDelivery => self.deliver_webhooks().await,
             Job::AutoRenewal => self.auto_renewal_job().await,
             Job::ReportDelivery => self.deliver_reports().await,
+            Job::SyslogForward => self.forward_audit_to_syslog().await,
         }
     }
 }

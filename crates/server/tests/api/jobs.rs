@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 8] = [
+const JOBS: [&str; 9] = [
     "audit_retention",
     "auto_renewal",
     "crl_refresh",
@@ -20,6 +20,7 @@ const JOBS: [&str; 8] = [
     "ocsp_refresh",
     "recovery",
     "report_delivery",
+    "syslog_forward",
     "webhook_delivery",
 ];
 
