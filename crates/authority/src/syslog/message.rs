@@ -52,7 +52,10 @@ impl Facility {
 
     /// Its name.
     pub fn name(self) -> &'static str {
-        FACILITIES.get(usize::from(self.0)).copied().unwrap_or("authpriv")
+        FACILITIES
+            .get(usize::from(self.0))
+            .copied()
+            .unwrap_or("authpriv")
     }
 }
 

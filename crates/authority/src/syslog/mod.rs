@@ -23,7 +23,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use serde::{Deserialize, Serialize};
 use store::{AuditEntry, AuditRecord, SyslogCursor};
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 
 pub use message::Facility;
 
@@ -447,7 +447,9 @@ fn checked_host(host: &str, policy: &AddressPolicy) -> Result<String> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if name_ok {
         Ok(host.to_ascii_lowercase())
@@ -529,17 +531,32 @@ mod tests {
             );
             assert!(checked_host(bad, &AddressPolicy::dangerous_allow_private()).is_ok());
         }
-        for bad in ["a b", "-x.example", "x..example", "host:514", &"a".repeat(64)] {
+        for bad in [
+            "a b",
+            "-x.example",
+            "x..example",
+            "host:514",
+            &"a".repeat(64),
+        ] {
             assert!(checked_host(bad, &public).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn protocols_are_tcp_or_tls() {
-        assert_eq!("TCP".parse::<SyslogProtocol>().ok(), Some(SyslogProtocol::Tcp));
-        assert_eq!("tls".parse::<SyslogProtocol>().ok(), Some(SyslogProtocol::Tls));
+        assert_eq!(
+            "TCP".parse::<SyslogProtocol>().ok(),
+            Some(SyslogProtocol::Tcp)
+        );
+        assert_eq!(
+            "tls".parse::<SyslogProtocol>().ok(),
+            Some(SyslogProtocol::Tls)
+        );
         let udp = "udp".parse::<SyslogProtocol>();
-        assert!(matches!(&udp, Err(Error::Invalid(m)) if m.contains("tcp or tls")), "{udp:?}");
+        assert!(
+            matches!(&udp, Err(Error::Invalid(m)) if m.contains("tcp or tls")),
+            "{udp:?}"
+        );
         assert!("http".parse::<SyslogProtocol>().is_err());
     }
 }

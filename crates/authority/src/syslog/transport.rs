@@ -94,13 +94,14 @@ impl Connection {
                 .map_err(|e| Error::Internal(format!("TLS for syslog: {e}")))?
                 .with_root_certificates(roots(settings.ca_pem.as_deref())?)
                 .with_no_client_auth();
-                let name = rustls::pki_types::ServerName::try_from(settings.host.clone())
-                    .map_err(|_| {
+                let name = rustls::pki_types::ServerName::try_from(settings.host.clone()).map_err(
+                    |_| {
                         Error::Invalid(format!(
                             "'{}' is neither a host name nor an address",
                             settings.host
                         ))
-                    })?;
+                    },
+                )?;
                 let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
                 let tls = tokio::time::timeout_at(deadline, connector.connect(name, tcp))
                     .await

@@ -112,8 +112,8 @@ async fn read_frames(mut stream: impl AsyncRead + Unpin, messages: Arc<Mutex<Vec
                 break;
             }
             let message: Vec<u8> = buffer.drain(..space + 1 + length).skip(space + 1).collect();
-            let text = String::from_utf8(message)
-                .unwrap_or_else(|e| format!("MALFORMED utf-8: {e}"));
+            let text =
+                String::from_utf8(message).unwrap_or_else(|e| format!("MALFORMED utf-8: {e}"));
             messages.lock().expect("messages").push(text);
         }
     }
@@ -210,7 +210,9 @@ async fn check_in_order(
     let mut expected = first;
     for message in messages {
         let parsed = parse(message)?;
-        let id = parsed.body["id"].as_i64().ok_or(format!("id in {message}"))?;
+        let id = parsed.body["id"]
+            .as_i64()
+            .ok_or(format!("id in {message}"))?;
         assert_eq!(id, expected, "records in order, none missing: {message}");
         let (code, record) = server
             .call(
@@ -227,18 +229,26 @@ async fn check_in_order(
         assert_eq!(parsed.body["action"], record["action"], "{message}");
         assert_eq!(parsed.body["hash"], record["hash"], "{message}");
         assert!(
-            parsed.sd.starts_with(&format!("[certmint@32473 id=\"{id}\" ")),
+            parsed
+                .sd
+                .starts_with(&format!("[certmint@32473 id=\"{id}\" ")),
             "{message}"
         );
         assert!(
-            parsed.sd.contains(&format!("hash=\"{}\"", record["hash"].as_str().ok_or("hash")?)),
+            parsed.sd.contains(&format!(
+                "hash=\"{}\"",
+                record["hash"].as_str().ok_or("hash")?
+            )),
             "{message}"
         );
         let success = record["success"].as_bool().ok_or("success")?;
         // local3 (19) * 8 + notice (5) or warning (4)
         assert_eq!(parsed.pri, if success { 157 } else { 156 }, "{message}");
         let outcome = if success { "success" } else { "failure" };
-        assert!(parsed.sd.contains(&format!("outcome=\"{outcome}\"")), "{message}");
+        assert!(
+            parsed.sd.contains(&format!("outcome=\"{outcome}\"")),
+            "{message}"
+        );
         assert!(
             parsed.timestamp.ends_with('Z') && parsed.timestamp.len() == 27,
             "{message}"
@@ -354,7 +364,10 @@ async fn audit_records_reach_syslog_in_order_and_none_is_lost_while_it_is_down()
     let (code, body) = put(&server, &auth, json!({"enabled": false})).await;
     assert_eq!(code, StatusCode::OK, "{body}");
     let ran = run_job(&server, &admin, "syslog_forward").await?;
-    assert_eq!(ran["last_run"]["summary"], "syslog forwarding is off", "{ran}");
+    assert_eq!(
+        ran["last_run"]["summary"], "syslog forwarding is off",
+        "{ran}"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(collector.messages().len(), with_test.len());
     Ok(())
@@ -367,13 +380,20 @@ async fn syslog_settings_are_checked_and_private_targets_refused() -> TestResult
     let auth = Auth::Session(&admin);
 
     let (code, body) = server.call(Method::POST, TEST, &auth, None).await;
-    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "no host yet: {body}");
+    assert_eq!(
+        code,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no host yet: {body}"
+    );
     let defaults = status(&server, &admin).await?;
     assert_eq!(defaults["enabled"], false, "{defaults}");
     assert_eq!(defaults["protocol"], "tls", "{defaults}");
     assert_eq!(defaults["port"], 6514, "{defaults}");
     assert_eq!(defaults["facility"], "authpriv", "{defaults}");
-    assert!(defaults["status"]["last_forwarded_id"].is_null(), "{defaults}");
+    assert!(
+        defaults["status"]["last_forwarded_id"].is_null(),
+        "{defaults}"
+    );
 
     for (body, says) in [
         (json!({"host": "127.0.0.1"}), "allow_private_targets"),
@@ -578,7 +598,9 @@ struct Rsyslog {
 impl Rsyslog {
     async fn start() -> TestResult<Self> {
         // A free port, given back for rsyslogd to take.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut rsyslog = Self {
             dir: tempfile::tempdir()?,
             port,
@@ -589,8 +611,8 @@ impl Rsyslog {
     }
 
     async fn run(&mut self) -> TestResult {
-        let binary = std::env::var("CERTMINT_TEST_RSYSLOGD")
-            .unwrap_or_else(|_| "/usr/sbin/rsyslogd".into());
+        let binary =
+            std::env::var("CERTMINT_TEST_RSYSLOGD").unwrap_or_else(|_| "/usr/sbin/rsyslogd".into());
         let dir = self.dir.path().display().to_string();
         let config = format!(
             "global(workDirectory=\"{dir}\")\n\
@@ -612,10 +634,15 @@ impl Rsyslog {
             .arg(self.dir.path().join("rsyslogd.pid"))
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot run {binary} (Debian rsyslog; set CERTMINT_TEST_RSYSLOGD): {e}"))?;
+            .map_err(|e| {
+                format!("cannot run {binary} (Debian rsyslog; set CERTMINT_TEST_RSYSLOGD): {e}")
+            })?;
         self.child = Some(child);
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -647,7 +674,11 @@ impl Rsyslog {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Err(format!("rsyslogd wrote {} messages, not {count}: {lines:?}", lines.len()).into())
+        Err(format!(
+            "rsyslogd wrote {} messages, not {count}: {lines:?}",
+            lines.len()
+        )
+        .into())
     }
 }
 
@@ -692,9 +723,23 @@ async fn rsyslog_parses_the_messages_and_gets_every_record_across_its_restart() 
     // asked for; after it the next change and the two runs asked for.
     let lines = rsyslog.lines(7).await?;
     assert_eq!(lines.len(), 7, "{lines:?}");
-    assert_eq!(lines[..4], before[..], "rsyslogd's file kept across its restart");
+    assert_eq!(
+        lines[..4],
+        before[..],
+        "rsyslogd's file kept across its restart"
+    );
     for (offset, fields) in lines.iter().enumerate() {
-        let [facility, severity, timestamp, _host, app, procid, msgid, sd, msg] = &fields[..]
+        let [
+            facility,
+            severity,
+            timestamp,
+            _host,
+            app,
+            procid,
+            msgid,
+            sd,
+            msg,
+        ] = &fields[..]
         else {
             return Err(format!("fields {fields:?}").into());
         };
@@ -707,8 +752,14 @@ async fn rsyslog_parses_the_messages_and_gets_every_record_across_its_restart() 
         assert_eq!(severity, if success { "5" } else { "4" }, "{fields:?}");
         assert_eq!(app, "certmint");
         assert_eq!(procid, "-");
-        assert!(timestamp.ends_with('Z') || timestamp.ends_with("+00:00"), "{timestamp}");
-        assert!(sd.starts_with(&format!("[certmint@32473 id=\"{id}\" ")), "{sd}");
+        assert!(
+            timestamp.ends_with('Z') || timestamp.ends_with("+00:00"),
+            "{timestamp}"
+        );
+        assert!(
+            sd.starts_with(&format!("[certmint@32473 id=\"{id}\" ")),
+            "{sd}"
+        );
         if msgid == "login_failed" {
             // rsyslog keeps the escapes of a PARAM-VALUE as they were sent.
             assert!(sd.contains(r#"actor="admin\"\]\\""#), "{sd}");
