@@ -32,7 +32,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout_at};
 
 use crate::audit::Event;
-use crate::outbound::{self, AddressPolicy, ConnectError};
+use crate::outbound::{self, AddressPolicy, HostError};
 use crate::{Authority, Error, Permission, Principal, Result};
 
 /// The settings key.
@@ -544,37 +544,16 @@ async fn connect(
     hello: &str,
 ) -> Result<AsyncSmtpConnection> {
     let target = format!("{}:{}", stored.host, stored.port);
-    let addresses: Vec<SocketAddr> = timeout_at(
-        deadline,
-        tokio::net::lookup_host((stored.host.as_str(), stored.port)),
-    )
-    .await
-    .map_err(|_| Error::Upstream(format!("{} did not resolve in time", stored.host)))?
-    .map_err(|_| Error::Upstream(format!("{} does not resolve", stored.host)))?
-    .collect();
-    let mut refused = None;
-    let mut failed = None;
-    let mut stream = None;
-    for peer in addresses {
-        match outbound::connect(policy, peer).await {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(ConnectError::Refused { range, .. }) => refused = Some(range),
-            Err(e) => failed = Some(e),
-        }
-    }
-    let Some(tcp) = stream else {
-        return Err(match (refused, failed) {
-            (Some(range), None) => Error::Invalid(format!(
+    let tcp = outbound::connect_host(policy, &stored.host, stored.port, deadline)
+        .await
+        .map_err(|e| match e {
+            HostError::Refused { range, .. } => Error::Invalid(format!(
                 "the mail server {target} is at a {range} address, which outbound connections \
                  do not reach (allow it with [email] allow_private_targets)"
             )),
-            (_, Some(e)) => Error::Upstream(format!("could not connect to {target}: {e}")),
-            (None, None) => Error::Upstream(format!("{} has no address", stored.host)),
-        });
-    };
+            HostError::Failed(e) => Error::Upstream(format!("could not connect to {target}: {e}")),
+            other => Error::Upstream(other.to_string()),
+        })?;
     let client = ClientId::Domain(hello.to_owned());
     let smtp_error = |e: lettre::transport::smtp::Error| {
         Error::Upstream(format!("the mail server {target} failed: {e}"))

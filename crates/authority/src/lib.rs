@@ -44,6 +44,7 @@ mod search;
 mod served;
 mod sessions;
 mod ssl_check;
+pub mod syslog;
 mod templates;
 pub mod token;
 mod truststore;
@@ -182,6 +183,8 @@ pub struct Authority {
     email_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// Where webhooks may connect (public addresses only when unset).
     webhook_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// Where the syslog server may be (public addresses only when unset).
+    syslog_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// The client webhooks are sent with, made at the first delivery.
     webhook_client: std::sync::OnceLock<reqwest::Client>,
     /// Files outside the database holding sealed secrets.
@@ -259,6 +262,7 @@ impl Authority {
             ssl_check_policy: std::sync::OnceLock::new(),
             email_policy: std::sync::OnceLock::new(),
             webhook_policy: std::sync::OnceLock::new(),
+            syslog_policy: std::sync::OnceLock::new(),
             webhook_client: std::sync::OnceLock::new(),
             sealed_files: std::sync::RwLock::default(),
             master_key_rotation: master_key::RotationLock::default(),

@@ -224,6 +224,69 @@ pub async fn connect(policy: &AddressPolicy, peer: SocketAddr) -> Result<TcpStre
     Ok(stream)
 }
 
+/// Why [`connect_host`] did not give a connection.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HostError {
+    /// The name did not resolve, or resolved to nothing.
+    #[error("{0} does not resolve")]
+    Unresolved(String),
+    /// Every address it resolved to is in a range the policy refuses.
+    #[error("{host} is at a {range} address, which outbound connections do not reach")]
+    Refused {
+        /// The name asked for.
+        host: String,
+        /// The range of the (last) address refused.
+        range: Reserved,
+    },
+    /// No allowed address took the connection.
+    #[error(transparent)]
+    Failed(ConnectError),
+    /// Resolving and connecting took longer than allowed.
+    #[error("could not connect to {0} in time")]
+    TimedOut(String),
+}
+
+/// Resolves `host` and opens a TCP connection to the first of its addresses on `port` that
+/// `policy` allows and that answers, all before `deadline`; each address goes through
+/// [`connect`].
+///
+/// # Errors
+/// [`HostError`]: why no connection was made.
+pub async fn connect_host(
+    policy: &AddressPolicy,
+    host: &str,
+    port: u16,
+    deadline: tokio::time::Instant,
+) -> Result<TcpStream, HostError> {
+    let attempt = async {
+        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|_| HostError::Unresolved(host.to_owned()))?
+            .collect();
+        let mut last = HostError::Unresolved(host.to_owned());
+        for peer in addresses {
+            match connect(policy, peer).await {
+                Ok(stream) => return Ok(stream),
+                // A refusal is what to report only when no address was even tried.
+                Err(ConnectError::Refused { range, .. }) => {
+                    if !matches!(last, HostError::Failed(_)) {
+                        last = HostError::Refused {
+                            host: host.to_owned(),
+                            range,
+                        };
+                    }
+                }
+                Err(e) => last = HostError::Failed(e),
+            }
+        }
+        Err(last)
+    };
+    tokio::time::timeout_at(deadline, attempt)
+        .await
+        .map_err(|_| HostError::TimedOut(format!("{host}:{port}")))?
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,14 +24,18 @@ const RENEW_EVERY: StdDuration = StdDuration::from_secs(5);
 /// # Errors
 /// [`crate::Error::Internal`] when no randomness can be drawn.
 pub fn node_name() -> crate::Result<String> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "node".to_owned());
+    let host = host_name().unwrap_or_else(|| "node".to_owned());
     let random = crate::token::refid()?;
     let short = random.get(..8).unwrap_or(&random);
     Ok(format!("{host}/{}/{short}", std::process::id()))
+}
+
+/// This machine's host name, when the system says.
+pub(crate) fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }
 
 impl Authority {

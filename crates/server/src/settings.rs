@@ -99,6 +99,8 @@ pub struct Settings {
     pub email: EmailSettings,
     /// Webhook deliveries (`[webhooks]` in TOML).
     pub webhooks: WebhookSettings,
+    /// Audit forwarding to syslog (`[syslog]` in TOML); the server itself is set through the API.
+    pub syslog: SyslogSettings,
     /// Backups (`[backup]` in TOML); the schedule is set through the API.
     pub backup: BackupSettings,
     /// The settings file these were read from, if any (backups carry a copy).
@@ -164,6 +166,23 @@ pub struct WebhookSettings {
 
 impl WebhookSettings {
     /// Where webhooks may be sent.
+    pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
+        address_policy(self.allow_private_targets)
+    }
+}
+
+/// `[syslog]`: where the syslog server set through the API may be.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SyslogSettings {
+    /// Let audit records go to a syslog server on a loopback, private, link-local or other
+    /// non-public address. Off by default: on, an administrator's settings can make the server
+    /// connect into the internal network. For a collector on the local network, tests and labs.
+    pub allow_private_targets: bool,
+}
+
+impl SyslogSettings {
+    /// Where audit records may be forwarded.
     pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
         address_policy(self.allow_private_targets)
     }
@@ -312,6 +331,7 @@ impl Default for Settings {
             tools: ToolsSettings::default(),
             email: EmailSettings::default(),
             webhooks: WebhookSettings::default(),
+            syslog: SyslogSettings::default(),
             backup: BackupSettings::default(),
             file: None,
         }

@@ -31,6 +31,7 @@ mod scep;
 mod sealed;
 mod sessions;
 mod snapshot;
+mod syslog;
 mod templates;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -76,6 +77,7 @@ pub use scep::{
 pub use sealed::{SealedBlob, SealedColumn, SealedCount};
 pub use sessions::{NewSession, SessionRow};
 pub use snapshot::{Column, Kind, Load, Table, Value};
+pub use syslog::SyslogCursor;
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};

@@ -197,7 +197,7 @@ impl Authority {
                 &written,
                 kind,
                 &principal.username,
-                &host_name(),
+                &crate::publisher::host_name().unwrap_or_default(),
             );
             place.shelf.keep(&partial, &record)?;
             Ok(record)
@@ -555,14 +555,6 @@ pub async fn restore_database(
     }
     load.commit().await?;
     Ok(manifest.tables)
-}
-
-/// This machine's name, as backup records give it.
-fn host_name() -> String {
-    crate::node_name()
-        .ok()
-        .and_then(|n| n.split('/').next().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// Restores `backup` into the database at `database_url` with no server running on it: an

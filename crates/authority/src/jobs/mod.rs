@@ -49,11 +49,13 @@ pub enum Job {
     ReportDelivery,
     /// Writes a backup to the backup directory and removes those past the retention.
     Backup,
+    /// Forwards new audit records to the syslog server, when forwarding is on.
+    SyslogForward,
 }
 
 impl Job {
     /// Every job.
-    pub const ALL: [Job; 9] = [
+    pub const ALL: [Job; 10] = [
         Job::CrlRefresh,
         Job::OcspRefresh,
         Job::AuditRetention,
@@ -63,6 +65,7 @@ impl Job {
         Job::AutoRenewal,
         Job::ReportDelivery,
         Job::Backup,
+        Job::SyslogForward,
     ];
 
     /// Its name in the API and the database.
@@ -77,6 +80,7 @@ impl Job {
             Job::AutoRenewal => "auto_renewal",
             Job::ReportDelivery => "report_delivery",
             Job::Backup => "backup",
+            Job::SyslogForward => "syslog_forward",
         }
     }
 
@@ -110,6 +114,9 @@ impl Job {
             Job::Backup => {
                 "Writes an encrypted backup to the backup directory of the node that runs it, then removes scheduled backups past the retention; set through /settings/backup/schedule"
             }
+            Job::SyslogForward => {
+                "Forwards new audit records to the syslog server in order, when forwarding is on, retrying failures with backoff"
+            }
         }
     }
 
@@ -120,7 +127,9 @@ impl Job {
             Job::AuditRetention => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(3)),
             Job::Recovery => Schedule::Every(time::Duration::seconds(10)),
             Job::ExpiryScan => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(6)),
-            Job::WebhookDelivery => Schedule::Every(time::Duration::seconds(5)),
+            Job::WebhookDelivery | Job::SyslogForward => {
+                Schedule::Every(time::Duration::seconds(5))
+            }
             Job::AutoRenewal => Schedule::Every(time::Duration::minutes(10)),
             Job::ReportDelivery => Schedule::Every(time::Duration::MINUTE),
             Job::Backup => Schedule::Daily(time::Time::MIDNIGHT + time::Duration::hours(2)),

@@ -141,6 +141,7 @@ impl Authority {
             Job::AutoRenewal => self.auto_renewal_job().await,
             Job::ReportDelivery => self.deliver_reports().await,
             Job::Backup => self.scheduled_backup().await,
+            Job::SyslogForward => self.forward_audit_to_syslog().await,
         }
     }
 }

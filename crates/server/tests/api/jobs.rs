@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use crate::common::{Auth, Session, TestResult, TestServer};
 
 /// The jobs every node runs.
-const JOBS: [&str; 9] = [
+const JOBS: [&str; 10] = [
     "audit_retention",
     "auto_renewal",
     "backup",
@@ -21,6 +21,7 @@ const JOBS: [&str; 9] = [
     "ocsp_refresh",
     "recovery",
     "report_delivery",
+    "syslog_forward",
     "webhook_delivery",
 ];
 

@@ -56,6 +56,7 @@ mod ops;
 mod reports;
 mod scep;
 mod smoke;
+mod syslog;
 mod system_db;
 mod templates;
 mod tools;

@@ -4,6 +4,7 @@ pub(crate) mod account;
 pub(crate) mod acme;
 pub(crate) mod alerts;
 pub(crate) mod audit;
+pub(crate) mod audit_syslog;
 mod auth;
 mod auto_renewal;
 mod backup;
@@ -83,6 +84,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(stats::routes())
         .merge(search::routes())
         .merge(audit::routes())
+        .merge(audit_syslog::routes())
         .merge(health::routes())
         .merge(openapi::routes())
 }
