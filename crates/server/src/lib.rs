@@ -9,6 +9,7 @@ pub mod access;
 pub(crate) mod api;
 mod archive;
 pub mod bootstrap;
+pub mod client_address;
 pub mod client_auth;
 mod console;
 mod disk;
@@ -77,6 +78,20 @@ pub struct Shared {
     pub openapi: serde_json::Value,
     /// The console's work in progress on this node.
     pub(crate) works: console::Works,
+    /// The base of every URL handed to clients (`external_url`), when set.
+    pub external_url: Option<String>,
+    /// The proxies whose forwarding headers name the client.
+    pub proxies: Arc<client_address::TrustedProxies>,
+}
+
+impl Shared {
+    /// `path` as clients are shown it: under `external_url` when that is set, else as is.
+    pub fn link(&self, path: &str) -> String {
+        match &self.external_url {
+            Some(base) => format!("{base}{path}"),
+            None => path.to_owned(),
+        }
+    }
 }
 
 /// Shared state, cheap to clone.
@@ -98,6 +113,9 @@ pub fn build(
     openapi::unique_operation_ids(&mut doc);
     let openapi = serde_json::to_value(&doc).map_err(|e| BootError::Settings(e.to_string()))?;
     let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
+    let settings_error = |e: settings::SettingsError| BootError::Settings(e.to_string());
+    let external_url = settings.external_url().map_err(settings_error)?;
+    let proxies = Arc::new(settings.trusted_proxies().map_err(settings_error)?);
     let app = Arc::new(Shared {
         limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
         est_failures: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
@@ -110,6 +128,8 @@ pub fn build(
         access,
         openapi: openapi::publishable(&openapi),
         works: console::Works::default(),
+        external_url,
+        proxies,
     });
     let max_body = app.settings.max_body_bytes;
     let router = router
@@ -240,10 +260,16 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
         Some(instance.tls),
         stopped.clone(),
         limits,
+        app.proxies.clone(),
     )));
     if let Some(http) = instance.http {
         tasks.push(tokio::spawn(listen::serve(
-            http, router, None, stopped, limits,
+            http,
+            router,
+            None,
+            stopped,
+            limits,
+            app.proxies.clone(),
         )));
     }
     tracing::info!(%https_addr, http_addr = ?http_addr, "certmint is listening");

@@ -53,6 +53,7 @@ mod ocsp;
 mod ocsp_outage;
 mod ops;
 mod reports;
+mod reverse_proxy;
 mod scep;
 mod smoke;
 mod system_db;
