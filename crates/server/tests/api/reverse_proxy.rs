@@ -84,7 +84,7 @@ impl Nginx {
                    proxy_bind {PROXY};\n\
                    proxy_ssl_trusted_certificate {root};\n\
                    proxy_ssl_verify on;\n\
-                   proxy_ssl_name 127.0.0.1;\n\
+                   proxy_ssl_name localhost;\n\
                    proxy_http_version 1.1;\n\
                    proxy_set_header Host $http_host;\n\
                    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
