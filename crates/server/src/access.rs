@@ -170,7 +170,7 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     }
     if RATE_LIMITED.contains(&path.as_str())
         && let Some(c) = &conn
-        && let Err(retry_after) = app.limiter.check(c.remote.ip())
+        && let Err(retry_after) = app.limiter.check(c.client)
     {
         return ApiError::rate_limited(retry_after).into_response();
     }
@@ -218,7 +218,7 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
 /// characters).
 pub fn origin(conn: Option<&Conn>, headers: &HeaderMap) -> authority::Origin {
     authority::Origin {
-        ip: conn.map(|c| c.remote.ip().to_string()),
+        ip: conn.map(|c| c.client.to_string()),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

@@ -9,6 +9,7 @@ pub mod access;
 pub(crate) mod api;
 mod archive;
 pub mod bootstrap;
+pub mod client_address;
 pub mod client_auth;
 mod console;
 mod disk;
@@ -79,6 +80,10 @@ pub struct Shared {
     pub(crate) works: console::Works,
     /// Raised when this node must start again (after a restore replaced the database).
     restart: Arc<tokio::sync::Notify>,
+    /// The base of every URL handed to clients (`external_url`), when set.
+    pub external_url: Option<String>,
+    /// The proxies whose forwarding headers name the client.
+    pub proxies: Arc<client_address::TrustedProxies>,
 }
 
 impl Shared {
@@ -95,6 +100,14 @@ impl Shared {
     /// does), since what it holds in memory no longer matches the database.
     pub async fn restart_requested(&self) {
         self.restart.notified().await;
+    }
+
+    /// `path` as clients are shown it: under `external_url` when that is set, else as is.
+    pub fn link(&self, path: &str) -> String {
+        match &self.external_url {
+            Some(base) => format!("{base}{path}"),
+            None => path.to_owned(),
+        }
     }
 }
 
@@ -117,6 +130,9 @@ pub fn build(
     openapi::unique_operation_ids(&mut doc);
     let openapi = serde_json::to_value(&doc).map_err(|e| BootError::Settings(e.to_string()))?;
     let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
+    let settings_error = |e: settings::SettingsError| BootError::Settings(e.to_string());
+    let external_url = settings.external_url().map_err(settings_error)?;
+    let proxies = Arc::new(settings.trusted_proxies().map_err(settings_error)?);
     let app = Arc::new(Shared {
         limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
         est_failures: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
@@ -130,6 +146,8 @@ pub fn build(
         openapi: openapi::publishable(&openapi),
         works: console::Works::default(),
         restart: Arc::new(tokio::sync::Notify::new()),
+        external_url,
+        proxies,
     });
     let max_body = app.settings.max_body_bytes;
     let router = router
@@ -260,10 +278,16 @@ pub async fn start(instance: Instance) -> Result<Running, BootError> {
         Some(instance.tls),
         stopped.clone(),
         limits,
+        app.proxies.clone(),
     )));
     if let Some(http) = instance.http {
         tasks.push(tokio::spawn(listen::serve(
-            http, router, None, stopped, limits,
+            http,
+            router,
+            None,
+            stopped,
+            limits,
+            app.proxies.clone(),
         )));
     }
     tracing::info!(%https_addr, http_addr = ?http_addr, "certmint is listening");

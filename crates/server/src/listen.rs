@@ -1,11 +1,11 @@
 //! The accept loops: HTTPS and plain HTTP, the same router behind both, and graceful shutdown.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -16,13 +16,17 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
+use crate::client_address::TrustedProxies;
 use crate::client_auth::ClientChain;
 
-/// The connection a request came in on.
+/// The connection a request came in on, and who sent the request.
 #[derive(Debug, Clone)]
 pub struct Conn {
-    /// The client's address.
-    pub remote: SocketAddr,
+    /// The TCP peer: the client, or the last proxy on the way.
+    pub peer: SocketAddr,
+    /// The client's address, as [`TrustedProxies::client`] resolves it from the peer and the
+    /// request's forwarding headers: what rate limits and audit records use.
+    pub client: IpAddr,
     /// Whether the connection is TLS.
     pub tls: bool,
     /// The certificate chain the client presented in the TLS handshake, its own first. Only
@@ -53,6 +57,7 @@ pub async fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     mut stop: watch::Receiver<bool>,
     limits: Limits,
+    proxies: Arc<TrustedProxies>,
 ) {
     let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
@@ -85,6 +90,7 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 let router = router.clone();
+                let proxies = proxies.clone();
                 tokio::spawn(async move {
                     let _slot = slot;
                     let stream =
@@ -109,10 +115,12 @@ pub async fn serve(
                     let service = service(
                         router,
                         Conn {
-                            remote,
+                            peer: remote,
+                            client: remote.ip(),
                             tls: true,
                             client_chain,
                         },
+                        proxies,
                     );
                     let connection =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
@@ -125,10 +133,12 @@ pub async fn serve(
                 let service = service(
                     router.clone(),
                     Conn {
-                        remote,
+                        peer: remote,
+                        client: remote.ip(),
                         tls: false,
                         client_chain: None,
                     },
+                    proxies.clone(),
                 );
                 let connection = builder
                     .serve_connection_with_upgrades(TokioIo::new(tcp), service)
@@ -152,17 +162,23 @@ pub async fn serve(
     }
 }
 
-/// The router as a hyper service for one connection, each request carrying `conn`.
+/// The router as a hyper service for one connection, each request carrying `conn` with its
+/// own client address. Nothing else reads the peer or the forwarding headers, so every
+/// consumer sees this one answer (and axum's `ConnectInfo`, which would name the peer, is not
+/// offered).
 fn service(
     router: Router,
     conn: Conn,
+    proxies: Arc<TrustedProxies>,
 ) -> TowerToHyperService<
     tower::util::MapRequest<Router, impl FnMut(Request<Incoming>) -> Request<Incoming> + Clone>,
 > {
-    let remote = conn.remote;
     TowerToHyperService::new(router.map_request(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(conn.clone());
-        req.extensions_mut().insert(ConnectInfo(remote));
+        let client = proxies.client(conn.peer.ip(), req.headers());
+        req.extensions_mut().insert(Conn {
+            client,
+            ..conn.clone()
+        });
         req
     }))
 }

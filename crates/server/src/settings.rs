@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::client_address::TrustedProxies;
+
 /// Environment variables that carry secrets or client settings rather than server settings.
 const NOT_SETTINGS: &[&str] = &[
     "MASTER_KEY",
@@ -36,6 +38,16 @@ pub struct Settings {
     /// The base URL certificates point to for OCSP, CRLs and issuer certificates (AIA, CDP);
     /// empty means `http://` and the plain-HTTP listener's address (HTTPS's without one).
     pub public_url: String,
+    /// The base URL clients reach this server at, such as a reverse proxy's
+    /// `https://pki.example.com`: every URL handed to clients (ACME directories and resources,
+    /// the EST, SCEP and ACME addresses the API and console show) is built from it. Scheme, host
+    /// and port only: certmint is served at the root of its host. Empty builds ACME's URLs from
+    /// the request's `Host` header and shows paths elsewhere.
+    pub external_url: String,
+    /// Proxies (addresses or networks, such as `127.0.0.1` or `10.0.0.0/8`) whose
+    /// `X-Forwarded-For` and `Forwarded` headers name the client; from anyone else the headers
+    /// are ignored. Empty trusts none.
+    pub trusted_proxies: Vec<String>,
     /// Serve only these parts: `api` (the REST API, OpenAPI document and metrics), `acme`,
     /// `ocsp`, `crl` (CRLs and CA certificates). Empty serves everything; health is always served.
     pub serve_only: Vec<String>,
@@ -303,6 +315,8 @@ impl Default for Settings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             http_listen: "127.0.0.1:8080".into(),
             public_url: String::new(),
+            external_url: String::new(),
+            trusted_proxies: Vec::new(),
             serve_only: Vec::new(),
             crl_max_age_seconds: 300,
             api_https_only: true,
@@ -438,23 +452,47 @@ impl Settings {
     /// `http_listen`.
     pub fn public_url(&self) -> Result<String, SettingsError> {
         if !self.public_url.is_empty() {
-            let url = self.public_url.trim_end_matches('/');
-            let rest = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"))
-                .filter(|rest| !rest.is_empty() && rest.is_ascii() && !rest.contains(' '));
-            return match rest {
-                Some(_) => Ok(url.to_owned()),
-                None => Err(SettingsError(format!(
-                    "public_url: '{}' is not an http:// or https:// URL",
-                    self.public_url
-                ))),
-            };
+            return base_url("public_url", &self.public_url).map(|(url, _)| url);
         }
         Ok(match self.http_listen()? {
             Some(addr) => format!("http://{addr}"),
             None => format!("https://{}", self.listen),
         })
+    }
+
+    /// `external_url` without its trailing slash, or `None` when empty.
+    ///
+    /// # Errors
+    /// [`SettingsError`] for a value that is not an absolute http(s) URL, or one with a path,
+    /// query or credentials.
+    pub fn external_url(&self) -> Result<Option<String>, SettingsError> {
+        if self.external_url.is_empty() {
+            return Ok(None);
+        }
+        let (url, authority) = base_url("external_url", &self.external_url)?;
+        if authority.contains(['/', '?', '#']) {
+            return Err(SettingsError(format!(
+                "external_url: '{}' has a path; certmint is served at the root of its host, so \
+                 give only scheme, host and port (a proxy must not add a path prefix)",
+                self.external_url
+            )));
+        }
+        if authority.contains('@') {
+            return Err(SettingsError(format!(
+                "external_url: '{}' carries credentials",
+                self.external_url
+            )));
+        }
+        Ok(Some(url))
+    }
+
+    /// The proxies whose forwarding headers are believed.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming an entry that is neither an address nor a network.
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, SettingsError> {
+        TrustedProxies::parse(&self.trusted_proxies)
+            .map_err(|e| SettingsError(format!("trusted_proxies: {e}")))
     }
 
     /// Whether this node serves `part` (`api`, `ocsp` or `crl`).
@@ -511,7 +549,25 @@ impl Settings {
     }
 }
 
-/// Reads an environment value as the type of the setting's default.
+/// `value`, setting `name`, without its trailing slashes, and what follows its scheme.
+///
+/// # Errors
+/// [`SettingsError`] when it is not an absolute http:// or https:// URL.
+fn base_url<'a>(name: &str, value: &'a str) -> Result<(String, &'a str), SettingsError> {
+    let url = value.trim_end_matches('/');
+    url.strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .filter(|rest| {
+            !rest.is_empty() && !rest.starts_with('/') && rest.is_ascii() && !rest.contains(' ')
+        })
+        .map(|rest| (url.to_owned(), rest))
+        .ok_or_else(|| {
+            SettingsError(format!(
+                "{name}: '{value}' is not an http:// or https:// URL"
+            ))
+        })
+}
+
 /// The value at `path` (nested keys) in `table`.
 fn setting_at<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
     let (last, tables) = path.split_last()?;
@@ -637,6 +693,97 @@ mod tests {
         ] {
             assert!(Settings::load(None, env(&[bad])).is_err(), "{bad:?}");
         }
+        Ok(())
+    }
+
+    #[test]
+    fn every_acme_validation_key_and_the_proxy_settings_come_from_the_environment()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let s = Settings::load(
+            None,
+            env(&[
+                ("CERTMINT_ACME__VALIDATION__HTTP_PORT", "5002"),
+                ("CERTMINT_ACME__VALIDATION__TLS_PORT", "5003"),
+                ("CERTMINT_ACME__VALIDATION__DNS_RESOLVER", "127.0.0.1:5353"),
+                (
+                    "CERTMINT_ACME__VALIDATION__HOSTS",
+                    "www.example.test=127.0.0.1,v6.example.test=::1",
+                ),
+                ("CERTMINT_ACME__VALIDATION__ALLOW_PRIVATE_ADDRESSES", "yes"),
+                ("CERTMINT_ACME__VALIDATION__MAX_IN_FLIGHT", "7"),
+                ("CERTMINT_ACME__VALIDATION__MAX_IN_FLIGHT_PER_ACCOUNT", "3"),
+                ("CERTMINT_EXTERNAL_URL", "https://pki.example.com/"),
+                ("CERTMINT_TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8,::1"),
+            ]),
+        )?;
+        let config = s.acme.validation.config()?;
+        assert_eq!((config.http_port, config.tls_port), (5002, 5003));
+        assert_eq!(config.dns_resolver, Some("127.0.0.1:5353".parse()?));
+        assert_eq!(config.hosts.len(), 2);
+        assert_eq!(
+            config.hosts.get("www.example.test"),
+            Some(&"127.0.0.1".parse()?)
+        );
+        assert_eq!(config.hosts.get("v6.example.test"), Some(&"::1".parse()?));
+        assert!(config.address_policy.allows_private());
+        assert_eq!(
+            (config.max_in_flight, config.max_in_flight_per_account),
+            (7, 3)
+        );
+        assert_eq!(
+            s.external_url()?.as_deref(),
+            Some("https://pki.example.com")
+        );
+        assert_eq!(s.trusted_proxies, ["127.0.0.1", "10.0.0.0/8", "::1"]);
+        let proxies = s.trusted_proxies()?;
+        let headers = axum::http::HeaderMap::from_iter([(
+            axum::http::HeaderName::from_static("x-forwarded-for"),
+            axum::http::HeaderValue::from_static("198.51.100.2"),
+        )]);
+        assert_eq!(
+            proxies.client("10.1.2.3".parse()?, &headers),
+            "198.51.100.2".parse::<std::net::IpAddr>()?
+        );
+        let bad = env(&[("CERTMINT_TRUSTED_PROXIES", "127.0.0.1,proxy.example.com")]);
+        assert!(Settings::load(None, bad)?.trusted_proxies().is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn external_url_is_a_bare_origin() -> Result<(), SettingsError> {
+        let mut s = Settings::default();
+        assert_eq!(s.external_url()?, None, "empty: from the Host header");
+        for (given, expected) in [
+            ("https://pki.example.com", "https://pki.example.com"),
+            (
+                "https://pki.example.com:8443/",
+                "https://pki.example.com:8443",
+            ),
+            ("http://[2001:db8::1]:8080", "http://[2001:db8::1]:8080"),
+        ] {
+            s.external_url = given.into();
+            assert_eq!(s.external_url()?.as_deref(), Some(expected), "{given}");
+        }
+        for bad in [
+            "pki.example.com",
+            "ftp://pki.example.com",
+            "https://",
+            "https:///certmint",
+            "https://pki.example.com/certmint",
+            "https://pki.example.com/certmint/",
+            "https://pki.example.com?x=1",
+            "https://user:pw@pki.example.com",
+        ] {
+            s.external_url = bad.into();
+            assert!(s.external_url().is_err(), "{bad}");
+        }
+        s.external_url = "https://pki.example.com/certmint".into();
+        let message = s
+            .external_url()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(message.contains("path"), "{message}");
         Ok(())
     }
 

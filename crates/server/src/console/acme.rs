@@ -49,8 +49,11 @@ async fn overview(app: &App, visitor: &Visitor, error: Option<ApiError>) -> Resp
         let settings = app.authority.acme_settings(&visitor.principal).await?;
         let profiles = app.authority.acme_profiles(&visitor.principal).await?;
         Ok::<_, ApiError>((
-            SettingsView::from(settings),
-            profiles.into_iter().map(ProfileView::from).collect(),
+            SettingsView::new(settings, app),
+            profiles
+                .into_iter()
+                .map(|p| ProfileView::new(p, app))
+                .collect(),
             choices::cas(app, &frame, Cas::Issuing).await?,
         ))
     };
@@ -249,7 +252,7 @@ async fn profile_page(
                     .await?;
                 let keys = app.authority.acme_eab_keys(&visitor.principal, id).await?;
                 (
-                    Some(ProfileView::from(profile)),
+                    Some(ProfileView::new(profile, app)),
                     keys.into_iter().map(EabKeyView::from).collect(),
                 )
             }

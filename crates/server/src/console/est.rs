@@ -109,7 +109,7 @@ struct OverviewPage {
 async fn overview(app: &App, visitor: &Visitor, error: Option<ApiError>) -> Response {
     let frame = visitor.frame(OVERVIEW);
     let read = async {
-        let config = ConfigView::from(app.authority.est_settings(&visitor.principal).await?);
+        let config = ConfigView::new(app.authority.est_settings(&visitor.principal).await?, app);
         let stats = StatsView::from(app.authority.est_stats(&visitor.principal).await?);
         let named = choices::cas(app, &frame, Cas::All).await?;
         let cas = choices::cas(app, &frame, Cas::Issuing).await?;
@@ -192,7 +192,7 @@ async fn apply(
 
 /// The labels as they are, each keeping its password.
 async fn current_labels(app: &App, visitor: &Visitor) -> ApiResult<Vec<LabelPatch>> {
-    let settings = ConfigView::from(app.authority.est_settings(&visitor.principal).await?);
+    let settings = ConfigView::new(app.authority.est_settings(&visitor.principal).await?, app);
     Ok(settings.labels.iter().map(LabelPatch::from).collect())
 }
 

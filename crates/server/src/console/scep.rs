@@ -14,11 +14,11 @@ use serde::Deserialize;
 use super::choices::{self, Cas, Choice, name_of};
 use super::form::{Form, blank_is_none, number};
 use super::page::{self, Frame, Head, Pager, Visitor, filters, list_link};
-use crate::App;
 use crate::api::v2::scep::{
     self as rest, ChallengeView, ProfilePatch, ProfileView, RequestView, StatsView,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::{App, Shared};
 use authority::{CaId, ScepConfigChange, ScepProfileChange, ScepProfileRow};
 
 /// The settings page, which the navigation marks for both pages.
@@ -49,12 +49,13 @@ pub struct ProfileRow {
 impl ProfileRow {
     fn new(
         row: &ScepProfileRow,
+        app: &Shared,
         named: &[Choice],
         issuing: &[Choice],
         templates: &[Choice],
         default_ca: Option<i64>,
     ) -> Self {
-        let view = ProfileView::from(row);
+        let view = ProfileView::new(row, app);
         let template = match view.template_id {
             Some(id) => name_of(templates, id, "template"),
             None => "none (client certificates)".to_owned(),
@@ -110,7 +111,7 @@ async fn overview(
         let profiles = config
             .profiles
             .iter()
-            .map(|p| ProfileRow::new(p, &named, &cas, &templates, default_ca))
+            .map(|p| ProfileRow::new(p, app, &named, &cas, &templates, default_ca))
             .collect();
         let challenge = challenge.map(|view| NewChallenge {
             ca: name_of(&named, view.ca_id, "CA"),

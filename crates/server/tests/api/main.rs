@@ -54,6 +54,7 @@ mod ocsp;
 mod ocsp_outage;
 mod ops;
 mod reports;
+mod reverse_proxy;
 mod scep;
 mod smoke;
 mod syslog;

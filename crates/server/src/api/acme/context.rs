@@ -13,7 +13,7 @@ use crate::listen::Conn;
 /// One ACME request's surroundings.
 pub struct Ctx {
     pub app: App,
-    /// `https://host[:port]`, as the client addressed us.
+    /// `external_url`, or `https://host[:port]` as the client addressed us.
     pub base: String,
     /// The profile whose directory the request belongs to.
     pub profile: AcmeProfileRow,
@@ -39,15 +39,11 @@ impl Ctx {
                     .with_status(StatusCode::FORBIDDEN),
             );
         }
-        let host = headers
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| uri.authority().map(ToString::to_string))
-            .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
-            .ok_or_else(|| Failure::new(ProblemType::Malformed, "the request names no host"))?;
+        let base = match &app.external_url {
+            Some(external) => external.clone(),
+            None => format!("https://{}", host(uri, headers)?),
+        };
         let profile = app.authority.acme_profile(profile).await?;
-        let base = format!("https://{host}");
         Ok(Self {
             url: format!("{base}{}", uri.path()),
             app: app.clone(),
@@ -110,6 +106,17 @@ impl Ctx {
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+}
+
+/// The host the client addressed.
+fn host(uri: &Uri, headers: &HeaderMap) -> Result<String, Failure> {
+    headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.authority().map(ToString::to_string))
+        .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '@']))
+        .ok_or_else(|| Failure::new(ProblemType::Malformed, "the request names no host"))
 }
 
 /// A JSON body.

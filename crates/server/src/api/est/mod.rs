@@ -86,7 +86,7 @@ async fn answer_enroll(
     let basic = wire::basic_credentials(headers)?;
     // Wrong passwords are counted per address, and past the login limit the address is
     // refused before another costs an Argon2 verification.
-    let address = conn.map(|c| c.remote.ip());
+    let address = conn.map(|c| c.client);
     if basic.is_some()
         && let Some(ip) = address
         && let Err(retry_after) = app.est_failures.spent(ip)

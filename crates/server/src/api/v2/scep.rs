@@ -11,11 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::App;
 use crate::api::v2::views::nullable;
 use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller};
+use crate::{App, Shared};
 use authority::{
     CaId, ChallengeIssued, DEFAULT_SCEP_PROFILE, ScepConfig, ScepConfigChange, ScepProfileChange,
     ScepProfileRow, ScepProfileStats, ScepRequestFilter, ScepRequestRow, ScepRequestStatus,
@@ -40,7 +40,7 @@ pub struct ProfileView {
     pub id: i64,
     /// The name in its URL; `default` is the profile at `/scep`.
     pub name: String,
-    /// Its PKIOperation URL path.
+    /// Its PKIOperation URL under `external_url`, else its path.
     pub url: String,
     pub enabled: bool,
     /// The issuing CA; null is the default CA.
@@ -59,11 +59,12 @@ pub struct ProfileView {
     pub ra_certificate_id: Option<i64>,
 }
 
-impl From<&ScepProfileRow> for ProfileView {
-    fn from(p: &ScepProfileRow) -> Self {
+impl ProfileView {
+    /// The view of `p`, its URL as `app` shows links.
+    pub fn new(p: &ScepProfileRow, app: &Shared) -> Self {
         Self {
             id: p.id,
-            url: profile_url(p),
+            url: app.link(&profile_url(p)),
             name: p.name.clone(),
             enabled: p.enabled,
             ca_id: p.ca_id.map(i64::from),
@@ -90,7 +91,7 @@ fn profile_url(p: &ScepProfileRow) -> String {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConfigView {
     pub enabled: bool,
-    /// The default profile's PKIOperation URL path.
+    /// The default profile's PKIOperation URL under `external_url`, else its path.
     pub url: String,
     /// The default profile's issuing CA; null is the default CA.
     pub ca_id: Option<i64>,
@@ -104,13 +105,18 @@ pub struct ConfigView {
     pub profiles: Vec<ProfileView>,
 }
 
-impl From<ScepConfig> for ConfigView {
-    fn from(c: ScepConfig) -> Self {
-        let profiles: Vec<ProfileView> = c.profiles.iter().map(ProfileView::from).collect();
+impl ConfigView {
+    /// The view of `c`, its URLs as `app` shows links.
+    pub fn new(c: ScepConfig, app: &Shared) -> Self {
+        let profiles: Vec<ProfileView> = c
+            .profiles
+            .iter()
+            .map(|p| ProfileView::new(p, app))
+            .collect();
         let default = c.profiles.iter().find(|p| p.is_default);
         Self {
             enabled: c.enabled,
-            url: default.map_or_else(|| "/scep/pkiclient.exe".into(), profile_url),
+            url: app.link(&default.map_or_else(|| "/scep/pkiclient.exe".into(), profile_url)),
             ca_id: default.and_then(|p| p.ca_id).map(i64::from),
             ca_ident: default.map(|p| p.ca_ident.clone()).unwrap_or_default(),
             template_id: default.and_then(|p| p.template_id).map(i64::from),
@@ -192,8 +198,9 @@ pub struct ConfigPatch {
     security(("session" = ["read:scep"]), ("api_key" = ["read:scep"])),
     responses((status = 200, description = "Settings", body = Envelope<ConfigView>)))]
 async fn config(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
-    Ok(ok(ConfigView::from(
+    Ok(ok(ConfigView::new(
         app.authority.scep_config(&principal).await?,
+        &app,
     )))
 }
 
@@ -236,7 +243,10 @@ async fn update_config(
         remove_profiles: patch.remove_profiles,
     };
     let config = app.authority.update_scep_config(&principal, change).await?;
-    Ok(ok_with(ConfigView::from(config), "SCEP settings updated"))
+    Ok(ok_with(
+        ConfigView::new(config, &app),
+        "SCEP settings updated",
+    ))
 }
 
 /// One profile's requests by outcome.

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::App;
 use crate::api::v2::views::nullable;
 use crate::envelope::{Envelope, created, no_content, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller, Id};
+use crate::{App, Shared};
 use authority::acme::AcmeProfileInput;
 use authority::{AcmeProfileFields, AcmeProfileRow, CaId, TemplateId};
 
@@ -56,7 +56,7 @@ pub struct ProfileView {
     pub challenge_types: Vec<String>,
     pub terms_of_service: String,
     pub website: String,
-    /// Its directory's path on the HTTPS listener.
+    /// Its directory: its URL under `external_url`, else its path on the HTTPS listener.
     pub directory: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -64,10 +64,11 @@ pub struct ProfileView {
     pub updated_at: OffsetDateTime,
 }
 
-impl From<AcmeProfileRow> for ProfileView {
-    fn from(p: AcmeProfileRow) -> Self {
+impl ProfileView {
+    /// The view of `p`, its directory as `app` shows links.
+    pub fn new(p: AcmeProfileRow, app: &Shared) -> Self {
         Self {
-            directory: directory_path(&p),
+            directory: app.link(&directory_path(&p)),
             id: p.id,
             name: p.name,
             description: p.description,
@@ -146,7 +147,7 @@ async fn profiles(State(app): State<App>, Caller(principal): Caller) -> ApiResul
     let profiles = app.authority.acme_profiles(&principal).await?;
     Ok(ok(profiles
         .into_iter()
-        .map(ProfileView::from)
+        .map(|p| ProfileView::new(p, &app))
         .collect::<Vec<_>>()))
 }
 
@@ -166,7 +167,10 @@ async fn create_profile(
         .authority
         .create_acme_profile(&principal, body.into())
         .await?;
-    Ok(created(ProfileView::from(profile), "ACME profile created"))
+    Ok(created(
+        ProfileView::new(profile, &app),
+        "ACME profile created",
+    ))
 }
 
 /// One ACME profile.
@@ -181,7 +185,7 @@ async fn profile(
     Id(id): Id,
 ) -> ApiResult<Response> {
     let profile = app.authority.acme_profile_details(&principal, id).await?;
-    Ok(ok(ProfileView::from(profile)))
+    Ok(ok(ProfileView::new(profile, &app)))
 }
 
 /// Change an ACME profile: the fields given replace the current ones; the name stays.
@@ -202,7 +206,10 @@ async fn update_profile(
         .authority
         .update_acme_profile(&principal, id, body.into())
         .await?;
-    Ok(ok_with(ProfileView::from(profile), "ACME profile updated"))
+    Ok(ok_with(
+        ProfileView::new(profile, &app),
+        "ACME profile updated",
+    ))
 }
 
 /// Delete an ACME profile with its accounts, orders and keys; certificates issued through it

@@ -8,11 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::App;
 use crate::api::v2::views::nullable;
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller};
+use crate::{App, Shared};
 use authority::CaId;
 use authority::acme::{AcmeSettings, AcmeSettingsChange};
 
@@ -38,12 +38,13 @@ pub struct SettingsView {
     pub accounts_per_address_hour: i64,
     /// The default profile.
     pub default_profile_id: Option<i64>,
-    /// The default profile's directory path.
+    /// The default profile's directory: its URL under `external_url`, else its path.
     pub directory: String,
 }
 
-impl From<AcmeSettings> for SettingsView {
-    fn from(s: AcmeSettings) -> Self {
+impl SettingsView {
+    /// The view of `s`, its directory as `app` shows links.
+    pub fn new(s: AcmeSettings, app: &Shared) -> Self {
         let profile = s.default_profile.as_ref();
         Self {
             enabled: s.state.enabled,
@@ -53,7 +54,7 @@ impl From<AcmeSettings> for SettingsView {
             orders_per_account_hour: s.state.orders_per_account_hour,
             accounts_per_address_hour: s.state.accounts_per_address_hour,
             default_profile_id: profile.map(|p| p.id),
-            directory: "/acme/directory".to_owned(),
+            directory: app.link("/acme/directory"),
         }
     }
 }
@@ -82,7 +83,7 @@ pub struct SettingsPatch {
     responses((status = 200, description = "Settings", body = Envelope<SettingsView>)))]
 async fn settings(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let settings = app.authority.acme_settings(&principal).await?;
-    Ok(ok(SettingsView::from(settings)))
+    Ok(ok(SettingsView::new(settings, &app)))
 }
 
 /// Change the ACME server's settings; directories serve the change at once.
@@ -110,7 +111,7 @@ async fn update_settings(
         .update_acme_settings(&principal, change)
         .await?;
     Ok(ok_with(
-        SettingsView::from(settings),
+        SettingsView::new(settings, &app),
         "ACME settings updated",
     ))
 }

@@ -10,11 +10,11 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
-use crate::App;
 use crate::api::v2::views::nullable;
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Caller};
+use crate::{App, Shared};
 use authority::est::{EstEndpointSettings, EstLabelInput, EstSettings, EstSettingsChange};
 use authority::{CaId, TemplateId};
 
@@ -33,7 +33,7 @@ pub struct LabelView {
     pub username: String,
     /// Whether a password is set (it is never shown).
     pub password_set: bool,
-    /// Where it is served.
+    /// Where it is served: its URL under `external_url`, else its path.
     pub url: String,
 }
 
@@ -42,7 +42,7 @@ pub struct LabelView {
 pub struct ConfigView {
     /// Whether EST serves at all.
     pub enabled: bool,
-    /// Where the default endpoint is served.
+    /// Where the default endpoint is served: its URL under `external_url`, else its path.
     pub url: String,
     /// The default endpoint's issuing CA; null is the default CA.
     pub ca_id: Option<i64>,
@@ -56,8 +56,9 @@ pub struct ConfigView {
     pub updated_at: Option<OffsetDateTime>,
 }
 
-impl From<EstSettings> for ConfigView {
-    fn from(s: EstSettings) -> Self {
+impl ConfigView {
+    /// The view of `s`, its endpoints as `app` shows links.
+    pub fn new(s: EstSettings, app: &Shared) -> Self {
         let EstEndpointSettings {
             ca_id,
             template_id,
@@ -66,7 +67,7 @@ impl From<EstSettings> for ConfigView {
         } = s.default;
         Self {
             enabled: s.enabled,
-            url: "/.well-known/est/".to_owned(),
+            url: app.link("/.well-known/est/"),
             ca_id: ca_id.map(i64::from),
             template_id: template_id.map(i64::from),
             username,
@@ -75,7 +76,7 @@ impl From<EstSettings> for ConfigView {
                 .labels
                 .into_iter()
                 .map(|(label, e)| LabelView {
-                    url: format!("/.well-known/est/{label}/"),
+                    url: app.link(&format!("/.well-known/est/{label}/")),
                     label,
                     ca_id: e.ca_id.map(i64::from),
                     template_id: e.template_id.map(i64::from),
@@ -170,8 +171,9 @@ impl From<ConfigPatch> for EstSettingsChange {
     security(("session" = ["read:est"]), ("api_key" = ["read:est"])),
     responses((status = 200, description = "Settings", body = Envelope<ConfigView>)))]
 async fn config(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
-    Ok(ok(ConfigView::from(
+    Ok(ok(ConfigView::new(
         app.authority.est_settings(&principal).await?,
+        &app,
     )))
 }
 
@@ -190,5 +192,8 @@ async fn update_config(
         .authority
         .update_est_settings(&principal, patch.into())
         .await?;
-    Ok(ok_with(ConfigView::from(settings), "EST settings updated"))
+    Ok(ok_with(
+        ConfigView::new(settings, &app),
+        "EST settings updated",
+    ))
 }
