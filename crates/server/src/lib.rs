@@ -61,10 +61,8 @@ pub struct Shared {
     pub settings: Settings,
     /// Each route's access rule, read from the OpenAPI document.
     pub access: AccessTable,
-    /// The login rate limiter.
-    pub limiter: rate_limit::RateLimiter,
-    /// Wrong EST passwords per client address.
-    pub est_failures: rate_limit::RateLimiter,
+    /// The limits on the doors that check passwords.
+    pub limits: rate_limit::Limiters,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
     /// When this process started serving.
@@ -99,8 +97,7 @@ pub fn build(
     let openapi = serde_json::to_value(&doc).map_err(|e| BootError::Settings(e.to_string()))?;
     let access = AccessTable::from_openapi(&openapi).map_err(BootError::Settings)?;
     let app = Arc::new(Shared {
-        limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
-        est_failures: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
+        limits: rate_limit::Limiters::new(settings.auth_rate_limit_per_minute),
         metrics: metrics::handle().map_err(BootError::Settings)?,
         started_at: authority.now(),
         node,
