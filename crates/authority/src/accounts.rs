@@ -92,11 +92,11 @@ impl Authority {
         Ok(self.store.user_count().await? > 0)
     }
 
-    fn checked_new_user(&self, input: &NewUserInput) -> Result<Role> {
+    fn checked_new_user(input: &NewUserInput, password_min_length: usize) -> Result<Role> {
         validate::username(&input.username)?;
         check_profile(input.email.as_deref(), input.full_name.as_deref())?;
         if let Some(p) = &input.password {
-            password::check_policy(p, self.policy.password_min_length)?;
+            password::check_policy(p, password_min_length)?;
         }
         Role::parse(&input.role)
     }
@@ -131,8 +131,9 @@ impl Authority {
         }
         let many = inputs.len() > 1;
         let mut prepared = Vec::with_capacity(inputs.len());
+        let password_min_length = self.policy_now().await.password_min_length;
         for (i, input) in inputs.into_iter().enumerate() {
-            self.checked_new_user(&input).map_err(|e| match e {
+            Self::checked_new_user(&input, password_min_length).map_err(|e| match e {
                 Error::Invalid(m) if many => {
                     Error::Invalid(format!("users[{i}] ({}): {m}", input.username))
                 }
@@ -325,7 +326,7 @@ impl Authority {
         let user = self.user(id).await?;
         let generated = match new_password {
             Some(p) => {
-                password::check_policy(p, self.policy.password_min_length)?;
+                password::check_policy(p, self.policy_now().await.password_min_length)?;
                 None
             }
             None => Some(password::generate()?),
@@ -464,7 +465,7 @@ impl Authority {
                 return Err(Error::Locked { attempts, until });
             }
         }
-        password::check_policy(new, self.policy.password_min_length)?;
+        password::check_policy(new, self.policy_now().await.password_min_length)?;
         if current == new {
             return Err(Error::Invalid(
                 "the new password must differ from the current one".into(),

@@ -26,6 +26,7 @@ mod import;
 mod inventory;
 mod issue;
 pub mod jobs;
+mod live;
 pub mod master_key;
 mod ocsp;
 pub mod outbound;
@@ -72,6 +73,7 @@ pub use database::{DatabaseReport, ExportItem, IntegrityProblem, IntegrityReport
 pub use error::{Error, Result};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
+pub use live::{InForce, LIVE_SETTINGS, LiveSetting, LiveValues, RateLimitReset};
 pub use ocsp::{Freshness, OcspAnswer, OcspDatabase, OcspLimits, OcspStats};
 pub use overview::Overview;
 pub use pki;
@@ -112,7 +114,9 @@ pub use vault::{MasterKey, Vault};
 /// own changes show at once.
 const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Account and session rules. Every field has an operator-facing setting of the same name.
+/// Account and session rules. Every field has an operator-facing setting of the same name; all
+/// but `audit_min_retention_days` can be changed through the API without a restart (see
+/// [`Authority::in_force`]).
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// Shortest password accepted.
@@ -127,6 +131,10 @@ pub struct Policy {
     pub session_absolute_minutes: u32,
     /// Audit cleanup never removes records younger than this many days.
     pub audit_min_retention_days: u32,
+    /// Login requests per minute and client address (0: unlimited).
+    pub auth_rate_limit_per_minute: u32,
+    /// Whether the login rate limit applies.
+    pub auth_rate_limit_enabled: bool,
 }
 
 impl Default for Policy {
@@ -138,6 +146,8 @@ impl Default for Policy {
             session_idle_minutes: 30,
             session_absolute_minutes: 12 * 60,
             audit_min_retention_days: 90,
+            auth_rate_limit_per_minute: 10,
+            auth_rate_limit_enabled: true,
         }
     }
 }
@@ -149,7 +159,10 @@ pub struct Authority {
     store: Store,
     vault: Vault,
     clock: Arc<dyn Clock>,
+    /// The rules as configured: what is in force until the API sets a value.
     policy: Policy,
+    /// The rules in force, with the values set through the API.
+    live: live::LiveCache,
     /// The group-commit writer of issued certificates.
     committer: committer::Committer,
     /// Issuing CAs and their opened keys.
@@ -247,6 +260,7 @@ impl Authority {
             vault,
             clock,
             policy,
+            live: live::LiveCache::default(),
             issuers: ca::Issuers::default(),
             credentials: credentials::Credentials::default(),
             publishing: std::sync::RwLock::new(publishing),
@@ -307,11 +321,6 @@ impl Authority {
     /// The vault that seals secrets at rest.
     pub fn vault(&self) -> &Vault {
         &self.vault
-    }
-
-    /// The policy in force.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
     }
 
     /// Where revocation and issuer certificates are published.

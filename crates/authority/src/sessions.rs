@@ -7,7 +7,7 @@ use crate::credentials;
 use crate::principal::{Credential, Origin, Principal};
 use crate::rbac::Role;
 use crate::token::{digest_hex, new_token};
-use crate::{Authority, Error, Result, SessionRow, UserRow, password};
+use crate::{Authority, Error, Policy, Result, SessionRow, UserRow, password};
 use store::NewEvent;
 
 /// Which kind of secret a request presented.
@@ -140,7 +140,8 @@ impl Authority {
         let role = Role::parse(&user.role)?;
         let token = new_token("")?;
         let csrf_token = new_token("")?;
-        let expires_at = now + Duration::minutes(i64::from(self.policy.session_absolute_minutes));
+        let absolute = self.policy_now().await.session_absolute_minutes;
+        let expires_at = now + Duration::minutes(i64::from(absolute));
         let mut tx = self.store.begin_write().await?;
         tx.record_login_success(user.id, now).await?;
         let session_id = tx
@@ -214,7 +215,8 @@ impl Authority {
     /// Store errors; [`Error::Internal`] when hashing fails.
     pub(crate) async fn check_password(&self, user: &UserRow, password: &str) -> Result<Guess> {
         let now = self.now();
-        let threshold = i64::from(self.policy.lockout_threshold.max(1));
+        let policy = self.policy_now().await;
+        let threshold = i64::from(policy.lockout_threshold.max(1));
         let mut tx = self.store.begin_write().await?;
         let counted = tx.count_password_attempt(user.id, now).await?;
         tx.commit().await?;
@@ -226,7 +228,7 @@ impl Authority {
                 .and_then(|u| u.locked_until)
                 .unwrap_or(now);
             return Ok(Guess::Locked {
-                attempts: self.policy.lockout_threshold,
+                attempts: policy.lockout_threshold,
                 until,
                 now: false,
             });
@@ -237,7 +239,7 @@ impl Authority {
         if attempt < threshold {
             return Ok(Guess::Wrong);
         }
-        let until = now + Duration::minutes(i64::from(self.policy.lockout_minutes));
+        let until = now + Duration::minutes(i64::from(policy.lockout_minutes));
         let mut tx = self.store.begin_write().await?;
         tx.lock_user(user.id, until).await?;
         tx.commit().await?;
@@ -293,8 +295,9 @@ impl Authority {
                 "session not found; log in again".into(),
             ));
         };
-        self.check_session(&session, now)?;
-        let role = self.check_user(&user, now)?;
+        let policy = self.policy_now().await;
+        Self::check_session(&session, now, &policy)?;
+        let role = Self::check_user(&user, now, &policy)?;
         if !remembered && now - session.last_seen_at > TOUCH_INTERVAL {
             self.store.touch_session(session.id, now).await?;
             session.last_seen_at = now;
@@ -319,8 +322,8 @@ impl Authority {
         })
     }
 
-    fn check_session(&self, session: &SessionRow, now: OffsetDateTime) -> Result<()> {
-        let idle = Duration::minutes(i64::from(self.policy.session_idle_minutes));
+    fn check_session(session: &SessionRow, now: OffsetDateTime, policy: &Policy) -> Result<()> {
+        let idle = Duration::minutes(i64::from(policy.session_idle_minutes));
         if session.revoked_at.is_some() {
             Err(Error::Unauthorized(
                 "session was ended; log in again".into(),
@@ -366,7 +369,7 @@ impl Authority {
         if key.expires_at.is_some_and(|t| now >= t) {
             return Err(Error::Unauthorized("API key has expired".into()));
         }
-        let role = self.check_user(&user, now)?;
+        let role = Self::check_user(&user, now, &self.policy_now().await)?;
         if !remembered && key.last_used_at.is_none_or(|t| now - t > TOUCH_INTERVAL) {
             self.store.touch_api_key(key.id, now).await?;
             key.last_used_at = Some(now);
@@ -457,13 +460,13 @@ impl Authority {
     }
 
     /// The role of `user`, who must be enabled and not locked out.
-    fn check_user(&self, user: &UserRow, now: OffsetDateTime) -> Result<Role> {
+    fn check_user(user: &UserRow, now: OffsetDateTime, policy: &Policy) -> Result<Role> {
         if !user.enabled {
             return Err(Error::Unauthorized("account is disabled".into()));
         }
         if let Some(until) = user.locked_until.filter(|t| *t > now) {
             return Err(Error::Locked {
-                attempts: self.policy.lockout_threshold,
+                attempts: policy.lockout_threshold,
                 until,
             });
         }
@@ -477,7 +480,7 @@ impl Authority {
     pub async fn sessions(&self, principal: &Principal) -> Result<Vec<SessionRow>> {
         let user = principal.account()?;
         let now = self.now();
-        let idle = Duration::minutes(i64::from(self.policy.session_idle_minutes));
+        let idle = Duration::minutes(i64::from(self.policy_now().await.session_idle_minutes));
         Ok(self
             .store
             .live_sessions(user.id, now)

@@ -170,7 +170,7 @@ pub async fn guard(State(app): State<App>, mut req: Request, next: Next) -> Resp
     }
     if RATE_LIMITED.contains(&path.as_str())
         && let Some(c) = &conn
-        && let Err(retry_after) = app.limiter.check(c.client)
+        && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
     {
         return ApiError::rate_limited(retry_after).into_response();
     }

@@ -62,10 +62,8 @@ pub struct Shared {
     pub settings: Settings,
     /// Each route's access rule, read from the OpenAPI document.
     pub access: AccessTable,
-    /// The login rate limiter.
-    pub limiter: rate_limit::RateLimiter,
-    /// Wrong EST passwords per client address.
-    pub est_failures: rate_limit::RateLimiter,
+    /// The limits on the doors that check passwords.
+    pub limits: rate_limit::Limiters,
     /// The Prometheus recorder.
     pub metrics: PrometheusHandle,
     /// When this process started serving.
@@ -134,8 +132,7 @@ pub fn build(
     let external_url = settings.external_url().map_err(settings_error)?;
     let proxies = Arc::new(settings.trusted_proxies().map_err(settings_error)?);
     let app = Arc::new(Shared {
-        limiter: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
-        est_failures: rate_limit::RateLimiter::new(settings.auth_rate_limit_per_minute),
+        limits: rate_limit::Limiters::new(settings.auth_rate_limit_per_minute),
         metrics: metrics::handle().map_err(BootError::Settings)?,
         started_at: authority.now(),
         node,

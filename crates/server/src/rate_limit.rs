@@ -1,6 +1,8 @@
 //! A fixed-window limit per client address, for the endpoints that check passwords (each
-//! request counts), and for EST's passwords (each wrong one counts). It lives in this node's
-//! memory: with several nodes, each node allows the limit.
+//! request counts), and for EST's passwords (each wrong one counts). The counts live in this
+//! node's memory: with several nodes, each node allows the limit. The limit itself is a live
+//! setting shared by all nodes (`auth_rate_limit_per_minute`), followed by [`Limiters::follow`],
+//! and so are resets of the counts.
 //!
 //! IPv6 clients are counted per /64, the smallest block a site is usually given, so one host
 //! cannot step through its own addresses to get fresh windows. The table is bounded: when it is
@@ -10,13 +12,17 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_secs(60);
+/// How long each address's count runs.
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Past this many tracked addresses, expired windows are swept out.
 const SWEEP_AT: usize = 10_000;
 /// The most addresses tracked at once.
 const MAX_TRACKED: usize = 100_000;
+/// The most limited addresses [`RateLimiter::stats`] names.
+const MAX_LISTED: usize = 100;
 
 /// The block `ip` is counted in: an IPv4 address itself (IPv4-mapped IPv6 included), or an
 /// IPv6 address's /64.
@@ -33,17 +39,85 @@ fn bucket(ip: IpAddr) -> IpAddr {
 /// Allows `per_minute` requests per address in each one-minute window.
 #[derive(Debug)]
 pub struct RateLimiter {
-    per_minute: u32,
+    per_minute: AtomicU32,
     windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Requests refused since this node started.
+    refused: AtomicU64,
+}
+
+/// A limiter's counts on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimiterStats {
+    /// The limit in force; 0 when off.
+    pub per_minute: u32,
+    /// Addresses (IPv6: /64 blocks) with a window open.
+    pub tracked: usize,
+    /// Those that have used up their window, at most [`MAX_LISTED`] of them.
+    pub limited: Vec<IpAddr>,
+    /// Requests refused since this node started.
+    pub refused: u64,
 }
 
 impl RateLimiter {
     /// A limiter allowing `per_minute` requests per address; 0 turns it off.
     pub fn new(per_minute: u32) -> Self {
         Self {
-            per_minute,
+            per_minute: AtomicU32::new(per_minute),
             windows: Mutex::new(HashMap::new()),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Allows `per_minute` from now on; windows already open keep their counts.
+    pub fn set_limit(&self, per_minute: u32) {
+        self.per_minute.store(per_minute, Ordering::Relaxed);
+    }
+
+    /// Forgets the counts of `client`'s address (its block), or of every address.
+    pub fn clear(&self, client: Option<IpAddr>) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match client {
+            Some(ip) => {
+                windows.remove(&bucket(ip));
+            }
+            None => windows.clear(),
+        }
+    }
+
+    /// The limit, the addresses counted and limited, and the refusals so far.
+    pub fn stats(&self) -> LimiterStats {
+        self.stats_at(Instant::now())
+    }
+
+    fn stats_at(&self, now: Instant) -> LimiterStats {
+        let per_minute = self.per_minute.load(Ordering::Relaxed);
+        let windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let open = windows
+            .iter()
+            .filter(|(_, (start, _))| now.duration_since(*start) < WINDOW);
+        let tracked = open.clone().count();
+        let limited = open
+            .filter(|(_, (_, count))| per_minute > 0 && *count >= per_minute)
+            .map(|(ip, _)| *ip)
+            .take(MAX_LISTED)
+            .collect();
+        LimiterStats {
+            per_minute,
+            tracked,
+            limited,
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    fn refuse(&self, retry_after: u64) -> Result<(), u64> {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Err(retry_after)
     }
 
     /// Counts a request from `ip`.
@@ -64,7 +138,8 @@ impl RateLimiter {
     }
 
     fn spent_at(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        if self.per_minute == 0 {
+        let per_minute = self.per_minute.load(Ordering::Relaxed);
+        if per_minute == 0 {
             return Ok(());
         }
         let windows = self
@@ -72,13 +147,13 @@ impl RateLimiter {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match windows.get(&bucket(ip)) {
-            Some((start, count))
-                if *count >= self.per_minute && now.duration_since(*start) < WINDOW =>
-            {
-                Err(WINDOW
-                    .saturating_sub(now.duration_since(*start))
-                    .as_secs()
-                    .max(1))
+            Some((start, count)) if *count >= per_minute && now.duration_since(*start) < WINDOW => {
+                self.refuse(
+                    WINDOW
+                        .saturating_sub(now.duration_since(*start))
+                        .as_secs()
+                        .max(1),
+                )
             }
             _ => Ok(()),
         }
@@ -89,7 +164,8 @@ impl RateLimiter {
     }
 
     fn check_bounded(&self, ip: IpAddr, now: Instant, max_tracked: usize) -> Result<(), u64> {
-        if self.per_minute == 0 {
+        let per_minute = self.per_minute.load(Ordering::Relaxed);
+        if per_minute == 0 {
             return Ok(());
         }
         let ip = bucket(ip);
@@ -100,7 +176,7 @@ impl RateLimiter {
         if windows.len() >= SWEEP_AT.min(max_tracked) && !windows.contains_key(&ip) {
             windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
             if windows.len() >= max_tracked {
-                return Err(WINDOW.as_secs());
+                return self.refuse(WINDOW.as_secs());
             }
         }
         let (start, count) = windows.entry(ip).or_insert((now, 0));
@@ -108,12 +184,76 @@ impl RateLimiter {
             *start = now;
             *count = 0;
         }
-        if *count >= self.per_minute {
+        if *count >= per_minute {
             let left = WINDOW.saturating_sub(now.duration_since(*start));
-            return Err(left.as_secs().max(1));
+            return self.refuse(left.as_secs().max(1));
         }
         *count += 1;
         Ok(())
+    }
+}
+
+/// The limiters of the doors that check passwords, and the last reset of their counts applied
+/// on this node.
+#[derive(Debug)]
+pub struct Limiters {
+    /// Requests to the login endpoints, per address.
+    pub login: RateLimiter,
+    /// Wrong EST passwords, per address.
+    pub est_failures: RateLimiter,
+    /// The generation of the last reset applied here.
+    reset_seen: AtomicU64,
+}
+
+impl Limiters {
+    /// Both limiters allowing `per_minute` (0: off) until [`Limiters::follow`] says otherwise.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            login: RateLimiter::new(per_minute),
+            est_failures: RateLimiter::new(per_minute),
+            reset_seen: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes up the limit in force and any reset of the counts made on any node, as the
+    /// authority last read them (at most [`authority::InForce`]'s age).
+    pub async fn follow(&self, authority: &authority::Authority) {
+        self.apply(&authority.in_force().await);
+    }
+
+    /// Counts a login request from `ip` against the limit in force.
+    ///
+    /// # Errors
+    /// The seconds until the window reopens, when the limit is reached.
+    pub async fn check_login(
+        &self,
+        authority: &authority::Authority,
+        ip: IpAddr,
+    ) -> Result<(), u64> {
+        self.follow(authority).await;
+        self.login.check(ip)
+    }
+
+    /// Takes up the limit and the last reset in `in_force`.
+    pub fn apply(&self, in_force: &authority::InForce) {
+        let policy = &in_force.policy;
+        let per_minute = if policy.auth_rate_limit_enabled {
+            policy.auth_rate_limit_per_minute
+        } else {
+            0
+        };
+        self.login.set_limit(per_minute);
+        self.est_failures.set_limit(per_minute);
+        let reset = &in_force.reset;
+        let seen = self
+            .reset_seen
+            .fetch_max(reset.generation, Ordering::Relaxed);
+        if reset.generation > seen {
+            // Resets missed in between may have named other clients: clear everyone's then.
+            let client = reset.client.filter(|_| reset.generation == seen + 1);
+            self.login.clear(client);
+            self.est_failures.clear(client);
+        }
     }
 }
 
@@ -191,6 +331,33 @@ mod tests {
         assert!(limiter.check_bounded(newcomer, t0 + WINDOW, 3).is_ok());
         let len = limiter.windows.lock().unwrap().len();
         assert_eq!(len, 1);
+    }
+
+    #[test]
+    fn counts_refusals_lists_the_limited_and_clears() {
+        let limiter = RateLimiter::new(2);
+        let a: IpAddr = [192, 0, 2, 1].into();
+        let b: IpAddr = [192, 0, 2, 2].into();
+        let t0 = Instant::now();
+        assert!(limiter.check_at(a, t0).is_ok());
+        assert!(limiter.check_at(a, t0).is_ok());
+        assert!(limiter.check_at(a, t0).is_err());
+        assert!(limiter.check_at(b, t0).is_ok());
+        let stats = limiter.stats_at(t0);
+        assert_eq!(stats.tracked, 2);
+        assert_eq!(stats.limited, vec![a]);
+        assert_eq!(stats.refused, 1);
+        limiter.clear(Some(a));
+        assert!(limiter.check_at(a, t0).is_ok(), "a's count was cleared");
+        assert!(limiter.check_at(b, t0).is_ok());
+        assert!(limiter.check_at(b, t0).is_err(), "b's was not");
+        limiter.clear(None);
+        assert!(limiter.check_at(b, t0).is_ok());
+        limiter.set_limit(0);
+        for _ in 0..5 {
+            assert!(limiter.check_at(b, t0).is_ok(), "off");
+        }
+        assert_eq!(limiter.stats_at(t0).refused, 2);
     }
 
     #[test]

@@ -330,7 +330,7 @@ impl Default for Settings {
             session_idle_minutes: policy.session_idle_minutes,
             session_absolute_minutes: policy.session_absolute_minutes,
             audit_min_retention_days: policy.audit_min_retention_days,
-            auth_rate_limit_per_minute: 10,
+            auth_rate_limit_per_minute: policy.auth_rate_limit_per_minute,
             shutdown_grace_seconds: 30,
             header_read_timeout_seconds: 10,
             max_connections: 4096,
@@ -536,6 +536,8 @@ impl Settings {
             session_idle_minutes: self.session_idle_minutes,
             session_absolute_minutes: self.session_absolute_minutes,
             audit_min_retention_days: self.audit_min_retention_days,
+            auth_rate_limit_per_minute: self.auth_rate_limit_per_minute,
+            auth_rate_limit_enabled: true,
         }
     }
 

@@ -222,7 +222,7 @@ impl Authority {
         check_username(&username)?;
         let hash = match password {
             Some(Some(p)) => {
-                password::check_policy(p, self.policy.password_min_length)
+                password::check_policy(p, self.policy_now().await.password_min_length)
                     .map_err(|e| invalid(format!("{what}: {e}")))?;
                 Some(password::hash(p).await?)
             }

@@ -302,7 +302,7 @@ pub async fn password(
         // The same per-address limit as the REST path and the login form: this form checks a
         // password too.
         if let Some(Extension(c)) = conn
-            && let Err(retry_after) = app.limiter.check(c.client)
+            && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
         {
             return Err(ApiError::rate_limited(retry_after));
         }

@@ -72,7 +72,7 @@ pub async fn submit(
         )
     };
     if let Some(c) = &conn
-        && let Err(retry_after) = app.limiter.check(c.client)
+        && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
     {
         return refused(ApiError::rate_limited(retry_after));
     }

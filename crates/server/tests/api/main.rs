@@ -49,6 +49,7 @@ mod https_listener;
 mod imports;
 mod issuance_guards;
 mod jobs;
+mod live_settings;
 mod master_key;
 mod ocsp;
 mod ocsp_outage;

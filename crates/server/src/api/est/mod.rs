@@ -87,9 +87,12 @@ async fn answer_enroll(
     // Wrong passwords are counted per address, and past the login limit the address is
     // refused before another costs an Argon2 verification.
     let address = conn.map(|c| c.client);
+    if basic.is_some() {
+        app.limits.follow(&app.authority).await;
+    }
     if basic.is_some()
         && let Some(ip) = address
-        && let Err(retry_after) = app.est_failures.spent(ip)
+        && let Err(retry_after) = app.limits.est_failures.spent(ip)
     {
         return Err(ApiError::rate_limited(retry_after).into());
     }
@@ -114,7 +117,7 @@ async fn answer_enroll(
                 && matches!(e, authority::Error::Unauthorized(_))
                 && let Some(ip) = address
             {
-                let _ = app.est_failures.check(ip);
+                let _ = app.limits.est_failures.check(ip);
             }
             return Err(e.into());
         }

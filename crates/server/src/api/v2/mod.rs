@@ -18,6 +18,7 @@ pub(crate) mod csrs;
 pub(crate) mod dashboard;
 pub(crate) mod email;
 pub(crate) mod est;
+mod general_settings;
 pub mod health;
 mod https;
 pub(crate) mod import;
@@ -30,6 +31,7 @@ mod reports;
 pub(crate) mod scep;
 mod search;
 mod security;
+mod security_rate_limit;
 mod service;
 mod stats;
 mod system_db;
@@ -77,7 +79,9 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(updates::routes())
         .merge(security::routes())
         .merge(backup::routes())
+        .merge(security_rate_limit::routes())
         .merge(alerts::routes())
+        .merge(general_settings::routes())
         .merge(email::routes())
         .merge(webhooks::routes())
         .merge(reports::routes())
