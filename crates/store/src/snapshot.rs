@@ -206,6 +206,53 @@ impl Store {
             _turn: turn,
         })
     }
+
+    /// Drops every table, the migrator's record included, in one transaction, then migrates
+    /// the empty database: the database of a new install. What was there is gone for good.
+    ///
+    /// # Errors
+    /// Store errors; [`Error::Migration`] when the new schema cannot be made.
+    pub async fn recreate(&self) -> Result<(), Error> {
+        let mut names: Vec<String> = self.tables().await?.into_iter().map(|t| t.name).collect();
+        names.push(MIGRATIONS_TABLE.to_owned());
+        {
+            let _turn = self.write_turn().await;
+            let mut connection = self.pool.acquire().await?;
+            match self.backend() {
+                Backend::Sqlite => {
+                    // Dropping a table deletes its rows first; with foreign keys on, that
+                    // would fail for every table another points at. The setting holds only
+                    // outside a transaction, so it is made before and undone after.
+                    connection.execute("PRAGMA foreign_keys = OFF").await?;
+                    let dropped = async {
+                        let mut tx = sqlx::Connection::begin(&mut *connection).await?;
+                        for name in &names {
+                            tx.execute(AssertSqlSafe(format!(
+                                "DROP TABLE IF EXISTS {}",
+                                quoted(name)
+                            )))
+                            .await?;
+                        }
+                        tx.commit().await
+                    }
+                    .await;
+                    connection.execute("PRAGMA foreign_keys = ON").await?;
+                    dropped?;
+                }
+                Backend::Postgres => {
+                    let all: Vec<String> = names.iter().map(|n| quoted(n)).collect();
+                    let mut tx = sqlx::Connection::begin(&mut *connection).await?;
+                    tx.execute(AssertSqlSafe(format!(
+                        "DROP TABLE IF EXISTS {} CASCADE",
+                        all.join(", ")
+                    )))
+                    .await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+        self.migrate().await
+    }
 }
 
 /// A load in progress: see [`Store::begin_load`].

@@ -4,6 +4,7 @@
 //! [`archive`] for the file.
 
 mod archive;
+mod reset;
 mod schedule;
 mod shelf;
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 
 pub use age::secrecy::SecretString;
 pub use archive::{FORMAT, KeyVersion, Manifest, Part, TableCount};
+pub use reset::Reset;
 pub(crate) use schedule::SEALED_PASSPHRASE;
 pub use schedule::{BackupSchedule, BackupScheduleChange, Frequency};
 pub use shelf::{BackupKind, BackupRecord, EXTENSION, Shelf, parse_id};
@@ -155,16 +157,32 @@ impl Authority {
         request: BackupRequest,
         kind: BackupKind,
     ) -> Result<BackupRecord> {
+        let _running = self.backup_turn()?;
+        self.shelve(principal, request, kind).await
+    }
+
+    /// This node's one turn at backup work (a backup, a restore, a reset): the key derivation
+    /// each needs is large, and a restore or reset must not run under a backup.
+    pub(crate) fn backup_turn(&self) -> Result<tokio::sync::MutexGuard<'_, ()>> {
+        self.backup_work.try_lock().map_err(|_| {
+            Error::Conflict(
+                "a backup or restore is running on this node: try again when it is done".into(),
+            )
+        })
+    }
+
+    /// Writes a backup to the shelf and audits it; the caller holds [`Self::backup_turn`].
+    pub(crate) async fn shelve(
+        &self,
+        principal: &Principal,
+        request: BackupRequest,
+        kind: BackupKind,
+    ) -> Result<BackupRecord> {
         check_passphrase(&request.passphrase)?;
         let place = self
             .backup_place
             .get()
             .ok_or_else(|| Error::Unavailable("this node has no backup directory".into()))?;
-        let _running = self.backup_work.try_lock().map_err(|_| {
-            Error::Conflict(
-                "a backup or restore is running on this node: try again when it is done".into(),
-            )
-        })?;
         let id = shelf::new_id(self.now())?;
         let (partial, file) = place.shelf.partial(&id)?;
         let written = async {
@@ -300,11 +318,7 @@ impl Authority {
         passphrase: Zeroizing<String>,
     ) -> Result<Restored> {
         principal.require(Permission::AdminSystem, "restoring a backup")?;
-        let _running = self.backup_work.try_lock().map_err(|_| {
-            Error::Conflict(
-                "a backup or restore is running on this node: try again when it is done".into(),
-            )
-        })?;
+        let _running = self.backup_turn()?;
         let opened = open_backup(file, SecretString::from(passphrase.to_string())).await?;
         let manifest = opened.manifest().clone();
         let here = self.store.schema_version().await?;

@@ -11,13 +11,15 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::backup::BackupView;
 use crate::App;
 use crate::archive::{ZipBuilder, streamed_attachment};
 use crate::envelope::{Envelope, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiQuery, Caller};
+use crate::extract::{ApiJson, ApiQuery, Caller};
 use authority::pki::pem;
 use authority::{Backend, CertificateId, DatabaseStats, ExportItem};
+use zeroize::Zeroizing;
 
 /// Certificates read and written into the export at a time.
 const EXPORT_PAGE: i64 = 500;
@@ -28,6 +30,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(db_integrity_check))
         .routes(routes!(db_optimize))
         .routes(routes!(db_export))
+        .routes(routes!(db_reset))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -246,6 +249,65 @@ async fn db_optimize(
             after: Sizes::from(&done.after),
         },
         "database optimized",
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetRequest {
+    /// Must be `true`: everything in the database goes.
+    pub confirm: bool,
+    /// The backup taken first is encrypted under it (12 characters or more); the master key
+    /// stays out of it, on this node.
+    pub passphrase: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResetView {
+    /// The backup taken before anything was dropped: restore it to undo the reset.
+    pub backup: BackupView,
+    /// The new first admin.
+    pub admin_username: String,
+    /// Its password, shown only this once.
+    pub admin_password: String,
+    /// Always true: this node starts again now.
+    pub restarting: bool,
+}
+
+/// Resets the database to a new install's: a backup first (its id is in the answer), then every
+/// table dropped and made anew, with a new first admin whose password only this answer holds.
+/// The node then starts again by itself with a new CA hierarchy; every other node on the same
+/// database must be started again by hand. Audited as the first record of the new chain.
+#[utoipa::path(post, path = "/system/db/reset", tag = "system",
+    security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
+    request_body = ResetRequest,
+    responses((status = 200, description = "Reset; the node starts again", body = Envelope<ResetView>),
+              (status = 409, description = "A backup or restore is running", body = ErrorBody),
+              (status = 422, description = "Not confirmed, or the passphrase is too short", body = ErrorBody)))]
+async fn db_reset(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    ApiJson(body): ApiJson<ResetRequest>,
+) -> ApiResult<Response> {
+    if !body.confirm {
+        return Err(authority::Error::Invalid(
+            "a reset drops everything in the database: send \"confirm\": true".into(),
+        )
+        .into());
+    }
+    let reset = app
+        .authority
+        .reset_database(&principal, Zeroizing::new(body.passphrase))
+        .await?;
+    app.restart_soon();
+    Ok(ok_with(
+        ResetView {
+            backup: BackupView::from(reset.backup),
+            admin_username: reset.admin_username,
+            admin_password: reset.admin_password.to_string(),
+            restarting: true,
+        },
+        "the database is reset; this node starts again now: start every other node on this database again",
     ))
 }
 
