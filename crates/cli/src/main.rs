@@ -1,5 +1,5 @@
 //! The `certmint` binary: `serve`, local administration (`user`, `master-key`), client commands that call a
-//! running server's REST API with an API key (`ca`, `cert`), and `version`.
+//! running server's REST API with an API key (`ca`, `cert`), `config reference` and `version`.
 
 mod backup_cmd;
 mod ca_cmd;
@@ -58,8 +58,20 @@ enum Command {
         #[command(subcommand)]
         command: cert_cmd::CertCommand,
     },
+    /// Describe certmint's settings.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the configuration reference (Markdown: every setting with its TOML key,
+    /// environment variable, type and default), the book's `docs/src/configuration.md`.
+    Reference,
 }
 
 /// Where the settings come from; flags win over the environment, which wins over the file.
@@ -597,6 +609,11 @@ async fn main() -> ExitCode {
         Command::Backup { command } => backup_cmd::run(command).await,
         Command::Ca { command } => ca_cmd::run(command).await.map_err(|e| e.to_string()),
         Command::Cert { command } => cert_cmd::run(command).await.map_err(|e| e.to_string()),
+        Command::Config {
+            command: ConfigCommand::Reference,
+        } => server::config_reference::markdown()
+            .map(|page| print!("{page}"))
+            .map_err(|e| e.to_string()),
         Command::Version => {
             println!("certmint {}", env!("CARGO_PKG_VERSION"));
             Ok(())

@@ -11,6 +11,7 @@ mod archive;
 pub mod bootstrap;
 pub mod client_address;
 pub mod client_auth;
+pub mod config_reference;
 mod console;
 mod disk;
 mod envelope;

@@ -18,7 +18,8 @@ use crate::access::SESSION_COOKIE;
             Successful responses are `{\"data\", \"message\", \"meta\": {\"page\", \"per_page\", \"total\"}}`; \
             errors are `{\"error\": true, \"code\", \"message\"}`. Each operation's `security` names the \
             permission it requires (an empty requirement means public). Cookie-authenticated \
-            state-changing requests must send the login's csrf_token as `X-CSRF-Token`.",
+            state-changing requests must send the login's csrf_token as `X-CSRF-Token`. \
+            The server renders this document at `/api/docs`.",
         license(name = "Apache-2.0 OR MIT")
     ),
     modifiers(&SecuritySchemes)

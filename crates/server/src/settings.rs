@@ -8,20 +8,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::client_address::TrustedProxies;
 
-/// Environment variables that carry secrets or client settings rather than server settings.
-const NOT_SETTINGS: &[&str] = &[
-    "MASTER_KEY",
-    "ADMIN_PASSWORD",
-    "BACKUP_PASSPHRASE",
-    "URL",
-    "API_KEY",
-    "CONFIG",
+/// Environment variables that carry secrets or client settings rather than server settings,
+/// with what each holds (the configuration reference lists them).
+pub(crate) const NOT_SETTINGS: &[(&str, &str)] = &[
+    (
+        "MASTER_KEY",
+        "the master key (32 bytes, base64 or hex), instead of `master.key` in the data directory",
+    ),
+    (
+        "ADMIN_PASSWORD",
+        "the first admin's password at the first start, instead of a generated one",
+    ),
+    (
+        "BACKUP_PASSPHRASE",
+        "the passphrase of `certmint backup create` and `certmint backup restore`",
+    ),
+    ("CONFIG", "the settings file, as `--config` gives it"),
+    (
+        "URL",
+        "the server the client commands (`certmint ca`, `certmint cert`) call, as `--url`",
+    ),
+    ("API_KEY", "the client commands' API key, as `--api-key`"),
+    (
+        "CA_CERT",
+        "the PEM file of CA certificates the client commands trust for the server, as `--ca-cert`",
+    ),
+    (
+        "KEY_PASSPHRASE",
+        "the passphrase `certmint cert issue` encrypts the key it writes with, as `--key-passphrase`",
+    ),
+    (
+        "EXPORT_PASSWORD",
+        "the PKCS#12 password of `certmint cert export`, as `--password`",
+    ),
 ];
 
 /// Everything an operator can set. Every key can be given in the TOML file, or as
 /// `CERTMINT_<KEY>` in the environment (lists comma-separated; `__` between the names of a
 /// nested key, as in `CERTMINT_ACME__VALIDATION__HTTP_PORT`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Settings {
     /// Where the database, master key and TLS material live.
@@ -48,8 +73,9 @@ pub struct Settings {
     /// `X-Forwarded-For` and `Forwarded` headers name the client; from anyone else the headers
     /// are ignored. Empty trusts none.
     pub trusted_proxies: Vec<String>,
-    /// Serve only these parts: `api` (the REST API, OpenAPI document and metrics), `acme`,
-    /// `ocsp`, `crl` (CRLs and CA certificates). Empty serves everything; health is always served.
+    /// Serve only these parts: `api` (the REST API, its OpenAPI document and `/api/docs`, and
+    /// metrics), `acme`, `est`, `scep`, `ocsp`, `crl` (CRLs and CA certificates). Empty serves
+    /// everything; health and the web console are always served.
     pub serve_only: Vec<String>,
     /// How long caches may keep the latest CRL (`Cache-Control: max-age`), at most until its
     /// nextUpdate. CRLs fetched by number never change and are cached until their nextUpdate.
@@ -77,7 +103,8 @@ pub struct Settings {
     pub session_absolute_minutes: u32,
     /// Audit cleanup refuses to remove records younger than this many days.
     pub audit_min_retention_days: u32,
-    /// Requests per minute per client address to the login endpoints.
+    /// Requests per minute per client address (IPv6: per /64) to the endpoints that check a
+    /// password; 0 turns the limit off.
     pub auth_rate_limit_per_minute: u32,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace_seconds: u64,
@@ -87,7 +114,7 @@ pub struct Settings {
     /// Connections each listener keeps open at once; more are closed as soon as accepted.
     pub max_connections: usize,
     /// OCSP responses signed at once on the request path (nonces, several CertIDs, serials
-    /// never issued, refreshes), each on a blocking thread; default: one per core.
+    /// never issued, refreshes), each on a blocking thread; 0 means one per core.
     pub ocsp_signing_threads: usize,
     /// OCSP requests that may wait for a signing thread; more get `tryLater` at once, while
     /// pre-signed answers are served without waiting.
@@ -121,7 +148,7 @@ pub struct Settings {
 }
 
 /// `[backup]`: where this node keeps backups.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct BackupSettings {
     /// The backup directory; empty means `backups` in the data directory. With several
@@ -141,7 +168,7 @@ impl Default for BackupSettings {
 }
 
 /// `[email]`: where the mail server set through the API may be.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct EmailSettings {
     /// Let mail go to an SMTP server on a loopback, private, link-local or other non-public
@@ -167,7 +194,7 @@ fn address_policy(allow_private: bool) -> authority::outbound::AddressPolicy {
 }
 
 /// `[webhooks]`: where webhook deliveries may go.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhookSettings {
     /// Let webhooks be sent to loopback, private, link-local and other non-public addresses.
@@ -184,7 +211,7 @@ impl WebhookSettings {
 }
 
 /// `[syslog]`: where the syslog server set through the API may be.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SyslogSettings {
     /// Let audit records go to a syslog server on a loopback, private, link-local or other
@@ -201,7 +228,7 @@ impl SyslogSettings {
 }
 
 /// `[tools]`: the API's tools that reach out to other servers (`POST /api/v2/tools/check-ssl`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ToolsSettings {
     /// Let the SSL check connect to loopback, private, link-local and other non-public
@@ -218,7 +245,7 @@ impl ToolsSettings {
 }
 
 /// `[acme]`: how the ACME server reaches clients to validate their challenges.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AcmeSettings {
     /// `[acme.validation]`.
@@ -226,7 +253,7 @@ pub struct AcmeSettings {
 }
 
 /// `[acme.validation]`: where challenges are checked. For tests and private networks.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValidationSettings {
     /// Port of http-01 validations.
@@ -334,7 +361,7 @@ impl Default for Settings {
             shutdown_grace_seconds: 30,
             header_read_timeout_seconds: 10,
             max_connections: 4096,
-            ocsp_signing_threads: ocsp.signing_threads,
+            ocsp_signing_threads: 0,
             ocsp_signing_queue: ocsp.signing_queue,
             ocsp_cached_responses: ocsp.cached_responses,
             ocsp_cached_unknown: ocsp.cached_unknown,
@@ -356,6 +383,12 @@ impl Default for Settings {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct SettingsError(String);
+
+impl SettingsError {
+    pub(crate) fn new(message: String) -> Self {
+        Self(message)
+    }
+}
 
 impl Settings {
     /// Layers the defaults, the TOML file at `file` (if any) and the `CERTMINT_*` variables in
@@ -380,7 +413,7 @@ impl Settings {
             let Some(key) = name.strip_prefix("CERTMINT_") else {
                 continue;
             };
-            if NOT_SETTINGS.contains(&key) || key.starts_with("TEST_") {
+            if NOT_SETTINGS.iter().any(|(name, _)| *name == key) || key.starts_with("TEST_") {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();
@@ -495,7 +528,7 @@ impl Settings {
             .map_err(|e| SettingsError(format!("trusted_proxies: {e}")))
     }
 
-    /// Whether this node serves `part` (`api`, `ocsp` or `crl`).
+    /// Whether this node serves `part` (one of those `serve_only` names).
     pub fn serves(&self, part: &str) -> bool {
         self.serve_only.is_empty() || self.serve_only.iter().any(|p| p == part)
     }
@@ -520,7 +553,10 @@ impl Settings {
     /// What the OCSP responder may spend.
     pub fn ocsp_limits(&self) -> authority::OcspLimits {
         authority::OcspLimits {
-            signing_threads: self.ocsp_signing_threads,
+            signing_threads: match self.ocsp_signing_threads {
+                0 => authority::blocking::cores(),
+                n => n,
+            },
             signing_queue: self.ocsp_signing_queue,
             cached_responses: self.ocsp_cached_responses,
             cached_unknown: self.ocsp_cached_unknown,
@@ -571,7 +607,7 @@ fn base_url<'a>(name: &str, value: &'a str) -> Result<(String, &'a str), Setting
 }
 
 /// The value at `path` (nested keys) in `table`.
-fn setting_at<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
+pub(crate) fn setting_at<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
     let (last, tables) = path.split_last()?;
     tables
         .iter()
@@ -651,6 +687,10 @@ mod tests {
                 ("CERTMINT_API_HTTPS_ONLY", "false"),
                 ("CERTMINT_TLS_NAMES", "a.example, 10.0.0.1"),
                 ("CERTMINT_MASTER_KEY", "ignored"),
+                // The client commands' variables, exported in the same shell.
+                ("CERTMINT_CA_CERT", "root.pem"),
+                ("CERTMINT_EXPORT_PASSWORD", "ignored"),
+                ("CERTMINT_KEY_PASSPHRASE", "ignored"),
                 ("PATH", "/bin"),
             ]),
         )?;

@@ -12,18 +12,32 @@ use sha2::{Digest, Sha256};
 const HTMX: &[u8] = include_bytes!("../../assets/htmx-2.0.11.min.js");
 /// The console's one style sheet.
 const CSS: &[u8] = include_bytes!("../../assets/console.css");
+/// Swagger UI (npm `swagger-ui-dist` 5.36.0, Apache-2.0), as published, for `/api/docs`: the
+/// bundle and its style sheet. Its LICENSE, NOTICE and the licences of the libraries the bundle
+/// holds are beside them.
+const SWAGGER_UI: &[u8] = include_bytes!("../../assets/swagger-ui-5.36.0/swagger-ui-bundle.js");
+const SWAGGER_UI_CSS: &[u8] = include_bytes!("../../assets/swagger-ui-5.36.0/swagger-ui.css");
+/// Starts Swagger UI on `/api/docs`.
+const API_DOCS: &[u8] = include_bytes!("../../assets/api-docs.js");
 
 /// A file and the name it is served under.
 pub struct Asset {
-    pub name: String,
+    stem: &'static str,
+    name: String,
     bytes: &'static [u8],
     content_type: &'static str,
 }
 
 impl Asset {
-    fn new(stem: &str, ext: &str, bytes: &'static [u8], content_type: &'static str) -> Self {
+    fn new(
+        stem: &'static str,
+        ext: &str,
+        bytes: &'static [u8],
+        content_type: &'static str,
+    ) -> Self {
         let digest = Sha256::digest(bytes);
         Self {
+            stem,
             name: format!("{stem}.{}.{ext}", hex::encode(&digest[..6])),
             bytes,
             content_type,
@@ -37,12 +51,26 @@ impl Asset {
 }
 
 /// Every file, by the name it is served under.
-pub static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
+    const JS: &str = "text/javascript; charset=utf-8";
+    const STYLE: &str = "text/css; charset=utf-8";
     [
-        Asset::new("htmx", "js", HTMX, "text/javascript; charset=utf-8"),
-        Asset::new("console", "css", CSS, "text/css; charset=utf-8"),
+        Asset::new("htmx", "js", HTMX, JS),
+        Asset::new("console", "css", CSS, STYLE),
+        Asset::new("swagger-ui-bundle", "js", SWAGGER_UI, JS),
+        Asset::new("swagger-ui", "css", SWAGGER_UI_CSS, STYLE),
+        Asset::new("api-docs", "js", API_DOCS, JS),
     ]
 });
+
+/// The URL of the file named `stem` (such as `htmx` or `console`).
+pub fn url(stem: &str) -> String {
+    ASSETS
+        .iter()
+        .find(|a| a.stem == stem)
+        .map(Asset::url)
+        .unwrap_or_default()
+}
 
 /// GET `/assets/{name}`.
 pub async fn serve(Path(name): Path<String>) -> Response {

@@ -9,6 +9,7 @@
 
 mod account;
 mod acme;
+mod api_docs;
 mod assets;
 mod audit;
 mod cas;
@@ -451,6 +452,7 @@ pub fn routes(app: App) -> Router {
             page(&app, Some(P::ReadCertificates), post(tools::convert)),
         )
         .route("/assets/{name}", get(assets::serve))
+        .merge(api_docs::routes(&app))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             page::headers,

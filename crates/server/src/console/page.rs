@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use authority::Permission;
 
-use super::assets::ASSETS;
+use super::assets;
 use crate::App;
 use crate::access;
 use crate::error::ApiError;
@@ -56,16 +56,9 @@ pub struct Head {
 
 impl Head {
     pub fn new() -> Self {
-        let url = |stem: &str| {
-            ASSETS
-                .iter()
-                .find(|a| a.name.starts_with(stem))
-                .map(|a| a.url())
-                .unwrap_or_default()
-        };
         Self {
-            css: url("console."),
-            htmx: url("htmx."),
+            css: assets::url("console"),
+            htmx: assets::url("htmx"),
         }
     }
 }

@@ -99,7 +99,7 @@ pub fn assert_strict_page(response_headers: &reqwest::header::HeaderMap, html: &
 }
 
 /// The `href`/`src` of the page's style sheet and script.
-fn asset_urls(html: &str) -> Vec<String> {
+pub fn asset_urls(html: &str) -> Vec<String> {
     html.split('"')
         .filter(|part| part.starts_with("/assets/"))
         .map(str::to_owned)

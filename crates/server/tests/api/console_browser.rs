@@ -107,6 +107,42 @@ async fn a_browser_signs_in_sees_the_dashboard_and_signs_out() -> TestResult {
     Ok(())
 }
 
+/// `/api/docs` signed out: Swagger UI loads under the page's CSP, fetches the OpenAPI document
+/// and renders the operations, such as the certificates list with its parameters.
+#[tokio::test]
+async fn a_browser_reads_the_api_documentation() -> TestResult {
+    let server = TestServer::start().await;
+    let seen = run(&server, "api_docs.mjs", &[]).await?;
+    assert_eq!(seen["summary"], "Certificates, newest first.", "{seen}");
+    assert!(
+        seen["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("certmint")),
+        "{seen}"
+    );
+    assert!(
+        seen["fetched"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|p| p == "/api/v2/openapi.json")),
+        "{seen}"
+    );
+    assert!(
+        seen["certificate_paths"]
+            .as_array()
+            .is_some_and(|p| p.len() >= 10),
+        "the certificates tag lists its operations: {seen}"
+    );
+    for parameter in ["status", "ca_id", "search", "page"] {
+        assert!(
+            seen["parameters"].as_array().is_some_and(|p| p
+                .iter()
+                .any(|n| n.as_str().is_some_and(|n| n.starts_with(parameter)))),
+            "{parameter}: {seen}"
+        );
+    }
+    Ok(())
+}
+
 /// The cookies of a playwright storage state, as a `Cookie` header.
 fn cookie_header(state: &Value) -> String {
     state["cookies"]

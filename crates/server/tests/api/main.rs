@@ -10,6 +10,7 @@ mod acme_admin;
 mod acme_clients;
 mod acme_jws;
 mod acme_peers;
+mod api_docs;
 mod audit_chain;
 mod auth;
 mod auto_renewal;
