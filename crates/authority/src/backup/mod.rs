@@ -135,6 +135,12 @@ impl Authority {
             .ok_or_else(|| Error::Unavailable("this node has no backup directory".into()))
     }
 
+    /// Whether a backup or restore is running on this node now (another is refused until it
+    /// ends).
+    pub fn backup_running(&self) -> bool {
+        self.backup_work.try_lock().is_err()
+    }
+
     /// Writes a backup of everything into this node's backup directory. Needs `admin:system`;
     /// audited. One backup runs at a time on a node; another asked for meanwhile is refused.
     ///

@@ -56,8 +56,21 @@ async fn gate(State((app, needs)): State<(App, Needs)>, req: Request, next: Next
 }
 
 /// `req` with its body read back in, when it carries the session's CSRF token: in the
-/// `X-CSRF-Token` header (htmx) or the form's `csrf_token` field.
+/// `X-CSRF-Token` header (htmx) or the form's `csrf_token` field. An upload
+/// (`multipart/form-data`) carries it in the query string instead: a form without script
+/// cannot set a header, and the upload, larger than any form, is streamed to disk by its page
+/// rather than read here.
 async fn csrf_checked(app: &App, visitor: &Visitor, req: Request) -> Result<Request, ApiError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("multipart/form-data") {
+        let sent = csrf_field(req.uri().query().unwrap_or_default().as_bytes());
+        return matching(visitor, sent.as_deref()).map(|()| req);
+    }
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, app.settings.max_body_bytes)
         .await
@@ -65,24 +78,28 @@ async fn csrf_checked(app: &App, visitor: &Visitor, req: Request) -> Result<Requ
     let header = parts
         .headers
         .get(access::CSRF_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let is_form = parts
-        .headers
-        .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    let field = || {
-        is_form
-            .then(|| serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).ok())
-            .flatten()
-            .and_then(|fields| fields.into_iter().find(|(k, _)| k == "csrf_token"))
-            .map(|(_, v)| v)
-    };
-    let sent = header.map(str::to_owned).or_else(field).unwrap_or_default();
-    if !access::csrf_matches(&visitor.principal, &sent) {
-        return Err(ApiError::forbidden(
-            "this form is stale or was not sent from this console; reload the page",
-        ));
-    }
+        .map(str::to_owned);
+    let sent = header.or_else(|| is_form.then(|| csrf_field(&bytes)).flatten());
+    matching(visitor, sent.as_deref())?;
     Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// The `csrf_token` field of urlencoded `fields`.
+fn csrf_field(fields: &[u8]) -> Option<String> {
+    serde_urlencoded::from_bytes::<Vec<(String, String)>>(fields)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "csrf_token")
+        .map(|(_, v)| v)
+}
+
+fn matching(visitor: &Visitor, sent: Option<&str>) -> Result<(), ApiError> {
+    if access::csrf_matches(&visitor.principal, sent.unwrap_or_default()) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "this form is stale or was not sent from this console; reload the page",
+        ))
+    }
 }

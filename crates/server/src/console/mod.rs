@@ -12,22 +12,28 @@ mod acme;
 mod api_docs;
 mod assets;
 mod audit;
+mod backups;
 mod cas;
 mod certificates;
 mod chart;
 mod choices;
 mod csrs;
 mod dashboard;
+mod database;
 mod email;
 mod est;
 mod form;
 mod gate;
+mod https;
 mod import;
 mod jobs;
 mod login;
 mod page;
 mod reports;
 mod scep;
+mod security;
+mod settings;
+mod syslog;
 mod templates;
 mod tools;
 mod truststore;
@@ -38,6 +44,7 @@ mod work;
 pub use work::Works;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use authority::Permission as P;
@@ -312,6 +319,99 @@ pub fn routes(app: App) -> Router {
         .route(
             "/system/email/expiry-alerts/check",
             page(&app, Some(P::AdminSystem), post(email::check)),
+        )
+        .route(
+            "/system/backup",
+            page(&app, Some(P::AdminSystem), get(backups::show)),
+        )
+        .route(
+            "/system/backup/create",
+            page(&app, Some(P::AdminSystem), post(backups::create)),
+        )
+        .route(
+            "/system/backup/restore",
+            page(&app, Some(P::AdminSystem), post(backups::restore_shelved)),
+        )
+        .route(
+            "/system/backup/upload",
+            // The upload is counted against the node's own limit as it streams to disk.
+            page(
+                &app,
+                Some(P::AdminSystem),
+                post(backups::restore_uploaded).layer(DefaultBodyLimit::disable()),
+            ),
+        )
+        .route(
+            "/system/backup/schedule",
+            page(&app, Some(P::AdminSystem), post(backups::update_schedule)),
+        )
+        .route(
+            "/system/backup/{id}/download",
+            page(&app, Some(P::AdminSystem), get(backups::download)),
+        )
+        .route(
+            "/system/backup/{id}/delete",
+            page(&app, Some(P::AdminSystem), post(backups::delete)),
+        )
+        .route(
+            "/system/security",
+            page(&app, Some(P::AdminSystem), get(security::show)),
+        )
+        .route(
+            "/system/security/rotate",
+            page(&app, Some(P::AdminSystem), post(security::rotate)),
+        )
+        .route(
+            "/system/settings",
+            page(
+                &app,
+                Some(P::AdminSystem),
+                get(settings::show).post(settings::update),
+            ),
+        )
+        .route(
+            "/system/database",
+            page(&app, Some(P::AdminSystem), get(database::show)),
+        )
+        .route(
+            "/system/database/integrity-check",
+            page(&app, Some(P::AdminSystem), post(database::integrity_check)),
+        )
+        .route(
+            "/system/database/optimize",
+            page(&app, Some(P::AdminSystem), post(database::optimize)),
+        )
+        .route(
+            "/system/database/chain-repair",
+            page(&app, Some(P::AdminSystem), post(database::repair_chains)),
+        )
+        .route(
+            "/system/database/export",
+            page(&app, Some(P::AdminSystem), get(database::export)),
+        )
+        .route(
+            "/system/https",
+            page(&app, Some(P::AdminSystem), get(https::show)),
+        )
+        .route(
+            "/system/https/regenerate",
+            page(&app, Some(P::AdminSystem), post(https::regenerate)),
+        )
+        .route(
+            "/system/https/apply",
+            page(&app, Some(P::AdminSystem), post(https::apply)),
+        )
+        .route(
+            "/system/syslog",
+            page(
+                &app,
+                Some(P::AdminSystem),
+                get(syslog::show).post(syslog::update),
+            ),
+        )
+        .route(
+            "/system/syslog/test",
+            page(&app, Some(P::AdminSystem), post(syslog::test)),
         )
         .route("/audit", page(&app, Some(P::ReadAudit), get(audit::list)))
         .route(

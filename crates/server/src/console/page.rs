@@ -153,6 +153,36 @@ const NAVIGATION: &[Entry] = &[
         label: "Email",
         needs: Some(Permission::AdminSystem),
     },
+    Entry {
+        path: "/system/settings",
+        label: "Settings",
+        needs: Some(Permission::AdminSystem),
+    },
+    Entry {
+        path: "/system/backup",
+        label: "Backups",
+        needs: Some(Permission::AdminSystem),
+    },
+    Entry {
+        path: "/system/security",
+        label: "Encryption",
+        needs: Some(Permission::AdminSystem),
+    },
+    Entry {
+        path: "/system/database",
+        label: "Database",
+        needs: Some(Permission::AdminSystem),
+    },
+    Entry {
+        path: "/system/https",
+        label: "HTTPS",
+        needs: Some(Permission::AdminSystem),
+    },
+    Entry {
+        path: "/system/syslog",
+        label: "Syslog",
+        needs: Some(Permission::AdminSystem),
+    },
     // One's own account stays last, whatever later issues add above it.
     Entry {
         path: "/account",

@@ -494,7 +494,7 @@ async fn a_browser_creates_a_ca_issues_exports_and_revokes_a_certificate() -> Te
 
 /// Creates through the REST API what the pages show (an intermediate CA, certificates active
 /// and revoked, a CSR, an ACME profile, EST credentials and a label, a SCEP request waiting
-/// for approval, a user, a webhook) and
+/// for approval, a user, a webhook, a backup) and
 /// returns the pages to check, with the screenshot name of those the documentation shows.
 async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>> {
     let id = |body: &Value| {
@@ -602,6 +602,15 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     let hook = id(&hook)?;
 
+    let (status, backup) = post(
+        server,
+        admin,
+        "/api/v2/system/backup/create",
+        json!({"passphrase": "a passphrase for the pages"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{backup}");
+
     // `status`: what the page answers, when not 200.
     let page = |path: String, shot: Option<&str>| json!({"path": path, "shot": shot});
     let submit = |path: String, button: &str, shot: Option<&str>, status: u16| json!({"path": path, "submit": button, "shot": shot, "status": status});
@@ -672,6 +681,14 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
             None,
             200,
         ),
+        page("/system/settings".into(), None),
+        page("/system/backup".into(), None),
+        page("/system/security".into(), None),
+        page("/system/database".into(), None),
+        submit("/system/database".into(), "Check integrity", None, 200),
+        page("/system/https".into(), None),
+        page("/system/syslog".into(), None),
+        submit("/system/syslog".into(), "Send a test message", None, 422),
         page("/account".into(), None),
     ])
 }

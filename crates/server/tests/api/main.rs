@@ -34,6 +34,7 @@ mod console_est;
 mod console_jobs;
 mod console_reports;
 mod console_scep;
+mod console_system;
 mod console_templates;
 mod console_tools;
 mod console_truststore;

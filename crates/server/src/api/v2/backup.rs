@@ -197,10 +197,16 @@ async fn download(
     Caller(principal): Caller,
     Path(backup_id): Path<String>,
 ) -> ApiResult<Response> {
-    let (record, path) = app
-        .authority
-        .backup_download(&principal, &backup_id)
-        .await?;
+    download_of(&app, &principal, &backup_id).await
+}
+
+/// Backup `id`'s file, as a download.
+pub(crate) async fn download_of(
+    app: &App,
+    principal: &authority::Principal,
+    id: &str,
+) -> ApiResult<Response> {
+    let (record, path) = app.authority.backup_download(principal, id).await?;
     let file = std::fs::File::open(&path)
         .map_err(|e| authority::Error::Internal(format!("cannot read {}: {e}", path.display())))?;
     Ok(streamed_attachment(
@@ -290,33 +296,50 @@ async fn restore(
         uploaded(&app, form).await?
     } else {
         let ApiJson(body) = ApiJson::<RestoreFromShelf>::from_request(request, &()).await?;
-        let (_, path) = app.authority.backup_shelf()?.path(&body.backup_id)?;
-        let file = std::fs::File::open(&path).map_err(|e| {
-            authority::Error::Internal(format!("cannot read {}: {e}", path.display()))
-        })?;
-        (file, Zeroizing::new(body.passphrase))
+        (
+            shelved(&app, &body.backup_id)?,
+            Zeroizing::new(body.passphrase),
+        )
     };
-    let restored = app
-        .authority
-        .restore_backup(&principal, file, passphrase)
-        .await?;
-    app.restart_soon();
     Ok(ok_with(
-        RestoreView {
-            backup_created_at: restored.manifest.created_at,
-            backup_version: restored.manifest.product_version,
-            schema_version: restored.manifest.schema_version,
-            backend: restored.manifest.backend,
-            tables: restored.tables.into_iter().map(TableRows::from).collect(),
-            restarting: true,
-        },
+        restored(&app, &principal, file, passphrase).await?,
         "restored; this node starts again now: start every other node on this database again",
     ))
 }
 
+/// The file of backup `id` in this node's backup directory.
+pub(crate) fn shelved(app: &App, id: &str) -> ApiResult<std::fs::File> {
+    let (_, path) = app.authority.backup_shelf()?.path(id)?;
+    Ok(std::fs::File::open(&path)
+        .map_err(|e| authority::Error::Internal(format!("cannot read {}: {e}", path.display())))?)
+}
+
+/// `file` restored under `passphrase`, and this node starting again (what it holds in memory
+/// no longer matches the database).
+pub(crate) async fn restored(
+    app: &App,
+    principal: &authority::Principal,
+    file: std::fs::File,
+    passphrase: Zeroizing<String>,
+) -> ApiResult<RestoreView> {
+    let restored = app
+        .authority
+        .restore_backup(principal, file, passphrase)
+        .await?;
+    app.restart_soon();
+    Ok(RestoreView {
+        backup_created_at: restored.manifest.created_at,
+        backup_version: restored.manifest.product_version,
+        schema_version: restored.manifest.schema_version,
+        backend: restored.manifest.backend,
+        tables: restored.tables.into_iter().map(TableRows::from).collect(),
+        restarting: true,
+    })
+}
+
 /// The uploaded backup, streamed into a private temporary file in the backup directory (never
 /// held in memory) and cut off at the node's limit, and the passphrase sent with it.
-async fn uploaded(
+pub(crate) async fn uploaded(
     app: &App,
     mut form: Multipart,
 ) -> Result<(std::fs::File, Zeroizing<String>), ApiError> {

@@ -92,7 +92,7 @@ fn configured_source(value: &Value, default: Option<&Value>) -> &'static str {
     }
 }
 
-async fn view(app: &App, principal: &authority::Principal) -> ApiResult<GeneralView> {
+pub(crate) async fn view(app: &App, principal: &authority::Principal) -> ApiResult<GeneralView> {
     let live = app.authority.live_settings(principal).await?;
     let file = by_name(&app.settings)?;
     let defaults = by_name(&Settings::default())?;
@@ -191,12 +191,25 @@ async fn update_general(
     Caller(principal): Caller,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> ApiResult<Response> {
+    Ok(ok_with(
+        changed(&app, &principal, body).await?,
+        "settings updated",
+    ))
+}
+
+/// The live settings `body` names set to its values, and this node's limits following them;
+/// the settings as they then are.
+pub(crate) async fn changed(
+    app: &App,
+    principal: &authority::Principal,
+    body: Map<String, Value>,
+) -> ApiResult<GeneralView> {
     let change = live_change(body)?;
     app.authority
-        .update_live_settings(&principal, &change)
+        .update_live_settings(principal, &change)
         .await?;
     app.limits.apply(&app.authority.in_force().await);
-    Ok(ok_with(view(&app, &principal).await?, "settings updated"))
+    view(app, principal).await
 }
 
 #[cfg(test)]

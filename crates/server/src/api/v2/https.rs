@@ -119,12 +119,20 @@ impl std::fmt::Debug for ApplyInput {
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     responses((status = 200, description = "The certificate", body = Envelope<HttpsCertificate>)))]
 async fn cert_info(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+    Ok(ok(served(&app, &principal).await?))
+}
+
+/// The certificate this node serves now.
+pub(crate) async fn served(
+    app: &App,
+    principal: &authority::Principal,
+) -> ApiResult<HttpsCertificate> {
     let served = app.listener.current();
     let info = app
         .authority
-        .listener_info(&principal, &served.identity)
+        .listener_info(principal, &served.identity)
         .await?;
-    Ok(ok(HttpsCertificate::new(info, app.authority.now())))
+    Ok(HttpsCertificate::new(info, app.authority.now()))
 }
 
 /// Issue a new HTTPS certificate from the default CA (through the issuance pipeline, so it is
@@ -145,16 +153,25 @@ async fn regenerate(
         sans: input.sans,
         validity_days: input.validity_days,
     };
+    Ok(ok_with(
+        regenerated(&app, &principal, request).await?,
+        "new HTTPS certificate served",
+    ))
+}
+
+/// A new certificate from certmint's own CA, served from now on.
+pub(crate) async fn regenerated(
+    app: &App,
+    principal: &authority::Principal,
+    request: ListenerRequest,
+) -> ApiResult<HttpsCertificate> {
     let served = app.listener.current();
     let (identity, info) = app
         .authority
-        .regenerate_listener(&principal, request, &served.identity)
+        .regenerate_listener(principal, request, &served.identity)
         .await?;
     app.listener.replace(identity)?;
-    Ok(ok_with(
-        HttpsCertificate::new(info, app.authority.now()),
-        "new HTTPS certificate served",
-    ))
+    Ok(HttpsCertificate::new(info, app.authority.now()))
 }
 
 /// Serve a certificate chain and private key brought from elsewhere, on every node from the
@@ -171,13 +188,23 @@ async fn apply(
     Caller(principal): Caller,
     ApiJson(input): ApiJson<ApplyInput>,
 ) -> ApiResult<Response> {
-    let (identity, info) = app
-        .authority
-        .apply_listener(&principal, &input.certificate, &input.private_key)
-        .await?;
-    app.listener.replace(identity)?;
     Ok(ok_with(
-        HttpsCertificate::new(info, app.authority.now()),
+        applied(&app, &principal, &input.certificate, &input.private_key).await?,
         "HTTPS certificate applied",
     ))
+}
+
+/// An uploaded certificate (with its chain) and key, checked and served from now on.
+pub(crate) async fn applied(
+    app: &App,
+    principal: &authority::Principal,
+    certificate: &str,
+    private_key: &str,
+) -> ApiResult<HttpsCertificate> {
+    let (identity, info) = app
+        .authority
+        .apply_listener(principal, certificate, private_key)
+        .await?;
+    app.listener.replace(identity)?;
+    Ok(HttpsCertificate::new(info, app.authority.now()))
 }

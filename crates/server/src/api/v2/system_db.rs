@@ -98,9 +98,14 @@ fn backend_name(backend: Backend) -> &'static str {
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     responses((status = 200, description = "Figures", body = Envelope<DbStats>)))]
 async fn db_stats(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
-    let report = app.authority.database_report(&principal).await?;
+    Ok(ok(stats(&app, &principal).await?))
+}
+
+/// The database's figures.
+pub(crate) async fn stats(app: &App, principal: &authority::Principal) -> ApiResult<DbStats> {
+    let report = app.authority.database_report(principal).await?;
     let stats = report.stats;
-    Ok(ok(DbStats {
+    Ok(DbStats {
         backend: backend_name(stats.backend),
         database_bytes: stats.bytes,
         free_bytes: stats.free_bytes,
@@ -119,7 +124,7 @@ async fn db_stats(State(app): State<App>, Caller(principal): Caller) -> ApiResul
             idle: report.pool.idle,
             max: report.pool.max,
         },
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -172,10 +177,23 @@ async fn db_integrity_check(
     State(app): State<App>,
     Caller(principal): Caller,
 ) -> ApiResult<Response> {
-    let report = app.authority.integrity_check(&principal).await?;
-    let ok_now = report.ok();
-    let view = IntegrityView {
-        ok: ok_now,
+    let view = integrity(&app, &principal).await?;
+    let message = if view.ok {
+        "no problems found"
+    } else {
+        "problems found"
+    };
+    Ok(ok_with(view, message))
+}
+
+/// The integrity check's findings.
+pub(crate) async fn integrity(
+    app: &App,
+    principal: &authority::Principal,
+) -> ApiResult<IntegrityView> {
+    let report = app.authority.integrity_check(principal).await?;
+    Ok(IntegrityView {
+        ok: report.ok(),
         engine: EngineView {
             checks: report.engine.checks,
             problems: report.engine.problems,
@@ -196,13 +214,7 @@ async fn db_integrity_check(
                 message: p.message,
             })
             .collect(),
-    };
-    let message = if ok_now {
-        "no problems found"
-    } else {
-        "problems found"
-    };
-    Ok(ok_with(view, message))
+    })
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -237,19 +249,25 @@ async fn db_optimize(
     Caller(principal): Caller,
     ApiQuery(q): ApiQuery<OptimizeQuery>,
 ) -> ApiResult<Response> {
-    let done = app
-        .authority
-        .optimize_database(&principal, q.vacuum)
-        .await?;
     Ok(ok_with(
-        OptimizeView {
-            backend: backend_name(done.before.backend),
-            actions: done.actions,
-            before: Sizes::from(&done.before),
-            after: Sizes::from(&done.after),
-        },
+        optimized(&app, &principal, q.vacuum).await?,
         "database optimized",
     ))
+}
+
+/// The upkeep run, with the sizes before and after.
+pub(crate) async fn optimized(
+    app: &App,
+    principal: &authority::Principal,
+    vacuum: bool,
+) -> ApiResult<OptimizeView> {
+    let done = app.authority.optimize_database(principal, vacuum).await?;
+    Ok(OptimizeView {
+        backend: backend_name(done.before.backend),
+        actions: done.actions,
+        before: Sizes::from(&done.before),
+        after: Sizes::from(&done.after),
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -437,7 +455,12 @@ impl ExportFile {
     responses((status = 200, description = "The ZIP archive", content_type = "application/zip"),
               (status = 503, description = "The CPU pool is busy", body = ErrorBody)))]
 async fn db_export(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
-    let cas = app.authority.export_cas(&principal).await?;
+    export(&app, &principal).await
+}
+
+/// The export archive, as a download.
+pub(crate) async fn export(app: &App, principal: &authority::Principal) -> ApiResult<Response> {
+    let cas = app.authority.export_cas(principal).await?;
     let (dir, now) = (app.settings.data_dir.clone(), app.authority.now());
     let cpu = app.authority.cpu();
     // Deflating and file writes run in the CPU pool, the export handed to it and back.
@@ -446,7 +469,7 @@ async fn db_export(State(app): State<App>, Caller(principal): Caller) -> ApiResu
     loop {
         let page = app
             .authority
-            .export_certificates(&principal, after, EXPORT_PAGE)
+            .export_certificates(principal, after, EXPORT_PAGE)
             .await?;
         let Some(last) = page.last() else { break };
         after = CertificateId(last.id);
