@@ -274,11 +274,11 @@ fn plain_registrations(source: &str) -> Vec<String> {
         .collect()
 }
 
-/// The console's routes that stand outside its gate: the login page and the static files.
-/// Every other console route is registered through `gate::page` with what it needs (the
-/// console's equivalent of a route's OpenAPI declaration), which the tests in
-/// `tests/api/console*.rs` attack.
-const CONSOLE_PUBLIC: [&str; 2] = ["/login", "/assets/{name}"];
+/// The console's routes that stand outside its gate: the login page, the static files and the
+/// API's documentation (public, as the OpenAPI document is). Every other console route is
+/// registered through `gate::page` with what it needs (the console's equivalent of a route's
+/// OpenAPI declaration), which the tests in `tests/api/console*.rs` attack.
+const CONSOLE_PUBLIC: [&str; 3] = ["/login", "/assets/{name}", "/api/docs"];
 
 /// The console routes in `source` registered outside the gate.
 fn ungated_console_routes(source: &str) -> Vec<String> {
