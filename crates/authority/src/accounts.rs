@@ -117,6 +117,28 @@ impl Authority {
             .ok_or_else(|| Error::Internal("user creation returned nothing".into()))
     }
 
+    /// Creates the first admin of a new database, `admin`, with `password` or a generated one
+    /// (returned, to be shown once).
+    ///
+    /// # Errors
+    /// As [`Authority::create_user`]: [`Error::Invalid`] for a password the policy refuses.
+    pub async fn create_first_admin(
+        &self,
+        password: Option<String>,
+    ) -> Result<(UserRow, Option<Zeroizing<String>>)> {
+        self.create_user(
+            &Principal::local("system"),
+            NewUserInput {
+                username: "admin".into(),
+                role: "admin".into(),
+                full_name: Some("Administrator".into()),
+                password,
+                ..NewUserInput::default()
+            },
+        )
+        .await
+    }
+
     /// Creates several users in one transaction: all of them or, if any is refused, none.
     ///
     /// # Errors

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use authority::{
-    Authority, Clock, LISTENER_KEY_CONTEXT, ListenerIdentity, MasterKey, NewUserInput, Principal,
-    SystemClock, Vault,
+    Authority, Clock, LISTENER_KEY_CONTEXT, ListenerIdentity, MasterKey, SystemClock, Vault,
 };
 use zeroize::Zeroizing;
 
@@ -201,16 +200,7 @@ pub async fn open_with_clock(
         None
     } else {
         let (_, generated) = authority
-            .create_user(
-                &Principal::local("system"),
-                NewUserInput {
-                    username: "admin".into(),
-                    role: "admin".into(),
-                    full_name: Some("Administrator".into()),
-                    password: secrets.admin_password.clone(),
-                    ..NewUserInput::default()
-                },
-            )
+            .create_first_admin(secrets.admin_password.clone())
             .await
             .map_err(|e| match e {
                 authority::Error::Invalid(m) => {

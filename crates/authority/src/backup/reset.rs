@@ -5,7 +5,7 @@ use zeroize::Zeroizing;
 
 use super::{BackupKind, BackupRecord, BackupRequest};
 use crate::audit::Event;
-use crate::{Authority, NewUserInput, Permission, Principal, Result};
+use crate::{Authority, Permission, Principal, Result};
 
 /// What a reset did.
 #[derive(Debug)]
@@ -46,17 +46,7 @@ impl Authority {
             )
             .await?;
         self.store.recreate().await?;
-        let (admin, password) = self
-            .create_user(
-                &Principal::local("system"),
-                NewUserInput {
-                    username: "admin".into(),
-                    role: "admin".into(),
-                    full_name: Some("Administrator".into()),
-                    ..NewUserInput::default()
-                },
-            )
-            .await?;
+        let (admin, password) = self.create_first_admin(None).await?;
         let password = password.ok_or_else(|| {
             crate::Error::Internal("the new admin was made without a password".into())
         })?;
