@@ -456,7 +456,7 @@ impl Authority {
         };
         match self.check_password(&user, current).await? {
             Guess::Right => {}
-            Guess::Wrong => {
+            Guess::Wrong(_) => {
                 let mut tx = self.store.begin_write().await?;
                 tx.audit(&failed("current password was wrong")).await?;
                 tx.commit().await?;

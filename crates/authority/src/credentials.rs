@@ -28,8 +28,8 @@ pub(crate) enum Credential {
     ApiKey(ApiKeyRow),
 }
 
-/// A session or an API key with its user, as read.
-pub(crate) type Login = (Credential, UserRow);
+/// A session or an API key with its user and what the user's groups grant, as read.
+pub(crate) type Login = (Credential, UserRow, Vec<String>);
 
 #[derive(Debug)]
 struct Entry<V> {

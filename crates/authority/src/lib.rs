@@ -22,6 +22,7 @@ mod database;
 pub mod email;
 mod error;
 pub mod est;
+mod groups;
 mod import;
 mod inventory;
 mod issue;
@@ -32,6 +33,7 @@ mod ocsp;
 pub mod outbound;
 mod overview;
 pub mod password;
+mod password_reset;
 mod principal;
 mod publisher;
 mod publishing;
@@ -42,6 +44,7 @@ mod revoke;
 mod scep;
 mod sealed_settings;
 mod search;
+mod second_factor;
 mod served;
 mod sessions;
 mod ssl_check;
@@ -71,6 +74,7 @@ pub use crl::CrlKind;
 pub use csrs::{SignCsr, parse_csr};
 pub use database::{DatabaseReport, ExportItem, IntegrityProblem, IntegrityReport, Optimized};
 pub use error::{Error, Result};
+pub use groups::{GroupInput, MEMBER_ROLES};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
 pub use live::{InForce, LIVE_SETTINGS, LiveSetting, LiveValues, RateLimitReset};
@@ -91,7 +95,11 @@ pub use scep::{
     ScepProfileChange, ScepProfileStats, ScepStats,
 };
 pub use search::SearchResults;
-pub use sessions::{DatabaseDown, LoginOutcome, OUTAGE_GRACE};
+pub use second_factor::{
+    MAX_CODE_ATTEMPTS, PENDING_LIFETIME, PendingLogin, RECOVERY_CODES, SecondFactorStatus,
+    TotpEnrollment,
+};
+pub use sessions::{DatabaseDown, LoginMethod, LoginOutcome, LoginStep, OUTAGE_GRACE};
 pub use ssl_check::{CHECK_TIMEOUT, MAX_CHAIN, SslReport};
 pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret, sign as sign_webhook};
 // Front doors read rows and get a `Reader`; the `Store`, which writes, stays in this crate.
@@ -100,10 +108,10 @@ pub use store::{
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, Backend, CaId, CaRow,
     CaSource, CaSummary, CaUpdate, CertFields, CertificateFilter, CertificateId, CertificateRow,
     CertificateSource, CertificateState, CertificateStatus, CertificateSummary, CrlRow, CsrId,
-    CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow, EngineCheck, KeyId, Page,
-    PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow, ScepRequestFilter,
-    ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId, TrustSource, TrustStats,
-    TrustedRow, UserFilter, UserRow,
+    CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow, EngineCheck, GroupMemberRow,
+    GroupRow, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow,
+    ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId,
+    TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};
@@ -129,6 +137,8 @@ pub struct Policy {
     pub session_idle_minutes: u32,
     /// A session ends this long after login, whatever its activity.
     pub session_absolute_minutes: u32,
+    /// Roles whose holders must log in with a second factor.
+    pub second_factor_roles: Vec<String>,
     /// Audit cleanup never removes records younger than this many days.
     pub audit_min_retention_days: u32,
     /// Login requests per minute and client address (0: unlimited).
@@ -145,6 +155,7 @@ impl Default for Policy {
             lockout_minutes: 15,
             session_idle_minutes: 30,
             session_absolute_minutes: 12 * 60,
+            second_factor_roles: Vec::new(),
             audit_min_retention_days: 90,
             auth_rate_limit_per_minute: 10,
             auth_rate_limit_enabled: true,

@@ -46,6 +46,8 @@ pub struct LiveValues {
     pub auth_rate_limit_per_minute: Option<u32>,
     /// Whether the login rate limit applies at all.
     pub auth_rate_limit_enabled: Option<bool>,
+    /// Roles whose holders must log in with a second factor.
+    pub second_factor_roles: Option<Vec<String>>,
 }
 
 /// One live setting: its name, the value in force, and whether that value was set through
@@ -128,6 +130,10 @@ impl LiveValues {
             auth_rate_limit_enabled: change
                 .auth_rate_limit_enabled
                 .or(self.auth_rate_limit_enabled),
+            second_factor_roles: change
+                .second_factor_roles
+                .clone()
+                .or_else(|| self.second_factor_roles.clone()),
         }
     }
 
@@ -149,6 +155,10 @@ impl LiveValues {
             auth_rate_limit_enabled: self
                 .auth_rate_limit_enabled
                 .unwrap_or(file.auth_rate_limit_enabled),
+            second_factor_roles: self
+                .second_factor_roles
+                .clone()
+                .unwrap_or_else(|| file.second_factor_roles.clone()),
             ..file.clone()
         }
     }
@@ -205,6 +215,12 @@ impl LiveValues {
                 file.auth_rate_limit_enabled.into(),
                 self.auth_rate_limit_enabled.is_some(),
             ),
+            one(
+                "second_factor_roles",
+                in_force.second_factor_roles.clone().into(),
+                file.second_factor_roles.clone().into(),
+                self.second_factor_roles.is_some(),
+            ),
         ]
     }
 }
@@ -218,6 +234,7 @@ pub const LIVE_SETTINGS: &[&str] = &[
     "session_absolute_minutes",
     "auth_rate_limit_per_minute",
     "auth_rate_limit_enabled",
+    "second_factor_roles",
 ];
 
 /// Refuses the rules `changed` names when out of bounds, naming the setting. The others come
@@ -270,6 +287,9 @@ fn check(policy: &Policy, changed: &LiveValues) -> Result<()> {
             "session_absolute_minutes ({}) must be at least session_idle_minutes ({})",
             policy.session_absolute_minutes, policy.session_idle_minutes
         ));
+    }
+    if changed.second_factor_roles.is_some() {
+        crate::second_factor::check_roles(&policy.second_factor_roles)?;
     }
     if changed.auth_rate_limit_per_minute.is_some()
         && policy.auth_rate_limit_per_minute > MAX_RATE_PER_MINUTE
@@ -460,9 +480,10 @@ mod tests {
             session_absolute_minutes: Some(0),
             auth_rate_limit_per_minute: Some(0),
             auth_rate_limit_enabled: Some(true),
+            second_factor_roles: Some(vec!["admin".into()]),
         };
         assert!(check(&ok, &all).is_ok());
-        let cases: [(&str, Policy); 6] = [
+        let cases: [(&str, Policy); 7] = [
             (
                 "password_min_length",
                 Policy {
@@ -503,6 +524,13 @@ mod tests {
                 "auth_rate_limit_per_minute",
                 Policy {
                     auth_rate_limit_per_minute: MAX_RATE_PER_MINUTE + 1,
+                    ..ok.clone()
+                },
+            ),
+            (
+                "second_factor_roles",
+                Policy {
+                    second_factor_roles: vec!["root".into()],
                     ..ok.clone()
                 },
             ),

@@ -88,7 +88,7 @@ pub struct VersionCount {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SealedKind {
     /// `ca_key`, `certificate_key`, `csr_key`, `other_key`, `webhook_secret`,
-    /// `acme_eab_key`, `acme_nonce_key`, `smtp_password`, `https_listener_key` (this node's
+    /// `acme_eab_key`, `acme_nonce_key`, `totp_secret`, `smtp_password`, `https_listener_key` (this node's
     /// file), `https_listener_shared_key` (the certificate set for every node) or
     /// `backup_passphrase` (of scheduled backups).
     pub kind: String,
@@ -719,6 +719,7 @@ fn column_context(column: SealedColumn, binding: Option<&str>) -> Result<String>
         SealedColumn::WebhookSecrets => Ok(crate::webhooks::SECRET_CONTEXT.to_owned()),
         SealedColumn::AcmeEabKeys => Ok(crate::acme::EAB_CONTEXT.to_owned()),
         SealedColumn::AcmeNonceKey => Ok(crate::acme::NONCE_KEY_CONTEXT.to_owned()),
+        SealedColumn::TotpSecrets => Ok(crate::second_factor::TOTP_CONTEXT.to_owned()),
         _ => Err(Error::Internal(format!(
             "no sealing context is known for {column:?}"
         ))),
@@ -752,7 +753,7 @@ mod tests {
 
     /// The places that seal a secret, each of which the rotation seals again: a new one that
     /// the rotation did not know would become unreadable when the old key is retired.
-    const KNOWN: [(&str, usize); 9] = [
+    const KNOWN: [(&str, usize); 10] = [
         // SealedColumn::Keys
         ("authority/src/ca/keys.rs", 1),
         // SealedColumn::WebhookSecrets
@@ -761,6 +762,8 @@ mod tests {
         ("authority/src/acme/admin/eab_keys.rs", 1),
         // SealedColumn::AcmeNonceKey
         ("authority/src/acme/nonces.rs", 1),
+        // SealedColumn::TotpSecrets
+        ("authority/src/second_factor.rs", 1),
         // SEALED_SETTINGS
         ("authority/src/email.rs", 1),
         ("authority/src/ca/listener.rs", 1),

@@ -19,6 +19,8 @@ pub enum Credential {
         id: i64,
         /// The token state-changing requests must echo.
         csrf_token: String,
+        /// How the session was opened (`password`, `webauthn`, `mtls`, `sso`).
+        method: String,
     },
     /// An API key, limited to its own permissions.
     ApiKey {
@@ -40,6 +42,18 @@ pub enum Credential {
     Enrollment,
 }
 
+/// The permission strings a user holds through `role` and the `granted` of their groups,
+/// without those another already covers.
+pub(crate) fn held(role: Role, granted: &[String]) -> Vec<String> {
+    let mut held: Vec<String> = role.permissions().iter().map(|p| (*p).to_owned()).collect();
+    for p in granted {
+        if !rbac::grants(&held, p) {
+            held.push(p.clone());
+        }
+    }
+    held
+}
+
 /// What an ACME account may ask of the pipeline once ACME's own checks have passed.
 const ACME_PERMISSIONS: &[Permission] = &[
     Permission::WriteCertificates,
@@ -58,6 +72,8 @@ pub struct Principal {
     pub username: String,
     /// The role held now.
     pub role: Role,
+    /// Permission strings held through groups, on top of the role's.
+    pub granted: Vec<String>,
     /// How it authenticated.
     pub credential: Credential,
     /// Where the request came from.
@@ -72,15 +88,21 @@ impl Principal {
             user: None,
             username: name.into(),
             role: Role::Admin,
+            granted: Vec::new(),
             credential: Credential::Local,
             origin: Origin::default(),
         }
     }
 
-    /// Whether the principal may do what `permission` names: the role must grant it and, for an
-    /// API key, the key must too.
+    /// Whether the user holds `wanted`, through the role or a group.
+    fn holds(&self, wanted: &str) -> bool {
+        rbac::grants(self.role.permissions(), wanted) || rbac::grants(&self.granted, wanted)
+    }
+
+    /// Whether the principal may do what `permission` names: the role or a group must grant it
+    /// and, for an API key, the key must too.
     pub fn can(&self, permission: Permission) -> bool {
-        rbac::grants(self.role.permissions(), permission.as_str())
+        self.holds(permission.as_str())
             && match &self.credential {
                 Credential::ApiKey { permissions, .. } => {
                     rbac::grants(permissions, permission.as_str())
@@ -97,6 +119,7 @@ impl Principal {
             user: None,
             username: format!("acme:{refid}"),
             role: Role::Operator,
+            granted: Vec::new(),
             credential: Credential::Acme { account_id },
             origin,
         }
@@ -109,6 +132,7 @@ impl Principal {
             user: None,
             username: format!("{protocol}:{who}"),
             role: Role::Operator,
+            granted: Vec::new(),
             credential: Credential::Enrollment,
             origin,
         }
@@ -126,12 +150,13 @@ impl Principal {
         }
     }
 
-    /// The permission strings in force: the role's, narrowed to the key's for an API key.
+    /// The permission strings in force: the role's and the groups', narrowed to the key's for
+    /// an API key.
     pub fn permissions(&self) -> Vec<String> {
         match &self.credential {
             Credential::ApiKey { permissions, .. } => permissions
                 .iter()
-                .filter(|p| rbac::grants(self.role.permissions(), p))
+                .filter(|p| self.holds(p))
                 .cloned()
                 .collect(),
             Credential::Acme { .. } => ACME_PERMISSIONS
@@ -142,12 +167,7 @@ impl Principal {
                 .iter()
                 .map(|p| p.as_str().to_owned())
                 .collect(),
-            Credential::Session { .. } | Credential::Local => self
-                .role
-                .permissions()
-                .iter()
-                .map(|p| (*p).to_owned())
-                .collect(),
+            Credential::Session { .. } | Credential::Local => held(self.role, &self.granted),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::audit::Event;
 use crate::credentials;
 use crate::principal::{Credential, Origin, Principal};
 use crate::rbac::Role;
+use crate::second_factor::PendingLogin;
 use crate::token::{digest_hex, new_token};
 use crate::{Authority, Error, Policy, Result, SessionRow, UserRow, password};
 use store::NewEvent;
@@ -47,6 +48,7 @@ pub enum DatabaseDown {
 struct Found {
     credential: credentials::Credential,
     user: UserRow,
+    granted: Vec<String>,
     generation: u64,
     remembered: bool,
 }
@@ -58,8 +60,8 @@ const BAD_LOGIN: &str = "invalid username or password";
 pub(crate) enum Guess {
     /// The password is right; the caller clears the failure count.
     Right,
-    /// Wrong, and counted.
-    Wrong,
+    /// Wrong (for the reason given), and counted.
+    Wrong(&'static str),
     /// The account is locked: by this attempt (`now`) or before it.
     Locked {
         /// How many failures locked it.
@@ -71,6 +73,62 @@ pub(crate) enum Guess {
     },
 }
 
+/// How a login proved who the user is; sessions and the audit log name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginMethod {
+    /// A username and password.
+    Password,
+    /// A passkey (WebAuthn) with user verification.
+    Passkey,
+    /// A TLS client certificate mapped to the user.
+    ClientCertificate,
+    /// A single sign-on provider (OIDC or LDAP).
+    Sso,
+}
+
+impl LoginMethod {
+    /// The name sessions and the API use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::Passkey => "webauthn",
+            Self::ClientCertificate => "mtls",
+            Self::Sso => "sso",
+        }
+    }
+
+    /// The method a session or pending login names.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for a name no method has.
+    pub fn parse(name: &str) -> Result<Self> {
+        [
+            Self::Password,
+            Self::Passkey,
+            Self::ClientCertificate,
+            Self::Sso,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+        .ok_or_else(|| Error::Internal(format!("unknown login method {name}")))
+    }
+
+    /// Whether the method proves two factors by itself: a passkey is something the user has,
+    /// unlocked by something they know or are (user verification is required).
+    pub fn proves_two_factors(self) -> bool {
+        matches!(self, Self::Passkey)
+    }
+}
+
+/// Where a login stands after its first step.
+#[derive(Debug, Clone)]
+pub enum LoginStep {
+    /// Logged in.
+    Done(LoginOutcome),
+    /// The first step was right; a second factor must follow.
+    SecondFactor(PendingLogin),
+}
+
 /// A successful login.
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
@@ -78,6 +136,10 @@ pub struct LoginOutcome {
     pub user: UserRow,
     /// The role held.
     pub role: Role,
+    /// How the first step was proved.
+    pub method: LoginMethod,
+    /// The permission strings held: the role's and the groups'.
+    pub permissions: Vec<String>,
     /// The session's secret, for the cookie; shown once, stored only as a digest.
     pub token: String,
     /// The token state-changing requests must send as `X-CSRF-Token`.
@@ -86,10 +148,13 @@ pub struct LoginOutcome {
     pub session_id: i64,
     /// The absolute end of the session.
     pub expires_at: OffsetDateTime,
+    /// Recovery codes made by this login (when it set up an authenticator), shown this once.
+    pub recovery_codes: Vec<String>,
 }
 
 impl Authority {
-    /// Checks a username and password and opens a session. Every attempt is audited; ten
+    /// Checks a username and password and opens a session, or a pending login when a second
+    /// factor must follow (see [`Self::open_session`]). Every attempt is audited; ten
     /// consecutive failures (by policy) lock the account.
     ///
     /// # Errors
@@ -100,8 +165,7 @@ impl Authority {
         username: &str,
         password: &str,
         origin: &Origin,
-    ) -> Result<LoginOutcome> {
-        let now = self.now();
+    ) -> Result<LoginStep> {
         let attempted: String = username.chars().take(64).collect();
         let user = self.store.user_by_name(username).await?;
         let Some(user) = user else {
@@ -112,8 +176,8 @@ impl Authority {
         };
         match self.check_password(&user, password).await? {
             Guess::Right => {}
-            Guess::Wrong => {
-                self.record_failure(None, &attempted, origin, "wrong password")
+            Guess::Wrong(reason) => {
+                self.record_failure(None, &attempted, origin, reason)
                     .await?;
                 return Err(Error::Unauthorized(BAD_LOGIN.into()));
             }
@@ -132,12 +196,49 @@ impl Authority {
                 return Err(Error::Locked { attempts, until });
             }
         }
+        self.open_session(user, LoginMethod::Password, origin).await
+    }
+
+    /// Opens a session for `user`, who has just proved who they are by `method`. Every login
+    /// method ends here, so the rules that follow hold for all of them: a disabled account is
+    /// refused (whatever an identity provider says), and a second factor is asked for when
+    /// [`Self::second_factor_due`] says so.
+    ///
+    /// # Errors
+    /// [`Error::Unauthorized`] for a disabled account; store errors.
+    pub(crate) async fn open_session(
+        &self,
+        user: UserRow,
+        method: LoginMethod,
+        origin: &Origin,
+    ) -> Result<LoginStep> {
+        let attempted: String = user.username.chars().take(64).collect();
         if !user.enabled {
             self.record_failure(None, &attempted, origin, "account disabled")
                 .await?;
             return Err(Error::Unauthorized("account is disabled".into()));
         }
+        if let Some(due) = self.second_factor_due(&user, method).await? {
+            return self
+                .pending_login(user, method, due, origin)
+                .await
+                .map(LoginStep::SecondFactor);
+        }
+        self.start_session(user, method, origin)
+            .await
+            .map(LoginStep::Done)
+    }
+
+    /// Writes the session of a login that is complete.
+    pub(crate) async fn start_session(
+        &self,
+        user: UserRow,
+        method: LoginMethod,
+        origin: &Origin,
+    ) -> Result<LoginOutcome> {
+        let now = self.now();
         let role = Role::parse(&user.role)?;
+        let permissions = crate::principal::held(role, &self.group_permissions(user.id).await?);
         let token = new_token("")?;
         let csrf_token = new_token("")?;
         let absolute = self.policy_now().await.session_absolute_minutes;
@@ -150,7 +251,7 @@ impl Authority {
                     user_id: user.id,
                     token_hash: digest_hex(&token),
                     csrf_token: csrf_token.clone(),
-                    auth_method: "password".into(),
+                    auth_method: method.as_str().into(),
                     ip_address: origin.ip.clone(),
                     user_agent: origin.user_agent.clone(),
                     expires_at,
@@ -161,17 +262,25 @@ impl Authority {
         tx.audit(&self.entry(
             Some(&user.username),
             origin,
-            Event::new("login_success", "user", user.id, "password login"),
+            Event::new(
+                "login_success",
+                "user",
+                user.id,
+                format!("{} login", method.as_str()),
+            ),
         ))
         .await?;
         tx.commit().await?;
         Ok(LoginOutcome {
             user,
             role,
+            method,
+            permissions,
             token,
             csrf_token,
             session_id,
             expires_at,
+            recovery_codes: Vec::new(),
         })
     }
 
@@ -206,48 +315,22 @@ impl Authority {
         Ok(())
     }
 
-    /// Checks `password` against `user`'s for a login or a password change. The attempt is
-    /// counted before the (slow) check runs, so a burst of parallel guesses gets no more checks
-    /// than the lockout threshold allows; the attempt that reaches the threshold with a wrong
-    /// password, and any beyond it, lock the account.
+    /// Checks `password` against `user`'s for a login or a password change, counted towards
+    /// the lockout (see [`Self::counted_check`]).
     ///
     /// # Errors
     /// Store errors; [`Error::Internal`] when hashing fails.
     pub(crate) async fn check_password(&self, user: &UserRow, password: &str) -> Result<Guess> {
-        let now = self.now();
-        let policy = self.policy_now().await;
-        let threshold = i64::from(policy.lockout_threshold.max(1));
-        let mut tx = self.store.begin_write().await?;
-        let counted = tx.count_password_attempt(user.id, now).await?;
-        tx.commit().await?;
-        let Some(attempt) = counted else {
-            let until = self
-                .store
-                .user(user.id)
-                .await?
-                .and_then(|u| u.locked_until)
-                .unwrap_or(now);
-            return Ok(Guess::Locked {
-                attempts: policy.lockout_threshold,
-                until,
-                now: false,
-            });
-        };
-        if attempt <= threshold && password::verify(password, Some(&user.password_hash)).await? {
-            return Ok(Guess::Right);
-        }
-        if attempt < threshold {
-            return Ok(Guess::Wrong);
-        }
-        let until = now + Duration::minutes(i64::from(policy.lockout_minutes));
-        let mut tx = self.store.begin_write().await?;
-        tx.lock_user(user.id, until).await?;
-        tx.commit().await?;
-        Ok(Guess::Locked {
-            attempts: u32::try_from(attempt).unwrap_or(u32::MAX),
-            until,
-            now: true,
+        self.counted_check(user, async {
+            Ok(
+                if password::verify(password, Some(&user.password_hash)).await? {
+                    Ok(())
+                } else {
+                    Err("wrong password")
+                },
+            )
         })
+        .await
     }
 
     /// Ends the principal's session.
@@ -285,6 +368,7 @@ impl Authority {
         let Found {
             credential,
             user,
+            granted,
             generation,
             remembered,
         } = self
@@ -307,6 +391,7 @@ impl Authority {
                 (
                     credentials::Credential::Session(session.clone()),
                     user.clone(),
+                    granted.clone(),
                 ),
             );
         }
@@ -314,9 +399,11 @@ impl Authority {
             username: user.username.clone(),
             user: Some(user),
             role,
+            granted,
             credential: Credential::Session {
                 id: session.id,
                 csrf_token: session.csrf_token,
+                method: session.auth_method,
             },
             origin,
         })
@@ -355,6 +442,7 @@ impl Authority {
         let Found {
             credential,
             user,
+            granted,
             generation,
             remembered,
         } = self
@@ -376,13 +464,18 @@ impl Authority {
             self.credentials.put(
                 digest,
                 generation,
-                (credentials::Credential::ApiKey(key.clone()), user.clone()),
+                (
+                    credentials::Credential::ApiKey(key.clone()),
+                    user.clone(),
+                    granted.clone(),
+                ),
             );
         }
         Ok(Principal {
             username: user.username.clone(),
             user: Some(user),
             role,
+            granted,
             credential: Credential::ApiKey {
                 id: key.id,
                 permissions: key.permissions,
@@ -401,9 +494,10 @@ impl Authority {
         down: DatabaseDown,
     ) -> Result<Found> {
         let generation = self.store.credentials_generation();
-        let found = |(credential, user), remembered| Found {
+        let found = |(credential, user, granted), remembered| Found {
             credential,
             user,
+            granted,
             generation,
             remembered,
         };
@@ -456,7 +550,8 @@ impl Authority {
             .user(user_id)
             .await?
             .ok_or_else(|| Error::Unauthorized("account no longer exists".into()))?;
-        Ok((credential, user))
+        let granted = self.group_permissions(user.id).await?;
+        Ok((credential, user, granted))
     }
 
     /// The role of `user`, who must be enabled and not locked out.

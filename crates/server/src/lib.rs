@@ -101,6 +101,15 @@ impl Shared {
         self.restart.notified().await;
     }
 
+    /// The absolute base URL of links sent out of band (mail): `external_url`, else
+    /// `public_url`. Never the request's Host header, which the client chooses.
+    pub fn public_base(&self) -> String {
+        self.external_url
+            .clone()
+            .or_else(|| self.settings.public_url().ok())
+            .unwrap_or_default()
+    }
+
     /// `path` as clients are shown it: under `external_url` when that is set, else as is.
     pub fn link(&self, path: &str) -> String {
         match &self.external_url {

@@ -101,6 +101,11 @@ pub struct Settings {
     pub session_idle_minutes: u32,
     /// A session ends this long after login.
     pub session_absolute_minutes: u32,
+    /// Roles whose holders must log in with a second factor (an authenticator code after a
+    /// password, or a passkey). Those without one set it up at their next login. Empty by
+    /// default, so that a new install's first admin is not locked behind a set-up it has not
+    /// heard of; turn it on for `admin` once the administrators have authenticators.
+    pub second_factor_roles: Vec<String>,
     /// Audit cleanup refuses to remove records younger than this many days.
     pub audit_min_retention_days: u32,
     /// Requests per minute per client address (IPv6: per /64) to the endpoints that check a
@@ -356,6 +361,7 @@ impl Default for Settings {
             lockout_minutes: policy.lockout_minutes,
             session_idle_minutes: policy.session_idle_minutes,
             session_absolute_minutes: policy.session_absolute_minutes,
+            second_factor_roles: policy.second_factor_roles,
             audit_min_retention_days: policy.audit_min_retention_days,
             auth_rate_limit_per_minute: policy.auth_rate_limit_per_minute,
             shutdown_grace_seconds: 30,
@@ -571,6 +577,7 @@ impl Settings {
             lockout_minutes: self.lockout_minutes,
             session_idle_minutes: self.session_idle_minutes,
             session_absolute_minutes: self.session_absolute_minutes,
+            second_factor_roles: self.second_factor_roles.clone(),
             audit_min_retention_days: self.audit_min_retention_days,
             auth_rate_limit_per_minute: self.auth_rate_limit_per_minute,
             auth_rate_limit_enabled: true,

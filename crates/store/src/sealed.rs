@@ -22,15 +22,18 @@ pub enum SealedColumn {
     AcmeEabKeys,
     /// The key ACME nonces are made with.
     AcmeNonceKey,
+    /// Users' TOTP secrets.
+    TotpSecrets,
 }
 
 impl SealedColumn {
     /// Every column that holds sealed blobs.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Keys,
         Self::WebhookSecrets,
         Self::AcmeEabKeys,
         Self::AcmeNonceKey,
+        Self::TotpSecrets,
     ];
 
     /// Table and column.
@@ -40,6 +43,7 @@ impl SealedColumn {
             Self::WebhookSecrets => ("webhook_endpoints", "secret"),
             Self::AcmeEabKeys => ("acme_eab_keys", "hmac_key"),
             Self::AcmeNonceKey => ("acme_state", "nonce_key"),
+            Self::TotpSecrets => ("user_totp", "secret"),
         }
     }
 
@@ -58,6 +62,7 @@ impl SealedColumn {
             Self::WebhookSecrets => "'webhook_secret'",
             Self::AcmeEabKeys => "'acme_eab_key'",
             Self::AcmeNonceKey => "'acme_nonce_key'",
+            Self::TotpSecrets => "'totp_secret'",
         }
     }
 
@@ -65,7 +70,9 @@ impl SealedColumn {
     fn binding(self) -> &'static str {
         match self {
             Self::Keys => "refid",
-            Self::WebhookSecrets | Self::AcmeEabKeys | Self::AcmeNonceKey => "CAST(NULL AS TEXT)",
+            Self::WebhookSecrets | Self::AcmeEabKeys | Self::AcmeNonceKey | Self::TotpSecrets => {
+                "CAST(NULL AS TEXT)"
+            }
         }
     }
 }
@@ -74,7 +81,7 @@ impl SealedColumn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedCount {
     /// `ca_key`, `certificate_key`, `csr_key`, `other_key`, `webhook_secret`,
-    /// `acme_eab_key` or `acme_nonce_key`.
+    /// `acme_eab_key`, `acme_nonce_key` or `totp_secret`.
     pub kind: String,
     /// The blob's first `header_len` bytes when it starts with the versioned format byte,
     /// otherwise its first byte alone.

@@ -122,6 +122,22 @@ impl Reader {
             .await
     }
 
+    /// The enabled users whose e-mail is `email` (compared without case), by id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn enabled_users_by_email(&self, email: &str) -> Result<Vec<UserRow>, Error> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM users WHERE lower(email) = lower($1) AND enabled = 1 \
+             ORDER BY id LIMIT 10"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(email.to_owned())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user).collect()
+    }
+
     /// Users matching `filter`, by id.
     ///
     /// # Errors

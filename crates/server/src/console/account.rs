@@ -137,6 +137,12 @@ struct AccountPage {
     notice: Option<Notice>,
     /// What a successful password change did.
     done: Option<String>,
+    /// Where the visitor's second factor stands.
+    second_factor: authority::SecondFactorStatus,
+    /// An authenticator just set up, to scan: shown on this answer only.
+    enrollment: Option<authority::TotpEnrollment>,
+    /// Recovery codes just made: shown on this answer only.
+    recovery_codes: Vec<String>,
 }
 
 impl AccountPage {
@@ -170,6 +176,8 @@ struct Outcome {
     issued: Option<IssuedKeyView>,
     notice: Option<Notice>,
     done: Option<String>,
+    enrollment: Option<authority::TotpEnrollment>,
+    recovery_codes: Vec<String>,
 }
 
 /// The account page with `outcome`, in `status` (unless reading it fails).
@@ -185,9 +193,10 @@ async fn account_page(
         let user = UserView::new(principal.account()?.clone(), app.authority.now());
         let keys = rest::key_views(app, principal).await?;
         let sessions = rest::session_views(app, principal).await?;
-        Ok::<_, ApiError>((user, keys, sessions))
+        let second_factor = app.authority.second_factor_status(principal).await?;
+        Ok::<_, ApiError>((user, keys, sessions, second_factor))
     };
-    let (user, keys, sessions) = match read.await {
+    let (user, keys, sessions, second_factor) = match read.await {
         Ok(read) => read,
         Err(e) => return page::refused(frame, &e),
     };
@@ -227,6 +236,9 @@ async fn account_page(
             issued: outcome.issued,
             notice: outcome.notice,
             done: outcome.done,
+            second_factor,
+            enrollment: outcome.enrollment,
+            recovery_codes: outcome.recovery_codes,
         },
     )
 }
@@ -376,6 +388,105 @@ pub async fn revoke_session(
     match app.authority.revoke_session(&visitor.principal, id).await {
         Ok(()) => Redirect::to("/account").into_response(),
         Err(e) => refused(&app, &visitor, "sessions", &e.into(), Outcome::default()).await,
+    }
+}
+
+/// POST `/account/2fa/enable`: sets up an authenticator and shows its QR code and secret on
+/// this answer only; the code form below confirms it.
+pub async fn enable_second_factor(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+) -> Response {
+    match app.authority.totp_enable(&visitor.principal).await {
+        Ok(enrollment) => {
+            let outcome = Outcome {
+                enrollment: Some(enrollment),
+                ..Outcome::default()
+            };
+            account_page(&app, &visitor, StatusCode::OK, outcome).await
+        }
+        Err(e) => refused(&app, &visitor, "2fa", &e.into(), Outcome::default()).await,
+    }
+}
+
+/// The code form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    code: String,
+    password: String,
+}
+
+/// POST `/account/2fa/confirm`: confirms the new authenticator with its first code and shows
+/// the recovery codes once.
+pub async fn confirm_second_factor(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    match app
+        .authority
+        .totp_confirm(&visitor.principal, &form.code)
+        .await
+    {
+        Ok(recovery_codes) => {
+            let outcome = Outcome {
+                recovery_codes,
+                ..Outcome::default()
+            };
+            account_page(&app, &visitor, StatusCode::OK, outcome).await
+        }
+        Err(e) => refused(&app, &visitor, "2fa", &e.into(), Outcome::default()).await,
+    }
+}
+
+/// POST `/account/2fa/disable`: turns the second factor off, given a code or the password.
+/// Rate-limited like the password form: it checks one.
+pub async fn disable_second_factor(
+    State(app): State<App>,
+    conn: Option<Extension<Conn>>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    let done = async {
+        if let Some(Extension(c)) = conn
+            && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
+        {
+            return Err(ApiError::rate_limited(retry_after));
+        }
+        app.authority
+            .totp_disable(
+                &visitor.principal,
+                blank_is_none(&form.code),
+                blank_is_none(&form.password),
+            )
+            .await
+            .map_err(ApiError::from)
+    };
+    match done.await {
+        Ok(()) => Redirect::to("/account").into_response(),
+        Err(e) => refused(&app, &visitor, "2fa", &e, Outcome::default()).await,
+    }
+}
+
+/// POST `/account/2fa/recovery-codes`: replaces the recovery codes and shows the new ones once.
+pub async fn regenerate_recovery_codes(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+) -> Response {
+    match app
+        .authority
+        .regenerate_recovery_codes(&visitor.principal)
+        .await
+    {
+        Ok(recovery_codes) => {
+            let outcome = Outcome {
+                recovery_codes,
+                ..Outcome::default()
+            };
+            account_page(&app, &visitor, StatusCode::OK, outcome).await
+        }
+        Err(e) => refused(&app, &visitor, "2fa", &e.into(), Outcome::default()).await,
     }
 }
 

@@ -21,6 +21,8 @@ struct LoginPage<'a> {
     next: &'a str,
     username: &'a str,
     error: Option<String>,
+    /// Whether to offer a password reset by mail.
+    email_configured: bool,
 }
 
 #[derive(Deserialize)]
@@ -30,7 +32,7 @@ pub struct NextQuery {
 }
 
 /// GET `/login`.
-pub async fn form(Query(q): Query<NextQuery>) -> Response {
+pub async fn form(State(app): State<App>, Query(q): Query<NextQuery>) -> Response {
     page::render(
         StatusCode::OK,
         &LoginPage {
@@ -38,8 +40,14 @@ pub async fn form(Query(q): Query<NextQuery>) -> Response {
             next: page::local_path(&q.next),
             username: "",
             error: None,
+            email_configured: email_configured(&app).await,
         },
     )
+}
+
+/// Whether mail is set up, for the reset link; a database that cannot say hides it.
+async fn email_configured(app: &App) -> bool {
+    app.authority.email_configured().await.unwrap_or(false)
 }
 
 #[derive(Deserialize)]
@@ -60,6 +68,7 @@ pub async fn submit(
 ) -> Response {
     let conn = conn.map(|Extension(c)| c);
     let next = page::local_path(&form.next);
+    let email_configured = email_configured(&app).await;
     let refused = |e: ApiError| {
         page::render(
             e.status(),
@@ -68,6 +77,7 @@ pub async fn submit(
                 next,
                 username: &form.username,
                 error: Some(e.message().to_owned()),
+                email_configured,
             },
         )
     };
@@ -77,23 +87,138 @@ pub async fn submit(
         return refused(ApiError::rate_limited(retry_after));
     }
     let origin = access::origin(conn.as_ref(), &headers);
-    let outcome = match app
+    let tls = conn.is_some_and(|c| c.tls);
+    match app
         .authority
         .login(&form.username, &form.password, &origin)
         .await
     {
-        Ok(outcome) => outcome,
-        Err(e) => return refused(e.into()),
-    };
+        Ok(authority::LoginStep::Done(outcome)) => signed_in(&app, &outcome, next, tls),
+        Ok(authority::LoginStep::SecondFactor(pending)) => {
+            let enrollment = if pending.setup {
+                match app
+                    .authority
+                    .login_totp_setup(&pending.token, &origin)
+                    .await
+                {
+                    Ok(enrollment) => Some(enrollment),
+                    Err(e) => return refused(e.into()),
+                }
+            } else {
+                None
+            };
+            page::render(
+                StatusCode::OK,
+                &SecondFactorPage {
+                    head: Head::new(),
+                    next,
+                    pending_token: &pending.token,
+                    setup: pending.setup,
+                    enrollment,
+                    error: None,
+                },
+            )
+        }
+        Err(e) => refused(e.into()),
+    }
+}
+
+/// A redirect to `next` with the session cookie of `outcome`.
+fn signed_in(app: &App, outcome: &authority::LoginOutcome, next: &str, tls: bool) -> Response {
+    let mut response = Redirect::to(next).into_response();
+    with_cookie(app, &mut response, outcome, tls);
+    response
+}
+
+fn with_cookie(app: &App, response: &mut Response, outcome: &authority::LoginOutcome, tls: bool) {
     let max_age = (outcome.expires_at - app.authority.now())
         .whole_seconds()
         .max(0);
-    let mut response = Redirect::to(next).into_response();
-    if let Some(cookie) =
-        access::session_cookie(&outcome.token, max_age, conn.is_some_and(|c| c.tls))
-    {
+    if let Some(cookie) = access::session_cookie(&outcome.token, max_age, tls) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
+}
+
+#[derive(Template)]
+#[template(path = "console/login_2fa.html")]
+struct SecondFactorPage<'a> {
+    head: Head,
+    next: &'a str,
+    pending_token: &'a str,
+    setup: bool,
+    enrollment: Option<authority::TotpEnrollment>,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/recovery_codes.html")]
+struct RecoveryCodesPage<'a> {
+    head: Head,
+    next: &'a str,
+    codes: &'a [String],
+}
+
+#[derive(Deserialize)]
+pub struct SecondFactorForm {
+    pending_token: String,
+    code: String,
+    #[serde(default)]
+    setup: bool,
+    #[serde(default)]
+    next: String,
+}
+
+/// POST `/login/2fa`: the second step of a login, the same as `POST /api/v2/auth/login/2fa`
+/// (same rate limit and counting). A login that set up an authenticator shows its recovery
+/// codes once before going on.
+pub async fn submit_second_factor(
+    State(app): State<App>,
+    conn: Option<Extension<Conn>>,
+    headers: HeaderMap,
+    Form(form): Form<SecondFactorForm>,
+) -> Response {
+    let conn = conn.map(|Extension(c)| c);
+    let next = page::local_path(&form.next);
+    let again = |e: ApiError| {
+        page::render(
+            e.status(),
+            &SecondFactorPage {
+                head: Head::new(),
+                next,
+                pending_token: &form.pending_token,
+                setup: form.setup,
+                enrollment: None,
+                error: Some(e.message().to_owned()),
+            },
+        )
+    };
+    if let Some(c) = &conn
+        && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
+    {
+        return again(ApiError::rate_limited(retry_after));
+    }
+    let origin = access::origin(conn.as_ref(), &headers);
+    let tls = conn.is_some_and(|c| c.tls);
+    let outcome = match app
+        .authority
+        .login_second_factor(&form.pending_token, &form.code, &origin)
+        .await
+    {
+        Ok(outcome) => outcome,
+        Err(e) => return again(e.into()),
+    };
+    if outcome.recovery_codes.is_empty() {
+        return signed_in(&app, &outcome, next, tls);
+    }
+    let mut response = page::render(
+        StatusCode::OK,
+        &RecoveryCodesPage {
+            head: Head::new(),
+            next,
+            codes: &outcome.recovery_codes,
+        },
+    );
+    with_cookie(&app, &mut response, &outcome, tls);
     response
 }
 

@@ -29,6 +29,7 @@ mod import;
 mod jobs;
 mod login;
 mod page;
+mod password_reset;
 mod reports;
 mod scep;
 mod security;
@@ -58,6 +59,15 @@ pub fn routes(app: App) -> Router {
     Router::new()
         .route("/", page(&app, None, get(dashboard::show)))
         .route("/login", get(login::form).post(login::submit))
+        .route("/login/2fa", post(login::submit_second_factor))
+        .route(
+            "/forgot-password",
+            get(password_reset::forgot_form).post(password_reset::forgot_submit),
+        )
+        .route(
+            "/reset-password",
+            get(password_reset::reset_form).post(password_reset::reset_submit),
+        )
         .route("/logout", page(&app, None, post(login::logout)))
         .route("/acme", page(&app, Some(P::ReadAcme), get(acme::show)))
         .route(
@@ -458,6 +468,22 @@ pub fn routes(app: App) -> Router {
             page(&app, None, post(account::password)),
         )
         .route("/account/keys", page(&app, None, post(account::create_key)))
+        .route(
+            "/account/2fa/enable",
+            page(&app, None, post(account::enable_second_factor)),
+        )
+        .route(
+            "/account/2fa/confirm",
+            page(&app, None, post(account::confirm_second_factor)),
+        )
+        .route(
+            "/account/2fa/disable",
+            page(&app, None, post(account::disable_second_factor)),
+        )
+        .route(
+            "/account/2fa/recovery-codes",
+            page(&app, None, post(account::regenerate_recovery_codes)),
+        )
         .route(
             "/account/keys/{id}/delete",
             page(&app, None, post(account::delete_key)),

@@ -278,7 +278,14 @@ fn plain_registrations(source: &str) -> Vec<String> {
 /// API's documentation (public, as the OpenAPI document is). Every other console route is
 /// registered through `gate::page` with what it needs (the console's equivalent of a route's
 /// OpenAPI declaration), which the tests in `tests/api/console*.rs` attack.
-const CONSOLE_PUBLIC: [&str; 3] = ["/login", "/assets/{name}", "/api/docs"];
+const CONSOLE_PUBLIC: [&str; 6] = [
+    "/login",
+    "/login/2fa",
+    "/forgot-password",
+    "/reset-password",
+    "/assets/{name}",
+    "/api/docs",
+];
 
 /// The console routes in `source` registered outside the gate.
 fn ungated_console_routes(source: &str) -> Vec<String> {

@@ -132,6 +132,10 @@ async fn rotation_reseals_every_secret_and_everything_still_works() -> TestResul
         .send()
         .await?;
     assert!(nonce.headers().contains_key("replay-nonce"));
+    // A user's authenticator secret is sealed too.
+    server.user(&admin, "tina", "viewer").await;
+    let tina = server.login("tina", crate::common::ADMIN_PASSWORD).await;
+    let totp_secret = crate::two_factor::enable_totp(&server, &tina).await?;
     let key_before = export_key(&server, &auth, certificates[0]).await?;
     let second_before = export_key(&server, &auth, certificates[1]).await?;
 
@@ -147,6 +151,7 @@ async fn rotation_reseals_every_secret_and_everything_still_works() -> TestResul
         "smtp_password",
         "acme_eab_key",
         "acme_nonce_key",
+        "totp_secret",
         "https_listener_key",
     ] {
         assert_eq!(kinds.get(kind), Some(&vec![1]), "{kind}: {before}");
@@ -208,6 +213,7 @@ async fn rotation_reseals_every_secret_and_everything_still_works() -> TestResul
         key_before
     );
     issue(&server, &admin, "after.example.test").await?;
+    crate::two_factor::login_with_code(&server, "tina", &totp_secret).await?;
     for action in [
         "master_key_rotation_started",
         "master_key_retired",

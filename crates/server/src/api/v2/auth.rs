@@ -21,9 +21,13 @@ use axum::extract::State;
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(login_password))
+        .routes(routes!(login_second_factor))
+        .routes(routes!(login_totp_setup))
         .routes(routes!(verify))
         .routes(routes!(logout))
         .routes(routes!(methods))
+        .routes(routes!(forgot_password))
+        .routes(routes!(reset_password))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,20 +42,86 @@ pub struct LoginData {
     pub user: UserView,
     pub role: String,
     pub permissions: Vec<String>,
-    /// `password` or `api_key`.
+    /// How the session was opened (`password`, `webauthn`, `mtls`, `sso`), or `api_key`.
     pub auth_method: String,
     /// Send this as `X-CSRF-Token` on state-changing requests made with the session cookie.
     pub csrf_token: Option<String>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
+    /// Recovery codes made by a login that set up an authenticator, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_codes: Option<Vec<String>>,
+}
+
+/// Where a login stands: logged in, or waiting for a second factor.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum LoginAnswer {
+    Done(LoginData),
+    Pending(PendingData),
+}
+
+/// A login whose first step succeeded and that waits for a second factor.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PendingData {
+    /// Always true: send a code to `POST /api/v2/auth/login/2fa` with `pending_token`.
+    pub requires_2fa: bool,
+    /// `totp` (an authenticator or recovery code) or `setup` (the role requires a second
+    /// factor and none is set up: `POST /api/v2/auth/login/2fa/setup` first).
+    pub second_factor: String,
+    /// Presented with the code; valid until `expires_at`, for a few codes.
+    pub pending_token: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    pub username: String,
+}
+
+/// The answer to a login's first step; the session cookie when it is complete. Every login
+/// door (password, passkey, client certificate, single sign-on) answers through this.
+pub(crate) fn login_response(app: &App, step: authority::LoginStep, tls: bool) -> Response {
+    match step {
+        authority::LoginStep::Done(outcome) => session_response(app, outcome, tls),
+        authority::LoginStep::SecondFactor(pending) => ok_with(
+            LoginAnswer::Pending(PendingData {
+                requires_2fa: true,
+                second_factor: if pending.setup { "setup" } else { "totp" }.into(),
+                pending_token: pending.token,
+                expires_at: pending.expires_at,
+                username: pending.user.username,
+            }),
+            "Second factor required",
+        ),
+    }
+}
+
+/// The answer to a complete login: the session's data and its cookie.
+fn session_response(app: &App, outcome: authority::LoginOutcome, tls: bool) -> Response {
+    let now = app.authority.now();
+    let max_age = (outcome.expires_at - now).whole_seconds().max(0);
+    let data = LoginData {
+        permissions: outcome.permissions,
+        role: outcome.role.as_str().to_owned(),
+        user: UserView::new(outcome.user, now),
+        auth_method: outcome.method.as_str().into(),
+        csrf_token: Some(outcome.csrf_token),
+        expires_at: Some(outcome.expires_at),
+        recovery_codes: (!outcome.recovery_codes.is_empty()).then_some(outcome.recovery_codes),
+    };
+    let mut response = ok_with(LoginAnswer::Done(data), "Login successful");
+    if let Some(cookie) = session_cookie(&outcome.token, max_age, tls) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 /// Log in with a username and password. Sets the session cookie (HttpOnly, SameSite=Strict,
-/// Secure over TLS) and returns the CSRF token. Rate-limited per client address.
+/// Secure over TLS) and returns the CSRF token; or, when the account has a second factor or
+/// its role requires one, returns a pending login to complete with
+/// `POST /api/v2/auth/login/2fa`. Rate-limited per client address.
 #[utoipa::path(post, path = "/auth/login/password", tag = "auth", security(()),
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Logged in", body = Envelope<LoginData>),
+        (status = 200, description = "Logged in, or waiting for a second factor", body = Envelope<LoginAnswer>),
         (status = 401, description = "Wrong credentials, disabled or locked account", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
 async fn login_password(
@@ -60,31 +130,74 @@ async fn login_password(
     conn: Option<Extension<Conn>>,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
-    let outcome = app
+    let step = app
         .authority
         .login(&body.username, &body.password, &origin)
         .await?;
-    let now = app.authority.now();
-    let max_age = (outcome.expires_at - now).whole_seconds().max(0);
-    let data = LoginData {
-        permissions: outcome
-            .role
-            .permissions()
-            .iter()
-            .map(|p| (*p).to_owned())
-            .collect(),
-        role: outcome.role.as_str().to_owned(),
-        user: UserView::new(outcome.user, now),
-        auth_method: "password".into(),
-        csrf_token: Some(outcome.csrf_token),
-        expires_at: Some(outcome.expires_at),
-    };
-    let mut response = ok_with(data, "Login successful");
-    let tls = conn.is_some_and(|Extension(c)| c.tls);
-    if let Some(cookie) = session_cookie(&outcome.token, max_age, tls) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(login_response(&app, step, tls(conn.as_ref())))
+}
+
+fn tls(conn: Option<&Extension<Conn>>) -> bool {
+    conn.is_some_and(|Extension(c)| c.tls)
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorRequest {
+    pub pending_token: String,
+    /// The 6 digits the authenticator shows, or a recovery code.
+    pub code: String,
+}
+
+/// Complete a login that waits for a second factor, with an authenticator code or a recovery
+/// code. A code is accepted once; a pending login takes a few codes, and wrong codes count
+/// towards the account's lockout. When the login set up an authenticator, the answer carries
+/// the recovery codes, shown this once. Rate-limited per client address.
+#[utoipa::path(post, path = "/auth/login/2fa", tag = "auth", security(()),
+    request_body = SecondFactorRequest,
+    responses(
+        (status = 200, description = "Logged in", body = Envelope<LoginData>),
+        (status = 401, description = "Wrong, reused or too many codes; unknown or expired pending login", body = ErrorBody),
+        (status = 422, description = "Not a code", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
+async fn login_second_factor(
+    State(app): State<App>,
+    Extension(origin): Extension<authority::Origin>,
+    conn: Option<Extension<Conn>>,
+    ApiJson(body): ApiJson<SecondFactorRequest>,
+) -> ApiResult<Response> {
+    let outcome = app
+        .authority
+        .login_second_factor(&body.pending_token, &body.code, &origin)
+        .await?;
+    Ok(session_response(&app, outcome, tls(conn.as_ref())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PendingRequest {
+    pub pending_token: String,
+}
+
+/// Set up an authenticator during a login whose role requires a second factor: answers the
+/// secret, its `otpauth://` URI and a QR code; the first code sent to
+/// `POST /api/v2/auth/login/2fa` confirms it and completes the login.
+#[utoipa::path(post, path = "/auth/login/2fa/setup", tag = "auth", security(()),
+    request_body = PendingRequest,
+    responses(
+        (status = 200, description = "A new authenticator", body = Envelope<super::two_factor::EnrollmentView>),
+        (status = 401, description = "Unknown or expired pending login", body = ErrorBody),
+        (status = 409, description = "This login does not set up an authenticator", body = ErrorBody)))]
+async fn login_totp_setup(
+    State(app): State<App>,
+    Extension(origin): Extension<authority::Origin>,
+    ApiJson(body): ApiJson<PendingRequest>,
+) -> ApiResult<Response> {
+    let enrollment = app
+        .authority
+        .login_totp_setup(&body.pending_token, &origin)
+        .await?;
+    Ok(ok(super::two_factor::EnrollmentView::from(enrollment)))
 }
 
 /// Who am I: the authenticated user, role and permissions in force.
@@ -95,16 +208,19 @@ async fn login_password(
 async fn verify(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let user = principal.account()?.clone();
     let (auth_method, csrf_token) = match &principal.credential {
-        authority::Credential::Session { csrf_token, .. } => ("password", Some(csrf_token.clone())),
-        _ => ("api_key", None),
+        authority::Credential::Session {
+            csrf_token, method, ..
+        } => (method.clone(), Some(csrf_token.clone())),
+        _ => ("api_key".to_owned(), None),
     };
     Ok(ok(LoginData {
         permissions: principal.permissions(),
         role: principal.role.as_str().to_owned(),
         user: UserView::new(user, app.authority.now()),
-        auth_method: auth_method.into(),
+        auth_method,
         csrf_token,
         expires_at: None,
+        recovery_codes: None,
     }))
 }
 
@@ -161,4 +277,59 @@ async fn methods(ApiJson(body): ApiJson<MethodsRequest>) -> ApiResult<Response> 
         mtls_status: "not_present".into(),
         totp_enabled: false,
     }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgotPasswordRequest {
+    pub email: String,
+}
+
+/// Ask for a password reset link by mail. The answer is the same, at once, whether or not an
+/// account has this address or mail is set up, so it cannot be used to find accounts. The link
+/// is built on the server's configured public URL and works once, for 30 minutes.
+/// Rate-limited per client address.
+#[utoipa::path(post, path = "/auth/forgot-password", tag = "auth", security(()),
+    request_body = ForgotPasswordRequest,
+    responses((status = 200, description = "Accepted; a link is mailed if the address has an account"),
+              (status = 422, description = "Not an e-mail address", body = ErrorBody),
+              (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
+async fn forgot_password(
+    State(app): State<App>,
+    Extension(origin): Extension<authority::Origin>,
+    ApiJson(body): ApiJson<ForgotPasswordRequest>,
+) -> ApiResult<Response> {
+    app.authority
+        .request_password_reset(&body.email, &app.public_base(), &origin)?;
+    Ok(crate::envelope::done(
+        "If an account has this address, a reset link is on its way",
+    ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResetPasswordRequest {
+    /// The token of the mailed link.
+    pub token: String,
+    pub password: String,
+}
+
+/// Set a new password with the token of a mailed reset link. The link then stops working, and
+/// every session of the account ends. A second factor stays on. Rate-limited per client
+/// address.
+#[utoipa::path(post, path = "/auth/reset-password", tag = "auth", security(()),
+    request_body = ResetPasswordRequest,
+    responses((status = 200, description = "Password set"),
+              (status = 401, description = "Unknown, used or expired link", body = ErrorBody),
+              (status = 422, description = "The password breaks the policy", body = ErrorBody),
+              (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
+async fn reset_password(
+    State(app): State<App>,
+    Extension(origin): Extension<authority::Origin>,
+    ApiJson(body): ApiJson<ResetPasswordRequest>,
+) -> ApiResult<Response> {
+    app.authority
+        .reset_forgotten_password(&body.token, &body.password, &origin)
+        .await?;
+    Ok(crate::envelope::done("Password set; log in with it"))
 }

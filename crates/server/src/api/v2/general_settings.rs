@@ -178,7 +178,7 @@ async fn general(State(app): State<App>, Caller(principal): Caller) -> ApiResult
 
 /// Change live settings (password_min_length, lockout_threshold, lockout_minutes,
 /// session_idle_minutes, session_absolute_minutes, auth_rate_limit_per_minute,
-/// auth_rate_limit_enabled): stored in the database, in force on every node within a second,
+/// auth_rate_limit_enabled, second_factor_roles): stored in the database, in force on every node within a second,
 /// audited with the old and new values. The others are refused: they need a restart.
 #[utoipa::path(patch, path = "/settings/general", tag = "settings",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),

@@ -19,6 +19,7 @@ pub(crate) mod dashboard;
 pub(crate) mod email;
 pub(crate) mod est;
 pub(crate) mod general_settings;
+mod groups;
 pub mod health;
 pub(crate) mod https;
 pub(crate) mod import;
@@ -39,6 +40,7 @@ mod system_status;
 pub(crate) mod templates;
 pub(crate) mod tools;
 pub(crate) mod truststore;
+mod two_factor;
 mod updates;
 pub(crate) mod users;
 pub(crate) mod views;
@@ -52,6 +54,8 @@ pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(account::routes())
+        .merge(two_factor::routes())
+        .merge(groups::routes())
         .merge(users::routes())
         .merge(rbac::routes())
         .merge(cas::routes())

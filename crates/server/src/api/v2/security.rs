@@ -34,7 +34,7 @@ pub struct VersionCountView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SealedKindView {
     /// `ca_key`, `certificate_key`, `csr_key`, `other_key`, `webhook_secret`,
-    /// `acme_eab_key`, `acme_nonce_key`, `smtp_password` or `https_listener_key`.
+    /// `acme_eab_key`, `acme_nonce_key`, `totp_secret`, `smtp_password` or `https_listener_key`.
     pub kind: String,
     pub count: i64,
     /// By master-key version, oldest first.
