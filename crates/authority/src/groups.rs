@@ -116,6 +116,11 @@ impl Authority {
     /// [`Error::Forbidden`] without `read:users`; [`Error::NotFound`].
     pub async fn group(&self, principal: &Principal, id: i64) -> Result<GroupRow> {
         principal.require(Permission::ReadUsers, "reading groups")?;
+        self.stored_group(id).await
+    }
+
+    /// Group `id`, for an operation that checked its own permission.
+    async fn stored_group(&self, id: i64) -> Result<GroupRow> {
         self.reader()
             .group(id)
             .await?
@@ -143,7 +148,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
-        self.group(principal, id).await
+        self.stored_group(id).await
     }
 
     /// Replaces a group's fields; its members hold the new grants at their next request.
@@ -158,7 +163,7 @@ impl Authority {
         input: GroupInput,
     ) -> Result<GroupRow> {
         principal.require(Permission::WriteUsers, "changing groups")?;
-        let before = self.group(principal, id).await?;
+        let before = self.stored_group(id).await?;
         rbac::check_subset(
             &principal.permissions(),
             &grants_of(before.role.as_deref(), &before.permissions),
@@ -182,7 +187,7 @@ impl Authority {
         ))
         .await?;
         tx.commit().await?;
-        self.group(principal, id).await
+        self.stored_group(id).await
     }
 
     /// Deletes a group; its members lose its grants. Audited.
@@ -191,7 +196,7 @@ impl Authority {
     /// [`Error::Forbidden`] without `delete:users`; [`Error::NotFound`].
     pub async fn delete_group(&self, principal: &Principal, id: i64) -> Result<()> {
         principal.require(Permission::DeleteUsers, "deleting groups")?;
-        let group = self.group(principal, id).await?;
+        let group = self.stored_group(id).await?;
         let mut tx = self.store.begin_write().await?;
         if !tx.delete_group(id).await? {
             return Err(Error::NotFound(format!("no group {id}")));
@@ -241,7 +246,7 @@ impl Authority {
                 "role must be member or owner, not '{member_role}'"
             )));
         }
-        let group = self.group(principal, group_id).await?;
+        let group = self.stored_group(group_id).await?;
         rbac::check_subset(
             &principal.permissions(),
             &grants_of(group.role.as_deref(), &group.permissions),
@@ -279,7 +284,7 @@ impl Authority {
         user_id: i64,
     ) -> Result<()> {
         principal.require(Permission::WriteUsers, "removing group members")?;
-        let group = self.group(principal, group_id).await?;
+        let group = self.stored_group(group_id).await?;
         let mut tx = self.store.begin_write().await?;
         if !tx.remove_group_member(group_id, user_id).await? {
             return Err(Error::NotFound(format!(

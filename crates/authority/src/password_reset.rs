@@ -98,7 +98,7 @@ impl Authority {
                 link = html_escape(&link),
             );
             let mail = Mail {
-                to: email.to_owned(),
+                to: user.email.clone().unwrap_or_else(|| email.to_owned()),
                 subject: "certmint password reset".into(),
                 text,
                 html,

@@ -687,7 +687,14 @@ impl Authority {
         };
         let reason = if attempt <= threshold {
             match check.await? {
-                Ok(()) => return Ok(Guess::Right),
+                Ok(()) => {
+                    // A right password may be followed by a second factor rather than a
+                    // session (which would clear the count): only wrong answers add up.
+                    let mut tx = self.store.begin_write().await?;
+                    tx.uncount_attempt(user.id).await?;
+                    tx.commit().await?;
+                    return Ok(Guess::Right);
+                }
                 Err(reason) => reason,
             }
         } else {

@@ -305,6 +305,22 @@ impl WriteTx {
             .map_err(Error::from)
     }
 
+    /// Takes back one counted attempt of `id` that turned out right, so that only wrong ones
+    /// add up towards the lockout.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn uncount_attempt(&mut self, id: i64) -> Result<(), Error> {
+        self.credentials_change();
+        sqlx::query(
+            "UPDATE users SET failed_logins = failed_logins - 1 WHERE id = $1 AND failed_logins > 0",
+        )
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Locks `id` until `until` and starts its failure count again.
     ///
     /// # Errors

@@ -16,6 +16,8 @@ use crate::email_alerts::SmtpServer;
 const LOGIN: &str = "/api/v2/auth/login/password";
 const SECOND: &str = "/api/v2/auth/login/2fa";
 const STATUS: &str = "/api/v2/account/2fa";
+/// The address users reach the server at, behind its proxy.
+const PUBLIC: &str = "https://ca.example.test";
 
 /// The code pyotp computes for `secret` at the server's (manual) clock.
 fn pyotp(server: &TestServer, secret: &str) -> TestResult<String> {
@@ -482,7 +484,7 @@ async fn a_role_that_requires_a_second_factor_sets_one_up_at_login() -> TestResu
 
 /// The token of the one reset mail that arrives (sent in the background), to the admin, with
 /// its link on the configured public URL whatever the request's headers said.
-async fn reset_token(smtp: &SmtpServer, server: &TestServer) -> TestResult<String> {
+async fn reset_token(smtp: &SmtpServer) -> TestResult<String> {
     let mut mails = Vec::new();
     for _ in 0..100 {
         mails.extend(smtp.take()?);
@@ -496,7 +498,7 @@ async fn reset_token(smtp: &SmtpServer, server: &TestServer) -> TestResult<Strin
     assert_eq!(mails.len(), 1, "one mail, to the one account");
     assert_eq!(mails[0].to, "admin@example.test");
     assert!(!mails[0].text.contains("evil.example"), "{}", mails[0].text);
-    let base = format!("{}/reset-password?token=", server.http);
+    let base = format!("{PUBLIC}/reset-password?token=");
     let start = mails[0]
         .text
         .find(&base)
@@ -512,7 +514,11 @@ async fn reset_token(smtp: &SmtpServer, server: &TestServer) -> TestResult<Strin
 #[tokio::test]
 async fn a_forgotten_password_is_reset_by_a_mailed_single_use_link() -> TestResult {
     let smtp = SmtpServer::start().await?;
-    let server = TestServer::start_with(|s| s.email.allow_private_targets = true).await;
+    let server = TestServer::start_with(|s| {
+        s.email.allow_private_targets = true;
+        s.external_url = PUBLIC.into();
+    })
+    .await;
     let admin = server.admin().await;
     let auth = Auth::Session(&admin);
     // Without mail, the same answer and nothing sent.
@@ -528,7 +534,7 @@ async fn a_forgotten_password_is_reset_by_a_mailed_single_use_link() -> TestResu
     assert_eq!(status, StatusCode::OK, "{quiet}");
     let (status, body) = server
         .call(
-            Method::PUT,
+            Method::PATCH,
             "/api/v2/settings/email",
             &auth,
             Some(
@@ -579,7 +585,7 @@ async fn a_forgotten_password_is_reset_by_a_mailed_single_use_link() -> TestResu
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let token = reset_token(&smtp, &server).await?;
+    let token = reset_token(&smtp).await?;
 
     // A password the policy refuses leaves the link working; a good one uses it up.
     let reset = |password: &str| json!({"token": token, "password": password});
@@ -645,7 +651,7 @@ async fn a_forgotten_password_is_reset_by_a_mailed_single_use_link() -> TestResu
         )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let token = reset_token(&smtp, &server).await?;
+    let token = reset_token(&smtp).await?;
     server.clock.advance(Duration::minutes(31));
     let (status, _) = server
         .call(
