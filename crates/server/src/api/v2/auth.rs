@@ -57,7 +57,7 @@ pub struct LoginData {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum LoginAnswer {
-    Done(LoginData),
+    Done(Box<LoginData>),
     Pending(PendingData),
 }
 
@@ -107,7 +107,7 @@ fn session_response(app: &App, outcome: authority::LoginOutcome, tls: bool) -> R
         expires_at: Some(outcome.expires_at),
         recovery_codes: (!outcome.recovery_codes.is_empty()).then_some(outcome.recovery_codes),
     };
-    let mut response = ok_with(LoginAnswer::Done(data), "Login successful");
+    let mut response = ok_with(LoginAnswer::Done(Box::new(data)), "Login successful");
     if let Some(cookie) = session_cookie(&outcome.token, max_age, tls) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
