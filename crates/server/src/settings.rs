@@ -106,6 +106,12 @@ pub struct Settings {
     /// default, so that a new install's first admin is not locked behind a set-up it has not
     /// heard of; turn it on for `admin` once the administrators have authenticators.
     pub second_factor_roles: Vec<String>,
+    /// The relying party id passkeys are bound to: the host of the origin browsers use
+    /// (`external_url`, else `public_url`) or a parent domain of it, such as `example.com` for
+    /// `https://pki.example.com`. Empty means that host. Passkeys need a domain name: with an IP
+    /// address there, they are not offered. Changing it makes the passkeys registered so far
+    /// unusable.
+    pub webauthn_rp_id: String,
     /// Audit cleanup refuses to remove records younger than this many days.
     pub audit_min_retention_days: u32,
     /// Requests per minute per client address (IPv6: per /64) to the endpoints that check a
@@ -362,6 +368,7 @@ impl Default for Settings {
             session_idle_minutes: policy.session_idle_minutes,
             session_absolute_minutes: policy.session_absolute_minutes,
             second_factor_roles: policy.second_factor_roles,
+            webauthn_rp_id: String::new(),
             audit_min_retention_days: policy.audit_min_retention_days,
             auth_rate_limit_per_minute: policy.auth_rate_limit_per_minute,
             shutdown_grace_seconds: 30,

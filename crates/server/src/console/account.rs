@@ -143,6 +143,7 @@ struct AccountPage {
     enrollment: Option<authority::TotpEnrollment>,
     /// Recovery codes just made: shown on this answer only.
     recovery_codes: Vec<String>,
+    passkeys: super::passkeys::Section,
 }
 
 impl AccountPage {
@@ -194,9 +195,10 @@ async fn account_page(
         let keys = rest::key_views(app, principal).await?;
         let sessions = rest::session_views(app, principal).await?;
         let second_factor = app.authority.second_factor_status(principal).await?;
-        Ok::<_, ApiError>((user, keys, sessions, second_factor))
+        let passkeys = super::passkeys::Section::read(app, principal).await?;
+        Ok::<_, ApiError>((user, keys, sessions, second_factor, passkeys))
     };
-    let (user, keys, sessions, second_factor) = match read.await {
+    let (user, keys, sessions, second_factor, passkeys) = match read.await {
         Ok(read) => read,
         Err(e) => return page::refused(frame, &e),
     };
@@ -239,6 +241,7 @@ async fn account_page(
             second_factor,
             enrollment: outcome.enrollment,
             recovery_codes: outcome.recovery_codes,
+            passkeys,
         },
     )
 }

@@ -19,6 +19,8 @@ const SWAGGER_UI: &[u8] = include_bytes!("../../assets/swagger-ui-5.36.0/swagger
 const SWAGGER_UI_CSS: &[u8] = include_bytes!("../../assets/swagger-ui-5.36.0/swagger-ui.css");
 /// Starts Swagger UI on `/api/docs`.
 const API_DOCS: &[u8] = include_bytes!("../../assets/api-docs.js");
+/// Passkeys on the login and account pages.
+const PASSKEYS: &[u8] = include_bytes!("../../assets/passkeys.js");
 
 /// A file and the name it is served under.
 pub struct Asset {
@@ -51,7 +53,7 @@ impl Asset {
 }
 
 /// Every file, by the name it is served under.
-static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 6]> = LazyLock::new(|| {
     const JS: &str = "text/javascript; charset=utf-8";
     const STYLE: &str = "text/css; charset=utf-8";
     [
@@ -60,6 +62,7 @@ static ASSETS: LazyLock<[Asset; 5]> = LazyLock::new(|| {
         Asset::new("swagger-ui-bundle", "js", SWAGGER_UI, JS),
         Asset::new("swagger-ui", "css", SWAGGER_UI_CSS, STYLE),
         Asset::new("api-docs", "js", API_DOCS, JS),
+        Asset::new("passkeys", "js", PASSKEYS, JS),
     ]
 });
 

@@ -23,6 +23,8 @@ struct LoginPage<'a> {
     error: Option<String>,
     /// Whether to offer a password reset by mail.
     email_configured: bool,
+    /// The passkey script, when passkeys can be used here.
+    passkey_script: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +43,7 @@ pub async fn form(State(app): State<App>, Query(q): Query<NextQuery>) -> Respons
             username: "",
             error: None,
             email_configured: email_configured(&app).await,
+            passkey_script: super::passkeys::login_script(&app),
         },
     )
 }
@@ -78,6 +81,7 @@ pub async fn submit(
                 username: &form.username,
                 error: Some(e.message().to_owned()),
                 email_configured,
+                passkey_script: super::passkeys::login_script(&app),
             },
         )
     };

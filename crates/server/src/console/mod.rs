@@ -29,6 +29,7 @@ mod import;
 mod jobs;
 mod login;
 mod page;
+mod passkeys;
 mod password_reset;
 mod reports;
 mod scep;

@@ -803,3 +803,47 @@ async fn every_page_passes_axe_in_both_colour_schemes() -> TestResult {
     );
     Ok(())
 }
+
+/// Passkeys with Chromium's virtual authenticator: added from the account page (a resident
+/// credential), then, signed out, signing in with it from the login page opens a session whose
+/// `auth_method` is `webauthn`. The server is reached at `http://localhost:port`: browsers
+/// refuse passkeys for IP addresses, and localhost is a secure context without TLS (the test
+/// server's certificate would be a certificate error, where Chromium refuses passkeys too).
+#[tokio::test]
+async fn a_browser_adds_a_passkey_and_signs_in_with_it() -> TestResult {
+    let port = crate::acme_peers::free_port();
+    let base = format!("http://localhost:{port}");
+    let server = TestServer::start_with(|s| {
+        s.http_listen = format!("127.0.0.1:{port}");
+        s.api_https_only = false;
+        s.public_url = base.clone();
+        s.webauthn_rp_id = "localhost".into();
+    })
+    .await;
+    let seen = run(&server, "passkeys.mjs", &[("CERTMINT_URL", &base)]).await?;
+    assert_eq!(seen["listed"], json!(["Virtual authenticator"]), "{seen}");
+    assert_eq!(seen["resident"], json!([true]), "{seen}");
+    assert_eq!(seen["after_passkey"], "/", "{seen}");
+    assert_eq!(seen["session"]["auth_method"], "webauthn", "{seen}");
+    assert_eq!(seen["session"]["user"]["username"], "admin", "{seen}");
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    assert_eq!(
+        server.audit_total(&auth, "action=passkey_registered").await,
+        1
+    );
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/account/webauthn/credentials",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["data"][0]["last_used_at"].is_string(),
+        "the login was recorded on the passkey: {body}"
+    );
+    Ok(())
+}

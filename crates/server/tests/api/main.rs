@@ -57,6 +57,7 @@ mod master_key;
 mod ocsp;
 mod ocsp_outage;
 mod ops;
+mod passkeys;
 mod reports;
 mod reverse_proxy;
 mod scep;

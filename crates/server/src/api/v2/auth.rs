@@ -137,7 +137,7 @@ async fn login_password(
     Ok(login_response(&app, step, tls(conn.as_ref())))
 }
 
-fn tls(conn: Option<&Extension<Conn>>) -> bool {
+pub(crate) fn tls(conn: Option<&Extension<Conn>>) -> bool {
     conn.is_some_and(|Extension(c)| c.tls)
 }
 
@@ -258,12 +258,16 @@ pub struct MethodsData {
 }
 
 /// The login methods available. The answer is the same for every username, so it cannot be
-/// used to find out which accounts exist.
+/// used to find out which accounts exist: `webauthn` says whether passkeys work on this server
+/// (whoever holds them), and `webauthn_credentials` stays 0.
 #[utoipa::path(post, path = "/auth/methods", tag = "auth", security(()),
     request_body = MethodsRequest,
     responses((status = 200, description = "Available methods", body = Envelope<MethodsData>),
               (status = 422, description = "Empty username", body = ErrorBody)))]
-async fn methods(ApiJson(body): ApiJson<MethodsRequest>) -> ApiResult<Response> {
+async fn methods(
+    State(app): State<App>,
+    ApiJson(body): ApiJson<MethodsRequest>,
+) -> ApiResult<Response> {
     if body.username.trim().is_empty() {
         return Err(crate::error::ApiError::invalid(
             "username must not be empty",
@@ -271,7 +275,7 @@ async fn methods(ApiJson(body): ApiJson<MethodsRequest>) -> ApiResult<Response> 
     }
     Ok(ok(MethodsData {
         password: true,
-        webauthn: false,
+        webauthn: super::passkeys::relying_party(&app).is_ok(),
         webauthn_credentials: 0,
         mtls: false,
         mtls_status: "not_present".into(),

@@ -27,6 +27,7 @@ pub(crate) mod jobs;
 mod lint;
 pub(crate) mod ocsp;
 mod openapi;
+pub(crate) mod passkeys;
 mod rbac;
 mod reports;
 pub(crate) mod scep;
@@ -55,6 +56,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(auth::routes())
         .merge(account::routes())
         .merge(two_factor::routes())
+        .merge(passkeys::routes())
         .merge(groups::routes())
         .merge(users::routes())
         .merge(rbac::routes())
