@@ -60,7 +60,7 @@ try {
   const stored = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
   seen.resident = stored.credentials.map((c) => c.isResidentCredential);
 
-  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByRole('button', { name: 'Sign out', exact: true }).click();
   await page.getByRole('heading', { level: 2, name: 'Sign in' }).waitFor();
   await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
   await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
