@@ -26,7 +26,7 @@ use webauthn_rs::prelude::{
 use crate::audit::Event;
 use crate::principal::{Origin, Principal};
 use crate::sessions::{LoginMethod, LoginStep};
-use crate::token::digest_hex;
+use crate::token::{digest_hex, refid};
 use crate::{Authority, Error, Result, UserRow};
 
 pub use store::PasskeyRow;
@@ -188,10 +188,11 @@ impl Authority {
         let user = self.user(principal.account()?.id).await?;
         let existing = self.store.passkeys(user.id).await?;
         let user_handle = match existing.first() {
-            Some(p) => Uuid::parse_str(&p.user_handle)
-                .map_err(|e| Error::Internal(format!("stored passkey user handle: {e}")))?,
-            None => Uuid::new_v4(),
+            Some(p) => p.user_handle.clone(),
+            None => refid()?,
         };
+        let user_handle = Uuid::parse_str(&user_handle)
+            .map_err(|e| Error::Internal(format!("passkey user handle: {e}")))?;
         let exclude = existing
             .iter()
             .map(|p| URL_SAFE_NO_PAD.decode(&p.credential_id))
