@@ -24,18 +24,18 @@ use crate::listen::Conn;
 /// The routes: one's passkeys at `/account/webauthn` and `/webauthn`, and the login.
 pub fn routes() -> OpenApiRouter<App> {
     super::aliased(&["", "/account"], endpoints)
-        .routes(routes!(login_start))
-        .routes(routes!(login_verify))
+        .routes(routes!(passkey_login_start))
+        .routes(routes!(passkey_login_verify))
 }
 
 fn endpoints() -> OpenApiRouter<App> {
     OpenApiRouter::new()
-        .routes(routes!(available))
-        .routes(routes!(list))
-        .routes(routes!(register_options))
-        .routes(routes!(register_verify))
-        .routes(routes!(toggle))
-        .routes(routes!(delete))
+        .routes(routes!(passkeys_available))
+        .routes(routes!(list_passkeys))
+        .routes(routes!(passkey_register_options))
+        .routes(routes!(passkey_register_verify))
+        .routes(routes!(toggle_passkey))
+        .routes(routes!(delete_passkey))
 }
 
 /// The relying party in force.
@@ -125,7 +125,7 @@ impl CeremonyOptions {
 #[utoipa::path(get, path = "/webauthn/available", tag = "account",
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "Availability", body = Envelope<AvailableView>)))]
-async fn available(State(app): State<App>) -> ApiResult<Response> {
+async fn passkeys_available(State(app): State<App>) -> ApiResult<Response> {
     Ok(ok(match relying_party(&app) {
         Ok(rp) => AvailableView {
             available: true,
@@ -146,7 +146,7 @@ async fn available(State(app): State<App>) -> ApiResult<Response> {
 #[utoipa::path(get, path = "/webauthn/credentials", tag = "account",
     security(("session" = []), ("api_key" = [])),
     responses((status = 200, description = "Passkeys", body = Envelope<Vec<PasskeyView>>)))]
-async fn list(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+async fn list_passkeys(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let passkeys = app.authority.passkeys(&principal).await?;
     Ok(ok(passkeys
         .into_iter()
@@ -161,7 +161,7 @@ async fn list(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Re
     responses((status = 200, description = "Creation options", body = Envelope<CeremonyOptions>),
               (status = 403, description = "Not a login session", body = ErrorBody),
               (status = 409, description = "Passkeys are not available with these settings", body = ErrorBody)))]
-async fn register_options(
+async fn passkey_register_options(
     State(app): State<App>,
     Caller(principal): Caller,
 ) -> ApiResult<Response> {
@@ -197,7 +197,7 @@ pub struct RegisterRequest {
               (status = 403, description = "Not a login session", body = ErrorBody),
               (status = 409, description = "Passkey registered already, or passkeys not available", body = ErrorBody),
               (status = 422, description = "Bad name", body = ErrorBody)))]
-async fn register_verify(
+async fn passkey_register_verify(
     State(app): State<App>,
     Caller(principal): Caller,
     ApiJson(body): ApiJson<RegisterRequest>,
@@ -226,7 +226,7 @@ pub struct ToggleBody {
     responses((status = 200, description = "Switched", body = Envelope<PasskeyView>),
               (status = 403, description = "Not a login session", body = ErrorBody),
               (status = 404, description = "No such passkey of yours", body = ErrorBody)))]
-async fn toggle(
+async fn toggle_passkey(
     State(app): State<App>,
     Caller(principal): Caller,
     Id(id): Id,
@@ -258,7 +258,7 @@ async fn toggle(
     responses((status = 204, description = "Removed"),
               (status = 403, description = "Not a login session", body = ErrorBody),
               (status = 404, description = "No such passkey of yours", body = ErrorBody)))]
-async fn delete(
+async fn delete_passkey(
     State(app): State<App>,
     Caller(principal): Caller,
     Id(id): Id,
@@ -277,7 +277,7 @@ async fn delete(
     responses((status = 200, description = "Request options", body = Envelope<CeremonyOptions>),
               (status = 409, description = "Passkeys are not available with these settings", body = ErrorBody),
               (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
-async fn login_start(State(app): State<App>) -> ApiResult<Response> {
+async fn passkey_login_start(State(app): State<App>) -> ApiResult<Response> {
     let rp = relying_party(&app)?;
     Ok(ok(CeremonyOptions::new(
         app.authority.passkey_login_start(&rp).await?,
@@ -309,7 +309,7 @@ pub struct LoginVerifyRequest {
         (status = 401, description = "Refused: see the message", body = ErrorBody),
         (status = 409, description = "Passkeys are not available with these settings", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
-async fn login_verify(
+async fn passkey_login_verify(
     State(app): State<App>,
     Extension(origin): Extension<authority::Origin>,
     conn: Option<Extension<Conn>>,
