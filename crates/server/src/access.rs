@@ -137,7 +137,7 @@ const HEALTH: &[&str] = &[
 ];
 
 /// Paths whose callers are rate-limited per client address: the endpoints that check a
-/// password.
+/// password, a code or a passkey.
 pub const RATE_LIMITED: &[&str] = &[
     "/api/v2/auth/login/password",
     "/api/v2/auth/login/2fa",
