@@ -285,7 +285,7 @@ impl Authority {
     }
 
     /// Audits a failed login; `locked` names the user whose account this attempt locked.
-    async fn record_failure(
+    pub(crate) async fn record_failure(
         &self,
         locked: Option<i64>,
         attempted: &str,

@@ -25,6 +25,7 @@ pub(crate) mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
 mod lint;
+mod login_certificates;
 pub(crate) mod ocsp;
 mod openapi;
 mod rbac;
@@ -56,6 +57,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(account::routes())
         .merge(two_factor::routes())
         .merge(groups::routes())
+        .merge(login_certificates::routes())
         .merge(users::routes())
         .merge(rbac::routes())
         .merge(cas::routes())
