@@ -13,6 +13,7 @@ pub mod backup;
 pub mod blocking;
 mod ca;
 mod chain_repair;
+mod client_certificate;
 mod clock;
 mod committer;
 mod credentials;
@@ -28,6 +29,7 @@ mod inventory;
 mod issue;
 pub mod jobs;
 mod live;
+mod login_certificates;
 pub mod master_key;
 mod ocsp;
 pub mod outbound;
@@ -79,6 +81,7 @@ pub use groups::{GroupInput, MEMBER_ROLES};
 pub use import::{ImportInput, ImportReport};
 pub use issue::{IssueRequest, Issued, KeySource};
 pub use live::{InForce, LIVE_SETTINGS, LiveSetting, LiveValues, RateLimitReset};
+pub use login_certificates::{LoginKey, MtlsChange, MtlsSettings, NewLoginCertificate, Reach};
 pub use ocsp::{Freshness, OcspAnswer, OcspDatabase, OcspLimits, OcspStats};
 pub use overview::Overview;
 pub use passkeys::{CEREMONY_LIFETIME, PasskeyRow, RelyingParty};
@@ -113,7 +116,8 @@ pub use store::{
     CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow, EngineCheck, GroupMemberRow,
     GroupRow, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings, ScepProfileRow,
     ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId,
-    TrustSource, TrustStats, TrustedRow, UserFilter, UserRow,
+    TrustSource, TrustStats, TrustedRow, UserCertificateRow, UserCertificateStats, UserFilter,
+    UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

@@ -65,13 +65,19 @@ pub enum Permission {
     DeleteAudit,
     /// `read:metrics`: scrape Prometheus metrics.
     ReadMetrics,
+    /// `read:user_certificates`: read everyone's login certificates.
+    ReadUserCertificates,
+    /// `write:user_certificates`: turn anyone's login certificates on or off, and revoke them.
+    WriteUserCertificates,
+    /// `delete:user_certificates`: delete anyone's login certificates.
+    DeleteUserCertificates,
     /// `admin:system`: system administration.
     AdminSystem,
 }
 
 impl Permission {
     /// Every permission, in the order the reference lists them.
-    pub const ALL: [Permission; 30] = [
+    pub const ALL: [Permission; 33] = [
         Permission::ReadCertificates,
         Permission::WriteCertificates,
         Permission::DeleteCertificates,
@@ -101,6 +107,9 @@ impl Permission {
         Permission::ReadAudit,
         Permission::DeleteAudit,
         Permission::ReadMetrics,
+        Permission::ReadUserCertificates,
+        Permission::WriteUserCertificates,
+        Permission::DeleteUserCertificates,
         Permission::AdminSystem,
     ];
 
@@ -136,6 +145,9 @@ impl Permission {
             Permission::ReadAudit => "read:audit",
             Permission::DeleteAudit => "delete:audit",
             Permission::ReadMetrics => "read:metrics",
+            Permission::ReadUserCertificates => "read:user_certificates",
+            Permission::WriteUserCertificates => "write:user_certificates",
+            Permission::DeleteUserCertificates => "delete:user_certificates",
             Permission::AdminSystem => "admin:system",
         }
     }
@@ -176,6 +188,11 @@ impl Permission {
             Permission::ReadAudit => "View audit logs",
             Permission::DeleteAudit => "Clean up audit logs",
             Permission::ReadMetrics => "Scrape Prometheus metrics",
+            Permission::ReadUserCertificates => "Read everyone's login certificates",
+            Permission::WriteUserCertificates => {
+                "Turn anyone's login certificates on or off, and revoke them"
+            }
+            Permission::DeleteUserCertificates => "Delete anyone's login certificates",
             Permission::AdminSystem => "System administration",
         }
     }
@@ -267,6 +284,8 @@ impl Role {
                 "write:acme",
                 "write:est",
                 "write:scep",
+                "write:user_certificates",
+                "delete:user_certificates",
             ],
             Role::Auditor => &["read:*"],
             Role::Viewer => &[

@@ -137,6 +137,20 @@ impl Authority {
                 "revoking certificates needs delete:certificates".into(),
             ));
         }
+        self.revoke_for(principal, id, reason, comment, invalidity_date)
+            .await
+    }
+
+    /// [`Self::revoke`] for a principal whose right to revoke this one certificate its door has
+    /// already decided (a user's own login certificate).
+    pub(crate) async fn revoke_for(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+        reason: RevocationReason,
+        comment: Option<&str>,
+        invalidity_date: Option<OffsetDateTime>,
+    ) -> Result<CertificateRow> {
         let now = self.now();
         if invalidity_date.is_some_and(|d| d > now) {
             return Err(Error::Invalid(

@@ -144,6 +144,7 @@ pub const RATE_LIMITED: &[&str] = &[
     "/api/v2/auth/login/2fa/setup",
     "/api/v2/auth/login/webauthn/start",
     "/api/v2/auth/login/webauthn/verify",
+    "/api/v2/auth/login/mtls",
     "/api/v2/account/2fa/disable",
     "/api/v2/auth/forgot-password",
     "/api/v2/auth/reset-password",

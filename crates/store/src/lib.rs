@@ -39,6 +39,7 @@ mod templates;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod truststore;
+mod user_certificates;
 mod users;
 mod webhooks;
 mod words;
@@ -86,6 +87,7 @@ pub use snapshot::{Column, Kind, Load, Table, Value};
 pub use syslog::SyslogCursor;
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};
+pub use user_certificates::{UserCertificateFilter, UserCertificateRow, UserCertificateStats};
 pub use users::{NewUser, UserFilter, UserRow, UserUpdate};
 pub use webhooks::{DeliveryAttempt, DeliveryRow, NewWebhook, OutboxEvent, WebhookRow};
 pub use words::{

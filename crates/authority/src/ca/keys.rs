@@ -171,6 +171,17 @@ impl Authority {
                 "exporting a private key needs export:keys".into(),
             ));
         }
+        self.guard_login_key(principal, id).await?;
+        self.certificate_key_for(principal, id).await
+    }
+
+    /// [`Self::certificate_key`] for a principal whose right to this one key its door has
+    /// already decided (a user's own login certificate); audited all the same.
+    pub(crate) async fn certificate_key_for(
+        &self,
+        principal: &Principal,
+        id: CertificateId,
+    ) -> Result<PrivateKey> {
         let cert = self.certificate(id).await?;
         let key_id = cert.key_id.ok_or_else(|| {
             Error::NotFound(format!(

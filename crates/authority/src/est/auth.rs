@@ -3,12 +3,11 @@
 //! certmint's inventory.
 
 use aws_lc_rs::digest;
-use pki::inspect::Certificate;
-use store::{CaRow, CertificateRow, CertificateStatus};
 use zeroize::Zeroizing;
 
 use super::Endpoint;
 use crate::audit::Event;
+use crate::client_certificate::ClientCertificate;
 use crate::{Authority, Error, Origin, Principal, Result, password};
 
 /// What an EST request brought to prove who sent it. Its `Debug` output leaves the password
@@ -33,14 +32,6 @@ impl std::fmt::Debug for EstCaller {
     }
 }
 
-/// A client certificate that passed the checks.
-#[derive(Debug)]
-pub(super) struct ClientCertificate {
-    pub info: Certificate,
-    /// Its row, when certmint issued it.
-    pub row: Option<CertificateRow>,
-}
-
 /// What authenticated the client.
 #[derive(Debug)]
 pub(super) enum Client {
@@ -58,53 +49,7 @@ impl Client {
     }
 }
 
-fn refused(why: impl Into<String>) -> Error {
-    Error::Forbidden(why.into())
-}
-
 impl Authority {
-    /// Checks a TLS client certificate against the endpoint's CA `ca`: issued by it (the
-    /// signature verifies with its key), valid now, and not revoked in the inventory.
-    ///
-    /// # Errors
-    /// [`Error::Forbidden`] saying which check failed; store errors.
-    pub(super) async fn est_client_certificate(
-        &self,
-        der: &[u8],
-        ca: &CaRow,
-    ) -> Result<ClientCertificate> {
-        let info = Certificate::parse(der)
-            .map_err(|e| refused(format!("the client certificate cannot be read: {e}")))?;
-        let issuer = Certificate::parse(&ca.cert.der)
-            .map_err(|e| Error::Internal(format!("CA '{}': {e}", ca.name)))?;
-        if !info.is_issued_by(&issuer) {
-            return Err(refused(format!(
-                "the client certificate was not issued by CA '{}'",
-                ca.name
-            )));
-        }
-        let now = self.now();
-        if info.not_after <= now {
-            return Err(refused("the client certificate has expired"));
-        }
-        if info.not_before > now {
-            return Err(refused("the client certificate is not valid yet"));
-        }
-        let row = self
-            .store
-            .certificates_with_serial(&info.serial)
-            .await?
-            .into_iter()
-            .find(|c| c.cert.fingerprint_sha256 == info.fingerprint_sha256);
-        if row
-            .as_ref()
-            .is_some_and(|r| r.status == CertificateStatus::Revoked)
-        {
-            return Err(refused("the client certificate is revoked"));
-        }
-        Ok(ClientCertificate { info, row })
-    }
-
     /// Checks HTTP Basic credentials against the endpoint's. A password that verified is
     /// remembered (see the module documentation); a wrong one is audited.
     ///

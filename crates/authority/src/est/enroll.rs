@@ -152,7 +152,10 @@ impl Authority {
         operation: EstOperation,
     ) -> Result<Client> {
         let certificate = match &caller.client_certificate {
-            Some(der) => Some(self.est_client_certificate(der, ca).await),
+            Some(der) => Some(
+                self.check_client_certificate(der, std::slice::from_ref(ca))
+                    .await,
+            ),
             None => None,
         };
         if operation == EstOperation::Reenroll {

@@ -144,6 +144,19 @@ struct AccountPage {
     /// Recovery codes just made: shown on this answer only.
     recovery_codes: Vec<String>,
     passkeys: super::passkeys::Section,
+    /// Whether certificate login is on.
+    certificate_login: bool,
+    /// One's login certificates.
+    login_certificates: Vec<authority::UserCertificateRow>,
+    /// A login certificate just made, with its key: shown on this answer only.
+    new_certificate: Option<NewCertificate>,
+}
+
+/// A login certificate just made: PEM of the certificate and of the key certmint generated.
+pub struct NewCertificate {
+    pub name: String,
+    pub certificate_pem: String,
+    pub private_key_pem: String,
 }
 
 impl AccountPage {
@@ -171,7 +184,7 @@ impl AccountPage {
 
 /// What the page shows besides the account.
 #[derive(Default)]
-struct Outcome {
+pub(super) struct Outcome {
     profile: Option<ProfileForm>,
     key_form: Option<KeyForm>,
     issued: Option<IssuedKeyView>,
@@ -179,10 +192,21 @@ struct Outcome {
     done: Option<String>,
     enrollment: Option<authority::TotpEnrollment>,
     recovery_codes: Vec<String>,
+    new_certificate: Option<NewCertificate>,
+}
+
+impl Outcome {
+    /// The page showing a login certificate just made, with its key.
+    pub(super) fn made(new_certificate: NewCertificate) -> Self {
+        Self {
+            new_certificate: Some(new_certificate),
+            ..Self::default()
+        }
+    }
 }
 
 /// The account page with `outcome`, in `status` (unless reading it fails).
-async fn account_page(
+pub(super) async fn account_page(
     app: &App,
     visitor: &Visitor,
     status: StatusCode,
@@ -196,12 +220,35 @@ async fn account_page(
         let sessions = rest::session_views(app, principal).await?;
         let second_factor = app.authority.second_factor_status(principal).await?;
         let passkeys = super::passkeys::Section::read(app, principal).await?;
-        Ok::<_, ApiError>((user, keys, sessions, second_factor, passkeys))
+        let certificate_login = app.authority.mtls_settings().await?.enabled;
+        let login_certificates = app
+            .authority
+            .login_certificates(
+                principal,
+                authority::Reach::Own,
+                None,
+                authority::PageRequest {
+                    page: 1,
+                    per_page: 100,
+                },
+            )
+            .await?
+            .items;
+        Ok::<_, ApiError>((
+            user,
+            keys,
+            sessions,
+            second_factor,
+            certificate_login,
+            login_certificates,
+            passkeys,
+        ))
     };
-    let (user, keys, sessions, second_factor, passkeys) = match read.await {
-        Ok(read) => read,
-        Err(e) => return page::refused(frame, &e),
-    };
+    let (user, keys, sessions, second_factor, certificate_login, login_certificates, passkeys) =
+        match read.await {
+            Ok(read) => read,
+            Err(e) => return page::refused(frame, &e),
+        };
     let profile = outcome.profile.unwrap_or_else(|| ProfileForm {
         email: user.email.clone().unwrap_or_default(),
         full_name: user.full_name.clone().unwrap_or_default(),
@@ -242,12 +289,15 @@ async fn account_page(
             enrollment: outcome.enrollment,
             recovery_codes: outcome.recovery_codes,
             passkeys,
+            certificate_login,
+            login_certificates,
+            new_certificate: outcome.new_certificate,
         },
     )
 }
 
 /// The page again with the refusal `e` of form `form`, in the refusal's status.
-async fn refused(
+pub(super) async fn refused(
     app: &App,
     visitor: &Visitor,
     form: &'static str,

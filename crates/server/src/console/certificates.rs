@@ -262,6 +262,7 @@ pub async fn export(
     let query = ExportQuery {
         format: Some(form.format),
         include_key: form.include_key.is_some(),
+        include_chain: false,
         password: blank_is_none(&form.password).map(str::to_owned),
         encryption: blank_is_none(&form.encryption).map(str::to_owned),
     };

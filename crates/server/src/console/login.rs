@@ -1,5 +1,5 @@
-//! `/login` and `/logout`: the same login as `POST /api/v2/auth/login/password` (same rate
-//! limit, lockout and session cookie), from a form.
+//! `/login` and `/logout`: the same logins as `POST /api/v2/auth/login/password` and
+//! `/auth/login/mtls` (same rate limit, lockout and session cookie), from forms.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -25,6 +25,8 @@ struct LoginPage<'a> {
     email_configured: bool,
     /// The passkey script, when passkeys can be used here.
     passkey_script: Option<String>,
+    /// Whether to offer certificate login.
+    certificate_login: bool,
 }
 
 #[derive(Deserialize)]
@@ -44,6 +46,7 @@ pub async fn form(State(app): State<App>, Query(q): Query<NextQuery>) -> Respons
             error: None,
             email_configured: email_configured(&app).await,
             passkey_script: super::passkeys::login_script(&app),
+            certificate_login: certificate_login(&app).await,
         },
     )
 }
@@ -51,6 +54,14 @@ pub async fn form(State(app): State<App>, Query(q): Query<NextQuery>) -> Respons
 /// Whether mail is set up, for the reset link; a database that cannot say hides it.
 async fn email_configured(app: &App) -> bool {
     app.authority.email_configured().await.unwrap_or(false)
+}
+
+/// Whether certificate login is on; a database that cannot say hides it.
+async fn certificate_login(app: &App) -> bool {
+    app.authority
+        .mtls_settings()
+        .await
+        .is_ok_and(|settings| settings.enabled)
 }
 
 #[derive(Deserialize)]
@@ -71,40 +82,124 @@ pub async fn submit(
 ) -> Response {
     let conn = conn.map(|Extension(c)| c);
     let next = page::local_path(&form.next);
-    let email_configured = email_configured(&app).await;
-    let refused = |e: ApiError| {
+    let again = login_page(&app, next, &form.username).await;
+    let origin = match admitted(&app, conn.as_ref(), &headers).await {
+        Ok(origin) => origin,
+        Err(e) => return again(e),
+    };
+    let step = app
+        .authority
+        .login(&form.username, &form.password, &origin)
+        .await;
+    first_step_done(
+        &app,
+        step,
+        next,
+        &origin,
+        conn.is_some_and(|c| c.tls),
+        again,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CertificateForm {
+    #[serde(default)]
+    next: String,
+}
+
+/// POST `/login/certificate`: logs in with the TLS client certificate of this connection, as
+/// `POST /api/v2/auth/login/mtls` does; the browser asks the user which certificate to present
+/// when it connects.
+pub async fn submit_certificate(
+    State(app): State<App>,
+    conn: Option<Extension<Conn>>,
+    headers: HeaderMap,
+    Form(form): Form<CertificateForm>,
+) -> Response {
+    let conn = conn.map(|Extension(c)| c);
+    let next = page::local_path(&form.next);
+    let again = login_page(&app, next, "").await;
+    let origin = match admitted(&app, conn.as_ref(), &headers).await {
+        Ok(origin) => origin,
+        Err(e) => return again(e),
+    };
+    let certificate = conn
+        .as_ref()
+        .and_then(|c| c.client_chain.as_ref())
+        .and_then(|chain| chain.first())
+        .map(|c| c.as_ref());
+    let step = app
+        .authority
+        .login_with_certificate(certificate, &origin)
+        .await;
+    first_step_done(
+        &app,
+        step,
+        next,
+        &origin,
+        conn.is_some_and(|c| c.tls),
+        again,
+    )
+    .await
+}
+
+/// Where a login form's request came from, once the login rate limit every login door shares
+/// has let it in.
+async fn admitted(
+    app: &App,
+    conn: Option<&Conn>,
+    headers: &HeaderMap,
+) -> Result<authority::Origin, ApiError> {
+    if let Some(c) = conn
+        && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
+    {
+        return Err(ApiError::rate_limited(retry_after));
+    }
+    Ok(access::origin(conn, headers))
+}
+
+/// The login page again with the reason a login was refused.
+async fn login_page<'a>(
+    app: &App,
+    next: &'a str,
+    username: &'a str,
+) -> impl Fn(ApiError) -> Response + 'a {
+    let email_configured = email_configured(app).await;
+    let certificate_login = certificate_login(app).await;
+    let passkey_script = super::passkeys::login_script(app);
+    move |e: ApiError| {
         page::render(
             e.status(),
             &LoginPage {
                 head: Head::new(),
                 next,
-                username: &form.username,
+                username,
                 error: Some(e.message().to_owned()),
                 email_configured,
-                passkey_script: super::passkeys::login_script(&app),
+                passkey_script: passkey_script.clone(),
+                certificate_login,
             },
         )
-    };
-    if let Some(c) = &conn
-        && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
-    {
-        return refused(ApiError::rate_limited(retry_after));
     }
-    let origin = access::origin(conn.as_ref(), &headers);
-    let tls = conn.is_some_and(|c| c.tls);
-    match app
-        .authority
-        .login(&form.username, &form.password, &origin)
-        .await
-    {
-        Ok(authority::LoginStep::Done(outcome)) => signed_in(&app, &outcome, next, tls),
+}
+
+/// Where a login's first step leads, whichever door it came through: signed in, on to the
+/// second factor (set up first when the role requires one and none is), or back with the
+/// reason.
+async fn first_step_done(
+    app: &App,
+    step: authority::Result<authority::LoginStep>,
+    next: &str,
+    origin: &authority::Origin,
+    tls: bool,
+    refused: impl Fn(ApiError) -> Response,
+) -> Response {
+    match step {
+        Ok(authority::LoginStep::Done(outcome)) => signed_in(app, &outcome, next, tls),
         Ok(authority::LoginStep::SecondFactor(pending)) => {
             let enrollment = if pending.setup {
-                match app
-                    .authority
-                    .login_totp_setup(&pending.token, &origin)
-                    .await
-                {
+                match app.authority.login_totp_setup(&pending.token, origin).await {
                     Ok(enrollment) => Some(enrollment),
                     Err(e) => return refused(e.into()),
                 }
@@ -196,12 +291,10 @@ pub async fn submit_second_factor(
             },
         )
     };
-    if let Some(c) = &conn
-        && let Err(retry_after) = app.limits.check_login(&app.authority, c.client).await
-    {
-        return again(ApiError::rate_limited(retry_after));
-    }
-    let origin = access::origin(conn.as_ref(), &headers);
+    let origin = match admitted(&app, conn.as_ref(), &headers).await {
+        Ok(origin) => origin,
+        Err(e) => return again(e),
+    };
     let tls = conn.is_some_and(|c| c.tls);
     let outcome = match app
         .authority

@@ -28,6 +28,7 @@ mod https;
 mod import;
 mod jobs;
 mod login;
+mod login_certificates;
 mod page;
 mod passkeys;
 mod password_reset;
@@ -61,6 +62,7 @@ pub fn routes(app: App) -> Router {
         .route("/", page(&app, None, get(dashboard::show)))
         .route("/login", get(login::form).post(login::submit))
         .route("/login/2fa", post(login::submit_second_factor))
+        .route("/login/certificate", post(login::submit_certificate))
         .route(
             "/forgot-password",
             get(password_reset::forgot_form).post(password_reset::forgot_submit),
@@ -484,6 +486,26 @@ pub fn routes(app: App) -> Router {
         .route(
             "/account/2fa/recovery-codes",
             page(&app, None, post(account::regenerate_recovery_codes)),
+        )
+        .route(
+            "/account/mtls/create",
+            page(&app, None, post(login_certificates::create)),
+        )
+        .route(
+            "/account/mtls/{id}/enable",
+            page(&app, None, post(login_certificates::enable)),
+        )
+        .route(
+            "/account/mtls/{id}/revoke",
+            page(&app, None, post(login_certificates::revoke)),
+        )
+        .route(
+            "/account/mtls/{id}/delete",
+            page(&app, None, post(login_certificates::delete)),
+        )
+        .route(
+            "/account/mtls/{id}/download",
+            page(&app, None, post(login_certificates::download)),
         )
         .route(
             "/account/keys/{id}/delete",

@@ -27,12 +27,12 @@ const CHALLENGE: &str = "Basic realm=\"certmint EST\"";
 pub(crate) struct Answer {
     pub(crate) status: u16,
     /// The response headers, lower-cased.
-    headers: String,
-    body: Vec<u8>,
+    pub(crate) headers: String,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
@@ -119,7 +119,7 @@ impl Est {
         })
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
@@ -141,7 +141,7 @@ impl Est {
     }
 
     /// Runs curl against `url` with `args` (the server's certificate trusted).
-    fn curl_url(&self, url: &str, args: &[&str]) -> TestResult<Answer> {
+    pub(crate) fn curl_url(&self, url: &str, args: &[&str]) -> TestResult<Answer> {
         // The server answers on this runtime's other worker while curl runs.
         let out = tokio::task::block_in_place(|| {
             Command::new("curl")

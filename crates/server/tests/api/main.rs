@@ -54,6 +54,7 @@ mod issuance_guards;
 mod jobs;
 mod live_settings;
 mod master_key;
+mod mtls;
 mod ocsp;
 mod ocsp_outage;
 mod ops;

@@ -23,6 +23,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(login_password))
         .routes(routes!(login_second_factor))
         .routes(routes!(login_totp_setup))
+        .routes(routes!(login_mtls))
         .routes(routes!(verify))
         .routes(routes!(logout))
         .routes(routes!(methods))
@@ -135,6 +136,35 @@ async fn login_password(
         .login(&body.username, &body.password, &origin)
         .await?;
     Ok(login_response(&app, step, tls(conn.as_ref())))
+}
+
+/// Log in with the TLS client certificate presented on this HTTPS connection: one issued by a
+/// CA the mTLS settings trust, valid, not revoked in certmint's inventory, and registered to
+/// the user (or, with e-mail mapping on, naming exactly one enabled user's address). Answers as
+/// the password login does, a pending login when a second factor is due. Every refusal is
+/// audited with its reason. Rate-limited per client address.
+#[utoipa::path(post, path = "/auth/login/mtls", tag = "auth", security(()),
+    responses(
+        (status = 200, description = "Logged in, or waiting for a second factor", body = Envelope<LoginAnswer>),
+        (status = 401, description = "No certificate, or one that does not log anyone in (the message says why)", body = ErrorBody),
+        (status = 429, description = "Too many attempts from this address", body = ErrorBody)))]
+async fn login_mtls(
+    State(app): State<App>,
+    Extension(origin): Extension<authority::Origin>,
+    conn: Option<Extension<Conn>>,
+) -> ApiResult<Response> {
+    let step = app
+        .authority
+        .login_with_certificate(client_certificate(conn.as_ref()), &origin)
+        .await?;
+    Ok(login_response(&app, step, tls(conn.as_ref())))
+}
+
+/// The certificate the client presented in the TLS handshake, its own (the chain's first).
+fn client_certificate(conn: Option<&Extension<Conn>>) -> Option<&[u8]> {
+    conn.and_then(|Extension(c)| c.client_chain.as_ref())
+        .and_then(|chain| chain.first())
+        .map(|c| c.as_ref())
 }
 
 pub(crate) fn tls(conn: Option<&Extension<Conn>>) -> bool {
@@ -259,13 +289,16 @@ pub struct MethodsData {
 
 /// The login methods available. The answer is the same for every username, so it cannot be
 /// used to find out which accounts exist: `webauthn` says whether passkeys work on this server
-/// (whoever holds them), and `webauthn_credentials` stays 0.
+/// (whoever holds them), and `webauthn_credentials` stays 0; `mtls` says whether certificate
+/// login is on, and `mtls_status` whether this connection presented a client certificate
+/// (`present`) or not (`not_present`).
 #[utoipa::path(post, path = "/auth/methods", tag = "auth", security(()),
     request_body = MethodsRequest,
     responses((status = 200, description = "Available methods", body = Envelope<MethodsData>),
               (status = 422, description = "Empty username", body = ErrorBody)))]
 async fn methods(
     State(app): State<App>,
+    conn: Option<Extension<Conn>>,
     ApiJson(body): ApiJson<MethodsRequest>,
 ) -> ApiResult<Response> {
     if body.username.trim().is_empty() {
@@ -273,12 +306,14 @@ async fn methods(
             "username must not be empty",
         ));
     }
+    let mtls = app.authority.mtls_settings().await?.enabled;
+    let presented = client_certificate(conn.as_ref()).is_some();
     Ok(ok(MethodsData {
         password: true,
         webauthn: super::passkeys::relying_party(&app).is_ok(),
         webauthn_credentials: 0,
-        mtls: false,
-        mtls_status: "not_present".into(),
+        mtls,
+        mtls_status: if presented { "present" } else { "not_present" }.into(),
         totp_enabled: false,
     }))
 }

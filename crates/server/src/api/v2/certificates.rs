@@ -376,6 +376,9 @@ pub struct ExportQuery {
     /// With `format=pem`: add the private key (needs export:keys).
     #[serde(default)]
     pub include_key: bool,
+    /// With `format=pem`: add the issuing CAs' certificates after the certificate.
+    #[serde(default)]
+    pub include_chain: bool,
     /// For `format=pkcs12`: at least 8 characters.
     pub password: Option<String>,
     /// For `format=pkcs12`: `legacy` for 3DES/SHA-1 (old Windows and Java); AES-256 otherwise.
@@ -428,6 +431,70 @@ pub async fn export_file(
     q: ExportQuery,
 ) -> ApiResult<Response> {
     let cert = app.authority.certificate(CertificateId(id)).await?;
+    let key = if export_needs_key(&q)? {
+        Some(
+            app.authority
+                .certificate_key(principal, CertificateId(id))
+                .await?,
+        )
+    } else {
+        None
+    };
+    certificate_file(app, &cert, q, key).await
+}
+
+/// Whether the export `q` asks for holds the private key, after checking its options, so
+/// that a key is fetched (and its export audited) only for an export that then happens.
+///
+/// # Errors
+/// 422 for an unknown format or encryption, or a PKCS#12 password under 8 characters.
+pub fn export_needs_key(q: &ExportQuery) -> ApiResult<bool> {
+    match q.format.as_deref().unwrap_or("pem") {
+        "pem" | "crt" => Ok(q.include_key),
+        "der" | "cer" | "chain" | "pkcs7" | "p7b" => Ok(false),
+        "pkcs12" | "p12" | "pfx" => {
+            if q.password.as_deref().is_none_or(|p| p.chars().count() < 8) {
+                return Err(ApiError::invalid(
+                    "format=pkcs12 needs a password of at least 8 characters",
+                ));
+            }
+            pkcs12_cipher(q.encryption.as_deref())?;
+            Ok(true)
+        }
+        other => Err(ApiError::invalid(format!(
+            "unknown format '{other}'; expected pem, der, chain, pkcs7 or pkcs12"
+        ))),
+    }
+}
+
+fn pkcs12_cipher(encryption: Option<&str>) -> ApiResult<Pkcs12Cipher> {
+    match encryption {
+        None | Some("aes256" | "aes") => Ok(Pkcs12Cipher::Aes256),
+        Some("legacy" | "3des") => Ok(Pkcs12Cipher::Legacy3Des),
+        Some(other) => Err(ApiError::invalid(format!(
+            "unknown encryption '{other}'; expected aes256 or legacy"
+        ))),
+    }
+}
+
+/// `cert` as the file `q` asks for, with `key` where the format holds one (see
+/// [`export_needs_key`], which the caller asked first).
+pub async fn certificate_file(
+    app: &App,
+    cert: &authority::CertificateRow,
+    q: ExportQuery,
+    key: Option<authority::pki::PrivateKey>,
+) -> ApiResult<Response> {
+    let needs_key = export_needs_key(&q)?;
+    let key = match (needs_key, key) {
+        (true, Some(key)) => Some(key),
+        (true, None) => {
+            return Err(
+                authority::Error::Internal("the export's key was not fetched".into()).into(),
+            );
+        }
+        (false, _) => None,
+    };
     let name = cert
         .cert
         .common_name
@@ -439,54 +506,34 @@ pub async fn export_file(
     };
     let mut all: Vec<&[u8]> = vec![&cert.cert.der];
     all.extend(chain.iter().map(Vec::as_slice));
-    let format = q.format.as_deref().unwrap_or("pem");
-    let (content_type, ext, body) = match format {
-        "pem" | "crt" => {
+    let (content_type, ext, body) = match (q.format.as_deref().unwrap_or("pem"), key) {
+        ("pem" | "crt", key) => {
             let mut text = pem::encode("CERTIFICATE", &cert.cert.der);
-            if q.include_key {
-                let key = app
-                    .authority
-                    .certificate_key(principal, CertificateId(id))
-                    .await?;
+            if q.include_chain {
+                text = bundle::certificates_pem(&all);
+            }
+            if let Some(key) = key {
                 text.push_str(&key.to_pkcs8_pem());
             }
             ("application/x-pem-file", "pem", text.into_bytes())
         }
-        "der" | "cer" => ("application/pkix-cert", "cer", cert.cert.der.clone()),
-        "chain" => (
+        ("der" | "cer", _) => ("application/pkix-cert", "cer", cert.cert.der.clone()),
+        ("chain", _) => (
             "application/x-pem-file",
             "chain.pem",
             bundle::certificates_pem(&all).into_bytes(),
         ),
-        "pkcs7" | "p7b" => (
+        ("pkcs7" | "p7b", _) => (
             "application/pkcs7-mime",
             "p7b",
             bundle::pkcs7_certs_only(&all).map_err(authority::Error::from)?,
         ),
-        "pkcs12" | "p12" | "pfx" => {
-            let password = q
-                .password
-                .as_deref()
-                .filter(|p| p.chars().count() >= 8)
-                .ok_or_else(|| {
-                    ApiError::invalid("format=pkcs12 needs a password of at least 8 characters")
-                })?;
-            let cipher = match q.encryption.as_deref() {
-                None | Some("aes256" | "aes") => Pkcs12Cipher::Aes256,
-                Some("legacy" | "3des") => Pkcs12Cipher::Legacy3Des,
-                Some(other) => {
-                    return Err(ApiError::invalid(format!(
-                        "unknown encryption '{other}'; expected aes256 or legacy"
-                    )));
-                }
-            };
-            let key = app
-                .authority
-                .certificate_key(principal, CertificateId(id))
-                .await?;
+        (_, Some(key)) => {
+            let cipher = pkcs12_cipher(q.encryption.as_deref())?;
+            let password = q.password.clone().unwrap_or_default();
             let leaf = cert.cert.der.clone();
             let chain: Vec<Vec<u8>> = all[1..].iter().map(|c| c.to_vec()).collect();
-            let (password, friendly_name) = (password.to_owned(), name.clone());
+            let friendly_name = name.clone();
             let p12 = app
                 .authority
                 .cpu()
@@ -504,7 +551,7 @@ pub async fn export_file(
                 .await?;
             ("application/x-pkcs12", "p12", p12)
         }
-        other => {
+        (other, None) => {
             return Err(ApiError::invalid(format!(
                 "unknown format '{other}'; expected pem, der, chain, pkcs7 or pkcs12"
             )));

@@ -25,6 +25,7 @@ pub(crate) mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
 mod lint;
+mod login_certificates;
 pub(crate) mod ocsp;
 mod openapi;
 pub(crate) mod passkeys;
@@ -58,6 +59,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(two_factor::routes())
         .merge(passkeys::routes())
         .merge(groups::routes())
+        .merge(login_certificates::routes())
         .merge(users::routes())
         .merge(rbac::routes())
         .merge(cas::routes())
