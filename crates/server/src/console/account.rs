@@ -477,19 +477,28 @@ pub async fn confirm_second_factor(
     Extension(visitor): Extension<Visitor>,
     Form(form): Form<CodeForm>,
 ) -> Response {
-    match app
+    let made = app
         .authority
         .totp_confirm(&visitor.principal, &form.code)
-        .await
-    {
+        .await;
+    recovery_codes_shown(&app, &visitor, made).await
+}
+
+/// The page showing recovery codes just made, once; or the second-factor form's refusal.
+async fn recovery_codes_shown(
+    app: &App,
+    visitor: &Visitor,
+    made: authority::Result<Vec<String>>,
+) -> Response {
+    match made {
         Ok(recovery_codes) => {
             let outcome = Outcome {
                 recovery_codes,
                 ..Outcome::default()
             };
-            account_page(&app, &visitor, StatusCode::OK, outcome).await
+            account_page(app, visitor, StatusCode::OK, outcome).await
         }
-        Err(e) => refused(&app, &visitor, "2fa", &e.into(), Outcome::default()).await,
+        Err(e) => refused(app, visitor, "2fa", &e.into(), Outcome::default()).await,
     }
 }
 
@@ -527,20 +536,11 @@ pub async fn regenerate_recovery_codes(
     State(app): State<App>,
     Extension(visitor): Extension<Visitor>,
 ) -> Response {
-    match app
+    let made = app
         .authority
         .regenerate_recovery_codes(&visitor.principal)
-        .await
-    {
-        Ok(recovery_codes) => {
-            let outcome = Outcome {
-                recovery_codes,
-                ..Outcome::default()
-            };
-            account_page(&app, &visitor, StatusCode::OK, outcome).await
-        }
-        Err(e) => refused(&app, &visitor, "2fa", &e.into(), Outcome::default()).await,
-    }
+        .await;
+    recovery_codes_shown(&app, &visitor, made).await
 }
 
 /// POST `/account/sessions/revoke-others`: ends all of one's sessions but this one.

@@ -12,7 +12,8 @@ use super::account::{NewCertificate, Outcome, account_page, refused};
 use super::form::{Form, blank_is_none};
 use super::page::Visitor;
 use crate::App;
-use crate::api::v2::certificates::{ExportQuery, certificate_file};
+use crate::api::v2::certificates::ExportQuery;
+use crate::api::v2::login_certificates as rest;
 
 /// The form that makes a login certificate.
 #[derive(Debug, Default, Deserialize)]
@@ -142,14 +143,7 @@ pub async fn download(
         password: blank_is_none(&form.password).map(str::to_owned),
         encryption: None,
     };
-    let file = async {
-        crate::api::v2::certificates::export_needs_key(&query)?;
-        let (row, key) = app
-            .authority
-            .login_certificate_key(&visitor.principal, id, Reach::Own)
-            .await?;
-        certificate_file(&app, &row.certificate, query, Some(key)).await
-    };
+    let file = rest::file(&app, &visitor.principal, id, Reach::Own, query);
     match file.await {
         Ok(file) => file,
         Err(e) => refused(&app, &visitor, "mtls", &e, Outcome::default()).await,

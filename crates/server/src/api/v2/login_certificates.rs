@@ -410,7 +410,7 @@ async fn enroll(
 
 /// The file of login certificate `id` as `q` asks for. A format holding the key (pem with
 /// include_key, pkcs12) is for the certificate's owner only, in a login session.
-async fn file(
+pub(crate) async fn file(
     app: &App,
     principal: &authority::Principal,
     id: i64,

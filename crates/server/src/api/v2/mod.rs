@@ -25,7 +25,7 @@ pub(crate) mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
 mod lint;
-mod login_certificates;
+pub(crate) mod login_certificates;
 pub(crate) mod ocsp;
 mod openapi;
 pub(crate) mod passkeys;
