@@ -51,6 +51,7 @@ mod second_factor;
 mod served;
 mod sessions;
 mod ssl_check;
+pub mod sso;
 pub mod syslog;
 mod templates;
 pub mod token;
@@ -213,6 +214,10 @@ pub struct Authority {
     email_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// Where webhooks may connect (public addresses only when unset).
     webhook_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// Where SSO providers may be reached (public addresses only when unset).
+    sso_policy: std::sync::OnceLock<outbound::AddressPolicy>,
+    /// OIDC providers' metadata and keys, kept a while.
+    sso_metadata: sso::oidc::MetadataCache,
     /// Where the syslog server may be (public addresses only when unset).
     syslog_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// The client webhooks are sent with, made at the first delivery.
@@ -293,6 +298,8 @@ impl Authority {
             ssl_check_policy: std::sync::OnceLock::new(),
             email_policy: std::sync::OnceLock::new(),
             webhook_policy: std::sync::OnceLock::new(),
+            sso_policy: std::sync::OnceLock::new(),
+            sso_metadata: std::sync::Mutex::default(),
             syslog_policy: std::sync::OnceLock::new(),
             webhook_client: std::sync::OnceLock::new(),
             sealed_files: std::sync::RwLock::default(),

@@ -287,6 +287,59 @@ pub async fn connect_host(
         .map_err(|_| HostError::TimedOut(format!("{host}:{port}")))?
 }
 
+/// Resolves names for an HTTP client, keeping only the addresses `policy` allows. (An URL
+/// naming an address is not resolved: its caller checks that address itself.)
+#[derive(Debug, Clone)]
+pub(crate) struct PolicyResolver(AddressPolicy);
+
+impl PolicyResolver {
+    /// A resolver held to `policy`.
+    pub(crate) fn new(policy: AddressPolicy) -> Self {
+        Self(policy)
+    }
+}
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.0.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| policy.check(a.ip()).is_ok())
+                .collect();
+            if allowed.is_empty() {
+                return Err(format!(
+                    "{host} resolves only to addresses outbound connections do not reach"
+                )
+                .into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// What a failed HTTP request reports, with its causes and without the URL's query;
+/// `timeout` is the limit a request that timed out ran into.
+pub(crate) fn describe(e: reqwest::Error, timeout: std::time::Duration) -> String {
+    let e = e.without_url();
+    if e.is_timeout() {
+        format!("no answer within {timeout:?}")
+    } else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        text
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@
 //! the first [`EXCERPT_BYTES`] of an answer are read.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
@@ -24,7 +24,7 @@ use store::{DeliveryAttempt, DeliveryRow, NewWebhook, OutboxEvent, WebhookRow};
 use time::{Duration, OffsetDateTime};
 
 use crate::audit::Event;
-use crate::outbound::AddressPolicy;
+use crate::outbound::{self, AddressPolicy, PolicyResolver};
 use crate::{Authority, Error, Permission, Principal, Result};
 
 /// The event types an endpoint may ask for, with what they announce.
@@ -678,7 +678,10 @@ impl Authority {
         for (name, value) in &endpoint.custom_headers {
             request = request.header(name, value);
         }
-        let mut response = request.send().await.map_err(describe)?;
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| outbound::describe(e, DELIVERY_TIMEOUT))?;
         let code = response.status().as_u16();
         let mut excerpt = Vec::new();
         while excerpt.len() < EXCERPT_BYTES {
@@ -701,7 +704,7 @@ impl Authority {
             .connect_timeout(DELIVERY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
-            .dns_resolver(Arc::new(PolicyResolver(policy)))
+            .dns_resolver(Arc::new(PolicyResolver::new(policy)))
             .user_agent(concat!("certmint-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| Error::Internal(format!("the webhook client: {e}")))?;
@@ -763,49 +766,6 @@ struct Sent {
     latency_ms: i64,
     excerpt: Option<String>,
     error: Option<String>,
-}
-
-/// Resolves names for the webhook client, keeping only the addresses the policy allows.
-struct PolicyResolver(AddressPolicy);
-
-impl reqwest::dns::Resolve for PolicyResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let policy = self.0.clone();
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .into_iter()
-                .filter(|a| policy.check(a.ip()).is_ok())
-                .collect();
-            if allowed.is_empty() {
-                return Err(format!(
-                    "{host} resolves only to addresses outbound connections do not reach"
-                )
-                .into());
-            }
-            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
-            Ok(addrs)
-        })
-    }
-}
-
-/// The error a failed request reports, without the URL's query.
-fn describe(e: reqwest::Error) -> String {
-    let e = e.without_url();
-    if e.is_timeout() {
-        format!("no answer within {DELIVERY_TIMEOUT:?}")
-    } else {
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
-        text
-    }
 }
 
 /// Checks that `url` is an http(s) URL with a host, without credentials, and not an address

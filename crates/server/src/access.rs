@@ -145,6 +145,8 @@ pub const RATE_LIMITED: &[&str] = &[
     "/api/v2/auth/login/webauthn/start",
     "/api/v2/auth/login/webauthn/verify",
     "/api/v2/auth/login/mtls",
+    "/api/v2/sso/login/{provider_id}",
+    "/api/v2/sso/callback/{provider_id}",
     "/api/v2/account/2fa/disable",
     "/api/v2/auth/forgot-password",
     "/api/v2/auth/reset-password",

@@ -241,6 +241,9 @@ pub async fn open_with_clock(
         .configure_syslog(settings.syslog.address_policy())
         .map_err(|e| BootError::Settings(e.to_string()))?;
     authority
+        .configure_sso(settings.sso.address_policy())
+        .map_err(|e| BootError::Settings(e.to_string()))?;
+    authority
         .configure_ocsp(settings.ocsp_limits())
         .map_err(|e| BootError::Settings(e.to_string()))?;
     let listener = Arc::new(

@@ -151,6 +151,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// Audit forwarding to syslog (`[syslog]` in TOML); the server itself is set through the API.
     pub syslog: SyslogSettings,
+    /// Single sign-on (`[sso]` in TOML); the providers themselves are set through the API.
+    pub sso: SsoSettings,
     /// Backups (`[backup]` in TOML); the schedule is set through the API.
     pub backup: BackupSettings,
     /// The settings file these were read from, if any (backups carry a copy).
@@ -216,6 +218,24 @@ pub struct WebhookSettings {
 
 impl WebhookSettings {
     /// Where webhooks may be sent.
+    pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
+        address_policy(self.allow_private_targets)
+    }
+}
+
+/// `[sso]`: where the single sign-on providers set through the API may be.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SsoSettings {
+    /// Let certmint reach OIDC providers and LDAP servers on loopback, private, link-local and
+    /// other non-public addresses. Off by default: on, an administrator's provider (or an OIDC
+    /// provider's discovery document) can make the server connect into the internal network.
+    /// Most directories are on the private network, so most sites with LDAP turn this on.
+    pub allow_private_targets: bool,
+}
+
+impl SsoSettings {
+    /// Where SSO connections may go.
     pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
         address_policy(self.allow_private_targets)
     }
@@ -386,6 +406,7 @@ impl Default for Settings {
             email: EmailSettings::default(),
             webhooks: WebhookSettings::default(),
             syslog: SyslogSettings::default(),
+            sso: SsoSettings::default(),
             backup: BackupSettings::default(),
             file: None,
         }

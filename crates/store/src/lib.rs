@@ -34,6 +34,7 @@ mod sealed;
 mod second_factor;
 mod sessions;
 mod snapshot;
+mod sso;
 mod syslog;
 mod templates;
 #[cfg(feature = "test-support")]
@@ -84,6 +85,7 @@ pub use sealed::{SealedBlob, SealedColumn, SealedCount};
 pub use second_factor::{NewPendingLogin, PendingLoginRow, TotpRow};
 pub use sessions::{NewSession, SessionRow};
 pub use snapshot::{Column, Kind, Load, Table, Value};
+pub use sso::{NewSsoLogin, SsoLoginRow, SsoProviderFields, SsoProviderRow};
 pub use syslog::SyslogCursor;
 pub use templates::{NewTemplate, TemplateRow};
 pub use truststore::{NewTrusted, TrustStats, TrustedRow};

@@ -24,16 +24,19 @@ pub enum SealedColumn {
     AcmeNonceKey,
     /// Users' TOTP secrets.
     TotpSecrets,
+    /// Single sign-on providers' client secrets and bind passwords.
+    SsoSecrets,
 }
 
 impl SealedColumn {
     /// Every column that holds sealed blobs.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Keys,
         Self::WebhookSecrets,
         Self::AcmeEabKeys,
         Self::AcmeNonceKey,
         Self::TotpSecrets,
+        Self::SsoSecrets,
     ];
 
     /// Table and column.
@@ -44,6 +47,7 @@ impl SealedColumn {
             Self::AcmeEabKeys => ("acme_eab_keys", "hmac_key"),
             Self::AcmeNonceKey => ("acme_state", "nonce_key"),
             Self::TotpSecrets => ("user_totp", "secret"),
+            Self::SsoSecrets => ("sso_providers", "secret"),
         }
     }
 
@@ -63,6 +67,7 @@ impl SealedColumn {
             Self::AcmeEabKeys => "'acme_eab_key'",
             Self::AcmeNonceKey => "'acme_nonce_key'",
             Self::TotpSecrets => "'totp_secret'",
+            Self::SsoSecrets => "'sso_secret'",
         }
     }
 
@@ -70,9 +75,11 @@ impl SealedColumn {
     fn binding(self) -> &'static str {
         match self {
             Self::Keys => "refid",
-            Self::WebhookSecrets | Self::AcmeEabKeys | Self::AcmeNonceKey | Self::TotpSecrets => {
-                "CAST(NULL AS TEXT)"
-            }
+            Self::WebhookSecrets
+            | Self::AcmeEabKeys
+            | Self::AcmeNonceKey
+            | Self::TotpSecrets
+            | Self::SsoSecrets => "CAST(NULL AS TEXT)",
         }
     }
 }
@@ -81,7 +88,7 @@ impl SealedColumn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedCount {
     /// `ca_key`, `certificate_key`, `csr_key`, `other_key`, `webhook_secret`,
-    /// `acme_eab_key`, `acme_nonce_key` or `totp_secret`.
+    /// `acme_eab_key`, `acme_nonce_key`, `totp_secret` or `sso_secret`.
     pub kind: String,
     /// The blob's first `header_len` bytes when it starts with the versioned format byte,
     /// otherwise its first byte alone.

@@ -100,6 +100,38 @@ impl Reader {
             .await?;
         rows.iter().map(session).collect()
     }
+
+    /// The sessions opened by `method` that are neither revoked nor past `now`'s absolute
+    /// expiry, newest first, at most `limit`, each with its owner's username.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn live_sessions_by_method(
+        &self,
+        method: &str,
+        now: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<(SessionRow, String)>, Error> {
+        let columns = COLUMNS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, u.username FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.auth_method = $1 AND s.revoked_at IS NULL AND s.expires_at > $2 \
+             ORDER BY s.id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(method.to_owned())
+            .bind(to_micros(now))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((session(row)?, row.try_get("username")?)))
+            .collect()
+    }
 }
 
 impl Store {

@@ -27,6 +27,8 @@ struct LoginPage<'a> {
     passkey_script: Option<String>,
     /// Whether to offer certificate login.
     certificate_login: bool,
+    /// The enabled single sign-on providers.
+    providers: Vec<authority::sso::AvailableProvider>,
 }
 
 #[derive(Deserialize)]
@@ -47,8 +49,14 @@ pub async fn form(State(app): State<App>, Query(q): Query<NextQuery>) -> Respons
             email_configured: email_configured(&app).await,
             passkey_script: super::passkeys::login_script(&app),
             certificate_login: certificate_login(&app).await,
+            providers: providers(&app).await,
         },
     )
+}
+
+/// The enabled SSO providers; a database that cannot say shows none.
+async fn providers(app: &App) -> Vec<authority::sso::AvailableProvider> {
+    app.authority.sso_available().await.unwrap_or_default()
 }
 
 /// Whether mail is set up, for the reset link; a database that cannot say hides it.
@@ -97,6 +105,7 @@ pub async fn submit(
         next,
         &origin,
         conn.is_some_and(|c| c.tls),
+        Landing::Redirect,
         again,
     )
     .await
@@ -139,6 +148,7 @@ pub async fn submit_certificate(
         next,
         &origin,
         conn.is_some_and(|c| c.tls),
+        Landing::Redirect,
         again,
     )
     .await
@@ -168,6 +178,7 @@ async fn login_page<'a>(
     let email_configured = email_configured(app).await;
     let certificate_login = certificate_login(app).await;
     let passkey_script = super::passkeys::login_script(app);
+    let providers = providers(app).await;
     move |e: ApiError| {
         page::render(
             e.status(),
@@ -179,9 +190,47 @@ async fn login_page<'a>(
                 email_configured,
                 passkey_script: passkey_script.clone(),
                 certificate_login,
+                providers: providers.clone(),
             },
         )
     }
+}
+
+/// The login page with the reason a login door refused, for the doors outside this module
+/// (the OIDC redirect and callback).
+pub(crate) async fn refused(app: &App, next: &str, e: ApiError) -> Response {
+    (login_page(app, next, "").await)(e)
+}
+
+/// Where a single sign-on login's first step leads: as [`first_step_done`], except that a
+/// finished login goes on through a page rather than a redirect. The browser arrives from the
+/// provider's site, and a redirect would stay part of that cross-site navigation, which the
+/// SameSite=Strict session cookie is not sent on; the page's own navigation is same-site.
+pub(crate) async fn single_sign_on_done(
+    app: &App,
+    step: authority::Result<authority::LoginStep>,
+    next: &str,
+    origin: &authority::Origin,
+    tls: bool,
+) -> Response {
+    let again = login_page(app, next, "").await;
+    first_step_done(app, step, next, origin, tls, Landing::Page, again).await
+}
+
+/// How a finished login takes the browser on.
+#[derive(Clone, Copy)]
+enum Landing {
+    /// A redirect: the login came from one of certmint's own pages.
+    Redirect,
+    /// A page that moves on by itself: the login came from another site.
+    Page,
+}
+
+#[derive(Template)]
+#[template(path = "console/signed_in.html")]
+struct SignedInPage<'a> {
+    head: Head,
+    next: &'a str,
 }
 
 /// Where a login's first step leads, whichever door it came through: signed in, on to the
@@ -193,10 +242,11 @@ async fn first_step_done(
     next: &str,
     origin: &authority::Origin,
     tls: bool,
+    landing: Landing,
     refused: impl Fn(ApiError) -> Response,
 ) -> Response {
     match step {
-        Ok(authority::LoginStep::Done(outcome)) => signed_in(app, &outcome, next, tls),
+        Ok(authority::LoginStep::Done(outcome)) => signed_in(app, &outcome, next, tls, landing),
         Ok(authority::LoginStep::SecondFactor(pending)) => {
             let enrollment = if pending.setup {
                 match app.authority.login_totp_setup(&pending.token, origin).await {
@@ -222,9 +272,24 @@ async fn first_step_done(
     }
 }
 
-/// A redirect to `next` with the session cookie of `outcome`.
-fn signed_in(app: &App, outcome: &authority::LoginOutcome, next: &str, tls: bool) -> Response {
-    let mut response = Redirect::to(next).into_response();
+/// On to `next` with the session cookie of `outcome`.
+fn signed_in(
+    app: &App,
+    outcome: &authority::LoginOutcome,
+    next: &str,
+    tls: bool,
+    landing: Landing,
+) -> Response {
+    let mut response = match landing {
+        Landing::Redirect => Redirect::to(next).into_response(),
+        Landing::Page => page::render(
+            StatusCode::OK,
+            &SignedInPage {
+                head: Head::new(),
+                next,
+            },
+        ),
+    };
     with_cookie(app, &mut response, outcome, tls);
     response
 }
@@ -305,7 +370,7 @@ pub async fn submit_second_factor(
         Err(e) => return again(e.into()),
     };
     if outcome.recovery_codes.is_empty() {
-        return signed_in(&app, &outcome, next, tls);
+        return signed_in(&app, &outcome, next, tls, Landing::Redirect);
     }
     let mut response = page::render(
         StatusCode::OK,

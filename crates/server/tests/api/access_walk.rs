@@ -22,8 +22,12 @@ fn body_for(method: &Method) -> Option<Value> {
 }
 
 /// Public routes that answer 401 to a caller without credentials from their own handler: the
-/// logins that need nothing in the body (a TLS client certificate).
-const LOGIN_DOORS: [&str; 1] = ["/api/v2/auth/login/mtls"];
+/// logins that need nothing in the body (a TLS client certificate; an OIDC callback, whose
+/// state and code come in the query).
+const LOGIN_DOORS: [&str; 2] = [
+    "/api/v2/auth/login/mtls",
+    "/api/v2/sso/callback/{provider_id}",
+];
 
 #[tokio::test]
 async fn every_route_enforces_its_declared_permission() -> TestResult {

@@ -490,7 +490,7 @@ async fn send_test(server: &TestServer, admin: &Session) -> (StatusCode, Value) 
 
 /// Writes the certificate and key of a server certificate for 127.0.0.1 from certmint's own
 /// default CA into `dir`: the files a mail relay of the organisation would have.
-async fn own_server_certificate(
+pub(crate) async fn own_server_certificate(
     server: &TestServer,
     admin: &Session,
     dir: &Path,

@@ -63,6 +63,7 @@ mod reports;
 mod reverse_proxy;
 mod scep;
 mod smoke;
+mod sso;
 mod syslog;
 mod system_db;
 mod templates;

@@ -36,6 +36,7 @@ mod search;
 pub(crate) mod security;
 mod security_rate_limit;
 mod service;
+mod sso;
 mod stats;
 pub(crate) mod system_db;
 mod system_status;
@@ -59,6 +60,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(two_factor::routes())
         .merge(passkeys::routes())
         .merge(groups::routes())
+        .merge(sso::routes())
         .merge(login_certificates::routes())
         .merge(users::routes())
         .merge(rbac::routes())
