@@ -767,7 +767,7 @@ impl Authority {
         origin: &Origin,
     ) -> Result<LoginStep> {
         let attempted: String = who.username.chars().take(64).collect();
-        match self.sso_user(provider, &who).await {
+        match self.sso_user(provider, &who, origin).await {
             Ok(user) => self.open_session(user, LoginMethod::Sso, origin).await,
             Err(Error::Unauthorized(reason)) => {
                 self.record_failure(
@@ -788,7 +788,12 @@ impl Authority {
     }
 
     /// The local user `who` is, linked, made or updated as the provider's settings say.
-    async fn sso_user(&self, provider: &Provider, who: &ExternalIdentity) -> Result<UserRow> {
+    async fn sso_user(
+        &self,
+        provider: &Provider,
+        who: &ExternalIdentity,
+        origin: &Origin,
+    ) -> Result<UserRow> {
         if who.subject.is_empty() {
             return Err(Error::Unauthorized(
                 "the provider gave no subject for this login".into(),
@@ -890,7 +895,7 @@ impl Authority {
         tx.link_sso_identity(provider.id, &who.subject, user_id, now)
             .await?;
         if let Some(event) = event {
-            tx.audit(&self.entry(Some(&who.username), &Origin::default(), event))
+            tx.audit(&self.entry(Some(&who.username), origin, event))
                 .await?;
         }
         tx.commit().await?;

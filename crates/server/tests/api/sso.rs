@@ -436,6 +436,22 @@ async fn an_oidc_provider_signs_people_in_and_every_bad_callback_is_refused() ->
     let (status, page, session) = sign_in(&server, id, "bob").await?;
     assert_refused(status, &page, session.as_ref(), "account is disabled");
 
+    // A role that requires a second factor asks for it after the provider too: Alice (an
+    // operator) gets the authenticator setup form, not a session.
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            "/api/v2/settings/general",
+            &Auth::Session(&admin),
+            Some(json!({"second_factor_roles": ["operator"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, page, session) = sign_in(&server, id, "alice").await?;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("name=\"pending_token\""), "{page}");
+    assert!(session.is_none(), "a session before the second factor");
+
     // Every refusal is audited.
     let failed = server
         .audit_total(&Auth::Session(&admin), "action=login_failed")
