@@ -112,6 +112,7 @@ pub async fn open_authority(
     );
     settings
         .check_serve_only()
+        .and_then(|()| settings.check_second_factor_roles())
         .and_then(|()| settings.external_url())
         .and_then(|_| settings.trusted_proxies())
         .map_err(|e| BootError::Settings(e.to_string()))?;

@@ -584,6 +584,19 @@ impl Settings {
         }
     }
 
+    /// Checks that `second_factor_roles` names roles, so that a misspelt role in the file stops
+    /// the start rather than silently requiring nothing of anyone.
+    ///
+    /// # Errors
+    /// [`SettingsError`] naming the unknown role.
+    pub fn check_second_factor_roles(&self) -> Result<(), SettingsError> {
+        for role in &self.second_factor_roles {
+            authority::Role::parse(role)
+                .map_err(|e| SettingsError(format!("second_factor_roles: {e}")))?;
+        }
+        Ok(())
+    }
+
     /// What the OCSP responder may spend.
     pub fn ocsp_limits(&self) -> authority::OcspLimits {
         authority::OcspLimits {
@@ -964,5 +977,16 @@ mod tests {
         assert!(!s.serves("api") && s.serves("crl"));
         s.serve_only.push("ui".into());
         assert!(s.check_serve_only().is_err());
+    }
+
+    #[test]
+    fn second_factor_roles_name_roles() {
+        let mut s = Settings::default();
+        assert!(s.check_second_factor_roles().is_ok());
+        s.second_factor_roles = vec!["admin".into(), "operator".into()];
+        assert!(s.check_second_factor_roles().is_ok());
+        s.second_factor_roles.push("admins".into());
+        let e = s.check_second_factor_roles().err().map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("second_factor_roles")));
     }
 }
