@@ -587,20 +587,8 @@ async fn connect(
 
 /// A TLS connection to the mail server, verified against the system's roots and `own_roots`.
 async fn implicit_tls(tcp: TcpStream, host: &str, own_roots: &[Vec<u8>]) -> Result<TlsStream> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    roots.add_parsable_certificates(
-        own_roots
-            .iter()
-            .map(|der| rustls::pki_types::CertificateDer::from(der.clone())),
-    );
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| Error::Internal(format!("TLS for mail: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = outbound::tls_client_config(own_roots)
+        .map_err(|e| Error::Internal(format!("TLS for mail: {e}")))?;
     let name = rustls::pki_types::ServerName::try_from(host.to_owned())
         .map_err(|_| Error::Invalid(format!("'{host}' is neither a host name nor an address")))?;
     tokio_rustls::TlsConnector::from(Arc::new(config))

@@ -287,6 +287,32 @@ pub async fn connect_host(
         .map_err(|_| HostError::TimedOut(format!("{host}:{port}")))?
 }
 
+/// A TLS client configuration for outbound connections that verifies the peer's certificate
+/// and name against the system's roots and `own_roots` (DER: certmint's own CAs, so a mail
+/// relay or directory holding a certificate certmint issued is trusted).
+///
+/// # Errors
+/// The provider's error when it offers no safe protocol version (never with aws-lc-rs).
+pub(crate) fn tls_client_config(
+    own_roots: &[Vec<u8>],
+) -> Result<rustls::ClientConfig, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    roots.add_parsable_certificates(
+        own_roots
+            .iter()
+            .map(|der| rustls::pki_types::CertificateDer::from(der.clone())),
+    );
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
 /// Resolves names for an HTTP client, keeping only the addresses `policy` allows. (An URL
 /// naming an address is not resolved: its caller checks that address itself.)
 #[derive(Debug, Clone)]

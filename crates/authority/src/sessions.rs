@@ -53,7 +53,7 @@ struct Found {
     remembered: bool,
 }
 
-const BAD_LOGIN: &str = "invalid username or password";
+pub(crate) const BAD_LOGIN: &str = "invalid username or password";
 
 /// What a password check found.
 #[derive(Debug, Clone, Copy)]

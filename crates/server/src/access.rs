@@ -147,6 +147,7 @@ pub const RATE_LIMITED: &[&str] = &[
     "/api/v2/auth/login/mtls",
     "/api/v2/sso/login/{provider_id}",
     "/api/v2/sso/callback/{provider_id}",
+    "/api/v2/sso/ldap/login",
     "/api/v2/account/2fa/disable",
     "/api/v2/auth/forgot-password",
     "/api/v2/auth/reset-password",

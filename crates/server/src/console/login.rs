@@ -1,5 +1,6 @@
-//! `/login` and `/logout`: the same logins as `POST /api/v2/auth/login/password` and
-//! `/auth/login/mtls` (same rate limit, lockout and session cookie), from forms.
+//! `/login` and `/logout`: the same logins as `POST /api/v2/auth/login/password`,
+//! `/auth/login/mtls` and `/sso/ldap/login` (same rate limit, lockout and session cookie),
+//! from forms.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -141,6 +142,47 @@ pub async fn submit_certificate(
     let step = app
         .authority
         .login_with_certificate(certificate, &origin)
+        .await;
+    first_step_done(
+        &app,
+        step,
+        next,
+        &origin,
+        conn.is_some_and(|c| c.tls),
+        Landing::Redirect,
+        again,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct LdapForm {
+    provider_id: i64,
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// POST `/login/ldap`: logs in with a directory's username and password at the LDAP
+/// provider of the form, as `POST /api/v2/sso/ldap/login` does (same rate limit).
+pub async fn submit_ldap(
+    State(app): State<App>,
+    conn: Option<Extension<Conn>>,
+    headers: HeaderMap,
+    Form(form): Form<LdapForm>,
+) -> Response {
+    let conn = conn.map(|Extension(c)| c);
+    let next = page::local_path(&form.next);
+    let password = zeroize::Zeroizing::new(form.password);
+    let again = login_page(&app, next, "").await;
+    let origin = match admitted(&app, conn.as_ref(), &headers).await {
+        Ok(origin) => origin,
+        Err(e) => return again(e),
+    };
+    let step = app
+        .authority
+        .ldap_login(Some(form.provider_id), &form.username, &password, &origin)
         .await;
     first_step_done(
         &app,

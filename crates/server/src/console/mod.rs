@@ -63,6 +63,7 @@ pub fn routes(app: App) -> Router {
         .route("/login", get(login::form).post(login::submit))
         .route("/login/2fa", post(login::submit_second_factor))
         .route("/login/certificate", post(login::submit_certificate))
+        .route("/login/ldap", post(login::submit_ldap))
         .route(
             "/forgot-password",
             get(password_reset::forgot_form).post(password_reset::forgot_submit),

@@ -292,10 +292,11 @@ fn plain_registrations(source: &str) -> Vec<String> {
 /// API's documentation (public, as the OpenAPI document is). Every other console route is
 /// registered through `gate::page` with what it needs (the console's equivalent of a route's
 /// OpenAPI declaration), which the tests in `tests/api/console*.rs` attack.
-const CONSOLE_PUBLIC: [&str; 7] = [
+const CONSOLE_PUBLIC: [&str; 8] = [
     "/login",
     "/login/2fa",
     "/login/certificate",
+    "/login/ldap",
     "/forgot-password",
     "/reset-password",
     "/assets/{name}",

@@ -64,6 +64,7 @@ mod reverse_proxy;
 mod scep;
 mod smoke;
 mod sso;
+mod sso_ldap;
 mod syslog;
 mod system_db;
 mod templates;

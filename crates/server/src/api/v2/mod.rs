@@ -24,6 +24,7 @@ pub mod health;
 pub(crate) mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
+mod ldap;
 mod lint;
 pub(crate) mod login_certificates;
 pub(crate) mod ocsp;
@@ -61,6 +62,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(passkeys::routes())
         .merge(groups::routes())
         .merge(sso::routes())
+        .merge(ldap::routes())
         .merge(login_certificates::routes())
         .merge(users::routes())
         .merge(rbac::routes())
