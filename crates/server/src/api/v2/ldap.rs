@@ -22,9 +22,9 @@ use authority::sso::{Provider, ProviderSettings, RoleMapping};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
-        .routes(routes!(login))
-        .routes(routes!(settings, update_settings))
-        .routes(routes!(test_settings))
+        .routes(routes!(ldap_login))
+        .routes(routes!(ldap_settings, update_ldap_settings))
+        .routes(routes!(test_ldap_settings))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -51,7 +51,7 @@ pub struct LdapLoginRequest {
         (status = 404, description = "No enabled LDAP provider of this id", body = ErrorBody),
         (status = 429, description = "Too many attempts from this address", body = ErrorBody),
         (status = 502, description = "The directory cannot be reached or refuses the service account", body = ErrorBody)))]
-async fn login(
+async fn ldap_login(
     State(app): State<App>,
     Extension(origin): Extension<authority::Origin>,
     conn: Option<Extension<Conn>>,
@@ -237,7 +237,7 @@ impl LdapSettingsPatchBody {
 #[utoipa::path(get, path = "/settings/ldap", tag = "settings",
     security(("session" = ["read:users"]), ("api_key" = ["read:users"])),
     responses((status = 200, description = "LDAP settings", body = Envelope<LdapSettingsView>)))]
-async fn settings(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+async fn ldap_settings(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     Ok(ok(LdapSettingsView::new(
         app.authority.ldap_settings(&principal).await?,
     )))
@@ -250,7 +250,7 @@ async fn settings(State(app): State<App>, Caller(principal): Caller) -> ApiResul
     request_body = LdapSettingsPatchBody,
     responses((status = 200, description = "Updated", body = Envelope<LdapSettingsView>),
               (status = 422, description = "A bad or missing field, plain LDAP without allow_plain, or enabling without a bind password", body = ErrorBody)))]
-async fn update_settings(
+async fn update_ldap_settings(
     State(app): State<App>,
     Caller(principal): Caller,
     ApiJson(body): ApiJson<LdapSettingsPatchBody>,
@@ -271,7 +271,10 @@ async fn update_settings(
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     responses((status = 200, description = "Tested", body = Envelope<ProviderTestView>),
               (status = 404, description = "No LDAP settings yet", body = ErrorBody)))]
-async fn test_settings(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
+async fn test_ldap_settings(
+    State(app): State<App>,
+    Caller(principal): Caller,
+) -> ApiResult<Response> {
     let test = app.authority.test_ldap_settings(&principal).await?;
     Ok(ok(ProviderTestView {
         success: test.success,
