@@ -619,7 +619,7 @@ impl crate::Authority {
     /// [`Error::Unauthorized`] with the reason for a refused login (an unknown name and a
     /// wrong password alike); [`Error::NotFound`] for no such enabled provider;
     /// [`Error::Upstream`] when the directory cannot be reached or refuses the service
-    /// account. Every refusal is audited.
+    /// account (the details only in the audit record). Every refusal is audited.
     pub async fn ldap_login(
         &self,
         provider_id: Option<i64>,
@@ -648,7 +648,16 @@ impl crate::Authority {
                     &format!("ldap provider {}: {}", provider.name, refusal.reason),
                 )
                 .await?;
-                Err(refusal.error)
+                // Addresses and the directory's own words are for the audit log, not for
+                // anyone at the login page.
+                Err(match refusal.error {
+                    Error::Upstream(_) => Error::Upstream(format!(
+                        "the directory of provider {} could not check the login; the audit \
+                         log says why",
+                        provider.name
+                    )),
+                    other => other,
+                })
             }
         }
     }

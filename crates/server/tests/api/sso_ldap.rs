@@ -578,13 +578,26 @@ async fn a_directory_certmint_cannot_trust_or_may_not_reach_is_refused() -> Test
     let before = failed_logins(&public_only, &admin).await;
     let (status, body, _) = ldap_login(&public_only, "alice", "alice's directory password").await?;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    // The reason, with the directory's address, is for the audit log only.
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(message.contains("audit log"), "{body}");
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("allow_private_targets"),
+        !message.contains("127.0.0.1") && !message.contains("localhost"),
         "{body}"
     );
     assert_eq!(failed_logins(&public_only, &admin).await, before + 1);
+    let (status, audit) = public_only
+        .call(
+            Method::GET,
+            "/api/v2/audit/logs?action=login_failed",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{audit}");
+    assert!(
+        audit.to_string().contains("allow_private_targets"),
+        "{audit}"
+    );
     Ok(())
 }
