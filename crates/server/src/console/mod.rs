@@ -24,6 +24,7 @@ mod email;
 mod est;
 mod form;
 mod gate;
+mod groups;
 mod https;
 mod import;
 mod jobs;
@@ -36,6 +37,7 @@ mod reports;
 mod scep;
 mod security;
 mod settings;
+mod sso;
 mod syslog;
 mod templates;
 mod tools;
@@ -464,6 +466,56 @@ pub fn routes(app: App) -> Router {
         .route(
             "/users/{id}/delete",
             page(&app, Some(P::DeleteUsers), post(users::delete)),
+        )
+        .route(
+            "/groups",
+            page(
+                &app,
+                Some(P::ReadUsers),
+                get(groups::list).post(groups::create),
+            ),
+        )
+        .route(
+            "/groups/{id}",
+            page(&app, Some(P::ReadUsers), get(groups::show)),
+        )
+        .route(
+            "/groups/{id}/edit",
+            page(&app, Some(P::WriteUsers), post(groups::update)),
+        )
+        .route(
+            "/groups/{id}/delete",
+            page(&app, Some(P::DeleteUsers), post(groups::delete)),
+        )
+        .route(
+            "/groups/{id}/members",
+            page(&app, Some(P::WriteUsers), post(groups::add_member)),
+        )
+        .route(
+            "/groups/{id}/members/{user}/remove",
+            page(&app, Some(P::WriteUsers), post(groups::remove_member)),
+        )
+        .route("/sso", page(&app, Some(P::ReadUsers), get(sso::list)))
+        .route(
+            "/sso/new",
+            page(&app, Some(P::AdminSystem), get(sso::new).post(sso::create)),
+        )
+        .route("/sso/{id}", page(&app, Some(P::ReadUsers), get(sso::show)))
+        .route(
+            "/sso/{id}/edit",
+            page(&app, Some(P::AdminSystem), post(sso::update)),
+        )
+        .route(
+            "/sso/{id}/toggle",
+            page(&app, Some(P::AdminSystem), post(sso::toggle)),
+        )
+        .route(
+            "/sso/{id}/test",
+            page(&app, Some(P::AdminSystem), post(sso::test)),
+        )
+        .route(
+            "/sso/{id}/delete",
+            page(&app, Some(P::AdminSystem), post(sso::delete)),
         )
         .route("/account", page(&app, None, get(account::show)))
         .route("/account/profile", page(&app, None, post(account::profile)))

@@ -139,6 +139,16 @@ const NAVIGATION: &[Entry] = &[
         needs: Some(Permission::ReadUsers),
     },
     Entry {
+        path: "/groups",
+        label: "Groups",
+        needs: Some(Permission::ReadUsers),
+    },
+    Entry {
+        path: "/sso",
+        label: "Single sign-on",
+        needs: Some(Permission::ReadUsers),
+    },
+    Entry {
         path: "/system/jobs",
         label: "Jobs",
         needs: Some(Permission::AdminSystem),

@@ -602,6 +602,36 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
     assert_eq!(status, StatusCode::CREATED, "{hook}");
     let hook = id(&hook)?;
 
+    let (status, group) = post(
+        server,
+        admin,
+        "/api/v2/groups",
+        json!({"name": "pki-team", "description": "Runs the PKI", "role": "auditor",
+               "permissions": ["write:certificates"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let group = id(&group)?;
+    let (status, body) = post(
+        server,
+        admin,
+        &format!("/api/v2/groups/{group}/members"),
+        json!({"user_id": user, "role": "owner"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, provider) = post(
+        server,
+        admin,
+        "/api/v2/sso/providers",
+        json!({"name": "corp", "provider_type": "oidc", "issuer_url": "https://127.0.0.1:9/",
+               "client_id": "certmint", "client_secret": "a client secret",
+               "role_mappings": [{"group": "PKI-Admins", "role": "operator"}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{provider}");
+    let provider = id(&provider)?;
+
     let (status, backup) = post(
         server,
         admin,
@@ -664,6 +694,15 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         page("/users/new".into(), None),
         submit("/users/new".into(), "Create", None, 422),
         page(format!("/users/{user}"), None),
+        page("/groups".into(), None),
+        submit("/groups".into(), "Create group", None, 422),
+        page(format!("/groups/{group}"), None),
+        page("/sso".into(), None),
+        page("/sso/new?provider_type=oidc".into(), None),
+        page("/sso/new?provider_type=ldap".into(), None),
+        submit("/sso/new?provider_type=ldap".into(), "Add provider", None, 422),
+        page(format!("/sso/{provider}"), None),
+        submit(format!("/sso/{provider}"), "Test the connection", None, 200),
         page("/reports".into(), None),
         page("/system/jobs".into(), None),
         page("/system/webhooks".into(), None),
