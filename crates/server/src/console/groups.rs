@@ -230,7 +230,10 @@ async fn group_page(app: &App, visitor: &Visitor, id: i64, shown: Shown) -> Resp
     };
     let form = shown.form.unwrap_or_else(|| GroupForm::of(&group));
     page::render(
-        shown.error.as_ref().map_or(StatusCode::OK, ApiError::status),
+        shown
+            .error
+            .as_ref()
+            .map_or(StatusCode::OK, ApiError::status),
         &GroupPage {
             head: Head::new(),
             frame,

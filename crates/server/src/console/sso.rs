@@ -606,7 +606,10 @@ async fn provider_page(app: &App, visitor: &Visitor, id: i64, shown: Shown) -> R
     };
     let kind = ProviderType::parse(&provider.provider_type).unwrap_or(ProviderType::Oidc);
     page::render(
-        shown.error.as_ref().map_or(StatusCode::OK, ApiError::status),
+        shown
+            .error
+            .as_ref()
+            .map_or(StatusCode::OK, ApiError::status),
         &ProviderPage {
             head: Head::new(),
             frame,
@@ -712,7 +715,11 @@ pub async fn test(
     Extension(visitor): Extension<Visitor>,
     Path(id): Path<i64>,
 ) -> Response {
-    let shown = match app.authority.test_sso_provider(&visitor.principal, id).await {
+    let shown = match app
+        .authority
+        .test_sso_provider(&visitor.principal, id)
+        .await
+    {
         Ok(test) => Shown {
             test: Some(test),
             ..Shown::default()
@@ -815,7 +822,10 @@ mod tests {
         assert_eq!(input.name, "corp");
         assert_eq!(input.display_name, None);
         assert!(input.auto_create_users && !input.auto_update_users && !input.enabled);
-        assert_eq!(input.secret.as_deref().map(String::as_str), Some(" s3cret "));
+        assert_eq!(
+            input.secret.as_deref().map(String::as_str),
+            Some(" s3cret ")
+        );
         let ProviderSettings::Oidc(config) = input.settings else {
             return Err(ApiError::invalid("not OIDC"));
         };

@@ -700,7 +700,12 @@ async fn populate(server: &TestServer, admin: &Session) -> TestResult<Vec<Value>
         page("/sso".into(), None),
         page("/sso/new?provider_type=oidc".into(), None),
         page("/sso/new?provider_type=ldap".into(), None),
-        submit("/sso/new?provider_type=ldap".into(), "Add provider", None, 422),
+        submit(
+            "/sso/new?provider_type=ldap".into(),
+            "Add provider",
+            None,
+            422,
+        ),
         page(format!("/sso/{provider}"), None),
         submit(format!("/sso/{provider}"), "Test the connection", None, 200),
         page("/reports".into(), None),

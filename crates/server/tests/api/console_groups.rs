@@ -152,7 +152,9 @@ async fn an_admin_manages_groups_and_members_from_the_console() -> TestResult {
             "{why}: {html}"
         );
         assert!(
-            html.contains(&format!(r#"id="member-username" name="username" value="{username}""#)),
+            html.contains(&format!(
+                r#"id="member-username" name="username" value="{username}""#
+            )),
             "the form keeps the name: {html}"
         );
     }
@@ -180,7 +182,12 @@ async fn an_admin_manages_groups_and_members_from_the_console() -> TestResult {
     // The group's grants reach its members.
     let vera_session = server.login("vera", ADMIN_PASSWORD).await;
     let (status, _) = server
-        .call(Method::GET, "/api/v2/users", &Auth::Session(&vera_session), None)
+        .call(
+            Method::GET,
+            "/api/v2/users",
+            &Auth::Session(&vera_session),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "the auditor role through the group");
 
@@ -206,8 +213,9 @@ async fn an_admin_manages_groups_and_members_from_the_console() -> TestResult {
     assert_eq!(changed["permissions"], json!(["read:audit"]));
     let (_, html) = page(&server, &client, &admin, &format!("/groups/{id}")).await?;
     assert!(
-        html.contains(r#"id="perm-read:audit" name="permissions" type="checkbox" value="read:audit" checked"#)
-            && !html.contains(r#"value="write:certificates" checked"#),
+        html.contains(
+            r#"id="perm-read:audit" name="permissions" type="checkbox" value="read:audit" checked"#
+        ) && !html.contains(r#"value="write:certificates" checked"#),
         "the form shows the group as it is: {html}"
     );
 
@@ -341,7 +349,11 @@ async fn readers_and_narrow_writers_are_refused_changes() -> TestResult {
             vec![("username", "oskar")],
             "write:users",
         ),
-        (format!("/groups/{id}/members/{vera}/remove"), vec![], "write:users"),
+        (
+            format!("/groups/{id}/members/{vera}/remove"),
+            vec![],
+            "write:users",
+        ),
         (
             format!("/groups/{id}/delete"),
             vec![("confirm", "yes")],

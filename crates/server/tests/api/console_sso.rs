@@ -68,7 +68,10 @@ async fn an_admin_manages_providers_from_the_console() -> TestResult {
         html.contains("No one is signed in through single sign-on"),
         "{html}"
     );
-    assert!(html.contains(r#"href="/sso/new?provider_type=ldap""#), "{html}");
+    assert!(
+        html.contains(r#"href="/sso/new?provider_type=ldap""#),
+        "{html}"
+    );
 
     // Each type's form shows that type's settings.
     let (status, html) = page(&server, &client, &admin, "/sso/new?provider_type=oidc").await?;
@@ -120,9 +123,15 @@ async fn an_admin_manages_providers_from_the_console() -> TestResult {
             html.contains("certmint-console"),
             "the form keeps the client id: {html}"
         );
-        assert!(!html.contains(SECRET), "the secret is not sent back: {html}");
+        assert!(
+            !html.contains(SECRET),
+            "the secret is not sent back: {html}"
+        );
     }
-    assert_eq!(rest(&server, &admin, "/api/v2/sso/providers").await, json!([]));
+    assert_eq!(
+        rest(&server, &admin, "/api/v2/sso/providers").await,
+        json!([])
+    );
 
     // Added, enabled with its secret, on a loopback issuer the server may not reach.
     let mut fields = oidc_fields(csrf, "https://127.0.0.1:9/");
@@ -156,14 +165,19 @@ async fn an_admin_manages_providers_from_the_console() -> TestResult {
     }
     let (_, html) = page(&server, &client, &admin, &format!("/sso/{id}")).await?;
     assert!(
-        html.contains(&format!(r#"<span class="mono" id="redirect-uri">{redirect_uri}</span>"#)),
+        html.contains(&format!(
+            r#"<span class="mono" id="redirect-uri">{redirect_uri}</span>"#
+        )),
         "the redirect URI to register: {html}"
     );
     assert!(
         html.contains("PKI-Admins = operator\nauditors = auditor"),
         "the mappings as lines: {html}"
     );
-    assert!(html.contains("one is stored: left empty, it is kept"), "{html}");
+    assert!(
+        html.contains("one is stored: left empty, it is kept"),
+        "{html}"
+    );
 
     // The test refuses loopback: the server does not allow private SSO targets.
     let response = post_form(
@@ -176,7 +190,9 @@ async fn an_admin_manages_providers_from_the_console() -> TestResult {
     assert_eq!(response.status(), StatusCode::OK);
     let html = response.text().await?;
     assert!(
-        html.contains(r#"id="test-result""#) && html.contains("Failed: ") && html.contains("loopback"),
+        html.contains(r#"id="test-result""#)
+            && html.contains("Failed: ")
+            && html.contains("loopback"),
         "{html}"
     );
 
@@ -432,7 +448,12 @@ async fn readers_without_admin_system_see_providers_and_change_nothing() -> Test
     .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let path = location(&response);
-    let before = rest(&server, &admin, &format!("/api/v2{}", path.replace("/sso/", "/sso/providers/"))).await;
+    let before = rest(
+        &server,
+        &admin,
+        &format!("/api/v2{}", path.replace("/sso/", "/sso/providers/")),
+    )
+    .await;
 
     // An operator reads users (read:*) but does not hold admin:system.
     server.user(&admin, "oskar", "operator").await;
@@ -475,7 +496,12 @@ async fn readers_without_admin_system_see_providers_and_change_nothing() -> Test
     let (status, _) = page(&server, &client, &oskar, "/sso/new").await?;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(
-        rest(&server, &admin, &format!("/api/v2{}", path.replace("/sso/", "/sso/providers/"))).await,
+        rest(
+            &server,
+            &admin,
+            &format!("/api/v2{}", path.replace("/sso/", "/sso/providers/"))
+        )
+        .await,
         before
     );
 

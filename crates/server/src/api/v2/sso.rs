@@ -101,7 +101,11 @@ fn redirect_uri(app: &App, id: i64) -> String {
     format!("{}{CALLBACK_PREFIX}{id}", app.public_base())
 }
 
-pub(crate) fn view(app: &App, p: Provider, secret: Option<Zeroizing<String>>) -> ApiResult<ProviderView> {
+pub(crate) fn view(
+    app: &App,
+    p: Provider,
+    secret: Option<Zeroizing<String>>,
+) -> ApiResult<ProviderView> {
     let settings = match p.settings.to_json()? {
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
