@@ -282,9 +282,8 @@ impl ProviderForm {
         }
     }
 
-    /// The form of `provider`, to change it.
-    fn of(provider: &ProviderView) -> Self {
-        let kind = ProviderType::parse(&provider.provider_type).unwrap_or(ProviderType::Oidc);
+    /// The form of `provider`, a `kind` provider, to change it.
+    fn of(kind: ProviderType, provider: &ProviderView) -> Self {
         Self {
             provider_type: provider.provider_type.clone(),
             name: provider.name.clone(),
@@ -598,13 +597,12 @@ async fn provider_page(app: &App, visitor: &Visitor, id: i64, shown: Shown) -> R
     let frame = visitor.frame(LIST);
     let read = async {
         let provider = app.authority.sso_provider(&visitor.principal, id).await?;
-        view(app, provider, None)
+        Ok::<_, ApiError>((provider.kind(), view(app, provider, None)?))
     };
-    let provider = match read.await {
-        Ok(provider) => provider,
+    let (kind, provider) = match read.await {
+        Ok(read) => read,
         Err(e) => return page::refused(frame, &e),
     };
-    let kind = ProviderType::parse(&provider.provider_type).unwrap_or(ProviderType::Oidc);
     page::render(
         shown
             .error
@@ -615,7 +613,9 @@ async fn provider_page(app: &App, visitor: &Visitor, id: i64, shown: Shown) -> R
             frame,
             kind,
             fields: settings_of(kind),
-            form: shown.form.unwrap_or_else(|| ProviderForm::of(&provider)),
+            form: shown
+                .form
+                .unwrap_or_else(|| ProviderForm::of(kind, &provider)),
             provider,
             roles: roles(),
             test: shown.test,
