@@ -156,16 +156,29 @@ fn rotation_killed_at_random_points_resumes_and_loses_nothing() -> TestResult {
     assert!(out(&output).contains("sealed again: "), "{}", out(&output));
     assert_eq!(versions_held(&checked_status(&data, &database)), "[2]");
 
-    // Kills at random moments within a rotation's length: each leaves every secret readable,
-    // and the next run picks up where the last stopped.
+    // Kills at random moments of a rotation, once it has written its new key (before that,
+    // a kill finds nothing begun, and how long a start takes varies with the machine's load):
+    // each leaves every secret readable, and the next run picks up where the last stopped.
     let mut random = Lcg(0x5eed);
     let window = u64::try_from(whole.as_millis()).unwrap_or(1000).max(50);
+    let keys_in_file = || {
+        std::fs::read_to_string(data.join("master.key"))
+            .map(|f| f.matches("\nkey ").count())
+            .unwrap_or(0)
+    };
     let mut interrupted = 0;
     for round in 0..ROUNDS {
         let mut child = master_key(&data, &database, &["rotate", "--batch-size", "1"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
+        let spawned = Instant::now();
+        while keys_in_file() < 2
+            && child.try_wait()?.is_none()
+            && spawned.elapsed() < Duration::from_millis(window * 4)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(random.below(window)));
         let _ = child.kill();
         let exit = child.wait()?;
