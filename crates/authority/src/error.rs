@@ -65,6 +65,10 @@ pub enum Error {
     /// space is freed (503).
     #[error("the database's disk is full, so nothing was written; try again once space is freed")]
     StorageFull,
+    /// A CA's key is in a device (an HSM) that cannot sign now: away, failing, or every
+    /// session busy (503 with `Retry-After`); the message says which.
+    #[error("{0}")]
+    KeyUnavailable(String),
     /// The pool for long CPU work is full (503 with `Retry-After`); the message says so.
     #[error("{0}")]
     Busy(String),
@@ -105,7 +109,9 @@ impl Error {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             Self::Busy(_) => Some(crate::blocking::RETRY_AFTER_SECONDS),
-            Self::Unavailable(_) | Self::StorageFull => Some(RETRY_UNAVAILABLE_SECONDS),
+            Self::Unavailable(_) | Self::StorageFull | Self::KeyUnavailable(_) => {
+                Some(RETRY_UNAVAILABLE_SECONDS)
+            }
             Self::RateLimited { retry_after, .. } => Some(u64::from(*retry_after)),
             _ => None,
         }

@@ -24,6 +24,7 @@ pub mod email;
 mod error;
 pub mod est;
 mod groups;
+pub mod hsm;
 mod import;
 mod inventory;
 mod issue;
@@ -69,8 +70,8 @@ pub use accounts::{NewUserInput, PasswordChanged, UserUpdateInput};
 pub use api_keys::{ApiKeyInput, ApiKeyUpdate, IssuedApiKey};
 pub use audit::{ChainFault, Checkpoint, Verification, parse_time};
 pub use ca::{
-    CaKind, LISTENER_KEY_CONTEXT, ListenerIdentity, ListenerInfo, ListenerRequest, ListenerSource,
-    NewCaInput, Pointers,
+    CaKind, KeyLocation, LISTENER_KEY_CONTEXT, ListenerIdentity, ListenerInfo, ListenerRequest,
+    ListenerSource, NewCaInput, Pointers,
 };
 pub use chain_repair::{ChainFinding, ChainRepair, ChainStats};
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -218,6 +219,8 @@ pub struct Authority {
     sso_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// OIDC providers' metadata and keys, kept a while.
     sso_metadata: sso::oidc::MetadataCache,
+    /// PKCS#11 modules and the tokens in use.
+    hsm: hsm::Hsm,
     /// Where the syslog server may be (public addresses only when unset).
     syslog_policy: std::sync::OnceLock<outbound::AddressPolicy>,
     /// The client webhooks are sent with, made at the first delivery.
@@ -300,6 +303,7 @@ impl Authority {
             webhook_policy: std::sync::OnceLock::new(),
             sso_policy: std::sync::OnceLock::new(),
             sso_metadata: std::sync::Mutex::default(),
+            hsm: hsm::Hsm::default(),
             syslog_policy: std::sync::OnceLock::new(),
             webhook_client: std::sync::OnceLock::new(),
             sealed_files: std::sync::RwLock::default(),

@@ -721,6 +721,7 @@ fn column_context(column: SealedColumn, binding: Option<&str>) -> Result<String>
         SealedColumn::AcmeNonceKey => Ok(crate::acme::NONCE_KEY_CONTEXT.to_owned()),
         SealedColumn::TotpSecrets => Ok(crate::second_factor::TOTP_CONTEXT.to_owned()),
         SealedColumn::SsoSecrets => Ok(crate::sso::SECRET_CONTEXT.to_owned()),
+        SealedColumn::HsmPins => Ok(crate::hsm::PIN_CONTEXT.to_owned()),
         _ => Err(Error::Internal(format!(
             "no sealing context is known for {column:?}"
         ))),
@@ -754,7 +755,7 @@ mod tests {
 
     /// The places that seal a secret, each of which the rotation seals again: a new one that
     /// the rotation did not know would become unreadable when the old key is retired.
-    const KNOWN: [(&str, usize); 11] = [
+    const KNOWN: [(&str, usize); 12] = [
         // SealedColumn::Keys
         ("authority/src/ca/keys.rs", 1),
         // SealedColumn::WebhookSecrets
@@ -767,6 +768,8 @@ mod tests {
         ("authority/src/second_factor.rs", 1),
         // SealedColumn::SsoSecrets
         ("authority/src/sso/mod.rs", 1),
+        // SealedColumn::HsmPins
+        ("authority/src/hsm/mod.rs", 1),
         // SEALED_SETTINGS
         ("authority/src/email.rs", 1),
         ("authority/src/ca/listener.rs", 1),

@@ -605,7 +605,17 @@ impl Authority {
                     .ok_or(busy);
             }
         };
-        let row = self.presign(admission, ca, id, status, now).await?;
+        let row = match self.presign(admission, ca, id, status, now).await {
+            Ok(row) => row,
+            // The key's device is away: the answer in memory says the same while it lasts.
+            Err(e @ Error::KeyUnavailable(_)) => {
+                return cached
+                    .filter(|e| e.status == status && unexpired(e, now))
+                    .map(|e| e.answer.clone())
+                    .ok_or(e);
+            }
+            Err(e) => return Err(e),
+        };
         if status != CertStatus::Unknown {
             self.store
                 .put_ocsp_responses(std::slice::from_ref(&row))

@@ -36,6 +36,11 @@ pub trait Signer: Send + Sync {
     /// # Errors
     /// [`Error::Crypto`] when signing fails.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+    /// Whether signing waits on a device (an HSM): callers on async workers then sign on a
+    /// blocking thread.
+    fn on_device(&self) -> bool {
+        false
+    }
 }
 
 impl Signer for PrivateKey {

@@ -8,6 +8,9 @@ pub enum Error {
     /// The linter found errors in what was about to be signed, so nothing was signed.
     #[error("refused before signing: {0}")]
     Lint(crate::lint::Report),
+    /// The key's device (an HSM) cannot sign now; it may later.
+    #[error("{0}")]
+    Unavailable(String),
     /// Key generation or signing failed.
     #[error("crypto failure: {0}")]
     Crypto(String),

@@ -7,6 +7,7 @@ pub mod bundle;
 pub mod cert;
 pub mod crl;
 pub mod csr;
+pub mod device;
 mod error;
 pub mod est;
 pub mod inspect;

@@ -292,6 +292,7 @@ async fn create_ca(
                 kind,
                 parent_id,
                 key_type: KeyType::EcP256,
+                key_location: authority::KeyLocation::Software,
                 validity_days: match kind {
                     CaKind::Root => 3650,
                     CaKind::Intermediate => 1825,

@@ -245,6 +245,9 @@ pub async fn open_with_clock(
         .configure_sso(settings.sso.address_policy())
         .map_err(|e| BootError::Settings(e.to_string()))?;
     authority
+        .configure_hsm(settings.hsm.config())
+        .map_err(|e| BootError::Settings(e.to_string()))?;
+    authority
         .configure_ocsp(settings.ocsp_limits())
         .map_err(|e| BootError::Settings(e.to_string()))?;
     let listener = Arc::new(

@@ -127,13 +127,16 @@ impl From<authority::Error> for ApiError {
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) | E::AlreadyRevoked(_) => StatusCode::CONFLICT,
             E::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            E::Unavailable(_) | E::StorageFull | E::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Unavailable(_) | E::StorageFull | E::Busy(_) | E::KeyUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             E::Upstream(_) => StatusCode::BAD_GATEWAY,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         match &e {
             E::Internal(detail) => tracing::error!(%detail, "internal error"),
             E::Unavailable(detail) => tracing::warn!(%detail, "database unavailable"),
+            E::KeyUnavailable(detail) => tracing::warn!(%detail, "CA key unavailable"),
             _ => {}
         }
         let message = match &e {

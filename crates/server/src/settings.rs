@@ -25,6 +25,10 @@ pub(crate) const NOT_SETTINGS: &[(&str, &str)] = &[
     ),
     ("CONFIG", "the settings file, as `--config` gives it"),
     (
+        "HSM_<NAME>",
+        "an HSM provider's user PIN, read when the provider's `pin_env` names the variable",
+    ),
+    (
         "URL",
         "the server the client commands (`certmint ca`, `certmint cert`) call, as `--url`",
     ),
@@ -153,6 +157,8 @@ pub struct Settings {
     pub syslog: SyslogSettings,
     /// Single sign-on (`[sso]` in TOML); the providers themselves are set through the API.
     pub sso: SsoSettings,
+    /// HSM providers (`[hsm]` in TOML); the providers themselves are set through the API.
+    pub hsm: HsmSettings,
     /// Backups (`[backup]` in TOML); the schedule is set through the API.
     pub backup: BackupSettings,
     /// The settings file these were read from, if any (backups carry a copy).
@@ -238,6 +244,38 @@ impl SsoSettings {
     /// Where SSO connections may go.
     pub fn address_policy(&self) -> authority::outbound::AddressPolicy {
         address_policy(self.allow_private_targets)
+    }
+}
+
+/// `[hsm]`: the PKCS#11 modules HSM providers set through the API may load, and how long a
+/// signature waits for a busy token.
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct HsmSettings {
+    /// Modules providers may name besides the usual paths of SoftHSM, OpenSC and the YubiHSM 2
+    /// module. A provider loads its module into the server, so list only modules you trust.
+    pub modules: Vec<PathBuf>,
+    /// Seconds a signature waits for a free session of a busy token before the request is
+    /// answered 503.
+    pub session_wait_seconds: u64,
+}
+
+impl Default for HsmSettings {
+    fn default() -> Self {
+        Self {
+            modules: Vec::new(),
+            session_wait_seconds: 10,
+        }
+    }
+}
+
+impl HsmSettings {
+    /// How the authority runs HSM providers.
+    pub fn config(&self) -> authority::hsm::HsmConfig {
+        authority::hsm::HsmConfig {
+            modules: self.modules.clone(),
+            session_wait: std::time::Duration::from_secs(self.session_wait_seconds.max(1)),
+        }
     }
 }
 
@@ -407,6 +445,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             syslog: SyslogSettings::default(),
             sso: SsoSettings::default(),
+            hsm: HsmSettings::default(),
             backup: BackupSettings::default(),
             file: None,
         }
@@ -447,7 +486,12 @@ impl Settings {
             let Some(key) = name.strip_prefix("CERTMINT_") else {
                 continue;
             };
-            if NOT_SETTINGS.iter().any(|(name, _)| *name == key) || key.starts_with("TEST_") {
+            // CERTMINT_HSM_<NAME> holds a PIN; CERTMINT_HSM__<KEY> is a setting of [hsm].
+            let hsm_pin = key.starts_with("HSM_") && !key.starts_with("HSM__");
+            if NOT_SETTINGS.iter().any(|(name, _)| *name == key)
+                || key.starts_with("TEST_")
+                || hsm_pin
+            {
                 continue;
             }
             let path: Vec<String> = key.split("__").map(str::to_ascii_lowercase).collect();

@@ -26,17 +26,20 @@ pub enum SealedColumn {
     TotpSecrets,
     /// Single sign-on providers' client secrets and bind passwords.
     SsoSecrets,
+    /// HSM providers' user PINs.
+    HsmPins,
 }
 
 impl SealedColumn {
     /// Every column that holds sealed blobs.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Keys,
         Self::WebhookSecrets,
         Self::AcmeEabKeys,
         Self::AcmeNonceKey,
         Self::TotpSecrets,
         Self::SsoSecrets,
+        Self::HsmPins,
     ];
 
     /// Table and column.
@@ -48,6 +51,7 @@ impl SealedColumn {
             Self::AcmeNonceKey => ("acme_state", "nonce_key"),
             Self::TotpSecrets => ("user_totp", "secret"),
             Self::SsoSecrets => ("sso_providers", "secret"),
+            Self::HsmPins => ("hsm_providers", "pin"),
         }
     }
 
@@ -68,6 +72,7 @@ impl SealedColumn {
             Self::AcmeNonceKey => "'acme_nonce_key'",
             Self::TotpSecrets => "'totp_secret'",
             Self::SsoSecrets => "'sso_secret'",
+            Self::HsmPins => "'hsm_pin'",
         }
     }
 
@@ -79,7 +84,8 @@ impl SealedColumn {
             | Self::AcmeEabKeys
             | Self::AcmeNonceKey
             | Self::TotpSecrets
-            | Self::SsoSecrets => "CAST(NULL AS TEXT)",
+            | Self::SsoSecrets
+            | Self::HsmPins => "CAST(NULL AS TEXT)",
         }
     }
 }
@@ -88,7 +94,7 @@ impl SealedColumn {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SealedCount {
     /// `ca_key`, `certificate_key`, `csr_key`, `other_key`, `webhook_secret`,
-    /// `acme_eab_key`, `acme_nonce_key`, `totp_secret` or `sso_secret`.
+    /// `acme_eab_key`, `acme_nonce_key`, `totp_secret`, `sso_secret` or `hsm_pin`.
     pub kind: String,
     /// The blob's first `header_len` bytes when it starts with the versioned format byte,
     /// otherwise its first byte alone.

@@ -844,6 +844,7 @@ async fn batch_writes(store: Store) -> TestResult {
             backend: "software".into(),
             sealed: Some(vec![u8::try_from(i).unwrap_or(0); 8]),
             public_key: vec![0x30, u8::try_from(i).unwrap_or(0)],
+            hsm: None,
         })
         .collect();
     let mut certificates: Vec<_> = (0..ROWS).map(|i| new_certificate(i, t)).collect();
@@ -1648,6 +1649,7 @@ async fn fill(store: &Store) -> TestResult {
         backend: "software".into(),
         sealed: Some(vec![0, 159, 255, 7]),
         public_key: vec![0x30, 0x59],
+        hsm: None,
     };
     let key_ids = tx.insert_keys(&[(&key, t)]).await?;
     let mut certificates: Vec<_> = (0..40).map(|i| new_certificate(i, t)).collect();
@@ -1910,6 +1912,7 @@ async fn sealed_blobs(store: Store) -> TestResult {
                 backend: "software".into(),
                 sealed: Some(v1(n)),
                 public_key: vec![n],
+                hsm: None,
             },
             now,
         )

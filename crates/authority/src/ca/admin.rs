@@ -3,8 +3,10 @@
 
 use pki::cert::{self, NameConstraints};
 use pki::inspect;
-use pki::{CertSpec, DistinguishedName, KeyType, NameAttribute};
-use store::{CaId, CaRow, CaSource, CaUpdate, CertFields, NewCa, NewEvent};
+use std::sync::Arc;
+
+use pki::{CertSpec, DistinguishedName, KeyType, NameAttribute, Signer};
+use store::{CaId, CaRow, CaSource, CaUpdate, CertFields, KeyId, NewCa, NewEvent, NewKey};
 use time::Duration;
 
 use super::signing::SignAs;
@@ -47,6 +49,23 @@ impl CaKind {
     }
 }
 
+/// Where a new CA's key is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum KeyLocation {
+    /// Made here and sealed by the vault.
+    #[default]
+    Software,
+    /// Made in the token of this HSM provider, labelled `label` (the CA's name when absent).
+    HsmProvider {
+        /// The provider.
+        provider_id: i64,
+        /// `CKA_LABEL`.
+        label: Option<String>,
+    },
+    /// This key, already in a token and used by no CA (`/api/v2/hsm/keys`).
+    HsmKey(KeyId),
+}
+
 /// A CA to create.
 #[derive(Debug, Clone)]
 pub struct NewCaInput {
@@ -62,6 +81,8 @@ pub struct NewCaInput {
     pub parent_id: Option<CaId>,
     /// The new CA's key.
     pub key_type: KeyType,
+    /// Where the new CA's key is made or found.
+    pub key_location: KeyLocation,
     /// Validity in days.
     pub validity_days: i64,
     /// Path length constraint.
@@ -142,6 +163,7 @@ impl From<pki::Error> for Error {
         match e {
             pki::Error::Invalid(m) => Self::Invalid(m),
             pki::Error::Lint(report) => Self::Lint(report),
+            pki::Error::Unavailable(why) => Self::KeyUnavailable(why),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -216,7 +238,30 @@ impl Authority {
         };
 
         let now = self.now();
-        let key = self.generate_key(input.key_type).await?;
+        // A key made for the CA: sealed here, or the record of one made in a token.
+        let (key, new_key): (Arc<dyn Signer>, Option<NewKey>) = match &input.key_location {
+            KeyLocation::Software => {
+                let key = self.generate_key(input.key_type).await?;
+                let sealed = self.sealed_key(&key)?;
+                (Arc::new(key), Some(sealed))
+            }
+            KeyLocation::HsmProvider { provider_id, label } => {
+                principal.require(
+                    Permission::AdminSystem,
+                    "creating a CA with its key in an HSM",
+                )?;
+                let label = label.clone().unwrap_or_else(|| name.clone());
+                let (row, signer) = self.token_key(*provider_id, input.key_type, &label).await?;
+                (signer, Some(row))
+            }
+            KeyLocation::HsmKey(id) => {
+                principal.require(
+                    Permission::AdminSystem,
+                    "creating a CA with its key in an HSM",
+                )?;
+                (self.unused_token_key(*id).await?, None)
+            }
+        };
         let mut spec = CertSpec {
             ca: Some(input.path_len),
             name_constraints: input.name_constraints.clone(),
@@ -232,14 +277,18 @@ impl Authority {
             self.publishing().point_to(&mut spec, parent);
         }
         let by = match &parent {
-            None => SignAs::Root(&key),
+            None => SignAs::Root(key.clone()),
             Some(parent) => SignAs::Ca(parent),
         };
         let (built, _) = self.sign_certificate(principal, &spec, by, None).await?;
         let (serial, subject) = (built.serial.clone(), built.subject.clone());
 
         let mut tx = self.store.begin_write().await?;
-        let key_id = self.store_key(&mut tx, &key, now).await?;
+        let key_id = match (&new_key, &input.key_location) {
+            (Some(row), _) => tx.insert_key(row, now).await?,
+            (None, KeyLocation::HsmKey(id)) => *id,
+            (None, _) => return Err(Error::Internal("a CA key without its record".into())),
+        };
         let id = tx
             .insert_ca(
                 &NewCa {
@@ -443,6 +492,7 @@ impl Authority {
                     kind: CaKind::Root,
                     parent_id: None,
                     key_type: KeyType::EcP384,
+                    key_location: KeyLocation::Software,
                     validity_days: 3650,
                     path_len: None,
                     name_constraints: None,
@@ -461,6 +511,7 @@ impl Authority {
                 kind: CaKind::Intermediate,
                 parent_id: Some(root.id),
                 key_type: KeyType::EcP256,
+                key_location: KeyLocation::Software,
                 validity_days: 1825,
                 path_len: Some(0),
                 name_constraints: None,

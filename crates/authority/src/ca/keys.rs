@@ -1,7 +1,9 @@
 //! The key vault's front: private keys are sealed before they reach the store and opened only
 //! here, to sign (or to be exported by someone allowed to).
 
-use pki::{KeyType, PrivateKey};
+use std::sync::Arc;
+
+use pki::{KeyType, PrivateKey, Signer};
 use store::{CertificateId, KeyId, KeyRow, NewKey, WriteTx};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
@@ -127,7 +129,24 @@ impl Authority {
             backend: SOFTWARE.into(),
             sealed: Some(sealed),
             public_key: key.public_key_der(),
+            hsm: None,
         })
+    }
+
+    /// The signer of stored key `key_id`: a software key opened, or a key in a token.
+    ///
+    /// # Errors
+    /// As [`Self::open_key`]; [`Error::Unavailable`] when the key's token cannot be opened.
+    pub(crate) async fn open_signer(&self, key_id: KeyId) -> Result<Arc<dyn Signer>> {
+        let row = self
+            .store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("key {key_id} not found")))?;
+        if row.backend == store::PKCS11 {
+            return self.token_signer(&row).await;
+        }
+        Ok(Arc::new(self.opened(row)?))
     }
 
     /// Opens stored software key `key_id`.
@@ -141,8 +160,18 @@ impl Authority {
             .key(key_id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("key {key_id} not found")))?;
+        self.opened(row)
+    }
+
+    fn opened(&self, row: KeyRow) -> Result<PrivateKey> {
+        let key_id = row.id;
         let sealed = match (row.backend.as_str(), row.sealed) {
             (SOFTWARE, Some(sealed)) => sealed,
+            (store::PKCS11, _) => {
+                return Err(Error::Invalid(format!(
+                    "key {key_id} is in an HSM token, which never gives it out"
+                )));
+            }
             (backend, _) => {
                 return Err(Error::Internal(format!(
                     "key {key_id} lives in backend '{backend}', which this build cannot use"

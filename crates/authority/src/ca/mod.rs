@@ -11,7 +11,7 @@ mod listener;
 mod signers;
 mod signing;
 
-pub use admin::{CaKind, NewCaInput, Pointers};
+pub use admin::{CaKind, KeyLocation, NewCaInput, Pointers};
 pub(crate) use admin::{built_fields, cert_fields, free_ca_name};
 pub(crate) use keys::key_context;
 pub(crate) use listener::SEALED_SHARED_LISTENER_KEY;

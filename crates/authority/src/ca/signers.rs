@@ -79,6 +79,14 @@ impl Issuers {
             .clear();
     }
 
+    /// Forgets every opened key: the HSM provider of some changed.
+    pub(crate) fn forget_signers(&self) {
+        self.signers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
     /// Forgets a deleted CA, its opened key and every chain included.
     pub(crate) fn forget(&self, ca_fingerprint: &str) {
         self.changed();
@@ -154,9 +162,9 @@ impl Authority {
         if let Some(signer) = self.issuers.signer(&slot) {
             return Ok(signer);
         }
-        let key = self.open_key(key_id).await?;
+        let key = self.open_signer(key_id).await?;
         let signer = Arc::new(
-            CaSigner::new(&ca.cert.der, Arc::new(key))
+            CaSigner::new(&ca.cert.der, key)
                 .map_err(|e| Error::Internal(format!("CA '{}': {e}", ca.name)))?,
         );
         self.issuers.put_signer(slot, signer.clone());

@@ -9,7 +9,7 @@ use pki::cert::{Built, Issuer};
 use pki::crl::{CrlSpec, Revoked};
 use pki::lint::{Policy, Report};
 use pki::ocsp::Responder;
-use pki::{CertSpec, PrivateKey};
+use pki::{CertSpec, Signer};
 use store::{CaRow, KeyId};
 use time::Duration;
 
@@ -21,9 +21,24 @@ use crate::{Authority, Error, Result};
 /// Whose key signs a certificate.
 pub(crate) enum SignAs<'a> {
     /// A new root CA's own key: the one self-signature it makes.
-    Root(&'a PrivateKey),
+    Root(Arc<dyn Signer>),
     /// A CA that may issue now.
     Ca(&'a IssuingCa),
+}
+
+/// The key that signs, owned, so that the signature can be made on another thread.
+enum Signing {
+    Root(Arc<dyn Signer>),
+    Ca(Arc<pki::CaSigner>),
+}
+
+impl Signing {
+    fn on_device(&self) -> bool {
+        match self {
+            Self::Root(key) => key.on_device(),
+            Self::Ca(ca) => ca.signer().on_device(),
+        }
+    }
 }
 
 impl Authority {
@@ -51,23 +66,37 @@ impl Authority {
         by: SignAs<'_>,
         max_validity: Option<Duration>,
     ) -> Result<(Built, Report)> {
-        let (issuer, policy) = match by {
-            SignAs::Root(key) => (Issuer::SelfSigned(key), Policy::default()),
-            SignAs::Ca(ca) => (Issuer::Ca(&ca.signer), self.lint_policy(ca)?),
+        let (signer, policy) = match by {
+            SignAs::Root(key) => (Signing::Root(key), Policy::default()),
+            SignAs::Ca(ca) => (Signing::Ca(ca.signer.clone()), self.lint_policy(ca)?),
         };
         let policy = match max_validity {
             Some(max) => policy.with_max_validity(max),
             None => policy,
         };
-        let signed = pki::cert::prepare(spec, issuer)
-            .map_err(Error::from)
-            .and_then(|prepared| {
-                let linted = prepared.lint(&policy)?;
+        let on_device = signer.on_device();
+        let sign = {
+            let spec = spec.clone();
+            move || -> Result<(Built, Report)> {
+                let issuer = match &signer {
+                    Signing::Root(key) => Issuer::SelfSigned(key.as_ref()),
+                    Signing::Ca(ca) => Issuer::Ca(ca),
+                };
+                let linted = pki::cert::prepare(&spec, issuer)?.lint(&policy)?;
                 let report = linted.report().clone();
                 Ok((linted.sign()?, report))
-            });
+            }
+        };
+        // A token's signature is a round trip to a device: not on an async worker.
+        let signed = if on_device {
+            tokio::task::spawn_blocking(sign)
+                .await
+                .map_err(|e| Error::Internal(format!("signing task: {e}")))?
+        } else {
+            sign()
+        };
         match signed {
-            Err(e @ (Error::Lint(_) | Error::Internal(_))) => {
+            Err(e @ (Error::Lint(_) | Error::Internal(_) | Error::KeyUnavailable(_))) => {
                 let why = match &e {
                     Error::Internal(detail) => detail.clone(),
                     other => other.to_string(),
@@ -121,8 +150,10 @@ impl Authority {
         key_id: KeyId,
         certificate: Option<Vec<u8>>,
     ) -> Result<Responder> {
-        let key = Arc::new(self.open_key(key_id).await?);
-        Ok(Responder::new(key, certificate)?)
+        Ok(Responder::new(
+            self.open_signer(key_id).await?,
+            certificate,
+        )?)
     }
 }
 

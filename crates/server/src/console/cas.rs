@@ -213,6 +213,7 @@ pub struct CreateForm {
     organization: String,
     country: String,
     key_type: String,
+    hsm_provider_id: String,
     validity_days: String,
     path_length: String,
     permitted: String,
@@ -263,6 +264,9 @@ impl CreateForm {
             cdp_enabled: Some(self.cdp_enabled.is_some()),
             ocsp_enabled: Some(self.ocsp_enabled.is_some()),
             aia_ca_issuers_enabled: Some(self.aia_ca_issuers_enabled.is_some()),
+            hsm_provider_id: number("hsm_provider_id", &self.hsm_provider_id)?,
+            hsm_key_label: None,
+            hsm_key_id: None,
         })
     }
 }
@@ -274,6 +278,7 @@ struct CreatePage {
     frame: Frame,
     form: CreateForm,
     parents: Vec<Choice>,
+    hsm_providers: Vec<Choice>,
     key_types: [&'static str; 6],
     error: Option<Refusal>,
 }
@@ -282,6 +287,7 @@ struct CreatePage {
 const CREATE_FIELDS: &[(&str, &[&str])] = &[
     ("permitted", &["subtree", "constraint"]),
     ("parent_id", &["parent"]),
+    ("hsm_provider_id", &["HSM", "token"]),
     ("common_name", &["common_name", "common name"]),
     ("country", &["country"]),
     ("organization", &["organization"]),
@@ -344,6 +350,10 @@ async fn create_page(
         Ok(parents) => parents,
         Err(e) => return page::refused(frame, &e),
     };
+    let hsm_providers = match choices::hsm_providers(app, &frame, &visitor.principal).await {
+        Ok(providers) => providers,
+        Err(e) => return page::refused(frame, &e),
+    };
     page::render(
         error.as_ref().map_or(StatusCode::OK, ApiError::status),
         &CreatePage {
@@ -351,6 +361,7 @@ async fn create_page(
             frame,
             form,
             parents,
+            hsm_providers,
             key_types: KEY_TYPES,
             error: error.map(|e| Refusal::of(&e, CREATE_FIELDS)),
         },

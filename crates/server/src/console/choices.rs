@@ -62,6 +62,29 @@ pub async fn cas(app: &App, frame: &Frame, which: Cas) -> ApiResult<Vec<Choice>>
         .collect())
 }
 
+/// The enabled HSM providers, where a new CA's key may be made: none unless the visitor holds
+/// `admin:system`, which making a key in a token needs.
+pub async fn hsm_providers(
+    app: &App,
+    frame: &Frame,
+    principal: &authority::Principal,
+) -> ApiResult<Vec<Choice>> {
+    if !frame.can("admin:system") {
+        return Ok(Vec::new());
+    }
+    Ok(app
+        .authority
+        .hsm_providers(principal)
+        .await?
+        .into_iter()
+        .filter(|p| p.enabled)
+        .map(|p| Choice {
+            id: p.id,
+            name: p.name,
+        })
+        .collect())
+}
+
 /// The default CA's id, when the visitor may read CAs and one is set.
 pub async fn default_ca(app: &App, frame: &Frame) -> ApiResult<Option<i64>> {
     if !frame.can("read:cas") {

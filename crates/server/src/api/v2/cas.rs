@@ -20,7 +20,7 @@ use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::RevocationSettings;
 use authority::pki::cert::{NameConstraints, Subtree};
 use authority::pki::{bundle, pem};
-use authority::{CaId, CaKind, NewCaInput, Pointers};
+use authority::{CaId, CaKind, KeyId, KeyLocation, NewCaInput, Pointers};
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -294,6 +294,14 @@ pub struct CaCreate {
     pub ocsp_enabled: Option<bool>,
     /// Its certificates carry the caIssuers URL (AIA); true when omitted.
     pub aia_ca_issuers_enabled: Option<bool>,
+    /// Make the key in this HSM provider's token (`/api/v2/hsm/providers`), never
+    /// extractable; needs `admin:system`.
+    pub hsm_provider_id: Option<i64>,
+    /// The key's label in the token; the CA's name when omitted.
+    pub hsm_key_label: Option<String>,
+    /// Use this key already in a token (`/api/v2/hsm/keys`) instead of making one; its type
+    /// is the key's. Needs `admin:system`.
+    pub hsm_key_id: Option<i64>,
 }
 
 /// Create a root or an intermediate CA with a new key.
@@ -339,11 +347,26 @@ pub async fn create_ca(
         body.key_size,
         body.curve.as_deref(),
     )?;
+    let key_location = match (body.hsm_provider_id, body.hsm_key_id) {
+        (None, None) => KeyLocation::Software,
+        (Some(provider_id), None) => KeyLocation::HsmProvider {
+            provider_id,
+            label: body.hsm_key_label,
+        },
+        (None, Some(id)) => KeyLocation::HsmKey(KeyId(id)),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "give hsm_provider_id (a new key in the token) or hsm_key_id (a key there), not \
+                 both",
+            ));
+        }
+    };
     let ca = app
         .authority
         .create_ca(
             principal,
             NewCaInput {
+                key_location,
                 name: body.name,
                 description: body.description,
                 subject: body.subject.to_name()?,

@@ -21,6 +21,7 @@ pub(crate) mod est;
 pub(crate) mod general_settings;
 pub(crate) mod groups;
 pub mod health;
+mod hsm;
 pub(crate) mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
@@ -62,6 +63,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(passkeys::routes())
         .merge(groups::routes())
         .merge(sso::routes())
+        .merge(hsm::routes())
         .merge(ldap::routes())
         .merge(login_certificates::routes())
         .merge(users::routes())
