@@ -25,6 +25,7 @@ mod est;
 mod form;
 mod gate;
 mod groups;
+mod hsm;
 mod https;
 mod import;
 mod jobs;
@@ -494,6 +495,30 @@ pub fn routes(app: App) -> Router {
         .route(
             "/groups/{id}/members/{user}/remove",
             page(&app, Some(P::WriteUsers), post(groups::remove_member)),
+        )
+        .route(
+            "/hsm",
+            page(&app, Some(P::ReadCas), get(hsm::show).post(hsm::create)),
+        )
+        .route(
+            "/hsm/{id}/test",
+            page(&app, Some(P::AdminSystem), post(hsm::test)),
+        )
+        .route(
+            "/hsm/{id}/sync",
+            page(&app, Some(P::AdminSystem), post(hsm::sync)),
+        )
+        .route(
+            "/hsm/{id}/delete",
+            page(&app, Some(P::AdminSystem), post(hsm::delete)),
+        )
+        .route(
+            "/hsm/keys",
+            page(&app, Some(P::AdminSystem), post(hsm::generate)),
+        )
+        .route(
+            "/hsm/keys/{id}/delete",
+            page(&app, Some(P::AdminSystem), post(hsm::delete_key)),
         )
         .route("/sso", page(&app, Some(P::ReadUsers), get(sso::list)))
         .route(

@@ -84,6 +84,11 @@ const NAVIGATION: &[Entry] = &[
         needs: Some(Permission::ReadCas),
     },
     Entry {
+        path: "/hsm",
+        label: "HSM",
+        needs: Some(Permission::ReadCas),
+    },
+    Entry {
         path: "/certificates",
         label: "Certificates",
         needs: Some(Permission::ReadCertificates),

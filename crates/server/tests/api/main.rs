@@ -32,6 +32,7 @@ mod console_csrs;
 mod console_email;
 mod console_est;
 mod console_groups;
+mod console_hsm;
 mod console_jobs;
 mod console_reports;
 mod console_scep;

@@ -41,7 +41,7 @@ pub fn routes() -> OpenApiRouter<App> {
 /// A provider to create or replace.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ProviderBody {
+pub struct HsmProviderBody {
     pub name: String,
     /// `softhsm2`, `opensc`, `yubihsm2` or `pkcs11` (see `/hsm/provider-types`).
     #[serde(rename = "type")]
@@ -68,7 +68,7 @@ pub struct ProviderBody {
     pub enabled: Option<bool>,
 }
 
-impl ProviderBody {
+impl HsmProviderBody {
     fn into_input(self) -> ProviderInput {
         ProviderInput {
             name: self.name,
@@ -87,7 +87,7 @@ impl ProviderBody {
 
 /// A provider; its PIN never.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProviderView {
+pub struct HsmProviderView {
     pub id: i64,
     pub name: String,
     #[serde(rename = "type")]
@@ -104,7 +104,7 @@ pub struct ProviderView {
     /// Keys certmint records in its token.
     pub key_count: usize,
     /// The token on this node, once used.
-    pub state: Option<TokenStateView>,
+    pub state: Option<HsmTokenStateView>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -113,7 +113,7 @@ pub struct ProviderView {
 
 /// A token as this node sees it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TokenStateView {
+pub struct HsmTokenStateView {
     /// Whether its last operation worked.
     pub available: bool,
     /// Why not.
@@ -129,8 +129,8 @@ pub struct TokenStateView {
     pub recoveries: u64,
 }
 
-fn provider_view(p: Provider) -> ProviderView {
-    ProviderView {
+pub(crate) fn provider_view(p: Provider) -> HsmProviderView {
+    HsmProviderView {
         id: p.id,
         name: p.name,
         provider_type: p.provider_type,
@@ -143,7 +143,7 @@ fn provider_view(p: Provider) -> ProviderView {
         allow_key_import: p.allow_key_import,
         enabled: p.enabled,
         key_count: p.key_count,
-        state: p.state.map(|s| TokenStateView {
+        state: p.state.map(|s| HsmTokenStateView {
             available: s.available,
             last_error: s.last_error,
             sessions_open: s.sessions_open,
@@ -160,7 +160,7 @@ fn provider_view(p: Provider) -> ProviderView {
 
 /// A key in a token.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct KeyView {
+pub struct HsmKeyView {
     /// The key's id: a CA's `key_id`, and `hsm_key_id` when creating one.
     pub id: i64,
     pub provider_id: i64,
@@ -178,12 +178,12 @@ pub struct KeyView {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// What the token says of the private key, when it was asked (one key at a time).
-    pub protection: Option<ProtectionView>,
+    pub protection: Option<HsmProtectionView>,
 }
 
 /// A private key's flags in its token.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ProtectionView {
+pub struct HsmProtectionView {
     /// `CKA_SENSITIVE`.
     pub sensitive: bool,
     /// `CKA_EXTRACTABLE`.
@@ -196,8 +196,8 @@ pub struct ProtectionView {
     pub local: bool,
 }
 
-fn key_view(k: HsmKey) -> KeyView {
-    KeyView {
+pub(crate) fn key_view(k: HsmKey) -> HsmKeyView {
+    HsmKeyView {
         id: k.id,
         provider_id: k.provider_id,
         label: k.label,
@@ -207,7 +207,7 @@ fn key_view(k: HsmKey) -> KeyView {
         ca_name: k.ca_name,
         public_key_sha256: k.public_key_sha256,
         created_at: k.created_at,
-        protection: k.protection.map(|p| ProtectionView {
+        protection: k.protection.map(|p| HsmProtectionView {
             sensitive: p.sensitive,
             extractable: p.extractable,
             always_sensitive: p.always_sensitive,
@@ -219,18 +219,18 @@ fn key_view(k: HsmKey) -> KeyView {
 
 /// What a sync found.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct SyncView {
+pub struct HsmSyncView {
     /// Signing keys in the token.
     pub found: usize,
     /// Of those, newly recorded.
-    pub added: Vec<KeyView>,
+    pub added: Vec<HsmKeyView>,
     /// Recorded keys the token no longer holds.
-    pub missing: Vec<KeyView>,
+    pub missing: Vec<HsmKeyView>,
 }
 
 /// What a token says about itself.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TokenView {
+pub struct HsmTokenView {
     pub label: String,
     pub manufacturer: String,
     pub model: String,
@@ -242,7 +242,7 @@ pub struct TokenView {
 
 /// A provider type.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TypeView {
+pub struct HsmTypeView {
     /// The provider's `type`.
     pub name: String,
     pub title: String,
@@ -255,7 +255,7 @@ pub struct TypeView {
 
 /// Whether a type's module is here, and what installs it.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct DependencyView {
+pub struct HsmDependencyView {
     #[serde(rename = "type")]
     pub provider_type: String,
     /// The module found.
@@ -265,8 +265,8 @@ pub struct DependencyView {
     pub notes: String,
 }
 
-fn dependency_view(d: Dependency) -> DependencyView {
-    DependencyView {
+fn dependency_view(d: Dependency) -> HsmDependencyView {
+    HsmDependencyView {
         provider_type: d.provider_type.into(),
         installed_module: d.installed_module.map(Into::into),
         install: d.install,
@@ -277,7 +277,7 @@ fn dependency_view(d: Dependency) -> DependencyView {
 /// The providers, by name; never their PINs.
 #[utoipa::path(get, path = "/hsm/providers", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
-    responses((status = 200, description = "Providers", body = Envelope<Vec<ProviderView>>)))]
+    responses((status = 200, description = "Providers", body = Envelope<Vec<HsmProviderView>>)))]
 async fn list_providers(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let providers = app.authority.hsm_providers(&principal).await?;
     Ok(ok(providers
@@ -290,14 +290,14 @@ async fn list_providers(State(app): State<App>, Caller(principal): Caller) -> Ap
 /// a module the settings file allows.
 #[utoipa::path(post, path = "/hsm/providers", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
-    request_body = ProviderBody,
-    responses((status = 201, description = "Created", body = Envelope<ProviderView>),
+    request_body = HsmProviderBody,
+    responses((status = 201, description = "Created", body = Envelope<HsmProviderView>),
               (status = 409, description = "Name taken", body = ErrorBody),
               (status = 422, description = "A field breaks a rule", body = ErrorBody)))]
 async fn create_provider(
     State(app): State<App>,
     Caller(principal): Caller,
-    ApiJson(body): ApiJson<ProviderBody>,
+    ApiJson(body): ApiJson<HsmProviderBody>,
 ) -> ApiResult<Response> {
     let provider = app
         .authority
@@ -310,7 +310,7 @@ async fn create_provider(
 #[utoipa::path(get, path = "/hsm/providers/{provider_id}", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
     params(("provider_id" = i64, Path)),
-    responses((status = 200, description = "Provider", body = Envelope<ProviderView>),
+    responses((status = 200, description = "Provider", body = Envelope<HsmProviderView>),
               (status = 404, description = "No such provider", body = ErrorBody)))]
 async fn get_provider(
     State(app): State<App>,
@@ -327,8 +327,8 @@ async fn get_provider(
 #[utoipa::path(put, path = "/hsm/providers/{provider_id}", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     params(("provider_id" = i64, Path)),
-    request_body = ProviderBody,
-    responses((status = 200, description = "Updated", body = Envelope<ProviderView>),
+    request_body = HsmProviderBody,
+    responses((status = 200, description = "Updated", body = Envelope<HsmProviderView>),
               (status = 404, description = "No such provider", body = ErrorBody),
               (status = 409, description = "Name taken, or a provider with keys moved",
                body = ErrorBody),
@@ -337,7 +337,7 @@ async fn update_provider(
     State(app): State<App>,
     Caller(principal): Caller,
     Id(id): Id,
-    ApiJson(body): ApiJson<ProviderBody>,
+    ApiJson(body): ApiJson<HsmProviderBody>,
 ) -> ApiResult<Response> {
     let provider = app
         .authority
@@ -366,7 +366,7 @@ async fn delete_provider(
 #[utoipa::path(post, path = "/hsm/providers/{provider_id}/test", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     params(("provider_id" = i64, Path)),
-    responses((status = 200, description = "The token", body = Envelope<TokenView>),
+    responses((status = 200, description = "The token", body = Envelope<HsmTokenView>),
               (status = 404, description = "No such provider", body = ErrorBody),
               (status = 422, description = "The token refused (a wrong PIN)", body = ErrorBody),
               (status = 503, description = "The module or token cannot be reached",
@@ -377,7 +377,7 @@ async fn test_provider(
     Id(id): Id,
 ) -> ApiResult<Response> {
     let t = app.authority.test_hsm_provider(&principal, id).await?;
-    Ok(ok(TokenView {
+    Ok(ok(HsmTokenView {
         label: t.label,
         manufacturer: t.manufacturer,
         model: t.model,
@@ -392,7 +392,7 @@ async fn test_provider(
 #[utoipa::path(post, path = "/hsm/providers/{provider_id}/sync", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     params(("provider_id" = i64, Path)),
-    responses((status = 200, description = "What the sync found", body = Envelope<SyncView>),
+    responses((status = 200, description = "What the sync found", body = Envelope<HsmSyncView>),
               (status = 404, description = "No such provider", body = ErrorBody),
               (status = 503, description = "The token cannot be reached", body = ErrorBody)))]
 async fn sync_provider(
@@ -401,7 +401,7 @@ async fn sync_provider(
     Id(id): Id,
 ) -> ApiResult<Response> {
     let report = app.authority.sync_hsm_provider(&principal, id).await?;
-    Ok(ok(SyncView {
+    Ok(ok(HsmSyncView {
         found: report.found,
         added: report.added.into_iter().map(key_view).collect(),
         missing: report.missing.into_iter().map(key_view).collect(),
@@ -411,7 +411,7 @@ async fn sync_provider(
 /// A key to generate in a token.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct KeyBody {
+pub struct HsmKeyBody {
     /// `CKA_LABEL`.
     pub label: String,
     /// `RSA-2048`, `RSA-3072`, `RSA-4096`, `EC-P256`, `EC-P384` or `Ed25519`.
@@ -425,7 +425,7 @@ pub struct KeyBody {
 
 /// Reads the reference's algorithm names (`RSA-2048`, `EC-P256`, `ECDSA-P384`, `Ed25519`)
 /// and certmint's labels (`RSA 2048`, `EC P-256`).
-fn key_type(algorithm: &str) -> ApiResult<KeyType> {
+pub(crate) fn key_type(algorithm: &str) -> ApiResult<KeyType> {
     let squashed = algorithm.replace(['-', ' ', '_'], "").to_ascii_uppercase();
     let label = match squashed.as_str() {
         "RSA2048" => "RSA 2048",
@@ -448,8 +448,8 @@ fn key_type(algorithm: &str) -> ApiResult<KeyType> {
 #[utoipa::path(post, path = "/hsm/providers/{provider_id}/keys", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     params(("provider_id" = i64, Path)),
-    request_body = KeyBody,
-    responses((status = 201, description = "Generated", body = Envelope<KeyView>),
+    request_body = HsmKeyBody,
+    responses((status = 201, description = "Generated", body = Envelope<HsmKeyView>),
               (status = 404, description = "No such provider", body = ErrorBody),
               (status = 422, description = "A field breaks a rule, or the token refused",
                body = ErrorBody),
@@ -458,7 +458,7 @@ async fn generate_key(
     State(app): State<App>,
     Caller(principal): Caller,
     Id(id): Id,
-    ApiJson(body): ApiJson<KeyBody>,
+    ApiJson(body): ApiJson<HsmKeyBody>,
 ) -> ApiResult<Response> {
     if body.extractable {
         return Err(ApiError::invalid(
@@ -481,7 +481,7 @@ async fn generate_key(
 /// A CA whose software key moves into the token.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ImportBody {
+pub struct HsmImportBody {
     /// The CA.
     pub ca_id: i64,
     /// The key's label in the token; the CA's name when omitted.
@@ -495,8 +495,8 @@ pub struct ImportBody {
 #[utoipa::path(post, path = "/hsm/providers/{provider_id}/import", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
     params(("provider_id" = i64, Path)),
-    request_body = ImportBody,
-    responses((status = 200, description = "The key, now in the token", body = Envelope<KeyView>),
+    request_body = HsmImportBody,
+    responses((status = 200, description = "The key, now in the token", body = Envelope<HsmKeyView>),
               (status = 404, description = "No such provider or CA", body = ErrorBody),
               (status = 409, description = "The key is in a token already", body = ErrorBody),
               (status = 422, description = "The provider takes no imports, or the CA has no \
@@ -506,7 +506,7 @@ async fn import_ca_key(
     State(app): State<App>,
     Caller(principal): Caller,
     Id(id): Id,
-    ApiJson(body): ApiJson<ImportBody>,
+    ApiJson(body): ApiJson<HsmImportBody>,
 ) -> ApiResult<Response> {
     let key = app
         .authority
@@ -518,7 +518,7 @@ async fn import_ca_key(
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default, deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub struct KeysQuery {
+pub struct HsmKeysQuery {
     /// Only this provider's keys.
     pub provider_id: Option<i64>,
 }
@@ -526,12 +526,12 @@ pub struct KeysQuery {
 /// The keys certmint records in tokens, with the CA each signs for.
 #[utoipa::path(get, path = "/hsm/keys", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
-    params(KeysQuery),
-    responses((status = 200, description = "Keys", body = Envelope<Vec<KeyView>>)))]
+    params(HsmKeysQuery),
+    responses((status = 200, description = "Keys", body = Envelope<Vec<HsmKeyView>>)))]
 async fn list_keys(
     State(app): State<App>,
     Caller(principal): Caller,
-    ApiQuery(q): ApiQuery<KeysQuery>,
+    ApiQuery(q): ApiQuery<HsmKeysQuery>,
 ) -> ApiResult<Response> {
     let keys = app.authority.hsm_keys(&principal, q.provider_id).await?;
     Ok(ok(keys.into_iter().map(key_view).collect::<Vec<_>>()))
@@ -541,7 +541,7 @@ async fn list_keys(
 #[utoipa::path(get, path = "/hsm/keys/{key_id}", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
     params(("key_id" = i64, Path)),
-    responses((status = 200, description = "Key", body = Envelope<KeyView>),
+    responses((status = 200, description = "Key", body = Envelope<HsmKeyView>),
               (status = 404, description = "No such key", body = ErrorBody)))]
 async fn get_key(
     State(app): State<App>,
@@ -572,7 +572,7 @@ async fn delete_key(
 
 /// The key's public key.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct PublicKeyView {
+pub struct HsmPublicKeyView {
     pub key_id: i64,
     /// PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
     pub public_key_pem: String,
@@ -582,7 +582,7 @@ pub struct PublicKeyView {
 #[utoipa::path(get, path = "/hsm/keys/{key_id}/public", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
     params(("key_id" = i64, Path)),
-    responses((status = 200, description = "Public key", body = Envelope<PublicKeyView>),
+    responses((status = 200, description = "Public key", body = Envelope<HsmPublicKeyView>),
               (status = 404, description = "No such key", body = ErrorBody)))]
 async fn public_key(
     State(app): State<App>,
@@ -603,7 +603,7 @@ async fn public_key(
         )
             .into_response());
     }
-    Ok(ok(PublicKeyView {
+    Ok(ok(HsmPublicKeyView {
         key_id: id,
         public_key_pem,
     }))
@@ -612,14 +612,14 @@ async fn public_key(
 /// The provider types certmint knows, with their modules' usual paths.
 #[utoipa::path(get, path = "/hsm/provider-types", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
-    responses((status = 200, description = "Types", body = Envelope<Vec<TypeView>>)))]
+    responses((status = 200, description = "Types", body = Envelope<Vec<HsmTypeView>>)))]
 async fn provider_types(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     principal.require(authority::Permission::ReadCas, "reading HSM provider types")?;
-    let types: Vec<TypeView> = app
+    let types: Vec<HsmTypeView> = app
         .authority
         .hsm_provider_types()
         .iter()
-        .map(|t| TypeView {
+        .map(|t| HsmTypeView {
             name: t.name.into(),
             title: t.title.into(),
             modules: t.modules.iter().map(|m| (*m).into()).collect(),
@@ -633,7 +633,7 @@ async fn provider_types(State(app): State<App>, Caller(principal): Caller) -> Ap
 /// Whether each type's module is on this machine, and what installs it.
 #[utoipa::path(get, path = "/hsm/dependencies", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
-    responses((status = 200, description = "Dependencies", body = Envelope<Vec<DependencyView>>)))]
+    responses((status = 200, description = "Dependencies", body = Envelope<Vec<HsmDependencyView>>)))]
 async fn dependencies(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let dependencies = app.authority.hsm_dependencies(&principal)?;
     Ok(ok(dependencies
@@ -645,7 +645,7 @@ async fn dependencies(State(app): State<App>, Caller(principal): Caller) -> ApiR
 /// Which provider type to install.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct InstallBody {
+pub struct HsmInstallBody {
     /// A provider type (`softhsm2`, `opensc`, …).
     pub provider: String,
 }
@@ -654,13 +654,13 @@ pub struct InstallBody {
 /// does not run as root, and a package is the operator's choice.
 #[utoipa::path(post, path = "/hsm/dependencies/install", tag = "hsm",
     security(("session" = ["admin:system"]), ("api_key" = ["admin:system"])),
-    request_body = InstallBody,
-    responses((status = 200, description = "What to install", body = Envelope<DependencyView>),
+    request_body = HsmInstallBody,
+    responses((status = 200, description = "What to install", body = Envelope<HsmDependencyView>),
               (status = 422, description = "No such type", body = ErrorBody)))]
 async fn install_dependency(
     State(app): State<App>,
     Caller(principal): Caller,
-    ApiJson(body): ApiJson<InstallBody>,
+    ApiJson(body): ApiJson<HsmInstallBody>,
 ) -> ApiResult<Response> {
     let dependency = app.authority.hsm_dependency(&principal, &body.provider)?;
     let message = match (&dependency.installed_module, &dependency.install) {
@@ -677,7 +677,7 @@ async fn install_dependency(
 /// signatures.
 #[utoipa::path(get, path = "/system/hsm-status", tag = "hsm",
     security(("session" = ["read:cas"]), ("api_key" = ["read:cas"])),
-    responses((status = 200, description = "Providers and their tokens", body = Envelope<Vec<ProviderView>>)))]
+    responses((status = 200, description = "Providers and their tokens", body = Envelope<Vec<HsmProviderView>>)))]
 async fn status(State(app): State<App>, Caller(principal): Caller) -> ApiResult<Response> {
     let providers = app.authority.hsm_status(&principal).await?;
     Ok(ok(providers

@@ -21,7 +21,7 @@ pub(crate) mod est;
 pub(crate) mod general_settings;
 pub(crate) mod groups;
 pub mod health;
-mod hsm;
+pub(crate) mod hsm;
 pub(crate) mod https;
 pub(crate) mod import;
 pub(crate) mod jobs;
