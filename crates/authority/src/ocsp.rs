@@ -443,8 +443,8 @@ impl Authority {
                 self.ocsp.count(&stats.try_later);
                 error(ResponseStatus::TryLater)
             }
-            Err(Error::Busy(reason)) => {
-                tracing::debug!(%reason, "OCSP responder busy");
+            Err(Error::Busy(reason) | Error::KeyUnavailable(reason)) => {
+                tracing::debug!(%reason, "OCSP responder busy, or its key's device away");
                 self.ocsp.count(&stats.try_later);
                 error(ResponseStatus::TryLater)
             }

@@ -260,6 +260,14 @@ fn cas_in_a_token_sign_everything_and_outlive_the_token_going_away() -> TestResu
         ),
     )?;
     let issuing = created(status, &body)?;
+    // It signs its OCSP responses itself, rather than through a delegated responder (whose
+    // certificate the token signs, but whose key is a software key).
+    let (status, body) = api(
+        Method::PATCH,
+        &format!("/api/v2/cas/{issuing}"),
+        Some(json!({"ocsp_signer": "ca"})),
+    )?;
+    assert_eq!(status, 200, "{body}");
     let (status, body) = api(
         Method::POST,
         "/api/v2/cas",
@@ -397,12 +405,42 @@ fn cas_in_a_token_sign_everything_and_outlive_the_token_going_away() -> TestResu
             "-CAfile",
             &path("cas.pem"),
             "-no_nonce",
+            "-resp_text",
         ])?;
         Ok(stdout(&asked))
     };
     let said = ocsp()?;
     assert!(said.contains("Response verify OK"), "{said}");
     assert!(said.contains("leaf.pem: good"), "{said}");
+    // Signed by the intermediate's own key (the one in the token): the responder id is the
+    // hash of that key, as a request's CertID carries it.
+    let made = openssl(&[
+        "ocsp",
+        "-issuer",
+        &path("issuing.pem"),
+        "-cert",
+        &path("leaf.pem"),
+        "-no_nonce",
+        "-reqout",
+        &path("request.der"),
+    ])?;
+    assert!(made.status.success(), "{}", stdout(&made));
+    let request = stdout(&openssl(&[
+        "ocsp",
+        "-reqin",
+        &path("request.der"),
+        "-req_text",
+    ])?);
+    let key_hash = request
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Issuer Key Hash: "))
+        .ok_or("no issuer key hash")?
+        .trim()
+        .to_owned();
+    assert!(
+        said.contains(&format!("Responder Id: {key_hash}")),
+        "signed by the intermediate's key in the token ({key_hash}): {said}"
+    );
 
     // The token goes away: its CAs answer 503 and write nothing, cached OCSP answers keep
     // being served, other CAs keep issuing.
