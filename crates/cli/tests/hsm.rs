@@ -1,6 +1,6 @@
 //! CA keys in a PKCS#11 token: SoftHSM2 (Debian `softhsm2`) in a token directory of the test's
-//! own, looked at with OpenSC's `pkcs11-tool`, and everything the token signs checked with
-//! openssl. The server runs as its own process, because a PKCS#11 module is loaded once per
+//! own, looked at with OpenSC's `pkcs11-tool`, certificates issued through REST and through
+//! ACME (lego, http-01), and everything the token signs checked with openssl. The server runs as its own process, because a PKCS#11 module is loaded once per
 //! process and reads its configuration (`SOFTHSM2_CONF`) then.
 //!
 //! Runs on a fresh PostgreSQL database when `CERTMINT_TEST_DATABASE_URL` names a server, else
@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "certmint";
 const PIN: &str = "20261207";
+const ACME_NAME: &str = "acme.token.example.test";
 
 /// A SoftHSM2 configuration with a token directory of its own and one token in it.
 struct SoftHsm {
@@ -151,8 +152,22 @@ fn cas_in_a_token_sign_everything_and_outlive_the_token_going_away() -> TestResu
     let hsm = SoftHsm::new(root.path())?;
     let data = root.path().join("data");
     let database = http.database_args();
+    // ACME's http-01 challenges for one name are answered by lego on a port of its own.
+    let acme_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let config = root.path().join("certmint.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[acme.validation]\nallow_private_addresses = true\nhttp_port = {acme_port}\n\
+             [acme.validation.hosts]\n\"{ACME_NAME}\" = \"127.0.0.1\"\n"
+        ),
+    )?;
     let server = Server::start(
         serve(&data, EPHEMERAL)
+            .arg("--config")
+            .arg(&config)
             .args(&database)
             .env("SOFTHSM2_CONF", &hsm.conf)
             .env("CERTMINT_HSM_PIN", PIN),
@@ -256,7 +271,7 @@ fn cas_in_a_token_sign_everything_and_outlive_the_token_going_away() -> TestResu
             json!({"common_name": "Token Issuing", "ca_type": "intermediate",
                     "parent_id": hsm_root, "key_algorithm": "RSA", "key_size": 2048,
                     "hsm_provider_id": env_provider, "hsm_key_label": "issuing",
-                    "require_template": false}),
+                    "require_template": false, "is_default": true}),
         ),
     )?;
     let issuing = created(status, &body)?;
@@ -441,6 +456,47 @@ fn cas_in_a_token_sign_everything_and_outlive_the_token_going_away() -> TestResu
         said.contains(&format!("Responder Id: {key_hash}")),
         "signed by the intermediate's key in the token ({key_hash}): {said}"
     );
+
+    // ACME: lego (http-01) gets a certificate from the default CA, the token's intermediate.
+    let mut trust = std::fs::read_to_string(data.join("tls/server.crt"))?;
+    let (_, cas) = api(Method::GET, "/api/v2/cas", None)?;
+    for ca in cas["data"].as_array().ok_or("CAs")? {
+        trust.push('\n');
+        trust.push_str(&text(
+            &http,
+            &server,
+            &key,
+            &format!("/api/v2/cas/{}/export", ca["id"]),
+        )?);
+    }
+    std::fs::write(dir.join("trust.pem"), trust)?;
+    let lego = Command::new("lego")
+        .env("LEGO_CA_CERTIFICATES", dir.join("trust.pem"))
+        .args([
+            "--server",
+            &server.https_url("/acme/directory"),
+            "--accept-tos",
+        ])
+        .args(["--email", "ops@token.example.test", "--path"])
+        .arg(dir.join("lego"))
+        .args(["--http", "--http.port", &format!("127.0.0.1:{acme_port}")])
+        .args(["--domains", ACME_NAME, "run"])
+        .output()
+        .map_err(|e| format!("lego is required for this test: {e}"))?;
+    assert!(lego.status.success(), "{}", stdout(&lego));
+    let acme_leaf = dir
+        .join("lego")
+        .join("certificates")
+        .join(format!("{ACME_NAME}.crt"));
+    let verified = openssl(&[
+        "verify",
+        "-CAfile",
+        &path("root.pem"),
+        "-untrusted",
+        &path("issuing.pem"),
+        &acme_leaf.display().to_string(),
+    ])?;
+    assert!(verified.status.success(), "{}", stdout(&verified));
 
     // The token goes away: its CAs answer 503 and write nothing, cached OCSP answers keep
     // being served, other CAs keep issuing.
