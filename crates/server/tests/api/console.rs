@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use sha2::{Digest, Sha256};
 
-use crate::common::{ADMIN_PASSWORD, TestResult, TestServer};
+use crate::common::{ADMIN_PASSWORD, Session, TestResult, TestServer};
 
 /// A browser-like client that does not follow redirects, so each one can be checked.
 pub fn browser(server: &TestServer) -> reqwest::Client {
@@ -36,6 +36,21 @@ pub async fn post_form(
         request = request.header("cookie", cookie);
     }
     request.send().await.expect("request")
+}
+
+/// `path` as `session` sees it: its status and HTML, checked for the strict CSP.
+pub async fn page(
+    server: &TestServer,
+    client: &reqwest::Client,
+    session: &Session,
+    path: &str,
+) -> TestResult<(StatusCode, String)> {
+    let response = get(client, server.url(path), Some(session.cookie.as_str())).await;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let html = response.text().await?;
+    assert_strict_page(&headers, &html);
+    Ok((status, html))
 }
 
 pub async fn get(client: &reqwest::Client, url: String, cookie: Option<&str>) -> reqwest::Response {

@@ -6,26 +6,11 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{ADMIN_PASSWORD, Auth, Session, TestResult, TestServer};
-use crate::console::{assert_strict_page, browser, get, location, post_form, rest};
+use crate::console::{browser, location, page, post_form, rest};
 
 /// Group `id` through the REST API.
 async fn group(server: &TestServer, admin: &Session, id: i64) -> Value {
     rest(server, admin, &format!("/api/v2/groups/{id}")).await
-}
-
-/// A page's HTML, checked for the strict CSP, with its status.
-async fn page(
-    server: &TestServer,
-    client: &reqwest::Client,
-    session: &Session,
-    path: &str,
-) -> TestResult<(StatusCode, String)> {
-    let response = get(client, server.url(path), Some(session.cookie.as_str())).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let html = response.text().await?;
-    assert_strict_page(&headers, &html);
-    Ok((status, html))
 }
 
 /// The id at the end of a redirect to a group's page.

@@ -8,24 +8,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::{ADMIN_PASSWORD, Session, TestResult, TestServer};
-use crate::console::{assert_strict_page, browser, get, location, post_form, rest};
+use crate::console::{browser, location, page, post_form, rest};
 
 const PIN: &str = "pin-20261207";
-
-/// A page's HTML, checked for the strict CSP, with its status.
-async fn page(
-    server: &TestServer,
-    client: &reqwest::Client,
-    session: &Session,
-    path: &str,
-) -> TestResult<(StatusCode, String)> {
-    let response = get(client, server.url(path), Some(session.cookie.as_str())).await;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let html = response.text().await?;
-    assert_strict_page(&headers, &html);
-    Ok((status, html))
-}
 
 async fn providers(server: &TestServer, admin: &Session) -> Vec<Value> {
     rest(server, admin, "/api/v2/hsm/providers")
