@@ -599,3 +599,483 @@ fn cas_in_a_token_sign_everything_and_outlive_the_token_going_away() -> TestResu
     http.drop_database(&database);
     Ok(())
 }
+
+/// One answer to an issuance request: status, whether it said when to come back, and body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    retry_after: bool,
+    body: Value,
+}
+
+impl Answer {
+    /// A 201, or a 503 that says why and when to come back: the only answers a token that is
+    /// busy or away may cause.
+    fn is_clean(&self) -> bool {
+        self.status == 201
+            || (self.status == 503
+                && self.retry_after
+                && self.body["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("HSM provider")))
+    }
+}
+
+/// Asks CA `ca` for a certificate named `name`.
+async fn issue_one(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    ca: i64,
+    name: &str,
+) -> Result<Answer, String> {
+    let response = client
+        .post(url)
+        .bearer_auth(key)
+        .json(&json!({"common_name": name, "san": [format!("dns:{name}")], "ca_id": ca}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let retry_after = response.headers().contains_key("retry-after");
+    let body = response.json().await.unwrap_or_default();
+    Ok(Answer {
+        status,
+        retry_after,
+        body,
+    })
+}
+
+/// `n` issuance requests to CA `ca`, all sent at once.
+fn issue_at_once(
+    http: &Http,
+    server: &Server,
+    key: &str,
+    ca: i64,
+    round: &str,
+    n: usize,
+) -> Result<Vec<Answer>, Box<dyn std::error::Error>> {
+    let client = Http::client(server)?;
+    let url = server.https_url("/api/v2/certificates");
+    let answers = http.rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let (client, url, key) = (client.clone(), url.clone(), key.to_owned());
+            let name = format!("{round}-{i}.load.example.test");
+            set.spawn(async move { issue_one(&client, &url, &key, ca, &name).await });
+        }
+        let mut answers = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            answers.push(joined.map_err(|e| e.to_string())??);
+        }
+        Ok::<_, String>(answers)
+    })?;
+    Ok(answers)
+}
+
+/// Issuance requests to one CA from `workers` clients, each sending its next as soon as its
+/// last is answered, until stopped.
+struct Load {
+    answers: std::sync::Arc<std::sync::Mutex<Vec<Answer>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl Load {
+    fn start(
+        server: &Server,
+        key: &str,
+        ca: i64,
+        workers: usize,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
+        let client = Http::client(server)?;
+        let url = server.https_url("/api/v2/certificates");
+        let key = key.to_owned();
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen, stopped) = (answers.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(async move {
+                let mut set = tokio::task::JoinSet::new();
+                for w in 0..workers {
+                    let (client, url, key) = (client.clone(), url.clone(), key.clone());
+                    let (seen, stopped) = (seen.clone(), stopped.clone());
+                    set.spawn(async move {
+                        let mut i = 0;
+                        while !stopped.load(std::sync::atomic::Ordering::SeqCst) {
+                            let name = format!("w{w}-{i}.load.example.test");
+                            let answer = issue_one(&client, &url, &key, ca, &name).await?;
+                            seen.lock().map_err(|e| e.to_string())?.push(answer);
+                            i += 1;
+                        }
+                        Ok::<_, String>(())
+                    });
+                }
+                while let Some(joined) = set.join_next().await {
+                    joined.map_err(|e| e.to_string())??;
+                }
+                Ok(())
+            })
+        });
+        Ok(Self {
+            answers,
+            stop,
+            thread,
+        })
+    }
+
+    /// How many answers so far.
+    fn len(&self) -> usize {
+        self.answers.lock().map(|a| a.len()).unwrap_or_default()
+    }
+
+    /// Waits (up to 30 s) for an answer after the first `from` that is `what` (`wanted`).
+    fn wait_for(&self, from: usize, what: &str, wanted: impl Fn(&Answer) -> bool) -> TestResult {
+        let started = std::time::Instant::now();
+        while started.elapsed() < Duration::from_secs(30) {
+            let answers = self.answers.lock().map_err(|e| e.to_string())?;
+            if answers.iter().skip(from).any(&wanted) {
+                return Ok(());
+            }
+            drop(answers);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("no answer under load was {what} within 30 s").into())
+    }
+
+    fn finish(self) -> Result<Vec<Answer>, String> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().map_err(|_| "the load panicked")??;
+        let answers = std::mem::take(&mut *self.answers.lock().map_err(|e| e.to_string())?);
+        Ok(answers)
+    }
+}
+
+/// Ed25519, RSA 3072 and RSA 4096 keys in a token; signatures bounded by the provider's
+/// sessions, 503 at once when none is free and `session_wait_seconds` is 0, a queue instead
+/// when it is not; the token taken away under load and given back.
+#[test]
+fn token_keys_of_every_type_under_load_and_faults() -> TestResult {
+    let http = Http::new();
+    let root = tempfile::tempdir()?;
+    let hsm = SoftHsm::new(root.path())?;
+    let data = root.path().join("data");
+    let database = http.database_args();
+    // The module under a path of the operator's, allowed by `[hsm] modules`.
+    let module = root.path().join("libvendor-pkcs11.so");
+    std::fs::copy(MODULE, &module)?;
+    let config = root.path().join("certmint.toml");
+    let start = |wait: u64| -> Result<Server, Box<dyn std::error::Error>> {
+        std::fs::write(
+            &config,
+            format!(
+                "[hsm]\nmodules = [\"{}\"]\nsession_wait_seconds = {wait}\n",
+                module.display()
+            ),
+        )?;
+        Ok(Server::start(
+            serve(&data, EPHEMERAL)
+                .arg("--config")
+                .arg(&config)
+                .args(&database)
+                .env("SOFTHSM2_CONF", &hsm.conf),
+            &data,
+        )?)
+    };
+    let server = start(10)?;
+    let password = server.admin_password().ok_or("the admin password")?;
+    let key = api_key(&http, &server, &password, &["*"])?;
+
+    // One session for the whole token.
+    let (status, body) = call(
+        &http,
+        &server,
+        &key,
+        Method::POST,
+        "/api/v2/hsm/providers",
+        Some(
+            json!({"name": "vendor", "type": "pkcs11", "module_path": module,
+                    "token_label": TOKEN, "pin": PIN, "max_sessions": 1}),
+        ),
+    )?;
+    let provider = created(status, &body)?;
+    let (status, body) = call(
+        &http,
+        &server,
+        &key,
+        Method::POST,
+        &format!("/api/v2/hsm/providers/{provider}/test"),
+        None,
+    )?;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["data"]["key_types"].to_string().contains("Ed25519"),
+        "{body}"
+    );
+    let make_ca = |body: Value| -> Result<i64, Box<dyn std::error::Error>> {
+        let mut body = body;
+        body["hsm_provider_id"] = json!(provider);
+        body["require_template"] = json!(false);
+        let (status, made) = call(
+            &http,
+            &server,
+            &key,
+            Method::POST,
+            "/api/v2/cas",
+            Some(body),
+        )?;
+        created(status, &made)
+    };
+    let ed_root =
+        make_ca(json!({"common_name": "Token Ed25519 Root", "key_algorithm": "Ed25519"}))?;
+    let rsa4096 = make_ca(
+        json!({"common_name": "Token RSA 4096", "ca_type": "intermediate",
+                                  "parent_id": ed_root, "key_algorithm": "RSA", "key_size": 4096}),
+    )?;
+    let rsa3072 = make_ca(
+        json!({"common_name": "Token RSA 3072", "ca_type": "intermediate",
+                                  "parent_id": ed_root, "key_algorithm": "RSA", "key_size": 3072}),
+    )?;
+    let (status, body) = call(
+        &http,
+        &server,
+        &key,
+        Method::PATCH,
+        &format!("/api/v2/cas/{rsa4096}"),
+        Some(json!({"ocsp_signer": "ca"})),
+    )?;
+    assert_eq!(status, 200, "{body}");
+
+    // Each key signs what openssl verifies: the intermediates under the Ed25519 root, a leaf
+    // under each intermediate, and the root's CRL.
+    let dir = root.path();
+    let path = |name: &str| dir.join(name).display().to_string();
+    let root_pem = text(
+        &http,
+        &server,
+        &key,
+        &format!("/api/v2/cas/{ed_root}/export"),
+    )?;
+    std::fs::write(dir.join("ed-root.pem"), &root_pem)?;
+    for (ca, name) in [(rsa4096, "rsa4096"), (rsa3072, "rsa3072")] {
+        let answers = issue_at_once(&http, &server, &key, ca, name, 1)?;
+        let leaf = created(answers[0].status, &answers[0].body)?;
+        let chain = blocks(&text(
+            &http,
+            &server,
+            &key,
+            &format!("/api/v2/certificates/{leaf}/export?format=chain"),
+        )?);
+        std::fs::write(dir.join(format!("{name}-leaf.pem")), &chain[0])?;
+        std::fs::write(dir.join(format!("{name}.pem")), &chain[1])?;
+        let verified = openssl(&[
+            "verify",
+            "-CAfile",
+            &path("ed-root.pem"),
+            "-untrusted",
+            &path(&format!("{name}.pem")),
+            &path(&format!("{name}-leaf.pem")),
+        ])?;
+        assert!(verified.status.success(), "{name}: {}", stdout(&verified));
+        let shown = stdout(&openssl(&[
+            "x509",
+            "-noout",
+            "-text",
+            "-in",
+            &path(&format!("{name}.pem")),
+        ])?);
+        let bits = &name[3..];
+        assert!(
+            shown.contains(&format!("Public-Key: ({bits} bit)")),
+            "{shown}"
+        );
+        assert!(shown.contains("Signature Algorithm: ED25519"), "{shown}");
+    }
+    let (status, body) = call(
+        &http,
+        &server,
+        &key,
+        Method::POST,
+        &format!("/api/v2/crl/{ed_root}/regenerate"),
+        None,
+    )?;
+    assert!(status == 200 || status == 201, "{body}");
+    let (_, ca) = call(
+        &http,
+        &server,
+        &key,
+        Method::GET,
+        &format!("/api/v2/cas/{ed_root}"),
+        None,
+    )?;
+    let refid = ca["data"]["refid"].as_str().ok_or("refid")?.to_owned();
+    std::fs::write(
+        dir.join("ed-root.crl"),
+        text(&http, &server, &key, &format!("/crl/{refid}.pem"))?,
+    )?;
+    let crl = openssl(&[
+        "crl",
+        "-in",
+        &path("ed-root.crl"),
+        "-CAfile",
+        &path("ed-root.pem"),
+        "-noout",
+    ])?;
+    assert!(stdout(&crl).contains("verify OK"), "{}", stdout(&crl));
+
+    let count = |server: &Server| -> Result<i64, Box<dyn std::error::Error>> {
+        let (_, body) = call(
+            &http,
+            server,
+            &key,
+            Method::GET,
+            &format!("/api/v2/cas/{rsa4096}/certificates?per_page=1"),
+            None,
+        )?;
+        Ok(body["meta"]["total"].as_i64().ok_or("a count")?)
+    };
+    let sessions = |server: &Server| -> Result<Value, Box<dyn std::error::Error>> {
+        let (_, body) = call(
+            &http,
+            server,
+            &key,
+            Method::GET,
+            "/api/v2/system/hsm-status",
+            None,
+        )?;
+        Ok(body["data"]
+            .as_array()
+            .and_then(|a| a.iter().find(|p| p["id"] == provider))
+            .ok_or("the provider's status")?["state"]
+            .clone())
+    };
+
+    // With no wait, requests that find the one session busy are answered 503 at once, and
+    // write nothing: more than one signature in flight would let them all through. (The
+    // server's own jobs sign CRLs and OCSP responses with the same keys, so the steps above
+    // ran with a wait.)
+    server.stop()?;
+    let server = start(0)?;
+    let mut busy = None;
+    let mut issued_total = 0;
+    for round in 0..5 {
+        let before = count(&server)?;
+        let answers = issue_at_once(&http, &server, &key, rsa4096, &format!("round{round}"), 24)?;
+        assert!(
+            answers.iter().all(Answer::is_clean),
+            "{:?}",
+            answers.iter().find(|a| !a.is_clean())
+        );
+        let issued = answers.iter().filter(|a| a.status == 201).count() as i64;
+        issued_total += issued;
+        assert_eq!(
+            count(&server)?,
+            before + issued,
+            "only what was answered 201 is written"
+        );
+        if let Some(refused) = answers.iter().find(|a| a.status == 503) {
+            busy = Some(refused.body["message"].to_string());
+        }
+        if busy.is_some() && issued_total > 0 {
+            break;
+        }
+    }
+    assert!(issued_total > 0, "the one session signed nothing");
+    let busy = busy.ok_or("24 requests at once on one session never found it busy")?;
+    assert!(busy.contains("sessions") && busy.contains("busy"), "{busy}");
+    let state = sessions(&server)?;
+    assert_eq!(state["max_sessions"], 1, "{state}");
+    assert!(state["sessions_open"].as_u64() <= Some(1), "{state}");
+
+    // With a wait, they queue for the session instead, and every one is issued; the token's
+    // keys serve the restarted server.
+    server.stop()?;
+    let server = start(10)?;
+    let answers = issue_at_once(&http, &server, &key, rsa4096, "queued", 24)?;
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "{:?}",
+        answers.iter().find(|a| a.status != 201)
+    );
+
+    // OCSP for a leaf of the RSA 4096 CA, signed by its key in the token, is cached.
+    let leaf = answers[0].body["data"]["id"].as_i64().ok_or("leaf id")?;
+    let chain = blocks(&text(
+        &http,
+        &server,
+        &key,
+        &format!("/api/v2/certificates/{leaf}/export?format=chain"),
+    )?);
+    std::fs::write(dir.join("load-leaf.pem"), &chain[0])?;
+    std::fs::write(dir.join("cas.pem"), format!("{root_pem}\n{}\n", chain[1]))?;
+    let ocsp = || -> Result<String, Box<dyn std::error::Error>> {
+        let http_addr = server.http.ok_or("the plain-HTTP listener")?;
+        Ok(stdout(&openssl(&[
+            "ocsp",
+            "-issuer",
+            &path("rsa4096.pem"),
+            "-cert",
+            &path("load-leaf.pem"),
+            "-url",
+            &format!("http://{http_addr}/ocsp"),
+            "-CAfile",
+            &path("cas.pem"),
+            "-no_nonce",
+        ])?))
+    };
+    let said = ocsp()?;
+    assert!(
+        said.contains("Response verify OK") && said.contains("load-leaf.pem: good"),
+        "{said}"
+    );
+
+    // The token goes away under load from four clients, then its module fails too, and both
+    // come back: every request is issued or answered 503 with the reason, OCSP keeps
+    // answering, and the CA issues again without a restart.
+    let before = count(&server)?;
+    let load = Load::start(&server, &key, rsa4096, 4)?;
+    let issued = |a: &Answer| a.status == 201;
+    load.wait_for(0, "issued", issued)?;
+    let token_dir = hsm.token_dir()?;
+    let away = root.path().join("token-away");
+    std::fs::rename(&token_dir, &away)?;
+    load.wait_for(load.len(), "a 503", |a| a.status == 503)?;
+    let state = sessions(&server)?;
+    assert_eq!(state["available"], false, "{state}");
+    let said = ocsp()?;
+    assert!(said.contains("load-leaf.pem: good"), "{said}");
+    // Without its configuration, SoftHSM cannot be initialized again.
+    let conf_away = root.path().join("softhsm2.conf.away");
+    std::fs::rename(&hsm.conf, &conf_away)?;
+    load.wait_for(load.len(), "a module that cannot start", |a| {
+        a.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot initialize the PKCS#11 module"))
+    })?;
+    std::fs::rename(&conf_away, &hsm.conf)?;
+    std::fs::rename(&away, &token_dir)?;
+    load.wait_for(load.len(), "issued", issued)?;
+    let answers = load.finish()?;
+    assert!(
+        answers.iter().all(Answer::is_clean),
+        "{:?}",
+        answers.iter().find(|a| !a.is_clean())
+    );
+    let issued = answers.iter().filter(|a| a.status == 201).count() as i64;
+    assert_eq!(
+        count(&server)?,
+        before + issued,
+        "what was answered 201 is written, nothing else"
+    );
+    let state = sessions(&server)?;
+    assert_eq!(state["available"], true, "{state}");
+    assert!(state["recoveries"].as_u64() >= Some(1), "{state}");
+
+    server.stop()?;
+    http.drop_database(&database);
+    Ok(())
+}

@@ -218,6 +218,11 @@ mod tests {
             ),
             (E::StorageFull, StatusCode::SERVICE_UNAVAILABLE, Some(5)),
             (
+                E::KeyUnavailable("x".into()),
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(5),
+            ),
+            (
                 E::Internal("x".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
                 None,

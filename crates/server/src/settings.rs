@@ -256,7 +256,7 @@ pub struct HsmSettings {
     /// module. A provider loads its module into the server, so list only modules you trust.
     pub modules: Vec<PathBuf>,
     /// Seconds a signature waits for a free session of a busy token before the request is
-    /// answered 503.
+    /// answered 503; 0 answers 503 at once, shedding load rather than queueing it.
     pub session_wait_seconds: u64,
 }
 
@@ -274,7 +274,7 @@ impl HsmSettings {
     pub fn config(&self) -> authority::hsm::HsmConfig {
         authority::hsm::HsmConfig {
             modules: self.modules.clone(),
-            session_wait: std::time::Duration::from_secs(self.session_wait_seconds.max(1)),
+            session_wait: std::time::Duration::from_secs(self.session_wait_seconds),
         }
     }
 }

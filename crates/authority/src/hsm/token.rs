@@ -142,16 +142,21 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Loads and initializes the module at `path`; why not, in words that name no path (they
+/// reach whoever asked for a signature), the path going to the log.
 fn load(path: &Path) -> Result<Pkcs11, String> {
-    let pkcs11 = Pkcs11::new(path)
-        .map_err(|e| format!("cannot load PKCS#11 module {}: {e}", path.display()))?;
+    let failed = |why: String| {
+        tracing::warn!(module = %path.display(), "{why}");
+        why
+    };
+    let pkcs11 =
+        Pkcs11::new(path).map_err(|e| failed(format!("cannot load the PKCS#11 module: {e}")))?;
     match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(pkcs11),
-        Err(e) => Err(format!(
-            "cannot initialize PKCS#11 module {}: {}",
-            path.display(),
+        Err(e) => Err(failed(format!(
+            "cannot initialize the PKCS#11 module: {}",
             describe(&e)
-        )),
+        ))),
     }
 }
 
@@ -425,12 +430,14 @@ impl Token {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         let pkcs11 = state.pkcs11.as_ref().ok_or_else(|| {
-            TokenError::Unavailable(
+            TokenError::Unavailable(format!(
+                "HSM provider '{}' {}",
+                self.name,
                 state
                     .failure
-                    .clone()
-                    .unwrap_or_else(|| "the PKCS#11 module is not loaded".into()),
-            )
+                    .as_deref()
+                    .unwrap_or("has no PKCS#11 module loaded")
+            ))
         })?;
         let mut pooled = self.checkout(pkcs11)?;
         let result = op(pkcs11, &mut pooled);
@@ -494,7 +501,7 @@ impl Token {
             let left = self.wait.saturating_sub(started.elapsed());
             if left.is_zero() {
                 return Err(TokenError::Busy(format!(
-                    "all {} sessions of HSM provider '{}' stayed busy for {} s",
+                    "all {} sessions of HSM provider '{}' are busy, and none came free within {} s",
                     self.max_sessions,
                     self.name,
                     self.wait.as_secs()
