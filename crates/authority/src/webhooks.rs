@@ -87,6 +87,13 @@ const SEND_BATCH: i64 = 100;
 /// How long one run of the delivery job keeps fanning out and sending: a large backlog
 /// drains over several runs instead of holding back the jobs after it on this node.
 const DELIVERY_BUDGET: StdDuration = StdDuration::from_secs(20);
+
+/// How long an event stays in the outbox once fanned out: each delivery keeps its own copy,
+/// and the audit log the record of the change.
+const EVENT_RETENTION: Duration = Duration::days(7);
+
+/// Events removed per transaction, so that a backlog never holds the writer for long.
+const PRUNE_BATCH: i64 = 5_000;
 /// The vault context secrets are sealed under.
 pub(crate) const SECRET_CONTEXT: &str = "webhook-secret";
 
@@ -529,6 +536,7 @@ impl Authority {
                 break;
             }
         }
+        let pruned = self.prune_events(deadline).await?;
         let endpoints = self.store.webhooks().await?;
         let drained =
             futures_util::future::join_all(endpoints.iter().map(|e| self.drain(e, deadline))).await;
@@ -539,8 +547,25 @@ impl Authority {
             failed += refused;
         }
         Ok(format!(
-            "{fanned} events queued, {delivered} deliveries made, {failed} failed"
+            "{fanned} events queued, {delivered} deliveries made, {failed} failed, \
+             {pruned} old events removed"
         ))
+    }
+
+    /// Removes the events fanned out more than [`EVENT_RETENTION`] ago, a batch per
+    /// transaction, until none is left or `deadline` passed; returns how many.
+    async fn prune_events(&self, deadline: Instant) -> Result<u64> {
+        let before = self.now() - EVENT_RETENTION;
+        let mut pruned = 0;
+        loop {
+            let mut tx = self.store.begin_write().await?;
+            let removed = tx.prune_events(before, PRUNE_BATCH).await?;
+            tx.commit().await?;
+            pruned += removed;
+            if removed < PRUNE_BATCH.unsigned_abs() || Instant::now() >= deadline {
+                return Ok(pruned);
+            }
+        }
     }
 
     /// Sends `endpoint` its open deliveries in event order, a page at a time, until one

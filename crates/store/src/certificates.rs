@@ -3,7 +3,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
-use crate::db::{Arg, Filter, first, ids_by_refid, like_pattern};
+use crate::db::{Arg, Backend, Filter, first, ids_by_refid, like_pattern};
 use crate::words::{CertificateSource, CertificateStatus};
 use crate::{
     CaId, CertificateId, Error, KeyId, Page, PageRequest, Reader, TemplateId, WriteTx, from_micros,
@@ -125,7 +125,8 @@ pub struct CertificateFilter {
     pub state: Option<CertificateState>,
     /// By issuing CA.
     pub ca_id: Option<CaId>,
-    /// Text in the common name or a SAN.
+    /// Text in the common name, a SAN, the serial, the subject or the fingerprint; see
+    /// [`text_search`].
     pub search: Option<String>,
 }
 
@@ -210,8 +211,8 @@ impl CertificateFilter {
 
     /// The filter for counting, and for lists in expiry order: the state's bounds on
     /// `not_after` are ranges over the `(status, not_after, id)` index.
-    pub(crate) fn to_sql(&self, now: OffsetDateTime) -> Filter {
-        self.sql(now, "not_after")
+    pub(crate) fn to_sql(&self, backend: Backend, now: OffsetDateTime) -> Filter {
+        self.sql(backend, now, "not_after")
     }
 
     /// The filter for a page in id order (newest first). `+not_after` is the same value, but
@@ -219,11 +220,11 @@ impl CertificateFilter {
     /// over `(status, not_after, id)` and sorts every match to keep one page (most of the
     /// table for `active`); with it, it walks `(status, id, not_after)` newest first, checks
     /// the expiry in the index and stops after the page.
-    fn to_page_sql(&self, now: OffsetDateTime) -> Filter {
-        self.sql(now, "+not_after")
+    fn to_page_sql(&self, backend: Backend, now: OffsetDateTime) -> Filter {
+        self.sql(backend, now, "+not_after")
     }
 
-    fn sql(&self, now: OffsetDateTime, not_after: &str) -> Filter {
+    fn sql(&self, backend: Backend, now: OffsetDateTime, not_after: &str) -> Filter {
         let mut f = Filter::default();
         let now = to_micros(now);
         match self.state {
@@ -249,14 +250,86 @@ impl CertificateFilter {
         if let Some(ca_id) = self.ca_id {
             f.and("ca_id = ?", [Arg::Int(ca_id.0)]);
         }
-        if let Some(text) = self.search.as_deref().filter(|t| !t.trim().is_empty()) {
-            let pattern = like_pattern(text.trim());
-            f.and(
-                "(LOWER(common_name) LIKE ? ESCAPE '\\' OR LOWER(sans) LIKE ? ESCAPE '\\')",
-                [Arg::Text(pattern.clone()), Arg::Text(pattern)],
-            );
+        if let Some(text) = &self.search {
+            text_search(&mut f, backend, text);
         }
         f
+    }
+}
+
+/// The text the PostgreSQL trigram index (migration 0034) holds for a certificate: the searched
+/// columns, lower case, joined by U+001F, which [`text_search`] takes out of every search so
+/// that no match spans two columns. A query reaches the index only through this very
+/// expression.
+const SEARCH_TEXT: &str = "LOWER(COALESCE(common_name, '') || chr(31) || sans || chr(31) || \
+    serial || chr(31) || subject || chr(31) || fingerprint_sha256)";
+
+/// Fewest characters a trigram index can look up.
+const MIN_INDEXED_CHARS: usize = 3;
+
+/// Fewest hex digits that search a serial: shorter hex is as likely a word ("cafe") and would
+/// match serials at random.
+const MIN_SERIAL_DIGITS: usize = 8;
+
+/// A serial or fingerprint typed as people copy it (`0A:1B:…`, `0a1b…`, spaced), as stored
+/// (lower-case hex), or `None` when the text cannot be (enough of) one.
+fn serial_form(text: &str) -> Option<String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect::<String>()
+        .to_lowercase();
+    (hex.len() >= MIN_SERIAL_DIGITS && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
+}
+
+/// Adds to `f` that `text` occurs, in any case, in a certificate's common name, a SAN, its
+/// serial, subject or fingerprint; so do its hex digits when it is a serial or fingerprint
+/// typed with colons or spaces. Control characters do not count; nothing left, no condition.
+/// Through the trigram index of each engine (migration 0034) when the text has three
+/// characters or more; a shorter text reads every row, since no trigram index can look it up.
+pub(crate) fn text_search(f: &mut Filter, backend: Backend, text: &str) {
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    let text = text.trim();
+    if text.is_empty() {
+        return;
+    }
+    let mut terms = vec![text.to_owned()];
+    if let Some(serial) = serial_form(text).filter(|s| s != text) {
+        terms.push(serial);
+    }
+    if text.chars().count() < MIN_INDEXED_CHARS {
+        let pattern = like_pattern(text);
+        f.and(
+            "(LOWER(COALESCE(common_name, '')) LIKE ? ESCAPE '\\' \
+             OR LOWER(sans) LIKE ? ESCAPE '\\' OR LOWER(serial) LIKE ? ESCAPE '\\' \
+             OR LOWER(subject) LIKE ? ESCAPE '\\' \
+             OR LOWER(fingerprint_sha256) LIKE ? ESCAPE '\\')",
+            vec![Arg::Text(pattern); 5],
+        );
+        return;
+    }
+    match backend {
+        Backend::Sqlite => {
+            // Each term a quoted FTS5 string (a quote inside written twice): the rows holding
+            // it as a substring.
+            let query = terms
+                .iter()
+                .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" OR ");
+            f.and(
+                "id IN (SELECT rowid FROM certificate_search WHERE certificate_search MATCH ?)",
+                [Arg::Text(query)],
+            );
+        }
+        Backend::Postgres => {
+            // PostgreSQL's LIKE escapes with a backslash, as like_pattern writes it.
+            let clause = vec![format!("{SEARCH_TEXT} LIKE ?"); terms.len()].join(" OR ");
+            f.and(
+                &format!("({clause})"),
+                terms.iter().map(|t| Arg::Text(like_pattern(t))),
+            );
+        }
     }
 }
 
@@ -323,7 +396,7 @@ impl Reader {
     ) -> Result<Page<CertificateRow>, Error> {
         let total = self.count_certificates(filter, now).await?;
         let rows = filter
-            .to_page_sql(now)
+            .to_page_sql(self.backend(), now)
             .fetch_rows(
                 self,
                 &format!("{COLUMNS}, {CERT_COLUMNS}"),
@@ -347,7 +420,10 @@ impl Reader {
         filter: &CertificateFilter,
         now: OffsetDateTime,
     ) -> Result<i64, Error> {
-        filter.to_sql(now).count(self, "certificates").await
+        filter
+            .to_sql(self.backend(), now)
+            .count(self, "certificates")
+            .await
     }
 
     /// The plan the database chooses for [`WriteTx::certificate_known`], for tests that check
@@ -563,4 +639,17 @@ fn plan(backend: crate::Backend, rows: &[AnyRow]) -> Result<String, Error> {
         .map(|r| r.try_get::<String, _>(column).map_err(Error::from))
         .collect::<Result<Vec<_>, _>>()
         .map(|lines| lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serials_are_matched_without_colons_in_lower_case() {
+        assert_eq!(serial_form("0A:1b:FF:00").as_deref(), Some("0a1bff00"));
+        assert_eq!(serial_form("0a1b 2c3d").as_deref(), Some("0a1b2c3d"));
+        assert_eq!(serial_form("cafe"), None);
+        assert_eq!(serial_form("example.com.example"), None);
+    }
 }

@@ -229,21 +229,6 @@ fn user_summary(row: &AnyRow) -> Result<UserSummary, Error> {
     })
 }
 
-/// Fewest hex digits that search a serial: shorter hex is as likely a word ("cafe") and would
-/// match serials at random.
-const MIN_SERIAL_DIGITS: usize = 8;
-
-/// The LIKE pattern for a serial typed as people copy it (`0A:1B:…`, `0a1b…`, spaced), or
-/// `None` when the text cannot be (enough of) a serial.
-fn serial_pattern(text: &str) -> Option<String> {
-    let hex: String = text
-        .chars()
-        .filter(|c| *c != ':' && !c.is_whitespace())
-        .collect();
-    (hex.len() >= MIN_SERIAL_DIGITS && hex.chars().all(|c| c.is_ascii_hexdigit()))
-        .then(|| like_pattern(&hex))
-}
-
 /// Start of `day` in stored form.
 fn day_start(day: Date) -> i64 {
     to_micros(day.with_time(Time::MIDNIGHT).assume_utc())
@@ -308,8 +293,8 @@ impl Reader {
         until: OffsetDateTime,
         limit: u32,
     ) -> Result<Vec<CertificateSummary>, Error> {
-        let filter =
-            CertificateFilter::in_state(CertificateState::ExpiringBefore(until)).to_sql(now);
+        let filter = CertificateFilter::in_state(CertificateState::ExpiringBefore(until))
+            .to_sql(self.backend(), now);
         self.matching(
             &filter,
             CERT_SUMMARY,
@@ -402,9 +387,8 @@ impl Reader {
         rows.iter().map(ca_summary).collect()
     }
 
-    /// Up to `limit` certificates, newest first, whose common name, SANs or subject contain
-    /// `text` (any case), or whose serial contains it (8 hex digits or more; colons and spaces
-    /// ignored).
+    /// Up to `limit` certificates, newest first, that hold `text` as
+    /// [`crate::certificates::text_search`] finds it.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -413,19 +397,8 @@ impl Reader {
         text: &str,
         limit: u32,
     ) -> Result<Vec<CertificateSummary>, Error> {
-        let pattern = like_pattern(text);
-        let mut clause = String::from(
-            "(LOWER(COALESCE(common_name, '')) LIKE ? ESCAPE '\\' \
-             OR LOWER(sans) LIKE ? ESCAPE '\\' OR LOWER(subject) LIKE ? ESCAPE '\\'",
-        );
-        let mut args = vec![Arg::Text(pattern); 3];
-        if let Some(serial) = serial_pattern(text) {
-            clause.push_str(" OR serial LIKE ? ESCAPE '\\'");
-            args.push(Arg::Text(serial));
-        }
-        clause.push(')');
         let mut filter = Filter::default();
-        filter.and(&clause, args);
+        crate::certificates::text_search(&mut filter, self.backend(), text);
         self.matching(&filter, CERT_SUMMARY, "certificates", "id DESC", limit)
             .await?
             .iter()
@@ -543,14 +516,6 @@ fn day_range(now: OffsetDateTime, days: u32) -> (Date, Date) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn serials_are_matched_without_colons_in_lower_case() {
-        assert_eq!(serial_pattern("0A:1b:FF:00").as_deref(), Some("%0a1bff00%"));
-        assert_eq!(serial_pattern("0a1b 2c3d").as_deref(), Some("%0a1b2c3d%"));
-        assert_eq!(serial_pattern("cafe"), None);
-        assert_eq!(serial_pattern("example.com.example"), None);
-    }
 
     #[test]
     fn day_ranges_end_on_the_utc_day_of_now() -> Result<(), time::error::ComponentRange> {

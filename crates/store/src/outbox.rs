@@ -51,6 +51,27 @@ impl WriteTx {
     }
 }
 
+impl WriteTx {
+    /// Removes up to `limit` events fanned out before `before`, oldest first, and returns how
+    /// many. The newest event always stays, so that no id is handed out twice: SQLite gives a
+    /// new row the largest id plus one, and webhook endpoints remember events by id.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn prune_events(&mut self, before: OffsetDateTime, limit: i64) -> Result<u64, Error> {
+        let done = sqlx::query(
+            "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox \
+             WHERE delivered_at IS NOT NULL AND delivered_at < $1 \
+             AND id < (SELECT MAX(id) FROM outbox) ORDER BY delivered_at, id LIMIT $2)",
+        )
+        .bind(to_micros(before))
+        .bind(limit)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(done.rows_affected())
+    }
+}
+
 impl Reader {
     /// Undelivered events of a type, oldest first, with their ids (`resource_id`, payload).
     ///

@@ -139,7 +139,7 @@ impl Reader {
         order: ReportOrder,
         limit: u32,
     ) -> Result<Vec<ReportCertificate>, Error> {
-        let filter = filter.to_sql(now);
+        let filter = filter.to_sql(self.backend(), now);
         let order = match order {
             ReportOrder::Expiry => "not_after, id",
             ReportOrder::Revocation => "revoked_at DESC, id DESC",

@@ -83,8 +83,10 @@ impl Reader {
     /// Store errors; [`Error::Corrupt`] for a column of a type the schema never uses.
     pub async fn tables(&self) -> Result<Vec<Table>, Error> {
         let names = match self.backend() {
+            // Ordinary tables only: a full-text index (a virtual table and its shadow
+            // tables) is remade by the triggers as the certificates load.
             Backend::Sqlite => {
-                "SELECT name FROM sqlite_master WHERE type = 'table' \
+                "SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table' \
                  AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name"
             }
             Backend::Postgres => {
@@ -224,9 +226,15 @@ impl Store {
                     // would fail for every table another points at. The setting holds only
                     // outside a transaction, so it is made before and undone after.
                     connection.execute("PRAGMA foreign_keys = OFF").await?;
+                    let virtual_tables: Vec<String> = sqlx::query_scalar(
+                        "SELECT name FROM pragma_table_list WHERE schema = 'main' \
+                         AND type = 'virtual'",
+                    )
+                    .fetch_all(&mut *connection)
+                    .await?;
                     let dropped = async {
                         let mut tx = sqlx::Connection::begin(&mut *connection).await?;
-                        for name in &names {
+                        for name in virtual_tables.iter().chain(&names) {
                             tx.execute(AssertSqlSafe(format!(
                                 "DROP TABLE IF EXISTS {}",
                                 quoted(name)

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use crate::cert_fields::CERT_COLUMNS;
 use crate::certificates::{COLUMNS as CERTIFICATE_COLUMNS, certificate};
-use crate::db::{Arg, Filter};
+use crate::db::{Arg, Backend, Filter};
 use crate::{
     CertificateFilter, CertificateId, CertificateRow, CertificateState, Error, Page, PageRequest,
     Reader, WriteTx, from_micros, to_micros,
@@ -88,12 +88,12 @@ fn user_certificate(row: &AnyRow) -> Result<UserCertificateRow, Error> {
     })
 }
 
-fn filtered(filter: UserCertificateFilter, now: OffsetDateTime) -> Filter {
+fn filtered(filter: UserCertificateFilter, backend: Backend, now: OffsetDateTime) -> Filter {
     let mut f = CertificateFilter {
         state: filter.state,
         ..CertificateFilter::default()
     }
-    .to_sql(now);
+    .to_sql(backend, now);
     if let Some(user_id) = filter.user_id {
         f.and("link_user_id = ?", [Arg::Int(user_id)]);
     }
@@ -111,7 +111,7 @@ impl Reader {
         now: OffsetDateTime,
         page: PageRequest,
     ) -> Result<Page<UserCertificateRow>, Error> {
-        let (rows, total) = filtered(filter, now)
+        let (rows, total) = filtered(filter, self.backend(), now)
             .fetch_page(self, &columns(), FROM, "link_id DESC", page)
             .await?;
         let items = rows
@@ -164,9 +164,13 @@ impl Reader {
             Some(CertificateState::ExpiringBefore(soon)),
         ];
         for (n, state) in counts.iter_mut().zip(states) {
-            *n = filtered(UserCertificateFilter { user_id, state }, now)
-                .count(self, FROM)
-                .await?;
+            *n = filtered(
+                UserCertificateFilter { user_id, state },
+                self.backend(),
+                now,
+            )
+            .count(self, FROM)
+            .await?;
         }
         let [total, valid, expired, revoked, expiring_soon] = counts;
         Ok(UserCertificateStats {

@@ -1973,3 +1973,205 @@ async fn certificates_are_walked_by_page_and_relinked_only_over_the_link_judged(
 async fn sealed_blobs_are_counted_by_header_and_resealed_by_compare_and_swap() -> TestResult {
     on_every_backend(sealed_blobs).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// Substring search
+
+/// What the search finds, found by reading every row: `text` (control characters dropped,
+/// trimmed), or its hex digits when it is hex written with colons or spaces (8 digits or more:
+/// a serial or fingerprint as people copy them), in any case in the common name, a SAN, the
+/// serial, the subject or the fingerprint.
+fn found_by_scan(rows: &[certmint_store::NewCertificate], text: &str) -> Vec<String> {
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    let text = text.trim().to_lowercase();
+    let serial: String = text
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    let serial =
+        (serial.len() >= 8 && serial.chars().all(|c| c.is_ascii_hexdigit())).then_some(serial);
+    let mut found: Vec<String> = rows
+        .iter()
+        .filter(|c| {
+            let fields = [
+                c.cert.common_name.clone().unwrap_or_default(),
+                c.sans.join(" "),
+                c.cert.serial.clone(),
+                c.cert.subject.clone(),
+                c.cert.fingerprint_sha256.clone(),
+            ];
+            fields.iter().any(|f| {
+                let f = f.to_lowercase();
+                f.contains(&text) || serial.as_ref().is_some_and(|s| f.contains(s))
+            })
+        })
+        .map(|c| c.refid.clone())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The first page of `per_page` certificates holding `text`.
+async fn searched(
+    store: &Store,
+    text: &str,
+    per_page: u32,
+) -> Result<certmint_store::Page<certmint_store::CertificateRow>, Error> {
+    let filter = certmint_store::CertificateFilter {
+        search: Some(text.to_owned()),
+        ..Default::default()
+    };
+    store
+        .certificates(&filter, now(), PageRequest { page: 1, per_page })
+        .await
+}
+
+async fn search(store: Store) -> TestResult {
+    let t = now();
+    let mut rows: Vec<certmint_store::NewCertificate> =
+        (0..400).map(|i| new_certificate(i, t)).collect();
+    for (i, c) in rows.iter_mut().enumerate() {
+        c.cert.serial = format!("{:040x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15);
+        c.cert.fingerprint_sha256 = format!("{:064x}", (i as u128 + 7) * 0xdead_beef_cafe);
+        if i % 7 == 0 {
+            c.cert.subject = format!("CN=host{i}.example.test,O=Acme Widgets \"Ltd\",C=DE");
+            c.sans.push(format!("ip:10.0.{}.{}", i / 256, i % 256));
+        }
+        if i % 11 == 0 {
+            c.cert.common_name = None;
+            c.cert.subject = format!("O=Ünïcode Örg 100%_off {i}");
+        }
+    }
+    let mut tx = store.begin_write().await?;
+    let pairs: Vec<_> = rows.iter().map(|c| (c, t)).collect();
+    let ids = tx.insert_certificates(&pairs).await?;
+    tx.commit().await?;
+
+    let serial = rows[42].cert.serial.clone();
+    let colons: Vec<String> = serial.as_bytes()[8..24]
+        .chunks(2)
+        .map(|p| String::from_utf8_lossy(p).to_uppercase())
+        .collect();
+    let texts = [
+        "host12".to_owned(),
+        "HOST3".to_owned(),
+        ".example.test".to_owned(),
+        "host399.example.test".to_owned(),
+        "10.0.1.".to_owned(),
+        "acme widgets \"ltd\"".to_owned(),
+        "100%_off".to_owned(),
+        "%_".to_owned(),
+        "ÜNÏCODE".to_owned(),
+        serial[10..30].to_owned(),
+        colons.join(":"),
+        colons.join(" "),
+        rows[5].cert.fingerprint_sha256[..20].to_owned(),
+        "h".to_owned(),
+        "42".to_owned(),
+        "host\u{1f}12".to_owned(),
+        "nowhere".to_owned(),
+        "\"".to_owned(),
+        "a\" OR \"b".to_owned(),
+        "NEAR(x y)".to_owned(),
+    ];
+    let by_id: std::collections::HashMap<i64, String> = ids
+        .iter()
+        .zip(&rows)
+        .map(|(id, c)| (id.0, c.refid.clone()))
+        .collect();
+    for text in &texts {
+        let expected = found_by_scan(&rows, text);
+        let page = searched(&store, text, 1000).await?;
+        let mut found: Vec<String> = page.items.iter().map(|c| c.refid.clone()).collect();
+        found.sort();
+        assert_eq!(found, expected, "search {text:?}");
+        assert_eq!(page.total, expected.len() as i64, "count of {text:?}");
+        let mut quick: Vec<String> = store
+            .search_certificates(text, 1000)
+            .await?
+            .iter()
+            .filter_map(|c| by_id.get(&c.id.0).cloned())
+            .collect();
+        quick.sort();
+        assert_eq!(quick, expected, "global search {text:?}");
+    }
+    // Not a needle at all: every certificate.
+    let all = searched(&store, " \u{7} ", 1).await?;
+    assert_eq!(all.total, 400);
+    assert!(found_by_scan(&rows, "host12").len() > 1);
+
+    // The index follows the rows: a deleted certificate is no longer found.
+    let mut tx = store.begin_write().await?;
+    assert!(tx.delete_certificate(ids[399]).await?);
+    tx.commit().await?;
+    let gone = searched(&store, "host399.example", 10).await?;
+    assert_eq!(gone.total, 0);
+    Ok(())
+}
+
+#[tokio::test]
+async fn search_finds_what_reading_every_row_finds() -> TestResult {
+    on_every_backend(search).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outbox retention
+
+async fn outbox_pruning(store: Store) -> TestResult {
+    let t = now();
+    let event = |i: usize| certmint_store::NewEvent {
+        event_type: "certificate_issued".into(),
+        resource_type: "certificate".into(),
+        resource_id: format!("cert-{i}"),
+        payload: serde_json::json!({"i": i}),
+    };
+    let events: Vec<_> = (0..10).map(event).collect();
+    let mut tx = store.begin_write().await?;
+    tx.queue_events(&events.iter().map(|e| (e, t)).collect::<Vec<_>>())
+        .await?;
+    tx.commit().await?;
+    let ids: Vec<i64> = store
+        .undelivered_events(100)
+        .await?
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids.len(), 10);
+    // The first eight fanned out a day ago; the last two not yet.
+    let mut tx = store.begin_write().await?;
+    tx.mark_events_delivered(ids[7], t - Duration::days(1))
+        .await?;
+    tx.commit().await?;
+
+    // Only what was fanned out before the cutoff, at most `limit` at a time, oldest first.
+    let mut tx = store.begin_write().await?;
+    assert_eq!(tx.prune_events(t - Duration::days(2), 100).await?, 0);
+    assert_eq!(tx.prune_events(t, 3).await?, 3);
+    assert_eq!(tx.prune_events(t, 100).await?, 5);
+    tx.commit().await?;
+    let left: Vec<i64> = store
+        .undelivered_events(100)
+        .await?
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(left, ids[8..].to_vec(), "events not fanned out stay");
+
+    // Once all are fanned out, the newest stays, and the next event's id comes after it.
+    let mut tx = store.begin_write().await?;
+    tx.mark_events_delivered(ids[9], t - Duration::days(1))
+        .await?;
+    assert_eq!(tx.prune_events(t, 100).await?, 1);
+    assert_eq!(tx.prune_events(t, 100).await?, 0);
+    tx.queue_event(&event(10), t).await?;
+    tx.commit().await?;
+    let next = store.undelivered_events(100).await?;
+    assert_eq!(next.len(), 1);
+    assert!(next[0].id > ids[9], "{} after {}", next[0].id, ids[9]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn fanned_out_events_leave_the_outbox_but_ids_never_repeat() -> TestResult {
+    on_every_backend(outbox_pruning).await
+}

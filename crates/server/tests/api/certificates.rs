@@ -120,6 +120,41 @@ async fn issue_list_and_export_in_every_format() -> TestResult {
         .await;
     assert_eq!(found["meta"]["total"], 1, "{found}");
     assert_eq!(found["data"][0]["id"], id);
+    // Its serial as openssl prints it (upper case, colons), and part of its fingerprint.
+    let serial = found["data"][0]["serial_number"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(':', "");
+    assert!(serial.len() >= 16, "{found}");
+    let colons: Vec<String> = serial.as_bytes()[2..14]
+        .chunks(2)
+        .map(|p| String::from_utf8_lossy(p).to_uppercase())
+        .collect();
+    let fingerprint = found["data"][0]["fingerprint_sha256"]
+        .as_str()
+        .unwrap_or_default()
+        .replace(':', "");
+    for text in [colons.join(":"), fingerprint[8..40].to_owned()] {
+        let (_, by) = server
+            .call(
+                Method::GET,
+                &format!("/api/v2/certificates?search={text}"),
+                &Auth::Session(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(by["meta"]["total"], 1, "{text}: {by}");
+        assert_eq!(by["data"][0]["id"], id, "{text}");
+    }
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/certificates?search={}", "x".repeat(201)),
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     for (query, total) in [
         ("status=revoked", 0),
         ("status=expired", 0),

@@ -324,7 +324,7 @@ async fn a_backlog_drains_in_one_run_to_each_endpoint_in_order() -> TestResult {
     assert_eq!(
         ran["last_run"]["summary"],
         format!(
-            "{} events queued, {} deliveries made, 0 failed",
+            "{} events queued, {} deliveries made, 0 failed, 0 old events removed",
             2 * BACKLOG,
             2 * BACKLOG
         ),
@@ -341,6 +341,64 @@ async fn a_backlog_drains_in_one_run_to_each_endpoint_in_order() -> TestResult {
             .collect::<TestResult<Vec<i64>>>()?;
         assert_eq!(ids.len(), BACKLOG, "every event, once");
         assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order: {ids:?}");
+    }
+
+    // A week later the events fanned out leave the outbox; an event raised after that still
+    // reaches each endpoint, with an id after every one it had.
+    let store = server.raw_store().await;
+    let outbox = || async {
+        let stats = store.database_stats().await?;
+        let rows = stats
+            .tables
+            .iter()
+            .find(|t| t.name == "outbox")
+            .map(|t| t.rows);
+        Ok::<_, store::Error>(rows.unwrap_or_default())
+    };
+    let removed = |ran: &Value| -> TestResult<i64> {
+        let summary = ran["last_run"]["summary"].as_str().ok_or("summary")?;
+        let said = summary
+            .strip_suffix(" old events removed")
+            .and_then(|s| s.rsplit(", ").next())
+            .ok_or_else(|| format!("no removal count in {summary}"))?;
+        Ok(said.parse()?)
+    };
+    let kept = outbox().await?;
+    assert!(kept > i64::try_from(BACKLOG)?);
+    let ran = run_job(&server, &admin, "webhook_delivery").await?;
+    assert_eq!(
+        removed(&ran)?,
+        0,
+        "nothing is removed before its time: {ran}"
+    );
+    server.clock.advance(time::Duration::days(8));
+    let admin = server.admin().await;
+    let ran = run_job(&server, &admin, "webhook_delivery").await?;
+    let gone = removed(&ran)?;
+    assert!(gone >= i64::try_from(BACKLOG)?, "{ran}");
+    assert!(outbox().await? <= kept - gone + 2, "{ran}");
+    let last_ids: Vec<i64> = receivers
+        .iter()
+        .map(|r| -> TestResult<i64> {
+            let (_, body) = r.received().last().cloned().ok_or("a delivery")?;
+            let payload: Value = serde_json::from_slice(&body)?;
+            Ok(payload["id"].as_str().ok_or("id")?.parse()?)
+        })
+        .collect::<TestResult<Vec<i64>>>()?;
+    issue(
+        &server,
+        &admin,
+        json!({"common_name": "after-pruning.example.test"}),
+    )
+    .await?;
+    run_job(&server, &admin, "webhook_delivery").await?;
+    for (receiver, last) in receivers.iter().zip(last_ids) {
+        let received = receiver.received();
+        assert_eq!(received.len(), BACKLOG + 1);
+        let (_, body) = received.last().cloned().ok_or("the new delivery")?;
+        let payload: Value = serde_json::from_slice(&body)?;
+        let id: i64 = payload["id"].as_str().ok_or("id")?.parse()?;
+        assert!(id > last, "a new id, {id}, after {last}");
     }
     Ok(())
 }

@@ -117,7 +117,9 @@ pub struct CertificateQuery {
     pub status: Option<String>,
     /// Only certificates issued by this CA.
     pub ca_id: Option<i64>,
-    /// Text in the common name or a SAN.
+    /// Text (up to 200 characters, any case) in the common name, a SAN, the serial, the
+    /// subject or the SHA-256 fingerprint; hex typed with colons (`0A:1B:…`) finds serials and
+    /// fingerprints too. Three characters or more are looked up in a trigram index.
     pub search: Option<String>,
     /// With `status=expiring`: the window in days (1 to 3650), 30 when omitted.
     pub days: Option<u32>,
@@ -187,6 +189,15 @@ pub fn certificate_filter(
             )));
         }
     };
+    if q.search
+        .as_ref()
+        .is_some_and(|t| t.chars().count() > super::search::MAX_QUERY_CHARS)
+    {
+        return Err(ApiError::bad_request(format!(
+            "search holds at most {} characters",
+            super::search::MAX_QUERY_CHARS
+        )));
+    }
     Ok(CertificateFilter {
         state,
         ca_id: q.ca_id.map(CaId),
