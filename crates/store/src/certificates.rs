@@ -3,7 +3,9 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
 use crate::cert_fields::{CERT_COLUMN_COUNT, CERT_COLUMNS, CertFields};
-use crate::db::{Arg, Backend, Filter, first, ids_by_refid, like_pattern};
+use crate::db::{
+    Arg, Backend, Filter, first, glob_any_case, ids_by_refid, like_escaped, like_pattern,
+};
 use crate::words::{CertificateSource, CertificateStatus};
 use crate::{
     CaId, CertificateId, Error, KeyId, Page, PageRequest, Reader, TemplateId, WriteTx, from_micros,
@@ -257,15 +259,20 @@ impl CertificateFilter {
     }
 }
 
-/// The text the PostgreSQL trigram index (migration 0034) holds for a certificate: the searched
-/// columns, lower case, joined by U+001F, which [`text_search`] takes out of every search so
-/// that no match spans two columns. A query reaches the index only through this very
-/// expression.
-const SEARCH_TEXT: &str = "LOWER(COALESCE(common_name, '') || chr(31) || sans || chr(31) || \
-    serial || chr(31) || subject || chr(31) || fingerprint_sha256)";
+/// What the PostgreSQL trigram index (migration 0034) holds for a certificate, lower case: a
+/// query reaches the index only through this very expression. SQLite's FTS5 index holds the
+/// same text, as the generated column `search_text`.
+const INDEXED_TEXT: &str = "LOWER(CASE WHEN strpos(subject, common_name) > 0 THEN '' \
+    ELSE COALESCE(common_name, '') END || chr(31) || sans || chr(31) || serial || chr(31) || \
+    subject || chr(31) || left(fingerprint_sha256, 16))";
 
 /// Fewest characters a trigram index can look up.
 const MIN_INDEXED_CHARS: usize = 3;
+
+/// Characters of a search's text looked up in the index; the rest is checked on the rows the
+/// index names. Ten characters (eight trigrams) leave few rows to check, and all lie within
+/// the fingerprint digits the index holds.
+const LOOKED_UP_CHARS: usize = 10;
 
 /// Fewest hex digits that search a serial: shorter hex is as likely a word ("cafe") and would
 /// match serials at random.
@@ -283,10 +290,11 @@ fn serial_form(text: &str) -> Option<String> {
 }
 
 /// Adds to `f` that `text` occurs, in any case, in a certificate's common name, a SAN, its
-/// serial, subject or fingerprint; so do its hex digits when it is a serial or fingerprint
-/// typed with colons or spaces. Control characters do not count; nothing left, no condition.
-/// Through the trigram index of each engine (migration 0034) when the text has three
-/// characters or more; a shorter text reads every row, since no trigram index can look it up.
+/// serial or subject, or begins its fingerprint; so do its hex digits when it is a serial or
+/// fingerprint typed with colons or spaces. Control characters do not count; nothing left, no
+/// condition. A text of three characters or more is first looked up in the trigram index of
+/// each engine (migration 0034), and only the rows it names are checked; a shorter text reads
+/// every row, since no trigram index can look it up.
 pub(crate) fn text_search(f: &mut Filter, backend: Backend, text: &str) {
     let text: String = text.chars().filter(|c| !c.is_control()).collect();
     let text = text.trim();
@@ -297,40 +305,77 @@ pub(crate) fn text_search(f: &mut Filter, backend: Backend, text: &str) {
     if let Some(serial) = serial_form(text).filter(|s| s != text) {
         terms.push(serial);
     }
-    if text.chars().count() < MIN_INDEXED_CHARS {
-        let pattern = like_pattern(text);
-        f.and(
-            "(LOWER(COALESCE(common_name, '')) LIKE ? ESCAPE '\\' \
-             OR LOWER(sans) LIKE ? ESCAPE '\\' OR LOWER(serial) LIKE ? ESCAPE '\\' \
-             OR LOWER(subject) LIKE ? ESCAPE '\\' \
-             OR LOWER(fingerprint_sha256) LIKE ? ESCAPE '\\')",
-            vec![Arg::Text(pattern); 5],
-        );
-        return;
-    }
-    match backend {
-        Backend::Sqlite => {
-            // Each term a quoted FTS5 string (a quote inside written twice): the rows holding
-            // it as a substring.
-            let query = terms
-                .iter()
-                .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-                .collect::<Vec<_>>()
-                .join(" OR ");
-            f.and(
+    if text.chars().count() >= MIN_INDEXED_CHARS {
+        let looked_up = |t: &String| t.chars().take(LOOKED_UP_CHARS).collect::<String>();
+        match backend {
+            Backend::Sqlite => f.and(
                 "id IN (SELECT rowid FROM certificate_search WHERE certificate_search MATCH ?)",
-                [Arg::Text(query)],
-            );
-        }
-        Backend::Postgres => {
-            // PostgreSQL's LIKE escapes with a backslash, as like_pattern writes it.
-            let clause = vec![format!("{SEARCH_TEXT} LIKE ?"); terms.len()].join(" OR ");
-            f.and(
-                &format!("({clause})"),
-                terms.iter().map(|t| Arg::Text(like_pattern(t))),
-            );
+                [Arg::Text(trigram_query(terms.iter().map(looked_up)))],
+            ),
+            Backend::Postgres => f.and(
+                &format!(
+                    "({})",
+                    vec![format!("{INDEXED_TEXT} LIKE ?"); terms.len()].join(" OR ")
+                ),
+                terms.iter().map(|t| Arg::Text(like_pattern(&looked_up(t)))),
+            ),
         }
     }
+    let columns = searched_columns(backend);
+    let (held, begins) = match backend {
+        // SQLite's LIKE and LOWER fold ASCII letters only; GLOB with a class of both cases
+        // per letter folds every script, as the FTS5 index does.
+        Backend::Sqlite => (format!("{columns} GLOB ?"), "fingerprint_sha256 GLOB ?"),
+        // PostgreSQL's LIKE escapes with a backslash, as like_pattern writes it.
+        Backend::Postgres => (
+            format!("LOWER({columns}) LIKE ?"),
+            "LOWER(fingerprint_sha256) LIKE ?",
+        ),
+    };
+    let mut args = Vec::new();
+    for t in &terms {
+        match backend {
+            Backend::Sqlite => {
+                args.push(Arg::Text(format!("*{}*", glob_any_case(t))));
+                args.push(Arg::Text(format!("{}*", glob_any_case(t))));
+            }
+            Backend::Postgres => {
+                args.push(Arg::Text(like_pattern(t)));
+                args.push(Arg::Text(format!("{}%", like_escaped(t))));
+            }
+        }
+    }
+    let clause = vec![format!("{held} OR {begins}"); terms.len()].join(" OR ");
+    f.and(&format!("({clause})"), args);
+}
+
+/// The searched columns but the fingerprint, joined by U+001F (which [`text_search`] takes out
+/// of every search, so that no match spans two columns).
+fn searched_columns(backend: Backend) -> String {
+    let separator = match backend {
+        Backend::Sqlite => " || char(31) || ",
+        Backend::Postgres => " || chr(31) || ",
+    };
+    ["COALESCE(common_name, '')", "sans", "serial", "subject"].join(separator)
+}
+
+/// An FTS5 query for the rows of the trigram index (`detail = 'none'`, so without phrases)
+/// holding every trigram of one of `terms`: each trigram a quoted string, a quote inside
+/// written twice.
+fn trigram_query(terms: impl Iterator<Item = String>) -> String {
+    terms
+        .map(|term| {
+            let chars: Vec<char> = term.chars().collect();
+            let mut trigrams: Vec<String> = chars
+                .windows(MIN_INDEXED_CHARS)
+                .map(|w| format!("\"{}\"", w.iter().collect::<String>().replace('"', "\"\"")))
+                .collect();
+            trigrams.sort();
+            trigrams.dedup();
+            format!("({})", trigrams.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
 }
 
 impl Reader {

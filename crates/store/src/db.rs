@@ -729,17 +729,46 @@ pub(crate) fn ids_by_refid<'a>(
         .collect()
 }
 
-/// Escapes `%`, `_` and `\` so that user text matches literally inside `LIKE … ESCAPE '\'`.
+/// A LIKE pattern (`… ESCAPE '\'`) matching `text`, lower case, anywhere: see [`like_escaped`].
 pub(crate) fn like_pattern(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('%');
+    format!("%{}%", like_escaped(text))
+}
+
+/// `text` lower case with LIKE's wildcards escaped by a backslash: a pattern that matches it
+/// as it is.
+pub(crate) fn like_escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     for c in text.to_lowercase().chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push('%');
+    out
+}
+
+/// A GLOB pattern matching `text` in any case, in every script: each letter with another case
+/// becomes a class of its cases, and GLOB's own `*`, `?` and `[` a class of themselves.
+pub(crate) fn glob_any_case(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 2);
+    for c in text.chars() {
+        let mut class = vec![c];
+        let cases: [Vec<char>; 2] = [c.to_lowercase().collect(), c.to_uppercase().collect()];
+        for other in cases {
+            if let [single] = other[..]
+                && !class.contains(&single)
+            {
+                class.push(single);
+            }
+        }
+        if class.len() > 1 || matches!(c, '*' | '?' | '[') {
+            out.push('[');
+            out.extend(class);
+            out.push(']');
+        } else {
+            out.push(c);
+        }
+    }
     out
 }
 
@@ -763,6 +792,14 @@ mod tests {
     #[test]
     fn like_pattern_escapes_wildcards() {
         assert_eq!(like_pattern("A_b%"), "%a\\_b\\%%");
+    }
+
+    #[test]
+    fn glob_pattern_matches_any_case_and_escapes_its_wildcards() {
+        assert_eq!(glob_any_case("aB1-"), "[aA][Bb]1-");
+        assert_eq!(glob_any_case("ü*?[]^"), "[üÜ][*][?][[]]^");
+        // ß upper-cases to two letters: only its own form is a single letter.
+        assert_eq!(glob_any_case("ß"), "ß");
     }
 
     #[test]

@@ -1980,7 +1980,7 @@ async fn sealed_blobs_are_counted_by_header_and_resealed_by_compare_and_swap() -
 /// What the search finds, found by reading every row: `text` (control characters dropped,
 /// trimmed), or its hex digits when it is hex written with colons or spaces (8 digits or more:
 /// a serial or fingerprint as people copy them), in any case in the common name, a SAN, the
-/// serial, the subject or the fingerprint.
+/// serial or the subject, or at the start of the fingerprint.
 fn found_by_scan(rows: &[certmint_store::NewCertificate], text: &str) -> Vec<String> {
     let text: String = text.chars().filter(|c| !c.is_control()).collect();
     let text = text.trim().to_lowercase();
@@ -1998,12 +1998,12 @@ fn found_by_scan(rows: &[certmint_store::NewCertificate], text: &str) -> Vec<Str
                 c.sans.join(" "),
                 c.cert.serial.clone(),
                 c.cert.subject.clone(),
-                c.cert.fingerprint_sha256.clone(),
             ];
-            fields.iter().any(|f| {
-                let f = f.to_lowercase();
-                f.contains(&text) || serial.as_ref().is_some_and(|s| f.contains(s))
-            })
+            let fingerprint = c.cert.fingerprint_sha256.to_lowercase();
+            let held = |t: &str| {
+                fields.iter().any(|f| f.to_lowercase().contains(t)) || fingerprint.starts_with(t)
+            };
+            held(&text) || serial.as_deref().is_some_and(held)
         })
         .map(|c| c.refid.clone())
         .collect();
@@ -2032,7 +2032,9 @@ async fn search(store: Store) -> TestResult {
         (0..400).map(|i| new_certificate(i, t)).collect();
     for (i, c) in rows.iter_mut().enumerate() {
         c.cert.serial = format!("{:040x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15);
-        c.cert.fingerprint_sha256 = format!("{:064x}", (i as u128 + 7) * 0xdead_beef_cafe);
+        c.cert.fingerprint_sha256 = (0..4u64)
+            .map(|k| format!("{:016x}", (i as u64 * 4 + k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .collect();
         if i % 7 == 0 {
             c.cert.subject = format!("CN=host{i}.example.test,O=Acme Widgets \"Ltd\",C=DE");
             c.sans.push(format!("ip:10.0.{}.{}", i / 256, i % 256));
@@ -2040,6 +2042,11 @@ async fn search(store: Store) -> TestResult {
         if i % 11 == 0 {
             c.cert.common_name = None;
             c.cert.subject = format!("O=Ünïcode Örg 100%_off {i}");
+        }
+        // A common name that neither the subject as written nor a SAN holds.
+        if i % 13 == 0 {
+            c.cert.common_name = Some(format!("Solo, Ltd {i}"));
+            c.cert.subject = format!("CN=Solo\\, Ltd {i},O=Solo");
         }
     }
     let mut tx = store.begin_write().await?;
@@ -2066,6 +2073,12 @@ async fn search(store: Store) -> TestResult {
         colons.join(":"),
         colons.join(" "),
         rows[5].cert.fingerprint_sha256[..20].to_owned(),
+        rows[6].cert.fingerprint_sha256.to_uppercase(),
+        rows[7].cert.fingerprint_sha256[..6].to_owned(),
+        // The middle of a fingerprint is not searched.
+        rows[8].cert.fingerprint_sha256[20..40].to_owned(),
+        "solo, ltd 39".to_owned(),
+        "ÖRG 100".to_owned(),
         "h".to_owned(),
         "42".to_owned(),
         "host\u{1f}12".to_owned(),
@@ -2099,6 +2112,9 @@ async fn search(store: Store) -> TestResult {
     let all = searched(&store, " \u{7} ", 1).await?;
     assert_eq!(all.total, 400);
     assert!(found_by_scan(&rows, "host12").len() > 1);
+    assert_eq!(found_by_scan(&rows, "solo, ltd 39").len(), 2);
+    assert_eq!(found_by_scan(&rows, &rows[6].cert.fingerprint_sha256).len(), 1);
+    assert!(found_by_scan(&rows, &rows[8].cert.fingerprint_sha256[20..40]).is_empty());
 
     // The index follows the rows: a deleted certificate is no longer found.
     let mut tx = store.begin_write().await?;

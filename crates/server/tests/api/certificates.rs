@@ -120,7 +120,8 @@ async fn issue_list_and_export_in_every_format() -> TestResult {
         .await;
     assert_eq!(found["meta"]["total"], 1, "{found}");
     assert_eq!(found["data"][0]["id"], id);
-    // Its serial as openssl prints it (upper case, colons), and part of its fingerprint.
+    // Its serial as openssl prints it (upper case, colons), and its fingerprint as this API
+    // shows it, whole and its first digits.
     let serial = found["data"][0]["serial_number"]
         .as_str()
         .unwrap_or_default()
@@ -134,7 +135,17 @@ async fn issue_list_and_export_in_every_format() -> TestResult {
         .as_str()
         .unwrap_or_default()
         .replace(':', "");
-    for text in [colons.join(":"), fingerprint[8..40].to_owned()] {
+    assert_eq!(fingerprint.len(), 64, "{found}");
+    let fingerprint_colons: Vec<String> = fingerprint
+        .as_bytes()
+        .chunks(2)
+        .map(|p| String::from_utf8_lossy(p).to_uppercase())
+        .collect();
+    for text in [
+        colons.join(":"),
+        fingerprint_colons.join(":"),
+        fingerprint[..12].to_owned(),
+    ] {
         let (_, by) = server
             .call(
                 Method::GET,

@@ -1,34 +1,36 @@
 -- Substring search over certificates: the common name, SANs, serial, subject and fingerprint.
 --
--- An FTS5 index with the trigram tokenizer, over the certificate rows themselves (external
--- content: the index holds trigrams, not a second copy of the text). A quoted MATCH of three
--- characters or more finds the rows that contain it, in any case, in one of those columns.
+-- An FTS5 index with the trigram tokenizer holds one text per certificate, `search_text`: its
+-- common name (unless its subject already holds it, as it nearly always does), SANs, serial,
+-- subject and the first 16 hex digits of its fingerprint, joined by U+001F. It keeps no
+-- positions (detail 'none') and no copy of the text (contentless), which makes it about a
+-- fifth of the size and half the cost per write of a full index over the five columns.
+-- A search (certificates.rs, text_search) asks it for the rows holding each trigram of the
+-- text's first characters, and checks those rows' own columns for the whole text; so a
+-- fingerprint is found from its first digit, not from the middle.
 -- Triggers keep it in the transaction of every write; a later migration that rebuilds the
--- certificates table must make them again (and 'rebuild' the index).
+-- certificates table must make the column and the triggers again, and refill the index.
+ALTER TABLE certificates ADD COLUMN search_text TEXT GENERATED ALWAYS AS (
+    CASE WHEN instr(subject, common_name) > 0 THEN '' ELSE COALESCE(common_name, '') END
+    || char(31) || sans || char(31) || serial || char(31) || subject
+    || char(31) || substr(fingerprint_sha256, 1, 16)
+) VIRTUAL;
+
 CREATE VIRTUAL TABLE certificate_search USING fts5(
-    common_name, sans, serial, subject, fingerprint_sha256,
-    content = 'certificates', content_rowid = 'id', tokenize = 'trigram'
+    search_text, content = '', contentless_delete = 1, detail = 'none', tokenize = 'trigram'
 );
-INSERT INTO certificate_search (certificate_search) VALUES ('rebuild');
+INSERT INTO certificate_search (rowid, search_text) SELECT id, search_text FROM certificates;
 
 CREATE TRIGGER certificate_search_insert AFTER INSERT ON certificates BEGIN
-    INSERT INTO certificate_search (rowid, common_name, sans, serial, subject, fingerprint_sha256)
-    VALUES (new.id, new.common_name, new.sans, new.serial, new.subject, new.fingerprint_sha256);
+    INSERT INTO certificate_search (rowid, search_text) VALUES (new.id, new.search_text);
 END;
 
 CREATE TRIGGER certificate_search_delete AFTER DELETE ON certificates BEGIN
-    INSERT INTO certificate_search
-        (certificate_search, rowid, common_name, sans, serial, subject, fingerprint_sha256)
-    VALUES ('delete', old.id, old.common_name, old.sans, old.serial, old.subject,
-            old.fingerprint_sha256);
+    DELETE FROM certificate_search WHERE rowid = old.id;
 END;
 
 CREATE TRIGGER certificate_search_update
 AFTER UPDATE OF common_name, sans, serial, subject, fingerprint_sha256 ON certificates BEGIN
-    INSERT INTO certificate_search
-        (certificate_search, rowid, common_name, sans, serial, subject, fingerprint_sha256)
-    VALUES ('delete', old.id, old.common_name, old.sans, old.serial, old.subject,
-            old.fingerprint_sha256);
-    INSERT INTO certificate_search (rowid, common_name, sans, serial, subject, fingerprint_sha256)
-    VALUES (new.id, new.common_name, new.sans, new.serial, new.subject, new.fingerprint_sha256);
+    DELETE FROM certificate_search WHERE rowid = old.id;
+    INSERT INTO certificate_search (rowid, search_text) VALUES (new.id, new.search_text);
 END;

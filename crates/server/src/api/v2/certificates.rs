@@ -117,9 +117,10 @@ pub struct CertificateQuery {
     pub status: Option<String>,
     /// Only certificates issued by this CA.
     pub ca_id: Option<i64>,
-    /// Text (up to 200 characters, any case) in the common name, a SAN, the serial, the
-    /// subject or the SHA-256 fingerprint; hex typed with colons (`0A:1B:…`) finds serials and
-    /// fingerprints too. Three characters or more are looked up in a trigram index.
+    /// Text (up to 200 characters, any case) in the common name, a SAN, the serial or the
+    /// subject, or at the start of the SHA-256 fingerprint; hex typed with colons (`0A:1B:…`)
+    /// finds serials and fingerprints too. Three characters or more are looked up in a trigram
+    /// index.
     pub search: Option<String>,
     /// With `status=expiring`: the window in days (1 to 3650), 30 when omitted.
     pub days: Option<u32>,
