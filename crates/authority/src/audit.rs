@@ -5,14 +5,20 @@ use time::{Duration, OffsetDateTime};
 use crate::principal::{Origin, Principal};
 use crate::{Authority, Error, Result};
 use store::{
-    AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, Page, PageRequest, from_micros,
-    plain_chain_hash, to_micros,
+    AuditCheckpoint, AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, Page,
+    PageRequest, from_micros, plain_chain_hash, to_micros,
 };
 
 /// Records are read in batches of this many while verifying.
 const VERIFY_BATCH: i64 = 1000;
 /// A verification report lists at most this many faults.
 const MAX_FAULTS: usize = 100;
+/// A verification that finds the chain whole keeps a checkpoint of its last record when it
+/// got this many records past the newest checkpoint: the next one re-hashes at most this many
+/// records more than are new.
+const CHECKPOINT_EVERY: i64 = 10_000;
+/// Checkpoints tried, newest first, before a verification walks the whole chain instead.
+const CHECKPOINTS_TRIED: i64 = 8;
 
 /// One auditable event, before it gets its actor, origin and time.
 #[derive(Debug, Clone)]
@@ -69,6 +75,9 @@ pub struct Verification {
     pub start_id: i64,
     /// The last id of the range checked.
     pub end_id: i64,
+    /// The record of the checkpoint the walk started after, when it started from one: the
+    /// records up to it were found whole before and were not hashed again.
+    pub from_checkpoint: Option<i64>,
     /// Where it breaks, first fault first.
     pub faults: Vec<ChainFault>,
 }
@@ -294,7 +303,9 @@ impl Authority {
     }
 
     /// Walks the chain from `start_id` to `end_id` (by default all of it) and reports every
-    /// record whose content no longer matches its hash, every broken link and every gap.
+    /// record whose content no longer matches its hash, every broken link and every gap. A walk
+    /// from the chain's start that finds it whole up to its head may leave a checkpoint there
+    /// for [`Authority::audit_verify_since_checkpoint`].
     ///
     /// # Errors
     /// [`Error::Invalid`] when `start_id` is after `end_id`; store errors.
@@ -303,6 +314,19 @@ impl Authority {
         start_id: Option<i64>,
         end_id: Option<i64>,
     ) -> Result<Verification> {
+        let (report, anchor) = self.walk_chain(start_id, end_id).await?;
+        if start_id.is_none() {
+            self.keep_checkpoint(&anchor, &report).await;
+        }
+        Ok(report)
+    }
+
+    /// [`Authority::audit_verify`]'s walk, with the anchor it walked from.
+    async fn walk_chain(
+        &self,
+        start_id: Option<i64>,
+        end_id: Option<i64>,
+    ) -> Result<(Verification, ChainAnchor)> {
         let mut anchor = self.store.audit_anchor().await?;
         let mut faults = Vec::new();
         if anchor.keyed_from > anchor.first_id && !self.keyed_from_sealed(&anchor) {
@@ -388,13 +412,103 @@ impl Authority {
             }
         }
         faults.truncate(MAX_FAULTS);
-        Ok(Verification {
+        let report = Verification {
             valid: faults.is_empty(),
             checked,
             start_id: start,
             end_id: end,
+            from_checkpoint: None,
             faults,
+        };
+        Ok((report, anchor))
+    }
+
+    /// Verifies what is new since the newest checkpoint this server kept and can still trust:
+    /// its signature is genuine, its record still carries the hash it had, and the chain is
+    /// keyed from where it was. Such a checkpoint's records are not hashed again (a full
+    /// [`Authority::audit_verify`] does that); a checkpoint that fails those checks is a
+    /// fault in the report, and the walk starts from an older one, or from the chain's start.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn audit_verify_since_checkpoint(&self) -> Result<Verification> {
+        let anchor = self.store.audit_anchor().await?;
+        let mut faults = Vec::new();
+        let mut trusted = None;
+        for kept in self
+            .store
+            .audit_checkpoints(anchor.first_id, CHECKPOINTS_TRIED)
+            .await?
+        {
+            let checkpoint = Checkpoint {
+                last_id: kept.record_id,
+                head_hash: kept.hash,
+                keyed_from: kept.keyed_from,
+                at: kept.created_at,
+                signature: kept.signature,
+            };
+            match self.checkpoint_refusal(&checkpoint).await? {
+                Some(fault) => faults.push(fault),
+                None => {
+                    trusted = Some(checkpoint.last_id);
+                    break;
+                }
+            }
+        }
+        let (mut report, anchor) = self.walk_chain(trusted.map(|id| id + 1), None).await?;
+        report.from_checkpoint = trusted;
+        if !faults.is_empty() {
+            faults.append(&mut report.faults);
+            faults.truncate(MAX_FAULTS);
+            report.faults = faults;
+            report.valid = false;
+        }
+        self.keep_checkpoint(&anchor, &report).await;
+        Ok(report)
+    }
+
+    /// Keeps a checkpoint of the chain's head when `report`, a walk from the chain's start or
+    /// from a trusted checkpoint, found the chain whole up to it, and it is [`CHECKPOINT_EVERY`]
+    /// records or more past the newest checkpoint kept. A checkpoint that cannot be written is
+    /// logged and left: the report stands without it, and the next walk goes further back.
+    async fn keep_checkpoint(&self, anchor: &ChainAnchor, report: &Verification) {
+        if let Err(e) = self.try_keep_checkpoint(anchor, report).await {
+            tracing::warn!(error = %e, "audit checkpoint not kept");
+        }
+    }
+
+    async fn try_keep_checkpoint(&self, anchor: &ChainAnchor, report: &Verification) -> Result<()> {
+        let end = report.end_id;
+        if !report.valid || end != anchor.last_id {
+            return Ok(());
+        }
+        let newest = self.store.audit_checkpoints(anchor.first_id, 1).await?;
+        let since = newest.first().map_or(anchor.first_id - 1, |c| c.record_id);
+        if end - since < CHECKPOINT_EVERY {
+            return Ok(());
+        }
+        let Some(record) = self.store.audit_get(end).await? else {
+            return Ok(());
+        };
+        let mut checkpoint = Checkpoint {
+            last_id: end,
+            head_hash: record.hash,
+            keyed_from: anchor.keyed_from,
+            at: from_micros(to_micros(self.now())),
+            signature: String::new(),
+        };
+        checkpoint.signature = self.vault.sign_checkpoint(&checkpoint.canonical());
+        let mut tx = self.store.begin_write().await?;
+        tx.insert_audit_checkpoint(&AuditCheckpoint {
+            record_id: checkpoint.last_id,
+            hash: checkpoint.head_hash,
+            keyed_from: checkpoint.keyed_from,
+            signature: checkpoint.signature,
+            created_at: checkpoint.at,
         })
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
 
@@ -441,22 +555,14 @@ impl Authority {
     /// # Errors
     /// Store errors.
     pub async fn audit_verify_checkpoint(&self, checkpoint: &Checkpoint) -> Result<Verification> {
-        if !self
-            .vault
-            .checkpoint_signed(&checkpoint.canonical(), &checkpoint.signature)
-        {
+        if !self.checkpoint_genuine(checkpoint) {
             return Ok(Verification {
                 valid: false,
                 checked: 0,
                 start_id: checkpoint.last_id,
                 end_id: checkpoint.last_id,
-                faults: vec![ChainFault {
-                    id: checkpoint.last_id,
-                    kind: "forged_checkpoint",
-                    message: "the checkpoint's signature is not genuine: this server did not \
-                              issue it, or a field of it was changed"
-                        .into(),
-                }],
+                from_checkpoint: None,
+                faults: vec![forged(checkpoint.last_id)],
             });
         }
         let mut report = self.audit_verify(None, None).await?;
@@ -466,6 +572,20 @@ impl Authority {
             report.valid = false;
         }
         Ok(report)
+    }
+
+    fn checkpoint_genuine(&self, checkpoint: &Checkpoint) -> bool {
+        self.vault
+            .checkpoint_signed(&checkpoint.canonical(), &checkpoint.signature)
+    }
+
+    /// Why `checkpoint` cannot be trusted, if it cannot: its signature, or what
+    /// [`Authority::checkpoint_fault`] finds.
+    async fn checkpoint_refusal(&self, checkpoint: &Checkpoint) -> Result<Option<ChainFault>> {
+        if !self.checkpoint_genuine(checkpoint) {
+            return Ok(Some(forged(checkpoint.last_id)));
+        }
+        self.checkpoint_fault(checkpoint).await
     }
 
     async fn checkpoint_fault(&self, checkpoint: &Checkpoint) -> Result<Option<ChainFault>> {
@@ -503,6 +623,16 @@ impl Authority {
             ),
             Some(_) => None,
         })
+    }
+}
+
+fn forged(id: i64) -> ChainFault {
+    ChainFault {
+        id,
+        kind: "forged_checkpoint",
+        message: "the checkpoint's signature is not genuine: this server did not issue it, or \
+                  a field of it was changed"
+            .into(),
     }
 }
 

@@ -68,6 +68,22 @@ pub struct ChainAnchor {
     pub keyed_seal: Option<String>,
 }
 
+/// A checkpoint of the chain kept in the database (migration 0035): the chain was found whole
+/// up to record `record_id`, which carried `hash`. Trust it only with a genuine `signature`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditCheckpoint {
+    /// The last record verified.
+    pub record_id: i64,
+    /// Its hash.
+    pub hash: String,
+    /// The chain's `keyed_from` then.
+    pub keyed_from: i64,
+    /// The signature over the other fields, made by the authority.
+    pub signature: String,
+    /// When it was taken, to the microsecond.
+    pub created_at: OffsetDateTime,
+}
+
 /// Filters for listing and exporting audit records. All are optional and combine with AND.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -379,6 +395,36 @@ impl Reader {
         })
     }
 
+    /// The newest `limit` checkpoints of records from `from_id` on, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn audit_checkpoints(
+        &self,
+        from_id: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditCheckpoint>, Error> {
+        let rows = sqlx::query(
+            "SELECT record_id, hash, keyed_from, signature, created_at FROM audit_checkpoints \
+             WHERE record_id >= $1 ORDER BY record_id DESC LIMIT $2",
+        )
+        .bind(from_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditCheckpoint {
+                    record_id: r.try_get("record_id")?,
+                    hash: r.try_get("hash")?,
+                    keyed_from: r.try_get("keyed_from")?,
+                    signature: r.try_get("signature")?,
+                    created_at: from_micros(r.try_get("created_at")?),
+                })
+            })
+            .collect()
+    }
+
     /// Totals since `since`.
     ///
     /// # Errors
@@ -439,6 +485,28 @@ impl Reader {
 }
 
 impl WriteTx {
+    /// Keeps `checkpoint`; one kept before for the same record stays as it was.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn insert_audit_checkpoint(
+        &mut self,
+        checkpoint: &AuditCheckpoint,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO audit_checkpoints (record_id, hash, keyed_from, signature, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (record_id) DO NOTHING",
+        )
+        .bind(checkpoint.record_id)
+        .bind(checkpoint.hash.clone())
+        .bind(checkpoint.keyed_from)
+        .bind(checkpoint.signature.clone())
+        .bind(to_micros(checkpoint.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Removes the oldest records, those written before `cutoff`, as one prefix of the chain, and
     /// moves the chain's anchor past them so the records that remain still verify. Returns how
     /// many records were removed.
@@ -461,6 +529,11 @@ impl WriteTx {
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
+        // A checkpoint of a removed record can no longer be checked.
+        sqlx::query("DELETE FROM audit_checkpoints WHERE record_id <= $1")
+            .bind(last_id)
+            .execute(&mut *self.tx)
+            .await?;
         sqlx::query("UPDATE audit_head SET anchor_id = $1, anchor_hash = $2 WHERE id = 1")
             .bind(last_id + 1)
             .bind(last_hash)

@@ -52,8 +52,8 @@ pub use acme::{
 };
 pub use api_keys::{ApiKeyRow, NewApiKey};
 pub use audit::{
-    AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, ChainKey, GENESIS_HASH,
-    plain_chain_hash,
+    AuditCheckpoint, AuditEntry, AuditFilter, AuditRecord, AuditStats, ChainAnchor, ChainKey,
+    GENESIS_HASH, plain_chain_hash,
 };
 pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;

@@ -2033,7 +2033,12 @@ async fn search(store: Store) -> TestResult {
     for (i, c) in rows.iter_mut().enumerate() {
         c.cert.serial = format!("{:040x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15);
         c.cert.fingerprint_sha256 = (0..4u64)
-            .map(|k| format!("{:016x}", (i as u64 * 4 + k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+            .map(|k| {
+                format!(
+                    "{:016x}",
+                    (i as u64 * 4 + k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                )
+            })
             .collect();
         if i % 7 == 0 {
             c.cert.subject = format!("CN=host{i}.example.test,O=Acme Widgets \"Ltd\",C=DE");
@@ -2113,7 +2118,10 @@ async fn search(store: Store) -> TestResult {
     assert_eq!(all.total, 400);
     assert!(found_by_scan(&rows, "host12").len() > 1);
     assert_eq!(found_by_scan(&rows, "solo, ltd 39").len(), 2);
-    assert_eq!(found_by_scan(&rows, &rows[6].cert.fingerprint_sha256).len(), 1);
+    assert_eq!(
+        found_by_scan(&rows, &rows[6].cert.fingerprint_sha256).len(),
+        1
+    );
     assert!(found_by_scan(&rows, &rows[8].cert.fingerprint_sha256[20..40]).is_empty());
 
     // The index follows the rows: a deleted certificate is no longer found.

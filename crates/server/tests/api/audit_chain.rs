@@ -274,6 +274,23 @@ async fn verify_names_the_altered_record() -> TestResult {
     assert_eq!(intact["errors"], json!([]));
     let last = intact["end_id"].as_i64().ok_or("end_id")?;
     assert_eq!(intact["checked"], last);
+    // Far fewer records than a checkpoint needs: the walk starts from the chain's start, with
+    // or without `full`.
+    assert_eq!(intact["from_checkpoint"], Value::Null, "{intact}");
+    let full = verify(&server, &admin, "full=true").await;
+    assert_eq!(
+        (&full["valid"], &full["checked"], &full["from_checkpoint"]),
+        (&json!(true), &json!(last), &Value::Null)
+    );
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/audit/verify?full=maybe",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(
         verify(&server, &admin, "start_id=2&end_id=4").await["checked"],
         3

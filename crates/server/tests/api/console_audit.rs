@@ -241,6 +241,13 @@ async fn verification_passes_an_intact_chain_and_names_a_tampered_record() -> Te
     .await;
     assert!(html.contains("2 records checked, 2 to 3"), "{html}");
     assert!(html.contains(r#"value="2""#), "the range is kept: {html}");
+    // "Every record" is offered, and kept when ticked; no checkpoint yet to start from.
+    assert!(html.contains(r#"name="full" value="1">"#), "{html}");
+    let (status, html) = page(&client, &server, "/audit/verify?full=1", cookie).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(r#"name="full" value="1" checked>"#), "{html}");
+    assert!(html.contains("The chain holds"), "{html}");
+    assert!(!html.contains(r#"id="from-checkpoint""#), "{html}");
     let (status, html) = page(&client, &server, "/audit/verify?start_id=two", cookie).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains(r#"id="range-error""#), "{html}");
