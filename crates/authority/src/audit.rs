@@ -257,6 +257,7 @@ impl Authority {
         let page = PageRequest {
             page: 1,
             per_page: limit,
+            after: None,
         };
         Ok(self.store.audit_list(&filter, page).await?.items)
     }

@@ -163,6 +163,7 @@ async fn a_backup_restores_everything_into_another_database() -> TestResult {
             store::PageRequest {
                 page: 1,
                 per_page: 10,
+                after: None,
             },
         )
         .await?;

@@ -117,6 +117,7 @@ async fn certificate_count(authority: &Authority) -> i64 {
             PageRequest {
                 page: 1,
                 per_page: 1,
+                after: None,
             },
         )
         .await
@@ -232,6 +233,7 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
             PageRequest {
                 page: 1,
                 per_page: 50,
+                after: None,
             },
         )
         .await?;
@@ -245,6 +247,7 @@ async fn first_start_makes_a_hierarchy_whose_certificates_openssl_verifies() -> 
             PageRequest {
                 page: 1,
                 per_page: 50,
+                after: None,
             },
         )
         .await?;
@@ -483,6 +486,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
             PageRequest {
                 page: 1,
                 per_page: 10,
+                after: None,
             },
         )
         .await?;
@@ -498,6 +502,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
             PageRequest {
                 page: 1,
                 per_page: 10,
+                after: None,
             },
         )
         .await?;
@@ -675,6 +680,7 @@ async fn audited(authority: &Authority, filter: certmint_authority::AuditFilter)
             PageRequest {
                 page: 1,
                 per_page: 1,
+                after: None,
             },
         )
         .await

@@ -433,6 +433,7 @@ async fn run_user(authority: &authority::Authority, command: UserCommand) -> Res
                 let request = authority::PageRequest {
                     page,
                     per_page: 100,
+                    after: None,
                 };
                 let result = authority
                     .users(&UserFilter::default(), request)

@@ -492,6 +492,7 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
             authority::PageRequest {
                 page: u32::try_from(n / 2)?,
                 per_page: 1,
+                after: None,
             },
         )
         .await?

@@ -624,11 +624,7 @@ impl Filter {
     }
 
     pub(crate) fn where_sql(&self) -> String {
-        if self.clauses.is_empty() {
-            String::new()
-        } else {
-            format!(" WHERE {}", self.clauses.join(" AND "))
-        }
+        where_clause(&self.clauses)
     }
 
     /// Builds a query from `sql` (which must come from this crate's constant fragments and
@@ -659,7 +655,11 @@ impl Filter {
         Ok(store.row(sql, &self.args).await?.try_get("n")?)
     }
 
-    /// One page of `SELECT {columns} FROM {from} … ORDER BY {order}`.
+    /// One page of `SELECT {columns} FROM {from} … ORDER BY {order}`: by number, or after a
+    /// row when `order` is `id DESC` or `id ASC`.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] for a page after a row of a list in another order; store errors.
     pub(crate) async fn fetch_rows(
         &self,
         store: &Reader,
@@ -668,14 +668,32 @@ impl Filter {
         order: &str,
         page: PageRequest,
     ) -> Result<Vec<AnyRow>, Error> {
-        let n = self.args.len();
+        let mut clauses = self.clauses.clone();
+        let mut args = self.args.clone();
+        let offset = match page.after {
+            None => page.offset(),
+            Some(after) => {
+                let past = match order {
+                    "id DESC" => "<",
+                    "id ASC" => ">",
+                    _ => {
+                        return Err(Error::Invalid(
+                            "this list is paged by number only: it takes no cursor".into(),
+                        ));
+                    }
+                };
+                args.push(Arg::Int(after));
+                clauses.push(format!("id {past} ${}", args.len()));
+                0
+            }
+        };
+        let where_sql = where_clause(&clauses);
+        args.extend([Arg::Int(page.limit()), Arg::Int(offset)]);
         let sql = format!(
-            "SELECT {columns} FROM {from}{} ORDER BY {order} LIMIT ${} OFFSET ${}",
-            self.where_sql(),
-            n + 1,
-            n + 2
+            "SELECT {columns} FROM {from}{where_sql} ORDER BY {order} LIMIT ${} OFFSET ${}",
+            args.len() - 1,
+            args.len()
         );
-        let args = self.args_then([Arg::Int(page.limit()), Arg::Int(page.offset())]);
         store.rows(sql, &args).await
     }
 
@@ -691,6 +709,15 @@ impl Filter {
         let total = self.count(store, from).await?;
         let rows = self.fetch_rows(store, columns, from, order, page).await?;
         Ok((rows, total))
+    }
+}
+
+/// ` WHERE a AND b …`, or nothing without clauses.
+fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", clauses.join(" AND "))
     }
 }
 

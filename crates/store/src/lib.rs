@@ -102,10 +102,14 @@ pub use words::{
 /// A page of a list query: 1-based page number and page size, already clamped by the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
-    /// 1-based page number.
+    /// 1-based page number; not used with `after`.
     pub page: u32,
     /// Rows per page.
     pub per_page: u32,
+    /// The page after the row with this id, in the list's id order (a keyset page: it costs
+    /// the same however deep it is, where a page number skips every row before it). Only a
+    /// list in id order takes it; another answers [`Error::Invalid`].
+    pub after: Option<i64>,
 }
 
 impl PageRequest {

@@ -283,6 +283,7 @@ impl Reader {
             PageRequest {
                 page: 1,
                 per_page: 1,
+                after: None,
             },
         )
         .await?;

@@ -439,6 +439,7 @@ fn summary(plan: &str) -> String {
 const FIRST_PAGE: PageRequest = PageRequest {
     page: 1,
     per_page: 50,
+    after: None,
 };
 
 #[tokio::test]
@@ -559,6 +560,25 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
             )
             .await;
     }
+    // A keyset page halfway down reads from where it starts, as the first page does.
+    let halfway = PageRequest {
+        after: Some(ROWS / 2),
+        ..FIRST_PAGE
+    };
+    for (label, filter, count) in [
+        ("unfiltered", CertificateFilter::default(), Tallied),
+        ("revoked", in_state(CertificateState::Revoked), Counted),
+        ("active", in_state(CertificateState::Active), Counted),
+    ] {
+        reader.certificates(&filter, now, halfway).await?;
+        checks
+            .expect(
+                &recorded,
+                &format!("certificate list, {label}, a page halfway down by cursor"),
+                &[&[(C, count)], &[(C, Searched)]],
+            )
+            .await;
+    }
     reader.certificate(CertificateId(4242)).await?;
     checks
         .expect(&recorded, "a certificate", &[&[(C, Searched)]])
@@ -573,6 +593,22 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
             &recorded,
             "audit list",
             &[&[("audit_log", Tallied)], &[("audit_log", Newest)]],
+        )
+        .await;
+    reader
+        .audit_list(
+            &AuditFilter::default(),
+            PageRequest {
+                after: Some(ROWS / 2),
+                ..FIRST_PAGE
+            },
+        )
+        .await?;
+    checks
+        .expect(
+            &recorded,
+            "audit list, a page halfway down by cursor",
+            &[&[("audit_log", Tallied)], &[("audit_log", Searched)]],
         )
         .await;
 
@@ -660,6 +696,7 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
     let page = PageRequest {
         page: 3,
         per_page: 50,
+        after: None,
     };
     let revoked = store
         .certificates(&in_state(CertificateState::Revoked), now, page)
@@ -706,6 +743,7 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
             PageRequest {
                 page: 1,
                 per_page: 10,
+                after: None,
             },
         )
         .await?;

@@ -150,7 +150,11 @@ fn api_key(user_id: i64, name: &str) -> NewApiKey {
 }
 
 fn page(page: u32, per_page: u32) -> PageRequest {
-    PageRequest { page, per_page }
+    PageRequest {
+        page,
+        per_page,
+        after: None,
+    }
 }
 
 /// Every record of the chain, oldest first.
@@ -2022,7 +2026,15 @@ async fn searched(
         ..Default::default()
     };
     store
-        .certificates(&filter, now(), PageRequest { page: 1, per_page })
+        .certificates(
+            &filter,
+            now(),
+            PageRequest {
+                page: 1,
+                per_page,
+                after: None,
+            },
+        )
         .await
 }
 
@@ -2136,6 +2148,64 @@ async fn search(store: Store) -> TestResult {
 #[tokio::test]
 async fn search_finds_what_reading_every_row_finds() -> TestResult {
     on_every_backend(search).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keyset pages
+
+async fn keyset_pages(store: Store) -> TestResult {
+    let t = now();
+    let rows: Vec<_> = (0..25).map(|i| new_certificate(i, t)).collect();
+    let mut tx = store.begin_write().await?;
+    let pairs: Vec<_> = rows.iter().map(|c| (c, t)).collect();
+    tx.insert_certificates(&pairs).await?;
+    tx.commit().await?;
+    let filter = certmint_store::CertificateFilter::default();
+
+    // Walking after the last row of each page gives what the numbered pages give.
+    let mut numbered = Vec::new();
+    for n in 1..=3 {
+        let p = store.certificates(&filter, t, page(n, 10)).await?;
+        assert_eq!(p.total, 25);
+        numbered.extend(p.items.iter().map(|c| c.id.0));
+    }
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let request = PageRequest {
+            after,
+            ..page(1, 10)
+        };
+        let p = store.certificates(&filter, t, request).await?;
+        assert_eq!(p.total, 25, "the count is of the whole list");
+        let Some(last) = p.items.last() else { break };
+        after = Some(last.id.0);
+        walked.extend(p.items.iter().map(|c| c.id.0));
+    }
+    assert_eq!(walked, numbered);
+    assert_eq!(walked.len(), 25);
+    assert!(walked.windows(2).all(|w| w[0] > w[1]), "newest first");
+
+    // A list in another order takes no cursor.
+    let refused = store
+        .groups(
+            None,
+            PageRequest {
+                after: Some(1),
+                ..page(1, 10)
+            },
+        )
+        .await;
+    assert!(
+        matches!(&refused, Err(Error::Invalid(m)) if m.contains("no cursor")),
+        "{refused:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn keyset_pages_walk_the_list_numbered_pages_walk() -> TestResult {
+    on_every_backend(keyset_pages).await
 }
 
 // ---------------------------------------------------------------------------------------------

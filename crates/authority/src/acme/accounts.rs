@@ -421,7 +421,11 @@ impl Authority {
                     account_id: Some(account.id),
                     ..store::AcmeFilter::default()
                 },
-                store::PageRequest { page, per_page },
+                store::PageRequest {
+                    page,
+                    per_page,
+                    after: None,
+                },
             )
             .await?;
         let more = i64::from(page) * i64::from(per_page) < found.total;

@@ -230,6 +230,7 @@ pub(super) async fn account_page(
                 authority::PageRequest {
                     page: 1,
                     per_page: 100,
+                    after: None,
                 },
             )
             .await?

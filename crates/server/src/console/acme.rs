@@ -478,6 +478,7 @@ async fn list_page(
     let request = PageRequest {
         page,
         per_page: PER_PAGE,
+        after: None,
     };
     let read = async {
         let filter = query.filter()?;

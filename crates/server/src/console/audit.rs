@@ -99,6 +99,7 @@ async fn list_page(
         let request = authority::PageRequest {
             page,
             per_page: PER_PAGE,
+            after: None,
         };
         let (records, total) = rest::logs_page(app, query.to_rest()?, request).await?;
         Ok::<_, ApiError>((records, total))

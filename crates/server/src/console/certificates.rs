@@ -82,6 +82,7 @@ pub async fn list(
         let request = authority::PageRequest {
             page,
             per_page: PER_PAGE,
+            after: None,
         };
         let (rows, total) = rest::certificates_page(&app, query.to_rest()?, request).await?;
         Ok::<_, ApiError>((rows, total, choices::cas(&app, &frame, Cas::All).await?))

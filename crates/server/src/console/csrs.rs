@@ -51,6 +51,7 @@ pub async fn list(
     let request = authority::PageRequest {
         page,
         per_page: PER_PAGE,
+        after: None,
     };
     let (rows, total, error, status) =
         match rest::csrs_page(&app, blank_is_none(&query.status), request).await {

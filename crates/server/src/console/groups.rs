@@ -132,6 +132,7 @@ async fn list_page(
     let request = authority::PageRequest {
         page,
         per_page: PER_PAGE,
+        after: None,
     };
     let found = app
         .authority

@@ -415,6 +415,7 @@ async fn requests_page(
         let request = authority::PageRequest {
             page,
             per_page: PER_PAGE,
+            after: None,
         };
         let found = app
             .authority

@@ -45,6 +45,7 @@ pub async fn list(
     let request = authority::PageRequest {
         page,
         per_page: PER_PAGE,
+        after: None,
     };
     match app.authority.trusted_certificates(request).await {
         Ok(result) => page::render(

@@ -88,6 +88,7 @@ pub async fn list(
         let request = authority::PageRequest {
             page,
             per_page: PER_PAGE,
+            after: None,
         };
         rest::users_page(&app, query.to_rest()?, request).await
     };

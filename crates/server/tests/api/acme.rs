@@ -493,6 +493,7 @@ async fn fifty_concurrent_orders_on_one_account_all_complete() -> TestResult {
             store::PageRequest {
                 page: 1,
                 per_page: 100,
+                after: None,
             },
         )
         .await?;
@@ -599,6 +600,7 @@ async fn renewal_information_and_replacement_orders() -> TestResult {
             store::PageRequest {
                 page: 1,
                 per_page: 10,
+                after: None,
             },
         )
         .await?;

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, attachment, keyset_page, ok, ok_with};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 
@@ -117,9 +117,9 @@ async fn logs(
     ApiQuery(q): ApiQuery<AuditQuery>,
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
-    let request = p.request()?;
+    let request = p.keyset_request()?;
     let (items, total) = logs_page(&app, q, request).await?;
-    Ok(page(items, request, total))
+    Ok(keyset_page(items, request, total, |r| r.id))
 }
 
 /// One page of the records a query selects, newest first, and how many it selects; the

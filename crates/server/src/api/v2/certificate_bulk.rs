@@ -226,6 +226,7 @@ async fn export_all(
                 PageRequest {
                     page,
                     per_page: 100,
+                    after: None,
                 },
             )
             .await

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::import::{ImportAnswer, ImportBody};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, no_content, ok, page};
+use crate::envelope::{Envelope, Pagination, attachment, created, keyset_page, no_content, ok};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
@@ -142,9 +142,9 @@ async fn list(
 
 /// One page of the inventory for a query; `/cas/{id}/certificates` serves it too.
 pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResult<Response> {
-    let request = p.request()?;
+    let request = p.keyset_request()?;
     let (items, total) = certificates_page(app, q, request).await?;
-    Ok(page(items, request, total))
+    Ok(keyset_page(items, request, total, |c| c.id))
 }
 
 /// One page of the inventory for a query, and how many certificates match it.

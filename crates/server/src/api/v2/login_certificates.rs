@@ -235,6 +235,7 @@ impl StatusQuery {
         Pagination {
             page: self.page.unwrap_or(default.page),
             per_page: self.per_page.unwrap_or(default.per_page),
+            cursor: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api::v2::views::nullable;
-use crate::envelope::{Envelope, Pagination, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, keyset_page, ok, ok_with};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller};
 use crate::{App, Shared};
@@ -402,14 +402,14 @@ async fn requests(
     ApiQuery(q): ApiQuery<RequestQuery>,
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
-    let request = p.request()?;
+    let request = p.keyset_request()?;
     let filter = request_filter(q.status.as_deref(), q.profile_id)?;
     let found = app
         .authority
         .scep_requests(&principal, &filter, request)
         .await?;
     let items = found.items.into_iter().map(RequestView::from).collect();
-    Ok(page(items, request, found.total))
+    Ok(keyset_page(items, request, found.total, |r| r.id))
 }
 
 /// One SCEP request.

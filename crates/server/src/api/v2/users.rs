@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::views::{UserView, nullable};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, created, no_content, ok, ok_with, page};
+use crate::envelope::{Envelope, Pagination, created, keyset_page, no_content, ok, ok_with};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 
@@ -47,9 +47,9 @@ async fn list(
     ApiQuery(q): ApiQuery<UserQuery>,
     ApiQuery(p): ApiQuery<Pagination>,
 ) -> ApiResult<Response> {
-    let request = p.request()?;
+    let request = p.keyset_request()?;
     let (items, total) = users_page(&app, q, request).await?;
-    Ok(page(items, request, total))
+    Ok(keyset_page(items, request, total, |u| u.id))
 }
 
 /// One page of the users a query selects, and how many it selects; the console's list reads
