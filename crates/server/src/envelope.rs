@@ -11,6 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 pub const DEFAULT_PER_PAGE: u32 = 50;
 /// Largest page size.
 pub const MAX_PER_PAGE: u32 = 100;
+/// The header that carries a list's `meta.total`.
+pub const TOTAL_COUNT: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-total-count");
 
 /// A successful response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -178,17 +181,21 @@ fn page_with_cursor<T: Serialize>(
     total: i64,
     next_cursor: Option<String>,
 ) -> Response {
-    Json(Envelope {
-        data: items,
-        message: None,
-        meta: Some(Meta {
-            page: page.page,
-            per_page: page.per_page,
-            total,
-            next_cursor,
+    (
+        // The count in a header too: `HEAD` on a list answers it without the items.
+        [(TOTAL_COUNT, total.to_string())],
+        Json(Envelope {
+            data: items,
+            message: None,
+            meta: Some(Meta {
+                page: page.page,
+                per_page: page.per_page,
+                total,
+                next_cursor,
+            }),
         }),
-    })
-    .into_response()
+    )
+        .into_response()
 }
 
 /// 204 with no body: what a successful DELETE answers, as the reference's status table says.

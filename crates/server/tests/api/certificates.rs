@@ -1080,6 +1080,19 @@ async fn a_cursor_walks_the_inventory_as_page_numbers_do() -> TestResult {
     }
     assert_eq!(walked, numbered);
 
+    // HEAD answers the count alone.
+    let head = server
+        .request(Method::HEAD, query, &Auth::Session(&admin), None)
+        .await;
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(
+        head.headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
+    assert!(head.bytes().await?.is_empty());
+
     for (path, status) in [
         (format!("{query}&cursor=abc"), StatusCode::BAD_REQUEST),
         (format!("{query}&cursor=-4"), StatusCode::BAD_REQUEST),
