@@ -4,7 +4,7 @@
 use std::io::{Read, Seek, Write};
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use zip::write::SimpleFileOptions;
 
 fn failed(e: impl std::fmt::Display) -> authority::Error {
@@ -95,17 +95,10 @@ pub fn streamed_attachment(
                 Err(e) => Some((Err(e), file)),
             }
         });
-    let safe = crate::envelope::safe_file_name(file_name);
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                axum::http::header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{safe}\""),
-            ),
-            (axum::http::header::CONTENT_LENGTH, length.to_string()),
-        ],
-        Body::from_stream(chunks),
-    )
-        .into_response())
+    let mut response =
+        crate::envelope::attachment(content_type, file_name, Body::from_stream(chunks));
+    response
+        .headers_mut()
+        .insert(axum::http::header::CONTENT_LENGTH, length.into());
+    Ok(response)
 }

@@ -210,7 +210,11 @@ pub fn done(message: impl Into<String>) -> Response {
 
 /// 200 with a file to save: its type, and a name made safe for `Content-Disposition` (anything
 /// but letters, digits, `.` and `-` becomes `_`).
-pub fn attachment(content_type: &str, file_name: &str, body: Vec<u8>) -> Response {
+pub fn attachment(
+    content_type: &str,
+    file_name: &str,
+    body: impl Into<axum::body::Body>,
+) -> Response {
     let safe = safe_file_name(file_name);
     (
         [
@@ -220,7 +224,7 @@ pub fn attachment(content_type: &str, file_name: &str, body: Vec<u8>) -> Respons
                 format!("attachment; filename=\"{safe}\""),
             ),
         ],
-        body,
+        body.into(),
     )
         .into_response()
 }

@@ -440,6 +440,21 @@ impl Reader {
         page: PageRequest,
     ) -> Result<Page<CertificateRow>, Error> {
         let total = self.count_certificates(filter, now).await?;
+        let items = self.certificate_rows(filter, now, page).await?;
+        Ok(Page { items, total })
+    }
+
+    /// [`Reader::certificates`]' page without the count: what a walk over a whole list
+    /// reads, page after page.
+    ///
+    /// # Errors
+    /// [`Error::Database`] or [`Error::Unavailable`].
+    pub async fn certificate_rows(
+        &self,
+        filter: &CertificateFilter,
+        now: OffsetDateTime,
+        page: PageRequest,
+    ) -> Result<Vec<CertificateRow>, Error> {
         let rows = filter
             .to_page_sql(self.backend(), now)
             .fetch_rows(
@@ -450,10 +465,7 @@ impl Reader {
                 page,
             )
             .await?;
-        Ok(Page {
-            items: rows.iter().map(certificate).collect::<Result<_, _>>()?,
-            total,
-        })
+        rows.iter().map(certificate).collect()
     }
 
     /// How many certificates match `filter` at `now`.

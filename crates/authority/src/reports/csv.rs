@@ -23,7 +23,7 @@ pub(super) fn render(report: &Report) -> Result<Vec<u8>> {
 /// A field as CSV text. Strings come from certificates and audit records, which anyone who
 /// can ask for a certificate partly controls: one a spreadsheet would read as a formula
 /// (starting with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`.
-pub(super) fn cell(value: Option<&Value>) -> String {
+pub fn cell(value: Option<&Value>) -> String {
     match value {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => defused(s),
@@ -38,7 +38,9 @@ pub(super) fn cell(value: Option<&Value>) -> String {
     }
 }
 
-fn defused(text: &str) -> String {
+/// `text` as a CSV cell a spreadsheet shows as text: one that would start a formula (OWASP's
+/// CSV injection) gets a leading `'`.
+pub fn defused(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
@@ -58,6 +60,9 @@ mod tests {
             (json!("+1"), "'+1"),
             (json!("-2"), "'-2"),
             (json!("@SUM(A1)"), "'@SUM(A1)"),
+            (json!("\tx"), "'\tx"),
+            (json!("\rx"), "'\rx"),
+            (json!("a=b"), "a=b"),
             (json!("plain, with comma"), "plain, with comma"),
             (json!(-3), "-3"),
             (json!(true), "true"),

@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 pub use compliance::ComplianceCheck;
+pub use csv::{cell as csv_cell, defused as csv_text};
 pub use schedule::{Frequency, ReportSchedule, ScheduleChange};
 
 use crate::{Error, Permission, Result};

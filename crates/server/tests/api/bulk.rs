@@ -252,3 +252,117 @@ async fn cas_in_bulk() -> TestResult {
     assert_eq!(cas["data"].as_array().map(Vec::len), Some(2));
     Ok(())
 }
+
+/// A certificate row written straight into the database: the export reads rows, not DER.
+fn row(i: usize, at: time::OffsetDateTime) -> store::NewCertificate {
+    store::NewCertificate {
+        refid: format!("export-{i}"),
+        ca_id: None,
+        key_id: None,
+        template_id: None,
+        owner_id: None,
+        renewed_from: None,
+        description: None,
+        sans: vec![format!("dns:export{i}.example.test")],
+        is_ca: false,
+        source: store::CertificateSource::Imported,
+        cert: store::CertFields {
+            subject: format!("CN=export{i}.example.test"),
+            // A name a spreadsheet would run as a formula, for one row.
+            common_name: Some(if i == 7 {
+                "=HYPERLINK(\"x\")".into()
+            } else {
+                format!("export{i}.example.test")
+            }),
+            issuer: "CN=Elsewhere".into(),
+            serial: format!("{i:032x}"),
+            not_before: at,
+            not_after: at + time::Duration::days(90),
+            key_type: "EC P-256".into(),
+            signature_algorithm: "ecdsa-with-SHA256".into(),
+            subject_key_id: None,
+            authority_key_id: None,
+            fingerprint_sha256: format!("{i:064x}"),
+            der: vec![0x30, 0x03, 0x02, 0x01, 0x01],
+        },
+    }
+}
+
+/// The export of a filter streams page after page: every match once, in CSV (formulas
+/// defused) and as one JSON array, whatever the number of pages.
+#[tokio::test]
+async fn an_export_of_many_pages_holds_every_match_once_in_each_format() -> TestResult {
+    const ROWS: usize = 1_234;
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let raw = server.raw_store().await;
+    let at = time::OffsetDateTime::now_utc();
+    let rows: Vec<_> = (0..ROWS).map(|i| row(i, at)).collect();
+    let mut tx = raw.begin_write().await?;
+    tx.insert_certificates(&rows.iter().map(|r| (r, at)).collect::<Vec<_>>())
+        .await?;
+    tx.commit().await?;
+    raw.close().await;
+
+    let get = |format: &'static str| {
+        let server = &server;
+        let auth = &auth;
+        async move {
+            let response = server
+                .request(
+                    Method::GET,
+                    &format!("/api/v2/certificates/export?search=example.test&format={format}"),
+                    auth,
+                    None,
+                )
+                .await;
+            assert_eq!(response.status(), StatusCode::OK, "{format}");
+            let content_type = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            (content_type, response.text().await.unwrap_or_default())
+        }
+    };
+
+    let (content_type, json) = get("json").await;
+    assert_eq!(content_type, "application/json");
+    let items: Vec<serde_json::Value> = serde_json::from_str(&json)?;
+    let mut refids: Vec<&str> = items.iter().filter_map(|c| c["refid"].as_str()).collect();
+    assert_eq!(refids.len(), ROWS);
+    refids.sort_unstable();
+    refids.dedup();
+    assert_eq!(refids.len(), ROWS, "each once");
+
+    let (content_type, csv) = get("csv").await;
+    assert_eq!(content_type, "text/csv; charset=utf-8");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    let header: Vec<String> = reader.headers()?.iter().map(str::to_owned).collect();
+    assert_eq!(header[..3], ["id", "refid", "common_name"]);
+    let records = reader.records().collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(records.len(), ROWS);
+    let formula = records
+        .iter()
+        .find(|r| r.get(1) == Some("export-7"))
+        .ok_or("export-7")?;
+    assert_eq!(formula.get(2), Some("'=HYPERLINK(\"x\")"));
+
+    let (content_type, pem) = get("pem").await;
+    assert_eq!(content_type, "application/x-pem-file");
+    assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), ROWS);
+
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates/export?format=xml",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    server.stop().await;
+    Ok(())
+}

@@ -13,6 +13,7 @@ use crate::App;
 use crate::envelope::{Envelope, Pagination, attachment, keyset_page, ok, ok_with};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
+use authority::reports::csv_text;
 
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
@@ -326,13 +327,13 @@ fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {
             .write_record([
                 v.id.to_string(),
                 authority::rfc3339(v.timestamp),
-                inert_cell(v.username.as_deref()),
-                inert_cell(Some(&v.action)),
-                inert_cell(v.resource_type.as_deref()),
-                inert_cell(v.resource_id.as_deref()),
-                inert_cell(v.details.as_deref()),
-                inert_cell(v.ip_address.as_deref()),
-                inert_cell(v.user_agent.as_deref()),
+                csv_text(v.username.as_deref().unwrap_or_default()),
+                csv_text(&v.action),
+                csv_text(v.resource_type.as_deref().unwrap_or_default()),
+                csv_text(v.resource_id.as_deref().unwrap_or_default()),
+                csv_text(v.details.as_deref().unwrap_or_default()),
+                csv_text(v.ip_address.as_deref().unwrap_or_default()),
+                csv_text(v.user_agent.as_deref().unwrap_or_default()),
                 v.success.to_string(),
                 v.prev_hash.clone(),
                 v.hash.clone(),
@@ -342,17 +343,6 @@ fn csv_bytes(views: &[AuditView]) -> ApiResult<Vec<u8>> {
     writer
         .into_inner()
         .map_err(|e| ApiError::from(authority::Error::Internal(e.to_string())))
-}
-
-/// A text cell that a spreadsheet shows as text: one that would start a formula (`=`, `+`,
-/// `-`, `@`, tab or carriage return; OWASP's CSV injection) gets a leading `'`.
-fn inert_cell(text: Option<&str>) -> String {
-    let text = text.unwrap_or_default();
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    }
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -580,26 +570,4 @@ async fn update_retention(
         RetentionView::from(retention),
         "audit retention updated",
     ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::inert_cell;
-
-    #[test]
-    fn cells_that_would_start_a_formula_are_quoted() {
-        for (cell, shown) in [
-            (None, ""),
-            (Some("alice"), "alice"),
-            (Some("a=b"), "a=b"),
-            (Some("=1+1"), "'=1+1"),
-            (Some("+1"), "'+1"),
-            (Some("-1"), "'-1"),
-            (Some("@SUM(A1)"), "'@SUM(A1)"),
-            (Some("\tx"), "'\tx"),
-            (Some("\rx"), "'\rx"),
-        ] {
-            assert_eq!(inert_cell(cell), shown, "{cell:?}");
-        }
-    }
 }
