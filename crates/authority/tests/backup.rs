@@ -159,7 +159,7 @@ async fn a_backup_restores_everything_into_another_database() -> TestResult {
                 search: Some("HOST3.example".into()),
                 ..Default::default()
             },
-            time::OffsetDateTime::now_utc(),
+            after.now(),
             store::PageRequest {
                 page: 1,
                 per_page: 10,

@@ -247,9 +247,18 @@ mod tests {
         let range = VerifyForm {
             start_id: "2".into(),
             end_id: String::new(),
+            full: String::new(),
         };
         let range = range.to_rest()?;
-        assert_eq!((range.start_id, range.end_id), (Some(2), None));
+        assert_eq!(
+            (range.start_id, range.end_id, range.full),
+            (Some(2), None, Some(false))
+        );
+        let every = VerifyForm {
+            full: "1".into(),
+            ..VerifyForm::default()
+        };
+        assert_eq!(every.to_rest()?.full, Some(true));
         Ok(())
     }
 }
