@@ -37,7 +37,7 @@ pub struct Meta {
     pub per_page: u32,
     /// Items in the whole list.
     pub total: i64,
-    /// On a list in id order, when this page is full: the `cursor` of the page after it.
+    /// On a list in id order, while items may follow this page: the `cursor` of the next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
 }
@@ -160,17 +160,26 @@ pub fn page<T: Serialize>(items: Vec<T>, page: authority::PageRequest, total: i6
     page_with_cursor(items, page, total, None)
 }
 
-/// 200 with one page of a list in id order, and the cursor of the next page when this one is
-/// full: `id` gives an item's id.
+/// 200 with one page of a list in id order, and the cursor of the page after it when there
+/// may be one: `id` gives an item's id. A numbered page knows whether items follow it; a page
+/// by cursor does not know where it stands, and names the next whenever it is full.
 pub fn keyset_page<T: Serialize>(
     items: Vec<T>,
     page: authority::PageRequest,
     total: i64,
     id: impl Fn(&T) -> i64,
 ) -> Response {
+    let shown = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let more = match page.after {
+        None => {
+            let before = i64::from(page.page.saturating_sub(1)) * i64::from(page.per_page);
+            before.saturating_add(shown) < total
+        }
+        Some(_) => shown >= i64::from(page.per_page),
+    };
     let next = items
         .last()
-        .filter(|_| u32::try_from(items.len()).is_ok_and(|n| n >= page.per_page))
+        .filter(|_| more)
         .map(|last| id(last).to_string());
     page_with_cursor(items, page, total, next)
 }

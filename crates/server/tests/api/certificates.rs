@@ -1079,6 +1079,17 @@ async fn a_cursor_walks_the_inventory_as_page_numbers_do() -> TestResult {
         }
     }
     assert_eq!(walked, numbered);
+    // A numbered page names the next while items follow it, and the last does not.
+    let (_, second) = get(format!("{query}&page=2")).await;
+    assert_eq!(
+        second["meta"]["next_cursor"],
+        json!(numbered[3].to_string()),
+        "{second}"
+    );
+    let (_, last) = get(format!("{query}&page=3")).await;
+    assert_eq!(last["meta"]["next_cursor"], Value::Null, "{last}");
+    let (_, after_second) = get(format!("{query}&cursor={}", numbered[3])).await;
+    assert_eq!(ids(&after_second), numbered[4..]);
 
     // HEAD answers the count alone.
     let head = server
