@@ -481,6 +481,7 @@ async fn intermediates_chain_up_and_names_must_be_unique() -> TestResult {
                 state: Some(CertificateState::Active),
                 ca_id: Some(sub.id),
                 search: Some("ED.EXAMPLE".into()),
+                ..Default::default()
             },
             authority.now(),
             PageRequest {

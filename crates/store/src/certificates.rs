@@ -120,7 +120,10 @@ impl CertificateState {
     }
 }
 
-/// Filters for the certificate list.
+/// Filters for the certificate list. Each filter on a column equal to a value reads that
+/// column's index in id order (migration 0036), so a page of matches newest first stops after
+/// the page; a window in time is counted through its index and checked on the rows a page
+/// walks.
 #[derive(Debug, Clone, Default)]
 pub struct CertificateFilter {
     /// By state.
@@ -130,6 +133,120 @@ pub struct CertificateFilter {
     /// Text in the common name, a SAN, the serial, the subject or the fingerprint; see
     /// [`text_search`].
     pub search: Option<String>,
+    /// Issued from this template.
+    pub template_id: Option<TemplateId>,
+    /// Came in by this door.
+    pub source: Option<CertificateSource>,
+    /// Key algorithm and size as stored, e.g. `EC P-256`, `RSA 2048`, `Ed25519`.
+    pub key_type: Option<String>,
+    /// Signature algorithm as stored, e.g. `ecdsa-with-SHA256`.
+    pub signature_algorithm: Option<String>,
+    /// Issuer, RFC 4514, exactly as stored.
+    pub issuer: Option<String>,
+    /// Requested by (owned by) this user.
+    pub owner_id: Option<i64>,
+    /// Holds a SAN of this kind.
+    pub san_kind: Option<SanKind>,
+    /// notBefore within this window.
+    pub valid_from: TimeWindow,
+    /// notAfter within this window.
+    pub valid_until: TimeWindow,
+    /// `true`: a later certificate renewed (replaced) it; `false`: none has.
+    pub renewed: Option<bool>,
+    /// Whether certmint holds its private key.
+    pub has_key: Option<bool>,
+    /// The order of a page; a count ignores it.
+    pub order: CertificateOrder,
+}
+
+/// A window in time, each end optional: from `from` (inclusive) to `until` (exclusive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Not before this.
+    pub from: Option<OffsetDateTime>,
+    /// Before this.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// The kinds of subject alternative name, as the stored `kind:value` spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanKind {
+    /// `dns:`
+    Dns,
+    /// `ip:`
+    Ip,
+    /// `email:`
+    Email,
+    /// `uri:`
+    Uri,
+}
+
+impl SanKind {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [Self::Dns, Self::Ip, Self::Email, Self::Uri];
+
+    /// Its name, as the stored SANs prefix values with it (before the colon).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dns => "dns",
+            Self::Ip => "ip",
+            Self::Email => "email",
+            Self::Uri => "uri",
+        }
+    }
+
+    /// The kind `name` names.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+}
+
+/// The order of a certificate list. Each reads an index in its order; only the id orders take
+/// a cursor ([`PageRequest::after`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CertificateOrder {
+    /// Newest first (id descending): the default.
+    #[default]
+    Newest,
+    /// Oldest first (id ascending).
+    Oldest,
+    /// Soonest notAfter first.
+    ExpiresFirst,
+    /// Latest notAfter first.
+    ExpiresLast,
+    /// Earliest notBefore first.
+    ValidFromFirst,
+    /// Latest notBefore first.
+    ValidFromLast,
+}
+
+impl CertificateOrder {
+    /// Whether it is an id order, which takes a cursor.
+    pub fn by_id(self) -> bool {
+        self.column().is_none()
+    }
+
+    /// The ORDER BY, ties broken by id so that a page boundary is stable.
+    fn sql(self) -> &'static str {
+        match self {
+            Self::Newest => "id DESC",
+            Self::Oldest => "id ASC",
+            Self::ExpiresFirst => "not_after ASC, id ASC",
+            Self::ExpiresLast => "not_after DESC, id DESC",
+            Self::ValidFromFirst => "not_before ASC, id ASC",
+            Self::ValidFromLast => "not_before DESC, id DESC",
+        }
+    }
+
+    /// The time column it walks in order, whose conditions a page must keep usable by the
+    /// index; `None` for the id orders.
+    fn column(self) -> Option<&'static str> {
+        match self {
+            Self::Newest | Self::Oldest => None,
+            Self::ExpiresFirst | Self::ExpiresLast => Some("not_after"),
+            Self::ValidFromFirst | Self::ValidFromLast => Some("not_before"),
+        }
+    }
 }
 
 impl NewCertificate {
@@ -211,22 +328,29 @@ impl CertificateFilter {
         }
     }
 
-    /// The filter for counting, and for lists in expiry order: the state's bounds on
-    /// `not_after` are ranges over the `(status, not_after, id)` index.
+    /// The filter for counting: the windows in time are ranges over their indexes.
     pub(crate) fn to_sql(&self, backend: Backend, now: OffsetDateTime) -> Filter {
-        self.sql(backend, now, "not_after")
+        self.sql(backend, now, None)
     }
 
-    /// The filter for a page in id order (newest first). `+not_after` is the same value, but
-    /// no index can range over it: without it SQLite, which keeps no statistics here, ranges
-    /// over `(status, not_after, id)` and sorts every match to keep one page (most of the
-    /// table for `active`); with it, it walks `(status, id, not_after)` newest first, checks
-    /// the expiry in the index and stops after the page.
+    /// The filter for a page in `order`. A window in time on a column the page is not sorted
+    /// by is written `+column`: the same value, but no index can range over it. Without it
+    /// SQLite, which keeps no statistics here, ranges over the column's index and sorts every
+    /// match to keep one page (most of the table for `active`); with it, it walks an index in
+    /// the page's order (`(status, id, not_after)` for a state, the rowid tree, an equality
+    /// filter's index), checks the window on what it walks, and stops after the page.
     fn to_page_sql(&self, backend: Backend, now: OffsetDateTime) -> Filter {
-        self.sql(backend, now, "+not_after")
+        self.sql(backend, now, Some(self.order))
     }
 
-    fn sql(&self, backend: Backend, now: OffsetDateTime, not_after: &str) -> Filter {
+    fn sql(&self, backend: Backend, now: OffsetDateTime, page: Option<CertificateOrder>) -> Filter {
+        let column = |name: &'static str| -> String {
+            match page {
+                Some(order) if order.column() != Some(name) => format!("+{name}"),
+                _ => name.to_owned(),
+            }
+        };
+        let not_after = column("not_after");
         let mut f = Filter::default();
         let now = to_micros(now);
         match self.state {
@@ -251,6 +375,55 @@ impl CertificateFilter {
         }
         if let Some(ca_id) = self.ca_id {
             f.and("ca_id = ?", [Arg::Int(ca_id.0)]);
+        }
+        if let Some(template_id) = self.template_id {
+            f.and("template_id = ?", [Arg::Int(template_id.0)]);
+        }
+        if let Some(source) = self.source {
+            f.and("source = ?", [Arg::Text(source.as_str().into())]);
+        }
+        for (name, value) in [
+            ("key_type", &self.key_type),
+            ("signature_algorithm", &self.signature_algorithm),
+            ("issuer", &self.issuer),
+        ] {
+            if let Some(value) = value {
+                f.and(&format!("{name} = ?"), [Arg::Text(value.clone())]);
+            }
+        }
+        if let Some(owner_id) = self.owner_id {
+            f.and("owner_id = ?", [Arg::Int(owner_id)]);
+        }
+        for (name, window) in [
+            ("not_before", self.valid_from),
+            ("not_after", self.valid_until),
+        ] {
+            let name = column(name);
+            if let Some(from) = window.from {
+                f.and(&format!("{name} >= ?"), [Arg::Int(to_micros(from))]);
+            }
+            if let Some(until) = window.until {
+                f.and(&format!("{name} < ?"), [Arg::Int(to_micros(until))]);
+            }
+        }
+        match self.renewed {
+            Some(true) => f.and(
+                "id IN (SELECT renewed_from FROM certificates WHERE renewed_from IS NOT NULL)",
+                [],
+            ),
+            Some(false) => f.and(
+                "NOT EXISTS (SELECT 1 FROM certificates r WHERE r.renewed_from = certificates.id)",
+                [],
+            ),
+            None => {}
+        }
+        match self.has_key {
+            Some(true) => f.and(&format!("{} IS NOT NULL", column("key_id")), []),
+            Some(false) => f.and("key_id IS NULL", []),
+            None => {}
+        }
+        if let Some(kind) = self.san_kind {
+            san_kind_search(&mut f, backend, kind);
         }
         if let Some(text) = &self.search {
             text_search(&mut f, backend, text);
@@ -306,20 +479,11 @@ pub(crate) fn text_search(f: &mut Filter, backend: Backend, text: &str) {
         terms.push(serial);
     }
     if text.chars().count() >= MIN_INDEXED_CHARS {
-        let looked_up = |t: &String| t.chars().take(LOOKED_UP_CHARS).collect::<String>();
-        match backend {
-            Backend::Sqlite => f.and(
-                "id IN (SELECT rowid FROM certificate_search WHERE certificate_search MATCH ?)",
-                [Arg::Text(trigram_query(terms.iter().map(looked_up)))],
-            ),
-            Backend::Postgres => f.and(
-                &format!(
-                    "({})",
-                    vec![format!("{INDEXED_TEXT} LIKE ?"); terms.len()].join(" OR ")
-                ),
-                terms.iter().map(|t| Arg::Text(like_pattern(&looked_up(t)))),
-            ),
-        }
+        let looked_up: Vec<String> = terms
+            .iter()
+            .map(|t| t.chars().take(LOOKED_UP_CHARS).collect())
+            .collect();
+        index_lookup(f, backend, &looked_up);
     }
     let columns = searched_columns(backend);
     let (held, begins) = match backend {
@@ -347,6 +511,35 @@ pub(crate) fn text_search(f: &mut Filter, backend: Backend, text: &str) {
     }
     let clause = vec![format!("{held} OR {begins}"); terms.len()].join(" OR ");
     f.and(&format!("({clause})"), args);
+}
+
+/// Adds to `f` that the trigram index (migration 0034) holds one of `terms` (each of three
+/// characters or more): the rows it names may hold it, and are still to be checked.
+fn index_lookup(f: &mut Filter, backend: Backend, terms: &[String]) {
+    match backend {
+        Backend::Sqlite => f.and(
+            "id IN (SELECT rowid FROM certificate_search WHERE certificate_search MATCH ?)",
+            [Arg::Text(trigram_query(terms.iter().cloned()))],
+        ),
+        Backend::Postgres => f.and(
+            &format!(
+                "({})",
+                vec![format!("{INDEXED_TEXT} LIKE ?"); terms.len()].join(" OR ")
+            ),
+            terms.iter().map(|t| Arg::Text(like_pattern(t))),
+        ),
+    }
+}
+
+/// Adds to `f` that a certificate holds a SAN of `kind`: the index names the rows whose text
+/// holds `kind:`, and of those the rows with a SAN that begins so are kept.
+fn san_kind_search(f: &mut Filter, backend: Backend, kind: SanKind) {
+    let prefix = format!("{}:", kind.as_str());
+    index_lookup(f, backend, std::slice::from_ref(&prefix));
+    match backend {
+        Backend::Sqlite => f.and("' ' || sans GLOB ?", [Arg::Text(format!("* {prefix}*"))]),
+        Backend::Postgres => f.and("' ' || sans LIKE ?", [Arg::Text(format!("% {prefix}%"))]),
+    }
 }
 
 /// The searched columns but the fingerprint, joined by U+001F (which [`text_search`] takes out
@@ -429,7 +622,7 @@ impl Reader {
             .collect()
     }
 
-    /// One page of certificates matching `filter` at `now`, newest first.
+    /// One page of certificates matching `filter` at `now`, in its order.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -461,7 +654,7 @@ impl Reader {
                 self,
                 &format!("{COLUMNS}, {CERT_COLUMNS}"),
                 "certificates",
-                "id DESC",
+                filter.order.sql(),
                 page,
             )
             .await?;

@@ -83,7 +83,9 @@ fn ca(name: &str, now: OffsetDateTime) -> NewCa {
 
 /// Fills the tables in one statement each: certificates stored ten minutes apart over the past
 /// two years, split between two CAs, a tenth revoked, a fifth expired, the rest ending over the
-/// coming two years; an audit record per certificate; CSRs, half of them signed.
+/// coming two years, a third of each key type, a seventh each by ACME and EST, one in fifty a
+/// renewal of the one before, one in a hundred with an IP address; an audit record per
+/// certificate; CSRs, half of them signed.
 async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult {
     let now_us = now.unix_timestamp() * 1_000_000;
     let der = match store.backend() {
@@ -98,9 +100,10 @@ async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult 
     let certificates = format!(
         "{} INSERT INTO certificates (refid, ca_id, sans, status, revoked_at, \
            revocation_reason, subject, common_name, issuer, serial, not_before, not_after, \
-           key_type, signature_algorithm, fingerprint_sha256, source, der, is_ca, created_at, \
-           updated_at) \
-         SELECT 'ref-' || i, {first_ca} + (i % 2), 'dns:host' || i || '.example.test', \
+           key_type, signature_algorithm, fingerprint_sha256, source, renewed_from, der, is_ca, \
+           created_at, updated_at) \
+         SELECT 'ref-' || i, {first_ca} + (i % 2), 'dns:host' || i || '.example.test' || \
+           CASE WHEN i % 100 = 0 THEN ' ip:10.0.' || (i % 250) || '.1' ELSE '' END, \
            CASE WHEN i % 10 = 0 THEN 'revoked' ELSE 'valid' END, \
            CASE WHEN i % 10 = 0 THEN {now_us} - (i % 90) * 86400000000 END, \
            CASE WHEN i % 10 = 0 THEN 'keyCompromise' END, \
@@ -108,7 +111,11 @@ async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult 
            'serial' || i, {now_us} - 86400000000, \
            CASE WHEN i % 5 = 0 THEN {now_us} - 3600000000 \
                 ELSE {now_us} + (i % 730) * 86400000000 END, \
-           'EC P-256', 'ecdsa-with-SHA256', 'fp' || i, 'api', {der}, 0, \
+           CASE i % 3 WHEN 0 THEN 'RSA 2048' WHEN 1 THEN 'EC P-256' ELSE 'Ed25519' END, \
+           CASE i % 3 WHEN 0 THEN 'sha256WithRSAEncryption' WHEN 1 THEN 'ecdsa-with-SHA256' \
+             ELSE 'ed25519' END, \
+           'fp' || i, CASE i % 7 WHEN 0 THEN 'acme' WHEN 1 THEN 'est' ELSE 'api' END, \
+           CASE WHEN i % 50 = 0 THEN i - 1 END, {der}, 0, \
            {now_us} - ({ROWS} - i) * 600000000, {now_us} \
          FROM n",
         numbers(ROWS)
@@ -550,7 +557,159 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
             Matched,
         ),
     ];
-    for (label, filter, count, page) in &lists {
+    // The other filters, one at a time, and the other orders.
+    let window = certmint_store::TimeWindow {
+        from: Some(now - Duration::days(30)),
+        until: Some(now + Duration::days(30)),
+    };
+    let filters = [
+        (
+            "from a template",
+            CertificateFilter {
+                template_id: Some(certmint_store::TemplateId(1)),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "by source",
+            CertificateFilter {
+                source: Some(certmint_store::CertificateSource::Est),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "by key type",
+            CertificateFilter {
+                key_type: Some("RSA 2048".into()),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "by signature algorithm",
+            CertificateFilter {
+                signature_algorithm: Some("ed25519".into()),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "by issuer",
+            CertificateFilter {
+                issuer: Some("CN=CA".into()),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "by owner",
+            CertificateFilter {
+                owner_id: Some(1),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "with an IP address SAN",
+            CertificateFilter {
+                san_kind: Some(certmint_store::SanKind::Ip),
+                ..Default::default()
+            },
+            Matched,
+            Matched,
+        ),
+        (
+            "valid from within a window",
+            CertificateFilter {
+                valid_from: window,
+                ..Default::default()
+            },
+            Counted,
+            Newest,
+        ),
+        (
+            "expiring within a window",
+            CertificateFilter {
+                valid_until: window,
+                ..Default::default()
+            },
+            Counted,
+            Newest,
+        ),
+        (
+            "renewed",
+            CertificateFilter {
+                renewed: Some(true),
+                ..Default::default()
+            },
+            Searched,
+            Searched,
+        ),
+        (
+            "expiring, not renewed",
+            CertificateFilter {
+                state: Some(CertificateState::ExpiringBefore(now + Duration::days(30))),
+                renewed: Some(false),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "key held here",
+            CertificateFilter {
+                has_key: Some(true),
+                ..Default::default()
+            },
+            Counted,
+            Newest,
+        ),
+        (
+            "key not held here",
+            CertificateFilter {
+                has_key: Some(false),
+                ..Default::default()
+            },
+            Counted,
+            Searched,
+        ),
+        (
+            "sorted by expiry, soonest first",
+            CertificateFilter {
+                order: certmint_store::CertificateOrder::ExpiresFirst,
+                ..Default::default()
+            },
+            Tallied,
+            Newest,
+        ),
+        (
+            "sorted by notBefore, latest first",
+            CertificateFilter {
+                order: certmint_store::CertificateOrder::ValidFromLast,
+                ..Default::default()
+            },
+            Tallied,
+            Newest,
+        ),
+        (
+            "oldest first",
+            CertificateFilter {
+                order: certmint_store::CertificateOrder::Oldest,
+                ..Default::default()
+            },
+            Tallied,
+            Newest,
+        ),
+    ];
+    for (label, filter, count, page) in lists.iter().chain(&filters) {
         reader.certificates(filter, now, FIRST_PAGE).await?;
         checks
             .expect(

@@ -2151,6 +2151,337 @@ async fn search_finds_what_reading_every_row_finds() -> TestResult {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The certificate list's filters and orders
+
+/// Where a stored certificate falls in an order, as a sort in Rust places it.
+type SortKey = fn(&Stored) -> (i64, i64);
+
+/// A stored certificate as a brute-force filter sees it.
+struct Stored {
+    id: CertificateId,
+    row: certmint_store::NewCertificate,
+    revoked: bool,
+    renewed: bool,
+}
+
+/// Whether `s` passes every condition of `f` at `t`, decided in Rust on the row.
+fn passes(f: &certmint_store::CertificateFilter, s: &Stored, t: OffsetDateTime) -> bool {
+    use certmint_store::CertificateState as State;
+    let c = &s.row;
+    let after = c.cert.not_after;
+    let state = match f.state {
+        None => true,
+        Some(State::Active) => !s.revoked && after > t,
+        Some(State::Expired) => !s.revoked && after <= t,
+        Some(State::Revoked) => s.revoked,
+        Some(State::ExpiringBefore(until)) => !s.revoked && after > t && after <= until,
+    };
+    let within = |w: certmint_store::TimeWindow, at: OffsetDateTime| {
+        w.from.is_none_or(|from| at >= from) && w.until.is_none_or(|until| at < until)
+    };
+    state
+        && f.ca_id.is_none_or(|ca| c.ca_id == Some(ca))
+        && f.template_id.is_none_or(|id| c.template_id == Some(id))
+        && f.source.is_none_or(|source| c.source == source)
+        && f.key_type.as_ref().is_none_or(|k| &c.cert.key_type == k)
+        && f.signature_algorithm
+            .as_ref()
+            .is_none_or(|a| &c.cert.signature_algorithm == a)
+        && f.issuer.as_ref().is_none_or(|i| &c.cert.issuer == i)
+        && f.owner_id.is_none_or(|o| c.owner_id == Some(o))
+        && f.san_kind.is_none_or(|k| {
+            c.sans
+                .iter()
+                .any(|san| san.starts_with(&format!("{}:", k.as_str())))
+        })
+        && within(f.valid_from, c.cert.not_before)
+        && within(f.valid_until, after)
+        && f.renewed.is_none_or(|r| s.renewed == r)
+        && f.has_key.is_none_or(|h| c.key_id.is_some() == h)
+        && f.search
+            .as_ref()
+            .is_none_or(|text| !found_by_scan(std::slice::from_ref(c), text).is_empty())
+}
+
+async fn filters(store: Store) -> TestResult {
+    use certmint_store::{CertificateFilter, CertificateOrder, SanKind, TimeWindow};
+    const ROWS: usize = 300;
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let template = tx
+        .insert_template(
+            &certmint_store::NewTemplate {
+                name: "servers".into(),
+                description: None,
+                builtin: false,
+                body: "{}".into(),
+            },
+            t,
+        )
+        .await?;
+    let ann = tx.insert_user(&new_user("ann", "operator"), t).await?;
+    let ben = tx.insert_user(&new_user("ben", "operator"), t).await?;
+    let key = tx
+        .insert_key(
+            &certmint_store::NewKey {
+                refid: "key-held".into(),
+                key_type: "EC P-256".into(),
+                backend: "software".into(),
+                sealed: Some(vec![1; 8]),
+                public_key: vec![0x30, 1],
+                hsm: None,
+            },
+            t,
+        )
+        .await?;
+    let key_types = ["EC P-256", "RSA 2048", "Ed25519"];
+    let signatures = ["ecdsa-with-SHA256", "sha256WithRSAEncryption"];
+    let rows: Vec<certmint_store::NewCertificate> = (0..ROWS)
+        .map(|i| {
+            let mut c = new_certificate(i, t);
+            c.template_id = (i % 5 == 0).then_some(template);
+            c.owner_id = [Some(ann), Some(ben), None, None][i % 4];
+            c.source = CertificateSource::ALL[i % CertificateSource::ALL.len()];
+            c.key_id = (i % 8 == 0).then_some(key);
+            c.cert.key_type = key_types[i % 3].into();
+            c.cert.signature_algorithm = signatures[i % 2].into();
+            c.cert.issuer = if i % 5 < 2 {
+                "CN=Other CA, O=Ü"
+            } else {
+                "CN=Test CA"
+            }
+            .into();
+            c.cert.not_before = t - Duration::hours(i as i64);
+            c.cert.not_after = t + Duration::days((i % 40) as i64 - 10);
+            if i % 17 == 5 {
+                c.sans.clear();
+            }
+            if i % 6 == 0 {
+                c.sans.push(format!("ip:10.0.0.{}", i % 250));
+            }
+            if i % 9 == 0 {
+                c.sans.push(format!("email:user{i}@example.test"));
+            }
+            if i % 10 == 0 {
+                c.sans
+                    .push(format!("uri:https://host{i}.example.test/ip:{i}"));
+            }
+            // A subject that holds "ip:" and "email:" as text, without such SANs.
+            if i % 23 == 1 {
+                c.cert.subject = format!("CN=ship:yard {i},OU=email: none");
+            }
+            c
+        })
+        .collect();
+    // The second half renews some of the first.
+    let half = ROWS / 2;
+    let first: Vec<_> = rows[..half].iter().map(|c| (c, t)).collect();
+    let mut ids = tx.insert_certificates(&first).await?;
+    let mut rows = rows;
+    for i in half..ROWS {
+        if i % 10 == 3 {
+            rows[i].renewed_from = Some(ids[i - half]);
+        }
+    }
+    let second: Vec<_> = rows[half..].iter().map(|c| (c, t)).collect();
+    ids.extend(tx.insert_certificates(&second).await?);
+    let mut stored: Vec<Stored> = ids
+        .iter()
+        .zip(rows)
+        .map(|(id, row)| Stored {
+            id: *id,
+            row,
+            revoked: false,
+            renewed: false,
+        })
+        .collect();
+    let renewed: Vec<CertificateId> = stored.iter().filter_map(|s| s.row.renewed_from).collect();
+    for (i, s) in stored.iter_mut().enumerate() {
+        s.renewed = renewed.contains(&s.id);
+        if i % 11 == 0 {
+            let revocation = certmint_store::Revocation {
+                at: t,
+                reason: "keyCompromise",
+                comment: None,
+                invalidity_date: None,
+            };
+            assert!(
+                tx.set_revocation(s.id, (CertificateStatus::Valid, None), Some(&revocation), t)
+                    .await?
+            );
+            s.revoked = true;
+        }
+    }
+    tx.commit().await?;
+
+    let window = TimeWindow {
+        from: Some(t - Duration::hours(100)),
+        until: Some(t - Duration::hours(40)),
+    };
+    let expiring = TimeWindow {
+        from: Some(t),
+        until: Some(t + Duration::days(7)),
+    };
+    let one = |f: fn(&mut CertificateFilter)| {
+        let mut filter = CertificateFilter::default();
+        f(&mut filter);
+        filter
+    };
+    let filters = [
+        one(|_| {}),
+        one(|f| f.template_id = Some(certmint_store::TemplateId(1))),
+        one(|f| f.source = Some(CertificateSource::Est)),
+        one(|f| f.source = Some(CertificateSource::Api)),
+        one(|f| f.key_type = Some("RSA 2048".into())),
+        one(|f| f.key_type = Some("RSA 4096".into())),
+        one(|f| f.signature_algorithm = Some("ecdsa-with-SHA256".into())),
+        one(|f| f.issuer = Some("CN=Other CA, O=Ü".into())),
+        one(|f| f.san_kind = Some(SanKind::Ip)),
+        one(|f| f.san_kind = Some(SanKind::Email)),
+        one(|f| f.san_kind = Some(SanKind::Uri)),
+        one(|f| f.san_kind = Some(SanKind::Dns)),
+        one(|f| f.renewed = Some(true)),
+        one(|f| f.renewed = Some(false)),
+        one(|f| f.has_key = Some(true)),
+        one(|f| f.has_key = Some(false)),
+    ];
+    let mut filters = filters.to_vec();
+    let template_id = template;
+    filters.extend([
+        CertificateFilter {
+            template_id: Some(template_id),
+            ..Default::default()
+        },
+        CertificateFilter {
+            owner_id: Some(ann),
+            ..Default::default()
+        },
+        CertificateFilter {
+            owner_id: Some(ben),
+            key_type: Some("Ed25519".into()),
+            ..Default::default()
+        },
+        CertificateFilter {
+            valid_from: window,
+            ..Default::default()
+        },
+        CertificateFilter {
+            valid_until: expiring,
+            ..Default::default()
+        },
+        CertificateFilter {
+            valid_until: TimeWindow {
+                from: None,
+                until: Some(t),
+            },
+            renewed: Some(false),
+            ..Default::default()
+        },
+        CertificateFilter {
+            state: Some(certmint_store::CertificateState::ExpiringBefore(
+                t + Duration::days(14),
+            )),
+            renewed: Some(false),
+            has_key: Some(false),
+            ..Default::default()
+        },
+        CertificateFilter {
+            state: Some(certmint_store::CertificateState::Revoked),
+            san_kind: Some(SanKind::Ip),
+            source: Some(CertificateSource::Api),
+            ..Default::default()
+        },
+        CertificateFilter {
+            search: Some("HOST4".into()),
+            issuer: Some("CN=Test CA".into()),
+            valid_from: window,
+            ..Default::default()
+        },
+    ]);
+    for filter in &filters {
+        let mut expected: Vec<i64> = stored
+            .iter()
+            .filter(|s| passes(filter, s, t))
+            .map(|s| s.id.0)
+            .collect();
+        expected.reverse();
+        let page = store.certificates(filter, t, page(1, 1000)).await?;
+        let found: Vec<i64> = page.items.iter().map(|c| c.id.0).collect();
+        assert_eq!(found, expected, "{filter:?}");
+        assert_eq!(page.total, expected.len() as i64, "count of {filter:?}");
+    }
+    // Every filter above narrows and none is empty but the RSA 4096 one: they test something.
+    let sizes: Vec<usize> = filters
+        .iter()
+        .map(|f| stored.iter().filter(|s| passes(f, s, t)).count())
+        .collect();
+    assert_eq!(sizes.iter().filter(|n| **n == 0).count(), 1, "{sizes:?}");
+    assert!(sizes[1..].iter().all(|n| *n < ROWS), "{sizes:?}");
+
+    // Each order, on its own and filtered, ties broken by id, on two pages as on one.
+    let orders: [(CertificateOrder, SortKey); 6] = [
+        (CertificateOrder::Newest, |s| (-s.id.0, 0)),
+        (CertificateOrder::Oldest, |s| (s.id.0, 0)),
+        (CertificateOrder::ExpiresFirst, |s| {
+            (to_micros(s.row.cert.not_after), s.id.0)
+        }),
+        (CertificateOrder::ExpiresLast, |s| {
+            (-to_micros(s.row.cert.not_after), -s.id.0)
+        }),
+        (CertificateOrder::ValidFromFirst, |s| {
+            (to_micros(s.row.cert.not_before), s.id.0)
+        }),
+        (CertificateOrder::ValidFromLast, |s| {
+            (-to_micros(s.row.cert.not_before), -s.id.0)
+        }),
+    ];
+    for (order, key) in orders {
+        for filter in [
+            CertificateFilter::default(),
+            CertificateFilter {
+                key_type: Some("EC P-256".into()),
+                valid_until: expiring,
+                ..Default::default()
+            },
+        ] {
+            let filter = CertificateFilter { order, ..filter };
+            let mut expected: Vec<&Stored> =
+                stored.iter().filter(|s| passes(&filter, s, t)).collect();
+            expected.sort_by_key(|s| key(s));
+            let expected: Vec<i64> = expected.iter().map(|s| s.id.0).collect();
+            let mut found = Vec::new();
+            for n in 1..=2 {
+                let half_page = u32::try_from(expected.len().div_ceil(2).max(1))?;
+                let p = store.certificates(&filter, t, page(n, half_page)).await?;
+                found.extend(p.items.iter().map(|c| c.id.0));
+            }
+            assert_eq!(found, expected, "{filter:?}");
+        }
+        // Only an id order takes a cursor.
+        let by_cursor = store
+            .certificates(
+                &CertificateFilter {
+                    order,
+                    ..Default::default()
+                },
+                t,
+                PageRequest {
+                    after: Some(ids[100].0),
+                    ..page(1, 10)
+                },
+            )
+            .await;
+        assert_eq!(by_cursor.is_ok(), order.by_id(), "{order:?}: {by_cursor:?}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn filters_find_what_reading_every_row_finds() -> TestResult {
+    on_every_backend(filters).await
+}
+
+// ---------------------------------------------------------------------------------------------
 // Keyset pages
 
 async fn keyset_pages(store: Store) -> TestResult {

@@ -34,27 +34,98 @@ pub struct ListQuery {
     ca_id: String,
     search: String,
     days: String,
+    source: String,
+    key_type: String,
+    san_type: String,
+    has_key: String,
+    renewed: String,
+    sort: String,
+    order: String,
     page: Option<u32>,
 }
 
+/// The choices of the list's selects: the query-string value and its label, "Any" first.
+const SOURCES: [(&str, &str); 8] = [
+    ("", "Any"),
+    ("api", "API"),
+    ("acme", "ACME"),
+    ("csr", "CSR"),
+    ("est", "EST"),
+    ("scep", "SCEP"),
+    ("imported", "Imported"),
+    ("system", "certmint"),
+];
+const SAN_TYPES: [(&str, &str); 5] = [
+    ("", "Any"),
+    ("dns", "DNS name"),
+    ("ip", "IP address"),
+    ("email", "Email"),
+    ("uri", "URI"),
+];
+const YES_NO: [(&str, &str); 3] = [("", "Any"), ("true", "Yes"), ("false", "No")];
+const SORTS: [(&str, &str); 3] = [
+    ("", "Added"),
+    ("valid_until", "Expiry"),
+    ("valid_from", "Valid from"),
+];
+const ORDERS: [(&str, &str); 2] = [("", "Latest first"), ("asc", "Earliest first")];
+
 impl ListQuery {
     /// The filters, as the query string names them.
-    fn filters(&self) -> [(&'static str, &str); 4] {
+    fn filters(&self) -> [(&'static str, &str); 11] {
         [
             ("status", &self.status),
             ("ca_id", &self.ca_id),
             ("search", &self.search),
             ("days", &self.days),
+            ("source", &self.source),
+            ("key_type", &self.key_type),
+            ("san_type", &self.san_type),
+            ("has_key", &self.has_key),
+            ("renewed", &self.renewed),
+            ("sort", &self.sort),
+            ("order", &self.order),
         ]
     }
 
     fn to_rest(&self) -> ApiResult<CertificateQuery> {
+        let text = |v: &str| blank_is_none(v).map(str::to_owned);
         Ok(CertificateQuery {
-            status: blank_is_none(&self.status).map(str::to_owned),
+            status: text(&self.status),
             ca_id: number("ca_id", &self.ca_id)?,
-            search: blank_is_none(&self.search).map(str::to_owned),
+            search: text(&self.search),
             days: number("days", &self.days)?,
+            source: text(&self.source),
+            key_type: text(&self.key_type),
+            san_type: text(&self.san_type),
+            has_key: yes_no("has_key", &self.has_key)?,
+            renewed: yes_no("renewed", &self.renewed)?,
+            sort: text(&self.sort),
+            order: text(&self.order),
+            ..CertificateQuery::default()
         })
+    }
+
+    /// The key types offered: the ones certmint issues, and the one asked for if another.
+    fn key_types(&self) -> Vec<&str> {
+        let mut types = vec![""];
+        types.extend(KEY_TYPES);
+        if !types.contains(&self.key_type.as_str()) {
+            types.push(&self.key_type);
+        }
+        types
+    }
+}
+
+/// A select's `true` or `false`; blank is neither.
+fn yes_no(field: &str, value: &str) -> ApiResult<Option<bool>> {
+    match value.trim() {
+        "" => Ok(None),
+        "true" => Ok(Some(true)),
+        "false" => Ok(Some(false)),
+        _ => Err(ApiError::bad_request(format!(
+            "{field} must be true or false"
+        ))),
     }
 }
 

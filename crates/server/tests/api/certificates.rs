@@ -1119,3 +1119,142 @@ async fn a_cursor_walks_the_inventory_as_page_numbers_do() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn the_list_filters_and_sorts_as_asked() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let issued = [
+        json!({"common_name": "ec.filter.test", "validity_days": 30,
+               "san": ["dns:ec.filter.test", "ip:192.0.2.7"]}),
+        json!({"common_name": "rsa.filter.test", "validity_days": 90, "key_algorithm": "RSA",
+               "key_size": 2048, "san": ["dns:rsa.filter.test"]}),
+        json!({"common_name": "ed.filter.test", "validity_days": 60, "key_algorithm": "Ed25519",
+               "san": ["dns:ed.filter.test", "email:ops@filter.test"]}),
+    ];
+    let mut ids = Vec::new();
+    for body in issued {
+        let (status, body) = issue(&server, &admin, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["data"]["id"].as_i64().unwrap_or_default());
+    }
+    let (ec, rsa, ed) = (ids[0], ids[1], ids[2]);
+    // The RSA one renews itself, so that one is renewed and one is a renewal.
+    let (status, renewal) = server
+        .call(
+            Method::POST,
+            &format!("/api/v2/certificates/{rsa}/renew"),
+            &Auth::Session(&admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{renewal}");
+    let renewal = renewal["data"]["id"].as_i64().unwrap_or_default();
+    assert!(renewal > ed, "{renewal}");
+
+    let get = |path: String| {
+        let server = &server;
+        let admin = &admin;
+        async move {
+            server
+                .call(Method::GET, &path, &Auth::Session(admin), None)
+                .await
+        }
+    };
+    let found = |query: &'static str| {
+        let get = &get;
+        async move {
+            let (status, body) =
+                get(format!("/api/v2/certificates?search=filter.test&{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            let ids: Vec<i64> = body["data"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|c| c["id"].as_i64()).collect())
+                .unwrap_or_default();
+            assert_eq!(body["meta"]["total"], json!(ids.len()), "{query}: {body}");
+            ids
+        }
+    };
+    assert_eq!(found("").await, [renewal, ed, rsa, ec]);
+    assert_eq!(found("key_type=Ed25519").await, [ed]);
+    assert_eq!(found("key_type=EC%20P-256").await, [ec]);
+    assert_eq!(
+        found("key_algorithm=rsa&key_size=2048").await,
+        [renewal, rsa]
+    );
+    assert_eq!(found("key_algorithm=Ed25519").await, [ed]);
+    assert_eq!(
+        found("signature_algorithm=ecdsa-with-SHA256").await.len(),
+        4,
+        "the default CA signs with ECDSA"
+    );
+    assert_eq!(found("san_type=ip").await, [ec]);
+    assert_eq!(found("san_type=email").await, [ed]);
+    assert_eq!(found("san_type=uri").await, Vec::<i64>::new());
+    assert_eq!(found("source=api").await.len(), 4);
+    assert_eq!(found("source=acme").await, Vec::<i64>::new());
+    assert_eq!(found("has_key=true").await.len(), 4);
+    assert_eq!(found("has_key=false").await, Vec::<i64>::new());
+    assert_eq!(found("renewed=true").await, [rsa]);
+    assert_eq!(found("renewed=false").await, [renewal, ed, ec]);
+    let (_, me) = get("/api/v2/account/profile".into()).await;
+    let owner = me["data"]["id"].as_i64().unwrap_or_default();
+    let (status, mine) = get(format!(
+        "/api/v2/certificates?search=filter.test&owner_id={owner}"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(mine["meta"]["total"], 4, "{mine}");
+    assert_eq!(found("owner_id=999999").await, Vec::<i64>::new());
+    // Windows: expiring within 45 days, and valid from tomorrow on.
+    let soon = (time::OffsetDateTime::now_utc() + time::Duration::days(45))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let tomorrow = (time::OffsetDateTime::now_utc() + time::Duration::days(1))
+        .format(&time::format_description::well_known::Rfc3339)?;
+    let (_, within) = get(format!(
+        "/api/v2/certificates?search=filter.test&expires_before={soon}"
+    ))
+    .await;
+    assert_eq!(within["meta"]["total"], 1, "{within}");
+    assert_eq!(within["data"][0]["id"], ec, "{within}");
+    let (_, later) = get(format!(
+        "/api/v2/certificates?search=filter.test&valid_from_after={tomorrow}"
+    ))
+    .await;
+    assert_eq!(later["meta"]["total"], 0, "{later}");
+    // Orders: by expiry either way, oldest first.
+    assert_eq!(
+        found("sort=valid_until&order=asc").await,
+        [ec, ed, rsa, renewal]
+    );
+    assert_eq!(found("sort=valid_until").await, [renewal, rsa, ed, ec]);
+    assert_eq!(found("order=asc").await, [ec, rsa, ed, renewal]);
+
+    // What the list cannot do is a 400 that says why.
+    for (query, says) in [
+        ("source=carrier-pigeon", "unknown source"),
+        ("san_type=x400", "unknown san_type"),
+        ("sort=serial", "unknown sort"),
+        ("order=sideways", "unknown order"),
+        ("key_algorithm=RSA", "needs key_size"),
+        ("key_size=2048", "needs key_algorithm"),
+        ("key_type=Ed25519&key_algorithm=Ed25519", "not both"),
+        ("key_algorithm=DSA&key_size=1024", "not supported"),
+        ("has_key=maybe", "has_key"),
+        ("expires_before=next-week", "expires_before"),
+        ("sort=valid_until&cursor=5", "no cursor"),
+    ] {
+        let (status, body) = get(format!("/api/v2/certificates?{query}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{query}: {body}"
+        );
+    }
+    // A sorted list is paged by number, and names no cursor.
+    let (_, sorted) =
+        get("/api/v2/certificates?search=filter.test&sort=valid_from&per_page=2".into()).await;
+    assert_eq!(sorted["meta"]["total"], 4, "{sorted}");
+    assert!(sorted["meta"]["next_cursor"].is_null(), "{sorted}");
+    Ok(())
+}

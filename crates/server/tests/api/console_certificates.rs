@@ -108,6 +108,15 @@ async fn an_operator_issues_exports_renews_and_revokes_from_the_console() -> Tes
         ("status=expiring&days=7", true),
         ("status=expiring&days=3", false),
         ("status=revoked", false),
+        (
+            "key_type=EC+P-384&san_type=ip&source=api&has_key=true",
+            true,
+        ),
+        ("key_type=EC+P-256", false),
+        ("san_type=email", false),
+        ("renewed=true", false),
+        ("source=acme", false),
+        ("sort=valid_until&order=asc&renewed=false", true),
     ] {
         let html = get(
             &client,
@@ -126,6 +135,25 @@ async fn an_operator_issues_exports_renews_and_revokes_from_the_console() -> Tes
     let response = get(&client, server.url("/certificates?status=bogus"), cookie).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await?.contains("unknown status"));
+    // The filters chosen stay chosen, and a value the form does not offer is refused.
+    let html = get(
+        &client,
+        server.url("/certificates?key_type=EC+P-384&san_type=ip&sort=valid_until"),
+        cookie,
+    )
+    .await
+    .text()
+    .await?;
+    for chosen in [
+        r#"<option value="EC P-384" selected>"#,
+        r#"<option value="ip" selected>"#,
+        r#"<option value="valid_until" selected>"#,
+    ] {
+        assert!(html.contains(chosen), "{chosen} missing: {html}");
+    }
+    let response = get(&client, server.url("/certificates?has_key=maybe"), cookie).await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(response.text().await?.contains("has_key must be"));
 
     // PKCS#12 needs a password of 8 characters; the refusal is beside the export form.
     let export = format!("/certificates/{id}/export");

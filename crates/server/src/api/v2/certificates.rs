@@ -11,14 +11,16 @@ use utoipa_axum::routes;
 use super::import::{ImportAnswer, ImportBody};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, created, keyset_page, no_content, ok};
+use crate::envelope::{
+    Envelope, Pagination, attachment, created, keyset_page, no_content, ok, page,
+};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
 use authority::pki::bundle::{self, Pkcs12Cipher};
 use authority::pki::{ExtendedKeyUsage, KeyUsage, SubjectAltName, pem};
 use authority::{
-    CaId, CertificateFilter, CertificateId, CertificateSource, CertificateState, IssueRequest,
-    KeySource, RevocationReason, TemplateId,
+    CaId, CertificateFilter, CertificateId, CertificateOrder, CertificateSource, CertificateState,
+    IssueRequest, KeySource, RevocationReason, SanKind, TemplateId, TimeWindow,
 };
 
 /// Certificates within this many days of expiry count as expiring.
@@ -122,8 +124,54 @@ pub struct CertificateQuery {
     /// finds serials and fingerprints too. Three characters or more are looked up in a trigram
     /// index.
     pub search: Option<String>,
-    /// With `status=expiring`: the window in days (1 to 3650), 30 when omitted.
+    /// With `status=expiring`: the window in days (1 to 3650), 30 when omitted: the
+    /// certificates with at most this many days remaining.
     pub days: Option<u32>,
+    /// Only certificates issued from this template.
+    pub template_id: Option<i64>,
+    /// Only certificates that came in this way: api, acme, csr, est, scep, imported or system.
+    pub source: Option<String>,
+    /// Only keys of this type, as a certificate's `key_type` shows it (`EC P-256`, `RSA 2048`,
+    /// `Ed25519`).
+    pub key_type: Option<String>,
+    /// Only keys of this algorithm (RSA, EC, Ed25519), with `key_size` for RSA and EC: another
+    /// way to name a `key_type`.
+    pub key_algorithm: Option<String>,
+    /// With `key_algorithm`: RSA bits, or the EC curve's size (256, 384).
+    pub key_size: Option<u32>,
+    /// Only certificates signed with this algorithm, as `signature_algorithm` shows it.
+    pub signature_algorithm: Option<String>,
+    /// Only certificates with this issuer, exactly as `issuer` shows it (RFC 4514).
+    pub issuer: Option<String>,
+    /// Only certificates requested by (owned by) this user id.
+    pub owner_id: Option<i64>,
+    /// Only certificates with a SAN of this kind: dns, ip, email or uri.
+    pub san_type: Option<String>,
+    /// Only certificates valid from this time on or later (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub valid_from_after: Option<OffsetDateTime>,
+    /// Only certificates valid from before this time (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub valid_from_before: Option<OffsetDateTime>,
+    /// Only certificates that expire at this time or later (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub expires_after: Option<OffsetDateTime>,
+    /// Only certificates that expire before this time (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[param(value_type = Option<String>, format = DateTime)]
+    pub expires_before: Option<OffsetDateTime>,
+    /// `true`: only certificates a later one renewed; `false`: only those none has renewed.
+    pub renewed: Option<bool>,
+    /// Whether certmint holds the private key (`private_key_available`).
+    pub has_key: Option<bool>,
+    /// The order: created_at (the default), valid_until or valid_from. Only created_at takes a
+    /// cursor.
+    pub sort: Option<String>,
+    /// desc (the default) or asc.
+    pub order: Option<String>,
 }
 
 /// Certificates, newest first.
@@ -140,11 +188,19 @@ async fn list(
     list_page(&app, q, p).await
 }
 
-/// One page of the inventory for a query; `/cas/{id}/certificates` serves it too.
+/// One page of the inventory for a query; `/cas/{id}/certificates` serves it too. A list in
+/// id order (by `created_at`) is paged by cursor too; another order by number only.
 pub async fn list_page(app: &App, q: CertificateQuery, p: Pagination) -> ApiResult<Response> {
-    let request = p.keyset_request()?;
-    let (items, total) = certificates_page(app, q, request).await?;
-    Ok(keyset_page(items, request, total, |c| c.id))
+    let filter = certificate_filter(q, app.authority.now())?;
+    if filter.order.by_id() {
+        let request = p.keyset_request()?;
+        let (items, total) = filtered_page(app, &filter, request).await?;
+        Ok(keyset_page(items, request, total, |c| c.id))
+    } else {
+        let request = p.request()?;
+        let (items, total) = filtered_page(app, &filter, request).await?;
+        Ok(page(items, request, total))
+    }
 }
 
 /// One page of the inventory for a query, and how many certificates match it.
@@ -153,12 +209,20 @@ pub async fn certificates_page(
     q: CertificateQuery,
     request: authority::PageRequest,
 ) -> ApiResult<(Vec<CertificateView>, i64)> {
+    let filter = certificate_filter(q, app.authority.now())?;
+    filtered_page(app, &filter, request).await
+}
+
+async fn filtered_page(
+    app: &App,
+    filter: &CertificateFilter,
+    request: authority::PageRequest,
+) -> ApiResult<(Vec<CertificateView>, i64)> {
     let now = app.authority.now();
-    let filter = certificate_filter(q, now)?;
     let result = app
         .authority
         .reader()
-        .certificates(&filter, now, request)
+        .certificates(filter, now, request)
         .await
         .map_err(authority::Error::from)?;
     let items = result
@@ -199,11 +263,117 @@ pub fn certificate_filter(
             super::search::MAX_QUERY_CHARS
         )));
     }
+    let key_type = match (q.key_type, q.key_algorithm.as_deref(), q.key_size) {
+        (Some(_), Some(_), _) | (Some(_), None, Some(_)) => {
+            return Err(ApiError::bad_request(
+                "name a key by key_type or by key_algorithm and key_size, not both",
+            ));
+        }
+        (key_type, None, None) => key_type,
+        (None, None, Some(_)) => {
+            return Err(ApiError::bad_request("key_size needs key_algorithm"));
+        }
+        (None, Some(alg), size) => {
+            if size.is_none() && !alg.eq_ignore_ascii_case("ed25519") {
+                return Err(ApiError::bad_request(
+                    "key_algorithm RSA or EC needs key_size (or name the key_type)",
+                ));
+            }
+            // A query that names no key type certmint knows is a bad query (400), where the
+            // same words in an issuance body are a request it cannot do (422).
+            let key = requested_key_type(Some(alg), size, None)
+                .map_err(|e| ApiError::bad_request(ApiError::from(e).message().to_owned()))?;
+            Some(key.label())
+        }
+    };
+    let source = match q.source.as_deref() {
+        None | Some("") => None,
+        Some(word) => Some(CertificateSource::parse(word).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown source '{word}'; expected one of {}",
+                words(CertificateSource::ALL.iter().map(|s| s.as_str()))
+            ))
+        })?),
+    };
+    let san_kind = match q.san_type.as_deref() {
+        None | Some("") => None,
+        Some(name) => Some(SanKind::parse(name).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unknown san_type '{name}'; expected one of {}",
+                words(SanKind::ALL.iter().map(|k| k.as_str()))
+            ))
+        })?),
+    };
+    let descending = match q.order.as_deref() {
+        None | Some("" | "desc") => true,
+        Some("asc") => false,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown order '{other}'; expected asc or desc"
+            )));
+        }
+    };
+    let order = match (q.sort.as_deref(), descending) {
+        (None | Some("" | "created_at"), true) => CertificateOrder::Newest,
+        (None | Some("" | "created_at"), false) => CertificateOrder::Oldest,
+        (Some("valid_until"), true) => CertificateOrder::ExpiresLast,
+        (Some("valid_until"), false) => CertificateOrder::ExpiresFirst,
+        (Some("valid_from"), true) => CertificateOrder::ValidFromLast,
+        (Some("valid_from"), false) => CertificateOrder::ValidFromFirst,
+        (Some(other), _) => {
+            return Err(ApiError::bad_request(format!(
+                "unknown sort '{other}'; expected created_at, valid_until or valid_from"
+            )));
+        }
+    };
+    for (name, value) in [
+        ("key_type", &key_type),
+        ("signature_algorithm", &q.signature_algorithm),
+        ("issuer", &q.issuer),
+    ] {
+        if value
+            .as_ref()
+            .is_some_and(|v| v.chars().count() > super::search::MAX_QUERY_CHARS)
+        {
+            return Err(ApiError::bad_request(format!(
+                "{name} holds at most {} characters",
+                super::search::MAX_QUERY_CHARS
+            )));
+        }
+    }
     Ok(CertificateFilter {
         state,
         ca_id: q.ca_id.map(CaId),
         search: q.search,
+        template_id: q.template_id.map(TemplateId),
+        source,
+        key_type: key_type.filter(|k| !k.is_empty()),
+        signature_algorithm: q.signature_algorithm.filter(|v| !v.is_empty()),
+        issuer: q.issuer.filter(|v| !v.is_empty()),
+        owner_id: q.owner_id,
+        san_kind,
+        valid_from: TimeWindow {
+            from: q.valid_from_after,
+            until: q.valid_from_before,
+        },
+        valid_until: TimeWindow {
+            from: q.expires_after,
+            until: q.expires_before,
+        },
+        renewed: q.renewed,
+        has_key: q.has_key,
+        order,
     })
+}
+
+/// `a, b or c`.
+fn words<'a>(all: impl Iterator<Item = &'a str>) -> String {
+    let all: Vec<&str> = all.collect();
+    match all.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 /// How many certificates are in each state.

@@ -1,0 +1,11 @@
+-- The certificate list's filters (issue 25). A filter on a column equal to a value reads the
+-- column's index in id order, so a page of matches newest first stops after the page, and a
+-- count reads index entries only. The source index keeps created_at for the EST statistics.
+DROP INDEX certificates_source;
+CREATE INDEX certificates_source ON certificates (source, id, created_at);
+CREATE INDEX certificates_key_type ON certificates (key_type, id);
+CREATE INDEX certificates_signature ON certificates (signature_algorithm, id);
+CREATE INDEX certificates_issuer ON certificates (issuer, id);
+CREATE INDEX certificates_owner ON certificates (owner_id, id) WHERE owner_id IS NOT NULL;
+-- A window on notBefore is counted, and a list sorted by it walked, through this.
+CREATE INDEX certificates_not_before ON certificates (not_before, id);
