@@ -218,16 +218,27 @@ async fn load(
     now: OffsetDateTime,
     issuers: &[Issuer],
     ders: &[Vec<u8>],
+    owner: i64,
 ) -> Result<usize> {
     let mut draw = Draw(19);
     let mut revoked = 0;
+    let mut stored = Vec::with_capacity(n);
     for first in (0..n).step_by(BATCH) {
-        let batch: Vec<_> = (first..n.min(first + BATCH))
+        let mut batch: Vec<_> = (first..n.min(first + BATCH))
             .map(|i| certificate(i, n, now, issuers, ders, &mut draw))
             .collect();
+        // A third requested by the admin; one in ten renews the one stored a batch earlier.
+        for (i, (c, _, _)) in (first..).zip(batch.iter_mut()) {
+            c.owner_id = (i % 3 == 0).then_some(owner);
+            c.renewed_from = i
+                .checked_sub(BATCH)
+                .filter(|_| i % 10 == 0)
+                .and_then(|earlier| stored.get(earlier).copied());
+        }
         let rows: Vec<_> = batch.iter().map(|(c, at, _)| (c, *at)).collect();
         let mut tx = store.begin_write().await?;
         let ids = tx.insert_certificates(&rows).await?;
+        stored.extend(ids.iter().copied());
         let mut entries = Vec::with_capacity(batch.len());
         for (c, at, _) in &batch {
             entries.push(audit(
@@ -265,6 +276,13 @@ async fn load(
         tx.commit().await?;
     }
     Ok(revoked)
+}
+
+/// `at` as RFC 3339, as a query string carries it.
+fn rfc3339(at: OffsetDateTime) -> Result<String> {
+    Ok(at
+        .format(&time::format_description::well_known::Rfc3339)?
+        .replace('+', "%2B"))
 }
 
 /// A subject `CN=cn, O=Example`.
@@ -392,7 +410,9 @@ async fn fetch(client: &reqwest::Client, url: &str, cookie: &str) -> Result<(Dur
     let status = answer.status();
     let body = answer.text().await?;
     let took = start.elapsed();
-    if status != reqwest::StatusCode::OK || !body.contains("<h1") {
+    // A console page has a heading; an API list, its data.
+    if status != reqwest::StatusCode::OK || !(body.contains("<h1") || body.starts_with("{\"data\""))
+    {
         return Err(format!("GET {url}: {status}\n{body}").into());
     }
     Ok((took, body))
@@ -440,8 +460,14 @@ fn quantile(sorted: &[Duration], q: f64) -> f64 {
 
 async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Result<()> {
     let data = tempfile::tempdir()?;
+    // PostgreSQL when CERTMINT_BENCH_DATABASE_URL names a server (a fresh database on it).
+    let database_url = match std::env::var("CERTMINT_BENCH_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => store::testing::fresh_postgres_database(&admin).await?,
+        _ => String::new(),
+    };
     let settings = Settings {
         data_dir: data.path().to_path_buf(),
+        database_url,
         listen: "127.0.0.1:0".parse()?,
         http_listen: String::new(),
         auth_rate_limit_per_minute: 0,
@@ -456,9 +482,13 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
         certmint_server::start(certmint_server::bootstrap::open(settings, secrets).await?).await?;
     let authority = running.app.authority.clone();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let engine = match authority.reader().backend() {
+        store::Backend::Sqlite => "SQLite",
+        store::Backend::Postgres => "PostgreSQL",
+    };
     println!(
-        "console page latency: {n} certificates, SQLite, {cores} cores, {requests} GETs per page \
-         one at a time, then {requests} from {clients} clients at once"
+        "console page latency: {n} certificates, {engine}, {cores} cores, {requests} GETs per \
+         page one at a time, then {requests} from {clients} clients at once"
     );
 
     let started = Instant::now();
@@ -466,18 +496,40 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
     let store = store::Store::connect(&database_url, 4)
         .await?
         .with_chain_key(authority.vault().audit_chain_key());
-    let revoked = load(&store, n, authority.now(), &issuers, &ders).await?;
+    let admin = authority
+        .reader()
+        .user_by_name("admin")
+        .await?
+        .ok_or("no admin user")?
+        .id;
+    let revoked = load(&store, n, authority.now(), &issuers, &ders, admin).await?;
+    if store.backend() == store::Backend::Postgres {
+        // As autovacuum would soon after a load this size.
+        store.execute_raw("ANALYZE").await?;
+    }
     store.close().await;
-    let db_bytes = std::fs::metadata(data.path().join("certmint.db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let stats = authority.reader().database_stats().await?;
     println!(
         "loaded {n} certificates ({revoked} revoked) and {} audit records in {:.1} s; \
          database {} MiB",
         n + revoked,
         started.elapsed().as_secs_f64(),
-        db_bytes / (1024 * 1024)
+        stats.bytes / (1024 * 1024)
     );
+    // Where the bytes are, per certificate stored (tables with their indexes).
+    let mut tables: Vec<_> = stats
+        .tables
+        .iter()
+        .filter_map(|t| t.bytes.map(|b| (b, t.name.as_str())))
+        .filter(|(b, _)| *b > 1024 * 1024)
+        .collect();
+    tables.sort_unstable_by(|a, b| b.cmp(a));
+    for (bytes, name) in tables {
+        println!(
+            "  {name}: {:.0} bytes per certificate",
+            bytes as f64 / n as f64
+        );
+    }
     // The publisher finds the revocations made behind its back and publishes CRLs; let it
     // finish before the clock starts.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -532,6 +584,57 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
         (
             "certificates page 1000",
             "/certificates?page=1000".to_owned(),
+        ),
+        (
+            "certificates by source (csr)",
+            "/certificates?source=csr".to_owned(),
+        ),
+        (
+            "certificates by key type (Ed25519)",
+            "/certificates?key_type=Ed25519".to_owned(),
+        ),
+        (
+            "certificates with an IP SAN",
+            "/certificates?san_type=ip".to_owned(),
+        ),
+        (
+            "certificates with a key held here (none)",
+            "/certificates?has_key=true".to_owned(),
+        ),
+        (
+            "certificates renewed",
+            "/certificates?renewed=true".to_owned(),
+        ),
+        (
+            "certificates expiring, not renewed",
+            "/certificates?status=expiring&renewed=false".to_owned(),
+        ),
+        (
+            "certificates sorted by expiry",
+            "/certificates?sort=valid_until&order=asc".to_owned(),
+        ),
+        (
+            "API certificates by owner",
+            format!("/api/v2/certificates?owner_id={admin}&per_page=50"),
+        ),
+        (
+            "API certificates by issuer",
+            format!(
+                "/api/v2/certificates?issuer={}&per_page=50",
+                issuers[1].subject.replace(' ', "%20").replace(',', "%2C")
+            ),
+        ),
+        (
+            "API certificates valid from within a week",
+            format!(
+                "/api/v2/certificates?valid_from_after={}&valid_from_before={}&per_page=50",
+                rfc3339(authority.now() - time::Duration::days(400))?,
+                rfc3339(authority.now() - time::Duration::days(393))?
+            ),
+        ),
+        (
+            "API certificates by cursor, halfway",
+            format!("/api/v2/certificates?cursor={middle}&per_page=50"),
         ),
         ("a certificate", format!("/certificates/{middle}")),
         ("CAs", "/cas".to_owned()),

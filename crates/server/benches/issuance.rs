@@ -6,7 +6,8 @@
 //! `cargo bench -p certmint-server --bench issuance` runs it in full (20,000 certificates per
 //! path; `CERTMINT_BENCH_N` changes that); `-- direct` (or `signing`, `verify`, `serial`, `rest`,
 //! `est`) runs only the paths named, for profiling one. Under `cargo test` it issues a few per path, so that it
-//! keeps working.
+//! keeps working. `CERTMINT_BENCH_WITHOUT_INDEXES=a,b` drops those indexes first, to measure
+//! what they cost beside a run that keeps them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -402,6 +403,34 @@ async fn stored(authority: &Authority) -> Result<i64> {
         .await?)
 }
 
+/// Drops the indexes that `CERTMINT_BENCH_WITHOUT_INDEXES` names (comma-separated) from the
+/// migrated database at `url`, before the server opens it: the same build then measures what
+/// those indexes cost issuance, beside a run that keeps them. Returns the names dropped.
+async fn without_indexes(url: &str) -> Result<Vec<String>> {
+    let Ok(names) = std::env::var("CERTMINT_BENCH_WITHOUT_INDEXES") else {
+        return Ok(Vec::new());
+    };
+    let names: Vec<String> = names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !n.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+    {
+        return Err(format!("'{bad}' is not an index name").into());
+    }
+    let store = store::Store::connect(url, 1).await?;
+    store.migrate().await?;
+    for name in &names {
+        store.execute_raw(&format!("DROP INDEX {name}")).await?;
+    }
+    store.close().await;
+    Ok(names)
+}
+
 async fn run(n: usize, seconds: u64, paths: &[String]) -> Result<()> {
     let wanted = |path: &str| paths.is_empty() || paths.iter().any(|p| p == path);
     let data = tempfile::tempdir()?;
@@ -416,9 +445,13 @@ async fn run(n: usize, seconds: u64, paths: &[String]) -> Result<()> {
         master_key: None,
         admin_password: Some(PASSWORD.into()),
     };
+    let dropped = without_indexes(&settings.database_url()).await?;
     let running =
         certmint_server::start(certmint_server::bootstrap::open(settings, secrets).await?).await?;
     let authority = running.app.authority.clone();
+    if !dropped.is_empty() {
+        println!("without the indexes {}", dropped.join(", "));
+    }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     println!(
         "certmint issuance benchmark: {n} certificates per path, {cores} cores, SQLite (WAL, synchronous=FULL)"

@@ -333,14 +333,23 @@ impl CertificateFilter {
         self.sql(backend, now, None)
     }
 
-    /// The filter for a page in `order`. A window in time on a column the page is not sorted
-    /// by is written `+column`: the same value, but no index can range over it. Without it
-    /// SQLite, which keeps no statistics here, ranges over the column's index and sorts every
-    /// match to keep one page (most of the table for `active`); with it, it walks an index in
-    /// the page's order (`(status, id, not_after)` for a state, the rowid tree, an equality
-    /// filter's index), checks the window on what it walks, and stops after the page.
-    fn to_page_sql(&self, backend: Backend, now: OffsetDateTime) -> Filter {
-        self.sql(backend, now, Some(self.order))
+    /// The filter for a page in `order`, of a list with `matches` rows when that is known.
+    ///
+    /// A window in time on a column the page is not sorted by is written `+column`: the same
+    /// value, but no index can range over it. Without it SQLite, which keeps no statistics
+    /// here, ranges over the column's index and sorts every match to keep one page (most of
+    /// the table for `active`); with it, it walks an index in the page's order (`(status, id,
+    /// not_after)` for a state, the rowid tree, an equality filter's index), checks the window
+    /// on what it walks, and stops after the page. That walk is short only where matches are
+    /// dense. For [`FEW_MATCHES`] or fewer, the ids of the matches are found first, through
+    /// whichever index suits the conditions (a window's too), then sorted, and only the
+    /// page's rows read.
+    fn to_page_sql(&self, backend: Backend, now: OffsetDateTime, matches: Option<i64>) -> Filter {
+        if matches.is_some_and(|n| n <= FEW_MATCHES) {
+            self.sql(backend, now, None).ids_first("certificates")
+        } else {
+            self.sql(backend, now, Some(self.order))
+        }
     }
 
     fn sql(&self, backend: Backend, now: OffsetDateTime, page: Option<CertificateOrder>) -> Filter {
@@ -418,7 +427,8 @@ impl CertificateFilter {
             None => {}
         }
         match self.has_key {
-            Some(true) => f.and(&format!("{} IS NOT NULL", column("key_id")), []),
+            // The partial index certificates_held_key holds these rows' ids, in id order.
+            Some(true) => f.and("key_id IS NOT NULL", []),
             Some(false) => f.and("key_id IS NULL", []),
             None => {}
         }
@@ -438,6 +448,10 @@ impl CertificateFilter {
 const INDEXED_TEXT: &str = "LOWER(CASE WHEN strpos(subject, common_name) > 0 THEN '' \
     ELSE COALESCE(common_name, '') END || chr(31) || sans || chr(31) || serial || chr(31) || \
     subject || chr(31) || left(fingerprint_sha256, 16))";
+
+/// Most matches of a list whose page the database may find by sorting them all (see
+/// [`CertificateFilter::to_page_sql`]).
+const FEW_MATCHES: i64 = 10_000;
 
 /// Fewest characters a trigram index can look up.
 const MIN_INDEXED_CHARS: usize = 3;
@@ -633,7 +647,7 @@ impl Reader {
         page: PageRequest,
     ) -> Result<Page<CertificateRow>, Error> {
         let total = self.count_certificates(filter, now).await?;
-        let items = self.certificate_rows(filter, now, page).await?;
+        let items = self.page_rows(filter, now, page, Some(total)).await?;
         Ok(Page { items, total })
     }
 
@@ -648,8 +662,19 @@ impl Reader {
         now: OffsetDateTime,
         page: PageRequest,
     ) -> Result<Vec<CertificateRow>, Error> {
+        self.page_rows(filter, now, page, None).await
+    }
+
+    /// A page of `filter`'s list, which has `matches` rows when that is known.
+    async fn page_rows(
+        &self,
+        filter: &CertificateFilter,
+        now: OffsetDateTime,
+        page: PageRequest,
+        matches: Option<i64>,
+    ) -> Result<Vec<CertificateRow>, Error> {
         let rows = filter
-            .to_page_sql(self.backend(), now)
+            .to_page_sql(self.backend(), now, matches)
             .fetch_rows(
                 self,
                 &format!("{COLUMNS}, {CERT_COLUMNS}"),

@@ -596,6 +596,22 @@ impl Filter {
         filter
     }
 
+    /// This filter as one condition on `table`'s rows: `id IN (SELECT id FROM table WHERE …)`,
+    /// which the database answers by finding the matching ids through the best index for
+    /// the conditions alone, whatever order a page asks for; none without conditions.
+    pub(crate) fn ids_first(self, table: &str) -> Self {
+        if self.clauses.is_empty() {
+            return self;
+        }
+        Self {
+            clauses: vec![format!(
+                "id IN (SELECT id FROM {table}{})",
+                where_clause(&self.clauses)
+            )],
+            args: self.args,
+        }
+    }
+
     /// Adds a clause; each `?` in it becomes the next `$n` and takes the next value of `args`.
     pub(crate) fn and(&mut self, clause: &str, args: impl IntoIterator<Item = Arg>) {
         let mut args = args.into_iter().peekable();

@@ -9,3 +9,6 @@ CREATE INDEX certificates_issuer ON certificates (issuer, id);
 CREATE INDEX certificates_owner ON certificates (owner_id, id) WHERE owner_id IS NOT NULL;
 -- A window on notBefore is counted, and a list sorted by it walked, through this.
 CREATE INDEX certificates_not_before ON certificates (not_before, id);
+-- The ids of the certificates whose key certmint holds, in id order: a page of them newest
+-- first, and their count, however few they are.
+CREATE INDEX certificates_held_key ON certificates (id) WHERE key_id IS NOT NULL;
