@@ -14,6 +14,25 @@ pub const MAX_PER_PAGE: u32 = 100;
 /// The header that carries a list's `meta.total`.
 pub const TOTAL_COUNT: axum::http::HeaderName =
     axum::http::HeaderName::from_static("x-total-count");
+/// The header that says a list's total is an estimate (`meta.total_estimated`).
+pub const TOTAL_ESTIMATED: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("x-total-count-estimated");
+
+/// How many items a whole list holds: counted, or estimated where counting would cost too much.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Total {
+    pub n: i64,
+    pub estimated: bool,
+}
+
+impl From<i64> for Total {
+    fn from(n: i64) -> Self {
+        Self {
+            n,
+            estimated: false,
+        }
+    }
+}
 
 /// A successful response.
 #[derive(Debug, Serialize, ToSchema)]
@@ -37,6 +56,10 @@ pub struct Meta {
     pub per_page: u32,
     /// Items in the whole list.
     pub total: i64,
+    /// Present, and true, when `total` is an estimate: the certificate list estimates past
+    /// 20,000 matches.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub total_estimated: bool,
     /// On a list in id order, while items may follow this page: the `cursor` of the next.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
@@ -156,8 +179,12 @@ pub fn created<T: Serialize>(data: T, message: impl Into<String>) -> Response {
 }
 
 /// 200 with one page of a list.
-pub fn page<T: Serialize>(items: Vec<T>, page: authority::PageRequest, total: i64) -> Response {
-    page_with_cursor(items, page, total, None)
+pub fn page<T: Serialize>(
+    items: Vec<T>,
+    page: authority::PageRequest,
+    total: impl Into<Total>,
+) -> Response {
+    page_with_cursor(items, page, total.into(), None)
 }
 
 /// 200 with one page of a list in id order, and the cursor of the page after it when there
@@ -166,14 +193,15 @@ pub fn page<T: Serialize>(items: Vec<T>, page: authority::PageRequest, total: i6
 pub fn keyset_page<T: Serialize>(
     items: Vec<T>,
     page: authority::PageRequest,
-    total: i64,
+    total: impl Into<Total>,
     id: impl Fn(&T) -> i64,
 ) -> Response {
+    let total = total.into();
     let shown = i64::try_from(items.len()).unwrap_or(i64::MAX);
     let more = match page.after {
         None => {
             let before = i64::from(page.page.saturating_sub(1)) * i64::from(page.per_page);
-            before.saturating_add(shown) < total
+            before.saturating_add(shown) < total.n
         }
         Some(_) => shown >= i64::from(page.per_page),
     };
@@ -187,24 +215,31 @@ pub fn keyset_page<T: Serialize>(
 fn page_with_cursor<T: Serialize>(
     items: Vec<T>,
     page: authority::PageRequest,
-    total: i64,
+    total: Total,
     next_cursor: Option<String>,
 ) -> Response {
-    (
-        // The count in a header too: `HEAD` on a list answers it without the items.
-        [(TOTAL_COUNT, total.to_string())],
-        Json(Envelope {
-            data: items,
-            message: None,
-            meta: Some(Meta {
-                page: page.page,
-                per_page: page.per_page,
-                total,
-                next_cursor,
-            }),
+    let mut response = Json(Envelope {
+        data: items,
+        message: None,
+        meta: Some(Meta {
+            page: page.page,
+            per_page: page.per_page,
+            total: total.n,
+            total_estimated: total.estimated,
+            next_cursor,
         }),
-    )
-        .into_response()
+    })
+    .into_response();
+    // The count in a header too: `HEAD` on a list answers it without the items.
+    let headers = response.headers_mut();
+    headers.insert(TOTAL_COUNT, axum::http::HeaderValue::from(total.n));
+    if total.estimated {
+        headers.insert(
+            TOTAL_ESTIMATED,
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// 204 with no body: what a successful DELETE answers, as the reference's status table says.

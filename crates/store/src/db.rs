@@ -671,6 +671,93 @@ impl Filter {
         Ok(store.row(sql, &self.args).await?.try_get("n")?)
     }
 
+    /// How many rows of `from` match, counted no further than `cap`: `None` past it. Reads at
+    /// most `cap + 1` matches, however many there are.
+    pub(crate) async fn count_up_to(
+        &self,
+        store: &Reader,
+        from: &str,
+        cap: i64,
+    ) -> Result<Option<i64>, Error> {
+        let mut args = self.args.clone();
+        args.push(Arg::Int(cap.saturating_add(1)));
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 FROM {from}{} LIMIT ${}) capped",
+            self.where_sql(),
+            args.len()
+        );
+        let n: i64 = store.row(sql, &args).await?.try_get("n")?;
+        Ok((n <= cap).then_some(n))
+    }
+
+    /// An estimate of how many rows of `from` (whose `id` is its primary key) match: the
+    /// matches among `slices` runs of `width` ids spread evenly over the ids in use, scaled to
+    /// all of them. It reads those runs' rows only (at most `slices × width`), through the
+    /// primary key, whatever the conditions; an id no row holds (a deleted row) counts as a
+    /// row that does not match, so deletions lower the estimate as they should.
+    pub(crate) async fn estimate_by_ids(
+        &self,
+        store: &Reader,
+        from: &str,
+        slices: i64,
+        width: i64,
+    ) -> Result<i64, Error> {
+        let bounds = store
+            .row(
+                // Apart, each read from one end of the primary key; together, SQLite reads
+                // the whole table for them.
+                format!(
+                    "SELECT (SELECT MIN(id) FROM {from}) AS low, (SELECT MAX(id) FROM {from}) AS high"
+                ),
+                &[],
+            )
+            .await?;
+        let (Some(low), Some(high)) = (
+            bounds.try_get::<Option<i64>, _>("low")?,
+            bounds.try_get::<Option<i64>, _>("high")?,
+        ) else {
+            return Ok(0);
+        };
+        let span = high - low + 1;
+        let sampled = slices * width;
+        if span <= sampled {
+            return self.count(store, from).await;
+        }
+        let step = span / slices;
+        let mut args = self.args.clone();
+        let mut runs = Vec::new();
+        for k in 0..slices {
+            let start = low + k * step;
+            args.extend([Arg::Int(start), Arg::Int(start + width)]);
+            runs.push(format!(
+                "(id >= ${} AND id < ${})",
+                args.len() - 1,
+                args.len()
+            ));
+        }
+        let matched = if self.clauses.is_empty() {
+            "COUNT(*)".to_owned()
+        } else {
+            format!("COUNT(CASE WHEN {} THEN 1 END)", self.clauses.join(" AND "))
+        };
+        // SQLite would rather walk a whole covering index than look up each run of ids; told
+        // to use no index, it still looks rows up by rowid, as here it should.
+        let not_indexed = match store.backend() {
+            Backend::Sqlite => " NOT INDEXED",
+            Backend::Postgres => "",
+        };
+        let sql = format!(
+            "SELECT {matched} AS n FROM {from}{not_indexed} WHERE {}",
+            runs.join(" OR ")
+        );
+        let n: i64 = store.row(sql, &args).await?.try_get("n")?;
+        // Wide enough for any real table: i64 holds span × n for spans up to 2^40 ids.
+        Ok(
+            i64::try_from(i128::from(n) * i128::from(span) / i128::from(sampled))
+                .unwrap_or(i64::MAX),
+        )
+    }
+
     /// One page of `SELECT {columns} FROM {from} … ORDER BY {order}`: by number, or after a
     /// row when `order` is `id DESC` or `id ASC`.
     ///

@@ -58,8 +58,8 @@ pub use audit::{
 pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;
 pub use certificates::{
-    CertificateFilter, CertificateOrder, CertificateRow, CertificateState, NewCertificate,
-    Revocation, SanKind, TimeWindow,
+    CertificateFilter, CertificateOrder, CertificatePage, CertificateRow, CertificateState,
+    NewCertificate, Revocation, SanKind, TimeWindow,
 };
 pub use csrs::{CsrRow, NewCsr};
 pub use dashboard::{

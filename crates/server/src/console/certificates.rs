@@ -20,6 +20,7 @@ use crate::api::v2::certificates::{
 use crate::api::v2::tools::{DecodedCertificate, decoded_certificate};
 use crate::api::v2::views::SubjectFields;
 use crate::api::v2::views::{MAX_BULK, bulk_ids};
+use crate::envelope::Total;
 use crate::error::{ApiError, ApiResult};
 use authority::{CertificateId, Permission, RevocationReason};
 
@@ -138,6 +139,8 @@ struct ListPage {
     cas: Vec<Choice>,
     rows: Vec<CertificateView>,
     pager: Pager,
+    /// Whether the pager's total is an estimate.
+    estimated: bool,
     error: Option<String>,
 }
 
@@ -162,7 +165,7 @@ pub async fn list(
         Ok((rows, total, cas)) => (rows, total, cas, None, StatusCode::OK),
         Err(e) => (
             Vec::new(),
-            0,
+            Total::from(0),
             Vec::new(),
             Some(e.message().to_owned()),
             e.status(),
@@ -172,7 +175,8 @@ pub async fn list(
         status,
         &ListPage {
             head: Head::new(),
-            pager: Pager::new("/certificates", &query.filters(), page, PER_PAGE, total),
+            pager: Pager::new("/certificates", &query.filters(), page, PER_PAGE, total.n),
+            estimated: total.estimated,
             frame,
             query,
             cas,

@@ -366,3 +366,65 @@ async fn an_export_of_many_pages_holds_every_match_once_in_each_format() -> Test
     server.stop().await;
     Ok(())
 }
+
+/// Past 20,000 matches the list estimates its total instead of counting every match, and
+/// says so in `meta` and in a header; fewer are counted exactly.
+#[tokio::test]
+async fn a_list_of_many_thousands_estimates_its_total_and_says_so() -> TestResult {
+    const ROWS: usize = 24_000;
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let raw = server.raw_store().await;
+    let at = time::OffsetDateTime::now_utc();
+    let rows: Vec<_> = (0..ROWS).map(|i| row(i, at)).collect();
+    let mut tx = raw.begin_write().await?;
+    tx.insert_certificates(&rows.iter().map(|r| (r, at)).collect::<Vec<_>>())
+        .await?;
+    tx.commit().await?;
+    raw.close().await;
+
+    let (status, many) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?source=imported&per_page=10",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{many}");
+    assert_eq!(many["meta"]["total_estimated"], true, "{}", many["meta"]);
+    let total = many["meta"]["total"].as_i64().unwrap_or_default();
+    let rows = i64::try_from(ROWS)?;
+    assert!((total - rows).abs() * 20 <= rows, "{total} for {ROWS}");
+    assert_eq!(many["data"].as_array().map(Vec::len), Some(10));
+    let head = server
+        .request(
+            Method::HEAD,
+            "/api/v2/certificates?source=imported",
+            &auth,
+            None,
+        )
+        .await;
+    let header = |name: &str| {
+        head.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header("x-total-count"), Some(total.to_string()));
+    assert_eq!(header("x-total-count-estimated").as_deref(), Some("true"));
+
+    // Fewer matches are counted: no mark.
+    let (_, few) = server
+        .call(
+            Method::GET,
+            "/api/v2/certificates?source=imported&search=export2345.",
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(few["meta"]["total"], 1, "{few}");
+    assert!(few["meta"].get("total_estimated").is_none(), "{few}");
+    Ok(())
+}

@@ -12,3 +12,8 @@ CREATE INDEX certificates_not_before ON certificates (not_before, id);
 -- The ids of the certificates whose key certmint holds, in id order: a page of them newest
 -- first, and their count, however few they are.
 CREATE INDEX certificates_held_key ON certificates (id) WHERE key_id IS NOT NULL;
+-- The ids of the certificates with an IP address, email or URI SAN, in id order; the
+-- condition is the one the list's SAN type filter states (certificates.rs, san_kind_search).
+CREATE INDEX certificates_san_ip ON certificates (id) WHERE ' ' || sans GLOB '* ip:*';
+CREATE INDEX certificates_san_email ON certificates (id) WHERE ' ' || sans GLOB '* email:*';
+CREATE INDEX certificates_san_uri ON certificates (id) WHERE ' ' || sans GLOB '* uri:*';

@@ -12,7 +12,7 @@ use super::import::{ImportAnswer, ImportBody};
 use super::views::{SubjectFields, requested_key_type};
 use crate::App;
 use crate::envelope::{
-    Envelope, Pagination, attachment, created, keyset_page, no_content, ok, page,
+    Envelope, Pagination, Total, attachment, created, keyset_page, no_content, ok, page,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id, Upload};
@@ -208,7 +208,7 @@ pub async fn certificates_page(
     app: &App,
     q: CertificateQuery,
     request: authority::PageRequest,
-) -> ApiResult<(Vec<CertificateView>, i64)> {
+) -> ApiResult<(Vec<CertificateView>, Total)> {
     let filter = certificate_filter(q, app.authority.now())?;
     filtered_page(app, &filter, request).await
 }
@@ -217,7 +217,7 @@ async fn filtered_page(
     app: &App,
     filter: &CertificateFilter,
     request: authority::PageRequest,
-) -> ApiResult<(Vec<CertificateView>, i64)> {
+) -> ApiResult<(Vec<CertificateView>, Total)> {
     let now = app.authority.now();
     let result = app
         .authority
@@ -230,7 +230,13 @@ async fn filtered_page(
         .into_iter()
         .map(|c| CertificateView::new(c, now))
         .collect();
-    Ok((items, result.total))
+    Ok((
+        items,
+        Total {
+            n: result.total,
+            estimated: result.estimated,
+        },
+    ))
 }
 
 /// The store's filter for a list query.
