@@ -294,7 +294,8 @@ fn filter_sql(f: &AuditFilter) -> Filter {
 }
 
 impl Reader {
-    /// Lists audit records, newest first.
+    /// Lists audit records, newest first, and how many match (estimated past
+    /// [`crate::COUNTED_EXACTLY`]).
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -303,11 +304,16 @@ impl Reader {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditRecord>, Error> {
-        let (rows, total) = filter_sql(filter)
-            .fetch_page(self, COLUMNS, "audit_log", "id DESC", page)
+        let filter = filter_sql(filter);
+        let (total, estimated) = filter.count_bounded(self, "audit_log").await?;
+        let rows = filter
+            .fetch_rows(self, COLUMNS, "audit_log", "id DESC", page)
             .await?;
-        let items = rows.iter().map(record).collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        Ok(Page {
+            items: rows.iter().map(record).collect::<Result<_, _>>()?,
+            total,
+            estimated,
+        })
     }
 
     /// At most `limit` records after skipping the `offset` newest, newest first (the primary

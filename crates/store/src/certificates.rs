@@ -8,7 +8,7 @@ use crate::db::{
 };
 use crate::words::{CertificateSource, CertificateStatus};
 use crate::{
-    CaId, CertificateId, Error, KeyId, PageRequest, Reader, TemplateId, WriteTx, from_micros,
+    CaId, CertificateId, Error, KeyId, Page, PageRequest, Reader, TemplateId, WriteTx, from_micros,
     to_micros,
 };
 
@@ -157,17 +157,6 @@ pub struct CertificateFilter {
     pub has_key: Option<bool>,
     /// The order of a page; a count ignores it.
     pub order: CertificateOrder,
-}
-
-/// One page of the certificate list, and how many certificates match.
-#[derive(Debug, Clone)]
-pub struct CertificatePage {
-    /// The page.
-    pub items: Vec<CertificateRow>,
-    /// How many match: counted, or estimated when `estimated`.
-    pub total: i64,
-    /// Whether `total` is an estimate: more than [`COUNTED_EXACTLY`] match.
-    pub estimated: bool,
 }
 
 /// A window in time, each end optional: from `from` (inclusive) to `until` (exclusive).
@@ -460,18 +449,6 @@ const INDEXED_TEXT: &str = "LOWER(CASE WHEN strpos(subject, common_name) > 0 THE
     ELSE COALESCE(common_name, '') END || chr(31) || sans || chr(31) || serial || chr(31) || \
     subject || chr(31) || left(fingerprint_sha256, 16))";
 
-/// Most matches the certificate list counts one by one (a covering index's entries, or rows,
-/// in a few milliseconds); past it, [`Reader::certificates`] estimates.
-const COUNTED_EXACTLY: i64 = 20_000;
-
-/// The estimate's sample: this many runs of ids spread over the table, each this wide (16,000
-/// rows read through the primary key at most). A list estimated has more than
-/// [`COUNTED_EXACTLY`] matches, so at ten million rows at least one in 500: the sample then
-/// holds about 32 of them, and the estimate is off by a fifth at worst, far less for the
-/// common lists.
-const SAMPLE_RUNS: i64 = 32;
-const SAMPLE_WIDTH: i64 = 500;
-
 /// Most matches of a list whose page the database may find by sorting them all (see
 /// [`CertificateFilter::to_page_sql`]).
 const FEW_MATCHES: i64 = 10_000;
@@ -662,9 +639,8 @@ impl Reader {
             .collect()
     }
 
-    /// One page of certificates matching `filter` at `now`, in its order, and how many match:
-    /// counted up to [`COUNTED_EXACTLY`], estimated past it, so that the count costs the same
-    /// at any size.
+    /// One page of certificates matching `filter` at `now`, in its order, and how many match
+    /// (estimated past [`crate::COUNTED_EXACTLY`]).
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -673,23 +649,14 @@ impl Reader {
         filter: &CertificateFilter,
         now: OffsetDateTime,
         page: PageRequest,
-    ) -> Result<CertificatePage, Error> {
-        let counted = filter.to_sql(self.backend(), now);
-        let (total, estimated) = match counted
-            .count_up_to(self, "certificates", COUNTED_EXACTLY)
-            .await?
-        {
-            Some(n) => (n, false),
-            None => {
-                let estimate = counted
-                    .estimate_by_ids(self, "certificates", SAMPLE_RUNS, SAMPLE_WIDTH)
-                    .await?;
-                (estimate.max(COUNTED_EXACTLY + 1), true)
-            }
-        };
+    ) -> Result<Page<CertificateRow>, Error> {
+        let (total, estimated) = filter
+            .to_sql(self.backend(), now)
+            .count_bounded(self, "certificates")
+            .await?;
         let matches = (!estimated).then_some(total);
         let items = self.page_rows(filter, now, page, matches).await?;
-        Ok(CertificatePage {
+        Ok(Page {
             items,
             total,
             estimated,

@@ -126,10 +126,10 @@ impl Reader {
         let (rows, total) = filter
             .fetch_page(self, CSR_COLUMNS, "csrs", order, page)
             .await?;
-        Ok(Page {
-            items: rows.iter().map(csr).collect::<Result<_, _>>()?,
+        Ok(Page::counted(
+            rows.iter().map(csr).collect::<Result<_, _>>()?,
             total,
-        })
+        ))
     }
 
     /// CSR `id`.

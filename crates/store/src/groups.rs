@@ -115,7 +115,7 @@ impl Reader {
             .fetch_page(self, COLUMNS, "user_groups", "name ASC", page)
             .await?;
         let items = rows.iter().map(group).collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        Ok(Page::counted(items, total))
     }
 
     /// One group.

@@ -58,8 +58,8 @@ pub use audit::{
 pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;
 pub use certificates::{
-    CertificateFilter, CertificateOrder, CertificatePage, CertificateRow, CertificateState,
-    NewCertificate, Revocation, SanKind, TimeWindow,
+    CertificateFilter, CertificateOrder, CertificateRow, CertificateState, NewCertificate,
+    Revocation, SanKind, TimeWindow,
 };
 pub use csrs::{CsrRow, NewCsr};
 pub use dashboard::{
@@ -128,9 +128,28 @@ impl PageRequest {
 pub struct Page<T> {
     /// The rows of this page.
     pub items: Vec<T>,
-    /// How many rows matched the filter in all.
+    /// How many rows matched the filter in all: counted, or estimated when `estimated`.
     pub total: i64,
+    /// Whether `total` is an estimate: the certificate and audit lists estimate past
+    /// [`COUNTED_EXACTLY`] matches, so that a count costs the same at any size.
+    pub estimated: bool,
 }
+
+impl<T> Page<T> {
+    /// A page of a list whose `total` was counted.
+    pub(crate) fn counted(items: Vec<T>, total: i64) -> Self {
+        Self {
+            items,
+            total,
+            estimated: false,
+        }
+    }
+}
+
+/// Most matches a list counts one by one (a covering index's entries, or rows, in a few
+/// milliseconds); past it the certificate and audit lists estimate
+/// ([`db::Filter::count_bounded`]).
+pub const COUNTED_EXACTLY: i64 = 20_000;
 
 /// Converts a timestamp to the stored form (unix microseconds).
 pub fn to_micros(t: time::OffsetDateTime) -> i64 {

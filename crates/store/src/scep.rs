@@ -309,10 +309,10 @@ impl Reader {
         let (rows, total) = where_
             .fetch_page(self, REQUEST_COLUMNS, "scep_requests", "id DESC", page)
             .await?;
-        Ok(Page {
-            items: rows.iter().map(request).collect::<Result<_, _>>()?,
+        Ok(Page::counted(
+            rows.iter().map(request).collect::<Result<_, _>>()?,
             total,
-        })
+        ))
     }
 
     /// Requests counted by profile and status, those since `since` only when given.

@@ -125,10 +125,10 @@ impl Reader {
                 page,
             )
             .await?;
-        Ok(Page {
-            items: rows.iter().map(trusted).collect::<Result<_, _>>()?,
+        Ok(Page::counted(
+            rows.iter().map(trusted).collect::<Result<_, _>>()?,
             total,
-        })
+        ))
     }
 
     /// Trusted certificate `id`.

@@ -118,7 +118,7 @@ impl Reader {
             .iter()
             .map(user_certificate)
             .collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        Ok(Page::counted(items, total))
     }
 
     /// One login certificate, by the link's id.

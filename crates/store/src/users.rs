@@ -164,7 +164,7 @@ impl Reader {
         }
         let (rows, total) = q.fetch_page(self, COLUMNS, "users", "id ASC", page).await?;
         let items = rows.iter().map(user).collect::<Result<_, _>>()?;
-        Ok(Page { items, total })
+        Ok(Page::counted(items, total))
     }
 
     /// How many users exist.

@@ -2020,7 +2020,7 @@ async fn searched(
     store: &Store,
     text: &str,
     per_page: u32,
-) -> Result<certmint_store::CertificatePage, Error> {
+) -> Result<certmint_store::Page<certmint_store::CertificateRow>, Error> {
     let filter = certmint_store::CertificateFilter {
         search: Some(text.to_owned()),
         ..Default::default()

@@ -15,6 +15,7 @@ use crate::App;
 use crate::api::v2::audit::{
     self as rest, AuditQuery, AuditView, ExportFormat, ExportQuery, VerifyData, VerifyQuery,
 };
+use crate::envelope::Total;
 use crate::error::{ApiError, ApiResult};
 
 /// Rows on a page of the list.
@@ -106,7 +107,12 @@ async fn list_page(
     };
     let (records, total, error, status) = match read.await {
         Ok((records, total)) => (records, total, None, StatusCode::OK),
-        Err(e) => (Vec::new(), 0, Some(e.message().to_owned()), e.status()),
+        Err(e) => (
+            Vec::new(),
+            Total::from(0),
+            Some(e.message().to_owned()),
+            e.status(),
+        ),
     };
     // The action filter is a convenience: without it the page still works.
     let actions = app.authority.audit_actions().await.unwrap_or_default();

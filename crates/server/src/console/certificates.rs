@@ -139,8 +139,6 @@ struct ListPage {
     cas: Vec<Choice>,
     rows: Vec<CertificateView>,
     pager: Pager,
-    /// Whether the pager's total is an estimate.
-    estimated: bool,
     error: Option<String>,
 }
 
@@ -175,8 +173,7 @@ pub async fn list(
         status,
         &ListPage {
             head: Head::new(),
-            pager: Pager::new("/certificates", &query.filters(), page, PER_PAGE, total.n),
-            estimated: total.estimated,
+            pager: Pager::new("/certificates", &query.filters(), page, PER_PAGE, total),
             frame,
             query,
             cas,

@@ -12,6 +12,7 @@ use authority::Permission;
 use super::assets;
 use crate::App;
 use crate::access;
+use crate::envelope::Total;
 use crate::error::ApiError;
 use crate::listen::Conn;
 
@@ -292,6 +293,8 @@ pub async fn visitor(app: &App, conn: Option<Conn>, headers: &HeaderMap) -> Opti
 pub struct Pager {
     /// Rows that match, on every page.
     pub total: i64,
+    /// Whether `total` is an estimate (shown as "About …").
+    pub estimated: bool,
     pub page: u32,
     pub pages: u32,
     pub previous: Option<String>,
@@ -300,11 +303,22 @@ pub struct Pager {
 
 impl Pager {
     /// Page `page` of `total` rows, `per_page` a page, of `path` with `filters`.
-    pub fn new(path: &str, filters: &[(&str, &str)], page: u32, per_page: u32, total: i64) -> Self {
+    pub fn new(
+        path: &str,
+        filters: &[(&str, &str)],
+        page: u32,
+        per_page: u32,
+        total: impl Into<Total>,
+    ) -> Self {
+        let Total {
+            n: total,
+            estimated,
+        } = total.into();
         let per_page = i64::from(per_page.max(1));
         let pages = u32::try_from((total.max(1) + per_page - 1) / per_page).unwrap_or(u32::MAX);
         Self {
             total,
+            estimated,
             page,
             pages,
             previous: (page > 1).then(|| list_link(path, filters, page - 1)),

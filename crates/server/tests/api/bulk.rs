@@ -426,5 +426,20 @@ async fn a_list_of_many_thousands_estimates_its_total_and_says_so() -> TestResul
         .await;
     assert_eq!(few["meta"]["total"], 1, "{few}");
     assert!(few["meta"].get("total_estimated").is_none(), "{few}");
+
+    // The console says "About" before an estimate, and only then.
+    let client = crate::console::browser(&server);
+    let cookie = Some(admin.cookie.as_str());
+    for (query, about) in [("source=imported", true), ("search=export2345.", false)] {
+        let html = crate::console::get(
+            &client,
+            server.url(&format!("/certificates?{query}")),
+            cookie,
+        )
+        .await
+        .text()
+        .await?;
+        assert_eq!(html.contains(">About "), about, "{query}: {html}");
+    }
     Ok(())
 }

@@ -136,10 +136,10 @@ impl Reader {
         let (rows, total) = where_
             .fetch_page(self, ACCOUNT_COLUMNS, "acme_accounts", "id DESC", page)
             .await?;
-        Ok(Page {
-            items: rows.iter().map(account).collect::<Result<_, _>>()?,
+        Ok(Page::counted(
+            rows.iter().map(account).collect::<Result<_, _>>()?,
             total,
-        })
+        ))
     }
 }
 

@@ -212,10 +212,10 @@ impl Reader {
         let (rows, total) = where_
             .fetch_page(self, ORDER_COLUMNS, "acme_orders", "id DESC", page)
             .await?;
-        Ok(Page {
-            items: rows.iter().map(order).collect::<Result<_, _>>()?,
+        Ok(Page::counted(
+            rows.iter().map(order).collect::<Result<_, _>>()?,
             total,
-        })
+        ))
     }
 }
 

@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::App;
-use crate::envelope::{Envelope, Pagination, attachment, keyset_page, ok, ok_with};
+use crate::envelope::{Envelope, Pagination, Total, attachment, keyset_page, ok, ok_with};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, Caller, Id};
 use authority::reports::csv_text;
@@ -129,11 +129,15 @@ pub async fn logs_page(
     app: &App,
     q: AuditQuery,
     request: authority::PageRequest,
-) -> ApiResult<(Vec<AuditView>, i64)> {
+) -> ApiResult<(Vec<AuditView>, Total)> {
     let result = app.authority.audit_logs(&q.filter()?, request).await?;
+    let total = Total {
+        n: result.total,
+        estimated: result.estimated,
+    };
     Ok((
         result.items.into_iter().map(AuditView::from).collect(),
-        result.total,
+        total,
     ))
 }
 
