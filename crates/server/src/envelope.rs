@@ -56,8 +56,8 @@ pub struct Meta {
     pub per_page: u32,
     /// Items in the whole list.
     pub total: i64,
-    /// Present, and true, when `total` is an estimate: the certificate and audit lists
-    /// estimate past 20,000 matches.
+    /// Present, and true, when `total` is an estimate: the certificate list estimates past
+    /// 20,000 matches.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub total_estimated: bool,
     /// On a list in id order, while items may follow this page: the `cursor` of the next.

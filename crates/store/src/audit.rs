@@ -294,8 +294,7 @@ fn filter_sql(f: &AuditFilter) -> Filter {
 }
 
 impl Reader {
-    /// Lists audit records, newest first, and how many match (estimated past
-    /// [`crate::COUNTED_EXACTLY`]).
+    /// Lists audit records, newest first.
     ///
     /// # Errors
     /// [`Error::Database`] or [`Error::Unavailable`].
@@ -304,16 +303,11 @@ impl Reader {
         filter: &AuditFilter,
         page: PageRequest,
     ) -> Result<Page<AuditRecord>, Error> {
-        let filter = filter_sql(filter);
-        let (total, estimated) = filter.count_bounded(self, "audit_log").await?;
-        let rows = filter
-            .fetch_rows(self, COLUMNS, "audit_log", "id DESC", page)
+        let (rows, total) = filter_sql(filter)
+            .fetch_page(self, COLUMNS, "audit_log", "id DESC", page)
             .await?;
-        Ok(Page {
-            items: rows.iter().map(record).collect::<Result<_, _>>()?,
-            total,
-            estimated,
-        })
+        let items = rows.iter().map(record).collect::<Result<_, _>>()?;
+        Ok(Page::counted(items, total))
     }
 
     /// At most `limit` records after skipping the `offset` newest, newest first (the primary

@@ -130,7 +130,7 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// How many rows matched the filter in all: counted, or estimated when `estimated`.
     pub total: i64,
-    /// Whether `total` is an estimate: the certificate and audit lists estimate past
+    /// Whether `total` is an estimate: the certificate list estimates past
     /// [`COUNTED_EXACTLY`] matches, so that a count costs the same at any size.
     pub estimated: bool,
 }
@@ -147,7 +147,7 @@ impl<T> Page<T> {
 }
 
 /// Most matches a list counts one by one (a covering index's entries, or rows, in a few
-/// milliseconds); past it the certificate and audit lists estimate
+/// milliseconds); past it the certificate list estimates
 /// ([`db::Filter::count_bounded`]).
 pub const COUNTED_EXACTLY: i64 = 20_000;
 

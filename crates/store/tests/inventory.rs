@@ -816,15 +816,14 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
         .await;
 
     // The audit list's first page.
-    let listed = reader
+    reader
         .audit_list(&AuditFilter::default(), FIRST_PAGE)
         .await?;
-    assert_close(&listed, ROWS);
     checks
         .expect(
             &recorded,
             "audit list",
-            &slices(&list_reads("audit_log", true, Tallied, Newest)),
+            &slices(&list_reads("audit_log", false, Tallied, Newest)),
         )
         .await;
     reader
@@ -840,7 +839,7 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
         .expect(
             &recorded,
             "audit list, a page halfway down by cursor",
-            &slices(&list_reads("audit_log", true, Tallied, Searched)),
+            &slices(&list_reads("audit_log", false, Tallied, Searched)),
         )
         .await;
 
