@@ -12,6 +12,7 @@ mod audit;
 pub mod backup;
 pub mod blocking;
 mod ca;
+pub mod certificate_metadata;
 mod chain_repair;
 mod client_certificate;
 mod clock;
@@ -113,13 +114,13 @@ pub use webhooks::{TestDelivery, Webhook, WebhookInput, WebhookWithSecret, sign 
 pub use store::{
     AcmeAccountRow, AcmeAccountStatus, AcmeEabKeyRow, AcmeFilter, AcmeOrderRow, AcmeProfileFields,
     AcmeProfileRow, ApiKeyRow, AuditFilter, AuditRecord, AuditStats, Backend, CaId, CaRow,
-    CaSource, CaSummary, CaUpdate, CertFields, CertificateFilter, CertificateId, CertificateOrder,
-    CertificateRow, CertificateSource, CertificateState, CertificateStatus, CertificateSummary,
-    CrlRow, CsrId, CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow, EngineCheck,
-    GroupMemberRow, GroupRow, KeyId, Page, PageRequest, PoolStats, Reader, RevocationSettings,
-    SanKind, ScepProfileRow, ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow,
-    TableStats, TemplateId, TimeWindow, TrustSource, TrustStats, TrustedRow, UserCertificateRow,
-    UserCertificateStats, UserFilter, UserRow,
+    CaSource, CaSummary, CaUpdate, CertFields, CertificateChange, CertificateFilter, CertificateId,
+    CertificateOrder, CertificateRow, CertificateSource, CertificateState, CertificateStatus,
+    CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow,
+    EngineCheck, GroupMemberRow, GroupRow, KeyId, LocationFields, LocationRow, Page, PageRequest,
+    PoolStats, Reader, RevocationSettings, SanKind, ScepProfileRow, ScepRequestFilter,
+    ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId, TimeWindow, TrustSource,
+    TrustStats, TrustedRow, UserCertificateRow, UserCertificateStats, UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

@@ -219,6 +219,7 @@ async fn load(
     issuers: &[Issuer],
     ders: &[Vec<u8>],
     owner: i64,
+    team: i64,
 ) -> Result<usize> {
     let mut draw = Draw(19);
     let mut revoked = 0;
@@ -247,6 +248,22 @@ async fn load(
                 &c.refid,
                 format!("'{}' serial {}", c.cert.subject, c.cert.serial),
             ));
+        }
+        // One in five of a team; one in ten tagged prod, one in a thousand pci too.
+        for (i, id) in (first..).zip(&ids) {
+            let tags: Vec<String> = [(i % 10 == 0, "prod"), (i % 1000 == 7, "pci")]
+                .into_iter()
+                .filter(|(yes, _)| *yes)
+                .map(|(_, tag)| tag.to_owned())
+                .collect();
+            if i % 5 == 0 || !tags.is_empty() {
+                let change = store::CertificateChange {
+                    team_id: (i % 5 == 0).then_some(Some(team)),
+                    add_tags: tags,
+                    ..store::CertificateChange::default()
+                };
+                tx.change_certificate(*id, &change, now).await?;
+            }
         }
         for ((c, _, revocation), id) in batch.iter().zip(&ids) {
             let Some((at, reason)) = revocation else {
@@ -502,7 +519,20 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
         .await?
         .ok_or("no admin user")?
         .id;
-    let revoked = load(&store, n, authority.now(), &issuers, &ders, admin).await?;
+    let mut tx = store.begin_write().await?;
+    let team = tx
+        .insert_group(
+            &store::GroupFields {
+                name: "platform".into(),
+                description: None,
+                role: None,
+                permissions: Vec::new(),
+            },
+            authority.now(),
+        )
+        .await?;
+    tx.commit().await?;
+    let revoked = load(&store, n, authority.now(), &issuers, &ders, admin, team).await?;
     if store.backend() == store::Backend::Postgres {
         // As autovacuum would soon after a load this size: statistics for the planner, and
         // the visibility map that lets an index-only scan skip the table.
@@ -613,6 +643,18 @@ async fn run(n: usize, requests: usize, clients: usize, only: &[String]) -> Resu
         (
             "certificates sorted by expiry",
             "/certificates?sort=valid_until&order=asc".to_owned(),
+        ),
+        (
+            "certificates tagged prod (one in ten)",
+            "/certificates?tag=prod".to_owned(),
+        ),
+        (
+            "certificates tagged pci (one in a thousand)",
+            "/certificates?tag=pci".to_owned(),
+        ),
+        (
+            "certificates of a team (one in five)",
+            format!("/certificates?team_id={team}"),
         ),
         (
             "API certificates by owner",

@@ -25,8 +25,12 @@ pub struct CertificateRow {
     pub key_id: Option<KeyId>,
     /// Template it was issued from.
     pub template_id: Option<TemplateId>,
-    /// Who asked for it.
+    /// Who answers for it: its requester unless reassigned.
     pub owner_id: Option<i64>,
+    /// The group (team) that answers for it.
+    pub team_id: Option<i64>,
+    /// Its labels, sorted.
+    pub tags: Vec<String>,
     /// The certificate this one renewed.
     pub renewed_from: Option<CertificateId>,
     /// Free text.
@@ -143,8 +147,12 @@ pub struct CertificateFilter {
     pub signature_algorithm: Option<String>,
     /// Issuer, RFC 4514, exactly as stored.
     pub issuer: Option<String>,
-    /// Requested by (owned by) this user.
+    /// Owned by this user (its requester unless reassigned).
     pub owner_id: Option<i64>,
+    /// Answered for by this group.
+    pub team_id: Option<i64>,
+    /// Labelled with this tag.
+    pub tag: Option<String>,
     /// Holds a SAN of this kind.
     pub san_kind: Option<SanKind>,
     /// notBefore within this window.
@@ -264,6 +272,8 @@ impl NewCertificate {
             key_id: self.key_id,
             template_id: self.template_id,
             owner_id: self.owner_id,
+            team_id: None,
+            tags: Vec::new(),
             renewed_from: self.renewed_from,
             description: self.description,
             sans: self
@@ -286,9 +296,15 @@ impl NewCertificate {
     }
 }
 
-pub(crate) const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, renewed_from, \
-    description, sans, status, revoked_at, revocation_reason, revocation_comment, invalidity_date, is_ca, source, \
-    created_at, updated_at";
+/// A certificate's columns, with its tags joined by spaces (a tag holds none): both engines
+/// name the aggregate `string_agg`, and the primary key of `certificate_tags` finds them. The
+/// subquery's `id` is the outer row's (`certificate_tags` has no column of that name), so the
+/// columns read the same from `certificates` and from a query that selects its rows under
+/// another name.
+pub(crate) const COLUMNS: &str = "id, refid, ca_id, key_id, template_id, owner_id, team_id, \
+    renewed_from, description, sans, status, revoked_at, revocation_reason, revocation_comment, \
+    invalidity_date, is_ca, source, created_at, updated_at, \
+    (SELECT string_agg(tag, ' ') FROM certificate_tags t WHERE t.certificate_id = id) AS tags";
 
 pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
     let sans: String = row.try_get("sans")?;
@@ -299,6 +315,17 @@ pub(crate) fn certificate(row: &AnyRow) -> Result<CertificateRow, Error> {
         key_id: row.try_get("key_id")?,
         template_id: row.try_get("template_id")?,
         owner_id: row.try_get("owner_id")?,
+        team_id: row.try_get("team_id")?,
+        tags: {
+            let tags: Option<String> = row.try_get("tags")?;
+            let mut tags: Vec<String> = tags
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            tags.sort();
+            tags
+        },
         renewed_from: row.try_get("renewed_from")?,
         description: row.try_get("description")?,
         sans: sans.split_whitespace().map(str::to_owned).collect(),
@@ -402,6 +429,22 @@ impl CertificateFilter {
         }
         if let Some(owner_id) = self.owner_id {
             f.and("owner_id = ?", [Arg::Int(owner_id)]);
+        }
+        if let Some(team_id) = self.team_id {
+            f.and("team_id = ?", [Arg::Int(team_id)]);
+        }
+        if let Some(tag) = &self.tag {
+            // A count, and the ids of few matches, start from the tag's index; a walk in the
+            // page's order looks each row's tag up by the primary key of certificate_tags
+            // and stops after the page, without reading every certificate the tag holds.
+            let clause = match page {
+                None => "id IN (SELECT certificate_id FROM certificate_tags WHERE tag = ?)",
+                Some(_) => {
+                    "EXISTS (SELECT 1 FROM certificate_tags t \
+                     WHERE t.certificate_id = certificates.id AND t.tag = ?)"
+                }
+            };
+            f.and(clause, [Arg::Text(tag.clone())]);
         }
         for (name, window) in [
             ("not_before", self.valid_from),
@@ -652,7 +695,11 @@ impl Reader {
     ) -> Result<Page<CertificateRow>, Error> {
         let (total, estimated) = filter
             .to_sql(self.backend(), now)
-            .count_bounded(self, "certificates")
+            .count_bounded(
+                &filter.sql(self.backend(), now, Some(filter.order)),
+                self,
+                "certificates",
+            )
             .await?;
         let matches = (!estimated).then_some(total);
         let items = self.page_rows(filter, now, page, matches).await?;

@@ -672,10 +672,12 @@ impl Filter {
     }
 
     /// How many rows of `from` match, and whether that is an estimate: counted up to
-    /// [`crate::COUNTED_EXACTLY`], estimated past it ([`Filter::estimate_by_ids`], 32 runs of
-    /// 500 ids), so that the count costs about the same at any size.
+    /// [`crate::COUNTED_EXACTLY`], estimated past it from the matches of `sample` (the same
+    /// conditions, written to be checked row by row) among 32 runs of 500 ids
+    /// ([`Filter::estimate_by_ids`]), so that the count costs about the same at any size.
     pub(crate) async fn count_bounded(
         &self,
+        sample: &Filter,
         store: &Reader,
         from: &str,
     ) -> Result<(i64, bool), Error> {
@@ -693,7 +695,7 @@ impl Filter {
             {
                 Some(n) => (n, false),
                 None => {
-                    let estimate = self
+                    let estimate = sample
                         .estimate_by_ids(store, from, SAMPLE_RUNS, SAMPLE_WIDTH)
                         .await?;
                     (estimate.max(crate::COUNTED_EXACTLY + 1), true)
@@ -721,11 +723,12 @@ impl Filter {
         Ok((n <= cap).then_some(n))
     }
 
-    /// An estimate of how many rows of `from` (whose `id` is its primary key) match: the
-    /// matches among `slices` runs of `width` ids spread evenly over the ids in use, scaled to
-    /// all of them. It reads those runs' rows only (at most `slices × width`), through the
-    /// primary key, whatever the conditions; an id no row holds (a deleted row) counts as a
-    /// row that does not match, so deletions lower the estimate as they should.
+    /// An estimate of how many rows of `from` match: the matches among `slices` runs of
+    /// `width` ids spread evenly over the ids in use, scaled to all of them. It reads those
+    /// runs' rows only (at most `slices × width`), through the primary key, whatever the
+    /// conditions; an id no row holds (a deleted row) counts as a row that does not match, so
+    /// deletions lower the estimate as they should. `from`'s `id` must be SQLite's rowid: the
+    /// runs are read `NOT INDEXED`, which for any other table reads it whole.
     pub(crate) async fn estimate_by_ids(
         &self,
         store: &Reader,

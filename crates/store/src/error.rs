@@ -59,6 +59,11 @@ impl From<sqlx::Error> for Error {
             sqlx::Error::Database(db) if db.is_unique_violation() => {
                 Self::Conflict(unique_constraint(db.as_ref()))
             }
+            // A row named by id went away between the caller's check and this write (a user,
+            // group or certificate deleted meanwhile): the request's fault, not the database's.
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Self::Invalid(format!("it names something that does not exist: {db}"))
+            }
             sqlx::Error::Database(db) if out_of_space(db.code().as_deref()) => {
                 Self::StorageFull(db.to_string())
             }

@@ -12,6 +12,7 @@ mod api_keys;
 mod audit;
 mod cas;
 mod cert_fields;
+mod certificate_metadata;
 mod certificates;
 mod csrs;
 mod dashboard;
@@ -57,6 +58,7 @@ pub use audit::{
 };
 pub use cas::{CaRow, CaUpdate, NewCa};
 pub use cert_fields::CertFields;
+pub use certificate_metadata::{CertificateChange, LocationFields, LocationRow};
 pub use certificates::{
     CertificateFilter, CertificateOrder, CertificateRow, CertificateState, NewCertificate,
     Revocation, SanKind, TimeWindow,

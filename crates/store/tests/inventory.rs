@@ -33,6 +33,8 @@ type TestResult = Result<(), Box<dyn std::error::Error>>;
 
 const ROWS: i64 = 100_000;
 const CSRS: i64 = 20_000;
+/// The id of the one group, the team of some certificates.
+const TEAM: i64 = 1;
 
 /// A migrated store and its URL.
 async fn store(dir: &std::path::Path) -> (Store, String) {
@@ -84,8 +86,9 @@ fn ca(name: &str, now: OffsetDateTime) -> NewCa {
 /// Fills the tables in one statement each: certificates stored ten minutes apart over the past
 /// two years, split between two CAs, a tenth revoked, a fifth expired, the rest ending over the
 /// coming two years, a third of each key type, a seventh each by ACME and EST, one in fifty a
-/// renewal of the one before, one in a hundred with an IP address; an audit record per
-/// certificate; CSRs, half of them signed.
+/// renewal of the one before, one in a hundred with an IP address, one in twenty of a team;
+/// tags: a quarter `prod`, one in a hundred `pci`; an audit record per certificate; CSRs, half
+/// of them signed.
 async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult {
     let now_us = now.unix_timestamp() * 1_000_000;
     let der = match store.backend() {
@@ -101,7 +104,7 @@ async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult 
         "{} INSERT INTO certificates (refid, ca_id, sans, status, revoked_at, \
            revocation_reason, subject, common_name, issuer, serial, not_before, not_after, \
            key_type, signature_algorithm, fingerprint_sha256, source, renewed_from, der, is_ca, \
-           created_at, updated_at) \
+           team_id, created_at, updated_at) \
          SELECT 'ref-' || i, {first_ca} + (i % 2), 'dns:host' || i || '.example.test' || \
            CASE WHEN i % 100 = 0 THEN ' ip:10.0.' || (i % 250) || '.1' ELSE '' END, \
            CASE WHEN i % 10 = 0 THEN 'revoked' ELSE 'valid' END, \
@@ -116,13 +119,34 @@ async fn fill(store: &Store, first_ca: CaId, now: OffsetDateTime) -> TestResult 
              ELSE 'ed25519' END, \
            'fp' || i, CASE i % 7 WHEN 0 THEN 'acme' WHEN 1 THEN 'est' ELSE 'api' END, \
            CASE WHEN i % 50 = 0 THEN i - 1 END, {der}, 0, \
-           {now_us} - ({ROWS} - i) * 600000000, {now_us} \
+           CASE WHEN i % 20 = 0 THEN {TEAM} END, {now_us} - ({ROWS} - i) * 600000000, {now_us} \
          FROM n",
         numbers(ROWS)
     );
+    let mut tx = store.begin_write().await?;
+    let team = tx
+        .insert_group(
+            &certmint_store::GroupFields {
+                name: "web".into(),
+                description: None,
+                role: None,
+                permissions: Vec::new(),
+            },
+            now,
+        )
+        .await?;
+    tx.commit().await?;
+    assert_eq!(team, TEAM, "the team's id, which the rows name");
     assert_eq!(
         store.execute_raw(&certificates).await?,
         u64::try_from(ROWS)?
+    );
+    let tags = "INSERT INTO certificate_tags (certificate_id, tag) \
+         SELECT id, 'prod' FROM certificates WHERE id % 4 = 0 \
+         UNION ALL SELECT id, 'pci' FROM certificates WHERE id % 100 = 1";
+    assert_eq!(
+        store.execute_raw(tags).await?,
+        u64::try_from(ROWS / 4 + ROWS / 100)?
     );
     let audit = format!(
         "{} INSERT INTO audit_log (id, created_at, username, action, resource_type, \
@@ -666,6 +690,33 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
             Searched,
         ),
         (
+            "of a team",
+            CertificateFilter {
+                team_id: Some(TEAM),
+                ..Default::default()
+            },
+            Counted,
+            Few,
+        ),
+        (
+            "with a rare tag",
+            CertificateFilter {
+                tag: Some("pci".into()),
+                ..Default::default()
+            },
+            Searched,
+            Few,
+        ),
+        (
+            "with a common tag",
+            CertificateFilter {
+                tag: Some("prod".into()),
+                ..Default::default()
+            },
+            Searched,
+            Newest,
+        ),
+        (
             "with an IP address SAN",
             CertificateFilter {
                 san_kind: Some(certmint_store::SanKind::Ip),
@@ -969,6 +1020,17 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
         .certificates(&CertificateFilter::default(), now, FIRST_PAGE)
         .await?;
     assert_close(&everything, ROWS);
+    // A tag a quarter of the rows carry: estimated from the runs, each row's tag looked up;
+    // a rare one counted.
+    let tagged = |tag: &str| CertificateFilter {
+        tag: Some(tag.into()),
+        ..Default::default()
+    };
+    let prod = store.certificates(&tagged("prod"), now, FIRST_PAGE).await?;
+    assert_close(&prod, ROWS / 4);
+    assert!(prod.items.iter().all(|c| c.tags == ["prod"]));
+    let pci = store.certificates(&tagged("pci"), now, FIRST_PAGE).await?;
+    assert_eq!((pci.total, pci.estimated), (ROWS / 100, false));
     assert_eq!(active.items[0].refid, format!("ref-{}", ROWS - 1));
     let search = store
         .certificates(

@@ -561,11 +561,12 @@ async fn user_deletion(store: Store) -> TestResult {
     assert!(store.session_by_token("token-hash-ben-1").await?.is_some());
     assert!(store.api_key_by_hash("key-hash-ben-key").await?.is_some());
 
-    // Foreign keys are enforced (on SQLite too): no session for a user that does not exist.
+    // Foreign keys are enforced (on SQLite too): no session for a user that does not exist,
+    // and the caller hears it named something missing.
     let mut tx = store.begin_write().await?;
     assert!(matches!(
         tx.insert_session(&session(ann, "orphan", t), t).await,
-        Err(Error::Database(_))
+        Err(Error::Invalid(m)) if m.contains("does not exist")
     ));
     drop(tx);
     let mut tx = store.begin_write().await?;
@@ -2162,6 +2163,8 @@ struct Stored {
     row: certmint_store::NewCertificate,
     revoked: bool,
     renewed: bool,
+    team: Option<i64>,
+    tags: Vec<String>,
 }
 
 /// Whether `s` passes every condition of `f` at `t`, decided in Rust on the row.
@@ -2189,6 +2192,8 @@ fn passes(f: &certmint_store::CertificateFilter, s: &Stored, t: OffsetDateTime) 
             .is_none_or(|a| &c.cert.signature_algorithm == a)
         && f.issuer.as_ref().is_none_or(|i| &c.cert.issuer == i)
         && f.owner_id.is_none_or(|o| c.owner_id == Some(o))
+        && f.team_id.is_none_or(|team| s.team == Some(team))
+        && f.tag.as_ref().is_none_or(|tag| s.tags.contains(tag))
         && f.san_kind.is_none_or(|k| {
             c.sans
                 .iter()
@@ -2293,11 +2298,67 @@ async fn filters(store: Store) -> TestResult {
             row,
             revoked: false,
             renewed: false,
+            team: None,
+            tags: Vec::new(),
         })
         .collect();
+    let team = tx
+        .insert_group(
+            &certmint_store::GroupFields {
+                name: "web".into(),
+                description: None,
+                role: None,
+                permissions: Vec::new(),
+            },
+            t,
+        )
+        .await?;
     let renewed: Vec<CertificateId> = stored.iter().filter_map(|s| s.row.renewed_from).collect();
     for (i, s) in stored.iter_mut().enumerate() {
         s.renewed = renewed.contains(&s.id);
+        // Records set after issuance: a team, tags (added, replaced, taken away) and an owner
+        // reassigned or cleared.
+        let mut change = certmint_store::CertificateChange {
+            team_id: (i % 3 == 0).then_some(Some(team)),
+            add_tags: [(i % 4 == 0, "prod"), (i % 6 == 0, "web")]
+                .into_iter()
+                .filter(|(yes, _)| *yes)
+                .map(|(_, tag)| tag.to_owned())
+                .collect(),
+            ..Default::default()
+        };
+        if i % 7 == 0 {
+            change.owner_id = Some(Some(ben));
+            s.row.owner_id = Some(ben);
+        } else if i % 7 == 1 {
+            change.owner_id = Some(None);
+            s.row.owner_id = None;
+        }
+        if change != certmint_store::CertificateChange::default() {
+            assert!(tx.change_certificate(s.id, &change, t).await?);
+        }
+        if i % 12 == 0 {
+            let replace = certmint_store::CertificateChange {
+                tags: Some(vec!["web".into(), "legacy".into()]),
+                remove_tags: vec!["ignored-when-replacing".into()],
+                ..Default::default()
+            };
+            assert!(tx.change_certificate(s.id, &replace, t).await?);
+        } else if i % 8 == 0 {
+            let remove = certmint_store::CertificateChange {
+                remove_tags: vec!["prod".into()],
+                ..Default::default()
+            };
+            assert!(tx.change_certificate(s.id, &remove, t).await?);
+        }
+        s.team = change.team_id.flatten();
+        s.tags = if i % 12 == 0 {
+            vec!["legacy".into(), "web".into()]
+        } else {
+            let mut tags = change.add_tags.clone();
+            tags.retain(|tag| !(i % 8 == 0 && tag == "prod"));
+            tags
+        };
         if i % 11 == 0 {
             let revocation = certmint_store::Revocation {
                 at: t,
@@ -2344,6 +2405,8 @@ async fn filters(store: Store) -> TestResult {
         one(|f| f.renewed = Some(false)),
         one(|f| f.has_key = Some(true)),
         one(|f| f.has_key = Some(false)),
+        one(|f| f.tag = Some("prod".into())),
+        one(|f| f.tag = Some("legacy".into())),
     ];
     let mut filters = filters.to_vec();
     let template_id = template;
@@ -2359,6 +2422,16 @@ async fn filters(store: Store) -> TestResult {
         CertificateFilter {
             owner_id: Some(ben),
             key_type: Some("Ed25519".into()),
+            ..Default::default()
+        },
+        CertificateFilter {
+            team_id: Some(team),
+            ..Default::default()
+        },
+        CertificateFilter {
+            team_id: Some(team),
+            tag: Some("web".into()),
+            state: Some(certmint_store::CertificateState::Active),
             ..Default::default()
         },
         CertificateFilter {
@@ -2409,6 +2482,19 @@ async fn filters(store: Store) -> TestResult {
         let found: Vec<i64> = listed.items.iter().map(|c| c.id.0).collect();
         assert_eq!(found, expected, "{filter:?}");
         assert_eq!(listed.total, expected.len() as i64, "count of {filter:?}");
+        // Each row reads back the records set on it, its tags sorted.
+        for c in &listed.items {
+            let s = stored
+                .iter()
+                .find(|s| s.id == c.id)
+                .ok_or("a row not stored")?;
+            let mut tags = s.tags.clone();
+            tags.sort();
+            assert_eq!(
+                (c.owner_id, c.team_id, &c.tags),
+                (s.row.owner_id, s.team, &tags)
+            );
+        }
         // A list of few matches finds their ids first; a walk, without the count, reads in
         // order and checks each row: both give the same.
         let walked: Vec<i64> = store
@@ -2552,6 +2638,107 @@ async fn keyset_pages(store: Store) -> TestResult {
 #[tokio::test]
 async fn keyset_pages_walk_the_list_numbered_pages_walk() -> TestResult {
     on_every_backend(keyset_pages).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate records: owner, team, tags, locations
+
+async fn certificate_records(store: Store) -> TestResult {
+    use certmint_store::{CertificateChange, LocationFields};
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let ids = tx
+        .insert_certificates(&[(&new_certificate(1, t), t), (&new_certificate(2, t), t)])
+        .await?;
+    tx.commit().await?;
+    let (one, two) = (ids[0], ids[1]);
+    let mut tx = store.begin_write().await?;
+    let missing = CertificateId(two.0 + 100);
+    let tagged = CertificateChange {
+        tags: Some(vec!["b".into(), "a".into()]),
+        description: Some(Some("front end".into())),
+        ..Default::default()
+    };
+    assert!(tx.change_certificate(one, &tagged, t).await?);
+    assert!(
+        !tx.change_certificate(missing, &tagged, t).await?,
+        "no such certificate"
+    );
+    assert_eq!(tx.count_certificate_tags(one).await?, 2);
+    // A team that does not exist is refused as the caller's mistake, and nothing is written.
+    let no_team = CertificateChange {
+        team_id: Some(Some(999_999)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        tx.change_certificate(two, &no_team, t).await,
+        Err(Error::Invalid(_))
+    ));
+    drop(tx);
+
+    // Nor is a location of a certificate that does not exist.
+    let mut tx = store.begin_write().await?;
+    let at = |host: &str, port| LocationFields {
+        host: host.into(),
+        port,
+        path: Some("/etc/ssl/web.pem".into()),
+        note: None,
+    };
+    assert!(matches!(
+        tx.insert_certificate_location(missing, &at("web3", None), t)
+            .await,
+        Err(Error::Invalid(_))
+    ));
+    drop(tx);
+    let mut tx = store.begin_write().await?;
+    assert!(tx.change_certificate(one, &tagged, t).await?);
+    let first = tx
+        .insert_certificate_location(one, &at("web1", Some(443)), t)
+        .await?;
+    tx.insert_certificate_location(one, &at("web2", None), t)
+        .await?;
+    // Another certificate's location is not this one's to change or delete.
+    assert_eq!(
+        tx.update_certificate_location(two, first, &at("elsewhere", None), t)
+            .await?,
+        None
+    );
+    assert_eq!(tx.delete_certificate_location(two, first).await?, None);
+    let moved = tx
+        .update_certificate_location(one, first, &at("web1.example.test", Some(8443)), t)
+        .await?
+        .ok_or("the location was not found")?;
+    assert_eq!(
+        (moved.host.as_str(), moved.port),
+        ("web1.example.test", Some(8443))
+    );
+    assert_eq!(tx.count_certificate_locations(one).await?, 2);
+    tx.commit().await?;
+
+    let read = store.certificate(one).await?.ok_or("certificate one")?;
+    assert_eq!(read.tags, ["a", "b"]);
+    assert_eq!(read.description.as_deref(), Some("front end"));
+    let hosts: Vec<String> = store
+        .certificate_locations(one)
+        .await?
+        .into_iter()
+        .map(|l| l.host)
+        .collect();
+    assert_eq!(hosts, ["web1.example.test", "web2"]);
+    assert!(store.certificate_locations(two).await?.is_empty());
+
+    // Deleting the certificate takes its tags and locations with it.
+    let mut tx = store.begin_write().await?;
+    assert!(tx.delete_certificate(one).await?);
+    assert_eq!(tx.count_certificate_tags(one).await?, 0);
+    assert_eq!(tx.count_certificate_locations(one).await?, 0);
+    tx.commit().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn certificate_records_change_without_touching_others() -> TestResult {
+    on_every_backend(certificate_records).await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ use super::form::{Form, KEY_TYPES, Refusal, blank_is_none, key_choice, lines, nu
 use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::certificate_bulk::{export_each, renew_each, revoke_each};
+use crate::api::v2::certificate_metadata::{LocationView, assign_each};
 use crate::api::v2::certificates::{
     self as rest, CertificateCreate, CertificateQuery, CertificateView, ExportQuery,
 };
@@ -22,7 +23,7 @@ use crate::api::v2::views::SubjectFields;
 use crate::api::v2::views::{MAX_BULK, bulk_ids};
 use crate::envelope::Total;
 use crate::error::{ApiError, ApiResult};
-use authority::{CertificateId, Permission, RevocationReason};
+use authority::{CertificateChange, CertificateId, LocationFields, Permission, RevocationReason};
 
 /// Rows on a page of the list.
 const PER_PAGE: u32 = 50;
@@ -40,6 +41,8 @@ pub struct ListQuery {
     san_type: String,
     has_key: String,
     renewed: String,
+    tag: String,
+    team_id: String,
     sort: String,
     order: String,
     page: Option<u32>,
@@ -73,7 +76,7 @@ const ORDERS: [(&str, &str); 2] = [("", "Latest first"), ("asc", "Earliest first
 
 impl ListQuery {
     /// The filters, as the query string names them.
-    fn filters(&self) -> [(&'static str, &str); 11] {
+    fn filters(&self) -> [(&'static str, &str); 13] {
         [
             ("status", &self.status),
             ("ca_id", &self.ca_id),
@@ -84,6 +87,8 @@ impl ListQuery {
             ("san_type", &self.san_type),
             ("has_key", &self.has_key),
             ("renewed", &self.renewed),
+            ("tag", &self.tag),
+            ("team_id", &self.team_id),
             ("sort", &self.sort),
             ("order", &self.order),
         ]
@@ -101,6 +106,8 @@ impl ListQuery {
             san_type: text(&self.san_type),
             has_key: yes_no("has_key", &self.has_key)?,
             renewed: yes_no("renewed", &self.renewed)?,
+            tag: text(&self.tag),
+            team_id: number("team_id", &self.team_id)?,
             sort: text(&self.sort),
             order: text(&self.order),
             ..CertificateQuery::default()
@@ -137,6 +144,7 @@ struct ListPage {
     frame: Frame,
     query: ListQuery,
     cas: Vec<Choice>,
+    teams: Vec<Choice>,
     rows: Vec<CertificateView>,
     pager: Pager,
     error: Option<String>,
@@ -157,13 +165,19 @@ pub async fn list(
             after: None,
         };
         let (rows, total) = rest::certificates_page(&app, query.to_rest()?, request).await?;
-        Ok::<_, ApiError>((rows, total, choices::cas(&app, &frame, Cas::All).await?))
+        Ok::<_, ApiError>((
+            rows,
+            total,
+            choices::cas(&app, &frame, Cas::All).await?,
+            choices::teams(&app, &frame, &visitor.principal).await?,
+        ))
     };
-    let (rows, total, cas, error, status) = match read.await {
-        Ok((rows, total, cas)) => (rows, total, cas, None, StatusCode::OK),
+    let (rows, total, cas, teams, error, status) = match read.await {
+        Ok((rows, total, cas, teams)) => (rows, total, cas, teams, None, StatusCode::OK),
         Err(e) => (
             Vec::new(),
             Total::from(0),
+            Vec::new(),
             Vec::new(),
             Some(e.message().to_owned()),
             e.status(),
@@ -177,6 +191,7 @@ pub async fn list(
             frame,
             query,
             cas,
+            teams,
             rows,
             error,
         },
@@ -185,7 +200,7 @@ pub async fn list(
 
 /// Where an action on the detail page went wrong.
 pub struct Notice {
-    /// The form it belongs to: export, renew or revoke.
+    /// The form it belongs to: export, renew, revoke, records or locations.
     form: &'static str,
     message: String,
 }
@@ -201,11 +216,27 @@ struct DetailPage {
     chain: Vec<Choice>,
     /// The certificates that renewed this one.
     renewed_by: Vec<i64>,
+    /// Where it is deployed.
+    locations: Vec<LocationView>,
+    /// The users and groups its owner and team are picked from (empty without `read:users`).
+    users: Vec<Choice>,
+    teams: Vec<Choice>,
     reasons: Vec<&'static str>,
     notice: Option<Notice>,
 }
 
 impl DetailPage {
+    /// The name of user or group `id` among `choices` (`kind` and its id when not there).
+    fn name_of(&self, choices: &[Choice], id: &i64, kind: &str) -> String {
+        choices::name_of(choices, *id, kind)
+    }
+
+    /// Whether `id` is among `choices`; one that is not is offered too, so that saving the
+    /// form keeps it.
+    fn offers(&self, choices: &[Choice], id: &Option<i64>) -> bool {
+        id.is_none_or(|id| choices.iter().any(|c| c.id == id))
+    }
+
     /// The message for `form`, if it went wrong.
     fn notice_for(&self, form: &str) -> Option<&str> {
         self.notice
@@ -247,15 +278,19 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -
             _ => Vec::new(),
         };
         let renewed_by = app.authority.renewals_of(row.id).await?;
+        let locations = app.authority.certificate_locations(row.id).await?;
         Ok::<_, ApiError>((
             CertificateView::new(row, app.authority.now()),
             decoded,
             chain,
             renewed_by.into_iter().map(i64::from).collect(),
+            locations.into_iter().map(LocationView::from).collect(),
+            choices::users(app, &frame).await?,
+            choices::teams(app, &frame, &visitor.principal).await?,
         ))
     };
     match read.await {
-        Ok((certificate, decoded, chain, renewed_by)) => {
+        Ok((certificate, decoded, chain, renewed_by, locations, users, teams)) => {
             let status = if notice.is_some() {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {
@@ -270,6 +305,9 @@ async fn detail(app: &App, visitor: &Visitor, id: i64, notice: Option<Notice>) -
                     decoded,
                     chain,
                     renewed_by,
+                    locations,
+                    users,
+                    teams,
                     reasons: RevocationReason::ALL.iter().map(|r| r.as_str()).collect(),
                     notice,
                 },
@@ -415,6 +453,8 @@ enum BulkAction {
     Export,
     Revoke(RevocationReason),
     Renew,
+    /// Add (or take away) these tags.
+    Tag(CertificateChange),
 }
 
 /// The ids ticked in a bulk form, and what to do with them.
@@ -440,7 +480,28 @@ fn bulk_request(fields: &[(String, String)]) -> ApiResult<(Vec<i64>, BulkAction)
         Some("export") => BulkAction::Export,
         Some("revoke") => BulkAction::Revoke(rest::revocation_reason(value("reason"), None)?),
         Some("renew") => BulkAction::Renew,
-        _ => return Err(ApiError::invalid("choose export, revoke or renew")),
+        Some(action @ ("tag" | "untag")) => {
+            let tags = tag_list(value("tag").unwrap_or_default());
+            if tags.is_empty() {
+                return Err(ApiError::invalid("name the tag to add or take away"));
+            }
+            BulkAction::Tag(if action == "tag" {
+                CertificateChange {
+                    add_tags: tags,
+                    ..CertificateChange::default()
+                }
+            } else {
+                CertificateChange {
+                    remove_tags: tags,
+                    ..CertificateChange::default()
+                }
+            })
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "choose export, revoke, renew, tag or untag",
+            ));
+        }
     };
     Ok((ids, action))
 }
@@ -481,12 +542,129 @@ pub async fn bulk(
                 });
                 work
             }
+            BulkAction::Tag(change) => {
+                principal.require(Permission::WriteCertificates, "tagging certificates")?;
+                let work =
+                    app.works
+                        .start(owner, format!("Tagging {count} certificates"), count)?;
+                let w = work.clone();
+                tokio::spawn(async move {
+                    w.finish(assign_each(&app2, &who, &ids, &change, &w.done).await);
+                });
+                work
+            }
         };
         Ok::<_, ApiError>(Redirect::to(&format!("/work/{}", work.id)).into_response())
     };
     match started.await {
         Ok(response) => response,
         Err(e) => page::refused(visitor.frame("/certificates"), &e),
+    }
+}
+
+/// Tags as a person types them: separated by spaces or commas.
+fn tag_list(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The records form. Owner and team are offered only to a visitor who may read users and
+/// groups; a field the form did not offer is left as it is.
+#[derive(Debug, Deserialize)]
+pub struct RecordsForm {
+    owner_id: Option<String>,
+    team_id: Option<String>,
+    #[serde(default)]
+    tags: String,
+    #[serde(default)]
+    description: String,
+}
+
+impl RecordsForm {
+    fn to_change(&self) -> ApiResult<CertificateChange> {
+        let picked = |name: &str, value: &Option<String>| {
+            value.as_deref().map(|v| number::<i64>(name, v)).transpose()
+        };
+        Ok(CertificateChange {
+            owner_id: picked("owner_id", &self.owner_id)?,
+            team_id: picked("team_id", &self.team_id)?,
+            description: Some(blank_is_none(&self.description).map(str::to_owned)),
+            tags: Some(tag_list(&self.tags)),
+            ..CertificateChange::default()
+        })
+    }
+}
+
+/// POST `/certificates/{id}/records`: owner, team, tags and description.
+pub async fn records(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+    Form(form): Form<RecordsForm>,
+) -> Response {
+    let done = async {
+        app.authority
+            .change_certificate(&visitor.principal, CertificateId(id), &form.to_change()?)
+            .await?;
+        Ok::<_, ApiError>(())
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/certificates/{id}")).into_response(),
+        Err(e) => failed(&app, &visitor, id, "records", e).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LocationForm {
+    host: String,
+    #[serde(default)]
+    port: String,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// POST `/certificates/{id}/locations`: records where it is deployed.
+pub async fn add_location(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+    Form(form): Form<LocationForm>,
+) -> Response {
+    let done = async {
+        let fields = LocationFields {
+            host: form.host,
+            port: number("port", &form.port)?,
+            path: blank_is_none(&form.path).map(str::to_owned),
+            note: blank_is_none(&form.note).map(str::to_owned),
+        };
+        app.authority
+            .add_certificate_location(&visitor.principal, CertificateId(id), &fields)
+            .await?;
+        Ok::<_, ApiError>(())
+    };
+    match done.await {
+        Ok(()) => Redirect::to(&format!("/certificates/{id}")).into_response(),
+        Err(e) => failed(&app, &visitor, id, "locations", e).await,
+    }
+}
+
+/// POST `/certificates/{id}/locations/{location_id}/delete`.
+pub async fn delete_location(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path((id, location_id)): Path<(i64, i64)>,
+) -> Response {
+    match app
+        .authority
+        .delete_certificate_location(&visitor.principal, CertificateId(id), location_id)
+        .await
+    {
+        Ok(()) => Redirect::to(&format!("/certificates/{id}")).into_response(),
+        Err(e) => failed(&app, &visitor, id, "locations", e.into()).await,
     }
 }
 

@@ -116,6 +116,57 @@ pub async fn templates(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
         .collect())
 }
 
+/// Most users or groups a select offers; the one already chosen is offered too.
+const MOST_OFFERED: u32 = 500;
+
+/// The groups (teams) the visitor may read, by name; none without `read:users`.
+pub async fn teams(
+    app: &App,
+    frame: &Frame,
+    principal: &authority::Principal,
+) -> ApiResult<Vec<Choice>> {
+    if !frame.can("read:users") {
+        return Ok(Vec::new());
+    }
+    Ok(app
+        .authority
+        .groups(principal, None, first_of(MOST_OFFERED))
+        .await?
+        .items
+        .into_iter()
+        .map(|g| Choice {
+            id: g.id,
+            name: g.name,
+        })
+        .collect())
+}
+
+/// The users the visitor may read, by login name; none without `read:users`.
+pub async fn users(app: &App, frame: &Frame) -> ApiResult<Vec<Choice>> {
+    if !frame.can("read:users") {
+        return Ok(Vec::new());
+    }
+    Ok(app
+        .authority
+        .users(&authority::UserFilter::default(), first_of(MOST_OFFERED))
+        .await?
+        .items
+        .into_iter()
+        .map(|u| Choice {
+            id: u.id,
+            name: u.username,
+        })
+        .collect())
+}
+
+fn first_of(n: u32) -> authority::PageRequest {
+    authority::PageRequest {
+        page: 1,
+        per_page: n,
+        after: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -242,6 +242,30 @@ pub fn routes(app: App) -> Router {
             page(&app, Some(P::WriteCertificates), post(certificates::renew)),
         )
         .route(
+            "/certificates/{id}/records",
+            page(
+                &app,
+                Some(P::WriteCertificates),
+                post(certificates::records),
+            ),
+        )
+        .route(
+            "/certificates/{id}/locations",
+            page(
+                &app,
+                Some(P::WriteCertificates),
+                post(certificates::add_location),
+            ),
+        )
+        .route(
+            "/certificates/{id}/locations/{location_id}/delete",
+            page(
+                &app,
+                Some(P::WriteCertificates),
+                post(certificates::delete_location),
+            ),
+        )
+        .route(
             "/reports",
             page(&app, Some(P::ReadCertificates), get(reports::show)),
         )

@@ -587,3 +587,230 @@ async fn certificates_made_elsewhere_are_imported_with_a_summary() -> TestResult
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     Ok(())
 }
+
+#[tokio::test]
+async fn owners_tags_and_locations_are_kept_from_the_certificate_page() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let client = browser(&server);
+    let cookie = admin.cookie.as_str();
+    let csrf = admin.csrf.as_str();
+    let mut ids = Vec::new();
+    for name in ["one.records.test", "two.records.test"] {
+        let (status, body) = server
+            .call(
+                reqwest::Method::POST,
+                "/api/v2/certificates",
+                &Auth::Session(&admin),
+                Some(serde_json::json!({"common_name": name})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.push(body["data"]["id"].as_i64().unwrap_or_default());
+    }
+    let ops = server.user(&admin, "ops-console", "operator").await;
+    let (status, team) = server
+        .call(
+            reqwest::Method::POST,
+            "/api/v2/groups",
+            &Auth::Session(&admin),
+            Some(serde_json::json!({"name": "platform"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{team}");
+    let team = team["data"]["id"].as_i64().unwrap_or_default().to_string();
+    let page = format!("/certificates/{}", ids[0]);
+
+    // The page offers the owner and the team by name, and the forms.
+    let response = get(&client, server.url(&page), Some(cookie)).await;
+    let headers = response.headers().clone();
+    let html = response.text().await?;
+    assert_strict_page(&headers, &html);
+    for shown in [
+        r#"<option value="">None</option>"#,
+        &format!(r#"<option value="{ops}">ops-console</option>"#),
+        &format!(r#"<option value="{team}">platform</option>"#),
+        "No locations recorded.",
+        &format!(r#"action="{page}/records""#),
+        &format!(r#"action="{page}/locations""#),
+    ] {
+        assert!(html.contains(shown), "{shown} missing: {html}");
+    }
+
+    // Saved: owner, team, tags typed with commas and spaces, a description.
+    let ops_id = ops.to_string();
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/records")),
+        Some(cookie),
+        &[
+            ("csrf_token", csrf),
+            ("owner_id", &ops_id),
+            ("team_id", &team),
+            ("tags", "Prod, web  edge"),
+            ("description", "the front door"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), page);
+    let html = get(&client, server.url(&page), Some(cookie))
+        .await
+        .text()
+        .await?;
+    for shown in [
+        r#"<dd id="owner">ops-console</dd>"#,
+        r#"<dd id="team">platform</dd>"#,
+        r#"<a class="tag" href="/certificates?tag=edge">edge</a>"#,
+        r#"value="edge prod web""#,
+        "the front door",
+        &format!(r#"<option value="{ops}" selected>ops-console</option>"#),
+    ] {
+        assert!(html.contains(shown), "{shown} missing: {html}");
+    }
+    // A bad tag comes back beside the form, nothing changed.
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/records")),
+        Some(cookie),
+        &[("csrf_token", csrf), ("tags", "ok b@d!")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await?;
+    assert!(html.contains(r#"id="records-error""#), "{html}");
+    assert!(html.contains(r#"value="edge prod web""#), "{html}");
+
+    // A location recorded, shown, and forgotten; a bad one refused beside its form.
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/locations")),
+        Some(cookie),
+        &[
+            ("csrf_token", csrf),
+            ("host", "web1.records.test"),
+            ("port", "443"),
+            ("path", "/etc/ssl/web.pem"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/locations")),
+        Some(cookie),
+        &[("csrf_token", csrf), ("host", "web2"), ("port", "99999")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = response.text().await?;
+    assert!(html.contains(r#"id="locations-error""#), "{html}");
+    assert!(html.contains("web1.records.test"), "{html}");
+    let (_, listed) = server
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v2{page}/locations"),
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    let location_id = listed["data"][0]["id"].as_i64().unwrap_or_default();
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(1), "{listed}");
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/locations/{location_id}/delete")),
+        Some(cookie),
+        &[("csrf_token", csrf)],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = get(&client, server.url(&page), Some(cookie))
+        .await
+        .text()
+        .await?;
+    assert!(html.contains("No locations recorded."), "{html}");
+
+    // Tagged in bulk from the list, then found by the tag and the team filters.
+    let second = ids[1].to_string();
+    let first = ids[0].to_string();
+    let response = post_form(
+        &client,
+        server.url("/certificates/bulk"),
+        Some(cookie),
+        &[
+            ("csrf_token", csrf),
+            ("id", &first),
+            ("id", &second),
+            ("action", "tag"),
+            ("tag", "audit-2027"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let work = location(&response);
+    let html = finished_work(&client, &server, cookie, &work).await;
+    assert!(html.contains("Finished: 2 of 2 done"), "{html}");
+    let listed = |query: String| {
+        let (client, server) = (&client, &server);
+        async move {
+            get(
+                client,
+                server.url(&format!("/certificates?search=records.test&{query}")),
+                Some(cookie),
+            )
+            .await
+            .text()
+            .await
+            .unwrap_or_default()
+        }
+    };
+    let html = listed("tag=AUDIT-2027".into()).await;
+    assert!(html.contains("2 certificates"), "{html}");
+    assert!(
+        html.contains(r#"<span class="tag">audit-2027</span>"#),
+        "{html}"
+    );
+    let html = listed(format!("team_id={team}")).await;
+    assert!(html.contains("1 certificate</p>"), "{html}");
+    assert!(
+        html.contains(&format!(
+            r#"<option value="{team}" selected>platform</option>"#
+        )),
+        "{html}"
+    );
+    let html = listed("tag=web".into()).await;
+    assert!(
+        html.contains(&format!(r#"href="/certificates/{first}""#)),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!(r#"href="/certificates/{second}""#)),
+        "{html}"
+    );
+
+    // A viewer sees the records but no form to change them, and the server refuses the post.
+    server.user(&admin, "viewer-records", "viewer").await;
+    let viewer = server.login("viewer-records", ADMIN_PASSWORD).await;
+    let html = get(&client, server.url(&page), Some(viewer.cookie.as_str()))
+        .await
+        .text()
+        .await?;
+    // Without read:users, the team shows by id.
+    assert!(
+        html.contains(&format!(r#"<dd id="team">group {team}</dd>"#)),
+        "{html}"
+    );
+    assert!(
+        !html.contains(&format!(r#"action="{page}/records""#)),
+        "{html}"
+    );
+    let response = post_form(
+        &client,
+        server.url(&format!("{page}/records")),
+        Some(viewer.cookie.as_str()),
+        &[("csrf_token", viewer.csrf.as_str()), ("tags", "mine")],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    Ok(())
+}

@@ -18,6 +18,7 @@ mod backups;
 mod bad_input;
 mod bulk;
 mod cas;
+mod certificate_records;
 mod certificates;
 mod chain_repair;
 mod common;

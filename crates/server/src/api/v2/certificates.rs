@@ -71,6 +71,12 @@ pub struct CertificateView {
     pub private_key_available: bool,
     pub source: String,
     pub description: Option<String>,
+    /// The user who answers for it: its requester unless reassigned.
+    pub owner_id: Option<i64>,
+    /// The group (team) that answers for it.
+    pub team_id: Option<i64>,
+    /// Its labels, sorted.
+    pub tags: Vec<String>,
     /// The certificate this one renewed.
     pub renewed_from: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -103,6 +109,9 @@ impl CertificateView {
             private_key_available: c.key_id.is_some(),
             source: c.source.to_string(),
             description: c.description,
+            owner_id: c.owner_id,
+            team_id: c.team_id,
+            tags: c.tags,
             renewed_from: c.renewed_from.map(i64::from),
             revoked_at: c.revoked_at,
             revocation_reason: c.revocation_reason.as_deref().map(RevocationReason::shown),
@@ -143,8 +152,12 @@ pub struct CertificateQuery {
     pub signature_algorithm: Option<String>,
     /// Only certificates with this issuer, exactly as `issuer` shows it (RFC 4514).
     pub issuer: Option<String>,
-    /// Only certificates requested by (owned by) this user id.
+    /// Only certificates owned by this user id (their requester unless reassigned).
     pub owner_id: Option<i64>,
+    /// Only certificates of this team (group id).
+    pub team_id: Option<i64>,
+    /// Only certificates with this tag (any case).
+    pub tag: Option<String>,
     /// Only certificates with a SAN of this kind: dns, ip, email or uri.
     pub san_type: Option<String>,
     /// Only certificates valid from this time on or later (RFC 3339).
@@ -357,6 +370,14 @@ pub fn certificate_filter(
         signature_algorithm: q.signature_algorithm.filter(|v| !v.is_empty()),
         issuer: q.issuer.filter(|v| !v.is_empty()),
         owner_id: q.owner_id,
+        team_id: q.team_id,
+        tag: match q.tag.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(tag) => Some(
+                authority::certificate_metadata::tag(tag)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            ),
+        },
         san_kind,
         valid_from: TimeWindow {
             from: q.valid_from_after,

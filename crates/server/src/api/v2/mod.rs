@@ -10,6 +10,7 @@ mod auto_renewal;
 pub(crate) mod backup;
 pub(crate) mod cas;
 pub(crate) mod certificate_bulk;
+pub(crate) mod certificate_metadata;
 pub(crate) mod certificates;
 pub(crate) mod chain_repair;
 mod check_ssl;
@@ -73,6 +74,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(certificates::routes())
         .merge(auto_renewal::routes())
         .merge(certificate_bulk::routes())
+        .merge(certificate_metadata::routes())
         .merge(csrs::routes())
         .merge(crl::routes())
         .merge(acme::routes())
