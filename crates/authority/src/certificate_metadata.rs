@@ -39,6 +39,12 @@ pub fn tag(tag: &str) -> Result<String> {
 /// `change` with its tags as stored, each once, and its description within bounds.
 fn checked(change: &CertificateChange) -> Result<CertificateChange> {
     let tags = |list: &[String]| -> Result<Vec<String>> {
+        // No certificate holds more, so a longer list is refused before any of it is read.
+        if list.len() > MAX_TAGS as usize {
+            return Err(Error::Invalid(format!(
+                "a certificate carries at most {MAX_TAGS} tags"
+            )));
+        }
         let mut tags = list.iter().map(|t| tag(t)).collect::<Result<Vec<_>>>()?;
         tags.sort();
         tags.dedup();
@@ -364,6 +370,14 @@ mod tests {
             ..CertificateChange::default()
         };
         assert!(checked(&long).is_err());
+        let many = CertificateChange {
+            remove_tags: (0..=MAX_TAGS).map(|i| format!("t{i}")).collect(),
+            ..CertificateChange::default()
+        };
+        assert!(
+            checked(&many).is_err(),
+            "more tags than one certificate holds"
+        );
     }
 
     #[test]
