@@ -46,6 +46,7 @@ pub mod rbac;
 mod renewal;
 pub mod reports;
 mod revoke;
+pub mod saved_views;
 mod scep;
 mod sealed_settings;
 mod search;
@@ -118,9 +119,10 @@ pub use store::{
     CertificateOrder, CertificateRow, CertificateSource, CertificateState, CertificateStatus,
     CertificateSummary, CrlRow, CsrId, CsrRow, CsrSource, CsrStatus, DatabaseStats, DeliveryRow,
     EngineCheck, GroupMemberRow, GroupRow, KeyId, LocationFields, LocationRow, Page, PageRequest,
-    PoolStats, Reader, RevocationSettings, SanKind, ScepProfileRow, ScepRequestFilter,
-    ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId, TimeWindow, TrustSource,
-    TrustStats, TrustedRow, UserCertificateRow, UserCertificateStats, UserFilter, UserRow,
+    PoolStats, Reader, RevocationSettings, SanKind, SavedViewRow, ScepProfileRow,
+    ScepRequestFilter, ScepRequestRow, ScepRequestStatus, SessionRow, TableStats, TemplateId,
+    TimeWindow, TrustSource, TrustStats, TrustedRow, UserCertificateRow, UserCertificateStats,
+    UserFilter, UserRow,
 };
 pub use templates::{BasicConstraints, ImportCounts, Template, TemplateSpec, builtin_templates};
 pub use truststore::{TrustLabels, TrustReport};

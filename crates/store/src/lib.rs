@@ -31,6 +31,7 @@ mod passkeys;
 mod renewals;
 mod reports;
 mod revocation;
+mod saved_views;
 mod scep;
 mod sealed;
 mod second_factor;
@@ -83,6 +84,7 @@ pub use passkeys::{CeremonyRow, NewCeremony, NewPasskey, PasskeyRow, PasskeyUse}
 pub use renewals::{AutoRenewalRow, DueRenewal, OwnRenewalPolicy, RenewAt, RenewalCursor};
 pub use reports::{ActionCount, CertificateProfile, ReportCertificate, ReportOrder};
 pub use revocation::{CrlRow, OcspResponseRow, PendingChanges, RevocationSettings, RevokedEntry};
+pub use saved_views::SavedViewRow;
 pub use scep::{
     NewScepRequest, ScepCount, ScepProfileFields, ScepProfileRow, ScepRequestFilter, ScepRequestRow,
 };

@@ -2741,6 +2741,50 @@ async fn certificate_records_change_without_touching_others() -> TestResult {
     on_every_backend(certificate_records).await
 }
 
+async fn saved_views(store: Store) -> TestResult {
+    let t = now();
+    let mut tx = store.begin_write().await?;
+    let ann = tx.insert_user(&new_user("ann", "operator"), t).await?;
+    let ben = tx.insert_user(&new_user("ben", "viewer"), t).await?;
+    let soon = tx
+        .insert_saved_view(ann, "expiring", "status=expiring", t)
+        .await?;
+    tx.insert_saved_view(ann, "another", "tag=prod", t).await?;
+    tx.insert_saved_view(ben, "expiring", "status=expiring&days=7", t)
+        .await?;
+    assert_eq!(tx.count_saved_views(ann).await?, 2);
+    tx.commit().await?;
+    // A name is one user's once; another user may use it.
+    let mut tx = store.begin_write().await?;
+    assert!(matches!(
+        tx.insert_saved_view(ann, "expiring", "status=revoked", t)
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    drop(tx);
+    let names: Vec<String> = store
+        .saved_views(ann)
+        .await?
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    assert_eq!(names, ["another", "expiring"], "by name");
+    // One user cannot delete another's view; deleting a user deletes theirs.
+    let mut tx = store.begin_write().await?;
+    assert!(!tx.delete_saved_view(ben, soon).await?);
+    assert!(tx.delete_saved_view(ann, soon).await?);
+    tx.delete_user(ben).await?;
+    tx.commit().await?;
+    assert_eq!(store.saved_views(ann).await?.len(), 1);
+    assert!(store.saved_views(ben).await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn saved_views_belong_to_their_user() -> TestResult {
+    on_every_backend(saved_views).await
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outbox retention
 

@@ -15,6 +15,7 @@ use super::page::{self, Frame, Head, Pager, Visitor, filters};
 use crate::App;
 use crate::api::v2::certificate_bulk::{export_each, renew_each, revoke_each};
 use crate::api::v2::certificate_metadata::{LocationView, assign_each};
+use crate::api::v2::certificate_views::view_query;
 use crate::api::v2::certificates::{
     self as rest, CertificateCreate, CertificateQuery, CertificateView, ExportQuery,
 };
@@ -145,6 +146,9 @@ struct ListPage {
     query: ListQuery,
     cas: Vec<Choice>,
     teams: Vec<Choice>,
+    /// The visitor's saved views, and the filters shown, as a view would save them.
+    views: Vec<authority::SavedViewRow>,
+    current: String,
     rows: Vec<CertificateView>,
     pager: Pager,
     error: Option<String>,
@@ -183,6 +187,15 @@ pub async fn list(
             e.status(),
         ),
     };
+    // A visitor without an account (none signs in to the console without one) has no views.
+    let views = app
+        .authority
+        .saved_views(&visitor.principal)
+        .await
+        .unwrap_or_default();
+    let current = page::list_link("", &query.filters(), 1)
+        .trim_start_matches('?')
+        .to_owned();
     page::render(
         status,
         &ListPage {
@@ -192,10 +205,52 @@ pub async fn list(
             query,
             cas,
             teams,
+            views,
+            current,
             rows,
             error,
         },
     )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ViewForm {
+    name: String,
+    #[serde(default)]
+    query: String,
+}
+
+/// POST `/certificates/views`: saves the filters shown as one of the visitor's views, then
+/// shows the list through it.
+pub async fn save_view(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Form(form): Form<ViewForm>,
+) -> Response {
+    let saved = async {
+        let query = view_query(&app, &form.query)?;
+        app.authority
+            .save_view(&visitor.principal, &form.name, &query)
+            .await?;
+        Ok::<_, ApiError>(query)
+    };
+    match saved.await {
+        Ok(query) if query.is_empty() => Redirect::to("/certificates").into_response(),
+        Ok(query) => Redirect::to(&format!("/certificates?{query}")).into_response(),
+        Err(e) => page::refused(visitor.frame("/certificates"), &e),
+    }
+}
+
+/// POST `/certificates/views/{id}/delete`.
+pub async fn delete_view(
+    State(app): State<App>,
+    Extension(visitor): Extension<Visitor>,
+    Path(id): Path<i64>,
+) -> Response {
+    match app.authority.delete_view(&visitor.principal, id).await {
+        Ok(()) => Redirect::to("/certificates").into_response(),
+        Err(e) => page::refused(visitor.frame("/certificates"), &e.into()),
+    }
 }
 
 /// Where an action on the detail page went wrong.

@@ -204,6 +204,22 @@ pub fn routes(app: App) -> Router {
             "/certificates/bulk",
             page(&app, Some(P::ReadCertificates), post(certificates::bulk)),
         )
+        .route(
+            "/certificates/views",
+            page(
+                &app,
+                Some(P::ReadCertificates),
+                post(certificates::save_view),
+            ),
+        )
+        .route(
+            "/certificates/views/{id}/delete",
+            page(
+                &app,
+                Some(P::ReadCertificates),
+                post(certificates::delete_view),
+            ),
+        )
         .route("/work/{id}", page(&app, None, get(work::show)))
         .route(
             "/certificates/import",

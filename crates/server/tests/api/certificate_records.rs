@@ -465,3 +465,160 @@ async fn locations_record_where_a_certificate_is_deployed() -> TestResult {
     server.stop().await;
     Ok(())
 }
+
+async fn save_view(server: &TestServer, auth: &Auth<'_>, body: Value) -> (StatusCode, Value) {
+    server
+        .call(Method::POST, "/api/v2/certificates/views", auth, Some(body))
+        .await
+}
+
+#[tokio::test]
+async fn saved_views_keep_each_users_filters() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let auth = Auth::Session(&admin);
+    let views = "/api/v2/certificates/views";
+
+    // Saved as the list reads it: a page, a cursor and what the list does not take are left
+    // out, the filters kept.
+    let (status, saved) = save_view(
+        &server,
+        &auth,
+        json!({"name": "Expiring prod", "query": "?status=expiring&days=14&tag=prod&page=3&cursor=9&colour=red"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    assert_eq!(saved["data"]["name"], "Expiring prod");
+    assert_eq!(saved["data"]["query"], "status=expiring&days=14&tag=prod");
+    let first = saved["data"]["id"].as_i64().ok_or("view id")?;
+    let (status, _) = save_view(&server, &auth, json!({"name": "Everything", "query": ""})).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Refused: a query the list refuses, a name taken, a blank or long name.
+    for (body, status, says) in [
+        (
+            json!({"name": "bad", "query": "status=sleeping"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status",
+        ),
+        (
+            json!({"name": "bad", "query": "tag=two%20words"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tag",
+        ),
+        (
+            json!({"name": "bad", "query": "days=many"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "cannot be read",
+        ),
+        (
+            json!({"name": "Expiring prod", "query": "status=revoked"}),
+            StatusCode::CONFLICT,
+            "already",
+        ),
+        (
+            json!({"name": " ", "query": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "x".repeat(101), "query": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "name",
+        ),
+        (
+            json!({"name": "long", "query": format!("search={}", "x".repeat(2001))}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "2000",
+        ),
+    ] {
+        let (got, answer) = save_view(&server, &auth, body.clone()).await;
+        assert_eq!(got, status, "{body}: {answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(says),
+            "{body}: {answer}"
+        );
+    }
+    let (_, listed) = server.call(Method::GET, views, &auth, None).await;
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["Everything", "Expiring prod"], "{listed}");
+    // The saved query is one the list takes as it is.
+    let query = listed["data"][1]["query"].as_str().unwrap_or_default();
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/api/v2/certificates?{query}"),
+            &auth,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Each user sees and deletes only their own, a read key included (its user's views).
+    server.user(&admin, "viewer-views", "viewer").await;
+    let viewer = server
+        .login("viewer-views", crate::common::ADMIN_PASSWORD)
+        .await;
+    let theirs = Auth::Session(&viewer);
+    let (_, none) = server.call(Method::GET, views, &theirs, None).await;
+    assert_eq!(none["data"], json!([]), "{none}");
+    let (status, _) = server
+        .call(Method::DELETE, &format!("{views}/{first}"), &theirs, None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = save_view(
+        &server,
+        &theirs,
+        json!({"name": "Expiring prod", "query": "tag=prod"}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "another user's name is free: {body}"
+    );
+    let (_, key) = server.api_key(&admin, &["read:certificates"]).await;
+    let (_, by_key) = server
+        .call(Method::GET, views, &Auth::Bearer(&key), None)
+        .await;
+    assert_eq!(by_key["data"].as_array().map(Vec::len), Some(2), "{by_key}");
+    let (_, narrow) = server.api_key(&admin, &["read:audit"]).await;
+    let (status, _) = server
+        .call(Method::GET, views, &Auth::Bearer(&narrow), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Fifty views at most.
+    for n in 2..50 {
+        let (status, body) = save_view(
+            &server,
+            &auth,
+            json!({"name": format!("view {n}"), "query": ""}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{n}: {body}");
+    }
+    let (status, body) =
+        save_view(&server, &auth, json!({"name": "one too many", "query": ""})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    let (status, _) = server
+        .call(Method::DELETE, &format!("{views}/{first}"), &auth, None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = save_view(
+        &server,
+        &auth,
+        json!({"name": "now there is room", "query": ""}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    server.stop().await;
+    Ok(())
+}

@@ -814,3 +814,83 @@ async fn owners_tags_and_locations_are_kept_from_the_certificate_page() -> TestR
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_filters_shown_are_saved_as_a_view_and_opened_again() -> TestResult {
+    let server = TestServer::start().await;
+    let admin = server.admin().await;
+    let client = browser(&server);
+    let cookie = admin.cookie.as_str();
+    let html = get(
+        &client,
+        server.url("/certificates?tag=prod&status=active&page=2"),
+        Some(cookie),
+    )
+    .await
+    .text()
+    .await?;
+    // The form saves the filters shown, not the page.
+    assert!(
+        html.contains(r#"<input type="hidden" name="query" value="status=active&#38;tag=prod">"#),
+        "{html}"
+    );
+    assert!(!html.contains(r#"id="views""#), "no views yet: {html}");
+    let response = post_form(
+        &client,
+        server.url("/certificates/views"),
+        Some(cookie),
+        &[
+            ("csrf_token", admin.csrf.as_str()),
+            ("name", "Live prod"),
+            ("query", "status=active&tag=prod"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/certificates?status=active&tag=prod");
+    let html = get(&client, server.url("/certificates"), Some(cookie))
+        .await
+        .text()
+        .await?;
+    assert!(
+        html.contains(r#"<a href="/certificates?status=active&#38;tag=prod">Live prod</a>"#),
+        "{html}"
+    );
+    // A query the list refuses is not saved.
+    let response = post_form(
+        &client,
+        server.url("/certificates/views"),
+        Some(cookie),
+        &[
+            ("csrf_token", admin.csrf.as_str()),
+            ("name", "Broken"),
+            ("query", "status=sleeping"),
+        ],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, views) = server
+        .call(
+            reqwest::Method::GET,
+            "/api/v2/certificates/views",
+            &Auth::Session(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(views["data"].as_array().map(Vec::len), Some(1), "{views}");
+    let id = views["data"][0]["id"].as_i64().unwrap_or_default();
+    let response = post_form(
+        &client,
+        server.url(&format!("/certificates/views/{id}/delete")),
+        Some(cookie),
+        &[("csrf_token", admin.csrf.as_str())],
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = get(&client, server.url("/certificates"), Some(cookie))
+        .await
+        .text()
+        .await?;
+    assert!(!html.contains("Live prod"), "{html}");
+    Ok(())
+}

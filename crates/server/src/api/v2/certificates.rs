@@ -120,7 +120,8 @@ impl CertificateView {
     }
 }
 
-#[derive(Debug, Default, Deserialize, IntoParams)]
+/// The list's filters and order; a saved view keeps them as they serialise back.
+#[derive(Debug, Default, Deserialize, Serialize, IntoParams)]
 #[serde(default)]
 #[into_params(parameter_in = Query)]
 pub struct CertificateQuery {

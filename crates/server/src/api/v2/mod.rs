@@ -11,6 +11,7 @@ pub(crate) mod backup;
 pub(crate) mod cas;
 pub(crate) mod certificate_bulk;
 pub(crate) mod certificate_metadata;
+pub(crate) mod certificate_views;
 pub(crate) mod certificates;
 pub(crate) mod chain_repair;
 mod check_ssl;
@@ -75,6 +76,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .merge(auto_renewal::routes())
         .merge(certificate_bulk::routes())
         .merge(certificate_metadata::routes())
+        .merge(certificate_views::routes())
         .merge(csrs::routes())
         .merge(crl::routes())
         .merge(acme::routes())
