@@ -360,6 +360,35 @@ impl CertificateFilter {
         self.sql(backend, now, None)
     }
 
+    /// The filter for a capped count, and the rows it reads. With a tag, the count starts from
+    /// the tag's index and joins each entry's certificate, so that it stops at the cap: the
+    /// `IN` list of [`CertificateFilter::to_sql`] would first gather every certificate the
+    /// tag holds (`certificate_tags` has no `id`, so the other conditions' `id` is still the
+    /// certificate's).
+    fn count_sql(&self, backend: Backend, now: OffsetDateTime) -> (Filter, &'static str) {
+        let Some(tag) = &self.tag else {
+            return (self.to_sql(backend, now), "certificates");
+        };
+        let mut f = Self {
+            tag: None,
+            ..self.clone()
+        }
+        .to_sql(backend, now);
+        f.and("certificate_tags.tag = ?", [Arg::Text(tag.clone())]);
+        // SQLite's CROSS JOIN keeps the order written: the tag's entries first.
+        let from = match backend {
+            Backend::Sqlite => {
+                "certificate_tags CROSS JOIN certificates \
+                 ON certificates.id = certificate_tags.certificate_id"
+            }
+            Backend::Postgres => {
+                "certificate_tags JOIN certificates \
+                 ON certificates.id = certificate_tags.certificate_id"
+            }
+        };
+        (f, from)
+    }
+
     /// The filter for a page in `order`, of a list with `matches` rows when that is known.
     ///
     /// A window in time on a column the page is not sorted by is written `+column`: the same
@@ -693,11 +722,12 @@ impl Reader {
         now: OffsetDateTime,
         page: PageRequest,
     ) -> Result<Page<CertificateRow>, Error> {
-        let (total, estimated) = filter
-            .to_sql(self.backend(), now)
+        let (count, from) = filter.count_sql(self.backend(), now);
+        let (total, estimated) = count
             .count_bounded(
-                &filter.sql(self.backend(), now, Some(filter.order)),
                 self,
+                from,
+                &filter.sql(self.backend(), now, Some(filter.order)),
                 "certificates",
             )
             .await?;

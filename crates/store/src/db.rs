@@ -673,13 +673,15 @@ impl Filter {
 
     /// How many rows of `from` match, and whether that is an estimate: counted up to
     /// [`crate::COUNTED_EXACTLY`], estimated past it from the matches of `sample` (the same
-    /// conditions, written to be checked row by row) among 32 runs of 500 ids
-    /// ([`Filter::estimate_by_ids`]), so that the count costs about the same at any size.
+    /// conditions, written to be checked row by row) among 32 runs of 500 ids of table
+    /// `sampled` ([`Filter::estimate_by_ids`]), so that the count costs about the same at any
+    /// size.
     pub(crate) async fn count_bounded(
         &self,
-        sample: &Filter,
         store: &Reader,
         from: &str,
+        sample: &Filter,
+        sampled: &str,
     ) -> Result<(i64, bool), Error> {
         /// The estimate's sample: this many runs of ids spread over the table, each this wide
         /// (16,000 rows read through the primary key at most). A list estimated has more than
@@ -696,7 +698,7 @@ impl Filter {
                 Some(n) => (n, false),
                 None => {
                     let estimate = sample
-                        .estimate_by_ids(store, from, SAMPLE_RUNS, SAMPLE_WIDTH)
+                        .estimate_by_ids(store, sampled, SAMPLE_RUNS, SAMPLE_WIDTH)
                         .await?;
                     (estimate.max(crate::COUNTED_EXACTLY + 1), true)
                 }

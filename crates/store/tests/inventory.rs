@@ -861,6 +861,22 @@ async fn the_console_pages_read_a_large_inventory_through_indexes() -> TestResul
             )
             .await;
     }
+    // A common tag's count reads the tag's index entries only as far as the cap, each with
+    // its certificate by primary key; the estimate and the page follow as for any list.
+    let prod = CertificateFilter {
+        tag: Some("prod".into()),
+        ..Default::default()
+    };
+    let listed = reader.certificates(&prod, now, FIRST_PAGE).await?;
+    let mut statements = list_reads(C, listed.estimated, Searched, Newest);
+    statements[0].push(("certificate_tags", Counted));
+    checks
+        .expect(
+            &recorded,
+            "certificate list, with a common tag, its count from the tag's index",
+            &slices(&statements),
+        )
+        .await;
     reader.certificate(CertificateId(4242)).await?;
     checks
         .expect(&recorded, "a certificate", &[&[(C, Searched)]])
